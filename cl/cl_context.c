@@ -1,0 +1,295 @@
+/* cl_context.c — one OpenCL context and in-order queue on the chosen
+ * device, the table of built kernels, launches and copies. The only state
+ * tlcl keeps besides the tensors is here, owned by the tlcl_cl handle. */
+#include "cl_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+tlcl_status tlcl_cl_fail(tlcl_cl *cl, tlcl_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cl->err, sizeof cl->err, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+tlcl_status cl_fail_call(tlcl_cl *cl, cl_int err, const char *call, const char *kernel)
+{
+    tlcl_status s = (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
+                     err == CL_OUT_OF_HOST_MEMORY) ? TLCL_ERR_OOM : TLCL_ERR_CL;
+    return tlcl_cl_fail(cl, s, "%s failed: %s%s%s%s on %s", call, tlcl_cl_error_name(err),
+                        kernel ? " (kernel " : "", kernel ? kernel : "", kernel ? ")" : "", cl->dev.name);
+}
+
+const char *tlcl_cl_error(const tlcl_cl *cl) { return cl->err; }
+const tlcl_device_info *tlcl_cl_device(const tlcl_cl *cl) { return &cl->dev; }
+cl_context tlcl_cl_context(const tlcl_cl *cl) { return cl->context; }
+cl_command_queue tlcl_cl_queue(const tlcl_cl *cl) { return cl->queue; }
+size_t tlcl_cl_reduce_wg(const tlcl_cl *cl) { return cl->reduce_wg; }
+tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl) { return cl->stats; }
+void tlcl_cl_count_buffer(tlcl_cl *cl) { cl->stats.buffers_created++; }
+
+tlcl_cl_options tlcl_cl_options_default(void)
+{
+    tlcl_cl_options o = {.device_index = -1, .cache_dir = NULL, .fast_math = -1, .profiling = 0};
+    return o;
+}
+
+static void cache_dir_default(char *dst, size_t len, const char *given)
+{
+    const char *env = getenv("TLCL_CACHE_DIR");
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (given && given[0])
+        snprintf(dst, len, "%s", given);
+    else if (env && env[0])
+        snprintf(dst, len, "%s", env);
+    else if (xdg && xdg[0])
+        snprintf(dst, len, "%s/tlcl", xdg);
+    else if (home && home[0])
+        snprintf(dst, len, "%s/.cache/tlcl", home);
+    else
+        dst[0] = '\0'; /* no cache: every run compiles */
+}
+
+static size_t pow2_floor(size_t x)
+{
+    size_t p = 1;
+    while (p * 2 <= x)
+        p *= 2;
+    return p;
+}
+
+static tlcl_status pick_device(tlcl_device_info *devs, int n, int want, tlcl_device_info *dst, char *err, size_t err_len)
+{
+    if (want < 0)
+        want = tlcl_devices_default(devs, n);
+    if (want >= n) {
+        int off = snprintf(err, err_len, "device index %d is out of range; the devices are:\n", want);
+        for (int i = 0; i < n && off > 0 && (size_t)off < err_len; i++)
+            off += snprintf(err + off, err_len - (size_t)off, "  %d: %s — %s (%s)\n", i, devs[i].platform_name,
+                            devs[i].name, devs[i].type);
+        return TLCL_ERR_NO_DEVICE;
+    }
+    *dst = devs[want];
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, size_t err_len)
+{
+    *out = NULL;
+    tlcl_cl_options o = opt ? *opt : tlcl_cl_options_default();
+    tlcl_device_info *devs = NULL;
+    int n = 0;
+    tlcl_status s = tlcl_devices_list(&devs, &n, err, err_len);
+    if (s != TLCL_OK)
+        return s;
+    tlcl_cl *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        free(devs);
+        return TLCL_ERR_OOM;
+    }
+    s = pick_device(devs, n, o.device_index, &cl->dev, err, err_len);
+    free(devs);
+    if (s != TLCL_OK) {
+        free(cl);
+        return s;
+    }
+    cl_int rc;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)cl->dev.platform, 0};
+    cl->context = clCreateContext(props, 1, &cl->dev.device, NULL, NULL, &rc);
+    if (rc == CL_SUCCESS)
+        cl->queue = clCreateCommandQueue(cl->context, cl->dev.device,
+                                         o.profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &rc);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, err_len, "creating the OpenCL context on %s failed: %s", cl->dev.name, tlcl_cl_error_name(rc));
+        tlcl_cl_free(cl);
+        return TLCL_ERR_CL;
+    }
+    cache_dir_default(cl->cache_dir, sizeof cl->cache_dir, o.cache_dir);
+    const char *fm = getenv("TLCL_FAST_MATH");
+    cl->fast_math = o.fast_math >= 0 ? o.fast_math : (fm && fm[0] && strcmp(fm, "0") != 0);
+    size_t wg = cl->dev.max_work_group_size < 256 ? cl->dev.max_work_group_size : 256;
+    cl->reduce_wg = pow2_floor(wg ? wg : 1);
+    *out = cl;
+    return TLCL_OK;
+}
+
+void tlcl_cl_free(tlcl_cl *cl)
+{
+    if (!cl)
+        return;
+    for (int i = 0; i < cl->nkernels; i++) {
+        clReleaseKernel(cl->kernels[i].kernel);
+        free(cl->kernels[i].name);
+    }
+    for (int i = 0; i < cl->nprograms; i++) {
+        clReleaseProgram(cl->programs[i].program);
+        free(cl->programs[i].name);
+        free(cl->programs[i].options);
+    }
+    free(cl->kernels);
+    free(cl->programs);
+    if (cl->queue)
+        clReleaseCommandQueue(cl->queue);
+    if (cl->context)
+        clReleaseContext(cl->context);
+    free(cl);
+}
+
+static int grow(void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    int ncap = *cap ? *cap * 2 : 32;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *options, int *index)
+{
+    uint64_t h = tlcl_hash_str(tlcl_hash_str(TLCL_HASH_SEED, name), options);
+    for (int i = 0; i < cl->nprograms; i++) {
+        const cl_program_entry *e = &cl->programs[i];
+        if (e->hash == h && strcmp(e->name, name) == 0 && strcmp(e->options, options) == 0) {
+            *index = i;
+            return TLCL_OK;
+        }
+    }
+    char full[2048];
+    snprintf(full, sizeof full, "-cl-std=CL1.2 -DWG=%zu%s %s", cl->reduce_wg,
+             cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "", options);
+    cl_program p;
+    tlcl_status s = cl_program_build(cl, name, full, &p);
+    if (s != TLCL_OK)
+        return s;
+    if (grow((void **)&cl->programs, &cl->cap_programs, cl->nprograms + 1, sizeof *cl->programs)) {
+        clReleaseProgram(p);
+        return tlcl_cl_fail(cl, TLCL_ERR_OOM, "out of host memory");
+    }
+    cl_program_entry *e = &cl->programs[cl->nprograms];
+    e->hash = h;
+    e->name = strdup(name);
+    e->options = strdup(options);
+    e->program = p;
+    *index = cl->nprograms++;
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options, const char *kernel_name, cl_kernel *out)
+{
+    if (!options)
+        options = "";
+    uint64_t h = tlcl_hash_str(tlcl_hash_str(tlcl_hash_str(TLCL_HASH_SEED, program), options), kernel_name);
+    for (int i = 0; i < cl->nkernels; i++) {
+        const cl_kernel_entry *e = &cl->kernels[i];
+        const cl_program_entry *p = &cl->programs[e->program];
+        if (e->hash == h && strcmp(e->name, kernel_name) == 0 && strcmp(p->name, program) == 0 &&
+            strcmp(p->options, options) == 0) {
+            *out = e->kernel;
+            return TLCL_OK;
+        }
+    }
+    int pi;
+    tlcl_status s = program_get(cl, program, options, &pi);
+    if (s != TLCL_OK)
+        return s;
+    cl_int rc;
+    cl_kernel k = clCreateKernel(cl->programs[pi].program, kernel_name, &rc);
+    if (rc != CL_SUCCESS)
+        return cl_fail_call(cl, rc, "clCreateKernel", kernel_name);
+    if (grow((void **)&cl->kernels, &cl->cap_kernels, cl->nkernels + 1, sizeof *cl->kernels)) {
+        clReleaseKernel(k);
+        return tlcl_cl_fail(cl, TLCL_ERR_OOM, "out of host memory");
+    }
+    cl_kernel_entry *e = &cl->kernels[cl->nkernels++];
+    e->hash = h;
+    e->program = pi;
+    e->name = strdup(kernel_name);
+    e->kernel = k;
+    *out = k;
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
+                           const size_t *global, const size_t *local, int nargs, const tlcl_arg *args)
+{
+    size_t g[3];
+    for (cl_uint d = 0; d < dims; d++) {
+        if (global[d] == 0)
+            return TLCL_OK; /* empty tensor: nothing to do */
+        g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
+    }
+    for (int i = 0; i < nargs; i++) {
+        cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
+        if (rc != CL_SUCCESS) {
+            char call[64];
+            snprintf(call, sizeof call, "clSetKernelArg(arg %d)", i);
+            return cl_fail_call(cl, rc, call, kernel_name);
+        }
+    }
+    CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, NULL), kernel_name);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_run(tlcl_cl *cl, const char *program, const char *options, const char *kernel_name,
+                        cl_uint dims, const size_t *global, const size_t *local, int nargs, const tlcl_arg *args)
+{
+    cl_kernel k;
+    tlcl_status s = tlcl_cl_kernel(cl, program, options, kernel_name, &k);
+    if (s != TLCL_OK)
+        return s;
+    return tlcl_cl_launch(cl, k, kernel_name, dims, global, local, nargs, args);
+}
+
+tlcl_status tlcl_cl_finish(tlcl_cl *cl)
+{
+    CL_TRY(cl, clFinish(cl->queue), NULL);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_write(tlcl_cl *cl, cl_mem buf, size_t offset, size_t bytes, const void *src, const char *what)
+{
+    if (bytes == 0)
+        return TLCL_OK;
+    CL_TRY(cl, clEnqueueWriteBuffer(cl->queue, buf, CL_TRUE, offset, bytes, src, 0, NULL, NULL), what);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_read(tlcl_cl *cl, cl_mem buf, size_t offset, size_t bytes, void *dst, const char *what)
+{
+    if (bytes == 0)
+        return TLCL_OK;
+    CL_TRY(cl, clEnqueueReadBuffer(cl->queue, buf, CL_TRUE, offset, bytes, dst, 0, NULL, NULL), what);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_buffer(tlcl_cl *cl, size_t bytes, const char *what, cl_mem *out)
+{
+    *out = NULL;
+    if (bytes == 0)
+        bytes = 4; /* OpenCL rejects empty buffers; a 0-element tensor still needs a handle */
+    if (bytes > cl->dev.max_alloc_bytes)
+        return tlcl_cl_fail(cl, TLCL_ERR_OOM,
+                            "tensor '%s' needs %.1f MiB, more than the largest buffer %s allows (%.1f MiB): "
+                            "use a smaller batch size or input size",
+                            what, bytes / 1048576.0, cl->dev.name, cl->dev.max_alloc_bytes / 1048576.0);
+    cl_int rc;
+    cl_mem m = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+    if (rc != CL_SUCCESS)
+        return tlcl_cl_fail(cl, TLCL_ERR_OOM,
+                            "out of device memory: clCreateBuffer for tensor '%s' (%.1f MiB) failed with %s on %s: "
+                            "use a smaller batch size",
+                            what, bytes / 1048576.0, tlcl_cl_error_name(rc), cl->dev.name);
+    cl->stats.buffers_created++;
+    *out = m;
+    return TLCL_OK;
+}

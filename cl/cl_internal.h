@@ -1,0 +1,52 @@
+/* cl_internal.h — shared between the files of the cl/ module only. */
+#ifndef TLCL_CL_INTERNAL_H
+#define TLCL_CL_INTERNAL_H
+
+#include "tlcl_cl.h"
+
+typedef struct cl_program_entry {
+    uint64_t hash;        /* of program name + options */
+    char *name, *options;
+    cl_program program;
+} cl_program_entry;
+
+typedef struct cl_kernel_entry {
+    uint64_t hash;        /* of program name + options + kernel name */
+    int program;          /* index into programs */
+    char *name;
+    cl_kernel kernel;
+} cl_kernel_entry;
+
+struct tlcl_cl {
+    tlcl_device_info dev;
+    cl_context context;
+    cl_command_queue queue;
+    char cache_dir[1024];
+    int fast_math;
+    size_t reduce_wg;
+    cl_program_entry *programs;
+    int nprograms, cap_programs;
+    cl_kernel_entry *kernels;
+    int nkernels, cap_kernels;
+    tlcl_cl_stats stats;
+    char err[16384];
+};
+
+uint64_t tlcl_hash_bytes(uint64_t h, const void *data, size_t len);
+uint64_t tlcl_hash_str(uint64_t h, const char *s);
+#define TLCL_HASH_SEED 0xcbf29ce484222325ULL
+
+/* Builds (or loads from the disk cache) the program with the full option
+ * string; on failure records the build log in cl->err. */
+tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out);
+
+/* Records "call failed: CL_NAME (kernel K) at file:line". */
+tlcl_status cl_fail_call(tlcl_cl *cl, cl_int err, const char *call, const char *kernel);
+
+#define CL_TRY(cl, call, kernel)                                       \
+    do {                                                               \
+        cl_int e_ = (call);                                            \
+        if (e_ != CL_SUCCESS) return cl_fail_call((cl), e_, #call, (kernel)); \
+    } while (0)
+
+#endif

@@ -1,0 +1,152 @@
+/* tlcl_cl.h — the OpenCL runtime of tlcl: devices, one context per device,
+ * programs built at run time from embedded .cl sources with -D options and
+ * cached on disk, kernel launches with named errors.
+ *
+ * Everything above this module (engine/, models/, frontend/) talks to OpenCL
+ * only through this header. Errors are returned as tlcl_status; the message
+ * (call, OpenCL error name, kernel, build log) is kept in the context and read
+ * with tlcl_cl_error(). */
+#ifndef TLCL_CL_H
+#define TLCL_CL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum tlcl_status {
+    TLCL_OK = 0,
+    TLCL_ERR_CL,         /* an OpenCL call failed */
+    TLCL_ERR_BUILD,      /* a kernel failed to compile (build log in the message) */
+    TLCL_ERR_NO_PLATFORM,
+    TLCL_ERR_NO_DEVICE,  /* device index out of range */
+    TLCL_ERR_OOM,        /* device (or host) allocation failed */
+    TLCL_ERR_ARG,        /* bad argument from the caller */
+    TLCL_ERR_IO,         /* file read/write failed */
+    TLCL_ERR_NONFINITE,  /* NaN or Inf in the loss */
+    TLCL_ERR_FORMAT,     /* a file has the wrong format */
+} tlcl_status;
+
+const char *tlcl_status_name(tlcl_status s);
+/* The OpenCL error code as its CL_ name ("CL_OUT_OF_RESOURCES"). */
+const char *tlcl_cl_error_name(cl_int err);
+
+/* ---- devices ---------------------------------------------------------- */
+
+typedef struct tlcl_device_info {
+    int index;                 /* global index over all platforms */
+    cl_platform_id platform;
+    cl_device_id device;
+    char platform_name[128];
+    char name[128];
+    char vendor[128];
+    char type[16];             /* "gpu", "cpu", "accelerator", "other" */
+    unsigned compute_units;
+    uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes;
+    size_t max_work_group_size;
+    uint64_t local_mem_bytes;
+    unsigned mem_base_addr_align_bytes;
+    char opencl_c_version[64];
+    char device_version[128];
+    char driver_version[128];
+    int fp16, fp64;
+} tlcl_device_info;
+
+/* Lists every device of every platform. *out is malloc'd; the caller frees it.
+ * Returns TLCL_ERR_NO_PLATFORM (with a message in err) when no OpenCL
+ * platform is installed. */
+tlcl_status tlcl_devices_list(tlcl_device_info **out, int *count, char *err, size_t err_len);
+/* Default device: the first GPU, else the first device. */
+int tlcl_devices_default(const tlcl_device_info *devs, int count);
+/* Writes the JSON array of `tlcl devices --json` (malloc'd string). */
+char *tlcl_devices_json(const tlcl_device_info *devs, int count);
+
+/* ---- context ---------------------------------------------------------- */
+
+typedef struct tlcl_cl tlcl_cl;
+
+typedef struct tlcl_cl_options {
+    int device_index;        /* -1: the default device */
+    const char *cache_dir;   /* NULL: $TLCL_CACHE_DIR, else $XDG_CACHE_HOME/tlcl, else ~/.cache/tlcl */
+    int fast_math;           /* -1: from $TLCL_FAST_MATH; 0/1 forces */
+    int profiling;           /* enable queue profiling (bench) */
+} tlcl_cl_options;
+
+tlcl_cl_options tlcl_cl_options_default(void);
+/* On failure *out is NULL and the message is written to err. */
+tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, size_t err_len);
+void tlcl_cl_free(tlcl_cl *cl);
+
+const char *tlcl_cl_error(const tlcl_cl *cl);
+/* Records an error message and returns status (printf-style). */
+tlcl_status tlcl_cl_fail(tlcl_cl *cl, tlcl_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const tlcl_device_info *tlcl_cl_device(const tlcl_cl *cl);
+cl_context tlcl_cl_context(const tlcl_cl *cl);
+cl_command_queue tlcl_cl_queue(const tlcl_cl *cl);
+/* Largest power-of-two work-group size ≤ 256 the device allows: kernels that
+ * reduce in local memory are built with -DWG=<this>. */
+size_t tlcl_cl_reduce_wg(const tlcl_cl *cl);
+
+/* ---- programs and kernels -------------------------------------------- */
+
+/* A kernel of a program built with given -D options. Kernels are created
+ * once and kept in the context; programs come from the disk cache when the
+ * (source, options, device, driver) key matches. The handle is owned by the
+ * context: do not release it. */
+tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options,
+                           const char *kernel_name, cl_kernel *out);
+
+/* Counters for tests and bench: programs compiled from source vs loaded
+ * from the cache, buffers created. */
+typedef struct tlcl_cl_stats {
+    int programs_compiled;
+    int programs_from_cache;
+    long buffers_created;
+} tlcl_cl_stats;
+tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl);
+void tlcl_cl_count_buffer(tlcl_cl *cl);
+
+/* Kernel arguments as (size, pointer) pairs so a launch is one call. */
+typedef struct tlcl_arg { size_t size; const void *ptr; } tlcl_arg;
+#define TLCL_MEM(m)   ((tlcl_arg){sizeof(cl_mem), &(m)})
+#define TLCL_INT(x)   ((tlcl_arg){sizeof(cl_int), &(cl_int){(cl_int)(x)}})
+#define TLCL_UINT(x)  ((tlcl_arg){sizeof(cl_uint), &(cl_uint){(cl_uint)(x)}})
+#define TLCL_FLOAT(x) ((tlcl_arg){sizeof(cl_float), &(cl_float){(cl_float)(x)}})
+#define TLCL_LOCAL(bytes) ((tlcl_arg){(bytes), NULL})
+
+/* Enqueues kernel over global (rounded up to a multiple of local when local
+ * is given). Kernels guard their own bounds. */
+tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
+                           const size_t *global, const size_t *local,
+                           int nargs, const tlcl_arg *args);
+#define TLCL_LAUNCH(cl, k, name, dims, global, local, ...)                       \
+    tlcl_cl_launch((cl), (k), (name), (dims), (global), (local),                 \
+                   (int)(sizeof((tlcl_arg[]){__VA_ARGS__}) / sizeof(tlcl_arg)), \
+                   (tlcl_arg[]){__VA_ARGS__})
+
+/* Looks up program/kernel and launches it in one call. */
+tlcl_status tlcl_cl_run(tlcl_cl *cl, const char *program, const char *options, const char *kernel_name,
+                        cl_uint dims, const size_t *global, const size_t *local,
+                        int nargs, const tlcl_arg *args);
+#define TLCL_RUN(cl, prog, opts, name, dims, global, local, ...)                  \
+    tlcl_cl_run((cl), (prog), (opts), (name), (dims), (global), (local),          \
+                (int)(sizeof((tlcl_arg[]){__VA_ARGS__}) / sizeof(tlcl_arg)),      \
+                (tlcl_arg[]){__VA_ARGS__})
+
+tlcl_status tlcl_cl_finish(tlcl_cl *cl);
+
+/* Host <-> device copies (blocking), with errors naming the tensor. */
+tlcl_status tlcl_cl_write(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src, const char *what);
+tlcl_status tlcl_cl_read(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, void *dst, const char *what);
+
+/* Creates a device buffer; on failure the error names `what` and its size
+ * and suggests a smaller batch. */
+tlcl_status tlcl_cl_buffer(tlcl_cl *cl, size_t bytes, const char *what, cl_mem *out);
+
+/* The embedded source of a program (NULL when unknown). */
+const char *tlcl_cl_program_source(const char *program);
+
+#endif

@@ -1,0 +1,265 @@
+/* engine.h — the tlcl engine: device tensors, the flat parameter store, and
+ * every EfficientNet layer's forward and backward on the device.
+ *
+ * Conventions (as in llm.c):
+ * - Tensors are float32 NHWC. A matrix [rows, cols] is a tensor with
+ *   n = rows, h = w = 1, c = cols.
+ * - `<layer>_forward` and `<layer>_backward` sit side by side in the layer's
+ *   file (engine/<layer>.c) with its kernels in cl/kernels/<layer>.cl.
+ * - Backward writes (overwrites) input gradients `din` and ACCUMULATES (+=)
+ *   parameter gradients `d<param>`, so the step zeroes the gradient buffer
+ *   once and shared parameters just work. A NULL gradient is not computed.
+ * - Everything is enqueued on the device's in-order queue; nothing here waits
+ *   for the device unless its name says read/download.
+ * - Functions return tlcl_status; the message is in tlcl_engine_error(). */
+#ifndef TLCL_ENGINE_H
+#define TLCL_ENGINE_H
+
+#include "../cl/tlcl_cl.h"
+
+typedef struct tlcl_engine tlcl_engine;
+
+typedef enum tlcl_act {
+    TLCL_ACT_NONE = 0,
+    TLCL_ACT_SWISH = 1,
+    TLCL_ACT_SIGMOID = 2,
+    TLCL_ACT_RELU = 3,
+    TLCL_ACT_RELU6 = 4,
+} tlcl_act;
+
+/* ---- engine and tensors ------------------------------------------------ */
+
+/* The engine borrows cl (the caller frees it after tlcl_engine_free). */
+tlcl_status tlcl_engine_init(tlcl_engine **out, tlcl_cl *cl);
+void tlcl_engine_free(tlcl_engine *e);
+tlcl_cl *tlcl_engine_cl(tlcl_engine *e);
+const char *tlcl_engine_error(const tlcl_engine *e);
+
+typedef struct tlcl_tensor {
+    cl_mem buf;          /* owned by the engine's pool, or a view into the parameter store */
+    int n, h, w, c;      /* (N, H, W, C) */
+    const char *name;    /* static string, for error messages */
+    int is_view;         /* 1: a sub-buffer of the parameter store; release frees only the view */
+} tlcl_tensor;
+
+size_t tlcl_tensor_count(const tlcl_tensor *t);
+/* Takes a buffer from the engine's pool (reused after release: a training
+ * step that allocates the same shapes as the previous one creates no new
+ * OpenCL buffers). Contents are undefined. */
+tlcl_status tlcl_tensor_alloc(tlcl_engine *e, tlcl_tensor *t, const char *name, int n, int h, int w, int c);
+void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t);
+tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host);
+tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host);
+tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value);
+/* dst += alpha * src (same element count). Used for residual gradients. */
+tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, const tlcl_tensor *src);
+/* dst = src */
+tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor *src);
+
+/* ---- the flat parameter store -------------------------------------------
+ * All parameters live in one device buffer (and gradients, Adam moments in
+ * buffers of the same layout), each tensor at an offset aligned for
+ * sub-buffers, so the optimizer is one kernel per contiguous trainable range
+ * and freezing is a flag per tensor. Non-trainable state (BatchNorm moving
+ * statistics) lives here too so checkpoints see one table. */
+
+typedef struct tlcl_param_entry {
+    char name[128];
+    int shape[4];          /* n, h, w, c as for tensors */
+    size_t offset, count;  /* in floats */
+    int trainable;         /* updated by the optimizer */
+    int is_state;          /* never trainable (moving statistics) */
+} tlcl_param_entry;
+
+typedef struct tlcl_params {
+    tlcl_param_entry *entries;
+    int count, cap;
+    size_t total;          /* floats in each flat buffer, padding included */
+    cl_mem values, grads, m, v;
+    tlcl_tensor *value_views, *grad_views;
+} tlcl_params;
+
+void tlcl_params_init(tlcl_params *p);
+/* Declares a tensor; returns its id (>= 0) or -1 when out of memory. */
+int tlcl_params_declare(tlcl_params *p, const char *name, int n, int h, int w, int c, int is_state);
+/* Creates the flat buffers (zeroed) and the per-tensor views. */
+tlcl_status tlcl_params_alloc(tlcl_engine *e, tlcl_params *p);
+void tlcl_params_free(tlcl_engine *e, tlcl_params *p);
+tlcl_tensor *tlcl_params_value(tlcl_params *p, int id);
+tlcl_tensor *tlcl_params_grad(tlcl_params *p, int id);
+int tlcl_params_find(const tlcl_params *p, const char *name);
+tlcl_status tlcl_params_zero_grads(tlcl_engine *e, tlcl_params *p);
+
+/* ---- GEMM ----------------------------------------------------------------
+ * Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, offsets in
+ * floats. Two back-ends behind this call: tlcl's own kernels and CLBlast. */
+
+typedef enum tlcl_gemm_backend {
+    TLCL_GEMM_AUTO = 0,   /* the persisted per-device choice, measured once */
+    TLCL_GEMM_OWN,
+    TLCL_GEMM_CLBLAST,
+} tlcl_gemm_backend;
+
+tlcl_status tlcl_gemm(tlcl_engine *e, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                      cl_mem A, size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta,
+                      cl_mem C, size_t c_off, int ldc);
+/* Forces a back-end ($TLCL_GEMM=own|clblast does the same). */
+void tlcl_gemm_set_backend(tlcl_engine *e, tlcl_gemm_backend b);
+tlcl_gemm_backend tlcl_gemm_get_backend(tlcl_engine *e);
+const char *tlcl_gemm_backend_name(tlcl_gemm_backend b);
+
+/* ---- convolutions --------------------------------------------------------
+ * Weights in Keras layout: conv [kh, kw, cin, cout] (a tensor with
+ * n=kh, h=kw, w=cin, c=cout); depthwise [kh, kw, C] (n=kh, h=kw, w=1, c=C).
+ * Padding is explicit (top, left); the output size is the out tensor's. */
+
+typedef struct tlcl_conv_geom {
+    int kh, kw, stride, pad_top, pad_left;
+} tlcl_conv_geom;
+
+/* TensorFlow 'same' padding: out = ceil(in / stride), pad_before = total / 2. */
+void tlcl_conv_same(int in, int k, int stride, int *out, int *pad_before);
+
+tlcl_status tlcl_conv2d_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                const tlcl_tensor *weight, const tlcl_conv_geom *g);
+tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight,
+                                 const tlcl_tensor *dout, const tlcl_tensor *in,
+                                 const tlcl_tensor *weight, const tlcl_conv_geom *g);
+
+tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                   const tlcl_tensor *weight, const tlcl_conv_geom *g);
+tlcl_status tlcl_depthwise_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight,
+                                    const tlcl_tensor *dout, const tlcl_tensor *in,
+                                    const tlcl_tensor *weight, const tlcl_conv_geom *g);
+
+/* ---- batch normalisation (+ fused activation) --------------------------- */
+
+typedef enum tlcl_bn_mode {
+    TLCL_BN_TRAIN = 0,  /* batch statistics, moving statistics updated */
+    TLCL_BN_INFER,      /* moving statistics; parameter gradients computed */
+    TLCL_BN_FROZEN,     /* moving statistics; no parameter gradients (Keras trainable=False) */
+} tlcl_bn_mode;
+
+typedef struct tlcl_bn {
+    tlcl_tensor *gamma, *beta, *moving_mean, *moving_var;  /* [C] */
+    tlcl_tensor *dgamma, *dbeta;                           /* [C], accumulated; NULL when frozen */
+    float momentum, epsilon;                               /* Keras: 0.99 (V1) / 0.9 (V2), 1e-3 */
+    tlcl_tensor saved_mean, saved_istd;                    /* [C], written by forward for backward */
+} tlcl_bn;
+
+/* out = act(gamma * (in - mean) * istd + beta); out may not alias in. */
+tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out, const tlcl_tensor *in,
+                                   tlcl_bn_mode mode, tlcl_act act);
+tlcl_status tlcl_batchnorm_backward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
+                                    const tlcl_tensor *in, tlcl_bn_mode mode, tlcl_act act);
+void tlcl_bn_release(tlcl_engine *e, tlcl_bn *bn);
+
+/* ---- activations, pooling, dense, squeeze-and-excitation ---------------- */
+
+tlcl_status tlcl_activation_forward(tlcl_engine *e, tlcl_act act, tlcl_tensor *out, const tlcl_tensor *in);
+/* din = dout * act'(in) */
+tlcl_status tlcl_activation_backward(tlcl_engine *e, tlcl_act act, tlcl_tensor *din, const tlcl_tensor *dout,
+                                     const tlcl_tensor *in);
+
+/* out [N,1,1,C] = mean over H, W */
+tlcl_status tlcl_global_avgpool_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in);
+tlcl_status tlcl_global_avgpool_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout);
+
+/* out [N, Cout] = act(pre), pre = in [N, Cin] * W [Cin, Cout] + b [Cout]; in is
+ * read as N rows of h*w*c. bias may be NULL. pre keeps the pre-activation
+ * for backward; it may be NULL when act is TLCL_ACT_NONE. */
+tlcl_status tlcl_dense_forward(tlcl_engine *e, tlcl_tensor *out, tlcl_tensor *pre, const tlcl_tensor *in,
+                               const tlcl_tensor *weight, const tlcl_tensor *bias, tlcl_act act);
+tlcl_status tlcl_dense_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight, tlcl_tensor *dbias,
+                                const tlcl_tensor *dout, const tlcl_tensor *in, const tlcl_tensor *weight,
+                                const tlcl_tensor *pre, tlcl_act act);
+
+typedef struct tlcl_se {
+    tlcl_tensor *w_reduce, *b_reduce, *w_expand, *b_expand;     /* [C,S], [S], [S,C], [C] */
+    tlcl_tensor *dw_reduce, *db_reduce, *dw_expand, *db_expand; /* accumulated; NULL: not computed */
+    tlcl_act act_reduce;                                        /* swish (relu for some variants) */
+    /* saved by forward: */
+    tlcl_tensor pooled, hidden_pre, hidden, gate_pre, gate;      /* [N,C] [N,S] [N,S] [N,C] [N,C] */
+} tlcl_se;
+
+/* out = in * sigmoid(expand(act(reduce(avgpool(in))))) per sample and channel */
+tlcl_status tlcl_se_forward(tlcl_engine *e, tlcl_se *se, tlcl_tensor *out, const tlcl_tensor *in);
+tlcl_status tlcl_se_backward(tlcl_engine *e, tlcl_se *se, tlcl_tensor *din, const tlcl_tensor *dout,
+                             const tlcl_tensor *in);
+void tlcl_se_release(tlcl_engine *e, tlcl_se *se);
+
+/* out[n,h,w,c] = in[n,h,w,c] * scale[n,c] */
+tlcl_status tlcl_channel_scale_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                       const tlcl_tensor *scale);
+/* din = dout * scale; dscale[n,c] = sum_hw dout * in (overwritten) */
+tlcl_status tlcl_channel_scale_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dscale,
+                                        const tlcl_tensor *dout, const tlcl_tensor *in, const tlcl_tensor *scale);
+
+/* Column sums: out[g, c] = sum over rows of in viewed as [groups, rows, C]
+ * (out has n = groups and c = C). If accumulate, out += instead. */
+tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, int groups, int rows,
+                             int channels, float scale, int accumulate);
+
+/* ---- regularisation and residuals --------------------------------------- */
+
+/* Inverted dropout: keep with probability 1-rate, scale by 1/(1-rate). The
+ * mask is a hash of (seed, element index), so backward needs only the seed.
+ * out may alias in. */
+tlcl_status tlcl_dropout_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate, uint32_t seed);
+tlcl_status tlcl_dropout_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
+                                  uint32_t seed);
+/* Stochastic depth: whole samples dropped with probability rate (Keras
+ * Dropout with noise_shape (N,1,1,1)). out may alias in. */
+tlcl_status tlcl_drop_path_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate,
+                                   uint32_t seed);
+tlcl_status tlcl_drop_path_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
+                                    uint32_t seed);
+/* out = a + b; backward of a residual is tlcl_tensor_axpy into both branches. */
+tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b);
+
+/* ---- resize ----------------------------------------------------------------
+ * TensorFlow bilinear with half-pixel centres, antialias off. */
+tlcl_status tlcl_resize_bilinear_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in);
+tlcl_status tlcl_resize_bilinear_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout);
+
+/* ---- losses ----------------------------------------------------------------
+ * logits [N, C]; labels: device int buffer [N]; sample_weight [N] or NULL.
+ * loss [1] = sum_i w_i l_i / N (Keras "sum_over_batch_size"); per_sample
+ * [N] (may be NULL); dlogits [N, C] = d loss / d logits (may be NULL). */
+
+tlcl_status tlcl_softmax_xent(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_sample, tlcl_tensor *dlogits,
+                              const tlcl_tensor *logits, cl_mem labels, const tlcl_tensor *sample_weight,
+                              float label_smoothing);
+/* Keras CategoricalFocalCrossentropy on softmax(logits): alpha [C] (per
+ * class) or NULL with alpha_scalar, gamma; probabilities clipped to
+ * [1e-7, 1-1e-7]. */
+tlcl_status tlcl_focal_loss(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_sample, tlcl_tensor *dlogits,
+                            const tlcl_tensor *logits, cl_mem labels, const tlcl_tensor *sample_weight,
+                            float label_smoothing, const tlcl_tensor *alpha, float alpha_scalar, float gamma);
+/* probs [N, C] = softmax(logits) */
+tlcl_status tlcl_softmax_forward(tlcl_engine *e, tlcl_tensor *probs, const tlcl_tensor *logits);
+
+/* ---- optimizers ----------------------------------------------------------- */
+
+typedef enum tlcl_opt_type { TLCL_OPT_SGD = 0, TLCL_OPT_ADAM, TLCL_OPT_ADAMW } tlcl_opt_type;
+
+typedef struct tlcl_optimizer {
+    tlcl_opt_type type;
+    float beta1, beta2, epsilon;   /* Adam: 0.9, 0.999, 1e-7 (Keras) */
+    float momentum;                /* SGD */
+    int nesterov;
+    float weight_decay;            /* decoupled, applied before the update (Keras) */
+    float clip_global_norm;        /* 0: off */
+    long iterations;               /* updates applied so far */
+} tlcl_optimizer;
+
+tlcl_optimizer tlcl_optimizer_default(tlcl_opt_type type);
+/* One update of every trainable tensor with learning rate lr. If loss is
+ * given and holds NaN or Inf, the device skips the update. */
+tlcl_status tlcl_optimizer_step(tlcl_engine *e, tlcl_optimizer *opt, tlcl_params *p, float lr,
+                                const tlcl_tensor *loss);
+/* Reads the loss and reports TLCL_ERR_NONFINITE naming the step when it is
+ * NaN or Inf (the optimizer already skipped that update). */
+tlcl_status tlcl_loss_check(tlcl_engine *e, const tlcl_tensor *loss, long step, float *value);
+
+#endif

@@ -1,0 +1,184 @@
+/* tensor.c — the engine handle, device tensors and the buffer pool that
+ * lets a training step reuse the buffers of the previous one, plus the
+ * elementwise helpers every layer uses (fill, copy, axpy). */
+#include "engine_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+tlcl_status tlcl_engine_init(tlcl_engine **out, tlcl_cl *cl)
+{
+    tlcl_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return tlcl_cl_fail(cl, TLCL_ERR_OOM, "out of host memory creating the engine");
+    e->cl = cl;
+    e->gemm_backend = TLCL_GEMM_AUTO;
+    *out = e;
+    return TLCL_OK;
+}
+
+void tlcl_gemm_clblast_free(tlcl_engine *e);
+
+void tlcl_engine_free(tlcl_engine *e)
+{
+    if (!e)
+        return;
+    tlcl_gemm_clblast_free(e);
+    for (int i = 0; i < e->npool; i++)
+        clReleaseMemObject(e->pool[i].buf);
+    free(e->pool);
+    free(e);
+}
+
+tlcl_cl *tlcl_engine_cl(tlcl_engine *e) { return e->cl; }
+const char *tlcl_engine_error(const tlcl_engine *e) { return tlcl_cl_error(e->cl); }
+
+size_t tlcl_tensor_count(const tlcl_tensor *t)
+{
+    return (size_t)t->n * (size_t)t->h * (size_t)t->w * (size_t)t->c;
+}
+
+tlcl_status eng_check_count(tlcl_engine *e, const tlcl_tensor *t, size_t want, const char *op)
+{
+    if (tlcl_tensor_count(t) != want)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: tensor '%s' has %zu elements, expected %zu", op,
+                        t->name ? t->name : "?", tlcl_tensor_count(t), want);
+    return TLCL_OK;
+}
+
+tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, int w, int c, const char *op)
+{
+    if (t->n != n || t->h != h || t->w != w || t->c != c)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: tensor '%s' has shape (%d,%d,%d,%d), expected (%d,%d,%d,%d)", op,
+                        t->name ? t->name : "?", t->n, t->h, t->w, t->c, n, h, w, c);
+    return TLCL_OK;
+}
+
+/* Smallest free buffer that fits without wasting more than half of it. */
+static int pool_find(const tlcl_engine *e, size_t bytes)
+{
+    int best = -1;
+    for (int i = 0; i < e->npool; i++) {
+        const pool_entry *p = &e->pool[i];
+        if (p->in_use || p->bytes < bytes || p->bytes > 2 * bytes + 4096)
+            continue;
+        if (best < 0 || p->bytes < e->pool[best].bytes)
+            best = i;
+    }
+    return best;
+}
+
+tlcl_status tlcl_tensor_alloc(tlcl_engine *e, tlcl_tensor *t, const char *name, int n, int h, int w, int c)
+{
+    memset(t, 0, sizeof *t);
+    if (n < 0 || h < 0 || w < 0 || c < 0)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "tensor '%s': negative dimension (%d,%d,%d,%d)", name, n, h, w, c);
+    t->n = n, t->h = h, t->w = w, t->c = c, t->name = name;
+    size_t bytes = tlcl_tensor_count(t) * sizeof(float);
+    if (bytes == 0)
+        bytes = sizeof(float);
+    int i = pool_find(e, bytes);
+    if (i < 0) {
+        if (e->npool == e->cap_pool) {
+            int cap = e->cap_pool ? 2 * e->cap_pool : 64;
+            pool_entry *grown = realloc(e->pool, (size_t)cap * sizeof *grown);
+            if (!grown)
+                return ENG_FAIL(e, TLCL_ERR_OOM, "out of host memory for tensor '%s'", name);
+            e->pool = grown;
+            e->cap_pool = cap;
+        }
+        cl_mem m;
+        ENG_TRY(tlcl_cl_buffer(e->cl, bytes, name, &m));
+        i = e->npool++;
+        e->pool[i] = (pool_entry){.buf = m, .bytes = bytes};
+    }
+    e->pool[i].in_use = 1;
+    e->pool[i].name = name;
+    t->buf = e->pool[i].buf;
+    return TLCL_OK;
+}
+
+void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t)
+{
+    if (!t || !t->buf)
+        return;
+    if (t->is_view) {
+        clReleaseMemObject(t->buf);
+    } else {
+        for (int i = 0; i < e->npool; i++)
+            if (e->pool[i].buf == t->buf) {
+                e->pool[i].in_use = 0;
+                break;
+            }
+    }
+    t->buf = NULL;
+}
+
+tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host)
+{
+    return tlcl_cl_write(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
+}
+
+tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host)
+{
+    return tlcl_cl_read(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
+}
+
+tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value)
+{
+    size_t n = tlcl_tensor_count(t);
+    size_t g = eng_global1(n);
+    return TLCL_RUN(e->cl, "elementwise", "", "fill", 1, &g, NULL, TLCL_MEM(t->buf), TLCL_INT(n), TLCL_FLOAT(value));
+}
+
+tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, const tlcl_tensor *src)
+{
+    size_t n = tlcl_tensor_count(dst);
+    ENG_TRY(eng_check_count(e, src, n, "axpy"));
+    size_t g = eng_global1(n);
+    return TLCL_RUN(e->cl, "elementwise", "", "axpy", 1, &g, NULL, TLCL_MEM(dst->buf), TLCL_MEM(src->buf),
+                    TLCL_INT(n), TLCL_FLOAT(alpha));
+}
+
+tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor *src)
+{
+    size_t n = tlcl_tensor_count(dst);
+    ENG_TRY(eng_check_count(e, src, n, "copy"));
+    if (n == 0)
+        return TLCL_OK;
+    cl_int rc = clEnqueueCopyBuffer(tlcl_cl_queue(e->cl), src->buf, dst->buf, 0, 0, n * sizeof(float), 0, NULL, NULL);
+    if (rc != CL_SUCCESS)
+        return ENG_FAIL(e, TLCL_ERR_CL, "clEnqueueCopyBuffer failed: %s (tensor %s)", tlcl_cl_error_name(rc),
+                        dst->name ? dst->name : "?");
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b)
+{
+    size_t n = tlcl_tensor_count(out);
+    ENG_TRY(eng_check_count(e, a, n, "add"));
+    ENG_TRY(eng_check_count(e, b, n, "add"));
+    size_t g = eng_global1(n);
+    return TLCL_RUN(e->cl, "elementwise", "", "add", 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(a->buf),
+                    TLCL_MEM(b->buf), TLCL_INT(n));
+}
+
+tlcl_status tlcl_activation_forward(tlcl_engine *e, tlcl_act act, tlcl_tensor *out, const tlcl_tensor *in)
+{
+    size_t n = tlcl_tensor_count(out);
+    ENG_TRY(eng_check_count(e, in, n, "activation"));
+    size_t g = eng_global1(n);
+    return TLCL_RUN(e->cl, "elementwise", "", "activation_forward", 1, &g, NULL, TLCL_MEM(out->buf),
+                    TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
+}
+
+tlcl_status tlcl_activation_backward(tlcl_engine *e, tlcl_act act, tlcl_tensor *din, const tlcl_tensor *dout,
+                                     const tlcl_tensor *in)
+{
+    size_t n = tlcl_tensor_count(din);
+    ENG_TRY(eng_check_count(e, dout, n, "activation backward"));
+    ENG_TRY(eng_check_count(e, in, n, "activation backward"));
+    size_t g = eng_global1(n);
+    return TLCL_RUN(e->cl, "elementwise", "", "activation_backward", 1, &g, NULL, TLCL_MEM(din->buf),
+                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
+}

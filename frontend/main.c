@@ -1,0 +1,29 @@
+/* main.c — the tlcl command line: dispatches to one file per command. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tlcl <command> [options]\n"
+            "commands:\n"
+            "  devices [--json]        list every OpenCL device of every platform\n"
+            "options common to device commands:\n"
+            "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
+            "                          default: the first GPU, else the first device\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "devices") == 0)
+        return cmd_devices(argc - 1, argv + 1);
+    fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,198 @@
+/* harness.c — see harness.h. */
+#include "harness.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int contains_nocase(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return n == 0;
+}
+
+static int find_device(const char *want, char *err, size_t len)
+{
+    tlcl_device_info *devs;
+    int n;
+    if (tlcl_devices_list(&devs, &n, err, len) != TLCL_OK)
+        return -1;
+    int found = -1;
+    for (int i = 0; i < n && found < 0; i++)
+        if (contains_nocase(devs[i].platform_name, want))
+            found = i;
+    if (found < 0) {
+        int off = snprintf(err, len, "no OpenCL platform matching '%s'; present:", want);
+        for (int i = 0; i < n && off > 0 && (size_t)off < len; i++)
+            off += snprintf(err + off, len - (size_t)off, " [%s]", devs[i].platform_name);
+    }
+    free(devs);
+    return found;
+}
+
+void harness_init(harness *h, int need_device)
+{
+    memset(h, 0, sizeof *h);
+    h->rng = 0x9e3779b97f4a7c15ULL;
+    if (!need_device)
+        return;
+    const char *want = getenv("TLCL_TEST_PLATFORM");
+    char err[4096] = "";
+    tlcl_cl_options o = tlcl_cl_options_default();
+    if (want && want[0]) {
+        o.device_index = find_device(want, err, sizeof err);
+        if (o.device_index < 0) {
+            fprintf(stderr, "FAIL: %s\n", err);
+            exit(1);
+        }
+    }
+    if (tlcl_cl_init(&h->cl, &o, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "FAIL: cannot open the OpenCL device: %s\n", err);
+        exit(1);
+    }
+    if (tlcl_engine_init(&h->eng, h->cl) != TLCL_OK) {
+        fprintf(stderr, "FAIL: %s\n", tlcl_cl_error(h->cl));
+        exit(1);
+    }
+    h->device_name = tlcl_cl_device(h->cl)->name;
+    printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
+           getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
+}
+
+int harness_finish(harness *h)
+{
+    if (h->eng)
+        tlcl_engine_free(h->eng);
+    if (h->cl)
+        tlcl_cl_free(h->cl);
+    printf("%d passed, %d failed\n", h->passed, h->failed);
+    return (h->failed == 0 && h->passed > 0) ? 0 : 1;
+}
+
+void harness_fail(harness *h, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    h->failed++;
+}
+
+int harness_status(harness *h, tlcl_status s, const char *what)
+{
+    if (s == TLCL_OK)
+        return 0;
+    harness_fail(h, "%s: %s: %s", what, tlcl_status_name(s), h->cl ? tlcl_cl_error(h->cl) : "");
+    return 1;
+}
+
+float harness_uniform(harness *h, float lo, float hi)
+{
+    /* splitmix64: deterministic on every platform */
+    uint64_t z = (h->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return lo + (hi - lo) * (float)((z >> 40) * (1.0 / 16777216.0));
+}
+
+void harness_fill(harness *h, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = harness_uniform(h, lo, hi);
+}
+
+double *harness_to_double(const float *x, size_t n)
+{
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    for (size_t i = 0; d && i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+int harness_check(harness *h, const char *what, const float *got, const double *ref, size_t n, double tol,
+                  double floor)
+{
+    double maxref = 0, maxerr = 0;
+    size_t worst = 0;
+    int nonfinite = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]))
+            nonfinite = 1;
+        double e = fabs((double)got[i] - ref[i]);
+        if (fabs(ref[i]) > maxref)
+            maxref = fabs(ref[i]);
+        if (e > maxerr || !isfinite(e)) {
+            maxerr = e;
+            worst = i;
+        }
+    }
+    double scale = maxref > floor ? maxref : floor;
+    double rel = maxerr / scale;
+    int ok = !nonfinite && rel <= tol && n > 0;
+    if (ok) {
+        h->passed++;
+        printf("ok   %-48s n=%-7zu rel.err %.2e (tol %.0e)\n", what, n, rel, tol);
+    } else {
+        harness_fail(h, "%-48s n=%-7zu rel.err %.2e (tol %.0e) worst [%zu] got %.8g want %.8g%s", what, n, rel,
+                     tol, worst, n ? got[worst] : 0.0, n ? ref[worst] : 0.0, nonfinite ? " NON-FINITE" : "");
+    }
+    return ok;
+}
+
+tlcl_tensor harness_tensor(harness *h, const char *name, int n, int hh, int w, int c, const float *data)
+{
+    tlcl_tensor t;
+    if (harness_status(h, tlcl_tensor_alloc(h->eng, &t, name, n, hh, w, c), name) == 0 && data)
+        harness_status(h, tlcl_tensor_upload(h->eng, &t, data), name);
+    return t;
+}
+
+float *harness_download(harness *h, const tlcl_tensor *t)
+{
+    size_t n = tlcl_tensor_count(t);
+    float *x = calloc(n ? n : 1, sizeof *x);
+    harness_status(h, tlcl_tensor_download(h->eng, t, x), t->name);
+    return x;
+}
+
+int harness_fd_check(harness *h, const char *what, double (*loss)(void *ctx), void *ctx, double *x, size_t n,
+                     const double *grad, size_t max_points, double eps, double tol)
+{
+    size_t step = n > max_points ? n / max_points : 1;
+    double maxerr = 0, maxg = 1e-8;
+    for (size_t i = 0; i < n; i += step) {
+        double keep = x[i];
+        x[i] = keep + eps;
+        double lp = loss(ctx);
+        x[i] = keep - eps;
+        double lm = loss(ctx);
+        x[i] = keep;
+        double fd = (lp - lm) / (2 * eps);
+        double e = fabs(fd - grad[i]);
+        if (e > maxerr)
+            maxerr = e;
+        if (fabs(grad[i]) > maxg)
+            maxg = fabs(grad[i]);
+    }
+    double rel = maxerr / maxg;
+    if (rel <= tol) {
+        h->passed++;
+        printf("ok   fd %-45s rel.err %.2e (tol %.0e)\n", what, rel, tol);
+        return 1;
+    }
+    harness_fail(h, "fd %-45s rel.err %.2e (tol %.0e)", what, rel, tol);
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* harness.h — the per-op test harness: opens the device named by
+ * $TLCL_TEST_PLATFORM (a substring of the platform name; fails when absent),
+ * fills inputs from a seeded generator, compares device results with the
+ * double-precision references and counts checks. Each test binary ends with
+ * harness_finish(), which prints "N passed, M failed" and returns the exit
+ * code. */
+#ifndef TLCL_HARNESS_H
+#define TLCL_HARNESS_H
+
+#include "engine.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct harness {
+    tlcl_cl *cl;
+    tlcl_engine *eng;
+    int passed, failed;
+    uint64_t rng;
+    const char *device_name;
+} harness;
+
+/* Opens the device; exits the process with status 1 (and a message) when the
+ * requested platform is missing. Host-only tests pass need_device = 0. */
+void harness_init(harness *h, int need_device);
+int harness_finish(harness *h);
+
+/* Fails the current check with a message (and counts it). */
+void harness_fail(harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails and returns 1 when s != TLCL_OK, printing the engine's message. */
+int harness_status(harness *h, tlcl_status s, const char *what);
+
+/* Uniform in [lo, hi) from the harness generator (deterministic). */
+float harness_uniform(harness *h, float lo, float hi);
+void harness_fill(harness *h, float *x, size_t n, float lo, float hi);
+double *harness_to_double(const float *x, size_t n); /* malloc'd */
+
+/* Compares got (float) with ref (double): passes when
+ * max|got - ref| <= tol * max(max|ref|, floor). Prints one line either way. */
+int harness_check(harness *h, const char *what, const float *got, const double *ref, size_t n, double tol,
+                  double floor);
+
+/* Device helpers: allocate + upload; download into a malloc'd array. */
+tlcl_tensor harness_tensor(harness *h, const char *name, int n, int hh, int w, int c, const float *data);
+float *harness_download(harness *h, const tlcl_tensor *t);
+
+/* Finite-difference check of a reference backward: loss(ctx) is a scalar
+ * function of x[0..n); grad holds the analytic gradient. Checks up to
+ * max_points coordinates with central differences of step eps. */
+int harness_fd_check(harness *h, const char *what, double (*loss)(void *ctx), void *ctx, double *x, size_t n,
+                     const double *grad, size_t max_points, double eps, double tol);
+
+#endif
