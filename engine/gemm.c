@@ -1,6 +1,7 @@
 /* gemm.c — the GEMM interface and tlcl's own kernels. The back-end is
  * chosen per device (see gemm_select.c) or forced by $TLCL_GEMM. */
 #include "engine_internal.h"
+#include "tlcl_programs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K,
                             size_t c_off, int ldc)
 {
     size_t g[2] = {(size_t)N, (size_t)M};
-    return TLCL_RUN(e->cl, "gemm", "", "gemm_naive", 2, g, NULL, TLCL_INT(ta), TLCL_INT(tb), TLCL_INT(M),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), "", "gemm_naive", 2, g, NULL, TLCL_INT(ta), TLCL_INT(tb), TLCL_INT(M),
                     TLCL_INT(N), TLCL_INT(K), TLCL_FLOAT(alpha), TLCL_MEM(A), TLCL_INT(a_off), TLCL_INT(lda),
                     TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_FLOAT(beta), TLCL_MEM(C), TLCL_INT(c_off),
                     TLCL_INT(ldc));

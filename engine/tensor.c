@@ -2,6 +2,7 @@
  * lets a training step reuse the buffers of the previous one, plus the
  * elementwise helpers every layer uses (fill, copy, axpy). */
 #include "engine_internal.h"
+#include "tlcl_programs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +129,7 @@ tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value)
 {
     size_t n = tlcl_tensor_count(t);
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, "elementwise", "", "fill", 1, &g, NULL, TLCL_MEM(t->buf), TLCL_INT(n), TLCL_FLOAT(value));
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "fill", 1, &g, NULL, TLCL_MEM(t->buf), TLCL_INT(n), TLCL_FLOAT(value));
 }
 
 tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, const tlcl_tensor *src)
@@ -136,7 +137,7 @@ tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, cons
     size_t n = tlcl_tensor_count(dst);
     ENG_TRY(eng_check_count(e, src, n, "axpy"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, "elementwise", "", "axpy", 1, &g, NULL, TLCL_MEM(dst->buf), TLCL_MEM(src->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "axpy", 1, &g, NULL, TLCL_MEM(dst->buf), TLCL_MEM(src->buf),
                     TLCL_INT(n), TLCL_FLOAT(alpha));
 }
 
@@ -159,7 +160,7 @@ tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor
     ENG_TRY(eng_check_count(e, a, n, "add"));
     ENG_TRY(eng_check_count(e, b, n, "add"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, "elementwise", "", "add", 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(a->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "add", 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(a->buf),
                     TLCL_MEM(b->buf), TLCL_INT(n));
 }
 
@@ -168,7 +169,7 @@ tlcl_status tlcl_activation_forward(tlcl_engine *e, tlcl_act act, tlcl_tensor *o
     size_t n = tlcl_tensor_count(out);
     ENG_TRY(eng_check_count(e, in, n, "activation"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, "elementwise", "", "activation_forward", 1, &g, NULL, TLCL_MEM(out->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "activation_forward", 1, &g, NULL, TLCL_MEM(out->buf),
                     TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
 }
 
@@ -179,6 +180,6 @@ tlcl_status tlcl_activation_backward(tlcl_engine *e, tlcl_act act, tlcl_tensor *
     ENG_TRY(eng_check_count(e, dout, n, "activation backward"));
     ENG_TRY(eng_check_count(e, in, n, "activation backward"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, "elementwise", "", "activation_backward", 1, &g, NULL, TLCL_MEM(din->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "activation_backward", 1, &g, NULL, TLCL_MEM(din->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
 }
