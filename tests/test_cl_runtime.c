@@ -1,0 +1,221 @@
+/* test_cl_runtime.c — the OpenCL runtime: device listing and its JSON,
+ * device selection errors, the on-disk program cache (hit, corrupt entry
+ * rebuilt, concurrent builders), build failures with their log, and errors
+ * that name the call, the OpenCL error and the kernel. */
+#include "harness.h"
+
+#include <cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void expect(harness *h, int cond, const char *what)
+{
+    if (cond) {
+        h->passed++;
+        printf("ok   %s\n", what);
+    } else {
+        harness_fail(h, "%s", what);
+    }
+}
+
+static int device_index(harness *h)
+{
+    return tlcl_cl_device(h->cl)->index;
+}
+
+static tlcl_cl *open_with_cache(harness *h, const char *dir)
+{
+    tlcl_cl_options o = tlcl_cl_options_default();
+    o.device_index = device_index(h);
+    o.cache_dir = dir;
+    char err[2048];
+    tlcl_cl *cl = NULL;
+    if (tlcl_cl_init(&cl, &o, err, sizeof err) != TLCL_OK)
+        harness_fail(h, "tlcl_cl_init: %s", err);
+    return cl;
+}
+
+/* Path of the single cached "elementwise" program in dir. */
+static int cached_file(const char *dir, char *path, size_t len)
+{
+    DIR *d = opendir(dir);
+    int found = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strncmp(e->d_name, "elementwise-", 12) == 0 && strstr(e->d_name, ".bin") && !strstr(e->d_name, ".tmp")) {
+            snprintf(path, len, "%s/%s", dir, e->d_name);
+            found++;
+        }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static void test_devices_json(harness *h)
+{
+    tlcl_device_info *devs;
+    int n;
+    char err[1024];
+    expect(h, tlcl_devices_list(&devs, &n, err, sizeof err) == TLCL_OK && n >= 1, "devices listed");
+    char *json = tlcl_devices_json(devs, n);
+    cJSON *arr = cJSON_Parse(json);
+    int ok = cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == n;
+    static const char *keys[] = {"index", "platform", "name", "vendor", "type", "compute_units",
+                                 "global_mem_bytes", "max_alloc_bytes", "max_work_group_size",
+                                 "local_mem_bytes", "opencl_c_version", "fp16", "fp64", "driver_version"};
+    for (int i = 0; ok && i < n; i++)
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            ok = ok && cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, i), keys[k]) != NULL;
+    expect(h, ok, "devices JSON has every field for every device");
+    int def = tlcl_devices_default(devs, n);
+    expect(h, def >= 0 && def < n, "default device index in range");
+    cJSON_Delete(arr);
+    free(json);
+
+    tlcl_cl_options o = tlcl_cl_options_default();
+    o.device_index = n + 3;
+    tlcl_cl *cl = NULL;
+    tlcl_status s = tlcl_cl_init(&cl, &o, err, sizeof err);
+    expect(h, s == TLCL_ERR_NO_DEVICE && cl == NULL && strstr(err, "out of range") && strstr(err, devs[0].name),
+           "out-of-range device index is refused with the device list");
+    free(devs);
+}
+
+static void test_cache_roundtrip(harness *h, const char *dir)
+{
+    cl_kernel k;
+    tlcl_cl *a = open_with_cache(h, dir);
+    if (!a)
+        return;
+    expect(h, tlcl_cl_kernel(a, "elementwise", "", "fill", &k) == TLCL_OK, "cold build succeeds");
+    expect(h, tlcl_cl_stats_get(a).programs_compiled == 1 && tlcl_cl_stats_get(a).programs_from_cache == 0,
+           "cold start compiles from source");
+    expect(h, tlcl_cl_kernel(a, "elementwise", "", "axpy", &k) == TLCL_OK &&
+               tlcl_cl_stats_get(a).programs_compiled == 1, "second kernel of the same program reuses it");
+    tlcl_cl_free(a);
+
+    char path[1200];
+    expect(h, cached_file(dir, path, sizeof path) == 1, "one cache entry written");
+    tlcl_cl *b = open_with_cache(h, dir);
+    expect(h, b && tlcl_cl_kernel(b, "elementwise", "", "fill", &k) == TLCL_OK &&
+               tlcl_cl_stats_get(b).programs_from_cache == 1 && tlcl_cl_stats_get(b).programs_compiled == 0,
+           "warm start loads from the cache");
+    tlcl_cl_free(b);
+
+    /* flip bytes in the payload: the checksum must catch it */
+    FILE *f = fopen(path, "r+b");
+    if (f) {
+        fseek(f, 60, SEEK_SET);
+        fputs("garbage!garbage!", f);
+        fclose(f);
+    }
+    tlcl_cl *c = open_with_cache(h, dir);
+    expect(h, c && tlcl_cl_kernel(c, "elementwise", "", "fill", &k) == TLCL_OK &&
+               tlcl_cl_stats_get(c).programs_compiled == 1, "corrupt entry is detected and rebuilt");
+    tlcl_cl_free(c);
+
+    f = fopen(path, "wb"); /* truncated to nothing */
+    if (f)
+        fclose(f);
+    tlcl_cl *d = open_with_cache(h, dir);
+    expect(h, d && tlcl_cl_kernel(d, "elementwise", "", "fill", &k) == TLCL_OK &&
+               tlcl_cl_stats_get(d).programs_compiled == 1, "empty entry is rebuilt");
+    tlcl_cl_free(d);
+    tlcl_cl *e2 = open_with_cache(h, dir);
+    expect(h, e2 && tlcl_cl_kernel(e2, "elementwise", "", "fill", &k) == TLCL_OK &&
+               tlcl_cl_stats_get(e2).programs_from_cache == 1, "rebuilt entry is valid again");
+    tlcl_cl_free(e2);
+
+    tlcl_cl *g = open_with_cache(h, dir);
+    expect(h, g && tlcl_cl_kernel(g, "elementwise", "-DUNUSED_OPTION=1", "fill", &k) == TLCL_OK &&
+               tlcl_cl_stats_get(g).programs_compiled == 1, "other options are another cache key");
+    tlcl_cl_free(g);
+}
+
+/* Several processes building into one empty cache at once: every one must
+ * succeed and the entry left behind must load. */
+static void test_cache_concurrent(harness *h, const char *dir)
+{
+    int nproc = 3, failures = 0;
+    fflush(stdout);
+    for (int i = 0; i < nproc; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            tlcl_cl_options o = tlcl_cl_options_default();
+            o.device_index = device_index(h);
+            o.cache_dir = dir;
+            char err[2048];
+            tlcl_cl *cl = NULL;
+            cl_kernel k;
+            int ok = tlcl_cl_init(&cl, &o, err, sizeof err) == TLCL_OK &&
+                     tlcl_cl_kernel(cl, "elementwise", "", "fill", &k) == TLCL_OK;
+            tlcl_cl_free(cl);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < nproc; i++) {
+        int st = 0;
+        wait(&st);
+        failures += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    expect(h, failures == 0, "concurrent builders all succeed");
+    char path[1200];
+    expect(h, cached_file(dir, path, sizeof path) == 1, "concurrent builders leave exactly one entry, no temp files");
+    cl_kernel k;
+    tlcl_cl *cl = open_with_cache(h, dir);
+    expect(h, cl && tlcl_cl_kernel(cl, "elementwise", "", "fill", &k) == TLCL_OK &&
+               tlcl_cl_stats_get(cl).programs_from_cache == 1, "entry left by concurrent builders loads");
+    tlcl_cl_free(cl);
+}
+
+static void test_errors(harness *h)
+{
+    cl_kernel k;
+    /* -Dfloat=) breaks every kernel: the error must carry the program and its log */
+    tlcl_status s = tlcl_cl_kernel(h->cl, "elementwise", "-Dfloat=)", "fill", &k);
+    const char *msg = tlcl_cl_error(h->cl);
+    expect(h, s == TLCL_ERR_BUILD && strstr(msg, "elementwise") && strstr(msg, "CL_BUILD_PROGRAM_FAILURE") &&
+               strstr(msg, "build log"), "build failure names the program and prints the build log");
+
+    s = tlcl_cl_kernel(h->cl, "elementwise", "", "no_such_kernel", &k);
+    msg = tlcl_cl_error(h->cl);
+    expect(h, s == TLCL_ERR_CL && strstr(msg, "CL_INVALID_KERNEL_NAME") && strstr(msg, "no_such_kernel"),
+           "unknown kernel is reported by OpenCL error name and kernel name");
+
+    size_t g = 4;
+    s = TLCL_RUN(h->cl, "elementwise", "", "fill", 1, &g, NULL, TLCL_INT(4)); /* wrong argument */
+    msg = tlcl_cl_error(h->cl);
+    expect(h, s == TLCL_ERR_CL && strstr(msg, "clSetKernelArg") && strstr(msg, "CL_INVALID") && strstr(msg, "fill"),
+           "bad launch names the call, the error and the kernel");
+
+    cl_mem m;
+    s = tlcl_cl_buffer(h->cl, (size_t)tlcl_cl_device(h->cl)->max_alloc_bytes + 4096, "stage6_activations", &m);
+    msg = tlcl_cl_error(h->cl);
+    expect(h, s == TLCL_ERR_OOM && strstr(msg, "stage6_activations") && strstr(msg, "MiB") &&
+               strstr(msg, "smaller batch"), "oversized tensor names itself, its size and suggests a smaller batch");
+    expect(h, tlcl_cl_program_source("no_such_program") == NULL && tlcl_cl_program_source("common") != NULL,
+           "embedded program lookup");
+}
+
+int main(void)
+{
+    harness h;
+    harness_init(&h, 1);
+    char dir[] = "/tmp/tlcl-cache-test-XXXXXX", dir2[] = "/tmp/tlcl-cache-test-XXXXXX";
+    if (!mkdtemp(dir) || !mkdtemp(dir2)) {
+        harness_fail(&h, "mkdtemp");
+        return harness_finish(&h);
+    }
+    test_devices_json(&h);
+    test_cache_roundtrip(&h, dir);
+    test_cache_concurrent(&h, dir2);
+    test_errors(&h);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, dir2);
+    if (system(cmd) != 0)
+        printf("note: could not remove %s\n", dir);
+    return harness_finish(&h);
+}
