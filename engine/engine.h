@@ -65,7 +65,8 @@ tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor
 
 typedef struct tlcl_param_entry {
     char name[128];
-    int shape[4];          /* n, h, w, c as for tensors */
+    int shape[4];          /* n, h, w, c as for tensors (Keras shape padded with leading 1s) */
+    int ndims;             /* rank of the Keras shape (0 for a scalar); 4 when unset */
     size_t offset, count;  /* in floats */
     int trainable;         /* updated by the optimizer */
     int is_state;          /* never trainable (moving statistics) */

@@ -26,6 +26,7 @@ int tlcl_params_declare(tlcl_params *p, const char *name, int n, int h, int w, i
     snprintf(e->name, sizeof e->name, "%s", name);
     e->shape[0] = n, e->shape[1] = h, e->shape[2] = w, e->shape[3] = c;
     e->count = (size_t)n * h * w * c;
+    e->ndims = 4;
     e->is_state = is_state;
     e->trainable = !is_state;
     return p->count++;

@@ -1,0 +1,171 @@
+/* model.h — the EfficientNet family built on the engine: architectures from
+ * block tables (V1 B0–B7, V2 B0–B3 and S, Lite0–4), the layer list with
+ * Keras names and parameter counts, weight initialisation, and the forward
+ * and backward pass of the whole network.
+ *
+ * A model is described (tlcl_model_build) on the host alone — enough for
+ * `tlcl summary` — and bound to a device by tlcl_model_alloc. */
+#ifndef TLCL_MODEL_H
+#define TLCL_MODEL_H
+
+#include "engine.h"
+
+#include <stdio.h>
+
+typedef enum tlcl_family { TLCL_FAMILY_V1 = 0, TLCL_FAMILY_V2, TLCL_FAMILY_LITE } tlcl_family;
+
+/* One stage of the block table, before width/depth scaling. */
+typedef struct tlcl_stage {
+    int kernel, stride, expand, in, out, repeats;
+    float se_ratio;  /* 0: no squeeze-and-excitation */
+    int fused;       /* V2 Fused-MBConv */
+} tlcl_stage;
+
+typedef enum tlcl_padding {
+    TLCL_PAD_TF_SAME = 0,  /* TensorFlow 'same' (Keras; V1's correct_pad is the same for static sizes) */
+    TLCL_PAD_SYMMETRIC,    /* k/2 on every side (PyTorch ports) */
+} tlcl_padding;
+
+typedef enum tlcl_preprocess {
+    TLCL_PRE_IMAGENET = 0, /* (x/255 - mean) / std: Keras B-variants */
+    TLCL_PRE_SIGNED,       /* x/128 - 1: Keras V2-S */
+    TLCL_PRE_LITE,         /* (x - 127) / 128: TF EfficientNet-Lite */
+} tlcl_preprocess;
+
+typedef struct tlcl_arch {
+    char name[40];             /* "efficientnet-b0", "efficientnetv2-b0", "efficientnet-lite0", ... */
+    tlcl_family family;
+    double width, depth;
+    int default_size;
+    float dropout, drop_connect;
+    float bn_momentum, bn_epsilon;
+    tlcl_act act;              /* swish, or relu6 for Lite */
+    int stem_filters, top_filters; /* before rounding */
+    int fix_stem_head;         /* Lite: stem/head widths and first/last repeats not scaled */
+    int nstages;
+    tlcl_stage stages[8];
+    tlcl_padding padding;
+    tlcl_preprocess preprocess;
+} tlcl_arch;
+
+/* The named architectures; NULL when unknown. Names are matched without case
+ * and accept Keras spellings ("EfficientNetB0", "EfficientNetV2B0"). */
+const tlcl_arch *tlcl_arch_find(const char *name);
+/* Writes the known names, comma separated. */
+void tlcl_arch_list(char *dst, size_t len);
+/* Scaling rules (Keras): V1 rounds up when rounding lost more than 10%. */
+int tlcl_round_filters(const tlcl_arch *a, int filters);
+int tlcl_round_repeats(const tlcl_arch *a, int repeats, int stage_index);
+
+/* ---- the layer list --------------------------------------------------- */
+
+typedef enum tlcl_layer_kind {
+    TLCL_L_CONV = 0, TLCL_L_DWCONV, TLCL_L_BN, TLCL_L_SE, TLCL_L_POOL, TLCL_L_DROPOUT, TLCL_L_DENSE,
+    TLCL_L_NORMALIZATION,
+} tlcl_layer_kind;
+
+/* conv (or depthwise) -> batch norm -> activation, as Keras's conv/bn/act triple */
+typedef struct tlcl_convbn {
+    char conv_name[48];        /* Keras layer names: "stem_conv", "block2a_dwconv2", ... */
+    char bn_name[48];          /* "stem_bn", "block2a_bn", ... */
+    int depthwise;
+    int cin, cout;
+    tlcl_conv_geom geom;
+    int in_h, in_w, out_h, out_w;
+    tlcl_act act;
+    int w_id, gamma_id, beta_id, mean_id, var_id; /* parameter ids */
+    tlcl_bn bn;
+    tlcl_tensor conv_out, out; /* saved by forward for backward */
+} tlcl_convbn;
+
+typedef struct tlcl_se_layer {
+    int w_reduce, b_reduce, w_expand, b_expand;
+    int channels, squeeze;
+    tlcl_se se;
+    tlcl_tensor out;
+} tlcl_se_layer;
+
+typedef struct tlcl_block {
+    char name[16];             /* "block2a" */
+    int fused, has_expand, has_se, residual;
+    float drop_rate;           /* stochastic depth, 0 when not residual */
+    int stage;
+    tlcl_convbn expand, dw, project; /* fused: expand is k×k; dw unused */
+    tlcl_se_layer se;
+    tlcl_tensor out;
+    int trainable;
+} tlcl_block;
+
+typedef struct tlcl_dense_layer {
+    char name[48];
+    int in, out, w_id, b_id;
+    tlcl_act act;
+    tlcl_tensor pre, out_t;
+} tlcl_dense_layer;
+
+typedef struct tlcl_model_options {
+    const char *arch;          /* architecture name */
+    int size;                  /* input size (>= 32); 0: the architecture's default */
+    int classes;               /* 0 with include_top: 1000 */
+    int include_top;           /* 1: the classifier (ImageNet top or the configured head) */
+    int head_units[4];         /* optional dense stack before the classifier (0-terminated) */
+    tlcl_act head_act;         /* activation of the dense stack (relu in seed 001) */
+    float head_dropout;        /* < 0: the architecture's dropout */
+    const tlcl_arch *custom;   /* instead of arch: a custom table (tests) */
+} tlcl_model_options;
+
+typedef struct tlcl_model {
+    tlcl_arch arch;
+    int size, classes, include_top;
+    tlcl_params params;
+    tlcl_convbn stem, top;
+    tlcl_block *blocks;
+    int nblocks;
+    int norm_mean_id, norm_var_id, norm_count_id; /* V1 Normalization layer, -1 otherwise */
+    float pre_scale[3], pre_shift[3];             /* input = raw * scale + shift, per channel */
+    tlcl_dense_layer head[5];   /* dense stack + classifier */
+    int nhead;
+    float head_dropout;
+    int top_h, top_w;
+    int base_trainable_from;    /* index of the first trainable block; nblocks+1: base frozen */
+    /* device state of the last forward */
+    tlcl_engine *eng;
+    int batch;
+    tlcl_tensor input, pooled, dropped, dinput;
+    uint32_t seed;
+    int training;
+} tlcl_model;
+
+tlcl_model_options tlcl_model_options_default(void);
+/* Describes the network and declares its parameters (host only). On error
+ * returns TLCL_ERR_ARG and writes the reason to err. */
+tlcl_status tlcl_model_build(tlcl_model *m, const tlcl_model_options *o, char *err, size_t err_len);
+void tlcl_model_free(tlcl_model *m);
+
+typedef struct tlcl_param_totals { size_t total, trainable, non_trainable; } tlcl_param_totals;
+tlcl_param_totals tlcl_model_count(const tlcl_model *m);
+/* Keras-style model.summary() table; json != 0 writes JSON instead. */
+void tlcl_model_summary(const tlcl_model *m, FILE *f, int json);
+
+/* Allocates the parameters on the device and initialises them as Keras does
+ * (VarianceScaling fan-out truncated normal for convs, BN gamma 1 / beta 0 /
+ * moving mean 0 / variance 1), from a seed. */
+tlcl_status tlcl_model_alloc(tlcl_model *m, tlcl_engine *e, uint32_t seed);
+
+/* Freezing: the base (stem .. top) frozen from block index `first_trainable`
+ * on; 0 = all trainable, nblocks + 1 = base frozen (head only). Frozen
+ * BatchNorm layers run in inference mode (Keras). bn_frozen_always keeps
+ * every BatchNorm in inference mode (fine-tuning recipe). */
+void tlcl_model_set_trainable(tlcl_model *m, int first_trainable_block, int bn_frozen_always);
+
+/* input [N, size, size, 3] raw RGB 0..255 -> logits [N, classes] (or the
+ * pooled features [N, top_filters] without top). training enables batch
+ * statistics, dropout and stochastic depth with the given seed. */
+tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int training, uint32_t seed,
+                               tlcl_tensor **out);
+/* Backward from dlogits; accumulates into the parameter gradients. */
+tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout);
+/* Releases the activations the last forward kept. */
+void tlcl_model_release_activations(tlcl_model *m);
+
+#endif
