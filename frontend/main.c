@@ -10,6 +10,8 @@ static void usage(FILE *f)
             "usage: tlcl <command> [options]\n"
             "commands:\n"
             "  devices [--json]        list every OpenCL device of every platform\n"
+            "  summary ARCH [--classes N] [--no-top] [--size S] [--json]\n"
+            "                          layer table and parameter totals of an architecture\n"
             "options common to device commands:\n"
             "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
             "                          default: the first GPU, else the first device\n");
@@ -23,6 +25,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "devices") == 0)
         return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(argv[1], "summary") == 0)
+        return cmd_summary(argc - 1, argv + 1);
     fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

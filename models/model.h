@@ -86,7 +86,7 @@ typedef struct tlcl_se_layer {
 } tlcl_se_layer;
 
 typedef struct tlcl_block {
-    char name[16];             /* "block2a" */
+    char name[24];             /* "block2a" */
     int fused, has_expand, has_se, residual;
     float drop_rate;           /* stochastic depth, 0 when not residual */
     int stage;
