@@ -164,6 +164,38 @@ static void test_softmax(harness *h)
     }
 }
 
+/* Saturated logits: float softmax gives p = 1 and p < 1e-7, so the focal
+ * clip is active (zero gradient there) and cross-entropy must stay finite. */
+static void test_saturated(harness *h)
+{
+    float z[6] = {25, 0, -3, 80, -80, 0};
+    int labels[2] = {0, 1};
+    double dz[6], ref_dz[6], ref_loss;
+    for (int i = 0; i < 6; i++)
+        dz[i] = z[i];
+    tlcl_tensor tz = harness_tensor(h, "logits", 2, 1, 1, 3, z), loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
+    tlcl_tensor g = harness_tensor(h, "dlogits", 2, 1, 1, 3, NULL);
+    cl_mem lab = upload_labels(h, labels, 2);
+    for (int focal = 0; focal < 2; focal++) {
+        const char *name = focal ? "focal saturated, ls 0.1" : "xent saturated, ls 0.1";
+        ref_loss = focal ? ref_focal_loss(2, 3, dz, labels, NULL, 0.1, NULL, 0.25, 2.0, NULL, ref_dz)
+                         : ref_softmax_xent(2, 3, dz, labels, NULL, 0.1, NULL, ref_dz);
+        tlcl_status st = focal ? tlcl_focal_loss(h->eng, &loss, NULL, &g, &tz, lab, NULL, 0.1f, NULL, 0.25f, 2.0f)
+                               : tlcl_softmax_xent(h->eng, &loss, NULL, &g, &tz, lab, NULL, 0.1f);
+        if (harness_status(h, st, name))
+            continue;
+        float *gl = harness_download(h, &loss), *gz = harness_download(h, &g);
+        char what[96];
+        snprintf(what, sizeof what, "%s loss", name);
+        harness_check(h, what, gl, &ref_loss, 1, 1e-4, 1e-6);
+        snprintf(what, sizeof what, "%s dlogits", name);
+        harness_check(h, what, gz, ref_dz, 6, 1e-3, 1e-7);
+        free(gl), free(gz);
+    }
+    tlcl_tensor_release(h->eng, &tz), tlcl_tensor_release(h->eng, &loss), tlcl_tensor_release(h->eng, &g);
+    clReleaseMemObject(lab);
+}
+
 /* A label outside [0, C) poisons the loss with NaN (so the step is skipped). */
 static void test_bad_label(harness *h)
 {
@@ -295,13 +327,14 @@ static void test_dropout(harness *h)
 #define OPT_STEPS 3
 
 /* Entries: two contiguous trainable ones, a state, a frozen one, then two
- * trainable ones again (so the update runs over two ranges). */
+ * trainable ones again (so the update runs over two ranges; the second is
+ * large enough for several partial sums in the global norm). */
 static const struct {
     const char *name;
     int n, c, is_state, frozen;
 } opt_layout[OPT_TENSORS] = {
     {"stem/kernel", 18, 4, 0, 0}, {"stem/bias", 1, 4, 0, 0},  {"bn/moving_mean", 1, 6, 1, 0},
-    {"frozen/kernel", 5, 7, 0, 1}, {"head/kernel", 10, 3, 0, 0}, {"head/bias", 1, 3, 0, 0},
+    {"frozen/kernel", 5, 7, 0, 1}, {"head/kernel", 50, 90, 0, 0}, {"head/bias", 1, 90, 0, 0},
 };
 
 typedef struct opt_world {
@@ -498,6 +531,7 @@ int main(void)
     harness_init(&h, 1);
     test_losses(&h);
     test_softmax(&h);
+    test_saturated(&h);
     test_bad_label(&h);
     test_dropout(&h);
     test_optimizers(&h);

@@ -10,8 +10,8 @@ inline float wg_sum(__local float *s, float x)
     int lid = get_local_id(0);
     s[lid] = x;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int half = WG / 2; half > 0; half >>= 1) {
-        if (lid < half) s[lid] += s[lid + half];
+    for (int step = WG / 2; step > 0; step >>= 1) {
+        if (lid < step) s[lid] += s[lid + step];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     float total = s[0];
