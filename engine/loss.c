@@ -19,8 +19,12 @@ static tlcl_status check_loss_args(tlcl_engine *e, const loss_args *a, int N, in
 {
     if (N <= 0 || C <= 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: logits '%s' is empty", op, a->logits->name ? a->logits->name : "?");
-    if (!a->labels)
-        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: no labels buffer", op);
+    size_t label_bytes = 0;
+    if (!a->labels || clGetMemObjectInfo(a->labels, CL_MEM_SIZE, sizeof label_bytes, &label_bytes, NULL) != CL_SUCCESS)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: no valid labels buffer", op);
+    if (label_bytes < (size_t)N * sizeof(cl_int))
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: the labels buffer holds %zu ints, the batch has %d samples", op,
+                        label_bytes / sizeof(cl_int), N);
     if (!(a->label_smoothing >= 0.0f && a->label_smoothing <= 1.0f))
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: label_smoothing %g is outside [0, 1]", op, a->label_smoothing);
     if (a->loss)

@@ -196,7 +196,8 @@ static void test_saturated(harness *h)
     clReleaseMemObject(lab);
 }
 
-/* A label outside [0, C) poisons the loss with NaN (so the step is skipped). */
+/* A label outside [0, C) poisons the loss with NaN (so the step is skipped);
+ * bad arguments are refused with TLCL_ERR_ARG. */
 static void test_bad_label(harness *h)
 {
     float z[6] = {1, 2, 3, 4, 5, 6};
@@ -208,8 +209,12 @@ static void test_bad_label(harness *h)
         check_true(h, isnan(got[0]), "an out-of-range label gives a NaN loss");
         free(got);
     }
+    cl_mem short_labels = upload_labels(h, labels, 1);
+    check_true(h, tlcl_softmax_xent(h->eng, &loss, NULL, NULL, &tz, short_labels, NULL, 0) == TLCL_ERR_ARG,
+               "a labels buffer shorter than the batch is refused");
+    check_true(h, tlcl_dropout_forward(h->eng, &tz, &tz, 1.0f, 1) == TLCL_ERR_ARG, "dropout rate 1 is refused");
     tlcl_tensor_release(h->eng, &tz), tlcl_tensor_release(h->eng, &loss);
-    clReleaseMemObject(lab);
+    clReleaseMemObject(lab), clReleaseMemObject(short_labels);
 }
 
 /* ---- dropout and drop-path ---------------------------------------------- */
