@@ -55,8 +55,8 @@ static tlcl_status clip_factor(tlcl_engine *e, tlcl_params *p, float clip, tlcl_
         slots += norm_groups(count, wg);
     ENG_TRY(tlcl_tensor_alloc(e, partial, "gradient norm partials", slots ? (int)slots : 1, 1, 1, 1));
     ENG_TRY(tlcl_tensor_alloc(e, factor, "gradient clip factor", 2, 1, 1, 1));
-    if (slots == 0)
-        return tlcl_tensor_fill(e, partial, 0.0f);
+    if (slots == 0) /* nothing trainable: no update reads the factor */
+        return TLCL_OK;
     size_t slot = 0;
     for (int i = 0; next_range(p, &i, &off, &count);) {
         size_t groups = norm_groups(count, wg), global = groups * wg;
