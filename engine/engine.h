@@ -226,7 +226,8 @@ tlcl_status tlcl_resize_bilinear_backward(tlcl_engine *e, tlcl_tensor *din, cons
 /* ---- losses ----------------------------------------------------------------
  * logits [N, C]; labels: device int buffer [N]; sample_weight [N] or NULL.
  * loss [1] = sum_i w_i l_i / N (Keras "sum_over_batch_size"); per_sample
- * [N] (may be NULL); dlogits [N, C] = d loss / d logits (may be NULL). */
+ * [N] = the unweighted l_i (may be NULL); dlogits [N, C] = d loss / d logits
+ * (may be NULL). A label outside [0, C) makes l_i and the loss NaN. */
 
 tlcl_status tlcl_softmax_xent(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_sample, tlcl_tensor *dlogits,
                               const tlcl_tensor *logits, cl_mem labels, const tlcl_tensor *sample_weight,
@@ -251,7 +252,7 @@ typedef struct tlcl_optimizer {
     int nesterov;
     float weight_decay;            /* decoupled, applied before the update (Keras) */
     float clip_global_norm;        /* 0: off */
-    long iterations;               /* updates applied so far */
+    long iterations;               /* steps enqueued so far (a step the device skipped counts too) */
 } tlcl_optimizer;
 
 tlcl_optimizer tlcl_optimizer_default(tlcl_opt_type type);
