@@ -37,10 +37,12 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem in, int gro
 static tlcl_status reduce_final(tlcl_engine *e, cl_mem out, cl_mem part, int groups, int C, int chunks, float scale,
                                 int accumulate)
 {
-    size_t wg = tlcl_cl_reduce_wg(e->cl);
-    size_t g[2] = {(size_t)C * wg, (size_t)groups}, l[2] = {wg, 1};
+    size_t wg = tlcl_cl_reduce_wg(e->cl), lsize = 1;
+    while (lsize < (size_t)chunks && lsize < wg)
+        lsize *= 2;
+    size_t g[2] = {(size_t)C * lsize, (size_t)groups}, l[2] = {lsize, 1};
     return TLCL_RUN(e->cl, TLCL_PROG(reduce), "", "reduce_rows_final", 2, g, l, TLCL_MEM(out), TLCL_MEM(part),
-                    TLCL_INT(C), TLCL_INT(chunks), TLCL_FLOAT(scale), TLCL_INT(accumulate));
+                    TLCL_INT(C), TLCL_INT(chunks), TLCL_FLOAT(scale), TLCL_INT(accumulate), TLCL_INT(lsize));
 }
 
 tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, int rows, int C, float scale,

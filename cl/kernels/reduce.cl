@@ -7,8 +7,9 @@
  *            whatever C is, and chunks scales the parallelism up when rows
  *            is huge and C small (BN) while chunks = 1 keeps it at C per group
  *            when rows is small (pooling).
- *   stage 2: one work-group of WG items per (g, c) folds the chunks in
- *            local memory.
+ *   stage 2: one work-group per (g, c) folds the chunks in local memory;
+ *            its size is the power of two >= chunks, at most WG, so few
+ *            chunks do not leave most of a WG-wide group idle.
  *
  * Each element passes through row_value first, so batch norm's statistics
  * and backward sums and channel-scale's product reuse this reduction. */
@@ -55,20 +56,20 @@ __kernel void reduce_rows_partial(__global float *dst, __global const float *x, 
     dst[o] = scale * acc + (accumulate ? dst[o] : 0.0f);
 }
 
-/* out[g, c] (+)= scale * sum_k part[g][k][c]; one work-group (local size
- * WG) per (g, c): global = (C * WG, groups). */
+/* out[g, c] (+)= scale * sum_k part[g][k][c]; one work-group of lsize items
+ * (a power of two <= WG) per (g, c): global = (C * lsize, groups). */
 __kernel void reduce_rows_final(__global float *out, __global const float *part, int C, int chunks, float scale,
-                                int accumulate)
+                                int accumulate, int lsize)
 {
     __local float sums[WG];
     int c = get_group_id(0), g = get_global_id(1), l = get_local_id(0);
     __global const float *p = part + (size_t)g * chunks * C + c;
     float acc = 0.0f;
-    for (int k = l; k < chunks; k += WG)
+    for (int k = l; k < chunks; k += lsize)
         acc += p[(size_t)k * C];
     sums[l] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
+    for (int s = lsize / 2; s > 0; s >>= 1) {
         if (l < s) sums[l] += sums[l + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
