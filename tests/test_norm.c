@@ -158,7 +158,7 @@ typedef struct bn_dev {
     tlcl_bn bn;
 } bn_dev;
 
-static void bn_upload(harness *h, bn_dev *d, const bn_case *k, int frozen)
+static void bn_upload(harness *h, bn_dev *d, const bn_case *k)
 {
     shape s = k->s;
     d->x = harness_tensor(h, "bn x", s.n, s.h, s.w, s.c, k->x);
@@ -173,7 +173,8 @@ static void bn_upload(harness *h, bn_dev *d, const bn_case *k, int frozen)
     d->dbeta = filled(h, "dbeta", 1, 1, 1, s.c, ACC_PREFILL);
     memset(&d->bn, 0, sizeof d->bn);
     d->bn = (tlcl_bn){.gamma = &d->gamma, .beta = &d->beta, .moving_mean = &d->mm, .moving_var = &d->mv,
-                      .dgamma = frozen ? NULL : &d->dgamma, .dbeta = frozen ? NULL : &d->dbeta,
+                      /* frozen must leave them alone even when given */
+                      .dgamma = &d->dgamma, .dbeta = &d->dbeta,
                       .momentum = 0.9f, .epsilon = 1e-3f};
 }
 
@@ -219,7 +220,7 @@ static void test_bn(harness *h, shape s, tlcl_bn_mode mode, int act)
     double *y = malloc(n * sizeof *y), mean[64], istd[64], mm[64], mv[64];
     bn_ref_forward(&k, train, act, y, mean, istd, mm, mv);
     bn_dev d;
-    bn_upload(h, &d, &k, frozen);
+    bn_upload(h, &d, &k);
     char tag[96], what[128];
     snprintf(tag, sizeof tag, "bn %s %s %dx%dx%dx%d", mode_name[mode], act_name[act], s.n, s.h, s.w, s.c);
     if (!harness_status(h, tlcl_batchnorm_forward(h->eng, &d.bn, &d.y, &d.x, mode, act), tag)) {
@@ -230,6 +231,42 @@ static void test_bn(harness *h, shape s, tlcl_bn_mode mode, int act)
         snprintf(what, sizeof what, "%s moving_var", tag);
         expect(h, what, &d.mv, mv, 0, FWD_TOL);
         bn_check_backward(h, &d, &k, train, frozen, act, mean, istd, tag);
+    }
+    bn_dev_free(h, &d);
+    bn_free(&k);
+    free(y);
+}
+
+/* Two training steps on one bn: the moving statistics move twice, and the
+ * second step creates no OpenCL buffer (saved_mean/saved_istd are kept and
+ * the scratch sums come back from the pool). */
+static void test_bn_repeat(harness *h, shape s)
+{
+    bn_case k = bn_make(h, s);
+    bn_dev d;
+    bn_upload(h, &d, &k);
+    double *y = malloc(count(s) * sizeof *y), mean[64], istd[64], mm[64], mv[64];
+    for (int step = 0; step < 2; step++) {
+        bn_ref_forward(&k, 1, TLCL_ACT_SWISH, y, mean, istd, mm, mv);
+        for (int c = 0; c < s.c; c++) /* the next step starts from these */
+            k.mm[c] = (float)mm[c], k.mv[c] = (float)mv[c];
+    }
+    long buffers = 0;
+    for (int step = 0; step < 2; step++) {
+        if (step == 1)
+            buffers = tlcl_cl_stats_get(h->cl).buffers_created;
+        harness_status(h, tlcl_batchnorm_forward(h->eng, &d.bn, &d.y, &d.x, TLCL_BN_TRAIN, TLCL_ACT_SWISH), "bn step");
+        harness_status(h, tlcl_batchnorm_backward(h->eng, &d.bn, &d.dx, &d.dy, &d.x, TLCL_BN_TRAIN, TLCL_ACT_SWISH),
+                       "bn step");
+    }
+    expect(h, "bn two steps: moving_mean", &d.mm, mm, 0, FWD_TOL);
+    expect(h, "bn two steps: moving_var", &d.mv, mv, 0, FWD_TOL);
+    long created = tlcl_cl_stats_get(h->cl).buffers_created - buffers;
+    if (created == 0) {
+        h->passed++;
+        printf("ok   bn two steps: no buffer created by the second step\n");
+    } else {
+        harness_fail(h, "bn two steps: the second step created %ld buffers", created);
     }
     bn_dev_free(h, &d);
     bn_free(&k);
@@ -408,6 +445,7 @@ int main(void)
         for (int mode = TLCL_BN_TRAIN; mode <= TLCL_BN_FROZEN; mode++)
             for (int act = 0; act <= 4; act++)
                 test_bn(&h, bn_shapes[s], (tlcl_bn_mode)mode, act);
+    test_bn_repeat(&h, bn_shapes[4]);
     static const shape pool_shapes[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {2, 20, 20, 5}};
     for (size_t s = 0; s < sizeof pool_shapes / sizeof *pool_shapes; s++)
         test_pool_scale(&h, pool_shapes[s]);
