@@ -438,6 +438,7 @@ int main(void)
     test_reduce(&h, 1, 4356, 6, 0.5f, 1);
     test_reduce(&h, 2, 1089, 5, 1.0f, 0);
     test_reduce(&h, 1, 5000, 3, 1.0f, 1);
+    test_reduce(&h, 2, 49, 1280, 1.0f / 49, 1); /* the head's pool: few rows, many channels */
     for (int act = 0; act <= 4; act++)
         test_activation(&h, act);
     static const shape bn_shapes[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3}, {4, 33, 33, 6}};
