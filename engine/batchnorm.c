@@ -1,0 +1,143 @@
+/* batchnorm.c — Keras BatchNormalization with a fused activation:
+ * y = act(gamma (x - mean) istd + beta), istd = 1/sqrt(var + eps).
+ *
+ * TRAIN uses the biased batch statistics over N, H, W, computed in two
+ * passes (the mean, then the mean of (x - mean)^2) because one-pass E[x^2] -
+ * E[x]^2 cancels badly in float32, and moves the moving statistics. INFER
+ * and FROZEN use the moving statistics; forward copies them into
+ * saved_mean/saved_istd so backward is the same code in every mode. The
+ * activation's input is recomputed from x in backward, never stored. */
+#include "norm_internal.h"
+#include "tlcl_programs.h"
+
+/* saved_mean / saved_istd: [C], kept across steps (the pool is not touched
+ * again while the shape stays the same). */
+static tlcl_status bn_saved(tlcl_engine *e, tlcl_bn *bn, int C)
+{
+    if (bn->saved_mean.buf && bn->saved_mean.c == C && bn->saved_istd.buf)
+        return TLCL_OK;
+    tlcl_bn_release(e, bn);
+    ENG_TRY(tlcl_tensor_alloc(e, &bn->saved_mean, "bn saved_mean", 1, 1, 1, C));
+    return tlcl_tensor_alloc(e, &bn->saved_istd, "bn saved_istd", 1, 1, 1, C);
+}
+
+static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
+{
+    ENG_TRY(eng_check_count(e, bn->gamma, (size_t)C, "batchnorm gamma"));
+    ENG_TRY(eng_check_count(e, bn->beta, (size_t)C, "batchnorm beta"));
+    ENG_TRY(eng_check_count(e, bn->moving_mean, (size_t)C, "batchnorm moving_mean"));
+    return eng_check_count(e, bn->moving_var, (size_t)C, "batchnorm moving_var");
+}
+
+/* Fills saved_mean/saved_istd: batch statistics (train) or moving ones. */
+static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, const tlcl_tensor *in, int train)
+{
+    int C = in->c, rows = in->n * in->h * in->w;
+    if (train) {
+        float inv = rows > 0 ? 1.0f / (float)rows : 0.0f;
+        ENG_TRY(eng_reduce_rows(e, bn->saved_mean.buf, in->buf, 1, rows, C, inv, 0, NULL));
+        eng_row_map sq = {.mode = ENG_ROW_CENTERED_SQ, .mean = bn->saved_mean.buf};
+        /* the variance goes into saved_istd; bn_stats turns it into istd in place */
+        ENG_TRY(eng_reduce_rows(e, bn->saved_istd.buf, in->buf, 1, rows, C, inv, 0, &sq));
+    }
+    size_t g = eng_global1((size_t)C);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), "", "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
+                    TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
+                    TLCL_INT(C), TLCL_FLOAT(bn->epsilon), TLCL_FLOAT(bn->momentum), TLCL_INT(train));
+}
+
+tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out, const tlcl_tensor *in,
+                                   tlcl_bn_mode mode, tlcl_act act)
+{
+    int C = in->c;
+    ENG_TRY(eng_check_shape(e, out, in->n, in->h, in->w, C, "batchnorm forward"));
+    ENG_TRY(bn_check_params(e, bn, C));
+    if (out->buf == in->buf)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
+    ENG_TRY(bn_saved(e, bn, C));
+    ENG_TRY(bn_statistics(e, bn, in, mode == TLCL_BN_TRAIN));
+    size_t n = tlcl_tensor_count(in), g = eng_global1(n);
+    if (n == 0)
+        return TLCL_OK;
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), "", "bn_forward", 1, &g, NULL, TLCL_MEM(out->buf),
+                    TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
+                    TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf), TLCL_INT(n), TLCL_INT(C), TLCL_INT(act));
+}
+
+static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
+                         const tlcl_tensor *in, tlcl_act act, cl_mem sum_dz, cl_mem sum_dzx, float inv_count)
+{
+    size_t n = tlcl_tensor_count(in), g = eng_global1(n);
+    if (n == 0)
+        return TLCL_OK;
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), "", "bn_backward_dx", 1, &g, NULL, TLCL_MEM(din->buf),
+                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf),
+                    TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf),
+                    TLCL_MEM(sum_dz), TLCL_MEM(sum_dzx), TLCL_INT(n), TLCL_INT(in->c), TLCL_INT(act),
+                    TLCL_FLOAT(inv_count));
+}
+
+/* Σ dz and Σ dz·x̂ over N, H, W into out_dz / out_dzx (accumulating or not). */
+static tlcl_status bn_grad_sums(tlcl_engine *e, const tlcl_bn *bn, const tlcl_tensor *dout, const tlcl_tensor *in,
+                                tlcl_act act, cl_mem out_dz, cl_mem out_dzx, int accumulate)
+{
+    int rows = in->n * in->h * in->w;
+    eng_row_map m = {.mode = ENG_ROW_BN_DZ, .y = dout->buf, .mean = bn->saved_mean.buf,
+                     .istd = bn->saved_istd.buf, .gamma = bn->gamma->buf, .beta = bn->beta->buf, .act = act};
+    if (out_dz)
+        ENG_TRY(eng_reduce_rows(e, out_dz, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
+    m.mode = ENG_ROW_BN_DZ_XHAT;
+    if (out_dzx)
+        ENG_TRY(eng_reduce_rows(e, out_dzx, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
+    return TLCL_OK;
+}
+
+/* Batch statistics: dx needs both sums whether or not the parameter
+ * gradients are wanted, so they go to scratch and are added to dgamma/dbeta. */
+static tlcl_status bn_backward_train(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
+                                     const tlcl_tensor *in, tlcl_act act)
+{
+    int C = in->c, rows = in->n * in->h * in->w;
+    tlcl_tensor sdz, sdzx;
+    ENG_TRY(tlcl_tensor_alloc(e, &sdz, "bn sum_dz", 1, 1, 1, C));
+    tlcl_status s = tlcl_tensor_alloc(e, &sdzx, "bn sum_dzx", 1, 1, 1, C);
+    if (s == TLCL_OK) {
+        s = bn_grad_sums(e, bn, dout, in, act, sdz.buf, sdzx.buf, 0);
+        if (s == TLCL_OK && din)
+            s = bn_dx(e, bn, din, dout, in, act, sdz.buf, sdzx.buf, rows > 0 ? 1.0f / (float)rows : 0.0f);
+        if (s == TLCL_OK && bn->dgamma)
+            s = tlcl_tensor_axpy(e, bn->dgamma, 1.0f, &sdzx);
+        if (s == TLCL_OK && bn->dbeta)
+            s = tlcl_tensor_axpy(e, bn->dbeta, 1.0f, &sdz);
+        tlcl_tensor_release(e, &sdzx);
+    }
+    tlcl_tensor_release(e, &sdz);
+    return s;
+}
+
+tlcl_status tlcl_batchnorm_backward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
+                                    const tlcl_tensor *in, tlcl_bn_mode mode, tlcl_act act)
+{
+    int C = in->c;
+    ENG_TRY(eng_check_shape(e, dout, in->n, in->h, in->w, C, "batchnorm backward"));
+    if (din)
+        ENG_TRY(eng_check_shape(e, din, in->n, in->h, in->w, C, "batchnorm backward"));
+    ENG_TRY(bn_check_params(e, bn, C));
+    if (!bn->saved_mean.buf || bn->saved_mean.c != C)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm backward: no saved statistics (run forward first)");
+    if (mode == TLCL_BN_TRAIN)
+        return bn_backward_train(e, bn, din, dout, in, act);
+    /* moving statistics: constants for x, so dx = gamma istd dz */
+    if (mode == TLCL_BN_INFER)
+        ENG_TRY(bn_grad_sums(e, bn, dout, in, act, bn->dbeta ? bn->dbeta->buf : NULL,
+                             bn->dgamma ? bn->dgamma->buf : NULL, 1));
+    if (!din)
+        return TLCL_OK;
+    return bn_dx(e, bn, din, dout, in, act, bn->gamma->buf, bn->gamma->buf, 0.0f);
+}
+
+void tlcl_bn_release(tlcl_engine *e, tlcl_bn *bn)
+{
+    tlcl_tensor_release(e, &bn->saved_mean);
+    tlcl_tensor_release(e, &bn->saved_istd);
+}

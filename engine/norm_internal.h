@@ -1,0 +1,35 @@
+/* norm_internal.h — the column reduction behind batch norm, pooling, dense
+ * bias gradients and channel scaling, and the per-(sample, channel)
+ * broadcast they share. engine/ only. */
+#ifndef TLCL_NORM_INTERNAL_H
+#define TLCL_NORM_INTERNAL_H
+
+#include "engine_internal.h"
+
+/* What each element contributes to the column sum (values as in reduce.cl).
+ * x̂ = (x - mean[c]) * istd[c]; dz = y * act'(gamma[c] x̂ + beta[c]) with y = dy. */
+typedef enum eng_row_mode {
+    ENG_ROW_PLAIN = 0,    /* x */
+    ENG_ROW_CENTERED_SQ,  /* (x - mean[c])^2 */
+    ENG_ROW_PRODUCT,      /* x * y */
+    ENG_ROW_BN_DZ,        /* dz */
+    ENG_ROW_BN_DZ_XHAT,   /* dz * x̂ */
+} eng_row_mode;
+
+typedef struct eng_row_map {
+    eng_row_mode mode;
+    cl_mem y, mean, istd, gamma, beta;  /* only those the mode reads; NULL otherwise */
+    tlcl_act act;
+} eng_row_map;
+
+/* out[g, c] (+)= scale * sum_r f(in[g, r, c]) over in viewed as [groups, rows, C];
+ * map NULL means f(x) = x. */
+tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, int rows, int C, float scale,
+                            int accumulate, const eng_row_map *map);
+
+/* out[n,p,c] = in[n,p,c] * mul[n,c] + add[n,c] * add_scale over [N, HW, C];
+ * in/mul NULL drops the product term, add NULL drops the sum term. */
+tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem mul, cl_mem add, float add_scale,
+                                  int N, int HW, int C);
+
+#endif

@@ -1,0 +1,76 @@
+/* reduce.c — column sums over rows (see reduce.cl for the kernel design):
+ * the public tlcl_reduce_rows and eng_reduce_rows, which lets batch norm,
+ * dense and channel scale sum a transform of their inputs in the same pass. */
+#include "norm_internal.h"
+#include "tlcl_programs.h"
+
+/* Aim for about this many stage-1 work-items: enough to fill a GPU when
+ * groups * C is small, while each item still sums a run of rows. */
+#define REDUCE_TARGET_ITEMS 65536
+#define REDUCE_MIN_ROWS_PER_CHUNK 16
+#define REDUCE_MAX_CHUNKS 4096
+
+static int reduce_chunks(int groups, int rows, int C)
+{
+    long items = (long)groups * C;
+    long chunks = REDUCE_TARGET_ITEMS / (items > 0 ? items : 1);
+    if (chunks > rows / REDUCE_MIN_ROWS_PER_CHUNK)
+        chunks = rows / REDUCE_MIN_ROWS_PER_CHUNK;
+    if (chunks > REDUCE_MAX_CHUNKS)
+        chunks = REDUCE_MAX_CHUNKS;
+    return chunks < 1 ? 1 : (int)chunks;
+}
+
+static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem in, int groups, int rows, int C, int chunks,
+                                  float scale, int accumulate, const eng_row_map *m)
+{
+    /* buffers a mode does not read are bound to `in` so every argument is valid */
+    cl_mem y = m->y ? m->y : in, mean = m->mean ? m->mean : in, istd = m->istd ? m->istd : in;
+    cl_mem gamma = m->gamma ? m->gamma : in, beta = m->beta ? m->beta : in;
+    size_t g[2] = {(size_t)chunks * (size_t)C, (size_t)groups};
+    return TLCL_RUN(e->cl, TLCL_PROG(reduce), "", "reduce_rows_partial", 2, g, NULL, TLCL_MEM(dst), TLCL_MEM(in),
+                    TLCL_MEM(y), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma), TLCL_MEM(beta), TLCL_INT(rows),
+                    TLCL_INT(C), TLCL_INT(chunks), TLCL_INT(m->mode), TLCL_INT(m->act), TLCL_FLOAT(scale),
+                    TLCL_INT(accumulate));
+}
+
+static tlcl_status reduce_final(tlcl_engine *e, cl_mem out, cl_mem part, int groups, int C, int chunks, float scale,
+                                int accumulate)
+{
+    size_t wg = tlcl_cl_reduce_wg(e->cl), lsize = 1;
+    while (lsize < (size_t)chunks && lsize < wg)
+        lsize *= 2;
+    size_t g[2] = {(size_t)C * lsize, (size_t)groups}, l[2] = {lsize, 1};
+    return TLCL_RUN(e->cl, TLCL_PROG(reduce), "", "reduce_rows_final", 2, g, l, TLCL_MEM(out), TLCL_MEM(part),
+                    TLCL_INT(C), TLCL_INT(chunks), TLCL_FLOAT(scale), TLCL_INT(accumulate), TLCL_INT(lsize));
+}
+
+tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, int rows, int C, float scale,
+                            int accumulate, const eng_row_map *map)
+{
+    static const eng_row_map plain = {.mode = ENG_ROW_PLAIN};
+    const eng_row_map *m = map ? map : &plain;
+    if (groups <= 0 || C <= 0)
+        return TLCL_OK;
+    if (rows <= 0) /* an empty sum: zero (or leave out unchanged) */
+        return reduce_partial(e, out, in, groups, 0, C, 1, scale, accumulate, m);
+    int chunks = reduce_chunks(groups, rows, C);
+    if (chunks == 1)
+        return reduce_partial(e, out, in, groups, rows, C, 1, scale, accumulate, m);
+    tlcl_tensor part;
+    ENG_TRY(tlcl_tensor_alloc(e, &part, "reduce partial sums", groups, chunks, 1, C));
+    tlcl_status s = reduce_partial(e, part.buf, in, groups, rows, C, chunks, 1.0f, 0, m);
+    if (s == TLCL_OK)
+        s = reduce_final(e, out, part.buf, groups, C, chunks, scale, accumulate);
+    /* the in-order queue runs the launches above before any later user of the buffer */
+    tlcl_tensor_release(e, &part);
+    return s;
+}
+
+tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, int groups, int rows,
+                             int channels, float scale, int accumulate)
+{
+    ENG_TRY(eng_check_count(e, out, (size_t)groups * (size_t)channels, "reduce_rows"));
+    ENG_TRY(eng_check_count(e, in, (size_t)groups * (size_t)rows * (size_t)channels, "reduce_rows"));
+    return eng_reduce_rows(e, out->buf, in->buf, groups, rows, channels, scale, accumulate, NULL);
+}
