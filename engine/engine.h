@@ -215,6 +215,11 @@ tlcl_status tlcl_drop_path_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
                                    uint32_t seed);
 tlcl_status tlcl_drop_path_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
                                     uint32_t seed);
+/* Per-channel affine map for inputs with at most 4 channels (image
+ * preprocessing): out[..., c] = in[..., c] * scale[c] + shift[c]. shift may
+ * be NULL (the backward form: din = dout * scale). */
+tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const float *scale,
+                                 const float *shift);
 /* out = a + b; backward of a residual is tlcl_tensor_axpy into both branches. */
 tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b);
 

@@ -183,3 +183,22 @@ tlcl_status tlcl_activation_backward(tlcl_engine *e, tlcl_act act, tlcl_tensor *
     return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "activation_backward", 1, &g, NULL, TLCL_MEM(din->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
 }
+
+tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const float *scale,
+                                 const float *shift)
+{
+    size_t n = tlcl_tensor_count(out);
+    ENG_TRY(eng_check_count(e, in, n, "affine_channels"));
+    if (in->c < 1 || in->c > 4)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "affine_channels: tensor '%s' has %d channels, at most 4 are supported",
+                        in->name ? in->name : "?", in->c);
+    cl_float4 a = {{1, 1, 1, 1}}, b = {{0, 0, 0, 0}};
+    for (int c = 0; c < in->c; c++) {
+        a.s[c] = scale[c];
+        b.s[c] = shift ? shift[c] : 0.0f;
+    }
+    size_t g = eng_global1(n);
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "affine_channels", 1, &g, NULL, TLCL_MEM(out->buf),
+                    TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
+                    ((tlcl_arg){sizeof b, &b}));
+}

@@ -31,3 +31,15 @@ __kernel void activation_backward(__global float *din, __global const float *dou
     int i = get_global_id(0);
     if (i < n) din[i] = dout[i] * act_grad(act, in[i]);
 }
+
+/* Image preprocessing: per-channel scale and shift, channels <= 4. */
+__kernel void affine_channels(__global float *out, __global const float *in, int n, int channels, float4 scale,
+                              float4 shift)
+{
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int c = i % channels;
+    float a = c == 0 ? scale.x : c == 1 ? scale.y : c == 2 ? scale.z : scale.w;
+    float b = c == 0 ? shift.x : c == 1 ? shift.y : c == 2 ? shift.z : shift.w;
+    out[i] = in[i] * a + b;
+}

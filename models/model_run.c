@@ -1,0 +1,354 @@
+/* model_run.c — the forward and backward pass of the whole network, layer
+ * by layer in the llm.c manner: each forward keeps what its backward needs,
+ * and layers below the lowest trainable one keep nothing (their gradients
+ * are never computed). */
+#include "model.h"
+
+#include <string.h>
+
+#define TRY(expr)                              \
+    do {                                       \
+        tlcl_status s_ = (expr);               \
+        if (s_ != TLCL_OK) return s_;          \
+    } while (0)
+
+static void release(tlcl_model *m, tlcl_tensor *t)
+{
+    if (t->buf)
+        tlcl_tensor_release(m->eng, t);
+}
+
+static int trainable(const tlcl_model *m, int id) { return id >= 0 && m->params.entries[id].trainable; }
+
+static tlcl_bn_mode bn_mode(const tlcl_model *m, const tlcl_convbn *cb)
+{
+    if (!trainable(m, cb->gamma_id))
+        return TLCL_BN_FROZEN;
+    return m->training ? TLCL_BN_TRAIN : TLCL_BN_INFER;
+}
+
+/* Layer positions: 0 stem, 1..nblocks blocks, nblocks+1 top, then the head.
+ * Gradients flow from the head down to position base_trainable_from. */
+static int needs_grad(const tlcl_model *m, int position) { return position >= m->base_trainable_from; }
+
+/* ---- conv + batch norm + activation ------------------------------------ */
+
+static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_tensor *in)
+{
+    tlcl_engine *e = m->eng;
+    const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
+    TRY(tlcl_tensor_alloc(e, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    if (cb->depthwise)
+        TRY(tlcl_depthwise_forward(e, &cb->conv_out, in, w, &cb->geom));
+    else
+        TRY(tlcl_conv2d_forward(e, &cb->conv_out, in, w, &cb->geom));
+    TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    return tlcl_batchnorm_forward(e, &cb->bn, &cb->out, &cb->conv_out, bn_mode(m, cb), cb->act);
+}
+
+/* dout -> din (allocated when want_din). */
+static tlcl_status convbn_backward(tlcl_model *m, tlcl_convbn *cb, const tlcl_tensor *in, const tlcl_tensor *dout,
+                                   tlcl_tensor *din, int want_din)
+{
+    tlcl_engine *e = m->eng;
+    tlcl_bn_mode mode = bn_mode(m, cb);
+    int conv_trains = trainable(m, cb->w_id);
+    if (!want_din && !conv_trains && mode == TLCL_BN_FROZEN)
+        return TLCL_OK;
+    tlcl_tensor dconv;
+    TRY(tlcl_tensor_alloc(e, &dconv, "dconv", m->batch, cb->out_h, cb->out_w, cb->cout));
+    TRY(tlcl_batchnorm_backward(e, &cb->bn, &dconv, dout, &cb->conv_out, mode, cb->act));
+    if (want_din)
+        TRY(tlcl_tensor_alloc(e, din, "dinput", in->n, in->h, in->w, in->c));
+    tlcl_tensor *dw = conv_trains ? tlcl_params_grad(&m->params, cb->w_id) : NULL;
+    const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
+    tlcl_status s = cb->depthwise ? tlcl_depthwise_backward(e, want_din ? din : NULL, dw, &dconv, in, w, &cb->geom)
+                                  : tlcl_conv2d_backward(e, want_din ? din : NULL, dw, &dconv, in, w, &cb->geom);
+    tlcl_tensor_release(e, &dconv);
+    return s;
+}
+
+static void convbn_release(tlcl_model *m, tlcl_convbn *cb)
+{
+    release(m, &cb->conv_out);
+    release(m, &cb->out);
+}
+
+/* ---- blocks ---------------------------------------------------------------- */
+
+static uint32_t block_seed(const tlcl_model *m, int index) { return m->seed * 2654435761u + 977u * (index + 1); }
+
+static void block_release_inner(tlcl_model *m, tlcl_block *b)
+{
+    convbn_release(m, &b->expand);
+    convbn_release(m, &b->dw);
+    release(m, &b->se.out);
+    if (b->residual)
+        convbn_release(m, &b->project);
+    else
+        release(m, &b->project.conv_out); /* project.out is the block output */
+}
+
+static const tlcl_tensor *block_output(tlcl_block *b) { return b->residual ? &b->out : &b->project.out; }
+
+static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const tlcl_tensor *in)
+{
+    const tlcl_tensor *x = in;
+    if (b->has_expand) {
+        TRY(convbn_forward(m, &b->expand, x));
+        x = &b->expand.out;
+    }
+    if (!b->fused) {
+        TRY(convbn_forward(m, &b->dw, x));
+        x = &b->dw.out;
+    }
+    if (b->has_se) {
+        TRY(tlcl_tensor_alloc(m->eng, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
+        TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
+        x = &b->se.out;
+    }
+    TRY(convbn_forward(m, &b->project, x));
+    if (!b->residual)
+        return TLCL_OK;
+    if (m->training && b->drop_rate > 0)
+        TRY(tlcl_drop_path_forward(m->eng, &b->project.out, &b->project.out, b->drop_rate, block_seed(m, index)));
+    TRY(tlcl_tensor_alloc(m->eng, &b->out, "block_add", in->n, in->h, in->w, in->c));
+    return tlcl_add_forward(m->eng, &b->out, &b->project.out, in);
+}
+
+/* Input of the project conv, the SE and the depthwise conv inside a block. */
+static const tlcl_tensor *block_stage_input(tlcl_block *b, const tlcl_tensor *in, int stage)
+{
+    const tlcl_tensor *x = in;
+    if (stage > 0 && b->has_expand)
+        x = &b->expand.out;
+    if (stage > 1 && !b->fused)
+        x = &b->dw.out;
+    if (stage > 2 && b->has_se)
+        x = &b->se.out;
+    return x;
+}
+
+static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const tlcl_tensor *in,
+                                  const tlcl_tensor *dout, tlcl_tensor *din, int want_din)
+{
+    tlcl_engine *e = m->eng;
+    tlcl_tensor dbranch = {0}, d1 = {0}, d2 = {0};
+    const tlcl_tensor *d = dout;
+    if (b->residual && m->training && b->drop_rate > 0) {
+        TRY(tlcl_tensor_alloc(e, &dbranch, "dbranch", dout->n, dout->h, dout->w, dout->c));
+        TRY(tlcl_drop_path_backward(e, &dbranch, dout, b->drop_rate, block_seed(m, index)));
+        d = &dbranch;
+    }
+    /* walk back: project, se, depthwise, expand; each stage's din feeds the next */
+    int last = b->has_expand ? 0 : !b->fused ? 1 : 2; /* the first stage present */
+    (void)last;
+    TRY(convbn_backward(m, &b->project, block_stage_input(b, in, 3), d, &d1,
+                        want_din || b->has_se || !b->fused || b->has_expand));
+    release(m, &dbranch);
+    d = &d1;
+    if (b->has_se) {
+        const tlcl_tensor *x = block_stage_input(b, in, 2);
+        TRY(tlcl_tensor_alloc(e, &d2, "dse", x->n, x->h, x->w, x->c));
+        TRY(tlcl_se_backward(e, &b->se.se, &d2, d, x));
+        release(m, &d1);
+        d1 = d2;
+        memset(&d2, 0, sizeof d2);
+    }
+    if (!b->fused) {
+        TRY(convbn_backward(m, &b->dw, block_stage_input(b, in, 1), d, &d2, want_din || b->has_expand));
+        release(m, &d1);
+        d1 = d2;
+        memset(&d2, 0, sizeof d2);
+    }
+    if (b->has_expand) {
+        TRY(convbn_backward(m, &b->expand, in, d, &d2, want_din));
+        release(m, &d1);
+        d1 = d2;
+    }
+    if (!want_din) {
+        release(m, &d1);
+        return TLCL_OK;
+    }
+    *din = d1;
+    if (b->residual)
+        TRY(tlcl_tensor_axpy(e, din, 1.0f, dout));
+    return TLCL_OK;
+}
+
+/* ---- the whole network ---------------------------------------------------- */
+
+void tlcl_model_release_activations(tlcl_model *m)
+{
+    if (!m->eng)
+        return;
+    release(m, &m->input);
+    convbn_release(m, &m->stem);
+    for (int i = 0; i < m->nblocks; i++) {
+        block_release_inner(m, &m->blocks[i]);
+        release(m, &m->blocks[i].out);
+        release(m, &m->blocks[i].project.out);
+    }
+    convbn_release(m, &m->top);
+    release(m, &m->pooled);
+    release(m, &m->dropped);
+    release(m, &m->dinput);
+    for (int i = 0; i < m->nhead; i++) {
+        release(m, &m->head[i].pre);
+        release(m, &m->head[i].out_t);
+    }
+}
+
+/* After layer `position` ran: a layer that takes no part in backward drops
+ * its inner tensors and its input at once (frozen feature extraction keeps
+ * two activations alive, not the whole network's). */
+static void drop_unneeded(tlcl_model *m, int position, tlcl_tensor *input_of_layer)
+{
+    if (needs_grad(m, position))
+        return;
+    if (position == 0)
+        release(m, &m->stem.conv_out);
+    else if (position <= m->nblocks)
+        block_release_inner(m, &m->blocks[position - 1]);
+    else
+        release(m, &m->top.conv_out);
+    if (input_of_layer)
+        release(m, input_of_layer);
+}
+
+static tlcl_tensor *block_output_mut(tlcl_block *b) { return b->residual ? &b->out : &b->project.out; }
+
+static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
+{
+    TRY(tlcl_tensor_alloc(m->eng, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
+    TRY(tlcl_affine_channels(m->eng, &m->input, input, m->pre_scale, m->pre_shift));
+    TRY(convbn_forward(m, &m->stem, &m->input));
+    drop_unneeded(m, 0, &m->input);
+    tlcl_tensor *x = &m->stem.out;
+    for (int i = 0; i < m->nblocks; i++) {
+        TRY(block_forward(m, &m->blocks[i], i, x));
+        drop_unneeded(m, i + 1, x);
+        x = block_output_mut(&m->blocks[i]);
+    }
+    TRY(convbn_forward(m, &m->top, x));
+    drop_unneeded(m, m->nblocks + 1, x);
+    return TLCL_OK;
+}
+
+static tlcl_status head_forward(tlcl_model *m, tlcl_tensor **out)
+{
+    tlcl_engine *e = m->eng;
+    int N = m->batch, C = m->top.cout;
+    TRY(tlcl_tensor_alloc(e, &m->pooled, "avg_pool", N, 1, 1, C));
+    TRY(tlcl_global_avgpool_forward(e, &m->pooled, &m->top.out));
+    if (!m->include_top) {
+        *out = &m->pooled;
+        return TLCL_OK;
+    }
+    const tlcl_tensor *x = &m->pooled;
+    if (m->training && m->head_dropout > 0) {
+        TRY(tlcl_tensor_alloc(e, &m->dropped, "top_dropout", N, 1, 1, C));
+        TRY(tlcl_dropout_forward(e, &m->dropped, &m->pooled, m->head_dropout, m->seed * 2246822519u + 3u));
+        x = &m->dropped;
+    }
+    for (int i = 0; i < m->nhead; i++) {
+        tlcl_dense_layer *d = &m->head[i];
+        TRY(tlcl_tensor_alloc(e, &d->out_t, d->name, N, 1, 1, d->out));
+        if (d->act != TLCL_ACT_NONE)
+            TRY(tlcl_tensor_alloc(e, &d->pre, "dense_pre", N, 1, 1, d->out));
+        TRY(tlcl_dense_forward(e, &d->out_t, d->act != TLCL_ACT_NONE ? &d->pre : NULL, x,
+                               tlcl_params_value(&m->params, d->w_id), tlcl_params_value(&m->params, d->b_id),
+                               d->act));
+        x = &d->out_t;
+    }
+    *out = &m->head[m->nhead - 1].out_t;
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int training, uint32_t seed,
+                               tlcl_tensor **out)
+{
+    if (!m->eng)
+        return TLCL_ERR_ARG;
+    tlcl_model_release_activations(m);
+    if (input->h != m->size || input->w != m->size || input->c != 3)
+        return tlcl_cl_fail(tlcl_engine_cl(m->eng), TLCL_ERR_ARG,
+                            "%s expects input (N, %d, %d, 3), got (%d, %d, %d, %d)", m->arch.name, m->size, m->size,
+                            input->n, input->h, input->w, input->c);
+    m->batch = input->n;
+    m->training = training;
+    m->seed = seed;
+    TRY(base_forward(m, input));
+    return head_forward(m, out);
+}
+
+static tlcl_status head_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl_tensor *dtop)
+{
+    tlcl_engine *e = m->eng;
+    tlcl_tensor d = {0}, dnext = {0};
+    const tlcl_tensor *g = dlogits;
+    for (int i = m->nhead - 1; i >= 0; i--) {
+        tlcl_dense_layer *dl = &m->head[i];
+        const tlcl_tensor *x = i > 0 ? &m->head[i - 1].out_t : m->dropped.buf ? &m->dropped : &m->pooled;
+        TRY(tlcl_tensor_alloc(e, &dnext, "dhead", m->batch, 1, 1, dl->in));
+        TRY(tlcl_dense_backward(e, &dnext, tlcl_params_grad(&m->params, dl->w_id),
+                                tlcl_params_grad(&m->params, dl->b_id), g, x, tlcl_params_value(&m->params, dl->w_id),
+                                dl->act != TLCL_ACT_NONE ? &dl->pre : NULL, dl->act));
+        release(m, &d);
+        d = dnext;
+        g = &d;
+    }
+    if (m->dropped.buf)
+        TRY(tlcl_dropout_backward(e, &d, &d, m->head_dropout, m->seed * 2246822519u + 3u));
+    TRY(tlcl_tensor_alloc(e, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+    TRY(tlcl_global_avgpool_backward(e, dtop, &d));
+    release(m, &d);
+    return TLCL_OK;
+}
+
+static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
+{
+    tlcl_tensor d = {0};
+    int pos = m->nblocks + 1;
+    const tlcl_tensor *top_in = m->nblocks ? block_output(&m->blocks[m->nblocks - 1]) : &m->stem.out;
+    if (needs_grad(m, pos)) {
+        TRY(convbn_backward(m, &m->top, top_in, dx, &d, needs_grad(m, pos - 1) && pos > m->base_trainable_from));
+        release(m, dx);
+        *dx = d;
+    }
+    for (int i = m->nblocks - 1; i >= 0 && needs_grad(m, i + 1) && dx->buf; i--) {
+        const tlcl_tensor *in = i ? block_output(&m->blocks[i - 1]) : &m->stem.out;
+        int want = i + 1 > m->base_trainable_from;
+        memset(&d, 0, sizeof d);
+        TRY(block_backward(m, &m->blocks[i], i, in, dx, &d, want));
+        release(m, dx);
+        *dx = d;
+    }
+    if (needs_grad(m, 0) && dx->buf) {
+        memset(&d, 0, sizeof d);
+        TRY(convbn_backward(m, &m->stem, &m->input, dx, &d, 1));
+        release(m, dx);
+        /* gradient with respect to the raw pixels: preprocessing is affine */
+        TRY(tlcl_tensor_alloc(m->eng, &m->dinput, "dinput", d.n, d.h, d.w, 3));
+        TRY(tlcl_affine_channels(m->eng, &m->dinput, &d, m->pre_scale, NULL));
+        release(m, &d);
+    }
+    release(m, dx);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout)
+{
+    tlcl_tensor dtop = {0};
+    if (!m->include_top) {
+        TRY(tlcl_tensor_alloc(m->eng, &dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+        TRY(tlcl_global_avgpool_backward(m->eng, &dtop, dout));
+    } else {
+        TRY(head_backward(m, dout, &dtop));
+    }
+    if (m->base_trainable_from > m->nblocks + 1) {
+        release(m, &dtop);
+        return TLCL_OK;
+    }
+    return base_backward(m, &dtop);
+}
