@@ -167,7 +167,8 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
     ENG_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * d.OH * d.OW, 1, 1, d.K));
     tlcl_status s = TLCL_OK;
     for (int n0 = 0; n0 < d.N && s == TLCL_OK; n0 += chunk)
-        s = conv_backward_chunk(e, &col, din, dweight, dout, in, weight, g, &d, n0, d.N - n0 < chunk ? d.N - n0 : chunk);
+        s = conv_backward_chunk(e, &col, din, dweight, dout, in, weight, g, &d, n0,
+                                d.N - n0 < chunk ? d.N - n0 : chunk);
     tlcl_tensor_release(e, &col);
     return s;
 }

@@ -10,6 +10,10 @@
 /* Partial sums per tap and channel for the weight gradient: enough chunks
  * of output rows to spread the work, few enough to keep stage 2 short. */
 #define DW_MAX_CHUNKS 64
+/* Forward outputs per work-item along x. Every kernel of the program is
+ * built with the same options, so it is still one build. */
+#define DW_STRIP 4
+#define DW_OPTIONS "-DDW_STRIP=4"
 
 typedef struct dw_dims {
     int N, H, W, C, OH, OW;
@@ -42,10 +46,10 @@ tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
     dw_dims d;
     ENG_TRY(dw_check(e, out, in, weight, g, "depthwise forward", &d));
     char name[64];
-    size_t gs[3] = {(size_t)d.Cv, (size_t)d.OW, (size_t)d.N * d.OH};
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), "", dw_kernel(name, sizeof name, "depthwise_forward", &d), 3, gs,
-                    NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf), TLCL_MEM(weight->buf), TLCL_INT(d.N * d.OH),
-                    TLCL_INT(d.H), TLCL_INT(d.W), TLCL_INT(d.Cv), TLCL_INT(d.OH), TLCL_INT(d.OW), TLCL_INT(g->kh),
+    size_t gs = (size_t)d.Cv * ((d.OW + DW_STRIP - 1) / DW_STRIP) * d.N * d.OH;
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+                    dw_kernel(name, sizeof name, "depthwise_forward", &d), 1, &gs, NULL, TLCL_MEM(out->buf),
+                    TLCL_MEM(in->buf), TLCL_MEM(weight->buf), TLCL_INT(d.N * d.OH), TLCL_INT(d.H), TLCL_INT(d.W), TLCL_INT(d.Cv), TLCL_INT(d.OH), TLCL_INT(d.OW), TLCL_INT(g->kh),
                     TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
 }
 
@@ -54,9 +58,9 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
 {
     char name[64];
     size_t gs[3] = {(size_t)d->Cv, (size_t)d->W, (size_t)d->N * d->H};
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), "", dw_kernel(name, sizeof name, "depthwise_backward_input", d), 3,
-                    gs, NULL, TLCL_MEM(din->buf), TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H),
-                    TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW),
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 3, gs, NULL, TLCL_MEM(din->buf),
+                    TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW),
                     TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
                     TLCL_INT(g->pad_left));
 }
@@ -67,9 +71,9 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
 {
     char name[64];
     size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), "", dw_kernel(name, sizeof name, "depthwise_wgrad_partial", d), 3,
-                    gs, NULL, TLCL_MEM(partial->buf), TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows),
-                    TLCL_INT(per_chunk), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH),
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+                    dw_kernel(name, sizeof name, "depthwise_wgrad_partial", d), 3, gs, NULL, TLCL_MEM(partial->buf),
+                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows), TLCL_INT(per_chunk), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH),
                     TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
                     TLCL_INT(g->pad_left));
 }
@@ -90,8 +94,8 @@ static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, cons
     if (s == TLCL_OK) {
         int count = taps * d->C;
         size_t gs = eng_global1((size_t)count);
-        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), "", "depthwise_wgrad_sum", 1, &gs, NULL, TLCL_MEM(dweight->buf),
-                     TLCL_MEM(partial.buf), TLCL_INT(chunks), TLCL_INT(count));
+        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS, "depthwise_wgrad_sum", 1, &gs, NULL,
+                     TLCL_MEM(dweight->buf), TLCL_MEM(partial.buf), TLCL_INT(chunks), TLCL_INT(count));
     }
     tlcl_tensor_release(e, &partial);
     return s;

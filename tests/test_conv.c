@@ -38,7 +38,8 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     size_t ny = (size_t)s->n * s->oh * s->ow * s->cout;
     double *ref = malloc(ny * sizeof *ref);
     tlcl_tensor y = harness_tensor(h, "y", s->n, s->oh, s->ow, s->cout, NULL);
-    tlcl_status st = c->kind == CONV ? tlcl_conv2d_forward(h->eng, &y, x, w, g) : tlcl_depthwise_forward(h->eng, &y, x, w, g);
+    tlcl_status st = c->kind == CONV ? tlcl_conv2d_forward(h->eng, &y, x, w, g)
+                                     : tlcl_depthwise_forward(h->eng, &y, x, w, g);
     char what[160];
     snprintf(what, sizeof what, "%s forward", c->name);
     if (!harness_status(h, st, what)) {

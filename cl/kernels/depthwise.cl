@@ -24,22 +24,42 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
     return t < out_size ? t : -1;
 }
 
-/* Work-item (cv, ox, n*OH + oy): one output vector, taps in the padding skipped. */
+/* DW_STRIP, outputs per forward work-item along x, comes from the host
+ * (which sizes the launch by it): the strip shares each weight load and
+ * the index arithmetic, which dominate a one-output work-item. */
+#ifndef DW_STRIP
+#error "depthwise.cl needs -DDW_STRIP"
+#endif
+
+/* Work-item (cv, strip of DW_STRIP outputs along x, n*OH + oy), flattened
+ * with cv fastest so neighbouring work-items read neighbouring channels;
+ * taps in the padding are skipped. */
 #define DW_FORWARD(NAME, T, V)                                                                              \
     __kernel void NAME(__global float *out, __global const float *in, __global const float *w, int rows,     \
                        int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
                        int pad_left)                                                                         \
     {                                                                                                        \
-        int cv = get_global_id(0), ox = get_global_id(1), r = get_global_id(2);                              \
-        if (cv >= Cv || ox >= OW || r >= rows)                                                               \
+        int strips = (OW + DW_STRIP - 1) / DW_STRIP;                                                         \
+        int i = get_global_id(0), cv = i % Cv, ox0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;      \
+        if (r >= rows)                                                                                       \
             return;                                                                                          \
-        int n = r / OH, y0 = (r % OH) * stride - pad_top, x0 = ox * stride - pad_left;                       \
-        T acc = (T)(0.0f);                                                                                   \
-        for (int ky = max(0, -y0); ky < min(kh, H - y0); ky++)                                               \
-            for (int kx = max(0, -x0); kx < min(kw, W - x0); kx++)                                           \
-                acc += LOAD_##V(((n * H + y0 + ky) * W + x0 + kx) * Cv + cv, in) *                          \
-                       LOAD_##V((ky * kw + kx) * Cv + cv, w);                                                \
-        STORE_##V(acc, (r * OW + ox) * Cv + cv, out);                                                        \
+        int n = r / OH, y0 = (r % OH) * stride - pad_top, x0 = ox0 * stride - pad_left;                      \
+        T acc[DW_STRIP];                                                                                     \
+        for (int t = 0; t < DW_STRIP; t++)                                                                   \
+            acc[t] = (T)(0.0f);                                                                              \
+        for (int ky = max(0, -y0); ky < min(kh, H - y0); ky++) {                                             \
+            int row = (n * H + y0 + ky) * W;                                                                 \
+            for (int kx = 0; kx < kw; kx++) {                                                                \
+                T wv = LOAD_##V((ky * kw + kx) * Cv + cv, w);                                                \
+                for (int t = 0; t < DW_STRIP; t++) {                                                         \
+                    int x = x0 + t * stride + kx;                                                            \
+                    if (x >= 0 && x < W)                                                                     \
+                        acc[t] += LOAD_##V((row + x) * Cv + cv, in) * wv;                                    \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        for (int t = 0; t < DW_STRIP && ox0 + t < OW; t++)                                                   \
+            STORE_##V(acc[t], (r * OW + ox0 + t) * Cv + cv, out);                                           \
     }
 
 /* Work-item (cv, x, n*H + y): sums the outputs that read this input. */
