@@ -49,8 +49,9 @@ tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
     size_t gs = (size_t)d.Cv * ((d.OW + DW_STRIP - 1) / DW_STRIP) * d.N * d.OH;
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
                     dw_kernel(name, sizeof name, "depthwise_forward", &d), 1, &gs, NULL, TLCL_MEM(out->buf),
-                    TLCL_MEM(in->buf), TLCL_MEM(weight->buf), TLCL_INT(d.N * d.OH), TLCL_INT(d.H), TLCL_INT(d.W), TLCL_INT(d.Cv), TLCL_INT(d.OH), TLCL_INT(d.OW), TLCL_INT(g->kh),
-                    TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
+                    TLCL_MEM(in->buf), TLCL_MEM(weight->buf), TLCL_INT(d.N * d.OH), TLCL_INT(d.H),
+                    TLCL_INT(d.W), TLCL_INT(d.Cv), TLCL_INT(d.OH), TLCL_INT(d.OW), TLCL_INT(g->kh), TLCL_INT(g->kw),
+                    TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
 }
 
 static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
@@ -60,9 +61,9 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
     size_t gs[3] = {(size_t)d->Cv, (size_t)d->W, (size_t)d->N * d->H};
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
                     dw_kernel(name, sizeof name, "depthwise_backward_input", d), 3, gs, NULL, TLCL_MEM(din->buf),
-                    TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW),
-                    TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
-                    TLCL_INT(g->pad_left));
+                    TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H),
+                    TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh),
+                    TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
 }
 
 static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const tlcl_tensor *dout,
@@ -73,8 +74,9 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
     size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
                     dw_kernel(name, sizeof name, "depthwise_wgrad_partial", d), 3, gs, NULL, TLCL_MEM(partial->buf),
-                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows), TLCL_INT(per_chunk), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH),
-                    TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
+                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows), TLCL_INT(per_chunk),
+                    TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW),
+                    TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
                     TLCL_INT(g->pad_left));
 }
 
