@@ -7,10 +7,12 @@
 
 #include <stdio.h>
 
-/* Partial sums per tap and channel for the weight gradient: enough chunks
- * of output rows to spread the work, few enough to keep stage 2 short. */
-#define DW_MAX_CHUNKS 64
-/* Forward outputs per work-item along x. Every kernel of the program is
+/* Weight gradient stage 1 splits the N*OH output rows into chunks so that
+ * (channel vectors x taps x chunks) is about this many work-items: enough
+ * to fill a GPU when C*k*k alone is small, and stage 2 sums only
+ * DW_WGRAD_ITEMS / (Cv*taps) partials per weight. */
+#define DW_WGRAD_ITEMS 65536
+/* Forward outputs (backward inputs) per work-item along x. Every kernel of the program is
  * built with the same options, so it is still one build. */
 #define DW_STRIP 4
 #define DW_OPTIONS "-DDW_STRIP=4"
@@ -58,9 +60,9 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
                                      const tlcl_tensor *weight, const tlcl_conv_geom *g, const dw_dims *d)
 {
     char name[64];
-    size_t gs[3] = {(size_t)d->Cv, (size_t)d->W, (size_t)d->N * d->H};
+    size_t gs = (size_t)d->Cv * ((d->W + DW_STRIP - 1) / DW_STRIP) * d->N * d->H;
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
-                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 3, gs, NULL, TLCL_MEM(din->buf),
+                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL, TLCL_MEM(din->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H),
                     TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh),
                     TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
@@ -87,7 +89,8 @@ static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, cons
     int rows = d->N * d->OH, taps = g->kh * g->kw;
     if (rows == 0 || d->OW == 0)
         return TLCL_OK; /* no output: the gradient adds nothing */
-    int chunks = rows < DW_MAX_CHUNKS ? rows : DW_MAX_CHUNKS;
+    int chunks = DW_WGRAD_ITEMS / (d->Cv * taps);
+    chunks = chunks < 1 ? 1 : chunks > rows ? rows : chunks;
     int per_chunk = (rows + chunks - 1) / chunks;
     chunks = (rows + per_chunk - 1) / per_chunk;
     tlcl_tensor partial;

@@ -62,27 +62,36 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
             STORE_##V(acc[t], (r * OW + ox0 + t) * Cv + cv, out);                                           \
     }
 
-/* Work-item (cv, x, n*H + y): sums the outputs that read this input. */
+/* Work-item (cv, strip of DW_STRIP inputs along x, n*H + y), flattened as
+ * the forward: sums, for each input, the outputs that read it. */
 #define DW_BACKWARD_INPUT(NAME, T, V)                                                                        \
     __kernel void NAME(__global float *din, __global const float *dout, __global const float *w, int rows,   \
                        int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
                        int pad_left)                                                                         \
     {                                                                                                        \
-        int cv = get_global_id(0), x = get_global_id(1), r = get_global_id(2);                               \
-        if (cv >= Cv || x >= W || r >= rows)                                                                 \
+        int strips = (W + DW_STRIP - 1) / DW_STRIP;                                                          \
+        int i = get_global_id(0), cv = i % Cv, x0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;       \
+        if (r >= rows)                                                                                       \
             return;                                                                                          \
         int n = r / H, y = r % H;                                                                            \
-        T acc = (T)(0.0f);                                                                                   \
+        T acc[DW_STRIP];                                                                                     \
+        for (int t = 0; t < DW_STRIP; t++)                                                                   \
+            acc[t] = (T)(0.0f);                                                                              \
         for (int ky = 0; ky < kh; ky++) {                                                                    \
             int oy = dw_dst(y, ky, stride, pad_top, OH);                                                     \
-            for (int kx = 0; kx < kw && oy >= 0; kx++) {                                                     \
-                int ox = dw_dst(x, kx, stride, pad_left, OW);                                                \
-                if (ox >= 0)                                                                                 \
-                    acc += LOAD_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout) *                             \
-                           LOAD_##V((ky * kw + kx) * Cv + cv, w);                                            \
+            if (oy < 0)                                                                                      \
+                continue;                                                                                    \
+            for (int kx = 0; kx < kw; kx++) {                                                                \
+                T wv = LOAD_##V((ky * kw + kx) * Cv + cv, w);                                                \
+                for (int t = 0; t < DW_STRIP; t++) {                                                         \
+                    int ox = dw_dst(x0 + t, kx, stride, pad_left, OW);                                       \
+                    if (ox >= 0)                                                                             \
+                        acc[t] += LOAD_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout) * wv;                  \
+                }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
-        STORE_##V(acc, (r * W + x) * Cv + cv, din);                                                          \
+        for (int t = 0; t < DW_STRIP && x0 + t < W; t++)                                                     \
+            STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                              \
     }
 
 /* Stage 1 of the weight gradient. Work-item (cv, tap, chunk) sums
