@@ -4,9 +4,9 @@
  * A pixel's channels are contiguous, so a work-item handles V adjacent
  * channels with one vector load per tap: V = 4 when C % 4 == 0, else 1.
  * Each kernel body is written once as a macro and instantiated for both
- * widths here, so one program (one build, no option strings) serves every
- * shape. Indices below are in units of V floats: Cv = C / V. The kernel
- * size is a runtime argument for the same reason. */
+ * widths here, so one program (one build, with the one constant option
+ * -DDW_STRIP) serves every shape. Indices below are in units of V floats:
+ * Cv = C / V. The kernel size is a runtime argument for the same reason. */
 
 #define LOAD_1(o, p) ((p)[o])
 #define STORE_1(v, o, p) ((p)[o] = (v))
@@ -24,7 +24,8 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
     return t < out_size ? t : -1;
 }
 
-/* DW_STRIP, outputs per forward work-item along x, comes from the host
+/* DW_STRIP, outputs (forward) or inputs (input gradient) per work-item
+ * along x, comes from the host
  * (which sizes the launch by it): the strip shares each weight load and
  * the index arithmetic, which dominate a one-output work-item. */
 #ifndef DW_STRIP
@@ -109,7 +110,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         int ky = tap / kw, kx = tap % kw;                                                                    \
         /* ox whose column x = ox*stride - pad_left + kx lies inside [0, W) */                               \
         int ox0 = max(0, (pad_left - kx + stride - 1) / stride);                                             \
-        int last = W - 1 + pad_left - kx; /* C division truncates: keep it non-negative */                 \
+        int last = W - 1 + pad_left - kx; /* C division truncates: keep it non-negative */                  \
         int ox1 = last < 0 ? 0 : min(OW, last / stride + 1);                                                 \
         T acc = (T)(0.0f);                                                                                   \
         for (int r = r0; r < min(rows, r0 + rows_per_chunk); r++) {                                          \
