@@ -25,9 +25,9 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 }
 
 /* DW_STRIP, outputs (forward) or inputs (input gradient) per work-item
- * along x, comes from the host
- * (which sizes the launch by it): the strip shares each weight load and
- * the index arithmetic, which dominate a one-output work-item. */
+ * along x, comes from the host, which sizes the launch by it: the strip
+ * shares each weight load and the index arithmetic, which dominate a
+ * one-element work-item. */
 #ifndef DW_STRIP
 #error "depthwise.cl needs -DDW_STRIP"
 #endif
