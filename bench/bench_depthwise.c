@@ -1,0 +1,79 @@
+/* bench_depthwise.c — depthwise forward's effective bandwidth (input +
+ * output bytes per second) against a device copy of the same input, the
+ * peer figure: the target is a ratio of at least 0.5.
+ * Usage: bench_depthwise [N H W C K stride] (default an EfficientNet-B0
+ * stage-2 shape: 8 112 112 96, k=3 s=2). Device: $TLCL_DEVICE index or the default.
+ * Also prints the two backward halves, by the same bytes (input + output). */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Seconds per call of op over reps calls, after one warm-up call. */
+#define TIME_IT(secs, reps, call)                                        \
+    do {                                                                 \
+        tlcl_status s_ = (call);                                         \
+        if (s_ != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)              \
+            goto fail;                                                   \
+        double t0_ = now();                                              \
+        for (int i_ = 0; i_ < (reps); i_++)                              \
+            if ((call) != TLCL_OK)                                       \
+                goto fail;                                               \
+        if (tlcl_cl_finish(cl) != TLCL_OK)                               \
+            goto fail;                                                   \
+        (secs) = (now() - t0_) / (reps);                                 \
+    } while (0)
+
+int main(int argc, char **argv)
+{
+    int a[6] = {8, 112, 112, 96, 3, 2};
+    for (int i = 0; i < 6 && i + 1 < argc; i++)
+        a[i] = atoi(argv[i + 1]);
+    int N = a[0], H = a[1], W = a[2], C = a[3], K = a[4], S = a[5], OH, OW, pt, pl;
+    tlcl_conv_same(H, K, S, &OH, &pt);
+    tlcl_conv_same(W, K, S, &OW, &pl);
+    char err[4096];
+    tlcl_cl_options o = tlcl_cl_options_default();
+    if (getenv("TLCL_DEVICE"))
+        o.device_index = atoi(getenv("TLCL_DEVICE"));
+    tlcl_cl *cl;
+    tlcl_engine *e;
+    if (tlcl_cl_init(&cl, &o, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    tlcl_engine_init(&e, cl);
+    tlcl_tensor in, in2, out, w, dw;
+    tlcl_conv_geom g = {K, K, S, pt, pl};
+    double t_dw = 0, t_copy = 0, t_din = 0, t_dwt = 0;
+    if (tlcl_tensor_alloc(e, &in, "in", N, H, W, C) || tlcl_tensor_alloc(e, &in2, "copy", N, H, W, C) ||
+        tlcl_tensor_alloc(e, &out, "out", N, OH, OW, C) || tlcl_tensor_alloc(e, &w, "w", K, K, 1, C) ||
+        tlcl_tensor_alloc(e, &dw, "dw", K, K, 1, C) || tlcl_tensor_fill(e, &dw, 0.0f) ||
+        tlcl_tensor_fill(e, &in, 1.0f) || tlcl_tensor_fill(e, &w, 0.5f))
+        goto fail;
+    TIME_IT(t_dw, 10, tlcl_depthwise_forward(e, &out, &in, &w, &g));
+    TIME_IT(t_copy, 10, tlcl_tensor_copy(e, &in2, &in));
+    TIME_IT(t_din, 10, tlcl_depthwise_backward(e, &in2, NULL, &out, &in, &w, &g));
+    TIME_IT(t_dwt, 10, tlcl_depthwise_backward(e, NULL, &dw, &out, &in, &w, &g));
+    double bytes_dw = (tlcl_tensor_count(&in) + tlcl_tensor_count(&out)) * 4.0;
+    double bytes_copy = 2.0 * tlcl_tensor_count(&in) * 4.0;
+    double bw_dw = bytes_dw / t_dw / 1e9, bw_copy = bytes_copy / t_copy / 1e9;
+    printf("device %s: depthwise %dx%dx%dx%d k%d s%d: %.3f ms, %.2f GB/s; copy %.3f ms, %.2f GB/s; ratio %.2f\n",
+           tlcl_cl_device(cl)->name, N, H, W, C, K, S, t_dw * 1e3, bw_dw, t_copy * 1e3, bw_copy, bw_dw / bw_copy);
+    printf("  backward: din %.3f ms (%.2f GB/s), dweight %.3f ms (%.2f GB/s)\n", t_din * 1e3, bytes_dw / t_din / 1e9,
+           t_dwt * 1e3, bytes_dw / t_dwt / 1e9);
+    tlcl_engine_free(e);
+    tlcl_cl_free(cl);
+    return 0;
+fail:
+    fprintf(stderr, "bench_depthwise: %s\n", tlcl_engine_error(e));
+    return 1;
+}

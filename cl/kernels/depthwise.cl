@@ -1,0 +1,144 @@
+/* depthwise.cl — depthwise k×k convolution in NHWC, forward, input gradient
+ * (gather) and weight gradient (two-stage reduction), no atomics.
+ *
+ * A pixel's channels are contiguous, so a work-item handles V adjacent
+ * channels with one vector load per tap: V = 4 when C % 4 == 0, else 1.
+ * Each kernel body is written once as a macro and instantiated for both
+ * widths here, so one program (one build, with the one constant option
+ * -DDW_STRIP) serves every shape. Indices below are in units of V floats:
+ * Cv = C / V. The kernel size is a runtime argument for the same reason. */
+
+#define LOAD_1(o, p) ((p)[o])
+#define STORE_1(v, o, p) ((p)[o] = (v))
+#define LOAD_4(o, p) vload4((o), (p))
+#define STORE_4(v, o, p) vstore4((v), (o), (p))
+
+/* Output coordinate that reads input i through tap k, or -1 (off the stride
+ * grid or outside the output). */
+inline int dw_dst(int i, int k, int stride, int pad, int out_size)
+{
+    int t = i + pad - k;
+    if (t < 0 || t % stride != 0)
+        return -1;
+    t /= stride;
+    return t < out_size ? t : -1;
+}
+
+/* DW_STRIP, outputs (forward) or inputs (input gradient) per work-item
+ * along x, comes from the host, which sizes the launch by it: the strip
+ * shares each weight load and the index arithmetic, which dominate a
+ * one-element work-item. */
+#ifndef DW_STRIP
+#error "depthwise.cl needs -DDW_STRIP"
+#endif
+
+/* Work-item (cv, strip of DW_STRIP outputs along x, n*OH + oy), flattened
+ * with cv fastest so neighbouring work-items read neighbouring channels;
+ * taps in the padding are skipped. */
+#define DW_FORWARD(NAME, T, V)                                                                              \
+    __kernel void NAME(__global float *out, __global const float *in, __global const float *w, int rows,     \
+                       int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
+                       int pad_left)                                                                         \
+    {                                                                                                        \
+        int strips = (OW + DW_STRIP - 1) / DW_STRIP;                                                         \
+        int i = get_global_id(0), cv = i % Cv, ox0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;      \
+        if (r >= rows)                                                                                       \
+            return;                                                                                          \
+        int n = r / OH, y0 = (r % OH) * stride - pad_top, x0 = ox0 * stride - pad_left;                      \
+        T acc[DW_STRIP];                                                                                     \
+        for (int t = 0; t < DW_STRIP; t++)                                                                   \
+            acc[t] = (T)(0.0f);                                                                              \
+        for (int ky = max(0, -y0); ky < min(kh, H - y0); ky++) {                                             \
+            int row = (n * H + y0 + ky) * W;                                                                 \
+            for (int kx = 0; kx < kw; kx++) {                                                                \
+                T wv = LOAD_##V((ky * kw + kx) * Cv + cv, w);                                                \
+                for (int t = 0; t < DW_STRIP; t++) {                                                         \
+                    int x = x0 + t * stride + kx;                                                            \
+                    if (x >= 0 && x < W)                                                                     \
+                        acc[t] += LOAD_##V((row + x) * Cv + cv, in) * wv;                                    \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        for (int t = 0; t < DW_STRIP && ox0 + t < OW; t++)                                                   \
+            STORE_##V(acc[t], (r * OW + ox0 + t) * Cv + cv, out);                                           \
+    }
+
+/* Work-item (cv, strip of DW_STRIP inputs along x, n*H + y), flattened as
+ * the forward: sums, for each input, the outputs that read it. */
+#define DW_BACKWARD_INPUT(NAME, T, V)                                                                        \
+    __kernel void NAME(__global float *din, __global const float *dout, __global const float *w, int rows,   \
+                       int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
+                       int pad_left)                                                                         \
+    {                                                                                                        \
+        int strips = (W + DW_STRIP - 1) / DW_STRIP;                                                          \
+        int i = get_global_id(0), cv = i % Cv, x0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;       \
+        if (r >= rows)                                                                                       \
+            return;                                                                                          \
+        int n = r / H, y = r % H;                                                                            \
+        T acc[DW_STRIP];                                                                                     \
+        for (int t = 0; t < DW_STRIP; t++)                                                                   \
+            acc[t] = (T)(0.0f);                                                                              \
+        for (int ky = 0; ky < kh; ky++) {                                                                    \
+            int oy = dw_dst(y, ky, stride, pad_top, OH);                                                     \
+            if (oy < 0)                                                                                      \
+                continue;                                                                                    \
+            for (int kx = 0; kx < kw; kx++) {                                                                \
+                T wv = LOAD_##V((ky * kw + kx) * Cv + cv, w);                                                \
+                for (int t = 0; t < DW_STRIP; t++) {                                                         \
+                    int ox = dw_dst(x0 + t, kx, stride, pad_left, OW);                                       \
+                    if (ox >= 0)                                                                             \
+                        acc[t] += LOAD_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout) * wv;                  \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        for (int t = 0; t < DW_STRIP && x0 + t < W; t++)                                                     \
+            STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                              \
+    }
+
+/* Stage 1 of the weight gradient. Work-item (cv, tap, chunk) sums
+ * dout * in over output rows [chunk*rows_per_chunk, +rows_per_chunk) of
+ * N*OH and all ox, into partial[chunk][tap][C]. */
+#define DW_WGRAD_PARTIAL(NAME, T, V)                                                                         \
+    __kernel void NAME(__global float *partial, __global const float *dout, __global const float *in,        \
+                       int rows, int rows_per_chunk, int H, int W, int Cv, int OH, int OW, int kh, int kw,   \
+                       int stride, int pad_top, int pad_left)                                                \
+    {                                                                                                        \
+        int cv = get_global_id(0), tap = get_global_id(1), chunk = get_global_id(2);                         \
+        int taps = kh * kw, r0 = chunk * rows_per_chunk;                                                     \
+        if (cv >= Cv || tap >= taps || r0 >= rows)                                                           \
+            return;                                                                                          \
+        int ky = tap / kw, kx = tap % kw;                                                                    \
+        /* ox whose column x = ox*stride - pad_left + kx lies inside [0, W) */                               \
+        int ox0 = max(0, (pad_left - kx + stride - 1) / stride);                                             \
+        int last = W - 1 + pad_left - kx; /* C division truncates: keep it non-negative */                  \
+        int ox1 = last < 0 ? 0 : min(OW, last / stride + 1);                                                 \
+        T acc = (T)(0.0f);                                                                                   \
+        for (int r = r0; r < min(rows, r0 + rows_per_chunk); r++) {                                          \
+            int n = r / OH, y = (r % OH) * stride - pad_top + ky;                                            \
+            if (y < 0 || y >= H)                                                                             \
+                continue;                                                                                    \
+            for (int ox = ox0; ox < ox1; ox++)                                                               \
+                acc += LOAD_##V((r * OW + ox) * Cv + cv, dout) *                                             \
+                       LOAD_##V(((n * H + y) * W + ox * stride - pad_left + kx) * Cv + cv, in);              \
+        }                                                                                                    \
+        STORE_##V(acc, (chunk * taps + tap) * Cv + cv, partial);                                             \
+    }
+
+DW_FORWARD(depthwise_forward_1, float, 1)
+DW_FORWARD(depthwise_forward_4, float4, 4)
+DW_BACKWARD_INPUT(depthwise_backward_input_1, float, 1)
+DW_BACKWARD_INPUT(depthwise_backward_input_4, float4, 4)
+DW_WGRAD_PARTIAL(depthwise_wgrad_partial_1, float, 1)
+DW_WGRAD_PARTIAL(depthwise_wgrad_partial_4, float4, 4)
+
+/* Stage 2: dw[i] += sum over chunks of partial[chunk][i], i over kh*kw*C. */
+__kernel void depthwise_wgrad_sum(__global float *dw, __global const float *partial, int chunks, int count)
+{
+    int i = get_global_id(0);
+    if (i >= count)
+        return;
+    float acc = 0.0f;
+    for (int k = 0; k < chunks; k++)
+        acc += partial[k * count + i];
+    dw[i] += acc;
+}

@@ -1,0 +1,174 @@
+/* conv2d.c — k×k convolutions as im2col + GEMM (forward and weight
+ * gradient) and GEMM + gathering col2im (input gradient); a 1×1 stride-1
+ * unpadded convolution is a GEMM on the NHWC tensor itself. Kernels in
+ * cl/kernels/conv2d.cl. */
+#include "engine_internal.h"
+#include "tlcl_programs.h"
+
+#include <stdlib.h>
+
+/* The col buffer's cap: large batches are processed in chunks of samples. */
+#define CONV_COL_MAX_BYTES ((size_t)256 << 20)
+
+void tlcl_conv_same(int in, int k, int stride, int *out, int *pad_before)
+{
+    int o = (in + stride - 1) / stride;
+    int total = (o - 1) * stride + k - in;
+    *out = o;
+    *pad_before = total > 0 ? total / 2 : 0;
+}
+
+typedef struct conv_dims {
+    int N, H, W, cin, OH, OW, cout;
+    int K; /* kh * kw * cin: a col row */
+} conv_dims;
+
+/* Shapes follow from in, out and the weight; the geometry must agree with them. */
+static tlcl_status conv_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
+                              const tlcl_conv_geom *g, const char *op, conv_dims *d)
+{
+    *d = (conv_dims){in->n, in->h, in->w, in->c, out->h, out->w, out->c, g->kh * g->kw * in->c};
+    if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
+                        g->stride, g->pad_top, g->pad_left);
+    ENG_TRY(eng_check_shape(e, weight, g->kh, g->kw, d->cin, d->cout, op));
+    return eng_check_shape(e, out, d->N, d->OH, d->OW, d->cout, op);
+}
+
+static int conv_is_gemm(const conv_dims *d, const tlcl_conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad_top == 0 && g->pad_left == 0 && d->OH == d->H &&
+           d->OW == d->W;
+}
+
+/* Samples per chunk so that the col buffer stays under the cap and the
+ * device's largest allocation (at least one sample). $TLCL_CONV_COL_BYTES
+ * lowers the cap so the tests can reach the chunked path with small shapes. */
+static int conv_chunk(tlcl_engine *e, const conv_dims *d)
+{
+    size_t cap = CONV_COL_MAX_BYTES, max_alloc = tlcl_cl_device(e->cl)->max_alloc_bytes;
+    const char *env = getenv("TLCL_CONV_COL_BYTES");
+    if (env && strtoull(env, NULL, 10) > 0)
+        cap = (size_t)strtoull(env, NULL, 10);
+    if (max_alloc && max_alloc < cap)
+        cap = max_alloc;
+    size_t per_sample = (size_t)d->OH * d->OW * d->K * sizeof(float);
+    size_t nb = per_sample ? cap / per_sample : (size_t)d->N;
+    if (nb < 1)
+        nb = 1;
+    return nb < (size_t)d->N ? (int)nb : d->N;
+}
+
+static tlcl_status im2col(tlcl_engine *e, tlcl_tensor *col, const tlcl_tensor *in, int n0, int rows,
+                          const conv_dims *d, const tlcl_conv_geom *g)
+{
+    size_t gs[2] = {(size_t)d->K, (size_t)rows};
+    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "im2col", 2, gs, NULL, TLCL_MEM(col->buf), TLCL_MEM(in->buf),
+                    TLCL_INT(n0), TLCL_INT(rows), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin), TLCL_INT(d->OH),
+                    TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
+                    TLCL_INT(g->pad_left));
+}
+
+static tlcl_status col2im(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dcol, int n0, int nb,
+                          const conv_dims *d, const tlcl_conv_geom *g)
+{
+    int count = nb * d->H * d->W * d->cin;
+    size_t gs = eng_global1((size_t)count);
+    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "col2im", 1, &gs, NULL, TLCL_MEM(din->buf), TLCL_MEM(dcol->buf),
+                    TLCL_INT(n0), TLCL_INT(count), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin),
+                    TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride),
+                    TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
+}
+
+static tlcl_status conv_forward_chunks(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                       const tlcl_tensor *weight, const tlcl_conv_geom *g, const conv_dims *d)
+{
+    int chunk = conv_chunk(e, d), pix = d->OH * d->OW;
+    tlcl_tensor col;
+    ENG_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * pix, 1, 1, d->K));
+    tlcl_status s = TLCL_OK;
+    for (int n0 = 0; n0 < d->N && s == TLCL_OK; n0 += chunk) {
+        int rows = (d->N - n0 < chunk ? d->N - n0 : chunk) * pix;
+        s = im2col(e, &col, in, n0, rows, d, g);
+        if (s == TLCL_OK)
+            s = tlcl_gemm(e, 0, 0, rows, d->cout, d->K, 1.0f, col.buf, 0, d->K, weight->buf, 0, d->cout, 0.0f,
+                          out->buf, (size_t)n0 * pix * d->cout, d->cout);
+    }
+    tlcl_tensor_release(e, &col);
+    return s;
+}
+
+tlcl_status tlcl_conv2d_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
+                                const tlcl_conv_geom *g)
+{
+    conv_dims d;
+    ENG_TRY(conv_check(e, out, in, weight, g, "conv2d forward", &d));
+    if (d.N == 0 || d.OH == 0 || d.OW == 0 || d.cout == 0)
+        return TLCL_OK;
+    if (conv_is_gemm(&d, g))
+        return tlcl_gemm(e, 0, 0, d.N * d.H * d.W, d.cout, d.cin, 1.0f, in->buf, 0, d.cin, weight->buf, 0, d.cout,
+                         0.0f, out->buf, 0, d.cout);
+    return conv_forward_chunks(e, out, in, weight, g, &d);
+}
+
+/* 1×1: dW += inᵀ · dY, din = dY · Wᵀ straight on the tensors. */
+static tlcl_status conv_backward_gemm(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight,
+                                      const tlcl_tensor *dout, const tlcl_tensor *in, const tlcl_tensor *weight,
+                                      const conv_dims *d)
+{
+    int M = d->N * d->H * d->W;
+    if (dweight)
+        ENG_TRY(tlcl_gemm(e, 1, 0, d->cin, d->cout, M, 1.0f, in->buf, 0, d->cin, dout->buf, 0, d->cout, 1.0f,
+                          dweight->buf, 0, d->cout));
+    if (din)
+        ENG_TRY(tlcl_gemm(e, 0, 1, M, d->cin, d->cout, 1.0f, dout->buf, 0, d->cout, weight->buf, 0, d->cout, 0.0f,
+                          din->buf, 0, d->cin));
+    return TLCL_OK;
+}
+
+/* One chunk of samples: the col buffer first holds im2col(in) for the
+ * weight gradient, then (the queue is in order) dcol for the input gradient. */
+static tlcl_status conv_backward_chunk(tlcl_engine *e, tlcl_tensor *col, tlcl_tensor *din, tlcl_tensor *dweight,
+                                       const tlcl_tensor *dout, const tlcl_tensor *in, const tlcl_tensor *weight,
+                                       const tlcl_conv_geom *g, const conv_dims *d, int n0, int nb)
+{
+    int rows = nb * d->OH * d->OW;
+    size_t dy_off = (size_t)n0 * d->OH * d->OW * d->cout;
+    if (dweight) {
+        ENG_TRY(im2col(e, col, in, n0, rows, d, g));
+        ENG_TRY(tlcl_gemm(e, 1, 0, d->K, d->cout, rows, 1.0f, col->buf, 0, d->K, dout->buf, dy_off, d->cout, 1.0f,
+                          dweight->buf, 0, d->cout));
+    }
+    if (din) {
+        ENG_TRY(tlcl_gemm(e, 0, 1, rows, d->K, d->cout, 1.0f, dout->buf, dy_off, d->cout, weight->buf, 0, d->cout,
+                          0.0f, col->buf, 0, d->K));
+        ENG_TRY(col2im(e, din, col, n0, nb, d, g));
+    }
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight, const tlcl_tensor *dout,
+                                 const tlcl_tensor *in, const tlcl_tensor *weight, const tlcl_conv_geom *g)
+{
+    conv_dims d;
+    ENG_TRY(conv_check(e, dout, in, weight, g, "conv2d backward", &d));
+    if (din)
+        ENG_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.cin, "conv2d backward"));
+    if (dweight)
+        ENG_TRY(eng_check_shape(e, dweight, g->kh, g->kw, d.cin, d.cout, "conv2d backward"));
+    if (!din && !dweight)
+        return TLCL_OK;
+    if (d.OH == 0 || d.OW == 0 || d.cout == 0) /* nothing reads the input: its gradient is zero */
+        return din ? tlcl_tensor_fill(e, din, 0.0f) : TLCL_OK;
+    if (conv_is_gemm(&d, g))
+        return conv_backward_gemm(e, din, dweight, dout, in, weight, &d);
+    int chunk = conv_chunk(e, &d);
+    tlcl_tensor col;
+    ENG_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * d.OH * d.OW, 1, 1, d.K));
+    tlcl_status s = TLCL_OK;
+    for (int n0 = 0; n0 < d.N && s == TLCL_OK; n0 += chunk)
+        s = conv_backward_chunk(e, &col, din, dweight, dout, in, weight, g, &d, n0,
+                                d.N - n0 < chunk ? d.N - n0 : chunk);
+    tlcl_tensor_release(e, &col);
+    return s;
+}

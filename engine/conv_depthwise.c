@@ -1,0 +1,124 @@
+/* conv_depthwise.c — depthwise k×k convolution: a direct forward kernel,
+ * a gathering input gradient and a two-stage weight-gradient reduction
+ * (partial sums per chunk of output rows, then a sum over chunks), all
+ * without atomics. Kernels in cl/kernels/depthwise.cl. */
+#include "engine_internal.h"
+#include "tlcl_programs.h"
+
+#include <stdio.h>
+
+/* Weight gradient stage 1 splits the N*OH output rows into chunks so that
+ * (channel vectors x taps x chunks) is about this many work-items: enough
+ * to fill a GPU when C*k*k alone is small, and stage 2 sums only
+ * DW_WGRAD_ITEMS / (Cv*taps) partials per weight. */
+#define DW_WGRAD_ITEMS 65536
+/* Forward outputs (backward inputs) per work-item along x. Every kernel of the program is
+ * built with the same options, so it is still one build. */
+#define DW_STRIP 4
+#define DW_OPTIONS "-DDW_STRIP=4"
+
+typedef struct dw_dims {
+    int N, H, W, C, OH, OW;
+    int V, Cv; /* channel vector width and C / V */
+} dw_dims;
+
+static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
+                            const tlcl_conv_geom *g, const char *op, dw_dims *d)
+{
+    *d = (dw_dims){in->n, in->h, in->w, in->c, out->h, out->w, 1, in->c};
+    if (d->C % 4 == 0)
+        d->V = 4, d->Cv = d->C / 4;
+    if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
+                        g->stride, g->pad_top, g->pad_left);
+    ENG_TRY(eng_check_shape(e, weight, g->kh, g->kw, 1, d->C, op));
+    return eng_check_shape(e, out, d->N, d->OH, d->OW, d->C, op);
+}
+
+/* "depthwise_forward" + "_4" or "_1": the instance for the vector width. */
+static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_dims *d)
+{
+    snprintf(buf, len, "%s_%d", base, d->V);
+    return buf;
+}
+
+tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                   const tlcl_tensor *weight, const tlcl_conv_geom *g)
+{
+    dw_dims d;
+    ENG_TRY(dw_check(e, out, in, weight, g, "depthwise forward", &d));
+    char name[64];
+    size_t gs = (size_t)d.Cv * ((d.OW + DW_STRIP - 1) / DW_STRIP) * d.N * d.OH;
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+                    dw_kernel(name, sizeof name, "depthwise_forward", &d), 1, &gs, NULL, TLCL_MEM(out->buf),
+                    TLCL_MEM(in->buf), TLCL_MEM(weight->buf), TLCL_INT(d.N * d.OH), TLCL_INT(d.H),
+                    TLCL_INT(d.W), TLCL_INT(d.Cv), TLCL_INT(d.OH), TLCL_INT(d.OW), TLCL_INT(g->kh), TLCL_INT(g->kw),
+                    TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
+}
+
+static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
+                                     const tlcl_tensor *weight, const tlcl_conv_geom *g, const dw_dims *d)
+{
+    char name[64];
+    size_t gs = (size_t)d->Cv * ((d->W + DW_STRIP - 1) / DW_STRIP) * d->N * d->H;
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL, TLCL_MEM(din->buf),
+                    TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H),
+                    TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh),
+                    TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
+}
+
+static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const tlcl_tensor *dout,
+                                    const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d, int rows,
+                                    int per_chunk, int chunks)
+{
+    char name[64];
+    size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+                    dw_kernel(name, sizeof name, "depthwise_wgrad_partial", d), 3, gs, NULL, TLCL_MEM(partial->buf),
+                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows), TLCL_INT(per_chunk),
+                    TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW),
+                    TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
+                    TLCL_INT(g->pad_left));
+}
+
+/* dweight += sum over N, OH, OW of dout * shifted in, in two stages. */
+static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, const tlcl_tensor *dout,
+                                      const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d)
+{
+    int rows = d->N * d->OH, taps = g->kh * g->kw;
+    if (rows == 0 || d->OW == 0)
+        return TLCL_OK; /* no output: the gradient adds nothing */
+    int chunks = DW_WGRAD_ITEMS / (d->Cv * taps);
+    chunks = chunks < 1 ? 1 : chunks > rows ? rows : chunks;
+    int per_chunk = (rows + chunks - 1) / chunks;
+    chunks = (rows + per_chunk - 1) / per_chunk;
+    tlcl_tensor partial;
+    ENG_TRY(tlcl_tensor_alloc(e, &partial, "depthwise wgrad partial", chunks, g->kh, g->kw, d->C));
+    tlcl_status s = dw_wgrad_partial(e, &partial, dout, in, g, d, rows, per_chunk, chunks);
+    if (s == TLCL_OK) {
+        int count = taps * d->C;
+        size_t gs = eng_global1((size_t)count);
+        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS, "depthwise_wgrad_sum", 1, &gs, NULL,
+                     TLCL_MEM(dweight->buf), TLCL_MEM(partial.buf), TLCL_INT(chunks), TLCL_INT(count));
+    }
+    tlcl_tensor_release(e, &partial);
+    return s;
+}
+
+tlcl_status tlcl_depthwise_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight,
+                                    const tlcl_tensor *dout, const tlcl_tensor *in, const tlcl_tensor *weight,
+                                    const tlcl_conv_geom *g)
+{
+    dw_dims d;
+    ENG_TRY(dw_check(e, dout, in, weight, g, "depthwise backward", &d));
+    if (din) {
+        ENG_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.C, "depthwise backward"));
+        ENG_TRY(dw_backward_input(e, din, dout, weight, g, &d));
+    }
+    if (dweight) {
+        ENG_TRY(eng_check_shape(e, dweight, g->kh, g->kw, 1, d.C, "depthwise backward"));
+        ENG_TRY(dw_backward_weight(e, dweight, dout, in, g, &d));
+    }
+    return TLCL_OK;
+}

@@ -1,0 +1,234 @@
+/* test_conv.c — conv2d (im2col and 1×1 GEMM paths, chunked batches),
+ * depthwise and bilinear resize on the device against the double
+ * references: forward within 1e-4, gradients within 1e-3, weight
+ * gradients accumulated onto a pre-filled buffer, NULL gradients skipped.
+ * Shapes stay small so the Rusticl/llvmpipe run stays short. */
+#include "harness.h"
+#include "ref_conv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define FWD_TOL 1e-4
+#define GRAD_TOL 1e-3
+#define FLOOR 1e-6
+#define DW_PREFILL 0.5f /* dweight holds this before backward: the result must be it + the gradient */
+
+typedef enum { CONV, DEPTHWISE } conv_kind;
+
+/* Which gradients backward is asked for. */
+enum { GRAD_BOTH, GRAD_INPUT_ONLY, GRAD_WEIGHT_ONLY };
+
+typedef struct conv_case {
+    const char *name;
+    conv_kind kind;
+    ref_conv_shape s;
+    int grads;
+} conv_case;
+
+static size_t weight_count(const conv_case *c)
+{
+    return (size_t)c->s.kh * c->s.kw * c->s.cin * (c->kind == CONV ? c->s.cout : 1);
+}
+
+static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *g, tlcl_tensor *x, tlcl_tensor *w,
+                          const double *dx, const double *dw)
+{
+    const ref_conv_shape *s = &c->s;
+    size_t ny = (size_t)s->n * s->oh * s->ow * s->cout;
+    double *ref = malloc(ny * sizeof *ref);
+    tlcl_tensor y = harness_tensor(h, "y", s->n, s->oh, s->ow, s->cout, NULL);
+    tlcl_status st = c->kind == CONV ? tlcl_conv2d_forward(h->eng, &y, x, w, g)
+                                     : tlcl_depthwise_forward(h->eng, &y, x, w, g);
+    char what[160];
+    snprintf(what, sizeof what, "%s forward", c->name);
+    if (!harness_status(h, st, what)) {
+        (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, ref, dx, dw);
+        float *got = harness_download(h, &y);
+        harness_check(h, what, got, ref, ny, FWD_TOL, FLOOR);
+        free(got);
+    }
+    tlcl_tensor_release(h->eng, &y);
+    free(ref);
+}
+
+static void check_grad(harness *h, const char *name, const char *which, const tlcl_tensor *t, const double *ref,
+                       double offset)
+{
+    size_t n = tlcl_tensor_count(t);
+    double *want = malloc(n * sizeof *want);
+    for (size_t i = 0; i < n; i++)
+        want[i] = (ref ? ref[i] : 0.0) + offset;
+    float *got = harness_download(h, t);
+    char what[160];
+    snprintf(what, sizeof what, "%s %s", name, which);
+    harness_check(h, what, got, want, n, GRAD_TOL, FLOOR);
+    free(got), free(want);
+}
+
+static void check_backward(harness *h, const conv_case *c, const tlcl_conv_geom *g, tlcl_tensor *x, tlcl_tensor *w,
+                           const double *dx, const double *dw)
+{
+    const ref_conv_shape *s = &c->s;
+    size_t nx = (size_t)s->n * s->h * s->w * s->cin, nw = weight_count(c), ny = (size_t)s->n * s->oh * s->ow * s->cout;
+    float *r = malloc(ny * sizeof *r);
+    harness_fill(h, r, ny, -1, 1);
+    double *dr = harness_to_double(r, ny), *ref_dx = malloc(nx * sizeof *ref_dx), *ref_dw = malloc(nw * sizeof *ref_dw);
+    (c->kind == CONV ? ref_conv2d_backward : ref_depthwise_backward)(s, ref_dx, ref_dw, dr, dx, dw);
+    tlcl_tensor dy = harness_tensor(h, "dy", s->n, s->oh, s->ow, s->cout, r);
+    tlcl_tensor gx = harness_tensor(h, "dx", s->n, s->h, s->w, s->cin, NULL);
+    tlcl_tensor gw = harness_tensor(h, "dw", w->n, w->h, w->w, w->c, NULL);
+    harness_status(h, tlcl_tensor_fill(h->eng, &gw, DW_PREFILL), "fill dw");
+    tlcl_tensor *pgx = c->grads == GRAD_WEIGHT_ONLY ? NULL : &gx, *pgw = c->grads == GRAD_INPUT_ONLY ? NULL : &gw;
+    tlcl_status st = c->kind == CONV ? tlcl_conv2d_backward(h->eng, pgx, pgw, &dy, x, w, g)
+                                     : tlcl_depthwise_backward(h->eng, pgx, pgw, &dy, x, w, g);
+    if (!harness_status(h, st, c->name)) {
+        if (pgx)
+            check_grad(h, c->name, "din", &gx, ref_dx, 0.0);
+        if (pgw)
+            check_grad(h, c->name, "dweight (+= onto 0.5)", &gw, ref_dw, DW_PREFILL);
+        else /* not asked for: untouched */
+            check_grad(h, c->name, "dweight untouched (NULL)", &gw, NULL, DW_PREFILL);
+    }
+    tlcl_tensor_release(h->eng, &dy), tlcl_tensor_release(h->eng, &gx), tlcl_tensor_release(h->eng, &gw);
+    free(r), free(dr), free(ref_dx), free(ref_dw);
+}
+
+static void run_case(harness *h, const conv_case *c)
+{
+    const ref_conv_shape *s = &c->s;
+    size_t nx = (size_t)s->n * s->h * s->w * s->cin, nw = weight_count(c);
+    float *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw);
+    harness_fill(h, fx, nx, -1, 1);
+    harness_fill(h, fw, nw, -1, 1);
+    double *dx = harness_to_double(fx, nx), *dw = harness_to_double(fw, nw);
+    tlcl_tensor x = harness_tensor(h, "x", s->n, s->h, s->w, s->cin, fx);
+    tlcl_tensor w = c->kind == CONV ? harness_tensor(h, "w", s->kh, s->kw, s->cin, s->cout, fw)
+                                    : harness_tensor(h, "w", s->kh, s->kw, 1, s->cin, fw);
+    tlcl_conv_geom g = {s->kh, s->kw, s->stride, s->pad_top, s->pad_left};
+    check_forward(h, c, &g, &x, &w, dx, dw);
+    check_backward(h, c, &g, &x, &w, dx, dw);
+    tlcl_tensor_release(h->eng, &x), tlcl_tensor_release(h->eng, &w);
+    free(fx), free(fw), free(dx), free(dw);
+}
+
+/* TF 'same' padding on both axes, through the engine's own helper. */
+static conv_case same(const char *name, conv_kind kind, int n, int hh, int w, int cin, int cout, int k, int stride)
+{
+    conv_case c = {name, kind, {.n = n, .h = hh, .w = w, .cin = cin, .cout = kind == CONV ? cout : cin, .kh = k,
+                                .kw = k, .stride = stride}, GRAD_BOTH};
+    tlcl_conv_same(hh, k, stride, &c.s.oh, &c.s.pad_top);
+    tlcl_conv_same(w, k, stride, &c.s.ow, &c.s.pad_left);
+    return c;
+}
+
+/* Explicit padding: (top, bottom) and (left, right), then 'valid'. */
+static conv_case padded(const char *name, conv_kind kind, int n, int hh, int w, int cin, int cout, int k, int stride,
+                        int top, int bottom, int left, int right)
+{
+    conv_case c = {name, kind, {.n = n, .h = hh, .w = w, .cin = cin, .cout = kind == CONV ? cout : cin, .kh = k,
+                                .kw = k, .stride = stride, .pad_top = top, .pad_left = left}, GRAD_BOTH};
+    c.s.oh = (hh + top + bottom - k) / stride + 1;
+    c.s.ow = (w + left + right - k) / stride + 1;
+    return c;
+}
+
+static conv_case grads(conv_case c, int which)
+{
+    c.grads = which;
+    return c;
+}
+
+static void check_same_helper(harness *h)
+{
+    /* TF: in 7, k 3, s 2 -> out 4, total pad 2, before 1; in 10, k 3, s 2 -> out 5, total 1, before 0 */
+    int o1, p1, o2, p2, o3, p3;
+    tlcl_conv_same(7, 3, 2, &o1, &p1);
+    tlcl_conv_same(10, 3, 2, &o2, &p2);
+    tlcl_conv_same(1, 5, 1, &o3, &p3);
+    if (o1 == 4 && p1 == 1 && o2 == 5 && p2 == 0 && o3 == 1 && p3 == 2) {
+        h->passed++;
+        printf("ok   tlcl_conv_same\n");
+    } else {
+        harness_fail(h, "tlcl_conv_same: (%d,%d) (%d,%d) (%d,%d)", o1, p1, o2, p2, o3, p3);
+    }
+}
+
+static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow)
+{
+    size_t nx = (size_t)n * hh * w * c, ny = (size_t)n * oh * ow * c;
+    float *fx = malloc(nx * sizeof *fx), *fr = malloc(ny * sizeof *fr);
+    harness_fill(h, fx, nx, -1, 1);
+    harness_fill(h, fr, ny, -1, 1);
+    double *dx = harness_to_double(fx, nx), *dr = harness_to_double(fr, ny);
+    double *ref_y = malloc(ny * sizeof *ref_y), *ref_dx = malloc(nx * sizeof *ref_dx);
+    ref_resize_bilinear_forward(n, hh, w, c, oh, ow, ref_y, dx);
+    ref_resize_bilinear_backward(n, hh, w, c, oh, ow, ref_dx, dr);
+    tlcl_tensor x = harness_tensor(h, "x", n, hh, w, c, fx), y = harness_tensor(h, "y", n, oh, ow, c, NULL);
+    tlcl_tensor dy = harness_tensor(h, "dy", n, oh, ow, c, fr), gx = harness_tensor(h, "dx", n, hh, w, c, NULL);
+    char what[160];
+    snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d forward", n, hh, w, c, oh, ow);
+    if (!harness_status(h, tlcl_resize_bilinear_forward(h->eng, &y, &x), what)) {
+        float *got = harness_download(h, &y);
+        harness_check(h, what, got, ref_y, ny, FWD_TOL, FLOOR);
+        free(got);
+    }
+    snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d din", n, hh, w, c, oh, ow);
+    if (!harness_status(h, tlcl_resize_bilinear_backward(h->eng, &gx, &dy), what)) {
+        float *got = harness_download(h, &gx);
+        harness_check(h, what, got, ref_dx, nx, GRAD_TOL, FLOOR);
+        free(got);
+    }
+    tlcl_tensor_release(h->eng, &x), tlcl_tensor_release(h->eng, &y);
+    tlcl_tensor_release(h->eng, &dy), tlcl_tensor_release(h->eng, &gx);
+    free(fx), free(fr), free(dx), free(dr), free(ref_y), free(ref_dx);
+}
+
+int main(void)
+{
+    harness h;
+    harness_init(&h, 1);
+    check_same_helper(&h);
+    const conv_case cases[] = {
+        same("conv 3x3 s1 same 2x5x5 3->4", CONV, 2, 5, 5, 3, 4, 3, 1),
+        same("conv stem 3x3 s2 1x11x11 3->8", CONV, 1, 11, 11, 3, 8, 3, 2),
+        same("conv 3x3 s2 same 1x7x9 5->13", CONV, 1, 7, 9, 5, 13, 3, 2),
+        same("conv 5x5 s1 same 1x6x5 13->3", CONV, 1, 6, 5, 13, 3, 5, 1),
+        padded("conv V1 3x3 s2 pad (0,1) 1x10x8 3->5", CONV, 1, 10, 8, 3, 5, 3, 2, 0, 1, 0, 1),
+        padded("conv V1 5x5 s2 pad (1,2) 2x6x8 4->3", CONV, 2, 6, 8, 4, 3, 5, 2, 1, 2, 1, 2),
+        same("conv 1x1 GEMM 2x3x5 13->16", CONV, 2, 3, 5, 13, 16, 1, 1),
+        same("conv 1x1 GEMM 1x1x1 5->3", CONV, 1, 1, 1, 5, 3, 1, 1),
+        same("conv 1x1 s2 (im2col) 1x7x9 5->3", CONV, 1, 7, 9, 5, 3, 1, 2),
+        same("conv 3x3 s1 on 1x1 spatial 2x1x1 16->5", CONV, 2, 1, 1, 16, 5, 3, 1),
+        grads(same("conv 3x3 s2 din only 1x5x4 3->2", CONV, 1, 5, 4, 3, 2, 3, 2), GRAD_INPUT_ONLY),
+        grads(same("conv 1x1 dweight only 1x3x3 4->5", CONV, 1, 3, 3, 4, 5, 1, 1), GRAD_WEIGHT_ONLY),
+        same("dw 3x3 s1 same 2x5x5 C=3", DEPTHWISE, 2, 5, 5, 3, 0, 3, 1),
+        same("dw 3x3 s2 same 1x7x9 C=5", DEPTHWISE, 1, 7, 9, 5, 0, 3, 2),
+        same("dw 5x5 s1 same 1x6x7 C=13", DEPTHWISE, 1, 6, 7, 13, 0, 5, 1),
+        same("dw 5x5 s2 same 1x7x9 C=16", DEPTHWISE, 1, 7, 9, 16, 0, 5, 2),
+        same("dw 3x3 s1 same 2x11x11 C=16", DEPTHWISE, 2, 11, 11, 16, 0, 3, 1),
+        same("dw 3x3 s2 same 2x8x8 C=8", DEPTHWISE, 2, 8, 8, 8, 0, 3, 2),
+        same("dw 5x5 s1 on 1x1 spatial 2x1x1 C=12", DEPTHWISE, 2, 1, 1, 12, 0, 5, 1),
+        same("dw 3x3 s2 on 1x1 spatial 1x1x1 C=5", DEPTHWISE, 1, 1, 1, 5, 0, 3, 2),
+        padded("dw V1 3x3 s2 pad (0,1) 1x10x8 C=8", DEPTHWISE, 1, 10, 8, 8, 0, 3, 2, 0, 1, 0, 1),
+        padded("dw V1 5x5 s2 pad (1,2) 1x6x8 C=7", DEPTHWISE, 1, 6, 8, 7, 0, 5, 2, 1, 2, 1, 2),
+        grads(same("dw 3x3 s1 din only 1x4x4 C=4", DEPTHWISE, 1, 4, 4, 4, 0, 3, 1), GRAD_INPUT_ONLY),
+        grads(same("dw 5x5 s2 dweight only 1x5x5 C=3", DEPTHWISE, 1, 5, 5, 3, 0, 5, 2), GRAD_WEIGHT_ONLY),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&h, &cases[i]);
+    /* A sample's col rows take 3*3*27 floats = 972 bytes: a 2000-byte cap
+     * sends the batch of 3 through as chunks of 2 and 1. */
+    setenv("TLCL_CONV_COL_BYTES", "2000", 1);
+    conv_case chunked = same("conv 3x3 s2 chunked 3x5x5 3->4", CONV, 3, 5, 5, 3, 4, 3, 2);
+    run_case(&h, &chunked);
+    unsetenv("TLCL_CONV_COL_BYTES");
+    check_resize(&h, 1, 3, 4, 3, 7, 5);
+    check_resize(&h, 2, 9, 7, 5, 4, 3);
+    check_resize(&h, 1, 5, 6, 13, 5, 6);
+    check_resize(&h, 1, 1, 1, 4, 3, 3);
+    check_resize(&h, 2, 5, 5, 3, 1, 1);
+    check_resize(&h, 2, 6, 6, 16, 11, 11);
+    check_resize(&h, 1, 4, 8, 5, 6, 3);
+    return harness_finish(&h);
+}
