@@ -22,6 +22,16 @@ typedef struct dw_dims {
     int V, Cv; /* channel vector width and C / V */
 } dw_dims;
 
+/* Keras stores depthwise kernels as (kh, kw, C, 1); the engine's spelling
+ * is (kh, kw, 1, C). Both are the same bytes, so both are accepted. */
+static tlcl_status dw_check_weight(tlcl_engine *e, const tlcl_tensor *w, const tlcl_conv_geom *g, int C,
+                                   const char *op)
+{
+    if (w->n == g->kh && w->h == g->kw && w->w == C && w->c == 1)
+        return TLCL_OK;
+    return eng_check_shape(e, w, g->kh, g->kw, 1, C, op);
+}
+
 static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
                             const tlcl_conv_geom *g, const char *op, dw_dims *d)
 {
@@ -31,7 +41,7 @@ static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_t
     if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
                         g->stride, g->pad_top, g->pad_left);
-    ENG_TRY(eng_check_shape(e, weight, g->kh, g->kw, 1, d->C, op));
+    ENG_TRY(dw_check_weight(e, weight, g, d->C, op));
     return eng_check_shape(e, out, d->N, d->OH, d->OW, d->C, op);
 }
 
@@ -117,7 +127,7 @@ tlcl_status tlcl_depthwise_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tenso
         ENG_TRY(dw_backward_input(e, din, dout, weight, g, &d));
     }
     if (dweight) {
-        ENG_TRY(eng_check_shape(e, dweight, g->kh, g->kw, 1, d.C, "depthwise backward"));
+        ENG_TRY(dw_check_weight(e, dweight, g, d.C, "depthwise backward"));
         ENG_TRY(dw_backward_weight(e, dweight, dout, in, g, &d));
     }
     return TLCL_OK;
