@@ -28,33 +28,38 @@ tlcl_gemm_backend tlcl_gemm_get_backend(tlcl_engine *e)
 
 typedef struct gemm_cfg {
     int tm, vw, nv;      /* rows per work-item, vector width, vectors per work-item */
+    int vwn;             /* gemm_tile_narrow's width (one vector per row) */
     size_t lx, ly;       /* gemm_tile's local size; 0: left to the driver */
     int tr;              /* gemm_transpose's tile (local size tr x tr) */
     int min_items;       /* fewer work-items than this: split K */
     char options[128];
 } gemm_cfg;
 
-/* Measured on PoCL (AVX-512 CPU): 8 x 16 blocks per work-item, the local
- * size left to PoCL. GPUs get a smaller block so there are enough
- * work-items; the default suits anything else. */
+/* Measured on PoCL (AVX-512 CPU, bench_gemm): 8 x 32 blocks per work-item
+ * (16 float16 accumulators: the 32 vector registers hold them, the B row
+ * and the A broadcasts) beat 8x16, 4x32, 16x16, 12x32 and 4x64; a narrow
+ * kernel of float8 takes the strips of width 8..24. GPUs get a smaller block
+ * so there are enough work-items; the default suits anything else. */
 static gemm_cfg gemm_config(const tlcl_device_info *d)
 {
-    gemm_cfg c = {.tm = 4, .vw = 4, .nv = 1, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
+    gemm_cfg c = {.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
     if (strcmp(d->type, "cpu") == 0)
-        c = (gemm_cfg){.tm = 8, .vw = 8, .nv = 2, .lx = 0, .ly = 0, .tr = 16, .min_items = 8 * (int)d->compute_units};
+        c = (gemm_cfg){.tm = 8, .vw = 16, .nv = 2, .vwn = 8, .lx = 0, .ly = 0, .tr = 16,
+                       .min_items = 8 * (int)d->compute_units};
     else if (strcmp(d->type, "gpu") == 0)
-        c = (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .lx = 16, .ly = 4, .tr = 16, .min_items = 64 * (int)d->compute_units};
-    /* $TLCL_GEMM_TUNE="tm,vw,nv,lx,ly" overrides the table (for tuning with bench_gemm) */
+        c = (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
+                       .min_items = 64 * (int)d->compute_units};
+    /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the table (for tuning with bench_gemm) */
     const char *t = getenv("TLCL_GEMM_TUNE");
     if (t)
-        sscanf(t, "%d,%d,%d,%zu,%zu", &c.tm, &c.vw, &c.nv, &c.lx, &c.ly);
+        sscanf(t, "%d,%d,%d,%d,%zu,%zu", &c.tm, &c.vw, &c.nv, &c.vwn, &c.lx, &c.ly);
     /* local sizes must fit the device (CL_KERNEL_WORK_GROUP_SIZE is checked at launch) */
     while (c.lx * c.ly > d->max_work_group_size)
         c.ly > 1 ? (c.ly /= 2) : (c.lx /= 2);
     while ((size_t)(c.tr * c.tr) > d->max_work_group_size)
         c.tr /= 2;
-    snprintf(c.options, sizeof c.options, "-DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_NV=%d -DGEMM_TR=%d", c.tm, c.vw, c.nv,
-             c.tr);
+    snprintf(c.options, sizeof c.options, "-DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_NV=%d -DGEMM_VWN=%d -DGEMM_TR=%d", c.tm,
+             c.vw, c.nv, c.vwn, c.tr);
     return c;
 }
 
@@ -85,13 +90,15 @@ static const size_t *fit_local(tlcl_engine *e, const char *opts, const char *kna
     return local;
 }
 
-static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j, int nblk, int mblk)
+/* gemm_tile (or _narrow) over nblk x mblk blocks from column n0. */
+static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j, const char *kname, int nblk,
+                            int mblk, int n0)
 {
     size_t local[3] = {c->lx, c->ly, 1};
-    const size_t *lp = fit_local(e, c->options, "gemm_tile", local);
+    const size_t *lp = fit_local(e, c->options, kname, local);
     size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)j->splits};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_tile", 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
-                    TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+                    TLCL_INT(n0), TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
                     TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B), TLCL_INT(j->b_off), TLCL_INT(j->ldb),
                     TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), TLCL_INT(j->c_ss));
 }
@@ -109,20 +116,24 @@ static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
                     TLCL_INT(j->ldc), TLCL_INT(j->c_ss));
 }
 
-/* The whole blocks through gemm_tile, the strips right and below them
- * through gemm_edge. */
+/* The whole blocks through gemm_tile, the column strip right of them
+ * through gemm_tile_narrow as far as it goes, and what is left (right and
+ * bottom) through gemm_edge. */
 static tlcl_status run_job(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j)
 {
     int tn = c->vw * c->nv;
-    int mblk = j->M / c->tm, nblk = j->N / tn;
-    if (mblk > 0 && nblk > 0) {
-        ENG_TRY(run_tile(e, c, j, nblk, mblk));
-        gemm_job right = *j;
-        right.M = mblk * c->tm;
-        ENG_TRY(run_edge(e, c, &right, 0, nblk * tn));
-        return run_edge(e, c, j, mblk * c->tm, 0);
-    }
-    return run_edge(e, c, j, 0, 0);
+    int mblk = j->M / c->tm, nblk = j->N / tn, nw = nblk * tn;
+    int nnar = (j->N - nw) / c->vwn, nn = nw + nnar * c->vwn;
+    if (mblk == 0)
+        return run_edge(e, c, j, 0, 0);
+    if (nblk > 0)
+        ENG_TRY(run_tile(e, c, j, "gemm_tile", nblk, mblk, 0));
+    if (nnar > 0)
+        ENG_TRY(run_tile(e, c, j, "gemm_tile_narrow", nnar, mblk, nw));
+    gemm_job right = *j;
+    right.M = mblk * c->tm;
+    ENG_TRY(run_edge(e, c, &right, 0, nn));
+    return run_edge(e, c, j, mblk * c->tm, 0);
 }
 
 /* Splits K when the output alone gives too few work-items to fill the

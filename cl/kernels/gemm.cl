@@ -21,69 +21,66 @@
 #define GEMM_TM 8   /* rows of C per work-item */
 #endif
 #ifndef GEMM_VW
-#define GEMM_VW 8   /* vector width along N: 1, 2, 4, 8 or 16 */
+#define GEMM_VW 16  /* vector width along N: 2, 4, 8 or 16 */
 #endif
 #ifndef GEMM_NV
 #define GEMM_NV 2   /* vectors along N per work-item */
 #endif
+#ifndef GEMM_VWN
+#define GEMM_VWN 8  /* gemm_tile_narrow: one vector of this width per row */
+#endif
 
 #define GEMM_CAT_(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
-#if GEMM_VW == 1
-#define floatV float
-#define LOADV(i, p) ((p)[i])
-#define STOREV(v, i, p) ((p)[i] = (v))
-#else
-#define floatV GEMM_CAT(float, GEMM_VW)
-#define LOADV(i, p) GEMM_CAT(vload, GEMM_VW)(i, p)
-#define STOREV(v, i, p) GEMM_CAT(vstore, GEMM_VW)(v, i, p)
-#endif
 
-/* C block = alpha * acc + beta * C; beta == 0 never reads C (the pool hands
+/* The tile kernel for a vector width VW and NV vectors per row, so one
+ * program holds the wide kernel and the narrow one that covers the column
+ * strip the wide blocks leave (N = 24, 40, 80... in EfficientNet).
+ * Launch: global (nblk, mblk, splits); columns start at n0; a_rs/a_ks:
+ * strides of op(A) along rows and along k; kc: the k-chunk of one split;
+ * c_ss: the distance between the splits' C (0 when there is one).
+ * C block = alpha * acc + beta * C; beta == 0 never reads C (the pool hands
  * out buffers that may hold NaN). */
-inline void gemm_store(__global float *c, floatV v, float alpha, float beta)
-{
-    floatV out = alpha * v;
-    if (beta != 0.0f)
-        out += beta * LOADV(0, c);
-    STOREV(out, 0, c);
+#define GEMM_TILE_KERNEL(NAME, VW, NV)                                                         \
+__kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,                     \
+                   __global const float *A, int a_off, int a_rs, int a_ks,                     \
+                   __global const float *B, int b_off, int ldb, float beta,                    \
+                   __global float *C, int c_off, int ldc, int c_ss)                            \
+{                                                                                              \
+    int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);                    \
+    if (bj >= nblk || bi >= mblk) return;                                                      \
+    int k0 = s * kc, k1 = min(K, k0 + kc);                                                     \
+    int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV));                                       \
+    const __global float *a = A + a_off + i0 * a_rs + k0 * a_ks;                               \
+    const __global float *b = B + b_off + k0 * ldb + j0;                                       \
+    GEMM_CAT(float, VW) acc[GEMM_TM][NV];                                                      \
+    for (int r = 0; r < GEMM_TM; r++)                                                          \
+        for (int v = 0; v < (NV); v++)                                                         \
+            acc[r][v] = (GEMM_CAT(float, VW))(0.0f);                                           \
+    for (int k = k0; k < k1; k++) {                                                            \
+        GEMM_CAT(float, VW) bv[NV];                                                            \
+        for (int v = 0; v < (NV); v++)                                                         \
+            bv[v] = GEMM_CAT(vload, VW)(v, b);                                                 \
+        for (int r = 0; r < GEMM_TM; r++) {                                                    \
+            GEMM_CAT(float, VW) av = (GEMM_CAT(float, VW))(a[r * a_rs]);                       \
+            for (int v = 0; v < (NV); v++)                                                     \
+                acc[r][v] = mad(av, bv[v], acc[r][v]);                                         \
+        }                                                                                      \
+        a += a_ks;                                                                             \
+        b += ldb;                                                                              \
+    }                                                                                          \
+    __global float *c = C + c_off + s * c_ss + i0 * ldc + j0;                                  \
+    for (int r = 0; r < GEMM_TM; r++)                                                          \
+        for (int v = 0; v < (NV); v++) {                                                       \
+            GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
+            if (beta != 0.0f)                                                                  \
+                out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
+            GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
+        }                                                                                      \
 }
 
-/* Launch: global (N / (VW*NV), M / TM, splits); a_rs/a_ks: strides of op(A)
- * along rows and along k; kc: the k-chunk of one split; c_ss: the distance
- * between the splits' C (0 when there is one). */
-__kernel void gemm_tile(int nblk, int mblk, int K, int kc, float alpha,
-                        __global const float *A, int a_off, int a_rs, int a_ks,
-                        __global const float *B, int b_off, int ldb, float beta,
-                        __global float *C, int c_off, int ldc, int c_ss)
-{
-    int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);
-    if (bj >= nblk || bi >= mblk) return;
-    int k0 = s * kc, k1 = min(K, k0 + kc);
-    int i0 = bi * GEMM_TM, j0 = bj * (GEMM_VW * GEMM_NV);
-    const __global float *a = A + a_off + i0 * a_rs + k0 * a_ks;
-    const __global float *b = B + b_off + k0 * ldb + j0;
-    floatV acc[GEMM_TM][GEMM_NV];
-    for (int r = 0; r < GEMM_TM; r++)
-        for (int v = 0; v < GEMM_NV; v++)
-            acc[r][v] = (floatV)(0.0f);
-    for (int k = k0; k < k1; k++) {
-        floatV bv[GEMM_NV];
-        for (int v = 0; v < GEMM_NV; v++)
-            bv[v] = LOADV(v, b);
-        for (int r = 0; r < GEMM_TM; r++) {
-            floatV av = (floatV)(a[r * a_rs]);
-            for (int v = 0; v < GEMM_NV; v++)
-                acc[r][v] = mad(av, bv[v], acc[r][v]);
-        }
-        a += a_ks;
-        b += ldb;
-    }
-    __global float *c = C + c_off + s * c_ss + i0 * ldc + j0;
-    for (int r = 0; r < GEMM_TM; r++)
-        for (int v = 0; v < GEMM_NV; v++)
-            gemm_store(c + r * ldc + v * GEMM_VW, acc[r][v], alpha, beta);
-}
+GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV)
+GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1)
 
 /* One output per work-item over rows [m0, M) x cols [n0, N): the strips
  * gemm_tile leaves, and whole small or odd-shaped products. */
