@@ -4,7 +4,7 @@
  * and dW = X^T dY (TN). Each result is validated against OpenBLAS before it
  * is timed. --clblast adds CLBlast on 1024^3.
  *
- * usage: bench_gemm [--device=N] [--quick] [--clblast] */
+ * usage: bench_gemm [--device=N] [--quick] [--clblast] [--shape=M,N,K[,ta,tb]] */
 #include "engine_internal.h"
 
 #include <cblas.h>
@@ -148,6 +148,7 @@ int main(int argc, char **argv)
 {
     tlcl_cl_options opt = tlcl_cl_options_default();
     int quick = 0, clblast = 0;
+    shape one = {0, 0, 0, 0, 0, "custom"};
     opt.device_index = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--device=", 9) == 0)
@@ -156,8 +157,11 @@ int main(int argc, char **argv)
             quick = 1;
         else if (strcmp(argv[i], "--clblast") == 0)
             clblast = 1;
+        else if (strncmp(argv[i], "--shape=", 8) == 0 &&
+                 sscanf(argv[i] + 8, "%d,%d,%d,%d,%d", &one.M, &one.N, &one.K, &one.ta, &one.tb) >= 3)
+            continue;
         else {
-            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast] [--shape=M,N,K[,ta,tb]]\n", argv[0]);
             return 2;
         }
     }
@@ -170,6 +174,12 @@ int main(int argc, char **argv)
     }
     printf("device: %s / %s\n", tlcl_cl_device(cl)->platform_name, tlcl_cl_device(cl)->name);
     printf("shape      op       M     N       K |  tlcl GF/s  BLAS GF/s  ratio | max rel err\n");
+    if (one.M > 0) {
+        int bad = bench_shape(e, &one, 5, clblast);
+        tlcl_engine_free(e);
+        tlcl_cl_free(cl);
+        return bad;
+    }
     int n = quick ? (int)(sizeof QUICK / sizeof *QUICK) : (int)(sizeof SHAPES / sizeof *SHAPES), bad = 0;
     for (int i = 0; i < n; i++) {
         const shape *s = &SHAPES[quick ? QUICK[i] : i];

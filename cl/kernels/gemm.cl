@@ -30,6 +30,18 @@
 #define GEMM_VWN 8  /* gemm_tile_narrow: one vector of this width per row */
 #endif
 
+/* The block loops must be unrolled so the accumulators live in registers
+ * (PoCL kept them in memory otherwise: a load and a store per FMA). */
+#define GEMM_PRAGMA_(x) _Pragma(#x)
+#define GEMM_UNROLL GEMM_PRAGMA_(unroll)
+/* fma() is one instruction where the device says so; mad() elsewhere (it
+ * lets the compiler use a multiply and an add). */
+#if defined(FP_FAST_FMAF)
+#define GEMM_MAD(a, b, c) fma(a, b, c)
+#else
+#define GEMM_MAD(a, b, c) mad(a, b, c)
+#endif
+
 #define GEMM_CAT_(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 
@@ -54,24 +66,24 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
     const __global float *a = A + a_off + i0 * a_rs + k0 * a_ks;                               \
     const __global float *b = B + b_off + k0 * ldb + j0;                                       \
     GEMM_CAT(float, VW) acc[GEMM_TM][NV];                                                      \
-    for (int r = 0; r < GEMM_TM; r++)                                                          \
-        for (int v = 0; v < (NV); v++)                                                         \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
             acc[r][v] = (GEMM_CAT(float, VW))(0.0f);                                           \
     for (int k = k0; k < k1; k++) {                                                            \
         GEMM_CAT(float, VW) bv[NV];                                                            \
-        for (int v = 0; v < (NV); v++)                                                         \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
             bv[v] = GEMM_CAT(vload, VW)(v, b);                                                 \
-        for (int r = 0; r < GEMM_TM; r++) {                                                    \
+        GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                        \
             GEMM_CAT(float, VW) av = (GEMM_CAT(float, VW))(a[r * a_rs]);                       \
-            for (int v = 0; v < (NV); v++)                                                     \
-                acc[r][v] = mad(av, bv[v], acc[r][v]);                                         \
+            GEMM_UNROLL for (int v = 0; v < (NV); v++)                                         \
+                acc[r][v] = GEMM_MAD(av, bv[v], acc[r][v]);                                    \
         }                                                                                      \
         a += a_ks;                                                                             \
         b += ldb;                                                                              \
     }                                                                                          \
     __global float *c = C + c_off + s * c_ss + i0 * ldc + j0;                                  \
-    for (int r = 0; r < GEMM_TM; r++)                                                          \
-        for (int v = 0; v < (NV); v++) {                                                       \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++) {                                           \
             GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
             if (beta != 0.0f)                                                                  \
                 out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
