@@ -32,20 +32,22 @@ typedef struct gemm_cfg {
     size_t lx, ly;       /* gemm_tile's local size; 0: left to the driver */
     int tr;              /* gemm_transpose's tile (local size tr x tr) */
     int min_items;       /* fewer work-items than this: split K */
+    long chunk_bytes;    /* CPUs: split long K into chunks of A and B this size */
     char options[128];
 } gemm_cfg;
 
 /* Measured on PoCL (AVX-512 CPU, bench_gemm): 8 x 32 blocks per work-item
  * (16 float16 accumulators: the 32 vector registers hold them, the B row
- * and the A broadcasts) beat 8x16, 4x32, 16x16, 12x32 and 4x64; a narrow
- * kernel of float8 takes the strips of width 8..24. GPUs get a smaller block
- * so there are enough work-items; the default suits anything else. */
+ * and the A broadcasts) beat 8x16, 4x32, 16x16, 12x32 and 4x64. The local
+ * size must be given: left to PoCL it grouped up to 8 x 64 work-items and
+ * ran 1.5-3x slower; 1x1 and 2x2 were best (2x2 for TN). GPUs get a smaller
+ * block so there are enough work-items; the default suits anything else. */
 static gemm_cfg gemm_config(const tlcl_device_info *d)
 {
     gemm_cfg c = {.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
     if (strcmp(d->type, "cpu") == 0)
-        c = (gemm_cfg){.tm = 8, .vw = 16, .nv = 2, .vwn = 8, .lx = 0, .ly = 0, .tr = 16,
-                       .min_items = 8 * (int)d->compute_units};
+        c = (gemm_cfg){.tm = 8, .vw = 16, .nv = 2, .vwn = 8, .lx = 2, .ly = 2, .tr = 16,
+                       .min_items = 8 * (int)d->compute_units, .chunk_bytes = 512 * 1024};
     else if (strcmp(d->type, "gpu") == 0)
         c = (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
                        .min_items = 64 * (int)d->compute_units};
@@ -117,37 +119,45 @@ static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
 }
 
 /* The whole blocks through gemm_tile, the column strip right of them
- * through gemm_tile_narrow as far as it goes, and what is left (right and
- * bottom) through gemm_edge. */
+ * through the narrower tile kernels as far as they go, and what is left
+ * (right and bottom) one output per work-item through gemm_edge. */
 static tlcl_status run_job(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j)
 {
-    int tn = c->vw * c->nv;
-    int mblk = j->M / c->tm, nblk = j->N / tn, nw = nblk * tn;
-    int nnar = (j->N - nw) / c->vwn, nn = nw + nnar * c->vwn;
+    const char *names[3] = {"gemm_tile", "gemm_tile_v1", "gemm_tile_narrow"};
+    int widths[3] = {c->vw * c->nv, c->nv > 1 ? c->vw : 0, c->vwn < c->vw ? c->vwn : 0};
+    int mblk = j->M / c->tm, n0 = 0;
     if (mblk == 0)
         return run_edge(e, c, j, 0, 0);
-    if (nblk > 0)
-        ENG_TRY(run_tile(e, c, j, "gemm_tile", nblk, mblk, 0));
-    if (nnar > 0)
-        ENG_TRY(run_tile(e, c, j, "gemm_tile_narrow", nnar, mblk, nw));
+    for (int t = 0; t < 3; t++) {
+        int nblk = widths[t] ? (j->N - n0) / widths[t] : 0;
+        if (nblk > 0)
+            ENG_TRY(run_tile(e, c, j, names[t], nblk, mblk, n0));
+        n0 += nblk * widths[t];
+    }
     gemm_job right = *j;
     right.M = mblk * c->tm;
-    ENG_TRY(run_edge(e, c, &right, 0, nn));
+    ENG_TRY(run_edge(e, c, &right, 0, n0));
     return run_edge(e, c, j, mblk * c->tm, 0);
 }
 
-/* Splits K when the output alone gives too few work-items to fill the
- * device (the dW = X^T dY of a 1x1 conv: small M x N, K = N*H*W). Chunks
- * stay long (>= 256) so the scratch [splits, M, N] stays small. */
+/* Splits K when the output is small (the dW = X^T dY of a 1x1 conv: M x N
+ * = cin x cout, K = N*H*W): enough chunks to give every compute unit work,
+ * and on CPUs chunks whose slices of A and B (kc x (M + N) floats) fit in
+ * the L2, so the blocks of one chunk, launched together, share them. Chunks
+ * stay >= 256 long and the scratch [splits, M, N] small. */
 static int choose_splits(const gemm_cfg *c, int M, int N, int K)
 {
     long items = (long)((M + c->tm - 1) / c->tm) * ((N + c->vw * c->nv - 1) / (c->vw * c->nv));
-    if (items >= c->min_items || K < 512)
+    if (items >= 4L * c->min_items || K < 512)
         return 1;
     long s = (c->min_items + items - 1) / items;
+    long by_cache = c->chunk_bytes ? ((long)K * (M + N) * 4 + c->chunk_bytes - 1) / c->chunk_bytes : 1;
+    if (items >= c->min_items)
+        s = 1; /* enough work-items already: split only for the cache */
+    s = s > by_cache ? s : by_cache;
     if (s > K / 256)
         s = K / 256;
-    return s > 64 ? 64 : (int)s;
+    return s > 64 ? 64 : s < 1 ? 1 : (int)s;
 }
 
 static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, int N, int K, cl_mem B, size_t b_off, int ldb,

@@ -69,12 +69,13 @@ static void check_gemm(harness *h, tlcl_gemm_backend be, const gemm_case *g)
     free(A), free(B), free(C), free(dA), free(dB), free(dC);
 }
 
-/* (M, N, K): whole 8 x 32 blocks; blocks + narrow strip + edge columns and
+/* (M, N, K) on PoCL's blocks: whole 8 x 32 blocks; blocks + 16 / 8 wide strips + edge columns and
  * rows; K = 1; M = 1; N = 1; long K with a small output (split into chunks
  * on every device type); awkward primes. Small enough for llvmpipe. */
 static const int SHAPES[][3] = {
     {1, 1, 1},   {7, 5, 3},   {33, 17, 65}, {64, 64, 64},  {130, 47, 96}, {16, 1, 200},  {16, 64, 8},
     {24, 40, 17}, {8, 96, 1}, {1, 33, 5},   {37, 1, 9},    {16, 8, 3000}, {40, 48, 1500}, {9, 72, 700},
+    {27, 59, 33}, /* 32 + 16 + 8 + 3 columns: every tile kernel and the edge */
 };
 
 static void check_all_shapes(harness *h)

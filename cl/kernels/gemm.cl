@@ -46,8 +46,9 @@
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 
 /* The tile kernel for a vector width VW and NV vectors per row, so one
- * program holds the wide kernel and the narrow one that covers the column
- * strip the wide blocks leave (N = 24, 40, 80... in EfficientNet).
+ * program holds the wide kernel and the narrower ones (one vector of
+ * GEMM_VW, one of GEMM_VWN) that cover the column strip the wide blocks
+ * leave (N = 24, 40, 80, 112, 144 in EfficientNet).
  * Launch: global (nblk, mblk, splits); columns start at n0; a_rs/a_ks:
  * strides of op(A) along rows and along k; kc: the k-chunk of one split;
  * c_ss: the distance between the splits' C (0 when there is one).
@@ -92,6 +93,7 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
 }
 
 GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV)
+GEMM_TILE_KERNEL(gemm_tile_v1, GEMM_VW, 1)
 GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1)
 
 /* One output per work-item over rows [m0, M) x cols [n0, N): the strips
