@@ -4,6 +4,7 @@
 #include "engine_internal.h"
 #include "tlcl_programs.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,10 +196,20 @@ static tlcl_status run_split(tlcl_engine *e, const gemm_cfg *c, gemm_job *j)
     return s;
 }
 
+/* The kernels index with int (32-bit arithmetic is faster on GPUs): every
+ * element touched must lie below 2^31 floats from the buffer start. */
+static int fits_int(size_t off, size_t rows, int ld, int cols)
+{
+    return rows == 0 || off + (rows - 1) * (size_t)ld + (size_t)cols <= (size_t)INT_MAX;
+}
+
 static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                             size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C,
                             size_t c_off, int ldc)
 {
+    if (!fits_int(a_off, (size_t)(ta ? K : M), lda, ta ? M : K) || !fits_int(b_off, (size_t)(tb ? N : K), ldb, tb ? K : N) ||
+        !fits_int(c_off, (size_t)M, ldc, N))
+        return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl_gemm(M=%d, N=%d, K=%d): an operand spans 2^31 floats or more", M, N, K);
     gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
     tlcl_tensor bt = {0};
     if (tb && K > 0) {
