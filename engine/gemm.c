@@ -45,22 +45,27 @@ typedef struct gemm_cfg {
  * (Rusticl) 8 x 8 blocks in 16 x 4 groups: 7.2 GFLOP/s at 512x256x256 where
  * the PoCL setting gave 0.2 and CLBlast 0.8. GPUs get a smaller
  * block so there are enough work-items; the default suits anything else. */
+static int vec_ok(int w) { return w == 2 || w == 4 || w == 8 || w == 16; }
+
 static gemm_cfg gemm_config(const tlcl_device_info *d)
 {
     gemm_cfg c = {.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
     if (strstr(d->name, "llvmpipe")) /* Rusticl: a CPU, but SIMD across work-items like a GPU */
         c = (gemm_cfg){.tm = 8, .vw = 8, .nv = 1, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
                        .min_items = 8 * (int)d->compute_units};
-    else if (strcmp(d->type, "cpu") == 0)
-        c = (gemm_cfg){.tm = 8, .vw = 16, .nv = 2, .vwn = 8, .lx = 2, .ly = 2, .tr = 16,
+    else if (strcmp(d->type, "cpu") == 0)  /* PoCL names the ISA: 16 ymm registers without AVX-512 */
+        c = (gemm_cfg){.tm = 8, .vw = strstr(d->name, "avx512") ? 16 : 8, .nv = 2,
+                       .vwn = strstr(d->name, "avx512") ? 8 : 4, .lx = 2, .ly = 2, .tr = 16,
                        .min_items = 8 * (int)d->compute_units, .chunk_bytes = 512 * 1024};
     else if (strcmp(d->type, "gpu") == 0)
         c = (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
                        .min_items = 64 * (int)d->compute_units};
     /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the table (for tuning with bench_gemm) */
     const char *t = getenv("TLCL_GEMM_TUNE");
-    if (t)
-        sscanf(t, "%d,%d,%d,%d,%zu,%zu", &c.tm, &c.vw, &c.nv, &c.vwn, &c.lx, &c.ly);
+    gemm_cfg u = c;
+    if (t && sscanf(t, "%d,%d,%d,%d,%zu,%zu", &u.tm, &u.vw, &u.nv, &u.vwn, &u.lx, &u.ly) == 6 && vec_ok(u.vw) &&
+        vec_ok(u.vwn) && u.tm > 0 && u.nv > 0 && (u.lx == 0) == (u.ly == 0))
+        c = u;
     /* local sizes must fit the device (CL_KERNEL_WORK_GROUP_SIZE is checked at launch) */
     while (c.lx * c.ly > d->max_work_group_size)
         c.ly > 1 ? (c.ly /= 2) : (c.lx /= 2);
