@@ -30,6 +30,7 @@ const tlcl_device_info *tlcl_cl_device(const tlcl_cl *cl) { return &cl->dev; }
 cl_context tlcl_cl_context(const tlcl_cl *cl) { return cl->context; }
 cl_command_queue tlcl_cl_queue(const tlcl_cl *cl) { return cl->queue; }
 size_t tlcl_cl_reduce_wg(const tlcl_cl *cl) { return cl->reduce_wg; }
+const char *tlcl_cl_cache_dir(const tlcl_cl *cl) { return cl->cache_dir; }
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl) { return cl->stats; }
 void tlcl_cl_count_buffer(tlcl_cl *cl) { cl->stats.buffers_created++; }
 

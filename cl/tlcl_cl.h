@@ -89,6 +89,9 @@ cl_command_queue tlcl_cl_queue(const tlcl_cl *cl);
 /* Largest power-of-two work-group size ≤ 256 the device allows: kernels that
  * reduce in local memory are built with -DWG=<this>. */
 size_t tlcl_cl_reduce_wg(const tlcl_cl *cl);
+/* The program cache directory ("" when there is none); other per-device
+ * results (the GEMM back-end choice) are persisted there too. */
+const char *tlcl_cl_cache_dir(const tlcl_cl *cl);
 
 /* ---- programs and kernels -------------------------------------------- */
 

@@ -32,6 +32,21 @@ struct tlcl_engine {
 tlcl_status eng_check_count(tlcl_engine *e, const tlcl_tensor *t, size_t want, const char *op);
 tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, int w, int c, const char *op);
 
+/* GEMM back-ends behind tlcl_gemm (same arguments), whatever the choice. */
+tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
+                          size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off,
+                          int ldc);
+tlcl_status tlcl_gemm_clblast(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
+                              size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C,
+                              size_t c_off, int ldc);
+/* gemm_select.c: the back-end for TLCL_GEMM_AUTO ($TLCL_GEMM, else the
+ * persisted per-device choice, else measured now and persisted). */
+tlcl_gemm_backend gemm_select_resolve(tlcl_engine *e);
+/* The file the choice is persisted in ("" when there is no cache dir). */
+void gemm_select_path(tlcl_engine *e, char *dst, size_t len);
+/* How many times this process measured the back-ends (tests). */
+int gemm_select_measure_count(void);
+
 /* Global size for a 1-D launch over count elements, local size left to the
  * driver (kernels guard their bounds). */
 static inline size_t eng_global1(size_t count) { return count; }

@@ -1,14 +1,13 @@
-/* gemm.c — the GEMM interface and tlcl's own kernels. The back-end is
- * chosen per device (see gemm_select.c) or forced by $TLCL_GEMM. */
+/* gemm.c — the GEMM interface and tlcl's own kernels (cl/kernels/gemm.cl).
+ * The back-end is chosen per device (see gemm_select.c) or forced by
+ * $TLCL_GEMM / tlcl_gemm_set_backend. */
 #include "engine_internal.h"
 #include "tlcl_programs.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-tlcl_status tlcl_gemm_clblast(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
-                              size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C,
-                              size_t c_off, int ldc);
 
 const char *tlcl_gemm_backend_name(tlcl_gemm_backend b)
 {
@@ -19,25 +18,224 @@ void tlcl_gemm_set_backend(tlcl_engine *e, tlcl_gemm_backend b) { e->gemm_backen
 
 tlcl_gemm_backend tlcl_gemm_get_backend(tlcl_engine *e)
 {
-    if (e->gemm_backend == TLCL_GEMM_AUTO) {
-        const char *env = getenv("TLCL_GEMM");
-        if (env && strcmp(env, "clblast") == 0)
-            e->gemm_backend = TLCL_GEMM_CLBLAST;
-        else
-            e->gemm_backend = TLCL_GEMM_OWN;
-    }
+    if (e->gemm_backend == TLCL_GEMM_AUTO)
+        e->gemm_backend = gemm_select_resolve(e);
     return e->gemm_backend;
+}
+
+/* ---- per-device tuning ----------------------------------------------------
+ * One option string per device (every tuning value is a -D), so the GEMM
+ * program compiles once per device whatever the shapes. */
+
+typedef struct gemm_cfg {
+    int tm, vw, nv;      /* rows per work-item, vector width, vectors per work-item */
+    int vwn;             /* gemm_tile_narrow's width (one vector per row) */
+    size_t lx, ly;       /* gemm_tile's local size; 0: left to the driver */
+    int tr;              /* gemm_transpose's tile (local size tr x tr) */
+    int min_items;       /* fewer work-items than this: split K */
+    long chunk_bytes;    /* CPUs: split long K into chunks of A and B this size */
+    char options[128];
+} gemm_cfg;
+
+/* Measured on PoCL (AVX-512 CPU, bench_gemm): 8 x 32 blocks per work-item
+ * (16 float16 accumulators: the 32 vector registers hold them, the B row
+ * and the A broadcasts) beat 8x16, 4x32, 16x16, 12x32 and 4x64. The local
+ * size must be given: left to PoCL it grouped up to 8 x 64 work-items and
+ * ran 1.5-3x slower; 1x1 and 2x2 were best (2x2 for TN). On llvmpipe
+ * (Rusticl) 8 x 8 blocks in 16 x 4 groups: 7.2 GFLOP/s at 512x256x256 where
+ * the PoCL setting gave 0.2 and CLBlast 0.8. GPUs get a smaller
+ * block so there are enough work-items; the default suits anything else. */
+static int vec_ok(int w) { return w == 2 || w == 4 || w == 8 || w == 16; }
+
+static gemm_cfg gemm_config(const tlcl_device_info *d)
+{
+    gemm_cfg c = {.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
+    if (strstr(d->name, "llvmpipe")) /* Rusticl: a CPU, but SIMD across work-items like a GPU */
+        c = (gemm_cfg){.tm = 8, .vw = 8, .nv = 1, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
+                       .min_items = 8 * (int)d->compute_units};
+    else if (strcmp(d->type, "cpu") == 0)  /* PoCL names the ISA: 16 ymm registers without AVX-512 */
+        c = (gemm_cfg){.tm = 8, .vw = strstr(d->name, "avx512") ? 16 : 8, .nv = 2,
+                       .vwn = strstr(d->name, "avx512") ? 8 : 4, .lx = 2, .ly = 2, .tr = 16,
+                       .min_items = 8 * (int)d->compute_units, .chunk_bytes = 512 * 1024};
+    else if (strcmp(d->type, "gpu") == 0)
+        c = (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
+                       .min_items = 64 * (int)d->compute_units};
+    /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the table (for tuning with bench_gemm) */
+    const char *t = getenv("TLCL_GEMM_TUNE");
+    gemm_cfg u = c;
+    if (t && sscanf(t, "%d,%d,%d,%d,%zu,%zu", &u.tm, &u.vw, &u.nv, &u.vwn, &u.lx, &u.ly) == 6 && vec_ok(u.vw) &&
+        vec_ok(u.vwn) && u.tm > 0 && u.nv > 0 && (u.lx == 0) == (u.ly == 0))
+        c = u;
+    /* local sizes must fit the device (CL_KERNEL_WORK_GROUP_SIZE is checked at launch) */
+    while (c.lx * c.ly > d->max_work_group_size)
+        c.ly > 1 ? (c.ly /= 2) : (c.lx /= 2);
+    while ((size_t)(c.tr * c.tr) > d->max_work_group_size)
+        c.tr /= 2;
+    snprintf(c.options, sizeof c.options, "-DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_NV=%d -DGEMM_VWN=%d -DGEMM_TR=%d", c.tm,
+             c.vw, c.nv, c.vwn, c.tr);
+    return c;
+}
+
+/* ---- the own back-end ------------------------------------------------------ */
+
+/* One product in the kernels' form: B row-major [K, N], A by strides. */
+typedef struct gemm_job {
+    int M, N, K, kc, splits;
+    float alpha, beta;
+    cl_mem A, B, C;
+    int a_off, a_rs, a_ks, b_off, ldb, c_off, ldc, c_ss;
+} gemm_job;
+
+static size_t round_up(size_t x, size_t m) { return m ? (x + m - 1) / m * m : x; }
+
+/* Never asks for more than the compiled kernel allows on this device. */
+static const size_t *fit_local(tlcl_engine *e, const char *opts, const char *kname, size_t *local)
+{
+    if (!local[0])
+        return NULL;
+    cl_kernel k;
+    size_t max = 0;
+    if (tlcl_cl_kernel(e->cl, TLCL_PROG(gemm), opts, kname, &k) == TLCL_OK)
+        clGetKernelWorkGroupInfo(k, tlcl_cl_device(e->cl)->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max,
+                                 NULL);
+    while (max && local[0] * local[1] > max)
+        local[1] > 1 ? (local[1] /= 2) : (local[0] /= 2);
+    return local;
+}
+
+/* gemm_tile (or _narrow) over nblk x mblk blocks from column n0. */
+static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j, const char *kname, int nblk,
+                            int mblk, int n0)
+{
+    size_t local[3] = {c->lx, c->ly, 1};
+    const size_t *lp = fit_local(e, c->options, kname, local);
+    size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)j->splits};
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+                    TLCL_INT(n0), TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
+                    TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B), TLCL_INT(j->b_off), TLCL_INT(j->ldb),
+                    TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), TLCL_INT(j->c_ss));
+}
+
+/* Rows [m0, M) x cols [n0, N) one output per work-item. */
+static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j, int m0, int n0)
+{
+    if (m0 >= j->M || n0 >= j->N)
+        return TLCL_OK;
+    size_t g[3] = {(size_t)(j->N - n0), (size_t)(j->M - m0), (size_t)j->splits};
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_edge", 3, g, NULL, TLCL_INT(j->M), TLCL_INT(j->N),
+                    TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_INT(m0), TLCL_INT(n0), TLCL_FLOAT(j->alpha),
+                    TLCL_MEM(j->A), TLCL_INT(j->a_off), TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B),
+                    TLCL_INT(j->b_off), TLCL_INT(j->ldb), TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off),
+                    TLCL_INT(j->ldc), TLCL_INT(j->c_ss));
+}
+
+/* The whole blocks through gemm_tile, the column strip right of them
+ * through the narrower tile kernels as far as they go, and what is left
+ * (right and bottom) one output per work-item through gemm_edge. */
+static tlcl_status run_job(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j)
+{
+    const char *names[3] = {"gemm_tile", "gemm_tile_v1", "gemm_tile_narrow"};
+    int widths[3] = {c->vw * c->nv, c->nv > 1 ? c->vw : 0, c->vwn < c->vw ? c->vwn : 0};
+    int mblk = j->M / c->tm, n0 = 0;
+    if (mblk == 0)
+        return run_edge(e, c, j, 0, 0);
+    for (int t = 0; t < 3; t++) {
+        int nblk = widths[t] ? (j->N - n0) / widths[t] : 0;
+        if (nblk > 0)
+            ENG_TRY(run_tile(e, c, j, names[t], nblk, mblk, n0));
+        n0 += nblk * widths[t];
+    }
+    gemm_job right = *j;
+    right.M = mblk * c->tm;
+    ENG_TRY(run_edge(e, c, &right, 0, n0));
+    return run_edge(e, c, j, mblk * c->tm, 0);
+}
+
+/* Splits K when the output is small (the dW = X^T dY of a 1x1 conv: M x N
+ * = cin x cout, K = N*H*W): enough chunks to give every compute unit work,
+ * and on CPUs chunks whose slices of A and B (kc x (M + N) floats) fit in
+ * the L2, so the blocks of one chunk, launched together, share them. Chunks
+ * stay >= 256 long and the scratch [splits, M, N] small. */
+static int choose_splits(const gemm_cfg *c, int M, int N, int K)
+{
+    long items = (long)((M + c->tm - 1) / c->tm) * ((N + c->vw * c->nv - 1) / (c->vw * c->nv));
+    if (items >= 4L * c->min_items || K < 512)
+        return 1;
+    long s = (c->min_items + items - 1) / items;
+    long by_cache = c->chunk_bytes ? ((long)K * (M + N) * 4 + c->chunk_bytes - 1) / c->chunk_bytes : 1;
+    if (items >= c->min_items)
+        s = 1; /* enough work-items already: split only for the cache */
+    s = s > by_cache ? s : by_cache;
+    if (s > K / 256)
+        s = K / 256;
+    return s > 64 ? 64 : s < 1 ? 1 : (int)s;
+}
+
+static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, int N, int K, cl_mem B, size_t b_off, int ldb,
+                               tlcl_tensor *bt)
+{
+    ENG_TRY(tlcl_tensor_alloc(e, bt, "gemm B^T", K, 1, 1, N));
+    size_t local[2] = {(size_t)c->tr, (size_t)c->tr};
+    size_t g[2] = {(size_t)K, (size_t)N};
+    tlcl_status s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_transpose", 2, g, local, TLCL_INT(N),
+                             TLCL_INT(K), TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_MEM(bt->buf));
+    if (s != TLCL_OK)
+        tlcl_tensor_release(e, bt);
+    return s;
+}
+
+static tlcl_status run_split(tlcl_engine *e, const gemm_cfg *c, gemm_job *j)
+{
+    tlcl_tensor part = {0};
+    ENG_TRY(tlcl_tensor_alloc(e, &part, "gemm split-K partials", j->splits, j->M, 1, j->N));
+    gemm_job pj = *j;
+    pj.alpha = 1.0f, pj.beta = 0.0f, pj.C = part.buf, pj.c_off = 0, pj.ldc = j->N, pj.c_ss = j->M * j->N;
+    tlcl_status s = run_job(e, c, &pj);
+    size_t g[2] = {(size_t)j->N, (size_t)j->M};
+    if (s == TLCL_OK)
+        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(j->M),
+                     TLCL_INT(j->N), TLCL_INT(j->splits), TLCL_FLOAT(j->alpha), TLCL_MEM(part.buf),
+                     TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc));
+    /* the queue is in order: the next user of this pool buffer runs after us */
+    tlcl_tensor_release(e, &part);
+    return s;
+}
+
+/* The kernels index with int (32-bit arithmetic is faster on GPUs): every
+ * element touched must lie below 2^31 floats from the buffer start. */
+static int fits_int(size_t off, size_t rows, int ld, int cols)
+{
+    return rows == 0 || off + (rows - 1) * (size_t)ld + (size_t)cols <= (size_t)INT_MAX;
 }
 
 static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                             size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C,
                             size_t c_off, int ldc)
 {
-    size_t g[2] = {(size_t)N, (size_t)M};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), "", "gemm_naive", 2, g, NULL, TLCL_INT(ta), TLCL_INT(tb), TLCL_INT(M),
-                    TLCL_INT(N), TLCL_INT(K), TLCL_FLOAT(alpha), TLCL_MEM(A), TLCL_INT(a_off), TLCL_INT(lda),
-                    TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_FLOAT(beta), TLCL_MEM(C), TLCL_INT(c_off),
-                    TLCL_INT(ldc));
+    if (!fits_int(a_off, (size_t)(ta ? K : M), lda, ta ? M : K) || !fits_int(b_off, (size_t)(tb ? N : K), ldb, tb ? K : N) ||
+        !fits_int(c_off, (size_t)M, ldc, N))
+        return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl_gemm(M=%d, N=%d, K=%d): an operand spans 2^31 floats or more", M, N, K);
+    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    tlcl_tensor bt = {0};
+    if (tb && K > 0) {
+        ENG_TRY(transpose_b(e, &c, N, K, B, b_off, ldb, &bt));
+        B = bt.buf, b_off = 0, ldb = N;
+    }
+    gemm_job j = {.M = M, .N = N, .K = K, .kc = K, .splits = 1, .alpha = alpha, .beta = beta, .A = A, .B = B,
+                  .C = C, .a_off = (int)a_off, .a_rs = ta ? 1 : lda, .a_ks = ta ? lda : 1, .b_off = (int)b_off,
+                  .ldb = ldb, .c_off = (int)c_off, .ldc = ldc, .c_ss = 0};
+    j.splits = choose_splits(&c, M, N, K);
+    tlcl_status s;
+    if (j.splits > 1) {
+        j.kc = (K + j.splits - 1) / j.splits;
+        j.splits = (K + j.kc - 1) / j.kc;
+        s = run_split(e, &c, &j);
+    } else {
+        s = run_job(e, &c, &j);
+    }
+    if (bt.buf)
+        tlcl_tensor_release(e, &bt);
+    return s;
 }
 
 tlcl_status tlcl_gemm(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A, size_t a_off,
@@ -47,5 +245,15 @@ tlcl_status tlcl_gemm(tlcl_engine *e, int ta, int tb, int M, int N, int K, float
         return TLCL_OK;
     if (tlcl_gemm_get_backend(e) == TLCL_GEMM_CLBLAST)
         return tlcl_gemm_clblast(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+}
+
+/* For gemm_select.c and tests: the own kernels regardless of the choice. */
+tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
+                          size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off,
+                          int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return TLCL_OK;
     return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
 }

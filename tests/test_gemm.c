@@ -1,33 +1,64 @@
 /* test_gemm.c — tlcl_gemm against the double reference for every
- * transpose combination, awkward sizes, offsets, alpha/beta, on the
- * back-end in force ($TLCL_GEMM) and, explicitly, on both back-ends. */
+ * transpose combination, on both back-ends: sizes that are and are not
+ * multiples of the own kernels' blocks (8 x 32 wide, 8-wide narrow strip,
+ * edge strips), M, N or K of 1, long K with small M x N (split-K),
+ * offsets and leading dimensions, alpha/beta, beta = 0 over a C full of NaN.
+ * Then TLCL_GEMM_AUTO: it resolves, persists its choice, a second engine
+ * reads the file instead of measuring, and a corrupt file is re-measured. */
+#include "engine_internal.h"
 #include "harness.h"
 #include "ref_gemm.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-static void check_gemm(harness *h, tlcl_gemm_backend be, int ta, int tb, int M, int N, int K, float alpha, float beta)
+typedef struct gemm_case {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    int nan_c;  /* fill C's M x N region with NaN (beta must be 0) */
+} gemm_case;
+
+/* The reference sees 0 where the device sees NaN: with beta = 0 neither
+ * may read C. The padding between rows keeps its values (must survive). */
+static void fill_c(harness *h, const gemm_case *g, float *C, double *dC, size_t nc, size_t c_off, int ldc)
 {
+    harness_fill(h, C, nc, -1, 1);
+    for (size_t i = 0; i < nc; i++)
+        dC[i] = C[i];
+    if (!g->nan_c)
+        return;
+    for (int i = 0; i < g->M; i++)
+        for (int j = 0; j < g->N; j++) {
+            C[c_off + (size_t)i * ldc + j] = NAN;
+            dC[c_off + (size_t)i * ldc + j] = 0.0;
+        }
+}
+
+static void check_gemm(harness *h, tlcl_gemm_backend be, const gemm_case *g)
+{
+    int ta = g->ta, tb = g->tb, M = g->M, N = g->N, K = g->K;
     int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
     size_t a_off = 5, b_off = 7, c_off = 3;
     size_t na = a_off + (size_t)(ta ? K : M) * lda, nb = b_off + (size_t)(tb ? N : K) * ldb,
            nc = c_off + (size_t)M * ldc;
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C);
+    double *dC = malloc(nc * sizeof *dC);
     harness_fill(h, A, na, -1, 1);
     harness_fill(h, B, nb, -1, 1);
-    harness_fill(h, C, nc, -1, 1);
-    double *dA = harness_to_double(A, na), *dB = harness_to_double(B, nb), *dC = harness_to_double(C, nc);
-    ref_gemm(ta, tb, M, N, K, alpha, dA + a_off, lda, dB + b_off, ldb, beta, dC + c_off, ldc);
+    fill_c(h, g, C, dC, nc, c_off, ldc);
+    double *dA = harness_to_double(A, na), *dB = harness_to_double(B, nb);
+    ref_gemm(ta, tb, M, N, K, g->alpha, dA + a_off, lda, dB + b_off, ldb, g->beta, dC + c_off, ldc);
     tlcl_tensor tA = harness_tensor(h, "A", (int)na, 1, 1, 1, A);
     tlcl_tensor tB = harness_tensor(h, "B", (int)nb, 1, 1, 1, B);
     tlcl_tensor tC = harness_tensor(h, "C", (int)nc, 1, 1, 1, C);
     tlcl_gemm_set_backend(h->eng, be);
-    char what[128];
-    snprintf(what, sizeof what, "gemm %s %c%c M=%d N=%d K=%d a=%g b=%g", tlcl_gemm_backend_name(be), ta ? 'T' : 'N',
-             tb ? 'T' : 'N', M, N, K, alpha, beta);
-    if (!harness_status(h, tlcl_gemm(h->eng, ta, tb, M, N, K, alpha, tA.buf, a_off, lda, tB.buf, b_off, ldb, beta,
-                                     tC.buf, c_off, ldc), what)) {
+    char what[160];
+    snprintf(what, sizeof what, "gemm %s %c%c M=%d N=%d K=%d a=%g b=%g%s", tlcl_gemm_backend_name(be),
+             ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, g->alpha, g->beta, g->nan_c ? " (C = NaN)" : "");
+    if (!harness_status(h, tlcl_gemm(h->eng, ta, tb, M, N, K, g->alpha, tA.buf, a_off, lda, tB.buf, b_off, ldb,
+                                     g->beta, tC.buf, c_off, ldc), what)) {
         float *got = harness_download(h, &tC);
         harness_check(h, what, got, dC, nc, 1e-4, 1e-6);
         free(got);
@@ -38,16 +69,123 @@ static void check_gemm(harness *h, tlcl_gemm_backend be, int ta, int tb, int M, 
     free(A), free(B), free(C), free(dA), free(dB), free(dC);
 }
 
+/* (M, N, K) on PoCL's blocks: whole 8 x 32 blocks; blocks + 16 / 8 wide strips + edge columns and
+ * rows; K = 1; M = 1; N = 1; long K with a small output (split into chunks
+ * on every device type); awkward primes. Small enough for llvmpipe. */
+static const int SHAPES[][3] = {
+    {1, 1, 1},   {7, 5, 3},   {33, 17, 65}, {64, 64, 64},  {130, 47, 96}, {16, 1, 200},  {16, 64, 8},
+    {24, 40, 17}, {8, 96, 1}, {1, 33, 5},   {37, 1, 9},    {16, 8, 3000}, {40, 48, 1500}, {9, 72, 700},
+    {27, 59, 33}, /* 32 + 16 + 8 + 3 columns: every tile kernel and the edge */
+};
+
+static void check_all_shapes(harness *h)
+{
+    tlcl_gemm_backend backends[] = {TLCL_GEMM_OWN, TLCL_GEMM_CLBLAST};
+    int nshapes = (int)(sizeof SHAPES / sizeof *SHAPES);
+    for (int b = 0; b < 2; b++)
+        for (int s = 0; s < nshapes; s++)
+            for (int t = 0; t < 4; t++) {
+                gemm_case g = {t & 1, t >> 1, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], t == 3 ? 0.5f : 1.0f,
+                               (s & 1) ? 0.0f : 0.75f, (s & 1) && t == 1};
+                check_gemm(h, backends[b], &g);
+            }
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A fresh engine on the same device resolves AUTO; returns its choice and
+ * whether it measured. */
+static tlcl_gemm_backend resolve_fresh(harness *h, int *measured)
+{
+    tlcl_engine *e;
+    if (harness_status(h, tlcl_engine_init(&e, h->cl), "engine init"))
+        return TLCL_GEMM_AUTO;
+    int before = gemm_select_measure_count();
+    tlcl_gemm_backend b = tlcl_gemm_get_backend(e);
+    *measured = gemm_select_measure_count() - before;
+    tlcl_engine_free(e);
+    return b;
+}
+
+static void expect(harness *h, int ok, const char *what)
+{
+    if (ok) {
+        h->passed++;
+        printf("ok   %s\n", what);
+    } else {
+        harness_fail(h, "%s", what);
+    }
+}
+
+/* Swaps the backend name in a valid file for the other one, so only a
+ * reader of the file can return it. */
+static void forge_other(const char *path, tlcl_gemm_backend chosen)
+{
+    char buf[512] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    char *p = strstr(buf, "backend ");
+    if (!p)
+        return;
+    char out[600];
+    snprintf(out, sizeof out, "%.*sbackend %s\n", (int)(p - buf), buf,
+             chosen == TLCL_GEMM_OWN ? "clblast" : "own");
+    write_text(path, out);
+}
+
+static void check_auto(harness *h)
+{
+    char path[1100], *saved = getenv("TLCL_GEMM") ? strdup(getenv("TLCL_GEMM")) : NULL;
+    unsetenv("TLCL_GEMM"); /* the persisted choice, not the override, is under test */
+    gemm_select_path(h->eng, path, sizeof path);
+    if (!path[0]) {
+        harness_fail(h, "no program cache directory: set TLCL_CACHE_DIR");
+        free(saved);
+        return;
+    }
+    remove(path);
+    int measured;
+    tlcl_gemm_backend first = resolve_fresh(h, &measured);
+    FILE *f = fopen(path, "r");
+    expect(h, first != TLCL_GEMM_AUTO && measured == 1 && f, "auto: measured once and persisted");
+    if (f)
+        fclose(f);
+    printf("     auto chose %s on %s\n", tlcl_gemm_backend_name(first), h->device_name);
+    tlcl_gemm_backend again = resolve_fresh(h, &measured);
+    expect(h, again == first && measured == 0, "auto: second engine reads the file, no measurement");
+    forge_other(path, first);
+    again = resolve_fresh(h, &measured);
+    expect(h, again != first && again != TLCL_GEMM_AUTO && measured == 0, "auto: the file's choice is used");
+    write_text(path, "tlcl-gemm-select 1\nkey zz\nbackend \x01\x02garbage");
+    again = resolve_fresh(h, &measured);
+    int measured2;
+    tlcl_gemm_backend third = resolve_fresh(h, &measured2);
+    expect(h, again != TLCL_GEMM_AUTO && measured == 1 && measured2 == 0 && third == again,
+           "auto: a corrupt file is re-measured and rewritten");
+    setenv("TLCL_GEMM", "clblast", 1);
+    expect(h, resolve_fresh(h, &measured) == TLCL_GEMM_CLBLAST && measured == 0, "auto: $TLCL_GEMM overrides");
+    if (saved)
+        setenv("TLCL_GEMM", saved, 1);
+    else
+        unsetenv("TLCL_GEMM");
+    free(saved);
+}
+
 int main(void)
 {
     harness h;
     harness_init(&h, 1);
-    static const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {64, 64, 64}, {130, 47, 96}, {16, 1, 200}};
-    tlcl_gemm_backend backends[] = {TLCL_GEMM_OWN, TLCL_GEMM_CLBLAST};
-    for (int b = 0; b < 2; b++)
-        for (int s = 0; s < 6; s++)
-            for (int t = 0; t < 4; t++)
-                check_gemm(&h, backends[b], t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2],
-                           t == 3 ? 0.5f : 1.0f, (s & 1) ? 0.0f : 0.75f);
+    check_all_shapes(&h);
+    check_auto(&h);
     return harness_finish(&h);
 }

@@ -1,19 +1,150 @@
-/* gemm.cl — row-major C = alpha * op(A) * op(B) + beta * C. */
+/* gemm.cl — row-major C = alpha * op(A) * op(B) + beta * C.
+ *
+ * The host (engine/gemm.c) brings every call to one form: B row-major
+ * [K, N] (a transposed B is first copied by gemm_transpose: B is usually a
+ * weight, small next to A), A addressed through a row stride and a k stride
+ * (so op(A) = A and op(A) = A^T are the same code), and K optionally split
+ * into chunks (dimension 2 of the launch) whose partial products land in a
+ * scratch buffer summed by gemm_splitk_reduce.
+ *
+ * gemm_tile is the fast path: each work-item owns a GEMM_TM x (GEMM_VW *
+ * GEMM_NV) block of C held in vector registers; per k it loads GEMM_NV
+ * vectors of B and broadcasts GEMM_TM scalars of A (outer-product update),
+ * so the loads per FMA fall as the block grows. It needs no local memory: on
+ * CPUs the caches do the tiling, and on GPUs the row of B is shared through
+ * the L1 by the neighbouring work-items of dimension 0. It covers only the
+ * whole blocks: gemm_tile_v1 / gemm_tile_narrow (the same code, narrower)
+ * take the column strip right of them, gemm_edge (one output per work-item,
+ * bounds-checked) what is left right and below. All of them sit in this one
+ * program so a device compiles GEMM once. Tuning values come in as -D from
+ * the host's per-device table (engine/gemm.c). */
 
-__kernel void gemm_naive(int ta, int tb, int M, int N, int K, float alpha,
-                         __global const float *A, int a_off, int lda,
-                         __global const float *B, int b_off, int ldb, float beta,
-                         __global float *C, int c_off, int ldc)
+#ifndef GEMM_TM
+#define GEMM_TM 8   /* rows of C per work-item */
+#endif
+#ifndef GEMM_VW
+#define GEMM_VW 16  /* vector width along N: 2, 4, 8 or 16 */
+#endif
+#ifndef GEMM_NV
+#define GEMM_NV 2   /* vectors along N per work-item */
+#endif
+#ifndef GEMM_VWN
+#define GEMM_VWN 8  /* gemm_tile_narrow: one vector of this width per row */
+#endif
+
+/* The block loops must be unrolled so the accumulators live in registers
+ * (PoCL kept them in memory otherwise: a load and a store per FMA; 6x
+ * slower). Compilers that do not know the pragma ignore it. */
+#define GEMM_PRAGMA_(x) _Pragma(#x)
+#define GEMM_UNROLL GEMM_PRAGMA_(unroll)
+/* fma() is one instruction where the device says so; mad() elsewhere (it
+ * lets the compiler use a multiply and an add). */
+#if defined(FP_FAST_FMAF)
+#define GEMM_MAD(a, b, c) fma(a, b, c)
+#else
+#define GEMM_MAD(a, b, c) mad(a, b, c)
+#endif
+
+#define GEMM_CAT_(a, b) a##b
+#define GEMM_CAT(a, b) GEMM_CAT_(a, b)
+
+/* The tile kernel for a vector width VW and NV vectors per row, so one
+ * program holds the wide kernel and the narrower ones (one vector of
+ * GEMM_VW, one of GEMM_VWN) that cover the column strip the wide blocks
+ * leave (N = 24, 40, 80, 112, 144 in EfficientNet).
+ * Launch: global (nblk, mblk, splits); columns start at n0; a_rs/a_ks:
+ * strides of op(A) along rows and along k; kc: the k-chunk of one split;
+ * c_ss: the distance between the splits' C (0 when there is one).
+ * C block = alpha * acc + beta * C; beta == 0 never reads C (the pool hands
+ * out buffers that may hold NaN). */
+#define GEMM_TILE_KERNEL(NAME, VW, NV)                                                         \
+__kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,                     \
+                   __global const float *A, int a_off, int a_rs, int a_ks,                     \
+                   __global const float *B, int b_off, int ldb, float beta,                    \
+                   __global float *C, int c_off, int ldc, int c_ss)                            \
+{                                                                                              \
+    int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);                    \
+    if (bj >= nblk || bi >= mblk) return;                                                      \
+    int k0 = s * kc, k1 = min(K, k0 + kc);                                                     \
+    int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV));                                       \
+    const __global float *a = A + a_off + i0 * a_rs + k0 * a_ks;                               \
+    const __global float *b = B + b_off + k0 * ldb + j0;                                       \
+    GEMM_CAT(float, VW) acc[GEMM_TM][NV];                                                      \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
+            acc[r][v] = (GEMM_CAT(float, VW))(0.0f);                                           \
+    for (int k = k0; k < k1; k++) {                                                            \
+        GEMM_CAT(float, VW) bv[NV];                                                            \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
+            bv[v] = GEMM_CAT(vload, VW)(v, b);                                                 \
+        GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                        \
+            GEMM_CAT(float, VW) av = (GEMM_CAT(float, VW))(a[r * a_rs]);                       \
+            GEMM_UNROLL for (int v = 0; v < (NV); v++)                                         \
+                acc[r][v] = GEMM_MAD(av, bv[v], acc[r][v]);                                    \
+        }                                                                                      \
+        a += a_ks;                                                                             \
+        b += ldb;                                                                              \
+    }                                                                                          \
+    __global float *c = C + c_off + s * c_ss + i0 * ldc + j0;                                  \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++) {                                           \
+            GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
+            if (beta != 0.0f)                                                                  \
+                out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
+            GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
+        }                                                                                      \
+}
+
+GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV)
+GEMM_TILE_KERNEL(gemm_tile_v1, GEMM_VW, 1)
+GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1)
+
+/* One output per work-item over rows [m0, M) x cols [n0, N): the strips
+ * gemm_tile leaves, and whole small or odd-shaped products. */
+__kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha,
+                        __global const float *A, int a_off, int a_rs, int a_ks,
+                        __global const float *B, int b_off, int ldb, float beta,
+                        __global float *C, int c_off, int ldc, int c_ss)
+{
+    int j = n0 + get_global_id(0), i = m0 + get_global_id(1), s = get_global_id(2);
+    if (i >= M || j >= N) return;
+    int k0 = s * kc, k1 = min(K, k0 + kc);
+    const __global float *a = A + a_off + i * a_rs;
+    const __global float *b = B + b_off + j;
+    float acc = 0.0f;
+    for (int k = k0; k < k1; k++)
+        acc = mad(a[k * a_ks], b[k * ldb], acc);
+    __global float *c = C + c_off + s * c_ss + i * ldc + j;
+    *c = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
+}
+
+/* C = alpha * sum over the splits of P[s] + beta * C; P is [splits, M, N]. */
+__kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global const float *P,
+                                 float beta, __global float *C, int c_off, int ldc)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= M || j >= N) return;
-    A += a_off; B += b_off; C += c_off;
     float acc = 0.0f;
-    for (int k = 0; k < K; k++) {
-        float a = ta ? A[k * lda + i] : A[i * lda + k];
-        float b = tb ? B[j * ldb + k] : B[k * ldb + j];
-        acc += a * b;
-    }
-    /* beta == 0 must not read C: it may hold NaN garbage from the pool */
-    C[i * ldc + j] = alpha * acc + (beta != 0.0f ? beta * C[i * ldc + j] : 0.0f);
+    for (int s = 0; s < splits; s++)
+        acc += P[((size_t)s * M + i) * N + j];
+    __global float *c = C + c_off + i * ldc + j;
+    *c = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
+}
+
+/* dst[K, N] (dense) = src^T where src is [N, K] with leading dimension ld;
+ * 16 x 16 tiles through local memory keep both sides' accesses contiguous. */
+#ifndef GEMM_TR
+#define GEMM_TR 16  /* the launch's local size is GEMM_TR x GEMM_TR */
+#endif
+__kernel void gemm_transpose(int N, int K, __global const float *src, int s_off, int ld,
+                             __global float *dst)
+{
+    __local float tile[GEMM_TR][GEMM_TR + 1];
+    int lx = get_local_id(0), ly = get_local_id(1);
+    int gk = get_group_id(0) * GEMM_TR, gn = get_group_id(1) * GEMM_TR;
+    if (gn + ly < N && gk + lx < K)
+        tile[ly][lx] = src[s_off + (gn + ly) * ld + gk + lx];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (gk + ly < K && gn + lx < N)
+        dst[(gk + ly) * N + gn + lx] = tile[lx][ly];
 }

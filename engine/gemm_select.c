@@ -1,0 +1,155 @@
+/* gemm_select.c — which GEMM back-end TLCL_GEMM_AUTO means on this device.
+ *
+ * $TLCL_GEMM=own|clblast wins; otherwise the choice persisted in the
+ * program cache directory for this platform + device + driver is reused;
+ * otherwise both back-ends are timed once on a representative product (a
+ * 1x1 convolution's shape) and the faster one is written there. The file is
+ * written to a temporary name and renamed so a concurrent reader never sees
+ * half of it; a file that does not parse is ignored and re-measured. */
+#include "engine_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SELECT_MAGIC "tlcl-gemm-select 1"
+
+/* The representative product: M x K times K x N, like the middle layers of
+ * EfficientNet-B0 (0.13 GFLOP: milliseconds on a device, well under a
+ * second on a slow one). */
+enum { SEL_M = 1024, SEL_N = 256, SEL_K = 256, SEL_REPS = 3 };
+
+static int measure_count;
+int gemm_select_measure_count(void) { return measure_count; }
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return (h ^ 0xff) * 0x100000001b3ULL; /* a separator, so ("ab","c") != ("a","bc") */
+}
+
+static uint64_t device_key(const tlcl_device_info *d)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, d->platform_name);
+    h = fnv(h, d->name);
+    h = fnv(h, d->device_version);
+    return fnv(h, d->driver_version);
+}
+
+void gemm_select_path(tlcl_engine *e, char *dst, size_t len)
+{
+    const char *dir = tlcl_cl_cache_dir(e->cl);
+    if (!dir || !dir[0]) {
+        dst[0] = '\0';
+        return;
+    }
+    snprintf(dst, len, "%s/gemm-select-%016llx.txt", dir,
+             (unsigned long long)device_key(tlcl_cl_device(e->cl)));
+}
+
+static tlcl_gemm_backend parse_name(const char *s)
+{
+    if (strcmp(s, "own") == 0)
+        return TLCL_GEMM_OWN;
+    if (strcmp(s, "clblast") == 0)
+        return TLCL_GEMM_CLBLAST;
+    return TLCL_GEMM_AUTO;
+}
+
+/* TLCL_GEMM_AUTO when the file is missing, foreign or corrupt. */
+static tlcl_gemm_backend read_choice(const char *path, uint64_t key)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return TLCL_GEMM_AUTO;
+    char magic[64] = "", name[32] = "";
+    unsigned long long k = 0;
+    int ok = fgets(magic, sizeof magic, f) && strcmp(magic, SELECT_MAGIC "\n") == 0 &&
+             fscanf(f, "key %llx\nbackend %31s", &k, name) == 2 && k == key;
+    fclose(f);
+    return ok ? parse_name(name) : TLCL_GEMM_AUTO;
+}
+
+static void write_choice(const char *path, uint64_t key, tlcl_gemm_backend b, double own, double clb)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return; /* a read-only cache: measure again next time */
+    int ok = fprintf(f, "%s\nkey %016llx\nbackend %s\nown_gflops %.2f\nclblast_gflops %.2f\n", SELECT_MAGIC,
+                     (unsigned long long)key, tlcl_gemm_backend_name(b), own, clb) > 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0)
+        remove(tmp);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef tlcl_status (*gemm_fn)(tlcl_engine *, int, int, int, int, int, float, cl_mem, size_t, int, cl_mem, size_t,
+                               int, float, cl_mem, size_t, int);
+
+/* GFLOP/s of one back-end, best of SEL_REPS after a warm-up (which also
+ * compiles); 0 when it fails. */
+static double time_backend(tlcl_engine *e, gemm_fn fn, cl_mem A, cl_mem B, cl_mem C)
+{
+    double best = 1e30;
+    for (int r = 0; r <= SEL_REPS; r++) {
+        double t0 = now_s();
+        if (fn(e, 0, 0, SEL_M, SEL_N, SEL_K, 1.0f, A, 0, SEL_K, B, 0, SEL_N, 0.0f, C, 0, SEL_N) != TLCL_OK ||
+            tlcl_cl_finish(e->cl) != TLCL_OK)
+            return 0.0;
+        double t = now_s() - t0;
+        if (r > 0 && t < best)
+            best = t;
+    }
+    return 2.0 * SEL_M * SEL_N * SEL_K / best * 1e-9;
+}
+
+/* Times both back-ends on zero-filled operands; own wins ties and errors. */
+static tlcl_gemm_backend measure(tlcl_engine *e, double *own, double *clb)
+{
+    tlcl_tensor a = {0}, b = {0}, c = {0};
+    *own = *clb = 0.0;
+    measure_count++;
+    if (tlcl_tensor_alloc(e, &a, "gemm select A", SEL_M, 1, 1, SEL_K) == TLCL_OK &&
+        tlcl_tensor_alloc(e, &b, "gemm select B", SEL_K, 1, 1, SEL_N) == TLCL_OK &&
+        tlcl_tensor_alloc(e, &c, "gemm select C", SEL_M, 1, 1, SEL_N) == TLCL_OK &&
+        tlcl_tensor_fill(e, &a, 0.0f) == TLCL_OK && tlcl_tensor_fill(e, &b, 0.0f) == TLCL_OK) {
+        *own = time_backend(e, tlcl_gemm_own, a.buf, b.buf, c.buf);
+        *clb = time_backend(e, tlcl_gemm_clblast, a.buf, b.buf, c.buf);
+    }
+    if (a.buf) tlcl_tensor_release(e, &a);
+    if (b.buf) tlcl_tensor_release(e, &b);
+    if (c.buf) tlcl_tensor_release(e, &c);
+    return *clb > *own ? TLCL_GEMM_CLBLAST : TLCL_GEMM_OWN;
+}
+
+tlcl_gemm_backend gemm_select_resolve(tlcl_engine *e)
+{
+    const char *env = getenv("TLCL_GEMM");
+    tlcl_gemm_backend b = env ? parse_name(env) : TLCL_GEMM_AUTO;
+    if (b != TLCL_GEMM_AUTO)
+        return b;
+    char path[1100];
+    gemm_select_path(e, path, sizeof path);
+    uint64_t key = device_key(tlcl_cl_device(e->cl));
+    if (path[0] && (b = read_choice(path, key)) != TLCL_GEMM_AUTO)
+        return b;
+    double own, clb;
+    b = measure(e, &own, &clb);
+    if (path[0])
+        write_choice(path, key, b, own, clb);
+    return b;
+}
