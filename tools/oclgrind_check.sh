@@ -7,7 +7,7 @@
 set -uo pipefail
 log=$(mktemp /tmp/tlcl-oclgrind-XXXXXX.log)
 out=$(mktemp /tmp/tlcl-oclgrind-XXXXXX.out)
-TLCL_TEST_PLATFORM=oclgrind oclgrind --log "$log" --check-api --data-races --uninitialized "$@" 2>&1 | tee "$out"
+TLCL_TEST_PLATFORM=oclgrind oclgrind --build-options "-cl-opt-disable" --log "$log" --check-api --data-races --uninitialized "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 if [ -s "$log" ] || grep -q "Oclgrind - " "$out"; then
   echo "oclgrind reported problems:"
