@@ -12,4 +12,5 @@ tools/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)"
 build/tlcl devices
-build/tlcl demo "$@"
+build/tlcl summary efficientnet-lite0 --classes 10 | tail -3
+build/tests/test_train_tiny
