@@ -168,4 +168,25 @@ tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout);
 /* Releases the activations the last forward kept. */
 void tlcl_model_release_activations(tlcl_model *m);
 
+/* ---- checkpoints (safetensors) -------------------------------------------
+ * Tensor names are the Keras weight paths "<layer>/<variable>" with Keras
+ * shapes; metadata (strings) holds format, format_version, tlcl_version,
+ * architecture, input_size, include_top, classes, preprocessing (JSON),
+ * head (JSON) and class_names (JSON array). */
+
+tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
+                            char *err, size_t err_len);
+
+typedef struct tlcl_checkpoint tlcl_checkpoint;
+tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *err, size_t err_len);
+void tlcl_checkpoint_close(tlcl_checkpoint *c);
+const char *tlcl_checkpoint_meta(const tlcl_checkpoint *c, const char *key);
+/* The options to build the model the checkpoint holds (strings point into c). */
+tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options *o, char *err, size_t err_len);
+/* Loads every parameter, checking names, dtypes and shapes; the error names
+ * the tensor that does not fit. Also restores the input preprocessing. */
+tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
+/* malloc'd array of malloc'd names; returns the count (0 when absent). */
+int tlcl_checkpoint_class_names(const tlcl_checkpoint *c, char ***names);
+
 #endif

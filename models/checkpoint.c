@@ -1,0 +1,325 @@
+/* checkpoint.c — models as safetensors files: an 8-byte little-endian header
+ * length, a JSON header (tensor name -> dtype, Keras shape, byte offsets, and
+ * a "__metadata__" map of strings), then the float32 data. Tensor names are
+ * the Keras weight paths "<layer>/<variable>" ("stem_conv/kernel",
+ * "block1a_project_bn/moving_variance", "predictions/bias"); the metadata
+ * carries what is needed to rebuild the model. Files are written to a
+ * temporary name and renamed, so an interrupted save never leaves half a
+ * checkpoint. */
+#include "model.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CKPT_FORMAT "tlcl-checkpoint"
+#define CKPT_VERSION "1"
+#define TLCL_VERSION_STRING "0.1.0"
+
+static const char *act_name(tlcl_act a)
+{
+    static const char *names[] = {"linear", "swish", "sigmoid", "relu", "relu6"};
+    return (unsigned)a < 5 ? names[a] : "linear";
+}
+
+static tlcl_act act_from_name(const char *s)
+{
+    static const char *names[] = {"linear", "swish", "sigmoid", "relu", "relu6"};
+    for (int i = 0; i < 5; i++)
+        if (s && strcmp(s, names[i]) == 0)
+            return (tlcl_act)i;
+    return TLCL_ACT_NONE;
+}
+
+static void meta_int(cJSON *meta, const char *key, long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%ld", v);
+    cJSON_AddStringToObject(meta, key, buf);
+}
+
+/* Metadata values must be strings in safetensors; structured ones are JSON text. */
+static void meta_json(cJSON *meta, const char *key, cJSON *value)
+{
+    char *text = cJSON_PrintUnformatted(value);
+    cJSON_AddStringToObject(meta, key, text ? text : "null");
+    free(text);
+    cJSON_Delete(value);
+}
+
+static cJSON *metadata(const tlcl_model *m, const char *const *class_names, int n_names)
+{
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "format", CKPT_FORMAT);
+    cJSON_AddStringToObject(meta, "format_version", CKPT_VERSION);
+    cJSON_AddStringToObject(meta, "tlcl_version", TLCL_VERSION_STRING);
+    cJSON_AddStringToObject(meta, "architecture", m->arch.name);
+    meta_int(meta, "input_size", m->size);
+    meta_int(meta, "include_top", m->include_top);
+    meta_int(meta, "classes", m->classes);
+    cJSON *pre = cJSON_CreateObject();
+    cJSON_AddStringToObject(pre, "input", "RGB float 0..255, NHWC");
+    cJSON_AddItemToObject(pre, "scale", cJSON_CreateFloatArray(m->pre_scale, 3));
+    cJSON_AddItemToObject(pre, "shift", cJSON_CreateFloatArray(m->pre_shift, 3));
+    meta_json(meta, "preprocessing", pre);
+    cJSON *head = cJSON_CreateObject();
+    cJSON *units = cJSON_AddArrayToObject(head, "units");
+    for (int i = 0; i + 1 < m->nhead; i++)
+        cJSON_AddItemToArray(units, cJSON_CreateNumber(m->head[i].out));
+    cJSON_AddStringToObject(head, "activation", m->nhead > 1 ? act_name(m->head[0].act) : "relu");
+    cJSON_AddNumberToObject(head, "dropout", m->head_dropout);
+    meta_json(meta, "head", head);
+    cJSON *names = cJSON_CreateArray();
+    for (int i = 0; i < n_names; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(class_names[i]));
+    meta_json(meta, "class_names", names);
+    return meta;
+}
+
+static cJSON *tensor_entry(const tlcl_param_entry *e, size_t begin)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "dtype", "F32");
+    cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+    for (int d = 4 - e->ndims; d < 4; d++)
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(e->shape[d]));
+    cJSON *off = cJSON_AddArrayToObject(t, "data_offsets");
+    cJSON_AddItemToArray(off, cJSON_CreateNumber((double)begin));
+    cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(begin + e->count * sizeof(float))));
+    return t;
+}
+
+static char *header_text(const tlcl_model *m, const char *const *names, int n_names, size_t *len)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "__metadata__", metadata(m, names, n_names));
+    size_t off = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        const tlcl_param_entry *e = &m->params.entries[i];
+        cJSON_AddItemToObject(root, e->name, tensor_entry(e, off));
+        off += e->count * sizeof(float);
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!text)
+        return NULL;
+    /* pad with spaces so the data starts 8-byte aligned, as the format advises */
+    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+    char *out = realloc(text, padded + 1);
+    if (!out) {
+        free(text);
+        return NULL;
+    }
+    memset(out + n, ' ', padded - n);
+    out[padded] = '\0';
+    *len = padded;
+    return out;
+}
+
+static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
+
+tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
+                            char *err, size_t err_len)
+{
+    float *host = malloc((m->params.total ? m->params.total : 1) * sizeof *host);
+    size_t hlen = 0;
+    char *header = header_text(m, class_names, n_names, &hlen);
+    tlcl_status s = (!host || !header) ? TLCL_ERR_OOM : TLCL_OK;
+    if (s == TLCL_OK && m->eng)
+        s = tlcl_cl_read(tlcl_engine_cl(m->eng), m->params.values, 0, m->params.total * sizeof(float), host,
+                         "parameters");
+    if (s != TLCL_OK) {
+        snprintf(err, err_len, "saving %s: %s", path, m->eng ? tlcl_engine_error(m->eng) : "out of memory");
+        free(host), free(header);
+        return s;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    int ok = f && write_all(f, len8, 8) && write_all(f, header, hlen);
+    for (int i = 0; ok && i < m->params.count; i++)
+        ok = write_all(f, host + m->params.entries[i].offset, m->params.entries[i].count * sizeof(float));
+    if (f)
+        ok = (fclose(f) == 0) && ok;
+    free(host), free(header);
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        snprintf(err, err_len, "cannot write checkpoint %s (check the directory exists and is writable)", path);
+        return TLCL_ERR_IO;
+    }
+    return TLCL_OK;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct tlcl_checkpoint {
+    cJSON *header;
+    FILE *f;
+    long data_start;
+    char path[1024];
+};
+
+tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *err, size_t err_len)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_len, "cannot open checkpoint %s", path);
+        return TLCL_ERR_IO;
+    }
+    unsigned char len8[8];
+    uint64_t hlen = 0;
+    if (fread(len8, 1, 8, f) == 8)
+        for (int i = 0; i < 8; i++)
+            hlen |= (uint64_t)len8[i] << (8 * i);
+    char *text = hlen > 0 && hlen < (64u << 20) ? malloc(hlen + 1) : NULL;
+    cJSON *header = NULL;
+    if (text && fread(text, 1, hlen, f) == hlen) {
+        text[hlen] = '\0';
+        header = cJSON_Parse(text);
+    }
+    free(text);
+    if (!cJSON_IsObject(header)) {
+        cJSON_Delete(header);
+        fclose(f);
+        snprintf(err, err_len, "%s is not a safetensors file (bad header)", path);
+        return TLCL_ERR_FORMAT;
+    }
+    tlcl_checkpoint *c = calloc(1, sizeof *c);
+    if (!c) {
+        cJSON_Delete(header);
+        fclose(f);
+        return TLCL_ERR_OOM;
+    }
+    c->header = header;
+    c->f = f;
+    c->data_start = (long)(8 + hlen);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    *out = c;
+    return TLCL_OK;
+}
+
+void tlcl_checkpoint_close(tlcl_checkpoint *c)
+{
+    if (!c)
+        return;
+    cJSON_Delete(c->header);
+    fclose(c->f);
+    free(c);
+}
+
+const char *tlcl_checkpoint_meta(const tlcl_checkpoint *c, const char *key)
+{
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(c->header, "__metadata__");
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The model options a checkpoint was saved with. */
+tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options *o, char *err, size_t err_len)
+{
+    *o = tlcl_model_options_default();
+    const char *fmt = tlcl_checkpoint_meta(c, "format"), *arch = tlcl_checkpoint_meta(c, "architecture");
+    const char *size = tlcl_checkpoint_meta(c, "input_size"), *classes = tlcl_checkpoint_meta(c, "classes");
+    const char *top = tlcl_checkpoint_meta(c, "include_top");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !arch || !size || !classes || !top) {
+        snprintf(err, err_len, "%s is not a tlcl checkpoint (metadata lacks format/architecture/input_size/classes)",
+                 c->path);
+        return TLCL_ERR_FORMAT;
+    }
+    o->arch = arch;
+    o->size = atoi(size);
+    o->classes = atoi(classes);
+    o->include_top = atoi(top);
+    cJSON *head = cJSON_Parse(tlcl_checkpoint_meta(c, "head") ? tlcl_checkpoint_meta(c, "head") : "{}");
+    cJSON *units = cJSON_GetObjectItemCaseSensitive(head, "units");
+    for (int i = 0; i < 4 && i < cJSON_GetArraySize(units); i++)
+        o->head_units[i] = cJSON_GetArrayItem(units, i)->valueint;
+    cJSON *act = cJSON_GetObjectItemCaseSensitive(head, "activation");
+    o->head_act = act_from_name(cJSON_IsString(act) ? act->valuestring : "relu");
+    cJSON *drop = cJSON_GetObjectItemCaseSensitive(head, "dropout");
+    if (cJSON_IsNumber(drop))
+        o->head_dropout = (float)drop->valuedouble;
+    cJSON_Delete(head);
+    return TLCL_OK;
+}
+
+/* Reads tensor `name` into dst after checking its dtype and shape. */
+static tlcl_status read_tensor(tlcl_checkpoint *c, const tlcl_param_entry *e, float *dst, char *err, size_t len)
+{
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(c->header, e->name);
+    if (!t) {
+        snprintf(err, len, "%s has no tensor '%s' (the model needs it)", c->path, e->name);
+        return TLCL_ERR_FORMAT;
+    }
+    cJSON *dtype = cJSON_GetObjectItemCaseSensitive(t, "dtype"), *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+    cJSON *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    int ok = cJSON_IsString(dtype) && strcmp(dtype->valuestring, "F32") == 0 && cJSON_GetArraySize(shape) == e->ndims;
+    for (int d = 0; ok && d < e->ndims; d++)
+        ok = cJSON_GetArrayItem(shape, d)->valueint == e->shape[4 - e->ndims + d];
+    if (!ok) {
+        char *got = cJSON_PrintUnformatted(shape);
+        char want[96] = "[";
+        for (int d = 4 - e->ndims; d < 4; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d > 4 - e->ndims ? "," : "", e->shape[d]);
+        strcat(want, "]");
+        snprintf(err, len, "%s: tensor '%s' is %s %s, the model needs F32 %s", c->path, e->name,
+                 cJSON_IsString(dtype) ? dtype->valuestring : "?", got ? got : "?", want);
+        free(got);
+        return TLCL_ERR_FORMAT;
+    }
+    double begin = cJSON_GetArrayItem(off, 0) ? cJSON_GetArrayItem(off, 0)->valuedouble : -1;
+    double end = cJSON_GetArrayItem(off, 1) ? cJSON_GetArrayItem(off, 1)->valuedouble : -1;
+    size_t bytes = e->count * sizeof(float);
+    if (begin < 0 || end - begin != (double)bytes || fseek(c->f, c->data_start + (long)begin, SEEK_SET) != 0 ||
+        fread(dst, 1, bytes, c->f) != bytes) {
+        snprintf(err, len, "%s: tensor '%s' is truncated or its offsets are wrong", c->path, e->name);
+        return TLCL_ERR_FORMAT;
+    }
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len)
+{
+    float *host = calloc(m->params.total ? m->params.total : 1, sizeof *host);
+    if (!host)
+        return TLCL_ERR_OOM;
+    tlcl_status s = TLCL_OK;
+    for (int i = 0; s == TLCL_OK && i < m->params.count; i++)
+        s = read_tensor(c, &m->params.entries[i], host + m->params.entries[i].offset, err, err_len);
+    cJSON *pre = cJSON_Parse(tlcl_checkpoint_meta(c, "preprocessing") ? tlcl_checkpoint_meta(c, "preprocessing") : "{}");
+    cJSON *scale = cJSON_GetObjectItemCaseSensitive(pre, "scale"), *shift = cJSON_GetObjectItemCaseSensitive(pre, "shift");
+    if (cJSON_GetArraySize(scale) == 3 && cJSON_GetArraySize(shift) == 3)
+        for (int k = 0; k < 3; k++) {
+            m->pre_scale[k] = (float)cJSON_GetArrayItem(scale, k)->valuedouble;
+            m->pre_shift[k] = (float)cJSON_GetArrayItem(shift, k)->valuedouble;
+        }
+    cJSON_Delete(pre);
+    if (s == TLCL_OK && m->eng && tlcl_cl_write(tlcl_engine_cl(m->eng), m->params.values, 0,
+                                                m->params.total * sizeof(float), host, "parameters") != TLCL_OK) {
+        snprintf(err, err_len, "loading %s: %s", c->path, tlcl_engine_error(m->eng));
+        s = TLCL_ERR_CL;
+    }
+    free(host);
+    return s;
+}
+
+int tlcl_checkpoint_class_names(const tlcl_checkpoint *c, char ***names)
+{
+    *names = NULL;
+    cJSON *arr = cJSON_Parse(tlcl_checkpoint_meta(c, "class_names") ? tlcl_checkpoint_meta(c, "class_names") : "[]");
+    int n = cJSON_GetArraySize(arr);
+    char **out = n > 0 ? calloc((size_t)n, sizeof *out) : NULL;
+    for (int i = 0; out && i < n; i++) {
+        cJSON *s = cJSON_GetArrayItem(arr, i);
+        out[i] = strdup(cJSON_IsString(s) ? s->valuestring : "");
+    }
+    cJSON_Delete(arr);
+    *names = out;
+    return out ? n : 0;
+}
