@@ -1,0 +1,176 @@
+/* test_model.c — a network on the device: checkpoints round-trip bit for
+ * bit and reject a tensor that does not fit by name; freezing keeps frozen
+ * weights and frozen BatchNorm statistics unchanged through a training step
+ * while the trainable part moves. */
+#include "harness.h"
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { SIZE = 32, CLASSES = 3, BATCH = 4 };
+
+static const tlcl_arch TINY = {
+    .name = "tiny-model-test", .family = TLCL_FAMILY_V1, .width = 1.0, .depth = 1.0, .default_size = SIZE,
+    .dropout = 0.0f, .drop_connect = 0.0f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
+    .stem_filters = 8, .top_filters = 16, .nstages = 2,
+    .stages = {{3, 1, 1, 8, 8, 1, 0.25f, 0}, {5, 2, 4, 8, 12, 2, 0.25f, 0}},
+    .padding = TLCL_PAD_TF_SAME, .preprocess = TLCL_PRE_IMAGENET};
+
+static int build(harness *h, tlcl_model *m, int classes, uint32_t seed)
+{
+    tlcl_model_options o = tlcl_model_options_default();
+    o.custom = &TINY;
+    o.classes = classes;
+    o.head_units[0] = 6;
+    char err[256];
+    if (tlcl_model_build(m, &o, err, sizeof err) != TLCL_OK) {
+        harness_fail(h, "build: %s", err);
+        return -1;
+    }
+    return harness_status(h, tlcl_model_alloc(m, h->eng, seed), "alloc") ? -1 : 0;
+}
+
+static float *params_host(harness *h, tlcl_model *m)
+{
+    float *x = malloc(m->params.total * sizeof *x);
+    harness_status(h, tlcl_cl_read(h->cl, m->params.values, 0, m->params.total * sizeof *x, x, "params"), "read");
+    return x;
+}
+
+static void expect(harness *h, int cond, const char *what)
+{
+    if (cond) {
+        h->passed++;
+        printf("ok   %s\n", what);
+    } else {
+        harness_fail(h, "%s", what);
+    }
+}
+
+static void test_checkpoint(harness *h, const char *dir)
+{
+    tlcl_model a, b, c;
+    char path[512], err[1024];
+    snprintf(path, sizeof path, "%s/tiny.safetensors", dir);
+    if (build(h, &a, CLASSES, 7) || build(h, &b, CLASSES, 8) || build(h, &c, CLASSES + 2, 9))
+        return;
+    const char *names[CLASSES] = {"cat", "dog", "plankton"};
+    expect(h, tlcl_model_save(&a, path, names, CLASSES, err, sizeof err) == TLCL_OK, "checkpoint saved");
+    tlcl_checkpoint *ck = NULL;
+    expect(h, tlcl_checkpoint_open(&ck, path, err, sizeof err) == TLCL_OK, "checkpoint opens");
+    if (!ck)
+        return;
+    tlcl_model_options o;
+    expect(h, tlcl_checkpoint_options(ck, &o, err, sizeof err) == TLCL_OK && strcmp(o.arch, TINY.name) == 0 &&
+                  o.size == SIZE && o.classes == CLASSES && o.head_units[0] == 6,
+           "metadata gives back architecture, size, classes and head");
+    char **cls;
+    int n = tlcl_checkpoint_class_names(ck, &cls);
+    expect(h, n == CLASSES && strcmp(cls[2], "plankton") == 0, "class names travel in the metadata");
+    for (int i = 0; i < n; i++)
+        free(cls[i]);
+    free(cls);
+    expect(h, tlcl_model_load(&b, ck, err, sizeof err) == TLCL_OK, "checkpoint loads into a fresh model");
+    float *pa = params_host(h, &a), *pb = params_host(h, &b);
+    expect(h, memcmp(pa, pb, a.params.total * sizeof *pa) == 0, "loaded parameters equal the saved ones bit for bit");
+    free(pa), free(pb);
+    tlcl_status s = tlcl_model_load(&c, ck, err, sizeof err);
+    expect(h, s == TLCL_ERR_FORMAT && strstr(err, "predictions/kernel") && strstr(err, "[6,5]"),
+           "a tensor of the wrong shape is named with both shapes");
+    printf("     (%s)\n", err);
+    tlcl_checkpoint_close(ck);
+
+    FILE *f = fopen(path, "r+b");
+    if (f) {
+        fputs("\x20\x00\x00", f); /* header length now points past the header */
+        fclose(f);
+    }
+    ck = NULL;
+    s = tlcl_checkpoint_open(&ck, path, err, sizeof err);
+    expect(h, s == TLCL_ERR_FORMAT && ck == NULL && strstr(err, path), "a damaged header is refused by name");
+    tlcl_checkpoint_close(ck);
+    remove(path);
+    tlcl_model_free(&a), tlcl_model_free(&b), tlcl_model_free(&c);
+}
+
+/* One training step of the model on random data. */
+static int step(harness *h, tlcl_model *m)
+{
+    static float imgs[BATCH * SIZE * SIZE * 3];
+    int labels[BATCH] = {0, 1, 2, 1};
+    harness_fill(h, imgs, sizeof imgs / sizeof *imgs, 0, 255);
+    tlcl_tensor x = harness_tensor(h, "x", BATCH, SIZE, SIZE, 3, imgs), *logits;
+    tlcl_tensor lab = harness_tensor(h, "labels", BATCH, 1, 1, 1, NULL);
+    tlcl_tensor loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
+    tlcl_tensor dl = harness_tensor(h, "dlogits", BATCH, 1, 1, CLASSES, NULL);
+    tlcl_optimizer opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
+    int bad = harness_status(h, tlcl_cl_write(h->cl, lab.buf, 0, sizeof labels, labels, "labels"), "labels") ||
+              harness_status(h, tlcl_params_zero_grads(h->eng, &m->params), "zero") ||
+              harness_status(h, tlcl_model_forward(m, &x, 1, 5, &logits), "forward") ||
+              harness_status(h, tlcl_softmax_xent(h->eng, &loss, NULL, &dl, logits, lab.buf, NULL, 0), "loss") ||
+              harness_status(h, tlcl_model_backward(m, &dl), "backward") ||
+              harness_status(h, tlcl_optimizer_step(h->eng, &opt, &m->params, 0.05f, &loss), "step") ||
+              harness_status(h, tlcl_cl_finish(h->cl), "finish");
+    tlcl_model_release_activations(m);
+    tlcl_tensor *all[] = {&x, &lab, &loss, &dl};
+    for (int i = 0; i < 4; i++)
+        tlcl_tensor_release(h->eng, all[i]);
+    return bad;
+}
+
+static int changed(const tlcl_model *m, const float *before, const float *after, int id)
+{
+    const tlcl_param_entry *e = &m->params.entries[id];
+    return memcmp(before + e->offset, after + e->offset, e->count * sizeof(float)) != 0;
+}
+
+static void test_freezing(harness *h, int first_trainable, int bn_frozen, const char *what)
+{
+    tlcl_model m;
+    if (build(h, &m, CLASSES, 11))
+        return;
+    tlcl_model_set_trainable(&m, first_trainable, bn_frozen);
+    float *before = params_host(h, &m);
+    if (step(h, &m))
+        return;
+    float *after = params_host(h, &m);
+    int ok = 1;
+    for (int i = 0; i < m.params.count; i++) {
+        const tlcl_param_entry *e = &m.params.entries[i];
+        int is_bn_stat = strstr(e->name, "moving_") != NULL;
+        /* moving statistics move only where the BatchNorm trains */
+        int bn_trains = is_bn_stat && m.params.entries[i - 2].trainable;
+        int should_change = e->trainable || bn_trains;
+        if (is_bn_stat && !bn_trains)
+            should_change = 0;
+        if (changed(&m, before, after, i) != should_change) {
+            printf("     %s: changed=%d, expected %d\n", e->name, changed(&m, before, after, i), should_change);
+            ok = 0;
+        }
+    }
+    expect(h, ok, what);
+    free(before), free(after);
+    tlcl_model_free(&m);
+}
+
+int main(void)
+{
+    harness h;
+    harness_init(&h, 1);
+    char dir[] = "/tmp/tlcl-model-test-XXXXXX";
+    if (!mkdtemp(dir)) {
+        harness_fail(&h, "mkdtemp");
+        return harness_finish(&h);
+    }
+    test_checkpoint(&h, dir);
+    test_freezing(&h, 0, 0, "all trainable: every weight and every BN statistic moves");
+    test_freezing(&h, 4, 0, "base frozen: only the head moves, frozen BN statistics stay");
+    test_freezing(&h, 2, 0, "top block unfrozen: it and the top conv move, the stem and block 1 stay");
+    test_freezing(&h, 2, 1, "top block unfrozen with BN frozen: convs move, no BN parameter or statistic does");
+    rmdir(dir);
+    return harness_finish(&h);
+}
