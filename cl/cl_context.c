@@ -116,6 +116,7 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     cl->fast_math = o.fast_math >= 0 ? o.fast_math : (fm && fm[0] && strcmp(fm, "0") != 0);
     size_t wg = cl->dev.max_work_group_size < 256 ? cl->dev.max_work_group_size : 256;
     cl->reduce_wg = pow2_floor(wg ? wg : 1);
+    cl->profiling = o.profiling;
     *out = cl;
     return TLCL_OK;
 }
@@ -135,6 +136,10 @@ void tlcl_cl_free(tlcl_cl *cl)
     }
     free(cl->kernels);
     free(cl->programs);
+    tlcl_cl_profile_reset(cl);
+    free(cl->events);
+    free(cl->event_kernels);
+    free(cl->totals);
     if (cl->queue)
         clReleaseCommandQueue(cl->queue);
     if (cl->context)
@@ -237,7 +242,11 @@ tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl
             return cl_fail_call(cl, rc, call, kernel_name);
         }
     }
-    CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, NULL), kernel_name);
+    cl_event ev = NULL;
+    CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, cl->profiling ? &ev : NULL),
+           kernel_name);
+    if (ev)
+        cl_profile_push(cl, ev, k);
     return TLCL_OK;
 }
 

@@ -29,6 +29,12 @@ struct tlcl_cl {
     cl_kernel_entry *kernels;
     int nkernels, cap_kernels;
     tlcl_cl_stats stats;
+    int profiling;
+    cl_event *events;          /* launches since the last profile reset (profiling only) */
+    cl_kernel *event_kernels;
+    int nevents, cap_events;
+    struct cl_profile_total { const char *name; double ms; long calls; } *totals;
+    int ntotals, cap_totals;
     char err[16384];
 };
 
@@ -39,6 +45,9 @@ uint64_t tlcl_hash_str(uint64_t h, const char *s);
 /* Builds (or loads from the disk cache) the program with the full option
  * string; on failure records the build log in cl->err. */
 tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out);
+
+/* Keeps a launch's event for the profile (releases it if out of memory). */
+void cl_profile_push(tlcl_cl *cl, cl_event ev, cl_kernel kernel);
 
 /* Records "call failed: CL_NAME (kernel K) at file:line". */
 tlcl_status cl_fail_call(tlcl_cl *cl, cl_int err, const char *call, const char *kernel);

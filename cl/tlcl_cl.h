@@ -12,6 +12,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef enum tlcl_status {
@@ -140,6 +141,13 @@ tlcl_status tlcl_cl_run(tlcl_cl *cl, const char *program, const char *options, c
                 (tlcl_arg[]){__VA_ARGS__})
 
 tlcl_status tlcl_cl_finish(tlcl_cl *cl);
+
+/* With options.profiling, every launch is timed by its OpenCL event:
+ * collect() waits for the queue and adds the durations per kernel name;
+ * report() prints the table (most expensive first) and the total. */
+tlcl_status tlcl_cl_profile_collect(tlcl_cl *cl);
+void tlcl_cl_profile_report(tlcl_cl *cl, FILE *f, double scale);
+void tlcl_cl_profile_reset(tlcl_cl *cl);
 
 /* Host <-> device copies (blocking), with errors naming the tensor. */
 tlcl_status tlcl_cl_write(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src, const char *what);

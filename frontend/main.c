@@ -12,6 +12,8 @@ static void usage(FILE *f)
             "  devices [--json]        list every OpenCL device of every platform\n"
             "  summary ARCH [--classes N] [--no-top] [--size S] [--json]\n"
             "                          layer table and parameter totals of an architecture\n"
+            "  bench [--device=N] [--arch=A] [--batch=B] [--size=S] [--mode=train|infer|head]\n"
+            "                          time EfficientNet steps on a device\n"
             "options common to device commands:\n"
             "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
             "                          default: the first GPU, else the first device\n");
@@ -25,6 +27,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "devices") == 0)
         return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "summary") == 0)
         return cmd_summary(argc - 1, argv + 1);
     fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);
