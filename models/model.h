@@ -165,6 +165,13 @@ tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int trai
                                tlcl_tensor **out);
 /* Backward from dlogits; accumulates into the parameter gradients. */
 tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout);
+/* The classifier alone (dropout, dense stack, predictions) from pooled
+ * features [N, top_filters]: a frozen base's features are computed once
+ * (tlcl_model_forward of a model built without top, or of this one with
+ * include_top temporarily 0) and the head trains on them. */
+tlcl_status tlcl_model_head_forward(tlcl_model *m, const tlcl_tensor *features, int training, uint32_t seed,
+                                    tlcl_tensor **logits);
+tlcl_status tlcl_model_head_backward(tlcl_model *m, const tlcl_tensor *dlogits);
 /* Releases the activations the last forward kept. */
 void tlcl_model_release_activations(tlcl_model *m);
 

@@ -235,16 +235,11 @@ static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
     return TLCL_OK;
 }
 
-static tlcl_status head_forward(tlcl_model *m, tlcl_tensor **out)
+/* dropout -> dense stack -> classifier, from m->pooled */
+static tlcl_status classifier_forward(tlcl_model *m, tlcl_tensor **out)
 {
     tlcl_engine *e = m->eng;
     int N = m->batch, C = m->top.cout;
-    TRY(tlcl_tensor_alloc(e, &m->pooled, "avg_pool", N, 1, 1, C));
-    TRY(tlcl_global_avgpool_forward(e, &m->pooled, &m->top.out));
-    if (!m->include_top) {
-        *out = &m->pooled;
-        return TLCL_OK;
-    }
     const tlcl_tensor *x = &m->pooled;
     if (m->training && m->head_dropout > 0) {
         TRY(tlcl_tensor_alloc(e, &m->dropped, "top_dropout", N, 1, 1, C));
@@ -265,6 +260,17 @@ static tlcl_status head_forward(tlcl_model *m, tlcl_tensor **out)
     return TLCL_OK;
 }
 
+static tlcl_status head_forward(tlcl_model *m, tlcl_tensor **out)
+{
+    TRY(tlcl_tensor_alloc(m->eng, &m->pooled, "avg_pool", m->batch, 1, 1, m->top.cout));
+    TRY(tlcl_global_avgpool_forward(m->eng, &m->pooled, &m->top.out));
+    if (!m->include_top) {
+        *out = &m->pooled;
+        return TLCL_OK;
+    }
+    return classifier_forward(m, out);
+}
+
 tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int training, uint32_t seed,
                                tlcl_tensor **out)
 {
@@ -282,7 +288,8 @@ tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int trai
     return head_forward(m, out);
 }
 
-static tlcl_status head_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl_tensor *dtop)
+/* classifier -> dense stack -> dropout backward: *dpooled [N, C] */
+static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl_tensor *dpooled)
 {
     tlcl_engine *e = m->eng;
     tlcl_tensor d = {0}, dnext = {0};
@@ -300,8 +307,40 @@ static tlcl_status head_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl
     }
     if (m->dropped.buf)
         TRY(tlcl_dropout_backward(e, &d, &d, m->head_dropout, m->seed * 2246822519u + 3u));
-    TRY(tlcl_tensor_alloc(e, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
-    TRY(tlcl_global_avgpool_backward(e, dtop, &d));
+    *dpooled = d;
+    return TLCL_OK;
+}
+
+static tlcl_status head_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl_tensor *dtop)
+{
+    tlcl_tensor d = {0};
+    TRY(classifier_backward(m, dlogits, &d));
+    TRY(tlcl_tensor_alloc(m->eng, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+    TRY(tlcl_global_avgpool_backward(m->eng, dtop, &d));
+    release(m, &d);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_model_head_forward(tlcl_model *m, const tlcl_tensor *features, int training, uint32_t seed,
+                                    tlcl_tensor **logits)
+{
+    if (!m->eng || !m->include_top || features->n < 1 ||
+        tlcl_tensor_count(features) != (size_t)features->n * (size_t)m->top.cout)
+        return tlcl_cl_fail(tlcl_engine_cl(m->eng), TLCL_ERR_ARG, "head: features must be (N, %d) for %s",
+                            m->top.cout, m->arch.name);
+    tlcl_model_release_activations(m);
+    m->batch = features->n;
+    m->training = training;
+    m->seed = seed;
+    TRY(tlcl_tensor_alloc(m->eng, &m->pooled, "features", m->batch, 1, 1, m->top.cout));
+    TRY(tlcl_tensor_copy(m->eng, &m->pooled, features));
+    return classifier_forward(m, logits);
+}
+
+tlcl_status tlcl_model_head_backward(tlcl_model *m, const tlcl_tensor *dlogits)
+{
+    tlcl_tensor d = {0};
+    TRY(classifier_backward(m, dlogits, &d));
     release(m, &d);
     return TLCL_OK;
 }
