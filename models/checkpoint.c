@@ -91,16 +91,26 @@ static cJSON *tensor_entry(const tlcl_param_entry *e, size_t begin)
     return t;
 }
 
-static char *header_text(const tlcl_model *m, const char *const *names, int n_names, size_t *len)
+/* Tensor names of the three sections: values, then Adam/SGD moments. */
+static const char *SECTION_PREFIX[3] = {"", "optimizer/m/", "optimizer/v/"};
+
+static char *header_text(const tlcl_model *m, const char *const *names, int n_names, const tlcl_save_extra *x,
+                         size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddItemToObject(root, "__metadata__", metadata(m, names, n_names));
+    cJSON *meta = metadata(m, names, n_names);
+    if (x && x->state_json)
+        cJSON_AddStringToObject(meta, "training_state", x->state_json);
+    cJSON_AddItemToObject(root, "__metadata__", meta);
     size_t off = 0;
-    for (int i = 0; i < m->params.count; i++) {
-        const tlcl_param_entry *e = &m->params.entries[i];
-        cJSON_AddItemToObject(root, e->name, tensor_entry(e, off));
-        off += e->count * sizeof(float);
-    }
+    for (int sec = 0; sec < (x && x->with_optimizer ? 3 : 1); sec++)
+        for (int i = 0; i < m->params.count; i++) {
+            const tlcl_param_entry *e = &m->params.entries[i];
+            char name[160];
+            snprintf(name, sizeof name, "%s%s", SECTION_PREFIX[sec], e->name);
+            cJSON_AddItemToObject(root, name, tensor_entry(e, off));
+            off += e->count * sizeof(float);
+        }
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!text)
@@ -123,13 +133,21 @@ static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, 
 tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
                             char *err, size_t err_len)
 {
-    float *host = malloc((m->params.total ? m->params.total : 1) * sizeof *host);
+    return tlcl_model_save_ex(m, path, class_names, n_names, NULL, err, err_len);
+}
+
+tlcl_status tlcl_model_save_ex(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
+                               const tlcl_save_extra *x, char *err, size_t err_len)
+{
+    int sections = x && x->with_optimizer ? 3 : 1;
+    float *host = malloc((m->params.total ? m->params.total : 1) * sizeof *host * (size_t)sections);
     size_t hlen = 0;
-    char *header = header_text(m, class_names, n_names, &hlen);
+    char *header = header_text(m, class_names, n_names, x, &hlen);
     tlcl_status s = (!host || !header) ? TLCL_ERR_OOM : TLCL_OK;
-    if (s == TLCL_OK && m->eng)
-        s = tlcl_cl_read(tlcl_engine_cl(m->eng), m->params.values, 0, m->params.total * sizeof(float), host,
-                         "parameters");
+    cl_mem bufs[3] = {m->params.values, m->params.m, m->params.v};
+    for (int sec = 0; s == TLCL_OK && m->eng && sec < sections; sec++)
+        s = tlcl_cl_read(tlcl_engine_cl(m->eng), bufs[sec], 0, m->params.total * sizeof(float),
+                         host + (size_t)sec * m->params.total, "parameters");
     if (s != TLCL_OK) {
         snprintf(err, err_len, "saving %s: %s", path, m->eng ? tlcl_engine_error(m->eng) : "out of memory");
         free(host), free(header);
@@ -142,8 +160,10 @@ tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
     int ok = f && write_all(f, len8, 8) && write_all(f, header, hlen);
-    for (int i = 0; ok && i < m->params.count; i++)
-        ok = write_all(f, host + m->params.entries[i].offset, m->params.entries[i].count * sizeof(float));
+    for (int sec = 0; sec < sections; sec++)
+        for (int i = 0; ok && i < m->params.count; i++)
+            ok = write_all(f, host + (size_t)sec * m->params.total + m->params.entries[i].offset,
+                           m->params.entries[i].count * sizeof(float));
     if (f)
         ok = (fclose(f) == 0) && ok;
     free(host), free(header);
@@ -250,11 +270,14 @@ tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options
 }
 
 /* Reads tensor `name` into dst after checking its dtype and shape. */
-static tlcl_status read_tensor(tlcl_checkpoint *c, const tlcl_param_entry *e, float *dst, char *err, size_t len)
+static tlcl_status read_tensor(tlcl_checkpoint *c, const char *prefix, const tlcl_param_entry *e, float *dst,
+                               char *err, size_t len)
 {
-    cJSON *t = cJSON_GetObjectItemCaseSensitive(c->header, e->name);
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", prefix, e->name);
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(c->header, name);
     if (!t) {
-        snprintf(err, len, "%s has no tensor '%s' (the model needs it)", c->path, e->name);
+        snprintf(err, len, "%s has no tensor '%s' (the model needs it)", c->path, name);
         return TLCL_ERR_FORMAT;
     }
     cJSON *dtype = cJSON_GetObjectItemCaseSensitive(t, "dtype"), *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
@@ -284,14 +307,34 @@ static tlcl_status read_tensor(tlcl_checkpoint *c, const tlcl_param_entry *e, fl
     return TLCL_OK;
 }
 
-tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len)
+/* Reads one section (values or a moment) into the device buffer dst. */
+static tlcl_status load_section(tlcl_model *m, tlcl_checkpoint *c, int sec, cl_mem dst, char *err, size_t err_len)
 {
     float *host = calloc(m->params.total ? m->params.total : 1, sizeof *host);
     if (!host)
         return TLCL_ERR_OOM;
     tlcl_status s = TLCL_OK;
     for (int i = 0; s == TLCL_OK && i < m->params.count; i++)
-        s = read_tensor(c, &m->params.entries[i], host + m->params.entries[i].offset, err, err_len);
+        s = read_tensor(c, SECTION_PREFIX[sec], &m->params.entries[i], host + m->params.entries[i].offset, err,
+                        err_len);
+    if (s == TLCL_OK && m->eng &&
+        tlcl_cl_write(tlcl_engine_cl(m->eng), dst, 0, m->params.total * sizeof(float), host, "parameters") != TLCL_OK) {
+        snprintf(err, err_len, "loading %s: %s", c->path, tlcl_engine_error(m->eng));
+        s = TLCL_ERR_CL;
+    }
+    free(host);
+    return s;
+}
+
+tlcl_status tlcl_model_load_optimizer(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len)
+{
+    tlcl_status s = load_section(m, c, 1, m->params.m, err, err_len);
+    return s == TLCL_OK ? load_section(m, c, 2, m->params.v, err, err_len) : s;
+}
+
+tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len)
+{
+    tlcl_status s = load_section(m, c, 0, m->params.values, err, err_len);
     cJSON *pre = cJSON_Parse(tlcl_checkpoint_meta(c, "preprocessing") ? tlcl_checkpoint_meta(c, "preprocessing") : "{}");
     cJSON *scale = cJSON_GetObjectItemCaseSensitive(pre, "scale"), *shift = cJSON_GetObjectItemCaseSensitive(pre, "shift");
     if (cJSON_GetArraySize(scale) == 3 && cJSON_GetArraySize(shift) == 3)
@@ -300,12 +343,6 @@ tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t
             m->pre_shift[k] = (float)cJSON_GetArrayItem(shift, k)->valuedouble;
         }
     cJSON_Delete(pre);
-    if (s == TLCL_OK && m->eng && tlcl_cl_write(tlcl_engine_cl(m->eng), m->params.values, 0,
-                                                m->params.total * sizeof(float), host, "parameters") != TLCL_OK) {
-        snprintf(err, err_len, "loading %s: %s", c->path, tlcl_engine_error(m->eng));
-        s = TLCL_ERR_CL;
-    }
-    free(host);
     return s;
 }
 

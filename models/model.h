@@ -184,6 +184,16 @@ void tlcl_model_release_activations(tlcl_model *m);
 tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
                             char *err, size_t err_len);
 
+/* A backup also carries the optimizer moments ("optimizer/m/<name>",
+ * "optimizer/v/<name>") and the training state (metadata "training_state",
+ * JSON). */
+typedef struct tlcl_save_extra {
+    int with_optimizer;
+    const char *state_json;
+} tlcl_save_extra;
+tlcl_status tlcl_model_save_ex(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
+                               const tlcl_save_extra *extra, char *err, size_t err_len);
+
 typedef struct tlcl_checkpoint tlcl_checkpoint;
 tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *err, size_t err_len);
 void tlcl_checkpoint_close(tlcl_checkpoint *c);
@@ -193,6 +203,8 @@ tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options
 /* Loads every parameter, checking names, dtypes and shapes; the error names
  * the tensor that does not fit. Also restores the input preprocessing. */
 tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
+/* The optimizer moments of a backup. */
+tlcl_status tlcl_model_load_optimizer(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
 /* malloc'd array of malloc'd names; returns the count (0 when absent). */
 int tlcl_checkpoint_class_names(const tlcl_checkpoint *c, char ***names);
 
