@@ -1,0 +1,123 @@
+/* trainer.h — the fit loop: phases (freezing, learning rate, epochs),
+ * batches from the loaders through the model on the device, the loss with
+ * class weights, the optimizer and schedule, validation, and the Keras
+ * callbacks (best-model checkpoint, backup and restore, early stopping,
+ * reduce-on-plateau, stop on NaN), with per-epoch logs. */
+#ifndef TLCL_TRAINER_H
+#define TLCL_TRAINER_H
+
+#include "batch_loader.h"
+#include "model.h"
+
+#include <stdio.h>
+
+enum { TLCL_LOGS_MAX = 96, TLCL_PHASES_MAX = 4 };
+
+/* One epoch's logs: Keras's logs dict (loss, accuracy, val_*, learning_rate, ...). */
+typedef struct tlcl_logs {
+    int n;
+    char key[TLCL_LOGS_MAX][48];
+    double value[TLCL_LOGS_MAX];
+} tlcl_logs;
+
+void tlcl_logs_set(tlcl_logs *l, const char *key, double value);
+/* 1 and *value when present. */
+int tlcl_logs_get(const tlcl_logs *l, const char *key, double *value);
+
+typedef enum tlcl_loss_kind { TLCL_LOSS_XENT = 0, TLCL_LOSS_FOCAL } tlcl_loss_kind;
+typedef enum tlcl_sched_kind {
+    TLCL_SCHED_CONSTANT = 0, TLCL_SCHED_STEP, TLCL_SCHED_EXPONENTIAL, TLCL_SCHED_COSINE, TLCL_SCHED_PLATEAU
+} tlcl_sched_kind;
+typedef enum tlcl_monitor_mode { TLCL_MODE_AUTO = 0, TLCL_MODE_MIN, TLCL_MODE_MAX } tlcl_monitor_mode;
+
+typedef struct tlcl_schedule {
+    tlcl_sched_kind kind;
+    int step_epochs;          /* step: every N epochs multiply by factor */
+    float factor;             /* step and plateau */
+    long decay_steps;         /* exponential, cosine (in optimizer steps) */
+    float decay_rate;         /* exponential */
+    int staircase;            /* exponential */
+    float alpha;              /* cosine: floor fraction */
+    long warmup_steps;        /* cosine */
+    float warmup_target;      /* cosine: 0 = none */
+    char monitor[48];         /* plateau */
+    int patience, cooldown;   /* plateau */
+    float min_delta, min_lr;  /* plateau */
+} tlcl_schedule;
+
+typedef struct tlcl_phase {
+    char name[32];
+    int epochs;
+    float learning_rate;
+    int first_trainable_block;  /* 0: all; nblocks + 1: base frozen */
+    int bn_frozen;              /* keep every BatchNorm in inference mode */
+} tlcl_phase;
+
+typedef struct tlcl_callbacks {
+    /* best-model checkpoint */
+    char checkpoint_path[1024];  /* "" = none */
+    char checkpoint_monitor[48];
+    tlcl_monitor_mode checkpoint_mode;
+    int save_best_only;
+    /* backup and restore */
+    char backup_dir[1024];       /* "" = none */
+    int backup_every_batches;    /* 0 = at epoch ends only */
+    int keep_backup;             /* keep it after a successful run */
+    int double_checkpoint;
+    /* early stopping */
+    int early_stopping;
+    char es_monitor[48];
+    tlcl_monitor_mode es_mode;
+    float es_min_delta;
+    int es_patience, es_start_from_epoch, es_restore_best;
+    int terminate_on_nan;        /* always on: a NaN loss stops the run (the update is skipped) */
+} tlcl_callbacks;
+
+/* Computes the validation metrics of one epoch from probabilities. */
+typedef void (*tlcl_metrics_fn)(void *ctx, const float *probs, const int *labels, int n, int classes,
+                                const char *prefix, tlcl_logs *logs);
+
+typedef struct tlcl_train_plan {
+    tlcl_model *model;
+    tlcl_engine *eng;
+    tlcl_loader *train, *val;       /* val may be NULL */
+    int classes;
+    const char *const *class_names;
+    tlcl_loss_kind loss;
+    float label_smoothing, focal_gamma, focal_alpha;
+    const float *focal_alpha_per_class; /* NULL: focal_alpha for all */
+    tlcl_optimizer optimizer;        /* type and hyper-parameters; state is per phase */
+    tlcl_schedule schedule;
+    tlcl_phase phases[TLCL_PHASES_MAX];
+    int nphases;
+    tlcl_callbacks cb;
+    int cache_features;              /* frozen base, no augmentation: features once, head trains on them */
+    uint32_t seed;
+    int resume;                      /* 1: resume from the backup if there is one */
+    int progress;                    /* progress bar on a terminal */
+    FILE *log;                       /* also receives the per-epoch lines (may be NULL) */
+    tlcl_metrics_fn metrics;         /* extra validation metrics (may be NULL) */
+    void *metrics_ctx;
+    /* called after each epoch's logs are complete (CSV logger, plots) */
+    void (*on_epoch_end)(void *ctx, int phase, int epoch, const tlcl_logs *logs);
+    void *epoch_ctx;
+} tlcl_train_plan;
+
+typedef struct tlcl_history {
+    int n, cap;
+    tlcl_logs *epochs;               /* one per completed epoch, in order */
+    int *epoch_index;                /* 0-based epoch within its phase */
+} tlcl_history;
+
+void tlcl_history_free(tlcl_history *h);
+
+/* Runs every phase. On success the model holds the final weights (or the
+ * best ones when early stopping restores them). */
+tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_t err_len);
+
+/* Runs the model over a loader (inference) and returns probabilities
+ * [n, classes] (malloc'd) with the labels in loader order. */
+tlcl_status tlcl_predict_loader(tlcl_model *m, tlcl_engine *e, tlcl_loader *l, int classes, float **probs,
+                                int **labels, int *n, char *err, size_t err_len);
+
+#endif
