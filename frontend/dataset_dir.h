@@ -13,7 +13,9 @@
  *     extensions (.bmp .gif .jpeg .jpg .png) or, unless keras_only, one of
  *     tlcl's (.tga .pnm .ppm .pgm, formats tlcl's decoder reads);
  *   - files directly in the root are ignored; symbolic links to directories
- *     are not followed (Keras's follow_links=False) unless follow_links.
+ *     are not followed (Keras's follow_links=False) unless follow_links
+ *     (a link loop then ends in a "cannot read directory" error once the
+ *     path grows too long).
  *
  * Nothing is decoded here: a dataset is a list of relative paths and labels. */
 #ifndef TLCL_DATASET_DIR_H

@@ -576,6 +576,33 @@ static void test_class_mismatch(harness *h)
     rm_tree(test);
 }
 
+/* Keras's follow_links=False: a link to a directory inside a class is not
+ * walked unless asked. */
+static void test_links(harness *h)
+{
+    char dir[300], target[400], link[400];
+    snprintf(dir, sizeof dir, "%s/links", g_root);
+    touch(dir, "c1/real/a.jpg");
+    touch(dir, "c2/b.jpg");
+    snprintf(target, sizeof target, "%s/c1/real", dir);
+    snprintf(link, sizeof link, "%s/c1/ln", dir);
+    if (symlink(target, link) != 0) {
+        harness_fail(h, "cannot create a symbolic link in %s", dir);
+        return;
+    }
+    tlcl_dataset ds;
+    tlcl_dataset_options o = tlcl_dataset_options_default();
+    open_or_die(&ds, dir, &o);
+    expect(h, ds.count == 2 && strcmp(ds.samples[0].path, "c1/real/a.jpg") == 0,
+           "links to directories are not followed by default");
+    tlcl_dataset_free(&ds);
+    o.follow_links = 1;
+    open_or_die(&ds, dir, &o);
+    expect(h, ds.count == 3 && strcmp(ds.samples[0].path, "c1/ln/a.jpg") == 0, "follow_links walks them");
+    tlcl_dataset_free(&ds);
+    rm_tree(dir);
+}
+
 static void expect_split_error(harness *h, const tlcl_dataset *ds, const tlcl_split_options *o, const char *needle,
                                const char *what)
 {
@@ -645,6 +672,7 @@ int main(void)
     test_split_file_errors(&h);
     test_open_errors(&h);
     test_class_mismatch(&h);
+    test_links(&h);
     rm_tree(g_root);
     cJSON_Delete(tree);
     cJSON_Delete(kf);
