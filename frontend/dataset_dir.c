@@ -151,21 +151,80 @@ static tlcl_status list_dir(const char *root, const char *rel, int follow_links,
     return s;
 }
 
+/* Where each walked directory came from, to catch link loops: a directory
+ * whose device and inode equal one of its ancestors' is a loop. */
+typedef struct walk_node {
+    size_t parent; /* index in the walk of the directory listing this one */
+    dev_t dev;
+    ino_t ino;
+} walk_node;
+
+static int is_loop(const walk_node *w, size_t self)
+{
+    for (size_t a = self; a != 0;) { /* up to the class directory, index 0 */
+        a = w[a].parent;
+        if (w[a].dev == w[self].dev && w[a].ino == w[self].ino)
+            return 1;
+    }
+    return 0;
+}
+
+/* Records directory i of the walk (with its parent) and checks for a loop. */
+static tlcl_status walk_enter(walk_node **w, size_t *cap, size_t i, size_t parent, const char *root,
+                              const char *rel, char *err, size_t len)
+{
+    if (i >= *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+        walk_node *n = realloc(*w, c * sizeof *n);
+        if (!n)
+            return TLCL_ERR_OOM;
+        *w = n;
+        *cap = c;
+    }
+    char *full = join(root, rel);
+    struct stat st;
+    if (!full || stat(full, &st) != 0) {
+        free(full);
+        snprintf(err, len, "cannot read directory '%s/%s'", root, rel);
+        return TLCL_ERR_IO;
+    }
+    free(full);
+    (*w)[i] = (walk_node){parent, st.st_dev, st.st_ino};
+    if (is_loop(*w, i)) {
+        snprintf(err, len, "symbolic link loop: '%s/%s' is one of its own parent directories", root, rel);
+        return TLCL_ERR_IO;
+    }
+    return TLCL_OK;
+}
+
 /* Collects every directory under root/cls (cls included), relative to root. */
 static tlcl_status collect_dirs(const char *root, const char *cls, int follow_links, strvec *all, char *err,
                                 size_t len)
 {
     if (strvec_push(all, cls))
         return TLCL_ERR_OOM;
-    for (size_t i = 0; i < all->n; i++) { /* all grows while we walk it: breadth first, sorted later */
+    walk_node *walk = NULL;
+    size_t cap = 0, *parent_of = NULL;
+    tlcl_status s = TLCL_OK;
+    for (size_t i = 0; s == TLCL_OK && i < all->n; i++) { /* all grows while we walk it: breadth first */
+        size_t first_child = all->n;
+        s = walk_enter(&walk, &cap, i, i ? parent_of[i] : 0, root, all->v[i], err, len);
         strvec files = {0};
-        tlcl_status s = list_dir(root, all->v[i], follow_links, all, &files, err, len);
+        if (s == TLCL_OK)
+            s = list_dir(root, all->v[i], follow_links, all, &files, err, len);
         strvec_free(&files);
-        if (s != TLCL_OK)
-            return s;
+        size_t *p = s == TLCL_OK ? realloc(parent_of, (all->n + 1) * sizeof *p) : NULL;
+        if (s == TLCL_OK && !p)
+            s = TLCL_ERR_OOM;
+        if (p)
+            parent_of = p;
+        for (size_t k = first_child; s == TLCL_OK && k < all->n; k++)
+            parent_of[k] = i;
     }
-    strvec_sort(all);
-    return TLCL_OK;
+    free(walk);
+    free(parent_of);
+    strvec_sort(all); /* the order Keras visits: by full path */
+    return s;
 }
 
 static tlcl_status add_sample(tlcl_dataset *ds, size_t *cap, const char *dir, const char *name, int label)

@@ -14,8 +14,8 @@
  *     tlcl's (.tga .pnm .ppm .pgm, formats tlcl's decoder reads);
  *   - files directly in the root are ignored; symbolic links to directories
  *     are not followed (Keras's follow_links=False) unless follow_links
- *     (a link loop then ends in a "cannot read directory" error once the
- *     path grows too long).
+ *     (a link back to one of its own parent directories is then an error,
+ *     where os.walk would go round until the path fails to resolve).
  *
  * Nothing is decoded here: a dataset is a list of relative paths and labels. */
 #ifndef TLCL_DATASET_DIR_H

@@ -600,6 +600,9 @@ static void test_links(harness *h)
     open_or_die(&ds, dir, &o);
     expect(h, ds.count == 3 && strcmp(ds.samples[0].path, "c1/ln/a.jpg") == 0, "follow_links walks them");
     tlcl_dataset_free(&ds);
+    snprintf(link, sizeof link, "%s/c1/real/up", dir);
+    if (symlink("..", link) == 0) /* c1/real/up -> c1 */
+        expect_open_error(h, dir, &o, "symbolic link loop", "follow_links: a link to a parent is an error");
     rm_tree(dir);
 }
 
