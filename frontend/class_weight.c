@@ -1,0 +1,107 @@
+/* class_weight.c — see class_weight.h. */
+#include "class_weight.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fill_ones(double *w, int num_classes)
+{
+    for (int c = 0; c < num_classes; c++)
+        w[c] = 1.0;
+}
+
+tlcl_status tlcl_class_weight_balanced(const int *labels, size_t n, int num_classes, double *w, char *err,
+                                       size_t len)
+{
+    size_t *count = calloc((size_t)(num_classes > 0 ? num_classes : 1), sizeof *count);
+    if (!count) {
+        snprintf(err, len, "out of host memory");
+        return TLCL_ERR_OOM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= num_classes) {
+            snprintf(err, len, "label %d of sample %zu is not a class (0..%d)", labels[i], i, num_classes - 1);
+            free(count);
+            return TLCL_ERR_ARG;
+        }
+        count[labels[i]]++;
+    }
+    int present = 0;
+    for (int c = 0; c < num_classes; c++)
+        present += count[c] > 0;
+    fill_ones(w, num_classes);
+    for (int c = 0; c < num_classes; c++)
+        if (count[c]) /* same operation order as sklearn: n / (n_classes * bincount) */
+            w[c] = (double)n / ((double)present * (double)count[c]);
+    free(count);
+    return TLCL_OK;
+}
+
+/* Appends "'a', 'b'" (the class names) to err. */
+static void list_classes(char *err, size_t len, const char *const *class_names, int num_classes)
+{
+    for (int c = 0; c < num_classes; c++) {
+        size_t off = strlen(err);
+        if (off + 1 >= len)
+            return;
+        snprintf(err + off, len - off, "%s'%s'", c ? ", " : "", class_names[c]);
+    }
+}
+
+static int class_index(const char *name, const char *const *class_names, int num_classes)
+{
+    for (int c = 0; c < num_classes; c++)
+        if (strcmp(class_names[c], name) == 0)
+            return c;
+    return -1;
+}
+
+tlcl_status tlcl_class_weight_manual(const char *const *names, const double *weights, int count,
+                                     const char *const *class_names, int num_classes, double *w, char *err,
+                                     size_t len)
+{
+    fill_ones(w, num_classes);
+    for (int i = 0; i < count; i++) {
+        int c = class_index(names[i], class_names, num_classes);
+        int dup = c >= 0 && class_index(names[i], names, i) >= 0;
+        if (c < 0 || dup) {
+            snprintf(err, len, "class_weight: '%s' %s; the classes are ", names[i],
+                     dup ? "is given twice" : "is not a class");
+            list_classes(err, len, class_names, num_classes);
+            return TLCL_ERR_ARG;
+        }
+        if (!isfinite(weights[i]) || weights[i] < 0.0) {
+            snprintf(err, len, "class_weight: the weight of '%s' must be finite and >= 0, got %g", names[i],
+                     weights[i]);
+            return TLCL_ERR_ARG;
+        }
+        w[c] = weights[i];
+    }
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_class_weight_resolve(const tlcl_class_weight_spec *spec, const char *const *class_names,
+                                      int num_classes, const int *labels, size_t n, double *w, char *err,
+                                      size_t len)
+{
+    switch (spec->mode) {
+    case TLCL_CLASS_WEIGHT_NONE:
+        fill_ones(w, num_classes);
+        return TLCL_OK;
+    case TLCL_CLASS_WEIGHT_BALANCED:
+        return tlcl_class_weight_balanced(labels, n, num_classes, w, err, len);
+    case TLCL_CLASS_WEIGHT_MANUAL:
+        return tlcl_class_weight_manual(spec->names, spec->weights, spec->count, class_names, num_classes, w, err,
+                                        len);
+    }
+    snprintf(err, len, "unknown class_weight mode %d", (int)spec->mode);
+    return TLCL_ERR_ARG;
+}
+
+void tlcl_class_weight_per_sample(const double *w, int num_classes, const int *labels, size_t n, float *sample_w)
+{
+    for (size_t i = 0; i < n; i++)
+        sample_w[i] = (labels[i] >= 0 && labels[i] < num_classes) ? (float)w[labels[i]] : 1.0f;
+}
