@@ -120,21 +120,10 @@ static char *header_text(const tlcl_model *m, const char *const *names, int n_na
 
 static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
 
-tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
-                            char *err, size_t err_len)
+/* Writes header and host values to a temporary file, then renames it. */
+static tlcl_status write_file(const tlcl_model *m, const float *host, const char *header, size_t hlen,
+                              const char *path, char *err, size_t err_len)
 {
-    float *host = malloc((m->params.total ? m->params.total : 1) * sizeof *host);
-    size_t hlen = 0;
-    char *header = header_text(m, class_names, n_names, &hlen);
-    tlcl_status s = (!host || !header) ? TLCL_ERR_OOM : TLCL_OK;
-    if (s == TLCL_OK && m->eng)
-        s = tlcl_cl_read(tlcl_engine_cl(m->eng), m->params.values, 0, m->params.total * sizeof(float), host,
-                         "parameters");
-    if (s != TLCL_OK) {
-        snprintf(err, err_len, "saving %s: %s", path, m->eng ? tlcl_engine_error(m->eng) : "out of memory");
-        free(host), free(header);
-        return s;
-    }
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -146,13 +135,44 @@ tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *
         ok = write_all(f, host + m->params.entries[i].offset, m->params.entries[i].count * sizeof(float));
     if (f)
         ok = (fclose(f) == 0) && ok;
-    free(host), free(header);
     if (!ok || rename(tmp, path) != 0) {
         remove(tmp);
         snprintf(err, err_len, "cannot write checkpoint %s (check the directory exists and is writable)", path);
         return TLCL_ERR_IO;
     }
     return TLCL_OK;
+}
+
+tlcl_status tlcl_model_save_host(const tlcl_model *m, const float *host, const char *path,
+                                 const char *const *class_names, int n_names, char *err, size_t err_len)
+{
+    size_t hlen = 0;
+    char *header = header_text(m, class_names, n_names, &hlen);
+    if (!header) {
+        snprintf(err, err_len, "saving %s: out of memory", path);
+        return TLCL_ERR_OOM;
+    }
+    tlcl_status s = write_file(m, host, header, hlen, path, err, err_len);
+    free(header);
+    return s;
+}
+
+tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
+                            char *err, size_t err_len)
+{
+    float *host = calloc(m->params.total ? m->params.total : 1, sizeof *host);
+    tlcl_status s = host ? TLCL_OK : TLCL_ERR_OOM;
+    if (s == TLCL_OK && m->eng)
+        s = tlcl_cl_read(tlcl_engine_cl(m->eng), m->params.values, 0, m->params.total * sizeof(float), host,
+                         "parameters");
+    if (s != TLCL_OK) {
+        snprintf(err, err_len, "saving %s: %s", path, m->eng ? tlcl_engine_error(m->eng) : "out of memory");
+        free(host);
+        return s;
+    }
+    s = tlcl_model_save_host(m, host, path, class_names, n_names, err, err_len);
+    free(host);
+    return s;
 }
 
 /* ---- reading ------------------------------------------------------------ */
