@@ -12,6 +12,7 @@
  * loss, input gradient and every weight gradient within 1e-3 (relative to
  * the tensor's largest value). Errors are checked to name the problem. */
 #include "harness.h"
+#include "keras_internal.h"
 #include "model.h"
 
 #include <cJSON.h>
@@ -108,45 +109,87 @@ static float *to_float(const double *x, size_t n)
 static void put16(FILE *f, unsigned v) { fputc((int)(v & 255), f), fputc((int)(v >> 8 & 255), f); }
 static void put32(FILE *f, uint32_t v) { put16(f, v & 0xffff), put16(f, v >> 16); }
 
-/* metadata.json first, as Keras writes it, so the member is not at offset 0 */
-static int write_keras_zip(const char *zip_path, const char *weights_path)
+/* Raw deflate (zip method 8) of src; *out_size set. */
+static unsigned char *deflate_raw(const unsigned char *src, uint32_t n, uint32_t *out_size)
 {
-    FILE *in = fopen(weights_path, "rb"), *f = fopen(zip_path, "wb");
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    uLong bound = deflateBound(&zs, n);
+    unsigned char *out = malloc(bound);
+    zs.next_in = (Bytef *)src, zs.avail_in = n, zs.next_out = out, zs.avail_out = (uInt)bound;
+    int rc = out ? deflate(&zs, Z_FINISH) : Z_MEM_ERROR;
+    *out_size = (uint32_t)zs.total_out;
+    deflateEnd(&zs);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static unsigned char *read_all(const char *path, uint32_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *data = NULL;
+    if (f && fseek(f, 0, SEEK_END) == 0) {
+        *n = (uint32_t)ftell(f);
+        fseek(f, 0, SEEK_SET);
+        data = malloc(*n ? *n : 1);
+        if (data && fread(data, 1, *n, f) != *n) {
+            free(data);
+            data = NULL;
+        }
+    }
+    if (f)
+        fclose(f);
+    return data;
+}
+
+/* A .keras archive around a weights file, the member stored (method 0) or
+ * deflated (8); metadata.json first, as Keras writes it, so the member is
+ * not at offset 0. */
+static int write_keras_zip(const char *zip_path, const char *weights_path, int method)
+{
     static const char meta[] = "{\"keras_version\": \"3.15.1\"}";
     const char *names[2] = {"metadata.json", "model.weights.h5"};
-    unsigned char *data[2] = {(unsigned char *)meta, NULL};
-    uint32_t size[2] = {sizeof meta - 1, 0}, crc[2], local[2];
-    if (!in || !f)
+    unsigned char *data[2] = {(unsigned char *)meta, NULL}, *packed = NULL;
+    uint32_t size[2] = {sizeof meta - 1, 0}, csize[2] = {sizeof meta - 1, 0}, crc[2], local[2];
+    if (!(data[1] = read_all(weights_path, &size[1])))
         return -1;
-    fseek(in, 0, SEEK_END);
-    size[1] = (uint32_t)ftell(in);
-    fseek(in, 0, SEEK_SET);
-    data[1] = malloc(size[1]);
-    if (fread(data[1], 1, size[1], in) != size[1])
+    csize[1] = size[1];
+    if (method == 8 && !(packed = deflate_raw(data[1], size[1], &csize[1]))) {
+        free(data[1]);
         return -1;
-    fclose(in);
-    for (int i = 0; i < 2; i++) {
+    }
+    FILE *f = fopen(zip_path, "wb");
+    for (int i = 0; f && i < 2; i++) {
+        unsigned m = i ? (unsigned)method : 0;
         crc[i] = (uint32_t)crc32(0, data[i], size[i]);
         local[i] = (uint32_t)ftell(f);
-        put32(f, 0x04034b50u), put16(f, 20), put16(f, 0), put16(f, 0), put16(f, 0), put16(f, 0);
-        put32(f, crc[i]), put32(f, size[i]), put32(f, size[i]);
+        put32(f, 0x04034b50u), put16(f, 20), put16(f, 0), put16(f, m), put16(f, 0), put16(f, 0);
+        put32(f, crc[i]), put32(f, csize[i]), put32(f, size[i]);
         put16(f, (unsigned)strlen(names[i])), put16(f, 0);
         fputs(names[i], f);
-        fwrite(data[i], 1, size[i], f);
+        fwrite(i && packed ? packed : data[i], 1, csize[i], f);
     }
-    uint32_t cd = (uint32_t)ftell(f);
-    for (int i = 0; i < 2; i++) {
-        put32(f, 0x02014b50u), put16(f, 20), put16(f, 20), put16(f, 0), put16(f, 0), put16(f, 0), put16(f, 0);
-        put32(f, crc[i]), put32(f, size[i]), put32(f, size[i]);
+    uint32_t cd = f ? (uint32_t)ftell(f) : 0;
+    for (int i = 0; f && i < 2; i++) {
+        unsigned m = i ? (unsigned)method : 0;
+        put32(f, 0x02014b50u), put16(f, 20), put16(f, 20), put16(f, 0), put16(f, m), put16(f, 0), put16(f, 0);
+        put32(f, crc[i]), put32(f, csize[i]), put32(f, size[i]);
         put16(f, (unsigned)strlen(names[i])), put16(f, 0), put16(f, 0), put16(f, 0), put16(f, 0);
         put32(f, 0), put32(f, local[i]);
         fputs(names[i], f);
     }
-    uint32_t cd_size = (uint32_t)ftell(f) - cd;
-    put32(f, 0x06054b50u), put16(f, 0), put16(f, 0), put16(f, 2), put16(f, 2);
-    put32(f, cd_size), put32(f, cd), put16(f, 0);
-    free(data[1]);
-    return fclose(f) == 0 ? 0 : -1;
+    if (f) {
+        uint32_t cd_size = (uint32_t)ftell(f) - cd;
+        put32(f, 0x06054b50u), put16(f, 0), put16(f, 0), put16(f, 2), put16(f, 2);
+        put32(f, cd_size), put32(f, cd), put16(f, 0);
+    }
+    free(data[1]), free(packed);
+    return f && fclose(f) == 0 ? 0 : -1;
 }
 
 /* ---- the model ---------------------------------------------------------------- */
@@ -199,7 +242,8 @@ static int import_file(harness *h, tlcl_model *m, const char *path, float *host)
     return 0;
 }
 
-/* The Keras 3 file, the legacy file and a .keras zip give the same parameters. */
+/* The Keras 3 file, the legacy file and a .keras zip (stored for V1,
+ * deflated for V2) give the same parameters. */
 static int import_all(harness *h, tlcl_model *m, const char *fam, const char *tmpdir)
 {
     char p3[512], pl[512], pz[512], what[128];
@@ -208,7 +252,8 @@ static int import_all(harness *h, tlcl_model *m, const char *fam, const char *tm
     snprintf(pz, sizeof pz, "%s/%s.keras", tmpdir, fam);
     size_t bytes = m->params.total * sizeof(float);
     float *a = calloc(1, bytes), *b = calloc(1, bytes), *c = calloc(1, bytes);
-    int bad = import_file(h, m, pl, b) || write_keras_zip(pz, p3) || import_file(h, m, pz, c) ||
+    int bad = import_file(h, m, pl, b) || write_keras_zip(pz, p3, strcmp(fam, "v1") == 0 ? 0 : 8) ||
+              import_file(h, m, pz, c) ||
               import_file(h, m, p3, a);
     if (!bad) {
         snprintf(what, sizeof what, "%s: legacy .h5 gives the same parameters as .weights.h5", fam);
@@ -360,6 +405,28 @@ static void test_family(harness *h, const char *arch, const char *fam, const cha
     fixture_close(&fx);
 }
 
+/* The ImageNet files store the std as the Normalization variance and
+ * Keras adds a 1/sqrt(std) rescaling: the imported preprocessing must be
+ * (x/255 - mean)/std. Checked by giving the opened file those values. */
+static void test_imagenet_variance(harness *h, tlcl_keras_weights *w, const tlcl_model_options *o)
+{
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    for (int i = 0; i < w->n; i++)
+        if (strcmp(w->t[i].layer, "normalization") == 0 && w->t[i].index < 2)
+            memcpy(w->t[i].data, w->t[i].index ? std : mean, sizeof mean);
+    tlcl_model m;
+    char err[1024];
+    int ok = tlcl_model_build(&m, o, err, sizeof err) == TLCL_OK;
+    tlcl_params_layout(&m.params, 1);
+    float *host = calloc(m.params.total, sizeof *host);
+    ok = ok && host && tlcl_model_import_keras_host(&m, w, host, err, sizeof err) == TLCL_OK;
+    for (int c = 0; ok && c < 3; c++)
+        ok = fabs(m.pre_scale[c] * 255.0 * std[c] - 1.0) < 1e-6 && fabs(m.pre_shift[c] + mean[c] / std[c]) < 1e-6;
+    expect(h, ok, "ImageNet variance (the std values): preprocessing is (x/255 - mean)/std, as Keras computes");
+    free(host);
+    tlcl_model_free(&m);
+}
+
 /* Wrong family, wrong class count, no top: the error or the unused list says what. */
 static void test_errors(harness *h)
 {
@@ -399,6 +466,7 @@ static void test_errors(harness *h)
            "no top: the import succeeds and lists the classifier as unused");
     tlcl_model_free(&m);
     free(host);
+    test_imagenet_variance(h, w1, &o);
     tlcl_keras_close(w1), tlcl_keras_close(w2);
     s = tlcl_keras_open(&w1, "/nonexistent/x.weights.h5", err, sizeof err);
     expect(h, s == TLCL_ERR_IO && w1 == NULL && strstr(err, "/nonexistent/x.weights.h5"), "a missing file is named");
