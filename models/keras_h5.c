@@ -324,10 +324,23 @@ static tlcl_status read_and_close(tlcl_keras_weights *w, hid_t f, char *err, siz
     return s;
 }
 
+/* HDF5 prints its error stack on every failed call, probes included;
+ * tlcl reports what went wrong itself. */
+static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static int is_hdf5(const char *path)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Fis_accessible(path, H5P_DEFAULT) > 0;
+#else
+    return H5Fis_hdf5(path) > 0;
+#endif
+}
+
 tlcl_status kw_read_h5_path(tlcl_keras_weights *w, const char *path, char *err, size_t err_len)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (H5Fis_hdf5(path) <= 0) {
+    quiet_hdf5();
+    if (!is_hdf5(path)) {
         snprintf(err, err_len, "%s is not an HDF5 file (expected a Keras .weights.h5, .h5 or .keras)", path);
         return TLCL_ERR_FORMAT;
     }
@@ -341,7 +354,7 @@ tlcl_status kw_read_h5_path(tlcl_keras_weights *w, const char *path, char *err, 
 
 tlcl_status kw_read_h5_image(tlcl_keras_weights *w, void *image, size_t size, char *err, size_t err_len)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    quiet_hdf5();
     hid_t f = H5LTopen_file_image(image, size, 0); /* flags 0: HDF5 copies the image */
     if (f < 0) {
         snprintf(err, err_len, "%s: model.weights.h5 inside the archive is not a readable HDF5 image", w->path);
