@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE "usage: tlcl import --from keras FILE --arch ARCH [--classes N] [--size S] [--no-top] -o OUT.safetensors\n"
+#define USAGE \
+    "usage: tlcl import --from keras FILE --arch ARCH [--classes N] [--size S] [--no-top] -o OUT.safetensors\n"
 
 typedef struct import_args {
     const char *from, *file, *arch, *out;
