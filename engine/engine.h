@@ -83,6 +83,10 @@ typedef struct tlcl_params {
 void tlcl_params_init(tlcl_params *p);
 /* Declares a tensor; returns its id (>= 0) or -1 when out of memory. */
 int tlcl_params_declare(tlcl_params *p, const char *name, int n, int h, int w, int c, int is_state);
+/* Assigns each tensor its offset (aligned to `align` floats) and sets
+ * total; tlcl_params_alloc does it with the device's alignment. Host-only
+ * users (file conversions) call it with 1. */
+void tlcl_params_layout(tlcl_params *p, size_t align);
 /* Creates the flat buffers (zeroed) and the per-tensor views. */
 tlcl_status tlcl_params_alloc(tlcl_engine *e, tlcl_params *p);
 void tlcl_params_free(tlcl_engine *e, tlcl_params *p);

@@ -53,9 +53,8 @@ static tlcl_status zero_buffer(tlcl_engine *e, cl_mem buf, size_t count)
     return tlcl_tensor_fill(e, &t, 0.0f);
 }
 
-tlcl_status tlcl_params_alloc(tlcl_engine *e, tlcl_params *p)
+void tlcl_params_layout(tlcl_params *p, size_t align)
 {
-    size_t align = tlcl_cl_device(e->cl)->mem_base_addr_align_bytes / sizeof(float);
     if (align == 0)
         align = 1;
     size_t off = 0;
@@ -66,6 +65,11 @@ tlcl_status tlcl_params_alloc(tlcl_engine *e, tlcl_params *p)
             off += align;
     }
     p->total = off ? off : align;
+}
+
+tlcl_status tlcl_params_alloc(tlcl_engine *e, tlcl_params *p)
+{
+    tlcl_params_layout(p, tlcl_cl_device(e->cl)->mem_base_addr_align_bytes / sizeof(float));
     size_t bytes = p->total * sizeof(float);
     ENG_TRY(tlcl_cl_buffer(e->cl, bytes, "parameters", &p->values));
     ENG_TRY(tlcl_cl_buffer(e->cl, bytes, "gradients", &p->grads));

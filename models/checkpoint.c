@@ -130,29 +130,11 @@ static char *header_text(const tlcl_model *m, const char *const *names, int n_na
 
 static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
 
-tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
-                            char *err, size_t err_len)
+/* Writes header and the host sections (values, then moments) to a
+ * temporary file, then renames it. */
+static tlcl_status write_file(const tlcl_model *m, const float *host, int sections, const char *header,
+                              size_t hlen, const char *path, char *err, size_t err_len)
 {
-    return tlcl_model_save_ex(m, path, class_names, n_names, NULL, err, err_len);
-}
-
-tlcl_status tlcl_model_save_ex(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
-                               const tlcl_save_extra *x, char *err, size_t err_len)
-{
-    int sections = x && x->with_optimizer ? 3 : 1;
-    float *host = malloc((m->params.total ? m->params.total : 1) * sizeof *host * (size_t)sections);
-    size_t hlen = 0;
-    char *header = header_text(m, class_names, n_names, x, &hlen);
-    tlcl_status s = (!host || !header) ? TLCL_ERR_OOM : TLCL_OK;
-    cl_mem bufs[3] = {m->params.values, m->params.m, m->params.v};
-    for (int sec = 0; s == TLCL_OK && m->eng && sec < sections; sec++)
-        s = tlcl_cl_read(tlcl_engine_cl(m->eng), bufs[sec], 0, m->params.total * sizeof(float),
-                         host + (size_t)sec * m->params.total, "parameters");
-    if (s != TLCL_OK) {
-        snprintf(err, err_len, "saving %s: %s", path, m->eng ? tlcl_engine_error(m->eng) : "out of memory");
-        free(host), free(header);
-        return s;
-    }
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -166,13 +148,59 @@ tlcl_status tlcl_model_save_ex(tlcl_model *m, const char *path, const char *cons
                            m->params.entries[i].count * sizeof(float));
     if (f)
         ok = (fclose(f) == 0) && ok;
-    free(host), free(header);
     if (!ok || rename(tmp, path) != 0) {
         remove(tmp);
         snprintf(err, err_len, "cannot write checkpoint %s (check the directory exists and is writable)", path);
         return TLCL_ERR_IO;
     }
     return TLCL_OK;
+}
+
+static tlcl_status save_sections(const tlcl_model *m, const float *host, const char *path,
+                                 const char *const *class_names, int n_names, const tlcl_save_extra *x, char *err,
+                                 size_t err_len)
+{
+    size_t hlen = 0;
+    char *header = header_text(m, class_names, n_names, x, &hlen);
+    if (!header) {
+        snprintf(err, err_len, "saving %s: out of memory", path);
+        return TLCL_ERR_OOM;
+    }
+    tlcl_status s = write_file(m, host, x && x->with_optimizer ? 3 : 1, header, hlen, path, err, err_len);
+    free(header);
+    return s;
+}
+
+tlcl_status tlcl_model_save_host(const tlcl_model *m, const float *host, const char *path,
+                                 const char *const *class_names, int n_names, char *err, size_t err_len)
+{
+    return save_sections(m, host, path, class_names, n_names, NULL, err, err_len);
+}
+
+tlcl_status tlcl_model_save_ex(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
+                               const tlcl_save_extra *x, char *err, size_t err_len)
+{
+    int sections = x && x->with_optimizer ? 3 : 1;
+    float *host = calloc((m->params.total ? m->params.total : 1) * (size_t)sections, sizeof *host);
+    tlcl_status s = host ? TLCL_OK : TLCL_ERR_OOM;
+    cl_mem bufs[3] = {m->params.values, m->params.m, m->params.v};
+    for (int sec = 0; s == TLCL_OK && m->eng && sec < sections; sec++)
+        s = tlcl_cl_read(tlcl_engine_cl(m->eng), bufs[sec], 0, m->params.total * sizeof(float),
+                         host + (size_t)sec * m->params.total, "parameters");
+    if (s != TLCL_OK) {
+        snprintf(err, err_len, "saving %s: %s", path, m->eng ? tlcl_engine_error(m->eng) : "out of memory");
+        free(host);
+        return s;
+    }
+    s = save_sections(m, host, path, class_names, n_names, x, err, err_len);
+    free(host);
+    return s;
+}
+
+tlcl_status tlcl_model_save(tlcl_model *m, const char *path, const char *const *class_names, int n_names,
+                            char *err, size_t err_len)
+{
+    return tlcl_model_save_ex(m, path, class_names, n_names, NULL, err, err_len);
 }
 
 /* ---- reading ------------------------------------------------------------ */

@@ -207,5 +207,33 @@ tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t
 tlcl_status tlcl_model_load_optimizer(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
 /* malloc'd array of malloc'd names; returns the count (0 when absent). */
 int tlcl_checkpoint_class_names(const tlcl_checkpoint *c, char ***names);
+/* tlcl_model_save from host values (params.total floats, the flat layout)
+ * instead of the device: for conversions that need no device. */
+tlcl_status tlcl_model_save_host(const tlcl_model *m, const float *host, const char *path,
+                                 const char *const *class_names, int n_names, char *err, size_t err_len);
+
+/* ---- Keras weight import -------------------------------------------------
+ * Reads Keras 3 `.weights.h5`, `.keras` archives and legacy TF-Keras `.h5`
+ * files, and maps them onto a model by layer name and save order (see
+ * import_keras.c for the rules). Errors name the file and the tensor. */
+
+typedef struct tlcl_keras_weights tlcl_keras_weights;
+tlcl_status tlcl_keras_open(tlcl_keras_weights **out, const char *path, char *err, size_t err_len);
+void tlcl_keras_close(tlcl_keras_weights *w);
+/* "keras3-h5", "keras3-zip" or "legacy-h5" */
+const char *tlcl_keras_format(const tlcl_keras_weights *w);
+/* Classes of the file's `predictions` layer; 0 when it has none. */
+int tlcl_keras_classes(const tlcl_keras_weights *w);
+/* Fills host (params.total floats: after tlcl_model_alloc, or after
+ * tlcl_params_layout(&m->params, 1) without a device) with the file's
+ * weights, checking every layer, variable and shape; V1 models also take their input
+ * preprocessing from the Normalization layer. */
+tlcl_status tlcl_model_import_keras_host(tlcl_model *m, tlcl_keras_weights *w, float *host, char *err,
+                                         size_t err_len);
+/* The same, then uploads the parameters to the model's device. */
+tlcl_status tlcl_model_import_keras(tlcl_model *m, tlcl_keras_weights *w, char *err, size_t err_len);
+/* After an import: the file layers with weights the model did not take,
+ * comma separated in dst; returns their count. */
+int tlcl_keras_unused(const tlcl_keras_weights *w, char *dst, size_t len);
 
 #endif

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 clinfo
   pocl-opencl-icd mesa-opencl-icd oclgrind
-  libclblast-dev libyaml-dev libcjson-dev libstb-dev libhdf5-dev
+  libclblast-dev libyaml-dev libcjson-dev libstb-dev libhdf5-dev zlib1g-dev
   libopenblas-dev
 )
 
