@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 /* cmap0 entries: 0 background, 1 axes and text, 2 grid, 3.. curves
- * (matplotlib's "tab10" colours, which people read as train/validation). */
+ * (matplotlib's default "tab10" colours, familiar from Keras plots). */
 enum { COL_BG = 0, COL_FG = 1, COL_GRID = 2, COL_LINE0 = 3, N_LINE_COLOURS = 10 };
 static const int LINE_RGB[N_LINE_COLOURS][3] = {
     {31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
