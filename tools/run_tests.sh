@@ -17,8 +17,10 @@ cmake --build build -j"$jobs"
 
 if [ "${1:-}" != "--no-sanitize" ]; then
   # LeakSanitizer would report the OpenCL drivers' own allocations (LLVM,
-  # PoCL, Mesa); the suppressions name only those libraries. Mesa's Clover
-  # leaks from a module LSan cannot name, so this run loads PoCL's ICD only.
+  # PoCL, Mesa) and fontconfig's font cache, which cairo keeps for the life
+  # of the process (the plots); the suppressions name only those libraries.
+  # Mesa's Clover leaks from a module LSan cannot name, so this run loads
+  # PoCL's ICD only.
   export OCL_ICD_VENDORS=/etc/OpenCL/vendors/pocl.icd
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp:print_suppressions=0"

@@ -9,7 +9,7 @@ PACKAGES=(
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 clinfo
   pocl-opencl-icd mesa-opencl-icd oclgrind
   libclblast-dev libyaml-dev libcjson-dev libstb-dev libhdf5-dev zlib1g-dev
-  libopenblas-dev
+  libopenblas-dev libplplot-dev plplot-driver-cairo
 )
 
 missing=()
