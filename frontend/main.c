@@ -14,6 +14,9 @@ static void usage(FILE *f)
             "                          layer table and parameter totals of an architecture\n"
             "  bench [--device=N] [--arch=A] [--batch=B] [--size=S] [--mode=train|infer|head]\n"
             "                          time EfficientNet steps on a device\n"
+            "  config check FILE [--set key.path=value]...\n"
+            "                          validate a training configuration, print the effective one\n"
+            "  config default          print the commented default configuration\n"
             "options common to device commands:\n"
             "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
             "                          default: the first GPU, else the first device\n");
@@ -29,6 +32,8 @@ int main(int argc, char **argv)
         return cmd_devices(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(argv[1], "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
     if (strcmp(argv[1], "summary") == 0)
         return cmd_summary(argc - 1, argv + 1);
     fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);
