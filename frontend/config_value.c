@@ -61,6 +61,9 @@ static void expected_form(const cfg_key *k, char *out, size_t len)
     case CFG_METRICS:
         snprintf(out, len, "a list of metric names");
         break;
+    case CFG_PHASES:
+        snprintf(out, len, "a list of phases ([] for one phase training everything)");
+        break;
     default:
         snprintf(out, len, "a string");
     }

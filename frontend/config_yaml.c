@@ -137,7 +137,9 @@ static tlcl_status check_required(walk *w, yaml_mark_t top)
             if (n > best && strncmp(k->key, w->sec[s].name, n) == 0 && k->key[n] == '.')
                 best = n, m = w->sec[s].mark;
         }
-        return cfg_error(w->x, m, "missing required key '%s' (%s)", k->key, k->doc);
+        const char *nl = strchr(k->doc, '\n'); /* the doc's first line says what it is */
+        return cfg_error(w->x, m, "missing required key '%s' (%.*s)", k->key,
+                         nl ? (int)(nl - k->doc) : (int)strlen(k->doc), k->doc);
     }
     return TLCL_OK;
 }
