@@ -107,7 +107,7 @@ typedef struct tlcl_config {
         } config;
         struct {
             tlcl_cfg_path train, validation, test, cache_dir;
-            double validation_split;
+            double validation_split, test_split;
             int split;                /* tlcl_split_method */
             char group_pattern[256];  /* POSIX extended regex on the file name */
             struct {

@@ -89,6 +89,13 @@ static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
         }
         regfree(&re);
     }
+    if (d->test[0] && d->test_split > 0)
+        return key_error(c, err, len, "train.data_dir.test_split",
+                         "'train.data_dir.test_split': train.data_dir.test is set too; give one or the other");
+    double held = (d->validation[0] ? 0 : d->validation_split) + (d->test[0] ? 0 : d->test_split);
+    if (held >= 1)
+        return key_error(c, err, len, "train.data_dir.validation_split",
+                         "'train.data_dir.validation_split' + test_split = %g leaves no training images", held);
     int size = c->model.input_size;
     if (size == 0 && d->image_size[0] != d->image_size[1])
         return key_error(c, err, len, "train.data_dir.image_size",

@@ -88,6 +88,24 @@ static void put_phases(FILE *f, const tlcl_config *c, int indent)
         }
 }
 
+/* [a, b, c]; a single float alone (focal alpha for every class). */
+static void put_number_list(FILE *f, const void *field, int count, int is_int)
+{
+    if (!is_int && count == 1) {
+        put_double(f, *(const double *)field);
+        return;
+    }
+    fputc('[', f);
+    for (int i = 0; i < count; i++) {
+        fputs(i ? ", " : "", f);
+        if (is_int)
+            fprintf(f, "%d", ((const int *)field)[i]);
+        else
+            put_double(f, ((const double *)field)[i]);
+    }
+    fputc(']', f);
+}
+
 void cfg_dump_value(FILE *f, const cfg_key *k, const void *base, int indent)
 {
     const char *field = (const char *)base + k->offset;
@@ -114,19 +132,7 @@ void cfg_dump_value(FILE *f, const cfg_key *k, const void *base, int indent)
         break;
     case CFG_INT_LIST:
     case CFG_FLOAT_LIST:
-        if (k->type == CFG_FLOAT_LIST && *count == 1) {
-            put_double(f, *(const double *)field);
-            break;
-        }
-        fputc('[', f);
-        for (int i = 0; i < *count; i++) {
-            fputs(i ? ", " : "", f);
-            if (k->type == CFG_INT_LIST)
-                fprintf(f, "%d", ints[i]);
-            else
-                put_double(f, ((const double *)field)[i]);
-        }
-        fputc(']', f);
+        put_number_list(f, field, *count, k->type == CFG_INT_LIST);
         break;
     case CFG_SAVE_FREQ:
         *ints ? fprintf(f, "%d", *ints) : fputs("epoch", f);

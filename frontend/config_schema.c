@@ -72,6 +72,9 @@ const cfg_key cfg_keys[] = {
     FLT("train.data_dir.validation_split", train.data_dir.validation_split, 0, 1, CFG_HI_OPEN, "0.2",
         "Fraction of train held out for validation when validation is null (0: no validation).\n"
         "Keras has no default; the callbacks below monitor val_loss, which needs one."),
+    FLT("train.data_dir.test_split", train.data_dir.test_split, 0, 1, CFG_HI_OPEN, "0.0",
+        "Fraction of train held out as the test set when test is null (one image directory for\n"
+        "everything); drawn before the validation fraction, by the same split method. 0: none."),
     ENUM("train.data_dir.split", train.data_dir.split, split_names, "keras",
          "How the validation fraction is drawn: keras (exactly image_dataset_from_directory: shuffle\n"
          "with the seed, the last floor(split*N) files), stratified (the same fraction of each class),\n"

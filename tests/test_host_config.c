@@ -207,6 +207,10 @@ static void test_errors(harness *h)
     expect_error(h, "val_ monitor without validation data",
                  "train: {data_dir: {train: d, validation_split: 0}}\n", NULL,
                  "'callbacks.model_checkpoint.monitor': 'val_loss' needs validation data", NULL);
+    expect_error(h, "test and test_split", "train:\n  data_dir: {train: d, test: t, test_split: 0.2}\n", "2:33",
+                 "give one or the other", NULL);
+    expect_error(h, "nothing left to train on", "train:\n  data_dir: {train: d, test_split: 0.5, validation_split: 0.5}\n",
+                 "2:41", "leaves no training images", NULL);
     expect_error(h, "group split without a pattern", "train:\n  data_dir: {train: d, split: group}\n", "2:24",
                  "group needs train.data_dir.group_pattern", NULL);
     expect_error(h, "bad regex", "train:\n  data_dir: {train: d, split: group, group_pattern: '(['}\n", "2:38",
