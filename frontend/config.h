@@ -26,6 +26,9 @@
  * local time (c->run_time, set by load), at finalize: the log file
  * `logs/{DATE}_train.log` becomes `logs/2026-11-22_03-10-40_train.log`.
  *
+ * The struct holds fixed-size buffers (about 50 KB): allocate it or make it
+ * static rather than putting it on a small stack.
+ *
  * Nullable numbers ("null" in YAML, e.g. optimizer.weight_decay or
  * callbacks.early_stopping.baseline) are stored as NAN; test with isnan(). */
 #ifndef TLCL_CONFIG_H

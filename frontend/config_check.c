@@ -126,6 +126,20 @@ static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)
     return TLCL_OK;
 }
 
+static tlcl_status check_phases(const tlcl_config *c, char *err, size_t len)
+{
+    for (int i = 0; i < c->phases_count; i++) {
+        const tlcl_phase *p = &c->phases[i];
+        if (p->trainable == TLCL_TRAIN_TOP_BLOCKS && p->top_blocks < 1)
+            return key_error(c, err, len, "phases", "'phases[%d]': trainable: top_blocks needs top_blocks: N (N >= 1)",
+                             i);
+        if (p->trainable == TLCL_TRAIN_FROM_BLOCK && !p->from_block[0])
+            return key_error(c, err, len, "phases",
+                             "'phases[%d]': trainable: from_block needs from_block: NAME (e.g. block6a)", i);
+    }
+    return TLCL_OK;
+}
+
 /* {DATE} everywhere, then file names joined to their base directory. */
 static tlcl_status finish_paths(tlcl_config *c, char *err, size_t len)
 {
@@ -157,6 +171,8 @@ tlcl_status tlcl_config_finalize(tlcl_config *c, char *err, size_t err_len)
         s = check_model(c, err, err_len);
     if (!s)
         s = check_monitors(c, err, err_len);
+    if (!s)
+        s = check_phases(c, err, err_len);
     if (!s)
         s = finish_paths(c, err, err_len);
     if (s)

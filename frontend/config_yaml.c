@@ -296,9 +296,9 @@ static tlcl_status set_phase_key(cfg_ctx *x, const char *key, const char *value)
     tlcl_phase p = c->phases[n];
     if (n == c->phases_count)
         cfg_phase_default(&p, (int)n);
+    /* no check_phase here: "trainable=from_block" then "from_block=block6a"
+     * must work in either order; finalize checks the result */
     tlcl_status st = set_text(x, k, &p, key, value);
-    if (!st)
-        st = check_phase(x, &p, (int)n, (yaml_mark_t){0});
     if (st)
         return st;
     c->phases[n] = p;

@@ -231,12 +231,14 @@ static void test_set(harness *h)
              !tlcl_config_set(&cfg, "model.head.units", "[1024, 512]", err, sizeof err) &&
              !tlcl_config_set(&cfg, "class_weight", "{normal: 1, virus: 2.5}", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "phases.0.trainable=none", err, sizeof err) &&
-             /* appending phase 1 with from_block but no block name is refused */
-             tlcl_config_set_arg(&cfg, "phases[1].trainable=from_block", err, sizeof err) == TLCL_ERR_ARG &&
+             /* either order: the phase is checked at finalize */
+             !tlcl_config_set_arg(&cfg, "phases[1].trainable=from_block", err, sizeof err) &&
+             !tlcl_config_set_arg(&cfg, "phases.1.from_block=block6a", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "callbacks.backup.save_freq=500", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "train.data_dir.image_size=256", err, sizeof err);
     check(h, ok && cfg.optimizer.learning_rate == 1e-4 && cfg.model.head.units_count == 2 &&
-                 cfg.class_weight.kind == TLCL_CW_MAP && cfg.class_weight.weights[1] == 2.5 && cfg.phases_count == 1 &&
+                 cfg.class_weight.kind == TLCL_CW_MAP && cfg.class_weight.weights[1] == 2.5 && cfg.phases_count == 2 &&
+                 cfg.phases[1].trainable == TLCL_TRAIN_FROM_BLOCK && !strcmp(cfg.phases[1].from_block, "block6a") &&
                  cfg.phases[0].trainable == TLCL_TRAIN_NONE && cfg.callbacks.backup.save_freq == 500 &&
                  cfg.train.data_dir.image_size[1] == 256,
           "--set scalars, lists, maps, phases.N, a square image size %s", err);
@@ -249,8 +251,7 @@ static void test_set(harness *h)
         {"optimizer.lerning_rate=1", "did you mean 'learning_rate'?"},
         {"optimizer=adam", "'optimizer' is a section"},
         {"schedule.name=linear", "one of: constant, step, exponential, cosine, reduce_on_plateau"},
-        {"phases.5.epochs=3", "there are 1 phases"},
-        {"phases.0.trainable=top_blocks", "top_blocks needs top_blocks: N"},
+        {"phases.5.epochs=3", "there are 2 phases"},
         {"model.head.units=[1024, -1]", "'model.head.units': expected a list of integers"},
         {"metrics=[accuracy, accuracy]", "listed twice"},
         {"class_weight={a: 1", "YAML syntax error"},
@@ -261,6 +262,10 @@ static void test_set(harness *h)
         check(h, s == TLCL_ERR_ARG && strstr(err, bad[i].want), "--set %s rejected: %s", bad[i].kv, err);
     }
     check(h, memcmp(&cfg, &cfg2, sizeof cfg) == 0, "rejected --set values leave the configuration unchanged");
+    tlcl_config_set_arg(&cfg, "phases.0.trainable=top_blocks", err, sizeof err);
+    tlcl_status s = tlcl_config_finalize(&cfg, err, sizeof err);
+    check(h, s != TLCL_OK && strstr(err, "'phases[0]': trainable: top_blocks needs top_blocks: N"),
+          "finalize checks phases set by --set: %s", err);
 }
 
 static void test_paths(harness *h)
