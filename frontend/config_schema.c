@@ -89,7 +89,8 @@ const cfg_key cfg_keys[] = {
     FLT("train.data_dir.subsample.test", train.data_dir.subsample.test, 0, 1, CFG_LO_OPEN, "1.0",
         "Fraction of the test files kept."),
     {.key = "train.data_dir.image_size", .type = CFG_INT_LIST, .offset = OFF(train.data_dir.image_size),
-     .size = 2, .count_offset = OFF(train.data_dir.image_size_count), .lo = 16, .hi = 8192, .def = "[224, 224]",
+     .size = 2, .count_offset = OFF(train.data_dir.image_size_count), .lo = 16, .hi = 8192, .flags = CFG_PAIR,
+     .def = "[224, 224]",
      .doc = "[height, width] images are resized to (bilinear, TF half-pixel centres). Keras's default\n"
             "is [256, 256]; 224 is EfficientNet-B0's native size."},
     BOOL("train.data_dir.crop_to_aspect_ratio", train.data_dir.crop_to_aspect_ratio, "false",

@@ -33,6 +33,7 @@ enum {
     CFG_OUT_DIR = 1 << 4,  /* an output directory: make_dirs creates it */
     CFG_OUT_FILE = 1 << 5, /* an output file: make_dirs creates its directory */
     CFG_IN_BASE = 1 << 6,  /* a file name under the key named by base */
+    CFG_PAIR = 1 << 7,     /* CFG_INT_LIST of exactly two; one number n means [n, n] */
 };
 
 typedef struct cfg_key {

@@ -212,6 +212,14 @@ static tlcl_status set_scalar(cfg_ctx *x, const cfg_key *k, void *field, const c
 
 /* ---- lists and maps ---------------------------------------------------- */
 
+static void store_number(void *array, int i, double d, int is_int)
+{
+    if (is_int)
+        ((int *)array)[i] = (int)d;
+    else
+        ((double *)array)[i] = d;
+}
+
 static tlcl_status set_number_list(cfg_ctx *x, const cfg_key *k, void *field, const char *name, const cfg_value *v,
                                    int is_int)
 {
@@ -221,21 +229,21 @@ static tlcl_status set_number_list(cfg_ctx *x, const cfg_key *k, void *field, co
         it = v->node->data.sequence.items.start;
         end = v->node->data.sequence.items.top;
     } else if (!v->node || v->node->type == YAML_SCALAR_NODE) {
-        /* one number: a single alpha, or a square image size */
+        /* one number: one alpha for every class, one hidden layer, or a square image size */
         double d;
         tlcl_status s = scalar_number(x, k, name, v->text, v->mark, is_int, &d);
         if (s)
             return s;
-        int n = k->size == 2 ? 2 : 1;
+        int n = k->flags & CFG_PAIR ? 2 : 1;
         for (int i = 0; i < n; i++)
-            is_int ? (void)(((int *)field)[i] = (int)d) : (void)(((double *)field)[i] = d);
+            store_number(field, i, d, is_int);
         *count = n;
         return TLCL_OK;
     } else {
         return wrong(x, k, name, v->mark, "%s", node_kind(v->node));
     }
     size_t n = (size_t)(end - it);
-    if (k->size == 2 && n != 2) /* image_size: [height, width] */
+    if ((k->flags & CFG_PAIR) && n != 2) /* image_size: [height, width] */
         return cfg_error(x, v->mark, "'%s': expected [height, width], got %zu items", name, n);
     if (n > k->size)
         return cfg_error(x, v->mark, "'%s': at most %zu items, got %zu", name, k->size, n);
@@ -249,7 +257,7 @@ static tlcl_status set_number_list(cfg_ctx *x, const cfg_key *k, void *field, co
         tlcl_status s = scalar_number(x, k, name, (const char *)e->data.scalar.value, e->start_mark, is_int, &d);
         if (s)
             return s;
-        is_int ? (void)(((int *)field)[i] = (int)d) : (void)(((double *)field)[i] = d);
+        store_number(field, (int)i, d, is_int);
     }
     *count = (int)n;
     return TLCL_OK;
