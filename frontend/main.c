@@ -16,6 +16,9 @@ static void usage(FILE *f)
             "                          time EfficientNet steps on a device\n"
             "  import --from keras FILE --arch ARCH [--classes N] [--size S] [--no-top] -o OUT.safetensors\n"
             "                          Keras weights (.weights.h5, .keras, legacy .h5) to a tlcl checkpoint\n"
+            "  config check FILE [--set key.path=value]...\n"
+            "                          validate a training configuration, print the effective one\n"
+            "  config default          print the commented default configuration\n"
             "options common to device commands:\n"
             "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
             "                          default: the first GPU, else the first device\n");
@@ -33,6 +36,8 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "import") == 0)
         return cmd_import(argc - 1, argv + 1);
+    if (strcmp(argv[1], "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
     if (strcmp(argv[1], "summary") == 0)
         return cmd_summary(argc - 1, argv + 1);
     fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);

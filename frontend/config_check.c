@@ -1,0 +1,206 @@
+/* config_check.c — tlcl_config_finalize: the rules that involve more than
+ * one key (what a monitor can watch, validation data for val_ monitors, the
+ * group pattern, the input size), then the paths' final form, and the
+ * accessors for keys that inherit another's value. Run after every --set,
+ * so it cannot rely on the parser. */
+#include "config_schema.h"
+#include "model.h"
+
+#include <math.h>
+#include <regex.h>
+#include <string.h>
+
+/* "FILE:LINE:COL: " when the key came from the file, so the message points
+ * at it; the message itself always names the key. */
+static tlcl_status key_error(const tlcl_config *c, char *err, size_t len, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static tlcl_status key_error(const tlcl_config *c, char *err, size_t len, const char *key, const char *fmt, ...)
+{
+    const cfg_key *k = cfg_find(cfg_keys, cfg_nkeys, key);
+    int i = k ? cfg_key_index(k) : -1, n = 0;
+    if (i >= 0 && c->where[i].line && c->source[0])
+        n = snprintf(err, len, "%s:%d:%d: ", c->source, c->where[i].line, c->where[i].column);
+    if (n < 0 || (size_t)n >= len)
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, len - (size_t)n, fmt, ap);
+    va_end(ap);
+    return TLCL_ERR_FORMAT;
+}
+
+static int has_validation(const tlcl_config *c)
+{
+    return c->train.data_dir.validation[0] || c->train.data_dir.validation_split > 0;
+}
+
+/* A monitor names loss or a configured metric, with or without val_. */
+static tlcl_status check_monitor(const tlcl_config *c, const char *key, const char *monitor, char *err, size_t len)
+{
+    int val = strncmp(monitor, "val_", 4) == 0;
+    const char *base = val ? monitor + 4 : monitor;
+    int known = strcmp(base, "loss") == 0;
+    for (int i = 0; i < c->metrics_count && !known; i++)
+        known = strcmp(base, cfg_metric_names[c->metrics[i].kind]) == 0;
+    if (!known) {
+        char allowed[512];
+        size_t used = (size_t)snprintf(allowed, sizeof allowed, "loss, val_loss");
+        for (int i = 0; i < c->metrics_count && used < sizeof allowed; i++)
+            used += (size_t)snprintf(allowed + used, sizeof allowed - used, ", %s, val_%s",
+                                     cfg_metric_names[c->metrics[i].kind], cfg_metric_names[c->metrics[i].kind]);
+        return key_error(c, err, len, key, "'%s': '%s' is not logged; allowed (from `metrics`): %s", key, monitor,
+                         allowed);
+    }
+    if (val && !has_validation(c))
+        return key_error(c, err, len, key,
+                         "'%s': '%s' needs validation data: set train.data_dir.validation or "
+                         "train.data_dir.validation_split > 0",
+                         key, monitor);
+    return TLCL_OK;
+}
+
+static tlcl_status check_monitors(const tlcl_config *c, char *err, size_t len)
+{
+    tlcl_status s = TLCL_OK;
+    if (c->callbacks.model_checkpoint.enabled)
+        s = check_monitor(c, "callbacks.model_checkpoint.monitor", c->callbacks.model_checkpoint.monitor, err, len);
+    if (!s && c->callbacks.early_stopping.enabled)
+        s = check_monitor(c, "callbacks.early_stopping.monitor", c->callbacks.early_stopping.monitor, err, len);
+    if (!s && c->schedule.name == TLCL_SCHED_PLATEAU)
+        s = check_monitor(c, "schedule.monitor", c->schedule.monitor, err, len);
+    return s;
+}
+
+static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
+{
+    const __typeof__(c->train.data_dir) *d = &c->train.data_dir;
+    if (d->split == TLCL_SPLIT_GROUP && !d->validation[0]) {
+        if (!d->group_pattern[0])
+            return key_error(c, err, len, "train.data_dir.split",
+                             "'train.data_dir.split': group needs train.data_dir.group_pattern (a regex on the file "
+                             "name whose first group is the sample)");
+        regex_t re;
+        int rc = regcomp(&re, d->group_pattern, REG_EXTENDED);
+        if (rc) {
+            char why[128];
+            regerror(rc, &re, why, sizeof why);
+            return key_error(c, err, len, "train.data_dir.group_pattern",
+                             "'train.data_dir.group_pattern': not a POSIX extended regex: %s", why);
+        }
+        regfree(&re);
+    }
+    if (d->test[0] && d->test_split > 0)
+        return key_error(c, err, len, "train.data_dir.test_split",
+                         "'train.data_dir.test_split': train.data_dir.test is set too; give one or the other");
+    double held = (d->validation[0] ? 0 : d->validation_split) + (d->test[0] ? 0 : d->test_split);
+    if (held >= 1)
+        return key_error(c, err, len, "train.data_dir.validation_split",
+                         "'train.data_dir.validation_split' + test_split = %g leaves no training images", held);
+    int size = c->model.input_size;
+    if (size == 0 && d->image_size[0] != d->image_size[1])
+        return key_error(c, err, len, "train.data_dir.image_size",
+                         "'train.data_dir.image_size': the network takes square inputs; give [S, S] or set "
+                         "model.input_size");
+    if (size && (d->image_size[0] != size || d->image_size[1] != size))
+        return key_error(c, err, len, "model.input_size",
+                         "'model.input_size' %d differs from train.data_dir.image_size [%d, %d]", size,
+                         d->image_size[0], d->image_size[1]);
+    return TLCL_OK;
+}
+
+static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)
+{
+    if (!tlcl_arch_find(c->model.architecture)) {
+        char names[1024];
+        tlcl_arch_list(names, sizeof names);
+        return key_error(c, err, len, "model.architecture", "'model.architecture': unknown '%s'; allowed: %s",
+                         c->model.architecture, names);
+    }
+    if (c->loss.name == TLCL_LOSS_FOCAL && c->loss.alpha_count > 1 && c->class_weight.kind == TLCL_CW_MAP &&
+        c->loss.alpha_count != c->class_weight.count)
+        return key_error(c, err, len, "loss.alpha", "'loss.alpha': %d values but class_weight names %d classes",
+                         c->loss.alpha_count, c->class_weight.count);
+    if (!c->callbacks.csv_logger.separator[0])
+        return key_error(c, err, len, "callbacks.csv_logger.separator",
+                         "'callbacks.csv_logger.separator': expected a non-empty string");
+    return TLCL_OK;
+}
+
+static tlcl_status check_phases(const tlcl_config *c, char *err, size_t len)
+{
+    for (int i = 0; i < c->phases_count; i++) {
+        const tlcl_phase *p = &c->phases[i];
+        if (p->trainable == TLCL_TRAIN_TOP_BLOCKS && p->top_blocks < 1)
+            return key_error(c, err, len, "phases", "'phases[%d]': trainable: top_blocks needs top_blocks: N (N >= 1)",
+                             i);
+        if (p->trainable == TLCL_TRAIN_FROM_BLOCK && !p->from_block[0])
+            return key_error(c, err, len, "phases",
+                             "'phases[%d]': trainable: from_block needs from_block: NAME (e.g. block6a)", i);
+    }
+    return TLCL_OK;
+}
+
+/* {DATE} everywhere, then file names joined to their base directory. */
+static tlcl_status finish_paths(tlcl_config *c, char *err, size_t len)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < cfg_nkeys; i++) {
+            const cfg_key *k = &cfg_keys[i];
+            char *p = CFG_FIELD(c, k), tmp[TLCL_CFG_PATH_MAX];
+            if ((k->type != CFG_PATH && k->type != CFG_WEIGHTS) || !p[0])
+                continue;
+            int rc = 0;
+            if (pass == 0)
+                rc = tlcl_config_expand_date(p, c->run_time, tmp, sizeof tmp);
+            else if (k->flags & CFG_IN_BASE)
+                rc = cfg_path_join(tmp, sizeof tmp, CFG_FIELD(c, cfg_find(cfg_keys, cfg_nkeys, k->base)), p);
+            else
+                continue;
+            if (rc)
+                return key_error(c, err, len, k->key, "'%s': path longer than %d bytes", k->key,
+                                 TLCL_CFG_PATH_MAX - 1);
+            strcpy(p, tmp);
+        }
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_config_finalize(tlcl_config *c, char *err, size_t err_len)
+{
+    tlcl_status s = check_data(c, err, err_len);
+    if (!s)
+        s = check_model(c, err, err_len);
+    if (!s)
+        s = check_monitors(c, err, err_len);
+    if (!s)
+        s = check_phases(c, err, err_len);
+    if (!s)
+        s = finish_paths(c, err, err_len);
+    if (s)
+        return s;
+    if (c->phases_count == 0) { /* no phases: one fit() of the whole network, as plain Keras */
+        cfg_phase_default(&c->phases[0], 0);
+        strcpy(c->phases[0].name, "train");
+        c->phases_count = 1;
+    }
+    c->finalized = 1;
+    return TLCL_OK;
+}
+
+double tlcl_config_weight_decay(const tlcl_config *c)
+{
+    if (!isnan(c->optimizer.weight_decay))
+        return c->optimizer.weight_decay;
+    return c->optimizer.name == TLCL_OPTIMIZER_ADAMW ? 0.004 : 0.0;
+}
+
+int tlcl_config_phase_epochs(const tlcl_config *c, int phase)
+{
+    int e = c->phases[phase].epochs;
+    return e < 0 ? c->train.config.epochs : e;
+}
+
+double tlcl_config_phase_learning_rate(const tlcl_config *c, int phase)
+{
+    double lr = c->phases[phase].learning_rate;
+    return isnan(lr) ? c->optimizer.learning_rate : lr;
+}
