@@ -48,7 +48,7 @@
 #define TLCL_CFG_MAX_METRICS 16
 #define TLCL_CFG_MAX_KEYS 192 /* schema entries (where[] below) */
 
-typedef enum { TLCL_SPLIT_KERAS, TLCL_SPLIT_STRATIFIED, TLCL_SPLIT_GROUP } tlcl_split_method;
+typedef enum { TLCL_CFG_SPLIT_KERAS, TLCL_CFG_SPLIT_STRATIFIED, TLCL_CFG_SPLIT_GROUP } tlcl_cfg_split_method;
 typedef enum { TLCL_WEIGHTS_IMAGENET, TLCL_WEIGHTS_NONE, TLCL_WEIGHTS_FILE } tlcl_weights_kind;
 typedef enum { TLCL_HEAD_RELU, TLCL_HEAD_RELU6, TLCL_HEAD_SWISH, TLCL_HEAD_SIGMOID } tlcl_head_activation;
 typedef enum { TLCL_OPTIMIZER_ADAM, TLCL_OPTIMIZER_ADAMW, TLCL_OPTIMIZER_SGD } tlcl_optimizer_name;
@@ -111,7 +111,7 @@ typedef struct tlcl_config {
         struct {
             tlcl_cfg_path train, validation, test, cache_dir;
             double validation_split, test_split;
-            int split;                /* tlcl_split_method */
+            int split;                /* tlcl_cfg_split_method */
             char group_pattern[256];  /* POSIX extended regex on the file name */
             struct {
                 double train, validation, test;

@@ -74,7 +74,7 @@ static tlcl_status check_monitors(const tlcl_config *c, char *err, size_t len)
 static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
 {
     const __typeof__(c->train.data_dir) *d = &c->train.data_dir;
-    if (d->split == TLCL_SPLIT_GROUP && !d->validation[0]) {
+    if (d->split == TLCL_CFG_SPLIT_GROUP && !d->validation[0]) {
         if (!d->group_pattern[0])
             return key_error(c, err, len, "train.data_dir.split",
                              "'train.data_dir.split': group needs train.data_dir.group_pattern (a regex on the file "

@@ -107,11 +107,11 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int monitor_mode(const char *key, tlcl_monitor_mode m)
+static int monitor_mode(const char *key, tlcl_monitor m)
 {
-    if (m == TLCL_MODE_MIN)
+    if (m == TLCL_MON_MIN)
         return -1;
-    if (m == TLCL_MODE_MAX)
+    if (m == TLCL_MON_MAX)
         return 1;
     return strstr(key, "loss") ? -1 : 1; /* Keras: losses go down, metrics up */
 }
@@ -135,13 +135,13 @@ static float schedule_lr(const tlcl_train_plan *p, float base, long step, int ep
 {
     const tlcl_schedule *s = &p->schedule;
     switch (s->kind) {
-    case TLCL_SCHED_STEP:
+    case TLCL_LR_STEP:
         return base * powf(s->factor, (float)(s->step_epochs > 0 ? epoch / s->step_epochs : 0));
-    case TLCL_SCHED_EXPONENTIAL: {
+    case TLCL_LR_EXPONENTIAL: {
         double e = s->decay_steps > 0 ? (double)step / s->decay_steps : 0;
         return (float)(base * pow(s->decay_rate, s->staircase ? floor(e) : e));
     }
-    case TLCL_SCHED_COSINE: {
+    case TLCL_LR_COSINE: {
         double start = base, peak = s->warmup_target > 0 ? s->warmup_target : base;
         if (s->warmup_steps > 0 && step < s->warmup_steps)
             return (float)(start + (peak - start) * step / s->warmup_steps);
@@ -157,7 +157,7 @@ static float schedule_lr(const tlcl_train_plan *p, float base, long step, int ep
 
 static float current_lr(const trainer *t, long phase_step)
 {
-    const tlcl_phase *ph = &t->p->phases[t->st.phase];
+    const tlcl_fit_phase *ph = &t->p->phases[t->st.phase];
     if (t->st.plateau_lr > 0)
         return t->st.plateau_lr;
     return schedule_lr(t->p, ph->learning_rate, phase_step, t->st.epoch);
@@ -400,7 +400,7 @@ static tlcl_status extract_features(trainer *t, tlcl_loader *l, float **out, int
 
 static int phase_uses_features(const trainer *t)
 {
-    const tlcl_phase *ph = &t->p->phases[t->st.phase];
+    const tlcl_fit_phase *ph = &t->p->phases[t->st.phase];
     return t->p->cache_features && ph->first_trainable_block > t->p->model->nblocks;
 }
 
@@ -656,7 +656,7 @@ static void reduce_on_plateau(trainer *t, tlcl_logs *logs, float lr_used)
 {
     const tlcl_schedule *s = &t->p->schedule;
     double v;
-    if (s->kind != TLCL_SCHED_PLATEAU || !tlcl_logs_get(logs, s->monitor, &v))
+    if (s->kind != TLCL_LR_PLATEAU || !tlcl_logs_get(logs, s->monitor, &v))
         return;
     if (t->st.rlr_cooldown > 0) {
         t->st.rlr_cooldown--;
@@ -759,7 +759,7 @@ static tlcl_status restore_best(trainer *t)
 static tlcl_status phase_begin(trainer *t, int fresh)
 {
     tlcl_train_plan *p = t->p;
-    const tlcl_phase *ph = &p->phases[t->st.phase];
+    const tlcl_fit_phase *ph = &p->phases[t->st.phase];
     tlcl_model_set_trainable(p->model, ph->first_trainable_block, ph->bn_frozen);
     if (!fresh)
         return ensure_features(t);
@@ -772,7 +772,7 @@ static tlcl_status phase_begin(trainer *t, int fresh)
     t->st.plateau_lr = 0;
     t->st.es_wait = t->st.rlr_wait = t->st.rlr_cooldown = t->st.es_stop = 0;
     t->st.es = (monitor){monitor_mode(p->cb.es_monitor, p->cb.es_mode), 0, 0};
-    t->st.rlr = (monitor){monitor_mode(p->schedule.monitor, TLCL_MODE_AUTO), 0, 0};
+    t->st.rlr = (monitor){monitor_mode(p->schedule.monitor, TLCL_MON_AUTO), 0, 0};
     free(t->best_weights);
     t->best_weights = NULL;
     return ensure_features(t);

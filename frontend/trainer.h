@@ -25,13 +25,13 @@ void tlcl_logs_set(tlcl_logs *l, const char *key, double value);
 int tlcl_logs_get(const tlcl_logs *l, const char *key, double *value);
 
 typedef enum tlcl_loss_kind { TLCL_LOSS_XENT = 0, TLCL_LOSS_FOCAL } tlcl_loss_kind;
-typedef enum tlcl_sched_kind {
-    TLCL_SCHED_CONSTANT = 0, TLCL_SCHED_STEP, TLCL_SCHED_EXPONENTIAL, TLCL_SCHED_COSINE, TLCL_SCHED_PLATEAU
-} tlcl_sched_kind;
-typedef enum tlcl_monitor_mode { TLCL_MODE_AUTO = 0, TLCL_MODE_MIN, TLCL_MODE_MAX } tlcl_monitor_mode;
+typedef enum tlcl_lr_kind {
+    TLCL_LR_CONSTANT = 0, TLCL_LR_STEP, TLCL_LR_EXPONENTIAL, TLCL_LR_COSINE, TLCL_LR_PLATEAU
+} tlcl_lr_kind;
+typedef enum tlcl_monitor { TLCL_MON_AUTO = 0, TLCL_MON_MIN, TLCL_MON_MAX } tlcl_monitor;
 
 typedef struct tlcl_schedule {
-    tlcl_sched_kind kind;
+    tlcl_lr_kind kind;
     int step_epochs;          /* step: every N epochs multiply by factor */
     float factor;             /* step and plateau */
     long decay_steps;         /* exponential, cosine (in optimizer steps) */
@@ -45,19 +45,19 @@ typedef struct tlcl_schedule {
     float min_delta, min_lr;  /* plateau */
 } tlcl_schedule;
 
-typedef struct tlcl_phase {
+typedef struct tlcl_fit_phase {
     char name[32];
     int epochs;
     float learning_rate;
     int first_trainable_block;  /* 0: all; nblocks + 1: base frozen */
     int bn_frozen;              /* keep every BatchNorm in inference mode */
-} tlcl_phase;
+} tlcl_fit_phase;
 
 typedef struct tlcl_callbacks {
     /* best-model checkpoint */
     char checkpoint_path[1024];  /* "" = none */
     char checkpoint_monitor[48];
-    tlcl_monitor_mode checkpoint_mode;
+    tlcl_monitor checkpoint_mode;
     int save_best_only;
     /* backup and restore */
     char backup_dir[1024];       /* "" = none */
@@ -67,7 +67,7 @@ typedef struct tlcl_callbacks {
     /* early stopping */
     int early_stopping;
     char es_monitor[48];
-    tlcl_monitor_mode es_mode;
+    tlcl_monitor es_mode;
     float es_min_delta;
     int es_patience, es_start_from_epoch, es_restore_best;
     int terminate_on_nan;        /* always on: a NaN loss stops the run (the update is skipped) */
@@ -88,7 +88,7 @@ typedef struct tlcl_train_plan {
     const float *focal_alpha_per_class; /* NULL: focal_alpha for all */
     tlcl_optimizer optimizer;        /* type and hyper-parameters; state is per phase */
     tlcl_schedule schedule;
-    tlcl_phase phases[TLCL_PHASES_MAX];
+    tlcl_fit_phase phases[TLCL_PHASES_MAX];
     int nphases;
     tlcl_callbacks cb;
     int cache_features;              /* frozen base, no augmentation: features once, head trains on them */

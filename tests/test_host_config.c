@@ -107,7 +107,7 @@ static void test_files_load(harness *h)
     snprintf(path, sizeof path, "%s/config/examples/focal_class_weights.yaml", TLCL_SOURCE_DIR);
     load_finalize(path, err, sizeof err);
     check(h, cfg.loss.name == TLCL_LOSS_FOCAL && cfg.loss.gamma == 2.0 && cfg.class_weight.kind == TLCL_CW_BALANCED &&
-                 cfg.train.data_dir.split == TLCL_SPLIT_GROUP && cfg.metrics_count == 5 &&
+                 cfg.train.data_dir.split == TLCL_CFG_SPLIT_GROUP && cfg.metrics_count == 5 &&
                  cfg.metrics[4].kind == TLCL_METRIC_TOP_K && cfg.metrics[4].k == 3,
          "focal_class_weights: focal, balanced weights, group split, top-3 accuracy");
 }
