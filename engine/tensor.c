@@ -125,7 +125,21 @@ void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t)
 
 tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host)
 {
-    return tlcl_cl_write(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
+    size_t n = tlcl_tensor_count(t);
+    if (!(e->oclgrind && t->is_view && n > 0))
+        return tlcl_cl_write(e->cl, t->buf, 0, n * sizeof(float), host, t->name);
+    /* oclgrind: a host write into a view (a sub-buffer) resets the shadow of
+     * the whole parameter store to the view's size (see pool_find), so the
+     * upload goes to a buffer of its own and a kernel copies it in. */
+    tlcl_tensor stage;
+    ENG_TRY(tlcl_tensor_alloc(e, &stage, "upload staging", t->n, t->h, t->w, t->c));
+    tlcl_status s = tlcl_cl_write(e->cl, stage.buf, 0, n * sizeof(float), host, t->name);
+    size_t g = eng_global1(n);
+    if (s == TLCL_OK)
+        s = TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "copy", 1, &g, NULL, TLCL_MEM(t->buf), TLCL_MEM(stage.buf),
+                     TLCL_INT(n));
+    tlcl_tensor_release(e, &stage);
+    return s;
 }
 
 tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host)
