@@ -15,6 +15,7 @@ struct tlcl_engine {
     tlcl_cl *cl;
     pool_entry *pool;
     int npool, cap_pool;
+    int oclgrind;                    /* the device is the oclgrind simulator (tensor.c, gemm_select.c) */
     tlcl_gemm_backend gemm_backend;  /* AUTO until resolved */
     void *clblast_state;             /* gemm_clblast.c's, NULL when unused */
 };

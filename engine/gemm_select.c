@@ -20,6 +20,9 @@
  * EfficientNet-B0 (0.13 GFLOP: milliseconds on a device, well under a
  * second on a slow one). */
 enum { SEL_M = 1024, SEL_N = 256, SEL_K = 256, SEL_REPS = 3 };
+/* On the oclgrind simulator the timing means nothing and the product above
+ * would take it an hour: a small one keeps the path (measure, persist). */
+enum { SEL_M_SIM = 32, SEL_N_SIM = 16, SEL_K_SIM = 16 };
 
 static int measure_count;
 int gemm_select_measure_count(void) { return measure_count; }
@@ -102,19 +105,18 @@ typedef tlcl_status (*gemm_fn)(tlcl_engine *, int, int, int, int, int, float, cl
 
 /* GFLOP/s of one back-end, best of SEL_REPS after a warm-up (which also
  * compiles); 0 when it fails. */
-static double time_backend(tlcl_engine *e, gemm_fn fn, cl_mem A, cl_mem B, cl_mem C)
+static double time_backend(tlcl_engine *e, gemm_fn fn, int M, int N, int K, cl_mem A, cl_mem B, cl_mem C)
 {
     double best = 1e30;
     for (int r = 0; r <= SEL_REPS; r++) {
         double t0 = now_s();
-        if (fn(e, 0, 0, SEL_M, SEL_N, SEL_K, 1.0f, A, 0, SEL_K, B, 0, SEL_N, 0.0f, C, 0, SEL_N) != TLCL_OK ||
-            tlcl_cl_finish(e->cl) != TLCL_OK)
+        if (fn(e, 0, 0, M, N, K, 1.0f, A, 0, K, B, 0, N, 0.0f, C, 0, N) != TLCL_OK || tlcl_cl_finish(e->cl) != TLCL_OK)
             return 0.0;
         double t = now_s() - t0;
         if (r > 0 && t < best)
             best = t;
     }
-    return 2.0 * SEL_M * SEL_N * SEL_K / best * 1e-9;
+    return 2.0 * M * N * K / best * 1e-9;
 }
 
 /* Times both back-ends on zero-filled operands; own wins ties and errors. */
@@ -123,12 +125,13 @@ static tlcl_gemm_backend measure(tlcl_engine *e, double *own, double *clb)
     tlcl_tensor a = {0}, b = {0}, c = {0};
     *own = *clb = 0.0;
     measure_count++;
-    if (tlcl_tensor_alloc(e, &a, "gemm select A", SEL_M, 1, 1, SEL_K) == TLCL_OK &&
-        tlcl_tensor_alloc(e, &b, "gemm select B", SEL_K, 1, 1, SEL_N) == TLCL_OK &&
-        tlcl_tensor_alloc(e, &c, "gemm select C", SEL_M, 1, 1, SEL_N) == TLCL_OK &&
+    int M = e->oclgrind ? SEL_M_SIM : SEL_M, N = e->oclgrind ? SEL_N_SIM : SEL_N, K = e->oclgrind ? SEL_K_SIM : SEL_K;
+    if (tlcl_tensor_alloc(e, &a, "gemm select A", M, 1, 1, K) == TLCL_OK &&
+        tlcl_tensor_alloc(e, &b, "gemm select B", K, 1, 1, N) == TLCL_OK &&
+        tlcl_tensor_alloc(e, &c, "gemm select C", M, 1, 1, N) == TLCL_OK &&
         tlcl_tensor_fill(e, &a, 0.0f) == TLCL_OK && tlcl_tensor_fill(e, &b, 0.0f) == TLCL_OK) {
-        *own = time_backend(e, tlcl_gemm_own, a.buf, b.buf, c.buf);
-        *clb = time_backend(e, tlcl_gemm_clblast, a.buf, b.buf, c.buf);
+        *own = time_backend(e, tlcl_gemm_own, M, N, K, a.buf, b.buf, c.buf);
+        *clb = time_backend(e, tlcl_gemm_clblast, M, N, K, a.buf, b.buf, c.buf);
     }
     if (a.buf) tlcl_tensor_release(e, &a);
     if (b.buf) tlcl_tensor_release(e, &b);

@@ -14,6 +14,7 @@ tlcl_status tlcl_engine_init(tlcl_engine **out, tlcl_cl *cl)
         return tlcl_cl_fail(cl, TLCL_ERR_OOM, "out of host memory creating the engine");
     e->cl = cl;
     e->gemm_backend = TLCL_GEMM_AUTO;
+    e->oclgrind = strstr(tlcl_cl_device(cl)->platform_name, "Oclgrind") != NULL;
     *out = e;
     return TLCL_OK;
 }
@@ -55,13 +56,20 @@ tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, 
     return TLCL_OK;
 }
 
-/* Smallest free buffer that fits without wasting more than half of it. */
+/* Smallest free buffer that fits without wasting more than half of it.
+ * Under oclgrind only a buffer of exactly the size: its uninitialised-value
+ * check (21.10, still so in 26.03) replaces a buffer's whole shadow with one
+ * of the size a host write (clEnqueueWriteBuffer/CopyBuffer) covers, so
+ * after uploading a tensor into a larger pooled buffer, what kernels later
+ * write past the upload is not recorded and reading it is reported as
+ * uninitialised (tools/oclgrind_partial_write.c reproduces it). With exact
+ * sizes every upload covers its whole buffer and the shadow stays exact. */
 static int pool_find(const tlcl_engine *e, size_t bytes)
 {
     int best = -1;
     for (int i = 0; i < e->npool; i++) {
         const pool_entry *p = &e->pool[i];
-        if (p->in_use || p->bytes < bytes || p->bytes > 2 * bytes + 4096)
+        if (p->in_use || p->bytes < bytes || p->bytes > 2 * bytes + 4096 || (e->oclgrind && p->bytes != bytes))
             continue;
         if (best < 0 || p->bytes < e->pool[best].bytes)
             best = i;
@@ -117,7 +125,21 @@ void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t)
 
 tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host)
 {
-    return tlcl_cl_write(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
+    size_t n = tlcl_tensor_count(t);
+    if (!(e->oclgrind && t->is_view && n > 0))
+        return tlcl_cl_write(e->cl, t->buf, 0, n * sizeof(float), host, t->name);
+    /* oclgrind: a host write into a view (a sub-buffer) resets the shadow of
+     * the whole parameter store to the view's size (see pool_find), so the
+     * upload goes to a buffer of its own and a kernel copies it in. */
+    tlcl_tensor stage;
+    ENG_TRY(tlcl_tensor_alloc(e, &stage, "upload staging", t->n, t->h, t->w, t->c));
+    tlcl_status s = tlcl_cl_write(e->cl, stage.buf, 0, n * sizeof(float), host, t->name);
+    size_t g = eng_global1(n);
+    if (s == TLCL_OK)
+        s = TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "copy", 1, &g, NULL, TLCL_MEM(t->buf), TLCL_MEM(stage.buf),
+                     TLCL_INT(n));
+    tlcl_tensor_release(e, &stage);
+    return s;
 }
 
 tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host)
