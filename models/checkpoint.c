@@ -335,16 +335,26 @@ static tlcl_status read_tensor(tlcl_checkpoint *c, const char *prefix, const tlc
     return TLCL_OK;
 }
 
-/* Reads one section (values or a moment) into the device buffer dst. */
-static tlcl_status load_section(tlcl_model *m, tlcl_checkpoint *c, int sec, cl_mem dst, char *err, size_t err_len)
+static int is_head(const char *name)
+{
+    return strncmp(name, "predictions/", 12) == 0 || strncmp(name, "head_dense_", 11) == 0;
+}
+
+/* Reads one section (values or a moment) into the device buffer dst; with
+ * skip_head the classifier keeps its current values. */
+static tlcl_status load_section(tlcl_model *m, tlcl_checkpoint *c, int sec, cl_mem dst, int skip_head, char *err,
+                                size_t err_len)
 {
     float *host = calloc(m->params.total ? m->params.total : 1, sizeof *host);
     if (!host)
         return TLCL_ERR_OOM;
     tlcl_status s = TLCL_OK;
+    if (skip_head && m->eng)
+        s = tlcl_cl_read(tlcl_engine_cl(m->eng), dst, 0, m->params.total * sizeof(float), host, "parameters");
     for (int i = 0; s == TLCL_OK && i < m->params.count; i++)
-        s = read_tensor(c, SECTION_PREFIX[sec], &m->params.entries[i], host + m->params.entries[i].offset, err,
-                        err_len);
+        if (!skip_head || !is_head(m->params.entries[i].name))
+            s = read_tensor(c, SECTION_PREFIX[sec], &m->params.entries[i], host + m->params.entries[i].offset, err,
+                            err_len);
     if (s == TLCL_OK && m->eng &&
         tlcl_cl_write(tlcl_engine_cl(m->eng), dst, 0, m->params.total * sizeof(float), host, "parameters") != TLCL_OK) {
         snprintf(err, err_len, "loading %s: %s", c->path, tlcl_engine_error(m->eng));
@@ -356,13 +366,25 @@ static tlcl_status load_section(tlcl_model *m, tlcl_checkpoint *c, int sec, cl_m
 
 tlcl_status tlcl_model_load_optimizer(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len)
 {
-    tlcl_status s = load_section(m, c, 1, m->params.m, err, err_len);
-    return s == TLCL_OK ? load_section(m, c, 2, m->params.v, err, err_len) : s;
+    tlcl_status s = load_section(m, c, 1, m->params.m, 0, err, err_len);
+    return s == TLCL_OK ? load_section(m, c, 2, m->params.v, 0, err, err_len) : s;
 }
+
+static tlcl_status load_values(tlcl_model *m, tlcl_checkpoint *c, int skip_head, char *err, size_t err_len);
 
 tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len)
 {
-    tlcl_status s = load_section(m, c, 0, m->params.values, err, err_len);
+    return load_values(m, c, 0, err, err_len);
+}
+
+tlcl_status tlcl_model_load_base(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len)
+{
+    return load_values(m, c, 1, err, err_len);
+}
+
+static tlcl_status load_values(tlcl_model *m, tlcl_checkpoint *c, int skip_head, char *err, size_t err_len)
+{
+    tlcl_status s = load_section(m, c, 0, m->params.values, skip_head, err, err_len);
     cJSON *pre = cJSON_Parse(tlcl_checkpoint_meta(c, "preprocessing") ? tlcl_checkpoint_meta(c, "preprocessing") : "{}");
     cJSON *scale = cJSON_GetObjectItemCaseSensitive(pre, "scale"), *shift = cJSON_GetObjectItemCaseSensitive(pre, "shift");
     if (cJSON_GetArraySize(scale) == 3 && cJSON_GetArraySize(shift) == 3)

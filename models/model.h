@@ -203,6 +203,9 @@ tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options
 /* Loads every parameter, checking names, dtypes and shapes; the error names
  * the tensor that does not fit. Also restores the input preprocessing. */
 tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
+/* The base only (pretrained weights under a new head): tensors of the
+ * classifier ("predictions/", "head_dense_") keep their initial values. */
+tlcl_status tlcl_model_load_base(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
 /* The optimizer moments of a backup. */
 tlcl_status tlcl_model_load_optimizer(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
 /* malloc'd array of malloc'd names; returns the count (0 when absent). */

@@ -1,0 +1,74 @@
+/* evaluate.c — see evaluate.h. */
+#include "evaluate.h"
+#include "metrics.h"
+#include "plot.h"
+#include "report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int tlcl_evaluate_write(const float *probs, const int *labels, int n, int classes, const char *const *class_names,
+                        const tlcl_eval_paths *paths, FILE *out, char *err, size_t err_len)
+{
+    metrics_summary s;
+    if (metrics_summary_compute(&s, probs, labels, NULL, n, classes) != 0) {
+        snprintf(err, err_len, "out of memory computing the test metrics");
+        return -1;
+    }
+    int rc = 0;
+    if (paths->confusion_csv)
+        rc = report_write_confusion_csv(paths->confusion_csv, s.confusion, classes, class_names, err, err_len);
+    if (rc == 0 && paths->confusion_png)
+        rc = plot_confusion_matrix(s.confusion, classes, class_names, paths->confusion_png, err, err_len);
+    if (rc == 0 && paths->report_json)
+        rc = report_write_json(paths->report_json, &s, class_names, err, err_len);
+    if (rc == 0 && out)
+        fprintf(out, "test: %d images, accuracy %.4f, balanced accuracy %.4f, macro F1 %.4f, kappa %.4f\n", n,
+                s.accuracy, s.balanced_accuracy, s.macro.f1, s.kappa);
+    metrics_summary_free(&s);
+    return rc;
+}
+
+static void set_prefixed(tlcl_logs *logs, const char *prefix, const char *name, double v)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    tlcl_logs_set(logs, key, v);
+}
+
+void tlcl_eval_metrics_fn(void *ctx, const float *probs, const int *labels, int n, int classes, const char *prefix,
+                          tlcl_logs *logs)
+{
+    const tlcl_eval_metrics *w = ctx;
+    metrics_summary s;
+    if (n == 0 || metrics_summary_compute(&s, probs, labels, NULL, n, classes) != 0)
+        return;
+    if (w->want_precision)
+        set_prefixed(logs, prefix, "precision", s.macro.precision);
+    if (w->want_recall)
+        set_prefixed(logs, prefix, "recall", s.macro.recall);
+    if (w->want_f1)
+        set_prefixed(logs, prefix, "f1", s.macro.f1);
+    if (w->want_balanced)
+        set_prefixed(logs, prefix, "balanced_accuracy", s.balanced_accuracy);
+    if (w->want_kappa)
+        set_prefixed(logs, prefix, "kappa", s.kappa);
+    if (w->want_auc && !isnan(s.auc_macro))
+        set_prefixed(logs, prefix, "auc", s.auc_macro);
+    if (w->top_k > 1) {
+        char name[32];
+        snprintf(name, sizeof name, "top_%d_accuracy", w->top_k);
+        set_prefixed(logs, prefix, name, metrics_top_k_accuracy(probs, labels, NULL, n, classes, w->top_k));
+    }
+    for (int c = 0; c < classes && w->class_names; c++) { /* for the per-class curves */
+        char name[96];
+        snprintf(name, sizeof name, "precision_%s", w->class_names[c]);
+        set_prefixed(logs, prefix, name, s.per_class[c].precision);
+        snprintf(name, sizeof name, "recall_%s", w->class_names[c]);
+        set_prefixed(logs, prefix, name, s.per_class[c].recall);
+        snprintf(name, sizeof name, "f1_%s", w->class_names[c]);
+        set_prefixed(logs, prefix, name, s.per_class[c].f1);
+    }
+    metrics_summary_free(&s);
+}
