@@ -147,11 +147,7 @@ tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor
     ENG_TRY(eng_check_count(e, src, n, "copy"));
     if (n == 0)
         return TLCL_OK;
-    cl_int rc = clEnqueueCopyBuffer(tlcl_cl_queue(e->cl), src->buf, dst->buf, 0, 0, n * sizeof(float), 0, NULL, NULL);
-    if (rc != CL_SUCCESS)
-        return ENG_FAIL(e, TLCL_ERR_CL, "clEnqueueCopyBuffer failed: %s (tensor %s)", tlcl_cl_error_name(rc),
-                        dst->name ? dst->name : "?");
-    return TLCL_OK;
+    return tlcl_cl_copy(e->cl, dst->buf, 0, src->buf, 0, n * sizeof(float), dst->name ? dst->name : "?");
 }
 
 tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b)
