@@ -117,6 +117,7 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     size_t wg = cl->dev.max_work_group_size < 256 ? cl->dev.max_work_group_size : 256;
     cl->reduce_wg = pow2_floor(wg ? wg : 1);
     cl->profiling = o.profiling;
+    cl->sim_transfers = strstr(cl->dev.platform_name, "Oclgrind") != NULL;
     *out = cl;
     return TLCL_OK;
 }
@@ -266,11 +267,82 @@ tlcl_status tlcl_cl_finish(tlcl_cl *cl)
     return TLCL_OK;
 }
 
+/* Oclgrind (21.10; the code is the same in 26.03) tracks uninitialised
+ * memory with a shadow per buffer slot, and gets two things wrong
+ * (tools/oclgrind_shadow_repro.c reproduces both):
+ * - A host store (clEnqueueWriteBuffer, clEnqueueCopyBuffer) REPLACES the
+ *   buffer's whole shadow by a new one the size of the store: a store of a
+ *   prefix truncates it, so later kernel stores past the prefix are dropped
+ *   and loads there read as uninitialised; a store at an offset (through a
+ *   parameter sub-buffer) leaves it garbage. A pooled buffer that once got a
+ *   smaller upload, or the parameter store, then gives false reports.
+ * - It ignores allocations and releases: a new buffer that reuses a released
+ *   buffer's slot inherits that buffer's stale shadow (truncated when the
+ *   old buffer was smaller).
+ * Kernel stores update the shadow exactly, so on Oclgrind only, a transfer
+ * into a buffer is a copy kernel from a source Oclgrind tracks correctly (a
+ * staging buffer written whole from offset 0), and a new buffer gets a
+ * 0-byte host store, which leaves it an empty shadow so that the first
+ * kernel using it allocates a fresh one, all uninitialised. Sub-buffers are
+ * resolved to their parent so no kernel gets an address inside a shadow
+ * Oclgrind does not know. The checks themselves are not changed. */
+static tlcl_status sim_parent(tlcl_cl *cl, cl_mem *m, size_t *off, const char *what)
+{
+    cl_mem parent = NULL;
+    size_t origin = 0;
+    CL_TRY(cl, clGetMemObjectInfo(*m, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL), what);
+    if (parent) {
+        CL_TRY(cl, clGetMemObjectInfo(*m, CL_MEM_OFFSET, sizeof origin, &origin, NULL), what);
+        *m = parent, *off += origin;
+    }
+    return TLCL_OK;
+}
+
+static tlcl_status sim_transfer(tlcl_cl *cl, cl_mem dst, size_t dst_off, cl_mem src, size_t src_off, size_t bytes,
+                                const char *what)
+{
+    tlcl_status st = sim_parent(cl, &dst, &dst_off, what);
+    if (st == TLCL_OK)
+        st = sim_parent(cl, &src, &src_off, what);
+    if (st != TLCL_OK)
+        return st;
+    int words = (dst_off | src_off | bytes) % 4 == 0;
+    size_t unit = words ? 4 : 1, n = bytes / unit;
+    cl_ulong d = dst_off / unit, s = src_off / unit, count = n;
+    return TLCL_RUN(cl, "sim_copy", "", words ? "sim_copy_words" : "sim_copy_bytes", 1, &n, NULL, TLCL_MEM(dst),
+                    ((tlcl_arg){sizeof d, &d}), TLCL_MEM(src), ((tlcl_arg){sizeof s, &s}),
+                    ((tlcl_arg){sizeof count, &count}));
+}
+
 tlcl_status tlcl_cl_write(tlcl_cl *cl, cl_mem buf, size_t offset, size_t bytes, const void *src, const char *what)
 {
     if (bytes == 0)
         return TLCL_OK;
+    if (cl->sim_transfers) {
+        cl_int rc;
+        cl_mem staging = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+        if (rc != CL_SUCCESS)
+            return cl_fail_call(cl, rc, "clCreateBuffer (staging)", what);
+        rc = clEnqueueWriteBuffer(cl->queue, staging, CL_TRUE, 0, bytes, src, 0, NULL, NULL);
+        tlcl_status s = rc == CL_SUCCESS ? sim_transfer(cl, buf, offset, staging, 0, bytes, what)
+                                         : cl_fail_call(cl, rc, "clEnqueueWriteBuffer (staging)", what);
+        if (s == TLCL_OK)
+            s = tlcl_cl_finish(cl); /* blocking, as the write it stands for */
+        clReleaseMemObject(staging);
+        return s;
+    }
     CL_TRY(cl, clEnqueueWriteBuffer(cl->queue, buf, CL_TRUE, offset, bytes, src, 0, NULL, NULL), what);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_copy(tlcl_cl *cl, cl_mem dst, size_t dst_offset, cl_mem src, size_t src_offset, size_t bytes,
+                         const char *what)
+{
+    if (bytes == 0)
+        return TLCL_OK;
+    if (cl->sim_transfers)
+        return sim_transfer(cl, dst, dst_offset, src, src_offset, bytes, what);
+    CL_TRY(cl, clEnqueueCopyBuffer(cl->queue, src, dst, src_offset, dst_offset, bytes, 0, NULL, NULL), what);
     return TLCL_OK;
 }
 
@@ -299,6 +371,13 @@ tlcl_status tlcl_cl_buffer(tlcl_cl *cl, size_t bytes, const char *what, cl_mem *
                             "out of device memory: clCreateBuffer for tensor '%s' (%.1f MiB) failed with %s on %s: "
                             "use a smaller batch size",
                             what, bytes / 1048576.0, tlcl_cl_error_name(rc), cl->dev.name);
+    if (cl->sim_transfers) { /* a fresh shadow on Oclgrind: see sim_transfer */
+        rc = clEnqueueWriteBuffer(cl->queue, m, CL_TRUE, 0, 0, &bytes, 0, NULL, NULL);
+        if (rc != CL_SUCCESS) {
+            clReleaseMemObject(m);
+            return cl_fail_call(cl, rc, "clEnqueueWriteBuffer (0 bytes, Oclgrind)", what);
+        }
+    }
     cl->stats.buffers_created++;
     *out = m;
     return TLCL_OK;

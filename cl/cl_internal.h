@@ -24,6 +24,7 @@ struct tlcl_cl {
     char cache_dir[1024];
     int fast_math;
     size_t reduce_wg;
+    int sim_transfers;    /* Oclgrind: host transfers go through copy kernels (sim_transfer) */
     cl_program_entry *programs;
     int nprograms, cap_programs;
     cl_kernel_entry *kernels;

@@ -152,6 +152,9 @@ void tlcl_cl_profile_reset(tlcl_cl *cl);
 /* Host <-> device copies (blocking), with errors naming the tensor. */
 tlcl_status tlcl_cl_write(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src, const char *what);
 tlcl_status tlcl_cl_read(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, void *dst, const char *what);
+/* Device-to-device copy (enqueued, not waited for). */
+tlcl_status tlcl_cl_copy(tlcl_cl *cl, cl_mem dst, size_t dst_offset_bytes, cl_mem src, size_t src_offset_bytes,
+                         size_t bytes, const char *what);
 
 /* Creates a device buffer; on failure the error names `what` and its size
  * and suggests a smaller batch. */

@@ -56,20 +56,13 @@ tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, 
     return TLCL_OK;
 }
 
-/* Smallest free buffer that fits without wasting more than half of it.
- * Under oclgrind only a buffer of exactly the size: its uninitialised-value
- * check (21.10, still so in 26.03) replaces a buffer's whole shadow with one
- * of the size a host write (clEnqueueWriteBuffer/CopyBuffer) covers, so
- * after uploading a tensor into a larger pooled buffer, what kernels later
- * write past the upload is not recorded and reading it is reported as
- * uninitialised (tools/oclgrind_partial_write.c reproduces it). With exact
- * sizes every upload covers its whole buffer and the shadow stays exact. */
+/* Smallest free buffer that fits without wasting more than half of it. */
 static int pool_find(const tlcl_engine *e, size_t bytes)
 {
     int best = -1;
     for (int i = 0; i < e->npool; i++) {
         const pool_entry *p = &e->pool[i];
-        if (p->in_use || p->bytes < bytes || p->bytes > 2 * bytes + 4096 || (e->oclgrind && p->bytes != bytes))
+        if (p->in_use || p->bytes < bytes || p->bytes > 2 * bytes + 4096)
             continue;
         if (best < 0 || p->bytes < e->pool[best].bytes)
             best = i;
@@ -125,21 +118,7 @@ void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t)
 
 tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host)
 {
-    size_t n = tlcl_tensor_count(t);
-    if (!(e->oclgrind && t->is_view && n > 0))
-        return tlcl_cl_write(e->cl, t->buf, 0, n * sizeof(float), host, t->name);
-    /* oclgrind: a host write into a view (a sub-buffer) resets the shadow of
-     * the whole parameter store to the view's size (see pool_find), so the
-     * upload goes to a buffer of its own and a kernel copies it in. */
-    tlcl_tensor stage;
-    ENG_TRY(tlcl_tensor_alloc(e, &stage, "upload staging", t->n, t->h, t->w, t->c));
-    tlcl_status s = tlcl_cl_write(e->cl, stage.buf, 0, n * sizeof(float), host, t->name);
-    size_t g = eng_global1(n);
-    if (s == TLCL_OK)
-        s = TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "copy", 1, &g, NULL, TLCL_MEM(t->buf), TLCL_MEM(stage.buf),
-                     TLCL_INT(n));
-    tlcl_tensor_release(e, &stage);
-    return s;
+    return tlcl_cl_write(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
 }
 
 tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host)
@@ -169,11 +148,7 @@ tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor
     ENG_TRY(eng_check_count(e, src, n, "copy"));
     if (n == 0)
         return TLCL_OK;
-    cl_int rc = clEnqueueCopyBuffer(tlcl_cl_queue(e->cl), src->buf, dst->buf, 0, 0, n * sizeof(float), 0, NULL, NULL);
-    if (rc != CL_SUCCESS)
-        return ENG_FAIL(e, TLCL_ERR_CL, "clEnqueueCopyBuffer failed: %s (tensor %s)", tlcl_cl_error_name(rc),
-                        dst->name ? dst->name : "?");
-    return TLCL_OK;
+    return tlcl_cl_copy(e->cl, dst->buf, 0, src->buf, 0, n * sizeof(float), dst->name ? dst->name : "?");
 }
 
 tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b)

@@ -318,7 +318,10 @@ static void test_drop_alias(harness *h, int per_sample)
 
 static void test_dropout(harness *h)
 {
-    test_drop_kind(h, 0, 16, 4096, 0.3f);  /* 65536 elements */
+    /* 65536 elements; 16384 under the (slow) oclgrind simulator, where the
+     * kept fraction is still checked to within 5 sd (0.018) */
+    const char *platform = getenv("TLCL_TEST_PLATFORM");
+    test_drop_kind(h, 0, 16, platform && strstr(platform, "oclgrind") ? 1024 : 4096, 0.3f);
     test_drop_kind(h, 0, 4, 1024, 0.8f);
     test_drop_kind(h, 1, 512, 32, 0.25f); /* 512 samples */
     test_drop_kind(h, 1, 256, 8, 0.1f);

@@ -7,13 +7,6 @@ __kernel void fill(__global float *x, int n, float value)
     if (i < n) x[i] = value;
 }
 
-/* dst = src; only for uploads into parameter views under oclgrind (tensor.c) */
-__kernel void copy(__global float *dst, __global const float *src, int n)
-{
-    int i = get_global_id(0);
-    if (i < n) dst[i] = src[i];
-}
-
 __kernel void axpy(__global float *dst, __global const float *src, int n, float alpha)
 {
     int i = get_global_id(0);
