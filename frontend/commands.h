@@ -8,6 +8,7 @@ int cmd_summary(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 /* Parses --device=N (or $TLCL_DEVICE); -1 when absent, -2 when malformed
  * (a message was printed). */

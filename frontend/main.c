@@ -19,6 +19,9 @@ static void usage(FILE *f)
             "  config check FILE [--set key.path=value]...\n"
             "                          validate a training configuration, print the effective one\n"
             "  config default          print the commented default configuration\n"
+            "  predict --model CKPT [--top K] [--out FILE] IMAGE|DIR...\n"
+            "                          classify images; CSV file,class_1,prob_1,... (directories\n"
+            "                          are searched for .jpg .jpeg .png .bmp .gif)\n"
             "options common to device commands:\n"
             "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
             "                          default: the first GPU, else the first device\n");
@@ -40,6 +43,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(argv[1], "summary") == 0)
         return cmd_summary(argc - 1, argv + 1);
+    if (strcmp(argv[1], "predict") == 0)
+        return cmd_predict(argc - 1, argv + 1);
     fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

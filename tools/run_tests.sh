@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/setup.sh
+# the ImageNet weights test_lite0 checks against its PyTorch fixture
+tools/fetch_lite0.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
 export TLCL_CACHE_DIR="$PWD/build/test-cache"

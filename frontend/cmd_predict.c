@@ -1,0 +1,411 @@
+/* cmd_predict.c — `tlcl predict --model CKPT [--top K] [--device=N]
+ * [--out FILE] IMAGE|DIR...`: classifies images with a checkpoint and writes
+ * CSV rows "file,class_1,prob_1,...,class_K,prob_K". The checkpoint's
+ * metadata rebuilds the model (architecture, size, head, preprocessing,
+ * class names), so nothing about the model is given on the command line. */
+#include "commands.h"
+#include "image_load.h"
+#include "model.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define USAGE "usage: tlcl predict --model CKPT [--top K] [--device=N] [--out FILE] IMAGE|DIR...\n"
+enum { BATCH = 8 }; /* images per forward: small enough for any device at 600x600 */
+
+typedef struct predict_args {
+    const char *model, *out;
+    int top;
+    char **inputs;
+    int ninputs;
+} predict_args;
+
+typedef struct file_list {
+    char **v;
+    int n, cap;
+} file_list;
+
+typedef struct predictor {
+    tlcl_cl *cl;
+    tlcl_engine *eng;
+    tlcl_model m;
+    int built;
+    char **names;
+    int nnames;
+} predictor;
+
+/* ---- arguments ------------------------------------------------------------ */
+
+/* "--flag VALUE" or "--flag=VALUE": the value, advancing *i; NULL otherwise. */
+static const char *flag_value(int argc, char **argv, int *i, const char *flag)
+{
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+static int parse_top(const char *v, int *top)
+{
+    char *end;
+    long k = strtol(v, &end, 10);
+    if (!*v || *end || k < 1 || k > 100000) {
+        fprintf(stderr, "tlcl predict: --top expects a positive integer, got '%s'\n", v);
+        return -1;
+    }
+    *top = (int)k;
+    return 0;
+}
+
+/* Returns 0, or the exit status of a usage error (a->inputs is malloc'd). */
+static int parse_args(int argc, char **argv, predict_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->top = 5;
+    a->inputs = malloc((size_t)argc * sizeof *a->inputs);
+    if (!a->inputs)
+        return 1;
+    int only_files = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (only_files || argv[i][0] != '-' || strcmp(argv[i], "-") == 0)
+            a->inputs[a->ninputs++] = argv[i];
+        else if (strcmp(argv[i], "--") == 0)
+            only_files = 1;
+        else if ((v = flag_value(argc, argv, &i, "--model")))
+            a->model = v;
+        else if ((v = flag_value(argc, argv, &i, "--out")))
+            a->out = v;
+        else if ((v = flag_value(argc, argv, &i, "--top"))) {
+            if (parse_top(v, &a->top))
+                return 2;
+        } else if (strncmp(argv[i], "--device=", 9) != 0) { /* --device is read by cli_device_index */
+            fprintf(stderr, "tlcl predict: unknown or incomplete option '%s'\n" USAGE, argv[i]);
+            return 2;
+        }
+    }
+    if (!a->model || !a->ninputs) {
+        fprintf(stderr, "tlcl predict: %s\n" USAGE, !a->model ? "--model CKPT is required" : "no IMAGE or DIR given");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- inputs ----------------------------------------------------------------- */
+
+static int list_add(file_list *l, const char *path)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v, l->cap = cap;
+    }
+    return (l->v[l->n] = strdup(path)) ? (l->n++, 0) : -1;
+}
+
+static void list_free(file_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* Byte order, not the locale's: the same directory lists the same way everywhere. */
+static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+
+static int skip_entry(const struct dirent *d) { return d->d_name[0] != '.'; }
+
+/* Adds the images under dir, recursively, each directory in sorted order. */
+static int walk_dir(const char *dir, file_list *l)
+{
+    struct dirent **ents;
+    int n = scandir(dir, &ents, skip_entry, by_name), rc = 0;
+    if (n < 0) {
+        fprintf(stderr, "tlcl predict: warning: cannot read directory %s, skipped\n", dir);
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", ents[i]->d_name);
+        if (rc == 0 && stat(path, &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                rc = walk_dir(path, l);
+            else if (S_ISREG(st.st_mode) && tlcl_image_name_supported(path))
+                rc = list_add(l, path);
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    return rc;
+}
+
+/* Files named on the command line are taken whatever their extension (the
+ * decoder decides); directories contribute their image files. */
+static int collect_inputs(const predict_args *a, file_list *l)
+{
+    for (int i = 0; i < a->ninputs; i++) {
+        struct stat st;
+        int rc = stat(a->inputs[i], &st) == 0 && S_ISDIR(st.st_mode) ? walk_dir(a->inputs[i], l)
+                                                                      : list_add(l, a->inputs[i]);
+        if (rc) {
+            fprintf(stderr, "tlcl predict: out of memory listing the inputs\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the model ---------------------------------------------------------------- */
+
+static int open_device(predictor *p, int device)
+{
+    char err[1024];
+    tlcl_cl_options o = tlcl_cl_options_default();
+    o.device_index = device;
+    if (tlcl_cl_init(&p->cl, &o, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "tlcl predict: cannot open the OpenCL device: %s\n", err);
+        return -1;
+    }
+    if (tlcl_engine_init(&p->eng, p->cl) != TLCL_OK) {
+        fprintf(stderr, "tlcl predict: %s\n", tlcl_cl_error(p->cl));
+        return -1;
+    }
+    return 0;
+}
+
+/* The checkpoint's metadata says which model to build; then its weights. */
+static int load_checkpoint(predictor *p, const char *path)
+{
+    tlcl_checkpoint *ck;
+    tlcl_model_options o;
+    char err[1024];
+    if (tlcl_checkpoint_open(&ck, path, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "tlcl predict: %s\n", err);
+        return -1;
+    }
+    int ok = tlcl_checkpoint_options(ck, &o, err, sizeof err) == TLCL_OK &&
+             tlcl_model_build(&p->m, &o, err, sizeof err) == TLCL_OK;
+    p->built = ok;
+    if (ok && !p->m.include_top) {
+        snprintf(err, sizeof err, "%s has no classifier (saved without top): nothing to predict", path);
+        ok = 0;
+    }
+    if (ok && tlcl_model_alloc(&p->m, p->eng, 0) != TLCL_OK) {
+        snprintf(err, sizeof err, "%s", tlcl_engine_error(p->eng));
+        ok = 0;
+    }
+    ok = ok && tlcl_model_load(&p->m, ck, err, sizeof err) == TLCL_OK;
+    if (ok)
+        p->nnames = tlcl_checkpoint_class_names(ck, &p->names);
+    tlcl_checkpoint_close(ck);
+    if (!ok)
+        fprintf(stderr, "tlcl predict: %s\n", err);
+    return ok ? 0 : -1;
+}
+
+static void predictor_close(predictor *p)
+{
+    if (p->built)
+        tlcl_model_free(&p->m);
+    for (int i = 0; i < p->nnames; i++)
+        free(p->names[i]);
+    free(p->names);
+    if (p->eng)
+        tlcl_engine_free(p->eng);
+    if (p->cl)
+        tlcl_cl_free(p->cl);
+}
+
+/* ---- CSV ------------------------------------------------------------------------ */
+
+/* RFC 4180: quote a field holding a comma, a quote or a line break. */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void write_header(FILE *f, int top)
+{
+    fputs("file", f);
+    for (int k = 1; k <= top; k++)
+        fprintf(f, ",class_%d,prob_%d", k, k);
+    fputc('\n', f);
+}
+
+/* One row: the top classes by probability, ties to the lower index. */
+static void write_row(FILE *f, const predictor *p, const char *file, const float *prob, int top)
+{
+    int classes = p->m.classes;
+    char *taken = calloc((size_t)classes, 1);
+    csv_field(f, file);
+    for (int k = 0; k < top && taken; k++) {
+        int best = -1;
+        for (int c = 0; c < classes; c++)
+            if (!taken[c] && (best < 0 || prob[c] > prob[best]))
+                best = c;
+        taken[best] = 1;
+        char fallback[32];
+        snprintf(fallback, sizeof fallback, "class_%d", best);
+        fputc(',', f);
+        /* a checkpoint without (enough) names still predicts, by index */
+        csv_field(f, p->nnames == classes ? p->names[best] : fallback);
+        fprintf(f, ",%.6f", prob[best]);
+    }
+    fputc('\n', f);
+    free(taken);
+}
+
+/* ---- prediction ------------------------------------------------------------------ */
+
+/* probs [n][classes] of n preprocessed-to-size images. */
+static int run_batch(predictor *p, const float *pixels, int n, float *probs)
+{
+    tlcl_engine *e = p->eng;
+    tlcl_tensor x = {0}, pr = {0}, *logits;
+    int size = p->m.size;
+    tlcl_status s = tlcl_tensor_alloc(e, &x, "images", n, size, size, 3);
+    if (s == TLCL_OK)
+        s = tlcl_tensor_upload(e, &x, pixels);
+    if (s == TLCL_OK)
+        s = tlcl_model_forward(&p->m, &x, 0, 0, &logits);
+    if (s == TLCL_OK)
+        s = tlcl_tensor_alloc(e, &pr, "probabilities", n, 1, 1, p->m.classes);
+    if (s == TLCL_OK)
+        s = tlcl_softmax_forward(e, &pr, logits);
+    if (s == TLCL_OK)
+        s = tlcl_tensor_download(e, &pr, probs);
+    if (s != TLCL_OK)
+        fprintf(stderr, "tlcl predict: %s\n", tlcl_engine_error(e));
+    tlcl_model_release_activations(&p->m);
+    if (pr.buf)
+        tlcl_tensor_release(e, &pr);
+    if (x.buf)
+        tlcl_tensor_release(e, &x);
+    return s == TLCL_OK ? 0 : -1;
+}
+
+/* Classifies every file, BATCH at a time; unreadable ones are skipped with
+ * a warning. Returns the number predicted, or -1 on a device error. */
+static int predict_all(predictor *p, const file_list *files, int top, FILE *out)
+{
+    size_t per = (size_t)p->m.size * p->m.size * 3;
+    float *pixels = malloc(per * BATCH * sizeof *pixels);
+    float *probs = malloc((size_t)BATCH * p->m.classes * sizeof *probs);
+    const char *batch[BATCH];
+    int done = 0, rc = pixels && probs ? 0 : -1;
+    for (int i = 0; rc == 0 && i < files->n;) {
+        int n = 0;
+        for (; n < BATCH && i < files->n; i++) {
+            char err[1024];
+            if (tlcl_image_load_resized(files->v[i], p->m.size, p->m.size, pixels + per * n, err, sizeof err))
+                fprintf(stderr, "tlcl predict: warning: %s; skipped\n", err);
+            else
+                batch[n++] = files->v[i];
+        }
+        if (n > 0 && (rc = run_batch(p, pixels, n, probs)) == 0)
+            for (int j = 0; j < n; j++, done++)
+                write_row(out, p, batch[j], probs + (size_t)j * p->m.classes, top);
+    }
+    if (!pixels || !probs)
+        fprintf(stderr, "tlcl predict: out of host memory\n");
+    free(pixels);
+    free(probs);
+    return rc == 0 ? done : -1;
+}
+
+/* Output goes to a temporary file renamed at the end, so a failed run
+ * never leaves a partial CSV under the requested name. */
+static FILE *open_output(const char *out, char *tmp, size_t len)
+{
+    if (!out)
+        return stdout;
+    snprintf(tmp, len, "%s.tmp.%ld", out, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        fprintf(stderr, "tlcl predict: cannot write %s (check the directory exists and is writable)\n", out);
+    return f;
+}
+
+static int close_output(FILE *f, const char *out, const char *tmp, int ok)
+{
+    if (!out)
+        return fflush(stdout) == 0 && ok ? 0 : -1;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, out) == 0)
+        return 0;
+    remove(tmp);
+    if (ok)
+        fprintf(stderr, "tlcl predict: cannot write %s\n", out);
+    return -1;
+}
+
+static int predict(const predict_args *a, int device, const file_list *files)
+{
+    predictor p;
+    memset(&p, 0, sizeof p);
+    int rc = 1;
+    if (open_device(&p, device) == 0 && load_checkpoint(&p, a->model) == 0) {
+        if (a->top > p.m.classes) {
+            fprintf(stderr, "tlcl predict: --top %d exceeds the model's %d classes\n", a->top, p.m.classes);
+        } else {
+            char tmp[4096];
+            FILE *f = open_output(a->out, tmp, sizeof tmp);
+            int done = -1;
+            if (f) {
+                write_header(f, a->top);
+                done = predict_all(&p, files, a->top, f);
+                if (done == 0)
+                    fprintf(stderr, "tlcl predict: none of the %d inputs could be read\n", files->n);
+            }
+            rc = f && close_output(f, a->out, tmp, done > 0) == 0 ? 0 : 1;
+        }
+    }
+    predictor_close(&p);
+    return rc;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    predict_args a;
+    file_list files = {0};
+    int rc = parse_args(argc, argv, &a), device = rc ? -1 : cli_device_index(argc, argv);
+    if (rc == 0 && device == -2)
+        rc = 2;
+    if (rc == 0 && access(a.model, R_OK) != 0) {
+        fprintf(stderr, "tlcl predict: cannot read the model %s\n", a.model);
+        rc = 1;
+    }
+    if (rc == 0 && collect_inputs(&a, &files) != 0)
+        rc = 1;
+    if (rc == 0 && files.n == 0) {
+        fprintf(stderr, "tlcl predict: no images found (directories are searched for .jpg .jpeg .png .bmp .gif)\n");
+        rc = 1;
+    }
+    if (rc == 0)
+        rc = predict(&a, device, &files);
+    list_free(&files);
+    free(a.inputs);
+    return rc;
+}

@@ -1,0 +1,105 @@
+/* image_load.c — see image_load.h. */
+#include "image_load.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* stb_image's implementation lives in this file alone. Only the formats a
+ * dataset of photographs uses; the rest is compiled out. */
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+#include <stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+int tlcl_image_load(const char *path, tlcl_image *img, char *err, size_t err_len)
+{
+    int w, h, channels;
+    memset(img, 0, sizeof *img);
+    /* asking for 3 components makes stb expand grey and drop alpha (as
+     * PIL's convert("RGB") and Keras's load_img do) */
+    unsigned char *p = stbi_load(path, &w, &h, &channels, 3);
+    if (!p) {
+        snprintf(err, err_len, "%s: cannot decode image (%s)", path, stbi_failure_reason());
+        return -1;
+    }
+    img->w = w, img->h = h, img->rgb = p;
+    return 0;
+}
+
+void tlcl_image_free(tlcl_image *img)
+{
+    stbi_image_free(img->rgb);
+    memset(img, 0, sizeof *img);
+}
+
+/* Source position of output o, as TensorFlow computes it in float:
+ * s = (o + 0.5) * in/out - 0.5; the two neighbours are clamped to the
+ * image, the weight taken from the unclamped floor. */
+typedef struct lerp { int lo, hi; float frac; } lerp;
+
+static lerp source(int o, float scale, int in)
+{
+    float s = ((float)o + 0.5f) * scale - 0.5f, f = floorf(s);
+    lerp l;
+    l.lo = f < 0 ? 0 : (int)f;
+    l.hi = (int)ceilf(s) > in - 1 ? in - 1 : (int)ceilf(s);
+    l.frac = s - f;
+    return l;
+}
+
+void tlcl_image_resize(const tlcl_image *img, int out_h, int out_w, float *dst)
+{
+    float sy = (float)img->h / (float)out_h, sx = (float)img->w / (float)out_w;
+    const unsigned char *p = img->rgb;
+    size_t stride = (size_t)img->w * 3;
+    for (int oy = 0; oy < out_h; oy++) {
+        lerp y = source(oy, sy, img->h);
+        const unsigned char *r0 = p + (size_t)y.lo * stride, *r1 = p + (size_t)y.hi * stride;
+        for (int ox = 0; ox < out_w; ox++) {
+            lerp x = source(ox, sx, img->w);
+            for (int c = 0; c < 3; c++) {
+                /* along x on both rows, then along y, as TensorFlow */
+                float top = r0[x.lo * 3 + c] + (r0[x.hi * 3 + c] - r0[x.lo * 3 + c]) * x.frac;
+                float bottom = r1[x.lo * 3 + c] + (r1[x.hi * 3 + c] - r1[x.lo * 3 + c]) * x.frac;
+                dst[((size_t)oy * out_w + ox) * 3 + c] = top + (bottom - top) * y.frac;
+            }
+        }
+    }
+}
+
+int tlcl_image_load_resized(const char *path, int out_h, int out_w, float *dst, char *err, size_t err_len)
+{
+    tlcl_image img;
+    if (tlcl_image_load(path, &img, err, err_len) != 0)
+        return -1;
+    tlcl_image_resize(&img, out_h, out_w, dst);
+    tlcl_image_free(&img);
+    return 0;
+}
+
+int tlcl_image_name_supported(const char *name)
+{
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && strcasecmp(name + n - k, ext[i]) == 0)
+            return 1;
+    }
+    return 0;
+}

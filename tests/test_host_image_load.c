@@ -1,0 +1,152 @@
+/* test_host_image_load.c — frontend/image_load on the host: decoding (grey
+ * and alpha to RGB, PNG and BMP written here with stb_image_write), the
+ * TensorFlow half-pixel bilinear resize against hand-computed values and a
+ * double-precision reference in PyTorch's formulation (clamp the source
+ * position, then interpolate), and the extensions a directory walk takes. */
+#include "harness.h"
+#include "image_load.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#endif
+#include <stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+static void ok_or_fail(harness *h, int ok, const char *what)
+{
+    if (ok) {
+        h->passed++;
+        printf("ok   %s\n", what);
+    } else {
+        harness_fail(h, "%s", what);
+    }
+}
+
+static void check_names(harness *h)
+{
+    const char *yes[] = {"a.jpg", "dir/B.JPEG", "c.Png", "x.gif", "y.BMP"};
+    const char *no[] = {"notes.txt", "jpg", ".png", "a.png.txt", "a.jpgx"};
+    int ok = 1;
+    for (int i = 0; i < 5; i++)
+        ok &= tlcl_image_name_supported(yes[i]) && !tlcl_image_name_supported(no[i]);
+    ok_or_fail(h, ok, "image file names: .jpg .jpeg .png .bmp .gif in any case, nothing else");
+}
+
+/* PyTorch's align_corners=False bilinear, in double (clamp, then lerp). */
+static double ref_axis(int o, int in, int out, int *lo, int *hi)
+{
+    double s = (o + 0.5) * in / out - 0.5;
+    if (s < 0)
+        s = 0;
+    *lo = (int)floor(s);
+    if (*lo > in - 1)
+        *lo = in - 1;
+    *hi = *lo + 1 < in ? *lo + 1 : in - 1;
+    return s - *lo;
+}
+
+static double ref_pixel(const tlcl_image *img, int oy, int ox, int oh, int ow, int c)
+{
+    int y0, y1, x0, x1;
+    double fy = ref_axis(oy, img->h, oh, &y0, &y1), fx = ref_axis(ox, img->w, ow, &x0, &x1);
+#define P(y, x) (double)img->rgb[((size_t)(y) * img->w + (x)) * 3 + c]
+    double top = P(y0, x0) * (1 - fx) + P(y0, x1) * fx, bottom = P(y1, x0) * (1 - fx) + P(y1, x1) * fx;
+#undef P
+    return top * (1 - fy) + bottom * fy;
+}
+
+static void check_resize_ref(harness *h, const tlcl_image *img, int oh, int ow)
+{
+    float *got = malloc((size_t)oh * ow * 3 * sizeof *got);
+    double *want = malloc((size_t)oh * ow * 3 * sizeof *want);
+    tlcl_image_resize(img, oh, ow, got);
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+            for (int c = 0; c < 3; c++)
+                want[((size_t)y * ow + x) * 3 + c] = ref_pixel(img, y, x, oh, ow, c);
+    char what[96];
+    snprintf(what, sizeof what, "resize %dx%d -> %dx%d", img->h, img->w, oh, ow);
+    harness_check(h, what, got, want, (size_t)oh * ow * 3, 1e-5, 255.0);
+    free(got);
+    free(want);
+}
+
+static void check_resize(harness *h)
+{
+    enum { H = 37, W = 53 };
+    static unsigned char px[H * W * 3];
+    for (int i = 0; i < H * W * 3; i++)
+        px[i] = (unsigned char)((i * 7919u + (unsigned)(i / 3) * 31u) % 256u);
+    tlcl_image img = {W, H, px};
+    float *same = malloc(sizeof(float) * H * W * 3);
+    tlcl_image_resize(&img, H, W, same);
+    int exact = 1;
+    for (int i = 0; i < H * W * 3; i++)
+        exact &= same[i] == px[i];
+    free(same);
+    ok_or_fail(h, exact, "resize to the same size copies the pixels exactly");
+    check_resize_ref(h, &img, 16, 16);   /* downscale, non-integer factors */
+    check_resize_ref(h, &img, 224, 224); /* upscale, width and height differently */
+    check_resize_ref(h, &img, 11, 90);
+    /* TensorFlow on a 1x2 row of (0, 100) resized to 1x4: 0, 25, 75, 100 */
+    unsigned char row[6] = {0, 0, 0, 100, 100, 100};
+    tlcl_image two = {2, 1, row};
+    float up[12];
+    tlcl_image_resize(&two, 1, 4, up);
+    ok_or_fail(h, up[0] == 0 && up[3] == 25 && up[6] == 75 && up[9] == 100,
+               "half-pixel centres: (0, 100) -> (0, 25, 75, 100) as tf.image.resize");
+}
+
+/* Writes a grey+alpha PNG and an RGBA BMP; both must load as RGB. */
+static void check_decode(harness *h)
+{
+    enum { W = 5, H = 3 };
+    unsigned char ga[W * H * 2], rgba[W * H * 4];
+    for (int i = 0; i < W * H; i++) {
+        ga[2 * i] = (unsigned char)(i * 17), ga[2 * i + 1] = (unsigned char)(255 - i);
+        for (int c = 0; c < 4; c++)
+            rgba[4 * i + c] = (unsigned char)(i * 13 + c * 60);
+    }
+    char png[64], bmp[64];
+    snprintf(png, sizeof png, "/tmp/tlcl_image_test_%ld.png", (long)getpid());
+    snprintf(bmp, sizeof bmp, "/tmp/tlcl_image_test_%ld.bmp", (long)getpid());
+    int written = stbi_write_png(png, W, H, 2, ga, W * 2) && stbi_write_bmp(bmp, W, H, 4, rgba);
+    tlcl_image a = {0}, b = {0};
+    char err[256];
+    int ok = written && tlcl_image_load(png, &a, err, sizeof err) == 0 && tlcl_image_load(bmp, &b, err, sizeof err) == 0 &&
+             a.w == W && a.h == H && b.w == W && b.h == H;
+    for (int i = 0; ok && i < W * H; i++)
+        for (int c = 0; c < 3; c++)
+            ok &= a.rgb[3 * i + c] == ga[2 * i] && b.rgb[3 * i + c] == rgba[4 * i + c];
+    ok_or_fail(h, ok, "grey+alpha PNG and RGBA BMP decode to RGB (grey replicated, alpha dropped)");
+    tlcl_image_free(&a);
+    tlcl_image_free(&b);
+    remove(png);
+    remove(bmp);
+    tlcl_image c;
+    err[0] = '\0';
+    ok = tlcl_image_load(bmp, &c, err, sizeof err) != 0 && strstr(err, bmp) != NULL;
+    ok_or_fail(h, ok, "a missing file fails with a message naming it");
+}
+
+int main(void)
+{
+    harness h;
+    harness_init(&h, 0);
+    check_names(&h);
+    check_resize(&h);
+    check_decode(&h);
+    return harness_finish(&h);
+}
