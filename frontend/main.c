@@ -12,6 +12,8 @@ static void usage(FILE *f)
             "  devices [--json]        list every OpenCL device of every platform\n"
             "  summary ARCH [--classes N] [--no-top] [--size S] [--json]\n"
             "                          layer table and parameter totals of an architecture\n"
+            "  train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume] [--set k=v]... CONFIG\n"
+            "                          run the fine-tuning workflow of a YAML configuration\n"
             "  bench [--device=N] [--arch=A] [--batch=B] [--size=S] [--mode=train|infer|head]\n"
             "                          time EfficientNet steps on a device\n"
             "  import --from keras FILE --arch ARCH [--classes N] [--size S] [--no-top] -o OUT.safetensors\n"
@@ -35,6 +37,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "devices") == 0)
         return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(argv[1], "train") == 0)
+        return cmd_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "import") == 0)

@@ -209,7 +209,7 @@ static tlcl_status loss_and_grad(trainer *t, const tlcl_tensor *logits, batch_te
     int n = logits->n;
     TRY(tlcl_tensor_alloc(e, &bt->loss, "loss", 1, 1, 1, 1));
     TRY(tlcl_tensor_alloc(e, &bt->dlogits, "dlogits", n, 1, 1, p->classes));
-    if (p->loss == TLCL_LOSS_XENT)
+    if (p->loss == TLCL_FIT_XENT)
         return tlcl_softmax_xent(e, &bt->loss, NULL, &bt->dlogits, logits, bt->labels.buf, &bt->weights,
                                  p->label_smoothing);
     if (p->focal_alpha_per_class && !bt->alpha.buf) {
@@ -678,8 +678,12 @@ static void print_epoch(trainer *t, const tlcl_logs *logs, int epochs)
     char line[2048];
     int off = snprintf(line, sizeof line, "phase %d epoch %d/%d (%.1f s):", t->st.phase + 1, t->st.epoch + 1, epochs,
                        now_s() - t->t_epoch);
-    for (int i = 0; i < logs->n && off < (int)sizeof line - 64; i++)
-        off += snprintf(line + off, sizeof line - (size_t)off, " %s %.4f", logs->key[i], logs->value[i]);
+    for (int i = 0; i < logs->n && off < (int)sizeof line - 64; i++) {
+        const char *k = logs->key[i];
+        int per_class = !strncmp(k, "val_precision_", 14) || !strncmp(k, "val_recall_", 11) || !strncmp(k, "val_f1_", 7);
+        if (!per_class) /* per-class values go to the histories and curves, not the console */
+            off += snprintf(line + off, sizeof line - (size_t)off, " %s %.4f", k, logs->value[i]);
+    }
     if (t->p->progress)
         fprintf(stderr, "\r\033[K");
     printf("%s\n", line);

@@ -24,7 +24,7 @@ void tlcl_logs_set(tlcl_logs *l, const char *key, double value);
 /* 1 and *value when present. */
 int tlcl_logs_get(const tlcl_logs *l, const char *key, double *value);
 
-typedef enum tlcl_loss_kind { TLCL_LOSS_XENT = 0, TLCL_LOSS_FOCAL } tlcl_loss_kind;
+typedef enum tlcl_loss_kind { TLCL_FIT_XENT = 0, TLCL_FIT_FOCAL } tlcl_loss_kind;
 typedef enum tlcl_lr_kind {
     TLCL_LR_CONSTANT = 0, TLCL_LR_STEP, TLCL_LR_EXPONENTIAL, TLCL_LR_COSINE, TLCL_LR_PLATEAU
 } tlcl_lr_kind;
@@ -40,7 +40,7 @@ typedef struct tlcl_schedule {
     float alpha;              /* cosine: floor fraction */
     long warmup_steps;        /* cosine */
     float warmup_target;      /* cosine: 0 = none */
-    char monitor[48];         /* plateau */
+    char monitor[64];         /* plateau */
     int patience, cooldown;   /* plateau */
     float min_delta, min_lr;  /* plateau */
 } tlcl_schedule;
@@ -56,7 +56,7 @@ typedef struct tlcl_fit_phase {
 typedef struct tlcl_callbacks {
     /* best-model checkpoint */
     char checkpoint_path[1024];  /* "" = none */
-    char checkpoint_monitor[48];
+    char checkpoint_monitor[64];
     tlcl_monitor checkpoint_mode;
     int save_best_only;
     /* backup and restore */
@@ -66,7 +66,7 @@ typedef struct tlcl_callbacks {
     int double_checkpoint;
     /* early stopping */
     int early_stopping;
-    char es_monitor[48];
+    char es_monitor[64];
     tlcl_monitor es_mode;
     float es_min_delta;
     int es_patience, es_start_from_epoch, es_restore_best;

@@ -1,0 +1,356 @@
+/* cmd_train.c — `tlcl train [--device=N] [--epochs=N] [--batch-size=N]
+ * [--no-test] [--resume] [--set key.path=value]... CONFIG.yaml`: the whole
+ * fine-tuning workflow of the configuration, then the test-set evaluation
+ * and every artefact the configuration names. */
+#include "commands.h"
+#include "csv_logger.h"
+#include "history.h"
+#include "plot.h"
+#include "report.h"
+#include "run_data.h"
+#include "run_plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct train_cli {
+    const char *config;
+    int device, epochs, batch_size, no_test, resume;
+    const char *sets[32];
+    int nsets;
+} train_cli;
+
+typedef struct train_run {
+    tlcl_config *cfg;
+    FILE *log;
+    tlcl_run_data data;
+    tlcl_cl *cl;
+    tlcl_engine *eng;
+    tlcl_model model;
+    tlcl_loader *train, *val, *test;
+    csv_logger csv;
+    int csv_open;
+    tlcl_eval_metrics metrics;
+    char err[4096];
+} train_run;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: tlcl train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume]\n"
+                    "                  [--set key.path=value]... CONFIG.yaml\n");
+    return 2;
+}
+
+static int parse_cli(int argc, char **argv, train_cli *o)
+{
+    memset(o, 0, sizeof *o);
+    o->device = cli_device_index(argc, argv);
+    if (o->device == -2)
+        return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--device=", 9) == 0)
+            continue;
+        if (strncmp(a, "--epochs=", 9) == 0)
+            o->epochs = atoi(a + 9);
+        else if (strncmp(a, "--batch-size=", 13) == 0)
+            o->batch_size = atoi(a + 13);
+        else if (strcmp(a, "--no-test") == 0)
+            o->no_test = 1;
+        else if (strcmp(a, "--resume") == 0)
+            o->resume = 1;
+        else if (strcmp(a, "--set") == 0 && i + 1 < argc && o->nsets < 32)
+            o->sets[o->nsets++] = argv[++i];
+        else if (strncmp(a, "--set=", 6) == 0 && o->nsets < 32)
+            o->sets[o->nsets++] = a + 6;
+        else if (a[0] != '-' && !o->config)
+            o->config = a;
+        else {
+            fprintf(stderr, "tlcl train: unexpected argument '%s'\n", a);
+            return -1;
+        }
+    }
+    return o->config ? 0 : -1;
+}
+
+static tlcl_status load_config(tlcl_config *c, const train_cli *o, char *err, size_t len)
+{
+    tlcl_status s = tlcl_config_load(c, o->config, err, len);
+    for (int i = 0; s == TLCL_OK && i < o->nsets; i++)
+        s = tlcl_config_set_arg(c, o->sets[i], err, len);
+    char num[32];
+    if (s == TLCL_OK && o->epochs > 0) {
+        snprintf(num, sizeof num, "%d", o->epochs);
+        s = tlcl_config_set(c, "train.config.epochs", num, err, len);
+    }
+    if (s == TLCL_OK && o->batch_size > 0) {
+        snprintf(num, sizeof num, "%d", o->batch_size);
+        s = tlcl_config_set(c, "train.config.batch_size", num, err, len);
+    }
+    if (s == TLCL_OK)
+        s = tlcl_config_finalize(c, err, len);
+    if (s == TLCL_OK)
+        s = tlcl_config_make_dirs(c, err, len);
+    return s;
+}
+
+static void warn_both(void *ctx, const char *msg)
+{
+    train_run *r = ctx;
+    fprintf(stderr, "warning: %s\n", msg);
+    if (r->log)
+        fprintf(r->log, "warning: %s\n", msg);
+}
+
+static tlcl_status open_device(train_run *r, int cli_device)
+{
+    tlcl_cl_options o = tlcl_cl_options_default();
+    o.device_index = cli_device >= 0 ? cli_device : r->cfg->train.config.device;
+    tlcl_status s = tlcl_cl_init(&r->cl, &o, r->err, sizeof r->err);
+    if (s == TLCL_OK && (s = tlcl_engine_init(&r->eng, r->cl)) != TLCL_OK)
+        snprintf(r->err, sizeof r->err, "%s", tlcl_cl_error(r->cl));
+    if (s == TLCL_OK && r->log)
+        fprintf(r->log, "device: %s / %s\n", tlcl_cl_device(r->cl)->platform_name, tlcl_cl_device(r->cl)->name);
+    return s;
+}
+
+static tlcl_status open_model(train_run *r)
+{
+    tlcl_model_options o = tlcl_plan_model_options(r->cfg, r->data.classes);
+    tlcl_status s = tlcl_model_build(&r->model, &o, r->err, sizeof r->err);
+    if (s != TLCL_OK)
+        return s;
+    if ((s = tlcl_model_alloc(&r->model, r->eng, (uint32_t)r->cfg->train.config.seed)) != TLCL_OK) {
+        snprintf(r->err, sizeof r->err, "%s", tlcl_engine_error(r->eng));
+        return s;
+    }
+    return tlcl_plan_load_weights(r->cfg, &r->model, r->err, sizeof r->err);
+}
+
+static int open_loader(train_run *r, tlcl_loader **l, const tlcl_set *set, int shuffle, int augment)
+{
+    tlcl_loader_options o = {.batch_size = r->cfg->train.config.batch_size, .shuffle = shuffle,
+                             .seed = (uint32_t)r->cfg->train.config.seed, .prefetch = 4};
+    o.augment = augment ? tlcl_plan_augment(r->cfg) : tlcl_augment_none();
+    if (set->n == 0) {
+        *l = NULL;
+        return 0;
+    }
+    return tlcl_loader_open(l, &r->data.cache, set->items, set->labels, set->weights, set->n, &o);
+}
+
+static void on_epoch_end(void *ctx, int phase, int epoch, const tlcl_logs *logs)
+{
+    train_run *r = ctx;
+    (void)phase;
+    if (!r->csv_open)
+        return;
+    const char *names[TLCL_LOGS_MAX];
+    for (int i = 0; i < logs->n; i++)
+        names[i] = logs->key[i];
+    char err[512];
+    if (csv_logger_log(&r->csv, epoch, names, logs->value, logs->n, err, sizeof err) != 0)
+        warn_both(r, err);
+}
+
+static void open_csv(train_run *r)
+{
+    const tlcl_config *c = r->cfg;
+    char err[1024];
+    if (!c->callbacks.csv_logger.enabled)
+        return;
+    r->csv_open = csv_logger_open(&r->csv, c->callbacks.csv_logger.filename, c->callbacks.csv_logger.separator[0],
+                                  c->callbacks.csv_logger.append, err, sizeof err) == 0;
+    if (!r->csv_open)
+        warn_both(r, err);
+}
+
+/* fit_history: Keras's compiled quantities; callback_history: the rest. */
+static int is_fit_key(const char *k)
+{
+    return !strcmp(k, "loss") || !strcmp(k, "accuracy") || !strcmp(k, "val_loss") || !strcmp(k, "val_accuracy");
+}
+
+static void to_history(const tlcl_history *h, history *out, int fit_keys)
+{
+    history_init(out);
+    for (int e = 0; e < h->n; e++) {
+        const char *names[TLCL_LOGS_MAX];
+        double values[TLCL_LOGS_MAX];
+        int n = 0;
+        for (int i = 0; i < h->epochs[e].n; i++)
+            if (fit_keys < 0 || is_fit_key(h->epochs[e].key[i]) == fit_keys) {
+                names[n] = h->epochs[e].key[i];
+                values[n++] = h->epochs[e].value[i];
+            }
+        history_record(out, e, names, values, n);
+    }
+}
+
+static void write_artefacts(train_run *r, const tlcl_history *h)
+{
+    const tlcl_config *c = r->cfg;
+    char err[1024];
+    history fit, cb, all;
+    to_history(h, &fit, 1), to_history(h, &cb, 0), to_history(h, &all, -1);
+    int n = r->data.classes;
+    const char *const *names = r->data.class_names;
+    if (history_write(&fit, c->train.artefacts.fit_history, err, sizeof err) ||
+        history_write(&cb, c->train.artefacts.callback_history, err, sizeof err) ||
+        report_write_labels_json(c->train.artefacts.labels_name, names, n, err, sizeof err) ||
+        plot_fit_curves(&all, c->train.records.fit_plots, err, sizeof err) ||
+        plot_validation_curves(&all, names, n, c->train.records.validation_plots, err, sizeof err) ||
+        plot_class_curves(&all, names, n, c->train.records.class_validation_plots_dir, err, sizeof err))
+        warn_both(r, err);
+    history_free(&fit), history_free(&cb), history_free(&all);
+    if (c->train.artefacts.effective_config[0]) {
+        FILE *f = fopen(c->train.artefacts.effective_config, "w");
+        if (f) {
+            tlcl_config_dump(c, f);
+            fclose(f);
+        }
+    }
+}
+
+/* The best checkpoint when one was saved, else the weights in hand. */
+static tlcl_status evaluate_test(train_run *r)
+{
+    const tlcl_config *c = r->cfg;
+    if (!r->test)
+        return TLCL_OK;
+    tlcl_checkpoint *ck = NULL;
+    char why[1024];
+    if (c->callbacks.model_checkpoint.enabled && access(c->train.artefacts.best_model, R_OK) == 0 &&
+        tlcl_checkpoint_open(&ck, c->train.artefacts.best_model, why, sizeof why) == TLCL_OK) {
+        tlcl_model_load(&r->model, ck, why, sizeof why);
+        tlcl_checkpoint_close(ck);
+    }
+    float *probs;
+    int *labels, n;
+    tlcl_status s = tlcl_predict_loader(&r->model, r->eng, r->test, r->data.classes, &probs, &labels, &n, r->err,
+                                        sizeof r->err);
+    if (s != TLCL_OK)
+        return s;
+    char png[2200];
+    snprintf(png, sizeof png, "%s.png", c->train.metrics.test_confusion_matrix);
+    char *dot = strrchr(png, '.');
+    char *csv_dot = strrchr(c->train.metrics.test_confusion_matrix, '.');
+    if (csv_dot && dot) { /* confusion.csv -> confusion.png */
+        size_t stem = (size_t)(csv_dot - c->train.metrics.test_confusion_matrix);
+        snprintf(png, sizeof png, "%.*s.png", (int)stem, c->train.metrics.test_confusion_matrix);
+    }
+    tlcl_eval_paths paths = {c->train.metrics.test_confusion_matrix, png, c->train.metrics.test_report};
+    int rc = tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names, &paths, stdout, r->err,
+                                 sizeof r->err);
+    if (r->log)
+        tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names,
+                            &(tlcl_eval_paths){NULL, NULL, NULL}, r->log, why, sizeof why);
+    free(probs), free(labels);
+    return rc == 0 ? TLCL_OK : TLCL_ERR_IO;
+}
+
+static tlcl_status fit(train_run *r, const train_cli *o)
+{
+    tlcl_train_plan p;
+    memset(&p, 0, sizeof p);
+    p.model = &r->model;
+    p.eng = r->eng;
+    p.train = r->train;
+    p.val = r->val;
+    p.classes = r->data.classes;
+    p.class_names = r->data.class_names;
+    p.resume = 1; /* a backup left by an interruption is always picked up (Keras BackupAndRestore) */
+    (void)o->resume;
+    p.progress = isatty(2);
+    p.log = r->log;
+    tlcl_plan_metrics(r->cfg, r->data.class_names, &r->metrics);
+    p.metrics = tlcl_eval_metrics_fn;
+    p.metrics_ctx = &r->metrics;
+    p.on_epoch_end = on_epoch_end;
+    p.epoch_ctx = r;
+    tlcl_status s = tlcl_plan_fill(r->cfg, &p, tlcl_loader_batches(r->train), r->err, sizeof r->err);
+    if (s != TLCL_OK)
+        return s;
+    open_csv(r);
+    tlcl_history h;
+    s = tlcl_train_run(&p, &h, r->err, sizeof r->err);
+    if (r->csv_open)
+        csv_logger_close(&r->csv);
+    if (s == TLCL_OK)
+        write_artefacts(r, &h);
+    tlcl_history_free(&h);
+    return s;
+}
+
+static tlcl_status run(train_run *r, const train_cli *o)
+{
+    tlcl_status s = tlcl_run_data_open(&r->data, r->cfg, !o->no_test, warn_both, r, r->err, sizeof r->err);
+    if (s == TLCL_OK)
+        printf("data: %d classes, %d training, %d validation, %d test images\n", r->data.classes, r->data.train.n,
+               r->data.val.n, r->data.test.n);
+    if (s == TLCL_OK)
+        s = open_device(r, o->device);
+    if (s == TLCL_OK)
+        s = open_model(r);
+    if (s == TLCL_OK && (open_loader(r, &r->train, &r->data.train, 1, 1) || open_loader(r, &r->val, &r->data.val, 0, 0) ||
+                         open_loader(r, &r->test, &r->data.test, 0, 0))) {
+        snprintf(r->err, sizeof r->err, "out of memory starting the data loaders");
+        s = TLCL_ERR_OOM;
+    }
+    if (s == TLCL_OK)
+        s = fit(r, o);
+    if (s == TLCL_OK && !o->no_test)
+        s = evaluate_test(r);
+    return s;
+}
+
+static FILE *open_log(const tlcl_config *c)
+{
+    if (!c->train.config.logs.file_path[0])
+        return NULL;
+    FILE *f = fopen(c->train.config.logs.file_path, "a");
+    if (!f)
+        fprintf(stderr, "warning: cannot open the log file %s\n", c->train.config.logs.file_path);
+    return f;
+}
+
+static void cleanup(train_run *r)
+{
+    tlcl_loader_close(r->train), tlcl_loader_close(r->val), tlcl_loader_close(r->test);
+    if (r->eng) {
+        tlcl_model_free(&r->model);
+        tlcl_engine_free(r->eng);
+    }
+    tlcl_cl_free(r->cl);
+    tlcl_run_data_free(&r->data);
+    if (r->log)
+        fclose(r->log);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_cli o;
+    if (parse_cli(argc, argv, &o))
+        return usage();
+    static tlcl_config cfg; /* large: not on the stack */
+    train_run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = &cfg;
+    if (load_config(&cfg, &o, r.err, sizeof r.err) != TLCL_OK) {
+        fprintf(stderr, "tlcl train: %s\n", r.err);
+        tlcl_config_free(&cfg);
+        return 2;
+    }
+    r.log = open_log(&cfg);
+    tlcl_status s = run(&r, &o);
+    if (s != TLCL_OK) {
+        fprintf(stderr, "tlcl train: %s\n", r.err);
+        if (r.log)
+            fprintf(r.log, "error: %s\n", r.err);
+    }
+    cleanup(&r);
+    tlcl_config_free(&cfg);
+    return s == TLCL_OK ? 0 : 1;
+}

@@ -1,0 +1,211 @@
+/* run_plan.c — turns the configuration into the objects a run needs: model
+ * options and weights, loader options, and the trainer's plan (phases,
+ * optimizer, schedule, loss, callbacks). Kept apart from cmd_train.c so the
+ * mapping from YAML keys to engine settings reads in one place. */
+#include "run_plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static tlcl_act head_act(int a)
+{
+    static const tlcl_act map[] = {TLCL_ACT_RELU, TLCL_ACT_RELU6, TLCL_ACT_SWISH, TLCL_ACT_SIGMOID};
+    return a >= 0 && a < 4 ? map[a] : TLCL_ACT_RELU;
+}
+
+tlcl_model_options tlcl_plan_model_options(const tlcl_config *c, int classes)
+{
+    tlcl_model_options o = tlcl_model_options_default();
+    o.arch = c->model.architecture;
+    o.size = c->model.input_size > 0 ? c->model.input_size : c->train.data_dir.image_size[0];
+    o.classes = classes;
+    o.include_top = 1;
+    for (int i = 0; i < c->model.head.units_count && i < 4; i++)
+        o.head_units[i] = c->model.head.units[i];
+    o.head_act = head_act(c->model.head.activation);
+    o.head_dropout = (float)c->model.head.dropout;
+    return o;
+}
+
+void tlcl_plan_default_weights(const char *arch, char *dst, size_t len)
+{
+    const char *dir = getenv("TLCL_WEIGHTS_DIR"), *home = getenv("HOME");
+    if (dir && dir[0])
+        snprintf(dst, len, "%s/%s-imagenet.safetensors", dir, arch);
+    else
+        snprintf(dst, len, "%s/.cache/tlcl/weights/%s-imagenet.safetensors", home ? home : ".", arch);
+}
+
+tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *err, size_t len)
+{
+    char path[2048];
+    if (c->model.weights_kind == TLCL_WEIGHTS_NONE)
+        return TLCL_OK;
+    if (c->model.weights_kind == TLCL_WEIGHTS_FILE)
+        snprintf(path, sizeof path, "%s", c->model.weights);
+    else
+        tlcl_plan_default_weights(m->arch.name, path, sizeof path);
+    tlcl_checkpoint *ck = NULL;
+    char why[1024];
+    if (tlcl_checkpoint_open(&ck, path, why, sizeof why) != TLCL_OK) {
+        snprintf(err, len,
+                 "model.weights: cannot open the %s weights %s (%s). For efficientnet-lite0 run tools/fetch_lite0.sh; "
+                 "for Keras ImageNet weights use `tlcl import --from keras FILE --arch %s -o OUT` and set model.weights "
+                 "to OUT; or set model.weights: none to start from random weights",
+                 m->arch.name, path, why, m->arch.name);
+        return TLCL_ERR_IO;
+    }
+    tlcl_status s = tlcl_model_load_base(m, ck, why, sizeof why);
+    if (s != TLCL_OK)
+        snprintf(err, len, "model.weights: %s", why);
+    tlcl_checkpoint_close(ck);
+    return s;
+}
+
+tlcl_augment tlcl_plan_augment(const tlcl_config *c)
+{
+    tlcl_augment a = tlcl_augment_none();
+    a.enabled = c->augmentation.enabled;
+    a.flip_horizontal = c->augmentation.flip == TLCL_FLIP_H || c->augmentation.flip == TLCL_FLIP_HV;
+    a.flip_vertical = c->augmentation.flip == TLCL_FLIP_V || c->augmentation.flip == TLCL_FLIP_HV;
+    a.rotation = (float)c->augmentation.rotation;
+    a.translation = (float)c->augmentation.translation;
+    a.zoom = (float)c->augmentation.zoom;
+    a.contrast = (float)c->augmentation.contrast;
+    a.brightness = (float)c->augmentation.brightness;
+    a.seed = (uint32_t)(c->augmentation.seed >= 0 ? c->augmentation.seed : c->train.config.seed);
+    return a;
+}
+
+/* Position of the first trainable block (see tlcl_model_set_trainable). */
+static int first_trainable(const tlcl_config *c, const tlcl_phase *ph, const tlcl_model *m, char *err, size_t len)
+{
+    switch (ph->trainable) {
+    case TLCL_TRAIN_ALL:
+        return 0;
+    case TLCL_TRAIN_NONE:
+        return m->nblocks + 1;
+    case TLCL_TRAIN_TOP_BLOCKS:
+        return ph->top_blocks >= m->nblocks ? 1 : m->nblocks - ph->top_blocks + 1;
+    default:
+        for (int b = 0; b < m->nblocks; b++)
+            if (strcmp(m->blocks[b].name, ph->from_block) == 0)
+                return b + 1;
+        snprintf(err, len, "%s: phase '%s': from_block '%s' is not a block of %s (blocks are block1a .. %s)", c->source,
+                 ph->name, ph->from_block, m->arch.name, m->blocks[m->nblocks - 1].name);
+        return -1;
+    }
+}
+
+static void plan_optimizer(const tlcl_config *c, tlcl_train_plan *p)
+{
+    static const tlcl_opt_type types[] = {TLCL_OPT_ADAM, TLCL_OPT_ADAMW, TLCL_OPT_SGD};
+    p->optimizer = tlcl_optimizer_default(types[c->optimizer.name]);
+    p->optimizer.beta1 = (float)c->optimizer.beta_1;
+    p->optimizer.beta2 = (float)c->optimizer.beta_2;
+    p->optimizer.epsilon = (float)c->optimizer.epsilon;
+    p->optimizer.momentum = (float)c->optimizer.momentum;
+    p->optimizer.nesterov = c->optimizer.nesterov;
+    p->optimizer.weight_decay = (float)tlcl_config_weight_decay(c);
+    p->optimizer.clip_global_norm = isnan(c->optimizer.global_clipnorm) ? 0.0f : (float)c->optimizer.global_clipnorm;
+}
+
+static void plan_schedule(const tlcl_config *c, tlcl_train_plan *p, long steps_per_epoch)
+{
+    static const tlcl_lr_kind kinds[] = {TLCL_LR_CONSTANT, TLCL_LR_STEP, TLCL_LR_EXPONENTIAL, TLCL_LR_COSINE,
+                                         TLCL_LR_PLATEAU};
+    tlcl_schedule *s = &p->schedule;
+    memset(s, 0, sizeof *s);
+    s->kind = kinds[c->schedule.name];
+    s->step_epochs = c->schedule.step_size;
+    s->factor = (float)c->schedule.factor;
+    long phase_steps = steps_per_epoch * tlcl_config_phase_epochs(c, 0);
+    s->decay_steps = c->schedule.decay_steps > 0 ? c->schedule.decay_steps : phase_steps;
+    s->decay_rate = (float)c->schedule.decay_rate;
+    s->staircase = c->schedule.staircase;
+    s->alpha = (float)c->schedule.alpha;
+    s->warmup_steps = c->schedule.warmup_steps;
+    s->warmup_target = isnan(c->schedule.warmup_target) ? 0.0f : (float)c->schedule.warmup_target;
+    snprintf(s->monitor, sizeof s->monitor, "%s", c->schedule.monitor);
+    s->patience = c->schedule.patience;
+    s->cooldown = c->schedule.cooldown;
+    s->min_delta = (float)c->schedule.min_delta;
+    s->min_lr = (float)c->schedule.min_lr;
+}
+
+static void plan_callbacks(const tlcl_config *c, tlcl_train_plan *p)
+{
+    tlcl_callbacks *cb = &p->cb;
+    memset(cb, 0, sizeof *cb);
+    if (c->callbacks.model_checkpoint.enabled) {
+        snprintf(cb->checkpoint_path, sizeof cb->checkpoint_path, "%s", c->train.artefacts.best_model);
+        snprintf(cb->checkpoint_monitor, sizeof cb->checkpoint_monitor, "%s", c->callbacks.model_checkpoint.monitor);
+        cb->checkpoint_mode = (tlcl_monitor)c->callbacks.model_checkpoint.mode;
+        cb->save_best_only = c->callbacks.model_checkpoint.save_best_only;
+    }
+    if (c->callbacks.backup.enabled) {
+        snprintf(cb->backup_dir, sizeof cb->backup_dir, "%s", c->train.artefacts.backup_dir);
+        cb->backup_every_batches = c->callbacks.backup.save_freq;
+        cb->double_checkpoint = c->callbacks.backup.double_checkpoint;
+        cb->keep_backup = !c->callbacks.backup.delete_checkpoint;
+    }
+#define ES c->callbacks.early_stopping
+    cb->early_stopping = ES.enabled;
+    snprintf(cb->es_monitor, sizeof cb->es_monitor, "%s", ES.monitor);
+    cb->es_mode = (tlcl_monitor)ES.mode;
+    cb->es_min_delta = (float)ES.min_delta;
+    cb->es_patience = ES.patience;
+    cb->es_start_from_epoch = ES.start_from_epoch;
+    cb->es_restore_best = ES.restore_best_weights;
+#undef ES
+    cb->terminate_on_nan = 1;
+}
+
+static int plan_phases(const tlcl_config *c, tlcl_train_plan *p, char *err, size_t len)
+{
+    p->nphases = c->phases_count < TLCL_PHASES_MAX ? c->phases_count : TLCL_PHASES_MAX;
+    for (int i = 0; i < p->nphases; i++) {
+        tlcl_fit_phase *ph = &p->phases[i];
+        snprintf(ph->name, sizeof ph->name, "%s", c->phases[i].name);
+        ph->epochs = tlcl_config_phase_epochs(c, i);
+        ph->learning_rate = (float)tlcl_config_phase_learning_rate(c, i);
+        ph->bn_frozen = c->phases[i].bn_frozen;
+        if ((ph->first_trainable_block = first_trainable(c, &c->phases[i], p->model, err, len)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_per_epoch, char *err, size_t len)
+{
+    p->loss = c->loss.name == TLCL_LOSS_FOCAL ? TLCL_FIT_FOCAL : TLCL_FIT_XENT;
+    p->label_smoothing = (float)c->loss.label_smoothing;
+    p->focal_gamma = (float)c->loss.gamma;
+    p->focal_alpha = c->loss.alpha_count > 0 ? (float)c->loss.alpha[0] : 0.25f;
+    p->seed = (uint32_t)c->train.config.seed;
+    plan_optimizer(c, p);
+    plan_schedule(c, p, steps_per_epoch);
+    plan_callbacks(c, p);
+    /* augmented images change every epoch: their features cannot be cached */
+    p->cache_features = c->train.data_dir.cache_features && !c->augmentation.enabled;
+    return plan_phases(c, p, err, len) == 0 ? TLCL_OK : TLCL_ERR_ARG;
+}
+
+void tlcl_plan_metrics(const tlcl_config *c, const char *const *class_names, tlcl_eval_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->class_names = class_names;
+    for (int i = 0; i < c->metrics_count; i++)
+        switch (c->metrics[i].kind) {
+        case TLCL_METRIC_PRECISION: m->want_precision = 1; break;
+        case TLCL_METRIC_RECALL: m->want_recall = 1; break;
+        case TLCL_METRIC_F1: m->want_f1 = 1; break;
+        case TLCL_METRIC_BALANCED_ACCURACY: m->want_balanced = 1; break;
+        case TLCL_METRIC_KAPPA: m->want_kappa = 1; break;
+        case TLCL_METRIC_AUC: m->want_auc = 1; break;
+        case TLCL_METRIC_TOP_K: m->top_k = c->metrics[i].k; break;
+        default: break;
+        }
+}

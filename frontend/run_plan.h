@@ -1,0 +1,21 @@
+/* run_plan.h — from the configuration to the run's settings (see run_plan.c). */
+#ifndef TLCL_RUN_PLAN_H
+#define TLCL_RUN_PLAN_H
+
+#include "augment.h"
+#include "config.h"
+#include "evaluate.h"
+#include "trainer.h"
+
+tlcl_model_options tlcl_plan_model_options(const tlcl_config *c, int classes);
+/* <TLCL_WEIGHTS_DIR or ~/.cache/tlcl/weights>/<arch>-imagenet.safetensors */
+void tlcl_plan_default_weights(const char *arch, char *dst, size_t len);
+/* Pretrained base weights per model.weights (the new head keeps its init). */
+tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *err, size_t len);
+tlcl_augment tlcl_plan_augment(const tlcl_config *c);
+/* Fills everything of the plan but the model, engine, loaders and hooks
+ * (p->model must be set: phases resolve block names against it). */
+tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_per_epoch, char *err, size_t len);
+void tlcl_plan_metrics(const tlcl_config *c, const char *const *class_names, tlcl_eval_metrics *m);
+
+#endif
