@@ -46,7 +46,7 @@ typedef struct tlcl_schedule {
 } tlcl_schedule;
 
 typedef struct tlcl_fit_phase {
-    char name[32];
+    char name[64];
     int epochs;
     float learning_rate;
     int first_trainable_block;  /* 0: all; nblocks + 1: base frozen */
