@@ -14,6 +14,8 @@ static void usage(FILE *f)
             "                          layer table and parameter totals of an architecture\n"
             "  train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume] [--set k=v]... CONFIG\n"
             "                          run the fine-tuning workflow of a YAML configuration\n"
+            "  test --model CKPT --data DIR [--out DIR] [--device=N] [--batch-size=N]\n"
+            "                          confusion matrix and classification report of a checkpoint\n"
             "  bench [--device=N] [--arch=A] [--batch=B] [--size=S] [--mode=train|infer|head]\n"
             "                          time EfficientNet steps on a device\n"
             "  import --from keras FILE --arch ARCH [--classes N] [--size S] [--no-top] -o OUT.safetensors\n"
@@ -39,6 +41,8 @@ int main(int argc, char **argv)
         return cmd_devices(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return cmd_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "test") == 0)
+        return cmd_test(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "import") == 0)

@@ -196,8 +196,12 @@ static tlcl_status carve_test(tlcl_run_data *d, const tlcl_config *c, tlcl_datas
 {
     *pool = d->train_ds;
     pool->samples = NULL;
-    if (d->has_test || c->train.data_dir.test_split <= 0)
-        return sub_dataset(&d->train_ds, all_indices(d->train_ds.count), d->train_ds.count, pool);
+    if (d->has_test || c->train.data_dir.test_split <= 0) {
+        size_t *all = all_indices(d->train_ds.count);
+        tlcl_status s = all ? sub_dataset(&d->train_ds, all, d->train_ds.count, pool) : TLCL_ERR_OOM;
+        free(all);
+        return s;
+    }
     tlcl_split sp;
     memset(&sp, 0, sizeof sp);
     tlcl_status s = resolve(c, &d->train_ds, c->train.data_dir.test_split, "test_split.json", &sp, warn, ctx, err, len);

@@ -27,7 +27,7 @@ if [ "${1:-}" != "--no-sanitize" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLCL_SANITIZE=ON -DTLCL_TEST_RUSTICL=OFF \
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLCL_SANITIZE=ON -DTLCL_TEST_RUSTICL=OFF -DTLCL_TEST_OCLGRIND=OFF \
         -DCMAKE_C_FLAGS="-Werror" >/dev/null
   cmake --build build-asan -j"$jobs"
   (cd build-asan && TLCL_CACHE_DIR="$PWD/test-cache" ctest --output-on-failure -j"$jobs" -LE fastmath)

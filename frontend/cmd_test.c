@@ -1,0 +1,198 @@
+/* cmd_test.c — `tlcl test --model CKPT --data DIR [--out DIR] [--device=N]
+ * [--batch-size=N]`: the test outputs of `tlcl train` (confusion matrix CSV
+ * and picture, classification report) for any checkpoint and any
+ * class-folder directory whose classes match the checkpoint's. */
+#include "batch_loader.h"
+#include "commands.h"
+#include "dataset_dir.h"
+#include "evaluate.h"
+#include "image_cache.h"
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct test_cli { const char *model, *data, *out; int device, batch; } test_cli;
+
+typedef struct test_run {
+    tlcl_checkpoint *ck;
+    tlcl_dataset ds;
+    char **names;
+    int nnames;
+    char **files;
+    tlcl_image_cache cache;
+    tlcl_cl *cl;
+    tlcl_engine *eng;
+    tlcl_model model;
+    tlcl_loader *loader;
+    char err[4096];
+} test_run;
+
+static int parse(int argc, char **argv, test_cli *o)
+{
+    *o = (test_cli){NULL, NULL, ".", cli_device_index(argc, argv), 32};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--model=", 8))
+            o->model = a + 8;
+        else if (!strcmp(a, "--model") && i + 1 < argc)
+            o->model = argv[++i];
+        else if (!strncmp(a, "--data=", 7))
+            o->data = a + 7;
+        else if (!strcmp(a, "--data") && i + 1 < argc)
+            o->data = argv[++i];
+        else if (!strncmp(a, "--out=", 6))
+            o->out = a + 6;
+        else if (!strcmp(a, "--out") && i + 1 < argc)
+            o->out = argv[++i];
+        else if (!strncmp(a, "--batch-size=", 13))
+            o->batch = atoi(a + 13);
+        else if (strncmp(a, "--device=", 9) != 0) {
+            fprintf(stderr, "tlcl test: unexpected argument '%s'\n", a);
+            return -1;
+        }
+    }
+    if (!o->model || !o->data || o->device == -2 || o->batch < 1) {
+        fprintf(stderr, "usage: tlcl test --model CKPT --data DIR [--out DIR] [--device=N] [--batch-size=N]\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The directory's classes must be the checkpoint's, in the same order. */
+static tlcl_status check_classes(test_run *r, const char *dir)
+{
+    if (r->nnames != r->ds.num_classes)
+        goto differ;
+    for (int i = 0; i < r->nnames; i++)
+        if (strcmp(r->names[i], r->ds.class_names[i]) != 0)
+            goto differ;
+    return TLCL_OK;
+differ:
+    snprintf(r->err, sizeof r->err, "%s has %d classes (%s%s), the checkpoint %d (%s%s): they must be the same",
+             dir, r->ds.num_classes, r->ds.num_classes ? r->ds.class_names[0] : "", r->ds.num_classes > 1 ? ", ..." : "",
+             r->nnames, r->nnames ? r->names[0] : "", r->nnames > 1 ? ", ..." : "");
+    return TLCL_ERR_ARG;
+}
+
+static tlcl_status open_model(test_run *r, const test_cli *o)
+{
+    tlcl_model_options mo;
+    tlcl_status s = tlcl_checkpoint_open(&r->ck, o->model, r->err, sizeof r->err);
+    if (s == TLCL_OK)
+        s = tlcl_checkpoint_options(r->ck, &mo, r->err, sizeof r->err);
+    if (s == TLCL_OK)
+        s = tlcl_model_build(&r->model, &mo, r->err, sizeof r->err);
+    if (s != TLCL_OK)
+        return s;
+    r->nnames = tlcl_checkpoint_class_names(r->ck, &r->names);
+    tlcl_cl_options co = tlcl_cl_options_default();
+    co.device_index = o->device;
+    if ((s = tlcl_cl_init(&r->cl, &co, r->err, sizeof r->err)) != TLCL_OK)
+        return s;
+    if ((s = tlcl_engine_init(&r->eng, r->cl)) == TLCL_OK && (s = tlcl_model_alloc(&r->model, r->eng, 0)) == TLCL_OK)
+        return tlcl_model_load(&r->model, r->ck, r->err, sizeof r->err);
+    snprintf(r->err, sizeof r->err, "%s", tlcl_cl_error(r->cl));
+    return s;
+}
+
+static void warn(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "warning: %s (skipped)\n", msg);
+}
+
+static tlcl_status open_data(test_run *r, const test_cli *o)
+{
+    tlcl_dataset_options dopt = tlcl_dataset_options_default();
+    tlcl_status s = tlcl_dataset_open(&r->ds, o->data, &dopt, r->err, sizeof r->err);
+    if (s == TLCL_OK)
+        s = check_classes(r, o->data);
+    int n = (int)r->ds.count;
+    r->files = s == TLCL_OK ? calloc((size_t)n + 1, sizeof *r->files) : NULL;
+    for (int i = 0; r->files && i < n; i++) {
+        char path[4096];
+        tlcl_dataset_full_path(&r->ds, &r->ds.samples[i], path, sizeof path);
+        r->files[i] = strdup(path);
+    }
+    if (s != TLCL_OK)
+        return s;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/image_cache", o->out);
+    if (tlcl_image_cache_open(&r->cache, dir, (const char *const *)r->files, n, r->model.size, r->model.size, 0,
+                              r->err, sizeof r->err) != 0)
+        return TLCL_ERR_IO;
+    tlcl_image_cache_fill(&r->cache, 2, isatty(2), warn, NULL);
+    int *items = malloc(((size_t)n + 1) * sizeof *items), *labels = malloc(((size_t)n + 1) * sizeof *labels), m = 0;
+    for (int i = 0; items && labels && i < n; i++)
+        if (r->cache.status[i] == 1)
+            items[m] = i, labels[m++] = r->ds.samples[i].label;
+    tlcl_loader_options lo = {.batch_size = o->batch, .workers = 2, .prefetch = 3};
+    lo.augment = tlcl_augment_none();
+    int rc = items && labels && m > 0 ? tlcl_loader_open(&r->loader, &r->cache, items, labels, NULL, m, &lo) : -1;
+    free(items), free(labels);
+    if (rc != 0)
+        snprintf(r->err, sizeof r->err, "no readable image in %s", o->data);
+    return rc == 0 ? TLCL_OK : TLCL_ERR_ARG;
+}
+
+static tlcl_status evaluate(test_run *r, const test_cli *o)
+{
+    float *probs;
+    int *labels, n;
+    tlcl_status s = tlcl_predict_loader(&r->model, r->eng, r->loader, r->model.classes, &probs, &labels, &n, r->err,
+                                        sizeof r->err);
+    if (s != TLCL_OK)
+        return s;
+    char csv[4200], png[4200], rep[4200];
+    snprintf(csv, sizeof csv, "%s/test_confusion_matrix.csv", o->out);
+    snprintf(png, sizeof png, "%s/test_confusion_matrix.png", o->out);
+    snprintf(rep, sizeof rep, "%s/test_report.json", o->out);
+    tlcl_eval_paths paths = {csv, png, rep};
+    int rc = tlcl_evaluate_write(probs, labels, n, r->model.classes, (const char *const *)r->names, &paths, stdout,
+                                 r->err, sizeof r->err);
+    free(probs), free(labels);
+    return rc == 0 ? TLCL_OK : TLCL_ERR_IO;
+}
+
+static void cleanup(test_run *r)
+{
+    tlcl_loader_close(r->loader);
+    tlcl_image_cache_close(&r->cache);
+    for (int i = 0; r->files && i < (int)r->ds.count; i++)
+        free(r->files[i]);
+    free(r->files);
+    if (r->ds.samples)
+        tlcl_dataset_free(&r->ds);
+    for (int i = 0; i < r->nnames; i++)
+        free(r->names[i]);
+    free(r->names);
+    if (r->eng)
+        tlcl_model_free(&r->model), tlcl_engine_free(r->eng);
+    else
+        tlcl_model_free(&r->model);
+    tlcl_cl_free(r->cl);
+    tlcl_checkpoint_close(r->ck);
+}
+
+int cmd_test(int argc, char **argv)
+{
+    test_cli o;
+    if (parse(argc, argv, &o))
+        return 2;
+    test_run r;
+    memset(&r, 0, sizeof r);
+    mkdir(o.out, 0755);
+    tlcl_status s = open_model(&r, &o);
+    if (s == TLCL_OK)
+        s = open_data(&r, &o);
+    if (s == TLCL_OK)
+        s = evaluate(&r, &o);
+    if (s != TLCL_OK)
+        fprintf(stderr, "tlcl test: %s\n", r.err);
+    cleanup(&r);
+    return s == TLCL_OK ? 0 : 1;
+}
