@@ -723,10 +723,12 @@ static void progress_line(trainer *t, int nb, double t0, int done)
 {
     if (!t->p->progress)
         return;
-    double per = done > 0 ? (now_s() - t0) / done : 0; /* seconds per batch */
-    fprintf(stderr, "\r\033[Kphase %d epoch %d batch %d/%d loss %.4f accuracy %.4f %.1f batch/s ETA %.0f s",
-            t->st.phase + 1, t->st.epoch + 1, t->st.batch, nb, t->st.seen ? t->st.loss_sum / t->st.seen : 0,
-            t->st.acc_w > 0 ? t->st.acc_hit / t->st.acc_w : 0, per > 0 ? 1.0 / per : 0, per * (nb - t->st.batch));
+    double el = now_s() - t0, per = done > 0 ? el / done : 0; /* seconds per batch */
+    double seen = t->st.seen > 0 ? t->st.seen : 1;
+    fprintf(stderr, "\r\033[Kphase %d epoch %d batch %d/%d loss %.4f accuracy %.4f %.1f img/s ETA %.0f s",
+            t->st.phase + 1, t->st.epoch + 1, t->st.batch, nb, t->st.loss_sum / seen,
+            t->st.acc_w > 0 ? t->st.acc_hit / t->st.acc_w : 0, el > 0 ? done * (seen / t->st.batch) / el : 0,
+            per * (nb - t->st.batch));
 }
 
 static tlcl_status run_epoch(trainer *t)
