@@ -4,6 +4,7 @@
  * metadata rebuilds the model (architecture, size, head, preprocessing,
  * class names), so nothing about the model is given on the command line. */
 #include "commands.h"
+#include "textout.h"
 #include "image_load.h"
 #include "model.h"
 
@@ -230,22 +231,6 @@ static void predictor_close(predictor *p)
 
 /* ---- CSV ------------------------------------------------------------------------ */
 
-/* RFC 4180: quote a field holding a comma, a quote or a line break. */
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void write_header(FILE *f, int top)
 {
     fputs("file", f);
@@ -259,7 +244,7 @@ static void write_row(FILE *f, const predictor *p, const char *file, const float
 {
     int classes = p->m.classes;
     char *taken = calloc((size_t)classes, 1);
-    csv_field(f, file);
+    textout_csv_field(f, file, ',');
     for (int k = 0; k < top && taken; k++) {
         int best = -1;
         for (int c = 0; c < classes; c++)
@@ -270,7 +255,7 @@ static void write_row(FILE *f, const predictor *p, const char *file, const float
         snprintf(fallback, sizeof fallback, "class_%d", best);
         fputc(',', f);
         /* a checkpoint without (enough) names still predicts, by index */
-        csv_field(f, p->nnames == classes ? p->names[best] : fallback);
+        textout_csv_field(f, p->nnames == classes ? p->names[best] : fallback, ',');
         fprintf(f, ",%.6f", prob[best]);
     }
     fputc('\n', f);

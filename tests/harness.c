@@ -90,6 +90,16 @@ void harness_fail(harness *h, const char *fmt, ...)
     h->failed++;
 }
 
+void harness_expect(harness *h, int cond, const char *what)
+{
+    if (cond) {
+        h->passed++;
+        printf("ok   %s\n", what);
+    } else {
+        harness_fail(h, "%s", what);
+    }
+}
+
 int harness_status(harness *h, tlcl_status s, const char *what)
 {
     if (s == TLCL_OK)

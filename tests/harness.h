@@ -27,6 +27,8 @@ int harness_finish(harness *h);
 
 /* Fails the current check with a message (and counts it). */
 void harness_fail(harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Passes or fails one named yes/no check. */
+void harness_expect(harness *h, int cond, const char *what);
 /* Fails and returns 1 when s != TLCL_OK, printing the engine's message. */
 int harness_status(harness *h, tlcl_status s, const char *what);
 

@@ -12,16 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void expect(harness *h, int cond, const char *what)
-{
-    if (cond) {
-        h->passed++;
-        printf("ok   %s\n", what);
-    } else {
-        harness_fail(h, "%s", what);
-    }
-}
-
 static int device_index(harness *h)
 {
     return tlcl_cl_device(h->cl)->index;
@@ -59,7 +49,7 @@ static void test_devices_json(harness *h)
     tlcl_device_info *devs;
     int n;
     char err[1024];
-    expect(h, tlcl_devices_list(&devs, &n, err, sizeof err) == TLCL_OK && n >= 1, "devices listed");
+    harness_expect(h, tlcl_devices_list(&devs, &n, err, sizeof err) == TLCL_OK && n >= 1, "devices listed");
     char *json = tlcl_devices_json(devs, n);
     cJSON *arr = cJSON_Parse(json);
     int ok = cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == n;
@@ -69,9 +59,9 @@ static void test_devices_json(harness *h)
     for (int i = 0; ok && i < n; i++)
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
             ok = ok && cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, i), keys[k]) != NULL;
-    expect(h, ok, "devices JSON has every field for every device");
+    harness_expect(h, ok, "devices JSON has every field for every device");
     int def = tlcl_devices_default(devs, n);
-    expect(h, def >= 0 && def < n, "default device index in range");
+    harness_expect(h, def >= 0 && def < n, "default device index in range");
     cJSON_Delete(arr);
     free(json);
 
@@ -79,7 +69,7 @@ static void test_devices_json(harness *h)
     o.device_index = n + 3;
     tlcl_cl *cl = NULL;
     tlcl_status s = tlcl_cl_init(&cl, &o, err, sizeof err);
-    expect(h, s == TLCL_ERR_NO_DEVICE && cl == NULL && strstr(err, "out of range") && strstr(err, devs[0].name),
+    harness_expect(h, s == TLCL_ERR_NO_DEVICE && cl == NULL && strstr(err, "out of range") && strstr(err, devs[0].name),
            "out-of-range device index is refused with the device list");
     free(devs);
 }
@@ -90,17 +80,17 @@ static void test_cache_roundtrip(harness *h, const char *dir)
     tlcl_cl *a = open_with_cache(h, dir);
     if (!a)
         return;
-    expect(h, tlcl_cl_kernel(a, "elementwise", "", "fill", &k) == TLCL_OK, "cold build succeeds");
-    expect(h, tlcl_cl_stats_get(a).programs_compiled == 1 && tlcl_cl_stats_get(a).programs_from_cache == 0,
+    harness_expect(h, tlcl_cl_kernel(a, "elementwise", "", "fill", &k) == TLCL_OK, "cold build succeeds");
+    harness_expect(h, tlcl_cl_stats_get(a).programs_compiled == 1 && tlcl_cl_stats_get(a).programs_from_cache == 0,
            "cold start compiles from source");
-    expect(h, tlcl_cl_kernel(a, "elementwise", "", "axpy", &k) == TLCL_OK &&
+    harness_expect(h, tlcl_cl_kernel(a, "elementwise", "", "axpy", &k) == TLCL_OK &&
                tlcl_cl_stats_get(a).programs_compiled == 1, "second kernel of the same program reuses it");
     tlcl_cl_free(a);
 
     char path[1200];
-    expect(h, cached_file(dir, path, sizeof path) == 1, "one cache entry written");
+    harness_expect(h, cached_file(dir, path, sizeof path) == 1, "one cache entry written");
     tlcl_cl *b = open_with_cache(h, dir);
-    expect(h, b && tlcl_cl_kernel(b, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, b && tlcl_cl_kernel(b, "elementwise", "", "fill", &k) == TLCL_OK &&
                tlcl_cl_stats_get(b).programs_from_cache == 1 && tlcl_cl_stats_get(b).programs_compiled == 0,
            "warm start loads from the cache");
     tlcl_cl_free(b);
@@ -113,7 +103,7 @@ static void test_cache_roundtrip(harness *h, const char *dir)
         fclose(f);
     }
     tlcl_cl *c = open_with_cache(h, dir);
-    expect(h, c && tlcl_cl_kernel(c, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, c && tlcl_cl_kernel(c, "elementwise", "", "fill", &k) == TLCL_OK &&
                tlcl_cl_stats_get(c).programs_compiled == 1, "corrupt entry is detected and rebuilt");
     tlcl_cl_free(c);
 
@@ -121,16 +111,16 @@ static void test_cache_roundtrip(harness *h, const char *dir)
     if (f)
         fclose(f);
     tlcl_cl *d = open_with_cache(h, dir);
-    expect(h, d && tlcl_cl_kernel(d, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, d && tlcl_cl_kernel(d, "elementwise", "", "fill", &k) == TLCL_OK &&
                tlcl_cl_stats_get(d).programs_compiled == 1, "empty entry is rebuilt");
     tlcl_cl_free(d);
     tlcl_cl *e2 = open_with_cache(h, dir);
-    expect(h, e2 && tlcl_cl_kernel(e2, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, e2 && tlcl_cl_kernel(e2, "elementwise", "", "fill", &k) == TLCL_OK &&
                tlcl_cl_stats_get(e2).programs_from_cache == 1, "rebuilt entry is valid again");
     tlcl_cl_free(e2);
 
     tlcl_cl *g = open_with_cache(h, dir);
-    expect(h, g && tlcl_cl_kernel(g, "elementwise", "-DUNUSED_OPTION=1", "fill", &k) == TLCL_OK &&
+    harness_expect(h, g && tlcl_cl_kernel(g, "elementwise", "-DUNUSED_OPTION=1", "fill", &k) == TLCL_OK &&
                tlcl_cl_stats_get(g).programs_compiled == 1, "other options are another cache key");
     tlcl_cl_free(g);
 }
@@ -161,12 +151,12 @@ static void test_cache_concurrent(harness *h, const char *dir)
         wait(&st);
         failures += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
-    expect(h, failures == 0, "concurrent builders all succeed");
+    harness_expect(h, failures == 0, "concurrent builders all succeed");
     char path[1200];
-    expect(h, cached_file(dir, path, sizeof path) == 1, "concurrent builders leave exactly one entry, no temp files");
+    harness_expect(h, cached_file(dir, path, sizeof path) == 1, "concurrent builders leave exactly one entry, no temp files");
     cl_kernel k;
     tlcl_cl *cl = open_with_cache(h, dir);
-    expect(h, cl && tlcl_cl_kernel(cl, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, cl && tlcl_cl_kernel(cl, "elementwise", "", "fill", &k) == TLCL_OK &&
                tlcl_cl_stats_get(cl).programs_from_cache == 1, "entry left by concurrent builders loads");
     tlcl_cl_free(cl);
 }
@@ -177,26 +167,26 @@ static void test_errors(harness *h)
     /* -Dfloat=) breaks every kernel: the error must carry the program and its log */
     tlcl_status s = tlcl_cl_kernel(h->cl, "elementwise", "-Dfloat=)", "fill", &k);
     const char *msg = tlcl_cl_error(h->cl);
-    expect(h, s == TLCL_ERR_BUILD && strstr(msg, "elementwise") && strstr(msg, "CL_BUILD_PROGRAM_FAILURE") &&
+    harness_expect(h, s == TLCL_ERR_BUILD && strstr(msg, "elementwise") && strstr(msg, "CL_BUILD_PROGRAM_FAILURE") &&
                strstr(msg, "build log"), "build failure names the program and prints the build log");
 
     s = tlcl_cl_kernel(h->cl, "elementwise", "", "no_such_kernel", &k);
     msg = tlcl_cl_error(h->cl);
-    expect(h, s == TLCL_ERR_CL && strstr(msg, "CL_INVALID_KERNEL_NAME") && strstr(msg, "no_such_kernel"),
+    harness_expect(h, s == TLCL_ERR_CL && strstr(msg, "CL_INVALID_KERNEL_NAME") && strstr(msg, "no_such_kernel"),
            "unknown kernel is reported by OpenCL error name and kernel name");
 
     size_t g = 4;
     s = TLCL_RUN(h->cl, "elementwise", "", "fill", 1, &g, NULL, TLCL_INT(4)); /* wrong argument */
     msg = tlcl_cl_error(h->cl);
-    expect(h, s == TLCL_ERR_CL && strstr(msg, "clSetKernelArg") && strstr(msg, "CL_INVALID") && strstr(msg, "fill"),
+    harness_expect(h, s == TLCL_ERR_CL && strstr(msg, "clSetKernelArg") && strstr(msg, "CL_INVALID") && strstr(msg, "fill"),
            "bad launch names the call, the error and the kernel");
 
     cl_mem m;
     s = tlcl_cl_buffer(h->cl, (size_t)tlcl_cl_device(h->cl)->max_alloc_bytes + 4096, "stage6_activations", &m);
     msg = tlcl_cl_error(h->cl);
-    expect(h, s == TLCL_ERR_OOM && strstr(msg, "stage6_activations") && strstr(msg, "MiB") &&
+    harness_expect(h, s == TLCL_ERR_OOM && strstr(msg, "stage6_activations") && strstr(msg, "MiB") &&
                strstr(msg, "smaller batch"), "oversized tensor names itself, its size and suggests a smaller batch");
-    expect(h, tlcl_cl_program_source("no_such_program") == NULL && tlcl_cl_program_source("common") != NULL,
+    harness_expect(h, tlcl_cl_program_source("no_such_program") == NULL && tlcl_cl_program_source("common") != NULL,
            "embedded program lookup");
 }
 

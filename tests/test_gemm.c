@@ -153,16 +153,6 @@ static tlcl_gemm_backend resolve_fresh(harness *h, int *measured)
     return b;
 }
 
-static void expect(harness *h, int ok, const char *what)
-{
-    if (ok) {
-        h->passed++;
-        printf("ok   %s\n", what);
-    } else {
-        harness_fail(h, "%s", what);
-    }
-}
-
 /* Swaps the backend name in a valid file for the other one, so only a
  * reader of the file can return it. */
 static void forge_other(const char *path, tlcl_gemm_backend chosen)
@@ -196,23 +186,23 @@ static void check_auto(harness *h)
     int measured;
     tlcl_gemm_backend first = resolve_fresh(h, &measured);
     FILE *f = fopen(path, "r");
-    expect(h, first != TLCL_GEMM_AUTO && measured == 1 && f, "auto: measured once and persisted");
+    harness_expect(h, first != TLCL_GEMM_AUTO && measured == 1 && f, "auto: measured once and persisted");
     if (f)
         fclose(f);
     printf("     auto chose %s on %s\n", tlcl_gemm_backend_name(first), h->device_name);
     tlcl_gemm_backend again = resolve_fresh(h, &measured);
-    expect(h, again == first && measured == 0, "auto: second engine reads the file, no measurement");
+    harness_expect(h, again == first && measured == 0, "auto: second engine reads the file, no measurement");
     forge_other(path, first);
     again = resolve_fresh(h, &measured);
-    expect(h, again != first && again != TLCL_GEMM_AUTO && measured == 0, "auto: the file's choice is used");
+    harness_expect(h, again != first && again != TLCL_GEMM_AUTO && measured == 0, "auto: the file's choice is used");
     write_text(path, "tlcl-gemm-select 1\nkey zz\nbackend \x01\x02garbage");
     again = resolve_fresh(h, &measured);
     int measured2;
     tlcl_gemm_backend third = resolve_fresh(h, &measured2);
-    expect(h, again != TLCL_GEMM_AUTO && measured == 1 && measured2 == 0 && third == again,
+    harness_expect(h, again != TLCL_GEMM_AUTO && measured == 1 && measured2 == 0 && third == again,
            "auto: a corrupt file is re-measured and rewritten");
     setenv("TLCL_GEMM", "clblast", 1);
-    expect(h, resolve_fresh(h, &measured) == TLCL_GEMM_CLBLAST && measured == 0, "auto: $TLCL_GEMM overrides");
+    harness_expect(h, resolve_fresh(h, &measured) == TLCL_GEMM_CLBLAST && measured == 0, "auto: $TLCL_GEMM overrides");
     if (saved)
         setenv("TLCL_GEMM", saved, 1);
     else

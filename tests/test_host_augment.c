@@ -17,16 +17,6 @@ static void pattern(float *img)
         img[i] = (float)((i * 37) % 251);
 }
 
-static void expect(harness *h, int cond, const char *what)
-{
-    if (cond) {
-        h->passed++;
-        printf("ok   %s\n", what);
-    } else {
-        harness_fail(h, "%s", what);
-    }
-}
-
 static int find_flipping_index(const tlcl_augment *a, float *img, float *scratch, const float *ref)
 {
     for (int idx = 0; idx < 64; idx++) {
@@ -47,7 +37,7 @@ int main(void)
     pattern(img), pattern(ref);
     a.flip_horizontal = 1; /* enabled = 0: nothing happens */
     tlcl_augment_apply(&a, img, scratch, H, W, 0, 0);
-    expect(&h, memcmp(img, ref, sizeof img) == 0, "disabled augmentation is the identity");
+    harness_expect(&h, memcmp(img, ref, sizeof img) == 0, "disabled augmentation is the identity");
 
     a.enabled = 1;
     int idx = find_flipping_index(&a, img, scratch, ref);
@@ -56,7 +46,7 @@ int main(void)
         for (int x = 0; x < W; x++)
             for (int c = 0; c < 3; c++)
                 mirrored &= img[(y * W + x) * 3 + c] == ref[(y * W + (W - 1 - x)) * 3 + c];
-    expect(&h, mirrored, "horizontal flip is an exact mirror image");
+    harness_expect(&h, mirrored, "horizontal flip is an exact mirror image");
 
     a = tlcl_augment_none();
     a.enabled = 1;
@@ -64,14 +54,14 @@ int main(void)
     pattern(img), pattern(other);
     tlcl_augment_apply(&a, img, scratch, H, W, 3, 5);
     tlcl_augment_apply(&a, other, scratch, H, W, 3, 5);
-    expect(&h, memcmp(img, other, sizeof img) == 0, "same seed, epoch and index: same image");
+    harness_expect(&h, memcmp(img, other, sizeof img) == 0, "same seed, epoch and index: same image");
     pattern(other);
     tlcl_augment_apply(&a, other, scratch, H, W, 3, 6);
-    expect(&h, memcmp(img, other, sizeof img) != 0, "another index: another image");
+    harness_expect(&h, memcmp(img, other, sizeof img) != 0, "another index: another image");
     int in_range = 1;
     for (int i = 0; i < N; i++)
         in_range &= img[i] >= 0 && img[i] <= 255 && isfinite(img[i]);
-    expect(&h, in_range, "augmented values stay finite within 0..255");
+    harness_expect(&h, in_range, "augmented values stay finite within 0..255");
 
     /* a transform drawn with zero ranges is the identity, up to float rounding */
     a = tlcl_augment_none();
@@ -82,7 +72,7 @@ int main(void)
     double maxerr = 0;
     for (int i = 0; i < N; i++)
         maxerr = fmax(maxerr, fabs(img[i] - ref[i]));
-    expect(&h, maxerr < 1e-3, "a vanishing rotation leaves the image unchanged");
+    harness_expect(&h, maxerr < 1e-3, "a vanishing rotation leaves the image unchanged");
 
     a = tlcl_augment_none();
     a.enabled = 1;
@@ -95,6 +85,6 @@ int main(void)
     tlcl_augment_apply(&a, img, scratch, H, W, 1, 2);
     for (int i = 0; i < N; i += 3)
         after += img[i];
-    expect(&h, fabs(before - after) < 1e-2 * N, "contrast keeps the channel mean");
+    harness_expect(&h, fabs(before - after) < 1e-2 * N, "contrast keeps the channel mean");
     return harness_finish(&h);
 }

@@ -8,8 +8,7 @@
 #include "image_cache.h"
 #include "image_load.h"
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
+#include "image_write.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,16 +17,6 @@
 #include <unistd.h>
 
 enum { NIMG = 9, SIDE = 8 };
-
-static void expect(harness *h, int cond, const char *what)
-{
-    if (cond) {
-        h->passed++;
-        printf("ok   %s\n", what);
-    } else {
-        harness_fail(h, "%s", what);
-    }
-}
 
 static int warnings;
 static char last_warning[1200];
@@ -45,7 +34,7 @@ static void write_images(const char *dir, char paths[][512])
         for (int k = 0; k < 16 * 20 * 3; k++)
             px[k] = (unsigned char)((k * (i + 3) + i * 17) % 256);
         snprintf(paths[i], 512, "%s/img%d.png", dir, i);
-        stbi_write_png(paths[i], 20, 16, 3, px, 20 * 3);
+        image_write_rgb(paths[i], 20, 16, px, NULL, 0);
     }
     snprintf(paths[NIMG], 512, "%s/broken.png", dir);
     FILE *f = fopen(paths[NIMG], "wb");
@@ -60,9 +49,9 @@ static void test_cache(harness *h, const char *dir, const char *const *files)
     tlcl_image_cache c;
     char err[1200], cdir[600];
     snprintf(cdir, sizeof cdir, "%s/cache", dir);
-    expect(h, tlcl_image_cache_open(&c, cdir, files, NIMG + 1, SIDE, SIDE, 0, err, sizeof err) == 0, "cache opens");
+    harness_expect(h, tlcl_image_cache_open(&c, cdir, files, NIMG + 1, SIDE, SIDE, 0, err, sizeof err) == 0, "cache opens");
     int bad = tlcl_image_cache_fill(&c, 2, 0, on_warn, NULL);
-    expect(h, bad == 1 && warnings == 1 && strstr(last_warning, "broken.png"), "the unreadable image is named once");
+    harness_expect(h, bad == 1 && warnings == 1 && strstr(last_warning, "broken.png"), "the unreadable image is named once");
     float got[SIDE * SIDE * 3], want[SIDE * SIDE * 3];
     double maxerr = 0;
     for (int i = 0; i < NIMG; i++) {
@@ -71,13 +60,13 @@ static void test_cache(harness *h, const char *dir, const char *const *files)
         for (int k = 0; k < SIDE * SIDE * 3; k++)
             maxerr = fmax(maxerr, fabs(got[k] - want[k]));
     }
-    expect(h, maxerr <= 0.5, "cached pixels are the resized image rounded to the nearest level");
+    harness_expect(h, maxerr <= 0.5, "cached pixels are the resized image rounded to the nearest level");
     tlcl_image_cache_close(&c);
     tlcl_image_cache_open(&c, cdir, files, NIMG + 1, SIDE, SIDE, 0, err, sizeof err);
     int cached = 1;
     for (int i = 0; i < NIMG; i++)
         cached &= c.status[i] == 1;
-    expect(h, cached && c.status[NIMG] == 2, "a second run finds every image already decoded");
+    harness_expect(h, cached && c.status[NIMG] == 2, "a second run finds every image already decoded");
     tlcl_image_cache_close(&c);
 }
 
@@ -119,17 +108,17 @@ static void test_loader(harness *h, const char *dir, const char *const *files)
         seen[a[i]]++;
     for (int i = 0; i < NIMG; i++)
         once &= seen[i] == 1;
-    expect(h, tlcl_loader_batches(l) == 5 && once, "an epoch covers every item exactly once (5 batches, last short)");
-    expect(h, ok, "labels and weights follow their images");
-    expect(h, nb == na && memcmp(a, b, sizeof a) == 0, "the same epoch gives the same order");
-    expect(h, nd == NIMG && memcmp(a, d, sizeof a) != 0, "the next epoch is reshuffled");
+    harness_expect(h, tlcl_loader_batches(l) == 5 && once, "an epoch covers every item exactly once (5 batches, last short)");
+    harness_expect(h, ok, "labels and weights follow their images");
+    harness_expect(h, nb == na && memcmp(a, b, sizeof a) == 0, "the same epoch gives the same order");
+    harness_expect(h, nd == NIMG && memcmp(a, d, sizeof a) != 0, "the next epoch is reshuffled");
     int ne = epoch_items(l, 0, 2, e, &ok);
-    expect(h, ne == NIMG - 4 && memcmp(e, a + 4, (size_t)ne * sizeof *e) == 0, "a resumed epoch continues with the same batches");
+    harness_expect(h, ne == NIMG - 4 && memcmp(e, a + 4, (size_t)ne * sizeof *e) == 0, "a resumed epoch continues with the same batches");
     for (int rep = 0; rep < 20; rep++) { /* starting over mid-epoch must neither hang nor mix epochs */
         tlcl_loader_start(l, rep, 0);
         tlcl_loader_next(l);
     }
-    expect(h, epoch_items(l, 0, 0, b, &ok) == NIMG && memcmp(a, b, sizeof a) == 0, "restarts mid-epoch leave no stale batch");
+    harness_expect(h, epoch_items(l, 0, 0, b, &ok) == NIMG && memcmp(a, b, sizeof a) == 0, "restarts mid-epoch leave no stale batch");
     tlcl_loader_close(l);
     tlcl_image_cache_close(&c);
 }

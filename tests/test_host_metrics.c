@@ -20,19 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_PNG
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-#include <stb_image.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "image_load.h"
 
 #define TOL 1e-9
 
@@ -513,14 +501,15 @@ static void check_csv_logger(harness *h)
 
 static void check_picture(harness *h, const char *path, int w, int hgt)
 {
-    int x, y, comp;
-    unsigned char *px = stbi_load(path, &x, &y, &comp, 3);
+    tlcl_image img = {0, 0, NULL};
+    char why[512] = "";
     struct stat st;
-    if (stat(path, &st) != 0 || st.st_size == 0 || !px) {
-        harness_fail(h, "%s: missing, empty or not decodable (%s)", path, stbi_failure_reason());
-        stbi_image_free(px);
+    if (stat(path, &st) != 0 || st.st_size == 0 || tlcl_image_load(path, &img, why, sizeof why) != 0) {
+        harness_fail(h, "%s: missing, empty or not decodable (%s)", path, why);
         return;
     }
+    int x = img.w, y = img.h;
+    const unsigned char *px = img.rgb;
     size_t inked = 0; /* something was drawn: pixels far from white */
     for (size_t i = 0; i < (size_t)x * y; i++)
         inked += px[3 * i] + px[3 * i + 1] + px[3 * i + 2] < 600;
@@ -530,7 +519,7 @@ static void check_picture(harness *h, const char *path, int w, int hgt)
         harness_fail(h, "%s: almost blank (%zu dark pixels)", path, inked);
     else
         h->passed++, printf("ok   %s: %dx%d, %ld bytes\n", path, x, y, (long)st.st_size);
-    stbi_image_free(px);
+    tlcl_image_free(&img);
 }
 
 static void training_history(history *hist, const char *const *classes, int c, int epochs)

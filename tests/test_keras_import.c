@@ -36,16 +36,6 @@ static const char *fixture_dir(void)
     return d && *d ? d : TLCL_FIXTURE_DIR;
 }
 
-static void expect(harness *h, int cond, const char *what)
-{
-    if (cond) {
-        h->passed++;
-        printf("ok   %s\n", what);
-    } else {
-        harness_fail(h, "%s", what);
-    }
-}
-
 /* ---- the fixture: a safetensors file of F32 tensors ----------------------------- */
 
 typedef struct fixture { cJSON *header; unsigned char *data; size_t size; } fixture;
@@ -237,7 +227,7 @@ static int import_file(harness *h, tlcl_model *m, const char *path, float *host)
     int n = tlcl_keras_unused(w, unused, sizeof unused);
     printf("     %s: %s, %d classes, %d unused layers%s%s\n", path, tlcl_keras_format(w), tlcl_keras_classes(w), n,
            n ? ": " : "", unused);
-    expect(h, n == 0, "every layer with weights in the file is used");
+    harness_expect(h, n == 0, "every layer with weights in the file is used");
     tlcl_keras_close(w);
     return 0;
 }
@@ -257,9 +247,9 @@ static int import_all(harness *h, tlcl_model *m, const char *fam, const char *tm
               import_file(h, m, p3, a);
     if (!bad) {
         snprintf(what, sizeof what, "%s: legacy .h5 gives the same parameters as .weights.h5", fam);
-        expect(h, memcmp(a, b, bytes) == 0, what);
+        harness_expect(h, memcmp(a, b, bytes) == 0, what);
         snprintf(what, sizeof what, "%s: .keras zip gives the same parameters as .weights.h5", fam);
-        expect(h, memcmp(a, c, bytes) == 0, what);
+        harness_expect(h, memcmp(a, c, bytes) == 0, what);
         bad = harness_status(h, tlcl_cl_write(h->cl, m->params.values, 0, bytes, a, "params"), "upload");
     }
     remove(pz);
@@ -334,7 +324,7 @@ static void check_weight_grads(harness *h, tlcl_model *m, const char *fam, const
         in_fixture += strncmp(t->string, "grad/", 5) == 0;
     char what[128];
     snprintf(what, sizeof what, "%s: %d trainable tensors, Keras has %d", fam, trainable, in_fixture);
-    expect(h, checked == in_fixture && trainable == in_fixture, what);
+    harness_expect(h, checked == in_fixture && trainable == in_fixture, what);
 }
 
 static void check_training(harness *h, tlcl_model *m, const char *fam, const fixture *fx, const tlcl_tensor *x)
@@ -422,7 +412,7 @@ static void test_imagenet_variance(harness *h, tlcl_keras_weights *w, const tlcl
     ok = ok && host && tlcl_model_import_keras_host(&m, w, host, err, sizeof err) == TLCL_OK;
     for (int c = 0; ok && c < 3; c++)
         ok = fabs(m.pre_scale[c] * 255.0 * std[c] - 1.0) < 1e-6 && fabs(m.pre_shift[c] + mean[c] / std[c]) < 1e-6;
-    expect(h, ok, "ImageNet variance (the std values): preprocessing is (x/255 - mean)/std, as Keras computes");
+    harness_expect(h, ok, "ImageNet variance (the std values): preprocessing is (x/255 - mean)/std, as Keras computes");
     free(host);
     tlcl_model_free(&m);
 }
@@ -448,12 +438,12 @@ static void test_errors(harness *h)
     tlcl_params_layout(&m.params, 1); /* host only: no device needed for an import */
     float *host = calloc(m.params.total, sizeof *host);
     tlcl_status s = tlcl_model_import_keras_host(&m, w1, host, err, sizeof err);
-    expect(h, s == TLCL_ERR_FORMAT && strstr(err, v1) && strstr(err, "predictions/kernel") && strstr(err, "[640,5]") &&
+    harness_expect(h, s == TLCL_ERR_FORMAT && strstr(err, v1) && strstr(err, "predictions/kernel") && strstr(err, "[640,5]") &&
                   strstr(err, "[640,7]"),
            "7 classes against a 5-class file: the error names file, tensor and both shapes");
     printf("     (%s)\n", err);
     s = tlcl_model_import_keras_host(&m, w2, host, err, sizeof err);
-    expect(h, s == TLCL_ERR_FORMAT && strstr(err, v2) && strstr(err, "normalization"),
+    harness_expect(h, s == TLCL_ERR_FORMAT && strstr(err, v2) && strstr(err, "normalization"),
            "a V2 file into a V1 model: the error names the missing layer");
     printf("     (%s)\n", err);
     tlcl_model_free(&m);
@@ -462,14 +452,14 @@ static void test_errors(harness *h)
     tlcl_params_layout(&m.params, 1);
     s = tlcl_model_import_keras_host(&m, w1, host, err, sizeof err);
     int n = tlcl_keras_unused(w1, unused, sizeof unused);
-    expect(h, s == TLCL_OK && n == 1 && strcmp(unused, "predictions") == 0,
+    harness_expect(h, s == TLCL_OK && n == 1 && strcmp(unused, "predictions") == 0,
            "no top: the import succeeds and lists the classifier as unused");
     tlcl_model_free(&m);
     free(host);
     test_imagenet_variance(h, w1, &o);
     tlcl_keras_close(w1), tlcl_keras_close(w2);
     s = tlcl_keras_open(&w1, "/nonexistent/x.weights.h5", err, sizeof err);
-    expect(h, s == TLCL_ERR_IO && w1 == NULL && strstr(err, "/nonexistent/x.weights.h5"), "a missing file is named");
+    harness_expect(h, s == TLCL_ERR_IO && w1 == NULL && strstr(err, "/nonexistent/x.weights.h5"), "a missing file is named");
 }
 
 int main(void)

@@ -41,16 +41,6 @@ static float *params_host(harness *h, tlcl_model *m)
     return x;
 }
 
-static void expect(harness *h, int cond, const char *what)
-{
-    if (cond) {
-        h->passed++;
-        printf("ok   %s\n", what);
-    } else {
-        harness_fail(h, "%s", what);
-    }
-}
-
 static void test_checkpoint(harness *h, const char *dir)
 {
     tlcl_model a, b, c;
@@ -59,27 +49,27 @@ static void test_checkpoint(harness *h, const char *dir)
     if (build(h, &a, CLASSES, 7) || build(h, &b, CLASSES, 8) || build(h, &c, CLASSES + 2, 9))
         return;
     const char *names[CLASSES] = {"cat", "dog", "plankton"};
-    expect(h, tlcl_model_save(&a, path, names, CLASSES, err, sizeof err) == TLCL_OK, "checkpoint saved");
+    harness_expect(h, tlcl_model_save(&a, path, names, CLASSES, err, sizeof err) == TLCL_OK, "checkpoint saved");
     tlcl_checkpoint *ck = NULL;
-    expect(h, tlcl_checkpoint_open(&ck, path, err, sizeof err) == TLCL_OK, "checkpoint opens");
+    harness_expect(h, tlcl_checkpoint_open(&ck, path, err, sizeof err) == TLCL_OK, "checkpoint opens");
     if (!ck)
         return;
     tlcl_model_options o;
-    expect(h, tlcl_checkpoint_options(ck, &o, err, sizeof err) == TLCL_OK && strcmp(o.arch, TINY.name) == 0 &&
+    harness_expect(h, tlcl_checkpoint_options(ck, &o, err, sizeof err) == TLCL_OK && strcmp(o.arch, TINY.name) == 0 &&
                   o.size == SIZE && o.classes == CLASSES && o.head_units[0] == 6,
            "metadata gives back architecture, size, classes and head");
     char **cls;
     int n = tlcl_checkpoint_class_names(ck, &cls);
-    expect(h, n == CLASSES && strcmp(cls[2], "plankton") == 0, "class names travel in the metadata");
+    harness_expect(h, n == CLASSES && strcmp(cls[2], "plankton") == 0, "class names travel in the metadata");
     for (int i = 0; i < n; i++)
         free(cls[i]);
     free(cls);
-    expect(h, tlcl_model_load(&b, ck, err, sizeof err) == TLCL_OK, "checkpoint loads into a fresh model");
+    harness_expect(h, tlcl_model_load(&b, ck, err, sizeof err) == TLCL_OK, "checkpoint loads into a fresh model");
     float *pa = params_host(h, &a), *pb = params_host(h, &b);
-    expect(h, memcmp(pa, pb, a.params.total * sizeof *pa) == 0, "loaded parameters equal the saved ones bit for bit");
+    harness_expect(h, memcmp(pa, pb, a.params.total * sizeof *pa) == 0, "loaded parameters equal the saved ones bit for bit");
     free(pa), free(pb);
     tlcl_status s = tlcl_model_load(&c, ck, err, sizeof err);
-    expect(h, s == TLCL_ERR_FORMAT && strstr(err, "predictions/kernel") && strstr(err, "[6,5]"),
+    harness_expect(h, s == TLCL_ERR_FORMAT && strstr(err, "predictions/kernel") && strstr(err, "[6,5]"),
            "a tensor of the wrong shape is named with both shapes");
     printf("     (%s)\n", err);
     tlcl_checkpoint_close(ck);
@@ -91,7 +81,7 @@ static void test_checkpoint(harness *h, const char *dir)
     }
     ck = NULL;
     s = tlcl_checkpoint_open(&ck, path, err, sizeof err);
-    expect(h, s == TLCL_ERR_FORMAT && ck == NULL && strstr(err, path), "a damaged header is refused by name");
+    harness_expect(h, s == TLCL_ERR_FORMAT && ck == NULL && strstr(err, path), "a damaged header is refused by name");
     tlcl_checkpoint_close(ck);
     remove(path);
     tlcl_model_free(&a), tlcl_model_free(&b), tlcl_model_free(&c);
@@ -152,7 +142,7 @@ static void test_freezing(harness *h, int first_trainable, int bn_frozen, const 
             ok = 0;
         }
     }
-    expect(h, ok, what);
+    harness_expect(h, ok, what);
     free(before), free(after);
     tlcl_model_free(&m);
 }

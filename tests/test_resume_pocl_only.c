@@ -6,8 +6,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
+#include "image_write.h"
 
 #include <cJSON.h>
 #include <signal.h>
@@ -21,16 +20,6 @@
 
 static const char *CLASSES[] = {"circles", "stripes", "squares"};
 enum { NCLASS = 3, PER_CLASS = 12, SIDE = 24 };
-
-static void expect(harness *h, int cond, const char *what)
-{
-    if (cond) {
-        h->passed++;
-        printf("ok   %s\n", what);
-    } else {
-        harness_fail(h, "%s", what);
-    }
-}
 
 static void write_dataset(const char *root, const char *split, int count, int salt)
 {
@@ -55,7 +44,7 @@ static void write_dataset(const char *root, const char *split, int count, int sa
                         px[(y * SIDE + x) * 3 + c] = (unsigned char)(v + 7 * c + i);
                 }
             snprintf(path, sizeof path, "%s/img%02d.png", dir, i);
-            stbi_write_png(path, SIDE, SIDE, 3, px, SIDE * 3);
+            image_write_rgb(path, SIDE, SIDE, px, NULL, 0);
         }
     }
 }
@@ -197,20 +186,20 @@ static void check_artefacts(harness *h, const char *dir)
             printf("     missing or empty: %s\n", files[i]);
             ok = 0;
         }
-    expect(h, ok, "every configured artefact is written");
+    harness_expect(h, ok, "every configured artefact is written");
     char path[1400];
     snprintf(path, sizeof path, "%s/metrics/test_report.json", dir);
     int report = json_ok(path);
     snprintf(path, sizeof path, "%s/artefacts/labels.json", dir);
-    expect(h, report && json_ok(path), "the report and the labels parse as JSON");
+    harness_expect(h, report && json_ok(path), "the report and the labels parse as JSON");
     snprintf(path, sizeof path, "%s/artefacts/fit_history.pkl", dir);
     size_t n = 0;
     unsigned char *pkl = slurp(path, &n);
-    expect(h, pkl && n > 3 && pkl[0] == 0x80 && pkl[1] == 2 && pkl[n - 1] == '.', "the history pickle is protocol 2");
+    harness_expect(h, pkl && n > 3 && pkl[0] == 0x80 && pkl[1] == 2 && pkl[n - 1] == '.', "the history pickle is protocol 2");
     free(pkl);
     snprintf(path, sizeof path, "%s/artefacts/backup", dir);
     struct stat st;
-    expect(h, stat(path, &st) != 0, "the backup is deleted after a successful run");
+    harness_expect(h, stat(path, &st) != 0, "the backup is deleted after a successful run");
 }
 
 int main(void)
@@ -229,19 +218,19 @@ int main(void)
     write_dataset(data, "test", 4, 5);
     write_config(a, data), write_config(b, data);
 
-    expect(&h, finish(start_train(a, device)) == 0, "an uninterrupted run succeeds");
+    harness_expect(&h, finish(start_train(a, device)) == 0, "an uninterrupted run succeeds");
     check_artefacts(&h, a);
     pid_t pid = start_train(b, device);
     int killed = kill_mid_epoch(b, pid);
-    expect(&h, killed, "the second run is killed with SIGKILL after its first backup");
-    expect(&h, finish(start_train(b, device)) == 0, "the killed run, started again, completes");
+    harness_expect(&h, killed, "the second run is killed with SIGKILL after its first backup");
+    harness_expect(&h, finish(start_train(b, device)) == 0, "the killed run, started again, completes");
     char wa[800], wb[800];
     snprintf(wa, sizeof wa, "%s/artefacts/best_model.safetensors", a);
     snprintf(wb, sizeof wb, "%s/artefacts/best_model.safetensors", b);
-    expect(&h, same_file(wa, wb), "resumed run ends with exactly the uninterrupted run's weights");
+    harness_expect(&h, same_file(wa, wb), "resumed run ends with exactly the uninterrupted run's weights");
     char log[800];
     snprintf(log, sizeof log, "grep -q 'resumed from' %s/logs/*_train.log", b);
-    expect(&h, system(log) == 0, "the log says where the run resumed");
+    harness_expect(&h, system(log) == 0, "the log says where the run resumed");
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (h.failed == 0 && system(cmd) != 0)
