@@ -10,6 +10,8 @@
 #include "norm_internal.h"
 #include "tlcl_programs.h"
 
+#include <stdio.h>
+
 /* saved_mean / saved_istd: [C], kept across steps (the pool is not touched
  * again while the shape stays the same). */
 static tlcl_status bn_saved(tlcl_engine *e, tlcl_bn *bn, int C)
@@ -56,24 +58,30 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
     ENG_TRY(bn_saved(e, bn, C));
     ENG_TRY(bn_statistics(e, bn, in, mode == TLCL_BN_TRAIN));
-    size_t n = tlcl_tensor_count(in), g = eng_global1(n);
-    if (n == 0)
+    size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
+    if (rows == 0 || C == 0)
         return TLCL_OK;
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), "", "bn_forward", 1, &g, NULL, TLCL_MEM(out->buf),
+    eng_launch_channels_rows(e, (size_t)C, rows, g, l);
+    char opts[24]; /* one program per activation: the switch folds, the loop vectorises */
+    snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_forward", 2, g, l, TLCL_MEM(out->buf),
                     TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
-                    TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf), TLCL_INT(n), TLCL_INT(C), TLCL_INT(act));
+                    TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf), TLCL_INT(rows), TLCL_INT(C), TLCL_INT(act));
 }
 
 static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
                          const tlcl_tensor *in, tlcl_act act, cl_mem sum_dz, cl_mem sum_dzx, float inv_count)
 {
-    size_t n = tlcl_tensor_count(in), g = eng_global1(n);
-    if (n == 0)
+    size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
+    if (rows == 0 || in->c == 0)
         return TLCL_OK;
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), "", "bn_backward_dx", 1, &g, NULL, TLCL_MEM(din->buf),
+    eng_launch_channels_rows(e, (size_t)in->c, rows, g, l);
+    char opts[24];
+    snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_backward_dx", 2, g, l, TLCL_MEM(din->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf),
                     TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf),
-                    TLCL_MEM(sum_dz), TLCL_MEM(sum_dzx), TLCL_INT(n), TLCL_INT(in->c), TLCL_INT(act),
+                    TLCL_MEM(sum_dz), TLCL_MEM(sum_dzx), TLCL_INT(rows), TLCL_INT(in->c), TLCL_INT(act),
                     TLCL_FLOAT(inv_count));
 }
 

@@ -199,3 +199,16 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
                     TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
                     ((tlcl_arg){sizeof b, &b}));
 }
+
+void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t global[2], size_t local[2])
+{
+    size_t wg = tlcl_cl_device(e->cl)->max_work_group_size;
+    size_t lc = C % 16 == 0 ? 16 : C % 8 == 0 ? 8 : C % 4 == 0 ? 4 : 1;
+    size_t lr = 16;
+    while (lc * lr > wg && lr > 1)
+        lr /= 2;
+    while (lc * lr > wg && lc > 1)
+        lc /= 2;
+    local[0] = lc, local[1] = lr;
+    global[0] = C, global[1] = rows;
+}

@@ -23,14 +23,14 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
     }
 }
 
-/* out = act(gamma (x - mean) istd + beta) */
+/* out = act(gamma (x - mean) istd + beta); global = (C, rows) */
 __kernel void bn_forward(__global float *out, __global const float *x, __global const float *mean,
                          __global const float *istd, __global const float *gamma, __global const float *beta,
-                         int n, int C, int act)
+                         int rows, int C, int act)
 {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int c = i % C;
+    int c = get_global_id(0), r = get_global_id(1);
+    if (c >= C || r >= rows) return;
+    size_t i = (size_t)r * C + c;
     out[i] = act_forward(act, gamma[c] * (x[i] - mean[c]) * istd[c] + beta[c]);
 }
 
@@ -42,11 +42,11 @@ __kernel void bn_backward_dx(__global float *dx, __global const float *dy, __glo
                              __global const float *mean, __global const float *istd,
                              __global const float *gamma, __global const float *beta,
                              __global const float *sum_dz, __global const float *sum_dzx,
-                             int n, int C, int act, float inv_count)
+                             int rows, int C, int act, float inv_count)
 {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int c = i % C;
+    int c = get_global_id(0), r = get_global_id(1);
+    if (c >= C || r >= rows) return;
+    size_t i = (size_t)r * C + c;
     float xh = (x[i] - mean[c]) * istd[c];
     float dz = dy[i] * act_grad(act, gamma[c] * xh + beta[c]);  /* as reduce.cl's row_value */
     float corr = inv_count != 0.0f ? inv_count * (sum_dz[c] + xh * sum_dzx[c]) : 0.0f;

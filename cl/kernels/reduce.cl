@@ -1,12 +1,12 @@
 /* reduce.cl — column sums of x viewed as [groups, rows, C] (NHWC with the
  * spatial positions as rows), in two stages and without atomics:
  *
- *   stage 1: work-item id = chunk * C + c of group g sums rows
- *            chunk, chunk + chunks, ... of channel c. Consecutive ids read
- *            consecutive addresses on every step, so the reads coalesce
- *            whatever C is, and chunks scales the parallelism up when rows
- *            is huge and C small (BN) while chunks = 1 keeps it at C per group
- *            when rows is small (pooling).
+ *   stage 1: work-item id = chunk * C + c of group g sums a contiguous
+ *            block of rows of channel c. Consecutive ids read consecutive
+ *            addresses on every step, so the reads coalesce whatever C is,
+ *            and chunks scales the parallelism up when rows is huge and C
+ *            small (BN) while chunks = 1 keeps it at C per group when rows
+ *            is small (pooling).
  *   stage 2: one work-group per (g, c) folds the chunks in local memory;
  *            its size is the power of two >= chunks, at most WG, so few
  *            chunks do not leave most of a WG-wide group idle.
@@ -26,6 +26,9 @@ inline float row_value(int mode, int act, float x, __global const float *y, int 
                        __global const float *mean, __global const float *istd,
                        __global const float *gamma, __global const float *beta)
 {
+#ifdef MODE
+    mode = MODE; /* a program specialised for one mode: the loop has no switch and vectorises */
+#endif
     if (mode == ROW_PLAIN) return x;
     if (mode == ROW_PRODUCT) return x * y[i];
     float d = x - mean[c];
@@ -47,8 +50,12 @@ __kernel void reduce_rows_partial(__global float *dst, __global const float *x, 
     if (id >= chunks * C) return;
     int c = id % C;
     size_t base = (size_t)g * rows * C;
+    /* chunk k sums a contiguous block of rows: neighbouring work-items
+     * (channels) still read neighbouring addresses, and each one walks
+     * memory forwards, which CPU caches and prefetchers need */
+    int per = (rows + chunks - 1) / chunks, r0 = (id / C) * per, r1 = min(rows, r0 + per);
     float acc = 0.0f;
-    for (int r = id / C; r < rows; r += chunks) {
+    for (int r = r0; r < r1; r++) {
         size_t i = base + (size_t)r * C + c;
         acc += row_value(mode, act, x[i], y, i, c, mean, istd, gamma, beta);
     }
