@@ -32,7 +32,7 @@ static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
 }
 
 /* Fills saved_mean/saved_istd: batch statistics (train) or moving ones. */
-static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, const tlcl_tensor *in, int train)
+static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, const tlcl_tensor *in, int train, tlcl_act act)
 {
     int C = in->c, rows = in->n * in->h * in->w;
     if (train) {
@@ -43,7 +43,9 @@ static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, const tlcl_tensor 
         ENG_TRY(eng_reduce_rows(e, bn->saved_istd.buf, in->buf, 1, rows, C, inv, 0, &sq));
     }
     size_t g = eng_global1((size_t)C);
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), "", "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
+    char opts[24]; /* the forward's program (one per activation): no build of its own */
+    snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
                     TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
                     TLCL_INT(C), TLCL_FLOAT(bn->epsilon), TLCL_FLOAT(bn->momentum), TLCL_INT(train));
 }
@@ -57,7 +59,7 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     if (out->buf == in->buf)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
     ENG_TRY(bn_saved(e, bn, C));
-    ENG_TRY(bn_statistics(e, bn, in, mode == TLCL_BN_TRAIN));
+    ENG_TRY(bn_statistics(e, bn, in, mode == TLCL_BN_TRAIN, act));
     size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
     if (rows == 0 || C == 0)
         return TLCL_OK;

@@ -31,12 +31,10 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem in, int gro
     cl_mem gamma = m->gamma ? m->gamma : in, beta = m->beta ? m->beta : in;
     size_t g[2] = {(size_t)chunks * (size_t)C, (size_t)groups};
     /* batch norm's modes recompute an activation's derivative per element:
-     * a program specialised for it lets the loop vectorise */
-    char opts[32];
+     * a program specialised for the activation lets the loop vectorise */
+    char opts[32] = "";
     if (m->mode == ENG_ROW_BN_DZ || m->mode == ENG_ROW_BN_DZ_XHAT)
-        snprintf(opts, sizeof opts, "-DMODE=%d -DACT=%d", (int)m->mode, (int)m->act);
-    else
-        snprintf(opts, sizeof opts, "-DMODE=%d", (int)m->mode);
+        snprintf(opts, sizeof opts, "-DBN_ROWS -DACT=%d", (int)m->act);
     return TLCL_RUN(e->cl, TLCL_PROG(reduce), opts, "reduce_rows_partial", 2, g, NULL, TLCL_MEM(dst), TLCL_MEM(in),
                     TLCL_MEM(y), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma), TLCL_MEM(beta), TLCL_INT(rows),
                     TLCL_INT(C), TLCL_INT(chunks), TLCL_INT(m->mode), TLCL_INT(m->act), TLCL_FLOAT(scale),

@@ -26,13 +26,16 @@ inline float row_value(int mode, int act, float x, __global const float *y, int 
                        __global const float *mean, __global const float *istd,
                        __global const float *gamma, __global const float *beta)
 {
-#ifdef MODE
-    mode = MODE; /* a program specialised for one mode: the loop has no switch and vectorises */
-#endif
+#ifndef BN_ROWS
     if (mode == ROW_PLAIN) return x;
     if (mode == ROW_PRODUCT) return x * y[i];
     float d = x - mean[c];
     if (mode == ROW_CENTERED_SQ) return d * d;
+#else
+    /* the batch-norm backward program (built with -DBN_ROWS -DACT=a): only
+     * its two modes, so the loop keeps no branch that defeats vectorising */
+    float d = x - mean[c];
+#endif
     float xh = d * istd[c];
     /* dz = dy * act'(z) with z recomputed: forward keeps no pre-activation */
     float dz = y[i] * act_grad(act, gamma[c] * xh + beta[c]);
