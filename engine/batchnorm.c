@@ -94,6 +94,8 @@ static tlcl_status bn_grad_sums(tlcl_engine *e, const tlcl_bn *bn, const tlcl_te
     int rows = in->n * in->h * in->w;
     eng_row_map m = {.mode = ENG_ROW_BN_DZ, .y = dout->buf, .mean = bn->saved_mean.buf,
                      .istd = bn->saved_istd.buf, .gamma = bn->gamma->buf, .beta = bn->beta->buf, .act = act};
+    if (out_dz && out_dzx)
+        return eng_reduce_bn_pair(e, out_dz, out_dzx, in->buf, rows, in->c, accumulate, &m);
     if (out_dz)
         ENG_TRY(eng_reduce_rows(e, out_dz, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
     m.mode = ENG_ROW_BN_DZ_XHAT;

@@ -27,6 +27,11 @@ typedef struct eng_row_map {
 tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, int rows, int C, float scale,
                             int accumulate, const eng_row_map *map);
 
+/* Batch norm's two backward sums, sum dz and sum dz*x̂ (map's mode
+ * ENG_ROW_BN_DZ), in a single pass over x and dy. */
+tlcl_status eng_reduce_bn_pair(tlcl_engine *e, cl_mem sum_dz, cl_mem sum_dzx, cl_mem in, int rows, int C,
+                               int accumulate, const eng_row_map *map);
+
 /* out[n,p,c] = in[n,p,c] * mul[n,c] + add[n,c] * add_scale over [N, HW, C];
  * in/mul NULL drops the product term, add NULL drops the sum term. */
 tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem mul, cl_mem add, float add_scale,

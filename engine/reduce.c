@@ -23,8 +23,8 @@ static int reduce_chunks(int groups, int rows, int C)
     return chunks < 1 ? 1 : (int)chunks;
 }
 
-static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem in, int groups, int rows, int C, int chunks,
-                                  float scale, int accumulate, const eng_row_map *m)
+static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem dst2, cl_mem in, int groups, int rows, int C,
+                                  int chunks, float scale, int accumulate, const eng_row_map *m)
 {
     /* buffers a mode does not read are bound to `in` so every argument is valid */
     cl_mem y = m->y ? m->y : in, mean = m->mean ? m->mean : in, istd = m->istd ? m->istd : in;
@@ -35,7 +35,10 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem in, int gro
     char opts[32] = "";
     if (m->mode == ENG_ROW_BN_DZ || m->mode == ENG_ROW_BN_DZ_XHAT)
         snprintf(opts, sizeof opts, "-DBN_ROWS -DACT=%d", (int)m->act);
-    return TLCL_RUN(e->cl, TLCL_PROG(reduce), opts, "reduce_rows_partial", 2, g, NULL, TLCL_MEM(dst), TLCL_MEM(in),
+    int pair = dst2 != NULL;
+    cl_mem d2 = pair ? dst2 : dst;
+    return TLCL_RUN(e->cl, TLCL_PROG(reduce), opts, "reduce_rows_partial", 2, g, NULL, TLCL_MEM(dst), TLCL_MEM(d2),
+                    TLCL_INT(pair), TLCL_MEM(in),
                     TLCL_MEM(y), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma), TLCL_MEM(beta), TLCL_INT(rows),
                     TLCL_INT(C), TLCL_INT(chunks), TLCL_INT(m->mode), TLCL_INT(m->act), TLCL_FLOAT(scale),
                     TLCL_INT(accumulate));
@@ -52,26 +55,45 @@ static tlcl_status reduce_final(tlcl_engine *e, cl_mem out, cl_mem part, int gro
                     TLCL_INT(C), TLCL_INT(chunks), TLCL_FLOAT(scale), TLCL_INT(accumulate), TLCL_INT(lsize));
 }
 
+/* One pass; with out2 (batch norm's modes only) a second sum from the same
+ * pass (see reduce.cl). */
+static tlcl_status reduce_rows(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem in, int groups, int rows, int C,
+                               float scale, int accumulate, const eng_row_map *m)
+{
+    if (groups <= 0 || C <= 0)
+        return TLCL_OK;
+    if (rows <= 0) /* an empty sum: zero (or leave out unchanged) */
+        return reduce_partial(e, out, out2, in, groups, 0, C, 1, scale, accumulate, m);
+    int chunks = reduce_chunks(groups, rows, C);
+    if (chunks == 1)
+        return reduce_partial(e, out, out2, in, groups, rows, C, 1, scale, accumulate, m);
+    tlcl_tensor part, part2 = {0};
+    ENG_TRY(tlcl_tensor_alloc(e, &part, "reduce partial sums", groups, chunks, 1, C));
+    tlcl_status s = out2 ? tlcl_tensor_alloc(e, &part2, "reduce partial sums", groups, chunks, 1, C) : TLCL_OK;
+    if (s == TLCL_OK)
+        s = reduce_partial(e, part.buf, out2 ? part2.buf : NULL, in, groups, rows, C, chunks, 1.0f, 0, m);
+    if (s == TLCL_OK)
+        s = reduce_final(e, out, part.buf, groups, C, chunks, scale, accumulate);
+    if (s == TLCL_OK && out2)
+        s = reduce_final(e, out2, part2.buf, groups, C, chunks, scale, accumulate);
+    /* the in-order queue runs the launches above before any later user of the buffers */
+    if (part2.buf)
+        tlcl_tensor_release(e, &part2);
+    tlcl_tensor_release(e, &part);
+    return s;
+}
+
 tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, int rows, int C, float scale,
                             int accumulate, const eng_row_map *map)
 {
     static const eng_row_map plain = {.mode = ENG_ROW_PLAIN};
-    const eng_row_map *m = map ? map : &plain;
-    if (groups <= 0 || C <= 0)
-        return TLCL_OK;
-    if (rows <= 0) /* an empty sum: zero (or leave out unchanged) */
-        return reduce_partial(e, out, in, groups, 0, C, 1, scale, accumulate, m);
-    int chunks = reduce_chunks(groups, rows, C);
-    if (chunks == 1)
-        return reduce_partial(e, out, in, groups, rows, C, 1, scale, accumulate, m);
-    tlcl_tensor part;
-    ENG_TRY(tlcl_tensor_alloc(e, &part, "reduce partial sums", groups, chunks, 1, C));
-    tlcl_status s = reduce_partial(e, part.buf, in, groups, rows, C, chunks, 1.0f, 0, m);
-    if (s == TLCL_OK)
-        s = reduce_final(e, out, part.buf, groups, C, chunks, scale, accumulate);
-    /* the in-order queue runs the launches above before any later user of the buffer */
-    tlcl_tensor_release(e, &part);
-    return s;
+    return reduce_rows(e, out, NULL, in, groups, rows, C, scale, accumulate, map ? map : &plain);
+}
+
+tlcl_status eng_reduce_bn_pair(tlcl_engine *e, cl_mem sum_dz, cl_mem sum_dzx, cl_mem in, int rows, int C,
+                               int accumulate, const eng_row_map *map)
+{
+    return reduce_rows(e, sum_dz, sum_dzx, in, 1, rows, C, 1.0f, accumulate, map);
 }
 
 tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, int groups, int rows,

@@ -22,20 +22,16 @@
 
 /* The element's contribution; y, mean, istd, gamma, beta are read only by the
  * modes that need them (the host passes x in their place otherwise). */
+/* (Batch norm's backward sums take the -DBN_ROWS path of the kernel below,
+ * one program per activation; its loop has no mode branch and vectorises.) */
 inline float row_value(int mode, int act, float x, __global const float *y, int i, int c,
                        __global const float *mean, __global const float *istd,
                        __global const float *gamma, __global const float *beta)
 {
-#ifndef BN_ROWS
     if (mode == ROW_PLAIN) return x;
     if (mode == ROW_PRODUCT) return x * y[i];
     float d = x - mean[c];
     if (mode == ROW_CENTERED_SQ) return d * d;
-#else
-    /* the batch-norm backward program (built with -DBN_ROWS -DACT=a): only
-     * its two modes, so the loop keeps no branch that defeats vectorising */
-    float d = x - mean[c];
-#endif
     float xh = d * istd[c];
     /* dz = dy * act'(z) with z recomputed: forward keeps no pre-activation */
     float dz = y[i] * act_grad(act, gamma[c] * xh + beta[c]);
@@ -43,8 +39,11 @@ inline float row_value(int mode, int act, float x, __global const float *y, int 
 }
 
 /* dst[g][chunk][c] = (accumulate ? dst : 0) + scale * partial sum; with
- * chunks == 1 dst is the final [groups, C] output. global = (chunks*C, groups). */
-__kernel void reduce_rows_partial(__global float *dst, __global const float *x, __global const float *y,
+ * chunks == 1 dst is the final [groups, C] output. global = (chunks*C, groups).
+ * In the batch-norm program (-DBN_ROWS) both backward sums come out of one
+ * pass when pair is set: dst gets sum dz and dst2 sum dz*x̂. */
+__kernel void reduce_rows_partial(__global float *dst, __global float *dst2, int pair,
+                                  __global const float *x, __global const float *y,
                                   __global const float *mean, __global const float *istd,
                                   __global const float *gamma, __global const float *beta,
                                   int rows, int C, int chunks, int mode, int act, float scale, int accumulate)
@@ -57,13 +56,28 @@ __kernel void reduce_rows_partial(__global float *dst, __global const float *x, 
      * (channels) still read neighbouring addresses, and each one walks
      * memory forwards, which CPU caches and prefetchers need */
     int per = (rows + chunks - 1) / chunks, r0 = (id / C) * per, r1 = min(rows, r0 + per);
-    float acc = 0.0f;
+    float acc = 0.0f, acc2 = 0.0f;
+#ifdef BN_ROWS
+    float m = mean[c], is = istd[c], ga = gamma[c], be = beta[c];
+    for (int r = r0; r < r1; r++) {
+        size_t i = base + (size_t)r * C + c;
+        float xh = (x[i] - m) * is;
+        float dz = y[i] * act_grad(act, ga * xh + be); /* z recomputed: forward keeps no pre-activation */
+        acc += dz;
+        acc2 += dz * xh;
+    }
+    if (mode == ROW_BN_DZ_XHAT && !pair)
+        acc = acc2;
+#else
     for (int r = r0; r < r1; r++) {
         size_t i = base + (size_t)r * C + c;
         acc += row_value(mode, act, x[i], y, i, c, mean, istd, gamma, beta);
     }
+#endif
     size_t o = (size_t)g * chunks * C + id;
     dst[o] = scale * acc + (accumulate ? dst[o] : 0.0f);
+    if (pair)
+        dst2[o] = scale * acc2 + (accumulate ? dst2[o] : 0.0f);
 }
 
 /* out[g, c] (+)= scale * sum_k part[g][k][c]; one work-group of lsize items
