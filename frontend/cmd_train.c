@@ -233,14 +233,10 @@ static tlcl_status evaluate_test(train_run *r)
                                         sizeof r->err);
     if (s != TLCL_OK)
         return s;
+    /* the picture sits beside the CSV: confusion.csv -> confusion.png */
+    const char *csv = c->train.metrics.test_confusion_matrix, *dot = strrchr(csv, '.');
     char png[2200];
-    snprintf(png, sizeof png, "%s.png", c->train.metrics.test_confusion_matrix);
-    char *dot = strrchr(png, '.');
-    char *csv_dot = strrchr(c->train.metrics.test_confusion_matrix, '.');
-    if (csv_dot && dot) { /* confusion.csv -> confusion.png */
-        size_t stem = (size_t)(csv_dot - c->train.metrics.test_confusion_matrix);
-        snprintf(png, sizeof png, "%.*s.png", (int)stem, c->train.metrics.test_confusion_matrix);
-    }
+    snprintf(png, sizeof png, "%.*s.png", (int)(dot ? (size_t)(dot - csv) : strlen(csv)), csv);
     tlcl_eval_paths paths = {c->train.metrics.test_confusion_matrix, png, c->train.metrics.test_report};
     int rc = tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names, &paths, stdout, r->err,
                                  sizeof r->err);

@@ -175,27 +175,34 @@ static void batch_release(tlcl_engine *e, batch_tensors *b)
             tlcl_tensor_release(e, all[i]);
 }
 
-/* Uploads images (or cached features), labels and weights of a batch. */
+/* The model's input for a batch: its images, or its rows of the cached base
+ * features (gathered on the host, one upload). */
+static tlcl_status upload_inputs(tlcl_model *m, tlcl_engine *e, const tlcl_batch *b, const float *features,
+                                 tlcl_tensor *x)
+{
+    int n = b->count;
+    if (!features) {
+        TRY(tlcl_tensor_alloc(e, x, "images", n, m->size, m->size, 3));
+        return tlcl_tensor_upload(e, x, b->images);
+    }
+    int C = m->top.cout;
+    TRY(tlcl_tensor_alloc(e, x, "features", n, 1, 1, C));
+    float *rows = malloc((size_t)n * C * sizeof *rows);
+    if (!rows)
+        return TLCL_ERR_OOM;
+    for (int k = 0; k < n; k++)
+        memcpy(rows + (size_t)k * C, features + (size_t)b->items[k] * C, (size_t)C * sizeof *rows);
+    tlcl_status s = tlcl_tensor_upload(e, x, rows);
+    free(rows);
+    return s;
+}
+
+/* Uploads the inputs, labels and weights of a batch. */
 static tlcl_status batch_upload(trainer *t, const tlcl_batch *b, const float *features, batch_tensors *bt)
 {
     tlcl_engine *e = t->p->eng;
-    tlcl_model *m = t->p->model;
     int n = b->count;
-    if (features) {
-        int C = m->top.cout;
-        TRY(tlcl_tensor_alloc(e, &bt->x, "features", n, 1, 1, C));
-        float *rows = malloc((size_t)n * C * sizeof *rows);
-        if (!rows)
-            return TLCL_ERR_OOM;
-        for (int k = 0; k < n; k++)
-            memcpy(rows + (size_t)k * C, features + (size_t)b->items[k] * C, (size_t)C * sizeof *rows);
-        tlcl_status s = tlcl_tensor_upload(e, &bt->x, rows);
-        free(rows);
-        TRY(s);
-    } else {
-        TRY(tlcl_tensor_alloc(e, &bt->x, "images", n, m->size, m->size, 3));
-        TRY(tlcl_tensor_upload(e, &bt->x, b->images));
-    }
+    TRY(upload_inputs(t->p->model, e, b, features, &bt->x));
     TRY(tlcl_tensor_alloc(e, &bt->labels, "labels", n, 1, 1, 1));
     TRY(tlcl_cl_write(tlcl_engine_cl(e), bt->labels.buf, 0, (size_t)n * sizeof(int), b->labels, "labels"));
     TRY(tlcl_tensor_alloc(e, &bt->weights, "sample weights", n, 1, 1, 1));
@@ -282,22 +289,9 @@ static tlcl_status predict_batch(tlcl_model *m, tlcl_engine *e, const tlcl_batch
                                  int classes, float *probs_out)
 {
     tlcl_tensor x = {0}, probs = {0}, *logits;
-    tlcl_status s;
-    if (features) {
-        int C = m->top.cout;
-        s = tlcl_tensor_alloc(e, &x, "features", b->count, 1, 1, C);
-        for (int k = 0; s == TLCL_OK && k < b->count; k++)
-            s = tlcl_cl_write(tlcl_engine_cl(e), x.buf, (size_t)k * C * sizeof(float), (size_t)C * sizeof(float),
-                              features + (size_t)b->items[k] * C, "features");
-        if (s == TLCL_OK)
-            s = tlcl_model_head_forward(m, &x, 0, 0, &logits);
-    } else {
-        s = tlcl_tensor_alloc(e, &x, "images", b->count, m->size, m->size, 3);
-        if (s == TLCL_OK)
-            s = tlcl_tensor_upload(e, &x, b->images);
-        if (s == TLCL_OK)
-            s = tlcl_model_forward(m, &x, 0, 0, &logits);
-    }
+    tlcl_status s = upload_inputs(m, e, b, features, &x);
+    if (s == TLCL_OK)
+        s = features ? tlcl_model_head_forward(m, &x, 0, 0, &logits) : tlcl_model_forward(m, &x, 0, 0, &logits);
     if (s == TLCL_OK && (s = tlcl_tensor_alloc(e, &probs, "probs", b->count, 1, 1, classes)) == TLCL_OK &&
         (s = tlcl_softmax_forward(e, &probs, logits)) == TLCL_OK)
         s = tlcl_tensor_download(e, &probs, probs_out);
