@@ -56,7 +56,7 @@ static void device_fill(tlcl_device_info *info, int index, cl_platform_id p, cl_
     device_string(d, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
     device_string(d, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
     cl_device_type type = 0;
-    cl_uint cu = 0, align_bits = 0;
+    cl_uint cu = 0, align_bits = 0, vec = 1;
     cl_ulong gmem = 0, maxalloc = 0, lmem = 0;
     size_t wg = 0;
     clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
@@ -66,6 +66,7 @@ static void device_fill(tlcl_device_info *info, int index, cl_platform_id p, cl_
     clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof vec, &vec, NULL);
     snprintf(info->type, sizeof info->type, "%s", device_type_name(type));
     info->compute_units = cu;
     info->global_mem_bytes = gmem;
@@ -75,6 +76,7 @@ static void device_fill(tlcl_device_info *info, int index, cl_platform_id p, cl_
     info->mem_base_addr_align_bytes = align_bits / 8 ? align_bits / 8 : 128;
     info->fp16 = device_has_extension(d, "cl_khr_fp16");
     info->fp64 = device_has_extension(d, "cl_khr_fp64");
+    info->float_vector_width = vec ? vec : 1;
 }
 
 tlcl_status tlcl_devices_list(tlcl_device_info **out, int *count, char *err, size_t err_len)
@@ -154,6 +156,7 @@ char *tlcl_devices_json(const tlcl_device_info *devs, int count)
         cJSON_AddNumberToObject(o, "local_mem_bytes", (double)d->local_mem_bytes);
         cJSON_AddStringToObject(o, "opencl_c_version", d->opencl_c_version);
         cJSON_AddBoolToObject(o, "fp16", d->fp16);
+        cJSON_AddNumberToObject(o, "float_vector_width", d->float_vector_width);
         cJSON_AddBoolToObject(o, "fp64", d->fp64);
         cJSON_AddStringToObject(o, "driver_version", d->driver_version);
         cJSON_AddItemToArray(arr, o);

@@ -52,6 +52,7 @@ typedef struct tlcl_device_info {
     char device_version[128];
     char driver_version[128];
     int fp16, fp64;
+    unsigned float_vector_width; /* CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, at least 1 */
 } tlcl_device_info;
 
 /* Lists every device of every platform. *out is malloc'd; the caller frees it.

@@ -1,9 +1,10 @@
 /* batchnorm.c — Keras BatchNormalization with a fused activation:
  * y = act(gamma (x - mean) istd + beta), istd = 1/sqrt(var + eps).
  *
- * TRAIN uses the biased batch statistics over N, H, W, computed in two
- * passes (the mean, then the mean of (x - mean)^2) because one-pass E[x^2] -
- * E[x]^2 cancels badly in float32, and moves the moving statistics. INFER
+ * TRAIN uses the biased batch statistics over N, H, W, from one pass over
+ * the data shifted by its first row (E[d] and E[d^2], d = x - x0: unlike
+ * E[x^2] - E[x]^2 this does not cancel badly in float32, as x0 is a sample
+ * of the data), and moves the moving statistics. INFER
  * and FROZEN use the moving statistics; forward copies them into
  * saved_mean/saved_istd so backward is the same code in every mode. The
  * activation's input is recomputed from x in backward, never stored. */
@@ -37,17 +38,18 @@ static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, const tlcl_tensor 
     int C = in->c, rows = in->n * in->h * in->w;
     if (train) {
         float inv = rows > 0 ? 1.0f / (float)rows : 0.0f;
-        ENG_TRY(eng_reduce_rows(e, bn->saved_mean.buf, in->buf, 1, rows, C, inv, 0, NULL));
-        eng_row_map sq = {.mode = ENG_ROW_CENTERED_SQ, .mean = bn->saved_mean.buf};
-        /* the variance goes into saved_istd; bn_stats turns it into istd in place */
-        ENG_TRY(eng_reduce_rows(e, bn->saved_istd.buf, in->buf, 1, rows, C, inv, 0, &sq));
+        /* E[d] into saved_mean, E[d^2] into saved_istd; bn_stats turns them
+         * into the mean and istd in place */
+        eng_row_map shifted = {.mode = ENG_ROW_SHIFTED};
+        ENG_TRY(eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, in->buf, rows, C, inv, 0, &shifted));
     }
     size_t g = eng_global1((size_t)C);
     char opts[24]; /* the forward's program (one per activation): no build of its own */
     snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
                     TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
-                    TLCL_INT(C), TLCL_FLOAT(bn->epsilon), TLCL_FLOAT(bn->momentum), TLCL_INT(train));
+                    TLCL_MEM(in->buf), TLCL_INT(C), TLCL_INT(rows), TLCL_FLOAT(bn->epsilon),
+                    TLCL_FLOAT(bn->momentum), TLCL_INT(train));
 }
 
 tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out, const tlcl_tensor *in,
@@ -95,7 +97,7 @@ static tlcl_status bn_grad_sums(tlcl_engine *e, const tlcl_bn *bn, const tlcl_te
     eng_row_map m = {.mode = ENG_ROW_BN_DZ, .y = dout->buf, .mean = bn->saved_mean.buf,
                      .istd = bn->saved_istd.buf, .gamma = bn->gamma->buf, .beta = bn->beta->buf, .act = act};
     if (out_dz && out_dzx)
-        return eng_reduce_bn_pair(e, out_dz, out_dzx, in->buf, rows, in->c, accumulate, &m);
+        return eng_reduce_pair(e, out_dz, out_dzx, in->buf, rows, in->c, 1.0f, accumulate, &m);
     if (out_dz)
         ENG_TRY(eng_reduce_rows(e, out_dz, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
     m.mode = ENG_ROW_BN_DZ_XHAT;

@@ -10,7 +10,7 @@
  * x̂ = (x - mean[c]) * istd[c]; dz = y * act'(gamma[c] x̂ + beta[c]) with y = dy. */
 typedef enum eng_row_mode {
     ENG_ROW_PLAIN = 0,    /* x */
-    ENG_ROW_CENTERED_SQ,  /* (x - mean[c])^2 */
+    ENG_ROW_SHIFTED,      /* pair: d = x - x[row 0] and d^2 (needs out2) */
     ENG_ROW_PRODUCT,      /* x * y */
     ENG_ROW_BN_DZ,        /* dz */
     ENG_ROW_BN_DZ_XHAT,   /* dz * x̂ */
@@ -27,10 +27,11 @@ typedef struct eng_row_map {
 tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, int rows, int C, float scale,
                             int accumulate, const eng_row_map *map);
 
-/* Batch norm's two backward sums, sum dz and sum dz*x̂ (map's mode
- * ENG_ROW_BN_DZ), in a single pass over x and dy. */
-tlcl_status eng_reduce_bn_pair(tlcl_engine *e, cl_mem sum_dz, cl_mem sum_dzx, cl_mem in, int rows, int C,
-                               int accumulate, const eng_row_map *map);
+/* Two sums from a single pass over in viewed as [rows, C]: with map's mode
+ * ENG_ROW_BN_DZ, batch norm's backward sums (out: sum dz, out2: sum dz*x̂);
+ * with ENG_ROW_SHIFTED, sum d and sum d^2 for d = x - x[0, c]. */
+tlcl_status eng_reduce_pair(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem in, int rows, int C, float scale,
+                            int accumulate, const eng_row_map *map);
 
 /* out[n,p,c] = in[n,p,c] * mul[n,c] + add[n,c] * add_scale over [N, HW, C];
  * in/mul NULL drops the product term, add NULL drops the sum term. */

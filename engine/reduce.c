@@ -5,17 +5,24 @@
 #include "tlcl_programs.h"
 
 #include <stdio.h>
+#include <string.h>
 
-/* Aim for about this many stage-1 work-items: enough to fill a GPU when
- * groups * C is small, while each item still sums a run of rows. */
-#define REDUCE_TARGET_ITEMS 65536
+/* Aim for about this many stage-1 lanes (work-items times their channel
+ * vector width) per compute unit: a GPU's compute unit needs thousands in
+ * flight when groups * C is small; a CPU core only a few SIMD registers'
+ * worth, and more chunks there only add partial sums to fold. */
+#define REDUCE_LANES_PER_CU_GPU 2048
+#define REDUCE_LANES_PER_CU_CPU 256
 #define REDUCE_MIN_ROWS_PER_CHUNK 16
 #define REDUCE_MAX_CHUNKS 4096
 
-static int reduce_chunks(int groups, int rows, int C)
+/* items counts work-items (groups * C / V): each sums V channels. */
+static int reduce_chunks(tlcl_engine *e, int groups, int rows, int Cv, int V)
 {
-    long items = (long)groups * C;
-    long chunks = REDUCE_TARGET_ITEMS / (items > 0 ? items : 1);
+    const tlcl_device_info *d = tlcl_cl_device(e->cl);
+    long lanes = (long)d->compute_units * (strcmp(d->type, "cpu") == 0 ? REDUCE_LANES_PER_CU_CPU : REDUCE_LANES_PER_CU_GPU);
+    long items = (long)groups * Cv;
+    long chunks = lanes / V / (items > 0 ? items : 1);
     if (chunks > rows / REDUCE_MIN_ROWS_PER_CHUNK)
         chunks = rows / REDUCE_MIN_ROWS_PER_CHUNK;
     if (chunks > REDUCE_MAX_CHUNKS)
@@ -26,10 +33,11 @@ static int reduce_chunks(int groups, int rows, int C)
 static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem dst2, cl_mem in, int groups, int rows, int C,
                                   int chunks, float scale, int accumulate, const eng_row_map *m)
 {
+    int V = eng_channel_vector(e, C);
     /* buffers a mode does not read are bound to `in` so every argument is valid */
     cl_mem y = m->y ? m->y : in, mean = m->mean ? m->mean : in, istd = m->istd ? m->istd : in;
     cl_mem gamma = m->gamma ? m->gamma : in, beta = m->beta ? m->beta : in;
-    size_t g[2] = {(size_t)chunks * (size_t)C, (size_t)groups};
+    size_t g[2] = {(size_t)chunks * (size_t)(C / V), (size_t)groups};
     /* batch norm's modes recompute an activation's derivative per element:
      * a program specialised for the activation lets the loop vectorise */
     char opts[32] = "";
@@ -37,11 +45,12 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem dst2, cl_me
         snprintf(opts, sizeof opts, "-DBN_ROWS -DACT=%d", (int)m->act);
     int pair = dst2 != NULL;
     cl_mem d2 = pair ? dst2 : dst;
-    return TLCL_RUN(e->cl, TLCL_PROG(reduce), opts, "reduce_rows_partial", 2, g, NULL, TLCL_MEM(dst), TLCL_MEM(d2),
-                    TLCL_INT(pair), TLCL_MEM(in),
-                    TLCL_MEM(y), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma), TLCL_MEM(beta), TLCL_INT(rows),
-                    TLCL_INT(C), TLCL_INT(chunks), TLCL_INT(m->mode), TLCL_INT(m->act), TLCL_FLOAT(scale),
-                    TLCL_INT(accumulate));
+    char kernel[32];
+    snprintf(kernel, sizeof kernel, "reduce_rows_partial_%d", V);
+    return TLCL_RUN(e->cl, TLCL_PROG(reduce), opts, kernel, 2, g, NULL, TLCL_MEM(dst), TLCL_MEM(d2), TLCL_INT(pair),
+                    TLCL_MEM(in), TLCL_MEM(y), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma), TLCL_MEM(beta),
+                    TLCL_INT(rows), TLCL_INT(C / V), TLCL_INT(chunks), TLCL_INT(m->mode), TLCL_INT(m->act),
+                    TLCL_FLOAT(scale), TLCL_INT(accumulate));
 }
 
 static tlcl_status reduce_final(tlcl_engine *e, cl_mem out, cl_mem part, int groups, int C, int chunks, float scale,
@@ -55,8 +64,8 @@ static tlcl_status reduce_final(tlcl_engine *e, cl_mem out, cl_mem part, int gro
                     TLCL_INT(C), TLCL_INT(chunks), TLCL_FLOAT(scale), TLCL_INT(accumulate), TLCL_INT(lsize));
 }
 
-/* One pass; with out2 (batch norm's modes only) a second sum from the same
- * pass (see reduce.cl). */
+/* One pass; with out2 (the shifted and batch-norm modes) a second sum from
+ * the same pass (see reduce.cl). */
 static tlcl_status reduce_rows(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem in, int groups, int rows, int C,
                                float scale, int accumulate, const eng_row_map *m)
 {
@@ -64,7 +73,8 @@ static tlcl_status reduce_rows(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem i
         return TLCL_OK;
     if (rows <= 0) /* an empty sum: zero (or leave out unchanged) */
         return reduce_partial(e, out, out2, in, groups, 0, C, 1, scale, accumulate, m);
-    int chunks = reduce_chunks(groups, rows, C);
+    int V = eng_channel_vector(e, C);
+    int chunks = reduce_chunks(e, groups, rows, C / V, V);
     if (chunks == 1)
         return reduce_partial(e, out, out2, in, groups, rows, C, 1, scale, accumulate, m);
     tlcl_tensor part, part2 = {0};
@@ -90,10 +100,10 @@ tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, i
     return reduce_rows(e, out, NULL, in, groups, rows, C, scale, accumulate, map ? map : &plain);
 }
 
-tlcl_status eng_reduce_bn_pair(tlcl_engine *e, cl_mem sum_dz, cl_mem sum_dzx, cl_mem in, int rows, int C,
-                               int accumulate, const eng_row_map *map)
+tlcl_status eng_reduce_pair(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem in, int rows, int C, float scale,
+                            int accumulate, const eng_row_map *map)
 {
-    return reduce_rows(e, sum_dz, sum_dzx, in, 1, rows, C, 1.0f, accumulate, map);
+    return reduce_rows(e, out, out2, in, 1, rows, C, scale, accumulate, map);
 }
 
 tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, int groups, int rows,

@@ -15,6 +15,12 @@ tlcl_status tlcl_engine_init(tlcl_engine **out, tlcl_cl *cl)
     e->cl = cl;
     e->gemm_backend = TLCL_GEMM_AUTO;
     e->oclgrind = strstr(tlcl_cl_device(cl)->platform_name, "Oclgrind") != NULL;
+    /* TLCL_VECTOR_WIDTH caps the device's preference: the tests run the
+     * narrower kernel instances on a CPU device with it */
+    const char *cap = getenv("TLCL_VECTOR_WIDTH");
+    e->vector_width = (int)tlcl_cl_device(cl)->float_vector_width;
+    if (cap && atoi(cap) >= 1 && atoi(cap) < e->vector_width)
+        e->vector_width = atoi(cap);
     *out = e;
     return TLCL_OK;
 }
@@ -211,4 +217,13 @@ void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t glob
         lc /= 2;
     local[0] = lc, local[1] = lr;
     global[0] = C, global[1] = rows;
+}
+
+int eng_channel_vector(tlcl_engine *e, int C)
+{
+    static const int widths[] = {16, 8, 4};
+    for (int i = 0; i < 3; i++)
+        if (widths[i] <= e->vector_width && C % widths[i] == 0)
+            return widths[i];
+    return 1;
 }

@@ -439,14 +439,22 @@ int main(void)
     test_reduce(&h, 2, 1089, 5, 1.0f, 0);
     test_reduce(&h, 1, 5000, 3, 1.0f, 1);
     test_reduce(&h, 2, 49, 1280, 1.0f / 49, 1); /* the head's pool: few rows, many channels */
+    /* channel counts that take the 16-, 8- and 4-wide instances */
+    test_reduce(&h, 2, 3000, 32, 1.0f, 0);
+    test_reduce(&h, 1, 777, 24, 1.0f, 1);
+    test_reduce(&h, 3, 50, 20, 0.25f, 0);
     for (int act = 0; act <= 4; act++)
         test_activation(&h, act);
     /* The last shape takes the chunked (two-stage) reduction. Under the
      * oclgrind simulator, which is slow, it is smaller but still chunked
      * (162 rows: 10 chunks) with several samples; test_reduce keeps the
      * large cases (more chunks than a work-group). */
-    static const shape bn_shapes[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3}, {4, 33, 33, 6}};
-    static const shape bn_shapes_sim[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3}, {2, 9, 9, 6}};
+    /* C = 16, 24 and 48 take the vector instances (and 48's channel offsets,
+     * up to 45 against a spread of about 1, the shifted one-pass variance) */
+    static const shape bn_shapes[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3},
+                                      {4, 33, 33, 6}, {2, 5, 7, 16}, {1, 9, 9, 24}, {2, 17, 17, 48}};
+    static const shape bn_shapes_sim[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3},
+                                          {2, 9, 9, 6}, {2, 3, 5, 16}, {1, 5, 5, 24}, {1, 9, 9, 48}};
     _Static_assert(sizeof bn_shapes == sizeof bn_shapes_sim, "one simulator shape per shape");
     const char *platform = getenv("TLCL_TEST_PLATFORM");
     const shape *bn_set = platform && strstr(platform, "oclgrind") ? bn_shapes_sim : bn_shapes;

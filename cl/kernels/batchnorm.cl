@@ -2,18 +2,21 @@
  * fused activation; the sums over N, H, W are reduce.cl's. */
 
 /* Turns the statistics into (mean, istd) for the apply kernels.
- * train: mean holds the batch mean and istd the biased batch variance on
- *        entry; istd becomes 1/sqrt(var + eps) and the moving statistics move
- *        towards the batch ones.
+ * train: mean holds E[d] and istd E[d^2] on entry, d = x - x0 with x0 the
+ *        first row of x (reduce.cl's ROW_SHIFTED); mean becomes x0 + E[d],
+ *        istd 1/sqrt(var + eps) for the biased variance E[d^2] - E[d]^2,
+ *        and the moving statistics move towards the batch ones.
  * else:  mean and istd come from the moving statistics, so backward reads
  *        the same two tensors in every mode. */
 __kernel void bn_stats(__global float *mean, __global float *istd, __global float *moving_mean,
-                       __global float *moving_var, int C, float eps, float momentum, int train)
+                       __global float *moving_var, __global const float *x, int C, int rows, float eps,
+                       float momentum, int train)
 {
     int c = get_global_id(0);
     if (c >= C) return;
     if (train) {
-        float var = istd[c];
+        float ed = mean[c], var = max(istd[c] - ed * ed, 0.0f);
+        mean[c] = (rows > 0 ? x[c] : 0.0f) + ed;
         istd[c] = 1.0f / sqrt(var + eps);
         moving_mean[c] = moving_mean[c] * momentum + mean[c] * (1.0f - momentum);
         moving_var[c] = moving_var[c] * momentum + var * (1.0f - momentum);

@@ -12,62 +12,76 @@
 #define ACT_RELU 3
 #define ACT_RELU6 4
 
-/* e^x from plain arithmetic: Cody-Waite reduction by ln 2 and a degree-6
- * Taylor polynomial on |r| <= ln2/2 (relative error about 2e-7, near float's
- * own), the power of two built in the exponent bits. Unlike a library exp
- * call this vectorises on CPU implementations (PoCL), where swish and
- * sigmoid otherwise dominate the batch-norm kernels. */
-inline float exp_poly(float x)
-{
-    x = clamp(x, -87.0f, 88.0f);
-    float n = floor(x * 1.44269504089f + 0.5f);
-    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * as_float(((int)n + 127) << 23);
-}
+/* Vector loads and stores by width, for kernels instantiated per channel
+ * vector width V (the engine picks V from the device's preferred float
+ * vector width, so CPUs get whole SIMD registers per work-item and GPUs
+ * V = 1, where neighbouring work-items already make the vector). */
+#define LOAD_1(o, p) ((p)[o])
+#define STORE_1(v, o, p) ((p)[o] = (v))
+#define LOAD_4(o, p) vload4((o), (p))
+#define STORE_4(v, o, p) vstore4((v), (o), (p))
+#define LOAD_8(o, p) vload8((o), (p))
+#define STORE_8(v, o, p) vstore8((v), (o), (p))
+#define LOAD_16(o, p) vload16((o), (p))
+#define STORE_16(v, o, p) vstore16((v), (o), (p))
 
-inline float sigmoidf_(float x) { return 1.0f / (1.0f + exp_poly(-x)); }
-
-inline float act_forward(int act, float x)
-{
+/* The activations, written once for float and each vector type T (suffix S:
+ * act_grad4 works on float4). exp_poly is e^x from plain arithmetic:
+ * Cody-Waite reduction by ln 2 and a degree-6 Taylor polynomial on
+ * |r| <= ln2/2 (relative error about 2e-7, near float's own), the power of
+ * two built in the exponent bits. Unlike a library exp call this vectorises
+ * on CPU implementations (PoCL), where swish and sigmoid otherwise dominate
+ * the batch-norm kernels. Under -DACT (a program specialised for one
+ * activation) the switch folds away. */
 #ifdef ACT
-    act = ACT; /* a program specialised for one activation: the switch folds away */
+#define ACT_CODE(act) ACT
+#else
+#define ACT_CODE(act) (act)
 #endif
-    switch (act) {
-    case ACT_SWISH: return x * sigmoidf_(x);
-    case ACT_SIGMOID: return sigmoidf_(x);
-    case ACT_RELU: return fmax(x, 0.0f);
-    case ACT_RELU6: return fmin(fmax(x, 0.0f), 6.0f);
-    default: return x;
-    }
-}
 
-/* d act(x) / dx, from the activation's input x. */
-inline float act_grad(int act, float x)
-{
-#ifdef ACT
-    act = ACT;
-#endif
-    switch (act) {
-    case ACT_SWISH: {
-        float s = sigmoidf_(x);
-        return s * (1.0f + x * (1.0f - s));
+#define DEFINE_ACTIVATIONS(S, T)                                                        \
+    inline T exp_poly##S(T x)                                                           \
+    {                                                                                   \
+        x = clamp(x, -87.0f, 88.0f);                                                    \
+        T n = floor(x * 1.44269504089f + 0.5f);                                         \
+        T r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;                  \
+        T p = (T)(1.0f / 720.0f);                                                       \
+        p = p * r + 1.0f / 120.0f;                                                      \
+        p = p * r + 1.0f / 24.0f;                                                       \
+        p = p * r + 1.0f / 6.0f;                                                        \
+        p = p * r + 0.5f;                                                               \
+        p = p * r + 1.0f;                                                               \
+        p = p * r + 1.0f;                                                               \
+        return p * as_float##S((convert_int##S(n) + 127) << 23);                        \
+    }                                                                                   \
+    inline T sigmoidf_##S(T x) { return 1.0f / (1.0f + exp_poly##S(-x)); }             \
+    inline T act_forward##S(int act, T x)                                               \
+    {                                                                                   \
+        switch (ACT_CODE(act)) {                                                        \
+        case ACT_SWISH: return x * sigmoidf_##S(x);                                     \
+        case ACT_SIGMOID: return sigmoidf_##S(x);                                       \
+        case ACT_RELU: return fmax(x, 0.0f);                                            \
+        case ACT_RELU6: return fmin(fmax(x, 0.0f), 6.0f);                               \
+        default: return x;                                                              \
+        }                                                                               \
+    }                                                                                   \
+    /* d act(x) / dx, from the activation's input x */                                  \
+    inline T act_grad##S(int act, T x)                                                  \
+    {                                                                                   \
+        T s;                                                                            \
+        switch (ACT_CODE(act)) {                                                        \
+        case ACT_SWISH: s = sigmoidf_##S(x); return s * (1.0f + x * (1.0f - s));        \
+        case ACT_SIGMOID: s = sigmoidf_##S(x); return s * (1.0f - s);                   \
+        case ACT_RELU: return select((T)(0.0f), (T)(1.0f), x > 0.0f);                   \
+        case ACT_RELU6: return select((T)(0.0f), (T)(1.0f), (x > 0.0f) & (x < 6.0f));   \
+        default: return (T)(1.0f);                                                      \
+        }                                                                               \
     }
-    case ACT_SIGMOID: {
-        float s = sigmoidf_(x);
-        return s * (1.0f - s);
-    }
-    case ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case ACT_RELU6: return (x > 0.0f && x < 6.0f) ? 1.0f : 0.0f;
-    default: return 1.0f;
-    }
-}
+
+DEFINE_ACTIVATIONS(, float)
+DEFINE_ACTIVATIONS(4, float4)
+DEFINE_ACTIVATIONS(8, float8)
+DEFINE_ACTIVATIONS(16, float16)
 
 /* A stateless hash (a 32-bit mix in the style of lowbias32) of a seed and two
  * counters: the same (seed, a, b) gives the same number on every device, so

@@ -1,9 +1,9 @@
 /* reduce.cl — column sums of x viewed as [groups, rows, C] (NHWC with the
  * spatial positions as rows), in two stages and without atomics:
  *
- *   stage 1: work-item id = chunk * C + c of group g sums a contiguous
- *            block of rows of channel c. Consecutive ids read consecutive
- *            addresses on every step, so the reads coalesce whatever C is,
+ *   stage 1: work-item id = chunk * Cv + cv of group g sums a contiguous
+ *            block of rows of channel vector cv (V channels). Consecutive
+ *            ids read consecutive addresses on every step, so the reads coalesce whatever C is,
  *            and chunks scales the parallelism up when rows is huge and C
  *            small (BN) while chunks = 1 keeps it at C per group when rows
  *            is small (pooling).
@@ -11,74 +11,93 @@
  *            its size is the power of two >= chunks, at most WG, so few
  *            chunks do not leave most of a WG-wide group idle.
  *
- * Each element passes through row_value first, so batch norm's statistics
- * and backward sums and channel-scale's product reuse this reduction. */
+ * The modes below sum a transform of the elements, so batch norm's
+ * statistics and backward sums and channel-scale's product reuse this
+ * reduction. */
 
 #define ROW_PLAIN 0
-#define ROW_CENTERED_SQ 1
+#define ROW_SHIFTED 1
 #define ROW_PRODUCT 2
 #define ROW_BN_DZ 3
 #define ROW_BN_DZ_XHAT 4
 
-/* The element's contribution; y, mean, istd, gamma, beta are read only by the
- * modes that need them (the host passes x in their place otherwise). */
-/* (Batch norm's backward sums take the -DBN_ROWS path of the kernel below,
- * one program per activation; its loop has no mode branch and vectorises.) */
-inline float row_value(int mode, int act, float x, __global const float *y, int i, int c,
-                       __global const float *mean, __global const float *istd,
-                       __global const float *gamma, __global const float *beta)
-{
-    if (mode == ROW_PLAIN) return x;
-    if (mode == ROW_PRODUCT) return x * y[i];
-    float d = x - mean[c];
-    if (mode == ROW_CENTERED_SQ) return d * d;
-    float xh = d * istd[c];
-    /* dz = dy * act'(z) with z recomputed: forward keeps no pre-activation */
-    float dz = y[i] * act_grad(act, gamma[c] * xh + beta[c]);
-    return mode == ROW_BN_DZ ? dz : dz * xh;
-}
-
 /* dst[g][chunk][c] = (accumulate ? dst : 0) + scale * partial sum; with
- * chunks == 1 dst is the final [groups, C] output. global = (chunks*C, groups).
- * In the batch-norm program (-DBN_ROWS) both backward sums come out of one
- * pass when pair is set: dst gets sum dz and dst2 sum dz*x̂. */
-__kernel void reduce_rows_partial(__global float *dst, __global float *dst2, int pair,
-                                  __global const float *x, __global const float *y,
-                                  __global const float *mean, __global const float *istd,
-                                  __global const float *gamma, __global const float *beta,
-                                  int rows, int C, int chunks, int mode, int act, float scale, int accumulate)
-{
-    int id = get_global_id(0), g = get_global_id(1);
-    if (id >= chunks * C) return;
-    int c = id % C;
-    size_t base = (size_t)g * rows * C;
-    /* chunk k sums a contiguous block of rows: neighbouring work-items
-     * (channels) still read neighbouring addresses, and each one walks
-     * memory forwards, which CPU caches and prefetchers need */
-    int per = (rows + chunks - 1) / chunks, r0 = (id / C) * per, r1 = min(rows, r0 + per);
-    float acc = 0.0f, acc2 = 0.0f;
+ * chunks == 1 dst is the final [groups, C] output. A work-item sums V
+ * adjacent channels (Cv = C / V vectors per row). global = (chunks*Cv, groups).
+ * Each mode has a loop of its own, so no branch sits inside one:
+ *   ROW_PLAIN     x
+ *   ROW_PRODUCT   x * y
+ *   ROW_SHIFTED   pair: d = x - x0 and d^2, x0 the group's first row. Batch
+ *                 norm's mean and variance come from one pass this way;
+ *                 shifting by a sample of the data keeps E[d^2] - E[d]^2
+ *                 from cancelling the way E[x^2] - E[x]^2 does in float.
+ *   ROW_BN_DZ     (-DBN_ROWS programs, one per activation) dz = y * act'(z),
+ *                 z = gamma x̂ + beta recomputed (forward keeps no
+ *                 pre-activation), x̂ = (x - mean) istd; with pair set, the
+ *                 second sum is dz x̂, both from one read of x and y.
+ *   ROW_BN_DZ_XHAT  dz x̂ alone. */
 #ifdef BN_ROWS
-    float m = mean[c], is = istd[c], ga = gamma[c], be = beta[c];
-    for (int r = r0; r < r1; r++) {
-        size_t i = base + (size_t)r * C + c;
-        float xh = (x[i] - m) * is;
-        float dz = y[i] * act_grad(act, ga * xh + be); /* z recomputed: forward keeps no pre-activation */
-        acc += dz;
-        acc2 += dz * xh;
+#define BN_ROWS_LOOP(S, T, V)                                                                    \
+    else {                                                                                       \
+        T m = LOAD_##V(cv, mean), is = LOAD_##V(cv, istd);                                       \
+        T ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta);                                     \
+        for (int r = r0; r < r1; r++) {                                                          \
+            size_t i = base + (size_t)r * Cv + cv;                                               \
+            T xh = (LOAD_##V(i, x) - m) * is;                                                    \
+            T dz = LOAD_##V(i, y) * act_grad##S(act, ga * xh + be);                              \
+            acc += dz;                                                                           \
+            acc2 += dz * xh;                                                                     \
+        }                                                                                        \
+        if (mode == ROW_BN_DZ_XHAT && !pair)                                                     \
+            acc = acc2;                                                                          \
     }
-    if (mode == ROW_BN_DZ_XHAT && !pair)
-        acc = acc2;
 #else
-    for (int r = r0; r < r1; r++) {
-        size_t i = base + (size_t)r * C + c;
-        acc += row_value(mode, act, x[i], y, i, c, mean, istd, gamma, beta);
-    }
+#define BN_ROWS_LOOP(S, T, V)
 #endif
-    size_t o = (size_t)g * chunks * C + id;
-    dst[o] = scale * acc + (accumulate ? dst[o] : 0.0f);
-    if (pair)
-        dst2[o] = scale * acc2 + (accumulate ? dst2[o] : 0.0f);
-}
+
+#define REDUCE_PARTIAL(S, T, V)                                                                  \
+    __kernel void reduce_rows_partial_##V(                                                       \
+        __global float *dst, __global float *dst2, int pair, __global const float *x,            \
+        __global const float *y, __global const float *mean, __global const float *istd,         \
+        __global const float *gamma, __global const float *beta, int rows, int Cv, int chunks,   \
+        int mode, int act, float scale, int accumulate)                                          \
+    {                                                                                            \
+        int id = get_global_id(0), g = get_global_id(1);                                         \
+        if (id >= chunks * Cv)                                                                   \
+            return;                                                                              \
+        int cv = id % Cv;                                                                        \
+        size_t base = (size_t)g * rows * Cv;                                                     \
+        /* chunk k sums a contiguous block of rows: neighbouring work-items      */              \
+        /* still read neighbouring addresses, and each one walks memory forwards */              \
+        int per = (rows + chunks - 1) / chunks, r0 = (id / Cv) * per, r1 = min(rows, r0 + per);  \
+        T acc = (T)(0.0f), acc2 = (T)(0.0f);                                                     \
+        if (mode == ROW_PLAIN) {                                                                 \
+            for (int r = r0; r < r1; r++)                                                        \
+                acc += LOAD_##V(base + (size_t)r * Cv + cv, x);                                  \
+        } else if (mode == ROW_PRODUCT) {                                                        \
+            for (int r = r0; r < r1; r++) {                                                      \
+                size_t i = base + (size_t)r * Cv + cv;                                           \
+                acc += LOAD_##V(i, x) * LOAD_##V(i, y);                                          \
+            }                                                                                    \
+        } else if (mode == ROW_SHIFTED) {                                                        \
+            T x0 = rows > 0 ? LOAD_##V(base + cv, x) : (T)(0.0f);                                \
+            for (int r = r0; r < r1; r++) {                                                      \
+                T d = LOAD_##V(base + (size_t)r * Cv + cv, x) - x0;                              \
+                acc += d;                                                                        \
+                acc2 += d * d;                                                                   \
+            }                                                                                    \
+        }                                                                                        \
+        BN_ROWS_LOOP(S, T, V)                                                                    \
+        size_t o = ((size_t)g * chunks + id / Cv) * Cv + cv;                                     \
+        STORE_##V(scale * acc + (accumulate ? LOAD_##V(o, dst) : (T)(0.0f)), o, dst);            \
+        if (pair)                                                                                \
+            STORE_##V(scale * acc2 + (accumulate ? LOAD_##V(o, dst2) : (T)(0.0f)), o, dst2);     \
+    }
+
+REDUCE_PARTIAL(, float, 1)
+REDUCE_PARTIAL(4, float4, 4)
+REDUCE_PARTIAL(8, float8, 8)
+REDUCE_PARTIAL(16, float16, 16)
 
 /* out[g, c] (+)= scale * sum_k part[g][k][c]; one work-group of lsize items
  * (a power of two <= WG) per (g, c): global = (C * lsize, groups). */
