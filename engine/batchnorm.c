@@ -65,12 +65,14 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
     if (rows == 0 || C == 0)
         return TLCL_OK;
-    eng_launch_channels_rows(e, (size_t)C, rows, g, l);
-    char opts[24]; /* one program per activation: the switch folds, the loop vectorises */
+    int V = eng_channel_vector(e, C);
+    eng_launch_channels_rows(e, (size_t)(C / V), rows, g, l);
+    char opts[24], kernel[32]; /* one program per activation: the switch folds away */
     snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_forward", 2, g, l, TLCL_MEM(out->buf),
-                    TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
-                    TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf), TLCL_INT(rows), TLCL_INT(C), TLCL_INT(act));
+    snprintf(kernel, sizeof kernel, "bn_forward_%d", V);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 2, g, l, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
+                    TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf),
+                    TLCL_MEM(bn->beta->buf), TLCL_INT(rows), TLCL_INT(C / V), TLCL_INT(act));
 }
 
 static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
@@ -79,14 +81,15 @@ static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, co
     size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
     if (rows == 0 || in->c == 0)
         return TLCL_OK;
-    eng_launch_channels_rows(e, (size_t)in->c, rows, g, l);
-    char opts[24];
+    int V = eng_channel_vector(e, in->c);
+    eng_launch_channels_rows(e, (size_t)(in->c / V), rows, g, l);
+    char opts[24], kernel[32];
     snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_backward_dx", 2, g, l, TLCL_MEM(din->buf),
-                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf),
-                    TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf),
-                    TLCL_MEM(sum_dz), TLCL_MEM(sum_dzx), TLCL_INT(rows), TLCL_INT(in->c), TLCL_INT(act),
-                    TLCL_FLOAT(inv_count));
+    snprintf(kernel, sizeof kernel, "bn_backward_dx_%d", V);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 2, g, l, TLCL_MEM(din->buf), TLCL_MEM(dout->buf),
+                    TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
+                    TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf), TLCL_MEM(sum_dz), TLCL_MEM(sum_dzx),
+                    TLCL_INT(rows), TLCL_INT(in->c / V), TLCL_INT(act), TLCL_FLOAT(inv_count));
 }
 
 /* Σ dz and Σ dz·x̂ over N, H, W into out_dz / out_dzx (accumulating or not). */

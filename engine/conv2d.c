@@ -62,8 +62,8 @@ static int conv_chunk(tlcl_engine *e, const conv_dims *d)
 static tlcl_status im2col(tlcl_engine *e, tlcl_tensor *col, const tlcl_tensor *in, int n0, int rows,
                           const conv_dims *d, const tlcl_conv_geom *g)
 {
-    size_t gs[2] = {(size_t)d->K, (size_t)rows};
-    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "im2col", 2, gs, NULL, TLCL_MEM(col->buf), TLCL_MEM(in->buf),
+    size_t gs = eng_global1((size_t)rows * (size_t)(g->kh * g->kw));
+    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "im2col", 1, &gs, NULL, TLCL_MEM(col->buf), TLCL_MEM(in->buf),
                     TLCL_INT(n0), TLCL_INT(rows), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin), TLCL_INT(d->OH),
                     TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
                     TLCL_INT(g->pad_left));

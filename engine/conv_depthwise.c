@@ -6,16 +6,20 @@
 #include "tlcl_programs.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Weight gradient stage 1 splits the N*OH output rows into chunks so that
  * (channel vectors x taps x chunks) is about this many work-items: enough
  * to fill a GPU when C*k*k alone is small, and stage 2 sums only
  * DW_WGRAD_ITEMS / (Cv*taps) partials per weight. */
 #define DW_WGRAD_ITEMS 65536
-/* Forward outputs (backward inputs) per work-item along x. Every kernel of the program is
- * built with the same options, so it is still one build. */
-#define DW_STRIP 4
-#define DW_OPTIONS "-DDW_STRIP=4"
+/* Forward outputs (backward inputs) per work-item along x: a CPU core
+ * keeps a strip of 8 vector accumulators in registers and shares each
+ * weight load among them; a GPU work-item keeps fewer registers. Every
+ * kernel of the program is built with the same options: one build. */
+static int dw_strip(tlcl_engine *e) { return strcmp(tlcl_cl_device(e->cl)->type, "cpu") == 0 ? 8 : 4; }
+
+static const char *dw_options(tlcl_engine *e) { return dw_strip(e) == 8 ? "-DDW_STRIP=8" : "-DDW_STRIP=4"; }
 
 typedef struct dw_dims {
     int N, H, W, C, OH, OW;
@@ -35,9 +39,8 @@ static tlcl_status dw_check_weight(tlcl_engine *e, const tlcl_tensor *w, const t
 static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
                             const tlcl_conv_geom *g, const char *op, dw_dims *d)
 {
-    *d = (dw_dims){in->n, in->h, in->w, in->c, out->h, out->w, 1, in->c};
-    if (d->C % 4 == 0)
-        d->V = 4, d->Cv = d->C / 4;
+    int V = eng_channel_vector(e, in->c);
+    *d = (dw_dims){in->n, in->h, in->w, in->c, out->h, out->w, V, in->c / V};
     if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
                         g->stride, g->pad_top, g->pad_left);
@@ -45,11 +48,25 @@ static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_t
     return eng_check_shape(e, out, d->N, d->OH, d->OW, d->C, op);
 }
 
-/* "depthwise_forward" + "_4" or "_1": the instance for the vector width. */
+/* "depthwise_forward" + "_16" (or _8, _4, _1): the instance for the vector width. */
 static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_dims *d)
 {
     snprintf(buf, len, "%s_%d", base, d->V);
     return buf;
+}
+
+/* out = in (*) w over the forward's geometry; flip mirrors the taps. */
+static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem w, const dw_dims *d, int H, int W,
+                                  int OH, int OW, int kh, int kw, int stride, int pad_top, int pad_left, int flip)
+{
+    char name[64];
+    int strip = dw_strip(e);
+    size_t gs = (size_t)d->Cv * (size_t)((OW + strip - 1) / strip) * (size_t)d->N * (size_t)OH;
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e),
+                    dw_kernel(name, sizeof name, "depthwise_forward", d), 1, &gs, NULL, TLCL_MEM(out), TLCL_MEM(in),
+                    TLCL_MEM(w), TLCL_INT(d->N * OH), TLCL_INT(H), TLCL_INT(W), TLCL_INT(d->Cv), TLCL_INT(OH),
+                    TLCL_INT(OW), TLCL_INT(kh), TLCL_INT(kw), TLCL_INT(stride), TLCL_INT(pad_top),
+                    TLCL_INT(pad_left), TLCL_INT(flip));
 }
 
 tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
@@ -57,21 +74,23 @@ tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
 {
     dw_dims d;
     ENG_TRY(dw_check(e, out, in, weight, g, "depthwise forward", &d));
-    char name[64];
-    size_t gs = (size_t)d.Cv * ((d.OW + DW_STRIP - 1) / DW_STRIP) * d.N * d.OH;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
-                    dw_kernel(name, sizeof name, "depthwise_forward", &d), 1, &gs, NULL, TLCL_MEM(out->buf),
-                    TLCL_MEM(in->buf), TLCL_MEM(weight->buf), TLCL_INT(d.N * d.OH), TLCL_INT(d.H),
-                    TLCL_INT(d.W), TLCL_INT(d.Cv), TLCL_INT(d.OH), TLCL_INT(d.OW), TLCL_INT(g->kh), TLCL_INT(g->kw),
-                    TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
+    return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, d.H, d.W, d.OH, d.OW, g->kh, g->kw, g->stride,
+                          g->pad_top, g->pad_left, 0);
 }
 
+/* At stride 1 the input gradient is the forward convolution of dout with
+ * the mirrored taps and padding k - 1 - pad; otherwise each input gathers
+ * the outputs that read it. */
 static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
                                      const tlcl_tensor *weight, const tlcl_conv_geom *g, const dw_dims *d)
 {
+    if (g->stride == 1 && g->pad_top < g->kh && g->pad_left < g->kw)
+        return dw_forward_run(e, din->buf, dout->buf, weight->buf, d, d->OH, d->OW, d->H, d->W, g->kh, g->kw, 1,
+                              g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left, 1);
     char name[64];
-    size_t gs = (size_t)d->Cv * ((d->W + DW_STRIP - 1) / DW_STRIP) * d->N * d->H;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+    int strip = dw_strip(e);
+    size_t gs = (size_t)d->Cv * (size_t)((d->W + strip - 1) / strip) * (size_t)d->N * (size_t)d->H;
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e),
                     dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL, TLCL_MEM(din->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H),
                     TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh),
@@ -84,7 +103,7 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
 {
     char name[64];
     size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS,
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e),
                     dw_kernel(name, sizeof name, "depthwise_wgrad_partial", d), 3, gs, NULL, TLCL_MEM(partial->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows), TLCL_INT(per_chunk),
                     TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW),
@@ -109,7 +128,7 @@ static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, cons
     if (s == TLCL_OK) {
         int count = taps * d->C;
         size_t gs = eng_global1((size_t)count);
-        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), DW_OPTIONS, "depthwise_wgrad_sum", 1, &gs, NULL,
+        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), "depthwise_wgrad_sum", 1, &gs, NULL,
                      TLCL_MEM(dweight->buf), TLCL_MEM(partial.buf), TLCL_INT(chunks), TLCL_INT(count));
     }
     tlcl_tensor_release(e, &partial);

@@ -132,6 +132,7 @@ typedef struct tlcl_model {
     tlcl_engine *eng;
     int batch;
     tlcl_tensor input, pooled, dropped, dinput;
+    int want_input_grad;        /* backward also fills dinput (d loss / d raw pixels); off by default */
     uint32_t seed;
     int training;
 } tlcl_model;

@@ -365,8 +365,11 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
     }
     if (needs_grad(m, 0) && dx->buf) {
         memset(&d, 0, sizeof d);
-        TRY(convbn_backward(m, &m->stem, &m->input, dx, &d, 1));
+        /* the pixels' gradient costs the stem's input gradient: only on request */
+        TRY(convbn_backward(m, &m->stem, &m->input, dx, &d, m->want_input_grad));
         release(m, dx);
+        if (!m->want_input_grad)
+            return TLCL_OK;
         /* gradient with respect to the raw pixels: preprocessing is affine */
         TRY(tlcl_tensor_alloc(m->eng, &m->dinput, "dinput", d.n, d.h, d.w, 3));
         TRY(tlcl_affine_channels(m->eng, &m->dinput, &d, m->pre_scale, NULL));

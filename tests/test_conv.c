@@ -212,6 +212,9 @@ int main(void)
         same("dw 3x3 s2 on 1x1 spatial 1x1x1 C=5", DEPTHWISE, 1, 1, 1, 5, 0, 3, 2),
         padded("dw V1 3x3 s2 pad (0,1) 1x10x8 C=8", DEPTHWISE, 1, 10, 8, 8, 0, 3, 2, 0, 1, 0, 1),
         padded("dw V1 5x5 s2 pad (1,2) 1x6x8 C=7", DEPTHWISE, 1, 6, 8, 7, 0, 5, 2, 1, 2, 1, 2),
+        /* stride 1 takes the mirrored-forward input gradient: uneven and no padding */
+        padded("dw 3x3 s1 pad (0,2)x(1,0) 2x6x9 C=32", DEPTHWISE, 2, 6, 9, 32, 0, 3, 1, 0, 2, 1, 0),
+        padded("dw 5x5 s1 valid 1x7x12 C=24", DEPTHWISE, 1, 7, 12, 24, 0, 5, 1, 0, 0, 0, 0),
         grads(same("dw 3x3 s1 din only 1x4x4 C=4", DEPTHWISE, 1, 4, 4, 4, 0, 3, 1), GRAD_INPUT_ONLY),
         grads(same("dw 5x5 s2 dweight only 1x5x5 C=3", DEPTHWISE, 1, 5, 5, 3, 0, 5, 2), GRAD_WEIGHT_ONLY),
     };

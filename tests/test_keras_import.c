@@ -340,6 +340,7 @@ static void check_training(harness *h, tlcl_model *m, const char *fam, const fix
     tlcl_tensor lab = harness_tensor(h, "labels", BATCH, 1, 1, 1, NULL), *logits;
     tlcl_tensor loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
     tlcl_tensor dl = harness_tensor(h, "dlogits", BATCH, 1, 1, CLASSES, NULL);
+    m->want_input_grad = 1;
     int bad = harness_status(h, tlcl_cl_write(h->cl, lab.buf, 0, sizeof labels, labels, "labels"), "labels") ||
               harness_status(h, tlcl_params_zero_grads(h->eng, &m->params), "zero grads") ||
               harness_status(h, tlcl_model_forward(m, x, 1, 1, &logits), "training forward");

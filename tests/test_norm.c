@@ -421,7 +421,7 @@ static void test_se(harness *h, shape s, int S, int act)
 
 static void test_se_all(harness *h)
 {
-    static const shape shapes[] = {{2, 3, 3, 5}, {1, 7, 9, 17}, {1, 1, 1, 13}, {2, 20, 20, 5}};
+    static const shape shapes[] = {{2, 3, 3, 5}, {1, 7, 9, 17}, {1, 1, 1, 13}, {2, 20, 20, 5}, {2, 5, 5, 32}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         test_se(h, shapes[i], 1, TLCL_ACT_SWISH);
         test_se(h, shapes[i], 3, TLCL_ACT_SWISH);
@@ -463,7 +463,7 @@ int main(void)
             for (int act = 0; act <= 4; act++)
                 test_bn(&h, bn_set[s], (tlcl_bn_mode)mode, act);
     test_bn_repeat(&h, bn_set[4]);
-    static const shape pool_shapes[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {2, 20, 20, 5}};
+    static const shape pool_shapes[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {2, 20, 20, 5}, {2, 6, 5, 48}};
     for (size_t s = 0; s < sizeof pool_shapes / sizeof *pool_shapes; s++)
         test_pool_scale(&h, pool_shapes[s]);
     test_dense_all(&h);

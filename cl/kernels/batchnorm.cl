@@ -26,32 +26,51 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
     }
 }
 
-/* out = act(gamma (x - mean) istd + beta); global = (C, rows) */
-__kernel void bn_forward(__global float *out, __global const float *x, __global const float *mean,
-                         __global const float *istd, __global const float *gamma, __global const float *beta,
-                         int rows, int C, int act)
-{
-    int c = get_global_id(0), r = get_global_id(1);
-    if (c >= C || r >= rows) return;
-    size_t i = (size_t)r * C + c;
-    out[i] = act_forward(act, gamma[c] * (x[i] - mean[c]) * istd[c] + beta[c]);
-}
+/* The per-element kernels work on V adjacent channels (Cv = C / V
+ * vectors per row, see common.cl); global = (Cv, rows). */
+
+/* out = act(gamma (x - mean) istd + beta) */
+#define BN_FORWARD(S, T, V)                                                                            \
+    __kernel void bn_forward_##V(__global float *out, __global const float *x, __global const float *mean, \
+                                 __global const float *istd, __global const float *gamma,                \
+                                 __global const float *beta, int rows, int Cv, int act)                  \
+    {                                                                                                  \
+        int cv = get_global_id(0), r = get_global_id(1);                                               \
+        if (cv >= Cv || r >= rows)                                                                     \
+            return;                                                                                    \
+        size_t i = (size_t)r * Cv + cv;                                                                \
+        T z = LOAD_##V(cv, gamma) * (LOAD_##V(i, x) - LOAD_##V(cv, mean)) * LOAD_##V(cv, istd) +       \
+              LOAD_##V(cv, beta);                                                                      \
+        STORE_##V(act_forward##S(act, z), i, out);                                                     \
+    }
 
 /* dx = gamma istd (dz - inv_count (sum_dz + x̂ sum_dzx)), dz = dy act'(z)
- * with z recomputed from x. Batch statistics (train) pass inv_count = 1/M
- * with the sums; moving statistics pass inv_count = 0, leaving
- * dx = gamma istd dz, since then mean and istd do not depend on x. */
-__kernel void bn_backward_dx(__global float *dx, __global const float *dy, __global const float *x,
-                             __global const float *mean, __global const float *istd,
-                             __global const float *gamma, __global const float *beta,
-                             __global const float *sum_dz, __global const float *sum_dzx,
-                             int rows, int C, int act, float inv_count)
-{
-    int c = get_global_id(0), r = get_global_id(1);
-    if (c >= C || r >= rows) return;
-    size_t i = (size_t)r * C + c;
-    float xh = (x[i] - mean[c]) * istd[c];
-    float dz = dy[i] * act_grad(act, gamma[c] * xh + beta[c]);  /* as reduce.cl's row_value */
-    float corr = inv_count != 0.0f ? inv_count * (sum_dz[c] + xh * sum_dzx[c]) : 0.0f;
-    dx[i] = gamma[c] * istd[c] * (dz - corr);
-}
+ * with z recomputed from x (as reduce.cl's ROW_BN_DZ). Batch statistics
+ * (train) pass inv_count = 1/M with the sums; moving statistics pass
+ * inv_count = 0, leaving dx = gamma istd dz, since then mean and istd do not
+ * depend on x. */
+#define BN_BACKWARD_DX(S, T, V)                                                                        \
+    __kernel void bn_backward_dx_##V(__global float *dx, __global const float *dy, __global const float *x, \
+                                     __global const float *mean, __global const float *istd,             \
+                                     __global const float *gamma, __global const float *beta,            \
+                                     __global const float *sum_dz, __global const float *sum_dzx,        \
+                                     int rows, int Cv, int act, float inv_count)                         \
+    {                                                                                                  \
+        int cv = get_global_id(0), r = get_global_id(1);                                               \
+        if (cv >= Cv || r >= rows)                                                                     \
+            return;                                                                                    \
+        size_t i = (size_t)r * Cv + cv;                                                                \
+        T ga = LOAD_##V(cv, gamma), is = LOAD_##V(cv, istd);                                           \
+        T xh = (LOAD_##V(i, x) - LOAD_##V(cv, mean)) * is;                                             \
+        T dz = LOAD_##V(i, dy) * act_grad##S(act, ga * xh + LOAD_##V(cv, beta));                       \
+        T corr = (T)(0.0f);                                                                            \
+        if (inv_count != 0.0f)                                                                         \
+            corr = inv_count * (LOAD_##V(cv, sum_dz) + xh * LOAD_##V(cv, sum_dzx));                    \
+        STORE_##V(ga * is * (dz - corr), i, dx);                                                       \
+    }
+
+#define BN_KERNELS(S, T, V) BN_FORWARD(S, T, V) BN_BACKWARD_DX(S, T, V)
+BN_KERNELS(, float, 1)
+BN_KERNELS(4, float4, 4)
+BN_KERNELS(8, float8, 8)
+BN_KERNELS(16, float16, 16)

@@ -11,24 +11,30 @@
 /* Input coordinate read by output o through tap k (may fall in the padding). */
 inline int conv_src(int o, int k, int stride, int pad) { return o * stride - pad + k; }
 
-/* One work-item per col entry: dim 0 walks a row (ci fastest, matching the
- * contiguous NHWC channels it reads), dim 1 the rows. */
+/* One work-item per (col row, tap), tap fastest: it copies the tap's cin
+ * contiguous NHWC channels to the row's contiguous columns (or zeros in the
+ * padding), so the index arithmetic is paid once per cin floats, not per
+ * float, and consecutive work-items write consecutive addresses. */
 __kernel void im2col(__global float *col, __global const float *in, int n0, int rows, int H, int W, int cin,
                      int OH, int OW, int kh, int kw, int stride, int pad_top, int pad_left)
 {
-    int j = get_global_id(0), r = get_global_id(1);
-    int K = kh * kw * cin;
-    if (j >= K || r >= rows)
+    int taps = kh * kw, i = get_global_id(0);
+    if (i >= rows * taps)
         return;
-    int ci = j % cin, tap = j / cin;
+    int tap = i % taps, r = i / taps;
     int ox = r % OW, t = r / OW;
     int y = conv_src(t % OH, tap / kw, stride, pad_top);
     int x = conv_src(ox, tap % kw, stride, pad_left);
     int n = n0 + t / OH;
-    float v = 0.0f;
-    if (y >= 0 && y < H && x >= 0 && x < W)
-        v = in[((n * H + y) * W + x) * cin + ci];
-    col[r * K + j] = v;
+    __global float *dst = col + (size_t)i * cin; /* = row r, columns from tap * cin */
+    if (y >= 0 && y < H && x >= 0 && x < W) {
+        __global const float *src = in + (((size_t)n * H + y) * W + x) * cin;
+        for (int ci = 0; ci < cin; ci++)
+            dst[ci] = src[ci];
+    } else {
+        for (int ci = 0; ci < cin; ci++)
+            dst[ci] = 0.0f;
+    }
 }
 
 /* Output coordinate that reads input i through tap k, or -1 when none does

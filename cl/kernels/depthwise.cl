@@ -2,16 +2,12 @@
  * (gather) and weight gradient (two-stage reduction), no atomics.
  *
  * A pixel's channels are contiguous, so a work-item handles V adjacent
- * channels with one vector load per tap: V = 4 when C % 4 == 0, else 1.
- * Each kernel body is written once as a macro and instantiated for both
- * widths here, so one program (one build, with the one constant option
- * -DDW_STRIP) serves every shape. Indices below are in units of V floats:
- * Cv = C / V. The kernel size is a runtime argument for the same reason. */
-
-#define LOAD_1(o, p) ((p)[o])
-#define STORE_1(v, o, p) ((p)[o] = (v))
-#define LOAD_4(o, p) vload4((o), (p))
-#define STORE_4(v, o, p) vstore4((v), (o), (p))
+ * channels with one vector load per tap (V from the device's preferred
+ * vector width, see common.cl). Each kernel body is written once as a macro
+ * and instantiated for every width here, so one program (one build, with the
+ * one constant option -DDW_STRIP) serves every shape. Indices below are in
+ * units of V floats: Cv = C / V. The kernel size is a runtime argument for
+ * the same reason. */
 
 /* Output coordinate that reads input i through tap k, or -1 (off the stride
  * grid or outside the output). */
@@ -34,11 +30,13 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 
 /* Work-item (cv, strip of DW_STRIP outputs along x, n*OH + oy), flattened
  * with cv fastest so neighbouring work-items read neighbouring channels;
- * taps in the padding are skipped. */
+ * taps in the padding are skipped. With flip set the taps are read
+ * mirrored: at stride 1 the input gradient is this convolution of the
+ * output gradient (padding k - 1 - pad), which beats the gather below. */
 #define DW_FORWARD(NAME, T, V)                                                                              \
     __kernel void NAME(__global float *out, __global const float *in, __global const float *w, int rows,     \
                        int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
-                       int pad_left)                                                                         \
+                       int pad_left, int flip)                                                               \
     {                                                                                                        \
         int strips = (OW + DW_STRIP - 1) / DW_STRIP;                                                         \
         int i = get_global_id(0), cv = i % Cv, ox0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;      \
@@ -51,7 +49,8 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         for (int ky = max(0, -y0); ky < min(kh, H - y0); ky++) {                                             \
             int row = (n * H + y0 + ky) * W;                                                                 \
             for (int kx = 0; kx < kw; kx++) {                                                                \
-                T wv = LOAD_##V((ky * kw + kx) * Cv + cv, w);                                                \
+                int tap = flip ? (kh - 1 - ky) * kw + (kw - 1 - kx) : ky * kw + kx;                          \
+                T wv = LOAD_##V(tap * Cv + cv, w);                                                           \
                 for (int t = 0; t < DW_STRIP; t++) {                                                         \
                     int x = x0 + t * stride + kx;                                                            \
                     if (x >= 0 && x < W)                                                                     \
@@ -124,12 +123,15 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         STORE_##V(acc, (chunk * taps + tap) * Cv + cv, partial);                                             \
     }
 
-DW_FORWARD(depthwise_forward_1, float, 1)
-DW_FORWARD(depthwise_forward_4, float4, 4)
-DW_BACKWARD_INPUT(depthwise_backward_input_1, float, 1)
-DW_BACKWARD_INPUT(depthwise_backward_input_4, float4, 4)
-DW_WGRAD_PARTIAL(depthwise_wgrad_partial_1, float, 1)
-DW_WGRAD_PARTIAL(depthwise_wgrad_partial_4, float4, 4)
+#define DW_KERNELS(T, V)                                   \
+    DW_FORWARD(depthwise_forward_##V, T, V)                \
+    DW_BACKWARD_INPUT(depthwise_backward_input_##V, T, V)  \
+    DW_WGRAD_PARTIAL(depthwise_wgrad_partial_##V, T, V)
+
+DW_KERNELS(float, 1)
+DW_KERNELS(float4, 4)
+DW_KERNELS(float8, 8)
+DW_KERNELS(float16, 16)
 
 /* Stage 2: dw[i] += sum over chunks of partial[chunk][i], i over kh*kw*C. */
 __kernel void depthwise_wgrad_sum(__global float *dw, __global const float *partial, int chunks, int count)
