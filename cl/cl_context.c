@@ -30,6 +30,19 @@ const tlcl_device_info *tlcl_cl_device(const tlcl_cl *cl) { return &cl->dev; }
 cl_context tlcl_cl_context(const tlcl_cl *cl) { return cl->context; }
 cl_command_queue tlcl_cl_queue(const tlcl_cl *cl) { return cl->queue; }
 size_t tlcl_cl_reduce_wg(const tlcl_cl *cl) { return cl->reduce_wg; }
+int tlcl_cl_vector_width(const tlcl_cl *cl) { return cl->vector_width; }
+
+/* The channel vector width of the kernels (common.cl): the device's
+ * preferred float width rounded down to 1, 4, 8 or 16, capped by
+ * TLCL_VECTOR_WIDTH (the tests run the narrower instances on a CPU). */
+static int vector_width(unsigned preferred, const char *cap)
+{
+    int w = preferred >= 16 ? 16 : preferred >= 8 ? 8 : preferred >= 4 ? 4 : 1;
+    int c = cap ? atoi(cap) : 0;
+    while (c >= 1 && w > c)
+        w = w == 16 ? 8 : w == 8 ? 4 : 1;
+    return w;
+}
 const char *tlcl_cl_cache_dir(const tlcl_cl *cl) { return cl->cache_dir; }
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl) { return cl->stats; }
 void tlcl_cl_count_buffer(tlcl_cl *cl) { cl->stats.buffers_created++; }
@@ -116,6 +129,7 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     cl->fast_math = o.fast_math >= 0 ? o.fast_math : (fm && fm[0] && strcmp(fm, "0") != 0);
     size_t wg = cl->dev.max_work_group_size < 256 ? cl->dev.max_work_group_size : 256;
     cl->reduce_wg = pow2_floor(wg ? wg : 1);
+    cl->vector_width = vector_width(cl->dev.float_vector_width, getenv("TLCL_VECTOR_WIDTH"));
     cl->profiling = o.profiling;
     cl->sim_transfers = strstr(cl->dev.platform_name, "Oclgrind") != NULL;
     *out = cl;
@@ -172,7 +186,7 @@ static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *option
         }
     }
     char full[2048];
-    snprintf(full, sizeof full, "-cl-std=CL1.2 -DWG=%zu%s %s", cl->reduce_wg,
+    snprintf(full, sizeof full, "-cl-std=CL1.2 -DWG=%zu -DVW=%d%s %s", cl->reduce_wg, cl->vector_width,
              cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "", options);
     cl_program p;
     tlcl_status s = cl_program_build(cl, name, full, &p);
@@ -226,10 +240,37 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
     return TLCL_OK;
 }
 
+/* A CPU implementation such as PoCL compiles a kernel's work-group function
+ * again for every local size it meets, and left to itself it derives the
+ * local size from the global one: a network's many shapes then cost
+ * hundreds of compilations at start-up. On CPU devices a launch without a
+ * local size gets one from a short list instead, the widest that still
+ * leaves a few groups per compute unit (the global size is rounded up to
+ * it; kernels guard their bounds). GPU drivers choose well and compile
+ * once: they keep NULL. */
+static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *global, size_t local[3])
+{
+    static const size_t widths[] = {256, 64, 16, 4};
+    if (strcmp(cl->dev.type, "cpu") != 0)
+        return NULL;
+    size_t others = 1, want = 4 * (size_t)(cl->dev.compute_units ? cl->dev.compute_units : 1);
+    for (cl_uint d = 1; d < dims; d++)
+        local[d] = 1, others *= global[d];
+    local[0] = 1;
+    for (int i = 0; i < 4; i++)
+        if (widths[i] <= cl->dev.max_work_group_size && (global[0] + widths[i] - 1) / widths[i] * others >= want) {
+            local[0] = widths[i];
+            break;
+        }
+    return local;
+}
+
 tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
                            const size_t *global, const size_t *local, int nargs, const tlcl_arg *args)
 {
-    size_t g[3];
+    size_t g[3], chosen[3];
+    if (!local)
+        local = cpu_local(cl, dims, global, chosen);
     for (cl_uint d = 0; d < dims; d++) {
         if (global[d] == 0)
             return TLCL_OK; /* empty tensor: nothing to do */

@@ -24,6 +24,7 @@ struct tlcl_cl {
     char cache_dir[1024];
     int fast_math;
     size_t reduce_wg;
+    int vector_width;  /* 1, 4, 8 or 16: -DVW of every program */
     int sim_transfers;    /* Oclgrind: host transfers go through copy kernels (sim_transfer) */
     cl_program_entry *programs;
     int nprograms, cap_programs;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CACHE_MAGIC "TLCLBIN2"
@@ -155,21 +156,16 @@ static unsigned char *program_binary(tlcl_cl *cl, cl_program p, size_t *len)
     return bin;
 }
 
-tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out)
+/* The program from the cache file at path (when there is one and it is
+ * sound), else built from source and written there. */
+static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *src, const char *options,
+                               const char *path, uint64_t key, uint64_t key2, cl_program *out)
 {
     const char *common = tlcl_cl_program_source("common");
-    const char *src = tlcl_cl_program_source(name);
-    if (!src || !common)
-        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "no kernel program named '%s' is embedded in this build", name);
-    uint64_t key = program_key(cl, common, src, options, TLCL_HASH_SEED);
-    uint64_t key2 = program_key(cl, common, src, options, 0x84222325cbf29ce4ULL);
-    char path[1100] = "";
-    if (cl->cache_dir[0] && mkdir_p(cl->cache_dir) == 0)
-        snprintf(path, sizeof path, "%s/%s-%016llx%016llx.bin", cl->cache_dir, name,
-                 (unsigned long long)key, (unsigned long long)key2);
     if (path[0]) {
         size_t len = 0;
         unsigned char *bin = cache_read(path, key, key2, &len);
+
         cl_program p = bin ? program_from_binary(cl, bin, len, options) : NULL;
         free(bin);
         if (p) {
@@ -200,4 +196,33 @@ tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options,
     }
     *out = p;
     return TLCL_OK;
+}
+
+static double build_clock(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Build times go to the stats, and to stderr under TLCL_LOG_BUILDS. */
+tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out)
+{
+    const char *common = tlcl_cl_program_source("common");
+    const char *src = tlcl_cl_program_source(name);
+    if (!src || !common)
+        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "no kernel program named '%s' is embedded in this build", name);
+    uint64_t key = program_key(cl, common, src, options, TLCL_HASH_SEED);
+    uint64_t key2 = program_key(cl, common, src, options, 0x84222325cbf29ce4ULL);
+    char path[1100] = "";
+    if (cl->cache_dir[0] && mkdir_p(cl->cache_dir) == 0)
+        snprintf(path, sizeof path, "%s/%s-%016llx%016llx.bin", cl->cache_dir, name,
+                 (unsigned long long)key, (unsigned long long)key2);
+    double t0 = build_clock();
+    tlcl_status s = program_get(cl, name, src, options, path, key, key2, out);
+    double dt = build_clock() - t0;
+    cl->stats.build_seconds += dt;
+    if (getenv("TLCL_LOG_BUILDS"))
+        fprintf(stderr, "tlcl: program %s %s: %.2f s\n", name, options, dt);
+    return s;
 }

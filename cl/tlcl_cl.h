@@ -91,6 +91,8 @@ cl_command_queue tlcl_cl_queue(const tlcl_cl *cl);
 /* Largest power-of-two work-group size ≤ 256 the device allows: kernels that
  * reduce in local memory are built with -DWG=<this>. */
 size_t tlcl_cl_reduce_wg(const tlcl_cl *cl);
+/* Channels per work-item of the vectorised kernels (1, 4, 8 or 16; -DVW). */
+int tlcl_cl_vector_width(const tlcl_cl *cl);
 /* The program cache directory ("" when there is none); other per-device
  * results (the GEMM back-end choice) are persisted there too. */
 const char *tlcl_cl_cache_dir(const tlcl_cl *cl);
@@ -110,6 +112,7 @@ typedef struct tlcl_cl_stats {
     int programs_compiled;
     int programs_from_cache;
     long buffers_created;
+    double build_seconds;  /* wall time in program builds and cache loads */
 } tlcl_cl_stats;
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl);
 void tlcl_cl_count_buffer(tlcl_cl *cl);

@@ -18,7 +18,6 @@ struct tlcl_engine {
     int oclgrind;                    /* the device is the oclgrind simulator (tensor.c, gemm_select.c) */
     tlcl_gemm_backend gemm_backend;  /* AUTO until resolved */
     void *clblast_state;             /* gemm_clblast.c's, NULL when unused */
-    int vector_width;                /* channel vector width cap (eng_channel_vector) */
 };
 
 #define ENG_TRY(expr)                          \
@@ -60,9 +59,9 @@ static inline size_t eng_global1(size_t count) { return count; }
  * coalesce. Fills global and local; kernels guard both bounds. */
 void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t global[2], size_t local[2]);
 
-/* Channels per work-item for kernels instantiated per vector width (1, 4,
- * 8, 16; see common.cl): the widest that divides C and that the device
- * prefers (CPUs: a SIMD register; GPUs: 1). */
+/* Channels per work-item for kernels instantiated per vector width (see
+ * common.cl): the device's width (CPUs: a SIMD register; GPUs: 1) when it
+ * divides C, else 4 or 1. */
 int eng_channel_vector(tlcl_engine *e, int C);
 
 #endif

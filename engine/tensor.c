@@ -15,12 +15,6 @@ tlcl_status tlcl_engine_init(tlcl_engine **out, tlcl_cl *cl)
     e->cl = cl;
     e->gemm_backend = TLCL_GEMM_AUTO;
     e->oclgrind = strstr(tlcl_cl_device(cl)->platform_name, "Oclgrind") != NULL;
-    /* TLCL_VECTOR_WIDTH caps the device's preference: the tests run the
-     * narrower kernel instances on a CPU device with it */
-    const char *cap = getenv("TLCL_VECTOR_WIDTH");
-    e->vector_width = (int)tlcl_cl_device(cl)->float_vector_width;
-    if (cap && atoi(cap) >= 1 && atoi(cap) < e->vector_width)
-        e->vector_width = atoi(cap);
     *out = e;
     return TLCL_OK;
 }
@@ -208,9 +202,14 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
 
 void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t global[2], size_t local[2])
 {
-    size_t wg = tlcl_cl_device(e->cl)->max_work_group_size;
-    size_t lc = C % 16 == 0 ? 16 : C % 8 == 0 ? 8 : C % 4 == 0 ? 4 : 1;
-    size_t lr = 16;
+    const tlcl_device_info *d = tlcl_cl_device(e->cl);
+    size_t wg = d->max_work_group_size;
+    /* a CPU work-item already holds a channel vector: one local shape for
+     * every C keeps one compiled work-group function (see cpu_local in
+     * cl_context.c) */
+    int cpu = strcmp(d->type, "cpu") == 0;
+    size_t lc = cpu ? 1 : C % 16 == 0 ? 16 : C % 8 == 0 ? 8 : C % 4 == 0 ? 4 : 1;
+    size_t lr = cpu ? 64 : 16;
     while (lc * lr > wg && lr > 1)
         lr /= 2;
     while (lc * lr > wg && lc > 1)
@@ -221,9 +220,8 @@ void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t glob
 
 int eng_channel_vector(tlcl_engine *e, int C)
 {
-    static const int widths[] = {16, 8, 4};
-    for (int i = 0; i < 3; i++)
-        if (widths[i] <= e->vector_width && C % widths[i] == 0)
-            return widths[i];
-    return 1;
+    int w = tlcl_cl_vector_width(e->cl);
+    if (C % w == 0)
+        return w;
+    return w >= 4 && C % 4 == 0 ? 4 : 1;
 }

@@ -70,7 +70,4 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
     }
 
 #define BN_KERNELS(S, T, V) BN_FORWARD(S, T, V) BN_BACKWARD_DX(S, T, V)
-BN_KERNELS(, float, 1)
-BN_KERNELS(4, float4, 4)
-BN_KERNELS(8, float8, 8)
-BN_KERNELS(16, float16, 16)
+FOR_EACH_WIDTH(BN_KERNELS)

@@ -83,6 +83,21 @@ DEFINE_ACTIVATIONS(4, float4)
 DEFINE_ACTIVATIONS(8, float8)
 DEFINE_ACTIVATIONS(16, float16)
 
+/* FOR_EACH_WIDTH(M) instantiates M(S, T, V) for the widths a launch can
+ * ask for: 1, 4 and the device's VW (-DVW from the host, 8 or 16 on CPUs).
+ * Only these are compiled, which keeps a program's build short. */
+#ifndef VW
+#define VW 1
+#endif
+#if VW == 16
+#define FOR_WIDE_WIDTH(M) M(16, float16, 16)
+#elif VW == 8
+#define FOR_WIDE_WIDTH(M) M(8, float8, 8)
+#else
+#define FOR_WIDE_WIDTH(M)
+#endif
+#define FOR_EACH_WIDTH(M) M(, float, 1) M(4, float4, 4) FOR_WIDE_WIDTH(M)
+
 /* A stateless hash (a 32-bit mix in the style of lowbias32) of a seed and two
  * counters: the same (seed, a, b) gives the same number on every device, so
  * backward re-derives a dropout mask instead of storing it. */

@@ -123,15 +123,12 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         STORE_##V(acc, (chunk * taps + tap) * Cv + cv, partial);                                             \
     }
 
-#define DW_KERNELS(T, V)                                   \
+#define DW_KERNELS(S, T, V)                                   \
     DW_FORWARD(depthwise_forward_##V, T, V)                \
     DW_BACKWARD_INPUT(depthwise_backward_input_##V, T, V)  \
     DW_WGRAD_PARTIAL(depthwise_wgrad_partial_##V, T, V)
 
-DW_KERNELS(float, 1)
-DW_KERNELS(float4, 4)
-DW_KERNELS(float8, 8)
-DW_KERNELS(float16, 16)
+FOR_EACH_WIDTH(DW_KERNELS)
 
 /* Stage 2: dw[i] += sum over chunks of partial[chunk][i], i over kh*kw*C. */
 __kernel void depthwise_wgrad_sum(__global float *dw, __global const float *partial, int chunks, int count)

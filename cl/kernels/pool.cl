@@ -5,7 +5,7 @@
 /* out[n,p,c] = (has_in ? in[n,p,c] * mul[n,c] : 0) + (has_add ? add[n,c] * add_scale : 0),
  * V channels per work-item (Cv = C / V, see common.cl); global = (Cv, HW, N):
  * no division per element (see eng_launch_channels_rows). */
-#define CHANNEL_BROADCAST(T, V)                                                                        \
+#define CHANNEL_BROADCAST(S, T, V)                                                                        \
     __kernel void channel_broadcast_##V(__global float *out, __global const float *in,                 \
                                         __global const float *mul, __global const float *add,          \
                                         float add_scale, int has_in, int has_add, int N, int HW, int Cv) \
@@ -21,7 +21,4 @@
         STORE_##V(v, i, out);                                                                          \
     }
 
-CHANNEL_BROADCAST(float, 1)
-CHANNEL_BROADCAST(float4, 4)
-CHANNEL_BROADCAST(float8, 8)
-CHANNEL_BROADCAST(float16, 16)
+FOR_EACH_WIDTH(CHANNEL_BROADCAST)

@@ -94,10 +94,7 @@
             STORE_##V(scale * acc2 + (accumulate ? LOAD_##V(o, dst2) : (T)(0.0f)), o, dst2);     \
     }
 
-REDUCE_PARTIAL(, float, 1)
-REDUCE_PARTIAL(4, float4, 4)
-REDUCE_PARTIAL(8, float8, 8)
-REDUCE_PARTIAL(16, float16, 16)
+FOR_EACH_WIDTH(REDUCE_PARTIAL)
 
 /* out[g, c] (+)= scale * sum_k part[g][k][c]; one work-group of lsize items
  * (a power of two <= WG) per (g, c): global = (C * lsize, groups). */
