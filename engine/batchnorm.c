@@ -32,23 +32,23 @@ static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
     return eng_check_count(e, bn->moving_var, (size_t)C, "batchnorm moving_var");
 }
 
-/* Fills saved_mean/saved_istd: batch statistics (train) or moving ones. */
-static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, const tlcl_tensor *in, int train, tlcl_act act)
+/* Fills saved_mean/saved_istd: batch statistics of x viewed as [rows, C]
+ * (train) or the moving ones. */
+static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows, int C, int train, tlcl_act act)
 {
-    int C = in->c, rows = in->n * in->h * in->w;
     if (train) {
         float inv = rows > 0 ? 1.0f / (float)rows : 0.0f;
         /* E[d] into saved_mean, E[d^2] into saved_istd; bn_stats turns them
          * into the mean and istd in place */
         eng_row_map shifted = {.mode = ENG_ROW_SHIFTED};
-        ENG_TRY(eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, in->buf, rows, C, inv, 0, &shifted));
+        ENG_TRY(eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, x, rows, C, inv, 0, &shifted));
     }
     size_t g = eng_global1((size_t)C);
     char opts[24]; /* the forward's program (one per activation): no build of its own */
     snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
                     TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
-                    TLCL_MEM(in->buf), TLCL_INT(C), TLCL_INT(rows), TLCL_FLOAT(bn->epsilon),
+                    TLCL_MEM(x), TLCL_INT(C), TLCL_INT(rows), TLCL_FLOAT(bn->epsilon),
                     TLCL_FLOAT(bn->momentum), TLCL_INT(train));
 }
 
@@ -61,7 +61,7 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     if (out->buf == in->buf)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
     ENG_TRY(bn_saved(e, bn, C));
-    ENG_TRY(bn_statistics(e, bn, in, mode == TLCL_BN_TRAIN, act));
+    ENG_TRY(bn_statistics(e, bn, in->buf, in->n * in->h * in->w, C, mode == TLCL_BN_TRAIN, act));
     size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
     if (rows == 0 || C == 0)
         return TLCL_OK;
@@ -73,6 +73,13 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 2, g, l, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf),
                     TLCL_MEM(bn->beta->buf), TLCL_INT(rows), TLCL_INT(C / V), TLCL_INT(act));
+}
+
+tlcl_status eng_bn_moving_statistics(tlcl_engine *e, tlcl_bn *bn, int C, tlcl_act act)
+{
+    ENG_TRY(bn_check_params(e, bn, C));
+    ENG_TRY(bn_saved(e, bn, C));
+    return bn_statistics(e, bn, bn->gamma->buf, 0, C, 0, act); /* x is not read */
 }
 
 static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,

@@ -2,7 +2,7 @@
  * a gathering input gradient and a two-stage weight-gradient reduction
  * (partial sums per chunk of output rows, then a sum over chunks), all
  * without atomics. Kernels in cl/kernels/depthwise.cl. */
-#include "engine_internal.h"
+#include "norm_internal.h"
 #include "tlcl_programs.h"
 
 #include <stdio.h>
@@ -20,6 +20,10 @@
 static int dw_strip(tlcl_engine *e) { return strcmp(tlcl_cl_device(e->cl)->type, "cpu") == 0 ? 8 : 4; }
 
 static const char *dw_options(tlcl_engine *e) { return dw_strip(e) == 8 ? "-DDW_STRIP=8" : "-DDW_STRIP=4"; }
+
+/* The generic forward keeps its taps in registers: at most 7×7 (DW_KMAX in
+ * depthwise.cl). */
+#define DW_MAX_TAPS 49
 
 typedef struct dw_dims {
     int N, H, W, C, OH, OW;
@@ -41,7 +45,8 @@ static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_t
 {
     int V = eng_channel_vector(e, in->c);
     *d = (dw_dims){in->n, in->h, in->w, in->c, out->h, out->w, V, in->c / V};
-    if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
+    if (g->kh < 1 || g->kw < 1 || g->kh * g->kw > DW_MAX_TAPS || g->stride < 1 || g->pad_top < 0 ||
+        g->pad_left < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
                         g->stride, g->pad_top, g->pad_left);
     ENG_TRY(dw_check_weight(e, weight, g, d->C, op));
@@ -55,18 +60,40 @@ static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_d
     return buf;
 }
 
-/* out = in (*) w over the forward's geometry; flip mirrors the taps. */
-static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem w, const dw_dims *d, int H, int W,
-                                  int OH, int OW, int kh, int kw, int stride, int pad_top, int pad_left, int flip)
+/* The forward's launch: out = in (*) w over the given geometry; flip
+ * mirrors the taps; a non-NULL bn (its saved statistics filled) applies
+ * batch norm and act to the outputs. */
+typedef struct dw_launch {
+    int H, W, OH, OW, kh, kw, stride, pad_top, pad_left, flip;
+    const tlcl_bn *bn;
+    tlcl_act act;
+} dw_launch;
+
+static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem w, const dw_dims *d,
+                                  const dw_launch *l)
 {
     char name[64];
     int strip = dw_strip(e);
-    size_t gs = (size_t)d->Cv * (size_t)((OW + strip - 1) / strip) * (size_t)d->N * (size_t)OH;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e),
-                    dw_kernel(name, sizeof name, "depthwise_forward", d), 1, &gs, NULL, TLCL_MEM(out), TLCL_MEM(in),
-                    TLCL_MEM(w), TLCL_INT(d->N * OH), TLCL_INT(H), TLCL_INT(W), TLCL_INT(d->Cv), TLCL_INT(OH),
-                    TLCL_INT(OW), TLCL_INT(kh), TLCL_INT(kw), TLCL_INT(stride), TLCL_INT(pad_top),
-                    TLCL_INT(pad_left), TLCL_INT(flip));
+    size_t gs = (size_t)d->Cv * (size_t)((l->OW + strip - 1) / strip) * (size_t)d->N * (size_t)l->OH;
+    /* 3×3 and 5×5 have instances with the taps unrolled (depthwise.cl) */
+    const char *base = l->kh == 3 && l->kw == 3   ? "depthwise_forward_k3"
+                       : l->kh == 5 && l->kw == 5 ? "depthwise_forward_k5"
+                                                  : "depthwise_forward";
+    const tlcl_bn *bn = l->bn;
+    cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
+    cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), dw_kernel(name, sizeof name, base, d), 1, &gs,
+                    NULL, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
+                    TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
+                    TLCL_INT(l->kw), TLCL_INT(l->stride), TLCL_INT(l->pad_top), TLCL_INT(l->pad_left),
+                    TLCL_INT(l->flip), TLCL_INT(bn != NULL), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma),
+                    TLCL_MEM(beta), TLCL_INT(l->act));
+}
+
+static dw_launch dw_forward_geometry(const dw_dims *d, const tlcl_conv_geom *g)
+{
+    return (dw_launch){d->H, d->W, d->OH, d->OW, g->kh, g->kw, g->stride, g->pad_top, g->pad_left, 0, NULL,
+                       TLCL_ACT_NONE};
 }
 
 tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
@@ -74,8 +101,20 @@ tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
 {
     dw_dims d;
     ENG_TRY(dw_check(e, out, in, weight, g, "depthwise forward", &d));
-    return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, d.H, d.W, d.OH, d.OW, g->kh, g->kw, g->stride,
-                          g->pad_top, g->pad_left, 0);
+    dw_launch l = dw_forward_geometry(&d, g);
+    return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, &l);
+}
+
+tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                      const tlcl_tensor *weight, const tlcl_conv_geom *g, tlcl_bn *bn,
+                                      tlcl_act act)
+{
+    dw_dims d;
+    ENG_TRY(dw_check(e, out, in, weight, g, "depthwise+batchnorm forward", &d));
+    ENG_TRY(eng_bn_moving_statistics(e, bn, d.C, act));
+    dw_launch l = dw_forward_geometry(&d, g);
+    l.bn = bn, l.act = act;
+    return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, &l);
 }
 
 /* At stride 1 the input gradient is the forward convolution of dout with
@@ -84,9 +123,11 @@ tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
 static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
                                      const tlcl_tensor *weight, const tlcl_conv_geom *g, const dw_dims *d)
 {
-    if (g->stride == 1 && g->pad_top < g->kh && g->pad_left < g->kw)
-        return dw_forward_run(e, din->buf, dout->buf, weight->buf, d, d->OH, d->OW, d->H, d->W, g->kh, g->kw, 1,
-                              g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left, 1);
+    if (g->stride == 1 && g->pad_top < g->kh && g->pad_left < g->kw) {
+        dw_launch l = {d->OH, d->OW, d->H, d->W, g->kh, g->kw, 1, g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left,
+                       1, NULL, TLCL_ACT_NONE};
+        return dw_forward_run(e, din->buf, dout->buf, weight->buf, d, &l);
+    }
     char name[64];
     int strip = dw_strip(e);
     size_t gs = (size_t)d->Cv * (size_t)((d->W + strip - 1) / strip) * (size_t)d->N * (size_t)d->H;

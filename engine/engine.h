@@ -133,6 +133,12 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
 
 tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
                                    const tlcl_tensor *weight, const tlcl_conv_geom *g);
+/* Inference-mode batch norm (moving statistics) and act fused into the
+ * convolution's output: out = act(batchnorm(depthwise(in))), one pass. */
+struct tlcl_bn;
+tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                      const tlcl_tensor *weight, const tlcl_conv_geom *g, struct tlcl_bn *bn,
+                                      tlcl_act act);
 tlcl_status tlcl_depthwise_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight,
                                     const tlcl_tensor *dout, const tlcl_tensor *in,
                                     const tlcl_tensor *weight, const tlcl_conv_geom *g);

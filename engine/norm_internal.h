@@ -33,6 +33,11 @@ tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, i
 tlcl_status eng_reduce_pair(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem in, int rows, int C, float scale,
                             int accumulate, const eng_row_map *map);
 
+/* Fills bn's saved_mean/saved_istd from its moving statistics (what
+ * inference-mode batch norm applies), for kernels that fuse it; act names
+ * the batch-norm program it runs in. */
+tlcl_status eng_bn_moving_statistics(tlcl_engine *e, tlcl_bn *bn, int C, tlcl_act act);
+
 /* out[n,p,c] = in[n,p,c] * mul[n,c] + add[n,c] * add_scale over [N, HW, C];
  * in/mul NULL drops the product term, add NULL drops the sum term. */
 tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem mul, cl_mem add, float add_scale,

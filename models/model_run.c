@@ -37,6 +37,11 @@ static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_ten
 {
     tlcl_engine *e = m->eng;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
+    if (cb->depthwise && !m->training) {
+        /* nothing runs backward: batch norm and act ride on the convolution's output */
+        TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
+        return tlcl_depthwise_bn_forward(e, &cb->out, in, w, &cb->geom, &cb->bn, cb->act);
+    }
     TRY(tlcl_tensor_alloc(e, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
     if (cb->depthwise)
         TRY(tlcl_depthwise_forward(e, &cb->conv_out, in, w, &cb->geom));

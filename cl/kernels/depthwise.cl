@@ -32,34 +32,62 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * with cv fastest so neighbouring work-items read neighbouring channels;
  * taps in the padding are skipped. With flip set the taps are read
  * mirrored: at stride 1 the input gradient is this convolution of the
- * output gradient (padding k - 1 - pad), which beats the gather below. */
-#define DW_FORWARD(NAME, T, V)                                                                              \
-    __kernel void NAME(__global float *out, __global const float *in, __global const float *w, int rows,     \
-                       int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
-                       int pad_left, int flip)                                                               \
-    {                                                                                                        \
-        int strips = (OW + DW_STRIP - 1) / DW_STRIP;                                                         \
-        int i = get_global_id(0), cv = i % Cv, ox0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;      \
-        if (r >= rows)                                                                                       \
-            return;                                                                                          \
-        int n = r / OH, y0 = (r % OH) * stride - pad_top, x0 = ox0 * stride - pad_left;                      \
-        T acc[DW_STRIP];                                                                                     \
-        for (int t = 0; t < DW_STRIP; t++)                                                                   \
-            acc[t] = (T)(0.0f);                                                                              \
-        for (int ky = max(0, -y0); ky < min(kh, H - y0); ky++) {                                             \
-            int row = (n * H + y0 + ky) * W;                                                                 \
-            for (int kx = 0; kx < kw; kx++) {                                                                \
-                int tap = flip ? (kh - 1 - ky) * kw + (kw - 1 - kx) : ky * kw + kx;                          \
-                T wv = LOAD_##V(tap * Cv + cv, w);                                                           \
-                for (int t = 0; t < DW_STRIP; t++) {                                                         \
-                    int x = x0 + t * stride + kx;                                                            \
-                    if (x >= 0 && x < W)                                                                     \
-                        acc[t] += LOAD_##V((row + x) * Cv + cv, in) * wv;                                    \
-                }                                                                                            \
-            }                                                                                                \
-        }                                                                                                    \
-        for (int t = 0; t < DW_STRIP && ox0 + t < OW; t++)                                                   \
-            STORE_##V(acc[t], (r * OW + ox0 + t) * Cv + cv, out);                                           \
+ * output gradient (padding k - 1 - pad), which beats the gather below.
+ * With bn set the outputs go through batch norm (saved statistics) and act,
+ * as batchnorm.cl's bn_forward: inference-mode batch norm, fused.
+ *
+ * KH and KW are the literal kernel size in the 3×3 and 5×5 instances, so
+ * the tap loops unroll and the weights stay in registers, or the runtime kh,
+ * kw in the generic one. A strip whose taps all fall inside the row takes
+ * a loop without bounds checks. */
+#define DW_TAP_ROW(T, V, KW, CHECK)                                                                        \
+    for (int kx = 0; kx < KW; kx++) {                                                                      \
+        T wv = wk[ky * KW + kx];                                                                           \
+        for (int t = 0; t < DW_STRIP; t++) {                                                               \
+            int x = x0 + t * stride + kx;                                                                  \
+            if (CHECK)                                                                                     \
+                acc[t] += LOAD_##V((row + x) * Cv + cv, in) * wv;                                          \
+        }                                                                                                  \
+    }
+
+#define DW_FORWARD(NAME, S, T, V, KH, KW, KMAX)                                                           \
+    __kernel void NAME(__global float *out, __global const float *in, __global const float *w, int rows,   \
+                       int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,      \
+                       int pad_left, int flip, int bn, __global const float *mean,                         \
+                       __global const float *istd, __global const float *gamma,                            \
+                       __global const float *beta, int act)                                                \
+    {                                                                                                      \
+        int strips = (OW + DW_STRIP - 1) / DW_STRIP;                                                       \
+        int i = get_global_id(0), cv = i % Cv, ox0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;    \
+        if (r >= rows || KH * KW > KMAX)                                                                   \
+            return;                                                                                        \
+        int n = r / OH, y0 = (r % OH) * stride - pad_top, x0 = ox0 * stride - pad_left;                    \
+        T wk[KMAX];                                                                                        \
+        for (int k = 0; k < KH * KW; k++)                                                                  \
+            wk[k] = LOAD_##V((flip ? KH * KW - 1 - k : k) * Cv + cv, w);                                   \
+        T acc[DW_STRIP];                                                                                   \
+        for (int t = 0; t < DW_STRIP; t++)                                                                 \
+            acc[t] = (T)(0.0f);                                                                            \
+        int inside = x0 >= 0 && x0 + (DW_STRIP - 1) * stride + KW <= W;                                    \
+        for (int ky = 0; ky < KH; ky++) {                                                                  \
+            int y = y0 + ky;                                                                               \
+            if (y < 0 || y >= H)                                                                           \
+                continue;                                                                                  \
+            int row = (n * H + y) * W;                                                                     \
+            if (inside) {                                                                                  \
+                DW_TAP_ROW(T, V, KW, 1)                                                                    \
+            } else {                                                                                       \
+                DW_TAP_ROW(T, V, KW, x >= 0 && x < W)                                                      \
+            }                                                                                              \
+        }                                                                                                  \
+        T m = (T)(0.0f), is = m, ga = m, be = m;                                                           \
+        if (bn)                                                                                            \
+            m = LOAD_##V(cv, mean), is = LOAD_##V(cv, istd), ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta); \
+        for (int t = 0; t < DW_STRIP && ox0 + t < OW; t++) {                                               \
+            /* the same expression as batchnorm.cl's bn_forward */                                         \
+            T v = bn ? act_forward##S(act, ga * (acc[t] - m) * is + be) : acc[t];                          \
+            STORE_##V(v, (r * OW + ox0 + t) * Cv + cv, out);                                               \
+        }                                                                                                  \
     }
 
 /* Work-item (cv, strip of DW_STRIP inputs along x, n*H + y), flattened as
@@ -123,8 +151,12 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         STORE_##V(acc, (chunk * taps + tap) * Cv + cv, partial);                                             \
     }
 
-#define DW_KERNELS(S, T, V)                                   \
-    DW_FORWARD(depthwise_forward_##V, T, V)                \
+/* The generic forward keeps up to DW_KMAX taps (7×7) in registers. */
+#define DW_KMAX 49
+#define DW_KERNELS(S, T, V)                                    \
+    DW_FORWARD(depthwise_forward_k3_##V, S, T, V, 3, 3, 9)     \
+    DW_FORWARD(depthwise_forward_k5_##V, S, T, V, 5, 5, 25)    \
+    DW_FORWARD(depthwise_forward_##V, S, T, V, kh, kw, DW_KMAX) \
     DW_BACKWARD_INPUT(depthwise_backward_input_##V, T, V)  \
     DW_WGRAD_PARTIAL(depthwise_wgrad_partial_##V, T, V)
 
