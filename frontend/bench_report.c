@@ -193,10 +193,14 @@ cJSON *bench_report_json(const bench_options *o, const bench_result *r)
     return j;
 }
 
-cJSON *bench_report_error_json(const bench_options *o, const char *error)
+cJSON *bench_report_error_json(const bench_options *o, const bench_result *r, const char *error)
 {
     cJSON *j = options_json(o);
-    cJSON_AddNumberToObject(j, "index", o->device);
+    cJSON_AddNumberToObject(j, "index", r->dev.name[0] ? r->dev.index : o->device);
+    if (r->dev.name[0]) {
+        cJSON_AddStringToObject(j, "device", r->dev.name);
+        cJSON_AddStringToObject(j, "platform", r->dev.platform_name);
+    }
     cJSON_AddStringToObject(j, "error", error);
     return j;
 }

@@ -14,9 +14,9 @@
 void bench_report_print(FILE *f, const bench_options *o, const bench_result *r, int all_layers);
 
 /* The run as JSON (times in ms or s as named, work per step); a failed run
- * is the options, the device index and "error". */
+ * is the options, the device (when it was opened) and "error". */
 cJSON *bench_report_json(const bench_options *o, const bench_result *r);
-cJSON *bench_report_error_json(const bench_options *o, const char *error);
+cJSON *bench_report_error_json(const bench_options *o, const bench_result *r, const char *error);
 
 /* cJSON_Print(j) to path through a temporary file; 0 or -1 with err. */
 int bench_report_write_json(const char *path, const cJSON *j, char *err, size_t err_len);

@@ -146,9 +146,9 @@ static int take_layers(bench_state *b, bench_result *r, int steps)
     return 0;
 }
 
-/* Events that account for under 1% of the wall time time nothing (Mesa's
- * Rusticl reports 0, 1, 2, 3 for every launch): then the same steps run
- * again with a wait at each layer boundary, timed on the host. */
+/* Events that add up to under 1% of the wall time measure nothing (Mesa's
+ * Rusticl reports 0, 1, 2, 3 for every launch): then as many steps again,
+ * with a wait at each layer boundary, timed on the host. */
 static tlcl_status profile_layers(bench_state *b, const bench_options *o, bench_result *r)
 {
     tlcl_status s = tlcl_cl_profile_collect(b->cl);
@@ -210,7 +210,7 @@ static tlcl_status measure(bench_state *b, const bench_options *o, bench_result 
     if (s != TLCL_OK || (s = profile_layers(b, o, r)) != TLCL_OK)
         return s;
     r->peak_rss_mib = peak_rss_mib(); /* before the micro-benchmarks' buffers */
-    tlcl_cl_profile_scope(b->cl, NULL, TLCL_PHASE_FWD, 0, 0);
+    tlcl_cl_profile_scope(b->cl, NULL, TLCL_PHASE_FWD, 0, 0); /* the peaks belong to no layer */
     if (o->peaks && (s = bench_peaks_measure(b->eng, &r->peaks)) != TLCL_OK)
         return s;
     r->has_peaks = o->peaks;

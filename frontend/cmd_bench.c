@@ -172,7 +172,7 @@ static int bench_here(const bench_cli *c)
         fprintf(stderr, "tlcl bench: %s\n", err);
     int rc = s == TLCL_OK ? 0 : s == TLCL_ERR_NO_DEVICE ? 2 : 1;
     if (c->json) {
-        cJSON *j = s == TLCL_OK ? bench_report_json(o, &r) : bench_report_error_json(o, err);
+        cJSON *j = s == TLCL_OK ? bench_report_json(o, &r) : bench_report_error_json(o, &r, err);
         char werr[1024];
         if (bench_report_write_json(c->json, j, werr, sizeof werr)) {
             fprintf(stderr, "tlcl bench: %s\n", werr);
