@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 tlcl_status tlcl_cl_fail(tlcl_cl *cl, tlcl_status status, const char *fmt, ...)
 {
@@ -131,6 +132,7 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     cl->reduce_wg = pow2_floor(wg ? wg : 1);
     cl->vector_width = vector_width(cl->dev.float_vector_width, getenv("TLCL_VECTOR_WIDTH"));
     cl->profiling = o.profiling;
+    cl->scope = -1;
     cl->sim_transfers = strstr(cl->dev.platform_name, "Oclgrind") != NULL;
     *out = cl;
     return TLCL_OK;
@@ -153,8 +155,8 @@ void tlcl_cl_free(tlcl_cl *cl)
     free(cl->programs);
     tlcl_cl_profile_reset(cl);
     free(cl->events);
-    free(cl->event_kernels);
     free(cl->totals);
+    free(cl->layers);
     if (cl->queue)
         clReleaseCommandQueue(cl->queue);
     if (cl->context)
@@ -175,6 +177,13 @@ static int grow(void **arr, int *cap, int need, size_t elem)
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *options, int *index)
 {
     uint64_t h = tlcl_hash_str(tlcl_hash_str(TLCL_HASH_SEED, name), options);
@@ -189,7 +198,9 @@ static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *option
     snprintf(full, sizeof full, "-cl-std=CL1.2 -DWG=%zu -DVW=%d%s %s", cl->reduce_wg, cl->vector_width,
              cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "", options);
     cl_program p;
+    double t0 = now_s();
     tlcl_status s = cl_program_build(cl, name, full, &p);
+    cl->stats.program_seconds += now_s() - t0; /* for `tlcl bench`'s start-up figures */
     if (s != TLCL_OK)
         return s;
     if (grow((void **)&cl->programs, &cl->cap_programs, cl->nprograms + 1, sizeof *cl->programs)) {

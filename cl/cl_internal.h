@@ -32,11 +32,18 @@ struct tlcl_cl {
     int nkernels, cap_kernels;
     tlcl_cl_stats stats;
     int profiling;
-    cl_event *events;          /* launches since the last profile reset (profiling only) */
-    cl_kernel *event_kernels;
+    /* launches since the last profile reset (profiling only), each with its
+     * kernel and the layer scope it ran in (-1: none) */
+    struct cl_profile_event { cl_event ev; cl_kernel kernel; int layer; tlcl_cl_phase phase; } *events;
     int nevents, cap_events;
     struct cl_profile_total { const char *name; double ms; long calls; } *totals;
     int ntotals, cap_totals;
+    tlcl_cl_layer_profile *layers;
+    int nlayers, cap_layers;
+    int scope;                 /* layer index of the launches that follow, -1: none */
+    tlcl_cl_phase scope_phase;
+    int host_timing;           /* layer times from the host clock (tlcl_cl_profile_host_timing) */
+    double scope_since;        /* host time the current scope began */
     char err[16384];
 };
 

@@ -205,7 +205,7 @@ static double build_clock(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Build times go to the stats, and to stderr under TLCL_LOG_BUILDS. */
+/* Build times go to stderr under TLCL_LOG_BUILDS. */
 tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out)
 {
     const char *common = tlcl_cl_program_source("common");
@@ -221,7 +221,6 @@ tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options,
     double t0 = build_clock();
     tlcl_status s = program_get(cl, name, src, options, path, key, key2, out);
     double dt = build_clock() - t0;
-    cl->stats.build_seconds += dt;
     if (getenv("TLCL_LOG_BUILDS"))
         fprintf(stderr, "tlcl: program %s %s: %.2f s\n", name, options, dt);
     return s;

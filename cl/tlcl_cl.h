@@ -112,7 +112,9 @@ typedef struct tlcl_cl_stats {
     int programs_compiled;
     int programs_from_cache;
     long buffers_created;
-    double build_seconds;  /* wall time in program builds and cache loads */
+    double program_seconds;  /* wall time spent compiling or loading programs (a driver
+                                that defers code generation to the first launch, as
+                                PoCL does, spends part of it later) */
 } tlcl_cl_stats;
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl);
 void tlcl_cl_count_buffer(tlcl_cl *cl);
@@ -147,11 +149,39 @@ tlcl_status tlcl_cl_run(tlcl_cl *cl, const char *program, const char *options, c
 tlcl_status tlcl_cl_finish(tlcl_cl *cl);
 
 /* With options.profiling, every launch is timed by its OpenCL event:
- * collect() waits for the queue and adds the durations per kernel name;
- * report() prints the table (most expensive first) and the total. */
+ * collect() waits for the queue and adds the durations per kernel name and
+ * per layer scope; report() prints the kernel table (most expensive first)
+ * and the total; reset() forgets both. */
 tlcl_status tlcl_cl_profile_collect(tlcl_cl *cl);
 void tlcl_cl_profile_report(tlcl_cl *cl, FILE *f, double scale);
 void tlcl_cl_profile_reset(tlcl_cl *cl);
+int tlcl_cl_profiling(const tlcl_cl *cl);
+
+/* Layer scopes: the launches after tlcl_cl_profile_scope(cl, layer, phase,
+ * flops, bytes) count towards that layer and phase until the next scope call
+ * (layer NULL: towards none). Each call adds flops and bytes (the work of
+ * one pass of the layer) to the layer's totals, so times and work come from
+ * the same steps. Costs nothing without profiling. */
+typedef enum tlcl_cl_phase { TLCL_PHASE_FWD = 0, TLCL_PHASE_BWD = 1 } tlcl_cl_phase;
+void tlcl_cl_profile_scope(tlcl_cl *cl, const char *layer, tlcl_cl_phase phase, double flops, double bytes);
+
+/* Per-layer totals since the last reset, indexed by tlcl_cl_phase, in the
+ * order the layers were first scoped; after collect(). Launches outside any
+ * scope count towards the layer TLCL_PROFILE_UNSCOPED (forward phase). */
+#define TLCL_PROFILE_UNSCOPED "(unscoped)"
+typedef struct tlcl_cl_layer_profile {
+    char *name;
+    double ms[2], flops[2], bytes[2];
+    long passes[2];                 /* scope calls */
+} tlcl_cl_layer_profile;
+int tlcl_cl_profile_layers(const tlcl_cl *cl, const tlcl_cl_layer_profile **out);
+
+/* Layer times from the host clock instead of events, for drivers whose
+ * events carry no time (Mesa's Rusticl and Clover report 0, 1, 2, 3): each
+ * scope call then waits for the queue and charges the time since the
+ * previous one to the previous scope. That serialises host and device, so it
+ * is for a pass of its own, not for timed steps. */
+void tlcl_cl_profile_host_timing(tlcl_cl *cl, int on);
 
 /* Host <-> device copies (blocking), with errors naming the tensor. */
 tlcl_status tlcl_cl_write(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src, const char *what);

@@ -1,208 +1,195 @@
-/* cmd_bench.c — `tlcl bench`: times EfficientNet steps on a device.
- * Cold start (kernels built or loaded, first step), then warm-up, then timed
- * steps; prints img/s and ms/step, and with --json FILE writes them. */
+/* cmd_bench.c — `tlcl bench`: its options, then one device measured in this
+ * process (bench_run, bench_report) or, with --all or --cold, each device in
+ * child processes and the cross-device comparison (bench_compare). */
+#include "bench_compare.h"
+#include "bench_report.h"
 #include "commands.h"
 #include "model.h"
 
-#include <cJSON.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-typedef enum bench_mode { BENCH_INFER, BENCH_TRAIN, BENCH_HEAD } bench_mode;
+typedef struct bench_cli {
+    bench_compare_options cmp; /* cmp.run: what is measured */
+    const char *json;
+    int device_given;
+} bench_cli;
 
-typedef struct bench_opts {
-    const char *arch, *json;
-    int batch, size, steps, warmup, device, profile;
-    bench_mode mode;
-} bench_opts;
+static const char USAGE[] =
+    "usage: tlcl bench [--device=N | --all] [--arch=A] [--batch=B] [--size=S] [--mode=train|infer|head]\n"
+    "                  [--steps=N] [--warmup=N] [--json=FILE] [--profile] [--no-peaks]\n"
+    "                  [--cold] [--out=DIR] [--timeout=S]\n"
+    "  --all        every device of every platform, each in a process of its own; writes the\n"
+    "               comparison to --out (default bench-results/): bench.md, bench.json, bench.png\n"
+    "  --cold       start from empty caches (tlcl's and the OpenCL drivers'), then time a warm start\n"
+    "  --profile    every layer in network order and the per-kernel table\n"
+    "  --no-peaks   skip the GEMM and copy micro-benchmarks\n"
+    "  --timeout=S  with --all or --cold: a run taking longer is killed and reported\n"
+    "  (options take their value after '=' or as the next argument)\n";
 
-typedef struct bench_state {
-    tlcl_cl *cl;
-    tlcl_engine *eng;
-    tlcl_model model;
-    tlcl_tensor x, labels, loss, dlogits;
-    tlcl_optimizer opt;
-} bench_state;
-
-static double now_s(void)
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tlcl bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n%s", USAGE);
+    va_end(ap);
+    return -1;
 }
 
-static int parse_args(int argc, char **argv, bench_opts *o)
+/* "--name=value" or "--name value": the value, advancing *i past it; NULL
+ * when a is not this option, or (with *missing set) when the value is
+ * absent: the next argument is another option. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, int *missing)
 {
-    *o = (bench_opts){"efficientnet-b0", NULL, 16, 224, 5, 2, -1, 0, BENCH_TRAIN};
-    o->device = cli_device_index(argc, argv);
-    if (o->device == -2)
-        return -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = strchr(a, '=');
-        v = v ? v + 1 : "";
-        if (strncmp(a, "--device=", 9) == 0)
-            continue;
-        else if (strncmp(a, "--arch=", 7) == 0)
-            o->arch = v;
-        else if (strncmp(a, "--batch=", 8) == 0)
-            o->batch = atoi(v);
-        else if (strncmp(a, "--size=", 7) == 0)
-            o->size = atoi(v);
-        else if (strncmp(a, "--steps=", 8) == 0)
-            o->steps = atoi(v);
-        else if (strncmp(a, "--warmup=", 9) == 0)
-            o->warmup = atoi(v);
-        else if (strncmp(a, "--json=", 7) == 0)
-            o->json = v;
-        else if (strcmp(a, "--profile") == 0)
-            o->profile = 1;
-        else if (strcmp(a, "--mode=infer") == 0)
-            o->mode = BENCH_INFER;
-        else if (strcmp(a, "--mode=train") == 0)
-            o->mode = BENCH_TRAIN;
-        else if (strcmp(a, "--mode=head") == 0)
-            o->mode = BENCH_HEAD;
-        else {
-            fprintf(stderr, "tlcl bench: unknown option '%s'\nusage: tlcl bench [--device=N] [--arch=A] [--batch=B] "
-                            "[--size=S] [--mode=train|infer|head] [--steps=N] [--warmup=N] [--json=FILE] [--profile]\n", a);
-            return -1;
-        }
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0) {
+        *missing = 1;
+        return NULL;
     }
-    if (o->batch < 1 || o->steps < 1 || o->warmup < 0) {
-        fprintf(stderr, "tlcl bench: --batch and --steps must be at least 1, --warmup at least 0\n");
+    return argv[++*i];
+}
+
+static int parse_int(const char *name, const char *text, int min, int *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!text[0] || *end || v < min || v > 1000000) {
+        fprintf(stderr, "tlcl bench: %s expects a whole number of at least %d, got '%s'\n", name, min, text);
         return -1;
     }
+    *out = (int)v;
     return 0;
 }
 
-static tlcl_status bench_setup(bench_state *b, const bench_opts *o, char *err, size_t len)
+static int parse_mode(const char *text, bench_mode *out)
 {
-    tlcl_cl_options co = tlcl_cl_options_default();
-    co.device_index = o->device;
-    co.profiling = o->profile;
-    tlcl_status s = tlcl_cl_init(&b->cl, &co, err, len);
-    if (s != TLCL_OK)
-        return s;
-    s = tlcl_engine_init(&b->eng, b->cl);
-    tlcl_model_options mo = tlcl_model_options_default();
-    mo.arch = o->arch;
-    mo.size = o->size;
-    mo.classes = 10;
+    for (int m = BENCH_INFER; m <= BENCH_HEAD; m++)
+        if (strcmp(text, bench_mode_name((bench_mode)m)) == 0) {
+            *out = (bench_mode)m;
+            return 0;
+        }
+    return usage_error("--mode expects train, infer or head, got '%s'", text);
+}
+
+/* One option at argv[*i]; -1 on a bad one (message printed). */
+static int parse_option(int argc, char **argv, int *i, bench_cli *c)
+{
+    bench_options *o = &c->cmp.run;
+    const char *a = argv[*i], *v;
+    int missing = 0;
+    static const struct { const char *name; int min; size_t field; } ints[] = {
+        {"--batch", 1, offsetof(bench_options, batch)},   {"--size", 32, offsetof(bench_options, size)},
+        {"--steps", 1, offsetof(bench_options, steps)},   {"--warmup", 0, offsetof(bench_options, warmup)},
+        {"--device", 0, offsetof(bench_options, device)},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
+        if ((v = option_value(argc, argv, i, ints[k].name, &missing))) {
+            c->device_given |= strcmp(ints[k].name, "--device") == 0;
+            return parse_int(ints[k].name, v, ints[k].min, (int *)((char *)o + ints[k].field));
+        }
+    if ((v = option_value(argc, argv, i, "--timeout", &missing)))
+        return parse_int("--timeout", v, 1, &c->cmp.timeout_s);
+    if ((v = option_value(argc, argv, i, "--arch", &missing)))
+        return o->arch = v, 0;
+    if ((v = option_value(argc, argv, i, "--mode", &missing)))
+        return parse_mode(v, &o->mode);
+    if ((v = option_value(argc, argv, i, "--json", &missing)))
+        return c->json = v, 0;
+    if ((v = option_value(argc, argv, i, "--out", &missing)))
+        return c->cmp.out_dir = v, 0;
+    if (missing)
+        return usage_error("%s needs a value", a);
+    if (strcmp(a, "--all") == 0)
+        return c->cmp.all = 1, 0;
+    if (strcmp(a, "--cold") == 0)
+        return c->cmp.cold = 1, 0;
+    if (strcmp(a, "--profile") == 0)
+        return c->cmp.profile = 1, 0;
+    if (strcmp(a, "--no-peaks") == 0)
+        return o->peaks = 0, 0;
+    return usage_error("unknown option '%s'", a);
+}
+
+/* Combinations and values that need the whole command line. */
+static int check_options(bench_cli *c, int argc, char **argv)
+{
+    if (c->cmp.all && c->device_given)
+        return usage_error("--all runs every device: give --all or --device=N, not both");
+    if (c->cmp.out_dir && !c->cmp.all && !c->cmp.cold)
+        return usage_error("--out is where --all and --cold write their comparison");
+    if (c->cmp.timeout_s && !c->cmp.all && !c->cmp.cold)
+        return usage_error("--timeout applies to the child processes of --all and --cold");
+    if (!tlcl_arch_find(c->cmp.run.arch)) {
+        char names[1024];
+        tlcl_arch_list(names, sizeof names);
+        fprintf(stderr, "tlcl bench: unknown architecture '%s'; known: %s\n", c->cmp.run.arch, names);
+        return -1;
+    }
+    if (!c->device_given && !c->cmp.all) { /* $TLCL_DEVICE, as every device command reads it */
+        c->cmp.run.device = cli_device_index(argc, argv);
+        if (c->cmp.run.device == -2)
+            return -1;
+    }
+    if (c->cmp.all && !c->cmp.out_dir)
+        c->cmp.out_dir = "bench-results";
+    c->cmp.json = c->json;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, bench_cli *c)
+{
+    memset(c, 0, sizeof *c);
+    c->cmp.run = (bench_options){.arch = "efficientnet-b0", .batch = 16, .size = 224, .steps = 5, .warmup = 2,
+                                 .device = -1, .mode = BENCH_TRAIN, .peaks = 1};
+    for (int i = 1; i < argc; i++)
+        if (parse_option(argc, argv, &i, c))
+            return -1;
+    return check_options(c, argc, argv);
+}
+
+/* One device, in this process. */
+static int bench_here(const bench_cli *c)
+{
+    const bench_options *o = &c->cmp.run;
+    bench_result r;
+    char err[16384];
+    tlcl_status s = bench_run(o, &r, c->cmp.profile, err, sizeof err);
     if (s == TLCL_OK)
-        s = tlcl_model_build(&b->model, &mo, err, len);
-    if (s != TLCL_OK)
-        return s;
-    if (tlcl_model_alloc(&b->model, b->eng, 1) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->x, "images", o->batch, o->size, o->size, 3) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->labels, "labels", o->batch, 1, 1, 1) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->loss, "loss", 1, 1, 1, 1) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->dlogits, "dlogits", o->batch, 1, 1, 10) != TLCL_OK ||
-        tlcl_tensor_fill(b->eng, &b->x, 127.0f) != TLCL_OK || tlcl_tensor_fill(b->eng, &b->labels, 0.0f) != TLCL_OK) {
-        snprintf(err, len, "%s", tlcl_cl_error(b->cl));
-        return TLCL_ERR_CL;
+        bench_report_print(stdout, o, &r, c->cmp.profile);
+    else
+        fprintf(stderr, "tlcl bench: %s\n", err);
+    int rc = s == TLCL_OK ? 0 : s == TLCL_ERR_NO_DEVICE ? 2 : 1;
+    if (c->json) {
+        cJSON *j = s == TLCL_OK ? bench_report_json(o, &r) : bench_report_error_json(o, &r, err);
+        char werr[1024];
+        if (bench_report_write_json(c->json, j, werr, sizeof werr)) {
+            fprintf(stderr, "tlcl bench: %s\n", werr);
+            rc = rc ? rc : 1;
+        }
+        cJSON_Delete(j);
     }
-    if (o->mode == BENCH_HEAD)
-        tlcl_model_set_trainable(&b->model, b->model.nblocks + 1, 1);
-    b->opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
-    return TLCL_OK;
-}
-
-static tlcl_status bench_step(bench_state *b, bench_mode mode, int step)
-{
-    tlcl_tensor *logits;
-    tlcl_status s = TLCL_OK;
-    if (mode == BENCH_INFER)
-        return tlcl_model_forward(&b->model, &b->x, 0, 0, &logits);
-    if ((s = tlcl_params_zero_grads(b->eng, &b->model.params)) != TLCL_OK ||
-        (s = tlcl_model_forward(&b->model, &b->x, 1, (uint32_t)step, &logits)) != TLCL_OK ||
-        (s = tlcl_softmax_xent(b->eng, &b->loss, NULL, &b->dlogits, logits, b->labels.buf, NULL, 0)) != TLCL_OK ||
-        (s = tlcl_model_backward(&b->model, &b->dlogits)) != TLCL_OK)
-        return s;
-    return tlcl_optimizer_step(b->eng, &b->opt, &b->model.params, 1e-4f, &b->loss);
-}
-
-static void bench_free(bench_state *b)
-{
-    tlcl_tensor *all[] = {&b->x, &b->labels, &b->loss, &b->dlogits};
-    if (b->eng) {
-        for (int i = 0; i < 4; i++)
-            tlcl_tensor_release(b->eng, all[i]);
-        tlcl_model_free(&b->model);
-        tlcl_engine_free(b->eng);
-    }
-    tlcl_cl_free(b->cl);
-}
-
-static void write_json(const bench_opts *o, const bench_state *b, double cold, double ms, double ips)
-{
-    static const char *modes[] = {"infer", "train", "head"};
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "device", tlcl_cl_device(b->cl)->name);
-    cJSON_AddStringToObject(r, "platform", tlcl_cl_device(b->cl)->platform_name);
-    cJSON_AddStringToObject(r, "arch", b->model.arch.name);
-    cJSON_AddStringToObject(r, "mode", modes[o->mode]);
-    cJSON_AddNumberToObject(r, "batch", o->batch);
-    cJSON_AddNumberToObject(r, "size", o->size);
-    cJSON_AddNumberToObject(r, "first_step_s", cold);
-    cJSON_AddNumberToObject(r, "ms_per_step", ms);
-    cJSON_AddNumberToObject(r, "images_per_s", ips);
-    cJSON_AddNumberToObject(r, "programs_compiled", tlcl_cl_stats_get(b->cl).programs_compiled);
-    cJSON_AddNumberToObject(r, "programs_from_cache", tlcl_cl_stats_get(b->cl).programs_from_cache);
-    char *text = cJSON_Print(r);
-    FILE *f = fopen(o->json, "w");
-    if (f) {
-        fprintf(f, "%s\n", text);
-        fclose(f);
-    } else {
-        fprintf(stderr, "tlcl bench: cannot write %s\n", o->json);
-    }
-    free(text);
-    cJSON_Delete(r);
+    bench_result_free(&r);
+    return rc;
 }
 
 int cmd_bench(int argc, char **argv)
 {
-    bench_opts o;
-    if (parse_args(argc, argv, &o))
+    bench_cli c;
+    if (parse_args(argc, argv, &c))
         return 2;
-    bench_state b;
-    memset(&b, 0, sizeof b);
-    char err[4096];
-    double t0 = now_s();
-    tlcl_status s = bench_setup(&b, &o, err, sizeof err);
-    if (s == TLCL_OK && ((s = bench_step(&b, o.mode, 0)) != TLCL_OK || (s = tlcl_cl_finish(b.cl)) != TLCL_OK))
-        snprintf(err, sizeof err, "%s", tlcl_cl_error(b.cl));
-    double cold = now_s() - t0;
-    for (int i = 1; s == TLCL_OK && i < o.warmup; i++)
-        if ((s = bench_step(&b, o.mode, i)) != TLCL_OK || (s = tlcl_cl_finish(b.cl)) != TLCL_OK)
-            snprintf(err, sizeof err, "%s", tlcl_cl_error(b.cl));
-    tlcl_cl_profile_reset(b.cl);
-    double t1 = now_s();
-    for (int i = 0; s == TLCL_OK && i < o.steps; i++)
-        if ((s = bench_step(&b, o.mode, o.warmup + i)) != TLCL_OK)
-            snprintf(err, sizeof err, "%s", tlcl_cl_error(b.cl));
-    if (s == TLCL_OK && (s = tlcl_cl_finish(b.cl)) != TLCL_OK)
-        snprintf(err, sizeof err, "%s", tlcl_cl_error(b.cl));
-    if (s != TLCL_OK) {
-        fprintf(stderr, "tlcl bench: %s\n", err);
-        bench_free(&b);
-        return 1;
-    }
-    double ms = (now_s() - t1) * 1000.0 / o.steps, ips = o.batch * 1000.0 / ms;
-    tlcl_cl_stats st = tlcl_cl_stats_get(b.cl);
-    printf("device: %s / %s\n%s %s batch %d size %d: %.1f ms/step, %.2f img/s\n"
-           "first step %.2f s (programs compiled %d, from cache %d)\n",
-           tlcl_cl_device(b.cl)->platform_name, tlcl_cl_device(b.cl)->name, b.model.arch.name,
-           o.mode == BENCH_INFER ? "inference" : o.mode == BENCH_TRAIN ? "training step" : "head training step",
-           o.batch, o.size, ms, ips, cold, st.programs_compiled, st.programs_from_cache);
-    if (o.json)
-        write_json(&o, &b, cold, ms, ips);
-    if (o.profile) {
-        tlcl_cl_profile_collect(b.cl);
-        tlcl_cl_profile_report(b.cl, stdout, 1.0 / o.steps);
-    }
-    bench_free(&b);
-    return 0;
+    if (c.cmp.all || c.cmp.cold)
+        return bench_compare(&c.cmp);
+    return bench_here(&c);
 }

@@ -250,6 +250,9 @@ tlcl_status tlcl_config_finalize(tlcl_config *c, char *err, size_t err_len);
  * file (artefacts, metrics, records, backup, log, cache). Call after
  * finalize. Errors name the path. */
 tlcl_status tlcl_config_make_dirs(const tlcl_config *c, char *err, size_t err_len);
+/* mkdir -p; an existing directory is fine, an existing file is not. 0, or -1
+ * with a message in err. */
+int tlcl_mkdir_p(const char *path, char *err, size_t len);
 
 /* The effective configuration as YAML that tlcl_config_load reads back. */
 void tlcl_config_dump(const tlcl_config *c, FILE *f);

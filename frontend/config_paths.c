@@ -58,8 +58,7 @@ int tlcl_config_expand_date(const char *in, time_t t, char *out, size_t out_len)
     return 0;
 }
 
-/* mkdir -p; an existing directory is fine, an existing file is not. */
-static int mkdir_p(const char *path, char *err, size_t len)
+int tlcl_mkdir_p(const char *path, char *err, size_t len)
 {
     char tmp[TLCL_CFG_PATH_MAX];
     struct stat st;
@@ -103,7 +102,7 @@ tlcl_status tlcl_config_make_dirs(const tlcl_config *c, char *err, size_t err_le
                 continue;
             slash[slash == dir] = 0;
         }
-        if (mkdir_p(dir, err, err_len))
+        if (tlcl_mkdir_p(dir, err, err_len))
             return TLCL_ERR_IO;
     }
     return TLCL_OK;

@@ -1,5 +1,5 @@
-/* plot.c — learning curves, validation curves, per-class curves and the
- * confusion matrix heat map (see plot.h). PLplot draws into an RGBA buffer
+/* plot.c — learning curves, validation curves, per-class curves, the
+ * confusion matrix heat map and bar charts (see plot.h). PLplot draws into an RGBA buffer
  * through its cairo "memcairo" device, which only paints what is drawn, so
  * the buffer starts white; image_write encodes it. */
 #include "plot.h"
@@ -520,5 +520,82 @@ int plot_confusion_matrix(const double *cm, int c, const char *const *class_name
     plmtex("l", (left - 25) / ch, 0.5, 0.5, "True label");
     plschr(0, 1.35);
     plmtex("t", 1.2, 0.5, 0.5, "Confusion matrix");
+    return canvas_finish(&cv, path, err, err_len);
+}
+
+/* ---- bar chart --------------------------------------------------------------- */
+
+#define BAR_PX 400     /* width per bar: room for a device name under it */
+#define BAR_LABEL_MAX 38 /* characters of a label that fit under a bar */
+
+static double bars_max(const plot_bar *bars, int n)
+{
+    double max = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(bars[i].value))
+            max = fmax(max, bars[i].value);
+    return max > 0 ? max : 1;
+}
+
+/* Escaped, and shortened with "..." when it would run into the next bar. */
+static void bar_label(const char *s, char *out, size_t cap)
+{
+    char shown[BAR_LABEL_MAX + 1];
+    s = s ? s : "";
+    if (strlen(s) > BAR_LABEL_MAX)
+        snprintf(shown, sizeof shown, "%.*s...", BAR_LABEL_MAX - 3, s);
+    else
+        snprintf(shown, sizeof shown, "%s", s);
+    escape_text(shown, out, cap);
+}
+
+static void draw_bar(const plot_bar *b, int i, int n, double top)
+{
+    char t[256];
+    if (isfinite(b->value) && b->value > 0) {
+        PLFLT xs[4] = {i + 0.15, i + 0.85, i + 0.85, i + 0.15}, ys[4] = {0, 0, b->value, b->value};
+        plcol0(COL_LINE0 + i % N_LINE_COLOURS);
+        plfill(4, xs, ys);
+    }
+    plcol0(COL_FG);
+    if (isfinite(b->value))
+        snprintf(t, sizeof t, "%.4g", b->value);
+    else
+        snprintf(t, sizeof t, "failed");
+    plptex(i + 0.5, (isfinite(b->value) ? b->value : 0) + top * 0.05, 1, 0, 0.5, t); /* text is centred on y */
+    bar_label(b->label, t, sizeof t);
+    plmtex("b", 1.4, (i + 0.5) / n, 0.5, t);
+    if (b->sublabel) {
+        bar_label(b->sublabel, t, sizeof t);
+        plmtex("b", 2.8, (i + 0.5) / n, 0.5, t);
+    }
+}
+
+int plot_bars(const char *path, const char *title, const char *ylabel, const plot_bar *bars, int n, char *err,
+              size_t err_len)
+{
+    if (n < 1) {
+        snprintf(err, err_len, "%s: nothing to plot", path);
+        return -1;
+    }
+    int w = 160 + BAR_PX * n, h = 560;
+    canvas cv;
+    if (canvas_begin(&cv, w, h, err, err_len))
+        return -1;
+    double ch = char_px(&cv), top = bars_max(bars, n) * 1.15;
+    /* margins in characters: tick labels and the y label on the left, two
+     * label lines below, the title on top */
+    plvpor(8.0 * ch / w, 1 - 2.0 * ch / w, 5.5 * ch / h, 1 - 3.6 * ch / h);
+    plwind(0, n, 0, top);
+    plcol0(COL_GRID);
+    plbox("", 0, 0, "g", 0, 0);
+    for (int i = 0; i < n; i++)
+        draw_bar(&bars[i], i, n, top);
+    plcol0(COL_FG);
+    plbox("bc", 0, 0, "bcnstv", 0, 0);
+    char t[256], yl[128];
+    escape_text(title ? title : "", t, sizeof t);
+    escape_text(ylabel ? ylabel : "", yl, sizeof yl);
+    pllab("", yl, t);
     return canvas_finish(&cv, path, err, err_len);
 }

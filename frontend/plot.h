@@ -15,7 +15,9 @@
  *   "val_recall_<class>" and "val_f1_<class>" (the names Keras gives
  *   Precision(class_id=k, name="precision_<class>") and the like);
  * - the confusion matrix as a heat map with the count in every cell and the
- *   class names on both axes.
+ *   class names on both axes;
+ * - bar charts (`tlcl bench --all`: img/s per device), each bar labelled
+ *   under the axis and its value printed on top.
  * The x axis is the 1-based epoch, as Keras prints "Epoch 1/N". */
 #ifndef TLCL_PLOT_H
 #define TLCL_PLOT_H
@@ -60,5 +62,16 @@ int plot_class_curves(const history *h, const char *const *class_names, int c, c
 /* The confusion matrix cm[C*C] (rows true, columns predicted) as a heat map. */
 int plot_confusion_matrix(const double *cm, int c, const char *const *class_names, const char *path, char *err,
                           size_t err_len);
+
+/* One bar: label (and an optional second line under it) and its value; a
+ * NaN value draws no bar and prints "failed" in its place. */
+typedef struct plot_bar {
+    const char *label, *sublabel;
+    double value;
+} plot_bar;
+
+/* A bar chart of n bars from 0 up, one colour per bar. */
+int plot_bars(const char *path, const char *title, const char *ylabel, const plot_bar *bars, int n, char *err,
+              size_t err_len);
 
 #endif

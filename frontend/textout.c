@@ -146,3 +146,11 @@ int textout_commit(textout_file *t, int ok, char *err, size_t err_len)
     snprintf(err, err_len, "cannot write %s: %s", t->path, ok ? strerror(e) : "write failed (disk full?)");
     return -1;
 }
+
+int textout_write_all(const char *path, const char *text, char *err, size_t err_len)
+{
+    textout_file t;
+    if (textout_open(&t, path, err, err_len))
+        return -1;
+    return textout_commit(&t, fputs(text, t.f) >= 0, err, err_len);
+}

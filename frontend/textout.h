@@ -44,5 +44,7 @@ int textout_open(textout_file *t, const char *path, char *err, size_t err_len);
 /* Closes and renames into place when ok and every write succeeded; otherwise
  * removes the temporary file. Returns 0, or -1 with a message in err. */
 int textout_commit(textout_file *t, int ok, char *err, size_t err_len);
+/* The whole of text to path the same way (open, write, commit). */
+int textout_write_all(const char *path, const char *text, char *err, size_t err_len);
 
 #endif

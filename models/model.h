@@ -176,6 +176,23 @@ tlcl_status tlcl_model_head_backward(tlcl_model *m, const tlcl_tensor *dlogits);
 /* Releases the activations the last forward kept. */
 void tlcl_model_release_activations(tlcl_model *m);
 
+/* ---- layer costs (the per-layer rates of `tlcl bench`) --------------------
+ * From the layer geometry alone. FLOPs count 2 per multiply-add of the
+ * convolutions and dense layers (the usual convention: batch norm,
+ * activations, pooling and scaling add bytes, not FLOPs); a convolution's
+ * backward is one forward's worth for the input gradient plus one for the
+ * weight gradient. Bytes are the least a pass must move: its inputs read
+ * once, its outputs written once, its weights (and weight gradients). */
+typedef struct tlcl_layer_cost { double flops, bytes; } tlcl_layer_cost;
+
+tlcl_layer_cost tlcl_convbn_cost(const tlcl_convbn *cb, int batch);
+tlcl_layer_cost tlcl_convbn_backward_cost(const tlcl_convbn *cb, int batch, int input_grad, int weight_grad);
+/* in: the SE's input [N, H, W, C]. */
+tlcl_layer_cost tlcl_se_cost(const tlcl_se_layer *se, const tlcl_tensor *in, int backward);
+tlcl_layer_cost tlcl_dense_cost(const tlcl_dense_layer *d, int batch, int backward);
+/* Elementwise work: floats read and written, no FLOPs. */
+tlcl_layer_cost tlcl_move_cost(double floats_read, double floats_written);
+
 /* ---- checkpoints (safetensors) -------------------------------------------
  * Tensor names are the Keras weight paths "<layer>/<variable>" with Keras
  * shapes; metadata (strings) holds format, format_version, tlcl_version,

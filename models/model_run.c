@@ -4,6 +4,7 @@
  * are never computed). */
 #include "model.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define TRY(expr)                              \
@@ -16,6 +17,31 @@ static void release(tlcl_model *m, tlcl_tensor *t)
 {
     if (t->buf)
         tlcl_tensor_release(m->eng, t);
+}
+
+/* Names the launches that follow as layer name+suffix, with the pass's work,
+ * for `tlcl bench`'s per-layer profile; nothing when profiling is off. */
+static void scope(tlcl_model *m, const char *name, const char *suffix, tlcl_cl_phase phase, tlcl_layer_cost c)
+{
+    tlcl_cl *cl = tlcl_engine_cl(m->eng);
+    if (!tlcl_cl_profiling(cl))
+        return;
+    char full[80];
+    snprintf(full, sizeof full, "%s%s", name, suffix);
+    tlcl_cl_profile_scope(cl, full, phase, c.flops, c.bytes);
+}
+
+/* A residual sum reads two tensors and writes one. */
+static tlcl_layer_cost add_cost(const tlcl_tensor *t)
+{
+    return tlcl_move_cost(2.0 * tlcl_tensor_count(t), tlcl_tensor_count(t));
+}
+
+/* Global average pooling moves the top's output one way and [N, C] the other
+ * (forward reads the big one, backward writes it). */
+static tlcl_layer_cost pool_cost(const tlcl_model *m)
+{
+    return tlcl_move_cost((double)m->batch * m->top_h * m->top_w * m->top.cout, (double)m->batch * m->top.cout);
 }
 
 static int trainable(const tlcl_model *m, int id) { return id >= 0 && m->params.entries[id].trainable; }
@@ -37,6 +63,7 @@ static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_ten
 {
     tlcl_engine *e = m->eng;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
+    scope(m, cb->conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(cb, m->batch));
     if (cb->depthwise && !m->training) {
         /* nothing runs backward: batch norm and act ride on the convolution's output */
         TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
@@ -60,6 +87,7 @@ static tlcl_status convbn_backward(tlcl_model *m, tlcl_convbn *cb, const tlcl_te
     int conv_trains = trainable(m, cb->w_id);
     if (!want_din && !conv_trains && mode == TLCL_BN_FROZEN)
         return TLCL_OK;
+    scope(m, cb->conv_name, "", TLCL_PHASE_BWD, tlcl_convbn_backward_cost(cb, m->batch, want_din, conv_trains));
     tlcl_tensor dconv;
     TRY(tlcl_tensor_alloc(e, &dconv, "dconv", m->batch, cb->out_h, cb->out_w, cb->cout));
     TRY(tlcl_batchnorm_backward(e, &cb->bn, &dconv, dout, &cb->conv_out, mode, cb->act));
@@ -108,6 +136,7 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
         x = &b->dw.out;
     }
     if (b->has_se) {
+        scope(m, b->name, "_se", TLCL_PHASE_FWD, tlcl_se_cost(&b->se, x, 0));
         TRY(tlcl_tensor_alloc(m->eng, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
         TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
         x = &b->se.out;
@@ -115,6 +144,7 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
     TRY(convbn_forward(m, &b->project, x));
     if (!b->residual)
         return TLCL_OK;
+    scope(m, b->name, "_add", TLCL_PHASE_FWD, add_cost(in));
     if (m->training && b->drop_rate > 0)
         TRY(tlcl_drop_path_forward(m->eng, &b->project.out, &b->project.out, b->drop_rate, block_seed(m, index)));
     TRY(tlcl_tensor_alloc(m->eng, &b->out, "block_add", in->n, in->h, in->w, in->c));
@@ -141,6 +171,7 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
     tlcl_tensor dbranch = {0}, d1 = {0}, d2 = {0};
     const tlcl_tensor *d = dout;
     if (b->residual && m->training && b->drop_rate > 0) {
+        scope(m, b->name, "_add", TLCL_PHASE_BWD, (tlcl_layer_cost){0, 0}); /* work counted at the sum below */
         TRY(tlcl_tensor_alloc(e, &dbranch, "dbranch", dout->n, dout->h, dout->w, dout->c));
         TRY(tlcl_drop_path_backward(e, &dbranch, dout, b->drop_rate, block_seed(m, index)));
         d = &dbranch;
@@ -154,6 +185,7 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
     d = &d1;
     if (b->has_se) {
         const tlcl_tensor *x = block_stage_input(b, in, 2);
+        scope(m, b->name, "_se", TLCL_PHASE_BWD, tlcl_se_cost(&b->se, x, 1));
         TRY(tlcl_tensor_alloc(e, &d2, "dse", x->n, x->h, x->w, x->c));
         TRY(tlcl_se_backward(e, &b->se.se, &d2, d, x));
         release(m, &d1);
@@ -176,8 +208,10 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
         return TLCL_OK;
     }
     *din = d1;
-    if (b->residual)
+    if (b->residual) {
+        scope(m, b->name, "_add", TLCL_PHASE_BWD, add_cost(dout));
         TRY(tlcl_tensor_axpy(e, din, 1.0f, dout));
+    }
     return TLCL_OK;
 }
 
@@ -226,6 +260,7 @@ static tlcl_tensor *block_output_mut(tlcl_block *b) { return b->residual ? &b->o
 static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
 {
     TRY(tlcl_tensor_alloc(m->eng, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
+    scope(m, "preprocess", "", TLCL_PHASE_FWD, tlcl_move_cost(tlcl_tensor_count(input), tlcl_tensor_count(input)));
     TRY(tlcl_affine_channels(m->eng, &m->input, input, m->pre_scale, m->pre_shift));
     TRY(convbn_forward(m, &m->stem, &m->input));
     drop_unneeded(m, 0, &m->input);
@@ -247,12 +282,14 @@ static tlcl_status classifier_forward(tlcl_model *m, tlcl_tensor **out)
     int N = m->batch, C = m->top.cout;
     const tlcl_tensor *x = &m->pooled;
     if (m->training && m->head_dropout > 0) {
+        scope(m, "top_dropout", "", TLCL_PHASE_FWD, tlcl_move_cost((double)N * C, (double)N * C));
         TRY(tlcl_tensor_alloc(e, &m->dropped, "top_dropout", N, 1, 1, C));
         TRY(tlcl_dropout_forward(e, &m->dropped, &m->pooled, m->head_dropout, m->seed * 2246822519u + 3u));
         x = &m->dropped;
     }
     for (int i = 0; i < m->nhead; i++) {
         tlcl_dense_layer *d = &m->head[i];
+        scope(m, d->name, "", TLCL_PHASE_FWD, tlcl_dense_cost(d, N, 0));
         TRY(tlcl_tensor_alloc(e, &d->out_t, d->name, N, 1, 1, d->out));
         if (d->act != TLCL_ACT_NONE)
             TRY(tlcl_tensor_alloc(e, &d->pre, "dense_pre", N, 1, 1, d->out));
@@ -268,6 +305,7 @@ static tlcl_status classifier_forward(tlcl_model *m, tlcl_tensor **out)
 static tlcl_status head_forward(tlcl_model *m, tlcl_tensor **out)
 {
     TRY(tlcl_tensor_alloc(m->eng, &m->pooled, "avg_pool", m->batch, 1, 1, m->top.cout));
+    scope(m, "avg_pool", "", TLCL_PHASE_FWD, pool_cost(m));
     TRY(tlcl_global_avgpool_forward(m->eng, &m->pooled, &m->top.out));
     if (!m->include_top) {
         *out = &m->pooled;
@@ -302,6 +340,7 @@ static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits
     for (int i = m->nhead - 1; i >= 0; i--) {
         tlcl_dense_layer *dl = &m->head[i];
         const tlcl_tensor *x = i > 0 ? &m->head[i - 1].out_t : m->dropped.buf ? &m->dropped : &m->pooled;
+        scope(m, dl->name, "", TLCL_PHASE_BWD, tlcl_dense_cost(dl, m->batch, 1));
         TRY(tlcl_tensor_alloc(e, &dnext, "dhead", m->batch, 1, 1, dl->in));
         TRY(tlcl_dense_backward(e, &dnext, tlcl_params_grad(&m->params, dl->w_id),
                                 tlcl_params_grad(&m->params, dl->b_id), g, x, tlcl_params_value(&m->params, dl->w_id),
@@ -310,8 +349,10 @@ static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits
         d = dnext;
         g = &d;
     }
-    if (m->dropped.buf)
+    if (m->dropped.buf) {
+        scope(m, "top_dropout", "", TLCL_PHASE_BWD, tlcl_move_cost(tlcl_tensor_count(&d), tlcl_tensor_count(&d)));
         TRY(tlcl_dropout_backward(e, &d, &d, m->head_dropout, m->seed * 2246822519u + 3u));
+    }
     *dpooled = d;
     return TLCL_OK;
 }
@@ -321,6 +362,7 @@ static tlcl_status head_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl
     tlcl_tensor d = {0};
     TRY(classifier_backward(m, dlogits, &d));
     TRY(tlcl_tensor_alloc(m->eng, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+    scope(m, "avg_pool", "", TLCL_PHASE_BWD, pool_cost(m));
     TRY(tlcl_global_avgpool_backward(m->eng, dtop, &d));
     release(m, &d);
     return TLCL_OK;
@@ -389,6 +431,7 @@ tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout)
     tlcl_tensor dtop = {0};
     if (!m->include_top) {
         TRY(tlcl_tensor_alloc(m->eng, &dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+        scope(m, "avg_pool", "", TLCL_PHASE_BWD, pool_cost(m));
         TRY(tlcl_global_avgpool_backward(m->eng, &dtop, dout));
     } else {
         TRY(head_backward(m, dout, &dtop));

@@ -1,0 +1,246 @@
+/* bench_run.c — one measurement on one device (see bench_run.h). Profiling
+ * is always on: the per-layer times come from the same timed steps as the
+ * img/s figure (an event per launch costs little next to the launch). */
+#include "bench_run.h"
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+typedef struct bench_state {
+    tlcl_cl *cl;
+    tlcl_engine *eng;
+    tlcl_model model;
+    tlcl_tensor x, labels, loss, dlogits;
+    tlcl_optimizer opt;
+    size_t trainable;   /* parameters the optimizer updates */
+} bench_state;
+
+enum { CLASSES = 10 };
+
+const char *bench_mode_name(bench_mode m)
+{
+    static const char *names[] = {"infer", "train", "head"};
+    return names[m];
+}
+
+const char *bench_mode_words(bench_mode m)
+{
+    static const char *words[] = {"inference", "training step", "head training step"};
+    return words[m];
+}
+
+const char *bench_start_kind(const bench_start *s)
+{
+    return s->compiled == 0 ? "warm" : s->from_cache == 0 ? "cold" : "partly cached";
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err, size_t len)
+{
+    tlcl_cl_options co = tlcl_cl_options_default();
+    co.device_index = o->device;
+    co.profiling = 1;
+    tlcl_status s = tlcl_cl_init(&b->cl, &co, err, len);
+    if (s != TLCL_OK)
+        return s;
+    s = tlcl_engine_init(&b->eng, b->cl);
+    tlcl_model_options mo = tlcl_model_options_default();
+    mo.arch = o->arch;
+    mo.size = o->size;
+    mo.classes = CLASSES;
+    if (s == TLCL_OK)
+        s = tlcl_model_build(&b->model, &mo, err, len);
+    if (s != TLCL_OK)
+        return s;
+    if (tlcl_model_alloc(&b->model, b->eng, 1) != TLCL_OK ||
+        tlcl_tensor_alloc(b->eng, &b->x, "images", o->batch, o->size, o->size, 3) != TLCL_OK ||
+        tlcl_tensor_alloc(b->eng, &b->labels, "labels", o->batch, 1, 1, 1) != TLCL_OK ||
+        tlcl_tensor_alloc(b->eng, &b->loss, "loss", 1, 1, 1, 1) != TLCL_OK ||
+        tlcl_tensor_alloc(b->eng, &b->dlogits, "dlogits", o->batch, 1, 1, CLASSES) != TLCL_OK ||
+        tlcl_tensor_fill(b->eng, &b->x, 127.0f) != TLCL_OK || tlcl_tensor_fill(b->eng, &b->labels, 0.0f) != TLCL_OK) {
+        snprintf(err, len, "%s", tlcl_cl_error(b->cl));
+        return TLCL_ERR_CL;
+    }
+    if (o->mode == BENCH_HEAD)
+        tlcl_model_set_trainable(&b->model, b->model.nblocks + 1, 1);
+    b->trainable = tlcl_model_count(&b->model).trainable;
+    b->opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
+    return TLCL_OK;
+}
+
+/* The step's own work outside the network gets a scope too, so the
+ * per-layer table accounts for the whole step. */
+static tlcl_status bench_step(bench_state *b, bench_mode mode, int step)
+{
+    tlcl_tensor *logits;
+    tlcl_status s = TLCL_OK;
+    if (mode == BENCH_INFER)
+        return tlcl_model_forward(&b->model, &b->x, 0, 0, &logits);
+    double grads = (double)b->model.params.total, trained = (double)b->trainable, n = b->x.n;
+    tlcl_cl_profile_scope(b->cl, "zero_grads", TLCL_PHASE_BWD, 0, 4.0 * grads);
+    if ((s = tlcl_params_zero_grads(b->eng, &b->model.params)) != TLCL_OK ||
+        (s = tlcl_model_forward(&b->model, &b->x, 1, (uint32_t)step, &logits)) != TLCL_OK)
+        return s;
+    /* reads logits and labels, writes dlogits and the loss */
+    tlcl_cl_profile_scope(b->cl, "loss", TLCL_PHASE_FWD, 0, 4.0 * (2.0 * n * CLASSES + n + 1));
+    if ((s = tlcl_softmax_xent(b->eng, &b->loss, NULL, &b->dlogits, logits, b->labels.buf, NULL, 0)) != TLCL_OK ||
+        (s = tlcl_model_backward(&b->model, &b->dlogits)) != TLCL_OK)
+        return s;
+    /* Adam reads parameters, gradients and both moments, writes all but the gradients */
+    tlcl_cl_profile_scope(b->cl, "optimizer", TLCL_PHASE_BWD, 0, 4.0 * 7.0 * trained);
+    return tlcl_optimizer_step(b->eng, &b->opt, &b->model.params, 1e-4f, &b->loss);
+}
+
+static void bench_free(bench_state *b)
+{
+    tlcl_tensor *all[] = {&b->x, &b->labels, &b->loss, &b->dlogits};
+    if (b->eng) {
+        for (int i = 0; i < 4; i++)
+            tlcl_tensor_release(b->eng, all[i]);
+        tlcl_model_free(&b->model);
+        tlcl_engine_free(b->eng);
+    }
+    tlcl_cl_free(b->cl);
+}
+
+/* Steps [first, first + count), waiting for the device at the end. */
+static tlcl_status run_steps(bench_state *b, bench_mode mode, int first, int count)
+{
+    tlcl_status s = TLCL_OK;
+    for (int i = first; s == TLCL_OK && i < first + count; i++)
+        s = bench_step(b, mode, i);
+    return s == TLCL_OK ? tlcl_cl_finish(b->cl) : s;
+}
+
+/* The profile of the timed steps, per step. */
+static int take_layers(bench_state *b, bench_result *r, int steps)
+{
+    const tlcl_cl_layer_profile *p;
+    int n = tlcl_cl_profile_layers(b->cl, &p);
+    free(r->layers);
+    r->device_ms_per_step = 0;
+    r->layers = calloc(n ? (size_t)n : 1, sizeof *r->layers);
+    if (!r->layers)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        bench_layer *l = &r->layers[i];
+        snprintf(l->name, sizeof l->name, "%s", p[i].name);
+        for (int ph = 0; ph < 2; ph++) {
+            l->ms[ph] = p[i].ms[ph] / steps;
+            l->flops[ph] = p[i].flops[ph] / steps;
+            l->bytes[ph] = p[i].bytes[ph] / steps;
+            r->device_ms_per_step += l->ms[ph];
+        }
+    }
+    r->nlayers = n;
+    return 0;
+}
+
+/* Events that add up to under 1% of the wall time measure nothing (Mesa's
+ * Rusticl reports 0, 1, 2, 3 for every launch): then as many steps again,
+ * with a wait at each layer boundary, timed on the host. */
+static tlcl_status profile_layers(bench_state *b, const bench_options *o, bench_result *r)
+{
+    tlcl_status s = tlcl_cl_profile_collect(b->cl);
+    if (s == TLCL_OK && take_layers(b, r, o->steps))
+        return tlcl_cl_fail(b->cl, TLCL_ERR_OOM, "out of host memory for the profile");
+    if (s != TLCL_OK || r->device_ms_per_step >= 0.01 * r->ms_per_step)
+        return s;
+    tlcl_cl_profile_reset(b->cl);
+    tlcl_cl_profile_host_timing(b->cl, 1);
+    s = run_steps(b, o->mode, o->warmup + o->steps, o->steps);
+    if (s == TLCL_OK)
+        s = tlcl_cl_profile_collect(b->cl);
+    tlcl_cl_profile_host_timing(b->cl, 0);
+    if (s == TLCL_OK && take_layers(b, r, o->steps))
+        return tlcl_cl_fail(b->cl, TLCL_ERR_OOM, "out of host memory for the profile");
+    r->host_timed = 1;
+    return s;
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_maxrss / 1024.0 : 0.0; /* ru_maxrss is in KiB on Linux */
+}
+
+/* The per-kernel table as tlcl_cl_profile_report prints it, in a string. */
+static char *kernel_table(bench_state *b, int steps)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    tlcl_cl_profile_report(b->cl, f, 1.0 / steps);
+    fclose(f);
+    return text;
+}
+
+/* Everything after set-up; errors leave their message in the context. */
+static tlcl_status measure(bench_state *b, const bench_options *o, bench_result *r, int kernels, double t_setup)
+{
+    double t0 = now_s();
+    tlcl_status s = run_steps(b, o->mode, 0, 1);
+    double first = now_s() - t0;
+    tlcl_cl_stats st = tlcl_cl_stats_get(b->cl);
+    r->start = (bench_start){t_setup, first, st.program_seconds, st.programs_compiled, st.programs_from_cache};
+    if (s == TLCL_OK && o->warmup > 1)
+        s = run_steps(b, o->mode, 1, o->warmup - 1);
+    if (s != TLCL_OK)
+        return s;
+    tlcl_cl_profile_reset(b->cl);
+    t0 = now_s();
+    if ((s = run_steps(b, o->mode, o->warmup, o->steps)) != TLCL_OK)
+        return s;
+    r->ms_per_step = (now_s() - t0) * 1000.0 / o->steps;
+    r->images_per_s = o->batch * 1000.0 / r->ms_per_step;
+    if (kernels && (s = tlcl_cl_profile_collect(b->cl)) == TLCL_OK)
+        r->kernel_table = kernel_table(b, o->steps); /* before a host-timed pass replaces the profile */
+    if (s != TLCL_OK || (s = profile_layers(b, o, r)) != TLCL_OK)
+        return s;
+    r->peak_rss_mib = peak_rss_mib(); /* before the micro-benchmarks' buffers */
+    tlcl_cl_profile_scope(b->cl, NULL, TLCL_PHASE_FWD, 0, 0); /* the peaks belong to no layer */
+    if (o->peaks && (s = bench_peaks_measure(b->eng, &r->peaks)) != TLCL_OK)
+        return s;
+    r->has_peaks = o->peaks;
+    return TLCL_OK;
+}
+
+tlcl_status bench_run(const bench_options *o, bench_result *r, int kernel_table, char *err, size_t err_len)
+{
+    memset(r, 0, sizeof *r);
+    bench_state b;
+    memset(&b, 0, sizeof b);
+    err[0] = '\0';
+    double t0 = now_s();
+    tlcl_status s = bench_setup(&b, o, err, err_len);
+    if (s == TLCL_OK)
+        s = measure(&b, o, r, kernel_table, now_s() - t0);
+    if (s != TLCL_OK && !err[0] && b.cl)
+        snprintf(err, err_len, "%s", tlcl_cl_error(b.cl));
+    if (b.cl)
+        r->dev = *tlcl_cl_device(b.cl);
+    snprintf(r->arch, sizeof r->arch, "%s", b.model.arch.name[0] ? b.model.arch.name : o->arch);
+    bench_free(&b);
+    return s;
+}
+
+void bench_result_free(bench_result *r)
+{
+    free(r->layers);
+    free(r->kernel_table);
+    r->layers = NULL;
+    r->kernel_table = NULL;
+    r->nlayers = 0;
+}
