@@ -21,10 +21,6 @@ static int dw_strip(tlcl_engine *e) { return strcmp(tlcl_cl_device(e->cl)->type,
 
 static const char *dw_options(tlcl_engine *e) { return dw_strip(e) == 8 ? "-DDW_STRIP=8" : "-DDW_STRIP=4"; }
 
-/* The generic forward keeps its taps in registers: at most 7×7 (DW_KMAX in
- * depthwise.cl). */
-#define DW_MAX_TAPS 49
-
 typedef struct dw_dims {
     int N, H, W, C, OH, OW;
     int V, Cv; /* channel vector width and C / V */
@@ -45,8 +41,7 @@ static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_t
 {
     int V = eng_channel_vector(e, in->c);
     *d = (dw_dims){in->n, in->h, in->w, in->c, out->h, out->w, V, in->c / V};
-    if (g->kh < 1 || g->kw < 1 || g->kh * g->kw > DW_MAX_TAPS || g->stride < 1 || g->pad_top < 0 ||
-        g->pad_left < 0)
+    if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
                         g->stride, g->pad_top, g->pad_left);
     ENG_TRY(dw_check_weight(e, weight, g, d->C, op));
@@ -75,10 +70,10 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     char name[64];
     int strip = dw_strip(e);
     size_t gs = (size_t)d->Cv * (size_t)((l->OW + strip - 1) / strip) * (size_t)d->N * (size_t)l->OH;
-    /* 3×3 and 5×5 have instances with the taps unrolled (depthwise.cl) */
-    const char *base = l->kh == 3 && l->kw == 3   ? "depthwise_forward_k3"
-                       : l->kh == 5 && l->kw == 5 ? "depthwise_forward_k5"
-                                                  : "depthwise_forward";
+    /* 3×3 and 5×5 at strides 1 and 2 have instances with the taps unrolled (depthwise.cl) */
+    char base[48] = "depthwise_forward";
+    if (l->kh == l->kw && (l->kh == 3 || l->kh == 5) && (l->stride == 1 || l->stride == 2))
+        snprintf(base, sizeof base, "depthwise_forward_k%ds%d", l->kh, l->stride);
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;

@@ -36,21 +36,29 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * With bn set the outputs go through batch norm (saved statistics) and act,
  * as batchnorm.cl's bn_forward: inference-mode batch norm, fused.
  *
- * KH and KW are the literal kernel size in the 3×3 and 5×5 instances, so
- * the tap loops unroll and the weights stay in registers, or the runtime kh,
- * kw in the generic one. A strip whose taps all fall inside the row takes
+ * KH, KW and STRIDE are literals in the 3×3 and 5×5 instances (strides 1
+ * and 2), so the tap loops unroll and a strip loads each input once, or the
+ * runtime kh, kw, stride in the generic one. A strip whose taps all fall inside the row takes
  * a loop without bounds checks. */
-#define DW_TAP_ROW(T, V, KW, CHECK)                                                                        \
-    for (int kx = 0; kx < KW; kx++) {                                                                      \
-        T wv = wk[ky * KW + kx];                                                                           \
-        for (int t = 0; t < DW_STRIP; t++) {                                                               \
-            int x = x0 + t * stride + kx;                                                                  \
+/* The strip's accumulators must live in registers: left to itself PoCL's
+ * LLVM keeps the strip loop rolled, with acc[] on the stack and every FMA a
+ * load-add-store chain (5x slower). The pragma is Clang's, which every
+ * OpenCL compiler in use here and on the GPU vendors' stacks accepts; a
+ * compiler that does not know it ignores it. */
+#define DW_UNROLL _Pragma("unroll")
+
+#define DW_TAP_ROW(T, V, KH, KW, STRIDE, CHECK)                                                               \
+    for (int kx = 0; kx < KW; kx++) {                                                            \
+        int k = ky * KW + kx;                                                                              \
+        T wv = LOAD_##V((flip ? KH * KW - 1 - k : k) * Cv + cv, w);                                        \
+        DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                     \
+            int x = x0 + t * STRIDE + kx;                                                                  \
             if (CHECK)                                                                                     \
                 acc[t] += LOAD_##V((row + x) * Cv + cv, in) * wv;                                          \
         }                                                                                                  \
     }
 
-#define DW_FORWARD(NAME, S, T, V, KH, KW, KMAX)                                                           \
+#define DW_FORWARD(NAME, S, T, V, KH, KW, STRIDE)                                                         \
     __kernel void NAME(__global float *out, __global const float *in, __global const float *w, int rows,   \
                        int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,      \
                        int pad_left, int flip, int bn, __global const float *mean,                         \
@@ -59,31 +67,30 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
     {                                                                                                      \
         int strips = (OW + DW_STRIP - 1) / DW_STRIP;                                                       \
         int i = get_global_id(0), cv = i % Cv, ox0 = (i / Cv) % strips * DW_STRIP, r = i / Cv / strips;    \
-        if (r >= rows || KH * KW > KMAX)                                                                   \
+        if (r >= rows)                                                                                     \
             return;                                                                                        \
-        int n = r / OH, y0 = (r % OH) * stride - pad_top, x0 = ox0 * stride - pad_left;                    \
-        T wk[KMAX];                                                                                        \
-        for (int k = 0; k < KH * KW; k++)                                                                  \
-            wk[k] = LOAD_##V((flip ? KH * KW - 1 - k : k) * Cv + cv, w);                                   \
+        int n = r / OH, y0 = (r % OH) * STRIDE - pad_top, x0 = ox0 * STRIDE - pad_left;                    \
         T acc[DW_STRIP];                                                                                   \
-        for (int t = 0; t < DW_STRIP; t++)                                                                 \
+        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                       \
             acc[t] = (T)(0.0f);                                                                            \
-        int inside = x0 >= 0 && x0 + (DW_STRIP - 1) * stride + KW <= W;                                    \
-        for (int ky = 0; ky < KH; ky++) {                                                                  \
+        int inside = x0 >= 0 && x0 + (DW_STRIP - 1) * STRIDE + KW <= W;                                    \
+        for (int ky = 0; ky < KH; ky++) {                                                        \
             int y = y0 + ky;                                                                               \
             if (y < 0 || y >= H)                                                                           \
                 continue;                                                                                  \
             int row = (n * H + y) * W;                                                                     \
             if (inside) {                                                                                  \
-                DW_TAP_ROW(T, V, KW, 1)                                                                    \
+                DW_TAP_ROW(T, V, KH, KW, STRIDE, 1)                                                           \
             } else {                                                                                       \
-                DW_TAP_ROW(T, V, KW, x >= 0 && x < W)                                                      \
+                DW_TAP_ROW(T, V, KH, KW, STRIDE, x >= 0 && x < W)                                            \
             }                                                                                              \
         }                                                                                                  \
         T m = (T)(0.0f), is = m, ga = m, be = m;                                                           \
         if (bn)                                                                                            \
             m = LOAD_##V(cv, mean), is = LOAD_##V(cv, istd), ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta); \
-        for (int t = 0; t < DW_STRIP && ox0 + t < OW; t++) {                                               \
+        DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                     \
+            if (ox0 + t >= OW)                                                                             \
+                continue;                                                                                  \
             /* the same expression as batchnorm.cl's bn_forward */                                         \
             T v = bn ? act_forward##S(act, ga * (acc[t] - m) * is + be) : acc[t];                          \
             STORE_##V(v, (r * OW + ox0 + t) * Cv + cv, out);                                               \
@@ -151,12 +158,12 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         STORE_##V(acc, (chunk * taps + tap) * Cv + cv, partial);                                             \
     }
 
-/* The generic forward keeps up to DW_KMAX taps (7×7) in registers. */
-#define DW_KMAX 49
-#define DW_KERNELS(S, T, V)                                    \
-    DW_FORWARD(depthwise_forward_k3_##V, S, T, V, 3, 3, 9)     \
-    DW_FORWARD(depthwise_forward_k5_##V, S, T, V, 5, 5, 25)    \
-    DW_FORWARD(depthwise_forward_##V, S, T, V, kh, kw, DW_KMAX) \
+#define DW_KERNELS(S, T, V)                                            \
+    DW_FORWARD(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)           \
+    DW_FORWARD(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)           \
+    DW_FORWARD(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)           \
+    DW_FORWARD(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)           \
+    DW_FORWARD(depthwise_forward_##V, S, T, V, kh, kw, stride)         \
     DW_BACKWARD_INPUT(depthwise_backward_input_##V, T, V)  \
     DW_WGRAD_PARTIAL(depthwise_wgrad_partial_##V, T, V)
 
