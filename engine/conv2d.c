@@ -5,6 +5,8 @@
 #include "engine_internal.h"
 #include "tlcl_programs.h"
 
+#include <stdio.h>
+
 #include <stdlib.h>
 
 /* The col buffer's cap: large batches are processed in chunks of samples. */
@@ -63,8 +65,11 @@ static tlcl_status im2col(tlcl_engine *e, tlcl_tensor *col, const tlcl_tensor *i
                           const conv_dims *d, const tlcl_conv_geom *g)
 {
     size_t gs = eng_global1((size_t)rows * (size_t)(g->kh * g->kw));
-    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "im2col", 1, &gs, NULL, TLCL_MEM(col->buf), TLCL_MEM(in->buf),
-                    TLCL_INT(n0), TLCL_INT(rows), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin), TLCL_INT(d->OH),
+    int V = eng_channel_vector(e, d->cin);
+    char kernel[24];
+    snprintf(kernel, sizeof kernel, "im2col_%d", V);
+    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", kernel, 1, &gs, NULL, TLCL_MEM(col->buf), TLCL_MEM(in->buf),
+                    TLCL_INT(n0), TLCL_INT(rows), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin / V), TLCL_INT(d->OH),
                     TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
                     TLCL_INT(g->pad_left));
 }
@@ -72,10 +77,13 @@ static tlcl_status im2col(tlcl_engine *e, tlcl_tensor *col, const tlcl_tensor *i
 static tlcl_status col2im(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dcol, int n0, int nb,
                           const conv_dims *d, const tlcl_conv_geom *g)
 {
-    int count = nb * d->H * d->W * d->cin;
+    int V = eng_channel_vector(e, d->cin);
+    int count = nb * d->H * d->W * (d->cin / V);
     size_t gs = eng_global1((size_t)count);
-    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "col2im", 1, &gs, NULL, TLCL_MEM(din->buf), TLCL_MEM(dcol->buf),
-                    TLCL_INT(n0), TLCL_INT(count), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin),
+    char kernel[24];
+    snprintf(kernel, sizeof kernel, "col2im_%d", V);
+    return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", kernel, 1, &gs, NULL, TLCL_MEM(din->buf), TLCL_MEM(dcol->buf),
+                    TLCL_INT(n0), TLCL_INT(count), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin / V),
                     TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride),
                     TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
 }

@@ -13,65 +13,76 @@ inline int conv_src(int o, int k, int stride, int pad) { return o * stride - pad
 
 /* One work-item per (col row, tap), tap fastest: it copies the tap's cin
  * contiguous NHWC channels to the row's contiguous columns (or zeros in the
- * padding), so the index arithmetic is paid once per cin floats, not per
- * float, and consecutive work-items write consecutive addresses. */
-__kernel void im2col(__global float *col, __global const float *in, int n0, int rows, int H, int W, int cin,
-                     int OH, int OW, int kh, int kw, int stride, int pad_top, int pad_left)
-{
-    int taps = kh * kw, i = get_global_id(0);
-    if (i >= rows * taps)
-        return;
-    int tap = i % taps, r = i / taps;
-    int ox = r % OW, t = r / OW;
-    int y = conv_src(t % OH, tap / kw, stride, pad_top);
-    int x = conv_src(ox, tap % kw, stride, pad_left);
-    int n = n0 + t / OH;
-    __global float *dst = col + (size_t)i * cin; /* = row r, columns from tap * cin */
-    if (y >= 0 && y < H && x >= 0 && x < W) {
-        __global const float *src = in + (((size_t)n * H + y) * W + x) * cin;
-        for (int ci = 0; ci < cin; ci++)
-            dst[ci] = src[ci];
-    } else {
-        for (int ci = 0; ci < cin; ci++)
-            dst[ci] = 0.0f;
+ * padding), V floats at a time (cin % V == 0, see common.cl), so the index
+ * arithmetic is paid once per cin floats, not per float, and consecutive
+ * work-items write consecutive addresses. Sizes in V-vectors: cinv = cin / V. */
+#define IM2COL(S, T, V)                                                                                \
+    __kernel void im2col_##V(__global float *col, __global const float *in, int n0, int rows, int H,   \
+                             int W, int cinv, int OH, int OW, int kh, int kw, int stride, int pad_top,  \
+                             int pad_left)                                                              \
+    {                                                                                                  \
+        int taps = kh * kw, i = get_global_id(0);                                                      \
+        if (i >= rows * taps)                                                                          \
+            return;                                                                                    \
+        int tap = i % taps, r = i / taps;                                                              \
+        int ox = r % OW, t = r / OW;                                                                   \
+        int y = conv_src(t % OH, tap / kw, stride, pad_top);                                           \
+        int x = conv_src(ox, tap % kw, stride, pad_left);                                              \
+        int n = n0 + t / OH;                                                                           \
+        size_t dst = (size_t)i * cinv; /* = row r, columns from tap * cin */                           \
+        if (y >= 0 && y < H && x >= 0 && x < W) {                                                      \
+            size_t src = (((size_t)n * H + y) * W + x) * cinv;                                         \
+            for (int c = 0; c < cinv; c++)                                                             \
+                STORE_##V(LOAD_##V(src + c, in), dst + c, col);                                        \
+        } else {                                                                                       \
+            for (int c = 0; c < cinv; c++)                                                             \
+                STORE_##V((T)(0.0f), dst + c, col);                                                    \
+        }                                                                                              \
     }
-}
 
 /* Output coordinate that reads input i through tap k, or -1 when none does
- * (off the stride grid or outside the output). */
+ * (off the stride grid or outside the output); stride 1, the common case,
+ * needs no division. */
 inline int conv_dst(int i, int k, int stride, int pad, int out_size)
 {
     int t = i + pad - k;
-    if (t < 0 || t % stride != 0)
-        return -1;
-    t /= stride;
-    return t < out_size ? t : -1;
+    if (stride != 1) {
+        if (t < 0 || t % stride != 0)
+            return -1;
+        t /= stride;
+    }
+    return t >= 0 && t < out_size ? t : -1;
 }
 
-/* The input gradient as a gather: one work-item per input element of the
- * chunk sums the dcol entries that read it, so nothing is written twice and
- * no atomics are needed. */
-__kernel void col2im(__global float *din, __global const float *dcol, int n0, int count, int H, int W, int cin,
-                     int OH, int OW, int kh, int kw, int stride, int pad_top, int pad_left)
-{
-    int i = get_global_id(0);
-    if (i >= count)
-        return;
-    int ci = i % cin, t = i / cin;
-    int x = t % W;
-    t /= W;
-    int y = t % H, n = t / H;
-    int K = kh * kw * cin;
-    float acc = 0.0f;
-    for (int ky = 0; ky < kh; ky++) {
-        int oy = conv_dst(y, ky, stride, pad_top, OH);
-        if (oy < 0)
-            continue;
-        for (int kx = 0; kx < kw; kx++) {
-            int ox = conv_dst(x, kx, stride, pad_left, OW);
-            if (ox >= 0)
-                acc += dcol[((n * OH + oy) * OW + ox) * K + (ky * kw + kx) * cin + ci];
-        }
+/* The input gradient as a gather: one work-item per V channels of an input
+ * pixel of the chunk sums the dcol entries that read them, so nothing is
+ * written twice and no atomics are needed. count is in V-vectors. */
+#define COL2IM(S, T, V)                                                                                \
+    __kernel void col2im_##V(__global float *din, __global const float *dcol, int n0, int count, int H, \
+                             int W, int cinv, int OH, int OW, int kh, int kw, int stride, int pad_top,  \
+                             int pad_left)                                                              \
+    {                                                                                                  \
+        int i = get_global_id(0);                                                                      \
+        if (i >= count)                                                                                \
+            return;                                                                                    \
+        int c = i % cinv, t = i / cinv;                                                                \
+        int x = t % W;                                                                                 \
+        t /= W;                                                                                        \
+        int y = t % H, n = t / H;                                                                      \
+        int Kv = kh * kw * cinv;                                                                       \
+        T acc = (T)(0.0f);                                                                             \
+        for (int ky = 0; ky < kh; ky++) {                                                              \
+            int oy = conv_dst(y, ky, stride, pad_top, OH);                                             \
+            if (oy < 0)                                                                                \
+                continue;                                                                              \
+            for (int kx = 0; kx < kw; kx++) {                                                          \
+                int ox = conv_dst(x, kx, stride, pad_left, OW);                                        \
+                if (ox >= 0)                                                                           \
+                    acc += LOAD_##V(((size_t)(n * OH + oy) * OW + ox) * Kv + (ky * kw + kx) * cinv + c, dcol); \
+            }                                                                                          \
+        }                                                                                              \
+        STORE_##V(acc, (size_t)n0 * H * W * cinv + i, din);                                            \
     }
-    din[n0 * H * W * cin + i] = acc;
-}
+
+FOR_EACH_WIDTH(IM2COL)
+FOR_EACH_WIDTH(COL2IM)
