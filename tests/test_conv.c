@@ -5,6 +5,7 @@
  * Shapes stay small so the Rusticl/llvmpipe run stays short. */
 #include "harness.h"
 #include "ref_conv.h"
+#include "ref_norm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,43 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     }
     tlcl_tensor_release(h->eng, &y);
     free(ref);
+}
+
+/* Depthwise with inference-mode batch norm and an activation fused into its
+ * output, against the double depthwise followed by the double batch norm. */
+static void check_depthwise_bn(harness *h, const conv_case *c, const tlcl_conv_geom *g, tlcl_tensor *x,
+                               tlcl_tensor *w, const double *dx, const double *dw, int act)
+{
+    const ref_conv_shape *s = &c->s;
+    int C = s->cout, M = s->n * s->oh * s->ow;
+    float *p[4];
+    for (int k = 0; k < 4; k++) {
+        p[k] = malloc((size_t)C * sizeof *p[k]);
+        harness_fill(h, p[k], (size_t)C, k == 3 ? 0.5f : -1.0f, k == 3 ? 2.0f : 1.0f); /* gamma beta mean var */
+    }
+    double *conv = malloc((size_t)M * C * sizeof *conv), *ref = malloc((size_t)M * C * sizeof *ref);
+    double *d[4];
+    for (int k = 0; k < 4; k++)
+        d[k] = harness_to_double(p[k], (size_t)C);
+    ref_depthwise_forward(s, conv, dx, dw);
+    ref_bn_forward(0, M, C, conv, d[0], d[1], d[2], d[3], 0.99, 1e-3, act, ref, NULL, NULL);
+    tlcl_tensor t[4], y = harness_tensor(h, "y", s->n, s->oh, s->ow, C, NULL);
+    for (int k = 0; k < 4; k++)
+        t[k] = harness_tensor(h, "bn param", 1, 1, 1, C, p[k]);
+    tlcl_bn bn = {.gamma = &t[0], .beta = &t[1], .moving_mean = &t[2], .moving_var = &t[3], .momentum = 0.99f,
+                  .epsilon = 1e-3f};
+    char what[160];
+    snprintf(what, sizeof what, "%s + batch norm (inference) + act %d fused", c->name, act);
+    if (!harness_status(h, tlcl_depthwise_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act), what)) {
+        float *got = harness_download(h, &y);
+        harness_check(h, what, got, ref, (size_t)M * C, FWD_TOL, FLOOR);
+        free(got);
+    }
+    tlcl_bn_release(h->eng, &bn);
+    tlcl_tensor_release(h->eng, &y);
+    for (int k = 0; k < 4; k++)
+        tlcl_tensor_release(h->eng, &t[k]), free(p[k]), free(d[k]);
+    free(conv), free(ref);
 }
 
 static void check_grad(harness *h, const char *name, const char *which, const tlcl_tensor *t, const double *ref,
@@ -107,6 +145,8 @@ static void run_case(harness *h, const conv_case *c)
                                     : harness_tensor(h, "w", s->kh, s->kw, 1, s->cin, fw);
     tlcl_conv_geom g = {s->kh, s->kw, s->stride, s->pad_top, s->pad_left};
     check_forward(h, c, &g, &x, &w, dx, dw);
+    if (c->kind == DEPTHWISE)
+        check_depthwise_bn(h, c, &g, &x, &w, dx, dw, s->cin % 2 ? TLCL_ACT_SWISH : TLCL_ACT_RELU6);
     check_backward(h, c, &g, &x, &w, dx, dw);
     tlcl_tensor_release(h->eng, &x), tlcl_tensor_release(h->eng, &w);
     free(fx), free(fw), free(dx), free(dw);
