@@ -178,7 +178,8 @@ int cmd_bench(int argc, char **argv)
     for (int i = 1; s == TLCL_OK && i < o.warmup; i++)
         if ((s = bench_step(&b, o.mode, i)) != TLCL_OK || (s = tlcl_cl_finish(b.cl)) != TLCL_OK)
             snprintf(err, sizeof err, "%s", tlcl_cl_error(b.cl));
-    tlcl_cl_profile_reset(b.cl);
+    if (s == TLCL_OK) /* b.cl is NULL when no device opened */
+        tlcl_cl_profile_reset(b.cl);
     double t1 = now_s();
     for (int i = 0; s == TLCL_OK && i < o.steps; i++)
         if ((s = bench_step(&b, o.mode, o.warmup + i)) != TLCL_OK)
