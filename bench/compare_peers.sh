@@ -46,6 +46,7 @@ run() {
 }
 best() { grep -v fail | sort -g | tail -1; }
 
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine moves single runs)"
 keras=0
 if has "$PEERS" keras; then
     if "$KERAS_PYTHON" -c 'import tensorflow' >/dev/null 2>&1; then
@@ -86,3 +87,4 @@ for mode in $MODES; do
     done
 done
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
