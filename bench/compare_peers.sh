@@ -19,6 +19,13 @@
 #   BATCH SIZE STEPS THREADS  [16 224 3 2]
 #   TORCH_PYTHON   Debian's python3 with python3-torch, python3-torchvision [/usr/bin/python3]
 #   KERAS_PYTHON   a python3 with TensorFlow (pip install tensorflow-cpu) [python3]
+#   TORCH_OMP_WAIT_POLICY  OMP_WAIT_POLICY for PyTorch [PASSIVE]; empty: libgomp's
+#                  default. With the default, an OpenMP thread spins at every
+#                  barrier, and on this 2-core machine shared with other jobs
+#                  PyTorch then fell 4-70x (Lite0 inference at batch 2 / 64:
+#                  3.10 and 14.24 img/s against 204 and 242 with PASSIVE, same
+#                  minutes, load average 3.7-4.1); tlcl (PoCL) and TensorFlow
+#                  do not spin like that.
 # e.g. a quick run: ARCHS=efficientnetv2-b0 MODES=train bench/compare_peers.sh --device=0 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +38,8 @@ KERAS_ARCHS="${KERAS_ARCHS:-efficientnetv2-b0}"
 BATCH="${BATCH:-16}" SIZE="${SIZE:-224}" STEPS="${STEPS:-3}" THREADS="${THREADS:-2}"
 TORCH_PYTHON="${TORCH_PYTHON:-/usr/bin/python3}"
 KERAS_PYTHON="${KERAS_PYTHON:-python3}"
+TORCH_OMP_WAIT_POLICY="${TORCH_OMP_WAIT_POLICY-PASSIVE}"
+torch_env=(env); [ -n "$TORCH_OMP_WAIT_POLICY" ] && torch_env=(env OMP_WAIT_POLICY="$TORCH_OMP_WAIT_POLICY")
 [ -x build/tlcl ] || { echo "build tlcl first (cmake -S . -B build && cmake --build build)"; exit 1; }
 
 has() { case " $1 " in *" $2 "*) return 0 ;; *) return 1 ;; esac; }
@@ -46,7 +55,7 @@ run() {
 }
 best() { grep -v fail | sort -g | tail -1; }
 
-echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine moves single runs)"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine moves single runs); PyTorch OMP_WAIT_POLICY=${TORCH_OMP_WAIT_POLICY:-default}"
 keras=0
 if has "$PEERS" keras; then
     if "$KERAS_PYTHON" -c 'import tensorflow' >/dev/null 2>&1; then
@@ -69,7 +78,7 @@ for mode in $MODES; do
     for r in $(seq "$rounds"); do
         t+=("$(run build/tlcl bench "$dev" --arch="$arch" --mode="$mode" --batch="$BATCH" --size="$SIZE" --steps="$STEPS" --warmup=1)")
         has "${peers[*]}" pytorch &&
-            p+=("$(run "$TORCH_PYTHON" bench/pytorch_peer.py "$mode" "$BATCH" "$SIZE" "$STEPS" "$THREADS" "$arch")")
+            p+=("$(run "${torch_env[@]}" "$TORCH_PYTHON" bench/pytorch_peer.py "$mode" "$BATCH" "$SIZE" "$STEPS" "$THREADS" "$arch")")
         has "${peers[*]}" keras &&
             k+=("$(run "$KERAS_PYTHON" bench/keras_peer.py "$mode" "$BATCH" "$SIZE" "$STEPS" "$THREADS" "$arch")")
     done
