@@ -110,7 +110,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
             return;                                                                                          \
         int n = r / H, y = r % H;                                                                            \
         T acc[DW_STRIP];                                                                                     \
-        for (int t = 0; t < DW_STRIP; t++)                                                                   \
+        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                         \
             acc[t] = (T)(0.0f);                                                                              \
         for (int ky = 0; ky < kh; ky++) {                                                                    \
             int oy = dw_dst(y, ky, stride, pad_top, OH);                                                     \
@@ -118,15 +118,16 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
                 continue;                                                                                    \
             for (int kx = 0; kx < kw; kx++) {                                                                \
                 T wv = LOAD_##V((ky * kw + kx) * Cv + cv, w);                                                \
-                for (int t = 0; t < DW_STRIP; t++) {                                                         \
+                DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                               \
                     int ox = dw_dst(x0 + t, kx, stride, pad_left, OW);                                       \
                     if (ox >= 0)                                                                             \
                         acc[t] += LOAD_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout) * wv;                  \
                 }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
-        for (int t = 0; t < DW_STRIP && x0 + t < W; t++)                                                     \
-            STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                              \
+        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                         \
+            if (x0 + t < W)                                                                                  \
+                STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                          \
     }
 
 /* Stage 1 of the weight gradient. Work-item (cv, tap, chunk) sums
