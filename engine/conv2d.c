@@ -2,7 +2,7 @@
  * gradient) and GEMM + gathering col2im (input gradient); a 1×1 stride-1
  * unpadded convolution is a GEMM on the NHWC tensor itself. Kernels in
  * cl/kernels/conv2d.cl. */
-#include "engine_internal.h"
+#include "norm_internal.h"
 #include "tlcl_programs.h"
 
 #include <stdio.h>
@@ -88,8 +88,19 @@ static tlcl_status col2im(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *d
                     TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
 }
 
+/* out = in (*) w as GEMMs, each with the batch-norm epilogue when bn is set
+ * (tlcl's own kernels; see conv_bn_fusable). */
+static tlcl_status conv_gemm(tlcl_engine *e, int M, int N, int K, cl_mem A, cl_mem B, cl_mem C, size_t c_off,
+                             const eng_gemm_bn *bn)
+{
+    if (bn)
+        return eng_gemm_bn_own(e, M, N, K, A, K, B, N, C, c_off, N, bn);
+    return tlcl_gemm(e, 0, 0, M, N, K, 1.0f, A, 0, K, B, 0, N, 0.0f, C, c_off, N);
+}
+
 static tlcl_status conv_forward_chunks(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
-                                       const tlcl_tensor *weight, const tlcl_conv_geom *g, const conv_dims *d)
+                                       const tlcl_tensor *weight, const tlcl_conv_geom *g, const conv_dims *d,
+                                       const eng_gemm_bn *bn)
 {
     int chunk = conv_chunk(e, d), pix = d->OH * d->OW;
     tlcl_tensor col;
@@ -99,11 +110,20 @@ static tlcl_status conv_forward_chunks(tlcl_engine *e, tlcl_tensor *out, const t
         int rows = (d->N - n0 < chunk ? d->N - n0 : chunk) * pix;
         s = im2col(e, &col, in, n0, rows, d, g);
         if (s == TLCL_OK)
-            s = tlcl_gemm(e, 0, 0, rows, d->cout, d->K, 1.0f, col.buf, 0, d->K, weight->buf, 0, d->cout, 0.0f,
-                          out->buf, (size_t)n0 * pix * d->cout, d->cout);
+            s = conv_gemm(e, rows, d->cout, d->K, col.buf, weight->buf, out->buf, (size_t)n0 * pix * d->cout, bn);
     }
     tlcl_tensor_release(e, &col);
     return s;
+}
+
+static tlcl_status conv_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
+                                const tlcl_conv_geom *g, const conv_dims *d, const eng_gemm_bn *bn)
+{
+    if (d->N == 0 || d->OH == 0 || d->OW == 0 || d->cout == 0)
+        return TLCL_OK;
+    if (conv_is_gemm(d, g))
+        return conv_gemm(e, d->N * d->H * d->W, d->cout, d->cin, in->buf, weight->buf, out->buf, 0, bn);
+    return conv_forward_chunks(e, out, in, weight, g, d, bn);
 }
 
 tlcl_status tlcl_conv2d_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
@@ -111,12 +131,29 @@ tlcl_status tlcl_conv2d_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_ten
 {
     conv_dims d;
     ENG_TRY(conv_check(e, out, in, weight, g, "conv2d forward", &d));
-    if (d.N == 0 || d.OH == 0 || d.OW == 0 || d.cout == 0)
-        return TLCL_OK;
-    if (conv_is_gemm(&d, g))
-        return tlcl_gemm(e, 0, 0, d.N * d.H * d.W, d.cout, d.cin, 1.0f, in->buf, 0, d.cin, weight->buf, 0, d.cout,
-                         0.0f, out->buf, 0, d.cout);
-    return conv_forward_chunks(e, out, in, weight, g, &d);
+    return conv_forward(e, out, in, weight, g, &d, NULL);
+}
+
+/* Batch norm rides in the GEMM epilogue on tlcl's own kernels; behind
+ * CLBlast the convolution goes to a scratch tensor and batch norm runs as
+ * its own pass. */
+tlcl_status tlcl_conv2d_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                   const tlcl_tensor *weight, const tlcl_conv_geom *g, tlcl_bn *bn, tlcl_act act)
+{
+    conv_dims d;
+    ENG_TRY(conv_check(e, out, in, weight, g, "conv2d+batchnorm forward", &d));
+    if (tlcl_gemm_get_backend(e) == TLCL_GEMM_CLBLAST) {
+        tlcl_tensor conv;
+        ENG_TRY(tlcl_tensor_alloc(e, &conv, "conv2d output", out->n, out->h, out->w, out->c));
+        tlcl_status s = conv_forward(e, &conv, in, weight, g, &d, NULL);
+        if (s == TLCL_OK)
+            s = tlcl_batchnorm_forward(e, bn, out, &conv, TLCL_BN_INFER, act);
+        tlcl_tensor_release(e, &conv);
+        return s;
+    }
+    ENG_TRY(eng_bn_moving_statistics(e, bn, d.cout, act));
+    eng_gemm_bn ep = {bn->saved_mean.buf, bn->saved_istd.buf, bn->gamma->buf, bn->beta->buf, act};
+    return conv_forward(e, out, in, weight, g, &d, &ep);
 }
 
 /* 1×1: dW += inᵀ · dY, din = dY · Wᵀ straight on the tensors. */

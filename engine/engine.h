@@ -134,8 +134,12 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
 tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
                                    const tlcl_tensor *weight, const tlcl_conv_geom *g);
 /* Inference-mode batch norm (moving statistics) and act fused into the
- * convolution's output: out = act(batchnorm(depthwise(in))), one pass. */
+ * convolution's output: out = act(batchnorm(conv(in))), one pass (the
+ * GEMM's epilogue, or the depthwise kernel's). */
 struct tlcl_bn;
+tlcl_status tlcl_conv2d_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                   const tlcl_tensor *weight, const tlcl_conv_geom *g, struct tlcl_bn *bn,
+                                   tlcl_act act);
 tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
                                       const tlcl_tensor *weight, const tlcl_conv_geom *g, struct tlcl_bn *bn,
                                       tlcl_act act);

@@ -33,6 +33,18 @@ struct tlcl_engine {
 tlcl_status eng_check_count(tlcl_engine *e, const tlcl_tensor *t, size_t want, const char *op);
 tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, int w, int c, const char *op);
 
+/* Inference-mode batch norm + act applied to each column j of a GEMM's
+ * output in its epilogue: C = act(gamma[j] (C - mean[j]) istd[j] + beta[j]). */
+typedef struct eng_gemm_bn {
+    cl_mem mean, istd, gamma, beta;
+    tlcl_act act;
+} eng_gemm_bn;
+
+/* C = A B (row-major, no transposes) with the epilogue, on tlcl's own
+ * kernels (CLBlast has no epilogue: callers check the back-end first). */
+tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int lda, cl_mem B, int ldb, cl_mem C,
+                            size_t c_off, int ldc, const eng_gemm_bn *bn);
+
 /* GEMM back-ends behind tlcl_gemm (same arguments), whatever the choice. */
 tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                           size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off,

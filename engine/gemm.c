@@ -84,7 +84,16 @@ typedef struct gemm_job {
     float alpha, beta;
     cl_mem A, B, C;
     int a_off, a_rs, a_ks, b_off, ldb, c_off, ldc, c_ss;
+    /* the per-column batch norm + act epilogue (GEMM_BN_ARGS in gemm.cl):
+     * bn_on, then mean, istd, gamma, beta (bound to C when off, so every
+     * argument is a valid buffer) and the activation */
+    int bn_on, bn_act;
+    cl_mem bn_mem[4];
 } gemm_job;
+
+#define GEMM_BN_KARGS(j)                                                                                    \
+    TLCL_INT((j)->bn_on), TLCL_MEM((j)->bn_mem[0]), TLCL_MEM((j)->bn_mem[1]), TLCL_MEM((j)->bn_mem[2]),     \
+        TLCL_MEM((j)->bn_mem[3]), TLCL_INT((j)->bn_act)
 
 static size_t round_up(size_t x, size_t m) { return m ? (x + m - 1) / m * m : x; }
 
@@ -113,7 +122,8 @@ static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
     return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
                     TLCL_INT(n0), TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
                     TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B), TLCL_INT(j->b_off), TLCL_INT(j->ldb),
-                    TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), TLCL_INT(j->c_ss));
+                    TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), TLCL_INT(j->c_ss),
+                    GEMM_BN_KARGS(j));
 }
 
 /* Rows [m0, M) x cols [n0, N) one output per work-item. */
@@ -126,7 +136,7 @@ static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
                     TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_INT(m0), TLCL_INT(n0), TLCL_FLOAT(j->alpha),
                     TLCL_MEM(j->A), TLCL_INT(j->a_off), TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B),
                     TLCL_INT(j->b_off), TLCL_INT(j->ldb), TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off),
-                    TLCL_INT(j->ldc), TLCL_INT(j->c_ss));
+                    TLCL_INT(j->ldc), TLCL_INT(j->c_ss), GEMM_BN_KARGS(j));
 }
 
 /* The whole blocks through gemm_tile, the column strip right of them
@@ -190,12 +200,13 @@ static tlcl_status run_split(tlcl_engine *e, const gemm_cfg *c, gemm_job *j)
     ENG_TRY(tlcl_tensor_alloc(e, &part, "gemm split-K partials", j->splits, j->M, 1, j->N));
     gemm_job pj = *j;
     pj.alpha = 1.0f, pj.beta = 0.0f, pj.C = part.buf, pj.c_off = 0, pj.ldc = j->N, pj.c_ss = j->M * j->N;
+    pj.bn_on = 0; /* the epilogue runs once, on the sum */
     tlcl_status s = run_job(e, c, &pj);
     size_t g[2] = {(size_t)j->N, (size_t)j->M};
     if (s == TLCL_OK)
         s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(j->M),
                      TLCL_INT(j->N), TLCL_INT(j->splits), TLCL_FLOAT(j->alpha), TLCL_MEM(part.buf),
-                     TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc));
+                     TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), GEMM_BN_KARGS(j));
     /* the queue is in order: the next user of this pool buffer runs after us */
     tlcl_tensor_release(e, &part);
     return s;
@@ -210,7 +221,7 @@ static int fits_int(size_t off, size_t rows, int ld, int cols)
 
 static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                             size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C,
-                            size_t c_off, int ldc)
+                            size_t c_off, int ldc, const eng_gemm_bn *bn)
 {
     if (!fits_int(a_off, (size_t)(ta ? K : M), lda, ta ? M : K) || !fits_int(b_off, (size_t)(tb ? N : K), ldb, tb ? K : N) ||
         !fits_int(c_off, (size_t)M, ldc, N))
@@ -223,7 +234,10 @@ static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K,
     }
     gemm_job j = {.M = M, .N = N, .K = K, .kc = K, .splits = 1, .alpha = alpha, .beta = beta, .A = A, .B = B,
                   .C = C, .a_off = (int)a_off, .a_rs = ta ? 1 : lda, .a_ks = ta ? lda : 1, .b_off = (int)b_off,
-                  .ldb = ldb, .c_off = (int)c_off, .ldc = ldc, .c_ss = 0};
+                  .ldb = ldb, .c_off = (int)c_off, .ldc = ldc, .c_ss = 0, .bn_on = bn != NULL,
+                  .bn_act = bn ? (int)bn->act : 0, .bn_mem = {C, C, C, C}};
+    if (bn)
+        j.bn_mem[0] = bn->mean, j.bn_mem[1] = bn->istd, j.bn_mem[2] = bn->gamma, j.bn_mem[3] = bn->beta;
     j.splits = choose_splits(&c, M, N, K);
     tlcl_status s;
     if (j.splits > 1) {
@@ -245,7 +259,15 @@ tlcl_status tlcl_gemm(tlcl_engine *e, int ta, int tb, int M, int N, int K, float
         return TLCL_OK;
     if (tlcl_gemm_get_backend(e) == TLCL_GEMM_CLBLAST)
         return tlcl_gemm_clblast(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
-    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, NULL);
+}
+
+tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int lda, cl_mem B, int ldb, cl_mem C,
+                            size_t c_off, int ldc, const eng_gemm_bn *bn)
+{
+    if (M <= 0 || N <= 0)
+        return TLCL_OK;
+    return gemm_own(e, 0, 0, M, N, K, 1.0f, A, 0, lda, B, 0, ldb, 0.0f, C, c_off, ldc, bn);
 }
 
 /* For gemm_select.c and tests: the own kernels regardless of the choice. */
@@ -255,5 +277,5 @@ tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, f
 {
     if (M <= 0 || N <= 0)
         return TLCL_OK;
-    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, NULL);
 }

@@ -64,10 +64,12 @@ static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_ten
     tlcl_engine *e = m->eng;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
     scope(m, cb->conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(cb, m->batch));
-    if (cb->depthwise && !m->training) {
+    if (!m->training) {
         /* nothing runs backward: batch norm and act ride on the convolution's output */
         TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
-        return tlcl_depthwise_bn_forward(e, &cb->out, in, w, &cb->geom, &cb->bn, cb->act);
+        if (cb->depthwise)
+            return tlcl_depthwise_bn_forward(e, &cb->out, in, w, &cb->geom, &cb->bn, cb->act);
+        return tlcl_conv2d_bn_forward(e, &cb->out, in, w, &cb->geom, &cb->bn, cb->act);
     }
     TRY(tlcl_tensor_alloc(e, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
     if (cb->depthwise)

@@ -47,6 +47,10 @@
 
 #define GEMM_CAT_(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
+#define GEMM_LOAD_2(p) vload2(0, p)
+#define GEMM_LOAD_4(p) vload4(0, p)
+#define GEMM_LOAD_8(p) vload8(0, p)
+#define GEMM_LOAD_16(p) vload16(0, p)
 
 /* The tile kernel for a vector width VW and NV vectors per row, so one
  * program holds the wide kernel and the narrower ones (one vector of
@@ -56,12 +60,21 @@
  * strides of op(A) along rows and along k; kc: the k-chunk of one split;
  * c_ss: the distance between the splits' C (0 when there is one).
  * C block = alpha * acc + beta * C; beta == 0 never reads C (the pool hands
- * out buffers that may hold NaN). */
+ * out buffers that may hold NaN). With bn set, each column j then goes
+ * through inference-mode batch norm and an activation (a convolution's
+ * batch norm fused into its GEMM): c = act(gamma[j] (c - mean[j]) istd[j] +
+ * beta[j]), the expression of batchnorm.cl's bn_forward. */
+#define GEMM_BN_ARGS int bn, __global const float *bn_mean, __global const float *bn_istd,              \
+                     __global const float *bn_gamma, __global const float *bn_beta, int bn_act
+#define GEMM_BN_APPLY(ACTF, LOAD, out, col)                                                             \
+    ACTF(bn_act, LOAD(bn_gamma + (col)) * ((out) - LOAD(bn_mean + (col))) * LOAD(bn_istd + (col)) +    \
+                     LOAD(bn_beta + (col)))
+#define GEMM_SCALAR_LOAD(p) (*(p))
 #define GEMM_TILE_KERNEL(NAME, VW, NV)                                                         \
 __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,                     \
                    __global const float *A, int a_off, int a_rs, int a_ks,                     \
                    __global const float *B, int b_off, int ldb, float beta,                    \
-                   __global float *C, int c_off, int ldc, int c_ss)                            \
+                   __global float *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)              \
 {                                                                                              \
     int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);                    \
     if (bj >= nblk || bi >= mblk) return;                                                      \
@@ -91,6 +104,9 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
             GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
             if (beta != 0.0f)                                                                  \
                 out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
+            if (bn)                                                                            \
+                out = GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), out,  \
+                                    j0 + v * (VW));                                            \
             GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
         }                                                                                      \
 }
@@ -104,7 +120,7 @@ GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1)
 __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha,
                         __global const float *A, int a_off, int a_rs, int a_ks,
                         __global const float *B, int b_off, int ldb, float beta,
-                        __global float *C, int c_off, int ldc, int c_ss)
+                        __global float *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)
 {
     int j = n0 + get_global_id(0), i = m0 + get_global_id(1), s = get_global_id(2);
     if (i >= M || j >= N) return;
@@ -115,12 +131,13 @@ __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha
     for (int k = k0; k < k1; k++)
         acc = mad(a[k * a_ks], b[k * ldb], acc);
     __global float *c = C + c_off + s * c_ss + i * ldc + j;
-    *c = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
+    float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
+    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j) : out;
 }
 
 /* C = alpha * sum over the splits of P[s] + beta * C; P is [splits, M, N]. */
 __kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global const float *P,
-                                 float beta, __global float *C, int c_off, int ldc)
+                                 float beta, __global float *C, int c_off, int ldc, GEMM_BN_ARGS)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= M || j >= N) return;
@@ -128,7 +145,8 @@ __kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global
     for (int s = 0; s < splits; s++)
         acc += P[((size_t)s * M + i) * N + j];
     __global float *c = C + c_off + i * ldc + j;
-    *c = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
+    float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
+    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j) : out;
 }
 
 /* dst[K, N] (dense) = src^T where src is [N, K] with leading dimension ld;
