@@ -53,10 +53,11 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     free(ref);
 }
 
-/* Depthwise with inference-mode batch norm and an activation fused into its
- * output, against the double depthwise followed by the double batch norm. */
-static void check_depthwise_bn(harness *h, const conv_case *c, const tlcl_conv_geom *g, tlcl_tensor *x,
-                               tlcl_tensor *w, const double *dx, const double *dw, int act)
+/* The convolution with inference-mode batch norm and an activation fused
+ * into its output (the GEMM epilogue, or the depthwise kernel's), against
+ * the double convolution followed by the double batch norm. */
+static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *g, tlcl_tensor *x, tlcl_tensor *w,
+                          const double *dx, const double *dw, int act)
 {
     const ref_conv_shape *s = &c->s;
     int C = s->cout, M = s->n * s->oh * s->ow;
@@ -69,7 +70,7 @@ static void check_depthwise_bn(harness *h, const conv_case *c, const tlcl_conv_g
     double *d[4];
     for (int k = 0; k < 4; k++)
         d[k] = harness_to_double(p[k], (size_t)C);
-    ref_depthwise_forward(s, conv, dx, dw);
+    (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, conv, dx, dw);
     ref_bn_forward(0, M, C, conv, d[0], d[1], d[2], d[3], 0.99, 1e-3, act, ref, NULL, NULL);
     tlcl_tensor t[4], y = harness_tensor(h, "y", s->n, s->oh, s->ow, C, NULL);
     for (int k = 0; k < 4; k++)
@@ -78,7 +79,9 @@ static void check_depthwise_bn(harness *h, const conv_case *c, const tlcl_conv_g
                   .epsilon = 1e-3f};
     char what[160];
     snprintf(what, sizeof what, "%s + batch norm (inference) + act %d fused", c->name, act);
-    if (!harness_status(h, tlcl_depthwise_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act), what)) {
+    tlcl_status st = c->kind == CONV ? tlcl_conv2d_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act)
+                                     : tlcl_depthwise_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act);
+    if (!harness_status(h, st, what)) {
         float *got = harness_download(h, &y);
         harness_check(h, what, got, ref, (size_t)M * C, FWD_TOL, FLOOR);
         free(got);
@@ -145,8 +148,7 @@ static void run_case(harness *h, const conv_case *c)
                                     : harness_tensor(h, "w", s->kh, s->kw, 1, s->cin, fw);
     tlcl_conv_geom g = {s->kh, s->kw, s->stride, s->pad_top, s->pad_left};
     check_forward(h, c, &g, &x, &w, dx, dw);
-    if (c->kind == DEPTHWISE)
-        check_depthwise_bn(h, c, &g, &x, &w, dx, dw, s->cin % 2 ? TLCL_ACT_SWISH : TLCL_ACT_RELU6);
+    check_conv_bn(h, c, &g, &x, &w, dx, dw, s->cout % 2 ? TLCL_ACT_SWISH : TLCL_ACT_RELU6);
     check_backward(h, c, &g, &x, &w, dx, dw);
     tlcl_tensor_release(h->eng, &x), tlcl_tensor_release(h->eng, &w);
     free(fx), free(fw), free(dx), free(dw);
@@ -240,6 +242,8 @@ int main(void)
         same("conv 1x1 GEMM 1x1x1 5->3", CONV, 1, 1, 1, 5, 3, 1, 1),
         same("conv 1x1 s2 (im2col) 1x7x9 5->3", CONV, 1, 7, 9, 5, 3, 1, 2),
         same("conv 3x3 s1 on 1x1 spatial 2x1x1 16->5", CONV, 2, 1, 1, 16, 5, 3, 1),
+        /* K = 9 * 64 over 4 output rows: the GEMM splits K (the fused epilogue runs on the sum) */
+        same("conv 3x3 split-K 1x2x2 64->8", CONV, 1, 2, 2, 64, 8, 3, 1),
         grads(same("conv 3x3 s2 din only 1x5x4 3->2", CONV, 1, 5, 4, 3, 2, 3, 2), GRAD_INPUT_ONLY),
         grads(same("conv 1x1 dweight only 1x3x3 4->5", CONV, 1, 3, 3, 4, 5, 1, 1), GRAD_WEIGHT_ONLY),
         same("dw 3x3 s1 same 2x5x5 C=3", DEPTHWISE, 2, 5, 5, 3, 0, 3, 1),
