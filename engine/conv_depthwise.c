@@ -13,6 +13,7 @@
  * to fill a GPU when C*k*k alone is small, and stage 2 sums only
  * DW_WGRAD_ITEMS / (Cv*taps) partials per weight. */
 #define DW_WGRAD_ITEMS 65536
+#define DW_WGRAD_ITEMS_PER_CPU_CORE 64
 /* Forward outputs (backward inputs) per work-item along x: a CPU core
  * keeps a strip of 8 vector accumulators in registers and shares each
  * weight load among them; a GPU work-item keeps fewer registers. Every
@@ -133,18 +134,38 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
                     TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
 }
 
+/* 3×3 and 5×5 have a stage-1 kernel that keeps every tap's sum in registers
+ * (work-item per channel vector and chunk); other sizes the per-tap one. */
+static int dw_wgrad_all_taps(const tlcl_conv_geom *g) { return g->kh == g->kw && (g->kh == 3 || g->kh == 5); }
+
 static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const tlcl_tensor *dout,
                                     const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d, int rows,
                                     int per_chunk, int chunks)
 {
-    char name[64];
+    char name[64], base[32] = "depthwise_wgrad_partial";
     size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e),
-                    dw_kernel(name, sizeof name, "depthwise_wgrad_partial", d), 3, gs, NULL, TLCL_MEM(partial->buf),
-                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows), TLCL_INT(per_chunk),
-                    TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW),
-                    TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
+    if (dw_wgrad_all_taps(g)) {
+        snprintf(base, sizeof base, "depthwise_wgrad_k%d", g->kh);
+        gs[1] = (size_t)chunks, gs[2] = 1;
+    }
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), dw_kernel(name, sizeof name, base, d), 3, gs, NULL,
+                    TLCL_MEM(partial->buf), TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows),
+                    TLCL_INT(per_chunk), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH),
+                    TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
                     TLCL_INT(g->pad_left));
+}
+
+/* Chunks of output rows for stage 1: enough work-items to fill the device
+ * (a CPU core needs a few dozen, each summing a long run; a GPU thousands),
+ * while stage 2 sums few partials. */
+static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dims *d, int rows)
+{
+    const tlcl_device_info *dev = tlcl_cl_device(e->cl);
+    int per_item = dw_wgrad_all_taps(g) ? 1 : g->kh * g->kw; /* work-items per (cv, chunk) */
+    long items = strcmp(dev->type, "cpu") == 0 ? (long)dev->compute_units * DW_WGRAD_ITEMS_PER_CPU_CORE
+                                               : DW_WGRAD_ITEMS;
+    long chunks = items / ((long)d->Cv * per_item);
+    return chunks < 1 ? 1 : chunks > rows ? rows : (int)chunks;
 }
 
 /* dweight += sum over N, OH, OW of dout * shifted in, in two stages. */
@@ -154,8 +175,7 @@ static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, cons
     int rows = d->N * d->OH, taps = g->kh * g->kw;
     if (rows == 0 || d->OW == 0)
         return TLCL_OK; /* no output: the gradient adds nothing */
-    int chunks = DW_WGRAD_ITEMS / (d->Cv * taps);
-    chunks = chunks < 1 ? 1 : chunks > rows ? rows : chunks;
+    int chunks = dw_wgrad_chunks(e, g, d, rows);
     int per_chunk = (rows + chunks - 1) / chunks;
     chunks = (rows + per_chunk - 1) / per_chunk;
     tlcl_tensor partial;

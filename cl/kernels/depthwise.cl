@@ -159,7 +159,41 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         STORE_##V(acc, (chunk * taps + tap) * Cv + cv, partial);                                             \
     }
 
+/* Stage 1 for 3×3 and 5×5 (KH, KW literals): work-item (cv, chunk) keeps
+ * all KH*KW tap sums in registers, so each output gradient is read once
+ * (the per-tap kernel above reads it once per tap) and the input rows it
+ * pairs with stay in the cache across the taps. */
+#define DW_WGRAD_TAPS(NAME, T, V, KH, KW)                                                                 \
+    __kernel void NAME(__global float *partial, __global const float *dout, __global const float *in,   \
+                       int rows, int rows_per_chunk, int H, int W, int Cv, int OH, int OW, int kh, int kw, \
+                       int stride, int pad_top, int pad_left)                                           \
+    {                                                                                                   \
+        int cv = get_global_id(0), chunk = get_global_id(1), r0 = chunk * rows_per_chunk;              \
+        if (cv >= Cv || r0 >= rows)                                                                     \
+            return;                                                                                     \
+        T acc[KH * KW];                                                                                 \
+        DW_UNROLL for (int k = 0; k < KH * KW; k++)                                                     \
+            acc[k] = (T)(0.0f);                                                                         \
+        for (int r = r0; r < min(rows, r0 + rows_per_chunk); r++) {                                     \
+            int n = r / OH, y0 = (r % OH) * stride - pad_top;                                           \
+            for (int ox = 0; ox < OW; ox++) {                                                           \
+                T d = LOAD_##V((r * OW + ox) * Cv + cv, dout);                                          \
+                int x0 = ox * stride - pad_left;                                                        \
+                DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                             \
+                    int y = y0 + ky, row = (n * H + y) * W;                                             \
+                    DW_UNROLL for (int kx = 0; kx < KW; kx++)                                           \
+                        if (y >= 0 && y < H && x0 + kx >= 0 && x0 + kx < W)                             \
+                            acc[ky * KW + kx] += d * LOAD_##V((row + x0 + kx) * Cv + cv, in);           \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+        DW_UNROLL for (int k = 0; k < KH * KW; k++)                                                     \
+            STORE_##V(acc[k], (chunk * KH * KW + k) * Cv + cv, partial);                                \
+    }
+
 #define DW_KERNELS(S, T, V)                                            \
+    DW_WGRAD_TAPS(depthwise_wgrad_k3_##V, T, V, 3, 3)                  \
+    DW_WGRAD_TAPS(depthwise_wgrad_k5_##V, T, V, 5, 5)                  \
     DW_FORWARD(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)           \
     DW_FORWARD(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)           \
     DW_FORWARD(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)           \
