@@ -64,14 +64,16 @@ static int conv_chunk(tlcl_engine *e, const conv_dims *d)
 static tlcl_status im2col(tlcl_engine *e, tlcl_tensor *col, const tlcl_tensor *in, int n0, int rows,
                           const conv_dims *d, const tlcl_conv_geom *g)
 {
-    size_t gs = eng_global1((size_t)rows * (size_t)(g->kh * g->kw));
+    /* a tap of fewer than 16 channels is too little work for a work-item: then it copies the whole row */
+    int taps = g->kh * g->kw, tpi = d->cin < 16 ? taps : 1;
+    size_t gs = eng_global1((size_t)rows * (size_t)(taps / tpi));
     int V = eng_channel_vector(e, d->cin);
     char kernel[24];
     snprintf(kernel, sizeof kernel, "im2col_%d", V);
     return TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", kernel, 1, &gs, NULL, TLCL_MEM(col->buf), TLCL_MEM(in->buf),
                     TLCL_INT(n0), TLCL_INT(rows), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->cin / V), TLCL_INT(d->OH),
                     TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
-                    TLCL_INT(g->pad_left));
+                    TLCL_INT(g->pad_left), TLCL_INT(tpi));
 }
 
 static tlcl_status col2im(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dcol, int n0, int nb,

@@ -11,32 +11,34 @@
 /* Input coordinate read by output o through tap k (may fall in the padding). */
 inline int conv_src(int o, int k, int stride, int pad) { return o * stride - pad + k; }
 
-/* One work-item per (col row, tap), tap fastest: it copies the tap's cin
- * contiguous NHWC channels to the row's contiguous columns (or zeros in the
- * padding), V floats at a time (cin % V == 0, see common.cl), so the index
- * arithmetic is paid once per cin floats, not per float, and consecutive
- * work-items write consecutive addresses. Sizes in V-vectors: cinv = cin / V. */
+/* One work-item per (col row, group of tpi taps), taps fastest: it copies
+ * each tap's cin contiguous NHWC channels to the row's contiguous columns
+ * (or zeros in the padding), V floats at a time (cin % V == 0, see
+ * common.cl), so the index arithmetic is paid once per cin floats, not per
+ * float, and consecutive work-items write consecutive addresses. A stem's
+ * cin = 3 takes a whole row per work-item (tpi = taps). Sizes in V-vectors:
+ * cinv = cin / V. */
 #define IM2COL(S, T, V)                                                                                \
     __kernel void im2col_##V(__global float *col, __global const float *in, int n0, int rows, int H,   \
                              int W, int cinv, int OH, int OW, int kh, int kw, int stride, int pad_top,  \
-                             int pad_left)                                                              \
+                             int pad_left, int tpi)                                                     \
     {                                                                                                  \
-        int taps = kh * kw, i = get_global_id(0);                                                      \
-        if (i >= rows * taps)                                                                          \
+        int taps = kh * kw, groups = taps / tpi, i = get_global_id(0);                                 \
+        if (i >= rows * groups)                                                                        \
             return;                                                                                    \
-        int tap = i % taps, r = i / taps;                                                              \
-        int ox = r % OW, t = r / OW;                                                                   \
-        int y = conv_src(t % OH, tap / kw, stride, pad_top);                                           \
-        int x = conv_src(ox, tap % kw, stride, pad_left);                                              \
-        int n = n0 + t / OH;                                                                           \
-        size_t dst = (size_t)i * cinv; /* = row r, columns from tap * cin */                           \
-        if (y >= 0 && y < H && x >= 0 && x < W) {                                                      \
-            size_t src = (((size_t)n * H + y) * W + x) * cinv;                                         \
-            for (int c = 0; c < cinv; c++)                                                             \
-                STORE_##V(LOAD_##V(src + c, in), dst + c, col);                                        \
-        } else {                                                                                       \
-            for (int c = 0; c < cinv; c++)                                                             \
-                STORE_##V((T)(0.0f), dst + c, col);                                                    \
+        int r = i / groups, ox = r % OW, t = r / OW, oy = t % OH, n = n0 + t / OH;                     \
+        for (int tap = (i % groups) * tpi; tap < (i % groups + 1) * tpi; tap++) {                      \
+            int y = conv_src(oy, tap / kw, stride, pad_top);                                           \
+            int x = conv_src(ox, tap % kw, stride, pad_left);                                          \
+            size_t dst = ((size_t)r * taps + tap) * cinv; /* row r, columns from tap * cin */          \
+            if (y >= 0 && y < H && x >= 0 && x < W) {                                                  \
+                size_t src = (((size_t)n * H + y) * W + x) * cinv;                                     \
+                for (int c = 0; c < cinv; c++)                                                         \
+                    STORE_##V(LOAD_##V(src + c, in), dst + c, col);                                    \
+            } else {                                                                                   \
+                for (int c = 0; c < cinv; c++)                                                         \
+                    STORE_##V((T)(0.0f), dst + c, col);                                                \
+            }                                                                                          \
         }                                                                                              \
     }
 
