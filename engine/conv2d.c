@@ -6,11 +6,12 @@
 #include "tlcl_programs.h"
 
 #include <stdio.h>
-
 #include <stdlib.h>
+#include <string.h>
 
 /* The col buffer's cap: large batches are processed in chunks of samples. */
 #define CONV_COL_MAX_BYTES ((size_t)256 << 20)
+#define CONV_COL_CPU_BYTES ((size_t)8 << 20)
 
 void tlcl_conv_same(int in, int k, int stride, int *out, int *pad_before)
 {
@@ -48,7 +49,10 @@ static int conv_is_gemm(const conv_dims *d, const tlcl_conv_geom *g)
  * lowers the cap so the tests can reach the chunked path with small shapes. */
 static int conv_chunk(tlcl_engine *e, const conv_dims *d)
 {
-    size_t cap = CONV_COL_MAX_BYTES, max_alloc = tlcl_cl_device(e->cl)->max_alloc_bytes;
+    /* on a CPU a chunk's col rows should still be in the cache when the GEMM
+     * reads them back (V2-B0's training step: 28.5 -> 36.2 img/s with 8 MiB) */
+    int cpu = strcmp(tlcl_cl_device(e->cl)->type, "cpu") == 0;
+    size_t cap = cpu ? CONV_COL_CPU_BYTES : CONV_COL_MAX_BYTES, max_alloc = tlcl_cl_device(e->cl)->max_alloc_bytes;
     const char *env = getenv("TLCL_CONV_COL_BYTES");
     if (env && strtoull(env, NULL, 10) > 0)
         cap = (size_t)strtoull(env, NULL, 10);
