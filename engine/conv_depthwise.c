@@ -49,6 +49,13 @@ static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_t
     return eng_check_shape(e, out, d->N, d->OH, d->OW, d->C, op);
 }
 
+/* The kernels unrolled for 3×3 and 5×5 exist at the device's vector width
+ * only (FOR_MAIN_WIDTH in common.cl); other widths take the generic ones. */
+static int dw_shaped(tlcl_engine *e, const dw_dims *d, int kh, int kw)
+{
+    return kh == kw && (kh == 3 || kh == 5) && d->V == tlcl_cl_vector_width(e->cl);
+}
+
 /* "depthwise_forward" + "_16" (or _8, _4, _1): the instance for the vector width. */
 static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_dims *d)
 {
@@ -73,7 +80,7 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     size_t gs = (size_t)d->Cv * (size_t)((l->OW + strip - 1) / strip) * (size_t)d->N * (size_t)l->OH;
     /* 3×3 and 5×5 at strides 1 and 2 have instances with the taps unrolled (depthwise.cl) */
     char base[48] = "depthwise_forward";
-    if (l->kh == l->kw && (l->kh == 3 || l->kh == 5) && (l->stride == 1 || l->stride == 2))
+    if (dw_shaped(e, d, l->kh, l->kw) && (l->stride == 1 || l->stride == 2))
         snprintf(base, sizeof base, "depthwise_forward_k%ds%d", l->kh, l->stride);
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
@@ -136,7 +143,10 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
 
 /* 3×3 and 5×5 have a stage-1 kernel that keeps every tap's sum in registers
  * (work-item per channel vector and chunk); other sizes the per-tap one. */
-static int dw_wgrad_all_taps(const tlcl_conv_geom *g) { return g->kh == g->kw && (g->kh == 3 || g->kh == 5); }
+static int dw_wgrad_all_taps(tlcl_engine *e, const dw_dims *d, const tlcl_conv_geom *g)
+{
+    return dw_shaped(e, d, g->kh, g->kw);
+}
 
 static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const tlcl_tensor *dout,
                                     const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d, int rows,
@@ -144,7 +154,7 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
 {
     char name[64], base[32] = "depthwise_wgrad_partial";
     size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
-    if (dw_wgrad_all_taps(g)) {
+    if (dw_wgrad_all_taps(e, d, g)) {
         snprintf(base, sizeof base, "depthwise_wgrad_k%d", g->kh);
         gs[1] = (size_t)chunks, gs[2] = 1;
     }
@@ -161,7 +171,7 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
 static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dims *d, int rows)
 {
     const tlcl_device_info *dev = tlcl_cl_device(e->cl);
-    int per_item = dw_wgrad_all_taps(g) ? 1 : g->kh * g->kw; /* work-items per (cv, chunk) */
+    int per_item = dw_wgrad_all_taps(e, d, g) ? 1 : g->kh * g->kw; /* work-items per (cv, chunk) */
     long items = strcmp(dev->type, "cpu") == 0 ? (long)dev->compute_units * DW_WGRAD_ITEMS_PER_CPU_CORE
                                                : DW_WGRAD_ITEMS;
     long chunks = items / ((long)d->Cv * per_item);

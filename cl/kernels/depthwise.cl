@@ -191,13 +191,19 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
             STORE_##V(acc[k], (chunk * KH * KW + k) * Cv + cv, partial);                                \
     }
 
-#define DW_KERNELS(S, T, V)                                            \
+/* The shapes' unrolled kernels at the device's width (engine: dw_shaped) */
+#define DW_SHAPED_KERNELS(S, T, V)                                     \
     DW_WGRAD_TAPS(depthwise_wgrad_k3_##V, T, V, 3, 3)                  \
     DW_WGRAD_TAPS(depthwise_wgrad_k5_##V, T, V, 5, 5)                  \
     DW_FORWARD(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)           \
     DW_FORWARD(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)           \
     DW_FORWARD(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)           \
-    DW_FORWARD(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)           \
+    DW_FORWARD(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)
+
+FOR_MAIN_WIDTH(DW_SHAPED_KERNELS)
+
+/* The generic kernels at every width */
+#define DW_KERNELS(S, T, V)                                            \
     DW_FORWARD(depthwise_forward_##V, S, T, V, kh, kw, stride)         \
     DW_BACKWARD_INPUT(depthwise_backward_input_##V, T, V)  \
     DW_WGRAD_PARTIAL(depthwise_wgrad_partial_##V, T, V)
