@@ -59,13 +59,15 @@ static int needs_grad(const tlcl_model *m, int position) { return position >= m-
 
 /* ---- conv + batch norm + activation ------------------------------------ */
 
-static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_tensor *in)
+/* The layer at `position` (see needs_grad) */
+static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_tensor *in, int position)
 {
     tlcl_engine *e = m->eng;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
     scope(m, cb->conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(cb, m->batch));
-    if (!m->training) {
-        /* nothing runs backward: batch norm and act ride on the convolution's output */
+    if (!m->training || (!needs_grad(m, position) && bn_mode(m, cb) != TLCL_BN_TRAIN)) {
+        /* nothing runs backward here (inference, or a frozen base below the
+         * trainable layers): batch norm and act ride on the convolution's output */
         TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
         if (cb->depthwise)
             return tlcl_depthwise_bn_forward(e, &cb->out, in, w, &cb->geom, &cb->bn, cb->act);
@@ -130,11 +132,11 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
 {
     const tlcl_tensor *x = in;
     if (b->has_expand) {
-        TRY(convbn_forward(m, &b->expand, x));
+        TRY(convbn_forward(m, &b->expand, x, index + 1));
         x = &b->expand.out;
     }
     if (!b->fused) {
-        TRY(convbn_forward(m, &b->dw, x));
+        TRY(convbn_forward(m, &b->dw, x, index + 1));
         x = &b->dw.out;
     }
     if (b->has_se) {
@@ -143,7 +145,7 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
         TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
         x = &b->se.out;
     }
-    TRY(convbn_forward(m, &b->project, x));
+    TRY(convbn_forward(m, &b->project, x, index + 1));
     if (!b->residual)
         return TLCL_OK;
     scope(m, b->name, "_add", TLCL_PHASE_FWD, add_cost(in));
@@ -264,7 +266,7 @@ static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
     TRY(tlcl_tensor_alloc(m->eng, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
     scope(m, "preprocess", "", TLCL_PHASE_FWD, tlcl_move_cost(tlcl_tensor_count(input), tlcl_tensor_count(input)));
     TRY(tlcl_affine_channels(m->eng, &m->input, input, m->pre_scale, m->pre_shift));
-    TRY(convbn_forward(m, &m->stem, &m->input));
+    TRY(convbn_forward(m, &m->stem, &m->input, 0));
     drop_unneeded(m, 0, &m->input);
     tlcl_tensor *x = &m->stem.out;
     for (int i = 0; i < m->nblocks; i++) {
@@ -272,7 +274,7 @@ static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
         drop_unneeded(m, i + 1, x);
         x = block_output_mut(&m->blocks[i]);
     }
-    TRY(convbn_forward(m, &m->top, x));
+    TRY(convbn_forward(m, &m->top, x, m->nblocks + 1));
     drop_unneeded(m, m->nblocks + 1, x);
     return TLCL_OK;
 }
