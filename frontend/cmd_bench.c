@@ -186,6 +186,11 @@ static int bench_here(const bench_cli *c)
 
 int cmd_bench(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
     bench_cli c;
     if (parse_args(argc, argv, &c))
         return 2;
