@@ -116,6 +116,9 @@ static const size_t *fit_local(tlcl_engine *e, const char *opts, const char *kna
 static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j, const char *kname, int nblk,
                             int mblk, int n0)
 {
+    char name[40]; /* the _bn instance carries the batch-norm epilogue */
+    snprintf(name, sizeof name, "%s%s", kname, j->bn_on ? "_bn" : "");
+    kname = name;
     size_t local[3] = {c->lx, c->ly, 1};
     const size_t *lp = fit_local(e, c->options, kname, local);
     size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)j->splits};

@@ -70,7 +70,7 @@
     ACTF(bn_act, LOAD(bn_gamma + (col)) * ((out) - LOAD(bn_mean + (col))) * LOAD(bn_istd + (col)) +    \
                      LOAD(bn_beta + (col)))
 #define GEMM_SCALAR_LOAD(p) (*(p))
-#define GEMM_TILE_KERNEL(NAME, VW, NV)                                                         \
+#define GEMM_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
 __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,                     \
                    __global const float *A, int a_off, int a_rs, int a_ks,                     \
                    __global const float *B, int b_off, int ldb, float beta,                    \
@@ -104,16 +104,22 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
             GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
             if (beta != 0.0f)                                                                  \
                 out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
-            if (bn)                                                                            \
+            if ((BN) && bn)                                                                    \
                 out = GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), out,  \
                                     j0 + v * (VW));                                            \
             GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
         }                                                                                      \
 }
 
-GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV)
-GEMM_TILE_KERNEL(gemm_tile_v1, GEMM_VW, 1)
-GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1)
+/* The _bn instances carry the batch-norm epilogue; the plain ones compile
+ * without it (its activation code in the tile kernel cost llvmpipe 5x on
+ * every GEMM, and would cost a GPU registers). */
+GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV, 0)
+GEMM_TILE_KERNEL(gemm_tile_v1, GEMM_VW, 1, 0)
+GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1, 0)
+GEMM_TILE_KERNEL(gemm_tile_bn, GEMM_VW, GEMM_NV, 1)
+GEMM_TILE_KERNEL(gemm_tile_v1_bn, GEMM_VW, 1, 1)
+GEMM_TILE_KERNEL(gemm_tile_narrow_bn, GEMM_VWN, 1, 1)
 
 /* One output per work-item over rows [m0, M) x cols [n0, N): the strips
  * gemm_tile leaves, and whole small or odd-shaped products. */
