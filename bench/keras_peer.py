@@ -16,7 +16,8 @@ usage: keras_peer.py MODE(train|infer) BATCH SIZE STEPS [THREADS] [ARCH]
 ARCH: efficientnetv2-b0 (default) or efficientnet-b0."""
 import os
 import sys
-import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_timing import ms_per_step  # noqa: E402
 
 NO_TF = 3
 
@@ -70,12 +71,7 @@ def main():
         else:
             train_step(x, y).numpy()
 
-    for _ in range(2):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    ms = (time.perf_counter() - t0) * 1000 / steps
+    ms = ms_per_step(step, steps)
     print("keras %s %s batch %d size %d: %.1f ms/step, %.2f img/s (tensorflow %s, keras %s, %d threads)"
           % (mode, arch, batch, size, ms, batch * 1000 / ms, tf.__version__, keras.__version__, threads))
     return 0

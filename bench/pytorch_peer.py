@@ -18,9 +18,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_timing import ms_per_step  # noqa: E402
 
 ARCHS = ("efficientnet-b0", "efficientnetv2-b0", "efficientnet-lite0")
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
@@ -98,12 +99,7 @@ def main():
         opt.step()
 
     model.train(mode == "train")
-    for _ in range(2):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    ms = (time.perf_counter() - t0) * 1000 / steps
+    ms = ms_per_step(step, steps)
     print("pytorch %s %s batch %d size %d: %.1f ms/step, %.2f img/s (torch %s, %d threads)"
           % (mode, arch, batch, size, ms, batch * 1000 / ms, torch.__version__, threads))
     return 0
