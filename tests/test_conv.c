@@ -240,6 +240,10 @@ int main(void)
         padded("conv V1 5x5 s2 pad (1,2) 2x6x8 4->3", CONV, 2, 6, 8, 4, 3, 5, 2, 1, 2, 1, 2),
         same("conv 1x1 GEMM 2x3x5 13->16", CONV, 2, 3, 5, 13, 16, 1, 1),
         same("conv 1x1 GEMM 1x1x1 5->3", CONV, 1, 1, 1, 5, 3, 1, 1),
+        /* N = 48 and 40: the wide GEMM tile, then the one-vector and narrow
+         * strips and the edge, each with and without the fused epilogue */
+        same("conv 1x1 GEMM 2x4x5 13->48", CONV, 2, 4, 5, 13, 48, 1, 1),
+        same("conv 3x3 s1 GEMM 1x5x7 6->40", CONV, 1, 5, 7, 6, 40, 3, 1),
         same("conv 1x1 s2 (im2col) 1x7x9 5->3", CONV, 1, 7, 9, 5, 3, 1, 2),
         same("conv 3x3 s1 on 1x1 spatial 2x1x1 16->5", CONV, 2, 1, 1, 16, 5, 3, 1),
         /* K = 9 * 64 over 4 output rows: the GEMM splits K (the fused epilogue runs on the sum) */
