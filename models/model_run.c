@@ -413,6 +413,11 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
         TRY(block_backward(m, &m->blocks[i], i, in, dx, &d, want));
         release(m, dx);
         *dx = d;
+        /* nothing later reads this block's activations or its output (the
+         * layers above are done): their buffers go back to the pool for the
+         * gradients still to come, which keeps the step's peak down */
+        block_release_inner(m, &m->blocks[i]);
+        release(m, block_output_mut(&m->blocks[i]));
     }
     if (needs_grad(m, 0) && dx->buf) {
         memset(&d, 0, sizeof d);
