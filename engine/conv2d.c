@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* The col buffer's cap: large batches are processed in chunks of samples. */
 #define CONV_COL_MAX_BYTES ((size_t)256 << 20)
@@ -51,8 +50,8 @@ static int conv_chunk(tlcl_engine *e, const conv_dims *d)
 {
     /* on a CPU a chunk's col rows should still be in the cache when the GEMM
      * reads them back (V2-B0's training step: 28.5 -> 36.2 img/s with 8 MiB) */
-    int cpu = strcmp(tlcl_cl_device(e->cl)->type, "cpu") == 0;
-    size_t cap = cpu ? CONV_COL_CPU_BYTES : CONV_COL_MAX_BYTES, max_alloc = tlcl_cl_device(e->cl)->max_alloc_bytes;
+    size_t cap = eng_on_cpu(e) ? CONV_COL_CPU_BYTES : CONV_COL_MAX_BYTES;
+    size_t max_alloc = tlcl_cl_device(e->cl)->max_alloc_bytes;
     const char *env = getenv("TLCL_CONV_COL_BYTES");
     if (env && strtoull(env, NULL, 10) > 0)
         cap = (size_t)strtoull(env, NULL, 10);

@@ -6,7 +6,6 @@
 #include "tlcl_programs.h"
 
 #include <stdio.h>
-#include <string.h>
 
 /* Weight gradient stage 1 splits the N*OH output rows into chunks so that
  * (channel vectors x taps x chunks) is about this many work-items: enough
@@ -18,7 +17,7 @@
  * keeps a strip of 8 vector accumulators in registers and shares each
  * weight load among them; a GPU work-item keeps fewer registers. Every
  * kernel of the program is built with the same options: one build. */
-static int dw_strip(tlcl_engine *e) { return strcmp(tlcl_cl_device(e->cl)->type, "cpu") == 0 ? 8 : 4; }
+static int dw_strip(tlcl_engine *e) { return eng_on_cpu(e) ? 8 : 4; }
 
 static const char *dw_options(tlcl_engine *e) { return dw_strip(e) == 8 ? "-DDW_STRIP=8" : "-DDW_STRIP=4"; }
 
@@ -170,9 +169,9 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
  * while stage 2 sums few partials. */
 static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dims *d, int rows)
 {
-    const tlcl_device_info *dev = tlcl_cl_device(e->cl);
+    unsigned cus = tlcl_cl_device(e->cl)->compute_units;
     int per_item = dw_wgrad_all_taps(e, d, g) ? 1 : g->kh * g->kw; /* work-items per (cv, chunk) */
-    long items = strcmp(dev->type, "cpu") == 0 ? (long)dev->compute_units * DW_WGRAD_ITEMS_PER_CPU_CORE
+    long items = eng_on_cpu(e) ? (long)cus * DW_WGRAD_ITEMS_PER_CPU_CORE
                                                : DW_WGRAD_ITEMS;
     long chunks = items / ((long)d->Cv * per_item);
     return chunks < 1 ? 1 : chunks > rows ? rows : (int)chunks;

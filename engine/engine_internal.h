@@ -71,6 +71,11 @@ static inline size_t eng_global1(size_t count) { return count; }
  * coalesce. Fills global and local; kernels guard both bounds. */
 void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t global[2], size_t local[2]);
 
+/* The device is a CPU (PoCL, Rusticl's llvmpipe): the kernels' shape
+ * choices (vector strips, chunk counts, local sizes) follow its caches and
+ * SIMD registers rather than a GPU's thousands of threads. */
+int eng_on_cpu(tlcl_engine *e);
+
 /* Channels per work-item for kernels instantiated per vector width (see
  * common.cl): the device's width (CPUs: a SIMD register; GPUs: 1) when it
  * divides C, else 4 or 1. */

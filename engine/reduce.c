@@ -5,7 +5,6 @@
 #include "tlcl_programs.h"
 
 #include <stdio.h>
-#include <string.h>
 
 /* Aim for about this many stage-1 lanes (work-items times their channel
  * vector width) per compute unit: a GPU's compute unit needs thousands in
@@ -19,8 +18,8 @@
 /* items counts work-items (groups * C / V): each sums V channels. */
 static int reduce_chunks(tlcl_engine *e, int groups, int rows, int Cv, int V)
 {
-    const tlcl_device_info *d = tlcl_cl_device(e->cl);
-    long lanes = (long)d->compute_units * (strcmp(d->type, "cpu") == 0 ? REDUCE_LANES_PER_CU_CPU : REDUCE_LANES_PER_CU_GPU);
+    long lanes = (long)tlcl_cl_device(e->cl)->compute_units *
+                 (eng_on_cpu(e) ? REDUCE_LANES_PER_CU_CPU : REDUCE_LANES_PER_CU_GPU);
     long items = (long)groups * Cv;
     long chunks = lanes / V / (items > 0 ? items : 1);
     if (chunks > rows / REDUCE_MIN_ROWS_PER_CHUNK)

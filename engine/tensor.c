@@ -202,12 +202,11 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
 
 void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t global[2], size_t local[2])
 {
-    const tlcl_device_info *d = tlcl_cl_device(e->cl);
-    size_t wg = d->max_work_group_size;
+    size_t wg = tlcl_cl_device(e->cl)->max_work_group_size;
     /* a CPU work-item already holds a channel vector: one local shape for
      * every C keeps one compiled work-group function (see cpu_local in
      * cl_context.c) */
-    int cpu = strcmp(d->type, "cpu") == 0;
+    int cpu = eng_on_cpu(e);
     size_t lc = cpu ? 1 : C % 16 == 0 ? 16 : C % 8 == 0 ? 8 : C % 4 == 0 ? 4 : 1;
     size_t lr = cpu ? 64 : 16;
     while (lc * lr > wg && lr > 1)
@@ -217,6 +216,8 @@ void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t glob
     local[0] = lc, local[1] = lr;
     global[0] = C, global[1] = rows;
 }
+
+int eng_on_cpu(tlcl_engine *e) { return strcmp(tlcl_cl_device(e->cl)->type, "cpu") == 0; }
 
 int eng_channel_vector(tlcl_engine *e, int C)
 {
