@@ -4,18 +4,7 @@
  * Usage: bench_depthwise [N H W C K stride] (default an EfficientNet-B0
  * stage-2 shape: 8 112 112 96, k=3 s=2). Device: $TLCL_DEVICE index or the default.
  * Also prints the two backward halves, by the same bytes (input + output). */
-#include "engine.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "bench_util.h"
 
 /* Seconds per call of op over reps calls, after one warm-up call. */
 #define TIME_IT(secs, reps, call)                                        \
@@ -23,34 +12,26 @@ static double now(void)
         tlcl_status s_ = (call);                                         \
         if (s_ != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)              \
             goto fail;                                                   \
-        double t0_ = now();                                              \
+        double t0_ = bench_now();                                              \
         for (int i_ = 0; i_ < (reps); i_++)                              \
             if ((call) != TLCL_OK)                                       \
                 goto fail;                                               \
         if (tlcl_cl_finish(cl) != TLCL_OK)                               \
             goto fail;                                                   \
-        (secs) = (now() - t0_) / (reps);                                 \
+        (secs) = (bench_now() - t0_) / (reps);                                 \
     } while (0)
 
 int main(int argc, char **argv)
 {
     int a[6] = {8, 112, 112, 96, 3, 2};
-    for (int i = 0; i < 6 && i + 1 < argc; i++)
-        a[i] = atoi(argv[i + 1]);
+    bench_int_args(argc, argv, a, 6);
     int N = a[0], H = a[1], W = a[2], C = a[3], K = a[4], S = a[5], OH, OW, pt, pl;
     tlcl_conv_same(H, K, S, &OH, &pt);
     tlcl_conv_same(W, K, S, &OW, &pl);
-    char err[4096];
-    tlcl_cl_options o = tlcl_cl_options_default();
-    if (getenv("TLCL_DEVICE"))
-        o.device_index = atoi(getenv("TLCL_DEVICE"));
     tlcl_cl *cl;
     tlcl_engine *e;
-    if (tlcl_cl_init(&cl, &o, err, sizeof err) != TLCL_OK) {
-        fprintf(stderr, "%s\n", err);
+    if (bench_open_env_device("bench_depthwise", &cl, &e))
         return 1;
-    }
-    tlcl_engine_init(&e, cl);
     tlcl_tensor in, in2, out, w, dw;
     tlcl_conv_geom g = {K, K, S, pt, pl};
     double t_dw = 0, t_copy = 0, t_din = 0, t_dwt = 0;

@@ -5,6 +5,7 @@
  * is timed. --clblast adds CLBlast on 1024^3.
  *
  * usage: bench_gemm [--device=N] [--quick] [--clblast] [--shape=M,N,K[,ta,tb]] */
+#include "bench_util.h"
 #include "engine_internal.h"
 
 #include <cblas.h>
@@ -33,13 +34,6 @@ static const shape SHAPES[] = {
     {1, 0, 320, 1280, 784, "b0 dW"},
 };
 static const int QUICK[] = {0, 2, 7, 11, 14, 16, 17, 19};
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 typedef struct operands {
     float *A, *B, *C, *ref;
@@ -94,13 +88,13 @@ static double time_it(tlcl_engine *e, int which, const shape *s, operands *o, in
 {
     double t[16], flop = 2.0 * s->M * s->N * s->K;
     for (int r = 0; r <= reps; r++) {
-        double t0 = now_s();
+        double t0 = bench_now();
         if (which == 0)
             blas_run(s, o, o->C);
         else if (dev_run(e, which == 2, s, o))
             return -1.0;
         if (r > 0)
-            t[r - 1] = now_s() - t0;
+            t[r - 1] = bench_now() - t0;
     }
     for (int i = 1; i < reps; i++) /* insertion sort, reps is small */
         for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {

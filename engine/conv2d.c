@@ -121,6 +121,21 @@ static tlcl_status conv_forward_chunks(tlcl_engine *e, tlcl_tensor *out, const t
     return s;
 }
 
+static eng_conv_shape conv_shape(const conv_dims *d, const tlcl_conv_geom *g)
+{
+    return (eng_conv_shape){d->N, d->H, d->W, d->cin, d->OH, d->OW, d->cout, g->kh, g->kw, g->stride, g->pad_top,
+                            g->pad_left};
+}
+
+/* The implicit GEMM saves the col buffer's write and read, which cost most
+ * next to a narrow product; its k loop, in cin-long runs per tap, is slower
+ * than the GEMM's over contiguous col rows. bench_conv on PoCL (AVX-512, 2
+ * cores), implicit / im2col time: cout 16: 0.35-0.45 (forward and weight
+ * gradient), cout 64: 0.9-1.0, cout 128-192: 1.1-1.25. The input gradient
+ * (stride 1, an output of cin channels) is faster implicit at cin 32 and 48. */
+#define CONV_IMPLICIT_MAX_COUT 64
+static int conv_narrow(const eng_conv_shape *s) { return s->cout <= CONV_IMPLICIT_MAX_COUT; }
+
 static tlcl_status conv_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
                                 const tlcl_conv_geom *g, const conv_dims *d, const eng_gemm_bn *bn)
 {
@@ -128,6 +143,9 @@ static tlcl_status conv_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_ten
         return TLCL_OK;
     if (conv_is_gemm(d, g))
         return conv_gemm(e, d->N * d->H * d->W, d->cout, d->cin, in->buf, weight->buf, out->buf, 0, bn);
+    eng_conv_shape s = conv_shape(d, g);
+    if (conv_narrow(&s) && eng_conv_implicit_ok(e, &s))
+        return eng_conv_implicit(e, &s, in->buf, weight->buf, out->buf, bn);
     return conv_forward_chunks(e, out, in, weight, g, d, bn);
 }
 
@@ -197,6 +215,32 @@ static tlcl_status conv_backward_chunk(tlcl_engine *e, tlcl_tensor *col, tlcl_te
     return TLCL_OK;
 }
 
+/* A stride-1 convolution's input gradient is itself a convolution, of dY
+ * with the flipped weight (conv2d.cl's conv_weight_flip) and the padding
+ * mirrored (k-1-pad), so it can run as an implicit GEMM instead of GEMM +
+ * col2im; other strides leave holes and go through col2im. */
+static int conv_flipped_shape(const conv_dims *d, const tlcl_conv_geom *g, eng_conv_shape *s)
+{
+    *s = (eng_conv_shape){d->N, d->OH, d->OW, d->cout, d->H, d->W, d->cin, g->kh, g->kw, 1, g->kh - 1 - g->pad_top,
+                          g->kw - 1 - g->pad_left};
+    return g->stride == 1;
+}
+
+static tlcl_status conv_backward_input_flipped(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
+                                               const tlcl_tensor *weight, const eng_conv_shape *s)
+{
+    tlcl_tensor wf;
+    ENG_TRY(tlcl_tensor_alloc(e, &wf, "conv2d flipped weight", s->kh, s->kw, s->cin, s->cout));
+    int taps = s->kh * s->kw;
+    size_t gs = eng_global1((size_t)taps * s->cin * s->cout);
+    tlcl_status st = TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "conv_weight_flip", 1, &gs, NULL, TLCL_MEM(wf.buf),
+                              TLCL_MEM(weight->buf), TLCL_INT(taps), TLCL_INT(s->cout), TLCL_INT(s->cin));
+    if (st == TLCL_OK)
+        st = eng_conv_implicit(e, s, dout->buf, wf.buf, din->buf, NULL);
+    tlcl_tensor_release(e, &wf);
+    return st;
+}
+
 tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dweight, const tlcl_tensor *dout,
                                  const tlcl_tensor *in, const tlcl_tensor *weight, const tlcl_conv_geom *g)
 {
@@ -212,6 +256,18 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
         return din ? tlcl_tensor_fill(e, din, 0.0f) : TLCL_OK;
     if (conv_is_gemm(&d, g))
         return conv_backward_gemm(e, din, dweight, dout, in, weight, &d);
+    eng_conv_shape flipped;
+    if (din && conv_flipped_shape(&d, g, &flipped) && eng_conv_implicit_ok(e, &flipped)) {
+        ENG_TRY(conv_backward_input_flipped(e, din, dout, weight, &flipped));
+        din = NULL; /* the chunks below only compute the weight gradient */
+    }
+    eng_conv_shape shape = conv_shape(&d, g);
+    if (dweight && conv_narrow(&shape) && eng_conv_implicit_ok(e, &shape)) {
+        ENG_TRY(eng_conv_wgrad_implicit(e, &shape, in->buf, dout->buf, dweight->buf));
+        dweight = NULL;
+    }
+    if (!din && !dweight)
+        return TLCL_OK;
     int chunk = conv_chunk(e, &d);
     tlcl_tensor col;
     ENG_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * d.OH * d.OW, 1, 1, d.K));

@@ -45,6 +45,25 @@ typedef struct eng_gemm_bn {
 tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int lda, cl_mem B, int ldb, cl_mem C,
                             size_t c_off, int ldc, const eng_gemm_bn *bn);
 
+/* A k×k convolution's geometry for the implicit-GEMM kernels: X is NHWC
+ * [N,H,W,cin], the output [N,OH,OW,cout], the weight [kh*kw*cin, cout]. */
+typedef struct eng_conv_shape {
+    int N, H, W, cin, OH, OW, cout;
+    int kh, kw, stride, pad_top, pad_left;
+} eng_conv_shape;
+
+/* Whether eng_conv_implicit takes this shape on this device: tlcl's own
+ * GEMM is the back-end and cout is a whole number of its vectors. */
+int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s);
+/* out = im2col(X) · W (+ the batch-norm epilogue when bn is set) without
+ * materialising the col buffer (gemm.cl's conv_tile). */
+tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem W, cl_mem out,
+                              const eng_gemm_bn *bn);
+
+/* dW += im2col(X)ᵀ · dY, dW [kh*kw*cin, cout], without the col buffer
+ * (gemm.cl's conv_wgrad, pixels split over work-items, then summed). */
+tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem dY, cl_mem dW);
+
 /* GEMM back-ends behind tlcl_gemm (same arguments), whatever the choice. */
 tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                           size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off,

@@ -273,6 +273,113 @@ tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int l
     return gemm_own(e, 0, 0, M, N, K, 1.0f, A, 0, lda, B, 0, ldb, 0.0f, C, c_off, ldc, bn);
 }
 
+/* ---- the implicit-GEMM convolution ---------------------------------------- */
+
+/* $TLCL_CONV=im2col turns the implicit path off (bench_conv compares the two). */
+int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s)
+{
+    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    size_t in = (size_t)s->N * s->H * s->W * s->cin, out = (size_t)s->N * s->OH * s->OW * s->cout;
+    const char *env = getenv("TLCL_CONV");
+    if (env && strcmp(env, "im2col") == 0)
+        return 0;
+    return tlcl_gemm_get_backend(e) == TLCL_GEMM_OWN && s->cout % c.vw == 0 && in <= INT_MAX && out <= INT_MAX;
+}
+
+/* conv_tile over the blocks of columns [n0, n0 + nblk * width). */
+static tlcl_status run_conv_tile(tlcl_engine *e, const gemm_cfg *c, const eng_conv_shape *s, const char *kname,
+                                 int nblk, int n0, cl_mem X, cl_mem W, cl_mem zeros, cl_mem out, const gemm_job *j)
+{
+    char name[40];
+    snprintf(name, sizeof name, "%s%s", kname, j->bn_on ? "_bn" : "");
+    int M = s->N * s->OH * s->OW, mblk = (M + c->tm - 1) / c->tm;
+    size_t local[3] = {c->lx, c->ly, 1};
+    const size_t *lp = fit_local(e, c->options, name, local);
+    size_t g[2] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1])};
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, name, 2, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+                    TLCL_INT(M), TLCL_INT(n0), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W), TLCL_INT(s->cin),
+                    TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw), TLCL_INT(s->stride),
+                    TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros), TLCL_MEM(W), TLCL_MEM(out),
+                    TLCL_INT(s->cout), GEMM_BN_KARGS(j));
+}
+
+tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem W, cl_mem out,
+                              const eng_gemm_bn *bn)
+{
+    if (s->N * s->OH * s->OW == 0 || s->cout == 0)
+        return TLCL_OK;
+    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    gemm_job j = {.bn_on = bn != NULL, .bn_act = bn ? (int)bn->act : 0, .bn_mem = {out, out, out, out}};
+    if (bn)
+        j.bn_mem[0] = bn->mean, j.bn_mem[1] = bn->istd, j.bn_mem[2] = bn->gamma, j.bn_mem[3] = bn->beta;
+    tlcl_tensor zeros; /* what a tap in the padding reads */
+    ENG_TRY(tlcl_tensor_alloc(e, &zeros, "conv padding zeros", 1, 1, 1, s->cin));
+    tlcl_status st = tlcl_tensor_fill(e, &zeros, 0.0f);
+    int wide = c.vw * c.nv, nblk = s->cout / wide, n0 = nblk * wide;
+    if (st == TLCL_OK && nblk > 0)
+        st = run_conv_tile(e, &c, s, "conv_tile", nblk, 0, X, W, zeros.buf, out, &j);
+    if (st == TLCL_OK && n0 < s->cout)
+        st = run_conv_tile(e, &c, s, "conv_tile_v1", (s->cout - n0) / c.vw, n0, X, W, zeros.buf, out, &j);
+    tlcl_tensor_release(e, &zeros);
+    return st;
+}
+
+/* conv_wgrad over the column blocks [n0, n0 + nblk * width), every split. */
+static tlcl_status run_conv_wgrad(tlcl_engine *e, const gemm_cfg *c, const eng_conv_shape *s, const char *kname,
+                                  int nblk, int n0, int splits, int pc, cl_mem X, cl_mem dY, cl_mem part)
+{
+    int rows = s->kh * s->kw * s->cin, mblk = (rows + c->tm - 1) / c->tm;
+    size_t local[3] = {c->lx, c->ly, 1};
+    const size_t *lp = fit_local(e, c->options, kname, local);
+    size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)splits};
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+                    TLCL_INT(n0), TLCL_INT(s->N * s->OH * s->OW), TLCL_INT(pc), TLCL_MEM(X), TLCL_INT(s->H),
+                    TLCL_INT(s->W), TLCL_INT(s->cin), TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh),
+                    TLCL_INT(s->kw), TLCL_INT(s->stride), TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(dY),
+                    TLCL_INT(s->cout), TLCL_MEM(part), TLCL_INT(rows * s->cout));
+}
+
+/* Pixel chunks: enough to give every compute unit work and, on CPUs, small
+ * enough that a chunk's input and dY rows ((cin + cout) floats a pixel)
+ * stay in the L2 while all the blocks of dW go over them; at most 64 (the
+ * partials are splits x dW). */
+static int wgrad_splits(const gemm_cfg *c, int rows, int cout, int cin, int P)
+{
+    long items = (long)((rows + c->tm - 1) / c->tm) * ((cout + c->vw * c->nv - 1) / (c->vw * c->nv));
+    long s = items < c->min_items ? (c->min_items + items - 1) / items : 1;
+    long by_cache = c->chunk_bytes ? (long)P * (cin + cout) * 4 / c->chunk_bytes : 1;
+    s = s > by_cache ? s : by_cache;
+    if (s > P / 64)
+        s = P / 64;
+    return s > 64 ? 64 : s < 1 ? 1 : (int)s;
+}
+
+tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem dY, cl_mem dW)
+{
+    int P = s->N * s->OH * s->OW, rows = s->kh * s->kw * s->cin;
+    if (P == 0 || s->cout == 0 || rows == 0)
+        return TLCL_OK;
+    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    int splits = wgrad_splits(&c, rows, s->cout, s->cin, P), pc = (P + splits - 1) / splits;
+    splits = (P + pc - 1) / pc;
+    tlcl_tensor part;
+    ENG_TRY(tlcl_tensor_alloc(e, &part, "conv weight-gradient partials", splits, rows, 1, s->cout));
+    int wide = c.vw * c.nv, nblk = s->cout / wide, n0 = nblk * wide;
+    tlcl_status st = TLCL_OK;
+    if (nblk > 0)
+        st = run_conv_wgrad(e, &c, s, "conv_wgrad", nblk, 0, splits, pc, X, dY, part.buf);
+    if (st == TLCL_OK && n0 < s->cout)
+        st = run_conv_wgrad(e, &c, s, "conv_wgrad_v1", (s->cout - n0) / c.vw, n0, splits, pc, X, dY, part.buf);
+    gemm_job j = {.bn_mem = {dW, dW, dW, dW}};
+    size_t g[2] = {(size_t)s->cout, (size_t)rows};
+    if (st == TLCL_OK) /* dW += the sum of the splits */
+        st = TLCL_RUN(e->cl, TLCL_PROG(gemm), c.options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(rows),
+                      TLCL_INT(s->cout), TLCL_INT(splits), TLCL_FLOAT(1.0f), TLCL_MEM(part.buf), TLCL_FLOAT(1.0f),
+                      TLCL_MEM(dW), TLCL_INT(0), TLCL_INT(s->cout), GEMM_BN_KARGS(&j));
+    tlcl_tensor_release(e, &part);
+    return st;
+}
+
 /* For gemm_select.c and tests: the own kernels regardless of the choice. */
 tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                           size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off,

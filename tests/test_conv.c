@@ -248,6 +248,16 @@ int main(void)
         same("conv 3x3 s1 on 1x1 spatial 2x1x1 16->5", CONV, 2, 1, 1, 16, 5, 3, 1),
         /* K = 9 * 64 over 4 output rows: the GEMM splits K (the fused epilogue runs on the sum) */
         same("conv 3x3 split-K 1x2x2 64->8", CONV, 1, 2, 2, 64, 8, 3, 1),
+        /* cout a whole number of GEMM vectors: the implicit-GEMM kernels (the
+         * last block's rows past M, the wide tile then the one-vector strip);
+         * stride 1 with cin a whole number too: the input gradient as the
+         * flipped-weight convolution, uneven and no padding included */
+        same("conv 3x3 s1 implicit 2x5x7 16->48", CONV, 2, 5, 7, 16, 48, 3, 1),
+        same("conv stem 3x3 s2 implicit 1x9x7 3->32", CONV, 1, 9, 7, 3, 32, 3, 2),
+        padded("conv 3x3 s1 implicit pad (0,2)x(1,0) 1x6x9 32->16", CONV, 1, 6, 9, 32, 16, 3, 1, 0, 2, 1, 0),
+        padded("conv 5x5 s1 implicit valid 1x7x8 16->16", CONV, 1, 7, 8, 16, 16, 5, 1, 0, 0, 0, 0),
+        same("conv 3x3 s1 wide (im2col, flipped input grad) 1x5x6 16->80", CONV, 1, 5, 6, 16, 80, 3, 1),
+        grads(same("conv 3x3 s1 implicit din only 1x4x5 16->16", CONV, 1, 4, 5, 16, 16, 3, 1), GRAD_INPUT_ONLY),
         grads(same("conv 3x3 s2 din only 1x5x4 3->2", CONV, 1, 5, 4, 3, 2, 3, 2), GRAD_INPUT_ONLY),
         grads(same("conv 1x1 dweight only 1x3x3 4->5", CONV, 1, 3, 3, 4, 5, 1, 1), GRAD_WEIGHT_ONLY),
         same("dw 3x3 s1 same 2x5x5 C=3", DEPTHWISE, 2, 5, 5, 3, 0, 3, 1),

@@ -86,5 +86,18 @@ inline int conv_dst(int i, int k, int stride, int pad, int out_size)
         STORE_##V(acc, (size_t)n0 * H * W * cinv + i, din);                                            \
     }
 
+/* A stride-1 convolution's input gradient is the convolution of dY with
+ * the weight turned half a turn in space and with cin and cout swapped:
+ * dst [kh,kw,cout,cin] from w [kh,kw,cin,cout]. Weight-sized: one element
+ * per work-item. */
+__kernel void conv_weight_flip(__global float *dst, __global const float *w, int taps, int cin, int cout)
+{
+    int i = get_global_id(0);
+    if (i >= taps * cin * cout)
+        return;
+    int co = i % cout, t = i / cout, ci = t % cin, tap = t / cin;
+    dst[((taps - 1 - tap) * cout + co) * cin + ci] = w[i];
+}
+
 FOR_EACH_WIDTH(IM2COL)
 FOR_EACH_WIDTH(COL2IM)

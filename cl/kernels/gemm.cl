@@ -70,6 +70,42 @@
     ACTF(bn_act, LOAD(bn_gamma + (col)) * ((out) - LOAD(bn_mean + (col))) * LOAD(bn_istd + (col)) +    \
                      LOAD(bn_beta + (col)))
 #define GEMM_SCALAR_LOAD(p) (*(p))
+/* The pieces of a work-item's TM x (VW * NV) block, shared by the GEMM and
+ * the implicit-GEMM convolution below: clear, one k step (AVAL(r) is row
+ * r's value of op(A) at this k), and the store (rows below ROWS only) with
+ * alpha, beta and the optional batch-norm epilogue. */
+#define GEMM_EPILOGUE_0(VW, out, col) (out)
+#define GEMM_EPILOGUE_1(VW, out, col) \
+    (bn ? GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), out, col) : (out))
+#define GEMM_BLOCK_ZERO(VW, NV)                                                                \
+    GEMM_CAT(float, VW) acc[GEMM_TM][NV];                                                      \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
+            acc[r][v] = (GEMM_CAT(float, VW))(0.0f);
+#define GEMM_BLOCK_STEP(VW, NV, AVAL)                                                          \
+    {                                                                                          \
+        GEMM_CAT(float, VW) bv[NV];                                                            \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
+            bv[v] = GEMM_CAT(vload, VW)(v, b);                                                 \
+        GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                        \
+            GEMM_CAT(float, VW) av = (GEMM_CAT(float, VW))(AVAL(r));                           \
+            GEMM_UNROLL for (int v = 0; v < (NV); v++)                                         \
+                acc[r][v] = GEMM_MAD(av, bv[v], acc[r][v]);                                    \
+        }                                                                                      \
+        b += ldb;                                                                              \
+    }
+#define GEMM_BLOCK_STORE(VW, NV, BN, ROWS)                                                     \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++) {                                           \
+            if (r >= (ROWS)) break;                                                            \
+            GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
+            if (beta != 0.0f)                                                                  \
+                out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
+            out = GEMM_CAT(GEMM_EPILOGUE_, BN)(VW, out, j0 + v * (VW));                        \
+            GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
+        }
+
+#define GEMM_A_STRIDED(r) (a[(r) * a_rs])
 #define GEMM_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
 __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,                     \
                    __global const float *A, int a_off, int a_rs, int a_ks,                     \
@@ -82,33 +118,104 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
     int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV));                                       \
     const __global float *a = A + a_off + i0 * a_rs + k0 * a_ks;                               \
     const __global float *b = B + b_off + k0 * ldb + j0;                                       \
-    GEMM_CAT(float, VW) acc[GEMM_TM][NV];                                                      \
-    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
-        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
-            acc[r][v] = (GEMM_CAT(float, VW))(0.0f);                                           \
+    GEMM_BLOCK_ZERO(VW, NV)                                                                    \
     for (int k = k0; k < k1; k++) {                                                            \
-        GEMM_CAT(float, VW) bv[NV];                                                            \
-        GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
-            bv[v] = GEMM_CAT(vload, VW)(v, b);                                                 \
-        GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                        \
-            GEMM_CAT(float, VW) av = (GEMM_CAT(float, VW))(a[r * a_rs]);                       \
-            GEMM_UNROLL for (int v = 0; v < (NV); v++)                                         \
-                acc[r][v] = GEMM_MAD(av, bv[v], acc[r][v]);                                    \
-        }                                                                                      \
+        GEMM_BLOCK_STEP(VW, NV, GEMM_A_STRIDED)                                                \
         a += a_ks;                                                                             \
-        b += ldb;                                                                              \
     }                                                                                          \
     __global float *c = C + c_off + s * c_ss + i0 * ldc + j0;                                  \
-    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
-        GEMM_UNROLL for (int v = 0; v < (NV); v++) {                                           \
-            GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
-            if (beta != 0.0f)                                                                  \
-                out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
-            if ((BN) && bn)                                                                    \
-                out = GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), out,  \
-                                    j0 + v * (VW));                                            \
-            GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
+    GEMM_BLOCK_STORE(VW, NV, BN, GEMM_TM)                                                      \
+}
+
+/* The implicit-GEMM convolution: out = im2col(X) · W without the col
+ * buffer. Row i of op(A) is output pixel i of an NHWC X [N,H,W,cin] and its
+ * columns run (ky, kx, ci) as in conv2d.cl's im2col, so B is the Keras
+ * weight [kh*kw*cin, cout] itself. Per tap each of the block's TM rows gets
+ * a pointer to its cin input channels, or to `zeros` (cin zero floats) when
+ * the tap falls in the padding, so the k loop is the GEMM's. Rows past M
+ * (the last block) read row M-1 and are not stored. */
+#define GEMM_A_ROWS(r) (arow[r][ci])
+#define CONV_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
+__kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, int H, int W,   \
+                   int cin, int OH, int OW, int kh, int kw, int stride, int pad_top,           \
+                   int pad_left, __global const float *zeros, __global const float *B,         \
+                   __global float *C, int ldc, GEMM_BN_ARGS)                                   \
+{                                                                                              \
+    int bj = get_global_id(0), bi = get_global_id(1);                                          \
+    if (bj >= nblk || bi >= mblk) return;                                                      \
+    int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV)), ldb = ldc;                            \
+    const float alpha = 1.0f, beta = 0.0f;                                                     \
+    int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM];                                                \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                            \
+        int i = min(i0 + r, M - 1), t = i / OW;                                                \
+        x0[r] = (i % OW) * stride - pad_left;                                                  \
+        y0[r] = (t % OH) * stride - pad_top;                                                   \
+        n_h[r] = (t / OH) * H;                                                                 \
+    }                                                                                          \
+    const __global float *b = B + j0;                                                          \
+    GEMM_BLOCK_ZERO(VW, NV)                                                                    \
+    for (int ky = 0; ky < kh; ky++)                                                            \
+        for (int kx = 0; kx < kw; kx++) {                                                      \
+            const __global float *arow[GEMM_TM];                                               \
+            GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                    \
+                int y = y0[r] + ky, x = x0[r] + kx;                                            \
+                arow[r] = y >= 0 && y < H && x >= 0 && x < W ? X + ((n_h[r] + y) * W + x) * cin \
+                                                             : zeros;                          \
+            }                                                                                  \
+            for (int ci = 0; ci < cin; ci++)                                                   \
+                GEMM_BLOCK_STEP(VW, NV, GEMM_A_ROWS)                                           \
         }                                                                                      \
+    __global float *c = C + i0 * ldc + j0;                                                     \
+    GEMM_BLOCK_STORE(VW, NV, BN, M - i0)                                                       \
+}
+
+/* The implicit-GEMM weight gradient: dW = im2col(X)ᵀ · dY without the col
+ * buffer, the pixels being the GEMM's k. Row k of dW is (ky, kx, ci), whose
+ * input sits at a fixed offset from a pixel's window corner; a window wholly
+ * inside the image reads all TM rows at those offsets, one touching the
+ * padding checks each row. Dimension 2 splits the pixels into chunks of pc
+ * whose partial dW land [splits, kh*kw*cin, cout] apart (c_ss) for
+ * gemm_splitk_reduce to add to dW. */
+#define GEMM_A_WINDOW(r) (a[off[r]])
+#define GEMM_A_BORDER(r) (y + ky[r] >= 0 && y + ky[r] < H && x + kx[r] >= 0 && x + kx[r] < W ? a[off[r]] : 0.0f)
+#define CONV_WGRAD_KERNEL(NAME, VW, NV)                                                        \
+__kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const float *X, int H,  \
+                   int W, int cin, int OH, int OW, int kh, int kw, int stride, int pad_top,    \
+                   int pad_left, __global const float *dY, int ldb, __global float *C,         \
+                   int c_ss)                                                                   \
+{                                                                                              \
+    int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);                    \
+    if (bj >= nblk || bi >= mblk) return;                                                      \
+    int rows = kh * kw * cin, i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV)), ldc = ldb;      \
+    const float alpha = 1.0f, beta = 0.0f;                                                     \
+    int off[GEMM_TM], ky[GEMM_TM], kx[GEMM_TM];                                                \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                            \
+        int k = min(i0 + r, rows - 1), t = k / cin;                                            \
+        kx[r] = t % kw;                                                                        \
+        ky[r] = t / kw;                                                                        \
+        off[r] = (ky[r] * W + kx[r]) * cin + k % cin;                                          \
+    }                                                                                          \
+    int p0 = s * pc, p1 = min(P, p0 + pc);                                                     \
+    int ox = p0 % OW, t = p0 / OW, oy = t % OH, n = t / OH;                                    \
+    const __global float *b = dY + p0 * ldb + j0;                                              \
+    GEMM_BLOCK_ZERO(VW, NV)                                                                    \
+    for (int p = p0; p < p1; p++) {                                                            \
+        int y = oy * stride - pad_top, x = ox * stride - pad_left;                             \
+        const __global float *a = X + ((n * H + y) * W + x) * cin;                             \
+        if (y >= 0 && y + kh <= H && x >= 0 && x + kw <= W)                                    \
+            GEMM_BLOCK_STEP(VW, NV, GEMM_A_WINDOW)                                             \
+        else                                                                                   \
+            GEMM_BLOCK_STEP(VW, NV, GEMM_A_BORDER)                                             \
+        if (++ox == OW) {                                                                      \
+            ox = 0;                                                                            \
+            if (++oy == OH) {                                                                  \
+                oy = 0;                                                                        \
+                n++;                                                                           \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    __global float *c = C + s * c_ss + i0 * ldc + j0;                                          \
+    GEMM_BLOCK_STORE(VW, NV, 0, rows - i0)                                                     \
 }
 
 /* The _bn instances carry the batch-norm epilogue; the plain ones compile
@@ -120,6 +227,12 @@ GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1, 0)
 GEMM_TILE_KERNEL(gemm_tile_bn, GEMM_VW, GEMM_NV, 1)
 GEMM_TILE_KERNEL(gemm_tile_v1_bn, GEMM_VW, 1, 1)
 GEMM_TILE_KERNEL(gemm_tile_narrow_bn, GEMM_VWN, 1, 1)
+CONV_TILE_KERNEL(conv_tile, GEMM_VW, GEMM_NV, 0)
+CONV_TILE_KERNEL(conv_tile_v1, GEMM_VW, 1, 0)
+CONV_TILE_KERNEL(conv_tile_bn, GEMM_VW, GEMM_NV, 1)
+CONV_TILE_KERNEL(conv_tile_v1_bn, GEMM_VW, 1, 1)
+CONV_WGRAD_KERNEL(conv_wgrad, GEMM_VW, GEMM_NV)
+CONV_WGRAD_KERNEL(conv_wgrad_v1, GEMM_VW, 1)
 
 /* One output per work-item over rows [m0, M) x cols [n0, N): the strips
  * gemm_tile leaves, and whole small or odd-shaped products. */

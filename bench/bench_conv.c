@@ -1,0 +1,67 @@
+/* bench_conv.c — a k×k convolution's forward, input gradient and weight
+ * gradient through the implicit-GEMM kernels against im2col + GEMM (the
+ * peer: $TLCL_CONV=im2col), on the same device in one run.
+ * Usage: bench_conv [N H W cin cout k stride] (default EfficientNetV2-B0's
+ * block2b_expand_conv: 16 56 56 32 128, k=3 s=1). Device: $TLCL_DEVICE
+ * index or the default. Prints ms and GFLOP/s of each and the ratios
+ * (im2col time / implicit time: above 1 the implicit path is faster). */
+#include "bench_util.h"
+
+enum { REPS = 5 };
+
+/* Best seconds per call of op over REPS calls, after one warm-up call. */
+#define TIME_IT(secs, call)                                              \
+    do {                                                                 \
+        if ((call) != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)          \
+            goto fail;                                                   \
+        (secs) = 1e30;                                                   \
+        for (int i_ = 0; i_ < REPS; i_++) {                              \
+            double t0_ = bench_now();                                          \
+            if ((call) != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)      \
+                goto fail;                                               \
+            double t_ = bench_now() - t0_;                                     \
+            (secs) = t_ < (secs) ? t_ : (secs);                          \
+        }                                                                \
+    } while (0)
+
+int main(int argc, char **argv)
+{
+    int a[7] = {16, 56, 56, 32, 128, 3, 1};
+    bench_int_args(argc, argv, a, 7);
+    int N = a[0], H = a[1], W = a[2], cin = a[3], cout = a[4], K = a[5], S = a[6], OH, OW, pt, pl;
+    tlcl_conv_same(H, K, S, &OH, &pt);
+    tlcl_conv_same(W, K, S, &OW, &pl);
+    tlcl_cl *cl;
+    tlcl_engine *e;
+    if (bench_open_env_device("bench_conv", &cl, &e))
+        return 1;
+    tlcl_tensor in, din, out, w, dw;
+    tlcl_conv_geom g = {K, K, S, pt, pl};
+    double t[2][3] = {{0}};
+    if (tlcl_tensor_alloc(e, &in, "in", N, H, W, cin) || tlcl_tensor_alloc(e, &din, "din", N, H, W, cin) ||
+        tlcl_tensor_alloc(e, &out, "out", N, OH, OW, cout) || tlcl_tensor_alloc(e, &w, "w", K, K, cin, cout) ||
+        tlcl_tensor_alloc(e, &dw, "dw", K, K, cin, cout) || tlcl_tensor_fill(e, &dw, 0.0f) ||
+        tlcl_tensor_fill(e, &in, 1.0f) || tlcl_tensor_fill(e, &w, 0.5f))
+        goto fail;
+    for (int p = 0; p < 2; p++) {
+        if (p == 1)
+            setenv("TLCL_CONV", "im2col", 1);
+        TIME_IT(t[p][0], tlcl_conv2d_forward(e, &out, &in, &w, &g));
+        TIME_IT(t[p][1], tlcl_conv2d_backward(e, &din, NULL, &out, &in, &w, &g));
+        TIME_IT(t[p][2], tlcl_conv2d_backward(e, NULL, &dw, &out, &in, &w, &g));
+    }
+    unsetenv("TLCL_CONV");
+    double flop = 2.0 * N * OH * OW * (double)K * K * cin * cout;
+    printf("device %s: conv %dx%dx%dx%d -> %d k%d s%d (%.2f GFLOP per pass)\n", tlcl_cl_device(cl)->name, N, H, W,
+           cin, cout, K, S, flop * 1e-9);
+    const char *pass[3] = {"forward", "input grad", "weight grad"};
+    for (int k = 0; k < 3; k++)
+        printf("  %-11s implicit %8.3f ms (%6.1f GFLOP/s)  im2col %8.3f ms (%6.1f GFLOP/s)  ratio %.2f\n", pass[k],
+               t[0][k] * 1e3, flop / t[0][k] * 1e-9, t[1][k] * 1e3, flop / t[1][k] * 1e-9, t[1][k] / t[0][k]);
+    tlcl_engine_free(e);
+    tlcl_cl_free(cl);
+    return 0;
+fail:
+    fprintf(stderr, "bench_conv: %s\n", tlcl_engine_error(e));
+    return 1;
+}

@@ -1,0 +1,45 @@
+/* bench_util.h — what the micro-benchmarks share: a monotonic clock and
+ * opening the device named by $TLCL_DEVICE (the default one otherwise). */
+#ifndef TLCL_BENCH_UTIL_H
+#define TLCL_BENCH_UTIL_H
+
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static inline double bench_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Positional integer arguments over the defaults in a[0..n). */
+static inline void bench_int_args(int argc, char **argv, int *a, int n)
+{
+    for (int i = 0; i < n && i + 1 < argc; i++)
+        a[i] = atoi(argv[i + 1]);
+}
+
+/* 0 on success; otherwise the error is printed, prefixed with the program's name. */
+static inline int bench_open_env_device(const char *prog, tlcl_cl **cl, tlcl_engine **e)
+{
+    char err[4096];
+    tlcl_cl_options o = tlcl_cl_options_default();
+    if (getenv("TLCL_DEVICE"))
+        o.device_index = atoi(getenv("TLCL_DEVICE"));
+    if (tlcl_cl_init(cl, &o, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 1;
+    }
+    if (tlcl_engine_init(e, *cl) != TLCL_OK) {
+        fprintf(stderr, "%s: %s\n", prog, tlcl_cl_error(*cl));
+        tlcl_cl_free(*cl);
+        return 1;
+    }
+    return 0;
+}
+
+#endif
