@@ -34,7 +34,12 @@ typedef struct gemm_cfg {
     int tr;              /* gemm_transpose's tile (local size tr x tr) */
     int min_items;       /* fewer work-items than this: split K */
     long chunk_bytes;    /* CPUs: split long K into chunks of A and B this size */
-    char options[128];
+    char options[128];   /* the plain GEMM kernels */
+    /* the same tuning with -DGEMM_BN / -DGEMM_CONV: gemm.cl's kernel sets
+     * are programs of their own, so a device compiles only those it runs
+     * (a training step no batch-norm epilogue, B0 no convolution kernel
+     * but the stem's): it shortens the cold start */
+    char options_bn[160], options_conv[160], options_conv_bn[160];
 } gemm_cfg;
 
 /* Measured on PoCL (AVX-512 CPU, bench_gemm): 8 x 32 blocks per work-item
@@ -73,6 +78,9 @@ static gemm_cfg gemm_config(const tlcl_device_info *d)
         c.tr /= 2;
     snprintf(c.options, sizeof c.options, "-DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_NV=%d -DGEMM_VWN=%d -DGEMM_TR=%d", c.tm,
              c.vw, c.nv, c.vwn, c.tr);
+    snprintf(c.options_bn, sizeof c.options_bn, "%s -DGEMM_BN", c.options);
+    snprintf(c.options_conv, sizeof c.options_conv, "%s -DGEMM_CONV", c.options);
+    snprintf(c.options_conv_bn, sizeof c.options_conv_bn, "%s -DGEMM_CONV -DGEMM_BN", c.options);
     return c;
 }
 
@@ -119,10 +127,11 @@ static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
     char name[40]; /* the _bn instance carries the batch-norm epilogue */
     snprintf(name, sizeof name, "%s%s", kname, j->bn_on ? "_bn" : "");
     kname = name;
+    const char *opts = j->bn_on ? c->options_bn : c->options;
     size_t local[3] = {c->lx, c->ly, 1};
-    const size_t *lp = fit_local(e, c->options, kname, local);
+    const size_t *lp = fit_local(e, opts, kname, local);
     size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)j->splits};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), opts, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
                     TLCL_INT(n0), TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
                     TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B), TLCL_INT(j->b_off), TLCL_INT(j->ldb),
                     TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), TLCL_INT(j->c_ss),
@@ -292,11 +301,12 @@ static tlcl_status run_conv_tile(tlcl_engine *e, const gemm_cfg *c, const eng_co
 {
     char name[40];
     snprintf(name, sizeof name, "%s%s", kname, j->bn_on ? "_bn" : "");
+    const char *opts = j->bn_on ? c->options_conv_bn : c->options_conv;
     int M = s->N * s->OH * s->OW, mblk = (M + c->tm - 1) / c->tm;
     size_t local[3] = {c->lx, c->ly, 1};
-    const size_t *lp = fit_local(e, c->options, name, local);
+    const size_t *lp = fit_local(e, opts, name, local);
     size_t g[2] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1])};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, name, 2, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), opts, name, 2, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
                     TLCL_INT(M), TLCL_INT(n0), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W), TLCL_INT(s->cin),
                     TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw), TLCL_INT(s->stride),
                     TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros), TLCL_MEM(W), TLCL_MEM(out),
@@ -330,9 +340,9 @@ static tlcl_status run_conv_wgrad(tlcl_engine *e, const gemm_cfg *c, const eng_c
 {
     int rows = s->kh * s->kw * s->cin, mblk = (rows + c->tm - 1) / c->tm;
     size_t local[3] = {c->lx, c->ly, 1};
-    const size_t *lp = fit_local(e, c->options, kname, local);
+    const size_t *lp = fit_local(e, c->options_conv, kname, local);
     size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)splits};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options_conv, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
                     TLCL_INT(n0), TLCL_INT(s->N * s->OH * s->OW), TLCL_INT(pc), TLCL_MEM(X), TLCL_INT(s->H),
                     TLCL_INT(s->W), TLCL_INT(s->cin), TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh),
                     TLCL_INT(s->kw), TLCL_INT(s->stride), TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(dY),

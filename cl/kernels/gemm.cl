@@ -15,9 +15,10 @@
  * the L1 by the neighbouring work-items of dimension 0. It covers only the
  * whole blocks: gemm_tile_v1 / gemm_tile_narrow (the same code, narrower)
  * take the column strip right of them, gemm_edge (one output per work-item,
- * bounds-checked) what is left right and below. All of them sit in this one
- * program so a device compiles GEMM once. Tuning values come in as -D from
- * the host's per-device table (engine/gemm.c). */
+ * bounds-checked) what is left right and below. The implicit-GEMM
+ * convolution kernels (conv_tile, conv_wgrad) reuse the block code with
+ * another A. Tuning values come in as -D from the host's per-device table
+ * (engine/gemm.c). */
 
 #ifndef GEMM_TM
 #define GEMM_TM 8   /* rows of C per work-item */
@@ -220,19 +221,28 @@ __kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const flo
 
 /* The _bn instances carry the batch-norm epilogue; the plain ones compile
  * without it (its activation code in the tile kernel cost llvmpipe 5x on
- * every GEMM, and would cost a GPU registers). */
+ * every GEMM, and would cost a GPU registers). The host builds this file
+ * as four programs, one per kernel set chosen by -DGEMM_BN and
+ * -DGEMM_CONV, so a device compiles only the sets it runs. */
+#if !defined(GEMM_CONV) && !defined(GEMM_BN)
 GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV, 0)
 GEMM_TILE_KERNEL(gemm_tile_v1, GEMM_VW, 1, 0)
 GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1, 0)
+#elif !defined(GEMM_CONV)
 GEMM_TILE_KERNEL(gemm_tile_bn, GEMM_VW, GEMM_NV, 1)
 GEMM_TILE_KERNEL(gemm_tile_v1_bn, GEMM_VW, 1, 1)
 GEMM_TILE_KERNEL(gemm_tile_narrow_bn, GEMM_VWN, 1, 1)
+#elif !defined(GEMM_BN)
 CONV_TILE_KERNEL(conv_tile, GEMM_VW, GEMM_NV, 0)
 CONV_TILE_KERNEL(conv_tile_v1, GEMM_VW, 1, 0)
-CONV_TILE_KERNEL(conv_tile_bn, GEMM_VW, GEMM_NV, 1)
-CONV_TILE_KERNEL(conv_tile_v1_bn, GEMM_VW, 1, 1)
 CONV_WGRAD_KERNEL(conv_wgrad, GEMM_VW, GEMM_NV)
 CONV_WGRAD_KERNEL(conv_wgrad_v1, GEMM_VW, 1)
+#else
+CONV_TILE_KERNEL(conv_tile_bn, GEMM_VW, GEMM_NV, 1)
+CONV_TILE_KERNEL(conv_tile_v1_bn, GEMM_VW, 1, 1)
+#endif
+
+#if !defined(GEMM_CONV) && !defined(GEMM_BN) /* the rest belongs to the plain set */
 
 /* One output per work-item over rows [m0, M) x cols [n0, N): the strips
  * gemm_tile leaves, and whole small or odd-shaped products. */
@@ -285,3 +295,4 @@ __kernel void gemm_transpose(int N, int K, __global const float *src, int s_off,
     if (gk + ly < K && gn + lx < N)
         dst[(gk + ly) * N + gn + lx] = tile[lx][ly];
 }
+#endif
