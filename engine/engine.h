@@ -229,6 +229,10 @@ tlcl_status tlcl_drop_path_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
                                    uint32_t seed);
 tlcl_status tlcl_drop_path_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
                                     uint32_t seed);
+/* out = shortcut + drop_path(branch) in one pass (a residual block's end);
+ * the mask is tlcl_drop_path_forward's for the same seed. */
+tlcl_status tlcl_drop_path_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *branch,
+                                       const tlcl_tensor *shortcut, float rate, uint32_t seed);
 /* Per-channel affine map for inputs with at most 4 channels (image
  * preprocessing): out[..., c] = in[..., c] * scale[c] + shift[c]. shift may
  * be NULL (the backward form: din = dout * scale). */

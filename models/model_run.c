@@ -149,9 +149,9 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
     if (!b->residual)
         return TLCL_OK;
     scope(m, b->name, "_add", TLCL_PHASE_FWD, add_cost(in));
-    if (m->training && b->drop_rate > 0)
-        TRY(tlcl_drop_path_forward(m->eng, &b->project.out, &b->project.out, b->drop_rate, block_seed(m, index)));
     TRY(tlcl_tensor_alloc(m->eng, &b->out, "block_add", in->n, in->h, in->w, in->c));
+    if (m->training && b->drop_rate > 0)
+        return tlcl_drop_path_add_forward(m->eng, &b->out, &b->project.out, in, b->drop_rate, block_seed(m, index));
     return tlcl_add_forward(m->eng, &b->out, &b->project.out, in);
 }
 

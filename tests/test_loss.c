@@ -316,6 +316,32 @@ static void test_drop_alias(harness *h, int per_sample)
     free(x), free(want), free(ident);
 }
 
+/* The fused end of a residual block: shortcut + drop_path(branch) against
+ * drop_path (its mask checked above) plus the shortcut added here in
+ * double; rate 0 is the plain sum. */
+static void test_drop_path_add(harness *h, int N, int S, float rate)
+{
+    size_t n = (size_t)N * S;
+    float *x = malloc(n * sizeof *x), *sc = malloc(n * sizeof *sc);
+    harness_fill(h, x, n, -1, 1);
+    harness_fill(h, sc, n, -2, 2);
+    float *dropped = drop_once(h, 1, 0, x, N, S, rate, 5u);
+    tlcl_tensor tx = harness_tensor(h, "branch", N, 1, 1, S, x), ts = harness_tensor(h, "shortcut", N, 1, 1, S, sc);
+    tlcl_tensor out = harness_tensor(h, "out", N, 1, 1, S, NULL);
+    char what[96];
+    snprintf(what, sizeof what, "drop-path + add %dx%d rate %g", N, S, rate);
+    if (dropped && !harness_status(h, tlcl_drop_path_add_forward(h->eng, &out, &tx, &ts, rate, 5u), what)) {
+        float *got = harness_download(h, &out);
+        double *ref = malloc(n * sizeof *ref);
+        for (size_t i = 0; i < n; i++)
+            ref[i] = (double)dropped[i] + (double)sc[i];
+        harness_check(h, what, got, ref, n, 1e-6, 1e-6);
+        free(got), free(ref);
+    }
+    tlcl_tensor_release(h->eng, &tx), tlcl_tensor_release(h->eng, &ts), tlcl_tensor_release(h->eng, &out);
+    free(x), free(sc), free(dropped);
+}
+
 static void test_dropout(harness *h)
 {
     /* 65536 elements; 16384 under the (slow) oclgrind simulator, where the
@@ -327,6 +353,9 @@ static void test_dropout(harness *h)
     test_drop_kind(h, 1, 256, 8, 0.1f);
     test_drop_alias(h, 0);
     test_drop_alias(h, 1);
+    test_drop_path_add(h, 64, 32, 0.3f); /* whole vectors per sample */
+    test_drop_path_add(h, 16, 5, 0.5f);  /* one element at a time */
+    test_drop_path_add(h, 4, 16, 0.0f);
 }
 
 /* ---- optimizers ---------------------------------------------------------- */
