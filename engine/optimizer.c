@@ -76,17 +76,31 @@ typedef struct step_args {
     cl_mem clip, loss;  /* NULL: not used */
 } step_args;
 
+/* One launch of opt_update_V over count entries from off. */
+static tlcl_status update_launch(tlcl_engine *e, const tlcl_optimizer *o, tlcl_params *p, const step_args *a,
+                                 int V, size_t off, size_t count)
+{
+    cl_mem clip = a->clip ? a->clip : p->values, loss = a->loss ? a->loss : p->values; /* unread when absent */
+    char kernel[24];
+    snprintf(kernel, sizeof kernel, "opt_update_%d", V);
+    size_t g = eng_global1(count / (size_t)V);
+    return TLCL_RUN(e->cl, TLCL_PROG(optimizer), "", kernel, 1, &g, NULL, TLCL_MEM(p->values), TLCL_MEM(p->grads),
+                    TLCL_MEM(p->m), TLCL_MEM(p->v), TLCL_INT(off), TLCL_INT(count / (size_t)V), TLCL_INT(a->type),
+                    TLCL_FLOAT(a->lr), TLCL_FLOAT(a->wd_lr), TLCL_FLOAT(a->alpha), TLCL_FLOAT(o->beta1),
+                    TLCL_FLOAT(o->beta2), TLCL_FLOAT(o->epsilon), TLCL_FLOAT(o->momentum), TLCL_INT(o->nesterov),
+                    TLCL_MEM(clip), TLCL_INT(a->clip != NULL), TLCL_MEM(loss), TLCL_INT(a->loss != NULL));
+}
+
+/* The range's whole vectors at the device's width, the rest one entry a
+ * work-item. */
 static tlcl_status update_range(tlcl_engine *e, const tlcl_optimizer *o, tlcl_params *p, const step_args *a,
                                 size_t off, size_t count)
 {
-    cl_mem clip = a->clip ? a->clip : p->values, loss = a->loss ? a->loss : p->values; /* unread when absent */
-    size_t g = eng_global1(count);
-    return TLCL_RUN(e->cl, TLCL_PROG(optimizer), "", "opt_update", 1, &g, NULL, TLCL_MEM(p->values),
-                    TLCL_MEM(p->grads), TLCL_MEM(p->m), TLCL_MEM(p->v), TLCL_INT(off), TLCL_INT(count),
-                    TLCL_INT(a->type), TLCL_FLOAT(a->lr), TLCL_FLOAT(a->wd_lr), TLCL_FLOAT(a->alpha),
-                    TLCL_FLOAT(o->beta1), TLCL_FLOAT(o->beta2), TLCL_FLOAT(o->epsilon), TLCL_FLOAT(o->momentum),
-                    TLCL_INT(o->nesterov), TLCL_MEM(clip), TLCL_INT(a->clip != NULL), TLCL_MEM(loss),
-                    TLCL_INT(a->loss != NULL));
+    int V = tlcl_cl_vector_width(e->cl);
+    size_t whole = V > 1 ? count / (size_t)V * (size_t)V : 0;
+    if (whole > 0)
+        ENG_TRY(update_launch(e, o, p, a, V, off, whole));
+    return whole < count ? update_launch(e, o, p, a, 1, off + whole, count - whole) : TLCL_OK;
 }
 
 static tlcl_status check_optimizer(tlcl_engine *e, const tlcl_optimizer *o, const tlcl_params *p, float lr)
