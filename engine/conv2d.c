@@ -157,26 +157,38 @@ tlcl_status tlcl_conv2d_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_ten
     return conv_forward(e, out, in, weight, g, &d, NULL);
 }
 
-/* Batch norm rides in the GEMM epilogue on tlcl's own kernels; behind
- * CLBlast the convolution goes to a scratch tensor and batch norm runs as
- * its own pass. */
-tlcl_status tlcl_conv2d_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
-                                   const tlcl_tensor *weight, const tlcl_conv_geom *g, tlcl_bn *bn, tlcl_act act)
+/* Batch norm (and the residual) ride in the GEMM epilogue on tlcl's own
+ * kernels; behind CLBlast the convolution goes to a scratch tensor and
+ * batch norm and the add run as passes of their own. */
+tlcl_status tlcl_conv2d_bn_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                       const tlcl_tensor *weight, const tlcl_conv_geom *g, tlcl_bn *bn, tlcl_act act,
+                                       const tlcl_tensor *residual)
 {
     conv_dims d;
     ENG_TRY(conv_check(e, out, in, weight, g, "conv2d+batchnorm forward", &d));
+    if (residual)
+        ENG_TRY(eng_check_shape(e, residual, out->n, out->h, out->w, out->c, "conv2d+batchnorm+add forward"));
     if (tlcl_gemm_get_backend(e) == TLCL_GEMM_CLBLAST) {
         tlcl_tensor conv;
         ENG_TRY(tlcl_tensor_alloc(e, &conv, "conv2d output", out->n, out->h, out->w, out->c));
         tlcl_status s = conv_forward(e, &conv, in, weight, g, &d, NULL);
         if (s == TLCL_OK)
             s = tlcl_batchnorm_forward(e, bn, out, &conv, TLCL_BN_INFER, act);
+        if (s == TLCL_OK && residual) /* elementwise: out may be an operand */
+            s = tlcl_add_forward(e, out, out, residual);
         tlcl_tensor_release(e, &conv);
         return s;
     }
     ENG_TRY(eng_bn_moving_statistics(e, bn, d.cout, act));
-    eng_gemm_bn ep = {bn->saved_mean.buf, bn->saved_istd.buf, bn->gamma->buf, bn->beta->buf, act};
+    eng_gemm_bn ep = {bn->saved_mean.buf, bn->saved_istd.buf, bn->gamma->buf, bn->beta->buf, act,
+                      residual ? residual->buf : NULL};
     return conv_forward(e, out, in, weight, g, &d, &ep);
+}
+
+tlcl_status tlcl_conv2d_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                   const tlcl_tensor *weight, const tlcl_conv_geom *g, tlcl_bn *bn, tlcl_act act)
+{
+    return tlcl_conv2d_bn_add_forward(e, out, in, weight, g, bn, act, NULL);
 }
 
 /* 1×1: dW += inᵀ · dY, din = dY · Wᵀ straight on the tensors. */

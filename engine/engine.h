@@ -140,6 +140,12 @@ struct tlcl_bn;
 tlcl_status tlcl_conv2d_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
                                    const tlcl_tensor *weight, const tlcl_conv_geom *g, struct tlcl_bn *bn,
                                    tlcl_act act);
+/* The same with a residual added after the activation: out = residual +
+ * act(batchnorm(conv(in))) in one pass (a residual block's end at
+ * inference); residual has out's shape. */
+tlcl_status tlcl_conv2d_bn_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
+                                       const tlcl_tensor *weight, const tlcl_conv_geom *g, struct tlcl_bn *bn,
+                                       tlcl_act act, const tlcl_tensor *residual);
 tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
                                       const tlcl_tensor *weight, const tlcl_conv_geom *g, struct tlcl_bn *bn,
                                       tlcl_act act);
@@ -238,7 +244,8 @@ tlcl_status tlcl_drop_path_add_forward(tlcl_engine *e, tlcl_tensor *out, const t
  * be NULL (the backward form: din = dout * scale). */
 tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const float *scale,
                                  const float *shift);
-/* out = a + b; backward of a residual is tlcl_tensor_axpy into both branches. */
+/* out = a + b (out may be a or b); backward of a residual is tlcl_tensor_axpy
+ * into both branches. */
 tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b);
 
 /* ---- resize ----------------------------------------------------------------

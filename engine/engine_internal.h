@@ -38,6 +38,7 @@ tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, 
 typedef struct eng_gemm_bn {
     cl_mem mean, istd, gamma, beta;
     tlcl_act act;
+    cl_mem residual; /* NULL, or [M, N] like C: added after the activation */
 } eng_gemm_bn;
 
 /* C = A B (row-major, no transposes) with the epilogue, on tlcl's own

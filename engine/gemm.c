@@ -95,13 +95,29 @@ typedef struct gemm_job {
     /* the per-column batch norm + act epilogue (GEMM_BN_ARGS in gemm.cl):
      * bn_on, then mean, istd, gamma, beta (bound to C when off, so every
      * argument is a valid buffer) and the activation */
-    int bn_on, bn_act;
-    cl_mem bn_mem[4];
+    int bn_on, bn_act, bn_has_res;
+    cl_mem bn_mem[5]; /* [4]: the residual added after the activation */
 } gemm_job;
 
 #define GEMM_BN_KARGS(j)                                                                                    \
     TLCL_INT((j)->bn_on), TLCL_MEM((j)->bn_mem[0]), TLCL_MEM((j)->bn_mem[1]), TLCL_MEM((j)->bn_mem[2]),     \
-        TLCL_MEM((j)->bn_mem[3]), TLCL_INT((j)->bn_act)
+        TLCL_MEM((j)->bn_mem[3]), TLCL_INT((j)->bn_act), TLCL_MEM((j)->bn_mem[4]), TLCL_INT((j)->bn_has_res)
+
+/* The epilogue's arguments from bn (NULL: none); unused buffers are bound
+ * to C so every argument is a valid buffer. */
+static void gemm_job_bn(gemm_job *j, const eng_gemm_bn *bn, cl_mem C)
+{
+    j->bn_on = bn != NULL;
+    j->bn_act = bn ? (int)bn->act : 0;
+    j->bn_has_res = bn && bn->residual;
+    for (int k = 0; k < 5; k++)
+        j->bn_mem[k] = C;
+    if (bn) {
+        cl_mem m[5] = {bn->mean, bn->istd, bn->gamma, bn->beta, bn->residual ? bn->residual : C};
+        for (int k = 0; k < 5; k++)
+            j->bn_mem[k] = m[k];
+    }
+}
 
 static size_t round_up(size_t x, size_t m) { return m ? (x + m - 1) / m * m : x; }
 
@@ -246,10 +262,8 @@ static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K,
     }
     gemm_job j = {.M = M, .N = N, .K = K, .kc = K, .splits = 1, .alpha = alpha, .beta = beta, .A = A, .B = B,
                   .C = C, .a_off = (int)a_off, .a_rs = ta ? 1 : lda, .a_ks = ta ? lda : 1, .b_off = (int)b_off,
-                  .ldb = ldb, .c_off = (int)c_off, .ldc = ldc, .c_ss = 0, .bn_on = bn != NULL,
-                  .bn_act = bn ? (int)bn->act : 0, .bn_mem = {C, C, C, C}};
-    if (bn)
-        j.bn_mem[0] = bn->mean, j.bn_mem[1] = bn->istd, j.bn_mem[2] = bn->gamma, j.bn_mem[3] = bn->beta;
+                  .ldb = ldb, .c_off = (int)c_off, .ldc = ldc, .c_ss = 0};
+    gemm_job_bn(&j, bn, C);
     j.splits = choose_splits(&c, M, N, K);
     tlcl_status s;
     if (j.splits > 1) {
@@ -319,9 +333,8 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
     if (s->N * s->OH * s->OW == 0 || s->cout == 0)
         return TLCL_OK;
     gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
-    gemm_job j = {.bn_on = bn != NULL, .bn_act = bn ? (int)bn->act : 0, .bn_mem = {out, out, out, out}};
-    if (bn)
-        j.bn_mem[0] = bn->mean, j.bn_mem[1] = bn->istd, j.bn_mem[2] = bn->gamma, j.bn_mem[3] = bn->beta;
+    gemm_job j = {0};
+    gemm_job_bn(&j, bn, out);
     tlcl_tensor zeros; /* what a tap in the padding reads */
     ENG_TRY(tlcl_tensor_alloc(e, &zeros, "conv padding zeros", 1, 1, 1, s->cin));
     tlcl_status st = tlcl_tensor_fill(e, &zeros, 0.0f);
@@ -380,7 +393,8 @@ tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_
         st = run_conv_wgrad(e, &c, s, "conv_wgrad", nblk, 0, splits, pc, X, dY, part.buf);
     if (st == TLCL_OK && n0 < s->cout)
         st = run_conv_wgrad(e, &c, s, "conv_wgrad_v1", (s->cout - n0) / c.vw, n0, splits, pc, X, dY, part.buf);
-    gemm_job j = {.bn_mem = {dW, dW, dW, dW}};
+    gemm_job j = {0};
+    gemm_job_bn(&j, NULL, dW);
     size_t g[2] = {(size_t)s->cout, (size_t)rows};
     if (st == TLCL_OK) /* dW += the sum of the splits */
         st = TLCL_RUN(e->cl, TLCL_PROG(gemm), c.options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(rows),

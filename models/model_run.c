@@ -59,20 +59,35 @@ static int needs_grad(const tlcl_model *m, int position) { return position >= m-
 
 /* ---- conv + batch norm + activation ------------------------------------ */
 
+/* Whether nothing runs backward through the layer at `position` (see
+ * needs_grad): inference, or a frozen base below the trainable layers.
+ * Then batch norm and act ride on the convolution's output. */
+static int convbn_fused(const tlcl_model *m, const tlcl_convbn *cb, int position)
+{
+    return !m->training || (!needs_grad(m, position) && bn_mode(m, cb) != TLCL_BN_TRAIN);
+}
+
+/* The fused layer into out (named name), plus residual when given (a 1x1
+ * or k x k convolution's epilogue adds it). */
+static tlcl_status convbn_fused_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_tensor *in, tlcl_tensor *out,
+                                        const char *name, const tlcl_tensor *residual)
+{
+    tlcl_engine *e = m->eng;
+    const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
+    TRY(tlcl_tensor_alloc(e, out, name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    if (cb->depthwise)
+        return tlcl_depthwise_bn_forward(e, out, in, w, &cb->geom, &cb->bn, cb->act);
+    return tlcl_conv2d_bn_add_forward(e, out, in, w, &cb->geom, &cb->bn, cb->act, residual);
+}
+
 /* The layer at `position` (see needs_grad) */
 static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_tensor *in, int position)
 {
     tlcl_engine *e = m->eng;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
     scope(m, cb->conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(cb, m->batch));
-    if (!m->training || (!needs_grad(m, position) && bn_mode(m, cb) != TLCL_BN_TRAIN)) {
-        /* nothing runs backward here (inference, or a frozen base below the
-         * trainable layers): batch norm and act ride on the convolution's output */
-        TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
-        if (cb->depthwise)
-            return tlcl_depthwise_bn_forward(e, &cb->out, in, w, &cb->geom, &cb->bn, cb->act);
-        return tlcl_conv2d_bn_forward(e, &cb->out, in, w, &cb->geom, &cb->bn, cb->act);
-    }
+    if (convbn_fused(m, cb, position))
+        return convbn_fused_forward(m, cb, in, &cb->out, cb->bn_name, NULL);
     TRY(tlcl_tensor_alloc(e, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
     if (cb->depthwise)
         TRY(tlcl_depthwise_forward(e, &cb->conv_out, in, w, &cb->geom));
@@ -144,6 +159,11 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
         TRY(tlcl_tensor_alloc(m->eng, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
         TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
         x = &b->se.out;
+    }
+    if (b->residual && !(m->training && b->drop_rate > 0) && convbn_fused(m, &b->project, index + 1)) {
+        /* the add rides on the project convolution's epilogue too */
+        scope(m, b->project.conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(&b->project, m->batch));
+        return convbn_fused_forward(m, &b->project, x, &b->out, "block_add", in);
     }
     TRY(convbn_forward(m, &b->project, x, index + 1));
     if (!b->residual)

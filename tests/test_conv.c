@@ -53,6 +53,31 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     free(ref);
 }
 
+/* out = residual + act(bn(conv)): ref (the part without the residual) plus
+ * a random residual, in double. */
+static void check_conv_bn_add(harness *h, const conv_case *c, const tlcl_conv_geom *g, tlcl_tensor *x,
+                              tlcl_tensor *w, tlcl_bn *bn, int act, const double *ref)
+{
+    const ref_conv_shape *s = &c->s;
+    size_t n = (size_t)s->n * s->oh * s->ow * s->cout;
+    float *r = malloc(n * sizeof *r);
+    harness_fill(h, r, n, -1.0f, 1.0f);
+    double *want = malloc(n * sizeof *want);
+    for (size_t i = 0; i < n; i++)
+        want[i] = ref[i] + (double)r[i];
+    tlcl_tensor res = harness_tensor(h, "residual", s->n, s->oh, s->ow, s->cout, r);
+    tlcl_tensor y = harness_tensor(h, "y", s->n, s->oh, s->ow, s->cout, NULL);
+    char what[160];
+    snprintf(what, sizeof what, "%s + batch norm + act %d + residual fused", c->name, act);
+    if (!harness_status(h, tlcl_conv2d_bn_add_forward(h->eng, &y, x, w, g, bn, (tlcl_act)act, &res), what)) {
+        float *got = harness_download(h, &y);
+        harness_check(h, what, got, want, n, FWD_TOL, FLOOR);
+        free(got);
+    }
+    tlcl_tensor_release(h->eng, &res), tlcl_tensor_release(h->eng, &y);
+    free(r), free(want);
+}
+
 /* The convolution with inference-mode batch norm and an activation fused
  * into its output (the GEMM epilogue, or the depthwise kernel's), against
  * the double convolution followed by the double batch norm. */
@@ -86,6 +111,8 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
         harness_check(h, what, got, ref, (size_t)M * C, FWD_TOL, FLOOR);
         free(got);
     }
+    if (c->kind == CONV) /* and with a residual added after the activation */
+        check_conv_bn_add(h, c, g, x, w, &bn, act, ref);
     tlcl_bn_release(h->eng, &bn);
     tlcl_tensor_release(h->eng, &y);
     for (int k = 0; k < 4; k++)

@@ -64,20 +64,24 @@
  * out buffers that may hold NaN). With bn set, each column j then goes
  * through inference-mode batch norm and an activation (a convolution's
  * batch norm fused into its GEMM): c = act(gamma[j] (c - mean[j]) istd[j] +
- * beta[j]), the expression of batchnorm.cl's bn_forward. */
+ * beta[j]), the expression of batchnorm.cl's bn_forward; with bn_has_res
+ * the element of bn_res at C's own offset is then added (a residual
+ * block's add fused into its project convolution). */
 #define GEMM_BN_ARGS int bn, __global const float *bn_mean, __global const float *bn_istd,              \
-                     __global const float *bn_gamma, __global const float *bn_beta, int bn_act
-#define GEMM_BN_APPLY(ACTF, LOAD, out, col)                                                             \
-    ACTF(bn_act, LOAD(bn_gamma + (col)) * ((out) - LOAD(bn_mean + (col))) * LOAD(bn_istd + (col)) +    \
-                     LOAD(bn_beta + (col)))
+                     __global const float *bn_gamma, __global const float *bn_beta, int bn_act,          \
+                     __global const float *bn_res, int bn_has_res
+#define GEMM_BN_APPLY(ACTF, LOAD, out, col, off)                                                        \
+    (ACTF(bn_act, LOAD(bn_gamma + (col)) * ((out) - LOAD(bn_mean + (col))) * LOAD(bn_istd + (col)) +   \
+                      LOAD(bn_beta + (col))) +                                                         \
+     (bn_has_res ? LOAD(bn_res + (off)) : 0.0f))
 #define GEMM_SCALAR_LOAD(p) (*(p))
 /* The pieces of a work-item's TM x (VW * NV) block, shared by the GEMM and
  * the implicit-GEMM convolution below: clear, one k step (AVAL(r) is row
  * r's value of op(A) at this k), and the store (rows below ROWS only) with
  * alpha, beta and the optional batch-norm epilogue. */
-#define GEMM_EPILOGUE_0(VW, out, col) (out)
-#define GEMM_EPILOGUE_1(VW, out, col) \
-    (bn ? GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), out, col) : (out))
+#define GEMM_EPILOGUE_0(VW, out, col, off) (out)
+#define GEMM_EPILOGUE_1(VW, out, col, off) \
+    (bn ? GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), out, col, off) : (out))
 #define GEMM_BLOCK_ZERO(VW, NV)                                                                \
     GEMM_CAT(float, VW) acc[GEMM_TM][NV];                                                      \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
@@ -102,7 +106,7 @@
             GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
             if (beta != 0.0f)                                                                  \
                 out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
-            out = GEMM_CAT(GEMM_EPILOGUE_, BN)(VW, out, j0 + v * (VW));                        \
+            out = GEMM_CAT(GEMM_EPILOGUE_, BN)(VW, out, j0 + v * (VW), (c - C) + r * ldc + v * (VW)); \
             GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
         }
 
@@ -261,7 +265,7 @@ __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha
         acc = mad(a[k * a_ks], b[k * ldb], acc);
     __global float *c = C + c_off + s * c_ss + i * ldc + j;
     float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
-    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j) : out;
+    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
 }
 
 /* C = alpha * sum over the splits of P[s] + beta * C; P is [splits, M, N]. */
@@ -275,7 +279,7 @@ __kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global
         acc += P[((size_t)s * M + i) * N + j];
     __global float *c = C + c_off + i * ldc + j;
     float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
-    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j) : out;
+    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
 }
 
 /* dst[K, N] (dense) = src^T where src is [N, K] with leading dimension ld;
