@@ -181,6 +181,8 @@ tlcl_status tlcl_activation_backward(tlcl_engine *e, tlcl_act act, tlcl_tensor *
                     TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
 }
 
+#define AFFINE_GROUPS 8 /* 16-pixel groups per work-item, as in elementwise.cl */
+
 tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const float *scale,
                                  const float *shift)
 {
@@ -194,9 +196,19 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
         a.s[c] = scale[c];
         b.s[c] = shift ? shift[c] : 0.0f;
     }
-    size_t g = eng_global1(n);
+    /* vector devices: whole groups of 16 pixels as float16s, then the rest */
+    size_t groups = tlcl_cl_vector_width(e->cl) > 1 ? n / (16 * (size_t)in->c) : 0, i0 = groups * 16 * in->c;
+    if (groups > 0) {
+        size_t g = eng_global1((groups + AFFINE_GROUPS - 1) / AFFINE_GROUPS);
+        ENG_TRY(TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "affine_channels_16", 1, &g, NULL, TLCL_MEM(out->buf),
+                         TLCL_MEM(in->buf), TLCL_INT(groups), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
+                         ((tlcl_arg){sizeof b, &b})));
+    }
+    if (i0 == n)
+        return TLCL_OK;
+    size_t g = eng_global1(n - i0);
     return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "affine_channels", 1, &g, NULL, TLCL_MEM(out->buf),
-                    TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
+                    TLCL_MEM(in->buf), TLCL_INT(i0), TLCL_INT(n), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
                     ((tlcl_arg){sizeof b, &b}));
 }
 

@@ -94,6 +94,25 @@ static void test_activation(harness *h, int act)
     free(x), free(dy), free(dx64), free(ddy), free(y), free(dx);
 }
 
+/* Image preprocessing: out = in * scale[c] + shift[c] over NHWC pixels of 1
+ * to 4 channels, in double; the pixel counts leave a tail after the
+ * 16-pixel groups (and 7 pixels are all tail). */
+static void test_affine(harness *h, int N, int H, int W, int C)
+{
+    size_t n = (size_t)N * H * W * C;
+    float *x = frand(h, n, 0, 255), scale[4] = {0.017f, -0.5f, 2.0f, 0.25f}, shift[4] = {-2.1f, 1.0f, 0.5f, -0.125f};
+    double *ref = malloc(n * sizeof *ref);
+    for (size_t i = 0; i < n; i++)
+        ref[i] = (double)x[i] * scale[i % C] + shift[i % C];
+    tlcl_tensor tx = harness_tensor(h, "x", N, H, W, C, x), ty = filled(h, "y", N, H, W, C, NAN);
+    char what[96];
+    snprintf(what, sizeof what, "affine channels %dx%dx%dx%d", N, H, W, C);
+    if (!harness_status(h, tlcl_affine_channels(h->eng, &ty, &tx, scale, shift), what))
+        expect(h, what, &ty, ref, 0, FWD_TOL);
+    tlcl_tensor_release(h->eng, &tx), tlcl_tensor_release(h->eng, &ty);
+    free(x), free(ref);
+}
+
 /* ---- batch norm ----------------------------------------------------------- */
 
 typedef struct bn_case {
@@ -445,6 +464,10 @@ int main(void)
     test_reduce(&h, 3, 50, 20, 0.25f, 0);
     for (int act = 0; act <= 4; act++)
         test_activation(&h, act);
+    for (int c = 1; c <= 4; c++)
+        test_affine(&h, 2, 5, 7, c);
+    test_affine(&h, 1, 1, 7, 3);
+    test_affine(&h, 1, 16, 19, 3); /* 19 groups of 16 pixels: whole and partial work-items */
     /* The last shape takes the chunked (two-stage) reduction. Under the
      * oclgrind simulator, which is slow, it is smaller but still chunked
      * (162 rows: 10 chunks) with several samples; test_reduce keeps the

@@ -32,14 +32,40 @@ __kernel void activation_backward(__global float *din, __global const float *dou
     if (i < n) din[i] = dout[i] * act_grad(act, in[i]);
 }
 
-/* Image preprocessing: per-channel scale and shift, channels <= 4. */
-__kernel void affine_channels(__global float *out, __global const float *in, int n, int channels, float4 scale,
-                              float4 shift)
+/* Image preprocessing: per-channel scale and shift, channels <= 4, on
+ * elements [i0, n), one a work-item (the tail of affine_channels_16). */
+__kernel void affine_channels(__global float *out, __global const float *in, int i0, int n, int channels,
+                              float4 scale, float4 shift)
 {
-    int i = get_global_id(0);
+    int i = i0 + get_global_id(0);
     if (i >= n) return;
     int c = i % channels;
     float a = c == 0 ? scale.x : c == 1 ? scale.y : c == 2 ? scale.z : scale.w;
     float b = c == 0 ? shift.x : c == 1 ? shift.y : c == 2 ? shift.z : shift.w;
     out[i] = in[i] * a + b;
+}
+
+/* Groups of 16 pixels (channels float16 vectors each), AFFINE_GROUPS of them
+ * a work-item: lane l of a group's j-th vector holds channel (16 j + l) %
+ * channels, whose scale and shift a shuffle spreads over the lanes, once
+ * per work-item (the vector % is 16 divisions). groups counts the 16-pixel
+ * groups. */
+#define AFFINE_GROUPS 8
+__kernel void affine_channels_16(__global float *out, __global const float *in, int groups, int channels,
+                                 float4 scale, float4 shift)
+{
+    int g0 = get_global_id(0) * AFFINE_GROUPS;
+    if (g0 >= groups) return;
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    float16 a[4], b[4];
+    for (int j = 0; j < channels; j++) {
+        uint16 c = (lane + (uint)(16 * j)) % (uint)channels;
+        a[j] = shuffle(scale, c);
+        b[j] = shuffle(shift, c);
+    }
+    for (int g = g0; g < min(groups, g0 + AFFINE_GROUPS); g++)
+        for (int j = 0; j < channels; j++) {
+            int o = g * channels + j;
+            vstore16(vload16(o, in) * a[j] + b[j], o, out);
+        }
 }
