@@ -24,6 +24,9 @@ static tlcl_status bn_saved(tlcl_engine *e, tlcl_bn *bn, int C)
     return tlcl_tensor_alloc(e, &bn->saved_istd, "bn saved_istd", 1, 1, 1, C);
 }
 
+/* One batchnorm program per activation: the switch folds away. */
+static void bn_opts(char *opts, size_t len, tlcl_act act) { snprintf(opts, len, "-DACT=%d", (int)act); }
+
 static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
 {
     ENG_TRY(eng_check_count(e, bn->gamma, (size_t)C, "batchnorm gamma"));
@@ -45,11 +48,39 @@ static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows
     }
     size_t g = eng_global1((size_t)C);
     char opts[24]; /* the forward's program (one per activation): no build of its own */
-    snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
+    bn_opts(opts, sizeof opts, act);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
                     TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
                     TLCL_MEM(x), TLCL_INT(C), TLCL_INT(rows), TLCL_FLOAT(bn->epsilon),
                     TLCL_FLOAT(bn->momentum), TLCL_INT(train));
+}
+
+/* Training mode on a CPU takes the column kernels (one work-item per channel
+ * vector over all rows, batchnorm.cl) when a column of x and dy fits the
+ * per-core cache, so their second pass reads it from there, and there are
+ * enough channel vectors for every core: the late, small layers. V2-B0's
+ * stages 4-6 (14x14 and 7x7) at batch 16. */
+#define BN_COLUMN_MAX_BYTES ((size_t)512 << 10)
+
+static int bn_column(tlcl_engine *e, size_t rows, int C, int V)
+{
+    size_t column = rows * (size_t)V * sizeof(float) * 2; /* x and dy */
+    return eng_on_cpu(e) && rows > 0 && column <= BN_COLUMN_MAX_BYTES &&
+           (size_t)(C / V) >= 2 * tlcl_cl_device(e->cl)->compute_units;
+}
+
+static tlcl_status bn_train_forward_column(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out, const tlcl_tensor *in,
+                                           int rows, int V, tlcl_act act)
+{
+    int Cv = in->c / V;
+    size_t g = eng_global1((size_t)Cv);
+    char opts[24], kernel[40];
+    bn_opts(opts, sizeof opts, act);
+    snprintf(kernel, sizeof kernel, "bn_train_forward_column_%d", V);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
+                    TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf),
+                    TLCL_MEM(bn->moving_var->buf), TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf),
+                    TLCL_INT(rows), TLCL_INT(Cv), TLCL_FLOAT(bn->epsilon), TLCL_FLOAT(bn->momentum), TLCL_INT(act));
 }
 
 tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out, const tlcl_tensor *in,
@@ -61,14 +92,16 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     if (out->buf == in->buf)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
     ENG_TRY(bn_saved(e, bn, C));
-    ENG_TRY(bn_statistics(e, bn, in->buf, in->n * in->h * in->w, C, mode == TLCL_BN_TRAIN, act));
     size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
+    int V = C > 0 ? eng_channel_vector(e, C) : 1;
+    if (mode == TLCL_BN_TRAIN && bn_column(e, rows, C, V))
+        return bn_train_forward_column(e, bn, out, in, (int)rows, V, act);
+    ENG_TRY(bn_statistics(e, bn, in->buf, in->n * in->h * in->w, C, mode == TLCL_BN_TRAIN, act));
     if (rows == 0 || C == 0)
         return TLCL_OK;
-    int V = eng_channel_vector(e, C);
     eng_launch_channels_rows(e, (size_t)(C / V), rows, g, l);
-    char opts[24], kernel[32]; /* one program per activation: the switch folds away */
-    snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
+    char opts[24], kernel[32];
+    bn_opts(opts, sizeof opts, act);
     snprintf(kernel, sizeof kernel, "bn_forward_%d", V);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 2, g, l, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf),
@@ -91,7 +124,7 @@ static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, co
     int V = eng_channel_vector(e, in->c);
     eng_launch_channels_rows(e, (size_t)(in->c / V), rows, g, l);
     char opts[24], kernel[32];
-    snprintf(opts, sizeof opts, "-DACT=%d", (int)act);
+    bn_opts(opts, sizeof opts, act);
     snprintf(kernel, sizeof kernel, "bn_backward_dx_%d", V);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 2, g, l, TLCL_MEM(din->buf), TLCL_MEM(dout->buf),
                     TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
@@ -116,12 +149,32 @@ static tlcl_status bn_grad_sums(tlcl_engine *e, const tlcl_bn *bn, const tlcl_te
     return TLCL_OK;
 }
 
+static tlcl_status bn_train_backward_column(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *din,
+                                            const tlcl_tensor *dout, const tlcl_tensor *in, int rows, int V,
+                                            tlcl_act act)
+{
+    int Cv = in->c / V;
+    size_t g = eng_global1((size_t)Cv);
+    char opts[24], kernel[40];
+    bn_opts(opts, sizeof opts, act);
+    snprintf(kernel, sizeof kernel, "bn_train_backward_column_%d", V);
+    cl_mem dgamma = bn->dgamma ? bn->dgamma->buf : in->buf, dbeta = bn->dbeta ? bn->dbeta->buf : in->buf;
+    cl_mem dx = din ? din->buf : in->buf; /* bound either way; written only with the flags */
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(dx), TLCL_MEM(dout->buf),
+                    TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
+                    TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf), TLCL_MEM(dgamma), TLCL_MEM(dbeta),
+                    TLCL_INT(bn->dgamma != NULL), TLCL_INT(din != NULL), TLCL_INT(rows), TLCL_INT(Cv), TLCL_INT(act));
+}
+
 /* Batch statistics: dx needs both sums whether or not the parameter
  * gradients are wanted, so they go to scratch and are added to dgamma/dbeta. */
 static tlcl_status bn_backward_train(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
                                      const tlcl_tensor *in, tlcl_act act)
 {
     int C = in->c, rows = in->n * in->h * in->w;
+    int V = C > 0 ? eng_channel_vector(e, C) : 1;
+    if (bn_column(e, (size_t)rows, C, V) && (bn->dgamma != NULL) == (bn->dbeta != NULL))
+        return bn_train_backward_column(e, bn, din, dout, in, rows, V, act);
     tlcl_tensor sdz, sdzx;
     ENG_TRY(tlcl_tensor_alloc(e, &sdz, "bn sum_dz", 1, 1, 1, C));
     tlcl_status s = tlcl_tensor_alloc(e, &sdzx, "bn sum_dzx", 1, 1, 1, C);

@@ -473,11 +473,13 @@ int main(void)
      * (162 rows: 10 chunks) with several samples; test_reduce keeps the
      * large cases (more chunks than a work-group). */
     /* C = 16, 24 and 48 take the vector instances (and 48's channel offsets,
-     * up to 45 against a spread of about 1, the shifted one-pass variance) */
-    static const shape bn_shapes[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3},
-                                      {4, 33, 33, 6}, {2, 5, 7, 16}, {1, 9, 9, 24}, {2, 17, 17, 48}};
-    static const shape bn_shapes_sim[] = {{2, 3, 3, 5}, {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3},
-                                          {2, 9, 9, 6}, {2, 3, 5, 16}, {1, 5, 5, 24}, {1, 9, 9, 48}};
+     * up to 45 against a spread of about 1, the shifted one-pass variance);
+     * C = 64 at 162 rows the training-mode column kernels on CPUs, at 4225
+     * rows (a column over the cache bound at 16 wide) the reductions again */
+    static const shape bn_shapes[] = {{2, 3, 3, 5},   {1, 1, 1, 13}, {1, 7, 9, 17},   {3, 1, 1, 3},  {4, 33, 33, 6},
+                                      {2, 5, 7, 16},  {1, 9, 9, 24}, {2, 17, 17, 48}, {2, 9, 9, 64}, {1, 65, 65, 64}};
+    static const shape bn_shapes_sim[] = {{2, 3, 3, 5},  {1, 1, 1, 13}, {1, 7, 9, 17}, {3, 1, 1, 3}, {2, 9, 9, 6},
+                                          {2, 3, 5, 16}, {1, 5, 5, 24}, {1, 9, 9, 48}, {2, 3, 3, 64}, {1, 9, 9, 64}};
     _Static_assert(sizeof bn_shapes == sizeof bn_shapes_sim, "one simulator shape per shape");
     const char *platform = getenv("TLCL_TEST_PLATFORM");
     const shape *bn_set = platform && strstr(platform, "oclgrind") ? bn_shapes_sim : bn_shapes;

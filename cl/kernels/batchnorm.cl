@@ -69,5 +69,79 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
         STORE_##V(ga * is * (dz - corr), i, dx);                                                       \
     }
 
-#define BN_KERNELS(S, T, V) BN_FORWARD(S, T, V) BN_BACKWARD_DX(S, T, V)
+/* Training mode with one work-item per channel vector over all rows (the
+ * engine's choice on CPUs when the column stays in the cache between the
+ * passes): the statistics and the apply, or the gradient sums and dx, in one
+ * launch and one read of the tensors from memory. The arithmetic is that of
+ * the reductions (ROW_SHIFTED, ROW_BN_DZ), bn_stats, bn_forward and
+ * bn_backward_dx above. */
+#define BN_TRAIN_FORWARD_COLUMN(S, T, V)                                                               \
+    __kernel void bn_train_forward_column_##V(                                                         \
+        __global float *out, __global const float *x, __global float *mean, __global float *istd,      \
+        __global float *moving_mean, __global float *moving_var, __global const float *gamma,          \
+        __global const float *beta, int rows, int Cv, float eps, float momentum, int act)              \
+    {                                                                                                  \
+        int cv = get_global_id(0);                                                                     \
+        if (cv >= Cv || rows == 0)                                                                     \
+            return;                                                                                    \
+        T x0 = LOAD_##V(cv, x), s1 = (T)(0.0f), s2 = (T)(0.0f);                                        \
+        for (int r = 0; r < rows; r++) {                                                               \
+            T d = LOAD_##V((size_t)r * Cv + cv, x) - x0;                                               \
+            s1 += d;                                                                                   \
+            s2 += d * d;                                                                               \
+        }                                                                                              \
+        float inv = 1.0f / (float)rows;                                                                \
+        T ed = inv * s1, var = fmax(inv * s2 - ed * ed, 0.0f);                                         \
+        T m = x0 + ed, is = 1.0f / sqrt(var + eps);                                                    \
+        STORE_##V(m, cv, mean);                                                                        \
+        STORE_##V(is, cv, istd);                                                                       \
+        STORE_##V(LOAD_##V(cv, moving_mean) * momentum + m * (1.0f - momentum), cv, moving_mean);      \
+        STORE_##V(LOAD_##V(cv, moving_var) * momentum + var * (1.0f - momentum), cv, moving_var);      \
+        T ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta);                                           \
+        for (int r = 0; r < rows; r++) {                                                               \
+            size_t i = (size_t)r * Cv + cv;                                                            \
+            STORE_##V(act_forward##S(act, ga * (LOAD_##V(i, x) - m) * is + be), i, out);               \
+        }                                                                                              \
+    }
+
+/* dgamma += Σ dz x̂ and dbeta += Σ dz when given (has_dparams), dx when
+ * has_dx. */
+#define BN_TRAIN_BACKWARD_COLUMN(S, T, V)                                                              \
+    __kernel void bn_train_backward_column_##V(                                                        \
+        __global float *dx, __global const float *dy, __global const float *x,                        \
+        __global const float *mean, __global const float *istd, __global const float *gamma,           \
+        __global const float *beta, __global float *dgamma, __global float *dbeta, int has_dparams,    \
+        int has_dx, int rows, int Cv, int act)                                                         \
+    {                                                                                                  \
+        int cv = get_global_id(0);                                                                     \
+        if (cv >= Cv)                                                                                  \
+            return;                                                                                    \
+        T m = LOAD_##V(cv, mean), is = LOAD_##V(cv, istd);                                             \
+        T ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta);                                           \
+        T sdz = (T)(0.0f), sdzx = (T)(0.0f);                                                           \
+        for (int r = 0; r < rows; r++) {                                                               \
+            size_t i = (size_t)r * Cv + cv;                                                            \
+            T xh = (LOAD_##V(i, x) - m) * is;                                                          \
+            T dz = LOAD_##V(i, dy) * act_grad##S(act, ga * xh + be);                                   \
+            sdz += dz;                                                                                 \
+            sdzx += dz * xh;                                                                           \
+        }                                                                                              \
+        if (has_dparams) {                                                                             \
+            STORE_##V(LOAD_##V(cv, dgamma) + sdzx, cv, dgamma);                                        \
+            STORE_##V(LOAD_##V(cv, dbeta) + sdz, cv, dbeta);                                           \
+        }                                                                                              \
+        if (!has_dx)                                                                                   \
+            return;                                                                                    \
+        float inv = rows > 0 ? 1.0f / (float)rows : 0.0f;                                              \
+        for (int r = 0; r < rows; r++) {                                                               \
+            size_t i = (size_t)r * Cv + cv;                                                            \
+            T xh = (LOAD_##V(i, x) - m) * is;                                                          \
+            T dz = LOAD_##V(i, dy) * act_grad##S(act, ga * xh + be);                                   \
+            STORE_##V(ga * is * (dz - inv * (sdz + xh * sdzx)), i, dx);                                \
+        }                                                                                              \
+    }
+
+#define BN_KERNELS(S, T, V)                                                                            \
+    BN_FORWARD(S, T, V) BN_BACKWARD_DX(S, T, V) BN_TRAIN_FORWARD_COLUMN(S, T, V)                       \
+    BN_TRAIN_BACKWARD_COLUMN(S, T, V)
 FOR_EACH_WIDTH(BN_KERNELS)
