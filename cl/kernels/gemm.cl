@@ -150,21 +150,29 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
     if (bj >= nblk || bi >= mblk) return;                                                      \
     int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV)), ldb = ldc;                            \
     const float alpha = 1.0f, beta = 0.0f;                                                     \
-    int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM];                                                \
+    int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM], inside = 1;                                    \
+    const __global float *corner[GEMM_TM]; /* window corners, when all are inside */          \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                            \
         int i = min(i0 + r, M - 1), t = i / OW;                                                \
         x0[r] = (i % OW) * stride - pad_left;                                                  \
         y0[r] = (t % OH) * stride - pad_top;                                                   \
         n_h[r] = (t / OH) * H;                                                                 \
+        inside &= y0[r] >= 0 && y0[r] + kh <= H && x0[r] >= 0 && x0[r] + kw <= W;              \
     }                                                                                          \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        corner[r] = inside ? X + ((n_h[r] + y0[r]) * W + x0[r]) * cin : X;                     \
     const __global float *b = B + j0;                                                          \
     GEMM_BLOCK_ZERO(VW, NV)                                                                    \
     for (int ky = 0; ky < kh; ky++)                                                            \
         for (int kx = 0; kx < kw; kx++) {                                                      \
+            /* a block whose windows are all inside the image (most of    */                  \
+            /* them) offsets its corners; the others check every row      */                  \
             const __global float *arow[GEMM_TM];                                               \
+            int tap = (ky * W + kx) * cin;                                                     \
             GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                    \
                 int y = y0[r] + ky, x = x0[r] + kx;                                            \
-                arow[r] = y >= 0 && y < H && x >= 0 && x < W ? X + ((n_h[r] + y) * W + x) * cin \
+                arow[r] = inside ? corner[r] + tap                                             \
+                        : y >= 0 && y < H && x >= 0 && x < W ? X + ((n_h[r] + y) * W + x) * cin \
                                                              : zeros;                          \
             }                                                                                  \
             for (int ci = 0; ci < cin; ci++)                                                   \
