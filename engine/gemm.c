@@ -213,10 +213,17 @@ static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, int N, int K, 
                                tlcl_tensor *bt)
 {
     ENG_TRY(tlcl_tensor_alloc(e, bt, "gemm B^T", K, 1, 1, N));
-    size_t local[2] = {(size_t)c->tr, (size_t)c->tr};
-    size_t g[2] = {(size_t)K, (size_t)N};
-    tlcl_status s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_transpose", 2, g, local, TLCL_INT(N),
-                             TLCL_INT(K), TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_MEM(bt->buf));
+    tlcl_status s;
+    if (eng_on_cpu(e)) {
+        size_t g[2] = {((size_t)N + 15) / 16, (size_t)K};
+        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_transpose_rows", 2, g, NULL, TLCL_INT(N), TLCL_INT(K),
+                     TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_MEM(bt->buf));
+    } else {
+        size_t local[2] = {(size_t)c->tr, (size_t)c->tr};
+        size_t g[2] = {(size_t)K, (size_t)N};
+        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_transpose", 2, g, local, TLCL_INT(N), TLCL_INT(K),
+                     TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_MEM(bt->buf));
+    }
     if (s != TLCL_OK)
         tlcl_tensor_release(e, bt);
     return s;

@@ -290,6 +290,27 @@ __kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global
     *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
 }
 
+/* The same transpose without local memory, for CPUs (PoCL splits a
+ * work-group's loop at every barrier): a work-item writes 16 consecutive
+ * entries of a dst row from 16 rows of src. global = (ceil(N / 16), K). */
+__kernel void gemm_transpose_rows(int N, int K, __global const float *src, int s_off, int ld,
+                                  __global float *dst)
+{
+    int n0 = get_global_id(0) * 16, k = get_global_id(1);
+    if (n0 >= N || k >= K) return;
+    __global float *d = dst + k * N + n0;
+    const __global float *s = src + s_off + n0 * ld + k;
+    if (n0 + 16 <= N) {
+        float t[16];
+        GEMM_UNROLL for (int j = 0; j < 16; j++)
+            t[j] = s[j * ld];
+        vstore16(vload16(0, t), 0, d);
+    } else {
+        for (int j = 0; j < N - n0; j++)
+            d[j] = s[j * ld];
+    }
+}
+
 /* dst[K, N] (dense) = src^T where src is [N, K] with leading dimension ld;
  * 16 x 16 tiles through local memory keep both sides' accesses contiguous. */
 #ifndef GEMM_TR
