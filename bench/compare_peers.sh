@@ -8,7 +8,8 @@
 #   efficientnet-lite0  PyTorch: the model of tools/make_lite0_fixture.py
 # The runs alternate (tlcl, PyTorch, Keras, tlcl, ...) and the best of each is
 # compared, so a passing load on the machine hurts all alike. One line per
-# (arch, mode, peer): img/s of both and the ratio tlcl / peer.
+# (arch, mode, peer): img/s of both and the ratio tlcl / peer, then the ratio
+# of the medians (a check on one lucky run) and every run.
 #
 # usage: bench/compare_peers.sh [--device=N] [ROUNDS]        (default: device 0, 2 rounds)
 # environment (defaults in brackets):
@@ -54,6 +55,8 @@ run() {
     fi
 }
 best() { grep -v fail | sort -g | tail -1; }
+# the median of the runs that did not fail (the mean of the middle two for an even count)
+median() { grep -v fail | sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine moves single runs); PyTorch OMP_WAIT_POLICY=${TORCH_OMP_WAIT_POLICY:-default}"
 keras=0
@@ -91,8 +94,10 @@ for mode in $MODES; do
                 "$arch" "$mode" "$BATCH" "$SIZE" "${tb:-failed}" "$peer" "${pb:-failed}"
             continue
         fi
-        printf '%-18s %-5s batch %s size %s: tlcl %6.2f img/s  %-7s %6.2f img/s  ratio %.2f  (runs: tlcl %s; %s %s)\n' \
-            "$arch" "$mode" "$BATCH" "$SIZE" "$tb" "$peer" "$pb" "$(echo "$tb / $pb" | bc -l)" "${t[*]}" "$peer" "${runs[*]}"
+        tm=$(printf '%s\n' "${t[@]}" | median) pm=$(printf '%s\n' "${runs[@]}" | median)
+        printf '%-18s %-5s batch %s size %s: tlcl %6.2f img/s  %-7s %6.2f img/s  ratio %.2f  (median ratio %.2f; runs: tlcl %s; %s %s)\n' \
+            "$arch" "$mode" "$BATCH" "$SIZE" "$tb" "$peer" "$pb" "$(echo "$tb / $pb" | bc -l)" "$(echo "$tm / $pm" | bc -l)" \
+            "${t[*]}" "$peer" "${runs[*]}"
     done
 done
 done
