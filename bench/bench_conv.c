@@ -7,23 +7,6 @@
  * (im2col time / implicit time: above 1 the implicit path is faster). */
 #include "bench_util.h"
 
-enum { REPS = 5 };
-
-/* Best seconds per call of op over REPS calls, after one warm-up call. */
-#define TIME_IT(secs, call)                                              \
-    do {                                                                 \
-        if ((call) != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)          \
-            goto fail;                                                   \
-        (secs) = 1e30;                                                   \
-        for (int i_ = 0; i_ < REPS; i_++) {                              \
-            double t0_ = bench_now();                                          \
-            if ((call) != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)      \
-                goto fail;                                               \
-            double t_ = bench_now() - t0_;                                     \
-            (secs) = t_ < (secs) ? t_ : (secs);                          \
-        }                                                                \
-    } while (0)
-
 int main(int argc, char **argv)
 {
     int a[7] = {16, 56, 56, 32, 128, 3, 1};
@@ -46,9 +29,9 @@ int main(int argc, char **argv)
     for (int p = 0; p < 2; p++) {
         if (p == 1)
             setenv("TLCL_CONV", "im2col", 1);
-        TIME_IT(t[p][0], tlcl_conv2d_forward(e, &out, &in, &w, &g));
-        TIME_IT(t[p][1], tlcl_conv2d_backward(e, &din, NULL, &out, &in, &w, &g));
-        TIME_IT(t[p][2], tlcl_conv2d_backward(e, NULL, &dw, &out, &in, &w, &g));
+        BENCH_BEST_OF(t[p][0], tlcl_conv2d_forward(e, &out, &in, &w, &g));
+        BENCH_BEST_OF(t[p][1], tlcl_conv2d_backward(e, &din, NULL, &out, &in, &w, &g));
+        BENCH_BEST_OF(t[p][2], tlcl_conv2d_backward(e, NULL, &dw, &out, &in, &w, &g));
     }
     unsetenv("TLCL_CONV");
     double flop = 2.0 * N * OH * OW * (double)K * K * cin * cout;

@@ -8,23 +8,6 @@
  * output, 16 112 112 32, swish: act 1; 0 is none, 3 relu). Device: $TLCL_DEVICE index or the default. */
 #include "bench_util.h"
 
-enum { REPS = 5 };
-
-/* Best seconds per call over REPS calls, after one warm-up call. */
-#define TIME_IT(secs, call)                                              \
-    do {                                                                 \
-        if ((call) != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)          \
-            goto fail;                                                   \
-        (secs) = 1e30;                                                   \
-        for (int i_ = 0; i_ < REPS; i_++) {                              \
-            double t0_ = bench_now();                                    \
-            if ((call) != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)      \
-                goto fail;                                               \
-            double t_ = bench_now() - t0_;                               \
-            (secs) = t_ < (secs) ? t_ : (secs);                          \
-        }                                                                \
-    } while (0)
-
 int main(int argc, char **argv)
 {
     int a[5] = {16, 112, 112, 32, TLCL_ACT_SWISH};
@@ -48,9 +31,9 @@ int main(int argc, char **argv)
         tlcl_tensor_alloc(e, &dy, "dy", N, H, W, C) || tlcl_tensor_alloc(e, &dx, "dx", N, H, W, C) ||
         tlcl_tensor_fill(e, &x, 0.5f) || tlcl_tensor_fill(e, &dy, 0.25f))
         goto fail;
-    TIME_IT(t_fwd, tlcl_batchnorm_forward(e, &bn, &y, &x, TLCL_BN_TRAIN, act));
-    TIME_IT(t_bwd, tlcl_batchnorm_backward(e, &bn, &dx, &dy, &x, TLCL_BN_TRAIN, act));
-    TIME_IT(t_copy, tlcl_tensor_copy(e, &y, &x));
+    BENCH_BEST_OF(t_fwd, tlcl_batchnorm_forward(e, &bn, &y, &x, TLCL_BN_TRAIN, act));
+    BENCH_BEST_OF(t_bwd, tlcl_batchnorm_backward(e, &bn, &dx, &dy, &x, TLCL_BN_TRAIN, act));
+    BENCH_BEST_OF(t_copy, tlcl_tensor_copy(e, &y, &x));
     double mb = tlcl_tensor_count(&x) * 4.0;
     double bw_copy = 2.0 * mb / t_copy * 1e-9, bw_fwd = 3.0 * mb / t_fwd * 1e-9, bw_bwd = 5.0 * mb / t_bwd * 1e-9;
     printf("device %s: batch norm + activation %d, training, %dx%dx%dx%d (%.1f MB)\n", tlcl_cl_device(cl)->name,
