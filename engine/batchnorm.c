@@ -92,18 +92,18 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     if (out->buf == in->buf)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
     ENG_TRY(bn_saved(e, bn, C));
-    size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
+    size_t rows = (size_t)in->n * in->h * in->w;
     int V = C > 0 ? eng_channel_vector(e, C) : 1;
     if (mode == TLCL_BN_TRAIN && bn_column(e, rows, C, V))
         return bn_train_forward_column(e, bn, out, in, (int)rows, V, act);
     ENG_TRY(bn_statistics(e, bn, in->buf, in->n * in->h * in->w, C, mode == TLCL_BN_TRAIN, act));
     if (rows == 0 || C == 0)
         return TLCL_OK;
-    eng_launch_channels_rows(e, (size_t)(C / V), rows, g, l);
+    size_t g = eng_global1(rows * (size_t)(C / V));
     char opts[24], kernel[32];
     bn_opts(opts, sizeof opts, act);
     snprintf(kernel, sizeof kernel, "bn_forward_%d", V);
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 2, g, l, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf),
                     TLCL_MEM(bn->beta->buf), TLCL_INT(rows), TLCL_INT(C / V), TLCL_INT(act));
 }
@@ -118,15 +118,15 @@ tlcl_status eng_bn_moving_statistics(tlcl_engine *e, tlcl_bn *bn, int C, tlcl_ac
 static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
                          const tlcl_tensor *in, tlcl_act act, cl_mem sum_dz, cl_mem sum_dzx, float inv_count)
 {
-    size_t rows = (size_t)in->n * in->h * in->w, g[2], l[2];
+    size_t rows = (size_t)in->n * in->h * in->w;
     if (rows == 0 || in->c == 0)
         return TLCL_OK;
     int V = eng_channel_vector(e, in->c);
-    eng_launch_channels_rows(e, (size_t)(in->c / V), rows, g, l);
+    size_t g = eng_global1(rows * (size_t)(in->c / V));
     char opts[24], kernel[32];
     bn_opts(opts, sizeof opts, act);
     snprintf(kernel, sizeof kernel, "bn_backward_dx_%d", V);
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 2, g, l, TLCL_MEM(din->buf), TLCL_MEM(dout->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(din->buf), TLCL_MEM(dout->buf),
                     TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
                     TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf), TLCL_MEM(sum_dz), TLCL_MEM(sum_dzx),
                     TLCL_INT(rows), TLCL_INT(in->c / V), TLCL_INT(act), TLCL_FLOAT(inv_count));

@@ -84,13 +84,6 @@ int gemm_select_measure_count(void);
  * driver (kernels guard their bounds). */
 static inline size_t eng_global1(size_t count) { return count; }
 
-/* A 2-D launch over (C channels, rows) of an NHWC tensor: channels along
- * dimension 0 so neighbouring work-items read neighbouring addresses and
- * per-channel parameters, no division by C per element, and a work-group
- * wide enough for CPU implementations to vectorise (PoCL) and for GPUs to
- * coalesce. Fills global and local; kernels guard both bounds. */
-void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t global[2], size_t local[2]);
-
 /* The device is a CPU (PoCL, Rusticl's llvmpipe): the kernels' shape
  * choices (vector strips, chunk counts, local sizes) follow its caches and
  * SIMD registers rather than a GPU's thousands of threads. */

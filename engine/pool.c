@@ -10,16 +10,14 @@ tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
 {
     if ((size_t)N * (size_t)HW * (size_t)C == 0)
         return TLCL_OK;
-    size_t g[3], l[3];
     int V = eng_channel_vector(e, C);
-    eng_launch_channels_rows(e, (size_t)(C / V), (size_t)HW, g, l);
-    g[2] = (size_t)N, l[2] = 1;
+    size_t g = eng_global1((size_t)N * HW * (C / V));
     int has_in = in && mul, has_add = add != NULL;
     /* unused buffers are bound to out so every argument is a valid buffer */
     cl_mem a = has_in ? in : out, m = has_in ? mul : out, s = has_add ? add : out;
     char kernel[32];
     snprintf(kernel, sizeof kernel, "channel_broadcast_%d", V);
-    return TLCL_RUN(e->cl, TLCL_PROG(pool), "", kernel, 3, g, l, TLCL_MEM(out), TLCL_MEM(a), TLCL_MEM(m),
+    return TLCL_RUN(e->cl, TLCL_PROG(pool), "", kernel, 1, &g, NULL, TLCL_MEM(out), TLCL_MEM(a), TLCL_MEM(m),
                     TLCL_MEM(s), TLCL_FLOAT(add_scale), TLCL_INT(has_in), TLCL_INT(has_add), TLCL_INT(N),
                     TLCL_INT(HW), TLCL_INT(C / V));
 }

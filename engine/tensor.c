@@ -212,23 +212,6 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
                     ((tlcl_arg){sizeof b, &b}));
 }
 
-void eng_launch_channels_rows(tlcl_engine *e, size_t C, size_t rows, size_t global[2], size_t local[2])
-{
-    size_t wg = tlcl_cl_device(e->cl)->max_work_group_size;
-    /* a CPU work-item already holds a channel vector: one local shape for
-     * every C keeps one compiled work-group function (see cpu_local in
-     * cl_context.c) */
-    int cpu = eng_on_cpu(e);
-    size_t lc = cpu ? 1 : C % 16 == 0 ? 16 : C % 8 == 0 ? 8 : C % 4 == 0 ? 4 : 1;
-    size_t lr = cpu ? 64 : 16;
-    while (lc * lr > wg && lr > 1)
-        lr /= 2;
-    while (lc * lr > wg && lc > 1)
-        lc /= 2;
-    local[0] = lc, local[1] = lr;
-    global[0] = C, global[1] = rows;
-}
-
 int eng_on_cpu(tlcl_engine *e) { return strcmp(tlcl_cl_device(e->cl)->type, "cpu") == 0; }
 
 int eng_channel_vector(tlcl_engine *e, int C)

@@ -10,10 +10,10 @@
                                         __global const float *mul, __global const float *add,          \
                                         float add_scale, int has_in, int has_add, int N, int HW, int Cv) \
     {                                                                                                  \
-        int cv = get_global_id(0), p = get_global_id(1), b = get_global_id(2);                         \
-        if (cv >= Cv || p >= HW || b >= N)                                                             \
+        size_t i = get_global_id(0); /* memory order, as batchnorm.cl's kernels */                     \
+        if (i >= (size_t)N * HW * Cv)                                                                  \
             return;                                                                                    \
-        size_t i = ((size_t)b * HW + p) * Cv + cv;                                                     \
+        int cv = i % Cv, b = i / ((size_t)HW * Cv);                                                    \
         int nc = b * Cv + cv;                                                                          \
         T v = has_in ? LOAD_##V(i, in) * LOAD_##V(nc, mul) : (T)(0.0f);                                \
         if (has_add)                                                                                   \
