@@ -369,6 +369,26 @@ static tlcl_status run_conv_wgrad(tlcl_engine *e, const gemm_cfg *c, const eng_c
                     TLCL_INT(s->cout), TLCL_MEM(part), TLCL_INT(rows * s->cout));
 }
 
+/* conv_wgrad_ci: narrow outputs (less than one GEMM block of channels)
+ * whose input channels fill whole blocks. */
+static tlcl_status run_conv_wgrad_ci(tlcl_engine *e, const gemm_cfg *c, const eng_conv_shape *s, int splits, int pc,
+                                     cl_mem X, cl_mem dY, cl_mem part)
+{
+    tlcl_tensor zeros; /* what a tap in the padding reads */
+    ENG_TRY(tlcl_tensor_alloc(e, &zeros, "conv padding zeros", 1, 1, 1, s->cin));
+    tlcl_status st = tlcl_tensor_fill(e, &zeros, 0.0f);
+    int taps = s->kh * s->kw, rows = taps * s->cin;
+    size_t g[3] = {(size_t)(taps * (s->cin / (c->vw * c->nv))), (size_t)(s->cout / c->tm), (size_t)splits};
+    if (st == TLCL_OK)
+        st = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options_conv, "conv_wgrad_ci", 3, g, NULL,
+                      TLCL_INT(s->N * s->OH * s->OW), TLCL_INT(pc), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W),
+                      TLCL_INT(s->cin), TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw),
+                      TLCL_INT(s->stride), TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros.buf),
+                      TLCL_MEM(dY), TLCL_INT(s->cout), TLCL_MEM(part), TLCL_INT(rows * s->cout));
+    tlcl_tensor_release(e, &zeros);
+    return st;
+}
+
 /* Pixel chunks: enough to give every compute unit work and, on CPUs, small
  * enough that a chunk's input and dY rows ((cin + cout) floats a pixel)
  * stay in the L2 while all the blocks of dW go over them; at most 64 (the
@@ -395,10 +415,13 @@ tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_
     tlcl_tensor part;
     ENG_TRY(tlcl_tensor_alloc(e, &part, "conv weight-gradient partials", splits, rows, 1, s->cout));
     int wide = c.vw * c.nv, nblk = s->cout / wide, n0 = nblk * wide;
+    int turned = nblk == 0 && s->cin % wide == 0 && s->cout % c.tm == 0; /* conv_wgrad_ci */
     tlcl_status st = TLCL_OK;
-    if (nblk > 0)
+    if (turned)
+        st = run_conv_wgrad_ci(e, &c, s, splits, pc, X, dY, part.buf);
+    if (!turned && nblk > 0)
         st = run_conv_wgrad(e, &c, s, "conv_wgrad", nblk, 0, splits, pc, X, dY, part.buf);
-    if (st == TLCL_OK && n0 < s->cout)
+    if (!turned && st == TLCL_OK && n0 < s->cout)
         st = run_conv_wgrad(e, &c, s, "conv_wgrad_v1", (s->cout - n0) / c.vw, n0, splits, pc, X, dY, part.buf);
     gemm_job j = {0};
     gemm_job_bn(&j, NULL, dW);

@@ -282,6 +282,9 @@ int main(void)
         same("conv 3x3 s1 implicit 2x5x7 16->48", CONV, 2, 5, 7, 16, 48, 3, 1),
         same("conv stem 3x3 s2 implicit 1x9x7 3->32", CONV, 1, 9, 7, 3, 32, 3, 2),
         padded("conv 3x3 s1 implicit pad (0,2)x(1,0) 1x6x9 32->16", CONV, 1, 6, 9, 32, 16, 3, 1, 0, 2, 1, 0),
+        /* 32 -> 16: the weight gradient with input channels as the vectors
+         * (conv_wgrad_ci on 16-wide devices), over two samples at stride 2 */
+        same("conv 3x3 s2 implicit narrow 2x9x7 32->16", CONV, 2, 9, 7, 32, 16, 3, 2),
         padded("conv 5x5 s1 implicit valid 1x7x8 16->16", CONV, 1, 7, 8, 16, 16, 5, 1, 0, 0, 0, 0),
         same("conv 3x3 s1 wide (im2col, flipped input grad) 1x5x6 16->80", CONV, 1, 5, 6, 16, 80, 3, 1),
         grads(same("conv 3x3 s1 implicit din only 1x4x5 16->16", CONV, 1, 4, 5, 16, 16, 3, 1), GRAD_INPUT_ONLY),

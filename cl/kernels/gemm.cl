@@ -231,6 +231,52 @@ __kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const flo
     GEMM_BLOCK_STORE(VW, NV, 0, rows - i0)                                                     \
 }
 
+/* The weight gradient of a narrow convolution (cout below one GEMM block)
+ * with the roles turned: a work-item's rows are TM output channels and its
+ * columns VW * NV input channels of one tap, so a pixel's dY entries are the
+ * broadcasts and its input channels the vector loads (twice conv_wgrad_v1's
+ * FMAs per load at cout 16). The block, of dWᵀ, is stored turned back into
+ * the partials [splits, kh*kw*cin, cout]. global = (taps * cin / (VW * NV),
+ * cout / TM, splits); cin % (VW * NV) == 0, cout % TM == 0. */
+#define GEMM_A_DY(r) (a[r])
+#define CONV_WGRAD_CI_KERNEL(NAME, VW, NV)                                                     \
+__kernel void NAME(int P, int pc, __global const float *X, int H, int W, int cin, int OH,      \
+                   int OW, int kh, int kw, int stride, int pad_top, int pad_left,              \
+                   __global const float *zeros, __global const float *dY, int cout,            \
+                   __global float *C, int c_ss)                                                \
+{                                                                                              \
+    int cblk = cin / ((VW) * (NV)), g = get_global_id(0), co0 = get_global_id(1) * GEMM_TM;    \
+    int s = get_global_id(2);                                                                  \
+    if (g >= cblk * kh * kw || co0 >= cout) return;                                            \
+    int tap = g / cblk, ci0 = (g % cblk) * ((VW) * (NV)), ky = tap / kw, kx = tap % kw;        \
+    int p0 = s * pc, p1 = min(P, p0 + pc), ldb = 0;                                            \
+    int ox = p0 % OW, t = p0 / OW, oy = t % OH, n = t / OH;                                    \
+    const __global float *a = dY + p0 * cout + co0;                                            \
+    GEMM_BLOCK_ZERO(VW, NV)                                                                    \
+    for (int p = p0; p < p1; p++) {                                                            \
+        int y = oy * stride - pad_top + ky, x = ox * stride - pad_left + kx;                   \
+        const __global float *b = y >= 0 && y < H && x >= 0 && x < W                           \
+                                      ? X + ((n * H + y) * W + x) * cin + ci0 : zeros;         \
+        GEMM_BLOCK_STEP(VW, NV, GEMM_A_DY)                                                     \
+        a += cout;                                                                             \
+        if (++ox == OW) {                                                                      \
+            ox = 0;                                                                            \
+            if (++oy == OH) {                                                                  \
+                oy = 0;                                                                        \
+                n++;                                                                           \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    __global float *c = C + s * c_ss + (tap * cin + ci0) * cout + co0;                         \
+    GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
+        GEMM_UNROLL for (int v = 0; v < (NV); v++) {                                           \
+            float lane[VW];                                                                    \
+            GEMM_CAT(vstore, VW)(acc[r][v], 0, lane);                                          \
+            for (int l = 0; l < (VW); l++)                                                     \
+                c[(v * (VW) + l) * cout + r] = lane[l];                                        \
+        }                                                                                      \
+}
+
 /* The _bn instances carry the batch-norm epilogue; the plain ones compile
  * without it (its activation code in the tile kernel cost llvmpipe 5x on
  * every GEMM, and would cost a GPU registers). The host builds this file
@@ -249,6 +295,7 @@ CONV_TILE_KERNEL(conv_tile, GEMM_VW, GEMM_NV, 0)
 CONV_TILE_KERNEL(conv_tile_v1, GEMM_VW, 1, 0)
 CONV_WGRAD_KERNEL(conv_wgrad, GEMM_VW, GEMM_NV)
 CONV_WGRAD_KERNEL(conv_wgrad_v1, GEMM_VW, 1)
+CONV_WGRAD_CI_KERNEL(conv_wgrad_ci, GEMM_VW, GEMM_NV)
 #else
 CONV_TILE_KERNEL(conv_tile_bn, GEMM_VW, GEMM_NV, 1)
 CONV_TILE_KERNEL(conv_tile_v1_bn, GEMM_VW, 1, 1)
