@@ -173,7 +173,9 @@ static tlcl_status bn_backward_train(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *d
 {
     int C = in->c, rows = in->n * in->h * in->w;
     int V = C > 0 ? eng_channel_vector(e, C) : 1;
-    if (bn_column(e, (size_t)rows, C, V) && (bn->dgamma != NULL) == (bn->dbeta != NULL))
+    /* the column kernel parks dz in din between its passes: din must not be x */
+    if (bn_column(e, (size_t)rows, C, V) && (bn->dgamma != NULL) == (bn->dbeta != NULL) &&
+        !(din && din->buf == in->buf))
         return bn_train_backward_column(e, bn, din, dout, in, rows, V, act);
     tlcl_tensor sdz, sdzx;
     ENG_TRY(tlcl_tensor_alloc(e, &sdz, "bn sum_dz", 1, 1, 1, C));

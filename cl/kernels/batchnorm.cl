@@ -109,7 +109,9 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
     }
 
 /* dgamma += Σ dz x̂ and dbeta += Σ dz when given (has_dparams), dx when
- * has_dx. */
+ * has_dx. The first pass parks dz in dx (the column is in the cache when
+ * the second pass reads it back), so the activation's derivative is
+ * evaluated once per element. */
 #define BN_TRAIN_BACKWARD_COLUMN(S, T, V)                                                              \
     __kernel void bn_train_backward_column_##V(                                                        \
         __global float *dx, __global const float *dy, __global const float *x,                        \
@@ -129,6 +131,8 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
             T dz = LOAD_##V(i, dy) * act_grad##S(act, ga * xh + be);                                   \
             sdz += dz;                                                                                 \
             sdzx += dz * xh;                                                                           \
+            if (has_dx)                                                                                \
+                STORE_##V(dz, i, dx);                                                                  \
         }                                                                                              \
         if (has_dparams) {                                                                             \
             STORE_##V(LOAD_##V(cv, dgamma) + sdzx, cv, dgamma);                                        \
@@ -140,8 +144,7 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
         for (int r = 0; r < rows; r++) {                                                               \
             size_t i = (size_t)r * Cv + cv;                                                            \
             T xh = (LOAD_##V(i, x) - m) * is;                                                          \
-            T dz = LOAD_##V(i, dy) * act_grad##S(act, ga * xh + be);                                   \
-            STORE_##V(ga * is * (dz - inv * (sdz + xh * sdzx)), i, dx);                                \
+            STORE_##V(ga * is * (LOAD_##V(i, dx) - inv * (sdz + xh * sdzx)), i, dx);                   \
         }                                                                                              \
     }
 
