@@ -189,6 +189,15 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
  * padding checks each row. Dimension 2 splits the pixels into chunks of pc
  * whose partial dW land [splits, kh*kw*cin, cout] apart (c_ss) for
  * gemm_splitk_reduce to add to dW. */
+/* The next output pixel (ox, oy, n) in NHWC order, without divisions. */
+#define CONV_NEXT_PIXEL                                                                        \
+    if (++ox == OW) {                                                                          \
+        ox = 0;                                                                                \
+        if (++oy == OH) {                                                                      \
+            oy = 0;                                                                            \
+            n++;                                                                               \
+        }                                                                                      \
+    }
 #define GEMM_A_WINDOW(r) (a[off[r]])
 #define GEMM_A_BORDER(r) (y + ky[r] >= 0 && y + ky[r] < H && x + kx[r] >= 0 && x + kx[r] < W ? a[off[r]] : 0.0f)
 #define CONV_WGRAD_KERNEL(NAME, VW, NV)                                                        \
@@ -219,13 +228,7 @@ __kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const flo
             GEMM_BLOCK_STEP(VW, NV, GEMM_A_WINDOW)                                             \
         else                                                                                   \
             GEMM_BLOCK_STEP(VW, NV, GEMM_A_BORDER)                                             \
-        if (++ox == OW) {                                                                      \
-            ox = 0;                                                                            \
-            if (++oy == OH) {                                                                  \
-                oy = 0;                                                                        \
-                n++;                                                                           \
-            }                                                                                  \
-        }                                                                                      \
+        CONV_NEXT_PIXEL                                                                        \
     }                                                                                          \
     __global float *c = C + s * c_ss + i0 * ldc + j0;                                          \
     GEMM_BLOCK_STORE(VW, NV, 0, rows - i0)                                                     \
@@ -259,13 +262,7 @@ __kernel void NAME(int P, int pc, __global const float *X, int H, int W, int cin
                                       ? X + ((n * H + y) * W + x) * cin + ci0 : zeros;         \
         GEMM_BLOCK_STEP(VW, NV, GEMM_A_DY)                                                     \
         a += cout;                                                                             \
-        if (++ox == OW) {                                                                      \
-            ox = 0;                                                                            \
-            if (++oy == OH) {                                                                  \
-                oy = 0;                                                                        \
-                n++;                                                                           \
-            }                                                                                  \
-        }                                                                                      \
+        CONV_NEXT_PIXEL                                                                        \
     }                                                                                          \
     __global float *c = C + s * c_ss + (tap * cin + ci0) * cout + co0;                         \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
