@@ -18,6 +18,7 @@ struct tlcl_engine {
     int oclgrind;                    /* the device is the oclgrind simulator (tensor.c, gemm_select.c) */
     tlcl_gemm_backend gemm_backend;  /* AUTO until resolved */
     void *clblast_state;             /* gemm_clblast.c's, NULL when unused */
+    tlcl_tensor zeros;               /* eng_zeros's, from the pool */
 };
 
 #define ENG_TRY(expr)                          \
@@ -25,6 +26,10 @@ struct tlcl_engine {
         tlcl_status s_ = (expr);               \
         if (s_ != TLCL_OK) return s_;          \
     } while (0)
+
+/* A buffer of at least count zero floats, owned by the engine and filled
+ * once per size (what an implicit convolution's taps in the padding read). */
+tlcl_status eng_zeros(tlcl_engine *e, size_t count, cl_mem *out);
 
 /* Records a message in the context and returns status. */
 #define ENG_FAIL(e, status, ...) tlcl_cl_fail((e)->cl, (status), __VA_ARGS__)

@@ -342,16 +342,14 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
     gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
     gemm_job j = {0};
     gemm_job_bn(&j, bn, out);
-    tlcl_tensor zeros; /* what a tap in the padding reads */
-    ENG_TRY(tlcl_tensor_alloc(e, &zeros, "conv padding zeros", 1, 1, 1, s->cin));
-    tlcl_status st = tlcl_tensor_fill(e, &zeros, 0.0f);
+    cl_mem zeros; /* what a tap in the padding reads */
+    ENG_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
     int wide = c.vw * c.nv, nblk = s->cout / wide, n0 = nblk * wide;
-    if (st == TLCL_OK && nblk > 0)
-        st = run_conv_tile(e, &c, s, "conv_tile", nblk, 0, X, W, zeros.buf, out, &j);
-    if (st == TLCL_OK && n0 < s->cout)
-        st = run_conv_tile(e, &c, s, "conv_tile_v1", (s->cout - n0) / c.vw, n0, X, W, zeros.buf, out, &j);
-    tlcl_tensor_release(e, &zeros);
-    return st;
+    if (nblk > 0)
+        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile", nblk, 0, X, W, zeros, out, &j));
+    if (n0 < s->cout)
+        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile_v1", (s->cout - n0) / c.vw, n0, X, W, zeros, out, &j));
+    return TLCL_OK;
 }
 
 /* conv_wgrad over the column blocks [n0, n0 + nblk * width), every split. */
@@ -374,19 +372,15 @@ static tlcl_status run_conv_wgrad(tlcl_engine *e, const gemm_cfg *c, const eng_c
 static tlcl_status run_conv_wgrad_ci(tlcl_engine *e, const gemm_cfg *c, const eng_conv_shape *s, int splits, int pc,
                                      cl_mem X, cl_mem dY, cl_mem part)
 {
-    tlcl_tensor zeros; /* what a tap in the padding reads */
-    ENG_TRY(tlcl_tensor_alloc(e, &zeros, "conv padding zeros", 1, 1, 1, s->cin));
-    tlcl_status st = tlcl_tensor_fill(e, &zeros, 0.0f);
+    cl_mem zeros; /* what a tap in the padding reads */
+    ENG_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
     int taps = s->kh * s->kw, rows = taps * s->cin;
     size_t g[3] = {(size_t)(taps * (s->cin / (c->vw * c->nv))), (size_t)(s->cout / c->tm), (size_t)splits};
-    if (st == TLCL_OK)
-        st = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options_conv, "conv_wgrad_ci", 3, g, NULL,
-                      TLCL_INT(s->N * s->OH * s->OW), TLCL_INT(pc), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W),
-                      TLCL_INT(s->cin), TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw),
-                      TLCL_INT(s->stride), TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros.buf),
-                      TLCL_MEM(dY), TLCL_INT(s->cout), TLCL_MEM(part), TLCL_INT(rows * s->cout));
-    tlcl_tensor_release(e, &zeros);
-    return st;
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options_conv, "conv_wgrad_ci", 3, g, NULL,
+                    TLCL_INT(s->N * s->OH * s->OW), TLCL_INT(pc), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W),
+                    TLCL_INT(s->cin), TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw),
+                    TLCL_INT(s->stride), TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros),
+                    TLCL_MEM(dY), TLCL_INT(s->cout), TLCL_MEM(part), TLCL_INT(rows * s->cout));
 }
 
 /* Pixel chunks: enough to give every compute unit work and, on CPUs, small

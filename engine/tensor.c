@@ -32,6 +32,22 @@ void tlcl_engine_free(tlcl_engine *e)
     free(e);
 }
 
+tlcl_status eng_zeros(tlcl_engine *e, size_t count, cl_mem *out)
+{
+    if (tlcl_tensor_count(&e->zeros) < count) {
+        if (e->zeros.buf)
+            tlcl_tensor_release(e, &e->zeros);
+        ENG_TRY(tlcl_tensor_alloc(e, &e->zeros, "engine zeros", 1, 1, 1, (int)count));
+        tlcl_status s = tlcl_tensor_fill(e, &e->zeros, 0.0f);
+        if (s != TLCL_OK) {
+            tlcl_tensor_release(e, &e->zeros);
+            return s;
+        }
+    }
+    *out = e->zeros.buf;
+    return TLCL_OK;
+}
+
 tlcl_cl *tlcl_engine_cl(tlcl_engine *e) { return e->cl; }
 const char *tlcl_engine_error(const tlcl_engine *e) { return tlcl_cl_error(e->cl); }
 
