@@ -131,6 +131,8 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     size_t wg = cl->dev.max_work_group_size < 256 ? cl->dev.max_work_group_size : 256;
     cl->reduce_wg = pow2_floor(wg ? wg : 1);
     cl->vector_width = vector_width(cl->dev.float_vector_width, getenv("TLCL_VECTOR_WIDTH"));
+    const char *fma = getenv("TLCL_FMA"); /* 0 or 1 overrides the device's word (for bench A/B runs) */
+    cl->fma = fma && fma[0] ? strcmp(fma, "0") != 0 : cl->dev.fma;
     cl->profiling = o.profiling;
     cl->scope = -1;
     cl->sim_transfers = strstr(cl->dev.platform_name, "Oclgrind") != NULL;
@@ -195,8 +197,9 @@ static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *option
         }
     }
     char full[2048];
-    snprintf(full, sizeof full, "-cl-std=CL1.2 -DWG=%zu -DVW=%d%s %s", cl->reduce_wg, cl->vector_width,
-             cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "", options);
+    snprintf(full, sizeof full, "-cl-std=CL1.2 -DWG=%zu -DVW=%d%s%s %s", cl->reduce_wg, cl->vector_width,
+             cl->fma ? " -DTLCL_FMA=1" : "", cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "",
+             options);
     cl_program p;
     double t0 = now_s();
     tlcl_status s = cl_program_build(cl, name, full, &p);

@@ -67,6 +67,9 @@ static void device_fill(tlcl_device_info *info, int index, cl_platform_id p, cl_
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
     clGetDeviceInfo(d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof vec, &vec, NULL);
+    cl_device_fp_config fp = 0;
+    clGetDeviceInfo(d, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    info->fma = (fp & CL_FP_FMA) && !(fp & CL_FP_SOFT_FLOAT);
     snprintf(info->type, sizeof info->type, "%s", device_type_name(type));
     info->compute_units = cu;
     info->global_mem_bytes = gmem;
@@ -158,6 +161,7 @@ char *tlcl_devices_json(const tlcl_device_info *devs, int count)
         cJSON_AddBoolToObject(o, "fp16", d->fp16);
         cJSON_AddNumberToObject(o, "float_vector_width", d->float_vector_width);
         cJSON_AddBoolToObject(o, "fp64", d->fp64);
+        cJSON_AddBoolToObject(o, "fma", d->fma);
         cJSON_AddStringToObject(o, "driver_version", d->driver_version);
         cJSON_AddItemToArray(arr, o);
     }

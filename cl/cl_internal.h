@@ -23,6 +23,7 @@ struct tlcl_cl {
     cl_command_queue queue;
     char cache_dir[1024];
     int fast_math;
+    int fma; /* kernels get -DTLCL_FMA: MAD() is fma() (see common.cl) */
     size_t reduce_wg;
     int vector_width;  /* 1, 4, 8 or 16: -DVW of every program */
     int sim_transfers;    /* Oclgrind: host transfers go through copy kernels (sim_transfer) */

@@ -53,6 +53,7 @@ typedef struct tlcl_device_info {
     char driver_version[128];
     int fp16, fp64;
     unsigned float_vector_width; /* CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, at least 1 */
+    int fma;                   /* fused multiply-add in hardware: CL_FP_FMA, not CL_FP_SOFT_FLOAT */
 } tlcl_device_info;
 
 /* Lists every device of every platform. *out is malloc'd; the caller frees it.

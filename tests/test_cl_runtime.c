@@ -55,7 +55,7 @@ static void test_devices_json(harness *h)
     int ok = cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == n;
     static const char *keys[] = {"index", "platform", "name", "vendor", "type", "compute_units",
                                  "global_mem_bytes", "max_alloc_bytes", "max_work_group_size",
-                                 "local_mem_bytes", "opencl_c_version", "fp16", "fp64", "driver_version"};
+                                 "local_mem_bytes", "opencl_c_version", "fp16", "fp64", "fma", "driver_version"};
     for (int i = 0; ok && i < n; i++)
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
             ok = ok && cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, i), keys[k]) != NULL;

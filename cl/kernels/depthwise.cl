@@ -54,7 +54,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                     \
             int x = x0 + t * STRIDE + kx;                                                                  \
             if (CHECK)                                                                                     \
-                acc[t] += LOAD_##V((row + x) * Cv + cv, in) * wv;                                          \
+                acc[t] = MAD(LOAD_##V((row + x) * Cv + cv, in), wv, acc[t]);                               \
         }                                                                                                  \
     }
 
@@ -121,7 +121,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
                 DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                               \
                     int ox = dw_dst(x0 + t, kx, stride, pad_left, OW);                                       \
                     if (ox >= 0)                                                                             \
-                        acc[t] += LOAD_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout) * wv;                  \
+                        acc[t] = MAD(LOAD_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout), wv, acc[t]);                  \
                 }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
@@ -183,7 +183,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
                     int y = y0 + ky, row = (n * H + y) * W;                                             \
                     DW_UNROLL for (int kx = 0; kx < KW; kx++)                                           \
                         if (y >= 0 && y < H && x0 + kx >= 0 && x0 + kx < W)                             \
-                            acc[ky * KW + kx] += d * LOAD_##V((row + x0 + kx) * Cv + cv, in);           \
+                            acc[ky * KW + kx] = MAD(d, LOAD_##V((row + x0 + kx) * Cv + cv, in), acc[ky * KW + kx]);           \
                 }                                                                                       \
             }                                                                                           \
         }                                                                                               \

@@ -38,14 +38,6 @@
  * slower). Compilers that do not know the pragma ignore it. */
 #define GEMM_PRAGMA_(x) _Pragma(#x)
 #define GEMM_UNROLL GEMM_PRAGMA_(unroll)
-/* fma() is one instruction where the device says so; mad() elsewhere (it
- * lets the compiler use a multiply and an add). */
-#if defined(FP_FAST_FMAF)
-#define GEMM_MAD(a, b, c) fma(a, b, c)
-#else
-#define GEMM_MAD(a, b, c) mad(a, b, c)
-#endif
-
 #define GEMM_CAT_(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 #define GEMM_LOAD_2(p) vload2(0, p)
@@ -95,7 +87,7 @@
         GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                        \
             GEMM_CAT(float, VW) av = (GEMM_CAT(float, VW))(AVAL(r));                           \
             GEMM_UNROLL for (int v = 0; v < (NV); v++)                                         \
-                acc[r][v] = GEMM_MAD(av, bv[v], acc[r][v]);                                    \
+                acc[r][v] = MAD(av, bv[v], acc[r][v]);                                    \
         }                                                                                      \
         b += ldb;                                                                              \
     }
@@ -314,7 +306,7 @@ __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha
     const __global float *b = B + b_off + j;
     float acc = 0.0f;
     for (int k = k0; k < k1; k++)
-        acc = mad(a[k * a_ks], b[k * ldb], acc);
+        acc = MAD(a[k * a_ks], b[k * ldb], acc);
     __global float *c = C + c_off + s * c_ss + i * ldc + j;
     float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
     *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
