@@ -3,7 +3,8 @@
  * $TLCL_GEMM=own|clblast wins; otherwise the choice persisted in the
  * program cache directory for this platform + device + driver is reused;
  * otherwise both back-ends are timed once on a representative product (a
- * 1x1 convolution's shape) and the faster one is written there. The file is
+ * 1x1 convolution's shape; on a CPU only the own one, see measure) and the
+ * faster one is written there. The file is
  * written to a temporary name and renamed so a concurrent reader never sees
  * half of it; a file that does not parse is ignored and re-measured. */
 #include "engine_internal.h"
@@ -119,7 +120,11 @@ static double time_backend(tlcl_engine *e, gemm_fn fn, int M, int N, int K, cl_m
     return 2.0 * M * N * K / best * 1e-9;
 }
 
-/* Times both back-ends on zero-filled operands; own wins ties and errors. */
+/* Times both back-ends on zero-filled operands; own wins ties and errors.
+ * On a CPU device CLBlast is not timed: its kernels are tuned for GPUs, on
+ * PoCL its GEMM ran at 0.2-0.8 of the own one (bench_gemm --clblast), and
+ * building it for the measurement took about 10 s of the cold start (21 s
+ * without it, 29-32 s with it). TLCL_GEMM=clblast still forces it. */
 static tlcl_gemm_backend measure(tlcl_engine *e, double *own, double *clb)
 {
     tlcl_tensor a = {0}, b = {0}, c = {0};
@@ -131,7 +136,7 @@ static tlcl_gemm_backend measure(tlcl_engine *e, double *own, double *clb)
         tlcl_tensor_alloc(e, &c, "gemm select C", M, 1, 1, N) == TLCL_OK &&
         tlcl_tensor_fill(e, &a, 0.0f) == TLCL_OK && tlcl_tensor_fill(e, &b, 0.0f) == TLCL_OK) {
         *own = time_backend(e, tlcl_gemm_own, M, N, K, a.buf, b.buf, c.buf);
-        *clb = time_backend(e, tlcl_gemm_clblast, M, N, K, a.buf, b.buf, c.buf);
+        *clb = eng_on_cpu(e) ? 0.0 : time_backend(e, tlcl_gemm_clblast, M, N, K, a.buf, b.buf, c.buf);
     }
     if (a.buf) tlcl_tensor_release(e, &a);
     if (b.buf) tlcl_tensor_release(e, &b);
