@@ -1,7 +1,8 @@
-/* conv2d.c — k×k convolutions as im2col + GEMM (forward and weight
- * gradient) and GEMM + gathering col2im (input gradient); a 1×1 stride-1
- * unpadded convolution is a GEMM on the NHWC tensor itself. Kernels in
- * cl/kernels/conv2d.cl. */
+/* conv2d.c — k×k convolutions as im2col + GEMM or as implicit GEMMs
+ * (gemm.cl's conv_tile, conv_wgrad: narrow outputs; the input gradient as
+ * convolutions of dY, one per phase of the stride grid), GEMM + gathering
+ * col2im where neither applies; a 1×1 stride-1 unpadded convolution is a
+ * GEMM on the NHWC tensor itself. Kernels in cl/kernels/conv2d.cl. */
 #include "norm_internal.h"
 #include "tlcl_programs.h"
 
@@ -145,7 +146,7 @@ static tlcl_status conv_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_ten
         return conv_gemm(e, d->N * d->H * d->W, d->cout, d->cin, in->buf, weight->buf, out->buf, 0, bn);
     eng_conv_shape s = conv_shape(d, g);
     if (conv_narrow(&s) && eng_conv_implicit_ok(e, &s))
-        return eng_conv_implicit(e, &s, in->buf, weight->buf, out->buf, bn);
+        return eng_conv_implicit(e, &s, in->buf, weight->buf, out->buf, bn, NULL);
     return conv_forward_chunks(e, out, in, weight, g, d, bn);
 }
 
@@ -227,29 +228,83 @@ static tlcl_status conv_backward_chunk(tlcl_engine *e, tlcl_tensor *col, tlcl_te
     return TLCL_OK;
 }
 
-/* A stride-1 convolution's input gradient is itself a convolution, of dY
- * with the flipped weight (conv2d.cl's conv_weight_flip) and the padding
- * mirrored (k-1-pad), so it can run as an implicit GEMM instead of GEMM +
- * col2im; other strides leave holes and go through col2im. */
-static int conv_flipped_shape(const conv_dims *d, const tlcl_conv_geom *g, eng_conv_shape *s)
+/* A convolution's input gradient as convolutions of dY, one per phase
+ * (py, px) of the stride grid. Input row s*a + py is reached from dY
+ * through the taps ky = py + pad_top (mod s) only, at consecutive dY rows
+ * as the tap steps down by s, so each phase is a stride-1 convolution of
+ * dY with those taps turned half a turn and cin, cout swapped (conv2d.cl's
+ * conv_weight_phase), run as an implicit GEMM and stored on its phase of
+ * din (eng_conv_out_map). Stride 1 has one phase: the whole weight turned,
+ * padding k-1-pad. It replaces GEMM + col2im, whose dcol buffer (kh*kw
+ * times dY's pixels) is written and read back. A phase no tap reaches
+ * (a 1x1 kernel at stride 2) is zero. */
+typedef struct conv_phase {
+    int ky0, kx0, khp, kwp; /* the phase's first taps and tap counts */
+    eng_conv_shape s;       /* the stride-1 convolution of dY */
+    eng_conv_out_map map;   /* where its outputs go in din */
+} conv_phase;
+
+/* Along one axis: the taps k < ksize with k = p + pad (mod s), first and
+ * count, and the phase convolution's padding. */
+static void phase_taps(int p, int pad, int s, int ksize, int *k0, int *count, int *phase_pad)
 {
-    *s = (eng_conv_shape){d->N, d->OH, d->OW, d->cout, d->H, d->W, d->cin, g->kh, g->kw, 1, g->kh - 1 - g->pad_top,
-                          g->kw - 1 - g->pad_left};
-    return g->stride == 1;
+    *k0 = (p + pad) % s;
+    *count = *k0 < ksize ? (ksize - 1 - *k0) / s + 1 : 0;
+    *phase_pad = *count ? (*k0 + (*count - 1) * s - p - pad) / s : 0;
 }
 
-static tlcl_status conv_backward_input_flipped(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
-                                               const tlcl_tensor *weight, const eng_conv_shape *s)
+/* 0 when the phase's padding would be negative (a padding of k or more). */
+static int conv_phase_at(const conv_dims *d, const tlcl_conv_geom *g, int py, int px, conv_phase *ph)
 {
-    tlcl_tensor wf;
-    ENG_TRY(tlcl_tensor_alloc(e, &wf, "conv2d flipped weight", s->kh, s->kw, s->cin, s->cout));
-    int taps = s->kh * s->kw;
-    size_t gs = eng_global1((size_t)taps * s->cin * s->cout);
-    tlcl_status st = TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "conv_weight_flip", 1, &gs, NULL, TLCL_MEM(wf.buf),
-                              TLCL_MEM(weight->buf), TLCL_INT(taps), TLCL_INT(s->cout), TLCL_INT(s->cin));
-    if (st == TLCL_OK)
-        st = eng_conv_implicit(e, s, dout->buf, wf.buf, din->buf, NULL);
-    tlcl_tensor_release(e, &wf);
+    int s = g->stride, pt, pl;
+    phase_taps(py, g->pad_top, s, g->kh, &ph->ky0, &ph->khp, &pt);
+    phase_taps(px, g->pad_left, s, g->kw, &ph->kx0, &ph->kwp, &pl);
+    int Hp = d->H > py ? (d->H - py + s - 1) / s : 0, Wp = d->W > px ? (d->W - px + s - 1) / s : 0;
+    ph->s = (eng_conv_shape){d->N, d->OH, d->OW, d->cout, Hp, Wp, d->cin, ph->khp, ph->kwp, 1, pt, pl};
+    ph->map = (eng_conv_out_map){d->H * d->W, s * d->W, s, py * d->W + px};
+    return pt >= 0 && pl >= 0;
+}
+
+static int conv_phases_ok(tlcl_engine *e, const conv_dims *d, const tlcl_conv_geom *g)
+{
+    for (int py = 0; py < g->stride; py++)
+        for (int px = 0; px < g->stride; px++) {
+            conv_phase ph;
+            if (!conv_phase_at(d, g, py, px, &ph) || !eng_conv_implicit_ok(e, &ph.s))
+                return 0;
+        }
+    return 1;
+}
+
+static tlcl_status conv_backward_input_phases(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
+                                              const tlcl_tensor *weight, const conv_dims *d,
+                                              const tlcl_conv_geom *g)
+{
+    int s = g->stride, holes = 0;
+    for (int p = 0; p < s * s; p++) {
+        conv_phase ph;
+        conv_phase_at(d, g, p / s, p % s, &ph);
+        holes |= (ph.khp == 0 || ph.kwp == 0) && ph.s.OH > 0 && ph.s.OW > 0;
+    }
+    if (holes)
+        ENG_TRY(tlcl_tensor_fill(e, din, 0.0f));
+    tlcl_tensor wp;
+    ENG_TRY(tlcl_tensor_alloc(e, &wp, "conv2d input-gradient weight", g->kh, g->kw, d->cout, d->cin));
+    tlcl_status st = TLCL_OK;
+    for (int p = 0; p < s * s && st == TLCL_OK; p++) {
+        conv_phase ph;
+        conv_phase_at(d, g, p / s, p % s, &ph);
+        if (ph.khp == 0 || ph.kwp == 0 || ph.s.OH == 0 || ph.s.OW == 0)
+            continue;
+        size_t gs = eng_global1((size_t)ph.khp * ph.kwp * d->cout * d->cin);
+        /* the queue is in order: this phase's weight is written after the last phase's convolution ran */
+        st = TLCL_RUN(e->cl, TLCL_PROG(conv2d), "", "conv_weight_phase", 1, &gs, NULL, TLCL_MEM(wp.buf),
+                      TLCL_MEM(weight->buf), TLCL_INT(g->kw), TLCL_INT(d->cin), TLCL_INT(d->cout), TLCL_INT(ph.ky0),
+                      TLCL_INT(ph.kx0), TLCL_INT(s), TLCL_INT(ph.khp), TLCL_INT(ph.kwp));
+        if (st == TLCL_OK)
+            st = eng_conv_implicit(e, &ph.s, dout->buf, wp.buf, din->buf, NULL, &ph.map);
+    }
+    tlcl_tensor_release(e, &wp);
     return st;
 }
 
@@ -268,9 +323,8 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
         return din ? tlcl_tensor_fill(e, din, 0.0f) : TLCL_OK;
     if (conv_is_gemm(&d, g))
         return conv_backward_gemm(e, din, dweight, dout, in, weight, &d);
-    eng_conv_shape flipped;
-    if (din && conv_flipped_shape(&d, g, &flipped) && eng_conv_implicit_ok(e, &flipped)) {
-        ENG_TRY(conv_backward_input_flipped(e, din, dout, weight, &flipped));
+    if (din && conv_phases_ok(e, &d, g)) {
+        ENG_TRY(conv_backward_input_phases(e, din, dout, weight, &d, g));
         din = NULL; /* the chunks below only compute the weight gradient */
     }
     eng_conv_shape shape = conv_shape(&d, g);

@@ -61,10 +61,17 @@ typedef struct eng_conv_shape {
 /* Whether eng_conv_implicit takes this shape on this device: tlcl's own
  * GEMM is the back-end and cout is a whole number of its vectors. */
 int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s);
+/* Where output pixel (n, oy, ox) lands in out: pixel n*ns + oy*ys + ox*xs +
+ * off (of cout floats each). */
+typedef struct eng_conv_out_map {
+    int ns, ys, xs, off;
+} eng_conv_out_map;
+
 /* out = im2col(X) · W (+ the batch-norm epilogue when bn is set) without
- * materialising the col buffer (gemm.cl's conv_tile). */
+ * materialising the col buffer (gemm.cl's conv_tile); map NULL: out is the
+ * dense [N, OH, OW, cout]. */
 tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem W, cl_mem out,
-                              const eng_gemm_bn *bn);
+                              const eng_gemm_bn *bn, const eng_conv_out_map *map);
 
 /* dW += im2col(X)ᵀ · dY, dW [kh*kw*cin, cout], without the col buffer
  * (gemm.cl's conv_wgrad, pixels split over work-items, then summed). */

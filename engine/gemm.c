@@ -318,7 +318,8 @@ int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s)
 
 /* conv_tile over the blocks of columns [n0, n0 + nblk * width). */
 static tlcl_status run_conv_tile(tlcl_engine *e, const gemm_cfg *c, const eng_conv_shape *s, const char *kname,
-                                 int nblk, int n0, cl_mem X, cl_mem W, cl_mem zeros, cl_mem out, const gemm_job *j)
+                                 int nblk, int n0, cl_mem X, cl_mem W, cl_mem zeros, cl_mem out, const gemm_job *j,
+                                 const eng_conv_out_map *m)
 {
     char name[40];
     snprintf(name, sizeof name, "%s%s", kname, j->bn_on ? "_bn" : "");
@@ -331,12 +332,16 @@ static tlcl_status run_conv_tile(tlcl_engine *e, const gemm_cfg *c, const eng_co
                     TLCL_INT(M), TLCL_INT(n0), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W), TLCL_INT(s->cin),
                     TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw), TLCL_INT(s->stride),
                     TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros), TLCL_MEM(W), TLCL_MEM(out),
-                    TLCL_INT(s->cout), GEMM_BN_KARGS(j));
+                    TLCL_INT(s->cout), TLCL_INT(m->ns), TLCL_INT(m->ys), TLCL_INT(m->xs), TLCL_INT(m->off),
+                    GEMM_BN_KARGS(j));
 }
 
 tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem W, cl_mem out,
-                              const eng_gemm_bn *bn)
+                              const eng_gemm_bn *bn, const eng_conv_out_map *map)
 {
+    eng_conv_out_map dense = {s->OH * s->OW, s->OW, 1, 0};
+    if (!map)
+        map = &dense;
     if (s->N * s->OH * s->OW == 0 || s->cout == 0)
         return TLCL_OK;
     gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
@@ -346,9 +351,9 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
     ENG_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
     int wide = c.vw * c.nv, nblk = s->cout / wide, n0 = nblk * wide;
     if (nblk > 0)
-        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile", nblk, 0, X, W, zeros, out, &j));
+        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile", nblk, 0, X, W, zeros, out, &j, map));
     if (n0 < s->cout)
-        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile_v1", (s->cout - n0) / c.vw, n0, X, W, zeros, out, &j));
+        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile_v1", (s->cout - n0) / c.vw, n0, X, W, zeros, out, &j, map));
     return TLCL_OK;
 }
 

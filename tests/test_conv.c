@@ -287,6 +287,14 @@ int main(void)
         same("conv 3x3 s2 implicit narrow 2x9x7 32->16", CONV, 2, 9, 7, 32, 16, 3, 2),
         padded("conv 5x5 s1 implicit valid 1x7x8 16->16", CONV, 1, 7, 8, 16, 16, 5, 1, 0, 0, 0, 0),
         same("conv 3x3 s1 wide (im2col, flipped input grad) 1x5x6 16->80", CONV, 1, 5, 6, 16, 80, 3, 1),
+        /* cin a whole number of vectors at stride 2 and 3: the input gradient
+         * as one convolution per phase of the stride grid, stored on its phase
+         * (2x2 taps, 2x1, 1x2, 1x1 at 3x3 s2; 'same' with no top padding on
+         * even sizes; a 1x1 kernel at stride 2 leaves phases no tap reaches) */
+        same("conv 3x3 s2 phases 2x10x8 16->24", CONV, 2, 10, 8, 16, 24, 3, 2),
+        padded("conv 5x5 s2 phases pad (1,2)x(2,1) 1x9x7 16->8", CONV, 1, 9, 7, 16, 8, 5, 2, 1, 2, 2, 1),
+        same("conv 3x3 s3 phases 1x8x7 32->16", CONV, 1, 8, 7, 32, 16, 3, 3),
+        grads(same("conv 1x1 s2 phases din only 1x7x9 16->8", CONV, 1, 7, 9, 16, 8, 1, 2), GRAD_INPUT_ONLY),
         grads(same("conv 3x3 s1 implicit din only 1x4x5 16->16", CONV, 1, 4, 5, 16, 16, 3, 1), GRAD_INPUT_ONLY),
         grads(same("conv 3x3 s2 din only 1x5x4 3->2", CONV, 1, 5, 4, 3, 2, 3, 2), GRAD_INPUT_ONLY),
         grads(same("conv 1x1 dweight only 1x3x3 4->5", CONV, 1, 3, 3, 4, 5, 1, 1), GRAD_WEIGHT_ONLY),

@@ -86,17 +86,21 @@ inline int conv_dst(int i, int k, int stride, int pad, int out_size)
         STORE_##V(acc, (size_t)n0 * H * W * cinv + i, din);                                            \
     }
 
-/* A stride-1 convolution's input gradient is the convolution of dY with
- * the weight turned half a turn in space and with cin and cout swapped:
- * dst [kh,kw,cout,cin] from w [kh,kw,cin,cout]. Weight-sized: one element
- * per work-item. */
-__kernel void conv_weight_flip(__global float *dst, __global const float *w, int taps, int cin, int cout)
+/* The weight of one phase of a convolution's input gradient, as a
+ * convolution of dY (engine/conv2d.c): dst [khp, kwp, cout, cin] holds the
+ * taps ky = ky0 + step*t' (t' = khp-1-t: turned half a turn), likewise kx,
+ * of w [kh, kw, cin, cout], cin and cout swapped. At stride 1 (ky0 = kx0 =
+ * 0, step 1, khp = kh) it is the whole weight turned. One element per
+ * work-item. */
+__kernel void conv_weight_phase(__global float *dst, __global const float *w, int kw, int cin, int cout, int ky0,
+                                int kx0, int step, int khp, int kwp)
 {
     int i = get_global_id(0);
-    if (i >= taps * cin * cout)
+    if (i >= khp * kwp * cout * cin)
         return;
-    int co = i % cout, t = i / cout, ci = t % cin, tap = t / cin;
-    dst[((taps - 1 - tap) * cout + co) * cin + ci] = w[i];
+    int ci = i % cin, t = i / cin, co = t % cout, tap = t / cout, u = tap % kwp, v = tap / kwp;
+    int ky = ky0 + step * (khp - 1 - v), kx = kx0 + step * (kwp - 1 - u);
+    dst[i] = w[((ky * kw + kx) * cin + ci) * cout + co];
 }
 
 FOR_EACH_WIDTH(IM2COL)

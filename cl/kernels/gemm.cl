@@ -91,16 +91,18 @@
         }                                                                                      \
         b += ldb;                                                                              \
     }
-#define GEMM_BLOCK_STORE(VW, NV, BN, ROWS)                                                     \
+#define GEMM_BLOCK_STORE(VW, NV, BN, ROWS, ROWOFF)                                             \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
         GEMM_UNROLL for (int v = 0; v < (NV); v++) {                                           \
             if (r >= (ROWS)) break;                                                            \
             GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
             if (beta != 0.0f)                                                                  \
-                out += beta * GEMM_CAT(vload, VW)(v, c + r * ldc);                             \
-            out = GEMM_CAT(GEMM_EPILOGUE_, BN)(VW, out, j0 + v * (VW), (c - C) + r * ldc + v * (VW)); \
-            GEMM_CAT(vstore, VW)(out, v, c + r * ldc);                                         \
+                out += beta * GEMM_CAT(vload, VW)(v, c + ROWOFF(r));                           \
+            out = GEMM_CAT(GEMM_EPILOGUE_, BN)(VW, out, j0 + v * (VW), (c - C) + ROWOFF(r) + v * (VW)); \
+            GEMM_CAT(vstore, VW)(out, v, c + ROWOFF(r));                                       \
         }
+/* ROWOFF(r): where row r of the block starts, from c (its row 0, column j0) */
+#define GEMM_ROWS_DENSE(r) ((r) * ldc)
 
 #define GEMM_A_STRIDED(r) (a[(r) * a_rs])
 #define GEMM_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
@@ -121,7 +123,7 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
         a += a_ks;                                                                             \
     }                                                                                          \
     __global float *c = C + c_off + s * c_ss + i0 * ldc + j0;                                  \
-    GEMM_BLOCK_STORE(VW, NV, BN, GEMM_TM)                                                      \
+    GEMM_BLOCK_STORE(VW, NV, BN, GEMM_TM, GEMM_ROWS_DENSE)                                     \
 }
 
 /* The implicit-GEMM convolution: out = im2col(X) · W without the col
@@ -130,25 +132,31 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
  * weight [kh*kw*cin, cout] itself. Per tap each of the block's TM rows gets
  * a pointer to its cin input channels, or to `zeros` (cin zero floats) when
  * the tap falls in the padding, so the k loop is the GEMM's. Rows past M
- * (the last block) read row M-1 and are not stored. */
+ * (the last block) read row M-1 and are not stored. Output pixel (n, oy, ox)
+ * is stored at pixel n*o_ns + oy*o_ys + ox*o_xs + o_off of C (ldc floats a
+ * pixel): dense (OH*OW, OW, 1, 0), or one phase of a strided grid, where a
+ * stride-s convolution's input gradient lands (engine/conv2d.c). */
 #define GEMM_A_ROWS(r) (arow[r][ci])
+#define CONV_ROWS_MAPPED(r) (crow[r])
 #define CONV_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
 __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, int H, int W,   \
                    int cin, int OH, int OW, int kh, int kw, int stride, int pad_top,           \
                    int pad_left, __global const float *zeros, __global const float *B,         \
-                   __global float *C, int ldc, GEMM_BN_ARGS)                                   \
+                   __global float *C, int ldc, int o_ns, int o_ys, int o_xs, int o_off,        \
+                   GEMM_BN_ARGS)                                                               \
 {                                                                                              \
     int bj = get_global_id(0), bi = get_global_id(1);                                          \
     if (bj >= nblk || bi >= mblk) return;                                                      \
     int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV)), ldb = ldc;                            \
     const float alpha = 1.0f, beta = 0.0f;                                                     \
-    int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM], inside = 1;                                    \
+    int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM], crow[GEMM_TM], inside = 1;                     \
     const __global float *corner[GEMM_TM]; /* window corners, when all are inside */          \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                            \
-        int i = min(i0 + r, M - 1), t = i / OW;                                                \
-        x0[r] = (i % OW) * stride - pad_left;                                                  \
-        y0[r] = (t % OH) * stride - pad_top;                                                   \
+        int i = min(i0 + r, M - 1), t = i / OW, ox = i % OW, oy = t % OH;                      \
+        x0[r] = ox * stride - pad_left;                                                        \
+        y0[r] = oy * stride - pad_top;                                                         \
         n_h[r] = (t / OH) * H;                                                                 \
+        crow[r] = ((t / OH) * o_ns + oy * o_ys + ox * o_xs + o_off) * ldc;                     \
         inside &= y0[r] >= 0 && y0[r] + kh <= H && x0[r] >= 0 && x0[r] + kw <= W;              \
     }                                                                                          \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
@@ -170,8 +178,8 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
             for (int ci = 0; ci < cin; ci++)                                                   \
                 GEMM_BLOCK_STEP(VW, NV, GEMM_A_ROWS)                                           \
         }                                                                                      \
-    __global float *c = C + i0 * ldc + j0;                                                     \
-    GEMM_BLOCK_STORE(VW, NV, BN, M - i0)                                                       \
+    __global float *c = C + j0;                                                                \
+    GEMM_BLOCK_STORE(VW, NV, BN, M - i0, CONV_ROWS_MAPPED)                                     \
 }
 
 /* The implicit-GEMM weight gradient: dW = im2col(X)ᵀ · dY without the col
@@ -223,7 +231,7 @@ __kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const flo
         CONV_NEXT_PIXEL                                                                        \
     }                                                                                          \
     __global float *c = C + s * c_ss + i0 * ldc + j0;                                          \
-    GEMM_BLOCK_STORE(VW, NV, 0, rows - i0)                                                     \
+    GEMM_BLOCK_STORE(VW, NV, 0, rows - i0, GEMM_ROWS_DENSE)                                    \
 }
 
 /* The weight gradient of a narrow convolution (cout below one GEMM block)
