@@ -163,21 +163,32 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
         corner[r] = inside ? X + ((n_h[r] + y0[r]) * W + x0[r]) * cin : X;                     \
     const __global float *b = B + j0;                                                          \
     GEMM_BLOCK_ZERO(VW, NV)                                                                    \
-    for (int ky = 0; ky < kh; ky++)                                                            \
-        for (int kx = 0; kx < kw; kx++) {                                                      \
-            /* a block whose windows are all inside the image (most of    */                  \
-            /* them) offsets its corners; the others check every row      */                  \
+    if (inside) {                                                                              \
+        /* windows wholly inside the image (most blocks): a window row's */                   \
+        /* kw taps are kw * cin contiguous floats, one run of k per row  */                   \
+        /* (per tap runs of cin set up 8 pointers every cin steps: the   */                   \
+        /* stem, cin 3, ran 2.9 ms that way, 1.85 ms this way)           */                   \
+        for (int ky = 0; ky < kh; ky++) {                                                      \
             const __global float *arow[GEMM_TM];                                               \
-            int tap = (ky * W + kx) * cin;                                                     \
-            GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                    \
-                int y = y0[r] + ky, x = x0[r] + kx;                                            \
-                arow[r] = inside ? corner[r] + tap                                             \
-                        : y >= 0 && y < H && x >= 0 && x < W ? X + ((n_h[r] + y) * W + x) * cin \
-                                                             : zeros;                          \
-            }                                                                                  \
-            for (int ci = 0; ci < cin; ci++)                                                   \
+            GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                      \
+                arow[r] = corner[r] + ky * W * cin;                                            \
+            for (int ci = 0; ci < kw * cin; ci++)                                              \
                 GEMM_BLOCK_STEP(VW, NV, GEMM_A_ROWS)                                           \
         }                                                                                      \
+    } else {                                                                                   \
+        /* a window touching the padding: every row checked per tap */                        \
+        for (int ky = 0; ky < kh; ky++)                                                        \
+            for (int kx = 0; kx < kw; kx++) {                                                  \
+                const __global float *arow[GEMM_TM];                                           \
+                GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                \
+                    int y = y0[r] + ky, x = x0[r] + kx;                                        \
+                    arow[r] = y >= 0 && y < H && x >= 0 && x < W ? X + ((n_h[r] + y) * W + x) * cin \
+                                                                 : zeros;                      \
+                }                                                                              \
+                for (int ci = 0; ci < cin; ci++)                                               \
+                    GEMM_BLOCK_STEP(VW, NV, GEMM_A_ROWS)                                       \
+            }                                                                                  \
+    }                                                                                          \
     __global float *c = C + j0;                                                                \
     GEMM_BLOCK_STORE(VW, NV, BN, M - i0, CONV_ROWS_MAPPED)                                     \
 }
