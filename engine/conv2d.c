@@ -129,13 +129,15 @@ static eng_conv_shape conv_shape(const conv_dims *d, const tlcl_conv_geom *g)
 }
 
 /* The implicit GEMM saves the col buffer's write and read, which cost most
- * next to a narrow product; its k loop, in cin-long runs per tap, is slower
- * than the GEMM's over contiguous col rows. bench_conv on PoCL (AVX-512, 2
- * cores), implicit / im2col time: cout 16: 0.35-0.45 (forward and weight
- * gradient), cout 64: 0.9-1.0, cout 128-192: 1.1-1.25. The input gradient
- * (stride 1, an output of cin channels) is faster implicit at cin 32 and 48. */
-#define CONV_IMPLICIT_MAX_COUT 64
-static int conv_narrow(const eng_conv_shape *s) { return s->cout <= CONV_IMPLICIT_MAX_COUT; }
+ * next to a narrow product. bench_conv on PoCL (AVX-512, 2 cores),
+ * implicit / im2col time, once conv_tile walked a window row as one run:
+ * forward 0.84-0.95 at cout 16 and 64, 1.0-1.05 at 128 and 192, and
+ * V2-B0 inference in-model, all forward convolutions implicit against
+ * cout <= 64 only, alternating steps: 90.3 / 94.2 and 95.2 / 97.3 ms. So
+ * the forward is implicit at every width; the weight gradient only for
+ * narrow outputs (cout 128: im2col 0.95 of the time, 192: 1.11). */
+#define CONV_IMPLICIT_WGRAD_MAX_COUT 64
+static int conv_narrow(const eng_conv_shape *s) { return s->cout <= CONV_IMPLICIT_WGRAD_MAX_COUT; }
 
 static tlcl_status conv_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
                                 const tlcl_conv_geom *g, const conv_dims *d, const eng_gemm_bn *bn)
@@ -145,7 +147,7 @@ static tlcl_status conv_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_ten
     if (conv_is_gemm(d, g))
         return conv_gemm(e, d->N * d->H * d->W, d->cout, d->cin, in->buf, weight->buf, out->buf, 0, bn);
     eng_conv_shape s = conv_shape(d, g);
-    if (conv_narrow(&s) && eng_conv_implicit_ok(e, &s))
+    if (eng_conv_implicit_ok(e, &s))
         return eng_conv_implicit(e, &s, in->buf, weight->buf, out->buf, bn, NULL);
     return conv_forward_chunks(e, out, in, weight, g, d, bn);
 }

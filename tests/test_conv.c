@@ -286,7 +286,7 @@ int main(void)
          * (conv_wgrad_ci on 16-wide devices), over two samples at stride 2 */
         same("conv 3x3 s2 implicit narrow 2x9x7 32->16", CONV, 2, 9, 7, 32, 16, 3, 2),
         padded("conv 5x5 s1 implicit valid 1x7x8 16->16", CONV, 1, 7, 8, 16, 16, 5, 1, 0, 0, 0, 0),
-        same("conv 3x3 s1 wide (im2col, flipped input grad) 1x5x6 16->80", CONV, 1, 5, 6, 16, 80, 3, 1),
+        same("conv 3x3 s1 wide (im2col weight gradient) 1x5x6 16->80", CONV, 1, 5, 6, 16, 80, 3, 1),
         /* cin a whole number of vectors at stride 2 and 3: the input gradient
          * as one convolution per phase of the stride grid, stored on its phase
          * (2x2 taps, 2x1, 1x2, 1x1 at 3x3 s2; 'same' with no top padding on
