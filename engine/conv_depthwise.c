@@ -76,7 +76,7 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
 {
     char name[64];
     int strip = dw_strip(e);
-    size_t gs = (size_t)d->Cv * (size_t)((l->OW + strip - 1) / strip) * (size_t)d->N * (size_t)l->OH;
+    size_t gs[3] = {(size_t)d->Cv, (size_t)((l->OW + strip - 1) / strip), (size_t)d->N * (size_t)l->OH};
     /* 3×3 and 5×5 at strides 1 and 2 have instances with the taps unrolled (depthwise.cl) */
     char base[48] = "depthwise_forward";
     if (dw_shaped(e, d, l->kh, l->kw) && (l->stride == 1 || l->stride == 2))
@@ -84,7 +84,7 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), dw_kernel(name, sizeof name, base, d), 1, &gs,
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), dw_kernel(name, sizeof name, base, d), 3, gs,
                     NULL, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
                     TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
                     TLCL_INT(l->kw), TLCL_INT(l->stride), TLCL_INT(l->pad_top), TLCL_INT(l->pad_left),
