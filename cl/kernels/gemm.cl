@@ -129,9 +129,11 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
 /* The implicit-GEMM convolution: out = im2col(X) · W without the col
  * buffer. Row i of op(A) is output pixel i of an NHWC X [N,H,W,cin] and its
  * columns run (ky, kx, ci) as in conv2d.cl's im2col, so B is the Keras
- * weight [kh*kw*cin, cout] itself. Per tap each of the block's TM rows gets
- * a pointer to its cin input channels, or to `zeros` (cin zero floats) when
- * the tap falls in the padding, so the k loop is the GEMM's. Rows past M
+ * weight [kh*kw*cin, cout] itself. Each of the block's TM rows gets a
+ * pointer per window row (the block's windows all inside the image: the kw
+ * taps are one run of kw*cin floats) or per tap (the others: cin input
+ * channels, or `zeros`, cin zero floats, for a tap in the padding), so the
+ * k loops are the GEMM's. Rows past M
  * (the last block) read row M-1 and are not stored. Output pixel (n, oy, ox)
  * is stored at pixel n*o_ns + oy*o_ys + ox*o_xs + o_off of C (ldc floats a
  * pixel): dense (OH*OW, OW, 1, 0), or one phase of a strided grid, where a
