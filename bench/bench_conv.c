@@ -11,15 +11,13 @@ int main(int argc, char **argv)
 {
     int a[7] = {16, 56, 56, 32, 128, 3, 1};
     bench_int_args(argc, argv, a, 7);
-    int N = a[0], H = a[1], W = a[2], cin = a[3], cout = a[4], K = a[5], S = a[6], OH, OW, pt, pl;
-    tlcl_conv_same(H, K, S, &OH, &pt);
-    tlcl_conv_same(W, K, S, &OW, &pl);
+    int N = a[0], H = a[1], W = a[2], cin = a[3], cout = a[4], K = a[5], S = a[6], OH, OW;
+    tlcl_conv_geom g = bench_same_geometry(H, W, K, S, &OH, &OW);
     tlcl_cl *cl;
     tlcl_engine *e;
     if (bench_open_env_device("bench_conv", &cl, &e))
         return 1;
     tlcl_tensor in, din, out, w, dw;
-    tlcl_conv_geom g = {K, K, S, pt, pl};
     double t[2][3] = {{0}};
     if (tlcl_tensor_alloc(e, &in, "in", N, H, W, cin) || tlcl_tensor_alloc(e, &din, "din", N, H, W, cin) ||
         tlcl_tensor_alloc(e, &out, "out", N, OH, OW, cout) || tlcl_tensor_alloc(e, &w, "w", K, K, cin, cout) ||
@@ -41,10 +39,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < 3; k++)
         printf("  %-11s implicit %8.3f ms (%6.1f GFLOP/s)  im2col %8.3f ms (%6.1f GFLOP/s)  ratio %.2f\n", pass[k],
                t[0][k] * 1e3, flop / t[0][k] * 1e-9, t[1][k] * 1e3, flop / t[1][k] * 1e-9, t[1][k] / t[0][k]);
-    tlcl_engine_free(e);
-    tlcl_cl_free(cl);
-    return 0;
+    return bench_close("bench_conv", cl, e, 0);
 fail:
-    fprintf(stderr, "bench_conv: %s\n", tlcl_engine_error(e));
-    return 1;
+    return bench_close("bench_conv", cl, e, 1);
 }

@@ -25,15 +25,13 @@ int main(int argc, char **argv)
 {
     int a[6] = {8, 112, 112, 96, 3, 2};
     bench_int_args(argc, argv, a, 6);
-    int N = a[0], H = a[1], W = a[2], C = a[3], K = a[4], S = a[5], OH, OW, pt, pl;
-    tlcl_conv_same(H, K, S, &OH, &pt);
-    tlcl_conv_same(W, K, S, &OW, &pl);
+    int N = a[0], H = a[1], W = a[2], C = a[3], K = a[4], S = a[5], OH, OW;
+    tlcl_conv_geom g = bench_same_geometry(H, W, K, S, &OH, &OW);
     tlcl_cl *cl;
     tlcl_engine *e;
     if (bench_open_env_device("bench_depthwise", &cl, &e))
         return 1;
     tlcl_tensor in, in2, out, w, dw;
-    tlcl_conv_geom g = {K, K, S, pt, pl};
     double t_dw = 0, t_copy = 0, t_din = 0, t_dwt = 0;
     if (tlcl_tensor_alloc(e, &in, "in", N, H, W, C) || tlcl_tensor_alloc(e, &in2, "copy", N, H, W, C) ||
         tlcl_tensor_alloc(e, &out, "out", N, OH, OW, C) || tlcl_tensor_alloc(e, &w, "w", K, K, 1, C) ||
@@ -51,10 +49,7 @@ int main(int argc, char **argv)
            tlcl_cl_device(cl)->name, N, H, W, C, K, S, t_dw * 1e3, bw_dw, t_copy * 1e3, bw_copy, bw_dw / bw_copy);
     printf("  backward: din %.3f ms (%.2f GB/s), dweight %.3f ms (%.2f GB/s)\n", t_din * 1e3, bytes_dw / t_din / 1e9,
            t_dwt * 1e3, bytes_dw / t_dwt / 1e9);
-    tlcl_engine_free(e);
-    tlcl_cl_free(cl);
-    return 0;
+    return bench_close("bench_depthwise", cl, e, 0);
 fail:
-    fprintf(stderr, "bench_depthwise: %s\n", tlcl_engine_error(e));
-    return 1;
+    return bench_close("bench_depthwise", cl, e, 1);
 }

@@ -42,10 +42,7 @@ int main(int argc, char **argv)
     printf("  forward  %7.3f ms %6.1f GB/s  ratio %.2f\n", t_fwd * 1e3, bw_fwd, bw_fwd / bw_copy);
     printf("  backward %7.3f ms %6.1f GB/s  ratio %.2f\n", t_bwd * 1e3, bw_bwd, bw_bwd / bw_copy);
     tlcl_bn_release(e, &bn);
-    tlcl_engine_free(e);
-    tlcl_cl_free(cl);
-    return 0;
+    return bench_close("bench_norm", cl, e, 0);
 fail:
-    fprintf(stderr, "bench_norm: %s\n", tlcl_engine_error(e));
-    return 1;
+    return bench_close("bench_norm", cl, e, 1);
 }

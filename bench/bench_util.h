@@ -1,5 +1,6 @@
-/* bench_util.h — what the micro-benchmarks share: a monotonic clock and
- * opening the device named by $TLCL_DEVICE (the default one otherwise). */
+/* bench_util.h — what the micro-benchmarks share: a monotonic clock,
+ * opening the device named by $TLCL_DEVICE (the default one otherwise), a
+ * 'same' geometry, and closing down with the error on failure. */
 #ifndef TLCL_BENCH_UTIL_H
 #define TLCL_BENCH_UTIL_H
 
@@ -57,6 +58,26 @@ static inline int bench_open_env_device(const char *prog, tlcl_cl **cl, tlcl_eng
         return 1;
     }
     return 0;
+}
+
+/* A k x k, stride s geometry with TensorFlow 'same' padding, and its output size. */
+static inline tlcl_conv_geom bench_same_geometry(int H, int W, int k, int s, int *OH, int *OW)
+{
+    tlcl_conv_geom g = {k, k, s, 0, 0};
+    tlcl_conv_same(H, k, s, OH, &g.pad_top);
+    tlcl_conv_same(W, k, s, OW, &g.pad_left);
+    return g;
+}
+
+/* Frees the engine and the context; when failed, prints the engine's error
+ * first, prefixed with the program's name. Returns the exit status. */
+static inline int bench_close(const char *prog, tlcl_cl *cl, tlcl_engine *e, int failed)
+{
+    if (failed)
+        fprintf(stderr, "%s: %s\n", prog, tlcl_engine_error(e));
+    tlcl_engine_free(e);
+    tlcl_cl_free(cl);
+    return failed;
 }
 
 #endif
