@@ -1,0 +1,113 @@
+/* run.h — the one training step and the one inference pass of tlcl.
+ *
+ * `tlcl train`, `tlcl test`, `tlcl predict`, `tlcl bench` and the tests run
+ * every forward and backward pass of a whole model through this module: a
+ * run binds a model to a loss and owns the device buffers a batch needs
+ * (double-buffered inputs, the loss, dlogits, probabilities) and the
+ * device-side counters of a sequence of batches (loss sum, weighted hits,
+ * confusion matrix, the first non-finite step).
+ *
+ * Nothing here waits for the device except tlcl_run_sync: a batch's upload
+ * is a non-blocking write (the next batch is uploaded while the current step
+ * runs), the counters accumulate on the device, and a step whose loss is NaN
+ * or Inf raises a sticky flag on the device that makes the optimizer skip
+ * that update and every later one, so the parameters stay those before the
+ * bad step until the host reads the flag and stops. */
+#ifndef TLCL_RUN_H
+#define TLCL_RUN_H
+
+#include "model.h"
+
+typedef enum tlcl_loss_kind { TLCL_LOSS_XENT = 0, TLCL_LOSS_FOCAL } tlcl_loss_kind;
+
+/* The training loss; validation uses the same one without sample weights
+ * (Keras: val_loss is unweighted, label smoothing and focal terms included). */
+typedef struct tlcl_loss_spec {
+    tlcl_loss_kind kind;
+    float label_smoothing;
+    float focal_gamma, focal_alpha;          /* Keras defaults 2.0, 0.25 */
+    const float *focal_alpha_per_class;      /* [classes] or NULL (copied at create) */
+} tlcl_loss_spec;
+
+tlcl_loss_spec tlcl_loss_spec_default(void);
+
+typedef struct tlcl_run tlcl_run;
+
+/* The model must be allocated on its engine. */
+tlcl_status tlcl_run_create(tlcl_run **out, tlcl_model *m, const tlcl_loss_spec *loss, char *err, size_t err_len);
+void tlcl_run_free(tlcl_run *r);
+/* The message of the last failed call (engine or run). */
+const char *tlcl_run_error(const tlcl_run *r);
+
+/* ---- batches ---------------------------------------------------------------- */
+
+/* One batch as the host holds it. */
+typedef struct tlcl_run_input {
+    const float *images;   /* [count, size, size, 3] raw RGB 0..255; NULL with a feature table */
+    const int *items;      /* [count] rows of the feature table (dataset positions); NULL without */
+    const int *labels;     /* [count] or NULL (predict without labels) */
+    const float *weights;  /* [count] sample weights or NULL (all 1) */
+    int count;
+} tlcl_run_input;
+
+/* A batch on the device: one of the run's two input slots. */
+typedef struct tlcl_run_batch tlcl_run_batch;
+
+/* Queues the batch's upload without waiting (the host data is copied first,
+ * so the caller may reuse it at once). With `features` (a table [rows, 1, 1,
+ * C] on the device, see tlcl_run_features) the batch is the table's rows
+ * `items`, gathered on the device. Two slots alternate: loading batch k+1
+ * while step k runs is the intended use. */
+tlcl_status tlcl_run_load(tlcl_run *r, const tlcl_run_input *in, const tlcl_tensor *features,
+                          tlcl_run_batch **out);
+
+/* ---- the training step ----------------------------------------------------- */
+
+typedef struct tlcl_step_args {
+    float lr;
+    uint32_t seed;         /* dropout and stochastic depth */
+    long step;             /* the number reported when this step's loss is not finite */
+} tlcl_step_args;
+
+/* Zero-grad, training forward, loss (sample weights), backward; the loss and
+ * the class-weighted hits accumulate in the counters. Gradients only (tests
+ * compare them with Keras). */
+tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_args *a);
+/* tlcl_run_gradients, then clipping and the optimizer update (skipped on the
+ * device once a non-finite loss was seen since the last reset). */
+tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, const tlcl_step_args *a);
+
+/* ---- inference ----------------------------------------------------------------- */
+
+/* Inference forward and softmax. probs (may be NULL) receives [count,
+ * classes] probabilities by a non-blocking read: valid after the next
+ * tlcl_run_sync. With labels the unweighted loss, hits and confusion counts
+ * accumulate. */
+tlcl_status tlcl_run_predict(tlcl_run *r, tlcl_run_batch *b, float *probs);
+/* The logits of the last tlcl_run_predict or step (a device tensor, valid
+ * until the next call on the run). */
+const tlcl_tensor *tlcl_run_logits(const tlcl_run *r);
+
+/* Frozen-base features: the base's inference forward of an image batch,
+ * its pooled rows written into table (allocated by the caller as [rows, 1,
+ * 1, top channels]) at the batch's items. */
+tlcl_status tlcl_run_features(tlcl_run *r, tlcl_run_batch *b, tlcl_tensor *table);
+
+/* ---- counters ---------------------------------------------------------------- */
+
+typedef struct tlcl_run_stats {
+    double loss_sum;       /* sum of w_i l_i (training: sample weights; predict: unweighted) */
+    double samples;        /* count of samples */
+    double hits, weight;   /* sum of w_i [argmax == label], sum of w_i */
+    long nonfinite_step;   /* -1, or the first step whose loss was NaN or Inf */
+    int classes;
+    const double *confusion; /* [classes * classes], rows true, columns predicted (owned by the run) */
+} tlcl_run_stats;
+
+/* Waits for the device, folds the device counters into the host totals and
+ * returns them (the only call that blocks). */
+tlcl_status tlcl_run_sync(tlcl_run *r, tlcl_run_stats *out);
+/* Zeroes the counters (host and device) and lowers the non-finite flag. */
+tlcl_status tlcl_run_reset(tlcl_run *r);
+
+#endif
