@@ -401,6 +401,45 @@ tlcl_status tlcl_cl_copy(tlcl_cl *cl, cl_mem dst, size_t dst_offset, cl_mem src,
     return TLCL_OK;
 }
 
+tlcl_status tlcl_cl_write_async(tlcl_cl *cl, cl_mem buf, size_t offset, size_t bytes, const void *src,
+                                const char *what, cl_event *done)
+{
+    if (done)
+        *done = NULL;
+    if (bytes == 0 || cl->sim_transfers)
+        return tlcl_cl_write(cl, buf, offset, bytes, src, what);
+    CL_TRY(cl, clEnqueueWriteBuffer(cl->queue, buf, CL_FALSE, offset, bytes, src, 0, NULL, done), what);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_read_async(tlcl_cl *cl, cl_mem buf, size_t offset, size_t bytes, void *dst, const char *what,
+                               cl_event *done)
+{
+    if (done)
+        *done = NULL;
+    if (bytes == 0)
+        return TLCL_OK;
+    CL_TRY(cl, clEnqueueReadBuffer(cl->queue, buf, CL_FALSE, offset, bytes, dst, 0, NULL, done), what);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_marker(tlcl_cl *cl, cl_event *out)
+{
+    *out = NULL;
+    CL_TRY(cl, clEnqueueMarkerWithWaitList(cl->queue, 0, NULL, out), "step marker");
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_wait(tlcl_cl *cl, cl_event *ev, const char *what)
+{
+    if (!ev || !*ev)
+        return TLCL_OK;
+    cl_int rc = clWaitForEvents(1, ev);
+    clReleaseEvent(*ev);
+    *ev = NULL;
+    return rc == CL_SUCCESS ? TLCL_OK : cl_fail_call(cl, rc, "clWaitForEvents", what);
+}
+
 tlcl_status tlcl_cl_read(tlcl_cl *cl, cl_mem buf, size_t offset, size_t bytes, void *dst, const char *what)
 {
     if (bytes == 0)

@@ -187,6 +187,19 @@ void tlcl_cl_profile_host_timing(tlcl_cl *cl, int on);
 /* Host <-> device copies (blocking), with errors naming the tensor. */
 tlcl_status tlcl_cl_write(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src, const char *what);
 tlcl_status tlcl_cl_read(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, void *dst, const char *what);
+/* Non-blocking copies: the host memory must stay untouched (write) or unread
+ * (read) until *done has completed (tlcl_cl_wait) or the queue is finished.
+ * done may be NULL. On the Oclgrind simulator a write is blocking (see
+ * sim_transfer) and *done is NULL. */
+tlcl_status tlcl_cl_write_async(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src,
+                                const char *what, cl_event *done);
+tlcl_status tlcl_cl_read_async(tlcl_cl *cl, cl_mem buf, size_t offset_bytes, size_t bytes, void *dst,
+                               const char *what, cl_event *done);
+/* An event that completes when everything enqueued so far has. */
+tlcl_status tlcl_cl_marker(tlcl_cl *cl, cl_event *out);
+/* Waits for *ev (NULL or an empty event: nothing to wait for), releases it
+ * and sets it to NULL. */
+tlcl_status tlcl_cl_wait(tlcl_cl *cl, cl_event *ev, const char *what);
 /* Device-to-device copy (enqueued, not waited for). */
 tlcl_status tlcl_cl_copy(tlcl_cl *cl, cl_mem dst, size_t dst_offset_bytes, cl_mem src, size_t src_offset_bytes,
                          size_t bytes, const char *what);

@@ -271,6 +271,32 @@ tlcl_status tlcl_focal_loss(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_
 /* probs [N, C] = softmax(logits) */
 tlcl_status tlcl_softmax_forward(tlcl_engine *e, tlcl_tensor *probs, const tlcl_tensor *logits);
 
+/* ---- a run's counters -------------------------------------------------------
+ * Device-side sums over the batches of a run (models/run): sums [8] holds
+ * the slots below (each sum followed by its Kahan compensation), confusion
+ * [C, C] counts (rows true, columns predicted), bad_step one int (-1 until a
+ * step's loss is not finite). The guard slot turns NaN at the first such
+ * step and stays so: passed to tlcl_optimizer_step as its loss, it makes
+ * the device skip that update and every later one. */
+typedef enum tlcl_counter_slot {
+    TLCL_CNT_GUARD = 0, TLCL_CNT_LOSS = 1, TLCL_CNT_HITS = 3, TLCL_CNT_WEIGHT = 5, TLCL_CNT_SAMPLES = 7,
+    TLCL_CNT_SLOTS = 8,
+} tlcl_counter_slot;
+
+/* Adds one batch: sum w_i l_i (per_sample [N] unweighted losses, weights
+ * [N] or NULL for 1), sum w_i [argmax logits_i == label_i], sum w_i, N, and
+ * the confusion counts. step >= 0 raises the guard on a non-finite w_i l_i;
+ * step < 0 (inference) never does. */
+tlcl_status tlcl_counters_add(tlcl_engine *e, tlcl_tensor *sums, tlcl_tensor *confusion, cl_mem bad_step,
+                              const tlcl_tensor *logits, const tlcl_tensor *per_sample, cl_mem labels,
+                              const tlcl_tensor *weights, long step);
+
+/* Rows by index: out [N, C] = table[idx[i]] (gather) and table[idx[i]] = in
+ * [N, C] (scatter); idx is a device int buffer of N entries, all < table
+ * rows (the caller's contract: the kernels do not check). */
+tlcl_status tlcl_rows_gather(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *table, cl_mem idx);
+tlcl_status tlcl_rows_scatter(tlcl_engine *e, tlcl_tensor *table, const tlcl_tensor *in, cl_mem idx);
+
 /* ---- optimizers ----------------------------------------------------------- */
 
 typedef enum tlcl_opt_type { TLCL_OPT_SGD = 0, TLCL_OPT_ADAM, TLCL_OPT_ADAMW } tlcl_opt_type;
@@ -290,8 +316,5 @@ tlcl_optimizer tlcl_optimizer_default(tlcl_opt_type type);
  * given and holds NaN or Inf, the device skips the update. */
 tlcl_status tlcl_optimizer_step(tlcl_engine *e, tlcl_optimizer *opt, tlcl_params *p, float lr,
                                 const tlcl_tensor *loss);
-/* Reads the loss and reports TLCL_ERR_NONFINITE naming the step when it is
- * NaN or Inf (the optimizer already skipped that update). */
-tlcl_status tlcl_loss_check(tlcl_engine *e, const tlcl_tensor *loss, long step, float *value);
 
 #endif

@@ -144,16 +144,3 @@ tlcl_status tlcl_optimizer_step(tlcl_engine *e, tlcl_optimizer *opt, tlcl_params
         opt->iterations++;
     return s;
 }
-
-tlcl_status tlcl_loss_check(tlcl_engine *e, const tlcl_tensor *loss, long step, float *value)
-{
-    float v = 0.0f;
-    ENG_TRY(tlcl_cl_read(e->cl, loss->buf, 0, sizeof v, &v, loss->name ? loss->name : "loss"));
-    if (value)
-        *value = v;
-    if (!isfinite(v))
-        return ENG_FAIL(e, TLCL_ERR_NONFINITE,
-                        "loss is %s at step %ld: the update was skipped; lower the learning rate or check the data",
-                        isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", step);
-    return TLCL_OK;
-}

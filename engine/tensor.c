@@ -237,3 +237,29 @@ int eng_channel_vector(tlcl_engine *e, int C)
         return w;
     return w >= 4 && C % 4 == 0 ? 4 : 1;
 }
+
+static tlcl_status rows_launch(tlcl_engine *e, const char *kernel, tlcl_tensor *dst, const tlcl_tensor *src,
+                               cl_mem idx, int N, int C)
+{
+    if (N <= 0 || C <= 0)
+        return TLCL_OK;
+    size_t g[2] = {(size_t)C, (size_t)N};
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", kernel, 2, g, NULL, TLCL_MEM(dst->buf), TLCL_MEM(src->buf),
+                    TLCL_MEM(idx), TLCL_INT(C), TLCL_INT(N));
+}
+
+tlcl_status tlcl_rows_gather(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *table, cl_mem idx)
+{
+    int N = out->n, C = N > 0 ? (int)(tlcl_tensor_count(out) / (size_t)N) : 0;
+    if (table->n > 0 && tlcl_tensor_count(table) != (size_t)table->n * C)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "gather: table '%s' rows are not %d wide", table->name ? table->name : "?", C);
+    return rows_launch(e, "gather_rows", out, table, idx, N, C);
+}
+
+tlcl_status tlcl_rows_scatter(tlcl_engine *e, tlcl_tensor *table, const tlcl_tensor *in, cl_mem idx)
+{
+    int N = in->n, C = N > 0 ? (int)(tlcl_tensor_count(in) / (size_t)N) : 0;
+    if (table->n > 0 && tlcl_tensor_count(table) != (size_t)table->n * C)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "scatter: table '%s' rows are not %d wide", table->name ? table->name : "?", C);
+    return rows_launch(e, "scatter_rows", table, in, idx, N, C);
+}

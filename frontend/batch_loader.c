@@ -149,6 +149,8 @@ int tlcl_loader_open(tlcl_loader **out, const tlcl_image_cache *cache, const int
 
 int tlcl_loader_batches(const tlcl_loader *l) { return l->nbatches; }
 
+int tlcl_loader_size(const tlcl_loader *l) { return l->n; }
+
 void tlcl_loader_start(tlcl_loader *l, int epoch, int skip_batches)
 {
     pthread_mutex_lock(&l->lock);

@@ -2,7 +2,7 @@
  * is always on: the per-layer times come from the same timed steps as the
  * img/s figure (an event per launch costs little next to the launch). */
 #include "bench_run.h"
-#include "model.h"
+#include "run.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +14,11 @@ typedef struct bench_state {
     tlcl_cl *cl;
     tlcl_engine *eng;
     tlcl_model model;
-    tlcl_tensor x, labels, loss, dlogits;
+    tlcl_run *run;
+    float *images, *probs;  /* one host batch, uploaded every step as `tlcl train` does */
+    int *labels;
+    int batch;
     tlcl_optimizer opt;
-    size_t trainable;   /* parameters the optimizer updates */
 } bench_state;
 
 enum { CLASSES = 10 };
@@ -45,6 +47,20 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static tlcl_status bench_batch_alloc(bench_state *b, const bench_options *o)
+{
+    size_t pixels = (size_t)o->batch * o->size * o->size * 3;
+    b->images = malloc(pixels * sizeof *b->images);
+    b->labels = calloc((size_t)o->batch, sizeof *b->labels);
+    b->probs = malloc((size_t)o->batch * CLASSES * sizeof *b->probs);
+    if (!b->images || !b->labels || !b->probs)
+        return tlcl_cl_fail(b->cl, TLCL_ERR_OOM, "out of host memory for the batch");
+    for (size_t i = 0; i < pixels; i++)
+        b->images[i] = 127.0f;
+    b->batch = o->batch;
+    return TLCL_OK;
+}
+
 static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err, size_t len)
 {
     tlcl_cl_options co = tlcl_cl_options_default();
@@ -60,56 +76,45 @@ static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err
     mo.classes = CLASSES;
     if (s == TLCL_OK)
         s = tlcl_model_build(&b->model, &mo, err, len);
+    if (s == TLCL_OK)
+        s = tlcl_model_alloc(&b->model, b->eng, 1);
+    tlcl_loss_spec loss = tlcl_loss_spec_default();
+    if (s == TLCL_OK)
+        s = tlcl_run_create(&b->run, &b->model, &loss, err, len);
+    if (s == TLCL_OK)
+        s = bench_batch_alloc(b, o);
     if (s != TLCL_OK)
         return s;
-    if (tlcl_model_alloc(&b->model, b->eng, 1) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->x, "images", o->batch, o->size, o->size, 3) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->labels, "labels", o->batch, 1, 1, 1) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->loss, "loss", 1, 1, 1, 1) != TLCL_OK ||
-        tlcl_tensor_alloc(b->eng, &b->dlogits, "dlogits", o->batch, 1, 1, CLASSES) != TLCL_OK ||
-        tlcl_tensor_fill(b->eng, &b->x, 127.0f) != TLCL_OK || tlcl_tensor_fill(b->eng, &b->labels, 0.0f) != TLCL_OK) {
-        snprintf(err, len, "%s", tlcl_cl_error(b->cl));
-        return TLCL_ERR_CL;
-    }
     if (o->mode == BENCH_HEAD)
         tlcl_model_set_trainable(&b->model, b->model.nblocks + 1, 1);
-    b->trainable = tlcl_model_count(&b->model).trainable;
     b->opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
     return TLCL_OK;
 }
 
-/* The step's own work outside the network gets a scope too, so the
- * per-layer table accounts for the whole step. */
+/* One step of `tlcl train` (or one batch of `tlcl predict`): the batch's
+ * upload, then the run layer's step or inference pass. */
 static tlcl_status bench_step(bench_state *b, bench_mode mode, int step)
 {
-    tlcl_tensor *logits;
-    tlcl_status s = TLCL_OK;
+    tlcl_run_input in = {.images = b->images, .labels = mode == BENCH_INFER ? NULL : b->labels,
+                         .count = b->batch};
+    tlcl_run_batch *batch;
+    tlcl_status s = tlcl_run_load(b->run, &in, NULL, &batch);
+    if (s != TLCL_OK)
+        return s;
     if (mode == BENCH_INFER)
-        return tlcl_model_forward(&b->model, &b->x, 0, 0, &logits);
-    double grads = (double)b->model.params.total, trained = (double)b->trainable, n = b->x.n;
-    tlcl_cl_profile_scope(b->cl, "zero_grads", TLCL_PHASE_BWD, 0, 4.0 * grads);
-    if ((s = tlcl_params_zero_grads(b->eng, &b->model.params)) != TLCL_OK ||
-        (s = tlcl_model_forward(&b->model, &b->x, 1, (uint32_t)step, &logits)) != TLCL_OK)
-        return s;
-    /* reads logits and labels, writes dlogits and the loss */
-    tlcl_cl_profile_scope(b->cl, "loss", TLCL_PHASE_FWD, 0, 4.0 * (2.0 * n * CLASSES + n + 1));
-    if ((s = tlcl_softmax_xent(b->eng, &b->loss, NULL, &b->dlogits, logits, b->labels.buf, NULL, 0)) != TLCL_OK ||
-        (s = tlcl_model_backward(&b->model, &b->dlogits)) != TLCL_OK)
-        return s;
-    /* Adam reads parameters, gradients and both moments, writes all but the gradients */
-    tlcl_cl_profile_scope(b->cl, "optimizer", TLCL_PHASE_BWD, 0, 4.0 * 7.0 * trained);
-    return tlcl_optimizer_step(b->eng, &b->opt, &b->model.params, 1e-4f, &b->loss);
+        return tlcl_run_predict(b->run, batch, b->probs);
+    tlcl_step_args a = {.lr = 1e-4f, .seed = (uint32_t)step, .step = step};
+    return tlcl_run_step(b->run, batch, &b->opt, &a);
 }
 
 static void bench_free(bench_state *b)
 {
-    tlcl_tensor *all[] = {&b->x, &b->labels, &b->loss, &b->dlogits};
     if (b->eng) {
-        for (int i = 0; i < 4; i++)
-            tlcl_tensor_release(b->eng, all[i]);
+        tlcl_run_free(b->run);
         tlcl_model_free(&b->model);
         tlcl_engine_free(b->eng);
     }
+    free(b->images), free(b->labels), free(b->probs);
     tlcl_cl_free(b->cl);
 }
 

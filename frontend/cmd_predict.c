@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "textout.h"
 #include "image_load.h"
-#include "model.h"
+#include "run.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -35,6 +35,7 @@ typedef struct predictor {
     tlcl_engine *eng;
     tlcl_model m;
     int built;
+    tlcl_run *run;       /* the inference pass */
     char **names;
     int nnames;
 } predictor;
@@ -208,6 +209,8 @@ static int load_checkpoint(predictor *p, const char *path)
         ok = 0;
     }
     ok = ok && tlcl_model_load(&p->m, ck, err, sizeof err) == TLCL_OK;
+    tlcl_loss_spec loss = tlcl_loss_spec_default();
+    ok = ok && tlcl_run_create(&p->run, &p->m, &loss, err, sizeof err) == TLCL_OK;
     if (ok)
         p->nnames = tlcl_checkpoint_class_names(ck, &p->names);
     tlcl_checkpoint_close(ck);
@@ -218,6 +221,7 @@ static int load_checkpoint(predictor *p, const char *path)
 
 static void predictor_close(predictor *p)
 {
+    tlcl_run_free(p->run);
     if (p->built)
         tlcl_model_free(&p->m);
     for (int i = 0; i < p->nnames; i++)
@@ -267,27 +271,16 @@ static void write_row(FILE *f, const predictor *p, const char *file, const float
 /* probs [n][classes] of n preprocessed-to-size images. */
 static int run_batch(predictor *p, const float *pixels, int n, float *probs)
 {
-    tlcl_engine *e = p->eng;
-    tlcl_tensor x = {0}, pr = {0}, *logits;
-    int size = p->m.size;
-    tlcl_status s = tlcl_tensor_alloc(e, &x, "images", n, size, size, 3);
+    tlcl_run_input in = {.images = pixels, .count = n};
+    tlcl_run_batch *b;
+    tlcl_run_stats st;
+    tlcl_status s = tlcl_run_load(p->run, &in, NULL, &b);
     if (s == TLCL_OK)
-        s = tlcl_tensor_upload(e, &x, pixels);
+        s = tlcl_run_predict(p->run, b, probs);
     if (s == TLCL_OK)
-        s = tlcl_model_forward(&p->m, &x, 0, 0, &logits);
-    if (s == TLCL_OK)
-        s = tlcl_tensor_alloc(e, &pr, "probabilities", n, 1, 1, p->m.classes);
-    if (s == TLCL_OK)
-        s = tlcl_softmax_forward(e, &pr, logits);
-    if (s == TLCL_OK)
-        s = tlcl_tensor_download(e, &pr, probs);
+        s = tlcl_run_sync(p->run, &st); /* the rows are written now */
     if (s != TLCL_OK)
-        fprintf(stderr, "tlcl predict: %s\n", tlcl_engine_error(e));
-    tlcl_model_release_activations(&p->m);
-    if (pr.buf)
-        tlcl_tensor_release(e, &pr);
-    if (x.buf)
-        tlcl_tensor_release(e, &x);
+        fprintf(stderr, "tlcl predict: %s\n", tlcl_run_error(p->run));
     return s == TLCL_OK ? 0 : -1;
 }
 

@@ -143,8 +143,12 @@ static tlcl_status evaluate(test_run *r, const test_cli *o)
 {
     float *probs;
     int *labels, n;
-    tlcl_status s = tlcl_predict_loader(&r->model, r->eng, r->loader, r->model.classes, &probs, &labels, &n, r->err,
-                                        sizeof r->err);
+    tlcl_run *run;
+    tlcl_loss_spec loss = tlcl_loss_spec_default();
+    tlcl_status s = tlcl_run_create(&run, &r->model, &loss, r->err, sizeof r->err);
+    if (s == TLCL_OK)
+        s = tlcl_predict_loader(run, r->loader, NULL, &probs, &labels, &n, NULL, r->err, sizeof r->err);
+    tlcl_run_free(run);
     if (s != TLCL_OK)
         return s;
     char csv[4200], png[4200], rep[4200];

@@ -214,6 +214,18 @@ static void write_artefacts(train_run *r, const tlcl_history *h)
     }
 }
 
+/* The test set through the run layer's inference pass. */
+static tlcl_status predict_test(train_run *r, float **probs, int **labels, int *n)
+{
+    tlcl_run *run = NULL;
+    tlcl_loss_spec loss = tlcl_loss_spec_default();
+    tlcl_status s = tlcl_run_create(&run, &r->model, &loss, r->err, sizeof r->err);
+    if (s == TLCL_OK)
+        s = tlcl_predict_loader(run, r->test, NULL, probs, labels, n, NULL, r->err, sizeof r->err);
+    tlcl_run_free(run);
+    return s;
+}
+
 /* The best checkpoint when one was saved, else the weights in hand. */
 static tlcl_status evaluate_test(train_run *r)
 {
@@ -229,8 +241,7 @@ static tlcl_status evaluate_test(train_run *r)
     }
     float *probs;
     int *labels, n;
-    tlcl_status s = tlcl_predict_loader(&r->model, r->eng, r->test, r->data.classes, &probs, &labels, &n, r->err,
-                                        sizeof r->err);
+    tlcl_status s = predict_test(r, &probs, &labels, &n);
     if (s != TLCL_OK)
         return s;
     /* the picture sits beside the CSV: confusion.csv -> confusion.png */

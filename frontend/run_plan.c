@@ -180,10 +180,11 @@ static int plan_phases(const tlcl_config *c, tlcl_train_plan *p, char *err, size
 
 tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_per_epoch, char *err, size_t len)
 {
-    p->loss = c->loss.name == TLCL_LOSS_FOCAL ? TLCL_FIT_FOCAL : TLCL_FIT_XENT;
-    p->label_smoothing = (float)c->loss.label_smoothing;
-    p->focal_gamma = (float)c->loss.gamma;
-    p->focal_alpha = c->loss.alpha_count > 0 ? (float)c->loss.alpha[0] : 0.25f;
+    p->loss = tlcl_loss_spec_default();
+    p->loss.kind = c->loss.name == TLCL_LOSS_FOCAL ? TLCL_LOSS_KIND_FOCAL : TLCL_LOSS_KIND_XENT;
+    p->loss.label_smoothing = (float)c->loss.label_smoothing;
+    p->loss.focal_gamma = (float)c->loss.gamma;
+    p->loss.focal_alpha = c->loss.alpha_count > 0 ? (float)c->loss.alpha[0] : 0.25f;
     p->seed = (uint32_t)c->train.config.seed;
     plan_optimizer(c, p);
     plan_schedule(c, p, steps_per_epoch);

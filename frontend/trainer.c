@@ -82,7 +82,7 @@ typedef struct monitor {
 typedef struct run_state {
     int phase, epoch, batch;      /* position of the next batch to run */
     long step;                    /* optimizer steps in this run (seeds dropout) */
-    double loss_sum, seen, acc_hit, acc_w; /* this epoch's training accumulators */
+    double loss_sum, seen, acc_hit, acc_w; /* this epoch's totals carried over from a resumed backup */
     float plateau_lr;             /* 0: the schedule's */
     int rlr_wait, rlr_cooldown, es_wait, es_stop;
     monitor ckpt, es, rlr;
@@ -92,8 +92,8 @@ typedef struct trainer {
     tlcl_train_plan *p;
     tlcl_history *h;
     run_state st;
-    float *features_train, *features_val; /* cached base features [n, C] by dataset position */
-    int nfeat_train, nfeat_val;
+    tlcl_run *run;                        /* the step, the inference pass and their counters */
+    tlcl_tensor features_train, features_val; /* cached base features [n, C] on the device */
     float *best_weights;                  /* early stopping's snapshot */
     char *err;
     size_t err_len;
@@ -163,233 +163,109 @@ static float current_lr(const trainer *t, long phase_step)
     return schedule_lr(t->p, ph->learning_rate, phase_step, t->st.epoch);
 }
 
-/* ---- one batch ------------------------------------------------------------------ */
+/* ---- one batch: the run layer's step ----------------------------------------------- */
 
-typedef struct batch_tensors { tlcl_tensor x, labels, weights, loss, dlogits, probs, alpha; } batch_tensors;
-
-static void batch_release(tlcl_engine *e, batch_tensors *b)
+static tlcl_run_input run_input(const tlcl_batch *b, int with_weights)
 {
-    tlcl_tensor *all[] = {&b->x, &b->labels, &b->weights, &b->loss, &b->dlogits, &b->probs, &b->alpha};
-    for (int i = 0; i < 7; i++)
-        if (all[i]->buf)
-            tlcl_tensor_release(e, all[i]);
+    return (tlcl_run_input){.images = b->images, .items = b->items, .labels = b->labels,
+                            .weights = with_weights ? b->weights : NULL, .count = b->count};
 }
 
-/* The model's input for a batch: its images, or its rows of the cached base
- * features (gathered on the host, one upload). */
-static tlcl_status upload_inputs(tlcl_model *m, tlcl_engine *e, const tlcl_batch *b, const float *features,
-                                 tlcl_tensor *x)
-{
-    int n = b->count;
-    if (!features) {
-        TRY(tlcl_tensor_alloc(e, x, "images", n, m->size, m->size, 3));
-        return tlcl_tensor_upload(e, x, b->images);
-    }
-    int C = m->top.cout;
-    TRY(tlcl_tensor_alloc(e, x, "features", n, 1, 1, C));
-    float *rows = malloc((size_t)n * C * sizeof *rows);
-    if (!rows)
-        return TLCL_ERR_OOM;
-    for (int k = 0; k < n; k++)
-        memcpy(rows + (size_t)k * C, features + (size_t)b->items[k] * C, (size_t)C * sizeof *rows);
-    tlcl_status s = tlcl_tensor_upload(e, x, rows);
-    free(rows);
-    return s;
-}
-
-/* Uploads the inputs, labels and weights of a batch. */
-static tlcl_status batch_upload(trainer *t, const tlcl_batch *b, const float *features, batch_tensors *bt)
-{
-    tlcl_engine *e = t->p->eng;
-    int n = b->count;
-    TRY(upload_inputs(t->p->model, e, b, features, &bt->x));
-    TRY(tlcl_tensor_alloc(e, &bt->labels, "labels", n, 1, 1, 1));
-    TRY(tlcl_cl_write(tlcl_engine_cl(e), bt->labels.buf, 0, (size_t)n * sizeof(int), b->labels, "labels"));
-    TRY(tlcl_tensor_alloc(e, &bt->weights, "sample weights", n, 1, 1, 1));
-    return tlcl_tensor_upload(e, &bt->weights, b->weights);
-}
-
-static tlcl_status loss_and_grad(trainer *t, const tlcl_tensor *logits, batch_tensors *bt)
+/* Enqueues one training step; nothing is read back (the counters and the
+ * non-finite guard stay on the device until the next sync). */
+static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tensor *features, float lr)
 {
     tlcl_train_plan *p = t->p;
-    tlcl_engine *e = p->eng;
-    int n = logits->n;
-    TRY(tlcl_tensor_alloc(e, &bt->loss, "loss", 1, 1, 1, 1));
-    TRY(tlcl_tensor_alloc(e, &bt->dlogits, "dlogits", n, 1, 1, p->classes));
-    if (p->loss == TLCL_FIT_XENT)
-        return tlcl_softmax_xent(e, &bt->loss, NULL, &bt->dlogits, logits, bt->labels.buf, &bt->weights,
-                                 p->label_smoothing);
-    if (p->focal_alpha_per_class && !bt->alpha.buf) {
-        TRY(tlcl_tensor_alloc(e, &bt->alpha, "focal alpha", 1, 1, 1, p->classes));
-        TRY(tlcl_tensor_upload(e, &bt->alpha, p->focal_alpha_per_class));
-    }
-    return tlcl_focal_loss(e, &bt->loss, NULL, &bt->dlogits, logits, bt->labels.buf, &bt->weights,
-                           p->label_smoothing, p->focal_alpha_per_class ? &bt->alpha : NULL, p->focal_alpha,
-                           p->focal_gamma);
-}
-
-/* Accumulates Keras's epoch loss and class-weighted accuracy. */
-static void accumulate(trainer *t, const tlcl_batch *b, float loss, const float *probs)
-{
-    int C = t->p->classes;
-    t->st.loss_sum += (double)loss * b->count;
-    t->st.seen += b->count;
-    for (int k = 0; k < b->count; k++) {
-        int best = 0;
-        for (int c = 1; c < C; c++)
-            if (probs[k * C + c] > probs[k * C + best])
-                best = c;
-        t->st.acc_hit += b->weights[k] * (best == b->labels[k]);
-        t->st.acc_w += b->weights[k];
-    }
-}
-
-static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const float *features, float lr)
-{
-    tlcl_train_plan *p = t->p;
-    tlcl_engine *e = p->eng;
-    batch_tensors bt;
-    memset(&bt, 0, sizeof bt);
-    tlcl_tensor *logits;
-    uint32_t seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u;
-    tlcl_status s = batch_upload(t, b, features, &bt);
+    tlcl_run_input in = run_input(b, 1);
+    tlcl_run_batch *rb;
+    tlcl_step_args a = {.lr = lr, .seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u, .step = t->st.step};
+    tlcl_status s = tlcl_run_load(t->run, &in, features, &rb);
     if (s == TLCL_OK)
-        s = tlcl_params_zero_grads(e, &p->model->params);
-    if (s == TLCL_OK)
-        s = features ? tlcl_model_head_forward(p->model, &bt.x, 1, seed, &logits)
-                     : tlcl_model_forward(p->model, &bt.x, 1, seed, &logits);
-    if (s == TLCL_OK)
-        s = loss_and_grad(t, logits, &bt);
-    if (s == TLCL_OK)
-        s = features ? tlcl_model_head_backward(p->model, &bt.dlogits) : tlcl_model_backward(p->model, &bt.dlogits);
-    if (s == TLCL_OK)
-        s = tlcl_optimizer_step(e, &p->optimizer, &p->model->params, lr, &bt.loss);
-    if (s == TLCL_OK && (s = tlcl_tensor_alloc(e, &bt.probs, "probs", b->count, 1, 1, p->classes)) == TLCL_OK)
-        s = tlcl_softmax_forward(e, &bt.probs, logits);
-    float loss = 0;
-    float *probs = malloc((size_t)b->count * p->classes * sizeof *probs);
-    if (s == TLCL_OK)
-        s = tlcl_loss_check(e, &bt.loss, t->st.step, &loss);
-    if (s == TLCL_OK)
-        s = probs ? tlcl_tensor_download(e, &bt.probs, probs) : TLCL_ERR_OOM;
-    if (s == TLCL_OK)
-        accumulate(t, b, loss, probs);
-    free(probs);
-    tlcl_model_release_activations(p->model);
-    batch_release(e, &bt);
+        s = tlcl_run_step(t->run, rb, &p->optimizer, &a);
     t->st.step++;
     if (s != TLCL_OK)
-        snprintf(t->err, t->err_len, "%s", tlcl_engine_error(e));
+        snprintf(t->err, t->err_len, "%s", tlcl_run_error(t->run));
     return s;
 }
 
-/* ---- inference over a loader ------------------------------------------------ */
-
-static tlcl_status predict_batch(tlcl_model *m, tlcl_engine *e, const tlcl_batch *b, const float *features,
-                                 int classes, float *probs_out)
+/* Reads the counters (the one wait of the training loop): this epoch's
+ * totals are the ones carried over from a resumed backup plus the
+ * device's. A non-finite loss stops the run here, naming its step; the
+ * device skipped that update and every later one. */
+static tlcl_status train_totals(trainer *t, tlcl_run_stats *st)
 {
-    tlcl_tensor x = {0}, probs = {0}, *logits;
-    tlcl_status s = upload_inputs(m, e, b, features, &x);
-    if (s == TLCL_OK)
-        s = features ? tlcl_model_head_forward(m, &x, 0, 0, &logits) : tlcl_model_forward(m, &x, 0, 0, &logits);
-    if (s == TLCL_OK && (s = tlcl_tensor_alloc(e, &probs, "probs", b->count, 1, 1, classes)) == TLCL_OK &&
-        (s = tlcl_softmax_forward(e, &probs, logits)) == TLCL_OK)
-        s = tlcl_tensor_download(e, &probs, probs_out);
-    tlcl_model_release_activations(m);
-    if (x.buf)
-        tlcl_tensor_release(e, &x);
-    if (probs.buf)
-        tlcl_tensor_release(e, &probs);
-    return s;
+    tlcl_status s = tlcl_run_sync(t->run, st);
+    if (s != TLCL_OK)
+        return fail(t, s, "%s", tlcl_run_error(t->run));
+    st->loss_sum += t->st.loss_sum, st->samples += t->st.seen;
+    st->hits += t->st.acc_hit, st->weight += t->st.acc_w;
+    if (st->nonfinite_step >= 0) {
+        snprintf(t->err, t->err_len,
+                 "the loss is NaN or Inf at step %ld: that update and the later ones were skipped; "
+                 "lower the learning rate or check the data", st->nonfinite_step);
+        return TLCL_ERR_NONFINITE;
+    }
+    return TLCL_OK;
 }
 
-static tlcl_status predict_all(tlcl_model *m, tlcl_engine *e, tlcl_loader *l, const float *features, int classes,
-                               float **probs, int **labels, int *n, char *err, size_t err_len)
+/* ---- inference over a loader --------------------------------------------------- */
+
+tlcl_status tlcl_predict_loader(tlcl_run *r, tlcl_loader *l, const tlcl_tensor *features, float **probs,
+                                int **labels, int *n, tlcl_run_stats *stats, char *err, size_t err_len)
 {
-    int cap = tlcl_loader_batches(l) * 1 + 1, used = 0, bs = 0;
-    float *P = NULL;
-    int *L = NULL;
-    tlcl_status s = TLCL_OK;
+    int rows = tlcl_loader_size(l), classes = tlcl_run_model(r)->classes, used = 0;
+    tlcl_run_stats st;
+    tlcl_status s = tlcl_run_reset(r);
+    float *P = malloc((size_t)(rows ? rows : 1) * classes * sizeof *P);
+    int *L = malloc((size_t)(rows ? rows : 1) * sizeof *L);
+    if (!P || !L)
+        s = TLCL_ERR_OOM;
     tlcl_loader_start(l, 0, 0);
     for (const tlcl_batch *b; s == TLCL_OK && (b = tlcl_loader_next(l));) {
-        if (!P) {
-            bs = b->count;
-            cap = tlcl_loader_batches(l) * bs;
-            P = malloc((size_t)cap * classes * sizeof *P);
-            L = malloc((size_t)cap * sizeof *L);
-            if (!P || !L) {
-                s = TLCL_ERR_OOM;
-                break;
-            }
-        }
-        s = predict_batch(m, e, b, features, classes, P + (size_t)used * classes);
+        tlcl_run_input in = run_input(b, 0);
+        tlcl_run_batch *rb;
+        if ((s = tlcl_run_load(r, &in, features, &rb)) == TLCL_OK)
+            s = tlcl_run_predict(r, rb, P + (size_t)used * classes);
         memcpy(L + used, b->labels, (size_t)b->count * sizeof *L);
         used += b->count;
     }
+    if (s == TLCL_OK) /* the probabilities arrive with the counters */
+        s = tlcl_run_sync(r, &st);
     if (s != TLCL_OK) {
-        snprintf(err, err_len, "inference failed: %s", tlcl_engine_error(e));
+        snprintf(err, err_len, "inference failed: %s", s == TLCL_ERR_OOM ? "out of host memory" : tlcl_run_error(r));
         free(P), free(L);
         return s;
     }
+    if (stats)
+        *stats = st;
     *probs = P, *labels = L, *n = used;
     return TLCL_OK;
 }
 
-tlcl_status tlcl_predict_loader(tlcl_model *m, tlcl_engine *e, tlcl_loader *l, int classes, float **probs,
-                                int **labels, int *n, char *err, size_t err_len)
-{
-    return predict_all(m, e, l, NULL, classes, probs, labels, n, err, err_len);
-}
-
 /* ---- frozen-base features ---------------------------------------------------- */
 
-/* Runs the base once over a loader; features land at their dataset position. */
-static tlcl_status extract_features(trainer *t, tlcl_loader *l, float **out, int *n_out)
+/* Runs the base once over a loader; each sample's pooled features land in a
+ * device table at its dataset position and stay there. */
+static tlcl_status extract_features(trainer *t, tlcl_loader *l, tlcl_tensor *table)
 {
     tlcl_model *m = t->p->model;
-    tlcl_engine *e = t->p->eng;
-    int C = m->top.cout, total = 0, include_top = m->include_top;
+    tlcl_status s = tlcl_tensor_alloc(t->p->eng, table, "cached features", tlcl_loader_size(l), 1, 1, m->top.cout);
     tlcl_loader_start(l, 0, 0);
-    float *f = NULL;
-    tlcl_status s = TLCL_OK;
-    m->include_top = 0; /* forward stops at the pooled features */
     for (const tlcl_batch *b; s == TLCL_OK && (b = tlcl_loader_next(l));) {
-        if (!f) {
-            total = tlcl_loader_batches(l) * b->count;
-            f = calloc((size_t)total * C, sizeof *f);
-            if (!f) {
-                s = TLCL_ERR_OOM;
-                break;
-            }
-        }
-        tlcl_tensor x, *pooled;
-        if ((s = tlcl_tensor_alloc(e, &x, "images", b->count, m->size, m->size, 3)) != TLCL_OK)
-            break;
-        s = tlcl_tensor_upload(e, &x, b->images);
-        if (s == TLCL_OK)
-            s = tlcl_model_forward(m, &x, 0, 0, &pooled);
-        float *rows = malloc((size_t)b->count * C * sizeof *rows);
-        if (s == TLCL_OK)
-            s = rows ? tlcl_tensor_download(e, pooled, rows) : TLCL_ERR_OOM;
-        for (int k = 0; s == TLCL_OK && k < b->count; k++)
-            memcpy(f + (size_t)b->items[k] * C, rows + (size_t)k * C, (size_t)C * sizeof *f);
-        free(rows);
-        tlcl_model_release_activations(m);
-        tlcl_tensor_release(e, &x);
+        tlcl_run_input in = run_input(b, 0);
+        tlcl_run_batch *rb;
+        if ((s = tlcl_run_load(t->run, &in, NULL, &rb)) == TLCL_OK)
+            s = tlcl_run_features(t->run, rb, table);
         if (t->p->progress)
             fprintf(stderr, "\rcomputing base features: batch %d/%d", b->index + 1, tlcl_loader_batches(l));
     }
-    m->include_top = include_top;
     if (t->p->progress)
         fprintf(stderr, "\n");
-    if (s != TLCL_OK) {
-        free(f);
-        snprintf(t->err, t->err_len, "computing base features: %s", tlcl_engine_error(e));
-        return s;
-    }
-    *out = f;
-    *n_out = total;
-    return TLCL_OK;
+    if (s == TLCL_OK)
+        s = tlcl_cl_finish(tlcl_engine_cl(t->p->eng));
+    if (s != TLCL_OK)
+        snprintf(t->err, t->err_len, "computing base features: %s", tlcl_run_error(t->run));
+    return s;
 }
 
 static int phase_uses_features(const trainer *t)
@@ -398,14 +274,19 @@ static int phase_uses_features(const trainer *t)
     return t->p->cache_features && ph->first_trainable_block > t->p->model->nblocks;
 }
 
+static const tlcl_tensor *features_of(const trainer *t, const tlcl_tensor *table)
+{
+    return phase_uses_features(t) ? table : NULL;
+}
+
 static tlcl_status ensure_features(trainer *t)
 {
-    if (!phase_uses_features(t) || t->features_train)
+    if (!phase_uses_features(t) || t->features_train.buf)
         return TLCL_OK;
     double t0 = now_s();
-    TRY(extract_features(t, t->p->train, &t->features_train, &t->nfeat_train));
+    TRY(extract_features(t, t->p->train, &t->features_train));
     if (t->p->val)
-        TRY(extract_features(t, t->p->val, &t->features_val, &t->nfeat_val));
+        TRY(extract_features(t, t->p->val, &t->features_val));
     if (t->p->log)
         fprintf(t->p->log, "base features computed once in %.1f s\n", now_s() - t0);
     return TLCL_OK;
@@ -501,6 +382,15 @@ static void backup_path(const trainer *t, char *dst, size_t len, const char *suf
     snprintf(dst, len, "%s/latest.safetensors%s", t->p->cb.backup_dir, suffix);
 }
 
+/* Moves the device counters into the carried totals. */
+static tlcl_status fold_counters(trainer *t)
+{
+    tlcl_run_stats st;
+    TRY(train_totals(t, &st));
+    t->st.loss_sum = st.loss_sum, t->st.seen = st.samples, t->st.acc_hit = st.hits, t->st.acc_w = st.weight;
+    return tlcl_run_reset(t->run);
+}
+
 static tlcl_status backup_save(trainer *t)
 {
     const tlcl_callbacks *cb = &t->p->cb;
@@ -513,6 +403,7 @@ static tlcl_status backup_save(trainer *t)
         backup_path(t, bkp, sizeof bkp, ".bkp");
         rename(path, bkp); /* the previous backup survives a damaged new one */
     }
+    TRY(fold_counters(t)); /* a backup taken mid-epoch carries the epoch's totals so far */
     char *json = state_json(t);
     tlcl_save_extra x = {1, json};
     tlcl_status s = tlcl_model_save_ex(t->p->model, path, t->p->class_names, t->p->classes, &x, t->err, t->err_len);
@@ -572,6 +463,9 @@ static void backup_delete(trainer *t)
 
 /* ---- epoch end: validation and callbacks ---------------------------------- */
 
+/* val_loss and val_accuracy from the run's counters: the training loss
+ * without class weights, as Keras reports them; the other metrics from the
+ * probabilities. */
 static tlcl_status validate(trainer *t, tlcl_logs *logs)
 {
     tlcl_train_plan *p = t->p;
@@ -579,19 +473,11 @@ static tlcl_status validate(trainer *t, tlcl_logs *logs)
         return TLCL_OK;
     float *probs;
     int *labels, n;
-    TRY(predict_all(p->model, p->eng, p->val, phase_uses_features(t) ? t->features_val : NULL, p->classes, &probs,
-                    &labels, &n, t->err, t->err_len));
-    double loss = 0, hit = 0;
-    for (int i = 0; i < n; i++) {
-        const float *row = probs + (size_t)i * p->classes;
-        int best = 0;
-        for (int c = 1; c < p->classes; c++)
-            best = row[c] > row[best] ? c : best;
-        hit += best == labels[i];
-        loss -= log(fmax(row[labels[i]], 1e-12));
-    }
-    tlcl_logs_set(logs, "val_loss", n ? loss / n : 0);
-    tlcl_logs_set(logs, "val_accuracy", n ? hit / n : 0);
+    tlcl_run_stats st;
+    TRY(tlcl_predict_loader(t->run, p->val, features_of(t, &t->features_val), &probs, &labels, &n, &st, t->err,
+                            t->err_len));
+    tlcl_logs_set(logs, "val_loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
+    tlcl_logs_set(logs, "val_accuracy", st.weight > 0 ? st.hits / st.weight : 0);
     if (p->metrics)
         p->metrics(p->metrics_ctx, probs, labels, n, p->classes, "val_", logs);
     free(probs), free(labels);
@@ -691,8 +577,10 @@ static void print_epoch(trainer *t, const tlcl_logs *logs, int epochs)
 static tlcl_status epoch_end(trainer *t, float lr_used)
 {
     tlcl_logs logs = {0};
-    tlcl_logs_set(&logs, "loss", t->st.seen ? t->st.loss_sum / t->st.seen : 0);
-    tlcl_logs_set(&logs, "accuracy", t->st.acc_w > 0 ? t->st.acc_hit / t->st.acc_w : 0);
+    tlcl_run_stats st;
+    TRY(train_totals(t, &st));
+    tlcl_logs_set(&logs, "loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
+    tlcl_logs_set(&logs, "accuracy", st.weight > 0 ? st.hits / st.weight : 0);
     TRY(validate(t, &logs));
     tlcl_logs_set(&logs, "learning_rate", lr_used);
     if (!t->st.ckpt.mode)
@@ -708,38 +596,50 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->st.epoch++;
     t->st.batch = 0;
     t->st.loss_sum = t->st.seen = t->st.acc_hit = t->st.acc_w = 0;
+    TRY(tlcl_run_reset(t->run));
     return backup_save(t);
 }
 
 /* ---- the loops ------------------------------------------------------------------ */
 
-static void progress_line(trainer *t, int nb, double t0, int done)
+/* How often the training loop reads the counters: each read waits for the
+ * device, so at most once a second (for the progress line and to stop
+ * promptly on a NaN) and at the epoch's end. */
+#define SYNC_SECONDS 1.0
+
+static tlcl_status progress_line(trainer *t, int nb, double t0, int done)
 {
+    tlcl_run_stats st;
+    TRY(train_totals(t, &st));
     if (!t->p->progress)
-        return;
+        return TLCL_OK;
     double el = now_s() - t0, per = done > 0 ? el / done : 0; /* seconds per batch */
-    double seen = t->st.seen > 0 ? t->st.seen : 1;
     fprintf(stderr, "\r\033[Kphase %d epoch %d batch %d/%d loss %.4f accuracy %.4f %.1f img/s ETA %.0f s",
-            t->st.phase + 1, t->st.epoch + 1, t->st.batch, nb, t->st.loss_sum / seen,
-            t->st.acc_w > 0 ? t->st.acc_hit / t->st.acc_w : 0, el > 0 ? done * (seen / t->st.batch) / el : 0,
+            t->st.phase + 1, t->st.epoch + 1, t->st.batch, nb, st.samples > 0 ? st.loss_sum / st.samples : 0,
+            st.weight > 0 ? st.hits / st.weight : 0, el > 0 ? (st.samples - t->st.seen) / el : 0,
             per * (nb - t->st.batch));
+    return TLCL_OK;
 }
 
 static tlcl_status run_epoch(trainer *t)
 {
     tlcl_train_plan *p = t->p;
     int nb = tlcl_loader_batches(p->train), done = 0;
-    const float *features = phase_uses_features(t) ? t->features_train : NULL;
+    const tlcl_tensor *features = features_of(t, &t->features_train);
     float lr = current_lr(t, p->optimizer.iterations);
-    double t0 = now_s();
+    double t0 = now_s(), last_sync = t0;
     t->t_epoch = t0;
+    TRY(tlcl_run_reset(t->run));
     tlcl_loader_start(p->train, t->st.epoch + 1000 * t->st.phase, t->st.batch);
     for (const tlcl_batch *b; (b = tlcl_loader_next(p->train));) {
         lr = current_lr(t, p->optimizer.iterations);
         TRY(train_batch(t, b, features, lr));
         t->st.batch = b->index + 1;
         done++;
-        progress_line(t, nb, t0, done);
+        if (now_s() - last_sync >= SYNC_SECONDS) {
+            TRY(progress_line(t, nb, t0, done));
+            last_sync = now_s();
+        }
         if (p->cb.backup_every_batches > 0 && t->st.batch % p->cb.backup_every_batches == 0 && t->st.batch < nb)
             TRY(backup_save(t));
     }
@@ -802,10 +702,16 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
     if (p->nphases < 1 || p->nphases > TLCL_PHASES_MAX)
         return fail(&t, TLCL_ERR_ARG, "%s", "a run needs between 1 and 4 phases");
     t.st.ckpt.mode = monitor_mode(p->cb.checkpoint_monitor, p->cb.checkpoint_mode);
+    tlcl_status s = tlcl_run_create(&t.run, p->model, &p->loss, err, err_len);
+    if (s != TLCL_OK)
+        return s;
     resume_if_possible(&t);
-    tlcl_status s = run_phases(&t);
+    s = run_phases(&t);
     if (s == TLCL_OK)
         backup_delete(&t);
-    free(t.features_train), free(t.features_val), free(t.best_weights);
+    tlcl_tensor_release(p->eng, &t.features_train);
+    tlcl_tensor_release(p->eng, &t.features_val);
+    tlcl_run_free(t.run);
+    free(t.best_weights);
     return s;
 }

@@ -7,7 +7,7 @@
 #define TLCL_TRAINER_H
 
 #include "batch_loader.h"
-#include "model.h"
+#include "run.h"
 
 #include <stdio.h>
 
@@ -24,7 +24,6 @@ void tlcl_logs_set(tlcl_logs *l, const char *key, double value);
 /* 1 and *value when present. */
 int tlcl_logs_get(const tlcl_logs *l, const char *key, double *value);
 
-typedef enum tlcl_loss_kind { TLCL_FIT_XENT = 0, TLCL_FIT_FOCAL } tlcl_loss_kind;
 typedef enum tlcl_lr_kind {
     TLCL_LR_CONSTANT = 0, TLCL_LR_STEP, TLCL_LR_EXPONENTIAL, TLCL_LR_COSINE, TLCL_LR_PLATEAU
 } tlcl_lr_kind;
@@ -83,9 +82,7 @@ typedef struct tlcl_train_plan {
     tlcl_loader *train, *val;       /* val may be NULL */
     int classes;
     const char *const *class_names;
-    tlcl_loss_kind loss;
-    float label_smoothing, focal_gamma, focal_alpha;
-    const float *focal_alpha_per_class; /* NULL: focal_alpha for all */
+    tlcl_loss_spec loss;             /* validation uses it too, without class weights (Keras) */
     tlcl_optimizer optimizer;        /* type and hyper-parameters; state is per phase */
     tlcl_schedule schedule;
     tlcl_fit_phase phases[TLCL_PHASES_MAX];
@@ -115,9 +112,12 @@ void tlcl_history_free(tlcl_history *h);
  * best ones when early stopping restores them). */
 tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_t err_len);
 
-/* Runs the model over a loader (inference) and returns probabilities
- * [n, classes] (malloc'd) with the labels in loader order. */
-tlcl_status tlcl_predict_loader(tlcl_model *m, tlcl_engine *e, tlcl_loader *l, int classes, float **probs,
-                                int **labels, int *n, char *err, size_t err_len);
+/* Runs the model over a loader through the run's inference pass and returns
+ * probabilities [n, classes] (malloc'd) with the labels in loader order;
+ * stats (may be NULL) receives the run's counters over the loader (the
+ * loss is the run's, unweighted). features: a device table of the loader's
+ * base features (NULL: images). */
+tlcl_status tlcl_predict_loader(tlcl_run *r, tlcl_loader *l, const tlcl_tensor *features, float **probs,
+                                int **labels, int *n, tlcl_run_stats *stats, char *err, size_t err_len);
 
 #endif

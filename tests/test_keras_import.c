@@ -13,7 +13,7 @@
  * the tensor's largest value). Errors are checked to name the problem. */
 #include "harness.h"
 #include "keras_internal.h"
-#include "model.h"
+#include "run.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -272,12 +272,28 @@ static void check_tensor(harness *h, const char *fam, const char *name, const fi
     free(ref);
 }
 
-static void check_inference(harness *h, tlcl_model *m, const char *fam, const fixture *fx, const tlcl_tensor *x)
+/* The fixture's batch on the run's device input (labels from its one-hot). */
+static tlcl_run_batch *load_batch(harness *h, tlcl_run *run, const fixture *fx, const float *x)
 {
-    tlcl_tensor *logits;
-    if (harness_status(h, tlcl_model_forward(m, x, 0, 1, &logits), "inference forward"))
+    size_t n = 0;
+    double *onehot = fixture_get(fx, "labels", &n);
+    int labels[BATCH] = {0};
+    for (int i = 0; onehot && i < BATCH; i++)
+        for (int c = 0; c < CLASSES; c++)
+            if (onehot[i * CLASSES + c] > 0.5)
+                labels[i] = c;
+    free(onehot);
+    tlcl_run_input in = {.images = x, .labels = labels, .count = BATCH};
+    tlcl_run_batch *b = NULL;
+    return harness_status(h, tlcl_run_load(run, &in, NULL, &b), "load") ? NULL : b;
+}
+
+static void check_inference(harness *h, tlcl_run *run, const char *fam, const fixture *fx, const float *x)
+{
+    tlcl_run_batch *b = load_batch(h, run, fx, x);
+    if (!b || harness_status(h, tlcl_run_predict(run, b, NULL), "inference pass"))
         return;
-    float *got = harness_download(h, logits);
+    float *got = harness_download(h, tlcl_run_logits(run));
     check_tensor(h, fam, "logits_infer", fx, got, BATCH * CLASSES, 1e-4, 1e-30);
     free(got);
 }
@@ -327,43 +343,29 @@ static void check_weight_grads(harness *h, tlcl_model *m, const char *fam, const
     harness_expect(h, checked == in_fixture && trainable == in_fixture, what);
 }
 
-static void check_training(harness *h, tlcl_model *m, const char *fam, const fixture *fx, const tlcl_tensor *x)
+/* One training-mode pass through the run layer (gradients, no update): the
+ * logits, the loss (the run's counters), d loss / d input and every weight
+ * gradient against Keras's. */
+static void check_training(harness *h, tlcl_run *run, tlcl_model *m, const char *fam, const fixture *fx,
+                           const float *x)
 {
-    size_t n = 0;
-    double *onehot = fixture_get(fx, "labels", &n);
-    int labels[BATCH] = {0};
-    for (int i = 0; onehot && i < BATCH; i++)
-        for (int c = 0; c < CLASSES; c++)
-            if (onehot[i * CLASSES + c] > 0.5)
-                labels[i] = c;
-    free(onehot);
-    tlcl_tensor lab = harness_tensor(h, "labels", BATCH, 1, 1, 1, NULL), *logits;
-    tlcl_tensor loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
-    tlcl_tensor dl = harness_tensor(h, "dlogits", BATCH, 1, 1, CLASSES, NULL);
+    tlcl_run_batch *b = load_batch(h, run, fx, x);
+    tlcl_step_args a = {.lr = 0, .seed = 1, .step = 0};
+    tlcl_run_stats st;
     m->want_input_grad = 1;
-    int bad = harness_status(h, tlcl_cl_write(h->cl, lab.buf, 0, sizeof labels, labels, "labels"), "labels") ||
-              harness_status(h, tlcl_params_zero_grads(h->eng, &m->params), "zero grads") ||
-              harness_status(h, tlcl_model_forward(m, x, 1, 1, &logits), "training forward");
-    if (!bad) {
-        float *got = harness_download(h, logits);
-        check_tensor(h, fam, "logits_train", fx, got, BATCH * CLASSES, 1e-3, 1e-30);
-        free(got);
-        bad = harness_status(h, tlcl_softmax_xent(h->eng, &loss, NULL, &dl, logits, lab.buf, NULL, 0), "loss") ||
-              harness_status(h, tlcl_model_backward(m, &dl), "backward");
-    }
-    if (!bad) {
-        float *got = harness_download(h, &loss);
-        check_tensor(h, fam, "loss", fx, got, 1, 1e-3, 1e-30);
-        free(got);
-        got = harness_download(h, &m->dinput);
-        check_tensor(h, fam, "dinput", fx, got, (size_t)BATCH * SIZE * SIZE * 3, 1e-3, 1e-30);
-        free(got);
-        check_weight_grads(h, m, fam, fx);
-    }
-    tlcl_model_release_activations(m);
-    tlcl_tensor *all[] = {&lab, &loss, &dl};
-    for (int i = 0; i < 3; i++)
-        tlcl_tensor_release(h->eng, all[i]);
+    if (!b || harness_status(h, tlcl_run_reset(run), "reset") ||
+        harness_status(h, tlcl_run_gradients(run, b, &a), "training pass") ||
+        harness_status(h, tlcl_run_sync(run, &st), "sync"))
+        return;
+    float *got = harness_download(h, tlcl_run_logits(run));
+    check_tensor(h, fam, "logits_train", fx, got, BATCH * CLASSES, 1e-3, 1e-30);
+    free(got);
+    float loss = (float)(st.loss_sum / st.samples);
+    check_tensor(h, fam, "loss", fx, &loss, 1, 1e-3, 1e-30);
+    got = harness_download(h, &m->dinput);
+    check_tensor(h, fam, "dinput", fx, got, (size_t)BATCH * SIZE * SIZE * 3, 1e-3, 1e-30);
+    free(got);
+    check_weight_grads(h, m, fam, fx);
 }
 
 static void test_family(harness *h, const char *arch, const char *fam, const char *tmpdir)
@@ -381,14 +383,18 @@ static void test_family(harness *h, const char *arch, const char *fam, const cha
         size_t n = 0;
         double *xd = fixture_get(&fx, "input", &n);
         float *xf = xd ? to_float(xd, n) : NULL;
-        if (xf && n == (size_t)BATCH * SIZE * SIZE * 3) {
-            tlcl_tensor x = harness_tensor(h, "x", BATCH, SIZE, SIZE, 3, xf);
-            check_inference(h, &m, fam, &fx, &x);
-            check_training(h, &m, fam, &fx, &x);
-            tlcl_tensor_release(h->eng, &x);
+        tlcl_run *run = NULL;
+        tlcl_loss_spec loss = tlcl_loss_spec_default();
+        char err[512];
+        if (tlcl_run_create(&run, &m, &loss, err, sizeof err) != TLCL_OK) {
+            harness_fail(h, "run: %s", err);
+        } else if (xf && n == (size_t)BATCH * SIZE * SIZE * 3) {
+            check_inference(h, run, fam, &fx, xf);
+            check_training(h, run, &m, fam, &fx, xf);
         } else {
             harness_fail(h, "%s: fixture input missing or of the wrong size", path);
         }
+        tlcl_run_free(run);
         free(xd), free(xf);
     }
     if (m.eng)

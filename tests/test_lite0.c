@@ -6,7 +6,7 @@
  * inference logits within 1e-3 and the same top-5 per image. A missing
  * checkpoint fails: the weights are part of the product. */
 #include "harness.h"
-#include "model.h"
+#include "run.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -175,16 +175,22 @@ static void run_images(harness *h, tlcl_model *m, const fixture *fx)
             for (int x = 0; x < SIZE; x++)
                 for (int c = 0; c < 3; c++)
                     imgs[(size_t)i * per + ((size_t)y * SIZE + x) * 3 + c] = (float)pixel(i, y, x, c);
-    tlcl_tensor in = harness_tensor(h, "images", fx->images, SIZE, SIZE, 3, imgs), *logits;
+    tlcl_run *run = NULL;
+    tlcl_loss_spec loss = tlcl_loss_spec_default();
+    tlcl_run_input in = {.images = imgs, .count = fx->images};
+    tlcl_run_batch *b;
+    char err[512];
+    if (tlcl_run_create(&run, m, &loss, err, sizeof err) != TLCL_OK)
+        harness_fail(h, "run: %s", err);
+    else if (!harness_status(h, tlcl_run_load(run, &in, NULL, &b), "load") &&
+             !harness_status(h, tlcl_run_predict(run, b, NULL), "inference pass")) {
+        float *z = harness_download(h, tlcl_run_logits(run));
+        for (int i = 0; z && i < fx->images; i++)
+            check_image(h, fx, z, i);
+        free(z);
+    }
+    tlcl_run_free(run);
     free(imgs);
-    if (harness_status(h, tlcl_model_forward(m, &in, 0, 0, &logits), "forward"))
-        return;
-    float *z = harness_download(h, logits);
-    for (int i = 0; z && i < fx->images; i++)
-        check_image(h, fx, z, i);
-    free(z);
-    tlcl_model_release_activations(m);
-    tlcl_tensor_release(h->eng, &in);
 }
 
 int main(void)

@@ -499,8 +499,9 @@ static void test_optimizer(harness *h, const char *name, tlcl_optimizer o, float
     opt_world_free(h, &w);
 }
 
-/* A NaN or Inf loss leaves values and moments untouched, and
- * tlcl_loss_check names the step; a finite loss lets the update through. */
+/* A NaN or Inf in the loss buffer the optimizer is given (the run's
+ * guard) leaves values and moments untouched; a finite one lets the update
+ * through. */
 static void test_nonfinite_skip(harness *h)
 {
     opt_world w;
@@ -510,25 +511,17 @@ static void test_nonfinite_skip(harness *h)
         tlcl_optimizer o = tlcl_optimizer_default(TLCL_OPT_ADAMW);
         o.clip_global_norm = 1.0f;
         float bad[2] = {NAN, INFINITY};
-        const char *want[2] = {"loss is nan at step 17", "loss is inf at step 18"};
         for (int k = 0; k < 2; k++) {
             opt_grads(h, &w, g, 0);
             harness_status(h, tlcl_tensor_upload(h->eng, &loss, &bad[k]), "loss upload");
             harness_status(h, tlcl_optimizer_step(h->eng, &o, &w.p, 0.01f, &loss), "step");
-            float value = 0;
-            tlcl_status s = tlcl_loss_check(h->eng, &loss, 17 + k, &value);
-            char what[160];
-            snprintf(what, sizeof what, "loss_check reports '%s'", want[k]);
-            check_true(h, s == TLCL_ERR_NONFINITE && strstr(tlcl_engine_error(h->eng), want[k]) != NULL, what);
         }
         opt_compare(h, &w, "non-finite loss: update skipped", 1, 1); /* reference: no update */
-        float fine = 2.5f, value = 0;
+        float fine = 2.5f;
         harness_status(h, tlcl_tensor_upload(h->eng, &loss, &fine), "loss upload");
         harness_status(h, tlcl_optimizer_step(h->eng, &o, &w.p, 0.01f, &loss), "step");
-        tlcl_status s = tlcl_loss_check(h->eng, &loss, 19, &value);
         float *got = harness_download(h, tlcl_params_value(&w.p, 0));
-        check_true(h, s == TLCL_OK && value == 2.5f && memcmp(got, w.theta0[0], opt_count(0) * sizeof *got) != 0,
-                   "finite loss: loss_check OK with its value, update applied");
+        check_true(h, memcmp(got, w.theta0[0], opt_count(0) * sizeof *got) != 0, "finite loss: update applied");
         free(got);
     }
     for (int t = 0; t < OPT_TENSORS; t++)

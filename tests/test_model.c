@@ -3,7 +3,7 @@
  * weights and frozen BatchNorm statistics unchanged through a training step
  * while the trainable part moves. */
 #include "harness.h"
-#include "model.h"
+#include "run.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -87,28 +87,27 @@ static void test_checkpoint(harness *h, const char *dir)
     tlcl_model_free(&a), tlcl_model_free(&b), tlcl_model_free(&c);
 }
 
-/* One training step of the model on random data. */
+/* One training step of the model on random data, through the run layer. */
 static int step(harness *h, tlcl_model *m)
 {
     static float imgs[BATCH * SIZE * SIZE * 3];
     int labels[BATCH] = {0, 1, 2, 1};
     harness_fill(h, imgs, sizeof imgs / sizeof *imgs, 0, 255);
-    tlcl_tensor x = harness_tensor(h, "x", BATCH, SIZE, SIZE, 3, imgs), *logits;
-    tlcl_tensor lab = harness_tensor(h, "labels", BATCH, 1, 1, 1, NULL);
-    tlcl_tensor loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
-    tlcl_tensor dl = harness_tensor(h, "dlogits", BATCH, 1, 1, CLASSES, NULL);
     tlcl_optimizer opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
-    int bad = harness_status(h, tlcl_cl_write(h->cl, lab.buf, 0, sizeof labels, labels, "labels"), "labels") ||
-              harness_status(h, tlcl_params_zero_grads(h->eng, &m->params), "zero") ||
-              harness_status(h, tlcl_model_forward(m, &x, 1, 5, &logits), "forward") ||
-              harness_status(h, tlcl_softmax_xent(h->eng, &loss, NULL, &dl, logits, lab.buf, NULL, 0), "loss") ||
-              harness_status(h, tlcl_model_backward(m, &dl), "backward") ||
-              harness_status(h, tlcl_optimizer_step(h->eng, &opt, &m->params, 0.05f, &loss), "step") ||
+    tlcl_loss_spec loss = tlcl_loss_spec_default();
+    tlcl_run_input in = {.images = imgs, .labels = labels, .count = BATCH};
+    tlcl_step_args a = {.lr = 0.05f, .seed = 5, .step = 0};
+    tlcl_run *run = NULL;
+    tlcl_run_batch *b;
+    char err[512];
+    if (tlcl_run_create(&run, m, &loss, err, sizeof err) != TLCL_OK) {
+        harness_fail(h, "run: %s", err);
+        return 1;
+    }
+    int bad = harness_status(h, tlcl_run_load(run, &in, NULL, &b), "load") ||
+              harness_status(h, tlcl_run_step(run, b, &opt, &a), "step") ||
               harness_status(h, tlcl_cl_finish(h->cl), "finish");
-    tlcl_model_release_activations(m);
-    tlcl_tensor *all[] = {&x, &lab, &loss, &dl};
-    for (int i = 0; i < 4; i++)
-        tlcl_tensor_release(h->eng, all[i]);
+    tlcl_run_free(run);
     return bad;
 }
 

@@ -6,7 +6,7 @@
  * Also checks that steady-state steps create no OpenCL buffer and that a
  * run is reproducible from its seed. */
 #include "harness.h"
-#include "model.h"
+#include "run.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -53,38 +53,30 @@ typedef struct run_result {
     float first_logit;
 } run_result;
 
-static int train_step(harness *h, tlcl_model *m, tlcl_optimizer *opt, tlcl_tensor *x, cl_mem labels,
-                      tlcl_tensor *loss, tlcl_tensor *dlogits, uint32_t seed)
+/* Held-out accuracy through the run layer's inference pass: counted on the
+ * device, and checked here against the arg-max of the probabilities it
+ * returns. */
+static float evaluate(harness *h, tlcl_run *run, float *first_prob)
 {
-    tlcl_tensor *logits;
-    tlcl_engine *e = h->eng;
-    return harness_status(h, tlcl_params_zero_grads(e, &m->params), "zero grads") ||
-           harness_status(h, tlcl_model_forward(m, x, 1, seed, &logits), "forward") ||
-           harness_status(h, tlcl_softmax_xent(e, loss, NULL, dlogits, logits, labels, NULL, 0.0f), "loss") ||
-           harness_status(h, tlcl_model_backward(m, dlogits), "backward") ||
-           harness_status(h, tlcl_optimizer_step(e, opt, &m->params, 0.01f, loss), "adam");
-}
-
-static float evaluate(harness *h, tlcl_model *m, float *first_logit)
-{
-    static float imgs[EVAL * SIZE * SIZE * 3];
+    static float imgs[EVAL * SIZE * SIZE * 3], probs[EVAL * CLASSES];
     int labels[EVAL], correct = 0;
     make_batch(h, imgs, labels, EVAL);
-    tlcl_tensor x = harness_tensor(h, "eval images", EVAL, SIZE, SIZE, 3, imgs), *logits;
-    if (harness_status(h, tlcl_model_forward(m, &x, 0, 0, &logits), "eval forward"))
+    tlcl_run_input in = {.images = imgs, .labels = labels, .count = EVAL};
+    tlcl_run_batch *b;
+    tlcl_run_stats st;
+    if (harness_status(h, tlcl_run_reset(run), "reset") || harness_status(h, tlcl_run_load(run, &in, NULL, &b), "load") ||
+        harness_status(h, tlcl_run_predict(run, b, probs), "predict") || harness_status(h, tlcl_run_sync(run, &st), "sync"))
         return 0;
-    float *z = harness_download(h, logits);
     for (int i = 0; i < EVAL; i++) {
         int best = 0;
         for (int c = 1; c < CLASSES; c++)
-            if (z[i * CLASSES + c] > z[i * CLASSES + best])
+            if (probs[i * CLASSES + c] > probs[i * CLASSES + best])
                 best = c;
         correct += best == labels[i];
     }
-    *first_logit = z[0];
-    free(z);
-    tlcl_model_release_activations(m);
-    tlcl_tensor_release(h->eng, &x);
+    harness_expect(h, st.samples == EVAL && st.hits == correct && st.weight == EVAL,
+                   "device-counted hits equal the arg-max of the returned probabilities");
+    *first_prob = probs[0];
     return (float)correct / EVAL;
 }
 
@@ -97,38 +89,42 @@ static run_result train(harness *h, uint64_t data_seed)
     o.custom = &TINY;
     o.classes = CLASSES;
     char err[512];
+    tlcl_run *run = NULL;
+    tlcl_loss_spec loss = tlcl_loss_spec_default();
     if (tlcl_model_build(&m, &o, err, sizeof err) != TLCL_OK) {
         harness_fail(h, "build: %s", err);
         return r;
     }
     if (harness_status(h, tlcl_model_alloc(&m, h->eng, 42), "alloc"))
         return r;
+    if (tlcl_run_create(&run, &m, &loss, err, sizeof err) != TLCL_OK) {
+        harness_fail(h, "run: %s", err);
+        return r;
+    }
     tlcl_optimizer opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
     static float imgs[BATCH * SIZE * SIZE * 3];
     int labels[BATCH];
-    tlcl_tensor x = harness_tensor(h, "images", BATCH, SIZE, SIZE, 3, NULL);
-    tlcl_tensor lab = harness_tensor(h, "labels", BATCH, 1, 1, 1, NULL);
-    tlcl_tensor loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
-    tlcl_tensor dlogits = harness_tensor(h, "dlogits", BATCH, 1, 1, CLASSES, NULL);
     for (int step = 0; step < STEPS; step++) {
         make_batch(h, imgs, labels, BATCH);
-        if (harness_status(h, tlcl_tensor_upload(h->eng, &x, imgs), "upload") ||
-            harness_status(h, tlcl_cl_write(h->cl, lab.buf, 0, sizeof labels, labels, "labels"), "labels") ||
-            train_step(h, &m, &opt, &x, lab.buf, &loss, &dlogits, (uint32_t)step + 1))
+        tlcl_run_input in = {.images = imgs, .labels = labels, .count = BATCH};
+        tlcl_run_batch *b;
+        tlcl_step_args a = {.lr = 0.01f, .seed = (uint32_t)step + 1, .step = step};
+        if (harness_status(h, tlcl_run_load(run, &in, NULL, &b), "load") ||
+            harness_status(h, tlcl_run_step(run, b, &opt, &a), "step"))
             return r;
         if (step == 1)
             r.buffers_step2 = tlcl_cl_stats_get(h->cl).buffers_created;
-        if (step % 20 == 19 || step == STEPS - 1) {
-            if (harness_status(h, tlcl_loss_check(h->eng, &loss, step, &r.final_loss), "loss check"))
+        if (step % 20 == 19 || step == STEPS - 1) { /* the mean loss of the last 20 steps */
+            tlcl_run_stats st;
+            if (harness_status(h, tlcl_run_sync(run, &st), "sync") || harness_status(h, tlcl_run_reset(run), "reset"))
                 return r;
-            printf("     step %3d loss %.4f\n", step + 1, r.final_loss);
+            r.final_loss = (float)(st.loss_sum / st.samples);
+            printf("     steps %3d-%3d loss %.4f\n", step - 18, step + 1, r.final_loss);
         }
     }
     r.buffers_end = tlcl_cl_stats_get(h->cl).buffers_created;
-    r.accuracy = evaluate(h, &m, &r.first_logit);
-    tlcl_tensor *all[] = {&x, &lab, &loss, &dlogits};
-    for (int i = 0; i < 4; i++)
-        tlcl_tensor_release(h->eng, all[i]);
+    r.accuracy = evaluate(h, run, &r.first_logit);
+    tlcl_run_free(run);
     tlcl_model_free(&m);
     return r;
 }

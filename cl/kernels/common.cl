@@ -5,6 +5,10 @@
 #define WG 64
 #endif
 
+/* NaN or Inf, by the exponent bits: -cl-fast-relaxed-math lets the compiler
+ * assume isnan/isinf are false, and this test must survive it. */
+inline int nonfinite(float x) { return (as_uint(x) & 0x7f800000u) == 0x7f800000u; }
+
 /* Activation codes, the same values as tlcl_act in engine.h. */
 #define ACT_NONE 0
 #define ACT_SWISH 1

@@ -69,3 +69,17 @@ __kernel void affine_channels_16(__global float *out, __global const float *in, 
             vstore16(vload16(o, in) * a[j] + b[j], o, out);
         }
 }
+
+/* Rows of a table by index (cached features): out[i, :] = table[idx[i], :],
+ * and back: table[idx[i], :] = in[i, :]. Global (C, N). */
+__kernel void gather_rows(__global float *out, __global const float *table, __global const int *idx, int C, int N)
+{
+    int c = get_global_id(0), i = get_global_id(1);
+    if (c < C && i < N) out[(size_t)i * C + c] = table[(size_t)idx[i] * C + c];
+}
+
+__kernel void scatter_rows(__global float *table, __global const float *in, __global const int *idx, int C, int N)
+{
+    int c = get_global_id(0), i = get_global_id(1);
+    if (c < C && i < N) table[(size_t)idx[i] * C + c] = in[(size_t)i * C + c];
+}

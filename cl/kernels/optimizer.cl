@@ -5,9 +5,6 @@
 #define OPT_SGD 0
 #define OPT_ADAM 1 /* Adam and AdamW differ only by the weight decay */
 
-/* NaN or Inf, by the exponent bits: -cl-fast-relaxed-math lets the compiler
- * assume isnan/isinf are false, and this test must survive it. */
-inline int nonfinite(float x) { return (as_uint(x) & 0x7f800000u) == 0x7f800000u; }
 
 /* Per width V (common.cl): a work-item updates V consecutive entries.
  * Keras SGD: m <- mu m - lr g; theta += m, or theta += mu m - lr g

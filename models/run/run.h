@@ -18,7 +18,7 @@
 
 #include "model.h"
 
-typedef enum tlcl_loss_kind { TLCL_LOSS_XENT = 0, TLCL_LOSS_FOCAL } tlcl_loss_kind;
+typedef enum tlcl_loss_kind { TLCL_LOSS_KIND_XENT = 0, TLCL_LOSS_KIND_FOCAL } tlcl_loss_kind;
 
 /* The training loss; validation uses the same one without sample weights
  * (Keras: val_loss is unweighted, label smoothing and focal terms included). */
@@ -36,6 +36,8 @@ typedef struct tlcl_run tlcl_run;
 /* The model must be allocated on its engine. */
 tlcl_status tlcl_run_create(tlcl_run **out, tlcl_model *m, const tlcl_loss_spec *loss, char *err, size_t err_len);
 void tlcl_run_free(tlcl_run *r);
+/* The model the run was created with. */
+const tlcl_model *tlcl_run_model(const tlcl_run *r);
 /* The message of the last failed call (engine or run). */
 const char *tlcl_run_error(const tlcl_run *r);
 
