@@ -258,6 +258,25 @@ static tlcl_status evaluate_test(train_run *r)
     return rc == 0 ? TLCL_OK : TLCL_ERR_IO;
 }
 
+/* loss.alpha with one value per class (in label order) becomes the focal
+ * loss's per-class alpha; one value is the scalar the plan already holds. */
+static tlcl_status focal_alpha_per_class(train_run *r, float *alpha, tlcl_loss_spec *loss)
+{
+    const tlcl_config *c = r->cfg;
+    if (c->loss.name != TLCL_LOSS_FOCAL || c->loss.alpha_count <= 1)
+        return TLCL_OK;
+    if (c->loss.alpha_count != r->data.classes) {
+        snprintf(r->err, sizeof r->err,
+                 "%s: 'loss.alpha' has %d values but the data has %d classes: give one value, or one per class "
+                 "in label order", c->source, c->loss.alpha_count, r->data.classes);
+        return TLCL_ERR_ARG;
+    }
+    for (int k = 0; k < r->data.classes; k++)
+        alpha[k] = (float)c->loss.alpha[k];
+    loss->focal_alpha_per_class = alpha;
+    return TLCL_OK;
+}
+
 static tlcl_status fit(train_run *r, const train_cli *o)
 {
     tlcl_train_plan p;
@@ -278,6 +297,9 @@ static tlcl_status fit(train_run *r, const train_cli *o)
     p.on_epoch_end = on_epoch_end;
     p.epoch_ctx = r;
     tlcl_status s = tlcl_plan_fill(r->cfg, &p, tlcl_loader_batches(r->train), r->err, sizeof r->err);
+    float alpha[TLCL_CFG_MAX_CLASSES];
+    if (s == TLCL_OK)
+        s = focal_alpha_per_class(r, alpha, &p.loss);
     if (s != TLCL_OK)
         return s;
     open_csv(r);

@@ -15,12 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TRY(expr)                              \
-    do {                                       \
-        tlcl_status s_ = (expr);               \
-        if (s_ != TLCL_OK) return s_;          \
-    } while (0)
-
 /* ---- logs and history ------------------------------------------------------ */
 
 void tlcl_logs_set(tlcl_logs *l, const char *key, double value)
@@ -98,6 +92,7 @@ typedef struct trainer {
     char *err;
     size_t err_len;
     double t_epoch;
+    double train_rate;                    /* images per second of this epoch's training loop */
 } trainer;
 
 static double now_s(void)
@@ -284,9 +279,9 @@ static tlcl_status ensure_features(trainer *t)
     if (!phase_uses_features(t) || t->features_train.buf)
         return TLCL_OK;
     double t0 = now_s();
-    TRY(extract_features(t, t->p->train, &t->features_train));
+    TLCL_TRY(extract_features(t, t->p->train, &t->features_train));
     if (t->p->val)
-        TRY(extract_features(t, t->p->val, &t->features_val));
+        TLCL_TRY(extract_features(t, t->p->val, &t->features_val));
     if (t->p->log)
         fprintf(t->p->log, "base features computed once in %.1f s\n", now_s() - t0);
     return TLCL_OK;
@@ -386,7 +381,7 @@ static void backup_path(const trainer *t, char *dst, size_t len, const char *suf
 static tlcl_status fold_counters(trainer *t)
 {
     tlcl_run_stats st;
-    TRY(train_totals(t, &st));
+    TLCL_TRY(train_totals(t, &st));
     t->st.loss_sum = st.loss_sum, t->st.seen = st.samples, t->st.acc_hit = st.hits, t->st.acc_w = st.weight;
     return tlcl_run_reset(t->run);
 }
@@ -403,7 +398,7 @@ static tlcl_status backup_save(trainer *t)
         backup_path(t, bkp, sizeof bkp, ".bkp");
         rename(path, bkp); /* the previous backup survives a damaged new one */
     }
-    TRY(fold_counters(t)); /* a backup taken mid-epoch carries the epoch's totals so far */
+    TLCL_TRY(fold_counters(t)); /* a backup taken mid-epoch carries the epoch's totals so far */
     char *json = state_json(t);
     tlcl_save_extra x = {1, json};
     tlcl_status s = tlcl_model_save_ex(t->p->model, path, t->p->class_names, t->p->classes, &x, t->err, t->err_len);
@@ -474,7 +469,7 @@ static tlcl_status validate(trainer *t, tlcl_logs *logs)
     float *probs;
     int *labels, n;
     tlcl_run_stats st;
-    TRY(tlcl_predict_loader(t->run, p->val, features_of(t, &t->features_val), &probs, &labels, &n, &st, t->err,
+    TLCL_TRY(tlcl_predict_loader(t->run, p->val, features_of(t, &t->features_val), &probs, &labels, &n, &st, t->err,
                             t->err_len));
     tlcl_logs_set(logs, "val_loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
     tlcl_logs_set(logs, "val_accuracy", st.weight > 0 ? st.hits / st.weight : 0);
@@ -519,12 +514,12 @@ static tlcl_status early_stopping(trainer *t, const tlcl_logs *logs)
     if (!cb->early_stopping || t->st.epoch < cb->es_start_from_epoch || !tlcl_logs_get(logs, cb->es_monitor, &v))
         return TLCL_OK;
     if (cb->es_restore_best && !t->best_weights)
-        TRY(snapshot_weights(t));
+        TLCL_TRY(snapshot_weights(t));
     t->st.es_wait++;
     if (improved(&t->st.es, v, cb->es_min_delta)) {
         t->st.es.best = v, t->st.es.has_best = 1, t->st.es_wait = 0;
         if (cb->es_restore_best)
-            TRY(snapshot_weights(t));
+            TLCL_TRY(snapshot_weights(t));
         return TLCL_OK;
     }
     if (t->st.es_wait >= cb->es_patience && t->st.epoch > 0)
@@ -556,8 +551,8 @@ static void reduce_on_plateau(trainer *t, tlcl_logs *logs, float lr_used)
 static void print_epoch(trainer *t, const tlcl_logs *logs, int epochs)
 {
     char line[2048];
-    int off = snprintf(line, sizeof line, "phase %d epoch %d/%d (%.1f s):", t->st.phase + 1, t->st.epoch + 1, epochs,
-                       now_s() - t->t_epoch);
+    int off = snprintf(line, sizeof line, "phase %d epoch %d/%d (%.1f s, training %.1f img/s):", t->st.phase + 1,
+                       t->st.epoch + 1, epochs, now_s() - t->t_epoch, t->train_rate);
     for (int i = 0; i < logs->n && off < (int)sizeof line - 64; i++) {
         const char *k = logs->key[i];
         int per_class = !strncmp(k, "val_precision_", 14) || !strncmp(k, "val_recall_", 11) || !strncmp(k, "val_f1_", 7);
@@ -578,15 +573,18 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
 {
     tlcl_logs logs = {0};
     tlcl_run_stats st;
-    TRY(train_totals(t, &st));
+    TLCL_TRY(train_totals(t, &st));
+    /* the training loop's own rate, loader included, validation excluded */
+    double dt = now_s() - t->t_epoch;
+    t->train_rate = dt > 0 ? (st.samples - t->st.seen) / dt : 0;
     tlcl_logs_set(&logs, "loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
     tlcl_logs_set(&logs, "accuracy", st.weight > 0 ? st.hits / st.weight : 0);
-    TRY(validate(t, &logs));
+    TLCL_TRY(validate(t, &logs));
     tlcl_logs_set(&logs, "learning_rate", lr_used);
     if (!t->st.ckpt.mode)
         t->st.ckpt.mode = monitor_mode(t->p->cb.checkpoint_monitor, t->p->cb.checkpoint_mode);
-    TRY(checkpoint_callback(t, &logs));
-    TRY(early_stopping(t, &logs));
+    TLCL_TRY(checkpoint_callback(t, &logs));
+    TLCL_TRY(early_stopping(t, &logs));
     reduce_on_plateau(t, &logs, lr_used);
     if (history_add(t->h, &logs, t->st.epoch) != 0)
         return TLCL_ERR_OOM;
@@ -596,7 +594,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->st.epoch++;
     t->st.batch = 0;
     t->st.loss_sum = t->st.seen = t->st.acc_hit = t->st.acc_w = 0;
-    TRY(tlcl_run_reset(t->run));
+    TLCL_TRY(tlcl_run_reset(t->run));
     return backup_save(t);
 }
 
@@ -610,7 +608,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
 static tlcl_status progress_line(trainer *t, int nb, double t0, int done)
 {
     tlcl_run_stats st;
-    TRY(train_totals(t, &st));
+    TLCL_TRY(train_totals(t, &st));
     if (!t->p->progress)
         return TLCL_OK;
     double el = now_s() - t0, per = done > 0 ? el / done : 0; /* seconds per batch */
@@ -629,19 +627,19 @@ static tlcl_status run_epoch(trainer *t)
     float lr = current_lr(t, p->optimizer.iterations);
     double t0 = now_s(), last_sync = t0;
     t->t_epoch = t0;
-    TRY(tlcl_run_reset(t->run));
+    TLCL_TRY(tlcl_run_reset(t->run));
     tlcl_loader_start(p->train, t->st.epoch + 1000 * t->st.phase, t->st.batch);
     for (const tlcl_batch *b; (b = tlcl_loader_next(p->train));) {
         lr = current_lr(t, p->optimizer.iterations);
-        TRY(train_batch(t, b, features, lr));
+        TLCL_TRY(train_batch(t, b, features, lr));
         t->st.batch = b->index + 1;
         done++;
         if (now_s() - last_sync >= SYNC_SECONDS) {
-            TRY(progress_line(t, nb, t0, done));
+            TLCL_TRY(progress_line(t, nb, t0, done));
             last_sync = now_s();
         }
         if (p->cb.backup_every_batches > 0 && t->st.batch % p->cb.backup_every_batches == 0 && t->st.batch < nb)
-            TRY(backup_save(t));
+            TLCL_TRY(backup_save(t));
     }
     return epoch_end(t, lr);
 }
@@ -666,8 +664,8 @@ static tlcl_status phase_begin(trainer *t, int fresh)
     tlcl_tensor m = {.buf = p->model->params.m, .n = (int)p->model->params.total, .h = 1, .w = 1, .c = 1};
     tlcl_tensor v = m;
     v.buf = p->model->params.v;
-    TRY(tlcl_tensor_fill(p->eng, &m, 0));
-    TRY(tlcl_tensor_fill(p->eng, &v, 0));
+    TLCL_TRY(tlcl_tensor_fill(p->eng, &m, 0));
+    TLCL_TRY(tlcl_tensor_fill(p->eng, &v, 0));
     p->optimizer.iterations = 0;
     t->st.plateau_lr = 0;
     t->st.es_wait = t->st.rlr_wait = t->st.rlr_cooldown = t->st.es_stop = 0;
@@ -683,12 +681,12 @@ static tlcl_status run_phases(trainer *t)
     tlcl_train_plan *p = t->p;
     int resumed = t->st.epoch > 0 || t->st.batch > 0;
     for (; t->st.phase < p->nphases; t->st.phase++, t->st.epoch = 0, t->st.batch = 0, resumed = 0) {
-        TRY(phase_begin(t, !resumed));
+        TLCL_TRY(phase_begin(t, !resumed));
         while (t->st.epoch < p->phases[t->st.phase].epochs && !t->st.es_stop)
-            TRY(run_epoch(t));
+            TLCL_TRY(run_epoch(t));
         if (t->st.es_stop && p->log)
             fprintf(p->log, "early stopping after epoch %d of phase %d\n", t->st.epoch, t->st.phase + 1);
-        TRY(restore_best(t));
+        TLCL_TRY(restore_best(t));
     }
     return TLCL_OK;
 }
