@@ -24,14 +24,16 @@ int main(int argc, char **argv)
         tlcl_tensor_alloc(e, &dw, "dw", K, K, cin, cout) || tlcl_tensor_fill(e, &dw, 0.0f) ||
         tlcl_tensor_fill(e, &in, 1.0f) || tlcl_tensor_fill(e, &w, 0.5f))
         goto fail;
+    tlcl_settings saved = *tlcl_cl_settings(cl), im2col = saved;
+    im2col.conv_im2col = 1;
     for (int p = 0; p < 2; p++) {
         if (p == 1)
-            setenv("TLCL_CONV", "im2col", 1);
+            tlcl_cl_settings_override(cl, &im2col);
         BENCH_BEST_OF(t[p][0], tlcl_conv2d_forward(e, &out, &in, &w, &g));
         BENCH_BEST_OF(t[p][1], tlcl_conv2d_backward(e, &din, NULL, &out, &in, &w, &g));
         BENCH_BEST_OF(t[p][2], tlcl_conv2d_backward(e, NULL, &dw, &out, &in, &w, &g));
     }
-    unsetenv("TLCL_CONV");
+    tlcl_cl_settings_override(cl, &saved);
     double flop = 2.0 * N * OH * OW * (double)K * K * cin * cout;
     printf("device %s: conv %dx%dx%dx%d -> %d k%d s%d (%.2f GFLOP per pass)\n", tlcl_cl_device(cl)->name, N, H, W,
            cin, cout, K, S, flop * 1e-9);

@@ -36,10 +36,9 @@ int tlcl_cl_vector_width(const tlcl_cl *cl) { return cl->vector_width; }
 /* The channel vector width of the kernels (common.cl): the device's
  * preferred float width rounded down to 1, 4, 8 or 16, capped by
  * TLCL_VECTOR_WIDTH (the tests run the narrower instances on a CPU). */
-static int vector_width(unsigned preferred, const char *cap)
+static int vector_width(unsigned preferred, int c)
 {
     int w = preferred >= 16 ? 16 : preferred >= 8 ? 8 : preferred >= 4 ? 4 : 1;
-    int c = cap ? atoi(cap) : 0;
     while (c >= 1 && w > c)
         w = w == 16 ? 8 : w == 8 ? 4 : 1;
     return w;
@@ -52,23 +51,6 @@ tlcl_cl_options tlcl_cl_options_default(void)
 {
     tlcl_cl_options o = {.device_index = -1, .cache_dir = NULL, .fast_math = -1, .profiling = 0};
     return o;
-}
-
-static void cache_dir_default(char *dst, size_t len, const char *given)
-{
-    const char *env = getenv("TLCL_CACHE_DIR");
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (given && given[0])
-        snprintf(dst, len, "%s", given);
-    else if (env && env[0])
-        snprintf(dst, len, "%s", env);
-    else if (xdg && xdg[0])
-        snprintf(dst, len, "%s/tlcl", xdg);
-    else if (home && home[0])
-        snprintf(dst, len, "%s/.cache/tlcl", home);
-    else
-        dst[0] = '\0'; /* no cache: every run compiles */
 }
 
 static size_t pow2_floor(size_t x)
@@ -125,14 +107,14 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
         tlcl_cl_free(cl);
         return TLCL_ERR_CL;
     }
-    cache_dir_default(cl->cache_dir, sizeof cl->cache_dir, o.cache_dir);
-    const char *fm = getenv("TLCL_FAST_MATH");
-    cl->fast_math = o.fast_math >= 0 ? o.fast_math : (fm && fm[0] && strcmp(fm, "0") != 0);
+    cl->settings = o.settings ? *o.settings : tlcl_settings_from_env();
+    snprintf(cl->cache_dir, sizeof cl->cache_dir, "%s", o.cache_dir && o.cache_dir[0] ? o.cache_dir : cl->settings.cache_dir);
+    cl->fast_math = o.fast_math >= 0 ? o.fast_math : cl->settings.fast_math;
     size_t wg = cl->dev.max_work_group_size < 256 ? cl->dev.max_work_group_size : 256;
     cl->reduce_wg = pow2_floor(wg ? wg : 1);
-    cl->vector_width = vector_width(cl->dev.float_vector_width, getenv("TLCL_VECTOR_WIDTH"));
-    const char *fma = getenv("TLCL_FMA"); /* 0 or 1 overrides the device's word (for bench A/B runs) */
-    cl->fma = fma && fma[0] ? strcmp(fma, "0") != 0 : cl->dev.fma;
+    cl->vector_width = vector_width(cl->dev.float_vector_width, cl->settings.vector_width_cap);
+    /* TLCL_FMA=0|1 overrides the device's word (for bench A/B runs) */
+    cl->fma = cl->settings.fma >= 0 ? cl->settings.fma : cl->dev.fma;
     cl->profiling = o.profiling;
     cl->scope = -1;
     cl->sim_transfers = strstr(cl->dev.platform_name, "Oclgrind") != NULL;

@@ -21,6 +21,7 @@ struct tlcl_cl {
     tlcl_device_info dev;
     cl_context context;
     cl_command_queue queue;
+    tlcl_settings settings;
     char cache_dir[1024];
     int fast_math;
     int fma; /* kernels get -DTLCL_FMA: MAD() is fma() (see common.cl) */

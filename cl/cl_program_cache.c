@@ -221,7 +221,7 @@ tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options,
     double t0 = build_clock();
     tlcl_status s = program_get(cl, name, src, options, path, key, key2, out);
     double dt = build_clock() - t0;
-    if (getenv("TLCL_LOG_BUILDS"))
+    if (cl->settings.log_builds)
         fprintf(stderr, "tlcl: program %s %s: %.2f s\n", name, options, dt);
     return s;
 }

@@ -29,6 +29,15 @@ typedef enum tlcl_status {
 } tlcl_status;
 
 const char *tlcl_status_name(tlcl_status s);
+
+/* The one way every module passes a failure up: evaluates a tlcl_status
+ * expression and returns it from the caller when it is not TLCL_OK (the
+ * message is already in the context, or in the caller's error buffer). */
+#define TLCL_TRY(expr)                         \
+    do {                                       \
+        tlcl_status s_ = (expr);               \
+        if (s_ != TLCL_OK) return s_;          \
+    } while (0)
 /* The OpenCL error code as its CL_ name ("CL_OUT_OF_RESOURCES"). */
 const char *tlcl_cl_error_name(cl_int err);
 
@@ -69,11 +78,28 @@ char *tlcl_devices_json(const tlcl_device_info *devs, int count);
 
 typedef struct tlcl_cl tlcl_cl;
 
+/* Every environment variable tlcl's modules honour, read once
+ * (tlcl_settings_from_env, at start-up or context creation). */
+typedef struct tlcl_settings {
+    char cache_dir[1024];   /* $TLCL_CACHE_DIR, else $XDG_CACHE_HOME/tlcl, else ~/.cache/tlcl ("" none) */
+    int fast_math;          /* $TLCL_FAST_MATH=1: -cl-fast-relaxed-math */
+    int vector_width_cap;   /* $TLCL_VECTOR_WIDTH: narrower channel vectors (0: the device's) */
+    int fma;                /* $TLCL_FMA=0|1 overrides the device's CL_FP_FMA (-1: unset) */
+    int log_builds;         /* $TLCL_LOG_BUILDS: one line per program build or load */
+    char gemm[16];          /* $TLCL_GEMM=own|clblast forces the GEMM back-end ("": measured choice) */
+    char gemm_tune[64];     /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the GEMM table */
+    int conv_im2col;        /* $TLCL_CONV=im2col: no implicit-GEMM convolutions */
+    size_t conv_col_bytes;  /* $TLCL_CONV_COL_BYTES: im2col chunk size (0: the default) */
+} tlcl_settings;
+
+tlcl_settings tlcl_settings_from_env(void);
+
 typedef struct tlcl_cl_options {
     int device_index;        /* -1: the default device */
-    const char *cache_dir;   /* NULL: $TLCL_CACHE_DIR, else $XDG_CACHE_HOME/tlcl, else ~/.cache/tlcl */
-    int fast_math;           /* -1: from $TLCL_FAST_MATH; 0/1 forces */
+    const char *cache_dir;   /* NULL: the settings' */
+    int fast_math;           /* -1: the settings'; 0/1 forces */
     int profiling;           /* enable queue profiling (bench) */
+    const tlcl_settings *settings; /* NULL: tlcl_settings_from_env() */
 } tlcl_cl_options;
 
 tlcl_cl_options tlcl_cl_options_default(void);
@@ -87,6 +113,12 @@ tlcl_status tlcl_cl_fail(tlcl_cl *cl, tlcl_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 const tlcl_device_info *tlcl_cl_device(const tlcl_cl *cl);
+/* The context's copy of the settings; override replaces it (tests and
+ * benchmarks that compare the GEMM and convolution choices in one process;
+ * what the context derived at creation, its vector width and build
+ * options, stays). */
+const tlcl_settings *tlcl_cl_settings(const tlcl_cl *cl);
+void tlcl_cl_settings_override(tlcl_cl *cl, const tlcl_settings *s);
 cl_context tlcl_cl_context(const tlcl_cl *cl);
 cl_command_queue tlcl_cl_queue(const tlcl_cl *cl);
 /* Largest power-of-two work-group size ≤ 256 the device allows: kernels that

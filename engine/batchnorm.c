@@ -20,7 +20,7 @@ static tlcl_status bn_saved(tlcl_engine *e, tlcl_bn *bn, int C)
     if (bn->saved_mean.buf && bn->saved_mean.c == C && bn->saved_istd.buf)
         return TLCL_OK;
     tlcl_bn_release(e, bn);
-    ENG_TRY(tlcl_tensor_alloc(e, &bn->saved_mean, "bn saved_mean", 1, 1, 1, C));
+    TLCL_TRY(tlcl_tensor_alloc(e, &bn->saved_mean, "bn saved_mean", 1, 1, 1, C));
     return tlcl_tensor_alloc(e, &bn->saved_istd, "bn saved_istd", 1, 1, 1, C);
 }
 
@@ -29,9 +29,9 @@ static void bn_opts(char *opts, size_t len, tlcl_act act) { snprintf(opts, len, 
 
 static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
 {
-    ENG_TRY(eng_check_count(e, bn->gamma, (size_t)C, "batchnorm gamma"));
-    ENG_TRY(eng_check_count(e, bn->beta, (size_t)C, "batchnorm beta"));
-    ENG_TRY(eng_check_count(e, bn->moving_mean, (size_t)C, "batchnorm moving_mean"));
+    TLCL_TRY(eng_check_count(e, bn->gamma, (size_t)C, "batchnorm gamma"));
+    TLCL_TRY(eng_check_count(e, bn->beta, (size_t)C, "batchnorm beta"));
+    TLCL_TRY(eng_check_count(e, bn->moving_mean, (size_t)C, "batchnorm moving_mean"));
     return eng_check_count(e, bn->moving_var, (size_t)C, "batchnorm moving_var");
 }
 
@@ -44,7 +44,7 @@ static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows
         /* E[d] into saved_mean, E[d^2] into saved_istd; bn_stats turns them
          * into the mean and istd in place */
         eng_row_map shifted = {.mode = ENG_ROW_SHIFTED};
-        ENG_TRY(eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, x, rows, C, inv, 0, &shifted));
+        TLCL_TRY(eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, x, rows, C, inv, 0, &shifted));
     }
     size_t g = eng_global1((size_t)C);
     char opts[24]; /* the forward's program (one per activation): no build of its own */
@@ -87,16 +87,16 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
                                    tlcl_bn_mode mode, tlcl_act act)
 {
     int C = in->c;
-    ENG_TRY(eng_check_shape(e, out, in->n, in->h, in->w, C, "batchnorm forward"));
-    ENG_TRY(bn_check_params(e, bn, C));
+    TLCL_TRY(eng_check_shape(e, out, in->n, in->h, in->w, C, "batchnorm forward"));
+    TLCL_TRY(bn_check_params(e, bn, C));
     if (out->buf == in->buf)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
-    ENG_TRY(bn_saved(e, bn, C));
+    TLCL_TRY(bn_saved(e, bn, C));
     size_t rows = (size_t)in->n * in->h * in->w;
     int V = C > 0 ? eng_channel_vector(e, C) : 1;
     if (mode == TLCL_BN_TRAIN && bn_column(e, rows, C, V))
         return bn_train_forward_column(e, bn, out, in, (int)rows, V, act);
-    ENG_TRY(bn_statistics(e, bn, in->buf, in->n * in->h * in->w, C, mode == TLCL_BN_TRAIN, act));
+    TLCL_TRY(bn_statistics(e, bn, in->buf, in->n * in->h * in->w, C, mode == TLCL_BN_TRAIN, act));
     if (rows == 0 || C == 0)
         return TLCL_OK;
     size_t g = eng_global1(rows * (size_t)(C / V));
@@ -110,8 +110,8 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
 
 tlcl_status eng_bn_moving_statistics(tlcl_engine *e, tlcl_bn *bn, int C, tlcl_act act)
 {
-    ENG_TRY(bn_check_params(e, bn, C));
-    ENG_TRY(bn_saved(e, bn, C));
+    TLCL_TRY(bn_check_params(e, bn, C));
+    TLCL_TRY(bn_saved(e, bn, C));
     return bn_statistics(e, bn, bn->gamma->buf, 0, C, 0, act); /* x is not read */
 }
 
@@ -142,10 +142,10 @@ static tlcl_status bn_grad_sums(tlcl_engine *e, const tlcl_bn *bn, const tlcl_te
     if (out_dz && out_dzx)
         return eng_reduce_pair(e, out_dz, out_dzx, in->buf, rows, in->c, 1.0f, accumulate, &m);
     if (out_dz)
-        ENG_TRY(eng_reduce_rows(e, out_dz, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
+        TLCL_TRY(eng_reduce_rows(e, out_dz, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
     m.mode = ENG_ROW_BN_DZ_XHAT;
     if (out_dzx)
-        ENG_TRY(eng_reduce_rows(e, out_dzx, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
+        TLCL_TRY(eng_reduce_rows(e, out_dzx, in->buf, 1, rows, in->c, 1.0f, accumulate, &m));
     return TLCL_OK;
 }
 
@@ -178,7 +178,7 @@ static tlcl_status bn_backward_train(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *d
         !(din && din->buf == in->buf))
         return bn_train_backward_column(e, bn, din, dout, in, rows, V, act);
     tlcl_tensor sdz, sdzx;
-    ENG_TRY(tlcl_tensor_alloc(e, &sdz, "bn sum_dz", 1, 1, 1, C));
+    TLCL_TRY(tlcl_tensor_alloc(e, &sdz, "bn sum_dz", 1, 1, 1, C));
     tlcl_status s = tlcl_tensor_alloc(e, &sdzx, "bn sum_dzx", 1, 1, 1, C);
     if (s == TLCL_OK) {
         s = bn_grad_sums(e, bn, dout, in, act, sdz.buf, sdzx.buf, 0);
@@ -198,17 +198,17 @@ tlcl_status tlcl_batchnorm_backward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *di
                                     const tlcl_tensor *in, tlcl_bn_mode mode, tlcl_act act)
 {
     int C = in->c;
-    ENG_TRY(eng_check_shape(e, dout, in->n, in->h, in->w, C, "batchnorm backward"));
+    TLCL_TRY(eng_check_shape(e, dout, in->n, in->h, in->w, C, "batchnorm backward"));
     if (din)
-        ENG_TRY(eng_check_shape(e, din, in->n, in->h, in->w, C, "batchnorm backward"));
-    ENG_TRY(bn_check_params(e, bn, C));
+        TLCL_TRY(eng_check_shape(e, din, in->n, in->h, in->w, C, "batchnorm backward"));
+    TLCL_TRY(bn_check_params(e, bn, C));
     if (!bn->saved_mean.buf || bn->saved_mean.c != C)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm backward: no saved statistics (run forward first)");
     if (mode == TLCL_BN_TRAIN)
         return bn_backward_train(e, bn, din, dout, in, act);
     /* moving statistics: constants for x, so dx = gamma istd dz */
     if (mode == TLCL_BN_INFER)
-        ENG_TRY(bn_grad_sums(e, bn, dout, in, act, bn->dbeta ? bn->dbeta->buf : NULL,
+        TLCL_TRY(bn_grad_sums(e, bn, dout, in, act, bn->dbeta ? bn->dbeta->buf : NULL,
                              bn->dgamma ? bn->dgamma->buf : NULL, 1));
     if (!din)
         return TLCL_OK;

@@ -34,7 +34,7 @@ static tlcl_status conv_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl
     if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
                         g->stride, g->pad_top, g->pad_left);
-    ENG_TRY(eng_check_shape(e, weight, g->kh, g->kw, d->cin, d->cout, op));
+    TLCL_TRY(eng_check_shape(e, weight, g->kh, g->kw, d->cin, d->cout, op));
     return eng_check_shape(e, out, d->N, d->OH, d->OW, d->cout, op);
 }
 
@@ -53,9 +53,8 @@ static int conv_chunk(tlcl_engine *e, const conv_dims *d)
      * reads them back (V2-B0's training step: 28.5 -> 36.2 img/s with 8 MiB) */
     size_t cap = eng_on_cpu(e) ? CONV_COL_CPU_BYTES : CONV_COL_MAX_BYTES;
     size_t max_alloc = tlcl_cl_device(e->cl)->max_alloc_bytes;
-    const char *env = getenv("TLCL_CONV_COL_BYTES");
-    if (env && strtoull(env, NULL, 10) > 0)
-        cap = (size_t)strtoull(env, NULL, 10);
+    if (tlcl_cl_settings(e->cl)->conv_col_bytes > 0)
+        cap = tlcl_cl_settings(e->cl)->conv_col_bytes;
     if (max_alloc && max_alloc < cap)
         cap = max_alloc;
     size_t per_sample = (size_t)d->OH * d->OW * d->K * sizeof(float);
@@ -110,7 +109,7 @@ static tlcl_status conv_forward_chunks(tlcl_engine *e, tlcl_tensor *out, const t
 {
     int chunk = conv_chunk(e, d), pix = d->OH * d->OW;
     tlcl_tensor col;
-    ENG_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * pix, 1, 1, d->K));
+    TLCL_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * pix, 1, 1, d->K));
     tlcl_status s = TLCL_OK;
     for (int n0 = 0; n0 < d->N && s == TLCL_OK; n0 += chunk) {
         int rows = (d->N - n0 < chunk ? d->N - n0 : chunk) * pix;
@@ -156,7 +155,7 @@ tlcl_status tlcl_conv2d_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_ten
                                 const tlcl_conv_geom *g)
 {
     conv_dims d;
-    ENG_TRY(conv_check(e, out, in, weight, g, "conv2d forward", &d));
+    TLCL_TRY(conv_check(e, out, in, weight, g, "conv2d forward", &d));
     return conv_forward(e, out, in, weight, g, &d, NULL);
 }
 
@@ -168,12 +167,12 @@ tlcl_status tlcl_conv2d_bn_add_forward(tlcl_engine *e, tlcl_tensor *out, const t
                                        const tlcl_tensor *residual)
 {
     conv_dims d;
-    ENG_TRY(conv_check(e, out, in, weight, g, "conv2d+batchnorm forward", &d));
+    TLCL_TRY(conv_check(e, out, in, weight, g, "conv2d+batchnorm forward", &d));
     if (residual)
-        ENG_TRY(eng_check_shape(e, residual, out->n, out->h, out->w, out->c, "conv2d+batchnorm+add forward"));
+        TLCL_TRY(eng_check_shape(e, residual, out->n, out->h, out->w, out->c, "conv2d+batchnorm+add forward"));
     if (tlcl_gemm_get_backend(e) == TLCL_GEMM_CLBLAST) {
         tlcl_tensor conv;
-        ENG_TRY(tlcl_tensor_alloc(e, &conv, "conv2d output", out->n, out->h, out->w, out->c));
+        TLCL_TRY(tlcl_tensor_alloc(e, &conv, "conv2d output", out->n, out->h, out->w, out->c));
         tlcl_status s = conv_forward(e, &conv, in, weight, g, &d, NULL);
         if (s == TLCL_OK)
             s = tlcl_batchnorm_forward(e, bn, out, &conv, TLCL_BN_INFER, act);
@@ -182,7 +181,7 @@ tlcl_status tlcl_conv2d_bn_add_forward(tlcl_engine *e, tlcl_tensor *out, const t
         tlcl_tensor_release(e, &conv);
         return s;
     }
-    ENG_TRY(eng_bn_moving_statistics(e, bn, d.cout, act));
+    TLCL_TRY(eng_bn_moving_statistics(e, bn, d.cout, act));
     eng_gemm_bn ep = {bn->saved_mean.buf, bn->saved_istd.buf, bn->gamma->buf, bn->beta->buf, act,
                       residual ? residual->buf : NULL};
     return conv_forward(e, out, in, weight, g, &d, &ep);
@@ -201,10 +200,10 @@ static tlcl_status conv_backward_gemm(tlcl_engine *e, tlcl_tensor *din, tlcl_ten
 {
     int M = d->N * d->H * d->W;
     if (dweight)
-        ENG_TRY(tlcl_gemm(e, 1, 0, d->cin, d->cout, M, 1.0f, in->buf, 0, d->cin, dout->buf, 0, d->cout, 1.0f,
+        TLCL_TRY(tlcl_gemm(e, 1, 0, d->cin, d->cout, M, 1.0f, in->buf, 0, d->cin, dout->buf, 0, d->cout, 1.0f,
                           dweight->buf, 0, d->cout));
     if (din)
-        ENG_TRY(tlcl_gemm(e, 0, 1, M, d->cin, d->cout, 1.0f, dout->buf, 0, d->cout, weight->buf, 0, d->cout, 0.0f,
+        TLCL_TRY(tlcl_gemm(e, 0, 1, M, d->cin, d->cout, 1.0f, dout->buf, 0, d->cout, weight->buf, 0, d->cout, 0.0f,
                           din->buf, 0, d->cin));
     return TLCL_OK;
 }
@@ -218,14 +217,14 @@ static tlcl_status conv_backward_chunk(tlcl_engine *e, tlcl_tensor *col, tlcl_te
     int rows = nb * d->OH * d->OW;
     size_t dy_off = (size_t)n0 * d->OH * d->OW * d->cout;
     if (dweight) {
-        ENG_TRY(im2col(e, col, in, n0, rows, d, g));
-        ENG_TRY(tlcl_gemm(e, 1, 0, d->K, d->cout, rows, 1.0f, col->buf, 0, d->K, dout->buf, dy_off, d->cout, 1.0f,
+        TLCL_TRY(im2col(e, col, in, n0, rows, d, g));
+        TLCL_TRY(tlcl_gemm(e, 1, 0, d->K, d->cout, rows, 1.0f, col->buf, 0, d->K, dout->buf, dy_off, d->cout, 1.0f,
                           dweight->buf, 0, d->cout));
     }
     if (din) {
-        ENG_TRY(tlcl_gemm(e, 0, 1, rows, d->K, d->cout, 1.0f, dout->buf, dy_off, d->cout, weight->buf, 0, d->cout,
+        TLCL_TRY(tlcl_gemm(e, 0, 1, rows, d->K, d->cout, 1.0f, dout->buf, dy_off, d->cout, weight->buf, 0, d->cout,
                           0.0f, col->buf, 0, d->K));
-        ENG_TRY(col2im(e, din, col, n0, nb, d, g));
+        TLCL_TRY(col2im(e, din, col, n0, nb, d, g));
     }
     return TLCL_OK;
 }
@@ -289,9 +288,9 @@ static tlcl_status conv_backward_input_phases(tlcl_engine *e, tlcl_tensor *din, 
         holes |= (ph.khp == 0 || ph.kwp == 0) && ph.s.OH > 0 && ph.s.OW > 0;
     }
     if (holes)
-        ENG_TRY(tlcl_tensor_fill(e, din, 0.0f));
+        TLCL_TRY(tlcl_tensor_fill(e, din, 0.0f));
     tlcl_tensor wp;
-    ENG_TRY(tlcl_tensor_alloc(e, &wp, "conv2d input-gradient weight", g->kh, g->kw, d->cout, d->cin));
+    TLCL_TRY(tlcl_tensor_alloc(e, &wp, "conv2d input-gradient weight", g->kh, g->kw, d->cout, d->cin));
     tlcl_status st = TLCL_OK;
     for (int p = 0; p < s * s && st == TLCL_OK; p++) {
         conv_phase ph;
@@ -314,11 +313,11 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
                                  const tlcl_tensor *in, const tlcl_tensor *weight, const tlcl_conv_geom *g)
 {
     conv_dims d;
-    ENG_TRY(conv_check(e, dout, in, weight, g, "conv2d backward", &d));
+    TLCL_TRY(conv_check(e, dout, in, weight, g, "conv2d backward", &d));
     if (din)
-        ENG_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.cin, "conv2d backward"));
+        TLCL_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.cin, "conv2d backward"));
     if (dweight)
-        ENG_TRY(eng_check_shape(e, dweight, g->kh, g->kw, d.cin, d.cout, "conv2d backward"));
+        TLCL_TRY(eng_check_shape(e, dweight, g->kh, g->kw, d.cin, d.cout, "conv2d backward"));
     if (!din && !dweight)
         return TLCL_OK;
     if (d.OH == 0 || d.OW == 0 || d.cout == 0) /* nothing reads the input: its gradient is zero */
@@ -326,19 +325,19 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
     if (conv_is_gemm(&d, g))
         return conv_backward_gemm(e, din, dweight, dout, in, weight, &d);
     if (din && conv_phases_ok(e, &d, g)) {
-        ENG_TRY(conv_backward_input_phases(e, din, dout, weight, &d, g));
+        TLCL_TRY(conv_backward_input_phases(e, din, dout, weight, &d, g));
         din = NULL; /* the chunks below only compute the weight gradient */
     }
     eng_conv_shape shape = conv_shape(&d, g);
     if (dweight && conv_narrow(&shape) && eng_conv_implicit_ok(e, &shape)) {
-        ENG_TRY(eng_conv_wgrad_implicit(e, &shape, in->buf, dout->buf, dweight->buf));
+        TLCL_TRY(eng_conv_wgrad_implicit(e, &shape, in->buf, dout->buf, dweight->buf));
         dweight = NULL;
     }
     if (!din && !dweight)
         return TLCL_OK;
     int chunk = conv_chunk(e, &d);
     tlcl_tensor col;
-    ENG_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * d.OH * d.OW, 1, 1, d.K));
+    TLCL_TRY(tlcl_tensor_alloc(e, &col, "conv2d col", chunk * d.OH * d.OW, 1, 1, d.K));
     tlcl_status s = TLCL_OK;
     for (int n0 = 0; n0 < d.N && s == TLCL_OK; n0 += chunk)
         s = conv_backward_chunk(e, &col, din, dweight, dout, in, weight, g, &d, n0,

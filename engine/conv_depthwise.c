@@ -44,7 +44,7 @@ static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_t
     if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
                         g->stride, g->pad_top, g->pad_left);
-    ENG_TRY(dw_check_weight(e, weight, g, d->C, op));
+    TLCL_TRY(dw_check_weight(e, weight, g, d->C, op));
     return eng_check_shape(e, out, d->N, d->OH, d->OW, d->C, op);
 }
 
@@ -102,7 +102,7 @@ tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
                                    const tlcl_tensor *weight, const tlcl_conv_geom *g)
 {
     dw_dims d;
-    ENG_TRY(dw_check(e, out, in, weight, g, "depthwise forward", &d));
+    TLCL_TRY(dw_check(e, out, in, weight, g, "depthwise forward", &d));
     dw_launch l = dw_forward_geometry(&d, g);
     return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, &l);
 }
@@ -112,8 +112,8 @@ tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tl
                                       tlcl_act act)
 {
     dw_dims d;
-    ENG_TRY(dw_check(e, out, in, weight, g, "depthwise+batchnorm forward", &d));
-    ENG_TRY(eng_bn_moving_statistics(e, bn, d.C, act));
+    TLCL_TRY(dw_check(e, out, in, weight, g, "depthwise+batchnorm forward", &d));
+    TLCL_TRY(eng_bn_moving_statistics(e, bn, d.C, act));
     dw_launch l = dw_forward_geometry(&d, g);
     l.bn = bn, l.act = act;
     return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, &l);
@@ -188,7 +188,7 @@ static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, cons
     int per_chunk = (rows + chunks - 1) / chunks;
     chunks = (rows + per_chunk - 1) / per_chunk;
     tlcl_tensor partial;
-    ENG_TRY(tlcl_tensor_alloc(e, &partial, "depthwise wgrad partial", chunks, g->kh, g->kw, d->C));
+    TLCL_TRY(tlcl_tensor_alloc(e, &partial, "depthwise wgrad partial", chunks, g->kh, g->kw, d->C));
     tlcl_status s = dw_wgrad_partial(e, &partial, dout, in, g, d, rows, per_chunk, chunks);
     if (s == TLCL_OK) {
         int count = taps * d->C;
@@ -205,14 +205,14 @@ tlcl_status tlcl_depthwise_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tenso
                                     const tlcl_conv_geom *g)
 {
     dw_dims d;
-    ENG_TRY(dw_check(e, dout, in, weight, g, "depthwise backward", &d));
+    TLCL_TRY(dw_check(e, dout, in, weight, g, "depthwise backward", &d));
     if (din) {
-        ENG_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.C, "depthwise backward"));
-        ENG_TRY(dw_backward_input(e, din, dout, weight, g, &d));
+        TLCL_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.C, "depthwise backward"));
+        TLCL_TRY(dw_backward_input(e, din, dout, weight, g, &d));
     }
     if (dweight) {
-        ENG_TRY(dw_check_weight(e, dweight, g, d.C, "depthwise backward"));
-        ENG_TRY(dw_backward_weight(e, dweight, dout, in, g, &d));
+        TLCL_TRY(dw_check_weight(e, dweight, g, d.C, "depthwise backward"));
+        TLCL_TRY(dw_backward_weight(e, dweight, dout, in, g, &d));
     }
     return TLCL_OK;
 }

@@ -12,11 +12,11 @@ tlcl_status tlcl_counters_add(tlcl_engine *e, tlcl_tensor *sums, tlcl_tensor *co
     int C = N > 0 ? (int)(tlcl_tensor_count(logits) / (size_t)N) : 0;
     if (N <= 0)
         return TLCL_OK;
-    ENG_TRY(eng_check_count(e, sums, TLCL_CNT_SLOTS, "counters"));
-    ENG_TRY(eng_check_count(e, confusion, (size_t)C * C, "counters"));
-    ENG_TRY(eng_check_count(e, per_sample, (size_t)N, "counters"));
+    TLCL_TRY(eng_check_count(e, sums, TLCL_CNT_SLOTS, "counters"));
+    TLCL_TRY(eng_check_count(e, confusion, (size_t)C * C, "counters"));
+    TLCL_TRY(eng_check_count(e, per_sample, (size_t)N, "counters"));
     if (weights)
-        ENG_TRY(eng_check_count(e, weights, (size_t)N, "counters"));
+        TLCL_TRY(eng_check_count(e, weights, (size_t)N, "counters"));
     size_t wg = tlcl_cl_reduce_wg(e->cl);
     cl_mem w = weights ? weights->buf : per_sample->buf; /* unread when has_weights is 0 */
     int step_arg = step < 0 ? -1 : step > 0x7fffffffL ? 0x7fffffff : (int)step;

@@ -13,7 +13,7 @@ static tlcl_status dense_dims_of(tlcl_engine *e, const tlcl_tensor *in, const tl
     d->N = in->n;
     d->Cin = in->h * in->w * in->c;
     d->Cout = weight->c;
-    ENG_TRY(eng_check_count(e, weight, (size_t)d->Cin * (size_t)d->Cout, op));
+    TLCL_TRY(eng_check_count(e, weight, (size_t)d->Cin * (size_t)d->Cout, op));
     return eng_check_count(e, out, (size_t)d->N * (size_t)d->Cout, op);
 }
 
@@ -21,15 +21,15 @@ tlcl_status tlcl_dense_forward(tlcl_engine *e, tlcl_tensor *out, tlcl_tensor *pr
                                const tlcl_tensor *weight, const tlcl_tensor *bias, tlcl_act act)
 {
     dense_dims d;
-    ENG_TRY(dense_dims_of(e, in, weight, out, "dense forward", &d));
+    TLCL_TRY(dense_dims_of(e, in, weight, out, "dense forward", &d));
     if (bias)
-        ENG_TRY(eng_check_count(e, bias, (size_t)d.Cout, "dense forward bias"));
+        TLCL_TRY(eng_check_count(e, bias, (size_t)d.Cout, "dense forward bias"));
     if (pre)
-        ENG_TRY(eng_check_count(e, pre, (size_t)d.N * (size_t)d.Cout, "dense forward pre"));
+        TLCL_TRY(eng_check_count(e, pre, (size_t)d.N * (size_t)d.Cout, "dense forward pre"));
     else if (act != TLCL_ACT_NONE)
         return ENG_FAIL(e, TLCL_ERR_ARG, "dense forward: an activation needs the 'pre' tensor for backward");
     cl_mem z = pre ? pre->buf : out->buf;
-    ENG_TRY(tlcl_gemm(e, 0, 0, d.N, d.Cout, d.Cin, 1.0f, in->buf, 0, d.Cin, weight->buf, 0, d.Cout, 0.0f, z, 0,
+    TLCL_TRY(tlcl_gemm(e, 0, 0, d.N, d.Cout, d.Cin, 1.0f, in->buf, 0, d.Cin, weight->buf, 0, d.Cout, 0.0f, z, 0,
                       d.Cout));
     size_t n = (size_t)d.N * (size_t)d.Cout, g = eng_global1(n);
     if (n == 0 || (!bias && act == TLCL_ACT_NONE && !pre))
@@ -45,13 +45,13 @@ static tlcl_status dense_backward_dz(tlcl_engine *e, const dense_dims *d, tlcl_t
                                      tlcl_tensor *dbias, cl_mem dz, const tlcl_tensor *in, const tlcl_tensor *weight)
 {
     if (din)
-        ENG_TRY(tlcl_gemm(e, 0, 1, d->N, d->Cin, d->Cout, 1.0f, dz, 0, d->Cout, weight->buf, 0, d->Cout, 0.0f,
+        TLCL_TRY(tlcl_gemm(e, 0, 1, d->N, d->Cin, d->Cout, 1.0f, dz, 0, d->Cout, weight->buf, 0, d->Cout, 0.0f,
                           din->buf, 0, d->Cin));
     if (dweight)
-        ENG_TRY(tlcl_gemm(e, 1, 0, d->Cin, d->Cout, d->N, 1.0f, in->buf, 0, d->Cin, dz, 0, d->Cout, 1.0f,
+        TLCL_TRY(tlcl_gemm(e, 1, 0, d->Cin, d->Cout, d->N, 1.0f, in->buf, 0, d->Cin, dz, 0, d->Cout, 1.0f,
                           dweight->buf, 0, d->Cout));
     if (dbias)
-        ENG_TRY(eng_reduce_rows(e, dbias->buf, dz, 1, d->N, d->Cout, 1.0f, 1, NULL));
+        TLCL_TRY(eng_reduce_rows(e, dbias->buf, dz, 1, d->N, d->Cout, 1.0f, 1, NULL));
     return TLCL_OK;
 }
 
@@ -60,19 +60,19 @@ tlcl_status tlcl_dense_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *d
                                 const tlcl_tensor *pre, tlcl_act act)
 {
     dense_dims d;
-    ENG_TRY(dense_dims_of(e, in, weight, dout, "dense backward", &d));
+    TLCL_TRY(dense_dims_of(e, in, weight, dout, "dense backward", &d));
     if (din)
-        ENG_TRY(eng_check_count(e, din, tlcl_tensor_count(in), "dense backward din"));
+        TLCL_TRY(eng_check_count(e, din, tlcl_tensor_count(in), "dense backward din"));
     if (dweight)
-        ENG_TRY(eng_check_count(e, dweight, tlcl_tensor_count(weight), "dense backward dweight"));
+        TLCL_TRY(eng_check_count(e, dweight, tlcl_tensor_count(weight), "dense backward dweight"));
     if (dbias)
-        ENG_TRY(eng_check_count(e, dbias, (size_t)d.Cout, "dense backward dbias"));
+        TLCL_TRY(eng_check_count(e, dbias, (size_t)d.Cout, "dense backward dbias"));
     if (act == TLCL_ACT_NONE)
         return dense_backward_dz(e, &d, din, dweight, dbias, dout->buf, in, weight);
     if (!pre)
         return ENG_FAIL(e, TLCL_ERR_ARG, "dense backward: an activation needs the 'pre' tensor");
     tlcl_tensor dz;
-    ENG_TRY(tlcl_tensor_alloc(e, &dz, "dense dz", d.N, 1, 1, d.Cout));
+    TLCL_TRY(tlcl_tensor_alloc(e, &dz, "dense dz", d.N, 1, 1, d.Cout));
     tlcl_status s = tlcl_activation_backward(e, act, &dz, dout, pre);
     if (s == TLCL_OK)
         s = dense_backward_dz(e, &d, din, dweight, dbias, dz.buf, in, weight);

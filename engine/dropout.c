@@ -14,9 +14,9 @@ static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tens
                                float rate, uint32_t seed, int per_sample, const char *op)
 {
     size_t n = tlcl_tensor_count(out);
-    ENG_TRY(eng_check_count(e, in, n, op));
+    TLCL_TRY(eng_check_count(e, in, n, op));
     if (residual)
-        ENG_TRY(eng_check_count(e, residual, n, op));
+        TLCL_TRY(eng_check_count(e, residual, n, op));
     if (!(rate >= 0.0f && rate < 1.0f))
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: rate %g is outside [0, 1)", op, rate);
     if (rate == 0.0f && residual)

@@ -21,12 +21,6 @@ struct tlcl_engine {
     tlcl_tensor zeros;               /* eng_zeros's, from the pool */
 };
 
-#define ENG_TRY(expr)                          \
-    do {                                       \
-        tlcl_status s_ = (expr);               \
-        if (s_ != TLCL_OK) return s_;          \
-    } while (0)
-
 /* A buffer of at least count zero floats, owned by the engine and filled
  * once per size (what an implicit convolution's taps in the padding read). */
 tlcl_status eng_zeros(tlcl_engine *e, size_t count, cl_mem *out);

@@ -52,8 +52,9 @@ typedef struct gemm_cfg {
  * block so there are enough work-items; the default suits anything else. */
 static int vec_ok(int w) { return w == 2 || w == 4 || w == 8 || w == 16; }
 
-static gemm_cfg gemm_config(const tlcl_device_info *d)
+static gemm_cfg gemm_config(const tlcl_cl *cl)
 {
+    const tlcl_device_info *d = tlcl_cl_device(cl);
     gemm_cfg c = {.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
     if (strstr(d->name, "llvmpipe")) /* Rusticl: a CPU, but SIMD across work-items like a GPU */
         c = (gemm_cfg){.tm = 8, .vw = 8, .nv = 1, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
@@ -66,9 +67,9 @@ static gemm_cfg gemm_config(const tlcl_device_info *d)
         c = (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
                        .min_items = 64 * (int)d->compute_units};
     /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the table (for tuning with bench_gemm) */
-    const char *t = getenv("TLCL_GEMM_TUNE");
+    const char *t = tlcl_cl_settings(cl)->gemm_tune;
     gemm_cfg u = c;
-    if (t && sscanf(t, "%d,%d,%d,%d,%zu,%zu", &u.tm, &u.vw, &u.nv, &u.vwn, &u.lx, &u.ly) == 6 && vec_ok(u.vw) &&
+    if (t[0] && sscanf(t, "%d,%d,%d,%d,%zu,%zu", &u.tm, &u.vw, &u.nv, &u.vwn, &u.lx, &u.ly) == 6 && vec_ok(u.vw) &&
         vec_ok(u.vwn) && u.tm > 0 && u.nv > 0 && (u.lx == 0) == (u.ly == 0))
         c = u;
     /* local sizes must fit the device (CL_KERNEL_WORK_GROUP_SIZE is checked at launch) */
@@ -180,12 +181,12 @@ static tlcl_status run_job(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j)
     for (int t = 0; t < 3; t++) {
         int nblk = widths[t] ? (j->N - n0) / widths[t] : 0;
         if (nblk > 0)
-            ENG_TRY(run_tile(e, c, j, names[t], nblk, mblk, n0));
+            TLCL_TRY(run_tile(e, c, j, names[t], nblk, mblk, n0));
         n0 += nblk * widths[t];
     }
     gemm_job right = *j;
     right.M = mblk * c->tm;
-    ENG_TRY(run_edge(e, c, &right, 0, n0));
+    TLCL_TRY(run_edge(e, c, &right, 0, n0));
     return run_edge(e, c, j, mblk * c->tm, 0);
 }
 
@@ -212,7 +213,7 @@ static int choose_splits(const gemm_cfg *c, int M, int N, int K)
 static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, int N, int K, cl_mem B, size_t b_off, int ldb,
                                tlcl_tensor *bt)
 {
-    ENG_TRY(tlcl_tensor_alloc(e, bt, "gemm B^T", K, 1, 1, N));
+    TLCL_TRY(tlcl_tensor_alloc(e, bt, "gemm B^T", K, 1, 1, N));
     tlcl_status s;
     if (eng_on_cpu(e)) {
         size_t g[2] = {((size_t)N + 15) / 16, (size_t)K};
@@ -232,7 +233,7 @@ static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, int N, int K, 
 static tlcl_status run_split(tlcl_engine *e, const gemm_cfg *c, gemm_job *j)
 {
     tlcl_tensor part = {0};
-    ENG_TRY(tlcl_tensor_alloc(e, &part, "gemm split-K partials", j->splits, j->M, 1, j->N));
+    TLCL_TRY(tlcl_tensor_alloc(e, &part, "gemm split-K partials", j->splits, j->M, 1, j->N));
     gemm_job pj = *j;
     pj.alpha = 1.0f, pj.beta = 0.0f, pj.C = part.buf, pj.c_off = 0, pj.ldc = j->N, pj.c_ss = j->M * j->N;
     pj.bn_on = 0; /* the epilogue runs once, on the sum */
@@ -261,10 +262,10 @@ static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K,
     if (!fits_int(a_off, (size_t)(ta ? K : M), lda, ta ? M : K) || !fits_int(b_off, (size_t)(tb ? N : K), ldb, tb ? K : N) ||
         !fits_int(c_off, (size_t)M, ldc, N))
         return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl_gemm(M=%d, N=%d, K=%d): an operand spans 2^31 floats or more", M, N, K);
-    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    gemm_cfg c = gemm_config(e->cl);
     tlcl_tensor bt = {0};
     if (tb && K > 0) {
-        ENG_TRY(transpose_b(e, &c, N, K, B, b_off, ldb, &bt));
+        TLCL_TRY(transpose_b(e, &c, N, K, B, b_off, ldb, &bt));
         B = bt.buf, b_off = 0, ldb = N;
     }
     gemm_job j = {.M = M, .N = N, .K = K, .kc = K, .splits = 1, .alpha = alpha, .beta = beta, .A = A, .B = B,
@@ -308,10 +309,9 @@ tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int l
 /* $TLCL_CONV=im2col turns the implicit path off (bench_conv compares the two). */
 int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s)
 {
-    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    gemm_cfg c = gemm_config(e->cl);
     size_t in = (size_t)s->N * s->H * s->W * s->cin, out = (size_t)s->N * s->OH * s->OW * s->cout;
-    const char *env = getenv("TLCL_CONV");
-    if (env && strcmp(env, "im2col") == 0)
+    if (tlcl_cl_settings(e->cl)->conv_im2col)
         return 0;
     return tlcl_gemm_get_backend(e) == TLCL_GEMM_OWN && s->cout % c.vw == 0 && in <= INT_MAX && out <= INT_MAX;
 }
@@ -344,16 +344,16 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
         map = &dense;
     if (s->N * s->OH * s->OW == 0 || s->cout == 0)
         return TLCL_OK;
-    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    gemm_cfg c = gemm_config(e->cl);
     gemm_job j = {0};
     gemm_job_bn(&j, bn, out);
     cl_mem zeros; /* what a tap in the padding reads */
-    ENG_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
+    TLCL_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
     int wide = c.vw * c.nv, nblk = s->cout / wide, n0 = nblk * wide;
     if (nblk > 0)
-        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile", nblk, 0, X, W, zeros, out, &j, map));
+        TLCL_TRY(run_conv_tile(e, &c, s, "conv_tile", nblk, 0, X, W, zeros, out, &j, map));
     if (n0 < s->cout)
-        ENG_TRY(run_conv_tile(e, &c, s, "conv_tile_v1", (s->cout - n0) / c.vw, n0, X, W, zeros, out, &j, map));
+        TLCL_TRY(run_conv_tile(e, &c, s, "conv_tile_v1", (s->cout - n0) / c.vw, n0, X, W, zeros, out, &j, map));
     return TLCL_OK;
 }
 
@@ -378,7 +378,7 @@ static tlcl_status run_conv_wgrad_ci(tlcl_engine *e, const gemm_cfg *c, const en
                                      cl_mem X, cl_mem dY, cl_mem part)
 {
     cl_mem zeros; /* what a tap in the padding reads */
-    ENG_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
+    TLCL_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
     int taps = s->kh * s->kw, rows = taps * s->cin;
     size_t g[3] = {(size_t)(taps * (s->cin / (c->vw * c->nv))), (size_t)(s->cout / c->tm), (size_t)splits};
     return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options_conv, "conv_wgrad_ci", 3, g, NULL,
@@ -408,11 +408,11 @@ tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_
     int P = s->N * s->OH * s->OW, rows = s->kh * s->kw * s->cin;
     if (P == 0 || s->cout == 0 || rows == 0)
         return TLCL_OK;
-    gemm_cfg c = gemm_config(tlcl_cl_device(e->cl));
+    gemm_cfg c = gemm_config(e->cl);
     int splits = wgrad_splits(&c, rows, s->cout, s->cin, P), pc = (P + splits - 1) / splits;
     splits = (P + pc - 1) / pc;
     tlcl_tensor part;
-    ENG_TRY(tlcl_tensor_alloc(e, &part, "conv weight-gradient partials", splits, rows, 1, s->cout));
+    TLCL_TRY(tlcl_tensor_alloc(e, &part, "conv weight-gradient partials", splits, rows, 1, s->cout));
     int wide = c.vw * c.nv, nblk = s->cout / wide, n0 = nblk * wide;
     int turned = nblk == 0 && s->cin % wide == 0 && s->cout % c.tm == 0; /* conv_wgrad_ci */
     tlcl_status st = TLCL_OK;

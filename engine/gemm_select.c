@@ -146,8 +146,8 @@ static tlcl_gemm_backend measure(tlcl_engine *e, double *own, double *clb)
 
 tlcl_gemm_backend gemm_select_resolve(tlcl_engine *e)
 {
-    const char *env = getenv("TLCL_GEMM");
-    tlcl_gemm_backend b = env ? parse_name(env) : TLCL_GEMM_AUTO;
+    const char *env = tlcl_cl_settings(e->cl)->gemm;
+    tlcl_gemm_backend b = env[0] ? parse_name(env) : TLCL_GEMM_AUTO;
     if (b != TLCL_GEMM_AUTO)
         return b;
     char path[1100];

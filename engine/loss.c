@@ -28,15 +28,15 @@ static tlcl_status check_loss_args(tlcl_engine *e, const loss_args *a, int N, in
     if (!(a->label_smoothing >= 0.0f && a->label_smoothing <= 1.0f))
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: label_smoothing %g is outside [0, 1]", op, a->label_smoothing);
     if (a->loss)
-        ENG_TRY(eng_check_count(e, a->loss, 1, op));
+        TLCL_TRY(eng_check_count(e, a->loss, 1, op));
     if (a->per_sample)
-        ENG_TRY(eng_check_count(e, a->per_sample, (size_t)N, op));
+        TLCL_TRY(eng_check_count(e, a->per_sample, (size_t)N, op));
     if (a->dlogits)
-        ENG_TRY(eng_check_count(e, a->dlogits, (size_t)N * C, op));
+        TLCL_TRY(eng_check_count(e, a->dlogits, (size_t)N * C, op));
     if (a->sample_weight)
-        ENG_TRY(eng_check_count(e, a->sample_weight, (size_t)N, op));
+        TLCL_TRY(eng_check_count(e, a->sample_weight, (size_t)N, op));
     if (a->alpha)
-        ENG_TRY(eng_check_count(e, a->alpha, (size_t)C, op));
+        TLCL_TRY(eng_check_count(e, a->alpha, (size_t)C, op));
     return TLCL_OK;
 }
 
@@ -70,12 +70,12 @@ static tlcl_status softmax_loss(tlcl_engine *e, const loss_args *a, const char *
 {
     int N = a->logits->n;
     int C = N > 0 ? (int)(tlcl_tensor_count(a->logits) / (size_t)N) : 0;
-    ENG_TRY(check_loss_args(e, a, N, C, op));
+    TLCL_TRY(check_loss_args(e, a, N, C, op));
     /* The batch sum needs the per-sample losses even when the caller does not. */
     tlcl_tensor tmp = {0};
     const tlcl_tensor *per = a->per_sample;
     if (!per) {
-        ENG_TRY(tlcl_tensor_alloc(e, &tmp, "per-sample loss", N, 1, 1, 1));
+        TLCL_TRY(tlcl_tensor_alloc(e, &tmp, "per-sample loss", N, 1, 1, 1));
         per = &tmp;
     }
     tlcl_status s = rows_kernel(e, a, per, N, C);
@@ -112,7 +112,7 @@ tlcl_status tlcl_softmax_forward(tlcl_engine *e, tlcl_tensor *probs, const tlcl_
 {
     int N = logits->n;
     size_t total = tlcl_tensor_count(logits);
-    ENG_TRY(eng_check_count(e, probs, total, "softmax"));
+    TLCL_TRY(eng_check_count(e, probs, total, "softmax"));
     if (N <= 0 || total == 0)
         return TLCL_OK;
     size_t g = eng_global1((size_t)N);

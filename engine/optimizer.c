@@ -53,14 +53,14 @@ static tlcl_status clip_factor(tlcl_engine *e, tlcl_params *p, float clip, tlcl_
     size_t wg = tlcl_cl_reduce_wg(e->cl), off, count, slots = 0;
     for (int i = 0; next_range(p, &i, &off, &count);)
         slots += norm_groups(count, wg);
-    ENG_TRY(tlcl_tensor_alloc(e, partial, "gradient norm partials", slots ? (int)slots : 1, 1, 1, 1));
-    ENG_TRY(tlcl_tensor_alloc(e, factor, "gradient clip factor", 2, 1, 1, 1));
+    TLCL_TRY(tlcl_tensor_alloc(e, partial, "gradient norm partials", slots ? (int)slots : 1, 1, 1, 1));
+    TLCL_TRY(tlcl_tensor_alloc(e, factor, "gradient clip factor", 2, 1, 1, 1));
     if (slots == 0) /* nothing trainable: no update reads the factor */
         return TLCL_OK;
     size_t slot = 0;
     for (int i = 0; next_range(p, &i, &off, &count);) {
         size_t groups = norm_groups(count, wg), global = groups * wg;
-        ENG_TRY(TLCL_RUN(e->cl, TLCL_PROG(global_sum), "", "dot_partial", 1, &global, &wg, TLCL_MEM(partial->buf),
+        TLCL_TRY(TLCL_RUN(e->cl, TLCL_PROG(global_sum), "", "dot_partial", 1, &global, &wg, TLCL_MEM(partial->buf),
                          TLCL_INT(slot), TLCL_MEM(p->grads), TLCL_INT(off), TLCL_MEM(p->grads), TLCL_INT(off),
                          TLCL_INT(1), TLCL_INT(count), TLCL_FLOAT(1.0f)));
         slot += groups;
@@ -99,7 +99,7 @@ static tlcl_status update_range(tlcl_engine *e, const tlcl_optimizer *o, tlcl_pa
     int V = tlcl_cl_vector_width(e->cl);
     size_t whole = V > 1 ? count / (size_t)V * (size_t)V : 0;
     if (whole > 0)
-        ENG_TRY(update_launch(e, o, p, a, V, off, whole));
+        TLCL_TRY(update_launch(e, o, p, a, V, off, whole));
     return whole < count ? update_launch(e, o, p, a, 1, off + whole, count - whole) : TLCL_OK;
 }
 
@@ -121,9 +121,9 @@ static tlcl_status check_optimizer(tlcl_engine *e, const tlcl_optimizer *o, cons
 tlcl_status tlcl_optimizer_step(tlcl_engine *e, tlcl_optimizer *opt, tlcl_params *p, float lr,
                                 const tlcl_tensor *loss)
 {
-    ENG_TRY(check_optimizer(e, opt, p, lr));
+    TLCL_TRY(check_optimizer(e, opt, p, lr));
     if (loss)
-        ENG_TRY(eng_check_count(e, loss, 1, "optimizer step loss"));
+        TLCL_TRY(eng_check_count(e, loss, 1, "optimizer step loss"));
     step_args a = {.type = opt->type == TLCL_OPT_SGD ? OPT_KERNEL_SGD : OPT_KERNEL_ADAM, .lr = lr,
                    .wd_lr = opt->weight_decay * lr, .loss = loss ? loss->buf : NULL};
     /* Adam's bias corrections fold into one step size, computed in double. */

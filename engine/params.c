@@ -71,20 +71,20 @@ tlcl_status tlcl_params_alloc(tlcl_engine *e, tlcl_params *p)
 {
     tlcl_params_layout(p, tlcl_cl_device(e->cl)->mem_base_addr_align_bytes / sizeof(float));
     size_t bytes = p->total * sizeof(float);
-    ENG_TRY(tlcl_cl_buffer(e->cl, bytes, "parameters", &p->values));
-    ENG_TRY(tlcl_cl_buffer(e->cl, bytes, "gradients", &p->grads));
-    ENG_TRY(tlcl_cl_buffer(e->cl, bytes, "optimizer moment m", &p->m));
-    ENG_TRY(tlcl_cl_buffer(e->cl, bytes, "optimizer moment v", &p->v));
+    TLCL_TRY(tlcl_cl_buffer(e->cl, bytes, "parameters", &p->values));
+    TLCL_TRY(tlcl_cl_buffer(e->cl, bytes, "gradients", &p->grads));
+    TLCL_TRY(tlcl_cl_buffer(e->cl, bytes, "optimizer moment m", &p->m));
+    TLCL_TRY(tlcl_cl_buffer(e->cl, bytes, "optimizer moment v", &p->v));
     cl_mem all[4] = {p->values, p->grads, p->m, p->v};
     for (int i = 0; i < 4; i++)
-        ENG_TRY(zero_buffer(e, all[i], p->total));
+        TLCL_TRY(zero_buffer(e, all[i], p->total));
     p->value_views = calloc((size_t)p->count + 1, sizeof *p->value_views);
     p->grad_views = calloc((size_t)p->count + 1, sizeof *p->grad_views);
     if (!p->value_views || !p->grad_views)
         return ENG_FAIL(e, TLCL_ERR_OOM, "out of host memory for the parameter table");
     for (int i = 0; i < p->count; i++) {
-        ENG_TRY(make_view(e, p->values, &p->entries[i], &p->value_views[i]));
-        ENG_TRY(make_view(e, p->grads, &p->entries[i], &p->grad_views[i]));
+        TLCL_TRY(make_view(e, p->values, &p->entries[i], &p->value_views[i]));
+        TLCL_TRY(make_view(e, p->grads, &p->entries[i], &p->grad_views[i]));
     }
     return TLCL_OK;
 }

@@ -25,7 +25,7 @@ tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
 tlcl_status tlcl_global_avgpool_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in)
 {
     int HW = in->h * in->w;
-    ENG_TRY(eng_check_count(e, out, (size_t)in->n * (size_t)in->c, "global_avgpool forward"));
+    TLCL_TRY(eng_check_count(e, out, (size_t)in->n * (size_t)in->c, "global_avgpool forward"));
     if (out->c != in->c)
         return ENG_FAIL(e, TLCL_ERR_ARG, "global_avgpool forward: out '%s' has %d channels, in has %d",
                         out->name ? out->name : "?", out->c, in->c);
@@ -35,7 +35,7 @@ tlcl_status tlcl_global_avgpool_forward(tlcl_engine *e, tlcl_tensor *out, const 
 tlcl_status tlcl_global_avgpool_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout)
 {
     int HW = din->h * din->w;
-    ENG_TRY(eng_check_count(e, dout, (size_t)din->n * (size_t)din->c, "global_avgpool backward"));
+    TLCL_TRY(eng_check_count(e, dout, (size_t)din->n * (size_t)din->c, "global_avgpool backward"));
     if (dout->c != din->c)
         return ENG_FAIL(e, TLCL_ERR_ARG, "global_avgpool backward: dout '%s' has %d channels, din has %d",
                         dout->name ? dout->name : "?", dout->c, din->c);

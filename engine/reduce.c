@@ -77,7 +77,7 @@ static tlcl_status reduce_rows(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem i
     if (chunks == 1)
         return reduce_partial(e, out, out2, in, groups, rows, C, 1, scale, accumulate, m);
     tlcl_tensor part, part2 = {0};
-    ENG_TRY(tlcl_tensor_alloc(e, &part, "reduce partial sums", groups, chunks, 1, C));
+    TLCL_TRY(tlcl_tensor_alloc(e, &part, "reduce partial sums", groups, chunks, 1, C));
     tlcl_status s = out2 ? tlcl_tensor_alloc(e, &part2, "reduce partial sums", groups, chunks, 1, C) : TLCL_OK;
     if (s == TLCL_OK)
         s = reduce_partial(e, part.buf, out2 ? part2.buf : NULL, in, groups, rows, C, chunks, 1.0f, 0, m);
@@ -108,7 +108,7 @@ tlcl_status eng_reduce_pair(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem in, 
 tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, int groups, int rows,
                              int channels, float scale, int accumulate)
 {
-    ENG_TRY(eng_check_count(e, out, (size_t)groups * (size_t)channels, "reduce_rows"));
-    ENG_TRY(eng_check_count(e, in, (size_t)groups * (size_t)rows * (size_t)channels, "reduce_rows"));
+    TLCL_TRY(eng_check_count(e, out, (size_t)groups * (size_t)channels, "reduce_rows"));
+    TLCL_TRY(eng_check_count(e, in, (size_t)groups * (size_t)rows * (size_t)channels, "reduce_rows"));
     return eng_reduce_rows(e, out->buf, in->buf, groups, rows, channels, scale, accumulate, NULL);
 }

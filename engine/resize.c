@@ -32,7 +32,7 @@ static tlcl_status resize_run(tlcl_engine *e, const char *kernel, cl_mem dst, co
 
 tlcl_status tlcl_resize_bilinear_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in)
 {
-    ENG_TRY(resize_check(e, in, out, "resize forward"));
+    TLCL_TRY(resize_check(e, in, out, "resize forward"));
     if (tlcl_tensor_count(out) == 0)
         return TLCL_OK;
     return resize_run(e, "resize_bilinear_forward", out->buf, out, in->buf, in, out);
@@ -40,7 +40,7 @@ tlcl_status tlcl_resize_bilinear_forward(tlcl_engine *e, tlcl_tensor *out, const
 
 tlcl_status tlcl_resize_bilinear_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout)
 {
-    ENG_TRY(resize_check(e, din, dout, "resize backward"));
+    TLCL_TRY(resize_check(e, din, dout, "resize backward"));
     if (tlcl_tensor_count(din) == 0)
         return TLCL_OK;
     if (tlcl_tensor_count(dout) == 0) /* nothing read the input */

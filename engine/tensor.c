@@ -37,7 +37,7 @@ tlcl_status eng_zeros(tlcl_engine *e, size_t count, cl_mem *out)
     if (tlcl_tensor_count(&e->zeros) < count) {
         if (e->zeros.buf)
             tlcl_tensor_release(e, &e->zeros);
-        ENG_TRY(tlcl_tensor_alloc(e, &e->zeros, "engine zeros", 1, 1, 1, (int)count));
+        TLCL_TRY(tlcl_tensor_alloc(e, &e->zeros, "engine zeros", 1, 1, 1, (int)count));
         tlcl_status s = tlcl_tensor_fill(e, &e->zeros, 0.0f);
         if (s != TLCL_OK) {
             tlcl_tensor_release(e, &e->zeros);
@@ -106,7 +106,7 @@ tlcl_status tlcl_tensor_alloc(tlcl_engine *e, tlcl_tensor *t, const char *name, 
             e->cap_pool = cap;
         }
         cl_mem m;
-        ENG_TRY(tlcl_cl_buffer(e->cl, bytes, name, &m));
+        TLCL_TRY(tlcl_cl_buffer(e->cl, bytes, name, &m));
         i = e->npool++;
         e->pool[i] = (pool_entry){.buf = m, .bytes = bytes};
     }
@@ -152,7 +152,7 @@ tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value)
 tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, const tlcl_tensor *src)
 {
     size_t n = tlcl_tensor_count(dst);
-    ENG_TRY(eng_check_count(e, src, n, "axpy"));
+    TLCL_TRY(eng_check_count(e, src, n, "axpy"));
     size_t g = eng_global1(n);
     return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "axpy", 1, &g, NULL, TLCL_MEM(dst->buf), TLCL_MEM(src->buf),
                     TLCL_INT(n), TLCL_FLOAT(alpha));
@@ -161,7 +161,7 @@ tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, cons
 tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor *src)
 {
     size_t n = tlcl_tensor_count(dst);
-    ENG_TRY(eng_check_count(e, src, n, "copy"));
+    TLCL_TRY(eng_check_count(e, src, n, "copy"));
     if (n == 0)
         return TLCL_OK;
     return tlcl_cl_copy(e->cl, dst->buf, 0, src->buf, 0, n * sizeof(float), dst->name ? dst->name : "?");
@@ -170,8 +170,8 @@ tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor
 tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b)
 {
     size_t n = tlcl_tensor_count(out);
-    ENG_TRY(eng_check_count(e, a, n, "add"));
-    ENG_TRY(eng_check_count(e, b, n, "add"));
+    TLCL_TRY(eng_check_count(e, a, n, "add"));
+    TLCL_TRY(eng_check_count(e, b, n, "add"));
     size_t g = eng_global1(n);
     return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "add", 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(a->buf),
                     TLCL_MEM(b->buf), TLCL_INT(n));
@@ -180,7 +180,7 @@ tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor
 tlcl_status tlcl_activation_forward(tlcl_engine *e, tlcl_act act, tlcl_tensor *out, const tlcl_tensor *in)
 {
     size_t n = tlcl_tensor_count(out);
-    ENG_TRY(eng_check_count(e, in, n, "activation"));
+    TLCL_TRY(eng_check_count(e, in, n, "activation"));
     size_t g = eng_global1(n);
     return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "activation_forward", 1, &g, NULL, TLCL_MEM(out->buf),
                     TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
@@ -190,8 +190,8 @@ tlcl_status tlcl_activation_backward(tlcl_engine *e, tlcl_act act, tlcl_tensor *
                                      const tlcl_tensor *in)
 {
     size_t n = tlcl_tensor_count(din);
-    ENG_TRY(eng_check_count(e, dout, n, "activation backward"));
-    ENG_TRY(eng_check_count(e, in, n, "activation backward"));
+    TLCL_TRY(eng_check_count(e, dout, n, "activation backward"));
+    TLCL_TRY(eng_check_count(e, in, n, "activation backward"));
     size_t g = eng_global1(n);
     return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "activation_backward", 1, &g, NULL, TLCL_MEM(din->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
@@ -203,7 +203,7 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
                                  const float *shift)
 {
     size_t n = tlcl_tensor_count(out);
-    ENG_TRY(eng_check_count(e, in, n, "affine_channels"));
+    TLCL_TRY(eng_check_count(e, in, n, "affine_channels"));
     if (in->c < 1 || in->c > 4)
         return ENG_FAIL(e, TLCL_ERR_ARG, "affine_channels: tensor '%s' has %d channels, at most 4 are supported",
                         in->name ? in->name : "?", in->c);
@@ -216,7 +216,7 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
     size_t groups = tlcl_cl_vector_width(e->cl) > 1 ? n / (16 * (size_t)in->c) : 0, i0 = groups * 16 * in->c;
     if (groups > 0) {
         size_t g = eng_global1((groups + AFFINE_GROUPS - 1) / AFFINE_GROUPS);
-        ENG_TRY(TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "affine_channels_16", 1, &g, NULL, TLCL_MEM(out->buf),
+        TLCL_TRY(TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "affine_channels_16", 1, &g, NULL, TLCL_MEM(out->buf),
                          TLCL_MEM(in->buf), TLCL_INT(groups), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
                          ((tlcl_arg){sizeof b, &b})));
     }

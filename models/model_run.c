@@ -7,12 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(expr)                              \
-    do {                                       \
-        tlcl_status s_ = (expr);               \
-        if (s_ != TLCL_OK) return s_;          \
-    } while (0)
-
 static void release(tlcl_model *m, tlcl_tensor *t)
 {
     if (t->buf)
@@ -74,7 +68,7 @@ static tlcl_status convbn_fused_forward(tlcl_model *m, tlcl_convbn *cb, const tl
 {
     tlcl_engine *e = m->eng;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
-    TRY(tlcl_tensor_alloc(e, out, name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    TLCL_TRY(tlcl_tensor_alloc(e, out, name, m->batch, cb->out_h, cb->out_w, cb->cout));
     if (cb->depthwise)
         return tlcl_depthwise_bn_forward(e, out, in, w, &cb->geom, &cb->bn, cb->act);
     return tlcl_conv2d_bn_add_forward(e, out, in, w, &cb->geom, &cb->bn, cb->act, residual);
@@ -88,12 +82,12 @@ static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_ten
     scope(m, cb->conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(cb, m->batch));
     if (convbn_fused(m, cb, position))
         return convbn_fused_forward(m, cb, in, &cb->out, cb->bn_name, NULL);
-    TRY(tlcl_tensor_alloc(e, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    TLCL_TRY(tlcl_tensor_alloc(e, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
     if (cb->depthwise)
-        TRY(tlcl_depthwise_forward(e, &cb->conv_out, in, w, &cb->geom));
+        TLCL_TRY(tlcl_depthwise_forward(e, &cb->conv_out, in, w, &cb->geom));
     else
-        TRY(tlcl_conv2d_forward(e, &cb->conv_out, in, w, &cb->geom));
-    TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
+        TLCL_TRY(tlcl_conv2d_forward(e, &cb->conv_out, in, w, &cb->geom));
+    TLCL_TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
     return tlcl_batchnorm_forward(e, &cb->bn, &cb->out, &cb->conv_out, bn_mode(m, cb), cb->act);
 }
 
@@ -108,10 +102,10 @@ static tlcl_status convbn_backward(tlcl_model *m, tlcl_convbn *cb, const tlcl_te
         return TLCL_OK;
     scope(m, cb->conv_name, "", TLCL_PHASE_BWD, tlcl_convbn_backward_cost(cb, m->batch, want_din, conv_trains));
     tlcl_tensor dconv;
-    TRY(tlcl_tensor_alloc(e, &dconv, "dconv", m->batch, cb->out_h, cb->out_w, cb->cout));
-    TRY(tlcl_batchnorm_backward(e, &cb->bn, &dconv, dout, &cb->conv_out, mode, cb->act));
+    TLCL_TRY(tlcl_tensor_alloc(e, &dconv, "dconv", m->batch, cb->out_h, cb->out_w, cb->cout));
+    TLCL_TRY(tlcl_batchnorm_backward(e, &cb->bn, &dconv, dout, &cb->conv_out, mode, cb->act));
     if (want_din)
-        TRY(tlcl_tensor_alloc(e, din, "dinput", in->n, in->h, in->w, in->c));
+        TLCL_TRY(tlcl_tensor_alloc(e, din, "dinput", in->n, in->h, in->w, in->c));
     tlcl_tensor *dw = conv_trains ? tlcl_params_grad(&m->params, cb->w_id) : NULL;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
     tlcl_status s = cb->depthwise ? tlcl_depthwise_backward(e, want_din ? din : NULL, dw, &dconv, in, w, &cb->geom)
@@ -147,17 +141,17 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
 {
     const tlcl_tensor *x = in;
     if (b->has_expand) {
-        TRY(convbn_forward(m, &b->expand, x, index + 1));
+        TLCL_TRY(convbn_forward(m, &b->expand, x, index + 1));
         x = &b->expand.out;
     }
     if (!b->fused) {
-        TRY(convbn_forward(m, &b->dw, x, index + 1));
+        TLCL_TRY(convbn_forward(m, &b->dw, x, index + 1));
         x = &b->dw.out;
     }
     if (b->has_se) {
         scope(m, b->name, "_se", TLCL_PHASE_FWD, tlcl_se_cost(&b->se, x, 0));
-        TRY(tlcl_tensor_alloc(m->eng, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
-        TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
+        TLCL_TRY(tlcl_tensor_alloc(m->eng, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
+        TLCL_TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
         x = &b->se.out;
     }
     if (b->residual && !(m->training && b->drop_rate > 0) && convbn_fused(m, &b->project, index + 1)) {
@@ -165,11 +159,11 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
         scope(m, b->project.conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(&b->project, m->batch));
         return convbn_fused_forward(m, &b->project, x, &b->out, "block_add", in);
     }
-    TRY(convbn_forward(m, &b->project, x, index + 1));
+    TLCL_TRY(convbn_forward(m, &b->project, x, index + 1));
     if (!b->residual)
         return TLCL_OK;
     scope(m, b->name, "_add", TLCL_PHASE_FWD, add_cost(in));
-    TRY(tlcl_tensor_alloc(m->eng, &b->out, "block_add", in->n, in->h, in->w, in->c));
+    TLCL_TRY(tlcl_tensor_alloc(m->eng, &b->out, "block_add", in->n, in->h, in->w, in->c));
     if (m->training && b->drop_rate > 0)
         return tlcl_drop_path_add_forward(m->eng, &b->out, &b->project.out, in, b->drop_rate, block_seed(m, index));
     return tlcl_add_forward(m->eng, &b->out, &b->project.out, in);
@@ -196,34 +190,34 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
     const tlcl_tensor *d = dout;
     if (b->residual && m->training && b->drop_rate > 0) {
         scope(m, b->name, "_add", TLCL_PHASE_BWD, (tlcl_layer_cost){0, 0}); /* work counted at the sum below */
-        TRY(tlcl_tensor_alloc(e, &dbranch, "dbranch", dout->n, dout->h, dout->w, dout->c));
-        TRY(tlcl_drop_path_backward(e, &dbranch, dout, b->drop_rate, block_seed(m, index)));
+        TLCL_TRY(tlcl_tensor_alloc(e, &dbranch, "dbranch", dout->n, dout->h, dout->w, dout->c));
+        TLCL_TRY(tlcl_drop_path_backward(e, &dbranch, dout, b->drop_rate, block_seed(m, index)));
         d = &dbranch;
     }
     /* walk back: project, se, depthwise, expand; each stage's din feeds the next */
     int last = b->has_expand ? 0 : !b->fused ? 1 : 2; /* the first stage present */
     (void)last;
-    TRY(convbn_backward(m, &b->project, block_stage_input(b, in, 3), d, &d1,
+    TLCL_TRY(convbn_backward(m, &b->project, block_stage_input(b, in, 3), d, &d1,
                         want_din || b->has_se || !b->fused || b->has_expand));
     release(m, &dbranch);
     d = &d1;
     if (b->has_se) {
         const tlcl_tensor *x = block_stage_input(b, in, 2);
         scope(m, b->name, "_se", TLCL_PHASE_BWD, tlcl_se_cost(&b->se, x, 1));
-        TRY(tlcl_tensor_alloc(e, &d2, "dse", x->n, x->h, x->w, x->c));
-        TRY(tlcl_se_backward(e, &b->se.se, &d2, d, x));
+        TLCL_TRY(tlcl_tensor_alloc(e, &d2, "dse", x->n, x->h, x->w, x->c));
+        TLCL_TRY(tlcl_se_backward(e, &b->se.se, &d2, d, x));
         release(m, &d1);
         d1 = d2;
         memset(&d2, 0, sizeof d2);
     }
     if (!b->fused) {
-        TRY(convbn_backward(m, &b->dw, block_stage_input(b, in, 1), d, &d2, want_din || b->has_expand));
+        TLCL_TRY(convbn_backward(m, &b->dw, block_stage_input(b, in, 1), d, &d2, want_din || b->has_expand));
         release(m, &d1);
         d1 = d2;
         memset(&d2, 0, sizeof d2);
     }
     if (b->has_expand) {
-        TRY(convbn_backward(m, &b->expand, in, d, &d2, want_din));
+        TLCL_TRY(convbn_backward(m, &b->expand, in, d, &d2, want_din));
         release(m, &d1);
         d1 = d2;
     }
@@ -234,7 +228,7 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
     *din = d1;
     if (b->residual) {
         scope(m, b->name, "_add", TLCL_PHASE_BWD, add_cost(dout));
-        TRY(tlcl_tensor_axpy(e, din, 1.0f, dout));
+        TLCL_TRY(tlcl_tensor_axpy(e, din, 1.0f, dout));
     }
     return TLCL_OK;
 }
@@ -283,18 +277,18 @@ static tlcl_tensor *block_output_mut(tlcl_block *b) { return b->residual ? &b->o
 
 static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
 {
-    TRY(tlcl_tensor_alloc(m->eng, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
+    TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
     scope(m, "preprocess", "", TLCL_PHASE_FWD, tlcl_move_cost(tlcl_tensor_count(input), tlcl_tensor_count(input)));
-    TRY(tlcl_affine_channels(m->eng, &m->input, input, m->pre_scale, m->pre_shift));
-    TRY(convbn_forward(m, &m->stem, &m->input, 0));
+    TLCL_TRY(tlcl_affine_channels(m->eng, &m->input, input, m->pre_scale, m->pre_shift));
+    TLCL_TRY(convbn_forward(m, &m->stem, &m->input, 0));
     drop_unneeded(m, 0, &m->input);
     tlcl_tensor *x = &m->stem.out;
     for (int i = 0; i < m->nblocks; i++) {
-        TRY(block_forward(m, &m->blocks[i], i, x));
+        TLCL_TRY(block_forward(m, &m->blocks[i], i, x));
         drop_unneeded(m, i + 1, x);
         x = block_output_mut(&m->blocks[i]);
     }
-    TRY(convbn_forward(m, &m->top, x, m->nblocks + 1));
+    TLCL_TRY(convbn_forward(m, &m->top, x, m->nblocks + 1));
     drop_unneeded(m, m->nblocks + 1, x);
     return TLCL_OK;
 }
@@ -307,17 +301,17 @@ static tlcl_status classifier_forward(tlcl_model *m, tlcl_tensor **out)
     const tlcl_tensor *x = &m->pooled;
     if (m->training && m->head_dropout > 0) {
         scope(m, "top_dropout", "", TLCL_PHASE_FWD, tlcl_move_cost((double)N * C, (double)N * C));
-        TRY(tlcl_tensor_alloc(e, &m->dropped, "top_dropout", N, 1, 1, C));
-        TRY(tlcl_dropout_forward(e, &m->dropped, &m->pooled, m->head_dropout, m->seed * 2246822519u + 3u));
+        TLCL_TRY(tlcl_tensor_alloc(e, &m->dropped, "top_dropout", N, 1, 1, C));
+        TLCL_TRY(tlcl_dropout_forward(e, &m->dropped, &m->pooled, m->head_dropout, m->seed * 2246822519u + 3u));
         x = &m->dropped;
     }
     for (int i = 0; i < m->nhead; i++) {
         tlcl_dense_layer *d = &m->head[i];
         scope(m, d->name, "", TLCL_PHASE_FWD, tlcl_dense_cost(d, N, 0));
-        TRY(tlcl_tensor_alloc(e, &d->out_t, d->name, N, 1, 1, d->out));
+        TLCL_TRY(tlcl_tensor_alloc(e, &d->out_t, d->name, N, 1, 1, d->out));
         if (d->act != TLCL_ACT_NONE)
-            TRY(tlcl_tensor_alloc(e, &d->pre, "dense_pre", N, 1, 1, d->out));
-        TRY(tlcl_dense_forward(e, &d->out_t, d->act != TLCL_ACT_NONE ? &d->pre : NULL, x,
+            TLCL_TRY(tlcl_tensor_alloc(e, &d->pre, "dense_pre", N, 1, 1, d->out));
+        TLCL_TRY(tlcl_dense_forward(e, &d->out_t, d->act != TLCL_ACT_NONE ? &d->pre : NULL, x,
                                tlcl_params_value(&m->params, d->w_id), tlcl_params_value(&m->params, d->b_id),
                                d->act));
         x = &d->out_t;
@@ -328,9 +322,9 @@ static tlcl_status classifier_forward(tlcl_model *m, tlcl_tensor **out)
 
 static tlcl_status head_forward(tlcl_model *m, tlcl_tensor **out)
 {
-    TRY(tlcl_tensor_alloc(m->eng, &m->pooled, "avg_pool", m->batch, 1, 1, m->top.cout));
+    TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->pooled, "avg_pool", m->batch, 1, 1, m->top.cout));
     scope(m, "avg_pool", "", TLCL_PHASE_FWD, pool_cost(m));
-    TRY(tlcl_global_avgpool_forward(m->eng, &m->pooled, &m->top.out));
+    TLCL_TRY(tlcl_global_avgpool_forward(m->eng, &m->pooled, &m->top.out));
     if (!m->include_top) {
         *out = &m->pooled;
         return TLCL_OK;
@@ -351,7 +345,7 @@ tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int trai
     m->batch = input->n;
     m->training = training;
     m->seed = seed;
-    TRY(base_forward(m, input));
+    TLCL_TRY(base_forward(m, input));
     return head_forward(m, out);
 }
 
@@ -365,8 +359,8 @@ static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits
         tlcl_dense_layer *dl = &m->head[i];
         const tlcl_tensor *x = i > 0 ? &m->head[i - 1].out_t : m->dropped.buf ? &m->dropped : &m->pooled;
         scope(m, dl->name, "", TLCL_PHASE_BWD, tlcl_dense_cost(dl, m->batch, 1));
-        TRY(tlcl_tensor_alloc(e, &dnext, "dhead", m->batch, 1, 1, dl->in));
-        TRY(tlcl_dense_backward(e, &dnext, tlcl_params_grad(&m->params, dl->w_id),
+        TLCL_TRY(tlcl_tensor_alloc(e, &dnext, "dhead", m->batch, 1, 1, dl->in));
+        TLCL_TRY(tlcl_dense_backward(e, &dnext, tlcl_params_grad(&m->params, dl->w_id),
                                 tlcl_params_grad(&m->params, dl->b_id), g, x, tlcl_params_value(&m->params, dl->w_id),
                                 dl->act != TLCL_ACT_NONE ? &dl->pre : NULL, dl->act));
         release(m, &d);
@@ -375,7 +369,7 @@ static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits
     }
     if (m->dropped.buf) {
         scope(m, "top_dropout", "", TLCL_PHASE_BWD, tlcl_move_cost(tlcl_tensor_count(&d), tlcl_tensor_count(&d)));
-        TRY(tlcl_dropout_backward(e, &d, &d, m->head_dropout, m->seed * 2246822519u + 3u));
+        TLCL_TRY(tlcl_dropout_backward(e, &d, &d, m->head_dropout, m->seed * 2246822519u + 3u));
     }
     *dpooled = d;
     return TLCL_OK;
@@ -384,10 +378,10 @@ static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits
 static tlcl_status head_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl_tensor *dtop)
 {
     tlcl_tensor d = {0};
-    TRY(classifier_backward(m, dlogits, &d));
-    TRY(tlcl_tensor_alloc(m->eng, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+    TLCL_TRY(classifier_backward(m, dlogits, &d));
+    TLCL_TRY(tlcl_tensor_alloc(m->eng, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
     scope(m, "avg_pool", "", TLCL_PHASE_BWD, pool_cost(m));
-    TRY(tlcl_global_avgpool_backward(m->eng, dtop, &d));
+    TLCL_TRY(tlcl_global_avgpool_backward(m->eng, dtop, &d));
     release(m, &d);
     return TLCL_OK;
 }
@@ -403,15 +397,15 @@ tlcl_status tlcl_model_head_forward(tlcl_model *m, const tlcl_tensor *features, 
     m->batch = features->n;
     m->training = training;
     m->seed = seed;
-    TRY(tlcl_tensor_alloc(m->eng, &m->pooled, "features", m->batch, 1, 1, m->top.cout));
-    TRY(tlcl_tensor_copy(m->eng, &m->pooled, features));
+    TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->pooled, "features", m->batch, 1, 1, m->top.cout));
+    TLCL_TRY(tlcl_tensor_copy(m->eng, &m->pooled, features));
     return classifier_forward(m, logits);
 }
 
 tlcl_status tlcl_model_head_backward(tlcl_model *m, const tlcl_tensor *dlogits)
 {
     tlcl_tensor d = {0};
-    TRY(classifier_backward(m, dlogits, &d));
+    TLCL_TRY(classifier_backward(m, dlogits, &d));
     release(m, &d);
     return TLCL_OK;
 }
@@ -422,7 +416,7 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
     int pos = m->nblocks + 1;
     const tlcl_tensor *top_in = m->nblocks ? block_output(&m->blocks[m->nblocks - 1]) : &m->stem.out;
     if (needs_grad(m, pos)) {
-        TRY(convbn_backward(m, &m->top, top_in, dx, &d, needs_grad(m, pos - 1) && pos > m->base_trainable_from));
+        TLCL_TRY(convbn_backward(m, &m->top, top_in, dx, &d, needs_grad(m, pos - 1) && pos > m->base_trainable_from));
         release(m, dx);
         *dx = d;
     }
@@ -430,7 +424,7 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
         const tlcl_tensor *in = i ? block_output(&m->blocks[i - 1]) : &m->stem.out;
         int want = i + 1 > m->base_trainable_from;
         memset(&d, 0, sizeof d);
-        TRY(block_backward(m, &m->blocks[i], i, in, dx, &d, want));
+        TLCL_TRY(block_backward(m, &m->blocks[i], i, in, dx, &d, want));
         release(m, dx);
         *dx = d;
         /* nothing later reads this block's activations or its output (the
@@ -442,13 +436,13 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
     if (needs_grad(m, 0) && dx->buf) {
         memset(&d, 0, sizeof d);
         /* the pixels' gradient costs the stem's input gradient: only on request */
-        TRY(convbn_backward(m, &m->stem, &m->input, dx, &d, m->want_input_grad));
+        TLCL_TRY(convbn_backward(m, &m->stem, &m->input, dx, &d, m->want_input_grad));
         release(m, dx);
         if (!m->want_input_grad)
             return TLCL_OK;
         /* gradient with respect to the raw pixels: preprocessing is affine */
-        TRY(tlcl_tensor_alloc(m->eng, &m->dinput, "dinput", d.n, d.h, d.w, 3));
-        TRY(tlcl_affine_channels(m->eng, &m->dinput, &d, m->pre_scale, NULL));
+        TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->dinput, "dinput", d.n, d.h, d.w, 3));
+        TLCL_TRY(tlcl_affine_channels(m->eng, &m->dinput, &d, m->pre_scale, NULL));
         release(m, &d);
     }
     release(m, dx);
@@ -459,11 +453,11 @@ tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout)
 {
     tlcl_tensor dtop = {0};
     if (!m->include_top) {
-        TRY(tlcl_tensor_alloc(m->eng, &dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+        TLCL_TRY(tlcl_tensor_alloc(m->eng, &dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
         scope(m, "avg_pool", "", TLCL_PHASE_BWD, pool_cost(m));
-        TRY(tlcl_global_avgpool_backward(m->eng, &dtop, dout));
+        TLCL_TRY(tlcl_global_avgpool_backward(m->eng, &dtop, dout));
     } else {
-        TRY(head_backward(m, dout, &dtop));
+        TLCL_TRY(head_backward(m, dout, &dtop));
     }
     if (m->base_trainable_from > m->nblocks + 1) {
         release(m, &dtop);

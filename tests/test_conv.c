@@ -318,10 +318,12 @@ int main(void)
         run_case(&h, &cases[i]);
     /* A sample's col rows take 3*3*27 floats = 972 bytes: a 2000-byte cap
      * sends the batch of 3 through as chunks of 2 and 1. */
-    setenv("TLCL_CONV_COL_BYTES", "2000", 1);
+    tlcl_settings saved = *tlcl_cl_settings(h.cl), chunks = saved;
+    chunks.conv_col_bytes = 2000;
+    tlcl_cl_settings_override(h.cl, &chunks);
     conv_case chunked = same("conv 3x3 s2 chunked 3x5x5 3->4", CONV, 3, 5, 5, 3, 4, 3, 2);
     run_case(&h, &chunked);
-    unsetenv("TLCL_CONV_COL_BYTES");
+    tlcl_cl_settings_override(h.cl, &saved);
     check_resize(&h, 1, 3, 4, 3, 7, 5);
     check_resize(&h, 2, 9, 7, 5, 4, 3);
     check_resize(&h, 1, 5, 6, 13, 5, 6);

@@ -113,17 +113,15 @@ static void check_all_shapes(harness *h)
         return;
     }
     int n = (int)(sizeof SHAPES_SIM / sizeof *SHAPES_SIM);
-    char *saved = getenv("TLCL_GEMM_TUNE") ? strdup(getenv("TLCL_GEMM_TUNE")) : NULL;
-    unsetenv("TLCL_GEMM_TUNE");
+    tlcl_settings saved = *tlcl_cl_settings(h->cl), tune = saved;
+    tune.gemm_tune[0] = '\0';
+    tlcl_cl_settings_override(h->cl, &tune);
     check_shapes(h, TLCL_GEMM_OWN, SHAPES_SIM, n, 0);
-    setenv("TLCL_GEMM_TUNE", "8,16,2,8,2,2", 1);
-    printf("     TLCL_GEMM_TUNE=%s\n", getenv("TLCL_GEMM_TUNE"));
+    snprintf(tune.gemm_tune, sizeof tune.gemm_tune, "8,16,2,8,2,2");
+    tlcl_cl_settings_override(h->cl, &tune);
+    printf("     TLCL_GEMM_TUNE=%s\n", tune.gemm_tune);
     check_shapes(h, TLCL_GEMM_OWN, SHAPES_SIM, n, 0);
-    if (saved)
-        setenv("TLCL_GEMM_TUNE", saved, 1);
-    else
-        unsetenv("TLCL_GEMM_TUNE");
-    free(saved);
+    tlcl_cl_settings_override(h->cl, &saved);
     /* CLBlast's kernels take the simulator ~30x longer: the back-end's
      * plumbing (transposes, offsets, strides, beta = 0 over NaN) on the
      * small shapes */
@@ -174,12 +172,14 @@ static void forge_other(const char *path, tlcl_gemm_backend chosen)
 
 static void check_auto(harness *h)
 {
-    char path[1100], *saved = getenv("TLCL_GEMM") ? strdup(getenv("TLCL_GEMM")) : NULL;
-    unsetenv("TLCL_GEMM"); /* the persisted choice, not the override, is under test */
+    char path[1100];
+    tlcl_settings saved = *tlcl_cl_settings(h->cl), measured_choice = saved, forced = saved;
+    measured_choice.gemm[0] = '\0'; /* the persisted choice, not the override, is under test */
+    tlcl_cl_settings_override(h->cl, &measured_choice);
     gemm_select_path(h->eng, path, sizeof path);
     if (!path[0]) {
         harness_fail(h, "no program cache directory: set TLCL_CACHE_DIR");
-        free(saved);
+        tlcl_cl_settings_override(h->cl, &saved);
         return;
     }
     remove(path);
@@ -201,13 +201,10 @@ static void check_auto(harness *h)
     tlcl_gemm_backend third = resolve_fresh(h, &measured2);
     harness_expect(h, again != TLCL_GEMM_AUTO && measured == 1 && measured2 == 0 && third == again,
            "auto: a corrupt file is re-measured and rewritten");
-    setenv("TLCL_GEMM", "clblast", 1);
+    snprintf(forced.gemm, sizeof forced.gemm, "clblast");
+    tlcl_cl_settings_override(h->cl, &forced);
     harness_expect(h, resolve_fresh(h, &measured) == TLCL_GEMM_CLBLAST && measured == 0, "auto: $TLCL_GEMM overrides");
-    if (saved)
-        setenv("TLCL_GEMM", saved, 1);
-    else
-        unsetenv("TLCL_GEMM");
-    free(saved);
+    tlcl_cl_settings_override(h->cl, &saved);
 }
 
 int main(void)

@@ -10,12 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(expr)                              \
-    do {                                       \
-        tlcl_status s_ = (expr);               \
-        if (s_ != TLCL_OK) return s_;          \
-    } while (0)
-
 struct tlcl_run_batch {
     tlcl_tensor x;              /* images or gathered features: the model's input */
     tlcl_tensor labels, weights, items; /* device copies (ints in labels and items) */
@@ -64,9 +58,9 @@ static tlcl_status fail(tlcl_run *r, tlcl_status s, const char *what)
 static tlcl_status counters_alloc(tlcl_run *r)
 {
     int C = r->m->classes;
-    TRY(tlcl_tensor_alloc(r->e, &r->sums, "run counters", 1, 1, 1, TLCL_CNT_SLOTS));
-    TRY(tlcl_tensor_alloc(r->e, &r->confusion, "confusion counts", 1, 1, C, C));
-    TRY(tlcl_tensor_alloc(r->e, &r->bad_step, "non-finite step", 1, 1, 1, 1));
+    TLCL_TRY(tlcl_tensor_alloc(r->e, &r->sums, "run counters", 1, 1, 1, TLCL_CNT_SLOTS));
+    TLCL_TRY(tlcl_tensor_alloc(r->e, &r->confusion, "confusion counts", 1, 1, C, C));
+    TLCL_TRY(tlcl_tensor_alloc(r->e, &r->bad_step, "non-finite step", 1, 1, 1, 1));
     r->guard = (tlcl_tensor){.buf = r->sums.buf, .n = 1, .h = 1, .w = 1, .c = 1, .name = "non-finite guard"};
     r->confusion_read = malloc((size_t)C * C * sizeof *r->confusion_read);
     r->confusion_host = calloc((size_t)C * C, sizeof *r->confusion_host);
@@ -79,7 +73,7 @@ static tlcl_status alpha_upload(tlcl_run *r, const float *alpha)
 {
     if (!alpha)
         return TLCL_OK;
-    TRY(tlcl_tensor_alloc(r->e, &r->alpha, "focal alpha", 1, 1, 1, r->m->classes));
+    TLCL_TRY(tlcl_tensor_alloc(r->e, &r->alpha, "focal alpha", 1, 1, 1, r->m->classes));
     return tlcl_tensor_upload(r->e, &r->alpha, alpha);
 }
 
@@ -160,16 +154,16 @@ static tlcl_status ensure_tensor(tlcl_run *r, tlcl_tensor *t, const char *name, 
 static tlcl_status slot_reserve(tlcl_run *r, tlcl_run_batch *b, size_t x_floats, int n)
 {
     if (x_floats > b->cap_x) {
-        TRY(ensure_tensor(r, &b->x, "batch input", 0, x_floats));
+        TLCL_TRY(ensure_tensor(r, &b->x, "batch input", 0, x_floats));
         free(b->host_x);
         if (!(b->host_x = malloc(x_floats * sizeof(float))))
             return fail(r, TLCL_ERR_OOM, "out of host memory for a batch");
         b->cap_x = x_floats;
     }
     if (n > b->cap_n) {
-        TRY(ensure_tensor(r, &b->labels, "labels", 0, (size_t)n));
-        TRY(ensure_tensor(r, &b->weights, "sample weights", 0, (size_t)n));
-        TRY(ensure_tensor(r, &b->items, "feature rows", 0, (size_t)n));
+        TLCL_TRY(ensure_tensor(r, &b->labels, "labels", 0, (size_t)n));
+        TLCL_TRY(ensure_tensor(r, &b->weights, "sample weights", 0, (size_t)n));
+        TLCL_TRY(ensure_tensor(r, &b->items, "feature rows", 0, (size_t)n));
         free(b->host_w), free(b->host_labels), free(b->host_items);
         b->host_w = malloc((size_t)n * sizeof(float));
         b->host_labels = malloc((size_t)n * sizeof(int));
@@ -199,26 +193,26 @@ tlcl_status tlcl_run_load(tlcl_run *r, const tlcl_run_input *in, const tlcl_tens
     tlcl_run_batch *b = &r->slot[r->next_slot];
     r->next_slot ^= 1;
     /* the slot's staging memory is free once its previous write is done */
-    TRY(tlcl_cl_wait(r->cl, &b->uploaded, "batch upload"));
+    TLCL_TRY(tlcl_cl_wait(r->cl, &b->uploaded, "batch upload"));
     size_t pixels = (size_t)m->size * m->size * 3;
-    TRY(slot_reserve(r, b, (size_t)n * (features ? (size_t)C : pixels), n));
+    TLCL_TRY(slot_reserve(r, b, (size_t)n * (features ? (size_t)C : pixels), n));
     b->count = n, b->has_labels = in->labels != NULL, b->has_weights = in->weights != NULL;
     b->features = features != NULL;
     tlcl_tensor x = b->x;
     b->x = features ? (tlcl_tensor){x.buf, n, 1, 1, C, "features", 0} : (tlcl_tensor){x.buf, n, m->size, m->size, 3, "images", 0};
     if (b->has_labels)
-        TRY(stage(r, b, &b->labels, b->host_labels, in->labels, (size_t)n * sizeof(int), "labels"));
+        TLCL_TRY(stage(r, b, &b->labels, b->host_labels, in->labels, (size_t)n * sizeof(int), "labels"));
     if (b->has_weights)
-        TRY(stage(r, b, &b->weights, b->host_w, in->weights, (size_t)n * sizeof(float), "sample weights"));
+        TLCL_TRY(stage(r, b, &b->weights, b->host_w, in->weights, (size_t)n * sizeof(float), "sample weights"));
     b->weights.n = n, b->weights.h = b->weights.w = b->weights.c = 1;
     if (features) {
-        TRY(stage(r, b, &b->items, b->host_items, in->items, (size_t)n * sizeof(int), "feature rows"));
-        TRY(tlcl_rows_gather(r->e, &b->x, features, b->items.buf));
+        TLCL_TRY(stage(r, b, &b->items, b->host_items, in->items, (size_t)n * sizeof(int), "feature rows"));
+        TLCL_TRY(tlcl_rows_gather(r->e, &b->x, features, b->items.buf));
     } else {
-        TRY(stage(r, b, &b->x, b->host_x, in->images, (size_t)n * pixels * sizeof(float), "images"));
+        TLCL_TRY(stage(r, b, &b->x, b->host_x, in->images, (size_t)n * pixels * sizeof(float), "images"));
     }
     if (in->items && !features) /* tlcl_run_features scatters by them */
-        TRY(stage(r, b, &b->items, b->host_items, in->items, (size_t)n * sizeof(int), "feature rows"));
+        TLCL_TRY(stage(r, b, &b->items, b->host_items, in->items, (size_t)n * sizeof(int), "feature rows"));
     *out = b;
     return TLCL_OK;
 }
@@ -234,7 +228,7 @@ static tlcl_status pass_begin(tlcl_run *r)
 
 static tlcl_status pass_end(tlcl_run *r)
 {
-    TRY(tlcl_cl_marker(r->cl, &r->inflight[r->passes & 1]));
+    TLCL_TRY(tlcl_cl_marker(r->cl, &r->inflight[r->passes & 1]));
     r->passes++;
     return TLCL_OK;
 }
@@ -250,14 +244,14 @@ static tlcl_status ensure_batch_tensors(tlcl_run *r, int n, int with_grad)
 {
     int C = r->m->classes;
     if (!r->loss_value.buf)
-        TRY(tlcl_tensor_alloc(r->e, &r->loss_value, "loss", 1, 1, 1, 1));
+        TLCL_TRY(tlcl_tensor_alloc(r->e, &r->loss_value, "loss", 1, 1, 1, 1));
     if (r->per_sample.n != n) {
         release(r->e, &r->per_sample);
-        TRY(tlcl_tensor_alloc(r->e, &r->per_sample, "per-sample loss", n, 1, 1, 1));
+        TLCL_TRY(tlcl_tensor_alloc(r->e, &r->per_sample, "per-sample loss", n, 1, 1, 1));
     }
     if (with_grad && r->dlogits.n != n) {
         release(r->e, &r->dlogits);
-        TRY(tlcl_tensor_alloc(r->e, &r->dlogits, "dlogits", n, 1, 1, C));
+        TLCL_TRY(tlcl_tensor_alloc(r->e, &r->dlogits, "dlogits", n, 1, 1, C));
     }
     return TLCL_OK;
 }
@@ -284,14 +278,14 @@ tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_a
     if (!b->has_labels)
         return fail(r, TLCL_ERR_ARG, "run: a training step needs labels");
     int n = b->count, C = r->m->classes;
-    TRY(ensure_batch_tensors(r, n, 1));
+    TLCL_TRY(ensure_batch_tensors(r, n, 1));
     profile_scope(r, "zero_grads", TLCL_PHASE_BWD, 4.0 * (double)r->m->params.total);
-    TRY(tlcl_params_zero_grads(r->e, &r->m->params));
-    TRY(forward(r, b, 1, a->seed));
+    TLCL_TRY(tlcl_params_zero_grads(r->e, &r->m->params));
+    TLCL_TRY(forward(r, b, 1, a->seed));
     /* reads logits and labels, writes dlogits, the per-sample losses and the counters */
     profile_scope(r, "loss", TLCL_PHASE_FWD, 4.0 * (2.0 * n * C + 3.0 * n + 1));
-    TRY(loss(r, b, b->has_weights ? &b->weights : NULL, &r->dlogits));
-    TRY(tlcl_counters_add(r->e, &r->sums, &r->confusion, r->bad_step.buf, r->logits, &r->per_sample, b->labels.buf,
+    TLCL_TRY(loss(r, b, b->has_weights ? &b->weights : NULL, &r->dlogits));
+    TLCL_TRY(tlcl_counters_add(r->e, &r->sums, &r->confusion, r->bad_step.buf, r->logits, &r->per_sample, b->labels.buf,
                           b->has_weights ? &b->weights : NULL, a->step < 0 ? 0 : a->step));
     if (b->features)
         return tlcl_model_head_backward(r->m, &r->dlogits);
@@ -300,32 +294,32 @@ tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_a
 
 tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, const tlcl_step_args *a)
 {
-    TRY(pass_begin(r));
-    TRY(tlcl_run_gradients(r, b, a));
+    TLCL_TRY(pass_begin(r));
+    TLCL_TRY(tlcl_run_gradients(r, b, a));
     /* Adam reads parameters, gradients and both moments, writes all but the gradients */
     profile_scope(r, "optimizer", TLCL_PHASE_BWD, 4.0 * 7.0 * (double)tlcl_model_count(r->m).trainable);
-    TRY(tlcl_optimizer_step(r->e, opt, &r->m->params, a->lr, &r->guard));
+    TLCL_TRY(tlcl_optimizer_step(r->e, opt, &r->m->params, a->lr, &r->guard));
     return pass_end(r);
 }
 
 tlcl_status tlcl_run_predict(tlcl_run *r, tlcl_run_batch *b, float *probs)
 {
     int n = b->count, C = r->m->classes;
-    TRY(pass_begin(r));
-    TRY(forward(r, b, 0, 0));
+    TLCL_TRY(pass_begin(r));
+    TLCL_TRY(forward(r, b, 0, 0));
     if (b->has_labels) { /* Keras: val_loss is unweighted */
-        TRY(ensure_batch_tensors(r, n, 0));
-        TRY(loss(r, b, NULL, NULL));
-        TRY(tlcl_counters_add(r->e, &r->sums, &r->confusion, r->bad_step.buf, r->logits, &r->per_sample,
+        TLCL_TRY(ensure_batch_tensors(r, n, 0));
+        TLCL_TRY(loss(r, b, NULL, NULL));
+        TLCL_TRY(tlcl_counters_add(r->e, &r->sums, &r->confusion, r->bad_step.buf, r->logits, &r->per_sample,
                               b->labels.buf, NULL, -1));
     }
     if (probs) {
         if (r->probs.n != n) {
             release(r->e, &r->probs);
-            TRY(tlcl_tensor_alloc(r->e, &r->probs, "probabilities", n, 1, 1, C));
+            TLCL_TRY(tlcl_tensor_alloc(r->e, &r->probs, "probabilities", n, 1, 1, C));
         }
-        TRY(tlcl_softmax_forward(r->e, &r->probs, r->logits));
-        TRY(tlcl_cl_read_async(r->cl, r->probs.buf, 0, (size_t)n * C * sizeof(float), probs, "probabilities", NULL));
+        TLCL_TRY(tlcl_softmax_forward(r->e, &r->probs, r->logits));
+        TLCL_TRY(tlcl_cl_read_async(r->cl, r->probs.buf, 0, (size_t)n * C * sizeof(float), probs, "probabilities", NULL));
     }
     return pass_end(r);
 }
@@ -337,13 +331,13 @@ tlcl_status tlcl_run_features(tlcl_run *r, tlcl_run_batch *b, tlcl_tensor *table
     tlcl_model *m = r->m;
     if (b->features || !b->items.buf)
         return fail(r, TLCL_ERR_ARG, "run: feature extraction needs an image batch with its items");
-    TRY(pass_begin(r));
+    TLCL_TRY(pass_begin(r));
     tlcl_tensor *pooled;
     m->include_top = 0; /* the forward stops at the pooled features */
     tlcl_status s = tlcl_model_forward(m, &b->x, 0, 0, &pooled);
     m->include_top = 1;
-    TRY(s);
-    TRY(tlcl_rows_scatter(r->e, table, pooled, b->items.buf));
+    TLCL_TRY(s);
+    TLCL_TRY(tlcl_rows_scatter(r->e, table, pooled, b->items.buf));
     return pass_end(r);
 }
 
@@ -353,9 +347,9 @@ tlcl_status tlcl_run_sync(tlcl_run *r, tlcl_run_stats *out)
 {
     int C = r->m->classes;
     int bad = -1;
-    TRY(tlcl_cl_read(r->cl, r->sums.buf, 0, sizeof r->sums_host, r->sums_host, "run counters"));
-    TRY(tlcl_cl_read(r->cl, r->confusion.buf, 0, (size_t)C * C * sizeof(float), r->confusion_read, "confusion counts"));
-    TRY(tlcl_cl_read(r->cl, r->bad_step.buf, 0, sizeof bad, &bad, "non-finite step"));
+    TLCL_TRY(tlcl_cl_read(r->cl, r->sums.buf, 0, sizeof r->sums_host, r->sums_host, "run counters"));
+    TLCL_TRY(tlcl_cl_read(r->cl, r->confusion.buf, 0, (size_t)C * C * sizeof(float), r->confusion_read, "confusion counts"));
+    TLCL_TRY(tlcl_cl_read(r->cl, r->bad_step.buf, 0, sizeof bad, &bad, "non-finite step"));
     for (size_t i = 0; i < (size_t)C * C; i++)
         r->confusion_host[i] = r->confusion_read[i];
     const float *s = r->sums_host;
@@ -373,7 +367,7 @@ tlcl_status tlcl_run_sync(tlcl_run *r, tlcl_run_stats *out)
 tlcl_status tlcl_run_reset(tlcl_run *r)
 {
     static const int none = -1;
-    TRY(tlcl_tensor_fill(r->e, &r->sums, 0.0f));
-    TRY(tlcl_tensor_fill(r->e, &r->confusion, 0.0f));
+    TLCL_TRY(tlcl_tensor_fill(r->e, &r->sums, 0.0f));
+    TLCL_TRY(tlcl_tensor_fill(r->e, &r->confusion, 0.0f));
     return tlcl_cl_write(r->cl, r->bad_step.buf, 0, sizeof none, &none, "non-finite step");
 }
