@@ -145,6 +145,21 @@ static int total_blocks(const tlcl_arch *a)
     return n;
 }
 
+/* The denominator of the stochastic-depth rate drop_connect * b / blocks:
+ * Keras's V1 builder (and the TF Lite reference, len(blocks)) count the
+ * blocks the model has, repeats rounded; Keras's V2 builder sums the
+ * table's repeats before depth scaling (efficientnet_v2.py: blocks =
+ * sum(num_repeat)), so from V2-B1 on its rates reach above drop_connect. */
+static double drop_path_blocks(const tlcl_arch *a)
+{
+    if (a->family != TLCL_FAMILY_V2)
+        return total_blocks(a);
+    int n = 0;
+    for (int i = 0; i < a->nstages; i++)
+        n += a->stages[i].repeats;
+    return n;
+}
+
 static int base_init(tlcl_model *m, int *h, int *w)
 {
     const tlcl_arch *a = &m->arch;
@@ -169,7 +184,7 @@ static int base_init(tlcl_model *m, int *h, int *w)
             blk->stage = s;
             if (block_init(m, blk, st, j ? cout : cin, cout, j ? 1 : st->stride, h, w))
                 return -1;
-            blk->drop_rate = blk->residual ? (float)(a->drop_connect * b / (double)nblocks) : 0.0f;
+            blk->drop_rate = blk->residual ? (float)(a->drop_connect * b / drop_path_blocks(a)) : 0.0f;
         }
     }
     m->nblocks = nblocks;
