@@ -10,10 +10,13 @@
  * the validation loss sums) and the gradient with respect to the logits.
  *
  * tlcl_softmax_xent and tlcl_focal_loss must agree per element:
- * |tlcl - Keras| <= tol * max(|Keras|, 1e-6), tol 1e-4 for the losses and
- * 1e-3 for the gradients. The floor is small enough that a smoothing target
- * of ls/(C-1) instead of ls/C, 1e-7 off at 1000 classes, fails the gradient
- * check by a factor of about 50 (the fixture script prints the factors). */
+ * |tlcl - Keras| <= tol * max(|Keras|, 1e-6), tol 1e-5 for the losses and
+ * 1e-3 for the gradients (tlcl is within 1e-6 and 6e-5 on PoCL, with and
+ * without fast-math, and on Rusticl). The floor is small enough that a
+ * smoothing target of ls/(C-1) instead of ls/C, 1e-7 off at 1000 classes,
+ * fails the gradient check by a factor of about 50 (the fixture script
+ * prints the factors), and the loss check by about 10 when only the loss
+ * value has it. */
 #include "fixture.h"
 
 #include <cJSON.h>
@@ -22,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOSS_TOL 1e-4
+#define LOSS_TOL 1e-5
 #define GRAD_TOL 1e-3
 #define FLOOR 1e-6
 
