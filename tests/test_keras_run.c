@@ -269,8 +269,8 @@ static float *predict_logits(harness *h, tlcl_run *r, const run_fixture *rf)
  * largest |logit|), and tlcl's inference logits match Keras's within tol
  * of the largest: 1e-4 from the same weights (the initial ones, or Keras's
  * after the run imported); 1e-3 from tlcl's own weights after the run,
- * whose float32 differences from Keras's (within 2e-5, see RUN_TOL) these
- * logits amplify to up to 1e-4 of the largest after five SGD steps. */
+ * whose float32 differences from Keras's (about 1e-5 under RUN_TOL's
+ * measure) these logits amplify to several 1e-5 of the largest. */
 static void check_inference(harness *h, tlcl_run *r, const run_fixture *rf, const char *key, const char *when,
                             double tol)
 {

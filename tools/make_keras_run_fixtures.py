@@ -23,7 +23,12 @@ same initial weights, two runs of five steps on one fixed batch of four
 images, with model.train_on_batch and CategoricalCrossentropy(from_logits=True):
 
   adam  keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-3)
-  sgd   keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+  sgd   keras.optimizers.SGD(learning_rate=0.003, momentum=0.9)
+
+The learning rates are small enough that five steps do not amplify float32
+rounding beyond what the test's 1e-4 allows: with SGD at 0.01 the float32
+run already differs from a float64 one by 2e-5 (measured as the test
+measures) and tlcl on Rusticl by 9e-5; at 0.003 by 5e-6 and 1e-5.
 
 Adam's epsilon is 1e-3 rather than the default 1e-7: the beta of a
 BatchNorm whose output reaches the next training-mode BatchNorm only through
@@ -90,7 +95,7 @@ FAMILIES = {
 }
 OPTIMIZERS = {
     "adam": dict(lr=1e-3, epsilon=1e-3),
-    "sgd": dict(lr=0.01, momentum=0.9),
+    "sgd": dict(lr=0.003, momentum=0.9),
 }
 # the C test's measure: |got - want| <= TOL * max(|want|, FLOOR), per element
 TOL, FLOOR = 1e-4, 0.1
