@@ -555,6 +555,101 @@ static void test_optimizers(harness *h)
     test_nonfinite_skip(h);
 }
 
+/* The run counters (engine/counters.c) over two batches against a host
+ * tally: Kahan sums of w_i l_i, w_i [argmax = label], w_i and N, the
+ * confusion counts, the guard and the first non-finite step (the second
+ * batch holds an Inf loss; an inference batch never raises the guard). */
+static void test_counters(harness *h)
+{
+    enum { N = 37, C = 7 };
+    float z[N * C], per[N], w[N], got_sums[TLCL_CNT_SLOTS], conf[C * C];
+    int labels[N], bad = 0;
+    harness_fill(h, z, N * C, -4, 4);
+    harness_fill(h, per, N, 0, 3);
+    harness_fill(h, w, N, 0.5f, 2);
+    double loss = 0, hits = 0, weight = 0, ref_conf[C * C] = {0};
+    for (int i = 0; i < N; i++) {
+        labels[i] = (i * 5) % C;
+        int best = 0;
+        for (int c = 1; c < C; c++)
+            best = z[i * C + c] > z[i * C + best] ? c : best;
+        loss += 2.0 * w[i] * per[i], hits += 2.0 * w[i] * (best == labels[i]), weight += 2.0 * w[i];
+        ref_conf[labels[i] * C + best] += 2;
+    }
+    tlcl_tensor tz = harness_tensor(h, "logits", N, 1, 1, C, z), tp = harness_tensor(h, "per", N, 1, 1, 1, per);
+    tlcl_tensor tw = harness_tensor(h, "w", N, 1, 1, 1, w), tl = harness_tensor(h, "labels", N, 1, 1, 1, NULL);
+    tlcl_tensor sums = harness_tensor(h, "sums", 1, 1, 1, TLCL_CNT_SLOTS, NULL);
+    tlcl_tensor cm = harness_tensor(h, "confusion", 1, 1, C, C, NULL), step = harness_tensor(h, "step", 1, 1, 1, 1, NULL);
+    int none = -1;
+    float inf = INFINITY;
+    int ok = !harness_status(h, tlcl_cl_write(h->cl, tl.buf, 0, sizeof labels, labels, "labels"), "labels") &&
+             !harness_status(h, tlcl_cl_write(h->cl, step.buf, 0, sizeof none, &none, "step"), "step") &&
+             !harness_status(h, tlcl_tensor_fill(h->eng, &sums, 0), "fill") &&
+             !harness_status(h, tlcl_tensor_fill(h->eng, &cm, 0), "fill");
+    for (int b = 0; ok && b < 2; b++)
+        ok = !harness_status(h, tlcl_counters_add(h->eng, &sums, &cm, step.buf, &tz, &tp, tl.buf, &tw, 4 + b), "add");
+    ok = ok && !harness_status(h, tlcl_cl_read(h->cl, sums.buf, 0, sizeof got_sums, got_sums, "sums"), "read") &&
+         !harness_status(h, tlcl_cl_read(h->cl, cm.buf, 0, sizeof conf, conf, "cm"), "read") &&
+         !harness_status(h, tlcl_cl_read(h->cl, step.buf, 0, sizeof bad, &bad, "step"), "read");
+    if (ok) {
+        const float *g = got_sums;
+        int conf_ok = 1;
+        for (int k = 0; k < C * C; k++)
+            conf_ok &= conf[k] == ref_conf[k];
+        double gl = (double)g[TLCL_CNT_LOSS] - g[TLCL_CNT_LOSS + 1], gh = (double)g[TLCL_CNT_HITS] - g[TLCL_CNT_HITS + 1];
+        double gw = (double)g[TLCL_CNT_WEIGHT] - g[TLCL_CNT_WEIGHT + 1];
+        check_true(h, fabs(gl - loss) <= 1e-5 * loss && fabs(gh - hits) <= 1e-5 * weight &&
+                          fabs(gw - weight) <= 1e-5 * weight && g[TLCL_CNT_SAMPLES] == 2 * N && conf_ok &&
+                          g[TLCL_CNT_GUARD] == 0 && bad == -1,
+                   "counters: loss, hits, weight, samples and confusion of two batches");
+    }
+    /* an Inf loss at step 9 raises the guard and records 9; a later one keeps 9 */
+    per[3] = inf;
+    ok = ok && !harness_status(h, tlcl_tensor_upload(h->eng, &tp, per), "per");
+    for (long st = 9; ok && st <= 10; st++)
+        ok = !harness_status(h, tlcl_counters_add(h->eng, &sums, &cm, step.buf, &tz, &tp, tl.buf, &tw, st), "add");
+    ok = ok && !harness_status(h, tlcl_counters_add(h->eng, &sums, &cm, step.buf, &tz, &tp, tl.buf, NULL, -1), "add");
+    ok = ok && !harness_status(h, tlcl_cl_read(h->cl, sums.buf, 0, sizeof got_sums, got_sums, "sums"), "read") &&
+         !harness_status(h, tlcl_cl_read(h->cl, step.buf, 0, sizeof bad, &bad, "step"), "read");
+    if (ok)
+        check_true(h, isnan(got_sums[TLCL_CNT_GUARD]) && bad == 9, "counters: an Inf loss raises the guard at its step");
+    tlcl_tensor *all[] = {&tz, &tp, &tw, &tl, &sums, &cm, &step};
+    for (int i = 0; i < 7; i++)
+        tlcl_tensor_release(h->eng, all[i]);
+}
+
+/* Rows by index: gather then scatter through a permutation is the identity,
+ * and each gathered row is the table's row. */
+static void test_rows(harness *h)
+{
+    enum { ROWS = 9, N = 6, C = 19 };
+    float table[ROWS * C], got[N * C], back[ROWS * C];
+    int idx[N] = {8, 0, 3, 5, 2, 7};
+    harness_fill(h, table, ROWS * C, -1, 1);
+    tlcl_tensor tt = harness_tensor(h, "table", ROWS, 1, 1, C, table), out = harness_tensor(h, "rows", N, 1, 1, C, NULL);
+    tlcl_tensor ti = harness_tensor(h, "idx", N, 1, 1, 1, NULL), t2 = harness_tensor(h, "table2", ROWS, 1, 1, C, NULL);
+    int ok = !harness_status(h, tlcl_cl_write(h->cl, ti.buf, 0, sizeof idx, idx, "idx"), "idx") &&
+             !harness_status(h, tlcl_tensor_fill(h->eng, &t2, 0), "fill") &&
+             !harness_status(h, tlcl_rows_gather(h->eng, &out, &tt, ti.buf), "gather") &&
+             !harness_status(h, tlcl_rows_scatter(h->eng, &t2, &out, ti.buf), "scatter") &&
+             !harness_status(h, tlcl_cl_read(h->cl, out.buf, 0, sizeof got, got, "rows"), "read") &&
+             !harness_status(h, tlcl_cl_read(h->cl, t2.buf, 0, sizeof back, back, "table2"), "read");
+    if (ok) {
+        int same = 1;
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++)
+                same &= got[i * C + c] == table[idx[i] * C + c] && back[idx[i] * C + c] == table[idx[i] * C + c];
+        for (int r = 0; r < ROWS; r++) /* rows no index names stay zero */
+            if (r == 1 || r == 4 || r == 6)
+                for (int c = 0; c < C; c++)
+                    same &= back[r * C + c] == 0;
+        check_true(h, same, "rows: gather by index, scatter back, untouched rows unchanged");
+    }
+    tlcl_tensor *all[] = {&tt, &out, &ti, &t2};
+    for (int i = 0; i < 4; i++)
+        tlcl_tensor_release(h->eng, all[i]);
+}
+
 int main(void)
 {
     harness h;
@@ -565,5 +660,7 @@ int main(void)
     test_bad_label(&h);
     test_dropout(&h);
     test_optimizers(&h);
+    test_counters(&h);
+    test_rows(&h);
     return harness_finish(&h);
 }
