@@ -163,9 +163,16 @@ static void plan_callbacks(const tlcl_config *c, tlcl_train_plan *p)
     cb->terminate_on_nan = 1;
 }
 
+_Static_assert(TLCL_CFG_MAX_PHASES == TLCL_PHASES_MAX, "the configuration and the trainer share one phase limit");
+
 static int plan_phases(const tlcl_config *c, tlcl_train_plan *p, char *err, size_t len)
 {
-    p->nphases = c->phases_count < TLCL_PHASES_MAX ? c->phases_count : TLCL_PHASES_MAX;
+    if (c->phases_count < 1 || c->phases_count > TLCL_PHASES_MAX) { /* never cut a run short silently */
+        snprintf(err, len, "%s: 'phases': %d phases, but a run has between 1 and %d (TLCL_PHASES_MAX)", c->source,
+                 c->phases_count, TLCL_PHASES_MAX);
+        return -1;
+    }
+    p->nphases = c->phases_count;
     for (int i = 0; i < p->nphases; i++) {
         tlcl_fit_phase *ph = &p->phases[i];
         snprintf(ph->name, sizeof ph->name, "%s", c->phases[i].name);

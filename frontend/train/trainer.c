@@ -698,7 +698,8 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
     t.p = p, t.h = h, t.err = err, t.err_len = err_len;
     memset(h, 0, sizeof *h);
     if (p->nphases < 1 || p->nphases > TLCL_PHASES_MAX)
-        return fail(&t, TLCL_ERR_ARG, "%s", "a run needs between 1 and 4 phases");
+        return fail(&t, TLCL_ERR_ARG, "%s",
+                    "'phases': a run needs between 1 and " TLCL_LIMIT_STR(TLCL_PHASES_MAX) " phases");
     t.st.ckpt.mode = monitor_mode(p->cb.checkpoint_monitor, p->cb.checkpoint_mode);
     tlcl_status s = tlcl_run_create(&t.run, p->model, &p->loss, err, err_len);
     if (s != TLCL_OK)

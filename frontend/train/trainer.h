@@ -8,10 +8,11 @@
 
 #include "batch_loader.h"
 #include "run.h"
+#include "tlcl_limits.h"
 
 #include <stdio.h>
 
-enum { TLCL_LOGS_MAX = 96, TLCL_PHASES_MAX = 4 };
+enum { TLCL_LOGS_MAX = 96 }; /* TLCL_PHASES_MAX: tlcl_limits.h, shared with the configuration */
 
 /* One epoch's logs: Keras's logs dict (loss, accuracy, val_*, learning_rate, ...). */
 typedef struct tlcl_logs {
