@@ -239,9 +239,10 @@ static tlcl_status check_version(const cJSON *header, const char *path, char *er
         return TLCL_ERR_FORMAT;
     }
     if (n != atol(CKPT_VERSION)) {
-        snprintf(err, err_len, "%s: checkpoint format_version %ld (written by tlcl %s), but this tlcl %s reads "
-                 "format_version %s: %s", path, n, cJSON_IsString(by) ? by->valuestring : "?", TLCL_VERSION_STRING,
-                 CKPT_VERSION, n > atol(CKPT_VERSION) ? "read it with a newer tlcl" : "convert it again");
+        snprintf(err, err_len, "%s: checkpoint format_version %ld%s%s%s, but this tlcl %s reads format_version %s: %s",
+                 path, n, cJSON_IsString(by) ? " (written by tlcl " : "", cJSON_IsString(by) ? by->valuestring : "",
+                 cJSON_IsString(by) ? ")" : "", TLCL_VERSION_STRING, CKPT_VERSION,
+                 n > atol(CKPT_VERSION) ? "read it with a newer tlcl" : "convert it again");
         return TLCL_ERR_FORMAT;
     }
     return TLCL_OK;

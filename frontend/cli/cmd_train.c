@@ -232,16 +232,19 @@ static tlcl_status evaluate_test(train_run *r)
     const tlcl_config *c = r->cfg;
     if (!r->test)
         return TLCL_OK;
-    tlcl_checkpoint *ck = NULL;
-    char why[1024];
-    if (c->callbacks.model_checkpoint.enabled && access(c->train.artefacts.best_model, R_OK) == 0 &&
-        tlcl_checkpoint_open(&ck, c->train.artefacts.best_model, why, sizeof why) == TLCL_OK) {
-        tlcl_model_load(&r->model, ck, why, sizeof why);
-        tlcl_checkpoint_close(ck);
+    char why[2048];
+    int loaded = 0;
+    tlcl_status s = tlcl_plan_load_best(c, &r->model, &loaded, r->err, sizeof r->err);
+    if (s != TLCL_OK)
+        return s; /* never a silent evaluation of other weights than the best model's */
+    if (!loaded && c->callbacks.model_checkpoint.enabled) {
+        snprintf(why, sizeof why, "the best model %s is missing: the test evaluation uses the final weights",
+                 c->train.artefacts.best_model);
+        warn_both(r, why);
     }
     float *probs;
     int *labels, n;
-    tlcl_status s = predict_test(r, &probs, &labels, &n);
+    s = predict_test(r, &probs, &labels, &n);
     if (s != TLCL_OK)
         return s;
     /* the picture sits beside the CSV: confusion.csv -> confusion.png */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static tlcl_act head_act(int a)
 {
@@ -62,6 +63,30 @@ tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *er
         snprintf(err, len, "model.weights: %s", why);
     tlcl_checkpoint_close(ck);
     return s;
+}
+
+tlcl_status tlcl_plan_load_best(const tlcl_config *c, tlcl_model *m, int *loaded, char *err, size_t len)
+{
+    const char *path = c->train.artefacts.best_model;
+    *loaded = 0;
+    if (!c->callbacks.model_checkpoint.enabled || !path[0] || access(path, F_OK) != 0)
+        return TLCL_OK;
+    tlcl_checkpoint *ck = NULL;
+    char why[1536];
+    tlcl_status s = tlcl_checkpoint_open(&ck, path, why, sizeof why);
+    if (s == TLCL_OK)
+        s = tlcl_model_load(m, ck, why, sizeof why);
+    tlcl_checkpoint_close(ck);
+    if (s != TLCL_OK) {
+        snprintf(err, len,
+                 "test evaluation: cannot load the best model %s (train.artefacts.best_model): %s. Training itself "
+                 "completed; evaluate a checkpoint with `tlcl test --model FILE --data DIR`, or train again with "
+                 "--fresh",
+                 path, why);
+        return s;
+    }
+    *loaded = 1;
+    return TLCL_OK;
 }
 
 tlcl_augment tlcl_plan_augment(const tlcl_config *c)

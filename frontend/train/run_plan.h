@@ -12,6 +12,12 @@ tlcl_model_options tlcl_plan_model_options(const tlcl_config *c, int classes);
 void tlcl_plan_default_weights(const char *arch, char *dst, size_t len);
 /* Pretrained base weights per model.weights (the new head keeps its init). */
 tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *err, size_t len);
+/* The weights the test evaluation uses: the best checkpoint
+ * (train.artefacts.best_model) when model_checkpoint is on and the file
+ * exists (*loaded = 1), else the weights in hand (*loaded = 0). A best model
+ * that exists but cannot be opened or does not fit the model is an error
+ * naming the file and what to do. */
+tlcl_status tlcl_plan_load_best(const tlcl_config *c, tlcl_model *m, int *loaded, char *err, size_t len);
 tlcl_augment tlcl_plan_augment(const tlcl_config *c);
 /* Fills everything of the plan but the model, engine, loaders and hooks
  * (p->model must be set: phases resolve block names against it). */
