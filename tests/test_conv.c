@@ -1,6 +1,7 @@
 /* test_conv.c — conv2d (im2col and 1×1 GEMM paths, chunked batches),
  * depthwise and bilinear resize on the device against the double
- * references: forward within 1e-4, gradients within 1e-3, weight
+ * references, element by element (harness_close): forward within 1e-4 of
+ * each entry, gradients within 1e-3, plus ATOL for entries near zero; weight
  * gradients accumulated onto a pre-filled buffer, NULL gradients skipped.
  * Shapes stay small so the Rusticl/llvmpipe run stays short. */
 #include "harness.h"
@@ -12,7 +13,11 @@
 
 #define FWD_TOL 1e-4
 #define GRAD_TOL 1e-3
-#define FLOOR 1e-6
+/* Absolute floor of the per-element check: the float rounding of sums of
+ * up to ~700 products of values in [-1, 1] (1.5e-6 at most seen on PoCL,
+ * with and without fast-math, and llvmpipe), with room for other summation
+ * orders; a wrong tap or a missed strip costs 1e-2 or more. */
+#define ATOL 1e-5
 #define DW_PREFILL 0.5f /* dweight holds this before backward: the result must be it + the gradient */
 
 typedef enum { CONV, DEPTHWISE } conv_kind;
@@ -46,7 +51,7 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     if (!harness_status(h, st, what)) {
         (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, ref, dx, dw);
         float *got = harness_download(h, &y);
-        harness_check(h, what, got, ref, ny, FWD_TOL, FLOOR);
+        harness_close(h, what, got, ref, ny, FWD_TOL, ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &y);
@@ -71,7 +76,7 @@ static void check_conv_bn_add(harness *h, const conv_case *c, const tlcl_conv_ge
     snprintf(what, sizeof what, "%s + batch norm + act %d + residual fused", c->name, act);
     if (!harness_status(h, tlcl_conv2d_bn_add_forward(h->eng, &y, x, w, g, bn, (tlcl_act)act, &res), what)) {
         float *got = harness_download(h, &y);
-        harness_check(h, what, got, want, n, FWD_TOL, FLOOR);
+        harness_close(h, what, got, want, n, FWD_TOL, ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &res), tlcl_tensor_release(h->eng, &y);
@@ -108,7 +113,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
                                      : tlcl_depthwise_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act);
     if (!harness_status(h, st, what)) {
         float *got = harness_download(h, &y);
-        harness_check(h, what, got, ref, (size_t)M * C, FWD_TOL, FLOOR);
+        harness_close(h, what, got, ref, (size_t)M * C, FWD_TOL, ATOL);
         free(got);
     }
     if (c->kind == CONV) /* and with a residual added after the activation */
@@ -130,7 +135,7 @@ static void check_grad(harness *h, const char *name, const char *which, const tl
     float *got = harness_download(h, t);
     char what[160];
     snprintf(what, sizeof what, "%s %s", name, which);
-    harness_check(h, what, got, want, n, GRAD_TOL, FLOOR);
+    harness_close(h, what, got, want, n, GRAD_TOL, ATOL);
     free(got), free(want);
 }
 
@@ -239,13 +244,13 @@ static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow
     snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d forward", n, hh, w, c, oh, ow);
     if (!harness_status(h, tlcl_resize_bilinear_forward(h->eng, &y, &x), what)) {
         float *got = harness_download(h, &y);
-        harness_check(h, what, got, ref_y, ny, FWD_TOL, FLOOR);
+        harness_close(h, what, got, ref_y, ny, FWD_TOL, ATOL);
         free(got);
     }
     snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d din", n, hh, w, c, oh, ow);
     if (!harness_status(h, tlcl_resize_bilinear_backward(h->eng, &gx, &dy), what)) {
         float *got = harness_download(h, &gx);
-        harness_check(h, what, got, ref_dx, nx, GRAD_TOL, FLOOR);
+        harness_close(h, what, got, ref_dx, nx, GRAD_TOL, ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &x), tlcl_tensor_release(h->eng, &y);

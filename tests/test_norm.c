@@ -1,10 +1,10 @@
 /* test_norm.c — the device's reductions, activations, batch norm (every
  * mode x fused activation), global average pooling, dense, channel scale and
  * squeeze-and-excitation against the double references of ref_norm.
- * Forward within 1e-4, gradients within 1e-3 (relative to the largest
- * reference value). Parameter gradients are pre-filled with ACC_PREFILL to
- * check that they accumulate; input gradients with NaN to check that they
- * are overwritten. Shapes are awkward on purpose: 1x1 spatial, channel
+ * Forward within 1e-4, gradients within 1e-3 of each entry (harness_close),
+ * plus an absolute floor for entries near zero (ATOL, BN_ATOL). Parameter
+ * gradients are pre-filled with ACC_PREFILL to check that they accumulate;
+ * input gradients with NaN to check that they are overwritten. Shapes are awkward on purpose: 1x1 spatial, channel
  * counts that are not multiples of 4/16, batch 1, 7x9, and enough rows to
  * take the chunked (two-stage) reduction path. */
 #include "harness.h"
@@ -17,6 +17,14 @@
 
 #define FWD_TOL 1e-4
 #define GRAD_TOL 1e-3
+/* Absolute floors of the per-element check. ATOL: the rounding of the short
+ * float sums of pooling, dense and SE (nothing beyond 1e-4 relative was
+ * seen). BN_ATOL: batch norm's outputs and gradients go through float batch
+ * statistics over up to 4225 rows of data offset by up to 60 and through
+ * the activations' derivatives near their zeros (8.4e-6 at most seen on
+ * PoCL and llvmpipe). */
+#define ATOL 1e-6
+#define BN_ATOL 5e-5
 #define ACC_PREFILL 0.25f
 
 typedef struct shape { int n, h, w, c; } shape;
@@ -32,16 +40,23 @@ static float *frand(harness *h, size_t n, float lo, float hi)
     return x;
 }
 
-/* Downloads t and compares it with prefill + ref. */
-static void expect(harness *h, const char *what, const tlcl_tensor *t, const double *ref, double prefill, double tol)
+/* Downloads t and compares it with prefill + ref, entry by entry: within
+ * tol of each and atol. */
+static void expect_close(harness *h, const char *what, const tlcl_tensor *t, const double *ref, double prefill,
+                         double tol, double atol)
 {
     size_t n = tlcl_tensor_count(t);
     double *want = malloc((n ? n : 1) * sizeof *want);
     for (size_t i = 0; i < n; i++)
         want[i] = prefill + ref[i];
     float *got = harness_download(h, t);
-    harness_check(h, what, got, want, n, tol, 1e-6);
+    harness_close(h, what, got, want, n, tol, atol);
     free(got), free(want);
+}
+
+static void expect(harness *h, const char *what, const tlcl_tensor *t, const double *ref, double prefill, double tol)
+{
+    expect_close(h, what, t, ref, prefill, tol, ATOL);
 }
 
 static tlcl_tensor filled(harness *h, const char *name, int n, int hh, int w, int c, float value)
@@ -219,12 +234,12 @@ static void bn_check_backward(harness *h, bn_dev *d, const bn_case *k, int train
     tlcl_bn_mode mode = train ? TLCL_BN_TRAIN : frozen ? TLCL_BN_FROZEN : TLCL_BN_INFER;
     if (!harness_status(h, tlcl_batchnorm_backward(h->eng, &d->bn, &d->dx, &d->dy, &d->x, mode, act), what)) {
         snprintf(what, sizeof what, "%s dx", tag);
-        expect(h, what, &d->dx, dx, 0, GRAD_TOL);
+        expect_close(h, what, &d->dx, dx, 0, GRAD_TOL, BN_ATOL);
         double zero[64] = {0};
         snprintf(what, sizeof what, "%s dgamma", tag);
-        expect(h, what, &d->dgamma, frozen ? zero : dg, ACC_PREFILL, GRAD_TOL);
+        expect_close(h, what, &d->dgamma, frozen ? zero : dg, ACC_PREFILL, GRAD_TOL, BN_ATOL);
         snprintf(what, sizeof what, "%s dbeta", tag);
-        expect(h, what, &d->dbeta, frozen ? zero : db, ACC_PREFILL, GRAD_TOL);
+        expect_close(h, what, &d->dbeta, frozen ? zero : db, ACC_PREFILL, GRAD_TOL, BN_ATOL);
     }
     free(x), free(dy), free(g), free(b), free(dx);
 }
@@ -244,11 +259,11 @@ static void test_bn(harness *h, shape s, tlcl_bn_mode mode, int act)
     snprintf(tag, sizeof tag, "bn %s %s %dx%dx%dx%d", mode_name[mode], act_name[act], s.n, s.h, s.w, s.c);
     if (!harness_status(h, tlcl_batchnorm_forward(h->eng, &d.bn, &d.y, &d.x, mode, act), tag)) {
         snprintf(what, sizeof what, "%s forward", tag);
-        expect(h, what, &d.y, y, 0, FWD_TOL);
+        expect_close(h, what, &d.y, y, 0, FWD_TOL, BN_ATOL);
         snprintf(what, sizeof what, "%s moving_mean", tag);
-        expect(h, what, &d.mm, mm, 0, FWD_TOL);
+        expect_close(h, what, &d.mm, mm, 0, FWD_TOL, BN_ATOL);
         snprintf(what, sizeof what, "%s moving_var", tag);
-        expect(h, what, &d.mv, mv, 0, FWD_TOL);
+        expect_close(h, what, &d.mv, mv, 0, FWD_TOL, BN_ATOL);
         bn_check_backward(h, &d, &k, train, frozen, act, mean, istd, tag);
     }
     bn_dev_free(h, &d);
@@ -278,8 +293,8 @@ static void test_bn_repeat(harness *h, shape s)
         harness_status(h, tlcl_batchnorm_backward(h->eng, &d.bn, &d.dx, &d.dy, &d.x, TLCL_BN_TRAIN, TLCL_ACT_SWISH),
                        "bn step");
     }
-    expect(h, "bn two steps: moving_mean", &d.mm, mm, 0, FWD_TOL);
-    expect(h, "bn two steps: moving_var", &d.mv, mv, 0, FWD_TOL);
+    expect_close(h, "bn two steps: moving_mean", &d.mm, mm, 0, FWD_TOL, BN_ATOL);
+    expect_close(h, "bn two steps: moving_var", &d.mv, mv, 0, FWD_TOL, BN_ATOL);
     long created = tlcl_cl_stats_get(h->cl).buffers_created - buffers;
     if (created == 0) {
         h->passed++;
