@@ -186,13 +186,14 @@ static void run_case(harness *h, const conv_case *c)
     free(fx), free(fw), free(dx), free(dw);
 }
 
-/* TF 'same' padding on both axes, through the engine's own helper. */
+/* TF 'same' padding on both axes, from the reference's rule (not the
+ * engine's tlcl_conv_same, which check_same_helper tests against it). */
 static conv_case same(const char *name, conv_kind kind, int n, int hh, int w, int cin, int cout, int k, int stride)
 {
     conv_case c = {name, kind, {.n = n, .h = hh, .w = w, .cin = cin, .cout = kind == CONV ? cout : cin, .kh = k,
                                 .kw = k, .stride = stride}, GRAD_BOTH};
-    tlcl_conv_same(hh, k, stride, &c.s.oh, &c.s.pad_top);
-    tlcl_conv_same(w, k, stride, &c.s.ow, &c.s.pad_left);
+    ref_conv_same(hh, k, stride, &c.s.oh, &c.s.pad_top);
+    ref_conv_same(w, k, stride, &c.s.ow, &c.s.pad_left);
     return c;
 }
 
@@ -213,19 +214,45 @@ static conv_case grads(conv_case c, int which)
     return c;
 }
 
+/* The reference 'same' rule on TensorFlow's worked values, then the
+ * engine's tlcl_conv_same (what the models build their layers with)
+ * against it over every size, kernel and stride the networks use and more. */
 static void check_same_helper(harness *h)
 {
-    /* TF: in 7, k 3, s 2 -> out 4, total pad 2, before 1; in 10, k 3, s 2 -> out 5, total 1, before 0 */
-    int o1, p1, o2, p2, o3, p3;
-    tlcl_conv_same(7, 3, 2, &o1, &p1);
-    tlcl_conv_same(10, 3, 2, &o2, &p2);
-    tlcl_conv_same(1, 5, 1, &o3, &p3);
-    if (o1 == 4 && p1 == 1 && o2 == 5 && p2 == 0 && o3 == 1 && p3 == 2) {
-        h->passed++;
-        printf("ok   tlcl_conv_same\n");
-    } else {
-        harness_fail(h, "tlcl_conv_same: (%d,%d) (%d,%d) (%d,%d)", o1, p1, o2, p2, o3, p3);
+    /* in 7, k 3, s 2: out 4, total pad 2, before 1; in 10, k 3, s 2: out 5,
+     * total 1, before 0 (the extra column after); in 1, k 5, s 1: out 1,
+     * total 4, before 2; in 224, k 3, s 2: out 112, total 1, before 0;
+     * in 5, k 1, s 2: out 3, total 0; in 4, k 1, s 3: out 2, total 0; in 7,
+     * k 1, s 4: out 2, (2-1)*4+1-7 = -2, so no padding */
+    static const int tf[][5] = {{7, 3, 2, 4, 1},     {10, 3, 2, 5, 0}, {1, 5, 1, 1, 2},
+                                {224, 3, 2, 112, 0}, {5, 1, 2, 3, 0},  {4, 1, 3, 2, 0}, {7, 1, 4, 2, 0}};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof tf / sizeof *tf; i++) {
+        int o, p;
+        ref_conv_same(tf[i][0], tf[i][1], tf[i][2], &o, &p);
+        if (o != tf[i][3] || p != tf[i][4]) {
+            harness_fail(h, "ref_conv_same(in %d, k %d, s %d) = (%d, %d), TensorFlow's (%d, %d)", tf[i][0], tf[i][1],
+                         tf[i][2], o, p, tf[i][3], tf[i][4]);
+            bad = 1;
+        }
     }
+    if (!bad)
+        harness_expect(h, 1, "ref_conv_same on TensorFlow's values");
+    long checked = 0, wrong = 0;
+    for (int in = 1; in <= 64; in++)
+        for (int k = 1; k <= 7; k++)
+            for (int s = 1; s <= 4; s++, checked++) {
+                int o, p, ro, rp;
+                tlcl_conv_same(in, k, s, &o, &p);
+                ref_conv_same(in, k, s, &ro, &rp);
+                if ((o != ro || p != rp) && wrong++ < 5)
+                    harness_fail(h, "tlcl_conv_same(in %d, k %d, s %d) = (%d, %d), want (%d, %d)", in, k, s, o, p, ro,
+                                 rp);
+            }
+    if (wrong == 0)
+        harness_expect(h, 1, "tlcl_conv_same = ref_conv_same over in 1..64, k 1..7, stride 1..4");
+    else
+        printf("     ... %ld of %ld differ\n", wrong, checked);
 }
 
 static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow)
