@@ -48,6 +48,7 @@ tlcl_settings tlcl_settings_from_env(void)
     s.conv_im2col = conv && strcmp(conv, "im2col") == 0;
     const char *col = getenv("TLCL_CONV_COL_BYTES");
     s.conv_col_bytes = col ? (size_t)strtoull(col, NULL, 10) : 0;
+    s.bn_column = env_flag("TLCL_BN_COLUMN", -1);
     return s;
 }
 

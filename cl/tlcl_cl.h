@@ -90,6 +90,8 @@ typedef struct tlcl_settings {
     char gemm_tune[64];     /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the GEMM table */
     int conv_im2col;        /* $TLCL_CONV=im2col: no implicit-GEMM convolutions */
     size_t conv_col_bytes;  /* $TLCL_CONV_COL_BYTES: im2col chunk size (0: the default) */
+    int bn_column;          /* $TLCL_BN_COLUMN=0|1: training-mode batch norm's column kernels never or always
+                               (-1: the engine's choice) */
 } tlcl_settings;
 
 tlcl_settings tlcl_settings_from_env(void);

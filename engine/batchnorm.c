@@ -62,8 +62,14 @@ static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows
  * stages 4-6 (14x14 and 7x7) at batch 16. */
 #define BN_COLUMN_MAX_BYTES ((size_t)512 << 10)
 
+/* The settings' bn_column ($TLCL_BN_COLUMN) 1 takes the column kernels for
+ * every training-mode shape on any device, 0 never (the tests run the
+ * kernels on GPUs and simulators with it); -1, the rule above. */
 static int bn_column(tlcl_engine *e, size_t rows, int C, int V)
 {
+    int forced = tlcl_cl_settings(e->cl)->bn_column;
+    if (forced >= 0)
+        return forced && rows > 0 && C > 0;
     size_t column = rows * (size_t)V * sizeof(float) * 2; /* x and dy */
     return eng_on_cpu(e) && rows > 0 && column <= BN_COLUMN_MAX_BYTES &&
            (size_t)(C / V) >= 2 * tlcl_cl_device(e->cl)->compute_units;
@@ -77,6 +83,7 @@ static tlcl_status bn_train_forward_column(tlcl_engine *e, tlcl_bn *bn, tlcl_ten
     char opts[24], kernel[40];
     bn_opts(opts, sizeof opts, act);
     snprintf(kernel, sizeof kernel, "bn_train_forward_column_%d", V);
+    e->bn_column_launches[0]++;
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf),
                     TLCL_MEM(bn->moving_var->buf), TLCL_MEM(bn->gamma->buf), TLCL_MEM(bn->beta->buf),
@@ -158,6 +165,7 @@ static tlcl_status bn_train_backward_column(tlcl_engine *e, tlcl_bn *bn, tlcl_te
     char opts[24], kernel[40];
     bn_opts(opts, sizeof opts, act);
     snprintf(kernel, sizeof kernel, "bn_train_backward_column_%d", V);
+    e->bn_column_launches[1]++;
     cl_mem dgamma = bn->dgamma ? bn->dgamma->buf : in->buf, dbeta = bn->dbeta ? bn->dbeta->buf : in->buf;
     cl_mem dx = din ? din->buf : in->buf; /* bound either way; written only with the flags */
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(dx), TLCL_MEM(dout->buf),

@@ -19,6 +19,7 @@ struct tlcl_engine {
     tlcl_gemm_backend gemm_backend;  /* AUTO until resolved */
     void *clblast_state;             /* gemm_clblast.c's, NULL when unused */
     tlcl_tensor zeros;               /* eng_zeros's, from the pool */
+    long bn_column_launches[2];      /* batchnorm.c's column kernels: [0] forward, [1] backward */
 };
 
 /* A buffer of at least count zero floats, owned by the engine and filled
@@ -85,6 +86,14 @@ tlcl_gemm_backend gemm_select_resolve(tlcl_engine *e);
 void gemm_select_path(tlcl_engine *e, char *dst, size_t len);
 /* How many times this process measured the back-ends (tests). */
 int gemm_select_measure_count(void);
+
+/* Launches of batch norm's training-mode column kernels by this engine,
+ * forward (backward 0) or backward (1): the tests check that the shapes
+ * meant to take them did. */
+static inline long eng_bn_column_launches(const tlcl_engine *e, int backward)
+{
+    return e->bn_column_launches[backward != 0];
+}
 
 /* Global size for a 1-D launch over count elements, local size left to the
  * driver (kernels guard their bounds). */

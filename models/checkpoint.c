@@ -212,6 +212,42 @@ struct tlcl_checkpoint {
     char path[1024];
 };
 
+/* The header's format_version against the one this tlcl writes: a newer,
+ * unknown or missing version is refused before anything is read, with the
+ * file, the version found and the version expected. */
+static tlcl_status check_version(const cJSON *header, const char *path, char *err, size_t err_len)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(header, "__metadata__");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "format_version");
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(meta, "tlcl_version");
+    if (!v) {
+        snprintf(err, err_len,
+                 "%s: no format_version in the checkpoint's metadata (expected format_version %s): not a tlcl "
+                 "checkpoint, or written by a tool that does not mark it; convert the weights again with `tlcl "
+                 "import` (Keras files) or tools/convert_lite0.py",
+                 path, CKPT_VERSION);
+        return TLCL_ERR_FORMAT;
+    }
+    const char *text = cJSON_IsString(v) ? v->valuestring : NULL;
+    char *end = NULL;
+    long n = text && *text >= '0' && *text <= '9' ? strtol(text, &end, 10) : -1;
+    if (n < 1 || !end || *end) {
+        char *shown = text ? NULL : cJSON_PrintUnformatted(v);
+        snprintf(err, err_len, "%s: unknown checkpoint format_version '%s' (this tlcl reads format_version %s)", path,
+                 text ? text : shown ? shown : "?", CKPT_VERSION);
+        free(shown);
+        return TLCL_ERR_FORMAT;
+    }
+    if (n != atol(CKPT_VERSION)) {
+        snprintf(err, err_len, "%s: checkpoint format_version %ld%s%s%s, but this tlcl %s reads format_version %s: %s",
+                 path, n, cJSON_IsString(by) ? " (written by tlcl " : "", cJSON_IsString(by) ? by->valuestring : "",
+                 cJSON_IsString(by) ? ")" : "", TLCL_VERSION_STRING, CKPT_VERSION,
+                 n > atol(CKPT_VERSION) ? "read it with a newer tlcl" : "convert it again");
+        return TLCL_ERR_FORMAT;
+    }
+    return TLCL_OK;
+}
+
 tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *err, size_t err_len)
 {
     *out = NULL;
@@ -237,6 +273,12 @@ tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *
         fclose(f);
         snprintf(err, err_len, "%s is not a safetensors file (bad header)", path);
         return TLCL_ERR_FORMAT;
+    }
+    tlcl_status vs = check_version(header, path, err, err_len);
+    if (vs != TLCL_OK) {
+        cJSON_Delete(header);
+        fclose(f);
+        return vs;
     }
     tlcl_checkpoint *c = calloc(1, sizeof *c);
     if (!c) {

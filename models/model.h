@@ -213,6 +213,9 @@ tlcl_status tlcl_model_save_ex(tlcl_model *m, const char *path, const char *cons
                                const tlcl_save_extra *extra, char *err, size_t err_len);
 
 typedef struct tlcl_checkpoint tlcl_checkpoint;
+/* Opens a checkpoint and checks its format_version: a newer, unknown or
+ * missing version is TLCL_ERR_FORMAT with the file, the version found and
+ * the version expected in err. */
 tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *err, size_t err_len);
 void tlcl_checkpoint_close(tlcl_checkpoint *c);
 const char *tlcl_checkpoint_meta(const tlcl_checkpoint *c, const char *key);

@@ -132,34 +132,45 @@ double *harness_to_double(const float *x, size_t n)
     return d;
 }
 
-int harness_check(harness *h, const char *what, const float *got, const double *ref, size_t n, double tol,
-                  double floor)
+int harness_close(harness *h, const char *what, const float *got, const double *ref, size_t n, double rtol,
+                  double atol)
 {
-    double maxref = 0, maxerr = 0;
-    size_t worst = 0;
+    /* worst: the entry with the largest err / allowance (the first
+     * non-finite one, whose ratio is infinite) */
+    double worst_ratio = 0;
+    size_t worst = 0, over = 0;
     int nonfinite = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!isfinite(got[i]))
-            nonfinite = 1;
-        double e = fabs((double)got[i] - ref[i]);
-        if (fabs(ref[i]) > maxref)
-            maxref = fabs(ref[i]);
-        if (e > maxerr || !isfinite(e)) {
-            maxerr = e;
+        double e = fabs((double)got[i] - ref[i]), allow = rtol * fabs(ref[i]) + atol;
+        int bad = !isfinite(e);
+        double ratio = bad || (allow <= 0 && e > 0) ? INFINITY : allow > 0 ? e / allow : 0;
+        nonfinite |= bad;
+        over += !(ratio <= 1);
+        if (ratio > worst_ratio) {
+            worst_ratio = ratio;
             worst = i;
         }
     }
-    double scale = maxref > floor ? maxref : floor;
-    double rel = maxerr / scale;
-    int ok = !nonfinite && rel <= tol && n > 0;
+    int ok = !nonfinite && over == 0 && n > 0;
     if (ok) {
         h->passed++;
-        printf("ok   %-48s n=%-7zu rel.err %.2e (tol %.0e)\n", what, n, rel, tol);
+        printf("ok   %-48s n=%-7zu err/tol %.2f (rtol %.0e atol %.0e)\n", what, n, worst_ratio, rtol, atol);
     } else {
-        harness_fail(h, "%-48s n=%-7zu rel.err %.2e (tol %.0e) worst [%zu] got %.8g want %.8g%s", what, n, rel,
-                     tol, worst, n ? got[worst] : 0.0, n ? ref[worst] : 0.0, nonfinite ? " NON-FINITE" : "");
+        harness_fail(h, "%-48s n=%-7zu err/tol %.3g (rtol %.0e atol %.0e) worst [%zu] got %.8g want %.8g, %zu over%s",
+                     what, n, worst_ratio, rtol, atol, worst, n ? got[worst] : 0.0, n ? ref[worst] : 0.0, over,
+                     nonfinite ? " NON-FINITE" : "");
     }
     return ok;
+}
+
+int harness_check(harness *h, const char *what, const float *got, const double *ref, size_t n, double tol,
+                  double floor)
+{
+    double maxref = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(ref[i]) > maxref)
+            maxref = fabs(ref[i]);
+    return harness_close(h, what, got, ref, n, 0.0, tol * (maxref > floor ? maxref : floor));
 }
 
 tlcl_tensor harness_tensor(harness *h, const char *name, int n, int hh, int w, int c, const float *data)

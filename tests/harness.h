@@ -37,8 +37,21 @@ float harness_uniform(harness *h, float lo, float hi);
 void harness_fill(harness *h, float *x, size_t n, float lo, float hi);
 double *harness_to_double(const float *x, size_t n); /* malloc'd */
 
-/* Compares got (float) with ref (double): passes when
- * max|got - ref| <= tol * max(max|ref|, floor). Prints one line either way. */
+/* Compares got (float) with ref (double) element by element: passes when
+ * every got[i] is finite and |got[i] - ref[i]| <= rtol * |ref[i]| + atol
+ * (and n > 0). The absolute floor atol only covers the rounding of entries
+ * near zero, so keep it at the size of the float error of the computation,
+ * not of the largest entry: a scale taken from the largest entry would let
+ * a wrong small entry through. Prints one line either way: the worst entry
+ * as a fraction of its allowance (err/tol, <= 1 passes), and on failure
+ * that entry and how many are over. Every device comparison of the per-op
+ * tests goes through here. */
+int harness_close(harness *h, const char *what, const float *got, const double *ref, size_t n, double rtol,
+                  double atol);
+
+/* The older max-relative form, kept for the host and whole-network tests
+ * that use it: passes when max|got - ref| <= tol * max(max|ref|, floor),
+ * i.e. harness_close with rtol 0 and atol = tol * max(max|ref|, floor). */
 int harness_check(harness *h, const char *what, const float *got, const double *ref, size_t n, double tol,
                   double floor);
 

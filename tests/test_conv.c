@@ -1,18 +1,24 @@
 /* test_conv.c — conv2d (im2col and 1×1 GEMM paths, chunked batches),
  * depthwise and bilinear resize on the device against the double
- * references: forward within 1e-4, gradients within 1e-3, weight
+ * references, element by element (harness_close): forward within 1e-4 of
+ * each entry, gradients within 1e-3, plus ATOL for entries near zero; weight
  * gradients accumulated onto a pre-filled buffer, NULL gradients skipped.
  * Shapes stay small so the Rusticl/llvmpipe run stays short. */
 #include "harness.h"
 #include "ref_conv.h"
 #include "ref_norm.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define FWD_TOL 1e-4
 #define GRAD_TOL 1e-3
-#define FLOOR 1e-6
+/* Absolute floor of the per-element check: the float rounding of sums of
+ * up to ~700 products of values in [-1, 1] (1.5e-6 at most seen on PoCL,
+ * with and without fast-math, and llvmpipe), with room for other summation
+ * orders; a wrong tap or a missed strip costs 1e-2 or more. */
+#define ATOL 1e-5
 #define DW_PREFILL 0.5f /* dweight holds this before backward: the result must be it + the gradient */
 
 typedef enum { CONV, DEPTHWISE } conv_kind;
@@ -32,21 +38,48 @@ static size_t weight_count(const conv_case *c)
     return (size_t)c->s.kh * c->s.kw * c->s.cin * (c->kind == CONV ? c->s.cout : 1);
 }
 
+/* An output with a guard: allocated one sample longer and filled with NaN;
+ * the operation is given the first n samples. guarded_download checks that
+ * nothing landed after them (a strip or a store one element too long lands
+ * inside a row on an element that its own work-item may write afterwards,
+ * but after the last row in the guard) and returns the values, where an
+ * element never written stays NaN and fails the comparison. */
+static tlcl_tensor guarded_tensor(harness *h, const char *name, int n, int hh, int w, int c)
+{
+    tlcl_tensor t = harness_tensor(h, name, n + 1, hh, w, c, NULL);
+    harness_status(h, tlcl_tensor_fill(h->eng, &t, NAN), name);
+    t.n = n;
+    return t;
+}
+
+static float *guarded_download(harness *h, const tlcl_tensor *t, const char *what)
+{
+    tlcl_tensor all = *t;
+    all.n = t->n + 1;
+    float *x = harness_download(h, &all);
+    size_t written = 0;
+    for (size_t i = tlcl_tensor_count(t); i < tlcl_tensor_count(&all); i++)
+        written += !isnan(x[i]);
+    if (written)
+        harness_fail(h, "%s: %zu elements written past the end of the output", what, written);
+    return x;
+}
+
 static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *g, tlcl_tensor *x, tlcl_tensor *w,
                           const double *dx, const double *dw)
 {
     const ref_conv_shape *s = &c->s;
     size_t ny = (size_t)s->n * s->oh * s->ow * s->cout;
     double *ref = malloc(ny * sizeof *ref);
-    tlcl_tensor y = harness_tensor(h, "y", s->n, s->oh, s->ow, s->cout, NULL);
+    tlcl_tensor y = guarded_tensor(h, "y", s->n, s->oh, s->ow, s->cout);
     tlcl_status st = c->kind == CONV ? tlcl_conv2d_forward(h->eng, &y, x, w, g)
                                      : tlcl_depthwise_forward(h->eng, &y, x, w, g);
     char what[160];
     snprintf(what, sizeof what, "%s forward", c->name);
     if (!harness_status(h, st, what)) {
         (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, ref, dx, dw);
-        float *got = harness_download(h, &y);
-        harness_check(h, what, got, ref, ny, FWD_TOL, FLOOR);
+        float *got = guarded_download(h, &y, what);
+        harness_close(h, what, got, ref, ny, FWD_TOL, ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &y);
@@ -66,12 +99,12 @@ static void check_conv_bn_add(harness *h, const conv_case *c, const tlcl_conv_ge
     for (size_t i = 0; i < n; i++)
         want[i] = ref[i] + (double)r[i];
     tlcl_tensor res = harness_tensor(h, "residual", s->n, s->oh, s->ow, s->cout, r);
-    tlcl_tensor y = harness_tensor(h, "y", s->n, s->oh, s->ow, s->cout, NULL);
+    tlcl_tensor y = guarded_tensor(h, "y", s->n, s->oh, s->ow, s->cout);
     char what[160];
     snprintf(what, sizeof what, "%s + batch norm + act %d + residual fused", c->name, act);
     if (!harness_status(h, tlcl_conv2d_bn_add_forward(h->eng, &y, x, w, g, bn, (tlcl_act)act, &res), what)) {
-        float *got = harness_download(h, &y);
-        harness_check(h, what, got, want, n, FWD_TOL, FLOOR);
+        float *got = guarded_download(h, &y, what);
+        harness_close(h, what, got, want, n, FWD_TOL, ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &res), tlcl_tensor_release(h->eng, &y);
@@ -97,7 +130,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
         d[k] = harness_to_double(p[k], (size_t)C);
     (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, conv, dx, dw);
     ref_bn_forward(0, M, C, conv, d[0], d[1], d[2], d[3], 0.99, 1e-3, act, ref, NULL, NULL);
-    tlcl_tensor t[4], y = harness_tensor(h, "y", s->n, s->oh, s->ow, C, NULL);
+    tlcl_tensor t[4], y = guarded_tensor(h, "y", s->n, s->oh, s->ow, C);
     for (int k = 0; k < 4; k++)
         t[k] = harness_tensor(h, "bn param", 1, 1, 1, C, p[k]);
     tlcl_bn bn = {.gamma = &t[0], .beta = &t[1], .moving_mean = &t[2], .moving_var = &t[3], .momentum = 0.99f,
@@ -107,8 +140,8 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
     tlcl_status st = c->kind == CONV ? tlcl_conv2d_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act)
                                      : tlcl_depthwise_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act);
     if (!harness_status(h, st, what)) {
-        float *got = harness_download(h, &y);
-        harness_check(h, what, got, ref, (size_t)M * C, FWD_TOL, FLOOR);
+        float *got = guarded_download(h, &y, what);
+        harness_close(h, what, got, ref, (size_t)M * C, FWD_TOL, ATOL);
         free(got);
     }
     if (c->kind == CONV) /* and with a residual added after the activation */
@@ -120,17 +153,18 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
     free(conv), free(ref);
 }
 
+/* guarded: t is a guarded_tensor */
 static void check_grad(harness *h, const char *name, const char *which, const tlcl_tensor *t, const double *ref,
-                       double offset)
+                       double offset, int guarded)
 {
     size_t n = tlcl_tensor_count(t);
     double *want = malloc(n * sizeof *want);
     for (size_t i = 0; i < n; i++)
         want[i] = (ref ? ref[i] : 0.0) + offset;
-    float *got = harness_download(h, t);
     char what[160];
     snprintf(what, sizeof what, "%s %s", name, which);
-    harness_check(h, what, got, want, n, GRAD_TOL, FLOOR);
+    float *got = guarded ? guarded_download(h, t, what) : harness_download(h, t);
+    harness_close(h, what, got, want, n, GRAD_TOL, ATOL);
     free(got), free(want);
 }
 
@@ -144,7 +178,7 @@ static void check_backward(harness *h, const conv_case *c, const tlcl_conv_geom 
     double *dr = harness_to_double(r, ny), *ref_dx = malloc(nx * sizeof *ref_dx), *ref_dw = malloc(nw * sizeof *ref_dw);
     (c->kind == CONV ? ref_conv2d_backward : ref_depthwise_backward)(s, ref_dx, ref_dw, dr, dx, dw);
     tlcl_tensor dy = harness_tensor(h, "dy", s->n, s->oh, s->ow, s->cout, r);
-    tlcl_tensor gx = harness_tensor(h, "dx", s->n, s->h, s->w, s->cin, NULL);
+    tlcl_tensor gx = guarded_tensor(h, "dx", s->n, s->h, s->w, s->cin);
     tlcl_tensor gw = harness_tensor(h, "dw", w->n, w->h, w->w, w->c, NULL);
     harness_status(h, tlcl_tensor_fill(h->eng, &gw, DW_PREFILL), "fill dw");
     tlcl_tensor *pgx = c->grads == GRAD_WEIGHT_ONLY ? NULL : &gx, *pgw = c->grads == GRAD_INPUT_ONLY ? NULL : &gw;
@@ -152,11 +186,11 @@ static void check_backward(harness *h, const conv_case *c, const tlcl_conv_geom 
                                      : tlcl_depthwise_backward(h->eng, pgx, pgw, &dy, x, w, g);
     if (!harness_status(h, st, c->name)) {
         if (pgx)
-            check_grad(h, c->name, "din", &gx, ref_dx, 0.0);
+            check_grad(h, c->name, "din", &gx, ref_dx, 0.0, 1);
         if (pgw)
-            check_grad(h, c->name, "dweight (+= onto 0.5)", &gw, ref_dw, DW_PREFILL);
+            check_grad(h, c->name, "dweight (+= onto 0.5)", &gw, ref_dw, DW_PREFILL, 0);
         else /* not asked for: untouched */
-            check_grad(h, c->name, "dweight untouched (NULL)", &gw, NULL, DW_PREFILL);
+            check_grad(h, c->name, "dweight untouched (NULL)", &gw, NULL, DW_PREFILL, 0);
     }
     tlcl_tensor_release(h->eng, &dy), tlcl_tensor_release(h->eng, &gx), tlcl_tensor_release(h->eng, &gw);
     free(r), free(dr), free(ref_dx), free(ref_dw);
@@ -181,13 +215,14 @@ static void run_case(harness *h, const conv_case *c)
     free(fx), free(fw), free(dx), free(dw);
 }
 
-/* TF 'same' padding on both axes, through the engine's own helper. */
+/* TF 'same' padding on both axes, from the reference's rule (not the
+ * engine's tlcl_conv_same, which check_same_helper tests against it). */
 static conv_case same(const char *name, conv_kind kind, int n, int hh, int w, int cin, int cout, int k, int stride)
 {
     conv_case c = {name, kind, {.n = n, .h = hh, .w = w, .cin = cin, .cout = kind == CONV ? cout : cin, .kh = k,
                                 .kw = k, .stride = stride}, GRAD_BOTH};
-    tlcl_conv_same(hh, k, stride, &c.s.oh, &c.s.pad_top);
-    tlcl_conv_same(w, k, stride, &c.s.ow, &c.s.pad_left);
+    ref_conv_same(hh, k, stride, &c.s.oh, &c.s.pad_top);
+    ref_conv_same(w, k, stride, &c.s.ow, &c.s.pad_left);
     return c;
 }
 
@@ -208,19 +243,45 @@ static conv_case grads(conv_case c, int which)
     return c;
 }
 
+/* The reference 'same' rule on TensorFlow's worked values, then the
+ * engine's tlcl_conv_same (what the models build their layers with)
+ * against it over every size, kernel and stride the networks use and more. */
 static void check_same_helper(harness *h)
 {
-    /* TF: in 7, k 3, s 2 -> out 4, total pad 2, before 1; in 10, k 3, s 2 -> out 5, total 1, before 0 */
-    int o1, p1, o2, p2, o3, p3;
-    tlcl_conv_same(7, 3, 2, &o1, &p1);
-    tlcl_conv_same(10, 3, 2, &o2, &p2);
-    tlcl_conv_same(1, 5, 1, &o3, &p3);
-    if (o1 == 4 && p1 == 1 && o2 == 5 && p2 == 0 && o3 == 1 && p3 == 2) {
-        h->passed++;
-        printf("ok   tlcl_conv_same\n");
-    } else {
-        harness_fail(h, "tlcl_conv_same: (%d,%d) (%d,%d) (%d,%d)", o1, p1, o2, p2, o3, p3);
+    /* in 7, k 3, s 2: out 4, total pad 2, before 1; in 10, k 3, s 2: out 5,
+     * total 1, before 0 (the extra column after); in 1, k 5, s 1: out 1,
+     * total 4, before 2; in 224, k 3, s 2: out 112, total 1, before 0;
+     * in 5, k 1, s 2: out 3, total 0; in 4, k 1, s 3: out 2, total 0; in 7,
+     * k 1, s 4: out 2, (2-1)*4+1-7 = -2, so no padding */
+    static const int tf[][5] = {{7, 3, 2, 4, 1},     {10, 3, 2, 5, 0}, {1, 5, 1, 1, 2},
+                                {224, 3, 2, 112, 0}, {5, 1, 2, 3, 0},  {4, 1, 3, 2, 0}, {7, 1, 4, 2, 0}};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof tf / sizeof *tf; i++) {
+        int o, p;
+        ref_conv_same(tf[i][0], tf[i][1], tf[i][2], &o, &p);
+        if (o != tf[i][3] || p != tf[i][4]) {
+            harness_fail(h, "ref_conv_same(in %d, k %d, s %d) = (%d, %d), TensorFlow's (%d, %d)", tf[i][0], tf[i][1],
+                         tf[i][2], o, p, tf[i][3], tf[i][4]);
+            bad = 1;
+        }
     }
+    if (!bad)
+        harness_expect(h, 1, "ref_conv_same on TensorFlow's values");
+    long checked = 0, wrong = 0;
+    for (int in = 1; in <= 64; in++)
+        for (int k = 1; k <= 7; k++)
+            for (int s = 1; s <= 4; s++, checked++) {
+                int o, p, ro, rp;
+                tlcl_conv_same(in, k, s, &o, &p);
+                ref_conv_same(in, k, s, &ro, &rp);
+                if ((o != ro || p != rp) && wrong++ < 5)
+                    harness_fail(h, "tlcl_conv_same(in %d, k %d, s %d) = (%d, %d), want (%d, %d)", in, k, s, o, p, ro,
+                                 rp);
+            }
+    if (wrong == 0)
+        harness_expect(h, 1, "tlcl_conv_same = ref_conv_same over in 1..64, k 1..7, stride 1..4");
+    else
+        printf("     ... %ld of %ld differ\n", wrong, checked);
 }
 
 static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow)
@@ -233,19 +294,19 @@ static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow
     double *ref_y = malloc(ny * sizeof *ref_y), *ref_dx = malloc(nx * sizeof *ref_dx);
     ref_resize_bilinear_forward(n, hh, w, c, oh, ow, ref_y, dx);
     ref_resize_bilinear_backward(n, hh, w, c, oh, ow, ref_dx, dr);
-    tlcl_tensor x = harness_tensor(h, "x", n, hh, w, c, fx), y = harness_tensor(h, "y", n, oh, ow, c, NULL);
-    tlcl_tensor dy = harness_tensor(h, "dy", n, oh, ow, c, fr), gx = harness_tensor(h, "dx", n, hh, w, c, NULL);
+    tlcl_tensor x = harness_tensor(h, "x", n, hh, w, c, fx), y = guarded_tensor(h, "y", n, oh, ow, c);
+    tlcl_tensor dy = harness_tensor(h, "dy", n, oh, ow, c, fr), gx = guarded_tensor(h, "dx", n, hh, w, c);
     char what[160];
     snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d forward", n, hh, w, c, oh, ow);
     if (!harness_status(h, tlcl_resize_bilinear_forward(h->eng, &y, &x), what)) {
-        float *got = harness_download(h, &y);
-        harness_check(h, what, got, ref_y, ny, FWD_TOL, FLOOR);
+        float *got = guarded_download(h, &y, what);
+        harness_close(h, what, got, ref_y, ny, FWD_TOL, ATOL);
         free(got);
     }
     snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d din", n, hh, w, c, oh, ow);
     if (!harness_status(h, tlcl_resize_bilinear_backward(h->eng, &gx, &dy), what)) {
-        float *got = harness_download(h, &gx);
-        harness_check(h, what, got, ref_dx, nx, GRAD_TOL, FLOOR);
+        float *got = guarded_download(h, &gx, what);
+        harness_close(h, what, got, ref_dx, nx, GRAD_TOL, ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &x), tlcl_tensor_release(h->eng, &y);
@@ -311,6 +372,24 @@ int main(void)
         /* stride 1 takes the mirrored-forward input gradient: uneven and no padding */
         padded("dw 3x3 s1 pad (0,2)x(1,0) 2x6x9 C=32", DEPTHWISE, 2, 6, 9, 32, 0, 3, 1, 0, 2, 1, 0),
         padded("dw 5x5 s1 valid 1x7x12 C=24", DEPTHWISE, 1, 7, 12, 24, 0, 5, 1, 0, 0, 0, 0),
+        /* Strip edges. A work-item computes a strip of DW_STRIP outputs along x
+         * (8 on CPUs, 4 on GPUs) and skips the bounds checks when the strip's
+         * taps stay inside the row: x0 + (DW_STRIP-1)*stride + k <= W. Each
+         * shape below has, at both strip widths, a strip whose last tap reads
+         * column W - 1 exactly (the largest strip without checks: one column
+         * more reads the next row), forward and, at stride 1, in the input
+         * gradient (the mirrored forward over dout); 3x3 and 5x5, strides 1
+         * and 2, the unrolled instances (C = 16) and the generic ones (C = 3,
+         * 5, 8 on 16-wide devices). The input gradient at stride 2 gathers
+         * over strips of inputs: W = 8k+7 and 8k+1 leave a last strip one
+         * short of whole and one past whole, at 8 and 4 wide. */
+        same("dw 3x3 s1 strip edge 1x3x16 C=16", DEPTHWISE, 1, 3, 16, 16, 0, 3, 1),
+        same("dw 3x3 s1 strip edge 1x3x16 C=3", DEPTHWISE, 1, 3, 16, 3, 0, 3, 1),
+        same("dw 5x5 s1 strip edge 1x3x17 C=8", DEPTHWISE, 1, 3, 17, 8, 0, 5, 1),
+        same("dw 3x3 s2 strip edge 1x4x16 C=16", DEPTHWISE, 1, 4, 16, 16, 0, 3, 2),
+        same("dw 3x3 s2 strip edge 1x3x31 C=5", DEPTHWISE, 1, 3, 31, 5, 0, 3, 2),
+        padded("dw 5x5 s2 strip edge pad (1,2)x(0,1) 1x5x18 C=16", DEPTHWISE, 1, 5, 18, 16, 0, 5, 2, 1, 2, 0, 1),
+        same("dw 3x3 s2 strip 8k+1 1x3x17 C=16", DEPTHWISE, 1, 3, 17, 16, 0, 3, 2),
         grads(same("dw 3x3 s1 din only 1x4x4 C=4", DEPTHWISE, 1, 4, 4, 4, 0, 3, 1), GRAD_INPUT_ONLY),
         grads(same("dw 5x5 s2 dweight only 1x5x5 C=3", DEPTHWISE, 1, 5, 5, 3, 0, 5, 2), GRAD_WEIGHT_ONLY),
     };

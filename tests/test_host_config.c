@@ -2,9 +2,12 @@
  * example load; each error class reports FILE:LINE:COLUMN and what was
  * expected; --set overrides and rejections; path resolution and {DATE};
  * Keras defaults; the dump reads back unchanged; truncated and garbled
- * files never crash (the suite also runs under ASan + UBSan). Host only. */
+ * files never crash (the suite also runs under ASan + UBSan); the phase
+ * limit is one number that the configuration and the trainer share.
+ * Host only. */
 #include "config.h"
 #include "harness.h"
+#include "run_plan.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -333,6 +336,67 @@ static void test_paths(harness *h)
     check(h, s == TLCL_ERR_IO && strstr(err, want), "make_dirs names the path: %s", err);
 }
 
+/* A configuration of n phases, each 1 epoch, every layer trainable. */
+static const char *phases_yaml(int n)
+{
+    static char text[4096];
+    int off = snprintf(text, sizeof text, "train: {data_dir: {train: d, validation_split: 0.2}}\nphases:\n");
+    for (int i = 0; i < n && off < (int)sizeof text - 64; i++)
+        off += snprintf(text + off, sizeof text - (size_t)off, "  - {name: p%d, epochs: 1}\n", i + 1);
+    return text;
+}
+
+/* TLCL_CFG_MAX_PHASES (config) and TLCL_PHASES_MAX (trainer) are one limit:
+ * a configuration with as many phases as the configuration allows gets
+ * every one of them into the trainer's plan; one more is rejected with the
+ * key and the limit. */
+static void test_phase_limit(harness *h)
+{
+    char err[1024] = "", want[128];
+    check(h, TLCL_CFG_MAX_PHASES == TLCL_PHASES_MAX, "one phase limit: config %d, trainer %d", TLCL_CFG_MAX_PHASES,
+          TLCL_PHASES_MAX);
+    const char *path = write_file("phases_max.yaml", phases_yaml(TLCL_CFG_MAX_PHASES));
+    tlcl_status s = load_finalize(path, err, sizeof err);
+    check(h, s == TLCL_OK && cfg.phases_count == TLCL_CFG_MAX_PHASES, "%d phases load %s", TLCL_CFG_MAX_PHASES, err);
+    tlcl_model m;
+    tlcl_model_options o = tlcl_model_options_default();
+    o.arch = "efficientnet-b0";
+    o.classes = 3;
+    o.size = 32;
+    if (tlcl_model_build(&m, &o, err, sizeof err) != TLCL_OK) {
+        harness_fail(h, "building a host model: %s", err);
+        return;
+    }
+    static tlcl_train_plan p;
+    memset(&p, 0, sizeof p);
+    p.model = &m;
+    s = tlcl_plan_fill(&cfg, &p, 10, err, sizeof err);
+    int all = s == TLCL_OK && p.nphases == TLCL_CFG_MAX_PHASES;
+    for (int i = 0; all && i < p.nphases; i++)
+        all = p.phases[i].epochs == 1 && !strcmp(p.phases[i].name, cfg.phases[i].name);
+    check(h, all, "the trainer's plan gets all %d phases (got %d) %s", TLCL_CFG_MAX_PHASES, p.nphases, err);
+    /* a configuration the loader could not hold must not reach the trainer cut short */
+    cfg.phases_count = TLCL_CFG_MAX_PHASES + 1;
+    s = tlcl_plan_fill(&cfg, &p, 10, err, sizeof err);
+    snprintf(want, sizeof want, "between 1 and %d", TLCL_CFG_MAX_PHASES);
+    check(h, s != TLCL_OK && strstr(err, "'phases'") && strstr(err, want), "the plan refuses %d phases: %s",
+          TLCL_CFG_MAX_PHASES + 1, err);
+    tlcl_model_free(&m);
+    snprintf(want, sizeof want, "at most %d", TLCL_CFG_MAX_PHASES);
+    expect_error(h, "one phase too many", phases_yaml(TLCL_CFG_MAX_PHASES + 1), "3:3", "'phases'", want);
+    tlcl_config_defaults(&cfg, err, sizeof err);
+    for (int i = 0; i < TLCL_CFG_MAX_PHASES; i++) {
+        char kv[64];
+        snprintf(kv, sizeof kv, "phases.%d.epochs=1", i);
+        tlcl_config_set_arg(&cfg, kv, err, sizeof err);
+    }
+    char kv[64];
+    snprintf(kv, sizeof kv, "phases.%d.epochs=1", TLCL_CFG_MAX_PHASES);
+    s = tlcl_config_set_arg(&cfg, kv, err, sizeof err);
+    check(h, s == TLCL_ERR_ARG && cfg.phases_count == TLCL_CFG_MAX_PHASES && strstr(err, "'phases'") && strstr(err, want),
+          "--set %s rejected: %s", kv, err);
+}
+
 static void test_round_trip(harness *h)
 {
     char path[512], err[1024] = "";
@@ -441,6 +505,7 @@ int main(void)
     test_keras_defaults(&h);
     test_errors(&h);
     test_set(&h);
+    test_phase_limit(&h);
     test_paths(&h);
     test_round_trip(&h);
     test_fuzz(&h);

@@ -13,6 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every tensor is compared entry by entry (harness_close): within a
+ * relative tolerance of each entry plus an absolute floor for entries near
+ * zero, which is kept below what a wrong small entry would cost. ATOL: the
+ * losses, probabilities and logits gradients, whose float rounding stays
+ * below 1e-10 (7e-11 at most seen); label smoothing's ls / C at 1000
+ * classes, 1e-4, taken as ls / (C - 1) moves the gradient of every wrong
+ * class by 1e-7 / N. OPT_ATOL: the change of a value near 1 after three
+ * updates, measured as a float difference (a few ulps of 1: 1.2e-7 seen);
+ * MOMENT_ATOL: Adam's and momentum's m and v (7e-9 seen). */
+#define ATOL 1e-9
+#define OPT_ATOL 1e-6
+#define MOMENT_ATOL 1e-7
+
 /* Counts one exact (non-tolerance) check. */
 static void check_true(harness *h, int ok, const char *what)
 {
@@ -104,11 +117,11 @@ static void check_loss_case(harness *h, const loss_cfg *k)
         float *gl = harness_download(h, &loss), *gp = harness_download(h, &per), *gz = harness_download(h, &dz);
         char sub[200];
         snprintf(sub, sizeof sub, "%s loss", what);
-        harness_check(h, sub, gl, &d.ref_loss, 1, 1e-4, 1e-6);
+        harness_close(h, sub, gl, &d.ref_loss, 1, 1e-4, ATOL);
         snprintf(sub, sizeof sub, "%s per-sample", what);
-        harness_check(h, sub, gp, d.ref_per, (size_t)k->N, 1e-4, 1e-6);
+        harness_close(h, sub, gp, d.ref_per, (size_t)k->N, 1e-4, ATOL);
         snprintf(sub, sizeof sub, "%s dlogits", what);
-        harness_check(h, sub, gz, d.ref_dz, (size_t)k->N * k->C, 1e-3, 1e-7);
+        harness_close(h, sub, gz, d.ref_dz, (size_t)k->N * k->C, 1e-3, ATOL);
         free(gl), free(gp), free(gz);
     }
     /* loss only: the per-sample buffer comes from the pool */
@@ -116,7 +129,7 @@ static void check_loss_case(harness *h, const loss_cfg *k)
         float *gl = harness_download(h, &loss);
         char sub[200];
         snprintf(sub, sizeof sub, "%s loss only", what);
-        harness_check(h, sub, gl, &d.ref_loss, 1, 1e-4, 1e-6);
+        harness_close(h, sub, gl, &d.ref_loss, 1, 1e-4, ATOL);
         free(gl);
     }
     tlcl_tensor *all[] = {&z, &w, &alpha, &loss, &per, &dz};
@@ -156,7 +169,7 @@ static void test_softmax(harness *h)
             float *got = harness_download(h, &tp);
             char what[64];
             snprintf(what, sizeof what, "softmax N=%d C=%d", N, C);
-            harness_check(h, what, got, ref, n, 1e-4, 1e-6);
+            harness_close(h, what, got, ref, n, 1e-4, ATOL);
             free(got);
         }
         tlcl_tensor_release(h->eng, &tz), tlcl_tensor_release(h->eng, &tp);
@@ -187,9 +200,9 @@ static void test_saturated(harness *h)
         float *gl = harness_download(h, &loss), *gz = harness_download(h, &g);
         char what[96];
         snprintf(what, sizeof what, "%s loss", name);
-        harness_check(h, what, gl, &ref_loss, 1, 1e-4, 1e-6);
+        harness_close(h, what, gl, &ref_loss, 1, 1e-4, ATOL);
         snprintf(what, sizeof what, "%s dlogits", name);
-        harness_check(h, what, gz, ref_dz, 6, 1e-3, 1e-7);
+        harness_close(h, what, gz, ref_dz, 6, 1e-3, ATOL);
         free(gl), free(gz);
     }
     tlcl_tensor_release(h->eng, &tz), tlcl_tensor_release(h->eng, &loss), tlcl_tensor_release(h->eng, &g);
@@ -287,7 +300,7 @@ static void test_drop_kind(harness *h, int per_sample, int N, int S, float rate)
     double *dxd = harness_to_double(x, n), *ref = malloc(n * sizeof *ref);
     ref_dropout(n, group, dxd, keep, rate, ref);
     snprintf(what, sizeof what, "%s vs reference given the mask", name);
-    harness_check(h, what, y, ref, n, 1e-6, 1e-6);
+    harness_close(h, what, y, ref, n, 1e-6, ATOL);
     free(keep), free(keep_b), free(keep_o), free(dxd), free(ref);
 done:
     free(x), free(y), free(dx), free(y_same), free(y_other);
@@ -335,7 +348,7 @@ static void test_drop_path_add(harness *h, int N, int S, float rate)
         double *ref = malloc(n * sizeof *ref);
         for (size_t i = 0; i < n; i++)
             ref[i] = (double)dropped[i] + (double)sc[i];
-        harness_check(h, what, got, ref, n, 1e-6, 1e-6);
+        harness_close(h, what, got, ref, n, 1e-6, ATOL);
         free(got), free(ref);
     }
     tlcl_tensor_release(h->eng, &tx), tlcl_tensor_release(h->eng, &ts), tlcl_tensor_release(h->eng, &out);
@@ -454,15 +467,15 @@ static void opt_compare(harness *h, opt_world *w, const char *name, int adam, in
         for (size_t i = 0; i < n; i++)
             dref[i] = w->theta[t][i] - w->theta0[t][i], got[i] -= w->theta0[t][i];
         snprintf(what, sizeof what, "%s: %s change", name, opt_layout[t].name);
-        harness_check(h, what, got, dref, n, 1e-4, 1e-7);
+        harness_close(h, what, got, dref, n, 1e-4, OPT_ATOL);
         harness_status(h, tlcl_cl_read(h->cl, w->p.m, off * sizeof(float), n * sizeof(float), gm, "m"), "read m");
         harness_status(h, tlcl_cl_read(h->cl, w->p.v, off * sizeof(float), n * sizeof(float), gv, "v"), "read v");
         snprintf(what, sizeof what, "%s: %s m", name, opt_layout[t].name);
         if (adam || momentum)
-            harness_check(h, what, gm, w->m[t], n, 1e-4, 1e-7);
+            harness_close(h, what, gm, w->m[t], n, 1e-4, MOMENT_ATOL);
         snprintf(what, sizeof what, "%s: %s v", name, opt_layout[t].name);
         if (adam)
-            harness_check(h, what, gv, w->v[t], n, 1e-4, 1e-7);
+            harness_close(h, what, gv, w->v[t], n, 1e-4, MOMENT_ATOL);
         free(got), free(gm), free(gv), free(dref);
     }
 }
@@ -555,6 +568,101 @@ static void test_optimizers(harness *h)
     test_nonfinite_skip(h);
 }
 
+/* The run counters (engine/counters.c) over two batches against a host
+ * tally: Kahan sums of w_i l_i, w_i [argmax = label], w_i and N, the
+ * confusion counts, the guard and the first non-finite step (the second
+ * batch holds an Inf loss; an inference batch never raises the guard). */
+static void test_counters(harness *h)
+{
+    enum { N = 37, C = 7 };
+    float z[N * C], per[N], w[N], got_sums[TLCL_CNT_SLOTS], conf[C * C];
+    int labels[N], bad = 0;
+    harness_fill(h, z, N * C, -4, 4);
+    harness_fill(h, per, N, 0, 3);
+    harness_fill(h, w, N, 0.5f, 2);
+    double loss = 0, hits = 0, weight = 0, ref_conf[C * C] = {0};
+    for (int i = 0; i < N; i++) {
+        labels[i] = (i * 5) % C;
+        int best = 0;
+        for (int c = 1; c < C; c++)
+            best = z[i * C + c] > z[i * C + best] ? c : best;
+        loss += 2.0 * w[i] * per[i], hits += 2.0 * w[i] * (best == labels[i]), weight += 2.0 * w[i];
+        ref_conf[labels[i] * C + best] += 2;
+    }
+    tlcl_tensor tz = harness_tensor(h, "logits", N, 1, 1, C, z), tp = harness_tensor(h, "per", N, 1, 1, 1, per);
+    tlcl_tensor tw = harness_tensor(h, "w", N, 1, 1, 1, w), tl = harness_tensor(h, "labels", N, 1, 1, 1, NULL);
+    tlcl_tensor sums = harness_tensor(h, "sums", 1, 1, 1, TLCL_CNT_SLOTS, NULL);
+    tlcl_tensor cm = harness_tensor(h, "confusion", 1, 1, C, C, NULL), step = harness_tensor(h, "step", 1, 1, 1, 1, NULL);
+    int none = -1;
+    float inf = INFINITY;
+    int ok = !harness_status(h, tlcl_cl_write(h->cl, tl.buf, 0, sizeof labels, labels, "labels"), "labels") &&
+             !harness_status(h, tlcl_cl_write(h->cl, step.buf, 0, sizeof none, &none, "step"), "step") &&
+             !harness_status(h, tlcl_tensor_fill(h->eng, &sums, 0), "fill") &&
+             !harness_status(h, tlcl_tensor_fill(h->eng, &cm, 0), "fill");
+    for (int b = 0; ok && b < 2; b++)
+        ok = !harness_status(h, tlcl_counters_add(h->eng, &sums, &cm, step.buf, &tz, &tp, tl.buf, &tw, 4 + b), "add");
+    ok = ok && !harness_status(h, tlcl_cl_read(h->cl, sums.buf, 0, sizeof got_sums, got_sums, "sums"), "read") &&
+         !harness_status(h, tlcl_cl_read(h->cl, cm.buf, 0, sizeof conf, conf, "cm"), "read") &&
+         !harness_status(h, tlcl_cl_read(h->cl, step.buf, 0, sizeof bad, &bad, "step"), "read");
+    if (ok) {
+        const float *g = got_sums;
+        int conf_ok = 1;
+        for (int k = 0; k < C * C; k++)
+            conf_ok &= conf[k] == ref_conf[k];
+        double gl = (double)g[TLCL_CNT_LOSS] - g[TLCL_CNT_LOSS + 1], gh = (double)g[TLCL_CNT_HITS] - g[TLCL_CNT_HITS + 1];
+        double gw = (double)g[TLCL_CNT_WEIGHT] - g[TLCL_CNT_WEIGHT + 1];
+        check_true(h, fabs(gl - loss) <= 1e-5 * loss && fabs(gh - hits) <= 1e-5 * weight &&
+                          fabs(gw - weight) <= 1e-5 * weight && g[TLCL_CNT_SAMPLES] == 2 * N && conf_ok &&
+                          g[TLCL_CNT_GUARD] == 0 && bad == -1,
+                   "counters: loss, hits, weight, samples and confusion of two batches");
+    }
+    /* an Inf loss at step 9 raises the guard and records 9; a later one keeps 9 */
+    per[3] = inf;
+    ok = ok && !harness_status(h, tlcl_tensor_upload(h->eng, &tp, per), "per");
+    for (long st = 9; ok && st <= 10; st++)
+        ok = !harness_status(h, tlcl_counters_add(h->eng, &sums, &cm, step.buf, &tz, &tp, tl.buf, &tw, st), "add");
+    ok = ok && !harness_status(h, tlcl_counters_add(h->eng, &sums, &cm, step.buf, &tz, &tp, tl.buf, NULL, -1), "add");
+    ok = ok && !harness_status(h, tlcl_cl_read(h->cl, sums.buf, 0, sizeof got_sums, got_sums, "sums"), "read") &&
+         !harness_status(h, tlcl_cl_read(h->cl, step.buf, 0, sizeof bad, &bad, "step"), "read");
+    if (ok)
+        check_true(h, isnan(got_sums[TLCL_CNT_GUARD]) && bad == 9, "counters: an Inf loss raises the guard at its step");
+    tlcl_tensor *all[] = {&tz, &tp, &tw, &tl, &sums, &cm, &step};
+    for (int i = 0; i < 7; i++)
+        tlcl_tensor_release(h->eng, all[i]);
+}
+
+/* Rows by index: gather then scatter through a permutation is the identity,
+ * and each gathered row is the table's row. */
+static void test_rows(harness *h)
+{
+    enum { ROWS = 9, N = 6, C = 19 };
+    float table[ROWS * C], got[N * C], back[ROWS * C];
+    int idx[N] = {8, 0, 3, 5, 2, 7};
+    harness_fill(h, table, ROWS * C, -1, 1);
+    tlcl_tensor tt = harness_tensor(h, "table", ROWS, 1, 1, C, table), out = harness_tensor(h, "rows", N, 1, 1, C, NULL);
+    tlcl_tensor ti = harness_tensor(h, "idx", N, 1, 1, 1, NULL), t2 = harness_tensor(h, "table2", ROWS, 1, 1, C, NULL);
+    int ok = !harness_status(h, tlcl_cl_write(h->cl, ti.buf, 0, sizeof idx, idx, "idx"), "idx") &&
+             !harness_status(h, tlcl_tensor_fill(h->eng, &t2, 0), "fill") &&
+             !harness_status(h, tlcl_rows_gather(h->eng, &out, &tt, ti.buf), "gather") &&
+             !harness_status(h, tlcl_rows_scatter(h->eng, &t2, &out, ti.buf), "scatter") &&
+             !harness_status(h, tlcl_cl_read(h->cl, out.buf, 0, sizeof got, got, "rows"), "read") &&
+             !harness_status(h, tlcl_cl_read(h->cl, t2.buf, 0, sizeof back, back, "table2"), "read");
+    if (ok) {
+        int same = 1;
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++)
+                same &= got[i * C + c] == table[idx[i] * C + c] && back[idx[i] * C + c] == table[idx[i] * C + c];
+        for (int r = 0; r < ROWS; r++) /* rows no index names stay zero */
+            if (r == 1 || r == 4 || r == 6)
+                for (int c = 0; c < C; c++)
+                    same &= back[r * C + c] == 0;
+        check_true(h, same, "rows: gather by index, scatter back, untouched rows unchanged");
+    }
+    tlcl_tensor *all[] = {&tt, &out, &ti, &t2};
+    for (int i = 0; i < 4; i++)
+        tlcl_tensor_release(h->eng, all[i]);
+}
+
 int main(void)
 {
     harness h;
@@ -565,5 +673,7 @@ int main(void)
     test_bad_label(&h);
     test_dropout(&h);
     test_optimizers(&h);
+    test_counters(&h);
+    test_rows(&h);
     return harness_finish(&h);
 }

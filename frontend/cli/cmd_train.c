@@ -1,7 +1,13 @@
 /* cmd_train.c — `tlcl train [--device=N] [--epochs=N] [--batch-size=N]
- * [--no-test] [--resume] [--set key.path=value]... CONFIG.yaml`: the whole
- * fine-tuning workflow of the configuration, then the test-set evaluation
- * and every artefact the configuration names. */
+ * [--no-test] [--resume | --fresh] [--set key.path=value]... CONFIG.yaml`:
+ * the whole fine-tuning workflow of the configuration, then the test-set
+ * evaluation and every artefact the configuration names.
+ *
+ * Starting: a run resumes by itself from its backup (Keras's
+ * BackupAndRestore); --resume insists on it (no backup is an error);
+ * --fresh moves the old backup and run state aside (renamed, kept) and
+ * starts from the first epoch. A run whose run state records that it
+ * finished trains nothing more: it says so and exits 0. */
 #include "commands.h"
 #include "csv_logger.h"
 #include "history.h"
@@ -17,7 +23,7 @@
 
 typedef struct train_cli {
     const char *config;
-    int device, epochs, batch_size, no_test, resume;
+    int device, epochs, batch_size, no_test, resume, fresh;
     const char *sets[32];
     int nsets;
 } train_cli;
@@ -38,8 +44,15 @@ typedef struct train_run {
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: tlcl train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume]\n"
-                    "                  [--set key.path=value]... CONFIG.yaml\n");
+    fprintf(stderr,
+            "usage: tlcl train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume | --fresh]\n"
+            "                  [--set key.path=value]... CONFIG.yaml\n"
+            "  A run resumes by itself from its backup (train.artefacts.backup_dir) when one is there.\n"
+            "  --resume  resume from the backup; no usable backup is an error\n"
+            "  --fresh   start from the first epoch: the old backup and run state are moved aside\n"
+            "            (renamed with a time stamp, not deleted)\n"
+            "  A run that already finished (train.artefacts.base_dir/run_state.json) trains nothing more\n"
+            "  and exits 0; --fresh trains it again.\n");
     return 2;
 }
 
@@ -61,6 +74,8 @@ static int parse_cli(int argc, char **argv, train_cli *o)
             o->no_test = 1;
         else if (strcmp(a, "--resume") == 0)
             o->resume = 1;
+        else if (strcmp(a, "--fresh") == 0)
+            o->fresh = 1;
         else if (strcmp(a, "--set") == 0 && i + 1 < argc && o->nsets < 32)
             o->sets[o->nsets++] = argv[++i];
         else if (strncmp(a, "--set=", 6) == 0 && o->nsets < 32)
@@ -71,6 +86,10 @@ static int parse_cli(int argc, char **argv, train_cli *o)
             fprintf(stderr, "tlcl train: unexpected argument '%s'\n", a);
             return -1;
         }
+    }
+    if (o->resume && o->fresh) {
+        fprintf(stderr, "tlcl train: --resume and --fresh contradict each other: give one or neither\n");
+        return -1;
     }
     return o->config ? 0 : -1;
 }
@@ -232,16 +251,19 @@ static tlcl_status evaluate_test(train_run *r)
     const tlcl_config *c = r->cfg;
     if (!r->test)
         return TLCL_OK;
-    tlcl_checkpoint *ck = NULL;
-    char why[1024];
-    if (c->callbacks.model_checkpoint.enabled && access(c->train.artefacts.best_model, R_OK) == 0 &&
-        tlcl_checkpoint_open(&ck, c->train.artefacts.best_model, why, sizeof why) == TLCL_OK) {
-        tlcl_model_load(&r->model, ck, why, sizeof why);
-        tlcl_checkpoint_close(ck);
+    char why[2048];
+    int loaded = 0;
+    tlcl_status s = tlcl_plan_load_best(c, &r->model, &loaded, r->err, sizeof r->err);
+    if (s != TLCL_OK)
+        return s; /* never a silent evaluation of other weights than the best model's */
+    if (!loaded && c->callbacks.model_checkpoint.enabled) {
+        snprintf(why, sizeof why, "the best model %s is missing: the test evaluation uses the final weights",
+                 c->train.artefacts.best_model);
+        warn_both(r, why);
     }
     float *probs;
     int *labels, n;
-    tlcl_status s = predict_test(r, &probs, &labels, &n);
+    s = predict_test(r, &probs, &labels, &n);
     if (s != TLCL_OK)
         return s;
     /* the picture sits beside the CSV: confusion.csv -> confusion.png */
@@ -287,8 +309,8 @@ static tlcl_status fit(train_run *r, const train_cli *o)
     p.val = r->val;
     p.classes = r->data.classes;
     p.class_names = r->data.class_names;
-    p.resume = 1; /* a backup left by an interruption is always picked up (Keras BackupAndRestore) */
-    (void)o->resume;
+    /* a backup left by an interruption is picked up (Keras BackupAndRestore); --fresh moved it aside */
+    p.resume = o->resume ? TLCL_RESUME_REQUIRED : TLCL_RESUME_AUTO;
     p.progress = isatty(2);
     p.log = r->log;
     tlcl_plan_metrics(r->cfg, r->data.class_names, &r->metrics);
@@ -373,7 +395,13 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     r.log = open_log(&cfg);
-    tlcl_status s = run(&r, &o);
+    int finished = 0;
+    tlcl_start_mode mode = o.fresh ? TLCL_START_FRESH : o.resume ? TLCL_START_RESUME : TLCL_START_AUTO;
+    tlcl_status s = tlcl_plan_start(&cfg, mode, &finished, stdout, r.err, sizeof r.err);
+    if (s == TLCL_OK && finished && r.log)
+        fprintf(r.log, "the run already finished: nothing left to train\n");
+    if (s == TLCL_OK && !finished)
+        s = run(&r, &o);
     if (s != TLCL_OK) {
         fprintf(stderr, "tlcl train: %s\n", r.err);
         if (r.log)

@@ -35,6 +35,7 @@
 #define TLCL_CONFIG_H
 
 #include "tlcl_cl.h"
+#include "tlcl_limits.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -43,7 +44,7 @@
 #define TLCL_CFG_PATH_MAX 1024
 #define TLCL_CFG_NAME_MAX 64
 #define TLCL_CFG_MAX_HEAD 8
-#define TLCL_CFG_MAX_PHASES 8
+#define TLCL_CFG_MAX_PHASES TLCL_PHASES_MAX /* the trainer's limit too (tlcl_limits.h) */
 #define TLCL_CFG_MAX_CLASSES 256
 #define TLCL_CFG_MAX_METRICS 16
 #define TLCL_CFG_MAX_KEYS 192 /* schema entries (where[] below) */

@@ -226,7 +226,8 @@ const cfg_key cfg_keys[] = {
             "  name, epochs (null: train.config.epochs), learning_rate (null: optimizer.learning_rate),\n"
             "  trainable: all | none (base frozen) | top_blocks (with top_blocks: N) | from_block\n"
             "  (with from_block: block6a), bn_frozen (batch norms stay in inference mode).\n"
-            "[]: one phase training every layer for train.config.epochs."},
+            "[]: one phase training every layer for train.config.epochs.\n"
+            "At most " TLCL_LIMIT_STR(TLCL_PHASES_MAX) " phases (TLCL_PHASES_MAX)."},
     /* ---- callbacks ---- */
     BOOL("callbacks.model_checkpoint.enabled", callbacks.model_checkpoint.enabled, "true",
          "ModelCheckpoint to train.artefacts.best_model."),

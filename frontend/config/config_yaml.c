@@ -195,7 +195,10 @@ tlcl_status cfg_set_phases(cfg_ctx *x, const cfg_value *v)
                          v->node && v->node->type == YAML_MAPPING_NODE ? "a mapping" : "a scalar");
     yaml_node_item_t *it = v->node->data.sequence.items.start, *end = v->node->data.sequence.items.top;
     if (end - it > TLCL_CFG_MAX_PHASES)
-        return cfg_error(x, v->mark, "'phases': at most %d phases", TLCL_CFG_MAX_PHASES);
+        return cfg_error(x, v->mark,
+                         "'phases': %d phases, but a run has at most %d (TLCL_PHASES_MAX): merge phases or split the "
+                         "run into several configurations",
+                         (int)(end - it), TLCL_CFG_MAX_PHASES);
     int n = 0;
     for (; it < end; it++, n++) {
         yaml_node_t *e = yaml_document_get_node(v->doc, *it);
@@ -283,9 +286,12 @@ static tlcl_status set_phase_key(cfg_ctx *x, const char *key, const char *value)
     if (end == s + 1 || (*s == '[' ? *end++ != ']' : 0) || *end != '.' || n < 0)
         return cfg_error(x, (yaml_mark_t){0}, "expected phases.N.key (N from 0)");
     tlcl_config *c = x->c;
-    if (n > c->phases_count || n >= TLCL_CFG_MAX_PHASES)
+    if (n >= TLCL_CFG_MAX_PHASES)
+        return cfg_error(x, (yaml_mark_t){0}, "'phases': a run has at most %d phases (TLCL_PHASES_MAX), so N may be at "
+                         "most %d", TLCL_CFG_MAX_PHASES, TLCL_CFG_MAX_PHASES - 1);
+    if (n > c->phases_count)
         return cfg_error(x, (yaml_mark_t){0}, "there are %d phases; N may be at most %d", c->phases_count,
-                         c->phases_count < TLCL_CFG_MAX_PHASES ? c->phases_count : TLCL_CFG_MAX_PHASES - 1);
+                         c->phases_count);
     const cfg_key *k = cfg_find(cfg_phase_keys, cfg_nphase_keys, end + 1);
     if (!k) {
         int moved;

@@ -4,10 +4,14 @@
  * mapping from YAML keys to engine settings reads in one place. */
 #include "run_plan.h"
 
+#include "run_status.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static tlcl_act head_act(int a)
 {
@@ -62,6 +66,30 @@ tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *er
         snprintf(err, len, "model.weights: %s", why);
     tlcl_checkpoint_close(ck);
     return s;
+}
+
+tlcl_status tlcl_plan_load_best(const tlcl_config *c, tlcl_model *m, int *loaded, char *err, size_t len)
+{
+    const char *path = c->train.artefacts.best_model;
+    *loaded = 0;
+    if (!c->callbacks.model_checkpoint.enabled || !path[0] || access(path, F_OK) != 0)
+        return TLCL_OK;
+    tlcl_checkpoint *ck = NULL;
+    char why[1536];
+    tlcl_status s = tlcl_checkpoint_open(&ck, path, why, sizeof why);
+    if (s == TLCL_OK)
+        s = tlcl_model_load(m, ck, why, sizeof why);
+    tlcl_checkpoint_close(ck);
+    if (s != TLCL_OK) {
+        snprintf(err, len,
+                 "test evaluation: cannot load the best model %s (train.artefacts.best_model): %s. Training itself "
+                 "completed; evaluate a checkpoint with `tlcl test --model FILE --data DIR`, or train again with "
+                 "--fresh",
+                 path, why);
+        return s;
+    }
+    *loaded = 1;
+    return TLCL_OK;
 }
 
 tlcl_augment tlcl_plan_augment(const tlcl_config *c)
@@ -163,9 +191,16 @@ static void plan_callbacks(const tlcl_config *c, tlcl_train_plan *p)
     cb->terminate_on_nan = 1;
 }
 
+_Static_assert(TLCL_CFG_MAX_PHASES == TLCL_PHASES_MAX, "the configuration and the trainer share one phase limit");
+
 static int plan_phases(const tlcl_config *c, tlcl_train_plan *p, char *err, size_t len)
 {
-    p->nphases = c->phases_count < TLCL_PHASES_MAX ? c->phases_count : TLCL_PHASES_MAX;
+    if (c->phases_count < 1 || c->phases_count > TLCL_PHASES_MAX) { /* never cut a run short silently */
+        snprintf(err, len, "%s: 'phases': %d phases, but a run has between 1 and %d (TLCL_PHASES_MAX)", c->source,
+                 c->phases_count, TLCL_PHASES_MAX);
+        return -1;
+    }
+    p->nphases = c->phases_count;
     for (int i = 0; i < p->nphases; i++) {
         tlcl_fit_phase *ph = &p->phases[i];
         snprintf(ph->name, sizeof ph->name, "%s", c->phases[i].name);
@@ -191,6 +226,7 @@ tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_
     plan_callbacks(c, p);
     /* augmented images change every epoch: their features cannot be cached */
     p->cache_features = c->train.data_dir.cache_features && !c->augmentation.enabled;
+    tlcl_plan_state_path(c, p->state_path, sizeof p->state_path);
     return plan_phases(c, p, err, len) == 0 ? TLCL_OK : TLCL_ERR_ARG;
 }
 
@@ -209,4 +245,109 @@ void tlcl_plan_metrics(const tlcl_config *c, const char *const *class_names, tlc
         case TLCL_METRIC_TOP_K: m->top_k = c->metrics[i].k; break;
         default: break;
         }
+}
+
+void tlcl_plan_state_path(const tlcl_config *c, char *dst, size_t len)
+{
+    snprintf(dst, len, "%s/%s", c->train.artefacts.base_dir[0] ? c->train.artefacts.base_dir : ".",
+             TLCL_RUN_STATE_FILE);
+}
+
+/* 1 when the backup directory holds a backup file, latest or previous. */
+static int backup_file_exists(const char *dir, char *which, size_t len)
+{
+    static const char *const names[] = {"latest.safetensors", "latest.safetensors.bkp"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(which, len, "%s/%s", dir, names[i]);
+        if (access(which, F_OK) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when path is a directory with at least one entry, or not a directory. */
+static int has_content(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!S_ISDIR(st.st_mode))
+        return 1;
+    char probe[2100];
+    return backup_file_exists(path, probe, sizeof probe) || rmdir(path) != 0; /* an empty one is simply removed */
+}
+
+static tlcl_status start_fresh(const tlcl_config *c, const char *state, FILE *out, char *err, size_t len)
+{
+    const char *dir = c->train.artefacts.backup_dir;
+    char moved[4300];
+    int any = 0;
+    if (dir[0] && has_content(dir)) {
+        int rc = tlcl_move_aside(dir, moved, sizeof moved, err, len);
+        if (rc < 0)
+            return TLCL_ERR_IO;
+        if (rc > 0)
+            fprintf(out, "--fresh: the old backup %s is moved aside to %s (kept, not deleted)\n", dir, moved), any = 1;
+    }
+    int rc = tlcl_move_aside(state, moved, sizeof moved, err, len);
+    if (rc < 0)
+        return TLCL_ERR_IO;
+    if (rc > 0)
+        fprintf(out, "--fresh: the old run state %s is moved aside to %s\n", state, moved), any = 1;
+    if (dir[0] && mkdir(dir, 0755) != 0 && access(dir, F_OK) != 0) {
+        snprintf(err, len, "cannot create the backup directory %s (train.artefacts.backup_dir)", dir);
+        return TLCL_ERR_IO;
+    }
+    fprintf(out, "--fresh: %straining starts from the first epoch\n", any ? "" : "nothing to move aside; ");
+    fflush(out);
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_plan_start(const tlcl_config *c, tlcl_start_mode mode, int *finished, FILE *out, char *err,
+                            size_t len)
+{
+    char state[2100], which[2100];
+    *finished = 0;
+    tlcl_plan_state_path(c, state, sizeof state);
+    if (mode == TLCL_START_FRESH)
+        return start_fresh(c, state, out, err, len);
+    tlcl_run_status st;
+    int rc = tlcl_run_status_read(state, &st, err, len);
+    if (rc < 0)
+        return TLCL_ERR_FORMAT;
+    if (rc > 0) {
+        char how[160];
+        if (strcmp(st.reason, "early_stopping") == 0)
+            snprintf(how, sizeof how, "early stopping ended its last phase after %d epoch%s", st.last_phase_epochs,
+                     st.last_phase_epochs == 1 ? "" : "s");
+        else
+            snprintf(how, sizeof how, "it trained its last epoch");
+        fprintf(out,
+                "this run already finished on %s: %s (%d epoch%s in all); %s records it. Nothing is left to "
+                "train%s. To train it again from the first epoch, run with --fresh (the old backup and run state "
+                "are kept, renamed).\n",
+                st.finished_at, how, st.epochs_trained, st.epochs_trained == 1 ? "" : "s", state,
+                mode == TLCL_START_RESUME ? " or to resume" : "");
+        fflush(out);
+        *finished = 1;
+        return TLCL_OK;
+    }
+    if (mode != TLCL_START_RESUME)
+        return TLCL_OK;
+    if (!c->callbacks.backup.enabled) {
+        snprintf(err, len,
+                 "--resume: callbacks.backup.enabled is false in %s, so there is no backup to resume from: enable "
+                 "it, or run without --resume",
+                 c->source[0] ? c->source : "the configuration");
+        return TLCL_ERR_ARG;
+    }
+    if (!backup_file_exists(c->train.artefacts.backup_dir, which, sizeof which)) {
+        snprintf(err, len,
+                 "--resume: no backup to resume from: %s holds neither latest.safetensors nor "
+                 "latest.safetensors.bkp (train.artefacts.backup_dir). Run without --resume to start the run (it "
+                 "resumes by itself whenever a backup is there)",
+                 c->train.artefacts.backup_dir);
+        return TLCL_ERR_ARG;
+    }
+    return TLCL_OK;
 }

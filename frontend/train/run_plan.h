@@ -12,10 +12,34 @@ tlcl_model_options tlcl_plan_model_options(const tlcl_config *c, int classes);
 void tlcl_plan_default_weights(const char *arch, char *dst, size_t len);
 /* Pretrained base weights per model.weights (the new head keeps its init). */
 tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *err, size_t len);
+/* The weights the test evaluation uses: the best checkpoint
+ * (train.artefacts.best_model) when model_checkpoint is on and the file
+ * exists (*loaded = 1), else the weights in hand (*loaded = 0). A best model
+ * that exists but cannot be opened or does not fit the model is an error
+ * naming the file and what to do. */
+tlcl_status tlcl_plan_load_best(const tlcl_config *c, tlcl_model *m, int *loaded, char *err, size_t len);
 tlcl_augment tlcl_plan_augment(const tlcl_config *c);
 /* Fills everything of the plan but the model, engine, loaders and hooks
  * (p->model must be set: phases resolve block names against it). */
 tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_per_epoch, char *err, size_t len);
 void tlcl_plan_metrics(const tlcl_config *c, const char *const *class_names, tlcl_eval_metrics *m);
+
+/* <train.artefacts.base_dir>/run_state.json: the record that the run
+ * finished (run_status.h). */
+void tlcl_plan_state_path(const tlcl_config *c, char *dst, size_t len);
+
+/* How `tlcl train` starts: automatic resume from a backup (the default, as
+ * Keras's BackupAndRestore), --resume (a backup is required) or --fresh. */
+typedef enum tlcl_start_mode { TLCL_START_AUTO = 0, TLCL_START_RESUME, TLCL_START_FRESH } tlcl_start_mode;
+
+/* Before a run, on the host, with messages to out: --fresh moves the backup
+ * directory (when it holds anything) and the run state aside, renamed with
+ * a time stamp; otherwise a run state that records a finished run sets
+ * *finished (nothing is left to train; with --resume too), and --resume
+ * without a backup file to resume from (or with callbacks.backup off) is an
+ * error naming the directory. A run state that cannot be read is an error
+ * naming the file. */
+tlcl_status tlcl_plan_start(const tlcl_config *c, tlcl_start_mode mode, int *finished, FILE *out, char *err,
+                            size_t len);
 
 #endif

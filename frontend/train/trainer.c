@@ -6,8 +6,12 @@
  * the same weights as an uninterrupted one. */
 #include "trainer.h"
 
+#include "run_status.h"
+#include "train_state.h"
+
 #include <cJSON.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,13 +302,16 @@ static cJSON *monitor_json(const monitor *m)
     return o;
 }
 
+/* A number of a checked training_state; null (a NaN that JSON cannot hold) is NAN. */
+static double json_number(const cJSON *v)
+{
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
 static void monitor_from(monitor *m, const cJSON *o)
 {
-    cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "mode")))
-        m->mode = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "best")))
-        m->best = v->valuedouble;
+    m->mode = cJSON_GetObjectItemCaseSensitive(o, "mode")->valueint;
+    m->best = json_number(cJSON_GetObjectItemCaseSensitive(o, "best"));
     m->has_best = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "has_best"));
 }
 
@@ -322,6 +329,7 @@ static char *state_json(const trainer *t)
     const char *snames[] = {"loss_sum", "seen", "acc_hit", "acc_w", "plateau_lr"};
     for (int i = 0; i < 5; i++)
         cJSON_AddNumberToObject(o, snames[i], sums[i]);
+    cJSON_AddBoolToObject(o, "es_stop", s->es_stop);
     cJSON_AddItemToObject(o, "ckpt", monitor_json(&s->ckpt));
     cJSON_AddItemToObject(o, "es", monitor_json(&s->es));
     cJSON_AddItemToObject(o, "rlr", monitor_json(&s->rlr));
@@ -338,6 +346,7 @@ static char *state_json(const trainer *t)
     return text;
 }
 
+/* o has passed tlcl_train_state_check: every key is there with its type. */
 static void state_restore(trainer *t, const cJSON *o)
 {
     run_state *s = &t->st;
@@ -352,6 +361,7 @@ static void state_restore(trainer *t, const cJSON *o)
     s->acc_hit = cJSON_GetObjectItemCaseSensitive(o, "acc_hit")->valuedouble;
     s->acc_w = cJSON_GetObjectItemCaseSensitive(o, "acc_w")->valuedouble;
     s->plateau_lr = (float)cJSON_GetObjectItemCaseSensitive(o, "plateau_lr")->valuedouble;
+    s->es_stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "es_stop")); /* absent in older backups */
     monitor_from(&s->ckpt, cJSON_GetObjectItemCaseSensitive(o, "ckpt"));
     monitor_from(&s->es, cJSON_GetObjectItemCaseSensitive(o, "es"));
     monitor_from(&s->rlr, cJSON_GetObjectItemCaseSensitive(o, "rlr"));
@@ -366,7 +376,7 @@ static void state_restore(trainer *t, const cJSON *o)
             if (strcmp(kv->string, "__epoch") == 0)
                 epoch = kv->valueint;
             else
-                tlcl_logs_set(&l, kv->string, kv->valuedouble);
+                tlcl_logs_set(&l, kv->string, json_number(kv));
         }
         history_add(t->h, &l, epoch);
     }
@@ -406,42 +416,126 @@ static tlcl_status backup_save(trainer *t)
     return s;
 }
 
-static tlcl_status try_restore(trainer *t, const char *path, int *restored)
+/* A line for the console (stdout or stderr) and the run's log. */
+static void say(trainer *t, FILE *console, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(trainer *t, FILE *console, const char *fmt, ...)
 {
-    tlcl_checkpoint *c = NULL;
+    char line[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(console, "%s\n", line);
+    fflush(console);
+    if (t->p->log) {
+        fprintf(t->p->log, "%s\n", line);
+        fflush(t->p->log);
+    }
+}
+
+/* Checks a backup's training state and tensors, then restores it. When it
+ * is not used, *restored = 0 and why names the file and the key or tensor at
+ * fault; the model then keeps the weights it had. */
+static tlcl_status try_restore(trainer *t, const char *path, int *restored, char *why, size_t why_len)
+{
+    tlcl_model *m = t->p->model;
     *restored = 0;
-    if (access(path, R_OK) != 0 || tlcl_checkpoint_open(&c, path, t->err, t->err_len) != TLCL_OK)
+    if (access(path, F_OK) != 0) {
+        snprintf(why, why_len, "%s: no such file", path);
         return TLCL_OK;
-    cJSON *st = cJSON_Parse(tlcl_checkpoint_meta(c, "training_state") ? tlcl_checkpoint_meta(c, "training_state") : "");
-    tlcl_status s = st ? TLCL_OK : TLCL_ERR_FORMAT;
-    if (s == TLCL_OK)
-        s = tlcl_model_load(t->p->model, c, t->err, t->err_len);
-    if (s == TLCL_OK)
-        s = tlcl_model_load_optimizer(t->p->model, c, t->err, t->err_len);
-    if (s == TLCL_OK) {
-        state_restore(t, st);
-        *restored = 1;
+    }
+    tlcl_checkpoint *c = NULL;
+    if (tlcl_checkpoint_open(&c, path, why, why_len) != TLCL_OK)
+        return TLCL_OK;
+    const char *text = tlcl_checkpoint_meta(c, "training_state");
+    cJSON *st = text ? cJSON_Parse(text) : NULL;
+    char bad[768];
+    int nb = t->p->train ? tlcl_loader_batches(t->p->train) : 0;
+    tlcl_status s = TLCL_OK;
+    if (!text)
+        snprintf(why, why_len, "%s: no training_state in its metadata (not a backup)", path);
+    else if (!st)
+        snprintf(why, why_len, "%s: its training_state is not valid JSON", path);
+    else if (tlcl_train_state_check(st, t->p->nphases, nb, TLCL_LOGS_MAX, (int)sizeof t->h->epochs->key[0], bad,
+                                    sizeof bad) != 0)
+        snprintf(why, why_len, "%s: training_state %s", path, bad);
+    else {
+        /* the tensors are checked as they load: keep the weights in hand until the whole backup fits */
+        tlcl_params *pp = &m->params;
+        float *keep = malloc(pp->total * sizeof *keep), pre_scale[3], pre_shift[3];
+        memcpy(pre_scale, m->pre_scale, sizeof pre_scale), memcpy(pre_shift, m->pre_shift, sizeof pre_shift);
+        s = keep ? tlcl_cl_read(tlcl_engine_cl(t->p->eng), pp->values, 0, pp->total * sizeof(float), keep, "weights")
+                 : TLCL_ERR_OOM;
+        if (s != TLCL_OK) {
+            snprintf(t->err, t->err_len, "before reading the backup %s: %s", path,
+                     keep ? tlcl_engine_error(t->p->eng) : "out of memory");
+        } else if (tlcl_model_load(m, c, why, why_len) != TLCL_OK ||
+                   tlcl_model_load_optimizer(m, c, why, why_len) != TLCL_OK) {
+            memcpy(m->pre_scale, pre_scale, sizeof pre_scale), memcpy(m->pre_shift, pre_shift, sizeof pre_shift);
+            s = tlcl_cl_write(tlcl_engine_cl(t->p->eng), pp->values, 0, pp->total * sizeof(float), keep, "weights");
+            if (s != TLCL_OK)
+                snprintf(t->err, t->err_len, "restoring the weights after the backup %s failed: %s", path,
+                         tlcl_engine_error(t->p->eng));
+        } else {
+            state_restore(t, st);
+            *restored = 1;
+        }
+        free(keep);
     }
     cJSON_Delete(st);
     tlcl_checkpoint_close(c);
-    return TLCL_OK; /* a damaged backup is skipped: the caller tries the next one */
+    return s; /* an unusable backup is not an error here: the caller tries the next one */
 }
 
-static void resume_if_possible(trainer *t)
+/* The backup in cb.backup_dir (latest, then the previous one), per
+ * p->resume; see tlcl_resume_mode. */
+static tlcl_status resume_if_possible(trainer *t)
 {
-    if (!t->p->resume || !t->p->cb.backup_dir[0])
-        return;
-    char path[1100];
-    int ok = 0;
-    backup_path(t, path, sizeof path, "");
-    try_restore(t, path, &ok);
-    if (!ok) {
-        backup_path(t, path, sizeof path, ".bkp");
-        try_restore(t, path, &ok);
+    tlcl_train_plan *p = t->p;
+    const char *dir = p->cb.backup_dir;
+    if (p->resume == TLCL_RESUME_NEVER)
+        return TLCL_OK;
+    if (!dir[0]) {
+        if (p->resume == TLCL_RESUME_REQUIRED)
+            return fail(t, TLCL_ERR_ARG, "%s",
+                        "--resume: callbacks.backup is off in this configuration: there is no backup to resume from");
+        return TLCL_OK;
     }
-    if (ok && t->p->log)
-        fprintf(t->p->log, "resumed from %s: phase %d, epoch %d, batch %d\n", path, t->st.phase + 1,
-                t->st.epoch + 1, t->st.batch);
+    char path[2][1100], why[2][4096];
+    int ok = 0, present = 0;
+    for (int i = 0; i < 2 && !ok; i++) {
+        backup_path(t, path[i], sizeof path[i], i ? ".bkp" : "");
+        why[i][0] = '\0';
+        if (access(path[i], F_OK) != 0) {
+            snprintf(why[i], sizeof why[i], "%s: no such file", path[i]);
+            continue;
+        }
+        present++;
+        TLCL_TRY(try_restore(t, path[i], &ok, why[i], sizeof why[i]));
+        if (!ok)
+            say(t, stderr, "warning: a backup is not used: %s", why[i]); /* why names the file */
+    }
+    if (ok) {
+        say(t, stdout, "resumed from %s: phase %d, epoch %d, batch %d", path[present - 1], t->st.phase + 1,
+            t->st.epoch + 1, t->st.batch);
+        return TLCL_OK;
+    }
+    if (p->resume == TLCL_RESUME_REQUIRED) {
+        snprintf(t->err, t->err_len,
+                 "--resume: no usable backup in %s (%s; %s). Run without --resume to start over (an unusable "
+                 "backup is then moved aside, not deleted)",
+                 dir, why[0], why[1]);
+        return TLCL_ERR_FORMAT;
+    }
+    if (present) { /* keep it for inspection: the first backup of the new run would overwrite it */
+        char moved[1200], err[1400];
+        if (tlcl_move_aside(dir, moved, sizeof moved, err, sizeof err) > 0)
+            say(t, stderr, "warning: the unusable backup %s is moved aside to %s; training starts from the first "
+                "epoch", dir, moved);
+        else
+            say(t, stderr, "warning: %s; training starts from the first epoch", err);
+    }
+    return TLCL_OK;
 }
 
 static void backup_delete(trainer *t)
@@ -454,6 +548,27 @@ static void backup_delete(trainer *t)
     backup_path(t, path, sizeof path, ".bkp");
     remove(path);
     rmdir(t->p->cb.backup_dir);
+}
+
+/* Records that the run finished (p->state_path), before the backup goes:
+ * a rerun then trains no further epoch. 0 when recorded (or nothing to
+ * record), -1 when the file could not be written (the backup is kept). */
+static int record_finished(trainer *t, int stopped_early, int last_phase_epochs)
+{
+    if (!t->p->state_path[0])
+        return 0;
+    tlcl_run_status st;
+    memset(&st, 0, sizeof st);
+    snprintf(st.reason, sizeof st.reason, "%s", stopped_early ? "early_stopping" : "last_epoch");
+    st.phases = t->p->nphases;
+    st.last_phase_epochs = last_phase_epochs;
+    st.epochs_trained = t->h->n;
+    char err[1400];
+    if (tlcl_run_status_write(t->p->state_path, &st, err, sizeof err) != 0) {
+        say(t, stderr, "warning: %s; the backup is kept", err);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- epoch end: validation and callbacks ---------------------------------- */
@@ -676,18 +791,22 @@ static tlcl_status phase_begin(trainer *t, int fresh)
     return ensure_features(t);
 }
 
-static tlcl_status run_phases(trainer *t)
+/* *recorded: the run state says the run finished (or there is none to write). */
+static tlcl_status run_phases(trainer *t, int *recorded)
 {
     tlcl_train_plan *p = t->p;
-    int resumed = t->st.epoch > 0 || t->st.batch > 0;
+    int resumed = t->st.epoch > 0 || t->st.batch > 0, last_epochs = 0, stopped = 0;
+    *recorded = 0;
     for (; t->st.phase < p->nphases; t->st.phase++, t->st.epoch = 0, t->st.batch = 0, resumed = 0) {
         TLCL_TRY(phase_begin(t, !resumed));
         while (t->st.epoch < p->phases[t->st.phase].epochs && !t->st.es_stop)
             TLCL_TRY(run_epoch(t));
         if (t->st.es_stop && p->log)
             fprintf(p->log, "early stopping after epoch %d of phase %d\n", t->st.epoch, t->st.phase + 1);
+        last_epochs = t->st.epoch, stopped = t->st.es_stop;
         TLCL_TRY(restore_best(t));
     }
+    *recorded = record_finished(t, stopped, last_epochs) == 0;
     return TLCL_OK;
 }
 
@@ -698,14 +817,17 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
     t.p = p, t.h = h, t.err = err, t.err_len = err_len;
     memset(h, 0, sizeof *h);
     if (p->nphases < 1 || p->nphases > TLCL_PHASES_MAX)
-        return fail(&t, TLCL_ERR_ARG, "%s", "a run needs between 1 and 4 phases");
+        return fail(&t, TLCL_ERR_ARG, "%s",
+                    "'phases': a run needs between 1 and " TLCL_LIMIT_STR(TLCL_PHASES_MAX) " phases");
     t.st.ckpt.mode = monitor_mode(p->cb.checkpoint_monitor, p->cb.checkpoint_mode);
     tlcl_status s = tlcl_run_create(&t.run, p->model, &p->loss, err, err_len);
     if (s != TLCL_OK)
         return s;
-    resume_if_possible(&t);
-    s = run_phases(&t);
+    int recorded = 0;
+    s = resume_if_possible(&t);
     if (s == TLCL_OK)
+        s = run_phases(&t, &recorded);
+    if (s == TLCL_OK && recorded)
         backup_delete(&t);
     tlcl_tensor_release(p->eng, &t.features_train);
     tlcl_tensor_release(p->eng, &t.features_val);

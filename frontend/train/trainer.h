@@ -8,10 +8,11 @@
 
 #include "batch_loader.h"
 #include "run.h"
+#include "tlcl_limits.h"
 
 #include <stdio.h>
 
-enum { TLCL_LOGS_MAX = 96, TLCL_PHASES_MAX = 4 };
+enum { TLCL_LOGS_MAX = 96 }; /* TLCL_PHASES_MAX: tlcl_limits.h, shared with the configuration */
 
 /* One epoch's logs: Keras's logs dict (loss, accuracy, val_*, learning_rate, ...). */
 typedef struct tlcl_logs {
@@ -72,6 +73,14 @@ typedef struct tlcl_callbacks {
     int terminate_on_nan;        /* always on: a NaN loss stops the run (the update is skipped) */
 } tlcl_callbacks;
 
+/* What the trainer does with a backup in cb.backup_dir when it starts. */
+typedef enum tlcl_resume_mode {
+    TLCL_RESUME_NEVER = 0,   /* start from the first epoch */
+    TLCL_RESUME_AUTO = 1,    /* resume from a usable backup; an unusable one is reported, moved aside, and the
+                                run starts over (Keras's BackupAndRestore) */
+    TLCL_RESUME_REQUIRED = 2 /* resume, or fail when no backup is usable (--resume) */
+} tlcl_resume_mode;
+
 /* Computes the validation metrics of one epoch from probabilities. */
 typedef void (*tlcl_metrics_fn)(void *ctx, const float *probs, const int *labels, int n, int classes,
                                 const char *prefix, tlcl_logs *logs);
@@ -90,7 +99,8 @@ typedef struct tlcl_train_plan {
     tlcl_callbacks cb;
     int cache_features;              /* frozen base, no augmentation: features once, head trains on them */
     uint32_t seed;
-    int resume;                      /* 1: resume from the backup if there is one */
+    int resume;                      /* tlcl_resume_mode */
+    char state_path[1100];           /* run_state.json, written when training completes ("" = none) */
     int progress;                    /* progress bar on a terminal */
     FILE *log;                       /* also receives the per-epoch lines (may be NULL) */
     tlcl_metrics_fn metrics;         /* extra validation metrics (may be NULL) */
@@ -109,7 +119,11 @@ typedef struct tlcl_history {
 void tlcl_history_free(tlcl_history *h);
 
 /* Runs every phase. On success the model holds the final weights (or the
- * best ones when early stopping restores them). */
+ * best ones when early stopping restores them). A backup is validated key by
+ * key (train_state.h) and tensor by tensor before it is used; one that is
+ * not used is reported on stderr and in the log with the file and the key or
+ * tensor at fault. When training completes, the run state (state_path) is
+ * written before the backup is deleted. */
 tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_t err_len);
 
 /* Runs the model over a loader through the run's inference pass and returns

@@ -17,6 +17,14 @@ static int src_index(const ref_conv_shape *s, int o, int k, int pad, int size)
     return (i >= 0 && i < size) ? i : -1;
 }
 
+void ref_conv_same(int in, int k, int stride, int *out, int *pad_before)
+{
+    int o = (int)ceil((double)in / (double)stride);
+    int total = (int)fmax((double)(o - 1) * stride + k - in, 0.0);
+    *out = o;
+    *pad_before = (int)floor(total / 2.0);
+}
+
 void ref_conv2d_forward(const ref_conv_shape *s, double *out, const double *in, const double *weight)
 {
     for (int n = 0; n < s->n; n++)

@@ -13,6 +13,13 @@ typedef struct ref_conv_shape {
     int kh, kw, stride, pad_top, pad_left;
 } ref_conv_shape;
 
+/* TensorFlow's 'same' padding along one axis, from its documented rule
+ * (tf.nn.convolution): out = ceil(in / stride), pad_total =
+ * max((out - 1) * stride + k - in, 0), pad_before = floor(pad_total / 2)
+ * (the extra row or column goes after). The tests build their reference
+ * geometry with this, never with the engine's tlcl_conv_same. */
+void ref_conv_same(int in, int k, int stride, int *out, int *pad_before);
+
 /* weight [kh,kw,cin,cout] */
 void ref_conv2d_forward(const ref_conv_shape *s, double *out, const double *in, const double *weight);
 void ref_conv2d_backward(const ref_conv_shape *s, double *din, double *dweight, const double *dout,

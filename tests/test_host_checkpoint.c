@@ -1,0 +1,226 @@
+/* test_host_checkpoint.c — opening checkpoints: the format_version of the
+ * metadata is checked (a newer, unknown or missing version is refused with
+ * the file, the version found and the one expected), a checkpoint tlcl
+ * writes opens and loads, and the best model `tlcl train` evaluates on the
+ * test set is loaded or the failure reported (never ignored). Host only: a
+ * model that is built but not allocated on a device reads and checks every
+ * tensor without one. */
+#include "config.h"
+#include "harness.h"
+#include "model.h"
+#include "run_plan.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static void check(harness *h, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void check(harness *h, int ok, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ok) {
+        h->passed++;
+        printf("ok   %s\n", msg);
+    } else {
+        harness_fail(h, "%s", msg);
+    }
+}
+
+/* A safetensors file with this metadata object (JSON text) and no tensors. */
+static const char *write_header(const char *name, const char *meta)
+{
+    static char path[512];
+    char header[1024];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    int n = snprintf(header, sizeof header, "{\"__metadata__\":%s}", meta);
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((unsigned long long)n >> (8 * i));
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(len8, 1, 8, f) != 8 || fwrite(header, 1, (size_t)n, f) != (size_t)n) {
+        perror(path);
+        exit(1);
+    }
+    fclose(f);
+    return path;
+}
+
+/* Opens `meta` and expects a refusal whose message holds the path and each want. */
+static void expect_refused(harness *h, const char *what, const char *name, const char *meta, const char *want1,
+                           const char *want2)
+{
+    const char *path = write_header(name, meta);
+    tlcl_checkpoint *c = NULL;
+    char err[1024] = "";
+    tlcl_status s = tlcl_checkpoint_open(&c, path, err, sizeof err);
+    check(h, s == TLCL_ERR_FORMAT && !c && strstr(err, path) && strstr(err, want1) && (!want2 || strstr(err, want2)),
+          "%s -> %s", what, err);
+    tlcl_checkpoint_close(c);
+}
+
+static void test_format_version(harness *h)
+{
+    const char *path = write_header("v1.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"1\"}");
+    tlcl_checkpoint *c = NULL;
+    char err[1024] = "";
+    check(h, tlcl_checkpoint_open(&c, path, err, sizeof err) == TLCL_OK && c, "format_version 1 opens %s", err);
+    tlcl_checkpoint_close(c);
+    expect_refused(h, "newer version", "v2.safetensors",
+                   "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"2\",\"tlcl_version\":\"9.0.0\"}",
+                   "format_version 2 (written by tlcl 9.0.0)", "reads format_version 1: read it with a newer tlcl");
+    expect_refused(h, "unknown version", "vx.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"1.5b\"}",
+                   "unknown checkpoint format_version '1.5b'", "reads format_version 1");
+    expect_refused(h, "version zero", "v0.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"0\"}",
+                   "unknown checkpoint format_version '0'", "reads format_version 1");
+    expect_refused(h, "version not a string", "vn.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":1}",
+                   "unknown checkpoint format_version '1'", "reads format_version 1");
+    expect_refused(h, "missing version", "vm.safetensors", "{\"format\":\"tlcl-checkpoint\"}",
+                   "no format_version", "expected format_version 1");
+    expect_refused(h, "no metadata at all", "nometa.safetensors", "{}", "no format_version",
+                   "expected format_version 1");
+}
+
+/* A host model (built, laid out, not on a device) of `classes` classes. */
+static int host_model(harness *h, tlcl_model *m, int classes)
+{
+    tlcl_model_options o = tlcl_model_options_default();
+    o.arch = "efficientnet-b0";
+    o.classes = classes;
+    o.size = 32;
+    char err[1024] = "";
+    if (tlcl_model_build(m, &o, err, sizeof err) != TLCL_OK) {
+        harness_fail(h, "building a host model: %s", err);
+        return -1;
+    }
+    tlcl_params_layout(&m->params, 1); /* the flat host layout, as `tlcl import` uses */
+    return 0;
+}
+
+/* Saves a checkpoint of a host model of `classes` classes to tmpdir/name. */
+static const char *save_model(harness *h, const char *name, int classes)
+{
+    static char path[512];
+    tlcl_model m;
+    char err[1024] = "";
+    if (host_model(h, &m, classes))
+        return NULL;
+    float *host = calloc(m.params.total, sizeof *host);
+    for (size_t i = 0; host && i < m.params.total; i++)
+        host[i] = (float)(i % 97) * 0.01f;
+    const char *names[] = {"a", "b", "c", "d"};
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    tlcl_status s = host ? tlcl_model_save_host(&m, host, path, names, classes, err, sizeof err) : TLCL_ERR_OOM;
+    free(host);
+    tlcl_model_free(&m);
+    if (s != TLCL_OK)
+        harness_fail(h, "saving %s: %s", path, err);
+    return s == TLCL_OK ? path : NULL;
+}
+
+/* What tlcl writes, it opens and loads (values and shapes checked). */
+static void test_round_trip(harness *h)
+{
+    tlcl_model m;
+    char err[1024] = "";
+    const char *path = save_model(h, "saved.safetensors", 3);
+    if (!path || host_model(h, &m, 3))
+        return;
+    tlcl_status s = TLCL_OK;
+    tlcl_checkpoint *c = NULL;
+    if (s == TLCL_OK)
+        s = tlcl_checkpoint_open(&c, path, err, sizeof err);
+    if (s == TLCL_OK)
+        s = tlcl_model_load(&m, c, err, sizeof err);
+    check(h, s == TLCL_OK && c && !strcmp(tlcl_checkpoint_meta(c, "format_version"), "1"),
+          "a checkpoint tlcl writes carries format_version 1, opens and loads %s", err);
+    tlcl_checkpoint_close(c);
+    tlcl_model_free(&m);
+}
+
+static void copy_truncated(const char *from, const char *to, long drop)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    fseek(in, 0, SEEK_END);
+    long n = ftell(in) - drop;
+    fseek(in, 0, SEEK_SET);
+    for (long i = 0; i < n; i++)
+        fputc(fgetc(in), out);
+    fclose(in), fclose(out);
+}
+
+/* The best model before the test evaluation of `tlcl train`: loaded when it
+ * is there, the weights in hand when it is not, an error naming the file
+ * when it is there and does not load. */
+static void test_load_best(harness *h)
+{
+    static tlcl_config cfg;
+    char err[4096] = "", trunc[600];
+    tlcl_model m;
+    char good[600], four[600];
+    tlcl_config_defaults(&cfg, err, sizeof err);
+    const char *saved = save_model(h, "best.safetensors", 3);
+    if (!saved || host_model(h, &m, 3))
+        return;
+    snprintf(good, sizeof good, "%s", saved);
+    snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", good);
+    cfg.callbacks.model_checkpoint.enabled = 1;
+    int loaded = -1;
+    tlcl_status s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    check(h, s == TLCL_OK && loaded == 1, "the best model is loaded for the test evaluation %s", err);
+    cfg.callbacks.model_checkpoint.enabled = 0;
+    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    check(h, s == TLCL_OK && loaded == 0, "no model_checkpoint: the weights in hand");
+    cfg.callbacks.model_checkpoint.enabled = 1;
+    snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s/absent.safetensors", tmpdir);
+    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    check(h, s == TLCL_OK && loaded == 0, "no best model file: the weights in hand");
+
+    saved = save_model(h, "best4.safetensors", 4);
+    snprintf(four, sizeof four, "%s", saved ? saved : "(not saved)");
+    snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", four);
+    err[0] = 0;
+    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    check(h, s != TLCL_OK && strstr(err, four) && strstr(err, "test evaluation") && strstr(err, "predictions/"),
+          "a best model that does not fit is an error naming the file and the tensor: %s", err);
+    snprintf(trunc, sizeof trunc, "%s/truncated.safetensors", tmpdir);
+    copy_truncated(good, trunc, 4096);
+    snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", trunc);
+    err[0] = 0;
+    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    check(h, s != TLCL_OK && strstr(err, trunc) && strstr(err, "is truncated or its offsets are wrong"),
+          "a truncated best model is an error naming the file: %s", err);
+    const char *newer = write_header("newer.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"7\"}");
+    snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", newer);
+    err[0] = 0;
+    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    check(h, s != TLCL_OK && strstr(err, newer) && strstr(err, "format_version 7"),
+          "a best model of a newer format is an error naming the file and the version: %s", err);
+    tlcl_model_free(&m);
+}
+
+int main(void)
+{
+    harness h;
+    harness_init(&h, 0);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tlcl_checkpoint_test_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_format_version(&h);
+    test_round_trip(&h);
+    test_load_best(&h);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (h.failed == 0 && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return harness_finish(&h);
+}
