@@ -52,7 +52,8 @@ float *fixture_to_float(const double *x, size_t n); /* malloc'd */
  * *worst. */
 double fixture_elementwise(const float *got, const double *want, size_t n, const double *floor, double floor0,
                            size_t *worst);
-/* One check of it against tol, one line either way. */
+/* One check against tol with the floor as an absolute allowance:
+ * harness_close with rtol = tol and atol = tol * floor0. */
 int fixture_check(harness *h, const char *what, const float *got, const double *want, size_t n, double tol,
                   double floor0);
 

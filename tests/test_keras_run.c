@@ -360,8 +360,8 @@ static void compare_params(harness *h, tlcl_model *m, const run_fixture *rf, con
     int in_fixture = 0;
     size_t plen = strlen(opt);
     for (cJSON *t = fixture_first(&rf->fx); t; t = t->next)
-        in_fixture += strncmp(t->string, opt, plen) == 0 && t->string[plen] == '/' &&
-                      strcmp(t->string + plen + 1, "loss") != 0 && strcmp(t->string + plen + 1, "logits_infer") != 0;
+        /* variables are "<opt>/<layer>/<var>"; the run's other values have no second '/' */
+        in_fixture += strncmp(t->string, opt, plen) == 0 && t->string[plen] == '/' && strchr(t->string + plen + 1, '/');
     snprintf(what, sizeof what,
              "%s %s: %d tensors after %d steps (%d of them BatchNorm/Normalization state; Keras has %d), %d outside "
              "1e-4; worst %s %.2e",
@@ -371,6 +371,37 @@ static void compare_params(harness *h, tlcl_model *m, const run_fixture *rf, con
 }
 
 /* One optimizer's five steps from the initial weights. */
+/* (3) val_loss: the run's inference pass with a focal loss (label smoothing,
+ * alpha, gamma) over the fixture batch, without sample weights, against
+ * what Keras's evaluate reports for the same weights and loss. */
+static void check_val_loss_focal(harness *h, tlcl_model *m, const run_fixture *rf, const char *opt)
+{
+    char key[64], what[160], err[512];
+    snprintf(key, sizeof key, "%s/val_loss_focal", opt);
+    double *want = fixture_need(h, &rf->fx, key, 1);
+    tlcl_loss_spec focal = tlcl_loss_spec_default();
+    focal.kind = TLCL_LOSS_KIND_FOCAL;
+    focal.focal_alpha = (float)fixture_meta_num(h, &rf->fx, "val_focal_alpha");
+    focal.focal_gamma = (float)fixture_meta_num(h, &rf->fx, "val_focal_gamma");
+    focal.label_smoothing = (float)fixture_meta_num(h, &rf->fx, "val_focal_label_smoothing");
+    tlcl_run *r = NULL;
+    tlcl_run_input in = {.images = rf->images, .labels = rf->labels, .count = rf->batch};
+    tlcl_run_batch *b;
+    tlcl_run_stats st;
+    if (want && tlcl_run_create(&r, m, &focal, err, sizeof err) != TLCL_OK)
+        harness_fail(h, "%s: run: %s", rf->fam, err);
+    else if (want && !harness_status(h, tlcl_run_load(r, &in, NULL, &b), "load") &&
+             !harness_status(h, tlcl_run_predict(r, b, NULL), "predict") &&
+             !harness_status(h, tlcl_run_sync(r, &st), "sync")) {
+        float got = (float)(st.loss_sum / st.samples);
+        snprintf(what, sizeof what, "%s %s: val_loss with a focal loss = Keras evaluate's (%.6f vs %.6f)", rf->fam,
+                 opt, got, want[0]);
+        fixture_check(h, what, &got, want, 1, RUN_TOL, RUN_FLOOR);
+    }
+    tlcl_run_free(r);
+    free(want);
+}
+
 static void run_optimizer(harness *h, const run_fixture *rf, const char *opt)
 {
     double t0 = now();
@@ -441,6 +472,7 @@ static void run_optimizer(harness *h, const run_fixture *rf, const char *opt)
         if (import_prefix(h, &m, rf, prefix) == 0) {
             snprintf(what, sizeof what, "Keras's weights after %d %s steps", rf->steps, opt);
             check_inference(h, r, rf, key, what, 1e-4);
+            check_val_loss_focal(h, &m, rf, opt);
         }
     }
     free(losses);

@@ -55,6 +55,9 @@ Writes tests/fixtures/keras_run_<v1|v2>.safetensors:
                         moving mean and variance included (opt: adam, sgd)
   <opt>/loss            F32 [5] the loss train_on_batch returned at each step
   <opt>/logits_infer    F32 [4, 3] inference logits after the five steps
+  <opt>/val_loss_focal  F32 [1] what Keras's evaluate reports as the loss of
+                        the model after the steps compiled with a focal loss
+                        (VAL_FOCAL): the val_loss path, no class weights
 
 and the metadata (strings) lists the hyper-parameters the C test reads.
 
@@ -279,6 +282,7 @@ def make(family):
             t[f"{opt_name}/{n}"] = ("F32", v)
         t[f"{opt_name}/loss"] = ("F32", np.array(losses, "float32"))
         t[f"{opt_name}/logits_infer"] = ("F32", model(x, training=False).numpy())
+        t[f"{opt_name}/val_loss_focal"] = ("F32", np.array([val_loss_focal(model, x, y)], "float32"))
         run(model64, init, opt_name, x.astype("float64"), y.astype("float64"))
         final64 = [w.numpy() for _, w in variables(model64)]
         moved = worst([(n, b) for n, b in zip(names, init)], list(zip(names, final)))
@@ -292,10 +296,23 @@ def make(family):
             "stages": str(FAMILIES[family]["stages"]), "size": str(SIZE), "classes": str(CLASSES),
             "batch": str(BATCH), "steps": str(STEPS),
             "adam_lr": str(OPTIMIZERS["adam"]["lr"]), "adam_epsilon": str(OPTIMIZERS["adam"]["epsilon"]),
-            "sgd_lr": str(OPTIMIZERS["sgd"]["lr"]), "sgd_momentum": str(OPTIMIZERS["sgd"]["momentum"])}
+            "sgd_lr": str(OPTIMIZERS["sgd"]["lr"]), "sgd_momentum": str(OPTIMIZERS["sgd"]["momentum"]),
+            "val_focal_alpha": str(VAL_FOCAL["alpha"]), "val_focal_gamma": str(VAL_FOCAL["gamma"]),
+            "val_focal_label_smoothing": str(VAL_FOCAL["label_smoothing"])}
     path = os.path.join(OUT, f"keras_run_{family}.safetensors")
     safetensors_write(path, t, meta)
     print(f"    {path}: {os.path.getsize(path)} bytes")
+
+
+# The loss Keras reports as val_loss for a model compiled with a focal loss
+# (evaluate: inference mode, no class weights): the C test computes it with
+# tlcl_run_predict from the same weights.
+VAL_FOCAL = {"alpha": 0.4, "gamma": 1.5, "label_smoothing": 0.1}
+
+
+def val_loss_focal(model, x, y):
+    model.compile(optimizer="sgd", loss=keras.losses.CategoricalFocalCrossentropy(from_logits=True, **VAL_FOCAL))
+    return float(model.evaluate(x, y, batch_size=BATCH, verbose=0))
 
 
 def main():
