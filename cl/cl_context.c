@@ -412,6 +412,14 @@ tlcl_status tlcl_cl_marker(tlcl_cl *cl, cl_event *out)
     return TLCL_OK;
 }
 
+void tlcl_cl_forget(cl_event *ev)
+{
+    if (ev && *ev)
+        clReleaseEvent(*ev);
+    if (ev)
+        *ev = NULL;
+}
+
 tlcl_status tlcl_cl_wait(tlcl_cl *cl, cl_event *ev, const char *what)
 {
     if (!ev || !*ev)

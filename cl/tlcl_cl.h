@@ -234,6 +234,8 @@ tlcl_status tlcl_cl_marker(tlcl_cl *cl, cl_event *out);
 /* Waits for *ev (NULL or an empty event: nothing to wait for), releases it
  * and sets it to NULL. */
 tlcl_status tlcl_cl_wait(tlcl_cl *cl, cl_event *ev, const char *what);
+/* Releases *ev without waiting for it and sets it to NULL. */
+void tlcl_cl_forget(cl_event *ev);
 /* Device-to-device copy (enqueued, not waited for). */
 tlcl_status tlcl_cl_copy(tlcl_cl *cl, cl_mem dst, size_t dst_offset_bytes, cl_mem src, size_t src_offset_bytes,
                          size_t bytes, const char *what);
