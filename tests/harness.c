@@ -100,6 +100,16 @@ void harness_expect(harness *h, int cond, const char *what)
     }
 }
 
+void harness_expectf(harness *h, int cond, const char *fmt, ...)
+{
+    char what[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    harness_expect(h, cond, what);
+}
+
 int harness_status(harness *h, tlcl_status s, const char *what)
 {
     if (s == TLCL_OK)

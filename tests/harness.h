@@ -29,6 +29,8 @@ int harness_finish(harness *h);
 void harness_fail(harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Passes or fails one named yes/no check. */
 void harness_expect(harness *h, int cond, const char *what);
+/* The same with a printf-style name. */
+void harness_expectf(harness *h, int cond, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Fails and returns 1 when s != TLCL_OK, printing the engine's message. */
 int harness_status(harness *h, tlcl_status s, const char *what);
 

@@ -18,22 +18,6 @@
 
 static char tmpdir[256];
 
-static void check(harness *h, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void check(harness *h, int ok, const char *fmt, ...)
-{
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (ok) {
-        h->passed++;
-        printf("ok   %s\n", msg);
-    } else {
-        harness_fail(h, "%s", msg);
-    }
-}
-
 /* A safetensors file with this metadata object (JSON text) and no tensors. */
 static const char *write_header(const char *name, const char *meta)
 {
@@ -61,7 +45,7 @@ static void expect_refused(harness *h, const char *what, const char *name, const
     tlcl_checkpoint *c = NULL;
     char err[1024] = "";
     tlcl_status s = tlcl_checkpoint_open(&c, path, err, sizeof err);
-    check(h, s == TLCL_ERR_FORMAT && !c && strstr(err, path) && strstr(err, want1) && (!want2 || strstr(err, want2)),
+    harness_expectf(h, s == TLCL_ERR_FORMAT && !c && strstr(err, path) && strstr(err, want1) && (!want2 || strstr(err, want2)),
           "%s -> %s", what, err);
     tlcl_checkpoint_close(c);
 }
@@ -71,7 +55,7 @@ static void test_format_version(harness *h)
     const char *path = write_header("v1.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"1\"}");
     tlcl_checkpoint *c = NULL;
     char err[1024] = "";
-    check(h, tlcl_checkpoint_open(&c, path, err, sizeof err) == TLCL_OK && c, "format_version 1 opens %s", err);
+    harness_expectf(h, tlcl_checkpoint_open(&c, path, err, sizeof err) == TLCL_OK && c, "format_version 1 opens %s", err);
     tlcl_checkpoint_close(c);
     expect_refused(h, "newer version", "v2.safetensors",
                    "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"2\",\"tlcl_version\":\"9.0.0\"}",
@@ -139,7 +123,7 @@ static void test_round_trip(harness *h)
         s = tlcl_checkpoint_open(&c, path, err, sizeof err);
     if (s == TLCL_OK)
         s = tlcl_model_load(&m, c, err, sizeof err);
-    check(h, s == TLCL_OK && c && !strcmp(tlcl_checkpoint_meta(c, "format_version"), "1"),
+    harness_expectf(h, s == TLCL_OK && c && !strcmp(tlcl_checkpoint_meta(c, "format_version"), "1"),
           "a checkpoint tlcl writes carries format_version 1, opens and loads %s", err);
     tlcl_checkpoint_close(c);
     tlcl_model_free(&m);
@@ -174,34 +158,34 @@ static void test_load_best(harness *h)
     cfg.callbacks.model_checkpoint.enabled = 1;
     int loaded = -1;
     tlcl_status s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
-    check(h, s == TLCL_OK && loaded == 1, "the best model is loaded for the test evaluation %s", err);
+    harness_expectf(h, s == TLCL_OK && loaded == 1, "the best model is loaded for the test evaluation %s", err);
     cfg.callbacks.model_checkpoint.enabled = 0;
     s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
-    check(h, s == TLCL_OK && loaded == 0, "no model_checkpoint: the weights in hand");
+    harness_expectf(h, s == TLCL_OK && loaded == 0, "no model_checkpoint: the weights in hand");
     cfg.callbacks.model_checkpoint.enabled = 1;
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s/absent.safetensors", tmpdir);
     s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
-    check(h, s == TLCL_OK && loaded == 0, "no best model file: the weights in hand");
+    harness_expectf(h, s == TLCL_OK && loaded == 0, "no best model file: the weights in hand");
 
     saved = save_model(h, "best4.safetensors", 4);
     snprintf(four, sizeof four, "%s", saved ? saved : "(not saved)");
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", four);
     err[0] = 0;
     s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, four) && strstr(err, "test evaluation") && strstr(err, "predictions/"),
+    harness_expectf(h, s != TLCL_OK && strstr(err, four) && strstr(err, "test evaluation") && strstr(err, "predictions/"),
           "a best model that does not fit is an error naming the file and the tensor: %s", err);
     snprintf(trunc, sizeof trunc, "%s/truncated.safetensors", tmpdir);
     copy_truncated(good, trunc, 4096);
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", trunc);
     err[0] = 0;
     s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, trunc) && strstr(err, "is truncated or its offsets are wrong"),
+    harness_expectf(h, s != TLCL_OK && strstr(err, trunc) && strstr(err, "is truncated or its offsets are wrong"),
           "a truncated best model is an error naming the file: %s", err);
     const char *newer = write_header("newer.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"7\"}");
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", newer);
     err[0] = 0;
     s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, newer) && strstr(err, "format_version 7"),
+    harness_expectf(h, s != TLCL_OK && strstr(err, newer) && strstr(err, "format_version 7"),
           "a best model of a newer format is an error naming the file and the version: %s", err);
     tlcl_model_free(&m);
 }

@@ -20,22 +20,6 @@
 static char tmpdir[256];
 static tlcl_config cfg, cfg2; /* large: static rather than on the stack */
 
-static void check(harness *h, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void check(harness *h, int ok, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (ok) {
-        h->passed++;
-        printf("ok   %s\n", msg);
-    } else {
-        harness_fail(h, "%s", msg);
-    }
-}
-
 static const char *write_file(const char *name, const char *text)
 {
     static char path[512];
@@ -83,7 +67,7 @@ static void expect_error(harness *h, const char *what, const char *text, const c
     tlcl_status s = load_finalize(path, err, sizeof err);
     snprintf(where, sizeof where, "%s:%s: ", path, linecol ? linecol : "");
     int ok = s != TLCL_OK && (linecol ? strstr(err, where) != NULL : strncmp(err, path, strlen(path)) != 0) && strstr(err, want1) && (!want2 || strstr(err, want2));
-    check(h, ok, "%s -> %s", what, err);
+    harness_expectf(h, ok, "%s -> %s", what, err);
 }
 
 static void test_files_load(harness *h)
@@ -95,13 +79,13 @@ static void test_files_load(harness *h)
         char path[512], err[1024] = "";
         snprintf(path, sizeof path, "%s/%s", TLCL_SOURCE_DIR, files[i]);
         tlcl_status s = load_finalize(path, err, sizeof err);
-        check(h, s == TLCL_OK, "%s loads and finalizes %s", files[i], err);
+        harness_expectf(h, s == TLCL_OK, "%s loads and finalizes %s", files[i], err);
     }
     /* what the examples promise */
     char path[512], err[1024];
     snprintf(path, sizeof path, "%s/config/examples/two_phase.yaml", TLCL_SOURCE_DIR);
     load_finalize(path, err, sizeof err);
-    check(h, cfg.phases_count == 2 && cfg.phases[0].trainable == TLCL_TRAIN_NONE &&
+    harness_expectf(h, cfg.phases_count == 2 && cfg.phases[0].trainable == TLCL_TRAIN_NONE &&
                  cfg.phases[1].trainable == TLCL_TRAIN_TOP_BLOCKS && cfg.phases[1].top_blocks == 2 &&
                  cfg.phases[1].bn_frozen && tlcl_config_phase_learning_rate(&cfg, 1) == 1e-5 &&
                  tlcl_config_phase_epochs(&cfg, 1) == 20 && cfg.model.head.units_count == 2 &&
@@ -109,7 +93,7 @@ static void test_files_load(harness *h)
          "two_phase: frozen head, then top 2 blocks with frozen BN at 1e-5, head [1024, 512]");
     snprintf(path, sizeof path, "%s/config/examples/focal_class_weights.yaml", TLCL_SOURCE_DIR);
     load_finalize(path, err, sizeof err);
-    check(h, cfg.loss.name == TLCL_LOSS_FOCAL && cfg.loss.gamma == 2.0 && cfg.class_weight.kind == TLCL_CW_BALANCED &&
+    harness_expectf(h, cfg.loss.name == TLCL_LOSS_FOCAL && cfg.loss.gamma == 2.0 && cfg.class_weight.kind == TLCL_CW_BALANCED &&
                  cfg.train.data_dir.split == TLCL_CFG_SPLIT_GROUP && cfg.metrics_count == 5 &&
                  cfg.metrics[4].kind == TLCL_METRIC_TOP_K && cfg.metrics[4].k == 3,
          "focal_class_weights: focal, balanced weights, group split, top-3 accuracy");
@@ -124,7 +108,7 @@ static void test_default_file_current(harness *h)
     fclose(f);
     snprintf(path, sizeof path, "%s/config/default.yaml", TLCL_SOURCE_DIR);
     char *file = read_all(path, &flen);
-    check(h, file && flen == len && memcmp(file, mem, len) == 0,
+    harness_expectf(h, file && flen == len && memcmp(file, mem, len) == 0,
           "config/default.yaml matches the schema (regenerate: tlcl config default > config/default.yaml)");
     free(file);
     free(mem);
@@ -133,35 +117,35 @@ static void test_default_file_current(harness *h)
 static void test_keras_defaults(harness *h)
 {
     char err[1024];
-    check(h, tlcl_config_defaults(&cfg, err, sizeof err) == TLCL_OK, "defaults apply");
+    harness_expectf(h, tlcl_config_defaults(&cfg, err, sizeof err) == TLCL_OK, "defaults apply");
     const tlcl_config *c = &cfg;
-    check(h, c->optimizer.name == TLCL_OPTIMIZER_ADAM && c->optimizer.learning_rate == 1e-3 &&
+    harness_expectf(h, c->optimizer.name == TLCL_OPTIMIZER_ADAM && c->optimizer.learning_rate == 1e-3 &&
                  c->optimizer.beta_1 == 0.9 && c->optimizer.beta_2 == 0.999 && c->optimizer.epsilon == 1e-7 &&
                  tlcl_config_weight_decay(c) == 0.0 && isnan(c->optimizer.global_clipnorm),
           "Adam: 1e-3, 0.9, 0.999, 1e-7, no weight decay, no clipping");
     tlcl_config_set(&cfg, "optimizer.name", "adamw", err, sizeof err);
-    check(h, tlcl_config_weight_decay(c) == 0.004, "AdamW weight_decay 0.004");
-    check(h, c->schedule.factor == 0.1 && c->schedule.patience == 10 && c->schedule.min_delta == 1e-4 &&
+    harness_expectf(h, tlcl_config_weight_decay(c) == 0.004, "AdamW weight_decay 0.004");
+    harness_expectf(h, c->schedule.factor == 0.1 && c->schedule.patience == 10 && c->schedule.min_delta == 1e-4 &&
                  c->schedule.cooldown == 0 && c->schedule.min_lr == 0 && !strcmp(c->schedule.monitor, "val_loss") &&
                  c->schedule.mode == TLCL_MODE_AUTO,
           "ReduceLROnPlateau: factor 0.1, patience 10, min_delta 1e-4, cooldown 0, min_lr 0, val_loss, auto");
     const __typeof__(c->callbacks.early_stopping) *es = &c->callbacks.early_stopping;
-    check(h, es->patience == 0 && es->min_delta == 0 && isnan(es->baseline) && !es->restore_best_weights &&
+    harness_expectf(h, es->patience == 0 && es->min_delta == 0 && isnan(es->baseline) && !es->restore_best_weights &&
                  es->start_from_epoch == 0 && es->mode == TLCL_MODE_AUTO && !strcmp(es->monitor, "val_loss"),
           "EarlyStopping: patience 0, min_delta 0, no baseline, no restore, start 0, val_loss");
-    check(h, c->callbacks.backup.save_freq == 0 && !c->callbacks.backup.double_checkpoint &&
+    harness_expectf(h, c->callbacks.backup.save_freq == 0 && !c->callbacks.backup.double_checkpoint &&
                  c->callbacks.backup.delete_checkpoint && !strcmp(c->callbacks.csv_logger.separator, ",") &&
                  !c->callbacks.csv_logger.append && isnan(c->callbacks.model_checkpoint.initial_value_threshold),
           "BackupAndRestore epoch/no double/delete, CSVLogger ',' no append");
-    check(h, c->loss.alpha_count == 1 && c->loss.alpha[0] == 0.25 && c->loss.gamma == 2.0 &&
+    harness_expectf(h, c->loss.alpha_count == 1 && c->loss.alpha[0] == 0.25 && c->loss.gamma == 2.0 &&
                  c->loss.label_smoothing == 0 && c->train.config.batch_size == 32 && c->model.drop_connect_rate == 0.2 &&
                  c->schedule.alpha == 0 && !c->schedule.staircase && isnan(c->schedule.warmup_target),
           "focal alpha 0.25 gamma 2, no smoothing, batch 32, drop_connect 0.2, cosine alpha 0");
-    check(h, c->metrics_count == 1 && c->metrics[0].kind == TLCL_METRIC_ACCURACY && c->train.config.device == -1 &&
+    harness_expectf(h, c->metrics_count == 1 && c->metrics[0].kind == TLCL_METRIC_ACCURACY && c->train.config.device == -1 &&
                  c->class_weight.kind == TLCL_CW_NONE && c->phases_count == 0,
           "metrics [accuracy], device -1, no class weights, no phases");
     tlcl_config_set(&cfg, "metrics", "[top_k_accuracy]", err, sizeof err);
-    check(h, c->metrics[0].kind == TLCL_METRIC_TOP_K && c->metrics[0].k == 5, "top_k_accuracy k defaults to 5");
+    harness_expectf(h, c->metrics[0].kind == TLCL_METRIC_TOP_K && c->metrics[0].k == 5, "top_k_accuracy k defaults to 5");
 }
 
 static void test_errors(harness *h)
@@ -222,7 +206,7 @@ static void test_errors(harness *h)
                  "unknown 'resnet50'", "efficientnet");
     expect_error(h, "two documents", "train: {data_dir: {train: d}}\n---\nmodel: {}\n", "3:1", "more than one", NULL);
     char err[256];
-    check(h, tlcl_config_load(&cfg, "/nonexistent/x.yaml", err, sizeof err) == TLCL_ERR_IO && strstr(err, "cannot open"),
+    harness_expectf(h, tlcl_config_load(&cfg, "/nonexistent/x.yaml", err, sizeof err) == TLCL_ERR_IO && strstr(err, "cannot open"),
           "missing file -> %s", err);
 }
 
@@ -239,7 +223,7 @@ static void test_set(harness *h)
              !tlcl_config_set_arg(&cfg, "phases.1.from_block=block6a", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "callbacks.backup.save_freq=500", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "train.data_dir.image_size=256", err, sizeof err);
-    check(h, ok && cfg.optimizer.learning_rate == 1e-4 && cfg.model.head.units_count == 2 &&
+    harness_expectf(h, ok && cfg.optimizer.learning_rate == 1e-4 && cfg.model.head.units_count == 2 &&
                  cfg.class_weight.kind == TLCL_CW_MAP && cfg.class_weight.weights[1] == 2.5 && cfg.phases_count == 2 &&
                  cfg.phases[1].trainable == TLCL_TRAIN_FROM_BLOCK && !strcmp(cfg.phases[1].from_block, "block6a") &&
                  cfg.phases[0].trainable == TLCL_TRAIN_NONE && cfg.callbacks.backup.save_freq == 500 &&
@@ -262,12 +246,12 @@ static void test_set(harness *h)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tlcl_status s = tlcl_config_set_arg(&cfg, bad[i].kv, err, sizeof err);
-        check(h, s == TLCL_ERR_ARG && strstr(err, bad[i].want), "--set %s rejected: %s", bad[i].kv, err);
+        harness_expectf(h, s == TLCL_ERR_ARG && strstr(err, bad[i].want), "--set %s rejected: %s", bad[i].kv, err);
     }
-    check(h, memcmp(&cfg, &cfg2, sizeof cfg) == 0, "rejected --set values leave the configuration unchanged");
+    harness_expectf(h, memcmp(&cfg, &cfg2, sizeof cfg) == 0, "rejected --set values leave the configuration unchanged");
     tlcl_config_set_arg(&cfg, "phases.0.trainable=top_blocks", err, sizeof err);
     tlcl_status s = tlcl_config_finalize(&cfg, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, "'phases[0]': trainable: top_blocks needs top_blocks: N"),
+    harness_expectf(h, s != TLCL_OK && strstr(err, "'phases[0]': trainable: top_blocks needs top_blocks: N"),
           "finalize checks phases set by --set: %s", err);
 }
 
@@ -291,49 +275,49 @@ static void test_paths(harness *h)
     strftime(date, sizeof date, "%Y-%m-%d_%H-%M-%S", &tm);
     if (!s)
         s = tlcl_config_finalize(&cfg, err, sizeof err);
-    check(h, s == TLCL_OK, "paths config loads %s", err);
+    harness_expectf(h, s == TLCL_OK, "paths config loads %s", err);
     snprintf(want, sizeof want, "%s/data/train", dir);
-    check(h, !strcmp(cfg.train.data_dir.train, want), "relative to the config's directory: %s",
+    harness_expectf(h, !strcmp(cfg.train.data_dir.train, want), "relative to the config's directory: %s",
           cfg.train.data_dir.train);
-    check(h, !strcmp(cfg.train.data_dir.test, "/abs/test"), "absolute kept: %s", cfg.train.data_dir.test);
+    harness_expectf(h, !strcmp(cfg.train.data_dir.test, "/abs/test"), "absolute kept: %s", cfg.train.data_dir.test);
     snprintf(want, sizeof want, "%s/out/%s/backup", dir, date);
-    check(h, !strcmp(cfg.train.artefacts.backup_dir, want), "file names join their base_dir, {DATE} expanded: %s",
+    harness_expectf(h, !strcmp(cfg.train.artefacts.backup_dir, want), "file names join their base_dir, {DATE} expanded: %s",
           cfg.train.artefacts.backup_dir);
-    check(h, !strcmp(cfg.train.artefacts.labels_name, "/elsewhere/labels.json"), "absolute file name kept");
+    harness_expectf(h, !strcmp(cfg.train.artefacts.labels_name, "/elsewhere/labels.json"), "absolute file name kept");
     snprintf(want, sizeof want, "%s/out/%s/log.csv", dir, date);
-    check(h, !strcmp(cfg.callbacks.csv_logger.filename, want), "csv_logger under artefacts: %s",
+    harness_expectf(h, !strcmp(cfg.callbacks.csv_logger.filename, want), "csv_logger under artefacts: %s",
           cfg.callbacks.csv_logger.filename);
     snprintf(want, sizeof want, "%s/logs/%s_train.log", dir, date);
-    check(h, !strcmp(cfg.train.config.logs.file_path, want), "{DATE}_ prefix of the log: %s",
+    harness_expectf(h, !strcmp(cfg.train.config.logs.file_path, want), "{DATE}_ prefix of the log: %s",
           cfg.train.config.logs.file_path);
-    check(h, tlcl_config_finalize(&cfg, err, sizeof err) == TLCL_OK && !strcmp(cfg.train.config.logs.file_path, want),
+    harness_expectf(h, tlcl_config_finalize(&cfg, err, sizeof err) == TLCL_OK && !strcmp(cfg.train.config.logs.file_path, want),
           "finalize is idempotent");
     /* --set: relative to the working directory */
     char cwd[512], out[64];
     tlcl_config_set(&cfg, "train.data_dir.validation", "val", err, sizeof err);
     snprintf(want, sizeof want, "%s/val", getcwd(cwd, sizeof cwd));
-    check(h, !strcmp(cfg.train.data_dir.validation, want), "--set path relative to the working directory");
-    check(h, tlcl_config_expand_date("{DATE}_a_{DATE}", 0, want, sizeof want) == 0 && strlen(want) == 2 * 19 + 3 &&
+    harness_expectf(h, !strcmp(cfg.train.data_dir.validation, want), "--set path relative to the working directory");
+    harness_expectf(h, tlcl_config_expand_date("{DATE}_a_{DATE}", 0, want, sizeof want) == 0 && strlen(want) == 2 * 19 + 3 &&
                  tlcl_config_expand_date("{DATE}", 0, out, 10) == -1,
           "expand_date: every occurrence, overflow reported");
     /* make_dirs: every output directory, and an error naming the path */
-    check(h, tlcl_config_make_dirs(&cfg, err, sizeof err) == TLCL_ERR_ARG, "make_dirs wants finalize after a --set");
+    harness_expectf(h, tlcl_config_make_dirs(&cfg, err, sizeof err) == TLCL_ERR_ARG, "make_dirs wants finalize after a --set");
     tlcl_config_finalize(&cfg, err, sizeof err);
     err[0] = 0;
     s = tlcl_config_make_dirs(&cfg, err, sizeof err);
-    check(h, s == TLCL_OK, "make_dirs after finalize %s", err);
+    harness_expectf(h, s == TLCL_OK, "make_dirs after finalize %s", err);
     struct stat st;
     snprintf(want, sizeof want, "%s/out/%s/backup", dir, date);
     int ok = !stat(want, &st) && S_ISDIR(st.st_mode);
     snprintf(want, sizeof want, "%s/records/class_validation_plots", dir);
     ok = ok && !stat(want, &st) && S_ISDIR(st.st_mode);
     snprintf(want, sizeof want, "%s/logs", dir);
-    check(h, ok && !stat(want, &st) && S_ISDIR(st.st_mode), "backup, class plots and log directories exist");
+    harness_expectf(h, ok && !stat(want, &st) && S_ISDIR(st.st_mode), "backup, class plots and log directories exist");
     snprintf(want, sizeof want, "%s/metrics", dir);
     rmdir(want);
     fclose(fopen(want, "w")); /* a file where a directory goes */
     s = tlcl_config_make_dirs(&cfg, err, sizeof err);
-    check(h, s == TLCL_ERR_IO && strstr(err, want), "make_dirs names the path: %s", err);
+    harness_expectf(h, s == TLCL_ERR_IO && strstr(err, want), "make_dirs names the path: %s", err);
 }
 
 /* A configuration of n phases, each 1 epoch, every layer trainable. */
@@ -353,11 +337,11 @@ static const char *phases_yaml(int n)
 static void test_phase_limit(harness *h)
 {
     char err[1024] = "", want[128];
-    check(h, TLCL_CFG_MAX_PHASES == TLCL_PHASES_MAX, "one phase limit: config %d, trainer %d", TLCL_CFG_MAX_PHASES,
+    harness_expectf(h, TLCL_CFG_MAX_PHASES == TLCL_PHASES_MAX, "one phase limit: config %d, trainer %d", TLCL_CFG_MAX_PHASES,
           TLCL_PHASES_MAX);
     const char *path = write_file("phases_max.yaml", phases_yaml(TLCL_CFG_MAX_PHASES));
     tlcl_status s = load_finalize(path, err, sizeof err);
-    check(h, s == TLCL_OK && cfg.phases_count == TLCL_CFG_MAX_PHASES, "%d phases load %s", TLCL_CFG_MAX_PHASES, err);
+    harness_expectf(h, s == TLCL_OK && cfg.phases_count == TLCL_CFG_MAX_PHASES, "%d phases load %s", TLCL_CFG_MAX_PHASES, err);
     tlcl_model m;
     tlcl_model_options o = tlcl_model_options_default();
     o.arch = "efficientnet-b0";
@@ -374,12 +358,12 @@ static void test_phase_limit(harness *h)
     int all = s == TLCL_OK && p.nphases == TLCL_CFG_MAX_PHASES;
     for (int i = 0; all && i < p.nphases; i++)
         all = p.phases[i].epochs == 1 && !strcmp(p.phases[i].name, cfg.phases[i].name);
-    check(h, all, "the trainer's plan gets all %d phases (got %d) %s", TLCL_CFG_MAX_PHASES, p.nphases, err);
+    harness_expectf(h, all, "the trainer's plan gets all %d phases (got %d) %s", TLCL_CFG_MAX_PHASES, p.nphases, err);
     /* a configuration the loader could not hold must not reach the trainer cut short */
     cfg.phases_count = TLCL_CFG_MAX_PHASES + 1;
     s = tlcl_plan_fill(&cfg, &p, 10, err, sizeof err);
     snprintf(want, sizeof want, "between 1 and %d", TLCL_CFG_MAX_PHASES);
-    check(h, s != TLCL_OK && strstr(err, "'phases'") && strstr(err, want), "the plan refuses %d phases: %s",
+    harness_expectf(h, s != TLCL_OK && strstr(err, "'phases'") && strstr(err, want), "the plan refuses %d phases: %s",
           TLCL_CFG_MAX_PHASES + 1, err);
     tlcl_model_free(&m);
     snprintf(want, sizeof want, "at most %d", TLCL_CFG_MAX_PHASES);
@@ -393,7 +377,7 @@ static void test_phase_limit(harness *h)
     char kv[64];
     snprintf(kv, sizeof kv, "phases.%d.epochs=1", TLCL_CFG_MAX_PHASES);
     s = tlcl_config_set_arg(&cfg, kv, err, sizeof err);
-    check(h, s == TLCL_ERR_ARG && cfg.phases_count == TLCL_CFG_MAX_PHASES && strstr(err, "'phases'") && strstr(err, want),
+    harness_expectf(h, s == TLCL_ERR_ARG && cfg.phases_count == TLCL_CFG_MAX_PHASES && strstr(err, "'phases'") && strstr(err, want),
           "--set %s rejected: %s", kv, err);
 }
 
@@ -417,7 +401,7 @@ static void test_round_trip(harness *h)
     memcpy(cfg.source, cfg2.source, sizeof cfg.source);
     cfg.run_time = cfg2.run_time;
     memcpy(cfg.where, cfg2.where, sizeof cfg.where);
-    check(h, s == TLCL_OK && memcmp(&cfg, &cfg2, sizeof cfg) == 0, "the dump reads back to the same configuration %s",
+    harness_expectf(h, s == TLCL_OK && memcmp(&cfg, &cfg2, sizeof cfg) == 0, "the dump reads back to the same configuration %s",
           err);
     free(mem);
 }
@@ -488,7 +472,7 @@ static void test_fuzz(harness *h)
         }
         runs++;
     }
-    check(h, bad_messages == 0, "fuzz: %d runs, %d rejected, every rejection with a message", runs, failed_loads);
+    harness_expectf(h, bad_messages == 0, "fuzz: %d runs, %d rejected, every rejection with a message", runs, failed_loads);
 }
 
 int main(void)

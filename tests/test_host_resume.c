@@ -22,22 +22,6 @@
 
 static char tmpdir[256];
 
-static void check(harness *h, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void check(harness *h, int ok, const char *fmt, ...)
-{
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (ok) {
-        h->passed++;
-        printf("ok   %s\n", msg);
-    } else {
-        harness_fail(h, "%s", msg);
-    }
-}
-
 /* What trainer.c's state_json writes, for a run of 2 phases. */
 static const char *VALID =
     "{\"phase\":1,\"epoch\":2,\"batch\":3,\"rlr_wait\":0,\"rlr_cooldown\":1,\"es_wait\":2,\"step\":40,"
@@ -70,7 +54,7 @@ static void test_state_check(harness *h)
 {
     char err[1024], want[128];
     cJSON *o = cJSON_Parse(VALID);
-    check(h, run_check(o, 2, 9, err, sizeof err) == 0, "a complete training_state passes %s", err);
+    harness_expectf(h, run_check(o, 2, 9, err, sizeof err) == 0, "a complete training_state passes %s", err);
     cJSON_Delete(o);
     int missing = 0, typed = 0;
     for (size_t i = 0; i < sizeof REQUIRED / sizeof REQUIRED[0]; i++) {
@@ -90,13 +74,13 @@ static void test_state_check(harness *h)
         cJSON_Delete(o);
     }
     int n = (int)(sizeof REQUIRED / sizeof REQUIRED[0]);
-    check(h, missing == n, "each of the %d keys, when missing, is refused by name (%d)", n, missing);
-    check(h, typed == n, "each of the %d keys, of the wrong type, is refused by name with what it holds (%d)", n, typed);
+    harness_expectf(h, missing == n, "each of the %d keys, when missing, is refused by name (%d)", n, missing);
+    harness_expectf(h, typed == n, "each of the %d keys, of the wrong type, is refused by name with what it holds (%d)", n, typed);
     o = variant("es_stop", NULL);
-    check(h, run_check(o, 2, 9, err, sizeof err) == 0, "es_stop is optional (older backups) %s", err);
+    harness_expectf(h, run_check(o, 2, 9, err, sizeof err) == 0, "es_stop is optional (older backups) %s", err);
     cJSON_Delete(o);
     o = variant("es_stop", "1");
-    check(h, run_check(o, 2, 9, err, sizeof err) == -1 && strstr(err, "key 'es_stop' should be true or false"),
+    harness_expectf(h, run_check(o, 2, 9, err, sizeof err) == -1 && strstr(err, "key 'es_stop' should be true or false"),
           "es_stop, when there, is a boolean: %s", err);
     cJSON_Delete(o);
 
@@ -125,12 +109,12 @@ static void test_state_check(harness *h)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         o = variant(bad[i].key, bad[i].json);
-        check(h, run_check(o, bad[i].nphases, bad[i].batches, err, sizeof err) == -1 && strstr(err, bad[i].want),
+        harness_expectf(h, run_check(o, bad[i].nphases, bad[i].batches, err, sizeof err) == -1 && strstr(err, bad[i].want),
               "%s = %s refused: %s", bad[i].key, bad[i].json, err);
         cJSON_Delete(o);
     }
     o = cJSON_Parse("[1, 2]");
-    check(h, run_check(o, 2, 9, err, sizeof err) == -1 && strstr(err, "should be a JSON object"),
+    harness_expectf(h, run_check(o, 2, 9, err, sizeof err) == -1 && strstr(err, "should be a JSON object"),
           "a training_state that is no object is refused: %s", err);
     cJSON_Delete(o);
 }
@@ -164,15 +148,15 @@ static void test_run_status(harness *h)
     mkdir(dir, 0755);
     snprintf(path, sizeof path, "%s/run_state.json", dir);
     tlcl_run_status st = {.reason = "early_stopping", .phases = 2, .last_phase_epochs = 4, .epochs_trained = 9}, back;
-    check(h, tlcl_run_status_read(path, &back, err, sizeof err) == 0, "no run state: 0");
+    harness_expectf(h, tlcl_run_status_read(path, &back, err, sizeof err) == 0, "no run state: 0");
     int w = tlcl_run_status_write(path, &st, err, sizeof err);
     int r = tlcl_run_status_read(path, &back, err, sizeof err);
-    check(h, w == 0 && r == 1 && !strcmp(back.reason, "early_stopping") && back.phases == 2 &&
+    harness_expectf(h, w == 0 && r == 1 && !strcmp(back.reason, "early_stopping") && back.phases == 2 &&
                  back.last_phase_epochs == 4 && back.epochs_trained == 9 && strlen(back.finished_at) == 19,
           "the run state reads back as written, with the time it finished (%s) %s", back.finished_at, err);
-    check(h, count_entries(dir, "run_state.json") == 1, "no temporary file is left beside it");
+    harness_expectf(h, count_entries(dir, "run_state.json") == 1, "no temporary file is left beside it");
     snprintf(moved, sizeof moved, "%s/missing/run_state.json", dir);
-    check(h, tlcl_run_status_write(moved, &st, err, sizeof err) == -1 && strstr(err, moved),
+    harness_expectf(h, tlcl_run_status_write(moved, &st, err, sizeof err) == -1 && strstr(err, moved),
           "a run state that cannot be written names the path: %s", err);
     struct {
         const char *text, *want;
@@ -191,19 +175,19 @@ static void test_run_status(harness *h)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(path, bad[i].text);
         err[0] = '\0';
-        check(h, tlcl_run_status_read(path, &back, err, sizeof err) == -1 && strstr(err, path) &&
+        harness_expectf(h, tlcl_run_status_read(path, &back, err, sizeof err) == -1 && strstr(err, path) &&
                      strstr(err, bad[i].want) && strstr(err, "--fresh"),
               "a malformed run state is refused naming the file and the key: %s", err);
     }
     /* moving aside: renamed with a time stamp, never deleted; a second move in the same second gets its own name */
-    check(h, tlcl_move_aside(path, moved, sizeof moved, err, sizeof err) == 1 && access(path, F_OK) != 0 &&
+    harness_expectf(h, tlcl_move_aside(path, moved, sizeof moved, err, sizeof err) == 1 && access(path, F_OK) != 0 &&
                  access(moved, F_OK) == 0 && !strncmp(moved, path, strlen(path)) && moved[strlen(path)] == '.',
           "a file is moved aside to %s", moved);
     write_text(path, "{}");
-    check(h, tlcl_move_aside(path, moved2, sizeof moved2, err, sizeof err) == 1 && strcmp(moved, moved2) != 0 &&
+    harness_expectf(h, tlcl_move_aside(path, moved2, sizeof moved2, err, sizeof err) == 1 && strcmp(moved, moved2) != 0 &&
                  access(moved, F_OK) == 0 && access(moved2, F_OK) == 0,
           "a second one keeps its own name: %s", moved2);
-    check(h, tlcl_move_aside(path, moved, sizeof moved, err, sizeof err) == 0, "nothing there: nothing moved");
+    harness_expectf(h, tlcl_move_aside(path, moved, sizeof moved, err, sizeof err) == 0, "nothing there: nothing moved");
 }
 
 static void test_plan_start(harness *h)
@@ -223,24 +207,24 @@ static void test_plan_start(harness *h)
     cfg.callbacks.backup.enabled = 1;
     char path[700];
     tlcl_plan_state_path(&cfg, path, sizeof path);
-    check(h, !strcmp(path, state), "the run state lives in train.artefacts.base_dir: %s", path);
+    harness_expectf(h, !strcmp(path, state), "the run state lives in train.artefacts.base_dir: %s", path);
     FILE *out = open_memstream(&text, &tlen);
 
-    check(h, tlcl_plan_start(&cfg, TLCL_START_AUTO, &finished, out, err, sizeof err) == TLCL_OK && finished == 0,
+    harness_expectf(h, tlcl_plan_start(&cfg, TLCL_START_AUTO, &finished, out, err, sizeof err) == TLCL_OK && finished == 0,
           "a new run starts %s", err);
     err[0] = '\0';
     tlcl_status s = tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, "--resume: no backup to resume from") && strstr(err, backup),
+    harness_expectf(h, s != TLCL_OK && strstr(err, "--resume: no backup to resume from") && strstr(err, backup),
           "--resume without a backup is an error naming the directory: %s", err);
     mkdir(backup, 0755);
     s = tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, "no backup to resume from"), "an empty backup directory is no backup");
+    harness_expectf(h, s != TLCL_OK && strstr(err, "no backup to resume from"), "an empty backup directory is no backup");
     write_text(latest, "backup");
-    check(h, tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err) == TLCL_OK && !finished,
+    harness_expectf(h, tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err) == TLCL_OK && !finished,
           "--resume with a backup goes on (the trainer checks it)");
     cfg.callbacks.backup.enabled = 0;
     s = tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, "callbacks.backup.enabled is false"),
+    harness_expectf(h, s != TLCL_OK && strstr(err, "callbacks.backup.enabled is false"),
           "--resume with callbacks.backup off is an error naming the key: %s", err);
     cfg.callbacks.backup.enabled = 1;
 
@@ -251,16 +235,16 @@ static void test_plan_start(harness *h)
     size_t mark = tlen;
     s = tlcl_plan_start(&cfg, TLCL_START_AUTO, &finished, out, err, sizeof err);
     fflush(out);
-    check(h, s == TLCL_OK && finished == 1 && strstr(text + mark, "already finished") &&
+    harness_expectf(h, s == TLCL_OK && finished == 1 && strstr(text + mark, "already finished") &&
                  strstr(text + mark, state) && strstr(text + mark, "--fresh"),
           "a finished run: says so, names the run state and --fresh: %s", text + mark);
     finished = 0;
-    check(h, tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err) == TLCL_OK && finished == 1,
+    harness_expectf(h, tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err) == TLCL_OK && finished == 1,
           "--resume on a finished run: finished too");
     write_text(state, "garbage");
     err[0] = '\0';
     s = tlcl_plan_start(&cfg, TLCL_START_AUTO, &finished, out, err, sizeof err);
-    check(h, s != TLCL_OK && strstr(err, state), "an unreadable run state is an error naming it: %s", err);
+    harness_expectf(h, s != TLCL_OK && strstr(err, state), "an unreadable run state is an error naming it: %s", err);
 
     /* --fresh: the backup directory and the run state are renamed, the run starts over */
     fflush(out);
@@ -270,16 +254,16 @@ static void test_plan_start(harness *h)
     char cmd[3000];
     snprintf(cmd, sizeof cmd, "test -f '%s'.20*/latest.safetensors && test -f '%s'.20* && test -d '%s' && ! test -e '%s'",
              backup, state, backup, latest);
-    check(h, s == TLCL_OK && finished == 0 && system(cmd) == 0 && count_entries(run, "backup.20") == 1 &&
+    harness_expectf(h, s == TLCL_OK && finished == 0 && system(cmd) == 0 && count_entries(run, "backup.20") == 1 &&
                  count_entries(run, "run_state.json.20") == 1,
           "--fresh moves the backup and the run state aside, renamed (not deleted)");
-    check(h, strstr(text + mark, "moved aside") && strstr(text + mark, backup) && strstr(text + mark, state),
+    harness_expectf(h, strstr(text + mark, "moved aside") && strstr(text + mark, backup) && strstr(text + mark, state),
           "and says so: %s", text + mark);
     fflush(out);
     mark = tlen;
     s = tlcl_plan_start(&cfg, TLCL_START_FRESH, &finished, out, err, sizeof err);
     fflush(out);
-    check(h, s == TLCL_OK && count_entries(run, "backup.20") == 1 && strstr(text + mark, "nothing to move aside"),
+    harness_expectf(h, s == TLCL_OK && count_entries(run, "backup.20") == 1 && strstr(text + mark, "nothing to move aside"),
           "--fresh with nothing there moves nothing (an empty backup directory stays): %s", text + mark);
     fclose(out);
     free(text);

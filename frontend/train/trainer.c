@@ -1,103 +1,17 @@
-/* trainer.c — see trainer.h. Keras semantics where tlcl mirrors Keras
- * (epoch loss = sum of w_i l_i / N over the epoch, class-weighted training
+/* trainer.c — the phase and callback loop (see trainer.h): phases, epochs
+ * of run-layer steps, validation, the Keras callbacks (backups are
+ * backup.c's). Keras semantics where tlcl mirrors Keras (epoch loss = sum of w_i l_i / N over the epoch, class-weighted training
  * accuracy, unweighted validation metrics, monitor modes, early stopping and
  * plateau rules), with one deliberate difference: a backup taken mid-epoch
  * resumes at the next batch, not at batch 0, so an interrupted run ends with
  * the same weights as an uninterrupted one. */
-#include "trainer.h"
+#include "trainer_internal.h"
 
-#include "run_status.h"
-#include "train_state.h"
-
-#include <cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-
-/* ---- logs and history ------------------------------------------------------ */
-
-void tlcl_logs_set(tlcl_logs *l, const char *key, double value)
-{
-    for (int i = 0; i < l->n; i++)
-        if (strcmp(l->key[i], key) == 0) {
-            l->value[i] = value;
-            return;
-        }
-    if (l->n < TLCL_LOGS_MAX) {
-        snprintf(l->key[l->n], sizeof l->key[0], "%s", key);
-        l->value[l->n++] = value;
-    }
-}
-
-int tlcl_logs_get(const tlcl_logs *l, const char *key, double *value)
-{
-    for (int i = 0; i < l->n; i++)
-        if (strcmp(l->key[i], key) == 0) {
-            *value = l->value[i];
-            return 1;
-        }
-    return 0;
-}
-
-static int history_add(tlcl_history *h, const tlcl_logs *l, int epoch)
-{
-    if (h->n == h->cap) {
-        int cap = h->cap ? 2 * h->cap : 16;
-        tlcl_logs *e = realloc(h->epochs, (size_t)cap * sizeof *e);
-        int *i = e ? realloc(h->epoch_index, (size_t)cap * sizeof *i) : NULL;
-        if (e)
-            h->epochs = e;
-        if (!e || !i)
-            return -1;
-        h->epoch_index = i;
-        h->cap = cap;
-    }
-    h->epochs[h->n] = *l;
-    h->epoch_index[h->n++] = epoch;
-    return 0;
-}
-
-void tlcl_history_free(tlcl_history *h)
-{
-    free(h->epochs);
-    free(h->epoch_index);
-    memset(h, 0, sizeof *h);
-}
-
-/* ---- run state (everything a backup must restore) ------------------------- */
-
-typedef struct monitor {
-    int mode;          /* resolved: -1 min, +1 max */
-    double best;
-    int has_best;
-} monitor;
-
-typedef struct run_state {
-    int phase, epoch, batch;      /* position of the next batch to run */
-    long step;                    /* optimizer steps in this run (seeds dropout) */
-    double loss_sum, seen, acc_hit, acc_w; /* this epoch's totals carried over from a resumed backup */
-    float plateau_lr;             /* 0: the schedule's */
-    int rlr_wait, rlr_cooldown, es_wait, es_stop;
-    monitor ckpt, es, rlr;
-} run_state;
-
-typedef struct trainer {
-    tlcl_train_plan *p;
-    tlcl_history *h;
-    run_state st;
-    tlcl_run *run;                        /* the step, the inference pass and their counters */
-    tlcl_tensor features_train, features_val; /* cached base features [n, C] on the device */
-    float *best_weights;                  /* early stopping's snapshot */
-    char *err;
-    size_t err_len;
-    double t_epoch;
-    double train_rate;                    /* images per second of this epoch's training loop */
-} trainer;
 
 static double now_s(void)
 {
@@ -122,36 +36,10 @@ static int improved(monitor *mo, double current, double min_delta)
     return !mo->has_best || (mo->mode < 0 ? current < mo->best - d : current > mo->best + d);
 }
 
-static tlcl_status fail(trainer *t, tlcl_status s, const char *fmt, const char *detail)
+tlcl_status trainer_fail(trainer *t, tlcl_status s, const char *fmt, const char *detail)
 {
     snprintf(t->err, t->err_len, fmt, detail);
     return s;
-}
-
-/* ---- learning rate ------------------------------------------------------------ */
-
-static float schedule_lr(const tlcl_train_plan *p, float base, long step, int epoch)
-{
-    const tlcl_schedule *s = &p->schedule;
-    switch (s->kind) {
-    case TLCL_LR_STEP:
-        return base * powf(s->factor, (float)(s->step_epochs > 0 ? epoch / s->step_epochs : 0));
-    case TLCL_LR_EXPONENTIAL: {
-        double e = s->decay_steps > 0 ? (double)step / s->decay_steps : 0;
-        return (float)(base * pow(s->decay_rate, s->staircase ? floor(e) : e));
-    }
-    case TLCL_LR_COSINE: {
-        double start = base, peak = s->warmup_target > 0 ? s->warmup_target : base;
-        if (s->warmup_steps > 0 && step < s->warmup_steps)
-            return (float)(start + (peak - start) * step / s->warmup_steps);
-        long k = step - (s->warmup_target > 0 ? s->warmup_steps : 0);
-        k = k < 0 ? 0 : k > s->decay_steps ? s->decay_steps : k;
-        double d = s->decay_steps > 0 ? 0.5 * (1 + cos(3.14159265358979323846 * k / s->decay_steps)) : 1;
-        return (float)(peak * ((1 - s->alpha) * d + s->alpha));
-    }
-    default:
-        return base;
-    }
 }
 
 static float current_lr(const trainer *t, long phase_step)
@@ -159,23 +47,17 @@ static float current_lr(const trainer *t, long phase_step)
     const tlcl_fit_phase *ph = &t->p->phases[t->st.phase];
     if (t->st.plateau_lr > 0)
         return t->st.plateau_lr;
-    return schedule_lr(t->p, ph->learning_rate, phase_step, t->st.epoch);
+    return tlcl_schedule_lr(&t->p->schedule, ph->learning_rate, phase_step, t->st.epoch);
 }
 
 /* ---- one batch: the run layer's step ----------------------------------------------- */
-
-static tlcl_run_input run_input(const tlcl_batch *b, int with_weights)
-{
-    return (tlcl_run_input){.images = b->images, .items = b->items, .labels = b->labels,
-                            .weights = with_weights ? b->weights : NULL, .count = b->count};
-}
 
 /* Enqueues one training step; nothing is read back (the counters and the
  * non-finite guard stay on the device until the next sync). */
 static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tensor *features, float lr)
 {
     tlcl_train_plan *p = t->p;
-    tlcl_run_input in = run_input(b, 1);
+    tlcl_run_input in = tlcl_batch_input(b, 1);
     tlcl_run_batch *rb;
     tlcl_step_args a = {.lr = lr, .seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u, .step = t->st.step};
     tlcl_status s = tlcl_run_load(t->run, &in, features, &rb);
@@ -191,11 +73,11 @@ static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tenso
  * totals are the ones carried over from a resumed backup plus the
  * device's. A non-finite loss stops the run here, naming its step; the
  * device skipped that update and every later one. */
-static tlcl_status train_totals(trainer *t, tlcl_run_stats *st)
+tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st)
 {
     tlcl_status s = tlcl_run_sync(t->run, st);
     if (s != TLCL_OK)
-        return fail(t, s, "%s", tlcl_run_error(t->run));
+        return trainer_fail(t, s, "%s", tlcl_run_error(t->run));
     st->loss_sum += t->st.loss_sum, st->samples += t->st.seen;
     st->hits += t->st.acc_hit, st->weight += t->st.acc_w;
     if (st->nonfinite_step >= 0) {
@@ -204,40 +86,6 @@ static tlcl_status train_totals(trainer *t, tlcl_run_stats *st)
                  "lower the learning rate or check the data", st->nonfinite_step);
         return TLCL_ERR_NONFINITE;
     }
-    return TLCL_OK;
-}
-
-/* ---- inference over a loader --------------------------------------------------- */
-
-tlcl_status tlcl_predict_loader(tlcl_run *r, tlcl_loader *l, const tlcl_tensor *features, float **probs,
-                                int **labels, int *n, tlcl_run_stats *stats, char *err, size_t err_len)
-{
-    int rows = tlcl_loader_size(l), classes = tlcl_run_model(r)->classes, used = 0;
-    tlcl_run_stats st;
-    tlcl_status s = tlcl_run_reset(r);
-    float *P = malloc((size_t)(rows ? rows : 1) * classes * sizeof *P);
-    int *L = malloc((size_t)(rows ? rows : 1) * sizeof *L);
-    if (!P || !L)
-        s = TLCL_ERR_OOM;
-    tlcl_loader_start(l, 0, 0);
-    for (const tlcl_batch *b; s == TLCL_OK && (b = tlcl_loader_next(l));) {
-        tlcl_run_input in = run_input(b, 0);
-        tlcl_run_batch *rb;
-        if ((s = tlcl_run_load(r, &in, features, &rb)) == TLCL_OK)
-            s = tlcl_run_predict(r, rb, P + (size_t)used * classes);
-        memcpy(L + used, b->labels, (size_t)b->count * sizeof *L);
-        used += b->count;
-    }
-    if (s == TLCL_OK) /* the probabilities arrive with the counters */
-        s = tlcl_run_sync(r, &st);
-    if (s != TLCL_OK) {
-        snprintf(err, err_len, "inference failed: %s", s == TLCL_ERR_OOM ? "out of host memory" : tlcl_run_error(r));
-        free(P), free(L);
-        return s;
-    }
-    if (stats)
-        *stats = st;
-    *probs = P, *labels = L, *n = used;
     return TLCL_OK;
 }
 
@@ -251,7 +99,7 @@ static tlcl_status extract_features(trainer *t, tlcl_loader *l, tlcl_tensor *tab
     tlcl_status s = tlcl_tensor_alloc(t->p->eng, table, "cached features", tlcl_loader_size(l), 1, 1, m->top.cout);
     tlcl_loader_start(l, 0, 0);
     for (const tlcl_batch *b; s == TLCL_OK && (b = tlcl_loader_next(l));) {
-        tlcl_run_input in = run_input(b, 0);
+        tlcl_run_input in = tlcl_batch_input(b, 0);
         tlcl_run_batch *rb;
         if ((s = tlcl_run_load(t->run, &in, NULL, &rb)) == TLCL_OK)
             s = tlcl_run_features(t->run, rb, table);
@@ -289,286 +137,6 @@ static tlcl_status ensure_features(trainer *t)
     if (t->p->log)
         fprintf(t->p->log, "base features computed once in %.1f s\n", now_s() - t0);
     return TLCL_OK;
-}
-
-/* ---- backup and restore -------------------------------------------------------- */
-
-static cJSON *monitor_json(const monitor *m)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "mode", m->mode);
-    cJSON_AddNumberToObject(o, "best", m->has_best ? m->best : 0);
-    cJSON_AddBoolToObject(o, "has_best", m->has_best);
-    return o;
-}
-
-/* A number of a checked training_state; null (a NaN that JSON cannot hold) is NAN. */
-static double json_number(const cJSON *v)
-{
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static void monitor_from(monitor *m, const cJSON *o)
-{
-    m->mode = cJSON_GetObjectItemCaseSensitive(o, "mode")->valueint;
-    m->best = json_number(cJSON_GetObjectItemCaseSensitive(o, "best"));
-    m->has_best = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "has_best"));
-}
-
-static char *state_json(const trainer *t)
-{
-    const run_state *s = &t->st;
-    cJSON *o = cJSON_CreateObject();
-    int ints[] = {s->phase, s->epoch, s->batch, s->rlr_wait, s->rlr_cooldown, s->es_wait};
-    const char *names[] = {"phase", "epoch", "batch", "rlr_wait", "rlr_cooldown", "es_wait"};
-    for (int i = 0; i < 6; i++)
-        cJSON_AddNumberToObject(o, names[i], ints[i]);
-    cJSON_AddNumberToObject(o, "step", (double)s->step);
-    cJSON_AddNumberToObject(o, "iterations", (double)t->p->optimizer.iterations);
-    double sums[] = {s->loss_sum, s->seen, s->acc_hit, s->acc_w, s->plateau_lr};
-    const char *snames[] = {"loss_sum", "seen", "acc_hit", "acc_w", "plateau_lr"};
-    for (int i = 0; i < 5; i++)
-        cJSON_AddNumberToObject(o, snames[i], sums[i]);
-    cJSON_AddBoolToObject(o, "es_stop", s->es_stop);
-    cJSON_AddItemToObject(o, "ckpt", monitor_json(&s->ckpt));
-    cJSON_AddItemToObject(o, "es", monitor_json(&s->es));
-    cJSON_AddItemToObject(o, "rlr", monitor_json(&s->rlr));
-    cJSON *hist = cJSON_AddArrayToObject(o, "history");
-    for (int e = 0; e < t->h->n; e++) {
-        cJSON *row = cJSON_CreateObject();
-        cJSON_AddNumberToObject(row, "__epoch", t->h->epoch_index[e]);
-        for (int k = 0; k < t->h->epochs[e].n; k++)
-            cJSON_AddNumberToObject(row, t->h->epochs[e].key[k], t->h->epochs[e].value[k]);
-        cJSON_AddItemToArray(hist, row);
-    }
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
-}
-
-/* o has passed tlcl_train_state_check: every key is there with its type. */
-static void state_restore(trainer *t, const cJSON *o)
-{
-    run_state *s = &t->st;
-    int *ints[] = {&s->phase, &s->epoch, &s->batch, &s->rlr_wait, &s->rlr_cooldown, &s->es_wait};
-    const char *names[] = {"phase", "epoch", "batch", "rlr_wait", "rlr_cooldown", "es_wait"};
-    for (int i = 0; i < 6; i++)
-        *ints[i] = cJSON_GetObjectItemCaseSensitive(o, names[i])->valueint;
-    s->step = (long)cJSON_GetObjectItemCaseSensitive(o, "step")->valuedouble;
-    t->p->optimizer.iterations = (long)cJSON_GetObjectItemCaseSensitive(o, "iterations")->valuedouble;
-    s->loss_sum = cJSON_GetObjectItemCaseSensitive(o, "loss_sum")->valuedouble;
-    s->seen = cJSON_GetObjectItemCaseSensitive(o, "seen")->valuedouble;
-    s->acc_hit = cJSON_GetObjectItemCaseSensitive(o, "acc_hit")->valuedouble;
-    s->acc_w = cJSON_GetObjectItemCaseSensitive(o, "acc_w")->valuedouble;
-    s->plateau_lr = (float)cJSON_GetObjectItemCaseSensitive(o, "plateau_lr")->valuedouble;
-    s->es_stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "es_stop")); /* absent in older backups */
-    monitor_from(&s->ckpt, cJSON_GetObjectItemCaseSensitive(o, "ckpt"));
-    monitor_from(&s->es, cJSON_GetObjectItemCaseSensitive(o, "es"));
-    monitor_from(&s->rlr, cJSON_GetObjectItemCaseSensitive(o, "rlr"));
-    const cJSON *row;
-    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(o, "history"))
-    {
-        tlcl_logs l = {0};
-        int epoch = 0;
-        const cJSON *kv;
-        cJSON_ArrayForEach(kv, row)
-        {
-            if (strcmp(kv->string, "__epoch") == 0)
-                epoch = kv->valueint;
-            else
-                tlcl_logs_set(&l, kv->string, json_number(kv));
-        }
-        history_add(t->h, &l, epoch);
-    }
-}
-
-static void backup_path(const trainer *t, char *dst, size_t len, const char *suffix)
-{
-    snprintf(dst, len, "%s/latest.safetensors%s", t->p->cb.backup_dir, suffix);
-}
-
-/* Moves the device counters into the carried totals. */
-static tlcl_status fold_counters(trainer *t)
-{
-    tlcl_run_stats st;
-    TLCL_TRY(train_totals(t, &st));
-    t->st.loss_sum = st.loss_sum, t->st.seen = st.samples, t->st.acc_hit = st.hits, t->st.acc_w = st.weight;
-    return tlcl_run_reset(t->run);
-}
-
-static tlcl_status backup_save(trainer *t)
-{
-    const tlcl_callbacks *cb = &t->p->cb;
-    if (!cb->backup_dir[0])
-        return TLCL_OK;
-    char path[1100], bkp[1100];
-    backup_path(t, path, sizeof path, "");
-    mkdir(cb->backup_dir, 0755);
-    if (cb->double_checkpoint) {
-        backup_path(t, bkp, sizeof bkp, ".bkp");
-        rename(path, bkp); /* the previous backup survives a damaged new one */
-    }
-    TLCL_TRY(fold_counters(t)); /* a backup taken mid-epoch carries the epoch's totals so far */
-    char *json = state_json(t);
-    tlcl_save_extra x = {1, json};
-    tlcl_status s = tlcl_model_save_ex(t->p->model, path, t->p->class_names, t->p->classes, &x, t->err, t->err_len);
-    free(json);
-    return s;
-}
-
-/* A line for the console (stdout or stderr) and the run's log. */
-static void say(trainer *t, FILE *console, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(trainer *t, FILE *console, const char *fmt, ...)
-{
-    char line[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(console, "%s\n", line);
-    fflush(console);
-    if (t->p->log) {
-        fprintf(t->p->log, "%s\n", line);
-        fflush(t->p->log);
-    }
-}
-
-/* Checks a backup's training state and tensors, then restores it. When it
- * is not used, *restored = 0 and why names the file and the key or tensor at
- * fault; the model then keeps the weights it had. */
-static tlcl_status try_restore(trainer *t, const char *path, int *restored, char *why, size_t why_len)
-{
-    tlcl_model *m = t->p->model;
-    *restored = 0;
-    if (access(path, F_OK) != 0) {
-        snprintf(why, why_len, "%s: no such file", path);
-        return TLCL_OK;
-    }
-    tlcl_checkpoint *c = NULL;
-    if (tlcl_checkpoint_open(&c, path, why, why_len) != TLCL_OK)
-        return TLCL_OK;
-    const char *text = tlcl_checkpoint_meta(c, "training_state");
-    cJSON *st = text ? cJSON_Parse(text) : NULL;
-    char bad[768];
-    int nb = t->p->train ? tlcl_loader_batches(t->p->train) : 0;
-    tlcl_status s = TLCL_OK;
-    if (!text)
-        snprintf(why, why_len, "%s: no training_state in its metadata (not a backup)", path);
-    else if (!st)
-        snprintf(why, why_len, "%s: its training_state is not valid JSON", path);
-    else if (tlcl_train_state_check(st, t->p->nphases, nb, TLCL_LOGS_MAX, (int)sizeof t->h->epochs->key[0], bad,
-                                    sizeof bad) != 0)
-        snprintf(why, why_len, "%s: training_state %s", path, bad);
-    else {
-        /* the tensors are checked as they load: keep the weights in hand until the whole backup fits */
-        tlcl_params *pp = &m->params;
-        float *keep = malloc(pp->total * sizeof *keep), pre_scale[3], pre_shift[3];
-        memcpy(pre_scale, m->pre_scale, sizeof pre_scale), memcpy(pre_shift, m->pre_shift, sizeof pre_shift);
-        s = keep ? tlcl_cl_read(tlcl_engine_cl(t->p->eng), pp->values, 0, pp->total * sizeof(float), keep, "weights")
-                 : TLCL_ERR_OOM;
-        if (s != TLCL_OK) {
-            snprintf(t->err, t->err_len, "before reading the backup %s: %s", path,
-                     keep ? tlcl_engine_error(t->p->eng) : "out of memory");
-        } else if (tlcl_model_load(m, c, why, why_len) != TLCL_OK ||
-                   tlcl_model_load_optimizer(m, c, why, why_len) != TLCL_OK) {
-            memcpy(m->pre_scale, pre_scale, sizeof pre_scale), memcpy(m->pre_shift, pre_shift, sizeof pre_shift);
-            s = tlcl_cl_write(tlcl_engine_cl(t->p->eng), pp->values, 0, pp->total * sizeof(float), keep, "weights");
-            if (s != TLCL_OK)
-                snprintf(t->err, t->err_len, "restoring the weights after the backup %s failed: %s", path,
-                         tlcl_engine_error(t->p->eng));
-        } else {
-            state_restore(t, st);
-            *restored = 1;
-        }
-        free(keep);
-    }
-    cJSON_Delete(st);
-    tlcl_checkpoint_close(c);
-    return s; /* an unusable backup is not an error here: the caller tries the next one */
-}
-
-/* The backup in cb.backup_dir (latest, then the previous one), per
- * p->resume; see tlcl_resume_mode. */
-static tlcl_status resume_if_possible(trainer *t)
-{
-    tlcl_train_plan *p = t->p;
-    const char *dir = p->cb.backup_dir;
-    if (p->resume == TLCL_RESUME_NEVER)
-        return TLCL_OK;
-    if (!dir[0]) {
-        if (p->resume == TLCL_RESUME_REQUIRED)
-            return fail(t, TLCL_ERR_ARG, "%s",
-                        "--resume: callbacks.backup is off in this configuration: there is no backup to resume from");
-        return TLCL_OK;
-    }
-    char path[2][1100], why[2][4096];
-    int ok = 0, present = 0;
-    for (int i = 0; i < 2 && !ok; i++) {
-        backup_path(t, path[i], sizeof path[i], i ? ".bkp" : "");
-        why[i][0] = '\0';
-        if (access(path[i], F_OK) != 0) {
-            snprintf(why[i], sizeof why[i], "%s: no such file", path[i]);
-            continue;
-        }
-        present++;
-        TLCL_TRY(try_restore(t, path[i], &ok, why[i], sizeof why[i]));
-        if (!ok)
-            say(t, stderr, "warning: a backup is not used: %s", why[i]); /* why names the file */
-    }
-    if (ok) {
-        say(t, stdout, "resumed from %s: phase %d, epoch %d, batch %d", path[present - 1], t->st.phase + 1,
-            t->st.epoch + 1, t->st.batch);
-        return TLCL_OK;
-    }
-    if (p->resume == TLCL_RESUME_REQUIRED) {
-        snprintf(t->err, t->err_len,
-                 "--resume: no usable backup in %s (%s; %s). Run without --resume to start over (an unusable "
-                 "backup is then moved aside, not deleted)",
-                 dir, why[0], why[1]);
-        return TLCL_ERR_FORMAT;
-    }
-    if (present) { /* keep it for inspection: the first backup of the new run would overwrite it */
-        char moved[1200], err[1400];
-        if (tlcl_move_aside(dir, moved, sizeof moved, err, sizeof err) > 0)
-            say(t, stderr, "warning: the unusable backup %s is moved aside to %s; training starts from the first "
-                "epoch", dir, moved);
-        else
-            say(t, stderr, "warning: %s; training starts from the first epoch", err);
-    }
-    return TLCL_OK;
-}
-
-static void backup_delete(trainer *t)
-{
-    if (!t->p->cb.backup_dir[0] || t->p->cb.keep_backup)
-        return;
-    char path[1100];
-    backup_path(t, path, sizeof path, "");
-    remove(path);
-    backup_path(t, path, sizeof path, ".bkp");
-    remove(path);
-    rmdir(t->p->cb.backup_dir);
-}
-
-/* Records that the run finished (p->state_path), before the backup goes:
- * a rerun then trains no further epoch. 0 when recorded (or nothing to
- * record), -1 when the file could not be written (the backup is kept). */
-static int record_finished(trainer *t, int stopped_early, int last_phase_epochs)
-{
-    if (!t->p->state_path[0])
-        return 0;
-    tlcl_run_status st;
-    memset(&st, 0, sizeof st);
-    snprintf(st.reason, sizeof st.reason, "%s", stopped_early ? "early_stopping" : "last_epoch");
-    st.phases = t->p->nphases;
-    st.last_phase_epochs = last_phase_epochs;
-    st.epochs_trained = t->h->n;
-    char err[1400];
-    if (tlcl_run_status_write(t->p->state_path, &st, err, sizeof err) != 0) {
-        say(t, stderr, "warning: %s; the backup is kept", err);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- epoch end: validation and callbacks ---------------------------------- */
@@ -688,7 +256,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
 {
     tlcl_logs logs = {0};
     tlcl_run_stats st;
-    TLCL_TRY(train_totals(t, &st));
+    TLCL_TRY(trainer_totals(t, &st));
     /* the training loop's own rate, loader included, validation excluded */
     double dt = now_s() - t->t_epoch;
     t->train_rate = dt > 0 ? (st.samples - t->st.seen) / dt : 0;
@@ -701,7 +269,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     TLCL_TRY(checkpoint_callback(t, &logs));
     TLCL_TRY(early_stopping(t, &logs));
     reduce_on_plateau(t, &logs, lr_used);
-    if (history_add(t->h, &logs, t->st.epoch) != 0)
+    if (tlcl_history_add(t->h, &logs, t->st.epoch) != 0)
         return TLCL_ERR_OOM;
     print_epoch(t, &logs, t->p->phases[t->st.phase].epochs);
     if (t->p->on_epoch_end)
@@ -710,7 +278,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->st.batch = 0;
     t->st.loss_sum = t->st.seen = t->st.acc_hit = t->st.acc_w = 0;
     TLCL_TRY(tlcl_run_reset(t->run));
-    return backup_save(t);
+    return trainer_backup_save(t);
 }
 
 /* ---- the loops ------------------------------------------------------------------ */
@@ -723,7 +291,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
 static tlcl_status progress_line(trainer *t, int nb, double t0, int done)
 {
     tlcl_run_stats st;
-    TLCL_TRY(train_totals(t, &st));
+    TLCL_TRY(trainer_totals(t, &st));
     if (!t->p->progress)
         return TLCL_OK;
     double el = now_s() - t0, per = done > 0 ? el / done : 0; /* seconds per batch */
@@ -754,7 +322,7 @@ static tlcl_status run_epoch(trainer *t)
             last_sync = now_s();
         }
         if (p->cb.backup_every_batches > 0 && t->st.batch % p->cb.backup_every_batches == 0 && t->st.batch < nb)
-            TLCL_TRY(backup_save(t));
+            TLCL_TRY(trainer_backup_save(t));
     }
     return epoch_end(t, lr);
 }
@@ -806,7 +374,7 @@ static tlcl_status run_phases(trainer *t, int *recorded)
         last_epochs = t->st.epoch, stopped = t->st.es_stop;
         TLCL_TRY(restore_best(t));
     }
-    *recorded = record_finished(t, stopped, last_epochs) == 0;
+    *recorded = trainer_record_finished(t, stopped, last_epochs) == 0;
     return TLCL_OK;
 }
 
@@ -817,18 +385,18 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
     t.p = p, t.h = h, t.err = err, t.err_len = err_len;
     memset(h, 0, sizeof *h);
     if (p->nphases < 1 || p->nphases > TLCL_PHASES_MAX)
-        return fail(&t, TLCL_ERR_ARG, "%s",
+        return trainer_fail(&t, TLCL_ERR_ARG, "%s",
                     "'phases': a run needs between 1 and " TLCL_LIMIT_STR(TLCL_PHASES_MAX) " phases");
     t.st.ckpt.mode = monitor_mode(p->cb.checkpoint_monitor, p->cb.checkpoint_mode);
     tlcl_status s = tlcl_run_create(&t.run, p->model, &p->loss, err, err_len);
     if (s != TLCL_OK)
         return s;
     int recorded = 0;
-    s = resume_if_possible(&t);
+    s = trainer_resume(&t);
     if (s == TLCL_OK)
         s = run_phases(&t, &recorded);
     if (s == TLCL_OK && recorded)
-        backup_delete(&t);
+        trainer_backup_delete(&t);
     tlcl_tensor_release(p->eng, &t.features_train);
     tlcl_tensor_release(p->eng, &t.features_val);
     tlcl_run_free(t.run);

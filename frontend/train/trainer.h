@@ -45,6 +45,10 @@ typedef struct tlcl_schedule {
     float min_delta, min_lr;  /* plateau */
 } tlcl_schedule;
 
+/* The learning rate at optimizer step `step` (of the phase) and epoch under
+ * the schedule, from the phase's base rate (schedule.c). */
+float tlcl_schedule_lr(const tlcl_schedule *s, float base, long step, int epoch);
+
 typedef struct tlcl_fit_phase {
     char name[64];
     int epochs;
@@ -116,6 +120,8 @@ typedef struct tlcl_history {
     int *epoch_index;                /* 0-based epoch within its phase */
 } tlcl_history;
 
+/* Appends an epoch's logs; -1 when out of memory (logs.c). */
+int tlcl_history_add(tlcl_history *h, const tlcl_logs *l, int epoch);
 void tlcl_history_free(tlcl_history *h);
 
 /* Runs every phase. On success the model holds the final weights (or the
@@ -131,6 +137,9 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
  * stats (may be NULL) receives the run's counters over the loader (the
  * loss is the run's, unweighted). features: a device table of the loader's
  * base features (NULL: images). */
+/* A loader's batch as the run layer's input (with its class weights, or
+ * none); predict_loader.c. */
+tlcl_run_input tlcl_batch_input(const tlcl_batch *b, int with_weights);
 tlcl_status tlcl_predict_loader(tlcl_run *r, tlcl_loader *l, const tlcl_tensor *features, float **probs,
                                 int **labels, int *n, tlcl_run_stats *stats, char *err, size_t err_len);
 

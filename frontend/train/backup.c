@@ -1,0 +1,292 @@
+/* backup.c — BackupAndRestore for the trainer: the training state a backup
+ * carries (position, carried epoch totals, callback state, history), saving
+ * it with the weights and optimizer moments, restoring a backup whole or not
+ * at all, and recording a finished run before the backup is deleted. */
+#include "trainer_internal.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A line for the console (stdout or stderr) and the run's log. */
+void trainer_say(trainer *t, FILE *console, const char *fmt, ...)
+{
+    char line[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(console, "%s\n", line);
+    fflush(console);
+    if (t->p->log) {
+        fprintf(t->p->log, "%s\n", line);
+        fflush(t->p->log);
+    }
+}
+
+static cJSON *monitor_json(const monitor *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "mode", m->mode);
+    cJSON_AddNumberToObject(o, "best", m->has_best ? m->best : 0);
+    cJSON_AddBoolToObject(o, "has_best", m->has_best);
+    return o;
+}
+
+/* A number of a checked training_state; null (a NaN that JSON cannot hold) is NAN. */
+static double json_number(const cJSON *v)
+{
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void monitor_from(monitor *m, const cJSON *o)
+{
+    m->mode = cJSON_GetObjectItemCaseSensitive(o, "mode")->valueint;
+    m->best = json_number(cJSON_GetObjectItemCaseSensitive(o, "best"));
+    m->has_best = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "has_best"));
+}
+
+static char *state_json(const trainer *t)
+{
+    const run_state *s = &t->st;
+    cJSON *o = cJSON_CreateObject();
+    int ints[] = {s->phase, s->epoch, s->batch, s->rlr_wait, s->rlr_cooldown, s->es_wait};
+    const char *names[] = {"phase", "epoch", "batch", "rlr_wait", "rlr_cooldown", "es_wait"};
+    for (int i = 0; i < 6; i++)
+        cJSON_AddNumberToObject(o, names[i], ints[i]);
+    cJSON_AddNumberToObject(o, "step", (double)s->step);
+    cJSON_AddNumberToObject(o, "iterations", (double)t->p->optimizer.iterations);
+    double sums[] = {s->loss_sum, s->seen, s->acc_hit, s->acc_w, s->plateau_lr};
+    const char *snames[] = {"loss_sum", "seen", "acc_hit", "acc_w", "plateau_lr"};
+    for (int i = 0; i < 5; i++)
+        cJSON_AddNumberToObject(o, snames[i], sums[i]);
+    cJSON_AddBoolToObject(o, "es_stop", s->es_stop);
+    cJSON_AddItemToObject(o, "ckpt", monitor_json(&s->ckpt));
+    cJSON_AddItemToObject(o, "es", monitor_json(&s->es));
+    cJSON_AddItemToObject(o, "rlr", monitor_json(&s->rlr));
+    cJSON *hist = cJSON_AddArrayToObject(o, "history");
+    for (int e = 0; e < t->h->n; e++) {
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddNumberToObject(row, "__epoch", t->h->epoch_index[e]);
+        for (int k = 0; k < t->h->epochs[e].n; k++)
+            cJSON_AddNumberToObject(row, t->h->epochs[e].key[k], t->h->epochs[e].value[k]);
+        cJSON_AddItemToArray(hist, row);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* o has passed tlcl_train_state_check: every key is there with its type. */
+static void state_restore(trainer *t, const cJSON *o)
+{
+    run_state *s = &t->st;
+    int *ints[] = {&s->phase, &s->epoch, &s->batch, &s->rlr_wait, &s->rlr_cooldown, &s->es_wait};
+    const char *names[] = {"phase", "epoch", "batch", "rlr_wait", "rlr_cooldown", "es_wait"};
+    for (int i = 0; i < 6; i++)
+        *ints[i] = cJSON_GetObjectItemCaseSensitive(o, names[i])->valueint;
+    s->step = (long)cJSON_GetObjectItemCaseSensitive(o, "step")->valuedouble;
+    t->p->optimizer.iterations = (long)cJSON_GetObjectItemCaseSensitive(o, "iterations")->valuedouble;
+    s->loss_sum = cJSON_GetObjectItemCaseSensitive(o, "loss_sum")->valuedouble;
+    s->seen = cJSON_GetObjectItemCaseSensitive(o, "seen")->valuedouble;
+    s->acc_hit = cJSON_GetObjectItemCaseSensitive(o, "acc_hit")->valuedouble;
+    s->acc_w = cJSON_GetObjectItemCaseSensitive(o, "acc_w")->valuedouble;
+    s->plateau_lr = (float)cJSON_GetObjectItemCaseSensitive(o, "plateau_lr")->valuedouble;
+    s->es_stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "es_stop")); /* absent in older backups */
+    monitor_from(&s->ckpt, cJSON_GetObjectItemCaseSensitive(o, "ckpt"));
+    monitor_from(&s->es, cJSON_GetObjectItemCaseSensitive(o, "es"));
+    monitor_from(&s->rlr, cJSON_GetObjectItemCaseSensitive(o, "rlr"));
+    const cJSON *row;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(o, "history"))
+    {
+        tlcl_logs l = {0};
+        int epoch = 0;
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, row)
+        {
+            if (strcmp(kv->string, "__epoch") == 0)
+                epoch = kv->valueint;
+            else
+                tlcl_logs_set(&l, kv->string, json_number(kv));
+        }
+        tlcl_history_add(t->h, &l, epoch);
+    }
+}
+
+static void backup_path(const trainer *t, char *dst, size_t len, const char *suffix)
+{
+    snprintf(dst, len, "%s/latest.safetensors%s", t->p->cb.backup_dir, suffix);
+}
+
+/* Moves the device counters into the carried totals. */
+static tlcl_status fold_counters(trainer *t)
+{
+    tlcl_run_stats st;
+    TLCL_TRY(trainer_totals(t, &st));
+    t->st.loss_sum = st.loss_sum, t->st.seen = st.samples, t->st.acc_hit = st.hits, t->st.acc_w = st.weight;
+    return tlcl_run_reset(t->run);
+}
+
+tlcl_status trainer_backup_save(trainer *t)
+{
+    const tlcl_callbacks *cb = &t->p->cb;
+    if (!cb->backup_dir[0])
+        return TLCL_OK;
+    char path[1100], bkp[1100];
+    backup_path(t, path, sizeof path, "");
+    mkdir(cb->backup_dir, 0755);
+    if (cb->double_checkpoint) {
+        backup_path(t, bkp, sizeof bkp, ".bkp");
+        rename(path, bkp); /* the previous backup survives a damaged new one */
+    }
+    TLCL_TRY(fold_counters(t)); /* a backup taken mid-epoch carries the epoch's totals so far */
+    char *json = state_json(t);
+    tlcl_save_extra x = {1, json};
+    tlcl_status s = tlcl_model_save_ex(t->p->model, path, t->p->class_names, t->p->classes, &x, t->err, t->err_len);
+    free(json);
+    return s;
+}
+
+/* Checks a backup's training state and tensors, then restores it. When it
+ * is not used, *restored = 0 and why names the file and the key or tensor at
+ * fault; the model then keeps the weights it had. */
+static tlcl_status try_restore(trainer *t, const char *path, int *restored, char *why, size_t why_len)
+{
+    tlcl_model *m = t->p->model;
+    *restored = 0;
+    if (access(path, F_OK) != 0) {
+        snprintf(why, why_len, "%s: no such file", path);
+        return TLCL_OK;
+    }
+    tlcl_checkpoint *c = NULL;
+    if (tlcl_checkpoint_open(&c, path, why, why_len) != TLCL_OK)
+        return TLCL_OK;
+    const char *text = tlcl_checkpoint_meta(c, "training_state");
+    cJSON *st = text ? cJSON_Parse(text) : NULL;
+    char bad[768];
+    int nb = t->p->train ? tlcl_loader_batches(t->p->train) : 0;
+    tlcl_status s = TLCL_OK;
+    if (!text)
+        snprintf(why, why_len, "%s: no training_state in its metadata (not a backup)", path);
+    else if (!st)
+        snprintf(why, why_len, "%s: its training_state is not valid JSON", path);
+    else if (tlcl_train_state_check(st, t->p->nphases, nb, TLCL_LOGS_MAX, (int)sizeof t->h->epochs->key[0], bad,
+                                    sizeof bad) != 0)
+        snprintf(why, why_len, "%s: training_state %s", path, bad);
+    else {
+        /* the tensors are checked as they load: keep the weights in hand until the whole backup fits */
+        tlcl_params *pp = &m->params;
+        float *keep = malloc(pp->total * sizeof *keep), pre_scale[3], pre_shift[3];
+        memcpy(pre_scale, m->pre_scale, sizeof pre_scale), memcpy(pre_shift, m->pre_shift, sizeof pre_shift);
+        s = keep ? tlcl_cl_read(tlcl_engine_cl(t->p->eng), pp->values, 0, pp->total * sizeof(float), keep, "weights")
+                 : TLCL_ERR_OOM;
+        if (s != TLCL_OK) {
+            snprintf(t->err, t->err_len, "before reading the backup %s: %s", path,
+                     keep ? tlcl_engine_error(t->p->eng) : "out of memory");
+        } else if (tlcl_model_load(m, c, why, why_len) != TLCL_OK ||
+                   tlcl_model_load_optimizer(m, c, why, why_len) != TLCL_OK) {
+            memcpy(m->pre_scale, pre_scale, sizeof pre_scale), memcpy(m->pre_shift, pre_shift, sizeof pre_shift);
+            s = tlcl_cl_write(tlcl_engine_cl(t->p->eng), pp->values, 0, pp->total * sizeof(float), keep, "weights");
+            if (s != TLCL_OK)
+                snprintf(t->err, t->err_len, "restoring the weights after the backup %s failed: %s", path,
+                         tlcl_engine_error(t->p->eng));
+        } else {
+            state_restore(t, st);
+            *restored = 1;
+        }
+        free(keep);
+    }
+    cJSON_Delete(st);
+    tlcl_checkpoint_close(c);
+    return s; /* an unusable backup is not an error here: the caller tries the next one */
+}
+
+/* The backup in cb.backup_dir (latest, then the previous one), per
+ * p->resume; see tlcl_resume_mode. */
+tlcl_status trainer_resume(trainer *t)
+{
+    tlcl_train_plan *p = t->p;
+    const char *dir = p->cb.backup_dir;
+    if (p->resume == TLCL_RESUME_NEVER)
+        return TLCL_OK;
+    if (!dir[0]) {
+        if (p->resume == TLCL_RESUME_REQUIRED)
+            return trainer_fail(t, TLCL_ERR_ARG, "%s",
+                        "--resume: callbacks.backup is off in this configuration: there is no backup to resume from");
+        return TLCL_OK;
+    }
+    char path[2][1100], why[2][4096];
+    int ok = 0, present = 0;
+    for (int i = 0; i < 2 && !ok; i++) {
+        backup_path(t, path[i], sizeof path[i], i ? ".bkp" : "");
+        why[i][0] = '\0';
+        if (access(path[i], F_OK) != 0) {
+            snprintf(why[i], sizeof why[i], "%s: no such file", path[i]);
+            continue;
+        }
+        present++;
+        TLCL_TRY(try_restore(t, path[i], &ok, why[i], sizeof why[i]));
+        if (!ok)
+            trainer_say(t, stderr, "warning: a backup is not used: %s", why[i]); /* why names the file */
+    }
+    if (ok) {
+        trainer_say(t, stdout, "resumed from %s: phase %d, epoch %d, batch %d", path[present - 1], t->st.phase + 1,
+            t->st.epoch + 1, t->st.batch);
+        return TLCL_OK;
+    }
+    if (p->resume == TLCL_RESUME_REQUIRED) {
+        snprintf(t->err, t->err_len,
+                 "--resume: no usable backup in %s (%s; %s). Run without --resume to start over (an unusable "
+                 "backup is then moved aside, not deleted)",
+                 dir, why[0], why[1]);
+        return TLCL_ERR_FORMAT;
+    }
+    if (present) { /* keep it for inspection: the first backup of the new run would overwrite it */
+        char moved[1200], err[1400];
+        if (tlcl_move_aside(dir, moved, sizeof moved, err, sizeof err) > 0)
+            trainer_say(t, stderr, "warning: the unusable backup %s is moved aside to %s; training starts from the first "
+                "epoch", dir, moved);
+        else
+            trainer_say(t, stderr, "warning: %s; training starts from the first epoch", err);
+    }
+    return TLCL_OK;
+}
+
+void trainer_backup_delete(trainer *t)
+{
+    if (!t->p->cb.backup_dir[0] || t->p->cb.keep_backup)
+        return;
+    char path[1100];
+    backup_path(t, path, sizeof path, "");
+    remove(path);
+    backup_path(t, path, sizeof path, ".bkp");
+    remove(path);
+    rmdir(t->p->cb.backup_dir);
+}
+
+/* Records that the run finished (p->state_path), before the backup goes:
+ * a rerun then trains no further epoch. 0 when recorded (or nothing to
+ * record), -1 when the file could not be written (the backup is kept). */
+int trainer_record_finished(trainer *t, int stopped_early, int last_phase_epochs)
+{
+    if (!t->p->state_path[0])
+        return 0;
+    tlcl_run_status st;
+    memset(&st, 0, sizeof st);
+    snprintf(st.reason, sizeof st.reason, "%s", stopped_early ? "early_stopping" : "last_epoch");
+    st.phases = t->p->nphases;
+    st.last_phase_epochs = last_phase_epochs;
+    st.epochs_trained = t->h->n;
+    char err[1400];
+    if (tlcl_run_status_write(t->p->state_path, &st, err, sizeof err) != 0) {
+        trainer_say(t, stderr, "warning: %s; the backup is kept", err);
+        return -1;
+    }
+    return 0;
+}
+

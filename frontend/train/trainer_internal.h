@@ -1,0 +1,56 @@
+/* trainer_internal.h — the trainer's state, shared by trainer.c (the phase
+ * and callback loop) and backup.c (what a backup carries). */
+#ifndef TLCL_TRAINER_INTERNAL_H
+#define TLCL_TRAINER_INTERNAL_H
+
+#include "run_status.h"
+#include "train_state.h"
+#include "trainer.h"
+
+#include <stdio.h>
+
+typedef struct monitor {
+    int mode;          /* resolved: -1 min, +1 max */
+    double best;
+    int has_best;
+} monitor;
+
+typedef struct run_state {
+    int phase, epoch, batch;      /* position of the next batch to run */
+    long step;                    /* optimizer steps in this run (seeds dropout) */
+    double loss_sum, seen, acc_hit, acc_w; /* this epoch's totals carried over from a resumed backup */
+    float plateau_lr;             /* 0: the schedule's */
+    int rlr_wait, rlr_cooldown, es_wait, es_stop;
+    monitor ckpt, es, rlr;
+} run_state;
+
+typedef struct trainer {
+    tlcl_train_plan *p;
+    tlcl_history *h;
+    run_state st;
+    tlcl_run *run;                        /* the step, the inference pass and their counters */
+    tlcl_tensor features_train, features_val; /* cached base features [n, C] on the device */
+    float *best_weights;                  /* early stopping's snapshot */
+    char *err;
+    size_t err_len;
+    double t_epoch;
+    double train_rate;                    /* images per second of this epoch's training loop */
+} trainer;
+
+/* This epoch's totals: the device counters plus those carried over from a
+ * resumed backup; a non-finite loss is an error naming its step. */
+tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st);
+/* Writes the message (fmt with one %s) into the caller's buffer. */
+tlcl_status trainer_fail(trainer *t, tlcl_status s, const char *fmt, const char *detail);
+/* A line for the console (stdout or stderr) and the run's log. */
+void trainer_say(trainer *t, FILE *console, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* backup.c */
+tlcl_status trainer_backup_save(trainer *t);
+/* Restores the latest usable backup as p->resume asks (see tlcl_resume_mode). */
+tlcl_status trainer_resume(trainer *t);
+void trainer_backup_delete(trainer *t);
+/* 0 when the finished run is recorded (or nothing to record), -1 when not. */
+int trainer_record_finished(trainer *t, int stopped_early, int last_phase_epochs);
+
+#endif
