@@ -334,6 +334,42 @@ static const char *phases_yaml(int n)
  * a configuration with as many phases as the configuration allows gets
  * every one of them into the trainer's plan; one more is rejected with the
  * key and the limit. */
+/* metric_groups: parsed in order, resolved against the data's classes,
+ * usable as val_ monitors only; bad groups are errors at their line. */
+static void test_metric_groups(harness *h)
+{
+    char err[1024] = "";
+    const char *ok_yaml = "train: {data_dir: {train: d, validation_split: 0.2}}\n"
+                          "metric_groups:\n  plankton: [copepod, diatom]\n  detritus: [detritus]\n"
+                          "callbacks:\n  model_checkpoint: {monitor: val_group_plankton_precision}\n";
+    tlcl_status s = load_finalize(write_file("groups.yaml", ok_yaml), err, sizeof err);
+    const __typeof__(cfg.metric_groups) *mg = &cfg.metric_groups;
+    harness_expectf(h, s == TLCL_OK && mg->count == 2 && mg->nmembers == 3 && !strcmp(mg->name[0], "plankton") &&
+                           !strcmp(mg->member[1], "diatom") && mg->member_group[2] == 1,
+                    "metric_groups parse, monitor val_group_plankton_precision accepted %s", err);
+    const char *classes[] = {"bubble", "copepod", "detritus", "diatom"};
+    metrics_groups g;
+    s = tlcl_plan_groups(&cfg, classes, 4, &g, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK && g.count == 2 && g.member[0][1] && g.member[0][3] && !g.member[0][0] &&
+                           !g.member[0][2] && g.member[1][2] && !g.member[1][1],
+                    "metric_groups resolved against the class names %s", err);
+    const char *missing[] = {"bubble", "copepod", "detritus"};
+    s = tlcl_plan_groups(&cfg, missing, 3, &g, err, sizeof err);
+    harness_expectf(h, s != TLCL_OK && strstr(err, "'metric_groups.plankton'") && strstr(err, "'diatom'") &&
+                           strstr(err, "bubble, copepod, detritus"),
+                    "an unknown class names the group, the class and the classes: %s", err);
+    expect_error(h, "a training-side group monitor",
+                 "train: {data_dir: {train: d, validation_split: 0.2}}\nmetric_groups: {a: [x]}\n"
+                 "callbacks: {model_checkpoint: {monitor: group_a_precision}}\n",
+                 "3:32", "'group_a_precision' is not logged", "val_group_a_{precision,recall,f1}");
+    expect_error(h, "group name with a space", "train: {data_dir: {train: d}}\nmetric_groups: {\"a b\": [x]}\n",
+                 "2:17", "group name 'a b'", NULL);
+    expect_error(h, "class listed twice", "train: {data_dir: {train: d}}\nmetric_groups: {a: [x, x]}\n", "2:24",
+                 "class 'x' listed twice", NULL);
+    expect_error(h, "not a list", "train: {data_dir: {train: d}}\nmetric_groups: {a: x}\n", "2:20",
+                 "'metric_groups.a': expected a non-empty list", NULL);
+}
+
 static void test_phase_limit(harness *h)
 {
     char err[1024] = "", want[128];
@@ -490,6 +526,7 @@ int main(void)
     test_errors(&h);
     test_set(&h);
     test_phase_limit(&h);
+    test_metric_groups(&h);
     test_paths(&h);
     test_round_trip(&h);
     test_fuzz(&h);

@@ -6,6 +6,7 @@
  * again and its size checked. Host only. Pictures and files go to
  * $TLCL_TEST_OUT when set (to look at them), else to a temporary directory. */
 #include "csv_logger.h"
+#include "evaluate.h"
 #include "harness.h"
 #include "history.h"
 #include "metrics.h"
@@ -256,6 +257,47 @@ static void check_kappa_absent_class(harness *h)
     check_num(h, "kappa by hand", metrics_cohen_kappa(cm2, 2, METRICS_KAPPA_NONE), (0.75 - 0.53) / (1 - 0.53));
 }
 
+/* Class groups by hand: classes 0 and 2 form "plankton". Confusion (rows
+ * true): in-group hits = cm[0][0]+cm[0][2]+cm[2][0]+cm[2][2] = 10+1+1+6 =
+ * 18; samples of the group = rows 0 and 2 = 13+8 = 21; predicted in the
+ * group = columns 0 and 2 = 14+9 = 23. Then the logged keys of an epoch. */
+static void check_groups(harness *h)
+{
+    double cm[9] = {10, 2, 1, 3, 5, 2, 1, 1, 6};
+    metrics_groups g = {.count = 2, .name = {"plankton", "other"}};
+    g.member[0][0] = g.member[0][2] = 1;
+    g.member[1][1] = 1;
+    metrics_class m = metrics_group(cm, 3, g.member[0]);
+    check_num(h, "group precision = in-group hits / predicted in group", m.precision, 18.0 / 23.0);
+    check_num(h, "group recall = in-group hits / samples of the group", m.recall, 18.0 / 21.0);
+    check_num(h, "group F1 = 2 hits / (samples + predicted)", m.f1, 36.0 / 44.0);
+    check_num(h, "group support", m.support, 21.0);
+    metrics_class one = metrics_group(cm, 3, g.member[1]), per[3];
+    metrics_per_class(cm, 3, per);
+    check_num(h, "a one-class group is that class's precision", one.precision, per[1].precision);
+    check_num(h, "a one-class group is that class's recall", one.recall, per[1].recall);
+    /* an epoch: probabilities whose arg-max reproduce the matrix above */
+    int n = 31, k = 0, labels[31];
+    float probs[31 * 3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            for (int r = 0; r < (int)cm[i * 3 + j]; r++, k++) {
+                labels[k] = i;
+                for (int c = 0; c < 3; c++)
+                    probs[k * 3 + c] = c == j ? 0.8f : 0.1f;
+            }
+    tlcl_eval_metrics em = {.groups = &g};
+    tlcl_logs logs = {0};
+    double got[3] = {-1, -1, -1};
+    tlcl_eval_metrics_fn(&em, probs, labels, n, 3, "val_", &logs);
+    tlcl_logs_get(&logs, "val_group_plankton_precision", &got[0]);
+    tlcl_logs_get(&logs, "val_group_plankton_recall", &got[1]);
+    tlcl_logs_get(&logs, "val_group_plankton_f1", &got[2]);
+    check_num(h, "logged val_group_plankton_precision", got[0], 18.0 / 23.0);
+    check_num(h, "logged val_group_plankton_recall", got[1], 18.0 / 21.0);
+    check_num(h, "logged val_group_plankton_f1", got[2], 36.0 / 44.0);
+}
+
 /* ---- report files --------------------------------------------------------- */
 
 static void check_report_entry(harness *h, const cJSON *got, const cJSON *want)
@@ -285,7 +327,7 @@ static void check_report_json(harness *h, const fcase *fc)
     char path[1200], err[512];
     out_path(path, sizeof path, "test_report.json");
     metrics_summary_compute(&s, fc->probs, fc->y, NULL, fc->n, fc->c);
-    if (report_write_json(path, &s, fc->names, err, sizeof err)) {
+    if (report_write_json(path, &s, fc->names, NULL, err, sizeof err)) {
         harness_fail(h, "report_write_json: %s", err);
         metrics_summary_free(&s);
         return;
@@ -624,6 +666,7 @@ int main(void)
         check_plots(&h, &fm);
     }
     check_kappa_absent_class(&h);
+    check_groups(&h);
     check_confusion_csv_and_labels(&h);
     check_pyfloat(&h);
     check_history_files(&h);

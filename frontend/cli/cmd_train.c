@@ -39,6 +39,7 @@ typedef struct train_run {
     csv_logger csv;
     int csv_open;
     tlcl_eval_metrics metrics;
+    metrics_groups groups;
     char err[4096];
 } train_run;
 
@@ -271,10 +272,10 @@ static tlcl_status evaluate_test(train_run *r)
     char png[2200];
     snprintf(png, sizeof png, "%.*s.png", (int)(dot ? (size_t)(dot - csv) : strlen(csv)), csv);
     tlcl_eval_paths paths = {c->train.metrics.test_confusion_matrix, png, c->train.metrics.test_report};
-    int rc = tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names, &paths, stdout, r->err,
-                                 sizeof r->err);
+    int rc = tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names, &r->groups, &paths, stdout,
+                                 r->err, sizeof r->err);
     if (r->log)
-        tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names,
+        tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names, &r->groups,
                             &(tlcl_eval_paths){NULL, NULL, NULL}, r->log, why, sizeof why);
     free(probs), free(labels);
     return rc == 0 ? TLCL_OK : TLCL_ERR_IO;
@@ -314,6 +315,7 @@ static tlcl_status fit(train_run *r, const train_cli *o)
     p.progress = isatty(2);
     p.log = r->log;
     tlcl_plan_metrics(r->cfg, r->data.class_names, &r->metrics);
+    r->metrics.groups = &r->groups;
     p.metrics = tlcl_eval_metrics_fn;
     p.metrics_ctx = &r->metrics;
     p.on_epoch_end = on_epoch_end;
@@ -341,6 +343,8 @@ static tlcl_status run(train_run *r, const train_cli *o)
     if (s == TLCL_OK)
         printf("data: %d classes, %d training, %d validation, %d test images\n", r->data.classes, r->data.train.n,
                r->data.val.n, r->data.test.n);
+    if (s == TLCL_OK)
+        s = tlcl_plan_groups(r->cfg, r->data.class_names, r->data.classes, &r->groups, r->err, sizeof r->err);
     if (s == TLCL_OK)
         s = open_device(r, o->device);
     if (s == TLCL_OK)

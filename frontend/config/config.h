@@ -47,6 +47,7 @@
 #define TLCL_CFG_MAX_PHASES TLCL_PHASES_MAX /* the trainer's limit too (tlcl_limits.h) */
 #define TLCL_CFG_MAX_CLASSES 256
 #define TLCL_CFG_MAX_METRICS 16
+#define TLCL_CFG_MAX_GROUPS 8
 #define TLCL_CFG_MAX_KEYS 192 /* schema entries (where[] below) */
 
 typedef enum { TLCL_CFG_SPLIT_KERAS, TLCL_CFG_SPLIT_STRATIFIED, TLCL_CFG_SPLIT_GROUP } tlcl_cfg_split_method;
@@ -212,6 +213,14 @@ typedef struct tlcl_config {
     } callbacks;
     tlcl_metric metrics[TLCL_CFG_MAX_METRICS];
     int metrics_count;
+    /* metric_groups: named groups of classes scored as one (plankton against
+     * detritus): member i is class member[i] of group member_group[i] */
+    struct {
+        int count, nmembers;
+        tlcl_cfg_name name[TLCL_CFG_MAX_GROUPS];
+        tlcl_cfg_name member[TLCL_CFG_MAX_CLASSES];
+        int member_group[TLCL_CFG_MAX_CLASSES];
+    } metric_groups;
 
     /* bookkeeping */
     tlcl_cfg_path source;        /* the config file, absolute ("" when none) */

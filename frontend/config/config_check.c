@@ -34,12 +34,28 @@ static int has_validation(const tlcl_config *c)
     return c->train.data_dir.validation[0] || c->train.data_dir.validation_split > 0;
 }
 
-/* A monitor names loss or a configured metric, with or without val_. */
+/* group_<name>_precision (recall, f1) of a configured metric group: logged
+ * for the validation data only. */
+static int is_group_metric(const tlcl_config *c, const char *base)
+{
+    static const char *const what[] = {"precision", "recall", "f1"};
+    char name[96];
+    for (int g = 0; g < c->metric_groups.count; g++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(name, sizeof name, "group_%s_%s", c->metric_groups.name[g], what[k]);
+            if (strcmp(base, name) == 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* A monitor names loss or a configured metric, with or without val_, or a
+ * metric group's val_group_<name>_precision (recall, f1). */
 static tlcl_status check_monitor(const tlcl_config *c, const char *key, const char *monitor, char *err, size_t len)
 {
     int val = strncmp(monitor, "val_", 4) == 0;
     const char *base = val ? monitor + 4 : monitor;
-    int known = strcmp(base, "loss") == 0;
+    int known = strcmp(base, "loss") == 0 || (val && is_group_metric(c, base));
     for (int i = 0; i < c->metrics_count && !known; i++)
         known = strcmp(base, cfg_metric_names[c->metrics[i].kind]) == 0;
     if (!known) {
@@ -48,6 +64,9 @@ static tlcl_status check_monitor(const tlcl_config *c, const char *key, const ch
         for (int i = 0; i < c->metrics_count && used < sizeof allowed; i++)
             used += (size_t)snprintf(allowed + used, sizeof allowed - used, ", %s, val_%s",
                                      cfg_metric_names[c->metrics[i].kind], cfg_metric_names[c->metrics[i].kind]);
+        for (int g = 0; g < c->metric_groups.count && used < sizeof allowed; g++)
+            used += (size_t)snprintf(allowed + used, sizeof allowed - used, ", val_group_%s_{precision,recall,f1}",
+                                     c->metric_groups.name[g]);
         return key_error(c, err, len, key, "'%s': '%s' is not logged; allowed (from `metrics`): %s", key, monitor,
                          allowed);
     }

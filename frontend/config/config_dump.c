@@ -75,6 +75,23 @@ static void put_class_weight(FILE *f, const tlcl_config *c)
     fputc('}', f);
 }
 
+static void put_groups(FILE *f, const tlcl_config *c)
+{
+    const __typeof__(c->metric_groups) *mg = &c->metric_groups;
+    fputc('{', f);
+    for (int g = 0; g < mg->count; g++) {
+        fprintf(f, "%s%s: [", g ? ", " : "", mg->name[g]);
+        for (int i = 0, first = 1; i < mg->nmembers; i++)
+            if (mg->member_group[i] == g) {
+                fputs(first ? "" : ", ", f);
+                put_quoted(f, mg->member[i]);
+                first = 0;
+            }
+        fputc(']', f);
+    }
+    fputc('}', f);
+}
+
 static void put_phases(FILE *f, const tlcl_config *c, int indent)
 {
     if (!c->phases_count) {
@@ -153,6 +170,9 @@ void cfg_dump_value(FILE *f, const cfg_key *k, const void *base, int indent)
         break;
     case CFG_PHASES:
         put_phases(f, base, indent);
+        break;
+    case CFG_GROUPS:
+        put_groups(f, base);
         break;
     }
 }

@@ -272,6 +272,11 @@ const cfg_key cfg_keys[] = {
     {.key = "metrics", .type = CFG_METRICS, .offset = OFF(metrics), .def = "[accuracy]",
      .doc = "Metrics computed every epoch: accuracy, precision, recall, f1, balanced_accuracy, kappa, auc,\n"
             "top_k_accuracy (k 5, or {top_k_accuracy: 3})."},
+    {.key = "metric_groups", .type = CFG_GROUPS, .offset = OFF(metric_groups), .def = "{}",
+     .doc = "Groups of classes scored as one, e.g. {plankton: [copepod, diatom], detritus: [detritus]}: each\n"
+            "group's precision, recall and F1 (a sample is positive when its class is in the group) are\n"
+            "logged every epoch as val_group_<name>_precision (recall, f1), usable as a monitor, and written\n"
+            "to the test report."},
 };
 const size_t cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];
 

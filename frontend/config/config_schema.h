@@ -22,7 +22,8 @@ typedef enum cfg_type {
     CFG_WEIGHTS,    /* imagenet | none | path */
     CFG_CLASS_WEIGHT,
     CFG_METRICS,
-    CFG_PHASES
+    CFG_PHASES,
+    CFG_GROUPS      /* metric_groups: {group: [class, ...], ...} */
 } cfg_type;
 
 enum {
@@ -90,6 +91,8 @@ tlcl_status cfg_error(cfg_ctx *x, yaml_mark_t mark, const char *fmt, ...) __attr
 
 /* Sets one entry from a value, checking type, range, enum, extension. */
 tlcl_status cfg_set_value(cfg_ctx *x, const cfg_key *k, void *base, const char *name, const cfg_value *v);
+/* Lists and maps (the rest are scalars). */
+int cfg_is_composite(cfg_type t);
 /* Sets every entry of a table to its default. */
 tlcl_status cfg_apply_defaults(cfg_ctx *x, const cfg_key *table, size_t n, void *base);
 void cfg_phase_default(tlcl_phase *p, int index);

@@ -64,6 +64,9 @@ static void expected_form(const cfg_key *k, char *out, size_t len)
     case CFG_PHASES:
         snprintf(out, len, "a list of phases ([] for one phase training everything)");
         break;
+    case CFG_GROUPS:
+        snprintf(out, len, "a map group name -> list of class names");
+        break;
     default:
         snprintf(out, len, "a string");
     }
@@ -338,6 +341,67 @@ static tlcl_status set_class_weight(cfg_ctx *x, const cfg_key *k, const char *na
     return TLCL_OK;
 }
 
+/* One group's list of class names. */
+static tlcl_status set_group_members(cfg_ctx *x, const char *group, yaml_document_t *d, yaml_node_t *list, int g)
+{
+    __typeof__(x->c->metric_groups) *mg = &x->c->metric_groups;
+    if (list->type != YAML_SEQUENCE_NODE || list->data.sequence.items.top == list->data.sequence.items.start)
+        return cfg_error(x, list->start_mark, "'metric_groups.%s': expected a non-empty list of class names", group);
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+        yaml_node_t *n = yaml_document_get_node(d, *it);
+        const char *cls = n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+        if (!cls || !cls[0] || strlen(cls) >= TLCL_CFG_NAME_MAX)
+            return cfg_error(x, n ? n->start_mark : list->start_mark,
+                             "'metric_groups.%s': expected a class name (at most %d bytes)", group,
+                             TLCL_CFG_NAME_MAX - 1);
+        for (int i = 0; i < mg->nmembers; i++)
+            if (mg->member_group[i] == g && strcmp(mg->member[i], cls) == 0)
+                return cfg_error(x, n->start_mark, "'metric_groups.%s': class '%s' listed twice", group, cls);
+        if (mg->nmembers == TLCL_CFG_MAX_CLASSES)
+            return cfg_error(x, n->start_mark, "'metric_groups': at most %d class entries in all",
+                             TLCL_CFG_MAX_CLASSES);
+        strcpy(mg->member[mg->nmembers], cls);
+        mg->member_group[mg->nmembers++] = g;
+    }
+    return TLCL_OK;
+}
+
+static tlcl_status set_groups(cfg_ctx *x, const cfg_key *k, const char *name, const cfg_value *v)
+{
+    __typeof__(x->c->metric_groups) *mg = &x->c->metric_groups;
+    memset(mg, 0, sizeof *mg);
+    if (v->is_null || (v->node && v->node->type == YAML_SCALAR_NODE && strcmp(v->text, "{}") == 0))
+        return TLCL_OK;
+    if (!v->node || v->node->type != YAML_MAPPING_NODE)
+        return wrong(x, k, name, v->mark, "%s", v->node ? node_kind(v->node) : "a value");
+    yaml_node_pair_t *p = v->node->data.mapping.pairs.start, *end = v->node->data.mapping.pairs.top;
+    if (end - p > TLCL_CFG_MAX_GROUPS)
+        return cfg_error(x, v->mark, "'%s': at most %d groups", name, TLCL_CFG_MAX_GROUPS);
+    for (; p < end; p++) {
+        yaml_node_t *kn = yaml_document_get_node(v->doc, p->key), *vn = yaml_document_get_node(v->doc, p->value);
+        const char *group = kn && kn->type == YAML_SCALAR_NODE ? (const char *)kn->data.scalar.value : NULL;
+        if (!group || !vn)
+            return cfg_error(x, kn ? kn->start_mark : v->mark, "'%s': expected group name: [class, ...] pairs", name);
+        size_t len = strlen(group), ok = len > 0 && len < 24;
+        for (size_t i = 0; ok && i < len; i++) /* the name becomes part of log keys and CSV columns */
+            ok = (group[i] >= 'a' && group[i] <= 'z') || (group[i] >= 'A' && group[i] <= 'Z') ||
+                 (group[i] >= '0' && group[i] <= '9') || group[i] == '_' || group[i] == '-';
+        if (!ok)
+            return cfg_error(x, kn->start_mark,
+                             "'%s': group name '%s': use 1 to 23 letters, digits, '_' or '-' (it names log keys)",
+                             name, group);
+        for (int g = 0; g < mg->count; g++)
+            if (strcmp(mg->name[g], group) == 0)
+                return cfg_error(x, kn->start_mark, "'%s': group '%s' given twice", name, group);
+        strcpy(mg->name[mg->count], group);
+        tlcl_status s = set_group_members(x, group, v->doc, vn, mg->count);
+        if (s)
+            return s;
+        mg->count++;
+    }
+    return TLCL_OK;
+}
+
 /* One metric: a name, or {top_k_accuracy: K}. */
 static tlcl_status set_metric(cfg_ctx *x, const char *name, yaml_document_t *d, yaml_node_t *n, tlcl_metric *m)
 {
@@ -390,19 +454,19 @@ static tlcl_status set_metrics(cfg_ctx *x, const cfg_key *k, const char *name, c
     return TLCL_OK;
 }
 
-static int is_composite(cfg_type t)
+int cfg_is_composite(cfg_type t)
 {
     return t == CFG_INT_LIST || t == CFG_FLOAT_LIST || t == CFG_CLASS_WEIGHT || t == CFG_METRICS ||
-           t == CFG_PHASES;
+           t == CFG_PHASES || t == CFG_GROUPS;
 }
 
 tlcl_status cfg_set_value(cfg_ctx *x, const cfg_key *k, void *base, const char *name, const cfg_value *v)
 {
     void *field = CFG_FIELD(base, k);
-    if (v->node && v->node->type != YAML_SCALAR_NODE && !is_composite(k->type))
+    if (v->node && v->node->type != YAML_SCALAR_NODE && !cfg_is_composite(k->type))
         return wrong(x, k, name, v->mark, "%s", node_kind(v->node));
     if (v->is_null && !(k->flags & CFG_NULLABLE) && k->type != CFG_CLASS_WEIGHT &&
-        k->type != CFG_WEIGHTS)
+        k->type != CFG_WEIGHTS && k->type != CFG_GROUPS)
         return wrong(x, k, name, v->mark, "%s", "null");
     switch (k->type) {
     case CFG_INT_LIST:
@@ -419,6 +483,8 @@ tlcl_status cfg_set_value(cfg_ctx *x, const cfg_key *k, void *base, const char *
         return set_metrics(x, k, name, v);
     case CFG_PHASES:
         return cfg_set_phases(x, v);
+    case CFG_GROUPS:
+        return set_groups(x, k, name, v);
     default:
         return set_scalar(x, k, field, name, v);
     }

@@ -215,12 +215,6 @@ tlcl_status cfg_set_phases(cfg_ctx *x, const cfg_value *v)
 
 /* ---- values from text (defaults and --set) ------------------------------- */
 
-static int is_composite(cfg_type t)
-{
-    return t == CFG_INT_LIST || t == CFG_FLOAT_LIST || t == CFG_CLASS_WEIGHT || t == CFG_METRICS ||
-           t == CFG_PHASES;
-}
-
 static tlcl_status yaml_problem(cfg_ctx *x, yaml_parser_t *p)
 {
     const char *what = p->problem ? p->problem : "malformed YAML";
@@ -233,7 +227,7 @@ static tlcl_status yaml_problem(cfg_ctx *x, yaml_parser_t *p)
 /* Sets k from text: YAML for lists and maps, taken literally for scalars. */
 static tlcl_status set_text(cfg_ctx *x, const cfg_key *k, void *base, const char *name, const char *text)
 {
-    if (!is_composite(k->type)) {
+    if (!cfg_is_composite(k->type)) {
         cfg_value v = {.text = text};
         v.is_null = !*text || !strcmp(text, "~") || !strcasecmp(text, "null");
         return cfg_set_value(x, k, base, name, &v);

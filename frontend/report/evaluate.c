@@ -9,7 +9,8 @@
 #include <stdlib.h>
 
 int tlcl_evaluate_write(const float *probs, const int *labels, int n, int classes, const char *const *class_names,
-                        const tlcl_eval_paths *paths, FILE *out, char *err, size_t err_len)
+                        const metrics_groups *groups, const tlcl_eval_paths *paths, FILE *out, char *err,
+                        size_t err_len)
 {
     metrics_summary s;
     if (metrics_summary_compute(&s, probs, labels, NULL, n, classes) != 0) {
@@ -22,10 +23,16 @@ int tlcl_evaluate_write(const float *probs, const int *labels, int n, int classe
     if (rc == 0 && paths->confusion_png)
         rc = plot_confusion_matrix(s.confusion, classes, class_names, paths->confusion_png, err, err_len);
     if (rc == 0 && paths->report_json)
-        rc = report_write_json(paths->report_json, &s, class_names, err, err_len);
-    if (rc == 0 && out)
-        fprintf(out, "test: %d images, accuracy %.4f, balanced accuracy %.4f, macro F1 %.4f, kappa %.4f\n", n,
+        rc = report_write_json(paths->report_json, &s, class_names, groups, err, err_len);
+    if (rc == 0 && out) {
+        fprintf(out, "test: %d images, accuracy %.4f, balanced accuracy %.4f, macro F1 %.4f, kappa %.4f", n,
                 s.accuracy, s.balanced_accuracy, s.macro.f1, s.kappa);
+        for (int g = 0; groups && g < groups->count; g++) {
+            metrics_class m = metrics_group(s.confusion, classes, groups->member[g]);
+            fprintf(out, "; %s precision %.4f recall %.4f F1 %.4f", groups->name[g], m.precision, m.recall, m.f1);
+        }
+        fputc('\n', out);
+    }
     metrics_summary_free(&s);
     return rc;
 }
@@ -60,6 +67,16 @@ void tlcl_eval_metrics_fn(void *ctx, const float *probs, const int *labels, int 
         char name[32];
         snprintf(name, sizeof name, "top_%d_accuracy", w->top_k);
         set_prefixed(logs, prefix, name, metrics_top_k_accuracy(probs, labels, NULL, n, classes, w->top_k));
+    }
+    for (int g = 0; w->groups && g < w->groups->count; g++) {
+        metrics_class m = metrics_group(s.confusion, classes, w->groups->member[g]);
+        const char *what[3] = {"precision", "recall", "f1"};
+        double v[3] = {m.precision, m.recall, m.f1};
+        for (int k = 0; k < 3; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "group_%s_%s", w->groups->name[g], what[k]);
+            set_prefixed(logs, prefix, name, v[k]);
+        }
     }
     for (int c = 0; c < classes && w->class_names; c++) { /* for the per-class curves */
         char name[96];

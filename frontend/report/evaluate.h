@@ -5,6 +5,7 @@
 #ifndef TLCL_EVALUATE_H
 #define TLCL_EVALUATE_H
 
+#include "metrics.h"
 #include "trainer.h"
 
 typedef struct tlcl_eval_paths {
@@ -16,7 +17,8 @@ typedef struct tlcl_eval_paths {
 /* Computes the metrics of probs [n, classes] against labels, writes the
  * files and prints a summary line. Returns 0 or -1 with err. */
 int tlcl_evaluate_write(const float *probs, const int *labels, int n, int classes, const char *const *class_names,
-                        const tlcl_eval_paths *paths, FILE *out, char *err, size_t err_len);
+                        const metrics_groups *groups, const tlcl_eval_paths *paths, FILE *out, char *err,
+                        size_t err_len);
 
 /* A tlcl_metrics_fn: precision, recall, f1 (macro), balanced accuracy,
  * kappa, AUC (OvR macro), top-k and per-class precision/recall/f1, as the
@@ -24,6 +26,7 @@ int tlcl_evaluate_write(const float *probs, const int *labels, int n, int classe
 typedef struct tlcl_eval_metrics {
     const char *const *class_names;
     int want_precision, want_recall, want_f1, want_balanced, want_kappa, want_auc, top_k;
+    const metrics_groups *groups;   /* group_<name>_precision, _recall, _f1 (NULL: none) */
 } tlcl_eval_metrics;
 void tlcl_eval_metrics_fn(void *ctx, const float *probs, const int *labels, int n, int classes, const char *prefix,
                           tlcl_logs *logs);

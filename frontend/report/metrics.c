@@ -59,16 +59,29 @@ double metrics_accuracy(const double *cm, int c)
     return safe_div(trace, total);
 }
 
+static metrics_class scores(double tp, double truth, double predicted)
+{
+    /* sklearn's F1 form: 2tp / (true + predicted), not 2PR / (P + R) */
+    return (metrics_class){safe_div(tp, predicted), safe_div(tp, truth), safe_div(2 * tp, truth + predicted), truth};
+}
+
 void metrics_per_class(const double *cm, int c, metrics_class *out)
 {
-    for (int k = 0; k < c; k++) {
-        double tp = cm[(size_t)k * c + k], truth = row_sum(cm, c, k), predicted = col_sum(cm, c, k);
-        out[k].precision = safe_div(tp, predicted);
-        out[k].recall = safe_div(tp, truth);
-        /* sklearn's form: 2tp / (true + predicted), not 2PR / (P + R) */
-        out[k].f1 = safe_div(2 * tp, truth + predicted);
-        out[k].support = truth;
-    }
+    for (int k = 0; k < c; k++)
+        out[k] = scores(cm[(size_t)k * c + k], row_sum(cm, c, k), col_sum(cm, c, k));
+}
+
+metrics_class metrics_group(const double *cm, int c, const unsigned char *member)
+{
+    double tp = 0, truth = 0, predicted = 0;
+    for (int i = 0; i < c; i++)
+        for (int j = 0; j < c; j++) {
+            double v = cm[(size_t)i * c + j];
+            tp += member[i] && member[j] ? v : 0;
+            truth += member[i] ? v : 0;
+            predicted += member[j] ? v : 0;
+        }
+    return scores(tp, truth, predicted);
 }
 
 void metrics_averages(const metrics_class *pc, int c, metrics_class *macro, metrics_class *weighted)

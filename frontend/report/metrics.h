@@ -38,6 +38,21 @@ typedef struct metrics_class {
  * (sklearn zero_division=0). */
 void metrics_per_class(const double *cm, int c, metrics_class *out);
 
+/* Named groups of classes, each scored as one binary problem (plankton
+ * against the rest): a sample is a true positive of group g when both its
+ * class and its predicted class are in g. */
+enum { METRICS_GROUPS_MAX = 8, METRICS_GROUP_CLASSES_MAX = 256 };
+typedef struct metrics_groups {
+    int count;
+    char name[METRICS_GROUPS_MAX][24];
+    unsigned char member[METRICS_GROUPS_MAX][METRICS_GROUP_CLASSES_MAX]; /* [g][class] */
+} metrics_groups;
+
+/* A group's precision = in-group hits / samples predicted in the group,
+ * recall = in-group hits / samples of the group, F1, support = samples of
+ * the group (0/0 is 0), from the confusion matrix. */
+metrics_class metrics_group(const double *cm, int c, const unsigned char *member);
+
 /* Macro (plain mean over all C classes) and weighted (by support) averages;
  * both carry support = total support. */
 void metrics_averages(const metrics_class *pc, int c, metrics_class *macro, metrics_class *weighted);

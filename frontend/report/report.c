@@ -40,8 +40,8 @@ static void json_scalar(FILE *f, const char *name, double v, int last)
     fputs(last ? "\n" : ",\n", f);
 }
 
-int report_write_json(const char *path, const metrics_summary *s, const char *const *class_names, char *err,
-                      size_t err_len)
+int report_write_json(const char *path, const metrics_summary *s, const char *const *class_names,
+                      const metrics_groups *groups, char *err, size_t err_len)
 {
     textout_file t;
     if (textout_open(&t, path, err, err_len))
@@ -52,6 +52,12 @@ int report_write_json(const char *path, const metrics_summary *s, const char *co
     json_scalar(t.f, "accuracy", s->accuracy, 0);
     json_class_block(t.f, "macro avg", &s->macro);
     json_class_block(t.f, "weighted avg", &s->weighted);
+    for (int g = 0; groups && g < groups->count; g++) {
+        char name[40];
+        metrics_class m = metrics_group(s->confusion, s->classes, groups->member[g]);
+        snprintf(name, sizeof name, "group %s", groups->name[g]);
+        json_class_block(t.f, name, &m);
+    }
     json_scalar(t.f, "balanced_accuracy", s->balanced_accuracy, 0);
     json_scalar(t.f, "cohen_kappa", s->kappa, 1);
     fputs("}\n", t.f);

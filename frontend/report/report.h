@@ -13,12 +13,13 @@
 
 /* {"<class>": {"precision": p, "recall": r, "f1-score": f, "support": s},
  *  ..., "accuracy": a, "macro avg": {...}, "weighted avg": {...},
- *  "balanced_accuracy": b, "cohen_kappa": k}
+ *  ["group <name>": {...}, ...,] "balanced_accuracy": b, "cohen_kappa": k}
  * in that order, one class per name in class index order (all C classes,
  * as sklearn with labels=range(C)); floats as Python's json writes them;
- * support as a float ("49.0"), as scikit-learn 1.9 returns it. */
-int report_write_json(const char *path, const metrics_summary *s, const char *const *class_names, char *err,
-                      size_t err_len);
+ * support as a float ("49.0"), as scikit-learn 1.9 returns it. groups may be
+ * NULL (none). */
+int report_write_json(const char *path, const metrics_summary *s, const char *const *class_names,
+                      const metrics_groups *groups, char *err, size_t err_len);
 
 /* First row: an empty cell then the class names (predicted); then one row
  * per true class: its name then the counts. Integral counts are written as

@@ -247,6 +247,34 @@ void tlcl_plan_metrics(const tlcl_config *c, const char *const *class_names, tlc
         }
 }
 
+_Static_assert(METRICS_GROUPS_MAX >= TLCL_CFG_MAX_GROUPS && METRICS_GROUP_CLASSES_MAX >= TLCL_CFG_MAX_CLASSES,
+               "metric_groups fit metrics_groups");
+
+tlcl_status tlcl_plan_groups(const tlcl_config *c, const char *const *class_names, int classes, metrics_groups *g,
+                             char *err, size_t len)
+{
+    const __typeof__(c->metric_groups) *mg = &c->metric_groups;
+    memset(g, 0, sizeof *g);
+    g->count = mg->count;
+    for (int k = 0; k < mg->count; k++)
+        snprintf(g->name[k], sizeof g->name[k], "%s", mg->name[k]);
+    for (int i = 0; i < mg->nmembers; i++) {
+        int found = -1;
+        for (int k = 0; k < classes && found < 0; k++)
+            found = strcmp(class_names[k], mg->member[i]) == 0 ? k : -1;
+        if (found < 0) {
+            char known[1024] = "";
+            for (int k = 0, used = 0; k < classes && used < (int)sizeof known - 2; k++)
+                used += snprintf(known + used, sizeof known - (size_t)used, "%s%s", k ? ", " : "", class_names[k]);
+            snprintf(err, len, "%s: 'metric_groups.%s': no class '%s' in the data; the classes are: %s", c->source,
+                     mg->name[mg->member_group[i]], mg->member[i], known);
+            return TLCL_ERR_ARG;
+        }
+        g->member[mg->member_group[i]][found] = 1;
+    }
+    return TLCL_OK;
+}
+
 void tlcl_plan_state_path(const tlcl_config *c, char *dst, size_t len)
 {
     snprintf(dst, len, "%s/%s", c->train.artefacts.base_dir[0] ? c->train.artefacts.base_dir : ".",

@@ -23,6 +23,10 @@ tlcl_augment tlcl_plan_augment(const tlcl_config *c);
  * (p->model must be set: phases resolve block names against it). */
 tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_per_epoch, char *err, size_t len);
 void tlcl_plan_metrics(const tlcl_config *c, const char *const *class_names, tlcl_eval_metrics *m);
+/* metric_groups resolved against the data's class names; an unknown class
+ * is an error naming the group, the class and the classes there are. */
+tlcl_status tlcl_plan_groups(const tlcl_config *c, const char *const *class_names, int classes, metrics_groups *g,
+                             char *err, size_t len);
 
 /* <train.artefacts.base_dir>/run_state.json: the record that the run
  * finished (run_status.h). */
