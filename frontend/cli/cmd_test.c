@@ -156,8 +156,8 @@ static tlcl_status evaluate(test_run *r, const test_cli *o)
     snprintf(png, sizeof png, "%s/test_confusion_matrix.png", o->out);
     snprintf(rep, sizeof rep, "%s/test_report.json", o->out);
     tlcl_eval_paths paths = {csv, png, rep};
-    int rc = tlcl_evaluate_write(probs, labels, n, r->model.classes, (const char *const *)r->names, NULL, &paths, stdout,
-                                 r->err, sizeof r->err);
+    int rc = tlcl_evaluate_write(probs, labels, n, r->model.classes, (const char *const *)r->names, NULL, &paths,
+                                 stdout, r->err, sizeof r->err);
     free(probs), free(labels);
     return rc == 0 ? TLCL_OK : TLCL_ERR_IO;
 }
