@@ -1,11 +1,16 @@
-/* cmd_predict.c — `tlcl predict --model CKPT [--top K] [--device=N]
- * [--out FILE] IMAGE|DIR...`: classifies images with a checkpoint and writes
- * CSV rows "file,class_1,prob_1,...,class_K,prob_K". The checkpoint's
- * metadata rebuilds the model (architecture, size, head, preprocessing,
- * class names), so nothing about the model is given on the command line. */
+/* cmd_predict.c — `tlcl predict --model CKPT [--top K] [--batch-size N]
+ * [--device=N] [--out FILE] [--list FILE] IMAGE|DIR...`: classifies images
+ * with a checkpoint and writes CSV rows "file,class_1,prob_1,...". The
+ * checkpoint's metadata rebuilds the model (architecture, size, head,
+ * preprocessing, class names), so nothing about the model is given on the
+ * command line. Images are decoded by a background thread while the device
+ * classifies the previous batch; with --out the rows are written as they
+ * come and a killed run continues where it stopped (resumable_csv.h). */
 #include "commands.h"
 #include "textout.h"
 #include "image_load.h"
+#include "image_stream.h"
+#include "resumable_csv.h"
 #include "run.h"
 
 #include <dirent.h>
@@ -13,14 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define USAGE "usage: tlcl predict --model CKPT [--top K] [--device=N] [--out FILE] IMAGE|DIR...\n"
-enum { BATCH = 8 }; /* images per forward: small enough for any device at 600x600 */
+#define USAGE                                                                                              \
+    "usage: tlcl predict --model CKPT [--top K] [--batch-size N] [--device=N] [--out FILE] [--list FILE]\n"    \
+    "                    [IMAGE|DIR...]\n"
+enum { BATCH_DEFAULT = 16, BATCH_MAX = 4096 };
 
 typedef struct predict_args {
-    const char *model, *out;
-    int top;
+    const char *model, *out, *list;
+    int top, batch;
     char **inputs;
     int ninputs;
 } predict_args;
@@ -55,15 +63,15 @@ static const char *flag_value(int argc, char **argv, int *i, const char *flag)
     return NULL;
 }
 
-static int parse_top(const char *v, int *top)
+static int parse_count(const char *flag, const char *v, long max, int *out)
 {
     char *end;
     long k = strtol(v, &end, 10);
-    if (!*v || *end || k < 1 || k > 100000) {
-        fprintf(stderr, "tlcl predict: --top expects a positive integer, got '%s'\n", v);
+    if (!*v || *end || k < 1 || k > max) {
+        fprintf(stderr, "tlcl predict: %s expects an integer from 1 to %ld, got '%s'\n", flag, max, v);
         return -1;
     }
-    *top = (int)k;
+    *out = (int)k;
     return 0;
 }
 
@@ -72,6 +80,7 @@ static int parse_args(int argc, char **argv, predict_args *a)
 {
     memset(a, 0, sizeof *a);
     a->top = 5;
+    a->batch = BATCH_DEFAULT;
     a->inputs = malloc((size_t)argc * sizeof *a->inputs);
     if (!a->inputs)
         return 1;
@@ -86,16 +95,22 @@ static int parse_args(int argc, char **argv, predict_args *a)
             a->model = v;
         else if ((v = flag_value(argc, argv, &i, "--out")))
             a->out = v;
+        else if ((v = flag_value(argc, argv, &i, "--list")))
+            a->list = v;
         else if ((v = flag_value(argc, argv, &i, "--top"))) {
-            if (parse_top(v, &a->top))
+            if (parse_count("--top", v, 100000, &a->top))
+                return 2;
+        } else if ((v = flag_value(argc, argv, &i, "--batch-size"))) {
+            if (parse_count("--batch-size", v, BATCH_MAX, &a->batch))
                 return 2;
         } else if (strncmp(argv[i], "--device=", 9) != 0) { /* --device is read by cli_device_index */
             fprintf(stderr, "tlcl predict: unknown or incomplete option '%s'\n" USAGE, argv[i]);
             return 2;
         }
     }
-    if (!a->model || !a->ninputs) {
-        fprintf(stderr, "tlcl predict: %s\n" USAGE, !a->model ? "--model CKPT is required" : "no IMAGE or DIR given");
+    if (!a->model || (!a->ninputs && !a->list)) {
+        fprintf(stderr, "tlcl predict: %s\n" USAGE,
+                !a->model ? "--model CKPT is required" : "no IMAGE, DIR or --list FILE given");
         return 2;
     }
     return 0;
@@ -153,8 +168,34 @@ static int walk_dir(const char *dir, file_list *l)
     return rc;
 }
 
+/* One path a line (a trailing \r is dropped; empty lines are skipped). */
+static int read_list(const char *path, file_list *l)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "tlcl predict: cannot read the file list %s\n", path);
+        return -1;
+    }
+    char line[4096];
+    int rc = 0, n = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        n++;
+        size_t len = strcspn(line, "\r\n");
+        if (line[len] == '\0' && !feof(f)) {
+            fprintf(stderr, "tlcl predict: %s:%d: a path longer than %zu bytes\n", path, n, sizeof line - 2);
+            rc = -1;
+        } else if (len > 0) {
+            line[len] = '\0';
+            rc = list_add(l, line);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
 /* Files named on the command line are taken whatever their extension (the
- * decoder decides); directories contribute their image files. */
+ * decoder decides); directories contribute their image files; --list adds
+ * its paths after them. */
 static int collect_inputs(const predict_args *a, file_list *l)
 {
     for (int i = 0; i < a->ninputs; i++) {
@@ -166,7 +207,7 @@ static int collect_inputs(const predict_args *a, file_list *l)
             return -1;
         }
     }
-    return 0;
+    return a->list ? read_list(a->list, l) : 0;
 }
 
 /* ---- the model ---------------------------------------------------------------- */
@@ -235,14 +276,6 @@ static void predictor_close(predictor *p)
 
 /* ---- CSV ------------------------------------------------------------------------ */
 
-static void write_header(FILE *f, int top)
-{
-    fputs("file", f);
-    for (int k = 1; k <= top; k++)
-        fprintf(f, ",class_%d,prob_%d", k, k);
-    fputc('\n', f);
-}
-
 /* One row: the top classes by probability, ties to the lower index. */
 static void write_row(FILE *f, const predictor *p, const char *file, const float *prob, int top)
 {
@@ -268,6 +301,13 @@ static void write_row(FILE *f, const predictor *p, const char *file, const float
 
 /* ---- prediction ------------------------------------------------------------------ */
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 /* probs [n][classes] of n preprocessed-to-size images. */
 static int run_batch(predictor *p, const float *pixels, int n, float *probs)
 {
@@ -284,59 +324,108 @@ static int run_batch(predictor *p, const float *pixels, int n, float *probs)
     return s == TLCL_OK ? 0 : -1;
 }
 
-/* Classifies every file, BATCH at a time; unreadable ones are skipped with
- * a warning. Returns the number predicted, or -1 on a device error. */
-static int predict_all(predictor *p, const file_list *files, int top, FILE *out)
+/* What the rows depend on: a partial output is resumed only by the same
+ * model file, --top and inputs (FNV-1a over them, in order). */
+static void fingerprint(const predict_args *a, const file_list *files, char *out, size_t len)
 {
-    size_t per = (size_t)p->m.size * p->m.size * 3;
-    float *pixels = malloc(per * BATCH * sizeof *pixels);
-    float *probs = malloc((size_t)BATCH * p->m.classes * sizeof *probs);
-    const char *batch[BATCH];
-    int done = 0, rc = pixels && probs ? 0 : -1;
-    for (int i = 0; rc == 0 && i < files->n;) {
-        int n = 0;
-        for (; n < BATCH && i < files->n; i++) {
-            char err[1024];
-            if (tlcl_image_load_resized(files->v[i], p->m.size, p->m.size, pixels + per * n, err, sizeof err))
-                fprintf(stderr, "tlcl predict: warning: %s; skipped\n", err);
-            else
-                batch[n++] = files->v[i];
+    uint64_t h = 1469598103934665603ULL;
+    char model[4096];
+    const char *m = realpath(a->model, model) ? model : a->model;
+    for (int i = -1; i < files->n; i++)
+        for (const char *c = i < 0 ? m : files->v[i]; ; c++) {
+            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+            if (!*c)
+                break;
         }
-        if (n > 0 && (rc = run_batch(p, pixels, n, probs)) == 0)
-            for (int j = 0; j < n; j++, done++)
-                write_row(out, p, batch[j], probs + (size_t)j * p->m.classes, top);
+    snprintf(out, len, "top=%d inputs=%d hash=%016llx", a->top, files->n, (unsigned long long)h);
+}
+
+/* Where the rows go: stdout, or --out through a resumable partial file. */
+typedef struct sink {
+    FILE *f;
+    tlcl_rcsv csv;
+    int resumable;
+    double last_commit;
+} sink;
+
+static int sink_open(sink *k, const predict_args *a, const file_list *files, int *first)
+{
+    char header[64 + 32 * 8], err[4200], fp[256];
+    int used = snprintf(header, sizeof header, "file");
+    for (int i = 1; i <= a->top && used < (int)sizeof header - 40; i++)
+        used += snprintf(header + used, sizeof header - (size_t)used, ",class_%d,prob_%d", i, i);
+    snprintf(header + used, sizeof header - (size_t)used, "\n");
+    memset(k, 0, sizeof *k);
+    *first = 0;
+    if (!a->out) {
+        k->f = stdout;
+        return fputs(header, stdout) >= 0 ? 0 : -1;
     }
-    if (!pixels || !probs)
+    int resumed = 0;
+    fingerprint(a, files, fp, sizeof fp);
+    if (tlcl_rcsv_open(&k->csv, a->out, header, fp, first, &resumed, err, sizeof err) != 0) {
+        fprintf(stderr, "tlcl predict: %s\n", err);
+        return -1;
+    }
+    if (resumed)
+        fprintf(stderr, "tlcl predict: resuming %s.partial at input %d of %d\n", a->out, *first + 1, files->n);
+    k->f = k->csv.f;
+    k->resumable = 1;
+    return 0;
+}
+
+/* After the rows of every input before next: durable at most every half
+ * second (and at the end), so a kill loses little and costs little. */
+static int sink_commit(sink *k, int next, int last)
+{
+    char err[4200];
+    if (!k->resumable || (!last && now_s() - k->last_commit < 0.5))
+        return 0;
+    k->last_commit = now_s();
+    if (tlcl_rcsv_commit(&k->csv, next, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "tlcl predict: %s\n", err);
+    return -1;
+}
+
+static int sink_close(sink *k, int ok)
+{
+    char err[4200];
+    if (!k->resumable)
+        return fflush(stdout) == 0 && ok ? 0 : -1;
+    if (!ok) { /* the partial file stays for a rerun */
+        tlcl_rcsv_close(&k->csv);
+        return -1;
+    }
+    if (tlcl_rcsv_finish(&k->csv, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "tlcl predict: %s\n", err);
+    return -1;
+}
+
+/* Classifies files[first..), batch at a time, decoded ahead by a thread;
+ * unreadable files are skipped with a warning. Returns the number
+ * predicted, or -1 on an error. */
+static int predict_stream(predictor *p, const file_list *files, int first, const predict_args *a, sink *k)
+{
+    tlcl_image_stream *st;
+    float *probs = malloc((size_t)a->batch * p->m.classes * sizeof *probs);
+    if (!probs || tlcl_image_stream_open(&st, (const char *const *)files->v, files->n, first, p->m.size, a->batch)) {
         fprintf(stderr, "tlcl predict: out of host memory\n");
-    free(pixels);
+        free(probs);
+        return -1;
+    }
+    int done = 0, rc = 0;
+    for (const tlcl_image_batch *b; rc == 0 && (b = tlcl_image_stream_next(st));) {
+        if (b->count > 0 && (rc = run_batch(p, b->pixels, b->count, probs)) == 0)
+            for (int j = 0; j < b->count; j++, done++)
+                write_row(k->f, p, files->v[b->file[j]], probs + (size_t)j * p->m.classes, a->top);
+        if (rc == 0)
+            rc = sink_commit(k, b->next, b->next == files->n);
+    }
+    tlcl_image_stream_close(st);
     free(probs);
     return rc == 0 ? done : -1;
-}
-
-/* Output goes to a temporary file renamed at the end, so a failed run
- * never leaves a partial CSV under the requested name. */
-static FILE *open_output(const char *out, char *tmp, size_t len)
-{
-    if (!out)
-        return stdout;
-    snprintf(tmp, len, "%s.tmp.%ld", out, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        fprintf(stderr, "tlcl predict: cannot write %s (check the directory exists and is writable)\n", out);
-    return f;
-}
-
-static int close_output(FILE *f, const char *out, const char *tmp, int ok)
-{
-    if (!out)
-        return fflush(stdout) == 0 && ok ? 0 : -1;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, out) == 0)
-        return 0;
-    remove(tmp);
-    if (ok)
-        fprintf(stderr, "tlcl predict: cannot write %s\n", out);
-    return -1;
 }
 
 static int predict(const predict_args *a, int device, const file_list *files)
@@ -345,19 +434,19 @@ static int predict(const predict_args *a, int device, const file_list *files)
     memset(&p, 0, sizeof p);
     int rc = 1;
     if (open_device(&p, device) == 0 && load_checkpoint(&p, a->model) == 0) {
+        sink k;
+        int first = 0;
         if (a->top > p.m.classes) {
             fprintf(stderr, "tlcl predict: --top %d exceeds the model's %d classes\n", a->top, p.m.classes);
-        } else {
-            char tmp[4096];
-            FILE *f = open_output(a->out, tmp, sizeof tmp);
-            int done = -1;
-            if (f) {
-                write_header(f, a->top);
-                done = predict_all(&p, files, a->top, f);
-                if (done == 0)
-                    fprintf(stderr, "tlcl predict: none of the %d inputs could be read\n", files->n);
-            }
-            rc = f && close_output(f, a->out, tmp, done > 0) == 0 ? 0 : 1;
+        } else if (sink_open(&k, a, files, &first) == 0) {
+            double t0 = now_s();
+            int done = predict_stream(&p, files, first, a, &k);
+            double dt = now_s() - t0;
+            if (done == 0 && first == 0)
+                fprintf(stderr, "tlcl predict: none of the %d inputs could be read\n", files->n);
+            else if (done >= 0)
+                fprintf(stderr, "tlcl predict: %d images in %.1f s (%.1f img/s)\n", done, dt, dt > 0 ? done / dt : 0);
+            rc = sink_close(&k, done > 0 || (done == 0 && first > 0)) == 0 ? 0 : 1;
         }
     }
     predictor_close(&p);

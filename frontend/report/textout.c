@@ -136,7 +136,8 @@ int textout_open(textout_file *t, const char *path, char *err, size_t err_len)
 
 int textout_commit(textout_file *t, int ok, char *err, size_t err_len)
 {
-    ok = !ferror(t->f) && ok;
+    /* the data reaches the disk before the rename makes it the file */
+    ok = !ferror(t->f) && fflush(t->f) == 0 && fsync(fileno(t->f)) == 0 && ok;
     ok = (fclose(t->f) == 0) && ok;
     t->f = NULL;
     if (ok && rename(t->tmp, t->path) == 0)

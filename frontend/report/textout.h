@@ -41,8 +41,9 @@ typedef struct textout_file {
 /* Opens "<path>.tmp.<pid>" for writing (binary mode). Returns 0, or -1 with
  * a message in err (the directory is missing or not writable). */
 int textout_open(textout_file *t, const char *path, char *err, size_t err_len);
-/* Closes and renames into place when ok and every write succeeded; otherwise
- * removes the temporary file. Returns 0, or -1 with a message in err. */
+/* Flushes, fsyncs, closes and renames into place when ok and every write
+ * succeeded; otherwise removes the temporary file. Returns 0, or -1 with a
+ * message in err. */
 int textout_commit(textout_file *t, int ok, char *err, size_t err_len);
 /* The whole of text to path the same way (open, write, commit). */
 int textout_write_all(const char *path, const char *text, char *err, size_t err_len);

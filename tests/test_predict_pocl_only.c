@@ -1,0 +1,237 @@
+/* test_predict_pocl_only.c — `tlcl predict` at scale, driving the binary on
+ * generated images with a checkpoint the test saves (EfficientNet-B0 at 64
+ * px, 3 classes, random weights):
+ * - memory stays flat: the peak RSS of 1,500 images exceeds that of 300 by
+ *   less than the pixels of 200 images (holding every image would add 1,200);
+ * - kill -9 at three points, then a rerun: the output is byte for byte the
+ *   uninterrupted run's, one row per image;
+ * - a partial output of other options (--top) is refused, naming it;
+ * - --list reads paths from a file. */
+#include "harness.h"
+#include "image_write.h"
+#include "model.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { SIZE = 64, SIDE = 20, SMALL = 300, LARGE = 1500 };
+
+static char root[256];
+
+static void write_images(const char *dir, int count)
+{
+    unsigned char px[SIDE * SIDE * 3];
+    char path[1200];
+    mkdir(dir, 0755);
+    for (int i = 0; i < count; i++) {
+        for (int p = 0; p < SIDE * SIDE * 3; p++)
+            px[p] = (unsigned char)((p * 7 + i * 13) % 251);
+        snprintf(path, sizeof path, "%s/img%05d.png", dir, i);
+        image_write_rgb(path, SIDE, SIDE, px, NULL, 0);
+    }
+}
+
+static int save_checkpoint(harness *h, const char *path)
+{
+    tlcl_model m;
+    tlcl_model_options o = tlcl_model_options_default();
+    o.arch = "efficientnet-b0";
+    o.size = SIZE;
+    o.classes = 3;
+    char err[1024];
+    const char *names[] = {"a", "b", "c"};
+    int bad = tlcl_model_build(&m, &o, err, sizeof err) != TLCL_OK;
+    if (!bad) {
+        bad = harness_status(h, tlcl_model_alloc(&m, h->eng, 3), "alloc") ||
+              tlcl_model_save(&m, path, names, 3, err, sizeof err) != TLCL_OK;
+        tlcl_model_free(&m);
+    }
+    if (bad)
+        harness_fail(h, "saving the checkpoint: %s", err);
+    return bad;
+}
+
+/* Starts tlcl predict; its stderr goes to <root>/<tag>.err. */
+static pid_t start(harness *h, const char *tag, const char *out, const char *top, const char *input, int list)
+{
+    char dev[32], model[600], errf[600];
+    snprintf(dev, sizeof dev, "--device=%d", tlcl_cl_device(h->cl)->index);
+    snprintf(model, sizeof model, "%s/model.safetensors", root);
+    snprintf(errf, sizeof errf, "%s/%s.err", root, tag);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(errf, "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(127);
+        execl(TLCL_BINARY, "tlcl", "predict", dev, "--model", model, "--batch-size", "8", "--top", top, "--out", out,
+              list ? "--list" : input, list ? input : (char *)NULL, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits; the exit status (-1: killed) and the peak RSS in KiB. */
+static int finish(pid_t pid, long *rss_kib)
+{
+    int st = 0;
+    struct rusage ru;
+    wait4(pid, &st, 0, &ru);
+    if (rss_kib)
+        *rss_kib = ru.ru_maxrss;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run(harness *h, const char *tag, const char *out, const char *top, const char *input, int list,
+               long *rss)
+{
+    return finish(start(h, tag, out, top, input, list), rss);
+}
+
+static long next_done(const char *out)
+{
+    char pos[700], line[256];
+    snprintf(pos, sizeof pos, "%s.partial.pos", out);
+    FILE *f = fopen(pos, "r");
+    long next = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "next %ld", &next) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return next;
+}
+
+/* Kills a run once it has recorded progress past `past` inputs and then
+ * run on for `extra_ms` (rows written after the record: the rerun must drop
+ * them). */
+static long kill_after(harness *h, const char *out, const char *input, long past, long extra_ms)
+{
+    pid_t pid = start(h, "killed", out, "2", input, 0);
+    long next = -1;
+    for (int i = 0; i < 4000 && (next = next_done(out)) <= past; i++) {
+        struct timespec t = {0, 5000000};
+        nanosleep(&t, NULL);
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return -1; /* finished before it could be killed */
+    }
+    struct timespec t = {extra_ms / 1000, (extra_ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+    kill(pid, SIGKILL);
+    finish(pid, NULL);
+    return next_done(out);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) == (size_t)n)
+        b[n] = '\0';
+    else
+        free(b), b = NULL;
+    fclose(f);
+    return b;
+}
+
+static int lines(const char *text)
+{
+    int n = 0;
+    for (const char *c = text; c && *c; c++)
+        n += *c == '\n';
+    return n;
+}
+
+static void test_memory(harness *h, const char *small, const char *large)
+{
+    char o1[600], o2[600];
+    long r1 = 0, r2 = 0;
+    snprintf(o1, sizeof o1, "%s/small.csv", root);
+    snprintf(o2, sizeof o2, "%s/large.csv", root);
+    int s1 = run(h, "small", o1, "2", small, 0, &r1), s2 = run(h, "large", o2, "2", large, 0, &r2);
+    long image_kib = (long)SIZE * SIZE * 3 * 4 / 1024, allowed = 200 * image_kib;
+    harness_expectf(h, s1 == 0 && s2 == 0 && r2 - r1 < allowed,
+                    "memory flat: peak RSS %ld KiB for %d images, %ld KiB for %d (growth %ld KiB, allowed %ld)", r1,
+                    SMALL, r2, LARGE, r2 - r1, allowed);
+}
+
+static void test_resume(harness *h, const char *large)
+{
+    char ref[600], out[600], other[600];
+    snprintf(ref, sizeof ref, "%s/ref.csv", root);
+    snprintf(out, sizeof out, "%s/resumed.csv", root);
+    int ok = run(h, "ref", ref, "2", large, 0, NULL) == 0;
+    long points[3] = {0, 0, 0}, past = 0;
+    for (int k = 0; ok && k < 3; k++) {
+        points[k] = kill_after(h, out, large, past + 40, 150 + 120 * k);
+        ok = points[k] > past;
+        past = points[k];
+    }
+    harness_expectf(h, ok, "killed with -9 after %ld, %ld and %ld inputs done", points[0], points[1], points[2]);
+    /* another --top cannot continue this partial output */
+    int refused = run(h, "other", out, "3", large, 0, NULL);
+    char *err = slurp(strcat(strcpy(other, root), "/other.err"));
+    harness_expectf(h, refused == 1 && err && strstr(err, "another model, options or input list"),
+                    "a partial output of other options is refused: %s", err ? err : "(no stderr)");
+    free(err);
+    int finished = run(h, "rerun", out, "2", large, 0, NULL);
+    char *a = slurp(ref), *b = slurp(out), partial[700];
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    harness_expectf(h, finished == 0 && a && b && strcmp(a, b) == 0 && lines(b) == LARGE + 1 &&
+                           access(partial, F_OK) != 0,
+                    "the resumed run's CSV is the uninterrupted run's (%d rows, one per image)", lines(b) - 1);
+    free(a), free(b);
+}
+
+static void test_list(harness *h, const char *small)
+{
+    char list[600], out[600], dir_out[600];
+    snprintf(list, sizeof list, "%s/list.txt", root);
+    snprintf(out, sizeof out, "%s/list.csv", root);
+    snprintf(dir_out, sizeof dir_out, "%s/small.csv", root);
+    FILE *f = fopen(list, "w");
+    for (int i = 0; f && i < SMALL; i++)
+        fprintf(f, "%s/img%05d.png\n", small, i);
+    if (f)
+        fclose(f);
+    int rc = run(h, "list", out, "2", list, 1, NULL);
+    char *a = slurp(out), *b = slurp(dir_out);
+    harness_expectf(h, rc == 0 && a && b && strcmp(a, b) == 0, "--list gives the rows of the directory");
+    free(a), free(b);
+}
+
+int main(void)
+{
+    harness h;
+    harness_init(&h, 1);
+    snprintf(root, sizeof root, "/tmp/tlcl_predict_XXXXXX");
+    if (!mkdtemp(root))
+        return harness_fail(&h, "mkdtemp"), harness_finish(&h);
+    char small[600], large[600], model[600];
+    snprintf(small, sizeof small, "%s/small", root);
+    snprintf(large, sizeof large, "%s/large", root);
+    snprintf(model, sizeof model, "%s/model.safetensors", root);
+    write_images(small, SMALL);
+    write_images(large, LARGE);
+    if (save_checkpoint(&h, model) == 0) {
+        test_memory(&h, small, large);
+        test_resume(&h, large);
+        test_list(&h, small);
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (h.failed == 0 && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", root);
+    return harness_finish(&h);
+}
