@@ -51,6 +51,7 @@
 #define TLCL_CFG_MAX_KEYS 192 /* schema entries (where[] below) */
 
 typedef enum { TLCL_CFG_SPLIT_KERAS, TLCL_CFG_SPLIT_STRATIFIED, TLCL_CFG_SPLIT_GROUP } tlcl_cfg_split_method;
+typedef enum { TLCL_CFG_GROUP_ON_NAME, TLCL_CFG_GROUP_ON_PATH, TLCL_CFG_GROUP_ON_CLASS_PATH } tlcl_cfg_group_on;
 typedef enum { TLCL_WEIGHTS_IMAGENET, TLCL_WEIGHTS_NONE, TLCL_WEIGHTS_FILE } tlcl_weights_kind;
 typedef enum { TLCL_HEAD_RELU, TLCL_HEAD_RELU6, TLCL_HEAD_SWISH, TLCL_HEAD_SIGMOID } tlcl_head_activation;
 typedef enum { TLCL_OPTIMIZER_ADAM, TLCL_OPTIMIZER_ADAMW, TLCL_OPTIMIZER_SGD } tlcl_optimizer_name;
@@ -115,6 +116,7 @@ typedef struct tlcl_config {
             double validation_split, test_split;
             int split;                /* tlcl_cfg_split_method */
             char group_pattern[256];  /* POSIX extended regex on the file name */
+            int group_on;             /* tlcl_cfg_group_on: what group_pattern is matched against */
             struct {
                 double train, validation, test;
             } subsample;

@@ -97,7 +97,7 @@ static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
         if (!d->group_pattern[0])
             return key_error(c, err, len, "train.data_dir.split",
                              "'train.data_dir.split': group needs train.data_dir.group_pattern (a regex on the file "
-                             "name whose first group is the sample)");
+                             "name, or on what train.data_dir.group_on names, whose first group is the sample)");
         regex_t re;
         int rc = regcomp(&re, d->group_pattern, REG_EXTENDED);
         if (rc) {

@@ -30,6 +30,7 @@ static tlcl_split_options split_options(const tlcl_config *c, double fraction)
     o.seed = c->train.config.seed;
     o.shuffle = c->train.data_dir.shuffle;
     o.group_pattern = c->train.data_dir.group_pattern[0] ? c->train.data_dir.group_pattern : NULL;
+    o.group_on = (tlcl_group_on)c->train.data_dir.group_on;
     return o;
 }
 
