@@ -202,6 +202,11 @@ static void test_errors(harness *h)
                  "group needs train.data_dir.group_pattern", NULL);
     expect_error(h, "bad regex", "train:\n  data_dir: {train: d, split: group, group_pattern: '(['}\n", "2:38",
                  "not a POSIX extended regex", NULL);
+    expect_error(h, "class_weight_power without balanced weights",
+                 "train: {data_dir: {train: d}}\nclass_weight: {a: 2}\nclass_weight_power: 0.5\n", "3:1",
+                 "'class_weight_power': 0.5 applies to class_weight: balanced only", NULL);
+    expect_error(h, "class_weight_power out of range", "train: {data_dir: {train: d}}\nclass_weight_power: 1.5\n",
+                 "2:21", "'class_weight_power'", "out of range");
     expect_error(h, "unknown architecture", "train: {data_dir: {train: d}}\nmodel: {architecture: resnet50}\n", "2:9",
                  "unknown 'resnet50'", "efficientnet");
     expect_error(h, "two documents", "train: {data_dir: {train: d}}\n---\nmodel: {}\n", "3:1", "more than one", NULL);
@@ -222,13 +227,17 @@ static void test_set(harness *h)
              !tlcl_config_set_arg(&cfg, "phases[1].trainable=from_block", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "phases.1.from_block=block6a", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "callbacks.backup.save_freq=500", err, sizeof err) &&
-             !tlcl_config_set_arg(&cfg, "train.data_dir.image_size=256", err, sizeof err);
+             !tlcl_config_set_arg(&cfg, "train.data_dir.image_size=256", err, sizeof err) &&
+             !tlcl_config_set_arg(&cfg, "class_weight_power=0.5", err, sizeof err) &&
+             !tlcl_config_set_arg(&cfg, "train.data_dir.group_on=path", err, sizeof err);
     harness_expectf(h, ok && cfg.optimizer.learning_rate == 1e-4 && cfg.model.head.units_count == 2 &&
                  cfg.class_weight.kind == TLCL_CW_MAP && cfg.class_weight.weights[1] == 2.5 && cfg.phases_count == 2 &&
                  cfg.phases[1].trainable == TLCL_TRAIN_FROM_BLOCK && !strcmp(cfg.phases[1].from_block, "block6a") &&
                  cfg.phases[0].trainable == TLCL_TRAIN_NONE && cfg.callbacks.backup.save_freq == 500 &&
-                 cfg.train.data_dir.image_size[1] == 256,
-          "--set scalars, lists, maps, phases.N, a square image size %s", err);
+                 cfg.train.data_dir.image_size[1] == 256 && cfg.class_weight.power == 0.5 &&
+                 cfg.train.data_dir.group_on == TLCL_CFG_GROUP_ON_PATH,
+          "--set scalars, lists, maps, phases.N, a square image size, class_weight_power, group_on %s", err);
+    tlcl_config_set_arg(&cfg, "class_weight_power=1", err, sizeof err); /* the map above takes no power */
     cfg2 = cfg;
     struct {
         const char *kv, *want;

@@ -673,9 +673,70 @@ static void test_manual_weights(harness *h, const tlcl_dataset *ds)
     tlcl_class_weight_per_sample(w, ds->num_classes, labels, 5, sw);
     expect(h, sw[0] == 3.0f && sw[1] == 0.5f && sw[2] == 1.0f && sw[3] == 1.0f && sw[4] == 1.0f,
            "per-sample weights: class weight, 1.0 for unknown labels (Keras)");
-    tlcl_class_weight_spec none = {TLCL_CLASS_WEIGHT_NONE, NULL, NULL, 0};
+    tlcl_class_weight_spec none = {TLCL_CLASS_WEIGHT_NONE, NULL, NULL, 0, 1.0};
     tlcl_class_weight_resolve(&none, cls, ds->num_classes, labels, 0, w, err, sizeof err);
     expect(h, w[0] == 1.0 && w[ds->num_classes - 1] == 1.0, "class_weight none: every class 1.0");
+}
+
+/* Balanced weights to a power p, against values worked out by hand: 10
+ * training files, counts 6, 3, 1 and an absent fourth class, so K = 3
+ * classes present and the balanced weights are 10/18, 10/9, 10/3 (and 1). */
+static void test_weight_power(harness *h)
+{
+    static const char *const cls[] = {"copepod", "detritus", "diatom", "egg"};
+    const int labels[] = {0, 0, 1, 0, 2, 0, 1, 0, 1, 0};
+    static const struct {
+        double p, w[4];
+    } ref[] = {
+        {1.0, {0.5555555555555556, 1.1111111111111112, 3.3333333333333335, 1.0}},
+        {0.5, {0.7453559924999299, 1.0540925533894598, 1.8257418583505538, 1.0}}, /* sqrt(10/18) ... */
+        {0.25, {0.8633400213704505, 1.026690096080341, 1.3512001548070345, 1.0}},
+        {0.0, {1.0, 1.0, 1.0, 1.0}},
+    };
+    char err[512], what[160];
+    for (size_t r = 0; r < sizeof ref / sizeof ref[0]; r++) {
+        tlcl_class_weight_spec spec = {TLCL_CLASS_WEIGHT_BALANCED, NULL, NULL, 0, ref[r].p};
+        double w[4];
+        int ok = tlcl_class_weight_resolve(&spec, cls, 4, labels, 10, w, err, sizeof err) == TLCL_OK;
+        for (int c = 0; c < 4; c++)
+            ok &= fabs(w[c] - ref[r].w[c]) <= 1e-15 * ref[r].w[c];
+        snprintf(what, sizeof what, "balanced class weights to the power %g: %.6f %.6f %.6f %.6f (by hand)", ref[r].p,
+                 w[0], w[1], w[2], w[3]);
+        expect(h, ok, what);
+    }
+    tlcl_class_weight_spec spec = {TLCL_CLASS_WEIGHT_BALANCED, NULL, NULL, 0, 0.5};
+    double w[4];
+    tlcl_class_weight_resolve(&spec, cls, 4, labels, 10, w, err, sizeof err);
+    char line[512];
+    tlcl_class_weight_describe(&spec, cls, 4, w, line, sizeof line);
+    printf("     %s\n", line);
+    expect(h, strcmp(line, "class weights (balanced, power 0.5): copepod 0.7454, detritus 1.0541, diatom 1.8257, "
+                           "egg 1.0000") == 0,
+           "class weights: the line printed at train time");
+    char path[512];
+    snprintf(path, sizeof path, "%s/class_weights.json", g_root);
+    int ok = tlcl_class_weight_write_json(path, &spec, cls, 4, w, labels, 10, err, sizeof err) == TLCL_OK;
+    FILE *f = fopen(path, "rb");
+    char text[4096] = "";
+    size_t got = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[got] = '\0';
+    if (f)
+        fclose(f);
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *classes = j ? item(j, "classes") : NULL;
+    ok &= j && !strcmp(item(j, "mode")->valuestring, "balanced") && item(j, "power")->valuedouble == 0.5 &&
+          cJSON_GetArraySize(classes) == 4;
+    for (int c = 0; ok && c < 4; c++) {
+        const cJSON *e = cJSON_GetArrayItem(classes, c);
+        static const int counts[] = {6, 3, 1, 0};
+        ok &= !strcmp(item(e, "name")->valuestring, cls[c]) && item(e, "count")->valueint == counts[c] &&
+              fabs(item(e, "weight")->valuedouble - w[c]) <= 1e-14 * w[c]; /* cJSON writes 15 digits */
+    }
+    cJSON_Delete(j);
+    if (!ok)
+        printf("     %s\n", text);
+    remove(path);
+    expect(h, ok, "class weights saved as JSON: mode, power, each class's count and weight");
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -824,6 +885,7 @@ int main(void)
     test_group(&h, &ds);
     test_balanced(&h, &ds, cw);
     test_manual_weights(&h, &ds);
+    test_weight_power(&h);
     test_split_errors(&h, &ds);
     tlcl_dataset_free(&ds);
 

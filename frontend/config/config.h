@@ -182,6 +182,7 @@ typedef struct tlcl_config {
         tlcl_cfg_name names[TLCL_CFG_MAX_CLASSES];
         double weights[TLCL_CFG_MAX_CLASSES];
         int count;
+        double power; /* class_weight_power: balanced weights to this power */
     } class_weight;
     struct {
         int enabled, flip, seed; /* seed -1: train.config.seed */

@@ -139,6 +139,11 @@ static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)
         c->loss.alpha_count != c->class_weight.count)
         return key_error(c, err, len, "loss.alpha", "'loss.alpha': %d values but class_weight names %d classes",
                          c->loss.alpha_count, c->class_weight.count);
+    if (c->class_weight.power != 1.0 && c->class_weight.kind != TLCL_CW_BALANCED)
+        return key_error(c, err, len, "class_weight_power",
+                         "'class_weight_power': %g applies to class_weight: balanced only; set class_weight: "
+                         "balanced or remove class_weight_power",
+                         c->class_weight.power);
     if (!c->callbacks.csv_logger.separator[0])
         return key_error(c, err, len, "callbacks.csv_logger.separator",
                          "'callbacks.csv_logger.separator': expected a non-empty string");

@@ -214,7 +214,11 @@ const cfg_key cfg_keys[] = {
     /* ---- class_weight ---- */
     {.key = "class_weight", .type = CFG_CLASS_WEIGHT, .offset = OFF(class_weight), .def = "none",
      .doc = "none; balanced (n_samples / (n_classes * count), scikit-learn); or a map class name -> weight,\n"
-            "e.g. {bacteria: 1.0, virus: 2.5}; classes left out weigh 1 (as Keras)."},
+            "e.g. {bacteria: 1.0, virus: 2.5}; classes left out weigh 1 (as Keras). The weights in force\n"
+            "are printed when training starts and written to train.artefacts.base_dir/class_weights.json."},
+    FLT("class_weight_power", class_weight.power, 0, 1, 0, "1.0",
+        "class_weight: balanced only. Sensitivity p: w_c = (n_samples / (n_classes * count_c))^p;\n"
+        "1: scikit-learn's balanced weights, 0: every class 1, between: softened (0.5: square root)."),
     /* ---- augmentation ---- */
     BOOL("augmentation.enabled", augmentation.enabled, "false",
          "Random augmentation of the training images (Keras preprocessing layers)."),

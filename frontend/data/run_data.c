@@ -144,13 +144,19 @@ static tlcl_status class_weights(tlcl_run_data *d, const tlcl_config *c, char *e
     for (int i = 0; i < c->class_weight.count; i++)
         names[i] = c->class_weight.names[i];
     tlcl_class_weight_spec spec = {(tlcl_class_weight_mode)c->class_weight.kind, names, c->class_weight.weights,
-                                   c->class_weight.count};
+                                   c->class_weight.count, c->class_weight.power};
     tlcl_status s = tlcl_class_weight_resolve(&spec, d->class_names, d->classes, d->train.labels,
                                               (size_t)d->train.n, d->class_weight, err, len);
-    if (s == TLCL_OK)
-        tlcl_class_weight_per_sample(d->class_weight, d->classes, d->train.labels, (size_t)d->train.n,
-                                     d->train.weights);
-    return s;
+    if (s != TLCL_OK)
+        return s;
+    tlcl_class_weight_per_sample(d->class_weight, d->classes, d->train.labels, (size_t)d->train.n,
+                                 d->train.weights);
+    tlcl_class_weight_describe(&spec, d->class_names, d->classes, d->class_weight, d->class_weight_line,
+                               sizeof d->class_weight_line);
+    char path[2048];
+    split_path(c, "class_weights.json", path, sizeof path);
+    return tlcl_class_weight_write_json(path, &spec, d->class_names, d->classes, d->class_weight, d->train.labels,
+                                        (size_t)d->train.n, err, len);
 }
 
 static tlcl_status fill_cache(tlcl_run_data *d, const tlcl_config *c, tlcl_warn_fn warn, void *ctx, char *err,
