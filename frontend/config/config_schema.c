@@ -89,6 +89,15 @@ const cfg_key cfg_keys[] = {
          "split: group only. What group_pattern is matched against: name (the file name), path (the path\n"
          "below the class folder, for samples kept in sub-directories: '^([^/]+)/'), or class_path\n"
          "(class folder included: only when a sample's images in two classes are meant to be two groups)."),
+    BOOL("train.data_dir.merge_validation", train.data_dir.merge_validation, "false",
+         "Final training on train + valid: the validation files (of the saved split, or of the\n"
+         "validation directory) join the training set and no epoch is validated. Keep the other\n"
+         "data_dir keys as in the fine-tuning run so the same split is reused, and monitor a\n"
+         "training-side value (loss, accuracy, or balanced_accuracy listed in metrics)."),
+    PATH("train.data_dir.split_dir", train.data_dir.split_dir, CFG_NULLABLE | CFG_OUT_DIR, NULL, NULL, "~",
+         "Directory of the saved split (split.json, and test_split.json with test_split), written once\n"
+         "and reused by every later run with the same files and split keys; null:\n"
+         "train.artefacts.base_dir. Point a final run at the fine-tuning run's folder to reuse its split."),
     FLT("train.data_dir.subsample.train", train.data_dir.subsample.train, 0, 1, CFG_LO_OPEN, "1.0",
         "Fraction of the training files kept (per class, seeded), for quick experiments."),
     FLT("train.data_dir.subsample.validation", train.data_dir.subsample.validation, 0, 1, CFG_LO_OPEN, "1.0",
