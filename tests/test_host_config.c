@@ -202,12 +202,68 @@ static void test_errors(harness *h)
                  "group needs train.data_dir.group_pattern", NULL);
     expect_error(h, "bad regex", "train:\n  data_dir: {train: d, split: group, group_pattern: '(['}\n", "2:38",
                  "not a POSIX extended regex", NULL);
+    expect_error(h, "class_weight_power without balanced weights",
+                 "train: {data_dir: {train: d}}\nclass_weight: {a: 2}\nclass_weight_power: 0.5\n", "3:1",
+                 "'class_weight_power': 0.5 applies to class_weight: balanced only", NULL);
+    expect_error(h, "class_weight_power out of range", "train: {data_dir: {train: d}}\nclass_weight_power: 1.5\n",
+                 "2:21", "'class_weight_power'", "out of range");
+    expect_error(h, "training-side monitor that no epoch logs",
+                 "train: {data_dir: {train: d}}\ncallbacks:\n  model_checkpoint:\n    monitor: balanced_accuracy\n",
+                 "4:5", "'balanced_accuracy' is not logged by any epoch",
+                 "logged: loss, accuracy, val_loss, val_accuracy");
+    expect_error(h, "training-side kappa: a metric, but only val_kappa is logged",
+                 "train: {data_dir: {train: d}}\nmetrics: [kappa, balanced_accuracy]\ncallbacks:\n"
+                 "  model_checkpoint:\n    monitor: kappa\n",
+                 "5:5", "'kappa' is not logged by any epoch",
+                 "logged: loss, accuracy, balanced_accuracy, val_loss, val_accuracy, val_kappa, "
+                 "val_balanced_accuracy");
+    expect_error(h, "top-k monitor under a name that is never logged",
+                 "train: {data_dir: {train: d}}\nmetrics: [{top_k_accuracy: 3}]\ncallbacks:\n  early_stopping:\n"
+                 "    enabled: true\n    monitor: val_top_k_accuracy\n",
+                 "6:5", "'val_top_k_accuracy' is not logged", "val_top_3_accuracy");
+    expect_error(h, "merge_validation with a val_ monitor",
+                 "train: {data_dir: {train: d, merge_validation: true}}\nmetrics: [balanced_accuracy]\n", NULL,
+                 "'callbacks.model_checkpoint.monitor': 'val_loss' needs validation data, and "
+                 "train.data_dir.merge_validation is true",
+                 "logged: loss, accuracy, balanced_accuracy)");
+    expect_error(h, "merge_validation with nothing to merge",
+                 "train: {data_dir: {train: d, validation_split: 0, merge_validation: true}}\n", "1:51",
+                 "'train.data_dir.merge_validation': there is no validation set to merge", NULL);
     expect_error(h, "unknown architecture", "train: {data_dir: {train: d}}\nmodel: {architecture: resnet50}\n", "2:9",
                  "unknown 'resnet50'", "efficientnet");
     expect_error(h, "two documents", "train: {data_dir: {train: d}}\n---\nmodel: {}\n", "3:1", "more than one", NULL);
     char err[256];
     harness_expectf(h, tlcl_config_load(&cfg, "/nonexistent/x.yaml", err, sizeof err) == TLCL_ERR_IO && strstr(err, "cannot open"),
           "missing file -> %s", err);
+}
+
+/* Monitors that some epoch logs are accepted: training-side balanced
+ * accuracy when it is a metric, val_top_K_accuracy, a final run on train +
+ * valid monitoring training-side values. */
+static void test_monitors_logged(harness *h)
+{
+    char err[1024] = "";
+    const char *path = write_file("mon.yaml",
+                                  "train: {data_dir: {train: d, merge_validation: true}}\n"
+                                  "metrics: [accuracy, balanced_accuracy]\n"
+                                  "callbacks:\n  model_checkpoint: {monitor: balanced_accuracy}\n"
+                                  "  early_stopping: {enabled: true, monitor: loss}\n");
+    tlcl_status s = load_finalize(path, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK && cfg.train.data_dir.merge_validation,
+                    "merge_validation with training-side monitors (balanced_accuracy, loss) %s", err);
+    path = write_file("mon2.yaml", "train: {data_dir: {train: d}}\nmetrics: [{top_k_accuracy: 3}, kappa]\n"
+                                   "callbacks:\n  model_checkpoint: {monitor: val_top_3_accuracy}\n"
+                                   "  early_stopping: {enabled: true, monitor: val_kappa}\n");
+    s = load_finalize(path, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK, "val_top_3_accuracy and val_kappa are logged, so accepted %s", err);
+    tlcl_config_defaults(&cfg, err, sizeof err);
+    tlcl_config_set_arg(&cfg, "train.data_dir.train=d", err, sizeof err);
+    s = tlcl_config_set_arg(&cfg, "train.data_dir.merge_validation=true", err, sizeof err);
+    if (s == TLCL_OK)
+        s = tlcl_config_finalize(&cfg, err, sizeof err);
+    harness_expectf(h, s != TLCL_OK && strstr(err, "'val_loss' needs validation data") &&
+                           strstr(err, "merge_validation is true"),
+                    "--set train.data_dir.merge_validation=true: the default val_loss monitor is refused -> %s", err);
 }
 
 static void test_set(harness *h)
@@ -222,13 +278,17 @@ static void test_set(harness *h)
              !tlcl_config_set_arg(&cfg, "phases[1].trainable=from_block", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "phases.1.from_block=block6a", err, sizeof err) &&
              !tlcl_config_set_arg(&cfg, "callbacks.backup.save_freq=500", err, sizeof err) &&
-             !tlcl_config_set_arg(&cfg, "train.data_dir.image_size=256", err, sizeof err);
+             !tlcl_config_set_arg(&cfg, "train.data_dir.image_size=256", err, sizeof err) &&
+             !tlcl_config_set_arg(&cfg, "class_weight_power=0.5", err, sizeof err) &&
+             !tlcl_config_set_arg(&cfg, "train.data_dir.group_on=path", err, sizeof err);
     harness_expectf(h, ok && cfg.optimizer.learning_rate == 1e-4 && cfg.model.head.units_count == 2 &&
                  cfg.class_weight.kind == TLCL_CW_MAP && cfg.class_weight.weights[1] == 2.5 && cfg.phases_count == 2 &&
                  cfg.phases[1].trainable == TLCL_TRAIN_FROM_BLOCK && !strcmp(cfg.phases[1].from_block, "block6a") &&
                  cfg.phases[0].trainable == TLCL_TRAIN_NONE && cfg.callbacks.backup.save_freq == 500 &&
-                 cfg.train.data_dir.image_size[1] == 256,
-          "--set scalars, lists, maps, phases.N, a square image size %s", err);
+                 cfg.train.data_dir.image_size[1] == 256 && cfg.class_weight.power == 0.5 &&
+                 cfg.train.data_dir.group_on == TLCL_CFG_GROUP_ON_PATH,
+          "--set scalars, lists, maps, phases.N, a square image size, class_weight_power, group_on %s", err);
+    tlcl_config_set_arg(&cfg, "class_weight_power=1", err, sizeof err); /* the map above takes no power */
     cfg2 = cfg;
     struct {
         const char *kv, *want;
@@ -525,6 +585,7 @@ int main(void)
     test_keras_defaults(&h);
     test_errors(&h);
     test_set(&h);
+    test_monitors_logged(&h);
     test_phase_limit(&h);
     test_metric_groups(&h);
     test_paths(&h);

@@ -326,13 +326,13 @@ static void test_stratified(harness *h, const tlcl_dataset *ds)
 }
 
 /* No group key has files on both sides. */
-static int groups_respected(const tlcl_dataset *ds, const tlcl_split *s, const regex_t *re)
+static int groups_respected(const tlcl_dataset *ds, const tlcl_split *s, tlcl_group_on on, const regex_t *re)
 {
     char a[256], b[256];
     for (size_t i = 0; i < s->n_train; i++) {
-        tlcl_group_key(ds->samples[s->train[i]].path, re, a, sizeof a);
+        tlcl_group_key(ds->samples[s->train[i]].path, on, re, a, sizeof a);
         for (size_t k = 0; k < s->n_val; k++) {
-            tlcl_group_key(ds->samples[s->val[k]].path, re, b, sizeof b);
+            tlcl_group_key(ds->samples[s->val[k]].path, on, re, b, sizeof b);
             if (strcmp(a, b) == 0)
                 return 0;
         }
@@ -343,11 +343,24 @@ static int groups_respected(const tlcl_dataset *ds, const tlcl_split *s, const r
 static void test_group(harness *h, const tlcl_dataset *ds)
 {
     char key[64];
-    expect(h, tlcl_group_key("cls/sub/S12_0003.jpg", NULL, key, sizeof key) == 0 && strcmp(key, "S12") == 0,
+    expect(h, tlcl_group_key("cls/sub/S12_0003.jpg", TLCL_GROUP_ON_NAME, NULL, key, sizeof key) == 0 &&
+                  strcmp(key, "S12") == 0,
            "default group key: file name before the last '_'");
-    expect(h, tlcl_group_key("cls/a_b_c.png", NULL, key, sizeof key) == 0 && strcmp(key, "a_b") == 0 &&
-                  tlcl_group_key("cls/plain.png", NULL, key, sizeof key) == 0 && strcmp(key, "plain") == 0,
+    expect(h, tlcl_group_key("cls/a_b_c.png", TLCL_GROUP_ON_NAME, NULL, key, sizeof key) == 0 &&
+                  strcmp(key, "a_b") == 0 &&
+                  tlcl_group_key("cls/plain.png", TLCL_GROUP_ON_NAME, NULL, key, sizeof key) == 0 &&
+                  strcmp(key, "plain") == 0,
            "default group key: last '_' only; no '_' gives the stem");
+    regex_t us;
+    regcomp(&us, "^([^_]+)_", REG_EXTENDED); /* config/examples/focal_class_weights.yaml's pattern */
+    expect(h, tlcl_group_key("copepod/S12_0003.jpg", TLCL_GROUP_ON_NAME, &us, key, sizeof key) == 0 &&
+                  strcmp(key, "S12") == 0 &&
+                  tlcl_group_key("copepod/sub/S12_0003.jpg", TLCL_GROUP_ON_PATH, &us, key, sizeof key) == 0 &&
+                  strcmp(key, "sub/S12") == 0 &&
+                  tlcl_group_key("copepod/S12_0003.jpg", TLCL_GROUP_ON_CLASS_PATH, &us, key, sizeof key) == 0 &&
+                  strcmp(key, "copepod/S12") == 0,
+           "group pattern on the file name (default), the path below the class, or the class path when asked");
+    regfree(&us);
     tlcl_split_options o = tlcl_split_options_default();
     o.method = TLCL_SPLIT_GROUP;
     o.validation_split = 0.3;
@@ -359,18 +372,20 @@ static void test_group(harness *h, const tlcl_dataset *ds)
         char what[128];
         snprintf(what, sizeof what, "group split seed %lld: partition, no group on both sides, >= int(0.3 N)",
                  (long long)o.seed);
-        expect(h, is_partition(ds, &s) && groups_respected(ds, &s, NULL) &&
+        expect(h, is_partition(ds, &s) && groups_respected(ds, &s, TLCL_GROUP_ON_NAME, NULL) &&
                       s.n_val >= tlcl_subsample_count(ds->count, 0.3) && s.n_train > 0,
                what);
         tlcl_split_free(&s);
     }
     regex_t re;
     regcomp(&re, "^([^/]+)/", REG_EXTENDED);
-    o.group_pattern = "^([^/]+)/"; /* group = class directory */
+    o.group_pattern = "^([^/]+)/"; /* group = class directory, asked for with class_path */
+    o.group_on = TLCL_GROUP_ON_CLASS_PATH;
     int ok;
     tlcl_split s = split_or_fail(h, ds, &o, &ok);
     if (ok)
-        expect(h, is_partition(ds, &s) && groups_respected(ds, &s, &re), "group split by a pattern (class dir)");
+        expect(h, is_partition(ds, &s) && groups_respected(ds, &s, TLCL_GROUP_ON_CLASS_PATH, &re),
+               "group split by a pattern (class dir)");
     tlcl_split_free(&s);
     regfree(&re);
 }
@@ -463,6 +478,147 @@ static void test_split_file_errors(harness *h)
     tlcl_dataset_free(&ds);
 }
 
+/* ---- samples spread over several classes ---------------------------------- */
+
+/* The sample of a path of the leak trees, computed here without
+ * tlcl_group_key: "cls/S03_0001.png" -> "S03", "cls/S03/img_1.png" -> "S03". */
+static void sample_of(const char *path, char *dst, size_t len)
+{
+    const char *p = strchr(path, '/') + 1;
+    size_t n = strcspn(p, "/_");
+    snprintf(dst, len, "%.*s", (int)(n < len ? n : len - 1), p);
+}
+
+/* side[file] in {0, 1, 2} (train, validation, test): no sample on two sides. */
+static int no_sample_crosses(const tlcl_dataset *ds, const unsigned char *side, char *bad, size_t len)
+{
+    char a[64], b[64];
+    for (size_t i = 0; i < ds->count; i++) {
+        sample_of(ds->samples[i].path, a, sizeof a);
+        for (size_t k = i + 1; k < ds->count; k++) {
+            sample_of(ds->samples[k].path, b, sizeof b);
+            if (side[i] != side[k] && strcmp(a, b) == 0) {
+                snprintf(bad, len, "sample %s: %s on side %d, %s on side %d", a, ds->samples[i].path, side[i],
+                         ds->samples[k].path, side[k]);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* 12 samples, each with 3 images in two or three of four classes; by name
+ * ("cls/S03_0001.png") or in a sub-directory per sample ("cls/S03/img_1.png"). */
+static void make_leak_tree(const char *root, int subdirs)
+{
+    static const char *const classes[] = {"copepod", "detritus", "diatom", "egg"};
+    char rel[256];
+    for (int smp = 0; smp < 12; smp++)
+        for (int c = 0; c < 4; c++) {
+            if (c != smp % 4 && c != (smp + 1) % 4 && !(smp % 3 == 0 && c == (smp + 2) % 4))
+                continue;
+            for (int k = 0; k < 3; k++) {
+                if (subdirs)
+                    snprintf(rel, sizeof rel, "%s/S%02d/img_%d.png", classes[c], smp, k);
+                else
+                    snprintf(rel, sizeof rel, "%s/S%02d_%04d.png", classes[c], smp, k);
+                if (touch(root, rel) != 0) {
+                    fprintf(stderr, "FAIL: cannot create %s/%s\n", root, rel);
+                    exit(1);
+                }
+            }
+        }
+}
+
+/* A test split, then a validation split of what is left (run_data's order):
+ * every sample on exactly one of the three sides, over all classes. */
+static void check_three_way(harness *h, const tlcl_dataset *ds, tlcl_split_options o, const char *label)
+{
+    char what[256], bad[512] = "", err[1024];
+    int ok_all = 1, runs = 0;
+    unsigned char *side = calloc(ds->count, 1);
+    for (o.seed = 1; o.seed <= 8; o.seed++) {
+        tlcl_split te, va;
+        o.validation_split = 0.2;
+        if (tlcl_split_compute(ds, &o, &te, err, sizeof err) != TLCL_OK) {
+            harness_fail(h, "%s: test split: %s", label, err);
+            free(side);
+            return;
+        }
+        tlcl_dataset pool = *ds;
+        pool.samples = malloc(te.n_train * sizeof *pool.samples);
+        pool.count = te.n_train;
+        for (size_t i = 0; i < te.n_train; i++)
+            pool.samples[i] = ds->samples[te.train[i]];
+        o.validation_split = 0.25;
+        if (tlcl_split_compute(&pool, &o, &va, err, sizeof err) != TLCL_OK) {
+            harness_fail(h, "%s: validation split: %s", label, err);
+            free(pool.samples), tlcl_split_free(&te), free(side);
+            return;
+        }
+        memset(side, 0, ds->count);
+        for (size_t i = 0; i < te.n_val; i++)
+            side[te.val[i]] = 2;
+        for (size_t i = 0; i < va.n_val; i++)
+            side[te.train[va.val[i]]] = 1;
+        ok_all &= te.n_val > 0 && va.n_val > 0 && va.n_train > 0 && no_sample_crosses(ds, side, bad, sizeof bad);
+        runs++;
+        free(pool.samples);
+        tlcl_split_free(&te);
+        tlcl_split_free(&va);
+        if (!ok_all)
+            break;
+    }
+    snprintf(what, sizeof what, "%s: train / validation / test over %d seeds, no sample on two sides%s%s", label,
+             runs, bad[0] ? ": " : "", bad);
+    expect(h, ok_all, what);
+    free(side);
+}
+
+static void test_group_no_leak(harness *h)
+{
+    char root[512];
+    snprintf(root, sizeof root, "%s/leak_names", g_root);
+    make_leak_tree(root, 0);
+    tlcl_dataset ds;
+    open_or_die(&ds, root, NULL);
+    tlcl_split_options o = tlcl_split_options_default();
+    o.method = TLCL_SPLIT_GROUP;
+    check_three_way(h, &ds, o, "group split, default key, samples in several classes");
+    o.group_pattern = "^([^_]+)_"; /* the example's pattern: on the file name by default */
+    check_three_way(h, &ds, o, "group split, pattern '^([^_]+)_' on the name, samples in several classes");
+
+    /* the split file keeps group_on and is reused; another group_on recomputes */
+    char path[600], err[1024], note[1024];
+    snprintf(path, sizeof path, "%s/split.json", root);
+    tlcl_split a, b;
+    tlcl_split_outcome out;
+    o.seed = 3;
+    o.validation_split = 0.25;
+    tlcl_status s1 = tlcl_split_resolve(path, &ds, &o, 1, &a, &out, note, sizeof note, err, sizeof err);
+    tlcl_status s2 = tlcl_split_resolve(path, &ds, &o, 1, &b, &out, note, sizeof note, err, sizeof err);
+    expect(h, s1 == TLCL_OK && s2 == TLCL_OK && out == TLCL_SPLIT_REUSED && same_split(&a, &b),
+           "group split file: written once, reused by the next run");
+    tlcl_split_free(&b);
+    o.group_on = TLCL_GROUP_ON_CLASS_PATH;
+    s2 = tlcl_split_resolve(path, &ds, &o, 1, &b, &out, note, sizeof note, err, sizeof err);
+    expect(h, s2 == TLCL_OK && out == TLCL_SPLIT_PARAMS_CHANGED && strstr(note, "group_on"),
+           "group split file: another group_on recomputes and says so");
+    tlcl_split_free(&a);
+    tlcl_split_free(&b);
+    tlcl_dataset_free(&ds);
+
+    snprintf(root, sizeof root, "%s/leak_dirs", g_root);
+    make_leak_tree(root, 1);
+    open_or_die(&ds, root, NULL);
+    o = tlcl_split_options_default();
+    o.method = TLCL_SPLIT_GROUP;
+    o.group_pattern = "^([^/]+)/";
+    o.group_on = TLCL_GROUP_ON_PATH;
+    check_three_way(h, &ds, o, "group split, a sub-directory per sample (group_on path), several classes");
+    tlcl_dataset_free(&ds);
+}
+
 /* ---- class weights ---------------------------------------------------- */
 
 static void test_balanced(harness *h, const tlcl_dataset *ds, const cJSON *cw)
@@ -517,9 +673,70 @@ static void test_manual_weights(harness *h, const tlcl_dataset *ds)
     tlcl_class_weight_per_sample(w, ds->num_classes, labels, 5, sw);
     expect(h, sw[0] == 3.0f && sw[1] == 0.5f && sw[2] == 1.0f && sw[3] == 1.0f && sw[4] == 1.0f,
            "per-sample weights: class weight, 1.0 for unknown labels (Keras)");
-    tlcl_class_weight_spec none = {TLCL_CLASS_WEIGHT_NONE, NULL, NULL, 0};
+    tlcl_class_weight_spec none = {TLCL_CLASS_WEIGHT_NONE, NULL, NULL, 0, 1.0};
     tlcl_class_weight_resolve(&none, cls, ds->num_classes, labels, 0, w, err, sizeof err);
     expect(h, w[0] == 1.0 && w[ds->num_classes - 1] == 1.0, "class_weight none: every class 1.0");
+}
+
+/* Balanced weights to a power p, against values worked out by hand: 10
+ * training files, counts 6, 3, 1 and an absent fourth class, so K = 3
+ * classes present and the balanced weights are 10/18, 10/9, 10/3 (and 1). */
+static void test_weight_power(harness *h)
+{
+    static const char *const cls[] = {"copepod", "detritus", "diatom", "egg"};
+    const int labels[] = {0, 0, 1, 0, 2, 0, 1, 0, 1, 0};
+    static const struct {
+        double p, w[4];
+    } ref[] = {
+        {1.0, {0.5555555555555556, 1.1111111111111112, 3.3333333333333335, 1.0}},
+        {0.5, {0.7453559924999299, 1.0540925533894598, 1.8257418583505538, 1.0}}, /* sqrt(10/18) ... */
+        {0.25, {0.8633400213704505, 1.026690096080341, 1.3512001548070345, 1.0}},
+        {0.0, {1.0, 1.0, 1.0, 1.0}},
+    };
+    char err[512], what[160];
+    for (size_t r = 0; r < sizeof ref / sizeof ref[0]; r++) {
+        tlcl_class_weight_spec spec = {TLCL_CLASS_WEIGHT_BALANCED, NULL, NULL, 0, ref[r].p};
+        double w[4];
+        int ok = tlcl_class_weight_resolve(&spec, cls, 4, labels, 10, w, err, sizeof err) == TLCL_OK;
+        for (int c = 0; c < 4; c++)
+            ok &= fabs(w[c] - ref[r].w[c]) <= 1e-15 * ref[r].w[c];
+        snprintf(what, sizeof what, "balanced class weights to the power %g: %.6f %.6f %.6f %.6f (by hand)", ref[r].p,
+                 w[0], w[1], w[2], w[3]);
+        expect(h, ok, what);
+    }
+    tlcl_class_weight_spec spec = {TLCL_CLASS_WEIGHT_BALANCED, NULL, NULL, 0, 0.5};
+    double w[4];
+    tlcl_class_weight_resolve(&spec, cls, 4, labels, 10, w, err, sizeof err);
+    char line[512];
+    tlcl_class_weight_describe(&spec, cls, 4, w, line, sizeof line);
+    printf("     %s\n", line);
+    expect(h, strcmp(line, "class weights (balanced, power 0.5): copepod 0.7454, detritus 1.0541, diatom 1.8257, "
+                           "egg 1.0000") == 0,
+           "class weights: the line printed at train time");
+    char path[512];
+    snprintf(path, sizeof path, "%s/class_weights.json", g_root);
+    int ok = tlcl_class_weight_write_json(path, &spec, cls, 4, w, labels, 10, err, sizeof err) == TLCL_OK;
+    FILE *f = fopen(path, "rb");
+    char text[4096] = "";
+    size_t got = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[got] = '\0';
+    if (f)
+        fclose(f);
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *classes = j ? item(j, "classes") : NULL;
+    ok &= j && !strcmp(item(j, "mode")->valuestring, "balanced") && item(j, "power")->valuedouble == 0.5 &&
+          cJSON_GetArraySize(classes) == 4;
+    for (int c = 0; ok && c < 4; c++) {
+        const cJSON *e = cJSON_GetArrayItem(classes, c);
+        static const int counts[] = {6, 3, 1, 0};
+        ok &= !strcmp(item(e, "name")->valuestring, cls[c]) && item(e, "count")->valueint == counts[c] &&
+              fabs(item(e, "weight")->valuedouble - w[c]) <= 1e-14 * w[c]; /* cJSON writes 15 digits */
+    }
+    cJSON_Delete(j);
+    if (!ok)
+        printf("     %s\n", text);
+    remove(path);
+    expect(h, ok, "class weights saved as JSON: mode, power, each class's count and weight");
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -668,11 +885,13 @@ int main(void)
     test_group(&h, &ds);
     test_balanced(&h, &ds, cw);
     test_manual_weights(&h, &ds);
+    test_weight_power(&h);
     test_split_errors(&h, &ds);
     tlcl_dataset_free(&ds);
 
     test_split_file(&h);
     test_split_file_errors(&h);
+    test_group_no_leak(&h);
     test_open_errors(&h);
     test_class_mismatch(&h);
     test_links(&h);

@@ -341,8 +341,13 @@ static tlcl_status run(train_run *r, const train_cli *o)
 {
     tlcl_status s = tlcl_run_data_open(&r->data, r->cfg, !o->no_test, warn_both, r, r->err, sizeof r->err);
     if (s == TLCL_OK)
+    {
         printf("data: %d classes, %d training, %d validation, %d test images\n", r->data.classes, r->data.train.n,
                r->data.val.n, r->data.test.n);
+        printf("%s\n", r->data.class_weight_line);
+        if (r->log)
+            fprintf(r->log, "%s\n", r->data.class_weight_line);
+    }
     if (s == TLCL_OK)
         s = tlcl_plan_groups(r->cfg, r->data.class_names, r->data.classes, &r->groups, r->err, sizeof r->err);
     if (s == TLCL_OK)

@@ -51,6 +51,7 @@
 #define TLCL_CFG_MAX_KEYS 192 /* schema entries (where[] below) */
 
 typedef enum { TLCL_CFG_SPLIT_KERAS, TLCL_CFG_SPLIT_STRATIFIED, TLCL_CFG_SPLIT_GROUP } tlcl_cfg_split_method;
+typedef enum { TLCL_CFG_GROUP_ON_NAME, TLCL_CFG_GROUP_ON_PATH, TLCL_CFG_GROUP_ON_CLASS_PATH } tlcl_cfg_group_on;
 typedef enum { TLCL_WEIGHTS_IMAGENET, TLCL_WEIGHTS_NONE, TLCL_WEIGHTS_FILE } tlcl_weights_kind;
 typedef enum { TLCL_HEAD_RELU, TLCL_HEAD_RELU6, TLCL_HEAD_SWISH, TLCL_HEAD_SIGMOID } tlcl_head_activation;
 typedef enum { TLCL_OPTIMIZER_ADAM, TLCL_OPTIMIZER_ADAMW, TLCL_OPTIMIZER_SGD } tlcl_optimizer_name;
@@ -115,12 +116,15 @@ typedef struct tlcl_config {
             double validation_split, test_split;
             int split;                /* tlcl_cfg_split_method */
             char group_pattern[256];  /* POSIX extended regex on the file name */
+            int group_on;             /* tlcl_cfg_group_on: what group_pattern is matched against */
             struct {
                 double train, validation, test;
             } subsample;
             int image_size[2]; /* height, width */
             int image_size_count;
             int crop_to_aspect_ratio, shuffle, strict, cache_features;
+            int merge_validation;     /* final run: the saved validation files join training */
+            tlcl_cfg_path split_dir;  /* where split.json / test_split.json live; "": artefacts.base_dir */
         } data_dir;
         struct {
             tlcl_cfg_path base_dir, labels_name, best_model, fit_history, callback_history, backup_dir,
@@ -180,6 +184,7 @@ typedef struct tlcl_config {
         tlcl_cfg_name names[TLCL_CFG_MAX_CLASSES];
         double weights[TLCL_CFG_MAX_CLASSES];
         int count;
+        double power; /* class_weight_power: balanced weights to this power */
     } class_weight;
     struct {
         int enabled, flip, seed; /* seed -1: train.config.seed */

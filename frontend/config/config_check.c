@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <regex.h>
+#include <stdio.h>
 #include <string.h>
 
 /* "FILE:LINE:COL: " when the key came from the file, so the message points
@@ -31,51 +32,78 @@ static tlcl_status key_error(const tlcl_config *c, char *err, size_t len, const 
 
 static int has_validation(const tlcl_config *c)
 {
+    if (c->train.data_dir.merge_validation)
+        return 0; /* the validation files train too: no epoch reports val_ values */
     return c->train.data_dir.validation[0] || c->train.data_dir.validation_split > 0;
 }
 
-/* group_<name>_precision (recall, f1) of a configured metric group: logged
- * for the validation data only. */
-static int is_group_metric(const tlcl_config *c, const char *base)
+/* The name a metric is logged under (top_k_accuracy: top_K_accuracy); NULL
+ * when it is not logged (top-1 "top-k" accuracy is accuracy). */
+static const char *metric_log_name(const tlcl_metric *m, char *buf, size_t len)
 {
-    static const char *const what[] = {"precision", "recall", "f1"};
-    char name[96];
-    for (int g = 0; g < c->metric_groups.count; g++)
-        for (int k = 0; k < 3; k++) {
-            snprintf(name, sizeof name, "group_%s_%s", c->metric_groups.name[g], what[k]);
-            if (strcmp(base, name) == 0)
-                return 1;
-        }
-    return 0;
+    if (m->kind == TLCL_METRIC_TOP_K) {
+        if (m->k <= 1)
+            return NULL;
+        snprintf(buf, len, "top_%d_accuracy", m->k);
+        return buf;
+    }
+    return cfg_metric_names[m->kind];
 }
 
-/* A monitor names loss or a configured metric, with or without val_, or a
- * metric group's val_group_<name>_precision (recall, f1). */
+/* Every key an epoch logs (what trainer.c's epoch_end and validate set),
+ * comma-separated into dst: training side loss, accuracy and, when listed
+ * in metrics, balanced_accuracy (from the device's confusion counts); with
+ * validation data val_loss, val_accuracy, val_<metric> for each metric and
+ * val_group_<name>_{precision,recall,f1} for each metric group (compact:
+ * written that way, for messages; otherwise one key each). */
+static void logged_keys(const tlcl_config *c, int compact, char *dst, size_t len)
+{
+    size_t used = (size_t)snprintf(dst, len, "loss, accuracy");
+    for (int i = 0; i < c->metrics_count && used < len; i++)
+        if (c->metrics[i].kind == TLCL_METRIC_BALANCED_ACCURACY)
+            used += (size_t)snprintf(dst + used, len - used, ", balanced_accuracy");
+    if (!has_validation(c) || used >= len)
+        return;
+    used += (size_t)snprintf(dst + used, len - used, ", val_loss, val_accuracy");
+    for (int i = 0; i < c->metrics_count && used < len; i++) {
+        char buf[64];
+        const char *name = metric_log_name(&c->metrics[i], buf, sizeof buf);
+        if (name && strcmp(name, "accuracy") != 0)
+            used += (size_t)snprintf(dst + used, len - used, ", val_%s", name);
+    }
+    static const char *const what[] = {"precision", "recall", "f1"}; /* metric_groups: validation only */
+    for (int g = 0; g < c->metric_groups.count && used < len; g++)
+        for (int k = 0; k < (compact ? 1 : 3) && used < len; k++)
+            used += (size_t)snprintf(dst + used, len - used, ", val_group_%s_%s", c->metric_groups.name[g],
+                                     compact ? "{precision,recall,f1}" : what[k]);
+}
+
+/* A monitor must name a key some epoch logs: anything else would never be
+ * read, and every epoch would count as an improvement (or none would). */
 static tlcl_status check_monitor(const tlcl_config *c, const char *key, const char *monitor, char *err, size_t len)
 {
+    char logged[4096], item[TLCL_CFG_NAME_MAX + 4];
+    logged_keys(c, 0, logged, sizeof logged);
+    snprintf(item, sizeof item, ", %s,", monitor);
+    char padded[sizeof logged + 4];
+    snprintf(padded, sizeof padded, ", %s,", logged);
+    if (strstr(padded, item))
+        return TLCL_OK;
+    logged_keys(c, 1, logged, sizeof logged); /* for the message */
     int val = strncmp(monitor, "val_", 4) == 0;
-    const char *base = val ? monitor + 4 : monitor;
-    int known = strcmp(base, "loss") == 0 || (val && is_group_metric(c, base));
-    for (int i = 0; i < c->metrics_count && !known; i++)
-        known = strcmp(base, cfg_metric_names[c->metrics[i].kind]) == 0;
-    if (!known) {
-        char allowed[512];
-        size_t used = (size_t)snprintf(allowed, sizeof allowed, "loss, val_loss");
-        for (int i = 0; i < c->metrics_count && used < sizeof allowed; i++)
-            used += (size_t)snprintf(allowed + used, sizeof allowed - used, ", %s, val_%s",
-                                     cfg_metric_names[c->metrics[i].kind], cfg_metric_names[c->metrics[i].kind]);
-        for (int g = 0; g < c->metric_groups.count && used < sizeof allowed; g++)
-            used += (size_t)snprintf(allowed + used, sizeof allowed - used, ", val_group_%s_{precision,recall,f1}",
-                                     c->metric_groups.name[g]);
-        return key_error(c, err, len, key, "'%s': '%s' is not logged; allowed (from `metrics`): %s", key, monitor,
-                         allowed);
-    }
     if (val && !has_validation(c))
         return key_error(c, err, len, key,
-                         "'%s': '%s' needs validation data: set train.data_dir.validation or "
-                         "train.data_dir.validation_split > 0",
-                         key, monitor);
-    return TLCL_OK;
+                         "'%s': '%s' needs validation data, and %s; monitor a training-side value instead "
+                         "(logged: %s)",
+                         key, monitor,
+                         c->train.data_dir.merge_validation
+                             ? "train.data_dir.merge_validation is true (the validation files train too)"
+                             : "there is none: set train.data_dir.validation or train.data_dir.validation_split > 0",
+                         logged);
+    return key_error(c, err, len, key,
+                     "'%s': '%s' is not logged by any epoch, so it would never be read; logged: %s "
+                     "(training-side values are loss, accuracy and balanced_accuracy when it is in `metrics`)",
+                     key, monitor, logged);
 }
 
 static tlcl_status check_monitors(const tlcl_config *c, char *err, size_t len)
@@ -97,7 +125,7 @@ static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
         if (!d->group_pattern[0])
             return key_error(c, err, len, "train.data_dir.split",
                              "'train.data_dir.split': group needs train.data_dir.group_pattern (a regex on the file "
-                             "name whose first group is the sample)");
+                             "name, or on what train.data_dir.group_on names, whose first group is the sample)");
         regex_t re;
         int rc = regcomp(&re, d->group_pattern, REG_EXTENDED);
         if (rc) {
@@ -108,6 +136,10 @@ static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
         }
         regfree(&re);
     }
+    if (d->merge_validation && !d->validation[0] && d->validation_split <= 0)
+        return key_error(c, err, len, "train.data_dir.merge_validation",
+                         "'train.data_dir.merge_validation': there is no validation set to merge; keep the "
+                         "validation_split (or validation directory) of the run whose split is reused");
     if (d->test[0] && d->test_split > 0)
         return key_error(c, err, len, "train.data_dir.test_split",
                          "'train.data_dir.test_split': train.data_dir.test is set too; give one or the other");
@@ -139,6 +171,11 @@ static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)
         c->loss.alpha_count != c->class_weight.count)
         return key_error(c, err, len, "loss.alpha", "'loss.alpha': %d values but class_weight names %d classes",
                          c->loss.alpha_count, c->class_weight.count);
+    if (c->class_weight.power != 1.0 && c->class_weight.kind != TLCL_CW_BALANCED)
+        return key_error(c, err, len, "class_weight_power",
+                         "'class_weight_power': %g applies to class_weight: balanced only; set class_weight: "
+                         "balanced or remove class_weight_power",
+                         c->class_weight.power);
     if (!c->callbacks.csv_logger.separator[0])
         return key_error(c, err, len, "callbacks.csv_logger.separator",
                          "'callbacks.csv_logger.separator': expected a non-empty string");

@@ -31,6 +31,7 @@
     { .key = k_, .type = CFG_ENUM, .offset = OFF(f_), .names = names_, .def = def_, .doc = doc_ }
 
 static const char *const split_names[] = {"keras", "stratified", "group", NULL};
+static const char *const group_on_names[] = {"name", "path", "class_path", NULL};
 static const char *const act_names[] = {"relu", "relu6", "swish", "sigmoid", NULL};
 static const char *const opt_names[] = {"adam", "adamw", "sgd", NULL};
 static const char *const sched_names[] = {"constant", "step", "exponential", "cosine", "reduce_on_plateau", NULL};
@@ -80,8 +81,23 @@ const cfg_key cfg_keys[] = {
          "with the seed, the last floor(split*N) files), stratified (the same fraction of each class),\n"
          "group (whole groups of files, by group_pattern, so one sample never lands on both sides)."),
     STR("train.data_dir.group_pattern", train.data_dir.group_pattern, CFG_NULLABLE, "~",
-        "split: group only. POSIX extended regex on the file name; the first parenthesised group\n"
-        "(else the whole match) is the group key, e.g. '^([A-Za-z0-9]+)_' for sample_0001.png."),
+        "split: group only. POSIX extended regex matched against what group_on says (by default the\n"
+        "file name alone); its first parenthesised group is the group key, e.g. '^([^_]+)_' gives S12\n"
+        "for S12_0001.png. Groups are decided over all classes together: a sample with images in\n"
+        "several classes lands on one side (train, validation or test) only."),
+    ENUM("train.data_dir.group_on", train.data_dir.group_on, group_on_names, "name",
+         "split: group only. What group_pattern is matched against: name (the file name), path (the path\n"
+         "below the class folder, for samples kept in sub-directories: '^([^/]+)/'), or class_path\n"
+         "(class folder included: only when a sample's images in two classes are meant to be two groups)."),
+    BOOL("train.data_dir.merge_validation", train.data_dir.merge_validation, "false",
+         "Final training on train + valid: the validation files (of the saved split, or of the\n"
+         "validation directory) join the training set and no epoch is validated. Keep the other\n"
+         "data_dir keys as in the fine-tuning run so the same split is reused, and monitor a\n"
+         "training-side value (loss, accuracy, or balanced_accuracy listed in metrics)."),
+    PATH("train.data_dir.split_dir", train.data_dir.split_dir, CFG_NULLABLE | CFG_OUT_DIR, NULL, NULL, "~",
+         "Directory of the saved split (split.json, and test_split.json with test_split), written once\n"
+         "and reused by every later run with the same files and split keys; null:\n"
+         "train.artefacts.base_dir. Point a final run at the fine-tuning run's folder to reuse its split."),
     FLT("train.data_dir.subsample.train", train.data_dir.subsample.train, 0, 1, CFG_LO_OPEN, "1.0",
         "Fraction of the training files kept (per class, seeded), for quick experiments."),
     FLT("train.data_dir.subsample.validation", train.data_dir.subsample.validation, 0, 1, CFG_LO_OPEN, "1.0",
@@ -207,7 +223,11 @@ const cfg_key cfg_keys[] = {
     /* ---- class_weight ---- */
     {.key = "class_weight", .type = CFG_CLASS_WEIGHT, .offset = OFF(class_weight), .def = "none",
      .doc = "none; balanced (n_samples / (n_classes * count), scikit-learn); or a map class name -> weight,\n"
-            "e.g. {bacteria: 1.0, virus: 2.5}; classes left out weigh 1 (as Keras)."},
+            "e.g. {bacteria: 1.0, virus: 2.5}; classes left out weigh 1 (as Keras). The weights in force\n"
+            "are printed when training starts and written to train.artefacts.base_dir/class_weights.json."},
+    FLT("class_weight_power", class_weight.power, 0, 1, 0, "1.0",
+        "class_weight: balanced only. Sensitivity p: w_c = (n_samples / (n_classes * count_c))^p;\n"
+        "1: scikit-learn's balanced weights, 0: every class 1, between: softened (0.5: square root)."),
     /* ---- augmentation ---- */
     BOOL("augmentation.enabled", augmentation.enabled, "false",
          "Random augmentation of the training images (Keras preprocessing layers)."),

@@ -1,10 +1,13 @@
 /* class_weight.c — see class_weight.h. */
 #include "class_weight.h"
 
+#include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void fill_ones(double *w, int num_classes)
 {
@@ -90,14 +93,93 @@ tlcl_status tlcl_class_weight_resolve(const tlcl_class_weight_spec *spec, const 
     case TLCL_CLASS_WEIGHT_NONE:
         fill_ones(w, num_classes);
         return TLCL_OK;
-    case TLCL_CLASS_WEIGHT_BALANCED:
-        return tlcl_class_weight_balanced(labels, n, num_classes, w, err, len);
+    case TLCL_CLASS_WEIGHT_BALANCED: {
+        tlcl_status s = tlcl_class_weight_balanced(labels, n, num_classes, w, err, len);
+        if (s == TLCL_OK)
+            tlcl_class_weight_power(w, num_classes, spec->power);
+        return s;
+    }
     case TLCL_CLASS_WEIGHT_MANUAL:
         return tlcl_class_weight_manual(spec->names, spec->weights, spec->count, class_names, num_classes, w, err,
                                         len);
     }
     snprintf(err, len, "unknown class_weight mode %d", (int)spec->mode);
     return TLCL_ERR_ARG;
+}
+
+void tlcl_class_weight_power(double *w, int num_classes, double power)
+{
+    if (power == 1.0)
+        return; /* scikit-learn's weights, untouched */
+    for (int c = 0; c < num_classes; c++)
+        w[c] = power == 0.0 ? 1.0 : pow(w[c], power);
+}
+
+const char *tlcl_class_weight_mode_name(tlcl_class_weight_mode m)
+{
+    switch (m) {
+    case TLCL_CLASS_WEIGHT_NONE:
+        return "none";
+    case TLCL_CLASS_WEIGHT_BALANCED:
+        return "balanced";
+    case TLCL_CLASS_WEIGHT_MANUAL:
+        return "manual";
+    }
+    return "?";
+}
+
+void tlcl_class_weight_describe(const tlcl_class_weight_spec *spec, const char *const *class_names,
+                                int num_classes, const double *w, char *dst, size_t len)
+{
+    int off = snprintf(dst, len, "class weights (%s", tlcl_class_weight_mode_name(spec->mode));
+    if (spec->mode == TLCL_CLASS_WEIGHT_BALANCED && off >= 0 && (size_t)off < len)
+        off += snprintf(dst + off, len - (size_t)off, ", power %g", spec->power);
+    if (off >= 0 && (size_t)off < len)
+        off += snprintf(dst + off, len - (size_t)off, "):");
+    for (int c = 0; c < num_classes && off >= 0 && (size_t)off < len; c++)
+        off += snprintf(dst + off, len - (size_t)off, "%s %s %.4f", c ? "," : "", class_names[c], w[c]);
+}
+
+tlcl_status tlcl_class_weight_write_json(const char *path, const tlcl_class_weight_spec *spec,
+                                         const char *const *class_names, int num_classes, const double *w,
+                                         const int *labels, size_t n, char *err, size_t len)
+{
+    cJSON *j = cJSON_CreateObject(), *a = cJSON_CreateArray();
+    cJSON_AddStringToObject(j, "mode", tlcl_class_weight_mode_name(spec->mode));
+    if (spec->mode == TLCL_CLASS_WEIGHT_BALANCED)
+        cJSON_AddNumberToObject(j, "power", spec->power);
+    else
+        cJSON_AddNullToObject(j, "power");
+    cJSON_AddItemToObject(j, "classes", a);
+    for (int c = 0; c < num_classes; c++) {
+        cJSON *e = cJSON_CreateObject();
+        size_t count = 0;
+        for (size_t i = 0; labels && i < n; i++)
+            count += labels[i] == c;
+        cJSON_AddStringToObject(e, "name", class_names[c]);
+        cJSON_AddNumberToObject(e, "count", (double)count);
+        cJSON_AddNumberToObject(e, "weight", w[c]);
+        cJSON_AddItemToArray(a, e);
+    }
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) {
+        snprintf(err, len, "out of host memory writing '%s'", path);
+        return TLCL_ERR_OOM;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = f && fclose(f) == 0 && ok;
+    cJSON_free(text);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, len, "cannot write the class weights to '%s': %s", path, strerror(errno));
+        if (f)
+            unlink(tmp);
+        return TLCL_ERR_IO;
+    }
+    return TLCL_OK;
 }
 
 void tlcl_class_weight_per_sample(const double *w, int num_classes, const int *labels, size_t n, float *sample_w)

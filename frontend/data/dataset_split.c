@@ -37,6 +37,23 @@ const char *tlcl_split_method_name(tlcl_split_method m)
     return (unsigned)m < 3 ? METHOD_NAMES[m] : "?";
 }
 
+static const char *const GROUP_ON_NAMES[] = {"name", "path", "class_path"};
+
+int tlcl_group_on_parse(const char *name, tlcl_group_on *g)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, GROUP_ON_NAMES[i]) == 0) {
+            *g = (tlcl_group_on)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *tlcl_group_on_name(tlcl_group_on g)
+{
+    return (unsigned)g < 3 ? GROUP_ON_NAMES[g] : "?";
+}
+
 static tlcl_status compile_pattern(const char *pattern, regex_t *re, char *err, size_t len)
 {
     int rc = regcomp(re, pattern, REG_EXTENDED);
@@ -59,6 +76,8 @@ tlcl_status tlcl_split_options_check(const tlcl_split_options *o, char *err, siz
     const char *bad = NULL;
     if ((unsigned)o->method > TLCL_SPLIT_GROUP)
         bad = "unknown split method";
+    else if ((unsigned)o->group_on > TLCL_GROUP_ON_CLASS_PATH)
+        bad = "unknown group_on (name, path or class_path)";
     else if (!(o->validation_split >= 0.0 && o->validation_split < 1.0))
         bad = "validation_split must be in [0, 1)";
     else if (!(o->train_fraction > 0.0 && o->train_fraction <= 1.0) ||
@@ -106,15 +125,33 @@ void tlcl_subsample(size_t *idx, size_t *n, double fraction, uint32_t seed)
     *n = tlcl_subsample_count(*n, fraction);
 }
 
-int tlcl_group_key(const char *path, const regex_t *re, char *dst, size_t len)
+/* The part of "class/sub/name.jpg" a pattern sees (see the header). */
+static const char *group_text(const char *path, tlcl_group_on on)
+{
+    const char *slash;
+    switch (on) {
+    case TLCL_GROUP_ON_CLASS_PATH:
+        return path;
+    case TLCL_GROUP_ON_PATH:
+        slash = strchr(path, '/');
+        return slash ? slash + 1 : path;
+    case TLCL_GROUP_ON_NAME:
+        break;
+    }
+    slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int tlcl_group_key(const char *path, tlcl_group_on on, const regex_t *re, char *dst, size_t len)
 {
     size_t a, b;
     if (re) {
         regmatch_t m[2];
-        if (regexec(re, path, 2, m, 0) != 0 || m[1].rm_so < 0)
+        const char *text = group_text(path, on);
+        if (regexec(re, text, 2, m, 0) != 0 || m[1].rm_so < 0)
             return -1;
-        a = (size_t)m[1].rm_so;
-        b = (size_t)m[1].rm_eo;
+        a = (size_t)(text - path) + (size_t)m[1].rm_so;
+        b = (size_t)(text - path) + (size_t)m[1].rm_eo;
     } else {
         const char *slash = strrchr(path, '/');
         a = slash ? (size_t)(slash - path) + 1 : 0;
@@ -232,7 +269,10 @@ static long group_id(groups *g, key_table *t, const char *key)
     return (long)(g->n - 1);
 }
 
-static tlcl_status find_groups(const tlcl_dataset *ds, const regex_t *re, groups *g, char *err, size_t len)
+/* Keys are looked up in one table over every file of every class: group
+ * membership is decided over the whole data set, never per class. */
+static tlcl_status find_groups(const tlcl_dataset *ds, tlcl_group_on on, const regex_t *re, groups *g, char *err,
+                               size_t len)
 {
     key_table t = {0};
     t.cap = 16;
@@ -245,9 +285,11 @@ static tlcl_status find_groups(const tlcl_dataset *ds, const regex_t *re, groups
     tlcl_status s = (t.slot && g->of_file && g->size && g->key) ? TLCL_OK : TLCL_ERR_OOM;
     char key[1024];
     for (size_t i = 0; s == TLCL_OK && i < ds->count; i++) {
-        if (tlcl_group_key(ds->samples[i].path, re, key, sizeof key) != 0) {
-            snprintf(err, len, "the group pattern does not match '%s' (or its key is too long)",
-                     ds->samples[i].path);
+        if (tlcl_group_key(ds->samples[i].path, on, re, key, sizeof key) != 0) {
+            snprintf(err, len, "the group pattern does not match '%s' (matched against its %s; or its key is too "
+                               "long): change group_pattern or group_on",
+                     ds->samples[i].path, on == TLCL_GROUP_ON_NAME ? "file name" : on == TLCL_GROUP_ON_PATH ?
+                     "path below the class folder" : "relative path, class folder included");
             s = TLCL_ERR_ARG;
             break;
         }
@@ -288,7 +330,7 @@ static tlcl_status mark_group(const tlcl_dataset *ds, const tlcl_split_options *
     if (have_re && compile_pattern(o->group_pattern, &re, err, len) != TLCL_OK)
         return TLCL_ERR_ARG;
     groups g = {0};
-    tlcl_status s = find_groups(ds, have_re ? &re : NULL, &g, err, len);
+    tlcl_status s = find_groups(ds, o->group_on, have_re ? &re : NULL, &g, err, len);
     if (have_re)
         regfree(&re);
     size_t n_val = tlcl_subsample_count(ds->count, o->validation_split);

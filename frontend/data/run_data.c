@@ -30,6 +30,7 @@ static tlcl_split_options split_options(const tlcl_config *c, double fraction)
     o.seed = c->train.config.seed;
     o.shuffle = c->train.data_dir.shuffle;
     o.group_pattern = c->train.data_dir.group_pattern[0] ? c->train.data_dir.group_pattern : NULL;
+    o.group_on = (tlcl_group_on)c->train.data_dir.group_on;
     return o;
 }
 
@@ -59,13 +60,20 @@ static void split_path(const tlcl_config *c, const char *name, char *dst, size_t
     snprintf(dst, len, "%s/%s", c->train.artefacts.base_dir, name);
 }
 
+/* The saved split's files live in split_dir when set. */
+static void saved_split_path(const tlcl_config *c, const char *name, char *dst, size_t len)
+{
+    const char *dir = c->train.data_dir.split_dir[0] ? c->train.data_dir.split_dir : c->train.artefacts.base_dir;
+    snprintf(dst, len, "%s/%s", dir, name);
+}
+
 static tlcl_status resolve(const tlcl_config *c, const tlcl_dataset *ds, double fraction, const char *file,
                            tlcl_split *sp, tlcl_warn_fn warn, void *ctx, char *err, size_t len)
 {
     tlcl_split_options o = split_options(c, fraction);
     char path[2048], note[1024] = "";
     tlcl_split_outcome out;
-    split_path(c, file, path, sizeof path);
+    saved_split_path(c, file, path, sizeof path);
     tlcl_status s = tlcl_split_resolve(path, ds, &o, c->train.data_dir.strict, sp, &out, note, sizeof note, err, len);
     if (s == TLCL_OK && note[0] && warn)
         warn(ctx, note);
@@ -143,13 +151,19 @@ static tlcl_status class_weights(tlcl_run_data *d, const tlcl_config *c, char *e
     for (int i = 0; i < c->class_weight.count; i++)
         names[i] = c->class_weight.names[i];
     tlcl_class_weight_spec spec = {(tlcl_class_weight_mode)c->class_weight.kind, names, c->class_weight.weights,
-                                   c->class_weight.count};
+                                   c->class_weight.count, c->class_weight.power};
     tlcl_status s = tlcl_class_weight_resolve(&spec, d->class_names, d->classes, d->train.labels,
                                               (size_t)d->train.n, d->class_weight, err, len);
-    if (s == TLCL_OK)
-        tlcl_class_weight_per_sample(d->class_weight, d->classes, d->train.labels, (size_t)d->train.n,
-                                     d->train.weights);
-    return s;
+    if (s != TLCL_OK)
+        return s;
+    tlcl_class_weight_per_sample(d->class_weight, d->classes, d->train.labels, (size_t)d->train.n,
+                                 d->train.weights);
+    tlcl_class_weight_describe(&spec, d->class_names, d->classes, d->class_weight, d->class_weight_line,
+                               sizeof d->class_weight_line);
+    char path[2048];
+    split_path(c, "class_weights.json", path, sizeof path);
+    return tlcl_class_weight_write_json(path, &spec, d->class_names, d->classes, d->class_weight, d->train.labels,
+                                        (size_t)d->train.n, err, len);
 }
 
 static tlcl_status fill_cache(tlcl_run_data *d, const tlcl_config *c, tlcl_warn_fn warn, void *ctx, char *err,
@@ -213,6 +227,39 @@ static tlcl_status carve_test(tlcl_run_data *d, const tlcl_config *c, tlcl_datas
     return s;
 }
 
+/* Final training on train + valid: the validation set's images join the
+ * training set (before the class weights, which count them), and no
+ * validation set is left. */
+static tlcl_status merge_validation(tlcl_run_data *d, tlcl_warn_fn warn, void *ctx)
+{
+    int n = d->train.n + d->val.n;
+    int *items = realloc(d->train.items, (size_t)(n ? n : 1) * sizeof *items);
+    if (items)
+        d->train.items = items;
+    int *labels = items ? realloc(d->train.labels, (size_t)(n ? n : 1) * sizeof *labels) : NULL;
+    if (labels)
+        d->train.labels = labels;
+    float *weights = labels ? realloc(d->train.weights, (size_t)(n ? n : 1) * sizeof *weights) : NULL;
+    if (!weights)
+        return TLCL_ERR_OOM;
+    d->train.weights = weights;
+    for (int i = 0; i < d->val.n; i++) {
+        d->train.items[d->train.n + i] = d->val.items[i];
+        d->train.labels[d->train.n + i] = d->val.labels[i];
+        d->train.weights[d->train.n + i] = 1.0f;
+    }
+    if (warn) {
+        char note[256];
+        snprintf(note, sizeof note,
+                 "merge_validation: the %d validation images train too (%d training images, no validation)",
+                 d->val.n, n);
+        warn(ctx, note);
+    }
+    d->train.n = n;
+    d->val.n = 0;
+    return TLCL_OK;
+}
+
 tlcl_status tlcl_run_data_open(tlcl_run_data *d, const tlcl_config *c, int need_test, tlcl_warn_fn warn,
                                void *warn_ctx, char *err, size_t err_len)
 {
@@ -239,6 +286,8 @@ tlcl_status tlcl_run_data_open(tlcl_run_data *d, const tlcl_config *c, int need_
     if (s == TLCL_OK && (s = make_set(&d->train, &tr, 0, &d->cache)) == TLCL_OK &&
         (s = make_set(&d->val, &va, (int)tr.n, &d->cache)) == TLCL_OK)
         s = make_set(&d->test, &te, (int)(tr.n + va.n), &d->cache);
+    if (s == TLCL_OK && c->train.data_dir.merge_validation)
+        s = merge_validation(d, warn, warn_ctx);
     if (s == TLCL_OK && d->train.n == 0) {
         snprintf(err, err_len, "no readable training image in %s", c->train.data_dir.train);
         s = TLCL_ERR_ARG;

@@ -1,6 +1,7 @@
 /* run_data.h — the data of one training run, from the configuration: the
  * class-folder datasets (train, optional validation and test), the split
- * (persisted and reused), subsampling, class weights as per-sample weights,
+ * (persisted and reused), subsampling, class weights as per-sample weights
+ * (the weights in force written to <artefacts>/class_weights.json),
  * and one decoded-image cache for every file, with unreadable images left
  * out (named in a warning) or refused under strict. */
 #ifndef TLCL_RUN_DATA_H
@@ -24,6 +25,7 @@ typedef struct tlcl_run_data {
     int classes;
     const char *const *class_names;   /* train_ds's */
     double *class_weight;             /* [classes] */
+    char class_weight_line[2048];     /* the weights in force, for the console and the log */
     tlcl_set train, val, test;
     char **files;                     /* every image, absolute: the cache's list */
     int nfiles;

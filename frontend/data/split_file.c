@@ -65,6 +65,7 @@ static cJSON *split_to_json(const tlcl_dataset *ds, const tlcl_split_options *o,
         cJSON_AddStringToObject(j, "group_pattern", o->group_pattern);
     else
         cJSON_AddNullToObject(j, "group_pattern");
+    cJSON_AddStringToObject(j, "group_on", tlcl_group_on_name(o->group_on));
     cJSON_AddNumberToObject(j, "train_fraction", o->train_fraction);
     cJSON_AddNumberToObject(j, "val_fraction", o->val_fraction);
     cJSON_AddItemToObject(j, "class_names",
@@ -163,6 +164,12 @@ static const char *param_mismatch(const cJSON *j, const tlcl_split_options *o)
         return "shuffle";
     if (o->group_pattern ? !cJSON_IsString(g) || strcmp(g->valuestring, o->group_pattern) != 0 : !cJSON_IsNull(g))
         return "group_pattern";
+    /* a group split written before group_on existed matched the pattern
+     * against the class folder too (it could leak a sample): recomputed */
+    const cJSON *on = cJSON_GetObjectItemCaseSensitive(j, "group_on");
+    if (o->method == TLCL_SPLIT_GROUP &&
+        (!cJSON_IsString(on) || strcmp(on->valuestring, tlcl_group_on_name(o->group_on)) != 0))
+        return "group_on";
     if (!num_is(j, "train_fraction", o->train_fraction))
         return "train_fraction";
     if (!num_is(j, "val_fraction", o->val_fraction))

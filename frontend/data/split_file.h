@@ -4,7 +4,7 @@
  * The file is JSON:
  *   {"format": "tlcl-split", "version": 1, "method": "keras", "seed": 42,
  *    "validation_split": 0.2, "shuffle": true, "group_pattern": null,
- *    "train_fraction": 1, "val_fraction": 1, "class_names": [...],
+ *    "group_on": "name", "train_fraction": 1, "val_fraction": 1, "class_names": [...],
  *    "num_files": N, "fingerprint": "<FNV-1a 64 of the class names and every
  *    discovered path and label>",
  *    "training": [{"path": "cat/a.jpg", "label": 0}, ...], "validation": [...]}

@@ -66,6 +66,8 @@ static char *state_json(const trainer *t)
     for (int i = 0; i < 5; i++)
         cJSON_AddNumberToObject(o, snames[i], sums[i]);
     cJSON_AddBoolToObject(o, "es_stop", s->es_stop);
+    cJSON_AddItemToObject(o, "confusion",
+                          cJSON_CreateDoubleArray(t->confusion_carry, t->p->classes * t->p->classes));
     cJSON_AddItemToObject(o, "ckpt", monitor_json(&s->ckpt));
     cJSON_AddItemToObject(o, "es", monitor_json(&s->es));
     cJSON_AddItemToObject(o, "rlr", monitor_json(&s->rlr));
@@ -98,6 +100,12 @@ static void state_restore(trainer *t, const cJSON *o)
     s->acc_w = cJSON_GetObjectItemCaseSensitive(o, "acc_w")->valuedouble;
     s->plateau_lr = (float)cJSON_GetObjectItemCaseSensitive(o, "plateau_lr")->valuedouble;
     s->es_stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "es_stop")); /* absent in older backups */
+    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(o, "confusion"); /* absent in older backups: zeros */
+    size_t cc = (size_t)t->p->classes * (size_t)t->p->classes;
+    memset(t->confusion_carry, 0, cc * sizeof *t->confusion_carry);
+    if (cJSON_GetArraySize(cm) == (int)cc)
+        for (size_t i = 0; i < cc; i++)
+            t->confusion_carry[i] = cJSON_GetArrayItem(cm, (int)i)->valuedouble;
     monitor_from(&s->ckpt, cJSON_GetObjectItemCaseSensitive(o, "ckpt"));
     monitor_from(&s->es, cJSON_GetObjectItemCaseSensitive(o, "es"));
     monitor_from(&s->rlr, cJSON_GetObjectItemCaseSensitive(o, "rlr"));
@@ -129,6 +137,7 @@ static tlcl_status fold_counters(trainer *t)
     tlcl_run_stats st;
     TLCL_TRY(trainer_totals(t, &st));
     t->st.loss_sum = st.loss_sum, t->st.seen = st.samples, t->st.acc_hit = st.hits, t->st.acc_w = st.weight;
+    memcpy(t->confusion_carry, st.confusion, (size_t)t->p->classes * (size_t)t->p->classes * sizeof *t->confusion_carry);
     return tlcl_run_reset(t->run);
 }
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef enum { K_COUNT, K_INT64, K_FINITE, K_NONNEG, K_MONITOR, K_HISTORY, K_BOOL } key_kind;
+typedef enum { K_COUNT, K_INT64, K_FINITE, K_NONNEG, K_MONITOR, K_HISTORY, K_BOOL, K_COUNTS } key_kind;
 
 static const struct {
     const char *key;
@@ -17,7 +17,7 @@ static const struct {
     {"rlr_cooldown", K_COUNT, 0}, {"es_wait", K_COUNT, 0},  {"step", K_INT64, 0},    {"iterations", K_INT64, 0},
     {"loss_sum", K_FINITE, 0},  {"seen", K_NONNEG, 0},      {"acc_hit", K_NONNEG, 0}, {"acc_w", K_NONNEG, 0},
     {"plateau_lr", K_NONNEG, 0}, {"ckpt", K_MONITOR, 0},    {"es", K_MONITOR, 0},    {"rlr", K_MONITOR, 0},
-    {"history", K_HISTORY, 0},  {"es_stop", K_BOOL, 1},
+    {"history", K_HISTORY, 0},  {"es_stop", K_BOOL, 1},     {"confusion", K_COUNTS, 1},
 };
 
 static int bad(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -72,6 +72,20 @@ static int check_scalar(const cJSON *v, key_kind kind, const char *name, char *e
         if (!cJSON_IsBool(v))
             return bad(err, len, "key '%s' should be true or false, got %s", name, shown(v, got, sizeof got));
         return 0;
+    case K_COUNTS: {
+        if (!cJSON_IsArray(v))
+            return bad(err, len, "key '%s' should be a list of counts, got %s", name, shown(v, got, sizeof got));
+        int i = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || e->valuedouble < 0)
+                return bad(err, len, "key '%s[%d]' should be a finite non-negative number, got %s", name, i,
+                           shown(e, got, sizeof got));
+            i++;
+        }
+        return 0;
+    }
     default:
         return 0;
     }

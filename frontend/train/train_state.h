@@ -9,7 +9,10 @@
  * plateau_lr (finite, non-negative), ckpt, es, rlr (monitors: {mode: -1, 0
  * or 1, best: a number or null, has_best: a boolean}), history (a list of
  * objects of numbers or nulls, each with a non-negative integer "__epoch"),
- * and es_stop (a boolean; optional: older backups lack it). */
+ * es_stop (a boolean; optional: older backups lack it) and confusion (the
+ * epoch's training confusion counts so far, classes x classes non-negative
+ * numbers; optional: older backups lack it, and then the resumed epoch's
+ * training balanced accuracy counts the batches after the resume only). */
 #ifndef TLCL_TRAIN_STATE_H
 #define TLCL_TRAIN_STATE_H
 

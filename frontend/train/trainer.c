@@ -5,6 +5,7 @@
  * plateau rules), with one deliberate difference: a backup taken mid-epoch
  * resumes at the next batch, not at batch 0, so an interrupted run ends with
  * the same weights as an uninterrupted one. */
+#include "metrics.h"
 #include "trainer_internal.h"
 
 #include <math.h>
@@ -80,6 +81,12 @@ tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st)
         return trainer_fail(t, s, "%s", tlcl_run_error(t->run));
     st->loss_sum += t->st.loss_sum, st->samples += t->st.seen;
     st->hits += t->st.acc_hit, st->weight += t->st.acc_w;
+    if (t->confusion_total) {
+        size_t cc = (size_t)t->p->classes * (size_t)t->p->classes;
+        for (size_t i = 0; i < cc; i++)
+            t->confusion_total[i] = st->confusion[i] + t->confusion_carry[i];
+        st->confusion = t->confusion_total;
+    }
     if (st->nonfinite_step >= 0) {
         snprintf(t->err, t->err_len,
                  "the loss is NaN or Inf at step %ld: that update and the later ones were skipped; "
@@ -262,6 +269,8 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->train_rate = dt > 0 ? (st.samples - t->st.seen) / dt : 0;
     tlcl_logs_set(&logs, "loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
     tlcl_logs_set(&logs, "accuracy", st.weight > 0 ? st.hits / st.weight : 0);
+    if (t->p->train_balanced_accuracy) /* from the device's confusion counts of the epoch's training steps */
+        tlcl_logs_set(&logs, "balanced_accuracy", metrics_balanced_accuracy(st.confusion, t->p->classes));
     TLCL_TRY(validate(t, &logs));
     tlcl_logs_set(&logs, "learning_rate", lr_used);
     if (!t->st.ckpt.mode)
@@ -277,6 +286,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->st.epoch++;
     t->st.batch = 0;
     t->st.loss_sum = t->st.seen = t->st.acc_hit = t->st.acc_w = 0;
+    memset(t->confusion_carry, 0, (size_t)t->p->classes * (size_t)t->p->classes * sizeof *t->confusion_carry);
     TLCL_TRY(tlcl_run_reset(t->run));
     return trainer_backup_save(t);
 }
@@ -391,6 +401,13 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
     tlcl_status s = tlcl_run_create(&t.run, p->model, &p->loss, err, err_len);
     if (s != TLCL_OK)
         return s;
+    size_t cc = (size_t)p->classes * (size_t)p->classes;
+    t.confusion_carry = calloc(cc ? cc : 1, sizeof *t.confusion_carry);
+    t.confusion_total = calloc(cc ? cc : 1, sizeof *t.confusion_total);
+    if (!t.confusion_carry || !t.confusion_total) {
+        free(t.confusion_carry), free(t.confusion_total), tlcl_run_free(t.run);
+        return trainer_fail(&t, TLCL_ERR_OOM, "%s", "out of host memory for the training confusion counts");
+    }
     int recorded = 0;
     s = trainer_resume(&t);
     if (s == TLCL_OK)
@@ -401,5 +418,6 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
     tlcl_tensor_release(p->eng, &t.features_val);
     tlcl_run_free(t.run);
     free(t.best_weights);
+    free(t.confusion_carry), free(t.confusion_total);
     return s;
 }

@@ -102,6 +102,7 @@ typedef struct tlcl_train_plan {
     int nphases;
     tlcl_callbacks cb;
     int cache_features;              /* frozen base, no augmentation: features once, head trains on them */
+    int train_balanced_accuracy;     /* log "balanced_accuracy" of the training steps (device confusion counts) */
     uint32_t seed;
     int resume;                      /* tlcl_resume_mode */
     char state_path[1100];           /* run_state.json, written when training completes ("" = none) */

@@ -35,10 +35,14 @@ typedef struct trainer {
     size_t err_len;
     double t_epoch;
     double train_rate;                    /* images per second of this epoch's training loop */
+    double *confusion_carry;              /* [classes^2] this epoch's training confusion counts folded at a
+                                             backup (or restored from one), added to the device's */
+    double *confusion_total;              /* [classes^2] carry + device: what trainer_totals returns */
 } trainer;
 
 /* This epoch's totals: the device counters plus those carried over from a
- * resumed backup; a non-finite loss is an error naming its step. */
+ * resumed backup (confusion counts included: st->confusion then points at
+ * t->confusion_total); a non-finite loss is an error naming its step. */
 tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st);
 /* Writes the message (fmt with one %s) into the caller's buffer. */
 tlcl_status trainer_fail(trainer *t, tlcl_status s, const char *fmt, const char *detail);
