@@ -260,7 +260,8 @@ tlcl_status tlcl_plan_groups(const tlcl_config *c, const char *const *class_name
     memset(g, 0, sizeof *g);
     g->count = mg->count;
     for (int k = 0; k < mg->count; k++)
-        snprintf(g->name[k], sizeof g->name[k], "%s", mg->name[k]);
+        /* the config keeps group names under 24 bytes */
+        snprintf(g->name[k], sizeof g->name[k], "%.*s", (int)sizeof g->name[k] - 1, mg->name[k]);
     for (int i = 0; i < mg->nmembers; i++) {
         int found = -1;
         for (int k = 0; k < classes && found < 0; k++)
