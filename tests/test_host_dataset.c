@@ -534,7 +534,7 @@ static void make_leak_tree(const char *root, int subdirs)
  * every sample on exactly one of the three sides, over all classes. */
 static void check_three_way(harness *h, const tlcl_dataset *ds, tlcl_split_options o, const char *label)
 {
-    char what[256], bad[512] = "", err[1024];
+    char what[1024], bad[512] = "", err[1024];
     int ok_all = 1, runs = 0;
     unsigned char *side = calloc(ds->count, 1);
     for (o.seed = 1; o.seed <= 8; o.seed++) {
