@@ -397,7 +397,8 @@ static void open_tracker(train_run *r, const train_cli *o)
         snprintf(dated, sizeof dated, "%s", name);
     tlcl_track_options to = {.run_dir = c->train.artefacts.base_dir, .uri = c->tracking.uri,
                              .experiment = c->tracking.experiment, .run_name = dated,
-                             .timeout_s = c->tracking.timeout, .fresh = o->fresh};
+                             .timeout_s = c->tracking.timeout, .fresh = o->fresh, .warn = warn_both,
+                             .warn_ctx = r};
     int continued = 0;
     if (tlcl_tracker_open(&r->tracker, &to, &continued, err, sizeof err) != TLCL_OK) {
         char msg[1600];

@@ -40,14 +40,17 @@ typedef struct tlcl_track_options {
     const char *run_name;
     int timeout_s;          /* per request */
     int fresh;              /* 1: always a new MLflow run; 0: an unfinished one in the journal continues */
-    FILE *warn;             /* where the one warning goes (stderr when NULL) */
+    /* where warnings go (the offline one, once): "warning: " is the caller's; NULL: stderr */
+    void (*warn)(void *ctx, const char *msg);
+    void *warn_ctx;
 } tlcl_track_options;
 
 typedef struct tlcl_tracker tlcl_tracker;
 
 /* Opens (creates) the journal and starts a local run, or continues the
  * journal's unfinished one (a run resumed from its backup); *continued is
- * 1 then (its parameters are already recorded). Errors name the file. */
+ * 1 then (its parameters are already recorded). With fresh, an unfinished
+ * run of the journal is ended KILLED first. Errors name the file. */
 tlcl_status tlcl_tracker_open(tlcl_tracker **t, const tlcl_track_options *o, int *continued, char *err,
                               size_t err_len);
 
@@ -108,6 +111,11 @@ typedef struct track_journal {
 
 /* Creates dir/tracking and the journal; cuts a torn last line. */
 int track_journal_open(track_journal *j, const char *run_dir, char *err, size_t err_len);
+/* The sender's lock (tracking/sync.lock, flock): one sender at a time, so a
+ * `tlcl track sync` beside a running training sends nothing twice. wait 0:
+ * -1 at once when another holds it. Returns the descriptor for unlock. */
+int track_journal_lock(const track_journal *j, int wait);
+void track_journal_unlock(int fd);
 /* Appends record (a cJSON object) with "seq" added; -1 with err. */
 int track_journal_append(track_journal *j, void *record, char *err, size_t err_len);
 /* Every complete record, in order (a cJSON array; NULL when none). */

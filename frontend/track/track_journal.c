@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -103,6 +104,28 @@ int track_journal_append(track_journal *j, void *record, char *err, size_t err_l
     }
     j->next_seq++;
     return 0;
+}
+
+int track_journal_lock(const track_journal *j, int wait)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/sync.lock", j->dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void track_journal_unlock(int fd)
+{
+    if (fd >= 0) {
+        flock(fd, LOCK_UN);
+        close(fd);
+    }
 }
 
 void *track_journal_read(const track_journal *j)

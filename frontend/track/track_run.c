@@ -19,7 +19,8 @@ struct tlcl_tracker {
     char run[40];   /* local run id */
     char run_dir[1024];
     int offline;    /* the server failed once: no more tries in this process */
-    FILE *warn;
+    void (*warn)(void *ctx, const char *msg);
+    void *warn_ctx;
     char err[1400];
 };
 
@@ -109,17 +110,31 @@ static int send_record(mlf_client *c, track_state *s, const cJSON *rec)
     return rc;
 }
 
-/* Sends every record after the state's sent_seq. *sent, *skipped count;
- * returns 0 when nothing is left, -1 when the server stopped answering (or
- * the state could not be saved; err says which). */
-static int send_pending(track_journal *j, mlf_client *c, FILE *report, int *sent, int *skipped, char *err,
-                        size_t err_len)
+static void warn_stderr(void *ctx, const char *msg)
 {
+    (void)ctx;
+    fprintf(stderr, "warning: %s\n", msg);
+}
+
+/* Sends every record after the state's sent_seq, under the sender's lock
+ * (wait 0: nothing is sent while another sender holds it). *sent,
+ * *skipped count; returns 0 when nothing is left, -1 when the server
+ * stopped answering (or the state could not be saved; err says which). */
+static int send_pending(track_journal *j, mlf_client *c, void (*warn)(void *, const char *), void *warn_ctx,
+                        int wait, int *sent, int *skipped, char *err, size_t err_len)
+{
+    *sent = *skipped = 0;
+    int lock = track_journal_lock(j, wait);
+    if (lock < 0) {
+        if (!wait)
+            return 0; /* a `tlcl track sync` is sending: it takes these records too */
+        snprintf(err, err_len, "cannot lock %s/sync.lock: is the folder writable?", j->dir);
+        return -1;
+    }
     track_state s;
     track_state_load(j, &s);
     cJSON *all = track_journal_read(j), *rec;
     int rc = 0;
-    *sent = *skipped = 0;
     cJSON_ArrayForEach(rec, all)
     {
         long seq = (long)num_of(rec, "seq");
@@ -132,9 +147,10 @@ static int send_pending(track_journal *j, mlf_client *c, FILE *report, int *sent
             break;
         }
         if (r == -2) {
-            if (report)
-                fprintf(report, "warning: MLflow rejected record %ld (%s) of %s, skipped: %s\n", seq,
-                        str_of(rec, "type"), j->path, c->error);
+            char msg[3000];
+            snprintf(msg, sizeof msg, "MLflow rejected record %ld (%.20s) of %.1200s, skipped: %.1500s", seq,
+                     str_of(rec, "type"), j->path, c->error);
+            warn(warn_ctx, msg);
             ++*skipped;
         } else
             ++*sent;
@@ -146,6 +162,7 @@ static int send_pending(track_journal *j, mlf_client *c, FILE *report, int *sent
     }
     cJSON_Delete(all);
     track_state_free(&s);
+    track_journal_unlock(lock);
     return rc;
 }
 
@@ -169,11 +186,12 @@ static void go_offline(tlcl_tracker *t)
     if (t->offline)
         return;
     t->offline = 1;
-    fprintf(t->warn,
-            "warning: MLflow tracking is offline for the rest of this run: %s. Training goes on; every record "
-            "is kept in %s. Upload them later with `tlcl track sync %s`.\n",
-            t->err, t->j.path, t->run_dir);
-    fflush(t->warn);
+    char msg[4096];
+    snprintf(msg, sizeof msg,
+             "MLflow tracking is offline for the rest of this run: %s. Training goes on; every record is kept "
+             "in %s. Upload them later with `tlcl track sync %s`.",
+             t->err, t->j.path, t->run_dir);
+    t->warn(t->warn_ctx, msg);
 }
 
 static int record(tlcl_tracker *t, cJSON *rec)
@@ -186,11 +204,14 @@ static int record(tlcl_tracker *t, cJSON *rec)
     int rc = track_journal_append(&t->j, rec, t->err, sizeof t->err);
     cJSON_Delete(rec);
     if (rc != 0) {
-        fprintf(t->warn, "warning: MLflow tracking: %s\n", t->err);
+        char msg[1600];
+        snprintf(msg, sizeof msg, "MLflow tracking: %s", t->err);
+        t->warn(t->warn_ctx, msg);
         return -1;
     }
     int sent, skipped;
-    if (!t->offline && send_pending(&t->j, &t->client, t->warn, &sent, &skipped, t->err, sizeof t->err) != 0)
+    if (!t->offline &&
+        send_pending(&t->j, &t->client, t->warn, t->warn_ctx, 0, &sent, &skipped, t->err, sizeof t->err) != 0)
         go_offline(t);
     return 0;
 }
@@ -205,7 +226,8 @@ tlcl_status tlcl_tracker_open(tlcl_tracker **out, const tlcl_track_options *o, i
         snprintf(err, err_len, "out of memory starting the MLflow tracker");
         return TLCL_ERR_OOM;
     }
-    t->warn = o->warn ? o->warn : stderr;
+    t->warn = o->warn ? o->warn : warn_stderr;
+    t->warn_ctx = o->warn_ctx;
     snprintf(t->run_dir, sizeof t->run_dir, "%s", o->run_dir);
     if (track_journal_open(&t->j, o->run_dir, err, err_len) != 0) {
         free(t);
@@ -223,11 +245,18 @@ tlcl_status tlcl_tracker_open(tlcl_tracker **out, const tlcl_track_options *o, i
         else if (!strcmp(str_of(rec, "type"), "end") && last && !strcmp(str_of(rec, "run"), last))
             ended = 1;
     }
-    if (last && !ended && !o->fresh) {
+    if (last && !ended)
         snprintf(t->run, sizeof t->run, "%s", last);
-        *continued = 1;
-    }
     cJSON_Delete(all);
+    if (t->run[0] && !o->fresh) {
+        *continued = 1;
+    } else if (t->run[0]) { /* --fresh: the interrupted run ends as MLflow's KILLED */
+        cJSON *end = cJSON_CreateObject();
+        cJSON_AddStringToObject(end, "type", "end");
+        cJSON_AddStringToObject(end, "status", "KILLED");
+        cJSON_AddNumberToObject(end, "time", (double)track_now_ms());
+        record(t, end);
+    }
     *out = t;
     if (*continued)
         return TLCL_OK;
@@ -269,8 +298,8 @@ int tlcl_tracker_params_yaml(tlcl_tracker *t, const char *yaml_text)
     char **keys, **values;
     int n;
     if (tlcl_track_flatten_yaml(yaml_text, &keys, &values, &n) != 0) {
-        fprintf(t->warn, "warning: MLflow tracking: the effective configuration does not parse as YAML: "
-                         "no parameters logged\n");
+        t->warn(t->warn_ctx, "MLflow tracking: the effective configuration does not parse as YAML: no parameters "
+                             "logged");
         return -1;
     }
     int rc = 0;
@@ -313,7 +342,10 @@ int tlcl_tracker_tags_text(tlcl_tracker *t, const char *text)
             item++;
         char *eq = strchr(item, '=');
         if (!eq || eq == item) {
-            fprintf(t->warn, "warning: tracking.tags: '%s' is not key=value: left out\n", item);
+            char msg[600];
+            snprintf(msg, sizeof msg, "tracking.tags: '%.500s' is not key=value: left out (write \"k=v,k=v\")",
+                     item);
+            t->warn(t->warn_ctx, msg);
             continue;
         }
         *eq = 0;
@@ -371,9 +403,12 @@ void tlcl_tracker_close(tlcl_tracker *t, const char *status)
     track_state_load(&t->j, &s);
     long waiting = t->j.next_seq - 1 - s.sent_seq;
     track_state_free(&s);
-    if (waiting > 0)
-        fprintf(t->warn, "tracking: %ld records wait in %s: upload them with `tlcl track sync %s`\n", waiting,
-                t->j.path, t->run_dir);
+    if (waiting > 0) {
+        char msg[2600];
+        snprintf(msg, sizeof msg, "MLflow tracking: %ld records wait in %s: upload them with `tlcl track sync %s`",
+                 waiting, t->j.path, t->run_dir);
+        t->warn(t->warn_ctx, msg);
+    }
     free(t);
 }
 
@@ -402,7 +437,7 @@ tlcl_status tlcl_track_sync(const char *run_dir, const char *uri, int timeout_s,
     mlf_client c;
     mlf_init(&c, uri && uri[0] ? uri : journal_uri, timeout_s);
     int sent, skipped;
-    if (send_pending(&j, &c, out, &sent, &skipped, err, err_len) != 0) {
+    if (send_pending(&j, &c, warn_stderr, NULL, 1, &sent, &skipped, err, err_len) != 0) {
         char why[1400];
         snprintf(why, sizeof why, "%s", err);
         snprintf(err, err_len, "%s (%d records sent before it stopped; run `tlcl track sync %s` again)", why, sent,
