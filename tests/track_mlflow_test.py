@@ -12,7 +12,10 @@ backend store in a temporary folder and stops it at the end. Then:
   2. a run pointed at a closed port completes, prints the offline warning
      once and keeps every record in its journal; `tlcl track sync` uploads
      it to the live server, and a second sync sends nothing (one run, each
-     metric step once).
+     metric step once);
+  3. a run whose server drops mid-run (a proxy in front of it that stops
+     answering after the first epoch's metrics) goes on, warns once, and
+     `tlcl track sync` sends only the rest: one run, each step once.
 It never installs anything: a missing venv FAILS, naming the script.
 
 usage: track_mlflow_test.py --tlcl BIN --venv DIR
@@ -177,6 +180,55 @@ def check_run(client, run, params_expected, label):
            f"{label}: artefacts {arts}, expected best_model.safetensors and test_report.json")
 
 
+class DroppingProxy:
+    """Forwards requests to the MLflow server up to and including the first
+    one that logs metrics (the first epoch's), then closes every connection
+    without an answer (a server gone mid-run)."""
+
+    def __init__(self, target):
+        import http.server
+        import threading
+        proxy = self
+        self.dropping = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def forward(self):
+                if proxy.dropping:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                if body and b'"step"' in body:
+                    proxy.dropping = True
+                req = urllib.request.Request(target + self.path, data=body, method=self.command)
+                for k in ("Content-Type",):
+                    if self.headers.get(k):
+                        req.add_header(k, self.headers[k])
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        code, data = r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    code, data = e.code, e.read()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
 def main():
     tlcl = os.path.abspath(args.tlcl)
     tmp = tempfile.mkdtemp(prefix="tlcl_track_")
@@ -262,6 +314,31 @@ def main():
         check_run(client, runs[0], expected, "offline+sync")
         expect(len(runs[0].data.params) == live_params,
                f"offline+sync: {len(runs[0].data.params)} params, the live run has {live_params}")
+
+        # 3. the server drops mid-run: the start, parameters, tags and the first epoch's metrics go through,
+        # the second epoch's metrics and the rest do not
+        proxy = DroppingProxy(uri)
+        mid = os.path.join(tmp, "midrun")
+        os.makedirs(mid)
+        write_config(os.path.join(mid, "run.yaml"), data, proxy.uri, "tlcl-midrun", "midrun_{ARCH}")
+        p = train(tlcl, device, mid, "mid-run drop")
+        proxy.close()
+        n_warn = p.stderr.count("warning: MLflow tracking is offline")
+        expect(n_warn == 1, f"mid-run drop: the offline warning printed {n_warn} times, expected once:\n{p.stderr}")
+        exp = client.get_experiment_by_name("tlcl-midrun")
+        expect(exp is not None, "mid-run drop: the experiment was not created before the drop")
+        runs = client.search_runs([exp.experiment_id])
+        expect(len(runs) == 1 and runs[0].info.status == "RUNNING",
+               f"mid-run drop: expected one RUNNING run before the sync, got {[r.info.status for r in runs]}")
+        before = sorted(m.step for m in client.get_metric_history(runs[0].info.run_id, "loss"))
+        expect(before == [0], f"mid-run drop: loss steps {before} before the sync, expected [0]")
+        s = subprocess.run([tlcl, "track", "sync", f"--uri={uri}", os.path.join(mid, "run")], capture_output=True,
+                           text=True, timeout=300)
+        print(f"mid-run sync: exit {s.returncode}: {s.stdout.strip()}", flush=True)
+        expect(s.returncode == 0, f"mid-run sync failed:\n{s.stdout}\n{s.stderr}")
+        runs = client.search_runs([exp.experiment_id])
+        expect(len(runs) == 1, f"mid-run drop: {len(runs)} runs after the sync, expected 1")
+        check_run(client, runs[0], expected, "mid-run drop+sync")
         print(f"PASS: {checks} checks", flush=True)
     finally:
         if server is not None and server.poll() is None:

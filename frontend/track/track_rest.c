@@ -62,7 +62,8 @@ static int request(mlf_client *c, const char *method, const char *path, const ch
     char url[2048];
     snprintf(url, sizeof url, "%s/%s", c->base, path);
     buf b = {0};
-    struct curl_slist *hdr = NULL;
+    /* no "Expect: 100-continue" round trip before a larger body */
+    struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->timeout_s);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)(c->timeout_s < 5 ? c->timeout_s : 5));
