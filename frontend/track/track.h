@@ -66,8 +66,9 @@ int tlcl_tracker_metrics(tlcl_tracker *t, long step, const char *const *keys, co
 /* A file uploaded as artifacts/<name> (mlflow-artifacts REST, PUT); a
  * missing file is skipped with a warning at upload time. */
 int tlcl_tracker_artifact(tlcl_tracker *t, const char *path, const char *name);
-/* Ends the run (status FINISHED, FAILED or KILLED), prints how many
- * records wait for `tlcl track sync` when some do, frees t (NULL-safe). */
+/* Ends the run (status FINISHED, FAILED or KILLED); offline, tries the
+ * server once more (it may be back); warns how many records wait for
+ * `tlcl track sync` when some do; frees t (NULL-safe). */
 void tlcl_tracker_close(tlcl_tracker *t, const char *status);
 
 /* Uploads every record of run_dir's journal not sent yet (`tlcl track

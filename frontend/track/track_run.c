@@ -399,6 +399,11 @@ void tlcl_tracker_close(tlcl_tracker *t, const char *status)
     cJSON_AddStringToObject(rec, "status", status);
     cJSON_AddNumberToObject(rec, "time", (double)track_now_ms());
     record(t, rec);
+    if (t->offline) { /* one more try, quietly: a server back after a restart takes the rest now */
+        int sent, skipped;
+        char err[1400];
+        send_pending(&t->j, &t->client, t->warn, t->warn_ctx, 0, &sent, &skipped, err, sizeof err);
+    }
     track_state s;
     track_state_load(&t->j, &s);
     long waiting = t->j.next_seq - 1 - s.sent_seq;
