@@ -102,6 +102,16 @@ static void test_flatten(harness *h)
                           strlen(values[0]) == TLCL_MLF_PARAM_VALUE_MAX,
                    "a long value is cut to MLflow's limit");
     tlcl_track_free_pairs(keys, values, n);
+    /* keys MLflow would refuse (and with them the whole batch) */
+    char k[TLCL_MLF_KEY_MAX + 1];
+    tlcl_track_safe_key("class_weight.Copepoda (x)+é", k, sizeof k);
+    harness_expectf(h, !strcmp(k, "class_weight.Copepoda _x__"  "__"), "unsafe characters become '_': %s", k);
+    tlcl_track_safe_key("/a..b//c", k, sizeof k);
+    harness_expectf(h, !strcmp(k, "_a._b__c"), "no '/', no '..': %s", k);
+    harness_expect(h, tlcl_track_flatten_yaml("a+: 1\na_: 2\n", &keys, &values, &n) == 0 && n == 1 &&
+                          !strcmp(keys[0], "a_") && !strcmp(values[0], "1"),
+                   "two keys made equal by the cleaning: the first stays (MLflow refuses duplicates)");
+    tlcl_track_free_pairs(keys, values, n);
 }
 
 static void test_offline(harness *h)

@@ -113,6 +113,8 @@ phases:
 callbacks:
   model_checkpoint: {{monitor: val_loss}}
 metrics: [accuracy, f1]
+metric_groups: {{round: [circles], edgy: [stripes, squares]}}
+class_weight: {{circles: 1.0, stripes: 2.0}}
 tracking:
   enabled: true
   uri: {uri}
@@ -170,7 +172,8 @@ def check_run(client, run, params_expected, label):
     expect("Portable Computing Language" in t.get("tlcl.device", ""), f"{label}: tag tlcl.device {t.get('tlcl.device')!r}")
     expect(t.get("tlcl.architecture") == "efficientnet-b0", f"{label}: tag tlcl.architecture {t.get('tlcl.architecture')!r}")
     expect(t.get("team") == "plankton" and t.get("purpose") == "test", f"{label}: tracking.tags missing: {t}")
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_f1", "learning_rate"):
+    expect(p.get("class_weight.stripes", "").startswith("2"), f"{label}: param class_weight.stripes {p.get('class_weight.stripes')!r}")
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_f1", "learning_rate", "val_group_round_f1"):
         h = client.get_metric_history(run.info.run_id, key)
         steps = sorted(m.step for m in h)
         expect(steps == [0, 1], f"{label}: metric {key} steps {steps}, expected [0, 1] (one per epoch, over phases)")

@@ -172,8 +172,8 @@ static void on_epoch_end(void *ctx, int phase, int epoch, const tlcl_logs *logs)
     for (int i = 0; i < logs->n; i++)
         names[i] = logs->key[i];
     if (r->tracker) {
-        /* step: the epoch over all phases (phases before this one ran their configured epochs, or
-           stopped early and never reach here again) */
+        /* step: the epoch counted over all phases, each earlier phase by its configured epochs (one
+           that stopped early leaves a gap; steps stay unique, increasing, and the same on resume) */
         long step = epoch;
         for (int k = 0; k < phase; k++)
             step += tlcl_config_phase_epochs(r->cfg, k);

@@ -83,6 +83,12 @@ tlcl_status tlcl_track_sync(const char *run_dir, const char *uri, int timeout_s,
  * error. */
 int tlcl_track_flatten_yaml(const char *yaml_text, char ***keys, char ***values, int *n);
 void tlcl_track_free_pairs(char **keys, char **values, int n);
+/* A key as MLflow accepts it (letters, digits, _ - . space; no "..", and
+ * no '/', which MLflow allows only as a normalised path), cut to
+ * TLCL_MLF_KEY_MAX: anything else becomes '_', so a
+ * class name in a key (val_group_<name>_f1, class_weight.<class>) never
+ * gets a whole batch rejected. */
+void tlcl_track_safe_key(const char *in, char *out, size_t out_len);
 
 /* track_rest.c: the REST client. */
 typedef struct mlf_client {

@@ -13,6 +13,18 @@ typedef struct pairs {
     int n, cap;
 } pairs;
 
+void tlcl_track_safe_key(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0, max = out_len - 1 < TLCL_MLF_KEY_MAX ? out_len - 1 : TLCL_MLF_KEY_MAX;
+    for (const char *p = in; *p && n < max; p++) {
+        unsigned char ch = (unsigned char)*p;
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                 ch == '-' || ch == ' ' || (ch == '.' && !(n > 0 && out[n - 1] == '.'));
+        out[n++] = ok ? (char)ch : '_';
+    }
+    out[n] = 0;
+}
+
 static char *cut_dup(const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -40,7 +52,12 @@ static int add(pairs *p, const char *key, const char *value)
         p->values = v;
         p->cap = cap;
     }
-    p->keys[p->n] = cut_dup(key, TLCL_MLF_KEY_MAX);
+    char safe[TLCL_MLF_KEY_MAX + 1];
+    tlcl_track_safe_key(key, safe, sizeof safe);
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->keys[i], safe))
+            return 0; /* MLflow refuses a batch with a key twice: the first stays */
+    p->keys[p->n] = cut_dup(safe, TLCL_MLF_KEY_MAX);
     p->values[p->n] = cut_dup(value, TLCL_MLF_PARAM_VALUE_MAX);
     if (!p->keys[p->n] || !p->values[p->n]) {
         free(p->keys[p->n]), free(p->values[p->n]);

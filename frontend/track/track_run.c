@@ -275,7 +275,7 @@ static cJSON *kv(const char *key, const char *value, size_t value_max)
 {
     cJSON *o = cJSON_CreateObject();
     char k[TLCL_MLF_KEY_MAX + 1];
-    snprintf(k, sizeof k, "%s", key);
+    tlcl_track_safe_key(key, k, sizeof k);
     cJSON_AddStringToObject(o, "key", k);
     size_t n = strlen(value);
     if (n > value_max) {
@@ -368,7 +368,7 @@ int tlcl_tracker_metrics(tlcl_tracker *t, long step, const char *const *keys, co
     for (int i = 0; i < n && i < TLCL_MLF_BATCH_METRICS; i++) {
         cJSON *m = cJSON_CreateObject();
         char k[TLCL_MLF_KEY_MAX + 1];
-        snprintf(k, sizeof k, "%s", keys[i]);
+        tlcl_track_safe_key(keys[i], k, sizeof k);
         cJSON_AddStringToObject(m, "key", k);
         if (isfinite(values[i]))
             cJSON_AddNumberToObject(m, "value", values[i]);
