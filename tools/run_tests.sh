@@ -15,6 +15,8 @@ export TLCL_CACHE_DIR="$PWD/build/test-cache"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS="-Werror" >/dev/null
 cmake --build build -j"$jobs"
+# MLflow for the tracking test (track_mlflow_pocl), which never installs it itself
+tools/mlflow_venv.sh build/venv-mlflow
 (cd build && ctest --output-on-failure -j"$jobs")
 
 if [ "${1:-}" != "--no-sanitize" ]; then
@@ -28,7 +30,7 @@ if [ "${1:-}" != "--no-sanitize" ]; then
   export LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLCL_SANITIZE=ON -DTLCL_TEST_RUSTICL=OFF -DTLCL_TEST_OCLGRIND=OFF \
-        -DCMAKE_C_FLAGS="-Werror" >/dev/null
+        -DTLCL_MLFLOW_VENV="$PWD/build/venv-mlflow" -DCMAKE_C_FLAGS="-Werror" >/dev/null
   cmake --build build-asan -j"$jobs"
   # LeakSanitizer's exit-time tracer has crashed (SIGSEGV inside the tracer,
   # "LeakSanitizer has encountered a fatal error") once in a loaded run while

@@ -10,6 +10,7 @@ PACKAGES=(
   pocl-opencl-icd mesa-opencl-icd oclgrind
   libclblast-dev libyaml-dev libcjson-dev libstb-dev libhdf5-dev zlib1g-dev
   libopenblas-dev libplplot-dev plplot-driver-cairo
+  libcurl4-openssl-dev
 )
 
 missing=()

@@ -15,6 +15,7 @@
 #include "report.h"
 #include "run_data.h"
 #include "run_plan.h"
+#include "track.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,11 @@ typedef struct train_run {
     int csv_open;
     tlcl_eval_metrics metrics;
     metrics_groups groups;
+    tlcl_tracker *tracker; /* NULL unless tracking.enabled */
     char err[4096];
 } train_run;
+
+static void open_tracker(train_run *r, const train_cli *o);
 
 static int usage(void)
 {
@@ -164,12 +168,19 @@ static int open_loader(train_run *r, tlcl_loader **l, const tlcl_set *set, int s
 static void on_epoch_end(void *ctx, int phase, int epoch, const tlcl_logs *logs)
 {
     train_run *r = ctx;
-    (void)phase;
-    if (!r->csv_open)
-        return;
     const char *names[TLCL_LOGS_MAX];
     for (int i = 0; i < logs->n; i++)
         names[i] = logs->key[i];
+    if (r->tracker) {
+        /* step: the epoch counted over all phases, each earlier phase by its configured epochs (one
+           that stopped early leaves a gap; steps stay unique, increasing, and the same on resume) */
+        long step = epoch;
+        for (int k = 0; k < phase; k++)
+            step += tlcl_config_phase_epochs(r->cfg, k);
+        tlcl_tracker_metrics(r->tracker, step, names, logs->value, logs->n);
+    }
+    if (!r->csv_open)
+        return;
     char err[512];
     if (csv_logger_log(&r->csv, epoch, names, logs->value, logs->n, err, sizeof err) != 0)
         warn_both(r, err);
@@ -354,6 +365,8 @@ static tlcl_status run(train_run *r, const train_cli *o)
         s = open_device(r, o->device);
     if (s == TLCL_OK)
         s = open_model(r);
+    if (s == TLCL_OK)
+        open_tracker(r, o);
     if (s == TLCL_OK && (open_loader(r, &r->train, &r->data.train, 1, 1) || open_loader(r, &r->val, &r->data.val, 0, 0) ||
                          open_loader(r, &r->test, &r->data.test, 0, 0))) {
         snprintf(r->err, sizeof r->err, "out of memory starting the data loaders");
@@ -364,6 +377,75 @@ static tlcl_status run(train_run *r, const train_cli *o)
     if (s == TLCL_OK && !o->no_test)
         s = evaluate_test(r);
     return s;
+}
+
+/* MLflow tracking (tracking.enabled): a failure to start it is a warning,
+ * never a failed run. */
+static void open_tracker(train_run *r, const train_cli *o)
+{
+    const tlcl_config *c = r->cfg;
+    if (!c->tracking.enabled)
+        return;
+    char name[512], dated[600], err[1400];
+    const char *arch = strstr(c->tracking.run_name, "{ARCH}");
+    if (arch)
+        snprintf(name, sizeof name, "%.*s%s%s", (int)(arch - c->tracking.run_name), c->tracking.run_name,
+                 c->model.architecture, arch + 6);
+    else
+        snprintf(name, sizeof name, "%s", c->tracking.run_name);
+    if (tlcl_config_expand_date(name, c->run_time, dated, sizeof dated) != 0)
+        snprintf(dated, sizeof dated, "%s", name);
+    tlcl_track_options to = {.run_dir = c->train.artefacts.base_dir, .uri = c->tracking.uri,
+                             .experiment = c->tracking.experiment, .run_name = dated,
+                             .timeout_s = c->tracking.timeout, .fresh = o->fresh, .warn = warn_both,
+                             .warn_ctx = r};
+    int continued = 0;
+    if (tlcl_tracker_open(&r->tracker, &to, &continued, err, sizeof err) != TLCL_OK) {
+        char msg[1600];
+        snprintf(msg, sizeof msg, "MLflow tracking is off for this run: %s", err);
+        warn_both(r, msg);
+        return;
+    }
+    if (r->log)
+        fprintf(r->log, "tracking: %s, experiment %s, run %s%s\n", c->tracking.uri, c->tracking.experiment, dated,
+                continued ? " (continued)" : "");
+    if (continued)
+        return; /* parameters and tags went with the run's first start */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f) {
+        tlcl_config_dump(c, f);
+        fclose(f);
+        tlcl_tracker_params_yaml(r->tracker, text);
+    }
+    free(text);
+    const tlcl_device_info *d = tlcl_cl_device(r->cl);
+    char device[300];
+    snprintf(device, sizeof device, "%s / %s", d->platform_name, d->name);
+    const char *keys[] = {"tlcl.version", "tlcl.device", "tlcl.architecture", "mlflow.source.name"};
+    const char *values[] = {TLCL_VERSION, device, c->model.architecture, "tlcl train"};
+    tlcl_tracker_tags(r->tracker, keys, values, 4);
+    tlcl_tracker_tags_text(r->tracker, c->tracking.tags);
+}
+
+/* The run's end: the artefacts that exist, then the status. */
+static void close_tracker(train_run *r, int ok)
+{
+    const tlcl_config *c = r->cfg;
+    if (!r->tracker)
+        return;
+    if (ok) {
+        const char *files[] = {c->train.artefacts.best_model, c->train.metrics.test_report,
+                               c->train.artefacts.effective_config, c->train.artefacts.labels_name};
+        for (int i = 0; i < 4; i++) {
+            const char *slash = strrchr(files[i], '/');
+            if (files[i][0] && access(files[i], R_OK) == 0)
+                tlcl_tracker_artifact(r->tracker, files[i], slash ? slash + 1 : files[i]);
+        }
+    }
+    tlcl_tracker_close(r->tracker, ok ? "FINISHED" : "FAILED");
+    r->tracker = NULL;
 }
 
 static FILE *open_log(const tlcl_config *c)
@@ -416,6 +498,7 @@ int cmd_train(int argc, char **argv)
         if (r.log)
             fprintf(r.log, "error: %s\n", r.err);
     }
+    close_tracker(&r, s == TLCL_OK);
     cleanup(&r);
     tlcl_config_free(&cfg);
     return s == TLCL_OK ? 0 : 1;

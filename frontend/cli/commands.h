@@ -11,6 +11,7 @@ int cmd_test(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_track(int argc, char **argv);
 
 /* Parses --device=N (or $TLCL_DEVICE); -1 when absent, -2 when malformed
  * (a message was printed). */

@@ -29,6 +29,9 @@ static void usage(FILE *f)
             "  predict --model CKPT [--top K] [--out FILE] IMAGE|DIR...\n"
             "                          classify images; CSV file,class_1,prob_1,... (directories\n"
             "                          are searched for .jpg .jpeg .png .bmp .gif)\n"
+            "  track sync [--uri=URL] [--timeout=S] RUN_DIR\n"
+            "                          upload the MLflow records a run kept in RUN_DIR/tracking\n"
+            "                          (server unreachable during training); each goes once\n"
             "options common to device commands:\n"
             "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
             "                          default: the first GPU, else the first device\n");
@@ -54,6 +57,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(argv[1], "summary") == 0)
         return cmd_summary(argc - 1, argv + 1);
+    if (strcmp(argv[1], "track") == 0)
+        return cmd_track(argc - 1, argv + 1);
     if (strcmp(argv[1], "predict") == 0)
         return cmd_predict(argc - 1, argv + 1);
     fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);

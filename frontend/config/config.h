@@ -226,6 +226,13 @@ typedef struct tlcl_config {
         tlcl_cfg_name member[TLCL_CFG_MAX_CLASSES];
         int member_group[TLCL_CFG_MAX_CLASSES];
     } metric_groups;
+    struct {
+        int enabled, timeout;
+        char uri[512];
+        char experiment[256];
+        char run_name[256]; /* {DATE} and {ARCH} expanded by the tracker */
+        char tags[2048];    /* "key=value,key=value" */
+    } tracking;
 
     /* bookkeeping */
     tlcl_cfg_path source;        /* the config file, absolute ("" when none) */

@@ -182,6 +182,26 @@ static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)
     return TLCL_OK;
 }
 
+/* MLflow tracking: the server's URL and names MLflow accepts. */
+static tlcl_status check_tracking(const tlcl_config *c, char *err, size_t len)
+{
+    if (!c->tracking.enabled)
+        return TLCL_OK;
+    const char *u = c->tracking.uri;
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return key_error(c, err, len, "tracking.uri",
+                         "'tracking.uri': '%s' is not an http:// or https:// URL: give the address of the MLflow "
+                         "server (`mlflow server --host H --port P` serves http://H:P)",
+                         u);
+    if (!c->tracking.experiment[0])
+        return key_error(c, err, len, "tracking.experiment",
+                         "'tracking.experiment': expected the name of an MLflow experiment (created when missing)");
+    if (!c->tracking.run_name[0])
+        return key_error(c, err, len, "tracking.run_name",
+                         "'tracking.run_name': expected a run name, e.g. \"{ARCH}_{DATE}\"");
+    return TLCL_OK;
+}
+
 static tlcl_status check_phases(const tlcl_config *c, char *err, size_t len)
 {
     for (int i = 0; i < c->phases_count; i++) {
@@ -229,6 +249,8 @@ tlcl_status tlcl_config_finalize(tlcl_config *c, char *err, size_t err_len)
         s = check_monitors(c, err, err_len);
     if (!s)
         s = check_phases(c, err, err_len);
+    if (!s)
+        s = check_tracking(c, err, err_len);
     if (!s)
         s = finish_paths(c, err, err_len);
     if (s)

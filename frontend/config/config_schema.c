@@ -297,6 +297,24 @@ const cfg_key cfg_keys[] = {
             "group's precision, recall and F1 (a sample is positive when its class is in the group) are\n"
             "logged every epoch as val_group_<name>_precision (recall, f1), usable as a monitor, and written\n"
             "to the test report."},
+    /* ---- tracking ---- */
+    BOOL("tracking.enabled", tracking.enabled, "false",
+         "Log the run to an MLflow tracking server (REST API): the effective configuration as\n"
+         "parameters, every epoch's logs as metrics (step = epoch over all phases), tags, and the best\n"
+         "model and test report as artefacts. Every record also goes to the journal\n"
+         "train.artefacts.base_dir/tracking/journal.jsonl; when the server cannot be reached training\n"
+         "goes on and `tlcl track sync RUN_DIR` uploads what is missing later."),
+    STR("tracking.uri", tracking.uri, 0, "http://127.0.0.1:5000",
+        "Base URL of the MLflow server (`mlflow server --host ... --port ...`)."),
+    STR("tracking.experiment", tracking.experiment, 0, "tlcl",
+        "MLflow experiment, created when missing."),
+    STR("tracking.run_name", tracking.run_name, 0, "{ARCH}_{DATE}",
+        "Run name; {DATE} becomes the run date, {ARCH} model.architecture."),
+    STR("tracking.tags", tracking.tags, CFG_NULLABLE, "~",
+        "Extra run tags, \"key=value,key=value\" (tlcl.version, tlcl.device and\n"
+        "tlcl.architecture are always set)."),
+    INT("tracking.timeout", tracking.timeout, 1, 3600, "10",
+        "Seconds before one request to the server is given up (the run then goes on offline)."),
 };
 const size_t cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];
 
