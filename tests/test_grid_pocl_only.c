@@ -194,6 +194,11 @@ int main(void)
     printf("     first grid: %ld s\n", (long)(time(NULL) - t0));
     char *console = text_at(root, "first.out");
     harness_expectf(&h, count_of(console, " done in ") == NRUNS, "the console reports %d runs done", NRUNS);
+    harness_expect(&h, count_of(console, "wrote a new split") == 1 && count_of(console, "reusing the split") == 3,
+                   "the first run draws the split and the three others reuse it");
+    harness_expect(&h, exists(out, "split.json") && exists(out, "cache") &&
+                           !exists(out, "run-002-learning_rate=0.01_gamma=2.0/image_cache"),
+                   "the grid keeps one split and one image cache for every run");
     char *csv = text_at(out, "summary.csv");
     int rows = 0;
     harness_expect(&h, read_summary(csv, names, &rows), "summary.csv has a column per varied key and is sorted by "
