@@ -270,21 +270,35 @@ int tlcl_grid_runs(const tlcl_grid_spec *g, int *choice, int max_runs, char *err
     return (int)n;
 }
 
+/* A value as a folder name's part: brackets, braces and spaces dropped,
+ * other characters outside [A-Za-z0-9.+-] become '-'; "none" when empty. */
+static void name_part(const char *v, char *dst, size_t len)
+{
+    size_t n = 0;
+    for (; *v && n + 1 < len; v++) {
+        char c = *v;
+        if (strchr("[]{} \"'", c))
+            continue;
+        int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                   c == '+' || c == '-';
+        dst[n++] = keep ? c : '-';
+    }
+    dst[n] = '\0';
+    if (!n)
+        snprintf(dst, len, "none");
+}
+
 void tlcl_grid_run_name(const tlcl_grid_spec *g, const int *choice, int run, char *dst, size_t len)
 {
     char sum[96] = "";
     for (int k = 0; k < g->nkeys; k++) {
         const char *key = strrchr(g->key[k], '.');
-        key = key ? key + 1 : g->key[k];
-        char part[300];
-        snprintf(part, sizeof part, "%s%s=%s", k ? "_" : "", key, g->value[k][choice[k]]);
+        char value[TLCL_GRID_VALUE_MAX], part[400];
+        name_part(g->value[k][choice[k]], value, sizeof value);
+        snprintf(part, sizeof part, "%s%s=%s", k ? "_" : "", key ? key + 1 : g->key[k], value);
         strncat(sum, part, sizeof sum - strlen(sum) - 1);
     }
     sum[80] = '\0';
-    for (char *c = sum; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
-              *c == '=' || *c == '+' || *c == '-' || *c == '_'))
-            *c = '-';
     snprintf(dst, len, "run-%03d-%s", run + 1, sum);
 }
 

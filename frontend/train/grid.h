@@ -52,8 +52,9 @@ int tlcl_grid_load(tlcl_grid_spec *g, const char *config_path, char *err, size_t
  * runs in that order. Returns the number of runs, or -1 (err: too many). */
 int tlcl_grid_runs(const tlcl_grid_spec *g, int *choice, int max_runs, char *err, size_t len);
 
-/* run-NNN-<key=value_...> (the last part of each key path; characters
- * other than [A-Za-z0-9.=+-] become '-'; the summary cut at 80 bytes). */
+/* run-NNN-<key=value_...>: the last part of each key path; in values,
+ * brackets, braces and spaces are dropped and characters other than
+ * [A-Za-z0-9.+-] become '-' ("none" for an empty list); cut at 80 bytes. */
 void tlcl_grid_run_name(const tlcl_grid_spec *g, const int *choice, int run, char *dst, size_t len);
 
 typedef struct tlcl_grid_result {
