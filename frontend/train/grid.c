@@ -293,7 +293,7 @@ void tlcl_grid_run_name(const tlcl_grid_spec *g, const int *choice, int run, cha
     char sum[96] = "";
     for (int k = 0; k < g->nkeys; k++) {
         const char *key = strrchr(g->key[k], '.');
-        char value[TLCL_GRID_VALUE_MAX], part[400];
+        char value[25], part[400]; /* a value's part is cut at 24 bytes: the later keys stay in the name */
         name_part(g->value[k][choice[k]], value, sizeof value);
         snprintf(part, sizeof part, "%s%s=%s", k ? "_" : "", key ? key + 1 : g->key[k], value);
         strncat(sum, part, sizeof sum - strlen(sum) - 1);

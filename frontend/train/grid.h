@@ -54,7 +54,8 @@ int tlcl_grid_runs(const tlcl_grid_spec *g, int *choice, int max_runs, char *err
 
 /* run-NNN-<key=value_...>: the last part of each key path; in values,
  * brackets, braces and spaces are dropped and characters other than
- * [A-Za-z0-9.+-] become '-' ("none" for an empty list); cut at 80 bytes. */
+ * [A-Za-z0-9.+-] become '-' ("none" for an empty list); each value cut at
+ * 24 bytes, the whole at 80. */
 void tlcl_grid_run_name(const tlcl_grid_spec *g, const int *choice, int run, char *dst, size_t len);
 
 typedef struct tlcl_grid_result {
