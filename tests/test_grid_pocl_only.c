@@ -4,7 +4,8 @@
  * runs, each in its own folder with its effective configuration and every
  * artefact of `tlcl train`; summary.csv lists every run sorted by the
  * metric; the best run's model is copied to best_model.safetensors; the
- * comparison plot is written. The grid ranks by val_loss (lowest first):
+ * comparison plot is written; the first run computes the frozen base's
+ * features and the others load them from the shared cache. The grid ranks by val_loss (lowest first):
  * one epoch from random weights leaves every balanced accuracy at 1/3. Then one run's finished record is deleted (an
  * interrupted run) and the grid rerun: the three finished runs are skipped
  * (the console says so), the fourth trains again, and the summary is the
@@ -25,6 +26,10 @@
 
 static const char *CLASSES[] = {"circles", "stripes", "squares"};
 enum { NCLASS = 3, PER_CLASS = 12, SIDE = 24, NRUNS = 4 };
+
+static const char *const expect_dirs[NRUNS] = {
+    "run-001-learning_rate=0.01_gamma=1.0", "run-002-learning_rate=0.01_gamma=2.0",
+    "run-003-learning_rate=0.001_gamma=1.0", "run-004-learning_rate=0.001_gamma=2.0"};
 
 static void write_dataset(const char *root)
 {
@@ -118,7 +123,7 @@ static char *slurp(const char *path, size_t *n)
 
 static char *text_at(const char *dir, const char *rel)
 {
-    char path[1400];
+    char path[3000];
     size_t n;
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     return slurp(path, &n);
@@ -126,7 +131,7 @@ static char *text_at(const char *dir, const char *rel)
 
 static int exists(const char *dir, const char *rel)
 {
-    char path[1400];
+    char path[3000];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     return stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || st.st_size > 0);
@@ -196,6 +201,17 @@ int main(void)
     harness_expectf(&h, count_of(console, " done in ") == NRUNS, "the console reports %d runs done", NRUNS);
     harness_expect(&h, count_of(console, "wrote a new split") == 1 && count_of(console, "reusing the split") == 3,
                    "the first run draws the split and the three others reuse it");
+    int computed = 0, loaded = 0;
+    for (int r = 0; r < NRUNS; r++) {
+        snprintf(path, sizeof path, "%s/train.log", expect_dirs[r]);
+        char *log = text_at(out, path);
+        computed += strstr(log, "base features computed once") != NULL;
+        loaded += strstr(log, "base features loaded from") != NULL;
+        free(log);
+    }
+    harness_expectf(&h, computed == 1 && loaded == NRUNS - 1,
+                    "the first run computes the frozen base's features, the others load them from the cache "
+                    "(computed %d, loaded %d)", computed, loaded);
     harness_expect(&h, exists(out, "split.json") && exists(out, "cache") &&
                            !exists(out, "run-002-learning_rate=0.01_gamma=2.0/image_cache"),
                    "the grid keeps one split and one image cache for every run");
@@ -204,9 +220,6 @@ int main(void)
     harness_expect(&h, read_summary(csv, names, &rows), "summary.csv has a column per varied key and is sorted by "
                                                          "val_loss (lowest first)");
     harness_expectf(&h, rows == NRUNS, "summary.csv lists all %d runs (got %d)", NRUNS, rows);
-    static const char *const expect_dirs[NRUNS] = {
-        "run-001-learning_rate=0.01_gamma=1.0", "run-002-learning_rate=0.01_gamma=2.0",
-        "run-003-learning_rate=0.001_gamma=1.0", "run-004-learning_rate=0.001_gamma=2.0"};
     for (int r = 0; r < NRUNS; r++) {
         static const char *const files[] = {"config.yaml", "run_state.json", "best_model.safetensors",
                                             "fit_history.json", "callback_history.json", "labels.json",
