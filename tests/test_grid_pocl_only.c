@@ -9,13 +9,17 @@
  * one epoch from random weights leaves every balanced accuracy at 1/3. Then one run's finished record is deleted (an
  * interrupted run) and the grid rerun: the three finished runs are skipped
  * (the console says so), the fourth trains again, and the summary is the
- * same. A grid naming an unknown key fails before training, naming the key.
+ * same. A ranking metric that no run logs is an error naming it. A grid
+ * killed (with its run) during its second run and started again skips the
+ * first run and ends with the same summary. A grid naming an unknown key
+ * fails before training, naming the key.
  * (PoCL only: it runs the whole program.) */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include "image_write.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +63,7 @@ static void write_dataset(const char *root)
     }
 }
 
-static void write_config(const char *dir, const char *data, const char *params)
+static void write_config(const char *dir, const char *data, const char *out, const char *metric, const char *params)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/run.yaml", dir);
@@ -78,20 +82,23 @@ static void write_config(const char *dir, const char *data, const char *params)
             "  model_checkpoint: {monitor: val_balanced_accuracy, mode: max}\n"
             "metrics: [accuracy, balanced_accuracy]\n"
             "grid:\n"
-            "  dir: out\n"
-            "  metric: val_loss\n"
+            "  dir: %s\n"
+            "  metric: %s\n"
             "  params:\n"
             "%s",
-            data, params);
+            data, out, metric, params);
     fclose(f);
 }
 
-/* `tlcl grid --device=N run.yaml` in dir; stdout and stderr to dir/<tag>.out. */
-static int run_grid(const char *dir, int device, const char *tag)
+/* `tlcl grid --device=N run.yaml` in dir, in a process group of its own
+ * (it and its `tlcl train` children can be killed together); stdout and
+ * stderr to dir/<tag>.out. */
+static pid_t start_grid(const char *dir, int device, const char *tag)
 {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0);
         char dev[32], out[64];
         snprintf(dev, sizeof dev, "--device=%d", device);
         snprintf(out, sizeof out, "%s.out", tag);
@@ -100,6 +107,13 @@ static int run_grid(const char *dir, int device, const char *tag)
         execl(TLCL_BINARY, "tlcl", "grid", dev, "run.yaml", (char *)NULL);
         _exit(127);
     }
+    setpgid(pid, pid);
+    return pid;
+}
+
+static int run_grid(const char *dir, int device, const char *tag)
+{
+    pid_t pid = start_grid(dir, device, tag);
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -192,7 +206,7 @@ int main(void)
     snprintf(data, sizeof data, "%s/data", root), snprintf(out, sizeof out, "%s/out", root);
     mkdir(data, 0755);
     write_dataset(data);
-    write_config(root, data, "    optimizer.learning_rate: [0.01, 0.001]\n    loss.gamma: [1.0, 2.0]\n");
+    write_config(root, data, "out", "val_loss", "    optimizer.learning_rate: [0.01, 0.001]\n    loss.gamma: [1.0, 2.0]\n");
 
     time_t t0 = time(NULL);
     harness_expect(&h, run_grid(root, device, "first") == 0, "the grid of 4 runs succeeds");
@@ -262,8 +276,42 @@ int main(void)
     if (strcmp(csv, csv2) != 0)
         printf("first:\n%s\nrerun:\n%s\n", csv, csv2);
 
+    /* a metric no run logs: an error naming it and the keys the runs have */
+    write_config(root, data, "out", "val_f1", "    optimizer.learning_rate: [0.01, 0.001]\n    loss.gamma: [1.0, 2.0]\n");
+    harness_expect(&h, run_grid(root, device, "nometric") == 1, "a metric no run logs fails the grid (exit 1)");
+    char *nom = text_at(root, "nometric.out");
+    harness_expect(&h, strstr(nom, "'val_f1' is logged by no run") && strstr(nom, "val_balanced_accuracy"),
+                   "the error names the metric and the keys the runs logged");
+
+    /* the grid killed (with its run) while the second run trains; the rerun
+     * skips the first run, finishes the rest, and the summary is the same */
+    write_config(root, data, "out2", "val_loss", "    optimizer.learning_rate: [0.01, 0.001]\n    loss.gamma: [1.0, 2.0]\n");
+    pid_t pid = start_grid(root, device, "killed");
+    char second[3000];
+    snprintf(second, sizeof second, "%s/out2/%s/config.yaml", root, expect_dirs[1]);
+    int seen = 0;
+    for (int i = 0; i < 6000 && !seen; i++) { /* up to 60 s */
+        seen = access(second, F_OK) == 0;
+        if (!seen)
+            usleep(10000);
+    }
+    usleep(200000);
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    harness_expect(&h, seen, "the grid reached its second run before it was killed");
+    harness_expect(&h, run_grid(root, device, "afterkill") == 0, "the grid rerun after the kill succeeds");
+    char *after = text_at(root, "afterkill.out");
+    harness_expect(&h, strstr(after, "[1/4] run-001-learning_rate=0.01_gamma=1.0 finished already") != NULL,
+                   "the rerun after the kill skips the finished first run");
+    char out2[800];
+    snprintf(out2, sizeof out2, "%s/out2", root);
+    char *csv3 = text_at(out2, "summary.csv");
+    harness_expect(&h, strcmp(csv, csv3) == 0, "the killed and rerun grid's summary is the uninterrupted one's");
+    if (strcmp(csv, csv3) != 0)
+        printf("uninterrupted:\n%s\nkilled and rerun:\n%s\n", csv, csv3);
+
     /* a key the configuration does not know stops the grid before training */
-    write_config(root, data, "    optimizer.learnin_rate: [0.01, 0.001]\n");
+    write_config(root, data, "out", "val_loss", "    optimizer.learnin_rate: [0.01, 0.001]\n");
     harness_expect(&h, run_grid(root, device, "badkey") == 2, "a grid with an unknown key exits 2");
     char *bad = text_at(root, "badkey.out");
     harness_expect(&h, strstr(bad, "optimizer.learnin_rate") && strstr(bad, "did you mean") &&
@@ -271,6 +319,6 @@ int main(void)
                    "the error names the file and the key and suggests the right one");
     if (!strstr(bad, "did you mean"))
         printf("%s\n", bad);
-    free(console), free(csv), free(again), free(csv2), free(bad);
+    free(console), free(csv), free(again), free(csv2), free(bad), free(nom), free(after), free(csv3);
     return harness_finish(&h);
 }
