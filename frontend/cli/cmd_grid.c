@@ -26,7 +26,9 @@
 #include "run_status.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +307,19 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
         free(res);
         return 1;
     }
+    /* one grid at a time in a folder: two would train the same runs */
+    char lock[TLCL_CFG_PATH_MAX + 16];
+    snprintf(lock, sizeof lock, "%s/grid.lock", g->dir);
+    int lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644); /* the runs do not hold it */
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "tlcl grid: %s: %s (grid.dir in %s). Wait for the other grid to end, or give this one "
+                        "another grid.dir\n",
+                lock, lock_fd < 0 ? strerror(errno) : "another tlcl grid is running in this folder", g->source);
+        if (lock_fd >= 0)
+            close(lock_fd);
+        free(res);
+        return 1;
+    }
     int failed = 0, share = shares_split(g);
     double t0 = now_s();
     for (int r = 0; r < n; r++) {
@@ -341,6 +356,7 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
         if (rc < 0) {
             fprintf(stderr, "tlcl grid: %s was killed by a signal: the grid stops (rerun it to resume)\n",
                     res[r].name);
+            close(lock_fd);
             free(res);
             return 1;
         }
@@ -358,6 +374,7 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
     }
     printf("grid: training took %.1f s\n", now_s() - t0);
     int rc = finish_grid(g, res, n, fit_name, cb_name, best_name);
+    close(lock_fd); /* the lock goes with it; the file stays */
     for (int r = 0; r < n; r++)
         free(res[r].curve);
     free(res);
