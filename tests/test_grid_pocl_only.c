@@ -11,7 +11,8 @@
  * (the console says so), the fourth trains again, and the summary is the
  * same. A ranking metric that no run logs is an error naming it. A grid
  * killed (with its run) during its second run and started again skips the
- * first run and ends with the same summary. A grid naming an unknown key
+ * first run and ends with the same summary. A second grid in a folder
+ * whose lock is held stops. A grid naming an unknown key
  * fails before training, naming the key.
  * (PoCL only: it runs the whole program.) */
 #define _GNU_SOURCE
@@ -19,10 +20,12 @@
 
 #include "image_write.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -283,6 +286,17 @@ int main(void)
     harness_expect(&h, strstr(nom, "'val_f1' is logged by no run") && strstr(nom, "val_balanced_accuracy"),
                    "the error names the metric and the keys the runs logged");
 
+    /* a second grid in a folder where one runs (its lock held) stops */
+    snprintf(path, sizeof path, "%s/grid.lock", out);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    harness_expect(&h, fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "the test takes the grid's lock");
+    harness_expect(&h, run_grid(root, device, "locked") == 1, "a grid whose folder is locked fails (exit 1)");
+    char *locked = text_at(root, "locked.out");
+    harness_expect(&h, strstr(locked, "another tlcl grid is running in this folder") && strstr(locked, "grid.lock"),
+                   "the error names the lock file and says another grid runs there");
+    if (fd >= 0)
+        close(fd);
+
     /* the grid killed (with its run) while the second run trains; the rerun
      * skips the first run, finishes the rest, and the summary is the same */
     write_config(root, data, "out2", "val_loss", "    optimizer.learning_rate: [0.01, 0.001]\n    loss.gamma: [1.0, 2.0]\n");
@@ -319,6 +333,6 @@ int main(void)
                    "the error names the file and the key and suggests the right one");
     if (!strstr(bad, "did you mean"))
         printf("%s\n", bad);
-    free(console), free(csv), free(again), free(csv2), free(bad), free(nom), free(after), free(csv3);
+    free(console), free(csv), free(again), free(csv2), free(bad), free(nom), free(after), free(csv3), free(locked);
     return harness_finish(&h);
 }
