@@ -292,7 +292,8 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
         size_t dl = strlen(args.dir) + 1;
         snprintf(fit_name, sizeof fit_name, "%s", c.train.artefacts.fit_history + dl);
         snprintf(cb_name, sizeof cb_name, "%s", c.train.artefacts.callback_history + dl);
-        snprintf(best_name, sizeof best_name, "%s", c.train.artefacts.best_model[0] ? c.train.artefacts.best_model + dl : "");
+        const char *bm = c.train.artefacts.best_model;
+        snprintf(best_name, sizeof best_name, "%s", bm[0] ? bm + dl : "");
     }
     printf("grid: %d run%s in %s, ranked by %s (%s)\n", n, n == 1 ? "" : "s", g->dir, g->metric,
            g->maximize ? "max" : "min");
