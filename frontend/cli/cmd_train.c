@@ -316,10 +316,11 @@ static uint64_t fnv_str(uint64_t h, const char *s)
 /* With cache_features and train.data_dir.cache_dir, the features of the
  * frozen base are kept in cache_dir/features-<hash>-{train,val}.bin for
  * later runs (a grid's runs, a rerun): the hash covers what they depend
- * on: the architecture, input size and crop, the base weights (the file's
- * path, size and time, or the seed of random ones), the device and the
- * kernel settings of the environment, the batch size, and the images in
- * loader order. */
+ * on: the architecture, the image cache (whose name holds the key of every
+ * image's path, size and time, the input size and the crop), the base
+ * weights (the file's path, size and time, or the seed of random ones), the
+ * device and the kernel settings of the environment, the batch size, and
+ * the images in loader order. */
 static void features_files(train_run *r, tlcl_train_plan *p)
 {
     const tlcl_config *c = r->cfg;
@@ -327,6 +328,7 @@ static void features_files(train_run *r, tlcl_train_plan *p)
         return;
     uint64_t h = fnv_str(14695981039346656037ULL, "tlcl-features-1");
     h = fnv_str(h, r->model.arch.name);
+    h = fnv_str(h, r->data.cache.path); /* its name holds the images' key: paths, sizes, times, size, crop */
     int ints[4] = {c->model.input_size > 0 ? c->model.input_size : c->train.data_dir.image_size[0],
                    c->train.data_dir.crop_to_aspect_ratio, c->train.config.batch_size, c->model.weights_kind};
     h = fnv(h, ints, sizeof ints);
