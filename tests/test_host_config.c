@@ -74,7 +74,8 @@ static void test_files_load(harness *h)
 {
     static const char *const files[] = {"config/default.yaml", "config/examples/frozen_head.yaml",
                                         "config/examples/two_phase.yaml",
-                                        "config/examples/focal_class_weights.yaml"};
+                                        "config/examples/focal_class_weights.yaml",
+                                        "config/examples/grid_head.yaml"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[512], err[1024] = "";
         snprintf(path, sizeof path, "%s/%s", TLCL_SOURCE_DIR, files[i]);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct train_cli {
@@ -311,6 +312,69 @@ static tlcl_status focal_alpha_per_class(train_run *r, float *alpha, tlcl_loss_s
     return TLCL_OK;
 }
 
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+    return fnv(h, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+/* With cache_features and train.data_dir.cache_dir, the features of the
+ * frozen base are kept in cache_dir/features-<hash>-{train,val}.bin for
+ * later runs (a grid's runs, a rerun): the hash covers what they depend
+ * on: the architecture, the image cache (whose name holds the key of every
+ * image's path, size and time, the input size and the crop), the base
+ * weights (the file's path, size and time, or the seed of random ones), the
+ * device and the kernel settings of the environment, the batch size, and
+ * the images in loader order. */
+static void features_files(train_run *r, tlcl_train_plan *p)
+{
+    const tlcl_config *c = r->cfg;
+    if (!p->cache_features || !c->train.data_dir.cache_dir[0])
+        return;
+    uint64_t h = fnv_str(14695981039346656037ULL, "tlcl-features-1");
+    h = fnv_str(h, r->model.arch.name);
+    h = fnv_str(h, r->data.cache.path); /* its name holds the images' key: paths, sizes, times, size, crop */
+    int ints[4] = {c->model.input_size > 0 ? c->model.input_size : c->train.data_dir.image_size[0],
+                   c->train.data_dir.crop_to_aspect_ratio, c->train.config.batch_size, c->model.weights_kind};
+    h = fnv(h, ints, sizeof ints);
+    char weights[2048];
+    struct stat st;
+    if (c->model.weights_kind == TLCL_WEIGHTS_NONE) {
+        h = fnv(h, &c->train.config.seed, sizeof c->train.config.seed);
+    } else {
+        if (c->model.weights_kind == TLCL_WEIGHTS_FILE)
+            snprintf(weights, sizeof weights, "%s", c->model.weights);
+        else
+            tlcl_plan_default_weights(r->model.arch.name, weights, sizeof weights);
+        long long id[2] = {0, 0};
+        if (stat(weights, &st) == 0)
+            id[0] = (long long)st.st_size, id[1] = (long long)st.st_mtime;
+        h = fnv(fnv_str(h, weights), id, sizeof id);
+    }
+    h = fnv_str(h, tlcl_cl_device(r->cl)->platform_name);
+    h = fnv_str(h, tlcl_cl_device(r->cl)->name);
+    static const char *const env[] = {"TLCL_FAST_MATH", "TLCL_FMA", "TLCL_GEMM", "TLCL_GEMM_TUNE", "TLCL_BN_COLUMN",
+                                      "TLCL_CONV", "TLCL_VECTOR_WIDTH"};
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+        h = fnv_str(h, getenv(env[i]));
+    const tlcl_set *sets[2] = {&r->data.train, &r->data.val};
+    static const char *const names[2] = {"train", "val"};
+    for (int k = 0; k < 2; k++) {
+        uint64_t hk = fnv_str(h, names[k]);
+        for (int i = 0; i < sets[k]->n; i++)
+            hk = fnv_str(hk, r->data.files[sets[k]->items[i]]);
+        snprintf(p->features_file[k], sizeof p->features_file[k], "%s/features-%016llx-%s.bin",
+                 c->train.data_dir.cache_dir, (unsigned long long)hk, names[k]);
+    }
+}
+
 static tlcl_status fit(train_run *r, const train_cli *o)
 {
     tlcl_train_plan p;
@@ -333,6 +397,8 @@ static tlcl_status fit(train_run *r, const train_cli *o)
     p.epoch_ctx = r;
     tlcl_status s = tlcl_plan_fill(r->cfg, &p, tlcl_loader_batches(r->train), r->err, sizeof r->err);
     float alpha[TLCL_CFG_MAX_CLASSES];
+    if (s == TLCL_OK)
+        features_files(r, &p);
     if (s == TLCL_OK)
         s = focal_alpha_per_class(r, alpha, &p.loss);
     if (s != TLCL_OK)

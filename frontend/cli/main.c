@@ -15,6 +15,9 @@ static void usage(FILE *f)
             "  train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume | --fresh] "
             "[--set k=v]... CONFIG\n"
             "                          run the fine-tuning workflow of a YAML configuration\n"
+            "  grid [--device=N] [--dry-run] [--set k=v]... CONFIG\n"
+            "                          train every run of the configuration's grid: section, rank them,\n"
+            "                          keep the best model (rerun: finished runs are skipped)\n"
             "  test --model CKPT --data DIR [--out DIR] [--device=N] [--batch-size=N]\n"
             "                          confusion matrix and classification report of a checkpoint\n"
             "  bench [--device=N | --all] [--arch=A] [--batch=B] [--size=S] [--mode=train|infer|head]\n"
@@ -47,6 +50,8 @@ int main(int argc, char **argv)
         return cmd_devices(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return cmd_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "grid") == 0)
+        return cmd_grid(argc - 1, argv + 1);
     if (strcmp(argv[1], "test") == 0)
         return cmd_test(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)

@@ -249,4 +249,18 @@ void tlcl_config_print_default(FILE *f)
         fputc('\n', f);
         prev = k->key;
     }
+    fputs("\n# `tlcl grid` (README.md, \"Grid search\"): lists of values for any key path above, one run\n"
+          "# per combination in <dir>/run-NNN-<key=value...>, ranked by metric at each run's best epoch;\n"
+          "# `tlcl train` ignores this section.\n"
+          "# grid:\n"
+          "#   dir: grid                       # relative to this file\n"
+          "#   metric: val_balanced_accuracy   # a key of the runs' histories\n"
+          "#   mode: auto                      # max, min; auto: min when the metric names a loss\n"
+          "#   sample: 0                       # 0: every combination; N: N combinations drawn by seed\n"
+          "#   seed: 0\n"
+          "#   params:\n"
+          "#     optimizer.learning_rate: [1e-3, 1e-4]\n"
+          "#     loss.gamma: [1.0, 2.0]\n"
+          "#     model.head.units: [[256], [512, 256]]\n",
+          f);
 }

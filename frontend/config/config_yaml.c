@@ -114,6 +114,8 @@ static tlcl_status walk_mapping(walk *w, yaml_node_t *map, const char *prefix)
         yaml_node_t *val = yaml_document_get_node(w->doc, p->value);
         if (!name || !val)
             return cfg_error(w->x, km, "keys must be plain names");
+        if (!*prefix && strcmp(name, "grid") == 0)
+            continue; /* `tlcl grid`'s section (grid.c reads it); a plain run trains the base configuration */
         tlcl_status s = walk_pair(w, prefix, name, km, val);
         if (s)
             return s;

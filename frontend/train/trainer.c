@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void)
 {
@@ -122,6 +123,55 @@ static tlcl_status extract_features(trainer *t, tlcl_loader *l, tlcl_tensor *tab
     return s;
 }
 
+/* A features file: "TLCLFEAT", int64 rows, int64 columns, the float32
+ * table. 1: the table came from the file; 0: no file, or one that does not
+ * fit (it is computed again). */
+static int load_features(trainer *t, const char *path, tlcl_loader *l, tlcl_tensor *table)
+{
+    FILE *f = path[0] ? fopen(path, "rb") : NULL;
+    if (!f)
+        return 0;
+    long long dims[2] = {0, 0};
+    char magic[8];
+    int rows = tlcl_loader_size(l), cols = t->p->model->top.cout, ok = 0;
+    float *host = NULL;
+    if (fread(magic, 1, 8, f) == 8 && memcmp(magic, "TLCLFEAT", 8) == 0 && fread(dims, sizeof dims, 1, f) == 1 &&
+        dims[0] == rows && dims[1] == cols && (host = malloc((size_t)rows * (size_t)cols * sizeof *host)) &&
+        fread(host, sizeof *host, (size_t)rows * (size_t)cols, f) == (size_t)rows * (size_t)cols && fgetc(f) == EOF)
+        ok = tlcl_tensor_alloc(t->p->eng, table, "cached features", rows, 1, 1, cols) == TLCL_OK &&
+             tlcl_tensor_upload(t->p->eng, table, host) == TLCL_OK;
+    fclose(f);
+    free(host);
+    if (!ok && table->buf)
+        tlcl_tensor_release(t->p->eng, table);
+    return ok;
+}
+
+/* Writes the table to path atomically (temporary file, rename); a failure
+ * only costs the next run the computation, so it is a note in the log. */
+static void save_features(trainer *t, const char *path, const tlcl_tensor *table)
+{
+    if (!path[0])
+        return;
+    size_t n = tlcl_tensor_count(table);
+    float *host = malloc(n * sizeof *host);
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = host && tlcl_tensor_download(t->p->eng, table, host) == TLCL_OK ? fopen(tmp, "wb") : NULL;
+    long long dims[2] = {table->n, table->c};
+    int ok = f && fwrite("TLCLFEAT", 1, 8, f) == 8 && fwrite(dims, sizeof dims, 1, f) == 1 &&
+             fwrite(host, sizeof *host, n, f) == n;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        if (t->p->log)
+            fprintf(t->p->log, "note: cannot keep the base features in %s (the next run computes them again)\n",
+                    path);
+    }
+    free(host);
+}
+
 static int phase_uses_features(const trainer *t)
 {
     const tlcl_fit_phase *ph = &t->p->phases[t->st.phase];
@@ -138,10 +188,21 @@ static tlcl_status ensure_features(trainer *t)
     if (!phase_uses_features(t) || t->features_train.buf)
         return TLCL_OK;
     double t0 = now_s();
-    TLCL_TRY(extract_features(t, t->p->train, &t->features_train));
-    if (t->p->val)
-        TLCL_TRY(extract_features(t, t->p->val, &t->features_val));
-    if (t->p->log)
+    tlcl_loader *l[2] = {t->p->train, t->p->val};
+    tlcl_tensor *table[2] = {&t->features_train, &t->features_val};
+    int loaded = 0;
+    for (int i = 0; i < 2 && l[i]; i++) {
+        if (load_features(t, t->p->features_file[i], l[i], table[i])) {
+            loaded++;
+            continue;
+        }
+        TLCL_TRY(extract_features(t, l[i], table[i]));
+        save_features(t, t->p->features_file[i], table[i]);
+    }
+    if (t->p->log && loaded)
+        fprintf(t->p->log, "base features loaded from %s%s in %.1f s\n", t->p->features_file[0],
+                loaded > 1 ? " (and the validation ones)" : "", now_s() - t0);
+    else if (t->p->log)
         fprintf(t->p->log, "base features computed once in %.1f s\n", now_s() - t0);
     return TLCL_OK;
 }

@@ -103,6 +103,10 @@ typedef struct tlcl_train_plan {
     tlcl_callbacks cb;
     int cache_features;              /* frozen base, no augmentation: features once, head trains on them */
     int train_balanced_accuracy;     /* log "balanced_accuracy" of the training steps (device confusion counts) */
+    /* with cache_features: files that keep the training [0] and validation
+     * [1] features for later runs ("" = none; named by what they depend
+     * on, see cmd_train.c): read when they fit, else computed and written */
+    char features_file[2][1100];
     uint32_t seed;
     int resume;                      /* tlcl_resume_mode */
     char state_path[1100];           /* run_state.json, written when training completes ("" = none) */
