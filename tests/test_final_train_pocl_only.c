@@ -103,6 +103,48 @@ static int run_train(const char *dir, int device)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static int run_test_split(const char *dir, const char *data, int device)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char dev[32];
+        snprintf(dev, sizeof dev, "--device=%d", device);
+        if (chdir(dir) != 0 || !freopen("test.out", "w", stdout) || !freopen("test.err", "w", stderr))
+            _exit(127);
+        execl(TLCL_BINARY, "tlcl", "test", dev, "--model", "artefacts/best_model.safetensors", "--data", data, "--split",
+              "artefacts/split.json", "--out", "split_test", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *text_of(const char *dir, const char *rel);
+static cJSON *history_of(const char *dir);
+static const cJSON *series(const cJSON *hist, const char *key);
+
+static void check_test_split(harness *h, const char *tune, const char *data, int device)
+{
+    int rc = run_test_split(tune, data, device);
+    char *out = text_of(tune, "test.out"), *err = text_of(tune, "test.err");
+    char *report = text_of(tune, "split_test/test_report.json");
+    cJSON *rep = cJSON_Parse(report), *hist = history_of(tune);
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(rep, "accuracy");
+    const cJSON *vba = series(hist, "val_balanced_accuracy"), *vacc = series(hist, "val_accuracy");
+    int best = 0;
+    for (int e = 1; vba && e < cJSON_GetArraySize(vba); e++)
+        best = cJSON_GetArrayItem(vba, e)->valuedouble > cJSON_GetArrayItem(vba, best)->valuedouble ? e : best;
+    double want = vacc ? cJSON_GetArrayItem(vacc, best)->valuedouble : -1;
+    harness_expectf(h, rc == 0 && strstr(out, "test: 9 held-out files") && cJSON_IsNumber(acc) &&
+                           fabs(acc->valuedouble - want) < 1e-9,
+                    "tlcl test --split: the 9 held-out files, accuracy %.6f = the best epoch's val_accuracy %.6f (%s%s)",
+                    cJSON_IsNumber(acc) ? acc->valuedouble : -1, want, out, err);
+    cJSON_Delete(rep), cJSON_Delete(hist);
+    free(out), free(err), free(report);
+}
+
 /* The text of dir/rel ("" when absent; malloc'd). */
 static char *text_of(const char *dir, const char *rel)
 {
@@ -170,6 +212,11 @@ int main(void)
     harness_expect(&h, ba && vba && cJSON_GetArraySize(ba) == 2 && cJSON_GetArraySize(vba) == 2,
                    "fine-tuning logs balanced_accuracy and val_balanced_accuracy every epoch");
     cJSON_Delete(hist), free(out), free(err);
+
+    /* tlcl test --split on the fine-tuning split's 9 validation files gives
+     * the validation accuracy of the best epoch (val_balanced_accuracy, first
+     * maximum), whose weights the best model holds */
+    check_test_split(&h, tune, data, device);
 
     /* the final run: the saved split's 27 + 9 images train, nothing validates */
     rc = run_train(fin, device);

@@ -1,7 +1,9 @@
-/* cmd_test.c — `tlcl test --model CKPT --data DIR [--out DIR] [--device=N]
- * [--batch-size=N]`: the test outputs of `tlcl train` (confusion matrix CSV
- * and picture, classification report) for any checkpoint and any
- * class-folder directory whose classes match the checkpoint's. */
+/* cmd_test.c — `tlcl test --model CKPT --data DIR [--split FILE] [--out DIR]
+ * [--device=N] [--batch-size=N]`: the test outputs of `tlcl train`
+ * (confusion matrix CSV and picture, classification report) for any
+ * checkpoint and any class-folder directory whose classes match the
+ * checkpoint's; with --split, only the held-out files of a saved split
+ * (test_split.json, or a split.json's validation files). */
 #include "batch_loader.h"
 #include "commands.h"
 #include "dataset_dir.h"
@@ -9,13 +11,15 @@
 #include "image_cache.h"
 #include "model.h"
 
+#include <cJSON.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct test_cli { const char *model, *data, *out; int device, batch; } test_cli;
+typedef struct test_cli { const char *model, *data, *out, *split; int device, batch; } test_cli;
 
 typedef struct test_run {
     tlcl_checkpoint *ck;
@@ -33,7 +37,7 @@ typedef struct test_run {
 
 static int parse(int argc, char **argv, test_cli *o)
 {
-    *o = (test_cli){NULL, NULL, ".", cli_device_index(argc, argv), 32};
+    *o = (test_cli){NULL, NULL, ".", NULL, cli_device_index(argc, argv), 32};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strncmp(a, "--model=", 8))
@@ -48,6 +52,10 @@ static int parse(int argc, char **argv, test_cli *o)
             o->out = a + 6;
         else if (!strcmp(a, "--out") && i + 1 < argc)
             o->out = argv[++i];
+        else if (!strncmp(a, "--split=", 8))
+            o->split = a + 8;
+        else if (!strcmp(a, "--split") && i + 1 < argc)
+            o->split = argv[++i];
         else if (!strncmp(a, "--batch-size=", 13))
             o->batch = atoi(a + 13);
         else if (strncmp(a, "--device=", 9) != 0) {
@@ -56,7 +64,8 @@ static int parse(int argc, char **argv, test_cli *o)
         }
     }
     if (!o->model || !o->data || o->device == -2 || o->batch < 1) {
-        fprintf(stderr, "usage: tlcl test --model CKPT --data DIR [--out DIR] [--device=N] [--batch-size=N]\n");
+        fprintf(stderr, "usage: tlcl test --model CKPT --data DIR [--split FILE] [--out DIR] [--device=N] "
+                        "[--batch-size=N]\n");
         return -1;
     }
     return 0;
@@ -105,12 +114,101 @@ static void warn(void *ctx, const char *msg)
     fprintf(stderr, "warning: %s (skipped)\n", msg);
 }
 
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) && fread(text, 1, (size_t)n, f) == (size_t)n)
+        text[n] = '\0';
+    else
+        free(text), text = NULL;
+    if (f)
+        fclose(f);
+    return text;
+}
+
+static int by_path(const void *a, const void *b)
+{
+    return strcmp((*(const tlcl_sample *const *)a)->path, (*(const tlcl_sample *const *)b)->path);
+}
+
+/* The directory's sample with this path (index sorted by path), or NULL. */
+static const tlcl_sample *find_sample(tlcl_sample **index, size_t n, const char *path)
+{
+    tlcl_sample key = {.path = (char *)path}, *k = &key;
+    tlcl_sample **hit = bsearch(&k, index, n, sizeof *index, by_path);
+    return hit ? *hit : NULL;
+}
+
+/* The held-out entries of a parsed split into kept; -1 with err naming the
+ * first entry the directory lacks (or whose label differs). */
+static int take_entries(test_run *r, const char *path, const cJSON *list, tlcl_sample *kept, size_t *n)
+{
+    size_t count = r->ds.count;
+    tlcl_sample **index = malloc((count + 1) * sizeof *index);
+    if (!index)
+        return snprintf(r->err, sizeof r->err, "out of memory"), -1;
+    for (size_t i = 0; i < count; i++)
+        index[i] = &r->ds.samples[i];
+    qsort(index, count, sizeof *index, by_path);
+    const cJSON *e;
+    int rc = 0;
+    cJSON_ArrayForEach(e, list)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path"), *l = cJSON_GetObjectItemCaseSensitive(e, "label");
+        const tlcl_sample *hit = cJSON_IsString(p) ? find_sample(index, count, p->valuestring) : NULL;
+        if (!hit || !cJSON_IsNumber(l) || l->valueint != hit->label) {
+            snprintf(r->err, sizeof r->err,
+                     "%s: '%s' is not in %s with that label: was the split made on this directory?", path,
+                     cJSON_IsString(p) ? p->valuestring : "?", r->ds.root);
+            rc = -1;
+            break;
+        }
+        kept[(*n)++] = (tlcl_sample){strdup(hit->path), hit->label};
+    }
+    free(index);
+    return rc;
+}
+
+/* Keeps only the samples a saved split holds out (its "validation" list:
+ * the test files of test_split.json). */
+static tlcl_status select_split(test_run *r, const char *path)
+{
+    char *text = read_text(path);
+    cJSON *j = text ? cJSON_Parse(text) : NULL, *list = cJSON_GetObjectItemCaseSensitive(j, "validation");
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
+    free(text);
+    if (!j || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, "tlcl-split") != 0 || !cJSON_IsArray(list)) {
+        snprintf(r->err, sizeof r->err, "%s: not a tlcl split file (tlcl train writes test_split.json and split.json)",
+                 path);
+        cJSON_Delete(j);
+        return TLCL_ERR_FORMAT;
+    }
+    size_t n = 0;
+    tlcl_sample *kept = malloc(((size_t)cJSON_GetArraySize(list) + 1) * sizeof *kept);
+    int rc = kept ? take_entries(r, path, list, kept, &n) : -1;
+    cJSON_Delete(j);
+    for (size_t i = 0; i < (rc == 0 ? r->ds.count : n); i++) /* the directory's list goes, or what was taken */
+        free(rc == 0 ? r->ds.samples[i].path : kept[i].path);
+    if (rc != 0) {
+        free(kept);
+        return TLCL_ERR_FORMAT;
+    }
+    free(r->ds.samples);
+    r->ds.samples = kept, r->ds.count = n;
+    printf("test: %zu held-out files of %s\n", n, path);
+    return TLCL_OK;
+}
+
 static tlcl_status open_data(test_run *r, const test_cli *o)
 {
     tlcl_dataset_options dopt = tlcl_dataset_options_default();
     tlcl_status s = tlcl_dataset_open(&r->ds, o->data, &dopt, r->err, sizeof r->err);
     if (s == TLCL_OK)
         s = check_classes(r, o->data);
+    if (s == TLCL_OK && o->split)
+        s = select_split(r, o->split);
     int n = (int)r->ds.count;
     r->files = s == TLCL_OK ? calloc((size_t)n + 1, sizeof *r->files) : NULL;
     for (int i = 0; r->files && i < n; i++) {
