@@ -7,6 +7,7 @@
  * Host only. */
 #include "config.h"
 #include "harness.h"
+#include "textout.h"
 #include "run_plan.h"
 
 #include <math.h>
@@ -32,23 +33,6 @@ static const char *write_file(const char *name, const char *text)
     fputs(text, f);
     fclose(f);
     return path;
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = 0;
-    fclose(f);
-    if (len)
-        *len = got;
-    return buf;
 }
 
 static tlcl_status load_finalize(const char *path, char *err, size_t len)
@@ -108,7 +92,7 @@ static void test_default_file_current(harness *h)
     tlcl_config_print_default(f);
     fclose(f);
     snprintf(path, sizeof path, "%s/config/default.yaml", TLCL_SOURCE_DIR);
-    char *file = read_all(path, &flen);
+    char *file = textout_read_all(path, &flen);
     harness_expectf(h, file && flen == len && memcmp(file, mem, len) == 0,
           "config/default.yaml matches the schema (regenerate: tlcl config default > config/default.yaml)");
     free(file);
@@ -524,7 +508,7 @@ static void test_fuzz(harness *h)
         char path[512];
         size_t len;
         snprintf(path, sizeof path, "%s/%s", TLCL_SOURCE_DIR, files[fi]);
-        char *text = read_all(path, &len);
+        char *text = textout_read_all(path, &len);
         if (!text)
             continue;
         char *buf = malloc(len + 1);

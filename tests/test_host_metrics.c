@@ -29,30 +29,11 @@ static char out_dir[1024];
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n)
-        free(s), s = NULL;
-    fclose(f);
-    if (s)
-        s[n] = 0;
-    if (len)
-        *len = (size_t)n;
-    return s;
-}
-
 static cJSON *load_fixture(harness *h, const char *name)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", TLCL_FIXTURES, name);
-    char *text = read_text(path, NULL);
+    char *text = textout_read_all(path, NULL);
     cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!j)
@@ -332,7 +313,7 @@ static void check_report_json(harness *h, const fcase *fc)
         metrics_summary_free(&s);
         return;
     }
-    char *text = read_text(path, NULL);
+    char *text = textout_read_all(path, NULL);
     cJSON *got = text ? cJSON_Parse(text) : NULL;
     const cJSON *want = cJSON_GetObjectItem(fc->json, "report");
     int failed = h->failed;
@@ -373,7 +354,7 @@ static void check_confusion_csv_and_labels(harness *h)
     out_path(path, sizeof path, "confusion.csv");
     if (report_write_confusion_csv(path, cm, 3, names, err, sizeof err))
         harness_fail(h, "report_write_confusion_csv: %s", err);
-    char *text = read_text(path, NULL);
+    char *text = textout_read_all(path, NULL);
     check_text(h, "confusion matrix CSV (header row and column, quoting, integer counts)", text,
                ",cat,\"dog, big\",\"say \"\"hi\"\"\"\n"
                "cat,5,1,0\n"
@@ -383,7 +364,7 @@ static void check_confusion_csv_and_labels(harness *h)
     out_path(path, sizeof path, "labels.json");
     if (report_write_labels_json(path, names, 3, err, sizeof err))
         harness_fail(h, "report_write_labels_json: %s", err);
-    text = read_text(path, NULL);
+    text = textout_read_all(path, NULL);
     check_text(h, "labels JSON", text, "[\"cat\", \"dog, big\", \"say \\\"hi\\\"\"]\n");
     free(text);
 }
@@ -444,7 +425,7 @@ static void check_history_files(harness *h)
         snprintf(path, sizeof path, "%s/history.%s", out_dir, ext[i]);
         if (history_write(&hist, path, err, sizeof err))
             harness_fail(h, "history_write: %s", err);
-        char *text = read_text(path, NULL), what[64];
+        char *text = textout_read_all(path, NULL), what[64];
         snprintf(what, sizeof what, "history .%s equals Python's", ext[i]);
         check_text(h, what, text, cJSON_GetObjectItem(fx, ext[i])->valuestring);
         free(text);
@@ -453,7 +434,7 @@ static void check_history_files(harness *h)
     if (history_write(&hist, path, err, sizeof err))
         harness_fail(h, "history_write: %s", err);
     size_t n = 0;
-    char *bytes = read_text(path, &n);
+    char *bytes = textout_read_all(path, &n);
     char *hex = malloc(2 * n + 1);
     for (size_t i = 0; bytes && i < n; i++)
         sprintf(hex + 2 * i, "%02x", (unsigned char)bytes[i]);
@@ -480,18 +461,18 @@ static void check_history_gaps(harness *h)
     char path[1200], err[512];
     out_path(path, sizeof path, "gaps.csv");
     history_write(&hist, path, err, sizeof err);
-    char *text = read_text(path, NULL);
+    char *text = textout_read_all(path, NULL);
     check_text(h, "history CSV with a late key", text, "epoch,learning_rate,loss\r\n0,NA,2.0\r\n1,0.001,1.0\r\n");
     free(text);
     out_path(path, sizeof path, "gaps.json");
     history_write(&hist, path, err, sizeof err);
-    text = read_text(path, NULL);
+    text = textout_read_all(path, NULL);
     check_text(h, "history JSON with a late key", text, "{\"loss\": [2.0, 1.0], \"learning_rate\": [0.001]}");
     free(text);
     out_path(path, sizeof path, "gaps.pkl");
     history_write(&hist, path, err, sizeof err);
     size_t n;
-    unsigned char *b = (unsigned char *)read_text(path, &n);
+    unsigned char *b = (unsigned char *)textout_read_all(path, &n);
     /* ... 'X' len "learning_rate" ']' 'G' <0.001> 'a' 'u' '.' */
     int ok = b && n > 14 && b[n - 1] == '.' && b[n - 2] == 'u' && b[n - 3] == 'a' && b[n - 12] == 'G';
     if (ok)
@@ -521,7 +502,7 @@ static void check_csv_logger(harness *h)
         csv_logger_log(&l, 2 * run + 1, late, lv, 3, err, sizeof err);
         csv_logger_close(&l);
     }
-    char *text = read_text(path, NULL);
+    char *text = textout_read_all(path, NULL);
     check_text(h, "CSVLogger: sorted keys + val_ columns, NA, header once in append mode", text,
                "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
                "0,0.75,0.5,NA,NA\r\n"
@@ -534,7 +515,7 @@ static void check_csv_logger(harness *h)
     const char *vn[2] = {"val_loss", "loss"};
     csv_logger_log(&l, 0, vn, v, 2, err, sizeof err);
     csv_logger_close(&l);
-    text = read_text(path, NULL);
+    text = textout_read_all(path, NULL);
     check_text(h, "CSVLogger: write mode, separator, no extra val_ columns", text, "epoch;loss;val_loss\r\n0;0.75;0.5\r\n");
     free(text);
 }

@@ -8,6 +8,7 @@
  * - a partial output of other options (--top) is refused, naming it;
  * - --list reads paths from a file. */
 #include "harness.h"
+#include "textout.h"
 #include "image_write.h"
 #include "model.h"
 
@@ -128,23 +129,6 @@ static long kill_after(harness *h, const char *out, const char *input, long past
     return next_done(out);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) == (size_t)n)
-        b[n] = '\0';
-    else
-        free(b), b = NULL;
-    fclose(f);
-    return b;
-}
-
 static int lines(const char *text)
 {
     int n = 0;
@@ -194,12 +178,13 @@ static void test_resume(harness *h, const char *large)
     harness_expectf(h, ok, "killed with -9 after %ld, %ld and %ld inputs done", points[0], points[1], points[2]);
     /* another --top cannot continue this partial output */
     int refused = run(h, "other", out, "3", large, 0, NULL);
-    char *err = slurp(strcat(strcpy(other, root), "/other.err"));
+    snprintf(other, sizeof other, "%s/other.err", root);
+    char *err = textout_read_all(other, NULL);
     harness_expectf(h, refused == 1 && err && strstr(err, "another model, options or input list"),
                     "a partial output of other options is refused: %s", err ? err : "(no stderr)");
     free(err);
     int finished = run(h, "rerun", out, "2", large, 0, NULL);
-    char *a = slurp(ref), *b = slurp(out), partial[700];
+    char *a = textout_read_all(ref, NULL), *b = textout_read_all(out, NULL), partial[700];
     snprintf(partial, sizeof partial, "%s.partial", out);
     harness_expectf(h, finished == 0 && a && b && strcmp(a, b) == 0 && lines(b) == LARGE + 1 &&
                            access(partial, F_OK) != 0,
@@ -219,7 +204,7 @@ static void test_list(harness *h, const char *small)
     if (f)
         fclose(f);
     int rc = run(h, "list", out, "2", list, 1, NULL);
-    char *a = slurp(out), *b = slurp(dir_out);
+    char *a = textout_read_all(out, NULL), *b = textout_read_all(dir_out, NULL);
     harness_expectf(h, rc == 0 && a && b && strcmp(a, b) == 0, "--list gives the rows of the directory");
     free(a), free(b);
 }

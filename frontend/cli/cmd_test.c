@@ -10,6 +10,7 @@
 #include "evaluate.h"
 #include "image_cache.h"
 #include "model.h"
+#include "textout.h"
 
 #include <cJSON.h>
 
@@ -114,19 +115,6 @@ static void warn(void *ctx, const char *msg)
     fprintf(stderr, "warning: %s (skipped)\n", msg);
 }
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) && fread(text, 1, (size_t)n, f) == (size_t)n)
-        text[n] = '\0';
-    else
-        free(text), text = NULL;
-    if (f)
-        fclose(f);
-    return text;
-}
 
 static int by_path(const void *a, const void *b)
 {
@@ -175,7 +163,7 @@ static int take_entries(test_run *r, const char *path, const cJSON *list, tlcl_s
  * the test files of test_split.json). */
 static tlcl_status select_split(test_run *r, const char *path)
 {
-    char *text = read_text(path);
+    char *text = textout_read_all(path, NULL);
     cJSON *j = text ? cJSON_Parse(text) : NULL, *list = cJSON_GetObjectItemCaseSensitive(j, "validation");
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
     free(text);

@@ -155,3 +155,21 @@ int textout_write_all(const char *path, const char *text, char *err, size_t err_
         return -1;
     return textout_commit(&t, fputs(text, t.f) >= 0, err, err_len);
 }
+
+char *textout_read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    char *text = n >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n + 1) : NULL;
+    if (text && fread(text, 1, (size_t)n, f) == (size_t)n) {
+        text[n] = '\0';
+        if (len)
+            *len = (size_t)n;
+    } else {
+        free(text), text = NULL;
+    }
+    fclose(f);
+    return text;
+}

@@ -45,6 +45,9 @@ int textout_open(textout_file *t, const char *path, char *err, size_t err_len);
  * succeeded; otherwise removes the temporary file. Returns 0, or -1 with a
  * message in err. */
 int textout_commit(textout_file *t, int ok, char *err, size_t err_len);
+/* The whole file, NUL-terminated (malloc'd; *len its size when len is not
+ * NULL), or NULL when it cannot be read. */
+char *textout_read_all(const char *path, size_t *len);
 /* The whole of text to path the same way (open, write, commit). */
 int textout_write_all(const char *path, const char *text, char *err, size_t err_len);
 

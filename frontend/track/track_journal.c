@@ -2,6 +2,7 @@
  * JSON record a line, appended with one write() and fsync'd; a torn last
  * line from a crash is cut when the journal is opened again) and the sync
  * state beside it (sync_state.json, replaced by rename). */
+#include "textout.h"
 #include "track.h"
 
 #include "config.h" /* tlcl_mkdir_p */
@@ -23,26 +24,6 @@ long long track_now_ms(void)
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = size >= 0 ? malloc((size_t)size + 1) : NULL;
-    if (p && fread(p, 1, (size_t)size, f) != (size_t)size) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) {
-        p[size] = 0;
-        *n = (size_t)size;
-    }
-    return p;
-}
 
 int track_journal_open(track_journal *j, const char *run_dir, char *err, size_t err_len)
 {
@@ -53,7 +34,7 @@ int track_journal_open(track_journal *j, const char *run_dir, char *err, size_t 
     if (tlcl_mkdir_p(j->dir, err, err_len) != 0)
         return -1;
     size_t n = 0;
-    char *text = slurp(j->path, &n);
+    char *text = textout_read_all(j->path, &n);
     if (text && n > 0 && text[n - 1] != '\n') {
         /* a record cut short by a crash: never sent (only complete lines are), dropped */
         char *last = strrchr(text, '\n');
@@ -131,7 +112,7 @@ void track_journal_unlock(int fd)
 void *track_journal_read(const track_journal *j)
 {
     size_t n = 0;
-    char *text = slurp(j->path, &n);
+    char *text = textout_read_all(j->path, &n);
     if (!text)
         return NULL;
     cJSON *all = cJSON_CreateArray();
@@ -153,7 +134,7 @@ void track_state_load(const track_journal *j, track_state *s)
     s->sent_seq = 0;
     s->runs = NULL;
     size_t n = 0;
-    char *text = slurp(j->state_path, &n);
+    char *text = textout_read_all(j->state_path, &n);
     cJSON *root = text ? cJSON_Parse(text) : NULL;
     free(text);
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(root, "sent_seq");

@@ -306,20 +306,9 @@ void tlcl_grid_run_name(const tlcl_grid_spec *g, const int *choice, int run, cha
 
 static cJSON *read_json(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    cJSON *j = NULL;
-    if (text && fread(text, 1, (size_t)n, f) == (size_t)n) {
-        text[n] = '\0';
-        j = cJSON_Parse(text);
-    }
+    char *text = textout_read_all(path, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
-    fclose(f);
     return j;
 }
 
