@@ -16,6 +16,12 @@ backend store in a temporary folder and stops it at the end. Then:
   3. a run whose server drops mid-run (a proxy in front of it that stops
      answering after the first epoch's metrics) goes on, warns once, and
      `tlcl track sync` sends only the rest: one run, each step once.
+  4. `tlcl grid` of two runs (two learning rates, one epoch): one parent
+     run named after the grid folder, FINISHED, with the varied key as a
+     parameter, and two FINISHED children whose mlflow.parentRunId tag is
+     the parent's run id; then the same grid against a closed port, synced
+     afterwards child first (the child's sync sends the parent before it):
+     the same nesting.
 It never installs anything: a missing venv FAILS, naming the script.
 
 usage: track_mlflow_test.py --tlcl BIN --venv DIR
@@ -232,6 +238,56 @@ class DroppingProxy:
         self.server.shutdown()
 
 
+def check_grid(tlcl, device, tmp, data, live_uri, client, mode):
+    """A grid of two runs nests under one parent run (mode live: the server
+    is up; offline: it is not until `tlcl track sync`, child first)."""
+    label, experiment = f"grid {mode}", f"tlcl-grid-{mode}"
+    uri = live_uri if mode == "live" else f"http://127.0.0.1:{free_port()}"
+    work = os.path.join(tmp, f"grid-{mode}")
+    os.makedirs(work)
+    write_config(os.path.join(work, "run.yaml"), data, uri, experiment, "grid_{ARCH}")
+    with open(os.path.join(work, "run.yaml"), "a") as f:
+        f.write("grid:\n  dir: grid\n  metric: val_loss\n  params:\n    optimizer.learning_rate: [0.002, 0.001]\n")
+    t0 = time.time()
+    p = subprocess.run([tlcl, "grid", f"--device={device}", "--set", "phases=[{name: head, epochs: 1, trainable: none}]",
+                        "run.yaml"], cwd=work, capture_output=True, text=True, timeout=600)
+    print(f"{label}: tlcl grid exit {p.returncode} in {time.time() - t0:.1f} s", flush=True)
+    expect(p.returncode == 0, f"{label}: tlcl grid failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    grid = os.path.join(work, "grid")
+    children = sorted(os.path.join(grid, d) for d in os.listdir(grid) if d.startswith("run-"))
+    expect(len(children) == 2, f"{label}: run folders {children}, expected 2")
+    if mode == "offline":
+        expect(client.get_experiment_by_name(experiment) is None, f"{label}: experiment exists before the sync")
+        for d in children + [grid]:  # a child first: its sync sends the parent's records before its own
+            s = subprocess.run([tlcl, "track", "sync", f"--uri={live_uri}", d], capture_output=True, text=True,
+                               timeout=300)
+            print(f"{label}: sync {os.path.basename(d)}: exit {s.returncode}: {s.stdout.strip()}", flush=True)
+            expect(s.returncode == 0 and "0 rejected" in s.stdout, f"{label}: sync {d} failed:\n{s.stdout}\n{s.stderr}")
+            if d == grid:
+                expect("0 records sent" in s.stdout, f"{label}: the children's syncs left the parent's records:\n{s.stdout}")
+    exp = client.get_experiment_by_name(experiment)
+    expect(exp is not None, f"{label}: experiment {experiment} was not created")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    expect(len(parents) == 1 and len(kids) == 2,
+           f"{label}: {len(parents)} runs without a parent and {len(kids)} with one, expected 1 and 2")
+    parent = parents[0]
+    expect(parent.info.run_name == "grid", f"{label}: parent run name {parent.info.run_name!r}, expected 'grid'")
+    expect(parent.info.status == "FINISHED", f"{label}: parent status {parent.info.status}")
+    lr = parent.data.params.get("grid.params.optimizer.learning_rate")
+    expect(lr == "[0.002, 0.001]", f"{label}: parent param grid.params.optimizer.learning_rate {lr!r}")
+    expect(parent.data.tags.get("tlcl.grid.keys") == "optimizer.learning_rate",
+           f"{label}: parent tag tlcl.grid.keys {parent.data.tags.get('tlcl.grid.keys')!r}")
+    for k in kids:
+        expect(k.data.tags["mlflow.parentRunId"] == parent.info.run_id,
+               f"{label}: child {k.info.run_name} has mlflow.parentRunId {k.data.tags['mlflow.parentRunId']}, "
+               f"the parent is {parent.info.run_id}")
+        expect(k.info.status == "FINISHED", f"{label}: child {k.info.run_name} status {k.info.status}")
+    rates = sorted(k.data.params.get("optimizer.learning_rate") for k in kids)
+    expect(rates == ["0.001", "0.002"], f"{label}: children's learning rates {rates}")
+
+
 def main():
     tlcl = os.path.abspath(args.tlcl)
     tmp = tempfile.mkdtemp(prefix="tlcl_track_")
@@ -342,6 +398,8 @@ def main():
         runs = client.search_runs([exp.experiment_id])
         expect(len(runs) == 1, f"mid-run drop: {len(runs)} runs after the sync, expected 1")
         check_run(client, runs[0], expected, "mid-run drop+sync")
+        check_grid(tlcl, device, tmp, data, uri, client, "live")
+        check_grid(tlcl, device, tmp, data, uri, client, "offline")
         print(f"PASS: {checks} checks", flush=True)
     finally:
         if server is not None and server.poll() is None:

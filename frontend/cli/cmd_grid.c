@@ -17,11 +17,15 @@
  * .cache_dir, <grid.dir>/cache when the configuration names none) and, unless
  * the grid varies the split (train.config.seed or a train.data_dir key), one
  * split: the first run's split.json (and test_split.json) is copied into the
- * later runs' folders before they start. */
+ * later runs' folders before they start.
+ *
+ * With tracking.enabled the runs nest under the grid's MLflow run
+ * (grid_track.h), ended when the grid ends. */
 #define _GNU_SOURCE
 #include "commands.h"
 #include "config.h"
 #include "grid.h"
+#include "grid_track.h"
 #include "run_plan.h"
 #include "run_status.h"
 
@@ -179,9 +183,9 @@ static void copy_if_missing(const char *from_dir, const char *to_dir, const char
 
 /* `tlcl train` for one run, as a child process; its exit status, or -1
  * when it was killed by a signal. */
-static int spawn_train(const grid_cli *o, const tlcl_grid_spec *g, const run_args *a)
+static int spawn_train(const grid_cli *o, const tlcl_grid_spec *g, const run_args *a, const char *parent)
 {
-    const char *argv[8 + 2 * (MAX_SETS + TLCL_GRID_MAX_KEYS + RUN_SETS)];
+    const char *argv[9 + 2 * (MAX_SETS + TLCL_GRID_MAX_KEYS + RUN_SETS)];
     int n = 0;
     char dev[32];
     argv[n++] = "tlcl";
@@ -190,6 +194,8 @@ static int spawn_train(const grid_cli *o, const tlcl_grid_spec *g, const run_arg
         snprintf(dev, sizeof dev, "--device=%d", o->device);
         argv[n++] = dev;
     }
+    if (parent[0])
+        argv[n++] = parent;
     for (int i = 0; i < o->nsets; i++)
         argv[n++] = "--set", argv[n++] = o->sets[i];
     for (int k = 0; k < g->nkeys; k++)
@@ -322,6 +328,9 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
         return 1;
     }
     int failed = 0, share = shares_split(g);
+    tlcl_tracker *tracker = grid_track_open(g, n, &c); /* c: the last run's; tracking is the same in all */
+    char parent[TLCL_CFG_PATH_MAX + 80];
+    grid_track_child_arg(tracker, g, parent, sizeof parent);
     double t0 = now_s();
     for (int r = 0; r < n; r++) {
         run_config(o, g, res[r].choice, res[r].name, &c, &args, err, sizeof err);
@@ -353,10 +362,11 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
             tlcl_config_dump(&c, f), fclose(f);
         printf("grid: [%d/%d] %s\n", r + 1, n, res[r].name);
         double t = now_s();
-        int rc = spawn_train(o, g, &args);
+        int rc = spawn_train(o, g, &args, parent);
         if (rc < 0) {
             fprintf(stderr, "tlcl grid: %s was killed by a signal: the grid stops (rerun it to resume)\n",
                     res[r].name);
+            tlcl_tracker_close(tracker, NULL); /* the rerun continues it */
             close(lock_fd);
             free(res);
             return 1;
@@ -375,6 +385,7 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
     }
     printf("grid: training took %.1f s\n", now_s() - t0);
     int rc = finish_grid(g, res, n, fit_name, cb_name, best_name);
+    tlcl_tracker_close(tracker, rc || failed ? "FAILED" : "FINISHED");
     close(lock_fd); /* the lock goes with it; the file stays */
     for (int r = 0; r < n; r++)
         free(res[r].curve);

@@ -28,6 +28,7 @@ typedef struct train_cli {
     int device, epochs, batch_size, no_test, resume, fresh;
     const char *sets[32];
     int nsets;
+    const char *tracking_parent; /* RUN@DIR: the MLflow parent run (tlcl grid's) */
 } train_cli;
 
 typedef struct train_run {
@@ -58,7 +59,9 @@ static int usage(void)
             "  --fresh   start from the first epoch: the old backup and run state are moved aside\n"
             "            (renamed with a time stamp, not deleted)\n"
             "  A run that already finished (train.artefacts.base_dir/run_state.json) trains nothing more\n"
-            "  and exits 0; --fresh trains it again.\n");
+            "  and exits 0; --fresh trains it again.\n"
+            "  --tracking-parent=RUN@DIR  (set by tlcl grid) the MLflow run nests under local run RUN\n"
+            "            of the tracking journal in DIR/tracking\n");
     return 2;
 }
 
@@ -82,6 +85,8 @@ static int parse_cli(int argc, char **argv, train_cli *o)
             o->resume = 1;
         else if (strcmp(a, "--fresh") == 0)
             o->fresh = 1;
+        else if (strncmp(a, "--tracking-parent=", 18) == 0 && strchr(a + 18, '@'))
+            o->tracking_parent = a + 18;
         else if (strcmp(a, "--set") == 0 && i + 1 < argc && o->nsets < 32)
             o->sets[o->nsets++] = argv[++i];
         else if (strncmp(a, "--set=", 6) == 0 && o->nsets < 32)
@@ -465,6 +470,12 @@ static void open_tracker(train_run *r, const train_cli *o)
                              .experiment = c->tracking.experiment, .run_name = dated,
                              .timeout_s = c->tracking.timeout, .fresh = o->fresh, .warn = warn_both,
                              .warn_ctx = r};
+    char parent_run[64] = "";
+    if (o->tracking_parent) { /* RUN@DIR: the run id has no '@' */
+        const char *at = strchr(o->tracking_parent, '@');
+        snprintf(parent_run, sizeof parent_run, "%.*s", (int)(at - o->tracking_parent), o->tracking_parent);
+        to.parent_run = parent_run, to.parent_dir = at + 1;
+    }
     int continued = 0;
     if (tlcl_tracker_open(&r->tracker, &to, &continued, err, sizeof err) != TLCL_OK) {
         char msg[1600];

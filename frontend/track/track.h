@@ -13,9 +13,14 @@
  * tracker prints one warning and stops trying for the rest of the run;
  * training never fails because of tracking.
  *
+ * A run may be nested under a parent run (a grid's runs under the grid's
+ * run): its start record refers to the parent's journal, and the parent's
+ * MLflow run id is resolved when the start is sent (track_parent.c).
+ *
  * Files: track_rest.c (the REST client), track_journal.c (the journal and
  * the sync state), track_params.c (the effective configuration as flat
- * parameters), track_run.c (the tracker and the sync). */
+ * parameters), track_parent.c (the parent run's id), track_run.c (the
+ * tracker and the sync). */
 #ifndef TLCL_TRACK_H
 #define TLCL_TRACK_H
 
@@ -40,6 +45,8 @@ typedef struct tlcl_track_options {
     const char *run_name;
     int timeout_s;          /* per request */
     int fresh;              /* 1: always a new MLflow run; 0: an unfinished one in the journal continues */
+    /* the parent run (NULL: none): its run folder (absolute) and local run id (tlcl_tracker_run_id) */
+    const char *parent_dir, *parent_run;
     /* where warnings go (the offline one, once): "warning: " is the caller's; NULL: stderr */
     void (*warn)(void *ctx, const char *msg);
     void *warn_ctx;
@@ -54,6 +61,9 @@ typedef struct tlcl_tracker tlcl_tracker;
 tlcl_status tlcl_tracker_open(tlcl_tracker **t, const tlcl_track_options *o, int *continued, char *err,
                               size_t err_len);
 
+/* The local run id (the journal's "run"): what a child run's parent_run names. */
+const char *tlcl_tracker_run_id(const tlcl_tracker *t);
+
 /* Records; each returns 0, or -1 when the journal cannot be written (a
  * warning was printed). The upload happens as it can. */
 /* The effective configuration (YAML text, as tlcl_config_dump writes it)
@@ -66,8 +76,9 @@ int tlcl_tracker_metrics(tlcl_tracker *t, long step, const char *const *keys, co
 /* A file uploaded as artifacts/<name> (mlflow-artifacts REST, PUT); a
  * missing file is skipped with a warning at upload time. */
 int tlcl_tracker_artifact(tlcl_tracker *t, const char *path, const char *name);
-/* Ends the run (status FINISHED, FAILED or KILLED); offline, tries the
- * server once more (it may be back); warns how many records wait for
+/* Ends the run (status FINISHED, FAILED or KILLED; NULL: leaves it
+ * unfinished, for the next tlcl_tracker_open to continue); offline, tries
+ * the server once more (it may be back); warns how many records wait for
  * `tlcl track sync` when some do; frees t (NULL-safe). */
 void tlcl_tracker_close(tlcl_tracker *t, const char *status);
 
@@ -138,5 +149,19 @@ int track_state_save(const track_journal *j, const track_state *s, char *err, si
 void track_state_free(track_state *s);
 
 long long track_now_ms(void);
+
+/* track_run.c: sends every record of j after the sync state's sent_seq, under
+ * the sender's lock (wait 0: nothing is sent while another sender holds
+ * it); *sent, *skipped count. 0 when nothing is left; -1 when the server
+ * stopped answering or the state could not be saved (err says which). */
+int track_send_pending(track_journal *j, mlf_client *c, void (*warn)(void *, const char *), void *warn_ctx, int wait,
+                       int *sent, int *skipped, char *err, size_t err_len);
+
+/* track_parent.c: adds {mlflow.parentRunId: the parent's MLflow run id} to
+ * tags (a cJSON array) for ref, a start record's "parent" {dir, run}; sends
+ * the parent's pending records first. 0 (also when the parent can never
+ * have an id: warned, no tag); -1 when the server did not answer (c->error). */
+int track_parent_tag(mlf_client *c, const void *ref, void (*warn)(void *, const char *), void *warn_ctx,
+                     void *tags);
 
 #endif

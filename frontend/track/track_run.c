@@ -38,16 +38,22 @@ static double num_of(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-static int send_start(mlf_client *c, track_state *s, const cJSON *rec)
+static int send_start(mlf_client *c, track_state *s, const cJSON *rec, void (*warn)(void *, const char *),
+                      void *warn_ctx)
 {
     const char *run = str_of(rec, "run");
     if (cJSON_GetObjectItemCaseSensitive(s->runs, run))
         return 0; /* created already (a continued run's start is recorded once) */
     char exp[128], id[128], au[1024];
-    int rc = mlf_experiment_id(c, str_of(rec, "experiment"), exp, sizeof exp);
+    cJSON *tags = cJSON_CreateArray();
+    const cJSON *parent = cJSON_GetObjectItemCaseSensitive(rec, "parent");
+    int rc = parent ? track_parent_tag(c, parent, warn, warn_ctx, tags) : 0;
+    if (rc == 0)
+        rc = mlf_experiment_id(c, str_of(rec, "experiment"), exp, sizeof exp);
     if (rc == 0)
         rc = mlf_create_run(c, exp, str_of(rec, "run_name"), (long long)num_of(rec, "time"),
-                            cJSON_GetObjectItemCaseSensitive(rec, "tags"), id, sizeof id, au, sizeof au);
+                            cJSON_GetArraySize(tags) ? tags : NULL, id, sizeof id, au, sizeof au);
+    cJSON_Delete(tags);
     if (rc != 0)
         return rc;
     cJSON *info = cJSON_CreateObject();
@@ -79,11 +85,12 @@ static cJSON *metrics_body(const cJSON *rec)
 }
 
 /* 0 sent; -1 the server did not answer (stop); -2 rejected (skip). */
-static int send_record(mlf_client *c, track_state *s, const cJSON *rec)
+static int send_record(mlf_client *c, track_state *s, const cJSON *rec, void (*warn)(void *, const char *),
+                       void *warn_ctx)
 {
     const char *type = str_of(rec, "type");
     if (!strcmp(type, "start"))
-        return send_start(c, s, rec);
+        return send_start(c, s, rec, warn, warn_ctx);
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(s->runs, str_of(rec, "run"));
     if (!info) {
         snprintf(c->error, sizeof c->error, "record %.0f belongs to run %s, whose start record was not sent",
@@ -116,12 +123,8 @@ static void warn_stderr(void *ctx, const char *msg)
     fprintf(stderr, "warning: %s\n", msg);
 }
 
-/* Sends every record after the state's sent_seq, under the sender's lock
- * (wait 0: nothing is sent while another sender holds it). *sent,
- * *skipped count; returns 0 when nothing is left, -1 when the server
- * stopped answering (or the state could not be saved; err says which). */
-static int send_pending(track_journal *j, mlf_client *c, void (*warn)(void *, const char *), void *warn_ctx,
-                        int wait, int *sent, int *skipped, char *err, size_t err_len)
+int track_send_pending(track_journal *j, mlf_client *c, void (*warn)(void *, const char *), void *warn_ctx, int wait,
+                       int *sent, int *skipped, char *err, size_t err_len)
 {
     *sent = *skipped = 0;
     int lock = track_journal_lock(j, wait);
@@ -140,7 +143,7 @@ static int send_pending(track_journal *j, mlf_client *c, void (*warn)(void *, co
         long seq = (long)num_of(rec, "seq");
         if (seq <= s.sent_seq)
             continue;
-        int r = send_record(c, &s, rec);
+        int r = send_record(c, &s, rec, warn, warn_ctx);
         if (r == -1) {
             snprintf(err, err_len, "%s", c->error);
             rc = -1;
@@ -211,7 +214,7 @@ static int record(tlcl_tracker *t, cJSON *rec)
     }
     int sent, skipped;
     if (!t->offline &&
-        send_pending(&t->j, &t->client, t->warn, t->warn_ctx, 0, &sent, &skipped, t->err, sizeof t->err) != 0)
+        track_send_pending(&t->j, &t->client, t->warn, t->warn_ctx, 0, &sent, &skipped, t->err, sizeof t->err) != 0)
         go_offline(t);
     return 0;
 }
@@ -267,8 +270,18 @@ tlcl_status tlcl_tracker_open(tlcl_tracker **out, const tlcl_track_options *o, i
     cJSON_AddStringToObject(start, "experiment", o->experiment);
     cJSON_AddStringToObject(start, "run_name", o->run_name);
     cJSON_AddNumberToObject(start, "time", (double)track_now_ms());
+    if (o->parent_dir && o->parent_run) {
+        cJSON *parent = cJSON_AddObjectToObject(start, "parent");
+        cJSON_AddStringToObject(parent, "dir", o->parent_dir);
+        cJSON_AddStringToObject(parent, "run", o->parent_run);
+    }
     record(t, start);
     return TLCL_OK;
+}
+
+const char *tlcl_tracker_run_id(const tlcl_tracker *t)
+{
+    return t ? t->run : "";
 }
 
 static cJSON *kv(const char *key, const char *value, size_t value_max)
@@ -394,15 +407,17 @@ void tlcl_tracker_close(tlcl_tracker *t, const char *status)
 {
     if (!t)
         return;
-    cJSON *rec = cJSON_CreateObject();
-    cJSON_AddStringToObject(rec, "type", "end");
-    cJSON_AddStringToObject(rec, "status", status);
-    cJSON_AddNumberToObject(rec, "time", (double)track_now_ms());
-    record(t, rec);
+    if (status) {
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddStringToObject(rec, "type", "end");
+        cJSON_AddStringToObject(rec, "status", status);
+        cJSON_AddNumberToObject(rec, "time", (double)track_now_ms());
+        record(t, rec);
+    }
     if (t->offline) { /* one more try, quietly: a server back after a restart takes the rest now */
         int sent, skipped;
         char err[1400];
-        send_pending(&t->j, &t->client, t->warn, t->warn_ctx, 0, &sent, &skipped, err, sizeof err);
+        track_send_pending(&t->j, &t->client, t->warn, t->warn_ctx, 0, &sent, &skipped, err, sizeof err);
     }
     track_state s;
     track_state_load(&t->j, &s);
@@ -442,7 +457,7 @@ tlcl_status tlcl_track_sync(const char *run_dir, const char *uri, int timeout_s,
     mlf_client c;
     mlf_init(&c, uri && uri[0] ? uri : journal_uri, timeout_s);
     int sent, skipped;
-    if (send_pending(&j, &c, warn_stderr, NULL, 1, &sent, &skipped, err, err_len) != 0) {
+    if (track_send_pending(&j, &c, warn_stderr, NULL, 1, &sent, &skipped, err, err_len) != 0) {
         char why[1400];
         snprintf(why, sizeof why, "%s", err);
         snprintf(err, err_len, "%s (%d records sent before it stopped; run `tlcl track sync %s` again)", why, sent,
