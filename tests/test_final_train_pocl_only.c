@@ -11,6 +11,7 @@
  * program twice.) */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "testdata.h"
 
 #include "image_write.h"
 
@@ -23,35 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *CLASSES[] = {"circles", "stripes", "squares"};
-enum { NCLASS = 3, PER_CLASS = 12, SIDE = 24 };
-
-static void write_dataset(const char *root)
-{
-    unsigned char px[SIDE * SIDE * 3];
-    char dir[1024], path[1200];
-    mkdir(root, 0755);
-    for (int k = 0; k < NCLASS; k++) {
-        snprintf(dir, sizeof dir, "%s/%s", root, CLASSES[k]);
-        mkdir(dir, 0755);
-        for (int i = 0; i < PER_CLASS; i++) {
-            for (int y = 0; y < SIDE; y++)
-                for (int x = 0; x < SIDE; x++) {
-                    int dx = x - SIDE / 2, dy = y - SIDE / 2, v;
-                    if (k == 0)
-                        v = (dx * dx + dy * dy) % (40 + i) < 20 ? 230 : 30;
-                    else if (k == 1)
-                        v = ((x + i) / 3) % 2 ? 220 : 40;
-                    else
-                        v = (abs(dx) < 6 + i % 4 && abs(dy) < 6) ? 200 : 50;
-                    for (int c = 0; c < 3; c++)
-                        px[(y * SIDE + x) * 3 + c] = (unsigned char)(v + 7 * c + i);
-                }
-            snprintf(path, sizeof path, "%s/img%02d.png", dir, i);
-            image_write_rgb(path, SIDE, SIDE, px, NULL, 0);
-        }
-    }
-}
+enum { PER_CLASS = 12 };
 
 /* The fine-tuning run (final 0) or the final run on train + valid (1). */
 static void write_config(const char *dir, const char *data, int final)
@@ -199,7 +172,7 @@ int main(void)
     snprintf(data, sizeof data, "%s/data", root);
     snprintf(tune, sizeof tune, "%s/tune", root), snprintf(fin, sizeof fin, "%s/final", root);
     mkdir(tune, 0755), mkdir(fin, 0755);
-    write_dataset(data);
+    testdata_shapes(data, PER_CLASS, 0);
     write_config(tune, data, 0), write_config(fin, data, 1);
 
     /* fine-tuning: 27 training, 9 validation images (stratified, 3 per class) */

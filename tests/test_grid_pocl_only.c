@@ -17,6 +17,7 @@
  * (PoCL only: it runs the whole program.) */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "testdata.h"
 
 #include "image_write.h"
 
@@ -31,40 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *CLASSES[] = {"circles", "stripes", "squares"};
-enum { NCLASS = 3, PER_CLASS = 12, SIDE = 24, NRUNS = 4 };
+enum { PER_CLASS = 12, NRUNS = 4 };
 
 static const char *const expect_dirs[NRUNS] = {
     "run-001-learning_rate=0.01_gamma=1.0", "run-002-learning_rate=0.01_gamma=2.0",
     "run-003-learning_rate=0.001_gamma=1.0", "run-004-learning_rate=0.001_gamma=2.0"};
-
-static void write_dataset(const char *root)
-{
-    unsigned char px[SIDE * SIDE * 3];
-    char dir[1024], path[1200];
-    snprintf(dir, sizeof dir, "%s/train", root);
-    mkdir(dir, 0755);
-    for (int k = 0; k < NCLASS; k++) {
-        snprintf(dir, sizeof dir, "%s/train/%s", root, CLASSES[k]);
-        mkdir(dir, 0755);
-        for (int i = 0; i < PER_CLASS; i++) {
-            for (int y = 0; y < SIDE; y++)
-                for (int x = 0; x < SIDE; x++) {
-                    int dx = x - SIDE / 2, dy = y - SIDE / 2, v;
-                    if (k == 0)
-                        v = (dx * dx + dy * dy) % (40 + i) < 20 ? 230 : 30;
-                    else if (k == 1)
-                        v = ((x + i) / 3) % 2 ? 220 : 40;
-                    else
-                        v = (abs(dx) < 6 + i % 4 && abs(dy) < 6) ? 200 : 50;
-                    for (int c = 0; c < 3; c++)
-                        px[(y * SIDE + x) * 3 + c] = (unsigned char)(v + 7 * c + i);
-                }
-            snprintf(path, sizeof path, "%s/img%02d.png", dir, i);
-            image_write_rgb(path, SIDE, SIDE, px, NULL, 0);
-        }
-    }
-}
 
 static void write_config(const char *dir, const char *data, const char *out, const char *metric, const char *params)
 {
@@ -208,7 +180,8 @@ int main(void)
     char data[600], out[700], path[1400], best[1400], names[16][160];
     snprintf(data, sizeof data, "%s/data", root), snprintf(out, sizeof out, "%s/out", root);
     mkdir(data, 0755);
-    write_dataset(data);
+    snprintf(path, sizeof path, "%s/train", data);
+    testdata_shapes(path, PER_CLASS, 0);
     write_config(root, data, "out", "val_loss", "    optimizer.learning_rate: [0.01, 0.001]\n    loss.gamma: [1.0, 2.0]\n");
 
     time_t t0 = time(NULL);

@@ -14,6 +14,7 @@
  * several times.) */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "testdata.h"
 
 #include "image_write.h"
 
@@ -27,36 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *CLASSES[] = {"circles", "stripes", "squares"};
-enum { NCLASS = 3, PER_CLASS = 12, SIDE = 24 };
-
-static void write_dataset(const char *root, const char *split, int count, int salt)
-{
-    unsigned char px[SIDE * SIDE * 3];
-    char dir[1024], path[1200];
-    for (int k = 0; k < NCLASS; k++) {
-        snprintf(dir, sizeof dir, "%s/%s", root, split);
-        mkdir(dir, 0755);
-        snprintf(dir, sizeof dir, "%s/%s/%s", root, split, CLASSES[k]);
-        mkdir(dir, 0755);
-        for (int i = 0; i < count; i++) {
-            for (int y = 0; y < SIDE; y++)
-                for (int x = 0; x < SIDE; x++) {
-                    int dx = x - SIDE / 2, dy = y - SIDE / 2, v;
-                    if (k == 0)
-                        v = (dx * dx + dy * dy) % (40 + i + salt) < 20 ? 230 : 30;
-                    else if (k == 1)
-                        v = ((x + i + salt) / 3) % 2 ? 220 : 40;
-                    else
-                        v = (abs(dx) < 6 + i % 4 && abs(dy) < 6 + salt % 3) ? 200 : 50;
-                    for (int c = 0; c < 3; c++)
-                        px[(y * SIDE + x) * 3 + c] = (unsigned char)(v + 7 * c + i);
-                }
-            snprintf(path, sizeof path, "%s/img%02d.png", dir, i);
-            image_write_rgb(path, SIDE, SIDE, px, NULL, 0);
-        }
-    }
-}
+enum { PER_CLASS = 12 };
 
 static void write_config(const char *dir, const char *data)
 {
@@ -367,8 +339,10 @@ int main(void)
     snprintf(b, sizeof b, "%s/killed", root), snprintf(c, sizeof c, "%s/nobackup", root);
     snprintf(d, sizeof d, "%s/badbackup", root), snprintf(saved, sizeof saved, "%s/saved.safetensors", root);
     mkdir(data, 0755), mkdir(a, 0755), mkdir(b, 0755), mkdir(c, 0755), mkdir(d, 0755);
-    write_dataset(data, "train", PER_CLASS, 0);
-    write_dataset(data, "test", 4, 5);
+    snprintf(path, sizeof path, "%s/train", data);
+    testdata_shapes(path, PER_CLASS, 0);
+    snprintf(path, sizeof path, "%s/test", data);
+    testdata_shapes(path, 4, 5);
     write_config(a, data), write_config(b, data), write_config(c, data), write_config(d, data);
     int lines = 0;
 

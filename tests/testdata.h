@@ -1,0 +1,14 @@
+/* testdata.h — generated image data sets for the whole-program tests
+ * (resume, final training, grid): three classes of shapes a small network
+ * tells apart in a few steps. */
+#ifndef TLCL_TESTDATA_H
+#define TLCL_TESTDATA_H
+
+enum { TESTDATA_CLASSES = 3, TESTDATA_SIDE = 24 };
+extern const char *const testdata_class_names[TESTDATA_CLASSES]; /* circles, stripes, squares */
+
+/* dir/<class>/imgNN.png, per_class PNGs of TESTDATA_SIDE px a class (dir and
+ * the class folders are created); salt varies the shapes (another split). */
+void testdata_shapes(const char *dir, int per_class, int salt);
+
+#endif
