@@ -311,6 +311,44 @@ const char *tlcl_checkpoint_meta(const tlcl_checkpoint *c, const char *key)
 }
 
 /* The model options a checkpoint was saved with. */
+/* A metadata integer: digits only, within [lo, hi]. */
+static tlcl_status meta_read_int(const tlcl_checkpoint *c, const char *key, const char *text, long lo, long hi, int *out,
+                            char *err, size_t err_len)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < lo || v > hi) {
+        snprintf(err, err_len, "%s: metadata %s is '%s', expected an integer from %ld to %ld (a damaged checkpoint?)",
+                 c->path, key, text, lo, hi);
+        return TLCL_ERR_FORMAT;
+    }
+    *out = (int)v;
+    return TLCL_OK;
+}
+
+/* class_names, when present, is an array of `classes` strings (classes < 0:
+ * no classifier, any count). Everything that prints a class by index
+ * relies on it. */
+static tlcl_status check_class_names(const tlcl_checkpoint *c, int classes, char *err, size_t err_len)
+{
+    const char *text = tlcl_checkpoint_meta(c, "class_names");
+    if (!text)
+        return TLCL_OK;
+    cJSON *arr = cJSON_Parse(text);
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1, strings = n >= 0;
+    for (int i = 0; strings && i < n; i++)
+        strings = cJSON_IsString(cJSON_GetArrayItem(arr, i));
+    cJSON_Delete(arr);
+    if (strings && (classes < 0 || n == classes))
+        return TLCL_OK;
+    if (!strings)
+        snprintf(err, err_len, "%s: metadata class_names is not a list of strings (a damaged checkpoint?)", c->path);
+    else
+        snprintf(err, err_len, "%s: metadata class_names has %d names but the classifier has %d classes (a damaged "
+                 "checkpoint?)", c->path, n, classes);
+    return TLCL_ERR_FORMAT;
+}
+
 tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options *o, char *err, size_t err_len)
 {
     *o = tlcl_model_options_default();
@@ -323,9 +361,11 @@ tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options
         return TLCL_ERR_FORMAT;
     }
     o->arch = arch;
-    o->size = atoi(size);
-    o->classes = atoi(classes);
-    o->include_top = atoi(top);
+    if (meta_read_int(c, "input_size", size, 1, 100000, &o->size, err, err_len) != TLCL_OK ||
+        meta_read_int(c, "classes", classes, 0, 1000000, &o->classes, err, err_len) != TLCL_OK ||
+        meta_read_int(c, "include_top", top, 0, 1, &o->include_top, err, err_len) != TLCL_OK)
+        return TLCL_ERR_FORMAT;
+    TLCL_TRY(check_class_names(c, o->include_top ? o->classes : -1, err, err_len));
     cJSON *head = cJSON_Parse(tlcl_checkpoint_meta(c, "head") ? tlcl_checkpoint_meta(c, "head") : "{}");
     cJSON *units = cJSON_GetObjectItemCaseSensitive(head, "units");
     for (int i = 0; i < 4 && i < cJSON_GetArraySize(units); i++)

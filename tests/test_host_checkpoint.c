@@ -72,6 +72,38 @@ static void test_format_version(harness *h)
                    "expected format_version 1");
 }
 
+/* The metadata a model is rebuilt from is checked before it is used: a
+ * class_names list shorter than the classes (tlcl test then read past it),
+ * not strings, and non-integer sizes are refused naming the file. */
+static void test_options_metadata(harness *h)
+{
+    static const struct { const char *what, *meta, *want; } cases[] = {
+        {"class_names shorter than classes", "\"classes\":\"3\",\"class_names\":\"[\\\"a\\\",\\\"b\\\"]\"",
+         "class_names has 2 names but the classifier has 3 classes"},
+        {"class_names not strings", "\"classes\":\"2\",\"class_names\":\"[1,2]\"", "class_names is not a list of strings"},
+        {"classes not an integer", "\"classes\":\"3x\"", "metadata classes is '3x'"},
+        {"negative classes", "\"classes\":\"-1\"", "metadata classes is '-1'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char meta[512], name[32];
+        snprintf(meta, sizeof meta,
+                 "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"1\",\"architecture\":\"efficientnet-b0\","
+                 "\"input_size\":\"32\",\"include_top\":\"1\",%s}",
+                 cases[i].meta);
+        snprintf(name, sizeof name, "meta%zu.safetensors", i);
+        const char *path = write_header(name, meta);
+        tlcl_checkpoint *c = NULL;
+        tlcl_model_options o;
+        char err[1024] = "";
+        tlcl_status s = tlcl_checkpoint_open(&c, path, err, sizeof err);
+        if (s == TLCL_OK)
+            s = tlcl_checkpoint_options(c, &o, err, sizeof err);
+        harness_expectf(h, s == TLCL_ERR_FORMAT && strstr(err, path) && strstr(err, cases[i].want), "%s -> %s",
+                        cases[i].what, err);
+        tlcl_checkpoint_close(c);
+    }
+}
+
 /* A host model (built, laid out, not on a device) of `classes` classes. */
 static int host_model(harness *h, tlcl_model *m, int classes)
 {
@@ -200,6 +232,7 @@ int main(void)
         return 1;
     }
     test_format_version(&h);
+    test_options_metadata(&h);
     test_round_trip(&h);
     test_load_best(&h);
     char cmd[600];
