@@ -415,6 +415,21 @@ static void test_metric_groups(harness *h)
                  "'metric_groups.a': expected a non-empty list", NULL);
 }
 
+/* Settings that used to be accepted and ignored are refused (issue 13,
+ * defect 13): a NaN always stops, and the CSV separator is one character. */
+static void test_ignored_settings(harness *h)
+{
+    expect_error(h, "terminate_on_nan off",
+                 "train: {data_dir: {train: d}}\ncallbacks: {terminate_on_nan: {enabled: false}}\n", "2:32",
+                 "'callbacks.terminate_on_nan.enabled': tlcl always stops", "remove the key");
+    expect_error(h, "two-character separator",
+                 "train: {data_dir: {train: d}}\ncallbacks: {csv_logger: {separator: ';;'}}\n", "2:26",
+                 "'callbacks.csv_logger.separator': expected one character", "got ';;'");
+    expect_error(h, "quote as separator",
+                 "train: {data_dir: {train: d}}\ncallbacks: {csv_logger: {separator: '\"'}}\n", "2:26",
+                 "'callbacks.csv_logger.separator': expected one character", NULL);
+}
+
 static void test_phase_limit(harness *h)
 {
     char err[1024] = "", want[128];
@@ -573,6 +588,7 @@ int main(void)
     test_monitors_logged(&h);
     test_phase_limit(&h);
     test_metric_groups(&h);
+    test_ignored_settings(&h);
     test_paths(&h);
     test_round_trip(&h);
     test_fuzz(&h);

@@ -176,9 +176,17 @@ static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)
                          "'class_weight_power': %g applies to class_weight: balanced only; set class_weight: "
                          "balanced or remove class_weight_power",
                          c->class_weight.power);
-    if (!c->callbacks.csv_logger.separator[0])
+    const char *sep = c->callbacks.csv_logger.separator;
+    if (strlen(sep) != 1 || strchr("\"\r\n", sep[0]))
         return key_error(c, err, len, "callbacks.csv_logger.separator",
-                         "'callbacks.csv_logger.separator': expected a non-empty string");
+                         "'callbacks.csv_logger.separator': expected one character other than a quote or a line "
+                         "break (Python's csv writes one), got '%s'",
+                         sep);
+    if (!c->callbacks.terminate_on_nan.enabled)
+        return key_error(c, err, len, "callbacks.terminate_on_nan.enabled",
+                         "'callbacks.terminate_on_nan.enabled': tlcl always stops on a NaN or Inf loss (the device "
+                         "skips that update and the later ones, so training on would change nothing): remove the "
+                         "key or set it to true");
     return TLCL_OK;
 }
 

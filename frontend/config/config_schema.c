@@ -270,7 +270,8 @@ const cfg_key cfg_keys[] = {
     BOOL("callbacks.csv_logger.enabled", callbacks.csv_logger.enabled, "true", "CSVLogger, one row per epoch."),
     PATH("callbacks.csv_logger.filename", callbacks.csv_logger.filename, CFG_OUT_FILE | CFG_IN_BASE, ".csv", ART,
          "training_log.csv", "CSV file, relative to train.artefacts.base_dir."),
-    STR("callbacks.csv_logger.separator", callbacks.csv_logger.separator, 0, ",", "Field separator (Keras ',')."),
+    STR("callbacks.csv_logger.separator", callbacks.csv_logger.separator, 0, ",",
+        "Field separator, one character other than a quote or a line break (Keras ',')."),
     BOOL("callbacks.csv_logger.append", callbacks.csv_logger.append, "false",
          "Append to an existing file (a resumed run) instead of truncating it."),
     BOOL("callbacks.early_stopping.enabled", callbacks.early_stopping.enabled, "false", "EarlyStopping."),
@@ -287,7 +288,8 @@ const cfg_key cfg_keys[] = {
     INT("callbacks.early_stopping.start_from_epoch", callbacks.early_stopping.start_from_epoch, 0, 1000000, "0",
         "Epochs of warm-up before stopping is considered."),
     BOOL("callbacks.terminate_on_nan.enabled", callbacks.terminate_on_nan.enabled, "true",
-         "Stop when the loss is NaN or Inf (tlcl also skips that step's update)."),
+         "Stop when the loss is NaN or Inf (tlcl also skips that step's update); tlcl always does,\n"
+         "so false is refused."),
     /* ---- metrics ---- */
     {.key = "metrics", .type = CFG_METRICS, .offset = OFF(metrics), .def = "[accuracy]",
      .doc = "Metrics computed every epoch: accuracy, precision, recall, f1, balanced_accuracy, kappa, auc,\n"
