@@ -6,7 +6,8 @@
  * - kill -9 at three points, then a rerun: the output is byte for byte the
  *   uninterrupted run's, one row per image;
  * - a partial output of other options (--top) is refused, naming it;
- * - --list reads paths from a file. */
+ * - --list reads paths from a file;
+ * - links that lead back to a walked directory are walked once. */
 #include "harness.h"
 #include "textout.h"
 #include "image_write.h"
@@ -209,6 +210,32 @@ static void test_list(harness *h, const char *small)
     free(a), free(b);
 }
 
+/* Links that lead back (two to '.', one to the parent) are walked once:
+ * each image gets one row, and the walk ends. */
+static void test_link_loops(harness *h, const char *small)
+{
+    char dir[600], sub[700], ln[800], src[700], dst[800], out[700];
+    snprintf(dir, sizeof dir, "%s/loops", root);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    mkdir(dir, 0755), mkdir(sub, 0755);
+    for (int i = 0; i < 3; i++) {
+        snprintf(src, sizeof src, "%s/img%05d.png", small, i);
+        snprintf(dst, sizeof dst, "%s/img%05d.png", i < 2 ? dir : sub, i);
+        if (link(src, dst) != 0)
+            harness_fail(h, "link %s", dst);
+    }
+    int ok = 1;
+    snprintf(ln, sizeof ln, "%s/a", dir), ok &= symlink(".", ln) == 0;
+    snprintf(ln, sizeof ln, "%s/b", dir), ok &= symlink(".", ln) == 0;
+    snprintf(ln, sizeof ln, "%s/up", sub), ok &= symlink("..", ln) == 0;
+    snprintf(out, sizeof out, "%s/loops.csv", root);
+    int rc = ok ? run(h, "loops", out, "2", dir, 0, NULL) : -1;
+    char *text = textout_read_all(out, NULL);
+    harness_expectf(h, rc == 0 && text && lines(text) == 4, "links back to '.' and '..': 3 images, 3 rows (got %d)",
+                    text ? lines(text) - 1 : -1);
+    free(text);
+}
+
 int main(void)
 {
     harness h;
@@ -226,6 +253,7 @@ int main(void)
         test_memory(&h, small, large);
         test_resume(&h, large);
         test_list(&h, small);
+        test_link_loops(&h, small);
     }
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

@@ -143,9 +143,39 @@ static int by_name(const struct dirent **a, const struct dirent **b) { return st
 
 static int skip_entry(const struct dirent *d) { return d->d_name[0] != '.'; }
 
-/* Adds the images under dir, recursively, each directory in sorted order. */
-static int walk_dir(const char *dir, file_list *l)
+/* Directories already walked, by (device, inode): links that lead back
+ * (two links to '.', a link to a parent) are walked once, not forever. */
+typedef struct dir_seen {
+    struct { dev_t dev; ino_t ino; } *v;
+    int n, cap;
+} dir_seen;
+
+/* 1 when st's directory was walked before; otherwise records it (0), or -1
+ * when out of memory. */
+static int seen_before(dir_seen *s, const struct stat *st)
 {
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].dev == st->st_dev && s->v[i].ino == st->st_ino)
+            return 1;
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        __typeof__(s->v) v = realloc(s->v, (size_t)cap * sizeof *v);
+        if (!v)
+            return -1;
+        s->v = v, s->cap = cap;
+    }
+    s->v[s->n].dev = st->st_dev, s->v[s->n++].ino = st->st_ino;
+    return 0;
+}
+
+/* Adds the images under dir, recursively, each directory in sorted order
+ * and once. */
+static int walk_dir(const char *dir, file_list *l, dir_seen *seen)
+{
+    struct stat self;
+    int again = stat(dir, &self) == 0 ? seen_before(seen, &self) : 0;
+    if (again)
+        return again < 0 ? -1 : 0;
     struct dirent **ents;
     int n = scandir(dir, &ents, skip_entry, by_name), rc = 0;
     if (n < 0) {
@@ -158,7 +188,7 @@ static int walk_dir(const char *dir, file_list *l)
         snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", ents[i]->d_name);
         if (rc == 0 && stat(path, &st) == 0) {
             if (S_ISDIR(st.st_mode))
-                rc = walk_dir(path, l);
+                rc = walk_dir(path, l, seen);
             else if (S_ISREG(st.st_mode) && tlcl_image_name_supported(path))
                 rc = list_add(l, path);
         }
@@ -198,14 +228,17 @@ static int read_list(const char *path, file_list *l)
  * its paths after them. */
 static int collect_inputs(const predict_args *a, file_list *l)
 {
-    for (int i = 0; i < a->ninputs; i++) {
+    dir_seen seen = {0};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < a->ninputs; i++) {
         struct stat st;
-        int rc = stat(a->inputs[i], &st) == 0 && S_ISDIR(st.st_mode) ? walk_dir(a->inputs[i], l)
-                                                                      : list_add(l, a->inputs[i]);
-        if (rc) {
-            fprintf(stderr, "tlcl predict: out of memory listing the inputs\n");
-            return -1;
-        }
+        rc = stat(a->inputs[i], &st) == 0 && S_ISDIR(st.st_mode) ? walk_dir(a->inputs[i], l, &seen)
+                                                                 : list_add(l, a->inputs[i]);
+    }
+    free(seen.v);
+    if (rc) {
+        fprintf(stderr, "tlcl predict: out of memory listing the inputs\n");
+        return -1;
     }
     return a->list ? read_list(a->list, l) : 0;
 }
