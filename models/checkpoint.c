@@ -160,6 +160,13 @@ static tlcl_status save_sections(const tlcl_model *m, const float *host, const c
                                  const char *const *class_names, int n_names, const tlcl_save_extra *x, char *err,
                                  size_t err_len)
 {
+    for (int i = 0; i < n_names; i++) /* a header must stay valid JSON: see utf8.c */
+        if (tlcl_utf8_invalid_at(class_names[i]) >= 0) {
+            char shown[256];
+            tlcl_utf8_printable(shown, sizeof shown, class_names[i]);
+            snprintf(err, err_len, "saving %s: class name %d '%s' is not valid UTF-8", path, i, shown);
+            return TLCL_ERR_ARG;
+        }
     size_t hlen = 0;
     char *header = header_text(m, class_names, n_names, x, &hlen);
     if (!header) {

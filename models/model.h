@@ -193,6 +193,13 @@ tlcl_layer_cost tlcl_dense_cost(const tlcl_dense_layer *d, int batch, int backwa
 /* Elementwise work: floats read and written, no FLOPs. */
 tlcl_layer_cost tlcl_move_cost(double floats_read, double floats_written);
 
+/* ---- UTF-8 ---------------------------------------------------------------
+ * Names written into JSON must be UTF-8. tlcl_utf8_invalid_at: the offset of
+ * the first byte that is not part of a valid UTF-8 sequence, -1 when s is
+ * valid. tlcl_utf8_printable: s for a message, each such byte as "\xNN". */
+long tlcl_utf8_invalid_at(const char *s);
+void tlcl_utf8_printable(char *dst, size_t len, const char *s);
+
 /* ---- checkpoints (safetensors) -------------------------------------------
  * Tensor names are the Keras weight paths "<layer>/<variable>" with Keras
  * shapes; metadata (strings) holds format, format_version, tlcl_version,

@@ -161,6 +161,25 @@ static void test_round_trip(harness *h)
     tlcl_model_free(&m);
 }
 
+/* A header is JSON: a class name that is not UTF-8 is refused, no file made. */
+static void test_non_utf8_name(harness *h)
+{
+    tlcl_model m;
+    char err[1024] = "", path[512];
+    if (host_model(h, &m, 3))
+        return;
+    float *host = calloc(m.params.total, sizeof *host);
+    const char *names[] = {"a", "caf\xe9", "c"};
+    snprintf(path, sizeof path, "%s/latin1.safetensors", tmpdir);
+    tlcl_status s = host ? tlcl_model_save_host(&m, host, path, names, 3, err, sizeof err) : TLCL_ERR_OOM;
+    printf("     error: %s\n", err);
+    harness_expect(h, s == TLCL_ERR_ARG && strstr(err, "class name 1 'caf\\xE9' is not valid UTF-8") &&
+                          access(path, F_OK) != 0,
+                   "a class name that is not UTF-8 is refused before any file is written");
+    free(host);
+    tlcl_model_free(&m);
+}
+
 static void copy_truncated(const char *from, const char *to, long drop)
 {
     FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
@@ -234,6 +253,7 @@ int main(void)
     test_format_version(&h);
     test_options_metadata(&h);
     test_round_trip(&h);
+    test_non_utf8_name(&h);
     test_load_best(&h);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -8,6 +8,7 @@
 #include "dataset_dir.h"
 #include "dataset_split.h"
 #include "harness.h"
+#include "model.h"
 #include "mt19937.h"
 #include "split_file.h"
 
@@ -793,6 +794,46 @@ static void test_class_mismatch(harness *h)
     rm_tree(test);
 }
 
+/* Names that reach JSON must be UTF-8: the checker against a table of
+ * valid and invalid sequences (RFC 3629 and Unicode's table 3-7), then the
+ * data set refusing a Latin-1 class folder and image name, accepting UTF-8. */
+static void test_utf8_names(harness *h)
+{
+    static const struct {
+        const char *s;
+        long bad_at;
+    } cases[] = {
+        {"abc", -1}, {"caf\xc3\xa9", -1}, {"\xe6\x97\xa5\xe6\x9c\xac", -1}, {"\xf0\x9f\x98\x80", -1},
+        {"\xf4\x8f\xbf\xbf", -1}, {"caf\xe9", 3}, {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xed\xa0\x80", 0},
+        {"\xf4\x90\x80\x80", 0}, {"a\xe6\x97", 1}, {"\x80", 0}, {"ok\xf5\x80\x80\x80", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        harness_expectf(h, tlcl_utf8_invalid_at(cases[i].s) == cases[i].bad_at, "utf8 case %zu: first bad byte %ld",
+                        i, cases[i].bad_at);
+    char shown[64];
+    tlcl_utf8_printable(shown, sizeof shown, "caf\xe9-\xc3\xa9");
+    expect(h, strcmp(shown, "caf\\xE9-\xc3\xa9") == 0, "a bad byte is shown as \\xNN, valid ones as they are");
+
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/utf8", g_root);
+    touch(dir, "caf\xe9/a.jpg");
+    touch(dir, "dog/b.jpg");
+    expect_open_error(h, dir, NULL, "class folder name 'caf\\xE9'", "a Latin-1 class folder is refused, bytes shown");
+    rm_tree(dir);
+    touch(dir, "cat/\xff.jpg");
+    touch(dir, "dog/b.jpg");
+    expect_open_error(h, dir, NULL, "image path 'cat/\\xFF.jpg'", "a Latin-1 image name is refused");
+    rm_tree(dir);
+    touch(dir, "caf\xc3\xa9/a.jpg");
+    touch(dir, "\xe6\x97\xa5/b.jpg");
+    tlcl_dataset ds;
+    open_or_die(&ds, dir, NULL);
+    expect(h, ds.num_classes == 2 && strcmp(ds.class_names[0], "caf\xc3\xa9") == 0 && ds.count == 2,
+           "UTF-8 class names are kept as they are");
+    tlcl_dataset_free(&ds);
+    rm_tree(dir);
+}
+
 /* Keras's follow_links=False: a link to a directory inside a class is not
  * walked unless asked. */
 static void test_links(harness *h)
@@ -895,6 +936,7 @@ int main(void)
     test_open_errors(&h);
     test_class_mismatch(&h);
     test_links(&h);
+    test_utf8_names(&h);
     rm_tree(g_root);
     cJSON_Delete(tree);
     cJSON_Delete(kf);

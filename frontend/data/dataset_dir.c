@@ -4,6 +4,8 @@
  * before "a-b", Keras puts it after ('-' < '/'). */
 #include "dataset_dir.h"
 
+#include "model.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -246,6 +248,24 @@ static tlcl_status add_sample(tlcl_dataset *ds, size_t *cap, const char *dir, co
     return TLCL_OK;
 }
 
+/* Names tlcl writes into JSON (the split file, the checkpoint's class
+ * names) must be UTF-8; a Latin-1 name from an old archive is refused here,
+ * where it enters, with the bytes shown and a way to rename it. */
+static tlcl_status check_utf8_name(const char *root, const char *name, const char *what, char *err, size_t len)
+{
+    long at = tlcl_utf8_invalid_at(name);
+    if (at < 0)
+        return TLCL_OK;
+    char shown[512];
+    tlcl_utf8_printable(shown, sizeof shown, name);
+    snprintf(err, len,
+             "%s '%s' in '%s' is not valid UTF-8 (byte 0x%02X at offset %ld): tlcl writes class and file names into "
+             "JSON, which is UTF-8 only. Rename it: convmv -f latin1 -t utf-8 -r '%s' shows what it would rename, the "
+             "same command with --notest renames",
+             what, shown, root, (unsigned char)name[at], at, root);
+    return TLCL_ERR_ARG;
+}
+
 /* Appends the images of one class in Keras's order. */
 static tlcl_status index_class(tlcl_dataset *ds, size_t *cap, int label, const tlcl_dataset_options *o, char *err,
                                size_t len)
@@ -257,8 +277,11 @@ static tlcl_status index_class(tlcl_dataset *ds, size_t *cap, int label, const t
         s = list_dir(ds->root, dirs.v[i], o->follow_links, &sub, &files, err, len);
         strvec_sort(&files);
         for (size_t k = 0; s == TLCL_OK && k < files.n; k++)
-            if (tlcl_dataset_is_image(files.v[k], o->keras_only))
+            if (tlcl_dataset_is_image(files.v[k], o->keras_only)) {
                 s = add_sample(ds, cap, dirs.v[i], files.v[k], label);
+                if (s == TLCL_OK)
+                    s = check_utf8_name(ds->root, ds->samples[ds->count - 1].path, "image path", err, len);
+            }
         strvec_free(&sub);
         strvec_free(&files);
     }
@@ -367,6 +390,8 @@ tlcl_status tlcl_dataset_open(tlcl_dataset *ds, const char *root, const tlcl_dat
     tlcl_status s = find_classes(root, &classes, err, len);
     if (s == TLCL_OK && o->class_names)
         s = pick_classes(&classes, o, root, err, len);
+    for (size_t i = 0; s == TLCL_OK && i < classes.n; i++)
+        s = check_utf8_name(root, classes.v[i], "class folder name", err, len);
     if (s != TLCL_OK) {
         if (s == TLCL_ERR_OOM)
             snprintf(err, len, "out of host memory indexing '%s'", root);
