@@ -288,6 +288,7 @@ static void test_set(harness *h)
         {"metrics=[accuracy, accuracy]", "listed twice"},
         {"class_weight={a: 1", "YAML syntax error"},
         {"no_equals_sign", "expected KEY=VALUE"},
+        {"model.architecture=efficientnet\xff", "'model.architecture': not valid UTF-8"}, /* names reach JSON */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tlcl_status s = tlcl_config_set_arg(&cfg, bad[i].kv, err, sizeof err);

@@ -2,6 +2,7 @@
  * text: the type check, the range or allowed values, and a message that
  * says what was expected and what came. */
 #include "config_schema.h"
+#include "model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -144,6 +145,8 @@ static tlcl_status set_string(cfg_ctx *x, const cfg_key *k, const char *name, ch
 {
     if (strlen(text) >= k->size)
         return cfg_error(x, m, "'%s': longer than %zu bytes", name, k->size - 1);
+    if (tlcl_utf8_invalid_at(text) >= 0) /* YAML is UTF-8 already; --set comes from argv, and names reach JSON */
+        return cfg_error(x, m, "'%s': not valid UTF-8 text", name);
     strcpy(dst, text);
     return TLCL_OK;
 }
