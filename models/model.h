@@ -145,6 +145,17 @@ void tlcl_model_free(tlcl_model *m);
 
 typedef struct tlcl_param_totals { size_t total, trainable, non_trainable; } tlcl_param_totals;
 tlcl_param_totals tlcl_model_count(const tlcl_model *m);
+/* The layers in Keras's order (model.layers of the Keras EfficientNet with
+ * its top), each with its Keras class and its parameters in Keras's
+ * variable order; the summary and the Keras export walk this one list. */
+typedef struct tlcl_layer_info {
+    const char *name, *type; /* Keras layer name and class */
+    int h, w, c;             /* output shape; h = 0 for (None, c) */
+    int param_ids[4], nparams;
+} tlcl_layer_info;
+typedef void (*tlcl_layer_fn)(const tlcl_layer_info *l, void *ctx);
+void tlcl_model_layers(const tlcl_model *m, tlcl_layer_fn fn, void *ctx);
+
 /* Keras-style model.summary() table; json != 0 writes JSON instead. */
 void tlcl_model_summary(const tlcl_model *m, FILE *f, int json);
 
