@@ -254,6 +254,13 @@ int tlcl_checkpoint_class_names(const tlcl_checkpoint *c, char ***names);
 tlcl_status tlcl_model_save_host(const tlcl_model *m, const float *host, const char *path,
                                  const char *const *class_names, int n_names, char *err, size_t err_len);
 
+/* ---- Keras weight export -------------------------------------------------
+ * Writes host (params.total floats, the flat layout) as a Keras 3 weights
+ * file (.weights.h5) that model.load_weights() reads into the Keras model
+ * keras_export.c describes. EfficientNet-Lite is refused (no Keras builder). */
+tlcl_status tlcl_model_export_keras(const tlcl_model *m, const float *host, const char *path, char *err,
+                                    size_t err_len);
+
 /* ---- Keras weight import -------------------------------------------------
  * Reads Keras 3 `.weights.h5`, `.keras` archives and legacy TF-Keras `.h5`
  * files, and maps them onto a model by layer name and save order (see
