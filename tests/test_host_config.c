@@ -59,7 +59,7 @@ static void test_files_load(harness *h)
     static const char *const files[] = {"config/default.yaml", "config/examples/frozen_head.yaml",
                                         "config/examples/two_phase.yaml",
                                         "config/examples/focal_class_weights.yaml",
-                                        "config/examples/grid_head.yaml"};
+                                        "config/examples/grid_head.yaml", "config/examples/seed000.yaml"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[512], err[1024] = "";
         snprintf(path, sizeof path, "%s/%s", TLCL_SOURCE_DIR, files[i]);
@@ -82,6 +82,29 @@ static void test_files_load(harness *h)
                  cfg.train.data_dir.split == TLCL_CFG_SPLIT_GROUP && cfg.metrics_count == 5 &&
                  cfg.metrics[4].kind == TLCL_METRIC_TOP_K && cfg.metrics[4].k == 3,
          "focal_class_weights: focal, balanced weights, group split, top-3 accuracy");
+    snprintf(path, sizeof path, "%s/config/examples/seed000.yaml", TLCL_SOURCE_DIR);
+    tlcl_status s = load_finalize(path, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK && cfg.loss.name == TLCL_LOSS_CROSSENTROPY && cfg.metrics_count == 1 &&
+                           cfg.metrics[0].kind == TLCL_METRIC_ACCURACY && strstr(cfg.train.artefacts.fit_history, ".pkl"),
+                    "seed000: train.config.loss and train.config.metric as seed 000 writes them %s", err);
+}
+
+/* The aliases set their key: given twice is a duplicate, a bad value names the alias. */
+static void test_aliases(harness *h)
+{
+    const char *path = write_file("alias.yaml", "train:\n  data_dir: {train: d}\n  config:\n    loss: focal\n"
+                                                "    metric: [accuracy, kappa]\n");
+    char err[1024] = "";
+    tlcl_status s = load_finalize(path, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK && cfg.loss.name == TLCL_LOSS_FOCAL && cfg.metrics_count == 2 &&
+                           cfg.metrics[1].kind == TLCL_METRIC_KAPPA,
+                    "train.config.loss: focal and train.config.metric: [accuracy, kappa] %s", err);
+    expect_error(h, "an alias and its key both given",
+                 "train:\n  data_dir: {train: d}\n  config: {loss: focal}\nloss: {name: focal}\n", "4:8", "duplicate key",
+                 "first at line 3");
+    expect_error(h, "a bad value is reported under the alias's name",
+                 "train:\n  data_dir: {train: d}\n  config: {metric: acuracy}\n", "3:20", "'train.config.metric'",
+                 "acuracy");
 }
 
 static void test_default_file_current(harness *h)
@@ -582,6 +605,7 @@ int main(void)
         return 1;
     }
     test_default_file_current(&h);
+    test_aliases(&h);
     test_files_load(&h);
     test_keras_defaults(&h);
     test_errors(&h);

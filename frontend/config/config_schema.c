@@ -341,11 +341,25 @@ const size_t cfg_nphase_keys = sizeof cfg_phase_keys / sizeof cfg_phase_keys[0];
 
 _Static_assert(sizeof cfg_keys / sizeof cfg_keys[0] <= TLCL_CFG_MAX_KEYS, "raise TLCL_CFG_MAX_KEYS");
 
+/* Other names of keys: seed 000's configuration puts the Keras loss and
+ * metric beside the epochs, under train.config (README, "Seed 000's
+ * configuration"). An alias sets its key; both given is a duplicate. */
+static const struct {
+    const char *alias, *key;
+} cfg_aliases[] = {
+    {"train.config.loss", "loss.name"},
+    {"train.config.metric", "metrics"},
+    {"train.config.metrics", "metrics"},
+};
+
 const cfg_key *cfg_find(const cfg_key *table, size_t n, const char *key)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(table[i].key, key) == 0)
             return &table[i];
+    for (size_t a = 0; table == cfg_keys && a < sizeof cfg_aliases / sizeof cfg_aliases[0]; a++)
+        if (strcmp(cfg_aliases[a].alias, key) == 0)
+            return cfg_find(table, n, cfg_aliases[a].key);
     return NULL;
 }
 

@@ -434,6 +434,13 @@ static tlcl_status set_metric(cfg_ctx *x, const char *name, yaml_document_t *d, 
 
 static tlcl_status set_metrics(cfg_ctx *x, const cfg_key *k, const char *name, const cfg_value *v)
 {
+    if (v->node && v->node->type == YAML_SCALAR_NODE && !v->is_null) { /* metric: accuracy, as seed 000 writes it */
+        tlcl_metric one;
+        tlcl_status s = set_metric(x, name, v->doc, v->node, &one);
+        if (s == TLCL_OK)
+            x->c->metrics[0] = one, x->c->metrics_count = 1;
+        return s;
+    }
     if (!v->node || v->node->type != YAML_SEQUENCE_NODE)
         return wrong(x, k, name, v->mark, "%s", v->node ? node_kind(v->node) : "a scalar");
     yaml_node_item_t *it = v->node->data.sequence.items.start, *end = v->node->data.sequence.items.top;
