@@ -443,6 +443,8 @@ static void test_metric_groups(harness *h)
  * defect 13): a NaN always stops, and the CSV separator is one character. */
 static void test_ignored_settings(harness *h)
 {
+    expect_error(h, "head batch norm (not implemented)", "train: {data_dir: {train: d}}\nmodel: {head: {batch_norm: true}}\n",
+                 "2:16", "'model.head.batch_norm': a batch normalisation in the head is not implemented", "false");
     expect_error(h, "terminate_on_nan off",
                  "train: {data_dir: {train: d}}\ncallbacks: {terminate_on_nan: {enabled: false}}\n", "2:32",
                  "'callbacks.terminate_on_nan.enabled': tlcl always stops", "remove the key");

@@ -187,6 +187,10 @@ static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)
                          "'callbacks.terminate_on_nan.enabled': tlcl always stops on a NaN or Inf loss (the device "
                          "skips that update and the later ones, so training on would change nothing): remove the "
                          "key or set it to true");
+    if (c->model.head.batch_norm)
+        return key_error(c, err, len, "model.head.batch_norm",
+                         "'model.head.batch_norm': a batch normalisation in the head is not implemented yet (the "
+                         "head is pooling, dropout and dense layers): remove the key or set it to false");
     return TLCL_OK;
 }
 

@@ -173,7 +173,8 @@ const cfg_key cfg_keys[] = {
     FLT("model.head.dropout", model.head.dropout, 0, 1, CFG_HI_OPEN, "0.2",
         "Dropout rate before each dense layer of the head (Keras guide 0.2)."),
     BOOL("model.head.batch_norm", model.head.batch_norm, "false",
-         "Batch normalisation after pooling (the Keras EfficientNet example's head)."),
+         "Batch normalisation after pooling (the Keras EfficientNet example's head): not implemented\n"
+         "yet, true is refused."),
     /* ---- optimizer ---- */
     ENUM("optimizer.name", optimizer.name, opt_names, "adam", "adam, adamw or sgd, with Keras semantics."),
     FLT("optimizer.learning_rate", optimizer.learning_rate, 0, 10, CFG_LO_OPEN, "0.001",
