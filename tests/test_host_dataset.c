@@ -668,6 +668,24 @@ static void test_manual_weights(harness *h, const tlcl_dataset *ds)
     const char *dup[] = {"alpha", "alpha"};
     expect(h, tlcl_class_weight_manual(dup, weights, 2, cls, ds->num_classes, w, err, sizeof err) == TLCL_ERR_ARG,
            "manual class weights: a name given twice is an error");
+    /* Keras's {0: w0, 3: w3}: keys that are no class name are class indexes (seed 001) */
+    const char *idx[] = {"0", "3"};
+    ok = tlcl_class_weight_manual(idx, weights, 2, cls, ds->num_classes, w, err, sizeof err) == TLCL_OK;
+    expect(h, ok && w[0] == 3.0 && w[3] == 0.5 && w[2] == 1.0, "manual class weights by class index, as Keras");
+    const char *same[] = {"alpha", "3"}, *out[] = {"99"};
+    expect(h, tlcl_class_weight_manual(same, weights, 2, cls, ds->num_classes, w, err, sizeof err) == TLCL_ERR_ARG &&
+                  strstr(err, "names a class given before"),
+           "manual class weights: a class by name and by index is given twice");
+    expect(h, tlcl_class_weight_manual(out, weights, 1, cls, ds->num_classes, w, err, sizeof err) == TLCL_ERR_ARG &&
+                  strstr(err, "neither a class nor a class index"),
+           "manual class weights: an index past the classes is refused");
+    const char *digits[] = {"0", "1", "10", "2"}, *k10[] = {"10"}, *k2[] = {"2"};
+    ok = tlcl_class_weight_manual(k10, weights, 1, digits, 4, w, err, sizeof err) == TLCL_OK && w[2] == 3.0;
+    expect(h, ok, "folders named by digits: '10' names folder 10 (index 2), no index 10 exists");
+    ok = tlcl_class_weight_manual(k2, weights, 1, digits, 4, w, err, sizeof err) == TLCL_ERR_ARG &&
+         strstr(err, "both the class folder '2' (index 3) and class index 2");
+    printf("     error: %s\n", err);
+    expect(h, ok, "a key that is one folder's name and another class's index is refused");
     int labels[] = {2, 3, 0, 7, -1};
     float sw[5];
     tlcl_class_weight_manual(names, weights, 2, cls, ds->num_classes, w, err, sizeof err);

@@ -61,17 +61,48 @@ static int class_index(const char *name, const char *const *class_names, int num
     return -1;
 }
 
+/* A key written as a class index, Keras's {0: w0, 1: w1} (seed 001): its
+ * value, or -1 when it is not a plain decimal integer. */
+static int index_key(const char *key)
+{
+    if (!*key || strspn(key, "0123456789") != strlen(key) || strlen(key) > 6)
+        return -1;
+    return atoi(key);
+}
+
+/* The class a class_weight key names: a class name, else a class index.
+ * A key that is both, for two different classes (folders 0..10 sort "10"
+ * before "2"), is refused: -2. */
+static int key_class(const char *key, const char *const *class_names, int num_classes)
+{
+    int by_name = class_index(key, class_names, num_classes), by_index = index_key(key);
+    if (by_index >= num_classes)
+        by_index = -1;
+    if (by_name >= 0 && by_index >= 0 && by_name != by_index)
+        return -2;
+    return by_name >= 0 ? by_name : by_index;
+}
+
 tlcl_status tlcl_class_weight_manual(const char *const *names, const double *weights, int count,
                                      const char *const *class_names, int num_classes, double *w, char *err,
                                      size_t len)
 {
     fill_ones(w, num_classes);
     for (int i = 0; i < count; i++) {
-        int c = class_index(names[i], class_names, num_classes);
-        int dup = c >= 0 && class_index(names[i], names, i) >= 0;
+        int c = key_class(names[i], class_names, num_classes);
+        if (c == -2) {
+            snprintf(err, len,
+                     "class_weight: '%s' is both the class folder '%s' (index %d) and class index %s; name the "
+                     "classes by their folders, or rename the folders so that they sort as numbers (00, 01, ...)",
+                     names[i], names[i], class_index(names[i], class_names, num_classes), names[i]);
+            return TLCL_ERR_ARG;
+        }
+        int dup = 0;
+        for (int j = 0; c >= 0 && j < i; j++)
+            dup |= key_class(names[j], class_names, num_classes) == c;
         if (c < 0 || dup) {
             snprintf(err, len, "class_weight: '%s' %s; the classes are ", names[i],
-                     dup ? "is given twice" : "is not a class");
+                     dup ? "names a class given before" : "is neither a class nor a class index");
             list_classes(err, len, class_names, num_classes);
             return TLCL_ERR_ARG;
         }
