@@ -52,7 +52,7 @@ static void write_config(const char *dir, const char *data, int final)
             "callbacks:\n"
             "  model_checkpoint: {monitor: %s, mode: max}\n"
             "  backup: {save_freq: 1, delete_checkpoint: true}\n"
-            "metrics: [accuracy, balanced_accuracy]\n",
+            "metrics: [accuracy, balanced_accuracy, kappa, f1]\n",
             data, data,
             final ? ", merge_validation: true, split_dir: ../tune/artefacts" : "",
             final ? "balanced_accuracy" : "val_balanced_accuracy");
@@ -200,8 +200,10 @@ int main(void)
     hist = history_of(fin);
     char *text = hist ? cJSON_PrintUnformatted(hist) : NULL;
     ba = series(hist, "balanced_accuracy");
-    const cJSON *acc = series(hist, "accuracy");
+    const cJSON *acc = series(hist, "accuracy"), *kappa = series(hist, "kappa"), *f1 = series(hist, "f1");
     int ok = ba && acc && cJSON_GetArraySize(ba) == 2 && cJSON_GetArraySize(acc) == 2;
+    harness_expect(&h, kappa && f1 && cJSON_GetArraySize(kappa) == 2 && cJSON_GetArraySize(f1) == 2,
+                   "the final run logs the training side's kappa and f1 every epoch (confusion counts)");
     const cJSON *k;
     cJSON_ArrayForEach(k, hist) ok &= strncmp(k->string, "val_", 4) != 0;
     harness_expectf(&h, ok, "the final run logs balanced_accuracy every epoch and no val_ key: %s",

@@ -219,11 +219,11 @@ static void test_errors(harness *h)
                  "train: {data_dir: {train: d}}\ncallbacks:\n  model_checkpoint:\n    monitor: balanced_accuracy\n",
                  "4:5", "'balanced_accuracy' is not logged by any epoch",
                  "logged: loss, accuracy, val_loss, val_accuracy");
-    expect_error(h, "training-side kappa: a metric, but only val_kappa is logged",
-                 "train: {data_dir: {train: d}}\nmetrics: [kappa, balanced_accuracy]\ncallbacks:\n"
-                 "  model_checkpoint:\n    monitor: kappa\n",
-                 "5:5", "'kappa' is not logged by any epoch",
-                 "logged: loss, accuracy, balanced_accuracy, val_loss, val_accuracy, val_kappa, "
+    expect_error(h, "training-side auc: a metric, but scores are validation only",
+                 "train: {data_dir: {train: d}}\nmetrics: [kappa, auc, balanced_accuracy]\ncallbacks:\n"
+                 "  model_checkpoint:\n    monitor: auc\n",
+                 "5:5", "'auc' is not logged by any epoch",
+                 "logged: loss, accuracy, kappa, balanced_accuracy, val_loss, val_accuracy, val_kappa, val_auc, "
                  "val_balanced_accuracy");
     expect_error(h, "top-k monitor under a name that is never logged",
                  "train: {data_dir: {train: d}}\nmetrics: [{top_k_accuracy: 3}]\ncallbacks:\n  early_stopping:\n"
@@ -259,6 +259,11 @@ static void test_monitors_logged(harness *h)
     tlcl_status s = load_finalize(path, err, sizeof err);
     harness_expectf(h, s == TLCL_OK && cfg.train.data_dir.merge_validation,
                     "merge_validation with training-side monitors (balanced_accuracy, loss) %s", err);
+    path = write_file("mon_kappa.yaml", "train: {data_dir: {train: d}}\nmetrics: [accuracy, kappa, f1]\n"
+                                        "callbacks:\n  model_checkpoint: {monitor: kappa}\n"
+                                        "  early_stopping: {enabled: true, monitor: f1}\n");
+    s = load_finalize(path, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK, "training-side kappa and f1 are logged (confusion counts), so accepted %s", err);
     path = write_file("mon2.yaml", "train: {data_dir: {train: d}}\nmetrics: [{top_k_accuracy: 3}, kappa]\n"
                                    "callbacks:\n  model_checkpoint: {monitor: val_top_3_accuracy}\n"
                                    "  early_stopping: {enabled: true, monitor: val_kappa}\n");
@@ -427,10 +432,15 @@ static void test_metric_groups(harness *h)
     harness_expectf(h, s != TLCL_OK && strstr(err, "'metric_groups.plankton'") && strstr(err, "'diatom'") &&
                            strstr(err, "bubble, copepod, detritus"),
                     "an unknown class names the group, the class and the classes: %s", err);
-    expect_error(h, "a training-side group monitor",
+    const char *path = write_file("group_mon.yaml", "train: {data_dir: {train: d, validation_split: 0.2}}\n"
+                                                    "metric_groups: {a: [x]}\n"
+                                                    "callbacks: {model_checkpoint: {monitor: group_a_precision}}\n");
+    s = load_finalize(path, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK, "a training-side group monitor (from the confusion counts) is accepted %s", err);
+    expect_error(h, "a group monitor of an unknown group",
                  "train: {data_dir: {train: d, validation_split: 0.2}}\nmetric_groups: {a: [x]}\n"
-                 "callbacks: {model_checkpoint: {monitor: group_a_precision}}\n",
-                 "3:32", "'group_a_precision' is not logged", "val_group_a_{precision,recall,f1}");
+                 "callbacks: {model_checkpoint: {monitor: group_b_precision}}\n",
+                 "3:32", "'group_b_precision' is not logged", "group_a_{precision,recall,f1}");
     expect_error(h, "group name with a space", "train: {data_dir: {train: d}}\nmetric_groups: {\"a b\": [x]}\n",
                  "2:17", "group name 'a b'", NULL);
     expect_error(h, "class listed twice", "train: {data_dir: {train: d}}\nmetric_groups: {a: [x, x]}\n", "2:24",

@@ -13,6 +13,7 @@
 #include "plot.h"
 #include "report.h"
 #include "textout.h"
+#include "trainer.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -617,6 +618,39 @@ static void check_plots(harness *h, const fcase *fc)
         harness_fail(h, "plot_fit_curves accepted an unknown picture format");
 }
 
+/* The training side logs, from a confusion matrix alone, the values the
+ * validation side computes from the scores that made it (the same code
+ * path, checked against scikit-learn above), and no score-based metric. */
+static void check_train_side(harness *h, const fcase *fc)
+{
+    metrics_groups g = {.count = 1, .name = {"first_two"}};
+    g.member[0][0] = g.member[0][1] = 1;
+    tlcl_eval_metrics want = {.want_precision = 1, .want_recall = 1, .want_f1 = 1, .want_balanced = 1,
+                              .want_kappa = 1, .want_auc = 1, .top_k = 3, .groups = &g, .class_names = fc->names};
+    tlcl_logs val = {0}, train = {0};
+    tlcl_eval_metrics_fn(&want, fc->probs, fc->y, fc->n, fc->c, "", &val);
+    metrics_summary s;
+    if (metrics_summary_compute(&s, fc->probs, fc->y, NULL, fc->n, fc->c) != 0) {
+        harness_fail(h, "metrics_summary_compute");
+        return;
+    }
+    tlcl_eval_train_metrics_fn(&want, s.confusion, fc->c, &train);
+    metrics_summary_free(&s);
+    static const char *const keys[] = {"precision", "recall", "f1", "balanced_accuracy", "kappa",
+                                       "group_first_two_precision", "group_first_two_recall", "group_first_two_f1"};
+    int same = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double a = NAN, b = NAN;
+        same += tlcl_logs_get(&val, keys[i], &a) && tlcl_logs_get(&train, keys[i], &b) && a == b && isfinite(a);
+    }
+    double x;
+    harness_expectf(h, same == 8 && train.n == 8, "%d classes: the 8 confusion metrics equal from counts alone (%d)",
+                    fc->c, same);
+    harness_expectf(h, !tlcl_logs_get(&train, "auc", &x) && !tlcl_logs_get(&train, "top_3_accuracy", &x) &&
+                           tlcl_logs_get(&val, "auc", &x) && tlcl_logs_get(&val, "top_3_accuracy", &x),
+                    "%d classes: AUC and top-k on the validation side only", fc->c);
+}
+
 int main(void)
 {
     harness h;
@@ -645,6 +679,7 @@ int main(void)
         check_report_json(&h, &fm);
         check_report_json(&h, &fb);
         check_plots(&h, &fm);
+        check_train_side(&h, &fm);
     }
     check_kappa_absent_class(&h);
     check_groups(&h);

@@ -397,6 +397,7 @@ static tlcl_status fit(train_run *r, const train_cli *o)
     tlcl_plan_metrics(r->cfg, r->data.class_names, &r->metrics);
     r->metrics.groups = &r->groups;
     p.metrics = tlcl_eval_metrics_fn;
+    p.train_metrics = tlcl_eval_train_metrics_fn;
     p.metrics_ctx = &r->metrics;
     p.on_epoch_end = on_epoch_end;
     p.epoch_ctx = r;

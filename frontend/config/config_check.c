@@ -50,18 +50,38 @@ static const char *metric_log_name(const tlcl_metric *m, char *buf, size_t len)
     return cfg_metric_names[m->kind];
 }
 
+/* A metric the training steps' confusion counts determine (AUC and top-k
+ * need scores the training steps do not keep). */
+static int from_confusion(tlcl_metric_kind k)
+{
+    return k == TLCL_METRIC_PRECISION || k == TLCL_METRIC_RECALL || k == TLCL_METRIC_F1 ||
+           k == TLCL_METRIC_BALANCED_ACCURACY || k == TLCL_METRIC_KAPPA;
+}
+
+/* Appends ", <prefix>group_<name>_..." for each metric group. */
+static size_t group_keys(const tlcl_config *c, int compact, const char *prefix, char *dst, size_t len, size_t used)
+{
+    static const char *const what[] = {"precision", "recall", "f1"};
+    for (int g = 0; g < c->metric_groups.count && used < len; g++)
+        for (int k = 0; k < (compact ? 1 : 3) && used < len; k++)
+            used += (size_t)snprintf(dst + used, len - used, ", %sgroup_%s_%s", prefix, c->metric_groups.name[g],
+                                     compact ? "{precision,recall,f1}" : what[k]);
+    return used;
+}
+
 /* Every key an epoch logs (what trainer.c's epoch_end and validate set),
- * comma-separated into dst: training side loss, accuracy and, when listed
- * in metrics, balanced_accuracy (from the device's confusion counts); with
- * validation data val_loss, val_accuracy, val_<metric> for each metric and
- * val_group_<name>_{precision,recall,f1} for each metric group (compact:
+ * comma-separated into dst: training side loss, accuracy, each metric of
+ * `metrics` the device's confusion counts determine, and the metric groups;
+ * with validation data val_loss, val_accuracy, val_<metric> for each metric
+ * and val_group_<name>_{precision,recall,f1} for each metric group (compact:
  * written that way, for messages; otherwise one key each). */
 static void logged_keys(const tlcl_config *c, int compact, char *dst, size_t len)
 {
     size_t used = (size_t)snprintf(dst, len, "loss, accuracy");
     for (int i = 0; i < c->metrics_count && used < len; i++)
-        if (c->metrics[i].kind == TLCL_METRIC_BALANCED_ACCURACY)
-            used += (size_t)snprintf(dst + used, len - used, ", balanced_accuracy");
+        if (from_confusion(c->metrics[i].kind))
+            used += (size_t)snprintf(dst + used, len - used, ", %s", cfg_metric_names[c->metrics[i].kind]);
+    used = group_keys(c, compact, "", dst, len, used);
     if (!has_validation(c) || used >= len)
         return;
     used += (size_t)snprintf(dst + used, len - used, ", val_loss, val_accuracy");
@@ -71,11 +91,7 @@ static void logged_keys(const tlcl_config *c, int compact, char *dst, size_t len
         if (name && strcmp(name, "accuracy") != 0)
             used += (size_t)snprintf(dst + used, len - used, ", val_%s", name);
     }
-    static const char *const what[] = {"precision", "recall", "f1"}; /* metric_groups: validation only */
-    for (int g = 0; g < c->metric_groups.count && used < len; g++)
-        for (int k = 0; k < (compact ? 1 : 3) && used < len; k++)
-            used += (size_t)snprintf(dst + used, len - used, ", val_group_%s_%s", c->metric_groups.name[g],
-                                     compact ? "{precision,recall,f1}" : what[k]);
+    group_keys(c, compact, "val_", dst, len, used);
 }
 
 /* A monitor must name a key some epoch logs: anything else would never be
@@ -102,7 +118,8 @@ static tlcl_status check_monitor(const tlcl_config *c, const char *key, const ch
                          logged);
     return key_error(c, err, len, key,
                      "'%s': '%s' is not logged by any epoch, so it would never be read; logged: %s "
-                     "(training-side values are loss, accuracy and balanced_accuracy when it is in `metrics`)",
+                     "(the training side logs loss, accuracy and, of `metrics`, those the confusion counts give: precision, "
+                     "recall, f1, balanced_accuracy, kappa; auc and top-k accuracy are validation only)",
                      key, monitor, logged);
 }
 

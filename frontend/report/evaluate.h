@@ -30,5 +30,10 @@ typedef struct tlcl_eval_metrics {
 } tlcl_eval_metrics;
 void tlcl_eval_metrics_fn(void *ctx, const float *probs, const int *labels, int n, int classes, const char *prefix,
                           tlcl_logs *logs);
+/* The training side's: the metrics of ctx's list that the confusion counts
+ * of the training steps determine (precision, recall, f1, balanced
+ * accuracy, kappa, the groups'), unprefixed; AUC and top-k need scores the
+ * training steps do not keep. */
+void tlcl_eval_train_metrics_fn(void *ctx, const double *confusion, int classes, tlcl_logs *logs);
 
 #endif

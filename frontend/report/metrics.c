@@ -318,22 +318,10 @@ static int labels_valid(const int *y_true, int n, int c)
     return 1;
 }
 
-int metrics_summary_compute(metrics_summary *s, const float *probs, const int *y_true, const double *w, int n, int c)
+/* The fields a confusion matrix determines; s->confusion is filled. */
+static void summary_of_confusion(metrics_summary *s)
 {
-    memset(s, 0, sizeof *s);
-    s->classes = c;
-    int *pred = malloc((size_t)(n ? n : 1) * sizeof *pred);
-    metrics_keras_counts *kc = calloc(1, sizeof *kc);
-    s->confusion = malloc((size_t)c * c * sizeof *s->confusion);
-    s->per_class = malloc((size_t)c * sizeof *s->per_class);
-    s->auc = malloc((size_t)c * sizeof *s->auc);
-    if (c < 1 || !labels_valid(y_true, n, c) || !pred || !kc || !s->confusion || !s->per_class || !s->auc) {
-        free(pred), free(kc);
-        metrics_summary_free(s);
-        return -1;
-    }
-    metrics_argmax(probs, n, c, pred);
-    metrics_confusion(y_true, pred, w, n, c, s->confusion);
+    int c = s->classes;
     metrics_per_class(s->confusion, c, s->per_class);
     metrics_averages(s->per_class, c, &s->macro, &s->weighted);
     s->accuracy = metrics_accuracy(s->confusion, c);
@@ -341,6 +329,36 @@ int metrics_summary_compute(metrics_summary *s, const float *probs, const int *y
     s->kappa = metrics_cohen_kappa(s->confusion, c, METRICS_KAPPA_NONE);
     s->kappa_linear = metrics_cohen_kappa(s->confusion, c, METRICS_KAPPA_LINEAR);
     s->kappa_quadratic = metrics_cohen_kappa(s->confusion, c, METRICS_KAPPA_QUADRATIC);
+}
+
+/* Allocates s's arrays for c classes; -1 when out of memory. */
+static int summary_alloc(metrics_summary *s, int c)
+{
+    memset(s, 0, sizeof *s);
+    s->classes = c;
+    s->confusion = malloc((size_t)c * c * sizeof *s->confusion);
+    s->per_class = malloc((size_t)c * sizeof *s->per_class);
+    s->auc = malloc((size_t)c * sizeof *s->auc);
+    if (c >= 1 && s->confusion && s->per_class && s->auc)
+        return 0;
+    metrics_summary_free(s);
+    return -1;
+}
+
+int metrics_summary_compute(metrics_summary *s, const float *probs, const int *y_true, const double *w, int n, int c)
+{
+    if (summary_alloc(s, c) != 0)
+        return -1;
+    int *pred = malloc((size_t)(n ? n : 1) * sizeof *pred);
+    metrics_keras_counts *kc = calloc(1, sizeof *kc);
+    if (!labels_valid(y_true, n, c) || !pred || !kc) {
+        free(pred), free(kc);
+        metrics_summary_free(s);
+        return -1;
+    }
+    metrics_argmax(probs, n, c, pred);
+    metrics_confusion(y_true, pred, w, n, c, s->confusion);
+    summary_of_confusion(s);
     s->auc_macro = metrics_roc_auc_ovr(probs, y_true, w, n, c, s->auc);
     s->top2 = metrics_top_k_accuracy(probs, y_true, w, n, c, 2);
     metrics_keras_update(kc, probs, y_true, w, n, c);
@@ -348,6 +366,18 @@ int metrics_summary_compute(metrics_summary *s, const float *probs, const int *y
     s->keras_recall = metrics_keras_recall(kc);
     s->keras_auc = metrics_keras_auc(kc);
     free(pred), free(kc);
+    return 0;
+}
+
+int metrics_summary_from_confusion(metrics_summary *s, const double *confusion, int c)
+{
+    if (summary_alloc(s, c) != 0)
+        return -1;
+    memcpy(s->confusion, confusion, (size_t)c * c * sizeof *s->confusion);
+    summary_of_confusion(s);
+    for (int k = 0; k < c; k++)
+        s->auc[k] = NAN;
+    s->auc_macro = s->top2 = s->keras_precision = s->keras_recall = s->keras_auc = NAN; /* need the scores */
     return 0;
 }
 

@@ -155,6 +155,11 @@ typedef struct metrics_summary {
  * label is out of range. */
 int metrics_summary_compute(metrics_summary *s, const float *probs, const int *y_true, const double *w, int n,
                             int c);
+/* The part a confusion matrix [C*C] determines (per-class, macro and
+ * weighted averages, accuracy, balanced accuracy, kappas); the score-based
+ * fields (AUC, top-2, Keras's thresholded counts) are NaN. For the training
+ * side, whose device counters keep a confusion matrix and no scores. */
+int metrics_summary_from_confusion(metrics_summary *s, const double *confusion, int c);
 void metrics_summary_free(metrics_summary *s);
 
 #endif

@@ -226,9 +226,6 @@ tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_
     plan_callbacks(c, p);
     /* augmented images change every epoch: their features cannot be cached */
     p->cache_features = c->train.data_dir.cache_features && !c->augmentation.enabled;
-    p->train_balanced_accuracy = 0;
-    for (int i = 0; i < c->metrics_count; i++)
-        p->train_balanced_accuracy |= c->metrics[i].kind == TLCL_METRIC_BALANCED_ACCURACY;
     tlcl_plan_state_path(c, p->state_path, sizeof p->state_path);
     return plan_phases(c, p, err, len) == 0 ? TLCL_OK : TLCL_ERR_ARG;
 }

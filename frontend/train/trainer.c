@@ -330,8 +330,8 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->train_rate = dt > 0 ? (st.samples - t->st.seen) / dt : 0;
     tlcl_logs_set(&logs, "loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
     tlcl_logs_set(&logs, "accuracy", st.weight > 0 ? st.hits / st.weight : 0);
-    if (t->p->train_balanced_accuracy) /* from the device's confusion counts of the epoch's training steps */
-        tlcl_logs_set(&logs, "balanced_accuracy", metrics_balanced_accuracy(st.confusion, t->p->classes));
+    if (t->p->train_metrics) /* from the device's confusion counts of the epoch's training steps */
+        t->p->train_metrics(t->p->metrics_ctx, st.confusion, t->p->classes, &logs);
     TLCL_TRY(validate(t, &logs));
     tlcl_logs_set(&logs, "learning_rate", lr_used);
     if (!t->st.ckpt.mode)

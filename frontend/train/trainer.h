@@ -88,6 +88,9 @@ typedef enum tlcl_resume_mode {
 /* Computes the validation metrics of one epoch from probabilities. */
 typedef void (*tlcl_metrics_fn)(void *ctx, const float *probs, const int *labels, int n, int classes,
                                 const char *prefix, tlcl_logs *logs);
+/* Computes the training metrics of one epoch from the confusion counts of
+ * its steps (the device keeps no scores). */
+typedef void (*tlcl_train_metrics_fn)(void *ctx, const double *confusion, int classes, tlcl_logs *logs);
 
 typedef struct tlcl_train_plan {
     tlcl_model *model;
@@ -102,7 +105,6 @@ typedef struct tlcl_train_plan {
     int nphases;
     tlcl_callbacks cb;
     int cache_features;              /* frozen base, no augmentation: features once, head trains on them */
-    int train_balanced_accuracy;     /* log "balanced_accuracy" of the training steps (device confusion counts) */
     /* with cache_features: files that keep the training [0] and validation
      * [1] features for later runs ("" = none; named by what they depend
      * on, see cmd_train.c): read when they fit, else computed and written */
@@ -113,7 +115,8 @@ typedef struct tlcl_train_plan {
     int progress;                    /* progress bar on a terminal */
     FILE *log;                       /* also receives the per-epoch lines (may be NULL) */
     tlcl_metrics_fn metrics;         /* extra validation metrics (may be NULL) */
-    void *metrics_ctx;
+    tlcl_train_metrics_fn train_metrics; /* the same on the training side, from confusion counts (may be NULL) */
+    void *metrics_ctx;               /* of both */
     /* called after each epoch's logs are complete (CSV logger, plots) */
     void (*on_epoch_end)(void *ctx, int phase, int epoch, const tlcl_logs *logs);
     void *epoch_ctx;
