@@ -17,7 +17,7 @@
  * classifier's size: one more class adds 1280 weights and a bias. */
 #include "harness.h"
 #include "image_write.h"
-#include "model.h"
+#include "testdata.h"
 #include "textout.h"
 
 #include <stdarg.h>
@@ -54,43 +54,20 @@ static int has(const char *text)
     return strstr(out, text) != NULL;
 }
 
-/* A check whose failure shows the command's output. */
-__attribute__((format(printf, 3, 4))) static void expect_out(harness *h, int cond, const char *fmt, ...)
-{
-    char what[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    harness_expect(h, cond, what);
-    if (!cond)
-        fprintf(stderr, "the output was:\n%s\n", out);
-}
+/* A check whose failure also shows the command's output. */
+#define EXPECT_OUT(h, cond, ...)                                \
+    do {                                                        \
+        int ok_ = (cond);                                       \
+        harness_expectf(h, ok_, __VA_ARGS__);                   \
+        if (!ok_)                                               \
+            fprintf(stderr, "the output was:\n%s\n", out);     \
+    } while (0)
 
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     if (f)
         fputs(text, f), fclose(f);
-}
-
-static int save_checkpoint(harness *h)
-{
-    tlcl_model m;
-    tlcl_model_options o = tlcl_model_options_default();
-    o.size = SIZE;
-    o.classes = 3;
-    char err[1024];
-    const char *names[] = {"ant", "bee", "cat"};
-    int bad = tlcl_model_build(&m, &o, err, sizeof err) != TLCL_OK;
-    if (!bad) {
-        bad = harness_status(h, tlcl_model_alloc(&m, h->eng, 5), "alloc") ||
-              tlcl_model_save(&m, model, names, 3, err, sizeof err) != TLCL_OK;
-        tlcl_model_free(&m);
-    }
-    if (bad)
-        harness_fail(h, "saving the checkpoint: %s", err);
-    return bad;
 }
 
 static void test_help(harness *h)
@@ -120,7 +97,8 @@ static void test_help(harness *h)
 static void test_version(harness *h)
 {
     char cmd[600], commit[64] = "unknown";
-    snprintf(cmd, sizeof cmd, "git -c safe.directory='*' -C '%s' rev-parse --short=7 HEAD 2>/dev/null", TLCL_SOURCE_DIR);
+    snprintf(cmd, sizeof cmd, "git -c safe.directory='*' -C '%s' rev-parse --short=7 HEAD 2>/dev/null",
+             TLCL_SOURCE_DIR);
     FILE *p = popen(cmd, "r");
     if (p && fgets(commit, sizeof commit, p))
         commit[strcspn(commit, "\n")] = '\0';
@@ -129,15 +107,15 @@ static void test_version(harness *h)
     if (p)
         pclose(p);
     int rc = tlcl("--version");
-    expect_out(h, rc == 0 && strncmp(out, "tlcl ", 5) == 0 && has("(commit ") && has(commit),
-                    "tlcl --version names the commit %s", commit);
+    EXPECT_OUT(h, rc == 0 && strncmp(out, "tlcl ", 5) == 0 && has("(commit ") && has(commit),
+               "tlcl --version names the commit %s", commit);
 }
 
 static void test_suggestions(harness *h)
 {
     int rc = tlcl("train --batchsize 4 '%s'", cfg);
-    expect_out(h, rc == 2 && has("unknown option '--batchsize' for 'tlcl train'; did you mean --batch-size?"),
-                    "a misspelled option suggests the closest (rc %d)", rc);
+    EXPECT_OUT(h, rc == 2 && has("unknown option '--batchsize' for 'tlcl train'; did you mean --batch-size?"),
+               "a misspelled option suggests the closest (rc %d)", rc);
     rc = tlcl("predict --tpo=3 --model m x.png");
     harness_expectf(h, rc == 2 && has("did you mean --top?"), "predict --tpo suggests --top (rc %d)", rc);
     rc = tlcl("train --no-test=1 '%s'", cfg);
@@ -158,13 +136,13 @@ static void test_train_values(harness *h)
                                          {"--device 5000", "--device: 'train.config.device'"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = tlcl("train %s '%s'", bad[i][0], cfg);
-        expect_out(h, rc == 2 && has(bad[i][1]), "train %s is refused naming the option (rc %d)", bad[i][0],
-                        rc);
+        EXPECT_OUT(h, rc == 2 && has(bad[i][1]), "train %s is refused naming the option (rc %d)", bad[i][0],
+                   rc);
     }
     /* accepted values get past the command line: the run then fails on the missing data folder */
     int rc = tlcl("train --epochs 3 --device %d --batch-size 8 --no-test '%s'", 0, cfg);
-    expect_out(h, rc == 1 && has("nodata") && !has("option"), "train takes --epochs 3 --batch-size 8 (rc %d)",
-                    rc);
+    EXPECT_OUT(h, rc == 1 && has("nodata") && !has("option"), "train takes --epochs 3 --batch-size 8 (rc %d)",
+               rc);
     rc = tlcl("train '%s' --epochs=3 --batch-size=8", cfg);
     harness_expectf(h, rc == 1 && has("nodata"), "options after the operand (rc %d)", rc);
 }
@@ -175,24 +153,24 @@ static void test_forms(harness *h, int dev)
     for (int eq = 0; eq < 2; eq++) {
         const char *sep = eq ? "=" : " ";
         int rc = tlcl("grid --device%s%d --dry-run '%s'", sep, dev, cfg);
-        expect_out(h, rc == 0 && has("run-001") && has("run-002"), "grid --device%s%d (rc %d)", sep, dev, rc);
+        EXPECT_OUT(h, rc == 0 && has("run-001") && has("run-002"), "grid --device%s%d (rc %d)", sep, dev, rc);
         rc = tlcl("grid '%s' --dry-run --set%soptimizer.name=rmsprop", cfg, sep);
         harness_expectf(h, rc == 2 && has("rmsprop"), "grid --set%s... reaches the configuration (rc %d)", sep, rc);
         rc = tlcl("test --model '%s' --data . --batch-size%s0", model, sep);
-        expect_out(h, rc == 2 && has("--batch-size: expected an integer in [1, 65536], got '0'"),
-                        "test --batch-size%s0 is refused (rc %d)", sep, rc);
+        EXPECT_OUT(h, rc == 2 && has("--batch-size: expected an integer in [1, 65536], got '0'"),
+                   "test --batch-size%s0 is refused (rc %d)", sep, rc);
         rc = tlcl("bench --mode%ssideways", sep);
         harness_expectf(h, rc == 2 && has("--mode expects train, infer or head, got 'sideways'"),
                         "bench --mode%ssideways (rc %d)", sep, rc);
         rc = tlcl("import missing.h5 --from%skeras --arch efficientnet-b0 -o out.safetensors", sep);
-        expect_out(h, rc == 1 && has("missing.h5") && !has("usage"), "import --from%skeras (rc %d)", sep, rc);
+        EXPECT_OUT(h, rc == 1 && has("missing.h5") && !has("usage"), "import --from%skeras (rc %d)", sep, rc);
         rc = tlcl("track sync --timeout%s0 run", sep);
         harness_expectf(h, rc == 2 && has("--timeout: expected an integer"), "track --timeout%s0 (rc %d)", sep, rc);
         rc = tlcl("config check '%s' --set%soptimizer.name=SGD", cfg, sep);
         harness_expectf(h, rc == 0 && has("name: sgd"), "config --set%s... (rc %d)", sep, rc);
         rc = tlcl("predict --model%s'%s' --device%s%d --top%s2 '%s'", sep, model, sep, dev, sep, image);
-        expect_out(h, rc == 0 && has("file,class_1,prob_1,class_2,prob_2\n"), "predict --top%s2 (rc %d)", sep,
-                        rc);
+        EXPECT_OUT(h, rc == 0 && has("file,class_1,prob_1,class_2,prob_2\n"), "predict --top%s2 (rc %d)", sep,
+                   rc);
     }
     harness_expect(h, tlcl("devices --json") == 0 && out[0] == '[', "devices --json");
     harness_expect(h, tlcl("import x.h5 --from pytorch --arch a -o b") == 2 && has("only --from keras"),
@@ -220,29 +198,29 @@ static void test_predict(harness *h, int dev)
     int got = line ? sscanf(line + strlen(image), ",%15[^,],%lf,%15[^,],%lf,%15[^,],%lf", c[0], &p[0], c[1], &p[1],
                             c[2], &p[2])
                    : 0;
-    expect_out(h, rc == 0 && has("file,class_1,prob_1,class_2,prob_2,class_3,prob_3\n") && got == 6,
-                    "predict without --top on 3 classes writes 3 (rc %d)", rc);
+    EXPECT_OUT(h, rc == 0 && has("file,class_1,prob_1,class_2,prob_2,class_3,prob_3\n") && got == 6,
+               "predict without --top on 3 classes writes 3 (rc %d)", rc);
     harness_expectf(h, got == 6 && p[0] >= p[1] && p[1] >= p[2] && p[0] + p[1] + p[2] > 0.9999 &&
                            p[0] + p[1] + p[2] < 1.0001,
                     "the 3 probabilities are sorted and sum to 1 (%g %g %g)", p[0], p[1], p[2]);
     rc = tlcl("predict --device=%d --model '%s' --top 4 '%s'", dev, model, image);
-    harness_expectf(h, rc == 1 && has("--top 4 exceeds the model's 3 classes"), "an explicit --top 4 is refused (rc %d)",
-                    rc);
+    harness_expectf(h, rc == 1 && has("--top 4 exceeds the model's 3 classes"),
+                    "an explicit --top 4 is refused (rc %d)", rc);
     rc = tlcl("predict --device=%d --model '%s' --out new/deeper/preds.csv '%s'", dev, model, image);
     char path[600];
     snprintf(path, sizeof path, "%s/new/deeper/preds.csv", root);
     char *csv = textout_read_all(path, NULL);
-    expect_out(h, rc == 0 && csv && strncmp(csv, "file,class_1", 12) == 0 && strstr(csv, image),
-                    "--out creates its missing folders (rc %d)", rc);
+    EXPECT_OUT(h, rc == 0 && csv && strncmp(csv, "file,class_1", 12) == 0 && strstr(csv, image),
+               "--out creates its missing folders (rc %d)", rc);
     free(csv);
     snprintf(path, sizeof path, "%s/afile", root);
     write_file(path, "not a folder\n");
     rc = tlcl("predict --device=%d --model '%s' --out afile/sub/preds.csv '%s'", dev, model, image);
-    expect_out(h, rc == 1 && has("--out afile/sub/preds.csv") && has("afile"),
-                    "an --out folder that cannot be made is named (rc %d)", rc);
+    EXPECT_OUT(h, rc == 1 && has("--out afile/sub/preds.csv") && has("afile"),
+               "an --out folder that cannot be made is named (rc %d)", rc);
     snprintf(path, sizeof path, "%s/-dash.png", root);
     rc = rename(image, path) == 0 ? tlcl("predict --device=%d --model '%s' -- -dash.png", dev, model) : -1;
-    expect_out(h, rc == 0 && has("\n-dash.png,"), "-- ends the options (rc %d)", rc);
+    EXPECT_OUT(h, rc == 0 && has("\n-dash.png,"), "-- ends the options (rc %d)", rc);
     if (rename(path, image) != 0)
         harness_fail(h, "renaming %s back", path);
 }
@@ -265,8 +243,8 @@ static void test_keras_names(harness *h)
         harness_expectf(h, rc == 0 && has(want), "%s=%s is %s (rc %d)", ok[i][0], ok[i][1], ok[i][2], rc);
     }
     int rc = tlcl("config check '%s' --set optimizer.name=RMSprop", cfg);
-    expect_out(h, rc == 1 && has("expected one of: adam, adamw, sgd (Keras's identifiers Adam, AdamW, SGD)"),
-                    "RMSprop (not in tlcl) is refused with the accepted names (rc %d)", rc);
+    EXPECT_OUT(h, rc == 1 && has("expected one of: adam, adamw, sgd (Keras's identifiers Adam, AdamW, SGD)"),
+               "RMSprop (not in tlcl) is refused with the accepted names (rc %d)", rc);
     rc = tlcl("config check '%s' --set loss.name=categorical_crossentropie", cfg);
     harness_expectf(h, rc == 1 && has("did you mean 'categorical_crossentropy'?"), "a misspelled loss is named (rc %d)",
                     rc);
@@ -275,37 +253,49 @@ static void test_keras_names(harness *h)
     write_file(keras_yaml, "train:\n  data_dir: {train: nodata}\noptimizer: {name: AdamW}\n"
                            "loss: {name: CategoricalFocalCrossentropy}\nschedule: {name: CosineDecay}\n");
     rc = tlcl("config check keras.yaml");
-    expect_out(h, rc == 0 && has("\n  name: adamw\n") && has("\n  name: focal\n") && has("\n  name: cosine\n"),
-                    "Keras identifiers in the YAML (rc %d)", rc);
+    EXPECT_OUT(h, rc == 0 && has("\n  name: adamw\n") && has("\n  name: focal\n") && has("\n  name: cosine\n"),
+               "Keras identifiers in the YAML (rc %d)", rc);
+}
+
+/* The scratch folder: a configuration (with a grid section), an image and
+ * a 3-class checkpoint. 0, or 1 after failing h. */
+static int set_up(harness *h)
+{
+    unsigned char px[SIDE * SIDE * 3];
+    for (int i = 0; i < SIDE * SIDE * 3; i++)
+        px[i] = (unsigned char)(i * 37 % 251);
+    snprintf(root, sizeof root, "/tmp/tlcl_cli_XXXXXX");
+    int ok = mkdtemp(root) != NULL;
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", root);
+    snprintf(model, sizeof model, "%s/model.safetensors", root);
+    snprintf(image, sizeof image, "%s/img.png", root);
+    if (ok)
+        write_file(cfg, "train:\n  data_dir: {train: nodata}\n"
+                        "grid:\n  params:\n    optimizer.learning_rate: [1e-3, 1e-4]\n");
+    ok = ok && image_write_rgb(image, SIDE, SIDE, px, NULL, 0) == 0;
+    if (!ok)
+        harness_fail(h, "setting up %s", root);
+    return !ok || testdata_checkpoint(h, model, SIZE) != 0;
 }
 
 int main(void)
 {
     harness h;
     harness_init(&h, 1);
-    snprintf(root, sizeof root, "/tmp/tlcl_cli_XXXXXX");
-    if (!mkdtemp(root))
-        return harness_fail(&h, "mkdtemp"), harness_finish(&h);
-    snprintf(cfg, sizeof cfg, "%s/run.yaml", root);
-    snprintf(model, sizeof model, "%s/model.safetensors", root);
-    snprintf(image, sizeof image, "%s/img.png", root);
-    write_file(cfg, "train:\n  data_dir: {train: nodata}\ngrid:\n  params:\n    optimizer.learning_rate: [1e-3, 1e-4]\n");
-    unsigned char px[SIDE * SIDE * 3];
-    for (int i = 0; i < SIDE * SIDE * 3; i++)
-        px[i] = (unsigned char)(i * 37 % 251);
     int dev = tlcl_cl_device(h.cl)->index;
-    if (image_write_rgb(image, SIDE, SIDE, px, NULL, 0) != 0 || save_checkpoint(&h) != 0)
-        return harness_fail(&h, "setting up %s", root), harness_finish(&h);
-    test_help(&h);
-    test_version(&h);
-    test_suggestions(&h);
-    test_train_values(&h);
-    test_forms(&h, dev);
-    test_predict(&h, dev);
-    test_keras_names(&h);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (h.failed == 0 && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    if (set_up(&h) == 0) {
+        test_help(&h);
+        test_version(&h);
+        test_suggestions(&h);
+        test_train_values(&h);
+        test_forms(&h, dev);
+        test_predict(&h, dev);
+        test_keras_names(&h);
+    }
+    if (h.failed == 0) { /* kept to look at when a check failed */
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+        harness_expect(&h, system(cmd) == 0, "the scratch folder is removed");
+    }
     return harness_finish(&h);
 }

@@ -521,7 +521,7 @@ static void cleanup(train_run *r)
 
 int cmd_train(int argc, char **argv)
 {
-    static train_cli o; /* large: not on the stack */
+    train_cli o;
     if (parse_cli(argc, argv, &o))
         return o.args.status;
     static tlcl_config cfg; /* large: not on the stack */
