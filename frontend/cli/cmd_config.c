@@ -46,7 +46,9 @@ int cmd_config(int argc, char **argv)
         tlcl_config_print_default(stdout);
         return 0;
     }
-    if (strcmp(sub, "check") == 0 || strcmp(sub, "default") == 0)
-        return cli_usage_error(&a, "usage: tlcl config check FILE [--set KEY=VALUE]... | tlcl config default");
+    if (strcmp(sub, "check") == 0)
+        return cli_usage_error(&a, "check takes one FILE");
+    if (strcmp(sub, "default") == 0)
+        return cli_usage_error(&a, "default takes no FILE and no --set");
     return cli_usage_error(&a, "unknown subcommand '%s': check or default", sub);
 }
