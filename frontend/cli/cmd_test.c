@@ -1,6 +1,7 @@
 /* cmd_test.c — `tlcl test --model CKPT --data DIR [--split FILE] [--out DIR]
- * [--device=N] [--batch-size=N]` (options in any order, cli_options.h): the test outputs of `tlcl train`
- * (confusion matrix CSV and picture, classification report) for any
+ * [--device=N] [--batch-size=N]` (options in any order, cli_options.h):
+ * the test outputs of `tlcl train` (confusion matrix CSV and picture,
+ * classification report) for any
  * checkpoint and any class-folder directory whose classes match the
  * checkpoint's; with --split, only the held-out files of a saved split
  * (test_split.json, or a split.json's validation files). */
