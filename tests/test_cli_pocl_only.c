@@ -152,8 +152,11 @@ static void test_train_values(harness *h)
         EXPECT_OUT(h, rc == 2 && has(bad[i][1]), "train %s is refused naming the option (rc %d)", bad[i][0],
                    rc);
     }
+    int rc = tlcl("grid --dry-run --device 5000 '%s'", cfg);
+    EXPECT_OUT(h, rc == 2 && has("--device: 'train.config.device': expected an integer in [-1, 1023], got 5000"),
+               "grid --device 5000 is refused as the key would be (rc %d)", rc);
     /* accepted values get past the command line: the run then fails on the missing data folder */
-    int rc = tlcl("train --epochs 3 --device %d --batch-size 8 --no-test '%s'", 0, cfg);
+    rc = tlcl("train --epochs 3 --device %d --batch-size 8 --no-test '%s'", 0, cfg);
     EXPECT_OUT(h, rc == 1 && has("nodata") && !has("option"), "train takes --epochs 3 --batch-size 8 (rc %d)",
                rc);
     rc = tlcl("train '%s' --epochs=3 --batch-size=8", cfg);

@@ -49,6 +49,7 @@ typedef struct grid_cli {
     int device, dry_run;
     const char *sets[MAX_SETS];
     int nsets;
+    const cli_args *args; /* --set and --device, applied to each run's configuration */
 } grid_cli;
 
 /* One run's --set arguments: the CLI's, the grid values, the output paths. */
@@ -65,7 +66,7 @@ CLI_COMMAND(cli_grid, "grid", "CONFIG.yaml", 1, 1,
     "summary.md and comparison.png are written there and the best run's model is copied to\n"
     "best_model.safetensors. Rerunning skips the finished runs and resumes an interrupted one.\n"
     "--set applies to every run, before the grid's values.",
-    CLI_DEVICE_OPTION,
+    CLI_DEVICE_OPTION_FOR("train.config.device"),
     CLI_FLAG_OPT("dry-run", "check every run and list them; train nothing"),
     CLI_SET_OPTION);
 
@@ -76,6 +77,7 @@ static int parse_cli(int argc, char **argv, grid_cli *o, cli_args *a)
     if (cli_parse(&cli_grid, argc, argv, a))
         return 1;
     o->config = a->operands[0];
+    o->args = a;
     o->dry_run = cli_flag(a, "dry-run");
     const char *sets[CLI_MAX_GIVEN];
     o->nsets = cli_values(a, "set", sets, CLI_MAX_GIVEN);
@@ -110,8 +112,8 @@ static tlcl_status run_config(const grid_cli *o, const tlcl_grid_spec *g, const 
 {
     char why[4096];
     tlcl_status s = tlcl_config_load(c, o->config, why, sizeof why);
-    for (int i = 0; s == TLCL_OK && i < o->nsets; i++)
-        s = tlcl_config_set_arg(c, o->sets[i], why, sizeof why);
+    if (s == TLCL_OK) /* checked as the keys in the file; each run passes them on to tlcl train */
+        s = cli_apply_config(o->args, c, why, sizeof why);
     if (s != TLCL_OK) {
         snprintf(err, len, "%s", why);
         return s;
