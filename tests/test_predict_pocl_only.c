@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "textout.h"
 #include "image_write.h"
-#include "model.h"
+#include "testdata.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -38,26 +38,6 @@ static void write_images(const char *dir, int count)
         snprintf(path, sizeof path, "%s/img%05d.png", dir, i);
         image_write_rgb(path, SIDE, SIDE, px, NULL, 0);
     }
-}
-
-static int save_checkpoint(harness *h, const char *path)
-{
-    tlcl_model m;
-    tlcl_model_options o = tlcl_model_options_default();
-    o.arch = "efficientnet-b0";
-    o.size = SIZE;
-    o.classes = 3;
-    char err[1024];
-    const char *names[] = {"a", "b", "c"};
-    int bad = tlcl_model_build(&m, &o, err, sizeof err) != TLCL_OK;
-    if (!bad) {
-        bad = harness_status(h, tlcl_model_alloc(&m, h->eng, 3), "alloc") ||
-              tlcl_model_save(&m, path, names, 3, err, sizeof err) != TLCL_OK;
-        tlcl_model_free(&m);
-    }
-    if (bad)
-        harness_fail(h, "saving the checkpoint: %s", err);
-    return bad;
 }
 
 /* Starts tlcl predict; its stderr goes to <root>/<tag>.err. */
@@ -249,7 +229,7 @@ int main(void)
     snprintf(model, sizeof model, "%s/model.safetensors", root);
     write_images(small, SMALL);
     write_images(large, LARGE);
-    if (save_checkpoint(&h, model) == 0) {
+    if (testdata_checkpoint(&h, model, SIZE) == 0) {
         test_memory(&h, small, large);
         test_resume(&h, large);
         test_list(&h, small);

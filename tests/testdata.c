@@ -1,6 +1,7 @@
 /* testdata.c — see testdata.h. */
 #include "testdata.h"
 #include "image_write.h"
+#include "model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,4 +38,23 @@ void testdata_shapes(const char *dir, int per_class, int salt)
             image_write_rgb(path, S, S, px, NULL, 0);
         }
     }
+}
+
+int testdata_checkpoint(harness *h, const char *path, int size)
+{
+    tlcl_model m;
+    tlcl_model_options o = tlcl_model_options_default();
+    o.arch = "efficientnet-b0";
+    o.size = size;
+    o.classes = TESTDATA_CLASSES;
+    char err[1024];
+    int bad = tlcl_model_build(&m, &o, err, sizeof err) != TLCL_OK;
+    if (!bad) {
+        bad = harness_status(h, tlcl_model_alloc(&m, h->eng, 3), "alloc") ||
+              tlcl_model_save(&m, path, testdata_class_names, TESTDATA_CLASSES, err, sizeof err) != TLCL_OK;
+        tlcl_model_free(&m);
+    }
+    if (bad)
+        harness_fail(h, "saving the checkpoint %s: %s", path, err);
+    return bad;
 }

@@ -4,11 +4,18 @@
 #ifndef TLCL_TESTDATA_H
 #define TLCL_TESTDATA_H
 
+#include "harness.h"
+
 enum { TESTDATA_CLASSES = 3, TESTDATA_SIDE = 24 };
 extern const char *const testdata_class_names[TESTDATA_CLASSES]; /* circles, stripes, squares */
 
 /* dir/<class>/imgNN.png, per_class PNGs of TESTDATA_SIDE px a class (dir and
  * the class folders are created); salt varies the shapes (another split). */
 void testdata_shapes(const char *dir, int per_class, int salt);
+
+/* An EfficientNet-B0 checkpoint of `size` px input with random weights and
+ * the TESTDATA_CLASSES classes, for the commands that read one (predict,
+ * test); 0, or 1 after failing h. */
+int testdata_checkpoint(harness *h, const char *path, int size);
 
 #endif

@@ -8,60 +8,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: tlcl config check FILE [--set key.path=value]...\n"
-                    "       tlcl config default\n");
-    return 2;
-}
+CLI_COMMAND(cli_config, "config", "check FILE | default", 1, 2,
+    "Validate a training configuration (check) or print the default one (default).\n"
+    "check: validate FILE (after any --set) and print the effective configuration;\n"
+    "default: print the commented default configuration (config/default.yaml).",
+    CLI_SET_OPTION);
 
-static int config_check(int argc, char **argv)
+static int config_check(const cli_args *a)
 {
-    const char *file = NULL;
     char err[2048];
-    for (int i = 2; i < argc; i++) /* the file first: --set applies on top of it */
-        if (strcmp(argv[i], "--set") == 0)
-            i++;
-        else if (strncmp(argv[i], "--set=", 6) != 0 && !file)
-            file = argv[i];
-        else if (strncmp(argv[i], "--set=", 6) != 0)
-            return usage();
-    if (!file)
-        return usage();
     tlcl_config *c = malloc(sizeof *c); /* large: fixed-size path buffers */
     if (!c)
         return 1;
-    int rc = 1;
-    if (tlcl_config_load(c, file, err, sizeof err) != TLCL_OK)
-        goto fail;
-    for (int i = 2; i < argc; i++) {
-        const char *a = strncmp(argv[i], "--set=", 6) == 0 ? argv[i] + 6 : NULL;
-        if (strcmp(argv[i], "--set") == 0 && (a = i + 1 < argc ? argv[++i] : NULL) == NULL) {
-            free(c);
-            return usage();
-        }
-        if (a && tlcl_config_set_arg(c, a, err, sizeof err) != TLCL_OK)
-            goto fail;
-    }
-    if (tlcl_config_finalize(c, err, sizeof err) != TLCL_OK)
-        goto fail;
-    tlcl_config_dump(c, stdout);
-    rc = 0;
-fail:
-    if (rc)
+    tlcl_status s = tlcl_config_load(c, a->operands[1], err, sizeof err);
+    if (s == TLCL_OK)
+        s = cli_apply_config(a, c, err, sizeof err); /* the file first: --set applies on top of it */
+    if (s == TLCL_OK)
+        s = tlcl_config_finalize(c, err, sizeof err);
+    if (s == TLCL_OK)
+        tlcl_config_dump(c, stdout);
+    else
         fprintf(stderr, "tlcl config: %s\n", err);
     tlcl_config_free(c);
     free(c);
-    return rc;
+    return s == TLCL_OK ? 0 : 1;
 }
 
 int cmd_config(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "check") == 0)
-        return config_check(argc, argv);
-    if (argc == 2 && strcmp(argv[1], "default") == 0) {
+    cli_args a;
+    if (cli_parse(&cli_config, argc, argv, &a))
+        return a.status;
+    const char *sub = a.operands[0];
+    if (strcmp(sub, "check") == 0 && a.noperands == 2)
+        return config_check(&a);
+    if (strcmp(sub, "default") == 0 && a.noperands == 1 && a.ngiven == 0) {
         tlcl_config_print_default(stdout);
         return 0;
     }
-    return usage();
+    if (strcmp(sub, "check") == 0)
+        return cli_usage_error(&a, "check takes one FILE");
+    if (strcmp(sub, "default") == 0)
+        return cli_usage_error(&a, "default takes no FILE and no --set");
+    return cli_usage_error(&a, "unknown subcommand '%s': check or default", sub);
 }

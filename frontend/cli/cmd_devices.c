@@ -6,37 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_device_index(int argc, char **argv)
-{
-    const char *v = getenv("TLCL_DEVICE");
-    const char *src = "TLCL_DEVICE";
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], "--device=", 9) == 0) {
-            v = argv[i] + 9;
-            src = "--device";
-        }
-    if (!v || !v[0])
-        return -1;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || n < 0 || n > 1000000) {
-        fprintf(stderr, "tlcl: %s=%s is not a device index; run `tlcl devices` to list them\n", src, v);
-        return -2;
-    }
-    return (int)n;
-}
+CLI_COMMAND(cli_devices, "devices", "", 0, 0,
+    "List every OpenCL device of every platform, with its index.",
+    CLI_FLAG_OPT("json", "the list as JSON"));
 
 int cmd_devices(int argc, char **argv)
 {
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else {
-            fprintf(stderr, "tlcl devices: unknown option '%s' (expected --json)\n", argv[i]);
-            return 2;
-        }
-    }
+    cli_args a;
+    if (cli_parse(&cli_devices, argc, argv, &a))
+        return a.status;
+    int json = cli_flag(&a, "json");
     tlcl_device_info *devs;
     int n;
     char err[1024];

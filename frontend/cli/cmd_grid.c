@@ -1,5 +1,5 @@
 /* cmd_grid.c — `tlcl grid [--device=N] [--dry-run] [--set key.path=value]...
- * CONFIG.yaml`: the runs of the configuration's `grid:` section (grid.h),
+ * CONFIG.yaml` (options in any order, cli_options.h): the runs of the configuration's `grid:` section (grid.h),
  * each one `tlcl train` in its own folder <grid.dir>/run-NNN-<key=value...>,
  * then the summary (summary.csv, summary.md, ranked by grid.metric at each
  * run's best epoch), the comparison plot (comparison.png) and the best run's
@@ -49,6 +49,7 @@ typedef struct grid_cli {
     int device, dry_run;
     const char *sets[MAX_SETS];
     int nsets;
+    const cli_args *args; /* --set and --device, applied to each run's configuration */
 } grid_cli;
 
 /* One run's --set arguments: the CLI's, the grid values, the output paths. */
@@ -59,43 +60,34 @@ typedef struct run_args {
     char dir[TLCL_CFG_PATH_MAX];
 } run_args;
 
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: tlcl grid [--device=N] [--dry-run] [--set key.path=value]... CONFIG.yaml\n"
-            "  Trains every run of the configuration's `grid:` section (README.md, \"Grid search\"), each\n"
-            "  in <grid.dir>/run-NNN-<key=value...>, then writes summary.csv, summary.md and\n"
-            "  comparison.png there and copies the best run's model to best_model.safetensors.\n"
-            "  Rerunning skips the finished runs and resumes an interrupted one.\n"
-            "  --dry-run  check every run and list them; train nothing\n"
-            "  --set      applies to every run (before the grid's values)\n");
-    return 2;
-}
+CLI_COMMAND(cli_grid, "grid", "CONFIG.yaml", 1, 1,
+    "Train every run of a configuration's `grid:` section, rank them, keep the best model.\n"
+    "Each run trains in <grid.dir>/run-NNN-<key=value...> (README.md, \"Grid search\"); then summary.csv,\n"
+    "summary.md and comparison.png are written there and the best run's model is copied to\n"
+    "best_model.safetensors. Rerunning skips the finished runs and resumes an interrupted one.\n"
+    "--set applies to every run, before the grid's values.",
+    CLI_DEVICE_OPTION_FOR("train.config.device"),
+    CLI_FLAG_OPT("dry-run", "check every run and list them; train nothing"),
+    CLI_SET_OPTION);
 
-static int parse_cli(int argc, char **argv, grid_cli *o)
+/* 0 to go on; 1 to stop with a->status (--help, a usage error). */
+static int parse_cli(int argc, char **argv, grid_cli *o, cli_args *a)
 {
     memset(o, 0, sizeof *o);
-    o->device = cli_device_index(argc, argv);
-    if (o->device == -2)
-        return -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--device=", 9) == 0)
-            continue;
-        if (strcmp(a, "--dry-run") == 0)
-            o->dry_run = 1;
-        else if (strcmp(a, "--set") == 0 && i + 1 < argc && o->nsets < MAX_SETS)
-            o->sets[o->nsets++] = argv[++i];
-        else if (strncmp(a, "--set=", 6) == 0 && o->nsets < MAX_SETS)
-            o->sets[o->nsets++] = a + 6;
-        else if (a[0] != '-' && !o->config)
-            o->config = a;
-        else {
-            fprintf(stderr, "tlcl grid: unexpected argument '%s'\n", a);
-            return -1;
-        }
-    }
-    return o->config ? 0 : -1;
+    if (cli_parse(&cli_grid, argc, argv, a))
+        return 1;
+    o->config = a->operands[0];
+    o->args = a;
+    o->dry_run = cli_flag(a, "dry-run");
+    const char *sets[CLI_MAX_GIVEN];
+    o->nsets = cli_values(a, "set", sets, CLI_MAX_GIVEN);
+    memcpy(o->sets, sets, (o->nsets < MAX_SETS ? (size_t)o->nsets : MAX_SETS) * sizeof *sets);
+    o->device = cli_device(a);
+    if (o->nsets > MAX_SETS)
+        a->status = cli_usage_error(a, "at most %d --set options", MAX_SETS);
+    else if (o->device == -2) /* a malformed $TLCL_DEVICE (reported) */
+        a->status = 2;
+    return a->status != 0;
 }
 
 static int ends_with(const char *s, const char *tail)
@@ -120,8 +112,8 @@ static tlcl_status run_config(const grid_cli *o, const tlcl_grid_spec *g, const 
 {
     char why[4096];
     tlcl_status s = tlcl_config_load(c, o->config, why, sizeof why);
-    for (int i = 0; s == TLCL_OK && i < o->nsets; i++)
-        s = tlcl_config_set_arg(c, o->sets[i], why, sizeof why);
+    if (s == TLCL_OK) /* checked as the keys in the file; each run passes them on to tlcl train */
+        s = cli_apply_config(o->args, c, why, sizeof why);
     if (s != TLCL_OK) {
         snprintf(err, len, "%s", why);
         return s;
@@ -399,8 +391,9 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
 int cmd_grid(int argc, char **argv)
 {
     grid_cli o;
-    if (parse_cli(argc, argv, &o))
-        return usage();
+    cli_args a;
+    if (parse_cli(argc, argv, &o, &a))
+        return a.status;
     static tlcl_grid_spec g;
     char err[4096];
     if (tlcl_grid_load(&g, o.config, err, sizeof err) != 0) {

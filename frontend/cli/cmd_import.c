@@ -9,72 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE \
-    "usage: tlcl import --from keras FILE --arch ARCH [--classes N] [--size S] [--no-top] -o OUT.safetensors\n"
-
 typedef struct import_args {
     const char *from, *file, *arch, *out;
     int classes, size, no_top;
 } import_args;
 
-static int parse_int(const char *flag, const char *v, int lo, int hi, int *out)
-{
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < lo || n > hi) {
-        fprintf(stderr, "tlcl import: %s expects an integer in [%d, %d], got '%s'\n", flag, lo, hi, v);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
-}
+CLI_COMMAND(cli_import, "import", "FILE", 1, 1,
+    "Convert Keras weights (.weights.h5, .keras, legacy .h5) into a tlcl checkpoint.",
+    CLI_TEXT_OPT("from", "FORMAT", "the file's format: keras (required)"),
+    CLI_TEXT_OPT("arch", "ARCH", "the architecture, as `tlcl summary` names it (required)"),
+    CLI_INT_OPT("classes", "N", 1, 1000000, "classes of the classifier (default: the file's predictions layer)"),
+    CLI_INT_OPT("size", "S", 32, 8192, "input size recorded in the checkpoint"),
+    CLI_FLAG_OPT("no-top", "without the classifier"),
+    CLI_SHORT_OPT("output", 'o', CLI_TEXT, "OUT.safetensors", "the tlcl checkpoint to write (required)"));
 
-/* "--flag=value" or "--flag value"; NULL when argv[*i] is not this flag. */
-static const char *flag_value(int argc, char **argv, int *i, const char *flag)
+/* 0 to go on; 1 to stop with c->status (--help, a usage error). */
+static int parse_args(int argc, char **argv, import_args *a, cli_args *c)
 {
-    size_t k = strlen(flag);
-    if (strncmp(argv[*i], flag, k) != 0)
-        return NULL;
-    if (argv[*i][k] == '=')
-        return argv[*i] + k + 1;
-    if (argv[*i][k] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
-
-static int parse_args(int argc, char **argv, import_args *a)
-{
-    memset(a, 0, sizeof *a);
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (strcmp(argv[i], "--no-top") == 0)
-            a->no_top = 1;
-        else if ((v = flag_value(argc, argv, &i, "--from")))
-            a->from = v;
-        else if ((v = flag_value(argc, argv, &i, "--arch")))
-            a->arch = v;
-        else if ((v = flag_value(argc, argv, &i, "-o")) || (v = flag_value(argc, argv, &i, "--output")))
-            a->out = v;
-        else if ((v = flag_value(argc, argv, &i, "--classes"))) {
-            if (parse_int("--classes", v, 1, 1000000, &a->classes))
-                return -1;
-        } else if ((v = flag_value(argc, argv, &i, "--size"))) {
-            if (parse_int("--size", v, 32, 8192, &a->size))
-                return -1;
-        } else if (argv[i][0] != '-' && !a->file)
-            a->file = argv[i];
-        else {
-            fprintf(stderr, "tlcl import: unexpected argument '%s'\n" USAGE, argv[i]);
-            return -1;
-        }
-    }
-    if (!a->from || strcmp(a->from, "keras") != 0 || !a->file || !a->arch || !a->out) {
-        fprintf(stderr, "tlcl import: %s\n" USAGE,
-                a->from && strcmp(a->from, "keras") != 0 ? "only --from keras is supported"
-                                                         : "--from, FILE, --arch and -o are required");
-        return -1;
-    }
-    return 0;
+    if (cli_parse(&cli_import, argc, argv, c))
+        return 1;
+    *a = (import_args){cli_value(c, "from"), c->operands[0], cli_value(c, "arch"), cli_value(c, "output"),
+                       (int)cli_number(c, "classes", 0), (int)cli_number(c, "size", 0), cli_flag(c, "no-top")};
+    if (a->from && strcmp(a->from, "keras") != 0)
+        c->status = cli_usage_error(c, "only --from keras is supported, got '%s'", a->from);
+    else if (!a->from || !a->arch || !a->out)
+        c->status = cli_usage_error(c, "--from, --arch and -o are required");
+    return c->status != 0;
 }
 
 /* Builds the model the file fits: classes from the file's classifier unless given. */
@@ -133,8 +93,9 @@ static int convert(const import_args *a, tlcl_keras_weights *w, tlcl_model *m)
 int cmd_import(int argc, char **argv)
 {
     import_args a;
-    if (parse_args(argc, argv, &a))
-        return 2;
+    cli_args c;
+    if (parse_args(argc, argv, &a, &c))
+        return c.status;
     tlcl_keras_weights *w = NULL;
     char err[1024];
     if (tlcl_keras_open(&w, a.file, err, sizeof err) != TLCL_OK) {

@@ -1,5 +1,6 @@
 /* cmd_predict.c — `tlcl predict --model CKPT [--top K] [--batch-size N]
- * [--device=N] [--out FILE] [--list FILE] IMAGE|DIR...`: classifies images
+ * [--device=N] [--out FILE] [--list FILE] IMAGE|DIR...` (options in any
+ * order, cli_options.h): classifies images
  * with a checkpoint and writes CSV rows "file,class_1,prob_1,...". The
  * checkpoint's metadata rebuilds the model (architecture, size, head,
  * preprocessing, class names), so nothing about the model is given on the
@@ -7,6 +8,7 @@
  * classifies the previous batch; with --out the rows are written as they
  * come and a killed run continues where it stopped (resumable_csv.h). */
 #include "commands.h"
+#include "config.h"
 #include "textout.h"
 #include "image_load.h"
 #include "image_stream.h"
@@ -21,14 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define USAGE                                                                                              \
-    "usage: tlcl predict --model CKPT [--top K] [--batch-size N] [--device=N] [--out FILE] [--list FILE]\n"    \
-    "                    [IMAGE|DIR...]\n"
-enum { BATCH_DEFAULT = 16, BATCH_MAX = 4096 };
+enum { BATCH_DEFAULT = 16, BATCH_MAX = 4096, TOP_DEFAULT = 5 };
 
 typedef struct predict_args {
     const char *model, *out, *list;
-    int top, batch;
+    int top, batch; /* top 0: the default, min(TOP_DEFAULT, the model's classes) */
     char **inputs;
     int ninputs;
 } predict_args;
@@ -50,70 +49,34 @@ typedef struct predictor {
 
 /* ---- arguments ------------------------------------------------------------ */
 
-/* "--flag VALUE" or "--flag=VALUE": the value, advancing *i; NULL otherwise. */
-static const char *flag_value(int argc, char **argv, int *i, const char *flag)
-{
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
+CLI_COMMAND(cli_predict, "predict", "[IMAGE|DIR]...", 0, -1,
+    "Classify images with a checkpoint: CSV rows file,class_1,prob_1,...\n"
+    "Directories are searched for .jpg .jpeg .png .bmp .gif; with --out a killed run continues where it\n"
+    "stopped when started again.",
+    CLI_TEXT_OPT("model", "CKPT", "the checkpoint (.safetensors) to classify with (required)"),
+    CLI_INT_OPT("top", "K", 1, 100000, "classes per row, most probable first (default 5, or every class if fewer)"),
+    CLI_INT_OPT("batch-size", "N", 1, BATCH_MAX, "images per device batch (default 16)"),
+    CLI_DEVICE_OPTION,
+    CLI_TEXT_OPT("out", "FILE", "write the CSV there (its folders are created; resumable) rather than to stdout"),
+    CLI_TEXT_OPT("list", "FILE", "also classify the paths of FILE, one a line"));
 
-static int parse_count(const char *flag, const char *v, long max, int *out)
-{
-    char *end;
-    long k = strtol(v, &end, 10);
-    if (!*v || *end || k < 1 || k > max) {
-        fprintf(stderr, "tlcl predict: %s expects an integer from 1 to %ld, got '%s'\n", flag, max, v);
-        return -1;
-    }
-    *out = (int)k;
-    return 0;
-}
-
-/* Returns 0, or the exit status of a usage error (a->inputs is malloc'd). */
-static int parse_args(int argc, char **argv, predict_args *a)
+/* 0 to go on; 1 to stop with c->status (--help, a usage error). */
+static int parse_args(int argc, char **argv, predict_args *a, cli_args *c)
 {
     memset(a, 0, sizeof *a);
-    a->top = 5;
-    a->batch = BATCH_DEFAULT;
-    a->inputs = malloc((size_t)argc * sizeof *a->inputs);
-    if (!a->inputs)
+    if (cli_parse(&cli_predict, argc, argv, c))
         return 1;
-    int only_files = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (only_files || argv[i][0] != '-' || strcmp(argv[i], "-") == 0)
-            a->inputs[a->ninputs++] = argv[i];
-        else if (strcmp(argv[i], "--") == 0)
-            only_files = 1;
-        else if ((v = flag_value(argc, argv, &i, "--model")))
-            a->model = v;
-        else if ((v = flag_value(argc, argv, &i, "--out")))
-            a->out = v;
-        else if ((v = flag_value(argc, argv, &i, "--list")))
-            a->list = v;
-        else if ((v = flag_value(argc, argv, &i, "--top"))) {
-            if (parse_count("--top", v, 100000, &a->top))
-                return 2;
-        } else if ((v = flag_value(argc, argv, &i, "--batch-size"))) {
-            if (parse_count("--batch-size", v, BATCH_MAX, &a->batch))
-                return 2;
-        } else if (strncmp(argv[i], "--device=", 9) != 0) { /* --device is read by cli_device_index */
-            fprintf(stderr, "tlcl predict: unknown or incomplete option '%s'\n" USAGE, argv[i]);
-            return 2;
-        }
-    }
-    if (!a->model || (!a->ninputs && !a->list)) {
-        fprintf(stderr, "tlcl predict: %s\n" USAGE,
-                !a->model ? "--model CKPT is required" : "no IMAGE, DIR or --list FILE given");
-        return 2;
-    }
-    return 0;
+    a->model = cli_value(c, "model");
+    a->out = cli_value(c, "out");
+    a->list = cli_value(c, "list");
+    a->top = (int)cli_number(c, "top", 0);
+    a->batch = (int)cli_number(c, "batch-size", BATCH_DEFAULT);
+    a->inputs = c->operands;
+    a->ninputs = c->noperands;
+    if (!a->model || (!a->ninputs && !a->list))
+        c->status = cli_usage_error(c, "%s", !a->model ? "--model CKPT is required"
+                                                       : "no IMAGE, DIR or --list FILE given");
+    return c->status != 0;
 }
 
 /* ---- inputs ----------------------------------------------------------------- */
@@ -461,7 +424,7 @@ static int predict_stream(predictor *p, const file_list *files, int first, const
     return rc == 0 ? done : -1;
 }
 
-static int predict(const predict_args *a, int device, const file_list *files)
+static int predict(predict_args *a, int device, const file_list *files)
 {
     predictor p;
     memset(&p, 0, sizeof p);
@@ -469,6 +432,8 @@ static int predict(const predict_args *a, int device, const file_list *files)
     if (open_device(&p, device) == 0 && load_checkpoint(&p, a->model) == 0) {
         sink k;
         int first = 0;
+        if (!a->top) /* the default: as many as there are, up to TOP_DEFAULT */
+            a->top = p.m.classes < TOP_DEFAULT ? p.m.classes : TOP_DEFAULT;
         if (a->top > p.m.classes) {
             fprintf(stderr, "tlcl predict: --top %d exceeds the model's %d classes\n", a->top, p.m.classes);
         } else if (sink_open(&k, a, files, &first) == 0) {
@@ -486,12 +451,29 @@ static int predict(const predict_args *a, int device, const file_list *files)
     return rc;
 }
 
+/* mkdir -p of the folder --out FILE goes into. */
+static int make_out_dir(const char *out)
+{
+    const char *slash = strrchr(out, '/');
+    char dir[4096], err[4400];
+    if (!slash || slash == out)
+        return 0;
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+    if (tlcl_mkdir_p(dir, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "tlcl predict: --out %s: %s\n", out, err);
+    return -1;
+}
+
 int cmd_predict(int argc, char **argv)
 {
     predict_args a;
+    cli_args c;
     file_list files = {0};
-    int rc = parse_args(argc, argv, &a), device = rc ? -1 : cli_device_index(argc, argv);
-    if (rc == 0 && device == -2)
+    if (parse_args(argc, argv, &a, &c))
+        return c.status;
+    int rc = 0, device = cli_device(&c);
+    if (device == -2)
         rc = 2;
     if (rc == 0 && access(a.model, R_OK) != 0) {
         fprintf(stderr, "tlcl predict: cannot read the model %s\n", a.model);
@@ -503,9 +485,10 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "tlcl predict: no images found (directories are searched for .jpg .jpeg .png .bmp .gif)\n");
         rc = 1;
     }
+    if (rc == 0 && a.out && make_out_dir(a.out) != 0)
+        rc = 1;
     if (rc == 0)
         rc = predict(&a, device, &files);
     list_free(&files);
-    free(a.inputs);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* cmd_test.c — `tlcl test --model CKPT --data DIR [--split FILE] [--out DIR]
- * [--device=N] [--batch-size=N]`: the test outputs of `tlcl train`
- * (confusion matrix CSV and picture, classification report) for any
+ * [--device=N] [--batch-size=N]` (options in any order, cli_options.h):
+ * the test outputs of `tlcl train` (confusion matrix CSV and picture,
+ * classification report) for any
  * checkpoint and any class-folder directory whose classes match the
  * checkpoint's; with --split, only the held-out files of a saved split
  * (test_split.json, or a split.json's validation files). */
@@ -36,40 +37,30 @@ typedef struct test_run {
     char err[4096];
 } test_run;
 
-static int parse(int argc, char **argv, test_cli *o)
+CLI_COMMAND(cli_test, "test", "", 0, 0,
+    "Confusion matrix and classification report of a checkpoint on a class-folder directory.\n"
+    "The directory's classes must be the checkpoint's; the outputs are those `tlcl train` writes for\n"
+    "its test set (CSV, picture, JSON report).",
+    CLI_TEXT_OPT("model", "CKPT", "the checkpoint to evaluate (required)"),
+    CLI_TEXT_OPT("data", "DIR", "class-folder directory with the checkpoint's classes (required)"),
+    CLI_TEXT_OPT("split", "FILE", "only the held-out files of a saved split (test_split.json, split.json)"),
+    CLI_TEXT_OPT("out", "DIR", "where the confusion matrix and the report go (default .)"),
+    CLI_DEVICE_OPTION,
+    CLI_INT_OPT("batch-size", "N", 1, 65536, "images per device batch (default 32)"));
+
+/* 0 to go on; 1 to stop with c->status (--help, a usage error). */
+static int parse(int argc, char **argv, test_cli *o, cli_args *c)
 {
-    *o = (test_cli){NULL, NULL, ".", NULL, cli_device_index(argc, argv), 32};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strncmp(a, "--model=", 8))
-            o->model = a + 8;
-        else if (!strcmp(a, "--model") && i + 1 < argc)
-            o->model = argv[++i];
-        else if (!strncmp(a, "--data=", 7))
-            o->data = a + 7;
-        else if (!strcmp(a, "--data") && i + 1 < argc)
-            o->data = argv[++i];
-        else if (!strncmp(a, "--out=", 6))
-            o->out = a + 6;
-        else if (!strcmp(a, "--out") && i + 1 < argc)
-            o->out = argv[++i];
-        else if (!strncmp(a, "--split=", 8))
-            o->split = a + 8;
-        else if (!strcmp(a, "--split") && i + 1 < argc)
-            o->split = argv[++i];
-        else if (!strncmp(a, "--batch-size=", 13))
-            o->batch = atoi(a + 13);
-        else if (strncmp(a, "--device=", 9) != 0) {
-            fprintf(stderr, "tlcl test: unexpected argument '%s'\n", a);
-            return -1;
-        }
-    }
-    if (!o->model || !o->data || o->device == -2 || o->batch < 1) {
-        fprintf(stderr, "usage: tlcl test --model CKPT --data DIR [--split FILE] [--out DIR] [--device=N] "
-                        "[--batch-size=N]\n");
-        return -1;
-    }
-    return 0;
+    if (cli_parse(&cli_test, argc, argv, c))
+        return 1;
+    const char *out = cli_value(c, "out");
+    *o = (test_cli){cli_value(c, "model"), cli_value(c, "data"), out ? out : ".", cli_value(c, "split"),
+                    cli_device(c), (int)cli_number(c, "batch-size", 32)};
+    if (!o->model || !o->data)
+        c->status = cli_usage_error(c, "%s is required", !o->model ? "--model CKPT" : "--data DIR");
+    else if (o->device == -2) /* a malformed $TLCL_DEVICE (reported) */
+        c->status = 2;
+    return c->status != 0;
 }
 
 /* The directory's classes must be the checkpoint's, in the same order. */
@@ -271,8 +262,9 @@ static void cleanup(test_run *r)
 int cmd_test(int argc, char **argv)
 {
     test_cli o;
-    if (parse(argc, argv, &o))
-        return 2;
+    cli_args c;
+    if (parse(argc, argv, &o, &c))
+        return c.status;
     test_run r;
     memset(&r, 0, sizeof r);
     mkdir(o.out, 0755);

@@ -9,37 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: tlcl track sync [--uri=URL] [--timeout=S] RUN_DIR\n"
-            "  RUN_DIR  the run folder (train.artefacts.base_dir) of a run trained with tracking.enabled: true\n"
-            "  --uri    the MLflow server (default: the one the run was configured with)\n");
-    return 2;
-}
+CLI_COMMAND(cli_track, "track", "sync RUN_DIR", 2, 2,
+    "Upload the MLflow records a run kept while the server was unreachable (sync).\n"
+    "RUN_DIR is train.artefacts.base_dir of a run trained with tracking.enabled: true; its records\n"
+    "are in RUN_DIR/tracking and each goes once, however often sync runs.",
+    CLI_TEXT_OPT("uri", "URL", "the MLflow server (default: the one the run was configured with)"),
+    CLI_INT_OPT("timeout", "S", 1, 1000000, "seconds per request (default 30)"));
 
 int cmd_track(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "sync") != 0)
-        return usage();
-    const char *uri = NULL, *dir = NULL;
-    int timeout = 30;
-    for (int i = 2; i < argc; i++) {
-        if (strncmp(argv[i], "--uri=", 6) == 0)
-            uri = argv[i] + 6;
-        else if (strncmp(argv[i], "--timeout=", 10) == 0)
-            timeout = atoi(argv[i] + 10);
-        else if (argv[i][0] != '-' && !dir)
-            dir = argv[i];
-        else {
-            fprintf(stderr, "tlcl track sync: unexpected argument '%s'\n", argv[i]);
-            return usage();
-        }
-    }
-    if (!dir)
-        return usage();
+    cli_args a;
+    if (cli_parse(&cli_track, argc, argv, &a))
+        return a.status;
+    if (strcmp(a.operands[0], "sync") != 0)
+        return cli_usage_error(&a, "unknown subcommand '%s': sync", a.operands[0]);
     char err[2048];
-    if (tlcl_track_sync(dir, uri, timeout > 0 ? timeout : 30, stdout, err, sizeof err) != TLCL_OK) {
+    if (tlcl_track_sync(a.operands[1], cli_value(&a, "uri"), (int)cli_number(&a, "timeout", 30), stdout, err,
+                        sizeof err) != TLCL_OK) {
         fprintf(stderr, "tlcl track sync: %s\n", err);
         return 1;
     }

@@ -1,5 +1,5 @@
-/* cmd_train.c — `tlcl train [--device=N] [--epochs=N] [--batch-size=N]
- * [--no-test] [--resume | --fresh] [--set key.path=value]... CONFIG.yaml`:
+/* cmd_train.c — `tlcl train [OPTION]... CONFIG.yaml` (--device, --epochs,
+ * --batch-size, --no-test, --resume | --fresh, --set key.path=value):
  * the whole fine-tuning workflow of the configuration, then the test-set
  * evaluation and every artefact the configuration names.
  *
@@ -25,11 +25,25 @@
 
 typedef struct train_cli {
     const char *config;
-    int device, epochs, batch_size, no_test, resume, fresh;
-    const char *sets[32];
-    int nsets;
+    int no_test, resume, fresh;
     const char *tracking_parent; /* RUN@DIR: the MLflow parent run (tlcl grid's) */
+    cli_args args;               /* --set, --epochs, --batch-size, --device: applied to the configuration */
 } train_cli;
+
+CLI_COMMAND(cli_train, "train", "CONFIG.yaml", 1, 1,
+    "Run the fine-tuning workflow of a YAML configuration, then the test-set evaluation.\n"
+    "A run resumes by itself from its backup (train.artefacts.backup_dir) when one is there; a run that\n"
+    "already finished (train.artefacts.base_dir/run_state.json) trains nothing more and exits 0 (--fresh\n"
+    "trains it again). --epochs, --batch-size and --device set their configuration keys, after the file.",
+    CLI_DEVICE_OPTION_FOR("train.config.device"),
+    CLI_KEY_OPT("epochs", "N", "train.config.epochs", "epochs of each phase that sets none (train.config.epochs)"),
+    CLI_KEY_OPT("batch-size", "N", "train.config.batch_size", "images per training step (train.config.batch_size)"),
+    CLI_FLAG_OPT("no-test", "skip the test-set evaluation"),
+    CLI_FLAG_OPT("resume", "resume from the backup; no usable backup is an error"),
+    CLI_FLAG_OPT("fresh", "start from the first epoch: the old backup and run state are moved aside"),
+    CLI_SET_OPTION,
+    CLI_TEXT_OPT("tracking-parent", "RUN@DIR",
+                 "(set by tlcl grid) nest the MLflow run under local run RUN of DIR/tracking"));
 
 typedef struct train_run {
     tlcl_config *cfg;
@@ -49,76 +63,31 @@ typedef struct train_run {
 
 static void open_tracker(train_run *r, const train_cli *o);
 
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: tlcl train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume | --fresh]\n"
-            "                  [--set key.path=value]... CONFIG.yaml\n"
-            "  A run resumes by itself from its backup (train.artefacts.backup_dir) when one is there.\n"
-            "  --resume  resume from the backup; no usable backup is an error\n"
-            "  --fresh   start from the first epoch: the old backup and run state are moved aside\n"
-            "            (renamed with a time stamp, not deleted)\n"
-            "  A run that already finished (train.artefacts.base_dir/run_state.json) trains nothing more\n"
-            "  and exits 0; --fresh trains it again.\n"
-            "  --tracking-parent=RUN@DIR  (set by tlcl grid) the MLflow run nests under local run RUN\n"
-            "            of the tracking journal in DIR/tracking\n");
-    return 2;
-}
-
+/* 0 to go on; 1 to stop with o->args.status (--help, a usage error). */
 static int parse_cli(int argc, char **argv, train_cli *o)
 {
     memset(o, 0, sizeof *o);
-    o->device = cli_device_index(argc, argv);
-    if (o->device == -2)
-        return -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--device=", 9) == 0)
-            continue;
-        if (strncmp(a, "--epochs=", 9) == 0)
-            o->epochs = atoi(a + 9);
-        else if (strncmp(a, "--batch-size=", 13) == 0)
-            o->batch_size = atoi(a + 13);
-        else if (strcmp(a, "--no-test") == 0)
-            o->no_test = 1;
-        else if (strcmp(a, "--resume") == 0)
-            o->resume = 1;
-        else if (strcmp(a, "--fresh") == 0)
-            o->fresh = 1;
-        else if (strncmp(a, "--tracking-parent=", 18) == 0 && strchr(a + 18, '@'))
-            o->tracking_parent = a + 18;
-        else if (strcmp(a, "--set") == 0 && i + 1 < argc && o->nsets < 32)
-            o->sets[o->nsets++] = argv[++i];
-        else if (strncmp(a, "--set=", 6) == 0 && o->nsets < 32)
-            o->sets[o->nsets++] = a + 6;
-        else if (a[0] != '-' && !o->config)
-            o->config = a;
-        else {
-            fprintf(stderr, "tlcl train: unexpected argument '%s'\n", a);
-            return -1;
-        }
-    }
-    if (o->resume && o->fresh) {
-        fprintf(stderr, "tlcl train: --resume and --fresh contradict each other: give one or neither\n");
-        return -1;
-    }
-    return o->config ? 0 : -1;
+    if (cli_parse(&cli_train, argc, argv, &o->args))
+        return 1;
+    o->config = o->args.operands[0];
+    o->no_test = cli_flag(&o->args, "no-test");
+    o->resume = cli_flag(&o->args, "resume");
+    o->fresh = cli_flag(&o->args, "fresh");
+    o->tracking_parent = cli_value(&o->args, "tracking-parent");
+    if (o->tracking_parent && !strchr(o->tracking_parent, '@'))
+        o->args.status = cli_usage_error(&o->args, "--tracking-parent expects RUN@DIR, got '%s'", o->tracking_parent);
+    else if (o->resume && o->fresh)
+        o->args.status = cli_usage_error(&o->args, "--resume and --fresh contradict each other: give one or neither");
+    else if (cli_device(&o->args) == -2) /* a malformed $TLCL_DEVICE (reported) */
+        o->args.status = 2;
+    return o->args.status != 0;
 }
 
 static tlcl_status load_config(tlcl_config *c, const train_cli *o, char *err, size_t len)
 {
     tlcl_status s = tlcl_config_load(c, o->config, err, len);
-    for (int i = 0; s == TLCL_OK && i < o->nsets; i++)
-        s = tlcl_config_set_arg(c, o->sets[i], err, len);
-    char num[32];
-    if (s == TLCL_OK && o->epochs > 0) {
-        snprintf(num, sizeof num, "%d", o->epochs);
-        s = tlcl_config_set(c, "train.config.epochs", num, err, len);
-    }
-    if (s == TLCL_OK && o->batch_size > 0) {
-        snprintf(num, sizeof num, "%d", o->batch_size);
-        s = tlcl_config_set(c, "train.config.batch_size", num, err, len);
-    }
+    if (s == TLCL_OK)
+        s = cli_apply_config(&o->args, c, err, len);
     if (s == TLCL_OK)
         s = tlcl_config_finalize(c, err, len);
     if (s == TLCL_OK)
@@ -134,10 +103,12 @@ static void warn_both(void *ctx, const char *msg)
         fprintf(r->log, "warning: %s\n", msg);
 }
 
-static tlcl_status open_device(train_run *r, int cli_device)
+/* --device (set in the configuration), else $TLCL_DEVICE, else the configuration's. */
+static tlcl_status open_device(train_run *r, const train_cli *cli)
 {
     tlcl_cl_options o = tlcl_cl_options_default();
-    o.device_index = cli_device >= 0 ? cli_device : r->cfg->train.config.device;
+    int env = cli_flag(&cli->args, "device") ? -1 : cli_device(&cli->args); /* parse_cli checked it */
+    o.device_index = env >= 0 ? env : r->cfg->train.config.device;
     tlcl_status s = tlcl_cl_init(&r->cl, &o, r->err, sizeof r->err);
     if (s == TLCL_OK && (s = tlcl_engine_init(&r->eng, r->cl)) != TLCL_OK)
         snprintf(r->err, sizeof r->err, "%s", tlcl_cl_error(r->cl));
@@ -434,7 +405,7 @@ static tlcl_status run(train_run *r, const train_cli *o)
     if (s == TLCL_OK)
         s = tlcl_plan_groups(r->cfg, r->data.class_names, r->data.classes, &r->groups, r->err, sizeof r->err);
     if (s == TLCL_OK)
-        s = open_device(r, o->device);
+        s = open_device(r, o);
     if (s == TLCL_OK)
         s = open_model(r);
     if (s == TLCL_OK)
@@ -553,7 +524,7 @@ int cmd_train(int argc, char **argv)
 {
     train_cli o;
     if (parse_cli(argc, argv, &o))
-        return usage();
+        return o.args.status;
     static tlcl_config cfg; /* large: not on the stack */
     train_run r;
     memset(&r, 0, sizeof r);

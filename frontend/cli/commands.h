@@ -3,6 +3,12 @@
 #ifndef TLCL_COMMANDS_H
 #define TLCL_COMMANDS_H
 
+#include "cli_options.h"
+
+/* Each command's options and usage (cli_options.h), which main lists. */
+extern const cli_command cli_devices, cli_summary, cli_bench, cli_train, cli_grid, cli_test, cli_import, cli_config,
+    cli_predict, cli_track;
+
 int cmd_devices(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
@@ -13,9 +19,5 @@ int cmd_import(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_track(int argc, char **argv);
-
-/* Parses --device=N (or $TLCL_DEVICE); -1 when absent, -2 when malformed
- * (a message was printed). */
-int cli_device_index(int argc, char **argv);
 
 #endif

@@ -1,72 +1,67 @@
-/* main.c — the tlcl command line: dispatches to one file per command. */
+/* main.c — the tlcl command line: dispatches to one file per command; each
+ * command's options and usage live in its table (cli_options.h), so `tlcl
+ * --help` lists what the commands say of themselves. Exit status: 0 done,
+ * 1 failed, 2 a usage error (as GNU tools). */
 #include "commands.h"
+#include "tlcl_git.h"
 
 #include <stdio.h>
 #include <string.h>
 
+typedef struct command {
+    const cli_command *cli;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {&cli_devices, cmd_devices}, {&cli_summary, cmd_summary}, {&cli_train, cmd_train},
+    {&cli_grid, cmd_grid},       {&cli_test, cmd_test},       {&cli_predict, cmd_predict},
+    {&cli_import, cmd_import},   {&cli_config, cmd_config},   {&cli_bench, cmd_bench},
+    {&cli_track, cmd_track},
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tlcl <command> [options]\n"
-            "commands:\n"
-            "  devices [--json]        list every OpenCL device of every platform\n"
-            "  summary ARCH [--classes N] [--no-top] [--size S] [--json]\n"
-            "                          layer table and parameter totals of an architecture\n"
-            "  train [--device=N] [--epochs=N] [--batch-size=N] [--no-test] [--resume | --fresh] "
-            "[--set k=v]... CONFIG\n"
-            "                          run the fine-tuning workflow of a YAML configuration\n"
-            "  grid [--device=N] [--dry-run] [--set k=v]... CONFIG\n"
-            "                          train every run of the configuration's grid: section, rank them,\n"
-            "                          keep the best model (rerun: finished runs are skipped)\n"
-            "  test --model CKPT --data DIR [--out DIR] [--device=N] [--batch-size=N]\n"
-            "                          confusion matrix and classification report of a checkpoint\n"
-            "  bench [--device=N | --all] [--arch=A] [--batch=B] [--size=S] [--mode=train|infer|head]\n"
-            "        [--steps=N] [--warmup=N] [--json=FILE] [--profile] [--no-peaks] [--cold] [--out=DIR]\n"
-            "                          time EfficientNet steps: img/s, start-up, per-layer profile,\n"
-            "                          GEMM and copy peaks; --all compares every device\n"
-            "  import --from keras FILE --arch ARCH [--classes N] [--size S] [--no-top] -o OUT.safetensors\n"
-            "                          Keras weights (.weights.h5, .keras, legacy .h5) to a tlcl checkpoint\n"
-            "  config check FILE [--set key.path=value]...\n"
-            "                          validate a training configuration, print the effective one\n"
-            "  config default          print the commented default configuration\n"
-            "  predict --model CKPT [--top K] [--out FILE] IMAGE|DIR...\n"
-            "                          classify images; CSV file,class_1,prob_1,... (directories\n"
-            "                          are searched for .jpg .jpeg .png .bmp .gif)\n"
-            "  track sync [--uri=URL] [--timeout=S] RUN_DIR\n"
-            "                          upload the MLflow records a run kept in RUN_DIR/tracking\n"
-            "                          (server unreachable during training); each goes once\n"
-            "options common to device commands:\n"
-            "  --device=N              device index from `tlcl devices` (or TLCL_DEVICE=N);\n"
-            "                          default: the first GPU, else the first device\n");
+    fprintf(f, "usage: tlcl COMMAND [OPTION]... [ARG]...\n"
+               "       tlcl COMMAND --help     the command's options\n"
+               "       tlcl --version          the version and the git commit it was built from\n"
+               "commands:\n");
+    for (int i = 0; i < NCOMMANDS; i++) {
+        const char *about = commands[i].cli->about;
+        fprintf(f, "  %-9s %.*s\n", commands[i].cli->name, (int)strcspn(about, "\n"), about);
+    }
+    fprintf(f, "Options take their value after '=' or as the next argument, in any order with the\n"
+               "arguments; exit status 0 done, 1 failed, 2 a usage error.\n");
+}
+
+static int unknown_command(const char *name)
+{
+    const char *names[NCOMMANDS];
+    for (int i = 0; i < NCOMMANDS; i++)
+        names[i] = commands[i].cli->name;
+    const char *near = tlcl_closest_name(name, names, NCOMMANDS);
+    fprintf(stderr, "tlcl: unknown command '%s'%s%s%s\nTry 'tlcl --help' for the list of commands.\n", name,
+            near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+    return 2;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
-    if (strcmp(argv[1], "devices") == 0)
-        return cmd_devices(argc - 1, argv + 1);
-    if (strcmp(argv[1], "train") == 0)
-        return cmd_train(argc - 1, argv + 1);
-    if (strcmp(argv[1], "grid") == 0)
-        return cmd_grid(argc - 1, argv + 1);
-    if (strcmp(argv[1], "test") == 0)
-        return cmd_test(argc - 1, argv + 1);
-    if (strcmp(argv[1], "bench") == 0)
-        return cmd_bench(argc - 1, argv + 1);
-    if (strcmp(argv[1], "import") == 0)
-        return cmd_import(argc - 1, argv + 1);
-    if (strcmp(argv[1], "config") == 0)
-        return cmd_config(argc - 1, argv + 1);
-    if (strcmp(argv[1], "summary") == 0)
-        return cmd_summary(argc - 1, argv + 1);
-    if (strcmp(argv[1], "track") == 0)
-        return cmd_track(argc - 1, argv + 1);
-    if (strcmp(argv[1], "predict") == 0)
-        return cmd_predict(argc - 1, argv + 1);
-    fprintf(stderr, "tlcl: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("tlcl %s (commit %s)\n", TLCL_VERSION, TLCL_GIT_COMMIT);
+        return 0;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].cli->name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    return unknown_command(argv[1]);
 }

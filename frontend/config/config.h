@@ -259,6 +259,12 @@ tlcl_status tlcl_config_load(tlcl_config *c, const char *path, char *err, size_t
  * Same validation as the file; errors name the key. */
 tlcl_status tlcl_config_set(tlcl_config *c, const char *dotted_key, const char *value, char *err, size_t err_len);
 
+/* Same, for a command-line option that stands for a key (`tlcl train
+ * --epochs 3` is train.config.epochs): the same checks, and errors begin
+ * with the option ("--epochs: ...") rather than "--set KEY". */
+tlcl_status tlcl_config_set_option(tlcl_config *c, const char *option, const char *dotted_key, const char *value,
+                                   char *err, size_t err_len);
+
 /* Same, from "key.path=value". */
 tlcl_status tlcl_config_set_arg(tlcl_config *c, const char *assignment, char *err, size_t err_len);
 
@@ -290,6 +296,11 @@ void tlcl_config_free(tlcl_config *c);
 double tlcl_config_weight_decay(const tlcl_config *c); /* AdamW 0.004, others 0 when null */
 int tlcl_config_phase_epochs(const tlcl_config *c, int phase);
 double tlcl_config_phase_learning_rate(const tlcl_config *c, int phase);
+
+/* The name of names[0..n) closest to word by edit distance, or NULL when
+ * none is close (within a third of word's length, at least 2): the "did you
+ * mean" of unknown keys, enum values and command-line options. */
+const char *tlcl_closest_name(const char *word, const char *const *names, size_t n);
 
 /* "{DATE}" in `in` replaced by t as YYYY-MM-DD_HH-MM-SS (local time). */
 int tlcl_config_expand_date(const char *in, time_t t, char *out, size_t out_len);

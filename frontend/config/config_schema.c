@@ -29,13 +29,23 @@
     }
 #define ENUM(k_, f_, names_, def_, doc_) \
     { .key = k_, .type = CFG_ENUM, .offset = OFF(f_), .names = names_, .def = def_, .doc = doc_ }
+/* An enum that also takes Keras's string identifiers (keras.optimizers.get,
+ * keras.losses.get, the schedules' class names). */
+#define ENUM_KERAS(k_, f_, names_, aliases_, def_, doc_) \
+    { .key = k_, .type = CFG_ENUM, .offset = OFF(f_), .names = names_, .aliases = aliases_, .def = def_, .doc = doc_ }
 
 static const char *const split_names[] = {"keras", "stratified", "group", NULL};
 static const char *const group_on_names[] = {"name", "path", "class_path", NULL};
 static const char *const act_names[] = {"relu", "relu6", "swish", "sigmoid", NULL};
 static const char *const opt_names[] = {"adam", "adamw", "sgd", NULL};
+static const char *const opt_keras[] = {"Adam", "adam", "AdamW", "adamw", "SGD", "sgd", NULL};
 static const char *const sched_names[] = {"constant", "step", "exponential", "cosine", "reduce_on_plateau", NULL};
+static const char *const sched_keras[] = {"ExponentialDecay", "exponential", "CosineDecay", "cosine",
+                                          "ReduceLROnPlateau", "reduce_on_plateau", NULL};
 static const char *const loss_names[] = {"categorical_crossentropy", "focal", NULL};
+static const char *const loss_keras[] = {"CategoricalCrossentropy", "categorical_crossentropy",
+                                         "categorical_focal_crossentropy", "focal",
+                                         "CategoricalFocalCrossentropy", "focal", NULL};
 static const char *const mode_names[] = {"auto", "min", "max", NULL};
 static const char *const flip_names[] = {"none", "horizontal", "vertical", "horizontal_and_vertical", NULL};
 const char *const cfg_trainable_names[] = {"all", "none", "top_blocks", "from_block", NULL};
@@ -176,7 +186,8 @@ const cfg_key cfg_keys[] = {
          "Batch normalisation after pooling (the Keras EfficientNet example's head): not implemented\n"
          "yet, true is refused."),
     /* ---- optimizer ---- */
-    ENUM("optimizer.name", optimizer.name, opt_names, "adam", "adam, adamw or sgd, with Keras semantics."),
+    ENUM_KERAS("optimizer.name", optimizer.name, opt_names, opt_keras, "adam",
+               "adam, adamw or sgd, with Keras semantics; Keras's identifiers Adam, AdamW and SGD too."),
     FLT("optimizer.learning_rate", optimizer.learning_rate, 0, 10, CFG_LO_OPEN, "0.001",
         "Initial learning rate of phases that set none (Keras 0.001; SGD's Keras default is 0.01)."),
     FLT("optimizer.beta_1", optimizer.beta_1, 0, 1, CFG_HI_OPEN, "0.9", "Adam/AdamW first-moment decay."),
@@ -190,10 +201,11 @@ const cfg_key cfg_keys[] = {
     FLT("optimizer.global_clipnorm", optimizer.global_clipnorm, 0, BIG, CFG_NULLABLE | CFG_LO_OPEN, "~",
         "Clip the gradients to this global norm; null: no clipping."),
     /* ---- schedule ---- */
-    ENUM("schedule.name", schedule.name, sched_names, "constant",
-         "Learning-rate schedule within each phase: constant, step (x factor every step_size epochs),\n"
-         "exponential / cosine (per step, Keras ExponentialDecay / CosineDecay), reduce_on_plateau\n"
-         "(Keras ReduceLROnPlateau callback)."),
+    ENUM_KERAS("schedule.name", schedule.name, sched_names, sched_keras, "constant",
+               "Learning-rate schedule within each phase: constant, step (x factor every step_size epochs),\n"
+               "exponential / cosine (per step, Keras ExponentialDecay / CosineDecay), reduce_on_plateau\n"
+               "(Keras ReduceLROnPlateau callback). Keras's names ExponentialDecay, CosineDecay and\n"
+               "ReduceLROnPlateau are accepted too."),
     INT("schedule.step_size", schedule.step_size, 1, 1000000, "10", "step: epochs between two drops."),
     FLT("schedule.factor", schedule.factor, 0, 1, CFG_LO_OPEN | CFG_HI_OPEN, "0.1",
         "step and reduce_on_plateau: the learning rate is multiplied by this (Keras 0.1)."),
@@ -214,8 +226,9 @@ const cfg_key cfg_keys[] = {
     INT("schedule.cooldown", schedule.cooldown, 0, 1000000, "0", "reduce_on_plateau: epochs to wait after a drop."),
     FLT("schedule.min_lr", schedule.min_lr, 0, 10, 0, "0.0", "reduce_on_plateau: lower bound of the learning rate."),
     /* ---- loss ---- */
-    ENUM("loss.name", loss.name, loss_names, "categorical_crossentropy",
-         "categorical_crossentropy, or focal (Keras CategoricalFocalCrossentropy)."),
+    ENUM_KERAS("loss.name", loss.name, loss_names, loss_keras, "categorical_crossentropy",
+               "categorical_crossentropy, or focal (Keras CategoricalFocalCrossentropy); Keras's identifiers\n"
+               "CategoricalCrossentropy, categorical_focal_crossentropy and CategoricalFocalCrossentropy too."),
     FLT("loss.label_smoothing", loss.label_smoothing, 0, 1, 0, "0.0", "Label smoothing (both losses)."),
     {.key = "loss.alpha", .type = CFG_FLOAT_LIST, .offset = OFF(loss.alpha), .size = TLCL_CFG_MAX_CLASSES,
      .count_offset = OFF(loss.alpha_count), .lo = 0, .hi = 1e6, .def = "0.25",

@@ -46,6 +46,8 @@ typedef struct cfg_key {
     double lo, hi;
     unsigned flags;
     const char *const *names; /* CFG_ENUM values, NULL-terminated */
+    const char *const *aliases; /* CFG_ENUM: other spellings (Keras's identifiers), pairs {alias, name},
+                                   NULL-terminated; the value stored is the name's */
     const char *exts;         /* allowed extensions, "|" separated, or NULL */
     const char *base;         /* CFG_IN_BASE: the key of the base directory */
     const char *def;          /* default, as YAML text */
@@ -72,6 +74,7 @@ typedef struct cfg_value {
 typedef struct cfg_ctx {
     const char *file;   /* config file, or NULL for --set */
     const char *setkey; /* the --set key, for messages */
+    const char *option; /* the command-line option (--epochs) that set it, or NULL */
     char origin[TLCL_CFG_PATH_MAX]; /* directory relative paths resolve against */
     char *err;
     size_t err_len;

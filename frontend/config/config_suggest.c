@@ -1,7 +1,9 @@
 /* config_suggest.c — "did you mean": the known key closest to an unknown
  * one, by edit distance. Siblings in the same section come first; failing
  * that, a key of the same name elsewhere (a key put in the wrong section,
- * e.g. `learning_rate` at the top instead of under `optimizer`). */
+ * e.g. `learning_rate` at the top instead of under `optimizer`). The same
+ * distance serves enum values and the command line's options
+ * (tlcl_closest_name). */
 #include "config_schema.h"
 
 #include <string.h>
@@ -30,6 +32,24 @@ static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb)
     return row[nb];
 }
 
+/* The largest distance still worth suggesting for a word of len bytes. */
+static size_t close_enough(size_t len)
+{
+    return len / 3 > 2 ? len / 3 : 2;
+}
+
+const char *tlcl_closest_name(const char *word, const char *const *names, size_t n)
+{
+    size_t len = strlen(word), best = close_enough(len) + 1;
+    const char *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, len, names[i], strlen(names[i]));
+        if (d < best)
+            best = d, found = names[i];
+    }
+    return found;
+}
+
 /* The child segment of `key` right under `parent` (length in *len), or NULL
  * when key is not below parent. */
 static const char *child_of(const char *key, const char *parent, size_t plen, size_t *len)
@@ -51,7 +71,7 @@ const char *cfg_suggest(const cfg_key *table, size_t n, const char *full, int *m
     const char *dot = strrchr(full, '.');
     const char *name = dot ? dot + 1 : full;
     size_t plen = dot ? (size_t)(dot - full) : 0, nlen = strlen(name);
-    size_t best = (nlen / 3 > 2 ? nlen / 3 : 2) + 1;
+    size_t best = close_enough(nlen) + 1;
     *moved = 0;
     out[0] = 0;
     for (size_t i = 0; i < n; i++) {

@@ -37,6 +37,12 @@ static void expected_form(const cfg_key *k, char *out, size_t len)
         used = (size_t)snprintf(out, len, "one of:");
         for (int i = 0; k->names[i] && used < len; i++)
             used += (size_t)snprintf(out + used, len - used, "%s %s", i ? "," : "", k->names[i]);
+        for (int i = 0; k->aliases && k->aliases[i] && used < len; i += 2) /* the names already listed are not */
+            if (strcmp(k->aliases[i], k->aliases[i + 1]) != 0)
+                used += (size_t)snprintf(out + used, len - used, "%s %s", i ? "," : " (Keras's identifiers",
+                                         k->aliases[i]);
+        if (k->aliases && used < len)
+            snprintf(out + used, len - used, ")");
         break;
     case CFG_PATH:
         if (k->exts)
@@ -76,7 +82,7 @@ static void expected_form(const cfg_key *k, char *out, size_t len)
 static tlcl_status wrong(cfg_ctx *x, const cfg_key *k, const char *name, yaml_mark_t m, const char *got_fmt,
                          const char *got)
 {
-    char want[512], gotbuf[160];
+    char want[512], gotbuf[256];
     expected_form(k, want, sizeof want);
     snprintf(gotbuf, sizeof gotbuf, got_fmt, got);
     return cfg_error(x, m, "'%s': expected %s, got %s", name, want, gotbuf);
@@ -171,13 +177,35 @@ static tlcl_status set_path(cfg_ctx *x, const cfg_key *k, const char *name, char
     return TLCL_OK;
 }
 
-static tlcl_status set_enum(cfg_ctx *x, const cfg_key *k, const char *name, int *dst, const char *text,
-                            yaml_mark_t m)
+static int enum_index(const cfg_key *k, const char *text)
 {
     for (int i = 0; k->names[i]; i++)
         if (strcmp(k->names[i], text) == 0)
-            return *dst = i, TLCL_OK;
-    return wrong(x, k, name, m, "'%s'", text);
+            return i;
+    return -1;
+}
+
+/* A name, or one of its aliases (Keras's identifiers: "Adam" is adam). */
+static tlcl_status set_enum(cfg_ctx *x, const cfg_key *k, const char *name, int *dst, const char *text,
+                            yaml_mark_t m)
+{
+    int i = enum_index(k, text);
+    for (int a = 0; i < 0 && k->aliases && k->aliases[a]; a += 2)
+        if (strcmp(k->aliases[a], text) == 0)
+            i = enum_index(k, k->aliases[a + 1]);
+    if (i >= 0)
+        return *dst = i, TLCL_OK;
+    const char *spellings[64];
+    size_t n = 0;
+    for (int j = 0; k->names[j] && n < 64; j++)
+        spellings[n++] = k->names[j];
+    for (int a = 0; k->aliases && k->aliases[a] && n < 64; a += 2)
+        spellings[n++] = k->aliases[a];
+    const char *near = tlcl_closest_name(text, spellings, n);
+    char got[200];
+    snprintf(got, sizeof got, "'%.80s'%s%s%s", text, near ? " (did you mean '" : "", near ? near : "",
+             near ? "'?)" : "");
+    return wrong(x, k, name, m, "%s", got);
 }
 
 static tlcl_status set_scalar(cfg_ctx *x, const cfg_key *k, void *field, const char *name, const cfg_value *v)

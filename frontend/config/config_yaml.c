@@ -27,6 +27,8 @@ tlcl_status cfg_error(cfg_ctx *x, yaml_mark_t mark, const char *fmt, ...)
     int n;
     if (x->file)
         n = snprintf(x->err, x->err_len, "%s:%zu:%zu: ", x->file, mark.line + 1, mark.column + 1);
+    else if (x->option) /* a command-line option that stands for the key (tlcl train --epochs) */
+        n = snprintf(x->err, x->err_len, "%s: ", x->option);
     else
         n = snprintf(x->err, x->err_len, "--set %s: ", x->setkey ? x->setkey : "");
     if (n < 0 || (size_t)n >= x->err_len)
@@ -317,7 +319,13 @@ static void origin_cwd(cfg_ctx *x)
 
 tlcl_status tlcl_config_set(tlcl_config *c, const char *key, const char *value, char *err, size_t err_len)
 {
-    cfg_ctx x = {.setkey = key, .err = err, .err_len = err_len, .c = c};
+    return tlcl_config_set_option(c, NULL, key, value, err, err_len);
+}
+
+tlcl_status tlcl_config_set_option(tlcl_config *c, const char *option, const char *key, const char *value, char *err,
+                                   size_t err_len)
+{
+    cfg_ctx x = {.setkey = key, .option = option, .err = err, .err_len = err_len, .c = c};
     origin_cwd(&x);
     if (strncmp(key, "phases.", 7) == 0 || strncmp(key, "phases[", 7) == 0)
         return set_phase_key(&x, key, value);
