@@ -22,6 +22,7 @@
 #include "textout.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,16 @@ static void test_predict(harness *h, int dev)
     harness_expectf(h, got == 6 && p[0] >= p[1] && p[1] >= p[2] && p[0] + p[1] + p[2] > 0.9999 &&
                            p[0] + p[1] + p[2] < 1.0001,
                     "the 3 probabilities are sorted and sum to 1 (%g %g %g)", p[0], p[1], p[2]);
+    rc = tlcl("predict --device=%d --model '%s' --top 1 --logits '%s'", dev, model, image);
+    row = strstr(out, "\n");
+    line = row ? strstr(row + 1, image) : NULL;
+    double prob = 0, z[3] = {0};
+    got = line ? sscanf(line + strlen(image), ",%15[^,],%lf,%lf,%lf,%lf", c[0], &prob, &z[0], &z[1], &z[2]) : 0;
+    double zmax = fmax(z[0], fmax(z[1], z[2])), sum = exp(z[0] - zmax) + exp(z[1] - zmax) + exp(z[2] - zmax);
+    EXPECT_OUT(h, rc == 0 && has("file,class_1,prob_1,logit_0,logit_1,logit_2\n") && got == 5 &&
+                      fabs(prob - 1.0 / sum) < 1e-6,
+               "--logits: 3 logits whose softmax gives the top probability (%g vs %g, rc %d)", prob,
+               got == 5 ? 1.0 / sum : -1.0, rc);
     rc = tlcl("predict --device=%d --model '%s' --top 4 '%s'", dev, model, image);
     harness_expectf(h, rc == 1 && has("--top 4 exceeds the model's 3 classes"),
                     "an explicit --top 4 is refused (rc %d)", rc);

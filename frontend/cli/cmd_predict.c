@@ -28,6 +28,7 @@ enum { BATCH_DEFAULT = 16, BATCH_MAX = 4096, TOP_DEFAULT = 5 };
 typedef struct predict_args {
     const char *model, *out, *list;
     int top, batch; /* top 0: the default, min(TOP_DEFAULT, the model's classes) */
+    int logits;     /* also each class's logit, in label order */
     char **inputs;
     int ninputs;
 } predict_args;
@@ -58,7 +59,8 @@ CLI_COMMAND(cli_predict, "predict", "[IMAGE|DIR]...", 0, -1,
     CLI_INT_OPT("batch-size", "N", 1, BATCH_MAX, "images per device batch (default 16)"),
     CLI_DEVICE_OPTION,
     CLI_TEXT_OPT("out", "FILE", "write the CSV there (its folders are created; resumable) rather than to stdout"),
-    CLI_TEXT_OPT("list", "FILE", "also classify the paths of FILE, one a line"));
+    CLI_TEXT_OPT("list", "FILE", "also classify the paths of FILE, one a line"),
+    CLI_FLAG_OPT("logits", "also write each class's logit (logit_0, logit_1, ... in label order)"));
 
 /* 0 to go on; 1 to stop with c->status (--help, a usage error). */
 static int parse_args(int argc, char **argv, predict_args *a, cli_args *c)
@@ -71,6 +73,7 @@ static int parse_args(int argc, char **argv, predict_args *a, cli_args *c)
     a->list = cli_value(c, "list");
     a->top = (int)cli_number(c, "top", 0);
     a->batch = (int)cli_number(c, "batch-size", BATCH_DEFAULT);
+    a->logits = cli_flag(c, "logits");
     a->inputs = c->operands;
     a->ninputs = c->noperands;
     if (!a->model || (!a->ninputs && !a->list))
@@ -272,8 +275,9 @@ static void predictor_close(predictor *p)
 
 /* ---- CSV ------------------------------------------------------------------------ */
 
-/* One row: the top classes by probability, ties to the lower index. */
-static void write_row(FILE *f, const predictor *p, const char *file, const float *prob, int top)
+/* One row: the top classes by probability, ties to the lower index; then
+ * the logits when asked (9 digits: a float's value survives the text). */
+static void write_row(FILE *f, const predictor *p, const char *file, const float *prob, const float *logits, int top)
 {
     int classes = p->m.classes;
     char *taken = calloc((size_t)classes, 1);
@@ -291,6 +295,8 @@ static void write_row(FILE *f, const predictor *p, const char *file, const float
         textout_csv_field(f, p->nnames == classes ? p->names[best] : fallback, ',');
         fprintf(f, ",%.6f", prob[best]);
     }
+    for (int c = 0; logits && c < classes; c++)
+        fprintf(f, ",%.9g", logits[c]);
     fputc('\n', f);
     free(taken);
 }
@@ -305,7 +311,7 @@ static double now_s(void)
 }
 
 /* probs [n][classes] of n preprocessed-to-size images. */
-static int run_batch(predictor *p, const float *pixels, int n, float *probs)
+static int run_batch(predictor *p, const float *pixels, int n, float *probs, float *logits)
 {
     tlcl_run_input in = {.images = pixels, .count = n};
     tlcl_run_batch *b;
@@ -315,6 +321,8 @@ static int run_batch(predictor *p, const float *pixels, int n, float *probs)
         s = tlcl_run_predict(p->run, b, probs);
     if (s == TLCL_OK)
         s = tlcl_run_sync(p->run, &st); /* the rows are written now */
+    if (s == TLCL_OK && logits)
+        s = tlcl_tensor_download(p->eng, tlcl_run_logits(p->run), logits);
     if (s != TLCL_OK)
         fprintf(stderr, "tlcl predict: %s\n", tlcl_run_error(p->run));
     return s == TLCL_OK ? 0 : -1;
@@ -333,7 +341,8 @@ static void fingerprint(const predict_args *a, const file_list *files, char *out
             if (!*c)
                 break;
         }
-    snprintf(out, len, "top=%d inputs=%d hash=%016llx", a->top, files->n, (unsigned long long)h);
+    snprintf(out, len, "top=%d logits=%d inputs=%d hash=%016llx", a->top, a->logits, files->n,
+             (unsigned long long)h);
 }
 
 /* Where the rows go: stdout, or --out through a resumable partial file. */
@@ -344,22 +353,42 @@ typedef struct sink {
     double last_commit;
 } sink;
 
-static int sink_open(sink *k, const predict_args *a, const file_list *files, int *first)
+/* "file,class_1,prob_1,...[,logit_0,...]\n", malloc'd (NULL: out of memory). */
+static char *csv_header(const predict_args *a, int classes)
 {
-    char header[64 + 32 * 8], err[4200], fp[256];
-    int used = snprintf(header, sizeof header, "file");
-    for (int i = 1; i <= a->top && used < (int)sizeof header - 40; i++)
-        used += snprintf(header + used, sizeof header - (size_t)used, ",class_%d,prob_%d", i, i);
-    snprintf(header + used, sizeof header - (size_t)used, "\n");
+    size_t len = 8 + (size_t)a->top * 32 + (a->logits ? (size_t)classes * 20 : 0), used = 0;
+    char *h = malloc(len);
+    if (!h)
+        return NULL;
+    used += (size_t)snprintf(h, len, "file");
+    for (int i = 1; i <= a->top; i++)
+        used += (size_t)snprintf(h + used, len - used, ",class_%d,prob_%d", i, i);
+    for (int c = 0; a->logits && c < classes; c++)
+        used += (size_t)snprintf(h + used, len - used, ",logit_%d", c);
+    snprintf(h + used, len - used, "\n");
+    return h;
+}
+
+static int sink_open(sink *k, const predict_args *a, const file_list *files, int classes, int *first)
+{
+    char err[4200], fp[256], *header = csv_header(a, classes);
     memset(k, 0, sizeof *k);
     *first = 0;
+    if (!header) {
+        fprintf(stderr, "tlcl predict: out of host memory\n");
+        return -1;
+    }
     if (!a->out) {
         k->f = stdout;
-        return fputs(header, stdout) >= 0 ? 0 : -1;
+        int rc = fputs(header, stdout) >= 0 ? 0 : -1;
+        free(header);
+        return rc;
     }
     int resumed = 0;
     fingerprint(a, files, fp, sizeof fp);
-    if (tlcl_rcsv_open(&k->csv, a->out, header, fp, first, &resumed, err, sizeof err) != 0) {
+    int opened = tlcl_rcsv_open(&k->csv, a->out, header, fp, first, &resumed, err, sizeof err);
+    free(header);
+    if (opened != 0) {
         fprintf(stderr, "tlcl predict: %s\n", err);
         return -1;
     }
@@ -406,21 +435,23 @@ static int predict_stream(predictor *p, const file_list *files, int first, const
 {
     tlcl_image_stream *st;
     float *probs = malloc((size_t)a->batch * p->m.classes * sizeof *probs);
-    if (!probs || tlcl_image_stream_open(&st, (const char *const *)files->v, files->n, first, p->m.size, a->batch)) {
+    float *logits = a->logits ? malloc((size_t)a->batch * p->m.classes * sizeof *logits) : NULL;
+    if (!probs || (a->logits && !logits) || tlcl_image_stream_open(&st, (const char *const *)files->v, files->n, first, p->m.size, a->batch)) {
         fprintf(stderr, "tlcl predict: out of host memory\n");
-        free(probs);
+        free(probs), free(logits);
         return -1;
     }
     int done = 0, rc = 0;
     for (const tlcl_image_batch *b; rc == 0 && (b = tlcl_image_stream_next(st));) {
-        if (b->count > 0 && (rc = run_batch(p, b->pixels, b->count, probs)) == 0)
+        if (b->count > 0 && (rc = run_batch(p, b->pixels, b->count, probs, logits)) == 0)
             for (int j = 0; j < b->count; j++, done++)
-                write_row(k->f, p, files->v[b->file[j]], probs + (size_t)j * p->m.classes, a->top);
+                write_row(k->f, p, files->v[b->file[j]], probs + (size_t)j * p->m.classes,
+                          logits ? logits + (size_t)j * p->m.classes : NULL, a->top);
         if (rc == 0)
             rc = sink_commit(k, b->next, b->next == files->n);
     }
     tlcl_image_stream_close(st);
-    free(probs);
+    free(probs), free(logits);
     return rc == 0 ? done : -1;
 }
 
@@ -436,7 +467,7 @@ static int predict(predict_args *a, int device, const file_list *files)
             a->top = p.m.classes < TOP_DEFAULT ? p.m.classes : TOP_DEFAULT;
         if (a->top > p.m.classes) {
             fprintf(stderr, "tlcl predict: --top %d exceeds the model's %d classes\n", a->top, p.m.classes);
-        } else if (sink_open(&k, a, files, &first) == 0) {
+        } else if (sink_open(&k, a, files, p.m.classes, &first) == 0) {
             double t0 = now_s();
             int done = predict_stream(&p, files, first, a, &k);
             double dt = now_s() - t0;
