@@ -234,6 +234,16 @@ int cli_device(const cli_args *a)
     return (int)n;
 }
 
+tlcl_status cli_load_config(const cli_args *a, const char *path, tlcl_config *c, char *err, size_t len)
+{
+    tlcl_status s = tlcl_config_load(c, path, err, len);
+    if (s == TLCL_OK)
+        s = cli_apply_config(a, c, err, len); /* the file first: the command line applies on top of it */
+    if (s == TLCL_OK)
+        s = tlcl_config_finalize(c, err, len);
+    return s;
+}
+
 tlcl_status cli_apply_config(const cli_args *a, tlcl_config *c, char *err, size_t len)
 {
     tlcl_status s = TLCL_OK;

@@ -111,5 +111,8 @@ int cli_device(const cli_args *a);
 /* Every --set and every option with a config_key, in command-line order,
  * through the configuration's own checks (tlcl_config_set_option). */
 tlcl_status cli_apply_config(const cli_args *a, tlcl_config *c, char *err, size_t len);
+/* The configuration file at path, then the command line's settings on top
+ * (cli_apply_config), then its final checks. */
+tlcl_status cli_load_config(const cli_args *a, const char *path, tlcl_config *c, char *err, size_t len);
 
 #endif

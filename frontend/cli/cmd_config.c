@@ -20,11 +20,7 @@ static int config_check(const cli_args *a)
     tlcl_config *c = malloc(sizeof *c); /* large: fixed-size path buffers */
     if (!c)
         return 1;
-    tlcl_status s = tlcl_config_load(c, a->operands[1], err, sizeof err);
-    if (s == TLCL_OK)
-        s = cli_apply_config(a, c, err, sizeof err); /* the file first: --set applies on top of it */
-    if (s == TLCL_OK)
-        s = tlcl_config_finalize(c, err, sizeof err);
+    tlcl_status s = cli_load_config(a, a->operands[1], c, err, sizeof err);
     if (s == TLCL_OK)
         tlcl_config_dump(c, stdout);
     else

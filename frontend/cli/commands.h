@@ -7,7 +7,7 @@
 
 /* Each command's options and usage (cli_options.h), which main lists. */
 extern const cli_command cli_devices, cli_summary, cli_bench, cli_train, cli_grid, cli_test, cli_import, cli_config,
-    cli_predict, cli_track;
+    cli_predict, cli_track, cli_data;
 
 int cmd_devices(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
@@ -19,5 +19,6 @@ int cmd_import(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_track(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif

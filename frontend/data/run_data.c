@@ -320,3 +320,30 @@ void tlcl_run_data_free(tlcl_run_data *d)
         tlcl_dataset_free(&d->test_ds);
     memset(d, 0, sizeof *d);
 }
+
+static void count_labels(const tlcl_set *set, int classes, int *counts)
+{
+    memset(counts, 0, (size_t)classes * sizeof *counts);
+    for (int i = 0; i < set->n; i++)
+        if (set->labels[i] >= 0 && set->labels[i] < classes)
+            counts[set->labels[i]]++;
+}
+
+void tlcl_run_data_print_counts(const tlcl_run_data *d, FILE *f)
+{
+    const tlcl_set *sets[3] = {&d->train, &d->val, &d->test};
+    int *counts = calloc((size_t)d->classes * 3, sizeof *counts);
+    if (!counts)
+        return;
+    int width = 5;
+    for (int c = 0; c < d->classes; c++)
+        width = (int)strlen(d->class_names[c]) > width ? (int)strlen(d->class_names[c]) : width;
+    for (int k = 0; k < 3; k++)
+        count_labels(sets[k], d->classes, counts + (size_t)k * d->classes);
+    fprintf(f, "%-*s %8s %11s %8s\n", width, "class", "train", "validation", "test");
+    for (int c = 0; c < d->classes; c++)
+        fprintf(f, "%-*s %8d %11d %8d\n", width, d->class_names[c], counts[c], counts[d->classes + c],
+                counts[2 * d->classes + c]);
+    fprintf(f, "%-*s %8d %11d %8d\n", width, "total", d->train.n, d->val.n, d->test.n);
+    free(counts);
+}

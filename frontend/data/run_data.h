@@ -11,6 +11,8 @@
 #include "dataset_dir.h"
 #include "image_cache.h"
 
+#include <stdio.h>
+
 typedef struct tlcl_set {
     int n;
     int *items;      /* index into the image cache */
@@ -40,5 +42,8 @@ typedef void (*tlcl_warn_fn)(void *ctx, const char *msg);
 tlcl_status tlcl_run_data_open(tlcl_run_data *d, const tlcl_config *c, int need_test, tlcl_warn_fn warn,
                                void *warn_ctx, char *err, size_t err_len);
 void tlcl_run_data_free(tlcl_run_data *d);
+/* The images of each class in each split, a table ("class  train
+ * validation test" and a total row), for the console and the log. */
+void tlcl_run_data_print_counts(const tlcl_run_data *d, FILE *f);
 
 #endif

@@ -69,7 +69,9 @@ static double char_px(const canvas *cv)
     return ht * cv->px_per_mm;
 }
 
-static int canvas_begin(canvas *cv, int w, int h, char *err, size_t err_len)
+/* The white picture, before PLplot: what is put there now (pictures)
+ * stays under what PLplot draws. */
+static int canvas_alloc(canvas *cv, int w, int h, char *err, size_t err_len)
 {
     memset(cv, 0, sizeof *cv);
     /* without the driver plinit would ask for a device on stdin */
@@ -84,6 +86,13 @@ static int canvas_begin(canvas *cv, int w, int h, char *err, size_t err_len)
         return -1;
     }
     memset(cv->rgba, 255, (size_t)w * h * 4);
+    return 0;
+}
+
+/* Starts PLplot on the picture. */
+static void canvas_start(canvas *cv)
+{
+    int w = cv->w, h = cv->h;
     plgstrm(&cv->previous);
     plmkstrm(&cv->stream);
     plsdev("memcairo");
@@ -96,6 +105,13 @@ static int canvas_begin(canvas *cv, int w, int h, char *err, size_t err_len)
     plgspa(&xmin, &xmax, &ymin, &ymax); /* the page in mm */
     cv->px_per_mm = w / (xmax - xmin);
     set_font_px(cv, FONT_PX);
+}
+
+static int canvas_begin(canvas *cv, int w, int h, char *err, size_t err_len)
+{
+    if (canvas_alloc(cv, w, h, err, err_len) != 0)
+        return -1;
+    canvas_start(cv);
     return 0;
 }
 
@@ -597,5 +613,65 @@ int plot_bars(const char *path, const char *title, const char *ylabel, const plo
     escape_text(title ? title : "", t, sizeof t);
     escape_text(ylabel ? ylabel : "", yl, sizeof yl);
     pllab("", yl, t);
+    return canvas_finish(&cv, path, err, err_len);
+}
+
+/* ---- contact sheet ---------------------------------------------------------- */
+
+enum { SHEET_MARGIN = 12, SHEET_TITLE_PX = 44, SHEET_ROW_LABEL_PX = 190, SHEET_CAPTION_PX = 20 };
+
+/* Copies an RGB tile into the picture at (x, y), top-left. */
+static void blit(canvas *cv, const plot_tile *t, int x, int y)
+{
+    for (int r = 0; r < t->h && y + r < cv->h; r++)
+        for (int c = 0; c < t->w && x + c < cv->w; c++) {
+            unsigned char *px = cv->rgba + 4 * ((size_t)(y + r) * cv->w + (size_t)(x + c));
+            memcpy(px, t->rgb + 3 * ((size_t)r * t->w + (size_t)c), 3);
+            px[3] = 255;
+        }
+}
+
+/* Text at picture pixel (x, y) from the top, left- (0) or centre- (0.5) justified. */
+static void sheet_text(const canvas *cv, double x, double y, double just, const char *text)
+{
+    char t[512];
+    escape_text(text, t, sizeof t);
+    plptex(x, cv->h - y, 1, 0, just, t);
+}
+
+int plot_contact_sheet(const char *path, const char *title, const char *const *row_labels, int rows,
+                       const plot_tile *tiles, int per_row, char *err, size_t err_len)
+{
+    int tw = 0, th = 0;
+    for (int i = 0; i < rows * per_row; i++)
+        if (tiles[i].rgb)
+            tw = tiles[i].w > tw ? tiles[i].w : tw, th = tiles[i].h > th ? tiles[i].h : th;
+    int cell_w = (tw > 150 ? tw : 150) + SHEET_MARGIN, cell_h = th + SHEET_CAPTION_PX + SHEET_MARGIN;
+    int w = SHEET_ROW_LABEL_PX + per_row * cell_w + SHEET_MARGIN, h = SHEET_TITLE_PX + rows * cell_h + SHEET_MARGIN;
+    int title_w = (int)(strlen(title) * FONT_PX * 0.6) + 2 * SHEET_MARGIN; /* about 0.6 em a character */
+    w = w > title_w ? w : title_w;
+    canvas cv;
+    if (canvas_alloc(&cv, w, h, err, err_len) != 0)
+        return -1;
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < per_row; k++)
+            if (tiles[r * per_row + k].rgb)
+                blit(&cv, &tiles[r * per_row + k], SHEET_ROW_LABEL_PX + k * cell_w, SHEET_TITLE_PX + r * cell_h);
+    canvas_start(&cv);
+    plvpor(0, 1, 0, 1);
+    plwind(0, w, 0, h);
+    plcol0(COL_FG);
+    sheet_text(&cv, w / 2.0, SHEET_TITLE_PX / 2.0, 0.5, title);
+    set_font_px(&cv, 13.0);
+    for (int r = 0; r < rows; r++) {
+        double top = SHEET_TITLE_PX + r * cell_h;
+        sheet_text(&cv, SHEET_MARGIN, top + th / 2.0, 0, row_labels[r]);
+        for (int k = 0; k < per_row; k++) {
+            const plot_tile *t = &tiles[r * per_row + k];
+            if (t->rgb && t->caption)
+                sheet_text(&cv, SHEET_ROW_LABEL_PX + k * cell_w + t->w / 2.0, top + th + SHEET_CAPTION_PX * 0.6, 0.5,
+                           t->caption);
+        }
+    }
     return canvas_finish(&cv, path, err, err_len);
 }

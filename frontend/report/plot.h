@@ -74,4 +74,18 @@ typedef struct plot_bar {
 int plot_bars(const char *path, const char *title, const char *ylabel, const plot_bar *bars, int n, char *err,
               size_t err_len);
 
+/* One picture of a contact sheet: rgb rows of w pixels (3 bytes each, top
+ * row first), a caption under it; rgb NULL leaves the place empty. */
+typedef struct plot_tile {
+    const unsigned char *rgb;
+    int w, h;
+    const char *caption;
+} plot_tile;
+
+/* A contact sheet: rows of per_row tiles (tiles[row * per_row + k]), each
+ * row's label at its left, a title above, the pictures as they are (no
+ * scaling, so what the sheet shows is what the model receives). */
+int plot_contact_sheet(const char *path, const char *title, const char *const *row_labels, int rows,
+                       const plot_tile *tiles, int per_row, char *err, size_t err_len);
+
 #endif
