@@ -130,30 +130,24 @@ static char *header_text(const tlcl_model *m, const char *const *names, int n_na
 
 static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
 
-/* Writes header and the host sections (values, then moments) to a
- * temporary file, then renames it. */
+/* Publishes header and the host sections (values, then moments) as path
+ * (tlcl_publish: a temporary file, fsync, rename). */
 static tlcl_status write_file(const tlcl_model *m, const float *host, int sections, const char *header,
                               size_t hlen, const char *path, char *err, size_t err_len)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    tlcl_publish f;
+    TLCL_TRY(tlcl_publish_open(&f, path, err, err_len));
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int ok = f && write_all(f, len8, 8) && write_all(f, header, hlen);
+    int ok = write_all(f.f, len8, 8) && write_all(f.f, header, hlen);
     for (int sec = 0; sec < sections; sec++)
         for (int i = 0; ok && i < m->params.count; i++)
-            ok = write_all(f, host + (size_t)sec * m->params.total + m->params.entries[i].offset,
+            ok = write_all(f.f, host + (size_t)sec * m->params.total + m->params.entries[i].offset,
                            m->params.entries[i].count * sizeof(float));
-    if (f)
-        ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        snprintf(err, err_len, "cannot write checkpoint %s (check the directory exists and is writable)", path);
-        return TLCL_ERR_IO;
-    }
-    return TLCL_OK;
+    if (!ok)
+        snprintf(err, err_len, "cannot write checkpoint %s", path);
+    return tlcl_publish_commit(&f, ok, err, err_len);
 }
 
 static tlcl_status save_sections(const tlcl_model *m, const float *host, const char *path,

@@ -147,7 +147,7 @@ static int load_features(trainer *t, const char *path, tlcl_loader *l, tlcl_tens
     return ok;
 }
 
-/* Writes the table to path atomically (temporary file, rename); a failure
+/* Publishes the table as path (tlcl_publish); a failure
  * only costs the next run the computation, so it is a note in the log. */
 static void save_features(trainer *t, const char *path, const tlcl_tensor *table)
 {
@@ -155,20 +155,17 @@ static void save_features(trainer *t, const char *path, const tlcl_tensor *table
         return;
     size_t n = tlcl_tensor_count(table);
     float *host = malloc(n * sizeof *host);
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = host && tlcl_tensor_download(t->p->eng, table, host) == TLCL_OK ? fopen(tmp, "wb") : NULL;
     long long dims[2] = {table->n, table->c};
-    int ok = f && fwrite("TLCLFEAT", 1, 8, f) == 8 && fwrite(dims, sizeof dims, 1, f) == 1 &&
-             fwrite(host, sizeof *host, n, f) == n;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        if (t->p->log)
-            fprintf(t->p->log, "note: cannot keep the base features in %s (the next run computes them again)\n",
-                    path);
-    }
+    char why[4400] = "out of host memory";
+    tlcl_publish f;
+    int ok = host && tlcl_tensor_download(t->p->eng, table, host) == TLCL_OK &&
+             tlcl_publish_open(&f, path, why, sizeof why) == TLCL_OK;
+    if (ok)
+        ok = tlcl_publish_commit(&f, fwrite("TLCLFEAT", 1, 8, f.f) == 8 && fwrite(dims, sizeof dims, 1, f.f) == 1 &&
+                                         fwrite(host, sizeof *host, n, f.f) == n,
+                                 why, sizeof why) == TLCL_OK;
+    if (!ok && t->p->log)
+        fprintf(t->p->log, "note: cannot keep the base features (the next run computes them again): %s\n", why);
     free(host);
 }
 
