@@ -15,6 +15,7 @@
 #include "report.h"
 #include "run_data.h"
 #include "run_plan.h"
+#include "run_status.h"
 #include "track.h"
 
 #include <stdio.h>
@@ -563,9 +564,11 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     r.log = open_log(&cfg);
-    int finished = 0;
+    int finished = 0, lock_fd = -1;
     tlcl_start_mode mode = o.fresh ? TLCL_START_FRESH : o.resume ? TLCL_START_RESUME : TLCL_START_AUTO;
-    tlcl_status s = tlcl_plan_start(&cfg, mode, &finished, stdout, r.err, sizeof r.err);
+    tlcl_status s = tlcl_plan_take_folder(&cfg, &lock_fd, stdout, r.err, sizeof r.err);
+    if (s == TLCL_OK)
+        s = tlcl_plan_start(&cfg, mode, &finished, stdout, r.err, sizeof r.err);
     if (s == TLCL_OK && finished && r.log)
         fprintf(r.log, "the run already finished: nothing left to train\n");
     if (s == TLCL_OK && !finished)
@@ -577,6 +580,7 @@ int cmd_train(int argc, char **argv)
     }
     close_tracker(&r, s == TLCL_OK);
     cleanup(&r);
+    tlcl_run_unlock(lock_fd);
     tlcl_config_free(&cfg);
     return s == TLCL_OK ? 0 : 1;
 }
