@@ -16,6 +16,7 @@
 #include "run_data.h"
 #include "run_plan.h"
 #include "run_status.h"
+#include "textout.h"
 #include "track.h"
 
 #include <stdio.h>
@@ -45,6 +46,7 @@ typedef struct train_run {
     tlcl_eval_metrics metrics;
     metrics_groups groups;
     tlcl_tracker *tracker; /* NULL unless tracking.enabled */
+    int unwritten;         /* artefacts that could not be written (each warned about) */
     char err[4096];
 } train_run;
 
@@ -135,6 +137,14 @@ static void warn_both(void *ctx, const char *msg)
         fprintf(r->log, "warning: %s\n", msg);
 }
 
+/* An artefact that could not be written: a warning now, a failed run at the
+ * end (the backup is kept, so the same command writes it again). */
+static void unwritten(train_run *r, const char *msg)
+{
+    warn_both(r, msg);
+    r->unwritten++;
+}
+
 static tlcl_status open_device(train_run *r, int cli_device)
 {
     tlcl_cl_options o = tlcl_cl_options_default();
@@ -190,7 +200,7 @@ static void on_epoch_end(void *ctx, int phase, int epoch, const tlcl_logs *logs)
         return;
     char err[512];
     if (csv_logger_log(&r->csv, epoch, names, logs->value, logs->n, err, sizeof err) != 0)
-        warn_both(r, err);
+        unwritten(r, err);
 }
 
 static void open_csv(train_run *r)
@@ -202,7 +212,7 @@ static void open_csv(train_run *r)
     r->csv_open = csv_logger_open(&r->csv, c->callbacks.csv_logger.filename, c->callbacks.csv_logger.separator[0],
                                   c->callbacks.csv_logger.append, err, sizeof err) == 0;
     if (!r->csv_open)
-        warn_both(r, err);
+        unwritten(r, err);
 }
 
 /* fit_history: Keras's compiled quantities; callback_history: the rest. */
@@ -230,26 +240,35 @@ static void to_history(const tlcl_history *h, history *out, int fit_keys)
 static void write_artefacts(train_run *r, const tlcl_history *h)
 {
     const tlcl_config *c = r->cfg;
-    char err[1024];
+    char err[4400];
     history fit, cb, all;
     to_history(h, &fit, 1), to_history(h, &cb, 0), to_history(h, &all, -1);
     int n = r->data.classes;
     const char *const *names = r->data.class_names;
-    if (history_write(&fit, c->train.artefacts.fit_history, err, sizeof err) ||
-        history_write(&cb, c->train.artefacts.callback_history, err, sizeof err) ||
-        report_write_labels_json(c->train.artefacts.labels_name, names, n, err, sizeof err) ||
-        plot_fit_curves(&all, c->train.records.fit_plots, err, sizeof err) ||
-        plot_validation_curves(&all, names, n, c->train.records.validation_plots, err, sizeof err) ||
-        plot_class_curves(&all, names, n, c->train.records.class_validation_plots_dir, err, sizeof err))
-        warn_both(r, err);
+    /* each is tried: one that fails does not cost the others */
+    if (history_write(&fit, c->train.artefacts.fit_history, err, sizeof err))
+        unwritten(r, err);
+    if (history_write(&cb, c->train.artefacts.callback_history, err, sizeof err))
+        unwritten(r, err);
+    if (report_write_labels_json(c->train.artefacts.labels_name, names, n, err, sizeof err))
+        unwritten(r, err);
+    if (plot_fit_curves(&all, c->train.records.fit_plots, err, sizeof err))
+        unwritten(r, err);
+    if (plot_validation_curves(&all, names, n, c->train.records.validation_plots, err, sizeof err))
+        unwritten(r, err);
+    if (plot_class_curves(&all, names, n, c->train.records.class_validation_plots_dir, err, sizeof err))
+        unwritten(r, err);
     history_free(&fit), history_free(&cb), history_free(&all);
-    if (c->train.artefacts.effective_config[0]) {
-        FILE *f = fopen(c->train.artefacts.effective_config, "w");
-        if (f) {
-            tlcl_config_dump(c, f);
-            fclose(f);
-        }
+    textout_file f;
+    if (!c->train.artefacts.effective_config[0])
+        return;
+    if (textout_open(&f, c->train.artefacts.effective_config, err, sizeof err) != 0) {
+        unwritten(r, err);
+        return;
     }
+    tlcl_config_dump(c, f.f);
+    if (textout_commit(&f, 1, err, sizeof err) != 0)
+        unwritten(r, err);
 }
 
 /* The test set through the run layer's inference pass. */
@@ -416,6 +435,17 @@ static tlcl_status fit(train_run *r, const train_cli *o)
         csv_logger_close(&r->csv);
     if (s == TLCL_OK)
         write_artefacts(r, &h);
+    if (s == TLCL_OK && !o->no_test)
+        s = evaluate_test(r);
+    if (s == TLCL_OK && r->unwritten) {
+        snprintf(r->err, sizeof r->err,
+                 "%d of the run's files could not be written (the warnings above name them); the backup is kept: "
+                 "once that is fixed, the same command writes them again", r->unwritten);
+        s = TLCL_ERR_IO;
+    }
+    /* the last step: the run is recorded as finished, then the backup goes */
+    if (s == TLCL_OK && tlcl_train_finish(&p, &h, r->err, sizeof r->err) != 0)
+        s = TLCL_ERR_IO;
     tlcl_history_free(&h);
     return s;
 }
@@ -445,9 +475,7 @@ static tlcl_status run(train_run *r, const train_cli *o)
         s = TLCL_ERR_OOM;
     }
     if (s == TLCL_OK)
-        s = fit(r, o);
-    if (s == TLCL_OK && !o->no_test)
-        s = evaluate_test(r);
+        s = fit(r, o); /* trains, writes the artefacts, tests, then records the run as finished */
     return s;
 }
 

@@ -427,12 +427,11 @@ static tlcl_status phase_begin(trainer *t, int fresh)
     return ensure_features(t);
 }
 
-/* *recorded: the run state says the run finished (or there is none to write). */
-static tlcl_status run_phases(trainer *t, int *recorded)
+/* How the last phase ended goes to the history (tlcl_train_finish records it). */
+static tlcl_status run_phases(trainer *t)
 {
     tlcl_train_plan *p = t->p;
     int resumed = t->st.epoch > 0 || t->st.batch > 0, last_epochs = 0, stopped = 0;
-    *recorded = 0;
     for (; t->st.phase < p->nphases; t->st.phase++, t->st.epoch = 0, t->st.batch = 0, resumed = 0) {
         TLCL_TRY(phase_begin(t, !resumed));
         while (t->st.epoch < p->phases[t->st.phase].epochs && !t->st.es_stop)
@@ -442,7 +441,7 @@ static tlcl_status run_phases(trainer *t, int *recorded)
         last_epochs = t->st.epoch, stopped = t->st.es_stop;
         TLCL_TRY(restore_best(t));
     }
-    *recorded = trainer_record_finished(t, stopped, last_epochs) == 0;
+    t->h->stopped_early = stopped, t->h->last_phase_epochs = last_epochs;
     return TLCL_OK;
 }
 
@@ -466,12 +465,9 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
         free(t.confusion_carry), free(t.confusion_total), tlcl_run_free(t.run);
         return trainer_fail(&t, TLCL_ERR_OOM, "%s", "out of host memory for the training confusion counts");
     }
-    int recorded = 0;
     s = trainer_resume(&t);
     if (s == TLCL_OK)
-        s = run_phases(&t, &recorded);
-    if (s == TLCL_OK && recorded)
-        trainer_backup_delete(&t);
+        s = run_phases(&t);
     tlcl_tensor_release(p->eng, &t.features_train);
     tlcl_tensor_release(p->eng, &t.features_val);
     tlcl_run_free(t.run);
