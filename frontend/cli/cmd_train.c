@@ -19,6 +19,7 @@
 #include "textout.h"
 #include "track.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,7 +561,7 @@ static FILE *open_log(const tlcl_config *c)
         return NULL;
     FILE *f = fopen(c->train.config.logs.file_path, "a");
     if (!f)
-        fprintf(stderr, "warning: cannot open the log file %s\n", c->train.config.logs.file_path);
+        fprintf(stderr, "warning: cannot open the log file %s: %s\n", c->train.config.logs.file_path, strerror(errno));
     return f;
 }
 
@@ -586,10 +587,11 @@ int cmd_train(int argc, char **argv)
     train_run r;
     memset(&r, 0, sizeof r);
     r.cfg = &cfg;
-    if (load_config(&cfg, &o, r.err, sizeof r.err) != TLCL_OK) {
+    tlcl_status loaded = load_config(&cfg, &o, r.err, sizeof r.err);
+    if (loaded != TLCL_OK) {
         fprintf(stderr, "tlcl train: %s\n", r.err);
         tlcl_config_free(&cfg);
-        return 2;
+        return loaded == TLCL_ERR_IO ? 1 : 2; /* an output folder that cannot be made is no usage error */
     }
     r.log = open_log(&cfg);
     int finished = 0, lock_fd = -1;

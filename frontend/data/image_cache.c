@@ -3,6 +3,7 @@
  * slices of the mapping, so no lock guards the pixels. */
 #include "image_cache.h"
 #include "image_load.h"
+#include "tlcl_cl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +50,7 @@ static int map_file(tlcl_image_cache *c, uint64_t key, char *err, size_t len)
     int fd = open(c->path, O_RDWR | O_CREAT, 0644);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, len, "cannot open the image cache %s: %s", c->path, strerror(errno));
+        snprintf(err, len, "cannot open the image cache %s: %s%s", c->path, strerror(errno), tlcl_io_hint(errno));
         if (fd >= 0)
             close(fd);
         return -1;

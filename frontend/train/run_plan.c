@@ -342,8 +342,8 @@ tlcl_status tlcl_plan_take_folder(const tlcl_config *c, int *lock_fd, FILE *out,
     char image_cache[2100];
     snprintf(image_cache, sizeof image_cache, "%s/image_cache", c->train.artefacts.base_dir);
     const char *dirs[] = {c->train.artefacts.base_dir, c->train.artefacts.backup_dir, c->train.metrics.base_dir,
-                          c->train.records.base_dir, c->train.data_dir.split_dir, c->train.data_dir.cache_dir,
-                          image_cache};
+                          c->train.records.base_dir, c->train.records.class_validation_plots_dir,
+                          c->train.data_dir.split_dir, c->train.data_dir.cache_dir, image_cache};
     int removed = 0;
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         removed += dirs[i][0] ? tlcl_publish_clean_stale(dirs[i]) : 0;
