@@ -247,6 +247,11 @@ tlcl_status tlcl_cl_buffer(tlcl_cl *cl, size_t bytes, const char *what, cl_mem *
 /* The embedded source of a program (NULL when unknown). */
 const char *tlcl_cl_program_source(const char *program);
 
+/* FNV-1a 64 of len bytes, continuing from h (TLCL_HASH_SEED to start): the
+ * program cache's keys and the checksums of checkpoints. */
+uint64_t tlcl_hash_bytes(uint64_t h, const void *data, size_t len);
+#define TLCL_HASH_SEED 0xcbf29ce484222325ULL
+
 /* ---- files published whole (file_publish.c) -------------------------- */
 
 /* A file being written under "<path>.tmp.<pid>" next to its final path:

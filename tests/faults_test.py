@@ -77,8 +77,8 @@ def make_data(root, per_class):
                     f.write(shape_image(k, base + i * 7 + len(k)))
 
 
-def write_config(path, data, run_dir, epochs=2, backup_every=0):
-    every = "\n    save_freq: %d" % backup_every if backup_every else "\n    save_freq: epoch"
+def write_config(path, data, run_dir, epochs=2, double=False):
+    every = "\n    save_freq: epoch" + ("\n    double_checkpoint: true" if double else "")
     with open(path, "w") as f:
         f.write(
             "train:\n"
@@ -241,6 +241,36 @@ def count_publishes(s, data):
     return lo - 1
 
 
+def damaged_backup(s, data, ref):
+    """A backup whose tensor data is damaged (one bit) is refused whole by its
+    checksum before any of it is used; the run resumes from the previous one
+    (double_checkpoint), says so, and still ends with the reference weights."""
+    run_dir, config = fresh_run(s.work, "damaged", data, double=True)
+    latest = os.path.join(run_dir, "backup", "latest.safetensors")
+    for n in range(1, 60):  # kill right after the second backup is published: both backups are there
+        shutil.rmtree(run_dir)
+        os.makedirs(run_dir)
+        r = s.train(config, {"TLCL_TEST_KILL_AT_PUBLISH": str(-n)})
+        if r.returncode != -signal.SIGKILL or os.path.exists(latest + ".bkp"):
+            break
+    s.expect(os.path.exists(latest) and os.path.exists(latest + ".bkp"), "a kill leaves two backups (publish %d)" % n)
+    with open(latest, "r+b") as f:
+        hlen = struct.unpack("<Q", f.read(8))[0]
+        f.seek(8 + hlen + 4096)
+        b = f.read(1)
+        f.seek(8 + hlen + 4096)
+        f.write(bytes([b[0] ^ 0x01]))
+    r = s.train(config)
+    s.expect(r.returncode == 0, "the rerun after a damaged backup exits 0")
+    s.expect("checksum" in r.stderr and latest in r.stderr, "the damaged backup is named with its checksum: %s" %
+             r.stderr.strip()[-400:])
+    s.expect("resumed from %s.bkp (the previous backup" % latest in r.stdout, "the console names the backup used: %s" %
+             [l for l in r.stdout.split("\n") if "resumed" in l])
+    best = os.path.join(run_dir, "best_model.safetensors")
+    s.expect(os.path.exists(best) and tensor_data(best) == ref,
+             "resumed from the previous backup, the run ends with the uninterrupted run's weights")
+
+
 def kills(s, data, seed, count):
     ref_dir, ref_cfg = fresh_run(s.work, "reference", data)
     t0 = time.time()
@@ -289,6 +319,7 @@ def kills(s, data, seed, count):
         kept = [n for n in os.listdir(os.path.join(run_dir, "backup"))] if os.path.isdir(
             os.path.join(run_dir, "backup")) else []
         s.expect(not kept, "%s: no backup file is left after the rerun%s" % (what, "" if not kept else ": " + str(kept)))
+    damaged_backup(s, data, ref)
     # a rerun of a finished run changes nothing
     models = {n: (os.stat(os.path.join(run_dir, n)).st_mtime_ns, tensor_data(os.path.join(run_dir, n)))
               for n in os.listdir(run_dir) if n.endswith(".safetensors")}

@@ -175,6 +175,10 @@ static tlcl_status try_restore(trainer *t, const char *path, int *restored, char
     tlcl_checkpoint *c = NULL;
     if (tlcl_checkpoint_open(&c, path, why, why_len) != TLCL_OK)
         return TLCL_OK;
+    if (tlcl_checkpoint_verify(c, why, why_len) != TLCL_OK) { /* before any of it is used */
+        tlcl_checkpoint_close(c);
+        return TLCL_OK;
+    }
     const char *text = tlcl_checkpoint_meta(c, "training_state");
     cJSON *st = text ? cJSON_Parse(text) : NULL;
     char bad[768];
@@ -230,7 +234,7 @@ tlcl_status trainer_resume(trainer *t)
         return TLCL_OK;
     }
     char path[2][1100], why[2][4096];
-    int ok = 0, present = 0;
+    int ok = 0, present = 0, used = 0;
     for (int i = 0; i < 2 && !ok; i++) {
         backup_path(t, path[i], sizeof path[i], i ? ".bkp" : "");
         why[i][0] = '\0';
@@ -240,12 +244,15 @@ tlcl_status trainer_resume(trainer *t)
         }
         present++;
         TLCL_TRY(try_restore(t, path[i], &ok, why[i], sizeof why[i]));
+        used = i;
         if (!ok)
             trainer_say(t, stderr, "warning: a backup is not used: %s", why[i]); /* why names the file */
     }
     if (ok) {
-        trainer_say(t, stdout, "resumed from %s: phase %d, epoch %d, batch %d", path[present - 1], t->st.phase + 1,
-            t->st.epoch + 1, t->st.batch);
+        trainer_say(t, stdout, "resumed from %s%s: phase %d, epoch %d, batch %d", path[used],
+                    used ? (present > 1 ? " (the previous backup: the latest is not usable, see above)"
+                                        : " (the previous backup: there is no latest one)") : "",
+                    t->st.phase + 1, t->st.epoch + 1, t->st.batch);
         return TLCL_OK;
     }
     if (p->resume == TLCL_RESUME_REQUIRED) {
