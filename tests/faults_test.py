@@ -312,6 +312,12 @@ def kills(s, data, seed, count):
                  (what, "" if killed else " (it finished first)"))
         left = temporaries(run_dir)
         s.expect(not left, "%s: no temporary is left after the rerun%s" % (what, "" if not left else ": " + str(left)))
+        for name in ("training_log.csv", "callbacks.csv", "fit_history.pkl", "labels.json"):
+            with open(os.path.join(ref_dir, name), "rb") as f:
+                want = f.read()
+            have = open(os.path.join(run_dir, name), "rb").read() if os.path.exists(os.path.join(run_dir, name)) \
+                else None
+            s.expect(have == want, "%s: the rerun's %s is the uninterrupted run's" % (what, name))
         files = file_set(run_dir)
         s.expect(files == ref_files, "%s: the rerun leaves the files of an uninterrupted run%s" %
                  (what, "" if files == ref_files else ": missing %s, extra %s" % (

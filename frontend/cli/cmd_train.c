@@ -146,6 +146,15 @@ static void unwritten(train_run *r, const char *msg)
     r->unwritten++;
 }
 
+/* A plot's outcome: nothing to draw (1) is a warning, a failed write (-1) an unwritten artefact. */
+static void plotted(train_run *r, int rc, const char *err)
+{
+    if (rc > 0)
+        warn_both(r, err);
+    else if (rc < 0)
+        unwritten(r, err);
+}
+
 static tlcl_status open_device(train_run *r, int cli_device)
 {
     tlcl_cl_options o = tlcl_cl_options_default();
@@ -216,6 +225,31 @@ static void open_csv(train_run *r)
         unwritten(r, err);
 }
 
+/* The CSV log, written row by row while training, again from the whole
+ * history and published whole: a run resumed from a backup opened it anew
+ * (append: false) and wrote only the epochs it trained. With append: true,
+ * the rows of earlier runs stay as they are. 0, or -1 with err. */
+static int rewrite_csv(const train_run *r, const tlcl_history *h, char *err, size_t len)
+{
+    const tlcl_config *c = r->cfg;
+    if (!c->callbacks.csv_logger.enabled || c->callbacks.csv_logger.append)
+        return 0;
+    textout_file f;
+    if (textout_open(&f, c->callbacks.csv_logger.filename, err, len) != 0)
+        return -1;
+    csv_logger l;
+    csv_logger_attach(&l, f.f, c->callbacks.csv_logger.separator[0]);
+    int ok = 1;
+    for (int e = 0; ok && e < h->n; e++) {
+        const char *names[TLCL_LOGS_MAX];
+        for (int i = 0; i < h->epochs[e].n; i++)
+            names[i] = h->epochs[e].key[i];
+        ok = csv_logger_log(&l, h->epoch_index[e], names, h->epochs[e].value, h->epochs[e].n, err, len) == 0;
+    }
+    csv_logger_close(&l);
+    return textout_commit(&f, ok, err, len);
+}
+
 /* fit_history: Keras's compiled quantities; callback_history: the rest. */
 static int is_fit_key(const char *k)
 {
@@ -247,18 +281,17 @@ static void write_artefacts(train_run *r, const tlcl_history *h)
     int n = r->data.classes;
     const char *const *names = r->data.class_names;
     /* each is tried: one that fails does not cost the others */
+    if (rewrite_csv(r, h, err, sizeof err))
+        unwritten(r, err);
     if (history_write(&fit, c->train.artefacts.fit_history, err, sizeof err))
         unwritten(r, err);
     if (history_write(&cb, c->train.artefacts.callback_history, err, sizeof err))
         unwritten(r, err);
     if (report_write_labels_json(c->train.artefacts.labels_name, names, n, err, sizeof err))
         unwritten(r, err);
-    if (plot_fit_curves(&all, c->train.records.fit_plots, err, sizeof err))
-        unwritten(r, err);
-    if (plot_validation_curves(&all, names, n, c->train.records.validation_plots, err, sizeof err))
-        unwritten(r, err);
-    if (plot_class_curves(&all, names, n, c->train.records.class_validation_plots_dir, err, sizeof err))
-        unwritten(r, err);
+    plotted(r, plot_fit_curves(&all, c->train.records.fit_plots, err, sizeof err), err);
+    plotted(r, plot_validation_curves(&all, names, n, c->train.records.validation_plots, err, sizeof err), err);
+    plotted(r, plot_class_curves(&all, names, n, c->train.records.class_validation_plots_dir, err, sizeof err), err);
     history_free(&fit), history_free(&cb), history_free(&all);
     textout_file f;
     if (!c->train.artefacts.effective_config[0])
