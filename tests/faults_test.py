@@ -431,6 +431,10 @@ def concurrent(s, data):
     with open(os.path.join(run_dir, "callbacks.csv")) as f:
         rows = [r for r in f.read().split("\n") if r]
     s.expect(len(rows) == 1 + 3, "the CSV log has a header and one row per epoch (%d rows)" % len(rows))
+    with open(os.path.join(run_dir, "train.log")) as f:
+        log = f.read()
+    s.expect("in use by another" not in log,
+             "the first run's log holds nothing of the second")
 
 
 def main():

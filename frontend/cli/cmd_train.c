@@ -626,10 +626,11 @@ int cmd_train(int argc, char **argv)
         tlcl_config_free(&cfg);
         return loaded == TLCL_ERR_IO ? 1 : 2; /* an output folder that cannot be made is no usage error */
     }
-    r.log = open_log(&cfg);
     int finished = 0, lock_fd = -1;
     tlcl_start_mode mode = o.fresh ? TLCL_START_FRESH : o.resume ? TLCL_START_RESUME : TLCL_START_AUTO;
     tlcl_status s = tlcl_plan_take_folder(&cfg, &lock_fd, stdout, r.err, sizeof r.err);
+    if (s == TLCL_OK) /* after the lock: a second run must not write into the first one's log */
+        r.log = open_log(&cfg);
     if (s == TLCL_OK)
         s = tlcl_plan_start(&cfg, mode, &finished, stdout, r.err, sizeof r.err);
     if (s == TLCL_OK && finished && r.log)
