@@ -112,9 +112,9 @@ int tlcl_rcsv_finish(tlcl_rcsv *c, char *err, size_t len)
     int ok = !ferror(c->f) && fflush(c->f) == 0 && fsync(fileno(c->f)) == 0;
     ok = fclose(c->f) == 0 && ok;
     c->f = NULL;
-    if (!ok || rename(c->partial, c->path) != 0)
+    if (!ok || rename(c->partial, c->path) != 0 || tlcl_sync_folder_of(c->path) != 0)
         return fail(err, len, "cannot write", c->path);
-    remove(c->pos);
+    remove(c->pos); /* after the folder's fsync: FILE is there for good before its record goes */
     return 0;
 }
 
