@@ -125,8 +125,6 @@ static tlcl_status load_config(tlcl_config *c, const train_cli *o, char *err, si
     }
     if (s == TLCL_OK)
         s = tlcl_config_finalize(c, err, len);
-    if (s == TLCL_OK)
-        s = tlcl_config_make_dirs(c, err, len);
     return s;
 }
 
@@ -620,11 +618,15 @@ int cmd_train(int argc, char **argv)
     train_run r;
     memset(&r, 0, sizeof r);
     r.cfg = &cfg;
-    tlcl_status loaded = load_config(&cfg, &o, r.err, sizeof r.err);
-    if (loaded != TLCL_OK) {
+    if (load_config(&cfg, &o, r.err, sizeof r.err) != TLCL_OK) {
         fprintf(stderr, "tlcl train: %s\n", r.err);
         tlcl_config_free(&cfg);
-        return loaded == TLCL_ERR_IO ? 1 : 2; /* an output folder that cannot be made is no usage error */
+        return 2;
+    }
+    if (tlcl_config_make_dirs(&cfg, r.err, sizeof r.err) != TLCL_OK) { /* a full disk: no usage error */
+        fprintf(stderr, "tlcl train: %s\n", r.err);
+        tlcl_config_free(&cfg);
+        return 1;
     }
     int finished = 0, lock_fd = -1;
     tlcl_start_mode mode = o.fresh ? TLCL_START_FRESH : o.resume ? TLCL_START_RESUME : TLCL_START_AUTO;
