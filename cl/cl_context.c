@@ -109,6 +109,8 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     }
     cl->settings = o.settings ? *o.settings : tlcl_settings_from_env();
     snprintf(cl->cache_dir, sizeof cl->cache_dir, "%s", o.cache_dir && o.cache_dir[0] ? o.cache_dir : cl->settings.cache_dir);
+    if (cl->cache_dir[0]) /* what a process killed while writing the cache left */
+        tlcl_publish_clean_stale(cl->cache_dir);
     cl->fast_math = o.fast_math >= 0 ? o.fast_math : cl->settings.fast_math;
     size_t wg = cl->dev.max_work_group_size < 256 ? cl->dev.max_work_group_size : 256;
     cl->reduce_wg = pow2_floor(wg ? wg : 1);

@@ -49,9 +49,7 @@ struct tlcl_cl {
     char err[16384];
 };
 
-uint64_t tlcl_hash_bytes(uint64_t h, const void *data, size_t len);
 uint64_t tlcl_hash_str(uint64_t h, const char *s);
-#define TLCL_HASH_SEED 0xcbf29ce484222325ULL
 
 /* Builds (or loads from the disk cache) the program with the full option
  * string; on failure records the build log in cl->err. */

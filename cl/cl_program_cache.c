@@ -93,10 +93,9 @@ static unsigned char *cache_read(const char *path, uint64_t key, uint64_t key2, 
 
 static void cache_write(const char *path, uint64_t key, uint64_t key2, const unsigned char *bin, size_t len)
 {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
+    tlcl_publish f;
+    char err[4400];
+    if (tlcl_publish_open(&f, path, err, sizeof err) != TLCL_OK)
         return; /* an unwritable cache only costs a rebuild next time */
     cache_header h;
     memcpy(h.magic, CACHE_MAGIC, 8);
@@ -104,10 +103,7 @@ static void cache_write(const char *path, uint64_t key, uint64_t key2, const uns
     h.key2 = key2;
     h.payload_len = len;
     h.payload_hash = tlcl_hash_bytes(TLCL_HASH_SEED, bin, len);
-    int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(bin, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0)
-        remove(tmp);
+    tlcl_publish_commit(&f, fwrite(&h, sizeof h, 1, f.f) == 1 && fwrite(bin, 1, len, f.f) == len, err, sizeof err);
 }
 
 static tlcl_status build_log_fail(tlcl_cl *cl, cl_program p, cl_int rc, const char *name, const char *options)

@@ -247,4 +247,44 @@ tlcl_status tlcl_cl_buffer(tlcl_cl *cl, size_t bytes, const char *what, cl_mem *
 /* The embedded source of a program (NULL when unknown). */
 const char *tlcl_cl_program_source(const char *program);
 
+/* FNV-1a 64 of len bytes, continuing from h (TLCL_HASH_SEED to start): the
+ * program cache's keys and the checksums of checkpoints. */
+uint64_t tlcl_hash_bytes(uint64_t h, const void *data, size_t len);
+#define TLCL_HASH_SEED 0xcbf29ce484222325ULL
+
+/* ---- files published whole (file_publish.c) -------------------------- */
+
+/* A file being written under "<path>.tmp.<pid>" next to its final path:
+ * write to f, then commit. */
+typedef struct tlcl_publish {
+    FILE *f;          /* the content goes here (buffered) */
+    int fd;
+    int err_no;       /* errno of the first failed write */
+    char path[4096];
+    char tmp[4200];
+} tlcl_publish;
+
+/* Creates the temporary. On failure the message names path, the system's
+ * reason and what to do. */
+tlcl_status tlcl_publish_open(tlcl_publish *p, const char *path, char *err, size_t err_len);
+/* Flushes, fsyncs and closes the temporary, renames it to the path and
+ * fsyncs the folder. ok = 0 (the writer failed: its message is already in
+ * err) or any failed step removes the temporary and returns TLCL_ERR_IO;
+ * the message of a failed step names the file, the step and strerror. */
+tlcl_status tlcl_publish_commit(tlcl_publish *p, int ok, char *err, size_t err_len);
+/* Closes and removes the temporary without publishing it. */
+void tlcl_publish_discard(tlcl_publish *p);
+/* The n bytes of data as the file path, the same way. */
+tlcl_status tlcl_publish_bytes(const char *path, const void *data, size_t n, char *err, size_t err_len);
+/* fsync of the folder holding path, so a rename there survives a crash.
+ * 0, or -1 with errno. */
+int tlcl_sync_folder_of(const char *path);
+/* What to do about a failed write with this errno: " (free space ...)",
+ * or "" when there is nothing to suggest. */
+const char *tlcl_io_hint(int err_no);
+/* Removes, in dir, the temporaries "<name>.tmp.<pid>" of processes that no
+ * longer exist (kill(pid, 0) fails with ESRCH): what a killed run left.
+ * Returns how many were removed. */
+int tlcl_publish_clean_stale(const char *dir);
+
 #endif

@@ -82,16 +82,13 @@ static tlcl_gemm_backend read_choice(const char *path, uint64_t key)
 
 static void write_choice(const char *path, uint64_t key, tlcl_gemm_backend b, double own, double clb)
 {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    tlcl_publish f;
+    char err[4400];
+    if (tlcl_publish_open(&f, path, err, sizeof err) != TLCL_OK)
         return; /* a read-only cache: measure again next time */
-    int ok = fprintf(f, "%s\nkey %016llx\nbackend %s\nown_gflops %.2f\nclblast_gflops %.2f\n", SELECT_MAGIC,
+    int ok = fprintf(f.f, "%s\nkey %016llx\nbackend %s\nown_gflops %.2f\nclblast_gflops %.2f\n", SELECT_MAGIC,
                      (unsigned long long)key, tlcl_gemm_backend_name(b), own, clb) > 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0)
-        remove(tmp);
+    tlcl_publish_commit(&f, ok, err, sizeof err);
 }
 
 static double now_s(void)

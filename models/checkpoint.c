@@ -9,6 +9,7 @@
 #include "model.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,16 +92,33 @@ static cJSON *tensor_entry(const tlcl_param_entry *e, size_t begin)
     return t;
 }
 
+/* metadata: FNV-1a 64 of the tensor data, 16 hex digits (tlcl_checkpoint_verify) */
+#define CKPT_CHECKSUM_KEY "data_fnv1a64"
+
 /* Tensor names of the three sections: values, then Adam/SGD moments. */
 static const char *SECTION_PREFIX[3] = {"", "optimizer/m/", "optimizer/v/"};
 
+/* FNV-1a 64 of the tensor data in file order (sections, then entries). */
+static uint64_t data_checksum(const tlcl_model *m, const float *host, int sections)
+{
+    uint64_t h = TLCL_HASH_SEED;
+    for (int sec = 0; sec < sections; sec++)
+        for (int i = 0; i < m->params.count; i++)
+            h = tlcl_hash_bytes(h, host + (size_t)sec * m->params.total + m->params.entries[i].offset,
+                                m->params.entries[i].count * sizeof(float));
+    return h;
+}
+
 static char *header_text(const tlcl_model *m, const char *const *names, int n_names, const tlcl_save_extra *x,
-                         size_t *len)
+                         uint64_t checksum, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *meta = metadata(m, names, n_names);
     if (x && x->state_json)
         cJSON_AddStringToObject(meta, "training_state", x->state_json);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checksum);
+    cJSON_AddStringToObject(meta, CKPT_CHECKSUM_KEY, hex);
     cJSON_AddItemToObject(root, "__metadata__", meta);
     size_t off = 0;
     for (int sec = 0; sec < (x && x->with_optimizer ? 3 : 1); sec++)
@@ -130,30 +148,24 @@ static char *header_text(const tlcl_model *m, const char *const *names, int n_na
 
 static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
 
-/* Writes header and the host sections (values, then moments) to a
- * temporary file, then renames it. */
+/* Publishes header and the host sections (values, then moments) as path
+ * (tlcl_publish: a temporary file, fsync, rename). */
 static tlcl_status write_file(const tlcl_model *m, const float *host, int sections, const char *header,
                               size_t hlen, const char *path, char *err, size_t err_len)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    tlcl_publish f;
+    TLCL_TRY(tlcl_publish_open(&f, path, err, err_len));
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int ok = f && write_all(f, len8, 8) && write_all(f, header, hlen);
+    int ok = write_all(f.f, len8, 8) && write_all(f.f, header, hlen);
     for (int sec = 0; sec < sections; sec++)
         for (int i = 0; ok && i < m->params.count; i++)
-            ok = write_all(f, host + (size_t)sec * m->params.total + m->params.entries[i].offset,
+            ok = write_all(f.f, host + (size_t)sec * m->params.total + m->params.entries[i].offset,
                            m->params.entries[i].count * sizeof(float));
-    if (f)
-        ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        snprintf(err, err_len, "cannot write checkpoint %s (check the directory exists and is writable)", path);
-        return TLCL_ERR_IO;
-    }
-    return TLCL_OK;
+    if (!ok)
+        snprintf(err, err_len, "cannot write checkpoint %s", path);
+    return tlcl_publish_commit(&f, ok, err, err_len);
 }
 
 static tlcl_status save_sections(const tlcl_model *m, const float *host, const char *path,
@@ -168,7 +180,7 @@ static tlcl_status save_sections(const tlcl_model *m, const float *host, const c
             return TLCL_ERR_ARG;
         }
     size_t hlen = 0;
-    char *header = header_text(m, class_names, n_names, x, &hlen);
+    char *header = header_text(m, class_names, n_names, x, data_checksum(m, host, x && x->with_optimizer ? 3 : 1), &hlen);
     if (!header) {
         snprintf(err, err_len, "saving %s: out of memory", path);
         return TLCL_ERR_OOM;
@@ -498,4 +510,31 @@ int tlcl_checkpoint_class_names(const tlcl_checkpoint *c, char ***names)
     cJSON_Delete(arr);
     *names = out;
     return out ? n : 0;
+}
+
+tlcl_status tlcl_checkpoint_verify(tlcl_checkpoint *c, char *err, size_t err_len)
+{
+    const char *want = tlcl_checkpoint_meta(c, CKPT_CHECKSUM_KEY);
+    if (!want)
+        return TLCL_OK; /* written before checksums: the tensors are still checked as they load */
+    uint64_t h = TLCL_HASH_SEED;
+    unsigned char buf[1 << 16];
+    size_t got;
+    int ok = fseek(c->f, c->data_start, SEEK_SET) == 0;
+    while (ok && (got = fread(buf, 1, sizeof buf, c->f)) > 0)
+        h = tlcl_hash_bytes(h, buf, got);
+    if (!ok || ferror(c->f)) {
+        snprintf(err, err_len, "%s: cannot read its tensor data: %s", c->path, strerror(errno));
+        return TLCL_ERR_IO;
+    }
+    char have[17];
+    snprintf(have, sizeof have, "%016llx", (unsigned long long)h);
+    if (strcmp(have, want) != 0) {
+        snprintf(err, err_len,
+                 "%s: its tensor data does not match its checksum (%s %s, the data hashes to %s): the file is "
+                 "damaged",
+                 c->path, CKPT_CHECKSUM_KEY, want, have);
+        return TLCL_ERR_FORMAT;
+    }
+    return TLCL_OK;
 }

@@ -455,6 +455,9 @@ tlcl_status kw_read_zip(tlcl_keras_weights *w, const char *path, char *err, size
             s = kw_read_h5_image(w, z + data, e.csize, err, err_len);
         else if (e.method == 8 && (image = inflate_raw(z + data, e.csize, e.usize)))
             s = kw_read_h5_image(w, image, e.usize, err, err_len);
+        else if (e.method == 8) /* the method is fine: the stream is not */
+            snprintf(err, err_len, "corrupt deflate data in model.weights.h5 of %s (or not %u bytes when inflated): "
+                     "the archive is damaged; save or copy it again", path, e.usize);
         else
             snprintf(err, err_len, "%s: model.weights.h5 uses zip method %u (tlcl reads stored and deflate)", path,
                      e.method);

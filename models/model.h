@@ -237,6 +237,10 @@ typedef struct tlcl_checkpoint tlcl_checkpoint;
 tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *err, size_t err_len);
 void tlcl_checkpoint_close(tlcl_checkpoint *c);
 const char *tlcl_checkpoint_meta(const tlcl_checkpoint *c, const char *key);
+/* The tensor data against the checksum in its metadata (data_fnv1a64, which
+ * tlcl writes since issue 13; a checkpoint without one passes): a mismatch
+ * is TLCL_ERR_FORMAT naming the file. Reads the whole data once. */
+tlcl_status tlcl_checkpoint_verify(tlcl_checkpoint *c, char *err, size_t err_len);
 /* The options to build the model the checkpoint holds (strings point into c). */
 tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options *o, char *err, size_t err_len);
 /* Loads every parameter, checking names, dtypes and shapes; the error names

@@ -241,6 +241,53 @@ static void test_load_best(harness *h)
     tlcl_model_free(&m);
 }
 
+/* The checksum of the tensor data (issue 13, defect 5): what tlcl writes is
+ * FNV-1a 64 of the bytes after the header (computed here independently) and
+ * verifies; one flipped bit in the data is refused, naming the file. */
+static void test_checksum(harness *h)
+{
+    const char *saved = save_model(h, "checksum.safetensors", 3);
+    if (!saved)
+        return;
+    char path[512], err[1024] = "";
+    snprintf(path, sizeof path, "%s", saved);
+    FILE *f = fopen(path, "r+b");
+    unsigned char len8[8];
+    uint64_t hlen = 0, fnv = 0xcbf29ce484222325ULL;
+    if (!f || fread(len8, 1, 8, f) != 8) {
+        harness_fail(h, "reading %s", path);
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)len8[i] << (8 * i);
+    fseek(f, (long)(8 + hlen), SEEK_SET);
+    long data_at = ftell(f);
+    for (int c; (c = fgetc(f)) != EOF;)
+        fnv = (fnv ^ (unsigned char)c) * 0x100000001b3ULL;
+    tlcl_checkpoint *c = NULL;
+    char want[17];
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)fnv);
+    tlcl_status s = tlcl_checkpoint_open(&c, path, err, sizeof err);
+    const char *stored = s == TLCL_OK ? tlcl_checkpoint_meta(c, "data_fnv1a64") : NULL;
+    harness_expectf(h, stored && !strcmp(stored, want), "the checksum is FNV-1a 64 of the data: %s, computed %s",
+                    stored ? stored : "(none)", want);
+    if (s == TLCL_OK)
+        s = tlcl_checkpoint_verify(c, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK, "a checkpoint tlcl writes verifies: %s", err);
+    tlcl_checkpoint_close(c);
+    fseek(f, data_at + 1000, SEEK_SET); /* one bit of a tensor */
+    int byte = fgetc(f);
+    fseek(f, data_at + 1000, SEEK_SET);
+    fputc(byte ^ 0x10, f);
+    fclose(f);
+    s = tlcl_checkpoint_open(&c, path, err, sizeof err);
+    if (s == TLCL_OK)
+        s = tlcl_checkpoint_verify(c, err, sizeof err);
+    harness_expectf(h, s == TLCL_ERR_FORMAT && strstr(err, path) && strstr(err, "checksum"),
+                    "a flipped bit is refused naming the file: %s", err);
+    tlcl_checkpoint_close(c);
+}
+
 int main(void)
 {
     harness h;
@@ -255,6 +302,7 @@ int main(void)
     test_round_trip(&h);
     test_non_utf8_name(&h);
     test_load_best(&h);
+    test_checksum(&h);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (h.failed == 0 && system(cmd) != 0)

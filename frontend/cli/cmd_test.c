@@ -15,6 +15,7 @@
 
 #include <cJSON.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,8 +268,15 @@ int cmd_test(int argc, char **argv)
         return c.status;
     test_run r;
     memset(&r, 0, sizeof r);
-    mkdir(o.out, 0755);
-    tlcl_status s = open_model(&r, &o);
+    tlcl_status s = TLCL_OK;
+    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) { /* say why now, not "no such file" at the first write */
+        int e = errno;
+        snprintf(r.err, sizeof r.err, "cannot create the output folder %s (--out): %s%s", o.out, strerror(e),
+                 tlcl_io_hint(e));
+        s = TLCL_ERR_IO;
+    }
+    if (s == TLCL_OK)
+        s = open_model(&r, &o);
     if (s == TLCL_OK)
         s = open_data(&r, &o);
     if (s == TLCL_OK)

@@ -15,8 +15,11 @@
 #include "report.h"
 #include "run_data.h"
 #include "run_plan.h"
+#include "run_status.h"
+#include "textout.h"
 #include "track.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +61,7 @@ typedef struct train_run {
     tlcl_eval_metrics metrics;
     metrics_groups groups;
     tlcl_tracker *tracker; /* NULL unless tracking.enabled */
+    int unwritten;         /* artefacts that could not be written (each warned about) */
     char err[4096];
 } train_run;
 
@@ -83,24 +87,29 @@ static int parse_cli(int argc, char **argv, train_cli *o)
     return o->args.status != 0;
 }
 
-static tlcl_status load_config(tlcl_config *c, const train_cli *o, char *err, size_t len)
-{
-    tlcl_status s = tlcl_config_load(c, o->config, err, len);
-    if (s == TLCL_OK)
-        s = cli_apply_config(&o->args, c, err, len);
-    if (s == TLCL_OK)
-        s = tlcl_config_finalize(c, err, len);
-    if (s == TLCL_OK)
-        s = tlcl_config_make_dirs(c, err, len);
-    return s;
-}
-
 static void warn_both(void *ctx, const char *msg)
 {
     train_run *r = ctx;
     fprintf(stderr, "warning: %s\n", msg);
     if (r->log)
         fprintf(r->log, "warning: %s\n", msg);
+}
+
+/* An artefact that could not be written: a warning now, a failed run at the
+ * end (the backup is kept, so the same command writes it again). */
+static void unwritten(train_run *r, const char *msg)
+{
+    warn_both(r, msg);
+    r->unwritten++;
+}
+
+/* A plot's outcome: nothing to draw (1) is a warning, a failed write (-1) an unwritten artefact. */
+static void plotted(train_run *r, int rc, const char *err)
+{
+    if (rc > 0)
+        warn_both(r, err);
+    else if (rc < 0)
+        unwritten(r, err);
 }
 
 /* --device (set in the configuration), else $TLCL_DEVICE, else the configuration's. */
@@ -160,7 +169,7 @@ static void on_epoch_end(void *ctx, int phase, int epoch, const tlcl_logs *logs)
         return;
     char err[512];
     if (csv_logger_log(&r->csv, epoch, names, logs->value, logs->n, err, sizeof err) != 0)
-        warn_both(r, err);
+        unwritten(r, err);
 }
 
 static void open_csv(train_run *r)
@@ -172,7 +181,32 @@ static void open_csv(train_run *r)
     r->csv_open = csv_logger_open(&r->csv, c->callbacks.csv_logger.filename, c->callbacks.csv_logger.separator[0],
                                   c->callbacks.csv_logger.append, err, sizeof err) == 0;
     if (!r->csv_open)
-        warn_both(r, err);
+        unwritten(r, err);
+}
+
+/* The CSV log, written row by row while training, again from the whole
+ * history and published whole: a run resumed from a backup opened it anew
+ * (append: false) and wrote only the epochs it trained. With append: true,
+ * the rows of earlier runs stay as they are. 0, or -1 with err. */
+static int rewrite_csv(const train_run *r, const tlcl_history *h, char *err, size_t len)
+{
+    const tlcl_config *c = r->cfg;
+    if (!c->callbacks.csv_logger.enabled || c->callbacks.csv_logger.append)
+        return 0;
+    textout_file f;
+    if (textout_open(&f, c->callbacks.csv_logger.filename, err, len) != 0)
+        return -1;
+    csv_logger l;
+    csv_logger_attach(&l, f.f, c->callbacks.csv_logger.separator[0]);
+    int ok = 1;
+    for (int e = 0; ok && e < h->n; e++) {
+        const char *names[TLCL_LOGS_MAX];
+        for (int i = 0; i < h->epochs[e].n; i++)
+            names[i] = h->epochs[e].key[i];
+        ok = csv_logger_log(&l, h->epoch_index[e], names, h->epochs[e].value, h->epochs[e].n, err, len) == 0;
+    }
+    csv_logger_close(&l);
+    return textout_commit(&f, ok, err, len);
 }
 
 /* fit_history: Keras's compiled quantities; callback_history: the rest. */
@@ -200,26 +234,34 @@ static void to_history(const tlcl_history *h, history *out, int fit_keys)
 static void write_artefacts(train_run *r, const tlcl_history *h)
 {
     const tlcl_config *c = r->cfg;
-    char err[1024];
+    char err[4400];
     history fit, cb, all;
     to_history(h, &fit, 1), to_history(h, &cb, 0), to_history(h, &all, -1);
     int n = r->data.classes;
     const char *const *names = r->data.class_names;
-    if (history_write(&fit, c->train.artefacts.fit_history, err, sizeof err) ||
-        history_write(&cb, c->train.artefacts.callback_history, err, sizeof err) ||
-        report_write_labels_json(c->train.artefacts.labels_name, names, n, err, sizeof err) ||
-        plot_fit_curves(&all, c->train.records.fit_plots, err, sizeof err) ||
-        plot_validation_curves(&all, names, n, c->train.records.validation_plots, err, sizeof err) ||
-        plot_class_curves(&all, names, n, c->train.records.class_validation_plots_dir, err, sizeof err))
-        warn_both(r, err);
+    /* each is tried: one that fails does not cost the others */
+    if (rewrite_csv(r, h, err, sizeof err))
+        unwritten(r, err);
+    if (history_write(&fit, c->train.artefacts.fit_history, err, sizeof err))
+        unwritten(r, err);
+    if (history_write(&cb, c->train.artefacts.callback_history, err, sizeof err))
+        unwritten(r, err);
+    if (report_write_labels_json(c->train.artefacts.labels_name, names, n, err, sizeof err))
+        unwritten(r, err);
+    plotted(r, plot_fit_curves(&all, c->train.records.fit_plots, err, sizeof err), err);
+    plotted(r, plot_validation_curves(&all, names, n, c->train.records.validation_plots, err, sizeof err), err);
+    plotted(r, plot_class_curves(&all, names, n, c->train.records.class_validation_plots_dir, err, sizeof err), err);
     history_free(&fit), history_free(&cb), history_free(&all);
-    if (c->train.artefacts.effective_config[0]) {
-        FILE *f = fopen(c->train.artefacts.effective_config, "w");
-        if (f) {
-            tlcl_config_dump(c, f);
-            fclose(f);
-        }
+    textout_file f;
+    if (!c->train.artefacts.effective_config[0])
+        return;
+    if (textout_open(&f, c->train.artefacts.effective_config, err, sizeof err) != 0) {
+        unwritten(r, err);
+        return;
     }
+    tlcl_config_dump(c, f.f);
+    if (textout_commit(&f, 1, err, sizeof err) != 0)
+        unwritten(r, err);
 }
 
 /* The test set through the run layer's inference pass. */
@@ -387,6 +429,17 @@ static tlcl_status fit(train_run *r, const train_cli *o)
         csv_logger_close(&r->csv);
     if (s == TLCL_OK)
         write_artefacts(r, &h);
+    if (s == TLCL_OK && !o->no_test)
+        s = evaluate_test(r);
+    if (s == TLCL_OK && r->unwritten) {
+        snprintf(r->err, sizeof r->err,
+                 "%d of the run's files could not be written (the warnings above name them); the backup is kept: "
+                 "once that is fixed, the same command writes them again", r->unwritten);
+        s = TLCL_ERR_IO;
+    }
+    /* the last step: the run is recorded as finished, then the backup goes */
+    if (s == TLCL_OK && tlcl_train_finish(&p, &h, r->err, sizeof r->err) != 0)
+        s = TLCL_ERR_IO;
     tlcl_history_free(&h);
     return s;
 }
@@ -416,9 +469,7 @@ static tlcl_status run(train_run *r, const train_cli *o)
         s = TLCL_ERR_OOM;
     }
     if (s == TLCL_OK)
-        s = fit(r, o);
-    if (s == TLCL_OK && !o->no_test)
-        s = evaluate_test(r);
+        s = fit(r, o); /* trains, writes the artefacts, tests, then records the run as finished */
     return s;
 }
 
@@ -503,7 +554,7 @@ static FILE *open_log(const tlcl_config *c)
         return NULL;
     FILE *f = fopen(c->train.config.logs.file_path, "a");
     if (!f)
-        fprintf(stderr, "warning: cannot open the log file %s\n", c->train.config.logs.file_path);
+        fprintf(stderr, "warning: cannot open the log file %s: %s\n", c->train.config.logs.file_path, strerror(errno));
     return f;
 }
 
@@ -529,15 +580,23 @@ int cmd_train(int argc, char **argv)
     train_run r;
     memset(&r, 0, sizeof r);
     r.cfg = &cfg;
-    if (load_config(&cfg, &o, r.err, sizeof r.err) != TLCL_OK) {
+    if (cli_load_config(&o.args, o.config, &cfg, r.err, sizeof r.err) != TLCL_OK) {
         fprintf(stderr, "tlcl train: %s\n", r.err);
         tlcl_config_free(&cfg);
         return 2;
     }
-    r.log = open_log(&cfg);
-    int finished = 0;
+    if (tlcl_config_make_dirs(&cfg, r.err, sizeof r.err) != TLCL_OK) { /* a full disk: no usage error */
+        fprintf(stderr, "tlcl train: %s\n", r.err);
+        tlcl_config_free(&cfg);
+        return 1;
+    }
+    int finished = 0, lock_fd = -1;
     tlcl_start_mode mode = o.fresh ? TLCL_START_FRESH : o.resume ? TLCL_START_RESUME : TLCL_START_AUTO;
-    tlcl_status s = tlcl_plan_start(&cfg, mode, &finished, stdout, r.err, sizeof r.err);
+    tlcl_status s = tlcl_plan_take_folder(&cfg, &lock_fd, stdout, r.err, sizeof r.err);
+    if (s == TLCL_OK) /* after the lock: a second run must not write into the first one's log */
+        r.log = open_log(&cfg);
+    if (s == TLCL_OK)
+        s = tlcl_plan_start(&cfg, mode, &finished, stdout, r.err, sizeof r.err);
     if (s == TLCL_OK && finished && r.log)
         fprintf(r.log, "the run already finished: nothing left to train\n");
     if (s == TLCL_OK && !finished)
@@ -549,6 +608,7 @@ int cmd_train(int argc, char **argv)
     }
     close_tracker(&r, s == TLCL_OK);
     cleanup(&r);
+    tlcl_run_unlock(lock_fd);
     tlcl_config_free(&cfg);
     return s == TLCL_OK ? 0 : 1;
 }

@@ -198,19 +198,12 @@ tlcl_status tlcl_class_weight_write_json(const char *path, const tlcl_class_weig
         snprintf(err, len, "out of host memory writing '%s'", path);
         return TLCL_ERR_OOM;
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = f && fclose(f) == 0 && ok;
+    tlcl_publish f;
+    tlcl_status s = tlcl_publish_open(&f, path, err, len);
+    if (s == TLCL_OK)
+        s = tlcl_publish_commit(&f, fputs(text, f.f) >= 0 && fputc('\n', f.f) != EOF, err, len);
     cJSON_free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, len, "cannot write the class weights to '%s': %s", path, strerror(errno));
-        if (f)
-            unlink(tmp);
-        return TLCL_ERR_IO;
-    }
-    return TLCL_OK;
+    return s;
 }
 
 void tlcl_class_weight_per_sample(const double *w, int num_classes, const int *labels, size_t n, float *sample_w)

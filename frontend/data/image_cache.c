@@ -3,6 +3,7 @@
  * slices of the mapping, so no lock guards the pixels. */
 #include "image_cache.h"
 #include "image_load.h"
+#include "tlcl_cl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,15 +50,29 @@ static int map_file(tlcl_image_cache *c, uint64_t key, char *err, size_t len)
     int fd = open(c->path, O_RDWR | O_CREAT, 0644);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, len, "cannot open the image cache %s: %s", c->path, strerror(errno));
+        snprintf(err, len, "cannot open the image cache %s: %s%s", c->path, strerror(errno), tlcl_io_hint(errno));
         if (fd >= 0)
             close(fd);
         return -1;
     }
     int fresh = (size_t)st.st_size != c->map_len;
-    if (fresh && ftruncate(fd, (off_t)c->map_len) != 0) {
-        snprintf(err, len, "cannot size the image cache %s (%.1f MiB): %s", c->path, c->map_len / 1048576.0,
-                 strerror(errno));
+    if (fresh && ftruncate(fd, 0) != 0) {
+        snprintf(err, len, "cannot size the image cache %s: %s", c->path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* the blocks are reserved before the mapping is written: a file system
+     * that fills up then fails here, with a message, not with SIGBUS on a
+     * write through the mapping (also when a sparse cache of the right size
+     * is there from an older tlcl) */
+    int rc = posix_fallocate(fd, 0, (off_t)c->map_len);
+    if (rc != 0) {
+        snprintf(err, len,
+                 "cannot reserve %.1f MiB for the image cache %s: %s (free space on that file system, or set "
+                 "train.data_dir.cache_dir to a folder on one with room)",
+                 c->map_len / 1048576.0, c->path, strerror(rc));
+        if (fresh)
+            unlink(c->path); /* no empty cache of the wrong size is left behind */
         close(fd);
         return -1;
     }

@@ -77,25 +77,13 @@ static cJSON *split_to_json(const tlcl_dataset *ds, const tlcl_split_options *o,
     return j;
 }
 
-/* Writes text to path through path.tmp.<pid> and rename(): readers (and a
- * crash) see the old file or the new one, never a mix. */
+/* Publishes text as path (tlcl_publish): readers (and a crash) see the old
+ * file or the new one, never a mix. */
 static tlcl_status write_atomic(const char *path, const char *text, char *err, size_t len)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        snprintf(err, len, "split file path too long: '%s'", path);
-        return TLCL_ERR_ARG;
-    }
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = f && fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, len, "cannot write split file '%s': %s", path, strerror(errno));
-        if (f)
-            unlink(tmp);
-        return TLCL_ERR_IO;
-    }
-    return TLCL_OK;
+    tlcl_publish f;
+    TLCL_TRY(tlcl_publish_open(&f, path, err, len));
+    return tlcl_publish_commit(&f, fputs(text, f.f) >= 0 && fputc('\n', f.f) != EOF, err, len);
 }
 
 tlcl_status tlcl_split_file_write(const char *path, const tlcl_dataset *ds, const tlcl_split_options *o,

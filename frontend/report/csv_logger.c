@@ -24,12 +24,19 @@ int csv_logger_open(csv_logger *l, const char *path, char sep, int append, char 
     memset(l, 0, sizeof *l);
     l->sep = sep;
     l->write_header = append ? header_due(path) : 1;
+    snprintf(l->path, sizeof l->path, "%s", path);
     l->f = fopen(path, append ? "ab" : "wb");
     if (!l->f) {
-        snprintf(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, err_len, "cannot open %s: %s%s", path, strerror(errno), tlcl_io_hint(errno));
         return -1;
     }
     return 0;
+}
+
+void csv_logger_attach(csv_logger *l, FILE *f, char sep)
+{
+    memset(l, 0, sizeof *l);
+    l->f = f, l->sep = sep, l->write_header = 1, l->borrowed = 1;
 }
 
 static int by_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -88,8 +95,10 @@ int csv_logger_log(csv_logger *l, int epoch, const char *const *names, const dou
         fputs(cell, l->f);
     }
     fputs("\r\n", l->f);
+    if (l->borrowed) /* the publisher checks and names its file */
+        return 0;
     if (fflush(l->f) != 0 || ferror(l->f)) {
-        snprintf(err, err_len, "csv logger: write failed: %s", strerror(errno));
+        snprintf(err, err_len, "cannot write %s: %s%s", l->path, strerror(errno), tlcl_io_hint(errno));
         return -1;
     }
     return 0;
@@ -97,7 +106,7 @@ int csv_logger_log(csv_logger *l, int epoch, const char *const *names, const dou
 
 void csv_logger_close(csv_logger *l)
 {
-    if (l->f)
+    if (l->f && !l->borrowed)
         fclose(l->f);
     for (int i = 0; i < l->n_cols; i++)
         free(l->cols[i]);

@@ -19,10 +19,15 @@ typedef struct csv_logger {
     int write_header; /* decided when opening */
     int n_cols;       /* 0 until the first epoch freezes the columns */
     char **cols;      /* [n_cols] log keys after "epoch" */
+    int borrowed;     /* f belongs to the caller (csv_logger_attach): close leaves it open */
+    char path[4096];  /* for messages */
 } csv_logger;
 
 /* Returns 0, or -1 with a message in err. */
 int csv_logger_open(csv_logger *l, const char *path, char sep, int append, char *err, size_t err_len);
+/* A logger that writes, header first, to f (a file being published whole:
+ * the rows of a whole history at once). */
+void csv_logger_attach(csv_logger *l, FILE *f, char sep);
 /* Writes the row of one epoch (and the header first, if due). */
 int csv_logger_log(csv_logger *l, int epoch, const char *const *names, const double *values, int n, char *err,
                    size_t err_len);

@@ -347,7 +347,7 @@ int plot_fit_curves(const history *h, const char *path, char *err, size_t err_le
         {"Loss", "epoch", "loss", loss.lines, loss.n},
         {"Accuracy", "epoch", "accuracy", acc.lines, acc.n},
     };
-    int rc = -1;
+    int rc = 1; /* nothing to draw */
     if (loss.n + acc.n == 0)
         snprintf(err, err_len, "%s: the history has no loss or accuracy", path);
     else
@@ -386,7 +386,7 @@ int plot_validation_curves(const history *h, const char *const *class_names, int
         panels[n] = (plot_panel){key + 4, "epoch", key + 4, sets[n].lines, sets[n].n};
         n++;
     }
-    int rc = -1;
+    int rc = 1; /* nothing to draw */
     if (n == 0)
         snprintf(err, err_len, "%s: the history has no validation metric", path);
     else {
@@ -424,7 +424,7 @@ static int class_picture(const history *h, const char *name, const char *path, c
     add_line(&s, h, key[2], "F1");
     snprintf(title, sizeof title, "Class %s: validation precision, recall and F1", name);
     plot_panel panel = {title, "epoch", "score", s.lines, s.n};
-    int rc = -1;
+    int rc = 1; /* nothing to draw */
     if (s.n == 0)
         snprintf(err, err_len, "%s: the history has no val_precision_%s, val_recall_%s or val_f1_%s", path, name,
                  name, name);
@@ -441,14 +441,15 @@ int plot_class_curves(const history *h, const char *const *class_names, int c, c
         snprintf(err, err_len, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
-    for (int k = 0; k < c; k++) {
+    int rc = 0;
+    for (int k = 0; k < c && rc >= 0; k++) {
         char file[256], path[4096];
         safe_file_name(class_names[k], file, sizeof file);
         snprintf(path, sizeof path, "%s/%s.jpg", dir, file);
-        if (class_picture(h, class_names[k], path, err, err_len))
-            return -1;
+        int one = class_picture(h, class_names[k], path, err, err_len);
+        rc = one < 0 ? -1 : one > 0 ? 1 : rc;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- confusion matrix ------------------------------------------------------------ */

@@ -45,6 +45,10 @@ typedef struct plot_panel {
 int plot_panels(const char *path, int width, int height, const char *title, const plot_panel *panels, int n_panels,
                 int columns, char *err, size_t err_len);
 
+/* The three history plots return 0 when drawn, 1 when the history holds
+ * nothing to draw (err says what is missing; no file is written) and -1
+ * when the picture cannot be written (err names the file and the reason). */
+
 /* fit_plots: loss/val_loss and accuracy/val_accuracy from h. */
 int plot_fit_curves(const history *h, const char *path, char *err, size_t err_len);
 

@@ -33,7 +33,8 @@ static int read_pos(const tlcl_rcsv *c, char *fingerprint, size_t flen, long *ne
 
 static int fail(char *err, size_t len, const char *what, const char *path)
 {
-    snprintf(err, len, "%s %s: %s", what, path, strerror(errno));
+    int e = errno ? errno : EIO;
+    snprintf(err, len, "%s %s: %s%s", what, path, strerror(e), tlcl_io_hint(e));
     return -1;
 }
 
@@ -97,7 +98,8 @@ int tlcl_rcsv_open(tlcl_rcsv *c, const char *path, const char *header, const cha
 
 int tlcl_rcsv_commit(tlcl_rcsv *c, int next, char *err, size_t len)
 {
-    if (fflush(c->f) != 0 || fsync(fileno(c->f)) != 0)
+    /* ferror: a row that stdio failed to write earlier is never recorded as done */
+    if (ferror(c->f) || fflush(c->f) != 0 || fsync(fileno(c->f)) != 0)
         return fail(err, len, "cannot write", c->partial);
     long long bytes = (long long)ftello(c->f);
     char text[1400];
@@ -107,12 +109,12 @@ int tlcl_rcsv_commit(tlcl_rcsv *c, int next, char *err, size_t len)
 
 int tlcl_rcsv_finish(tlcl_rcsv *c, char *err, size_t len)
 {
-    int ok = fflush(c->f) == 0 && fsync(fileno(c->f)) == 0;
+    int ok = !ferror(c->f) && fflush(c->f) == 0 && fsync(fileno(c->f)) == 0;
     ok = fclose(c->f) == 0 && ok;
     c->f = NULL;
-    if (!ok || rename(c->partial, c->path) != 0)
+    if (!ok || rename(c->partial, c->path) != 0 || tlcl_sync_folder_of(c->path) != 0)
         return fail(err, len, "cannot write", c->path);
-    remove(c->pos);
+    remove(c->pos); /* after the folder's fsync: FILE is there for good before its record goes */
     return 0;
 }
 

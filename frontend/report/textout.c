@@ -119,33 +119,14 @@ void textout_json_string(FILE *f, const char *s)
 
 int textout_open(textout_file *t, const char *path, char *err, size_t err_len)
 {
-    if (strlen(path) >= sizeof t->path) {
-        snprintf(err, err_len, "path too long: %.64s...", path);
-        return -1;
-    }
-    strcpy(t->path, path);
-    snprintf(t->tmp, sizeof t->tmp, "%s.tmp.%ld", path, (long)getpid());
-    t->f = fopen(t->tmp, "wb");
-    if (!t->f) {
-        snprintf(err, err_len, "cannot write %s: %s (check the directory exists and is writable)", path,
-                 strerror(errno));
-        return -1;
-    }
-    return 0;
+    return tlcl_publish_open(t, path, err, err_len) == TLCL_OK ? 0 : -1;
 }
 
 int textout_commit(textout_file *t, int ok, char *err, size_t err_len)
 {
-    /* the data reaches the disk before the rename makes it the file */
-    ok = !ferror(t->f) && fflush(t->f) == 0 && fsync(fileno(t->f)) == 0 && ok;
-    ok = (fclose(t->f) == 0) && ok;
-    t->f = NULL;
-    if (ok && rename(t->tmp, t->path) == 0)
-        return 0;
-    int e = errno;
-    remove(t->tmp);
-    snprintf(err, err_len, "cannot write %s: %s", t->path, ok ? strerror(e) : "write failed (disk full?)");
-    return -1;
+    if (!ok)
+        snprintf(err, err_len, "cannot write %s: its content could not be produced", t->path);
+    return tlcl_publish_commit(t, ok, err, err_len) == TLCL_OK ? 0 : -1;
 }
 
 int textout_write_all(const char *path, const char *text, char *err, size_t err_len)

@@ -8,6 +8,8 @@
 
 #include <stdio.h>
 
+#include "tlcl_cl.h"
+
 /* Enough for any double in Python repr form ("-1.2345678901234567e-308"). */
 #define TEXTOUT_FLOAT_MAX 32
 
@@ -31,19 +33,17 @@ void textout_csv_field(FILE *f, const char *s, char sep);
  * characters; other bytes (UTF-8) pass through. */
 void textout_json_string(FILE *f, const char *s);
 
-/* A file being written under a temporary name next to its final path. */
-typedef struct textout_file {
-    FILE *f;
-    char path[4096];
-    char tmp[4200];
-} textout_file;
+/* A file being written under a temporary name next to its final path: the
+ * publish helper of cl/ (write to t.f). */
+typedef tlcl_publish textout_file;
 
 /* Opens "<path>.tmp.<pid>" for writing (binary mode). Returns 0, or -1 with
- * a message in err (the directory is missing or not writable). */
+ * a message in err naming the file and the system's reason. */
 int textout_open(textout_file *t, const char *path, char *err, size_t err_len);
-/* Flushes, fsyncs, closes and renames into place when ok and every write
- * succeeded; otherwise removes the temporary file. Returns 0, or -1 with a
- * message in err. */
+/* Flushes, fsyncs, closes and renames into place (then fsyncs the folder)
+ * when ok and every write succeeded; otherwise removes the temporary file.
+ * Returns 0, or -1 with a message in err (when ok is 0 and nothing failed
+ * on the way, err keeps the caller's message). */
 int textout_commit(textout_file *t, int ok, char *err, size_t err_len);
 /* The whole file, NUL-terminated (malloc'd; *len its size when len is not
  * NULL), or NULL when it cannot be read. */

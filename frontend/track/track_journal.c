@@ -154,24 +154,16 @@ int track_state_save(const track_journal *j, const track_state *s, char *err, si
     cJSON_AddItemReferenceToObject(root, "runs", s->runs);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    char tmp[1300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", j->state_path);
-    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
-    size_t n = text ? strlen(text) : 0;
-    int ok = fd >= 0 && write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
-    int saved = errno;
-    if (fd >= 0)
-        close(fd);
-    free(text);
-    if (ok && rename(tmp, j->state_path) != 0) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        snprintf(err, err_len, "cannot write the sync state %s: %s", j->state_path, strerror(saved));
+    if (!text) {
+        snprintf(err, err_len, "cannot write the sync state %s: out of host memory", j->state_path);
         return -1;
     }
-    return 0;
+    tlcl_publish f;
+    tlcl_status st = tlcl_publish_open(&f, j->state_path, err, err_len);
+    if (st == TLCL_OK)
+        st = tlcl_publish_commit(&f, fputs(text, f.f) >= 0, err, err_len);
+    free(text);
+    return st == TLCL_OK ? 0 : -1;
 }
 
 void track_state_free(track_state *s)

@@ -175,6 +175,10 @@ static tlcl_status try_restore(trainer *t, const char *path, int *restored, char
     tlcl_checkpoint *c = NULL;
     if (tlcl_checkpoint_open(&c, path, why, why_len) != TLCL_OK)
         return TLCL_OK;
+    if (tlcl_checkpoint_verify(c, why, why_len) != TLCL_OK) { /* before any of it is used */
+        tlcl_checkpoint_close(c);
+        return TLCL_OK;
+    }
     const char *text = tlcl_checkpoint_meta(c, "training_state");
     cJSON *st = text ? cJSON_Parse(text) : NULL;
     char bad[768];
@@ -230,7 +234,7 @@ tlcl_status trainer_resume(trainer *t)
         return TLCL_OK;
     }
     char path[2][1100], why[2][4096];
-    int ok = 0, present = 0;
+    int ok = 0, present = 0, used = 0;
     for (int i = 0; i < 2 && !ok; i++) {
         backup_path(t, path[i], sizeof path[i], i ? ".bkp" : "");
         why[i][0] = '\0';
@@ -240,12 +244,15 @@ tlcl_status trainer_resume(trainer *t)
         }
         present++;
         TLCL_TRY(try_restore(t, path[i], &ok, why[i], sizeof why[i]));
+        used = i;
         if (!ok)
             trainer_say(t, stderr, "warning: a backup is not used: %s", why[i]); /* why names the file */
     }
     if (ok) {
-        trainer_say(t, stdout, "resumed from %s: phase %d, epoch %d, batch %d", path[present - 1], t->st.phase + 1,
-            t->st.epoch + 1, t->st.batch);
+        trainer_say(t, stdout, "resumed from %s%s: phase %d, epoch %d, batch %d", path[used],
+                    used ? (present > 1 ? " (the previous backup: the latest is not usable, see above)"
+                                        : " (the previous backup: there is no latest one)") : "",
+                    t->st.phase + 1, t->st.epoch + 1, t->st.batch);
         return TLCL_OK;
     }
     if (p->resume == TLCL_RESUME_REQUIRED) {
@@ -266,36 +273,33 @@ tlcl_status trainer_resume(trainer *t)
     return TLCL_OK;
 }
 
-void trainer_backup_delete(trainer *t)
+/* The backup files and their folder, once the run is recorded as finished. */
+static void delete_backup(const tlcl_callbacks *cb)
 {
-    if (!t->p->cb.backup_dir[0] || t->p->cb.keep_backup)
+    if (!cb->backup_dir[0] || cb->keep_backup)
         return;
+    static const char *const names[] = {"latest.safetensors", "latest.safetensors.bkp"};
     char path[1100];
-    backup_path(t, path, sizeof path, "");
-    remove(path);
-    backup_path(t, path, sizeof path, ".bkp");
-    remove(path);
-    rmdir(t->p->cb.backup_dir);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", cb->backup_dir, names[i]);
+        remove(path);
+    }
+    tlcl_publish_clean_stale(cb->backup_dir); /* a killed run's temporaries would keep the folder */
+    rmdir(cb->backup_dir);
 }
 
-/* Records that the run finished (p->state_path), before the backup goes:
- * a rerun then trains no further epoch. 0 when recorded (or nothing to
- * record), -1 when the file could not be written (the backup is kept). */
-int trainer_record_finished(trainer *t, int stopped_early, int last_phase_epochs)
+int tlcl_train_finish(const tlcl_train_plan *p, const tlcl_history *h, char *err, size_t err_len)
 {
-    if (!t->p->state_path[0])
-        return 0;
-    tlcl_run_status st;
-    memset(&st, 0, sizeof st);
-    snprintf(st.reason, sizeof st.reason, "%s", stopped_early ? "early_stopping" : "last_epoch");
-    st.phases = t->p->nphases;
-    st.last_phase_epochs = last_phase_epochs;
-    st.epochs_trained = t->h->n;
-    char err[1400];
-    if (tlcl_run_status_write(t->p->state_path, &st, err, sizeof err) != 0) {
-        trainer_say(t, stderr, "warning: %s; the backup is kept", err);
-        return -1;
+    if (p->state_path[0]) {
+        tlcl_run_status st;
+        memset(&st, 0, sizeof st);
+        snprintf(st.reason, sizeof st.reason, "%s", h->stopped_early ? "early_stopping" : "last_epoch");
+        st.phases = p->nphases;
+        st.last_phase_epochs = h->last_phase_epochs;
+        st.epochs_trained = h->n;
+        if (tlcl_run_status_write(p->state_path, &st, err, err_len) != 0)
+            return -1;
     }
+    delete_backup(&p->cb);
     return 0;
 }
-

@@ -397,7 +397,7 @@ int tlcl_grid_write_summary(const tlcl_grid_spec *g, const tlcl_grid_result *r, 
     if (textout_open(&c, csv_path, err, len))
         return -1;
     if (textout_open(&m, md_path, err, len)) {
-        textout_commit(&c, 0, err, len);
+        tlcl_publish_discard(&c);
         return -1;
     }
     fprintf(c.f, "rank,run");
@@ -458,30 +458,23 @@ int tlcl_grid_plot(const tlcl_grid_spec *g, const tlcl_grid_result *r, int n, co
 
 int tlcl_grid_copy_file(const char *src, const char *dst, char *err, size_t len)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dst, (long)getpid());
-    int in = open(src, O_RDONLY), out = in >= 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
-    int ok = in >= 0 && out >= 0, saved = 0;
-    char buf[1 << 16];
-    ssize_t got;
-    while (ok && (got = read(in, buf, sizeof buf)) != 0)
-        ok = got > 0 && write(out, buf, (size_t)got) == got;
-    ok = ok && fsync(out) == 0;
-    saved = errno;
-    if (out >= 0)
-        ok = close(out) == 0 && ok;
-    if (in >= 0)
-        close(in);
-    if (!ok || rename(tmp, dst) != 0) {
-        saved = ok ? errno : saved;
-        remove(tmp);
-        snprintf(err, len, "cannot copy %s to %s: %s", src, dst, strerror(saved));
+    FILE *in = fopen(src, "rb");
+    if (!in) {
+        snprintf(err, len, "cannot copy %s to %s: cannot read %s: %s", src, dst, src, strerror(errno));
         return -1;
     }
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", dst);
-    int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0)
-        fsync(fd), close(fd);
-    return 0;
+    tlcl_publish out;
+    if (tlcl_publish_open(&out, dst, err, len) != TLCL_OK) {
+        fclose(in);
+        return -1;
+    }
+    char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0 && fwrite(buf, 1, got, out.f) == got)
+        ;
+    int read_ok = !ferror(in), saved = errno;
+    fclose(in);
+    if (!read_ok)
+        snprintf(err, len, "cannot copy %s to %s: reading %s: %s", src, dst, src, strerror(saved));
+    return tlcl_publish_commit(&out, read_ok, err, len) == TLCL_OK ? 0 : -1;
 }

@@ -332,6 +332,25 @@ static tlcl_status start_fresh(const tlcl_config *c, const char *state, FILE *ou
     return TLCL_OK;
 }
 
+tlcl_status tlcl_plan_take_folder(const tlcl_config *c, int *lock_fd, FILE *out, char *err, size_t len)
+{
+    if (tlcl_run_lock(c->train.artefacts.base_dir, lock_fd, err, len) != 0)
+        return TLCL_ERR_IO;
+    char image_cache[2100];
+    snprintf(image_cache, sizeof image_cache, "%s/image_cache", c->train.artefacts.base_dir);
+    const char *dirs[] = {c->train.artefacts.base_dir, c->train.artefacts.backup_dir, c->train.metrics.base_dir,
+                          c->train.records.base_dir, c->train.records.class_validation_plots_dir,
+                          c->train.data_dir.split_dir, c->train.data_dir.cache_dir, image_cache};
+    int removed = 0;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        removed += dirs[i][0] ? tlcl_publish_clean_stale(dirs[i]) : 0;
+    if (removed) {
+        fprintf(out, "removed %d temporary file%s left by an interrupted run\n", removed, removed == 1 ? "" : "s");
+        fflush(out);
+    }
+    return TLCL_OK;
+}
+
 tlcl_status tlcl_plan_start(const tlcl_config *c, tlcl_start_mode mode, int *finished, FILE *out, char *err,
                             size_t len)
 {

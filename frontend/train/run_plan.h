@@ -43,6 +43,13 @@ typedef enum tlcl_start_mode { TLCL_START_AUTO = 0, TLCL_START_RESUME, TLCL_STAR
  * without a backup file to resume from (or with callbacks.backup off) is an
  * error naming the directory. A run state that cannot be read is an error
  * naming the file. */
+/* Takes the run folder (train.artefacts.base_dir) for this process
+ * (tlcl_run_lock: a second run on it stops here, naming the holder), then
+ * removes the temporaries killed runs left in the folders a run writes
+ * (tlcl_publish_clean_stale), saying so on out. *lock_fd: for
+ * tlcl_run_unlock at the end. */
+tlcl_status tlcl_plan_take_folder(const tlcl_config *c, int *lock_fd, FILE *out, char *err, size_t len);
+
 tlcl_status tlcl_plan_start(const tlcl_config *c, tlcl_start_mode mode, int *finished, FILE *out, char *err,
                             size_t len);
 

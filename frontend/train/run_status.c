@@ -3,12 +3,14 @@
 #include "run_status.h"
 
 #include <cJSON.h>
+#include "tlcl_cl.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,18 +22,6 @@ static void local_time(char *dst, size_t len, const char *fmt)
     localtime_r(&now, &tm);
     if (!strftime(dst, len, fmt, &tm) && len)
         dst[0] = '\0';
-}
-
-/* fsync of the directory holding path, so the rename itself is durable. */
-static void sync_dir_of(const char *path)
-{
-    char copy[4096];
-    snprintf(copy, sizeof copy, "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 int tlcl_run_status_write(const char *path, const tlcl_run_status *st, char *err, size_t len)
@@ -51,24 +41,16 @@ int tlcl_run_status_write(const char *path, const tlcl_run_status *st, char *err
     cJSON_AddStringToObject(o, "finished_at", when);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
-    size_t n = text ? strlen(text) : 0;
-    int ok = fd >= 0 && write(fd, text, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-    int saved = errno;
-    if (fd >= 0)
-        ok = close(fd) == 0 && ok;
-    cJSON_free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        saved = ok ? errno : saved;
-        remove(tmp);
-        snprintf(err, len, "cannot write the run state %s: %s (check that the directory exists and is writable)",
-                 path, strerror(saved));
+    if (!text) {
+        snprintf(err, len, "cannot write the run state %s: out of host memory", path);
         return -1;
     }
-    sync_dir_of(path);
-    return 0;
+    tlcl_publish f;
+    tlcl_status s = tlcl_publish_open(&f, path, err, len);
+    if (s == TLCL_OK)
+        s = tlcl_publish_commit(&f, fputs(text, f.f) >= 0 && fputc('\n', f.f) != EOF, err, len);
+    cJSON_free(text);
+    return s == TLCL_OK ? 0 : -1;
 }
 
 int tlcl_run_status_read(const char *path, tlcl_run_status *st, char *err, size_t len)
@@ -135,7 +117,53 @@ int tlcl_move_aside(const char *path, char *moved_to, size_t moved_len, char *er
         snprintf(err, len, "cannot move %s aside to %s: %s", path, dst, strerror(errno));
         return -1;
     }
-    sync_dir_of(path);
+    tlcl_sync_folder_of(path);
     snprintf(moved_to, moved_len, "%s", dst);
     return 1;
+}
+
+int tlcl_run_lock(const char *dir, int *fd, char *err, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir[0] ? dir : ".", TLCL_RUN_LOCK_FILE);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) {
+        int e = errno;
+        snprintf(err, len, "cannot lock the run folder %s: %s: %s%s", dir, path, strerror(e), tlcl_io_hint(e));
+        return -1;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char holder[256] = "";
+        ssize_t n = e == EWOULDBLOCK ? pread(*fd, holder, sizeof holder - 1, 0) : -1;
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            snprintf(err, len,
+                     "the run folder %s is in use by another tlcl run (%s; %s): wait for it to end, or give this "
+                     "run another folder (train.artefacts.base_dir)",
+                     dir, holder[0] ? holder : "its holder is unknown", path);
+        else
+            snprintf(err, len, "cannot lock the run folder %s: %s: %s", dir, path, strerror(e));
+        close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    char me[300], host[200] = "";
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(me, sizeof me, "pid %ld on host %s\n", (long)getpid(), host[0] ? host : "(unknown)");
+    if (ftruncate(*fd, 0) != 0 || pwrite(*fd, me, (size_t)n, 0) != n) {
+        int e = errno;
+        snprintf(err, len, "cannot write the lock file %s: %s%s", path, strerror(e), tlcl_io_hint(e));
+        close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void tlcl_run_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }

@@ -32,4 +32,15 @@ int tlcl_run_status_read(const char *path, tlcl_run_status *st, char *err, size_
  * holds the new name; 0: nothing at path; -1: error (err names both paths). */
 int tlcl_move_aside(const char *path, char *moved_to, size_t moved_len, char *err, size_t len);
 
+#define TLCL_RUN_LOCK_FILE ".tlcl.lock"
+
+/* One run per folder: an exclusive flock (LOCK_EX | LOCK_NB) on
+ * dir/.tlcl.lock, which then names the holder ("pid N on host H"). The lock
+ * lasts while *fd is open (tlcl_run_unlock, or the process's end, kill -9
+ * included: the kernel drops it). 0, or -1 with err naming the folder and
+ * the holder when another process has it (or the reason it cannot be
+ * taken). */
+int tlcl_run_lock(const char *dir, int *fd, char *err, size_t len);
+void tlcl_run_unlock(int fd);
+
 #endif

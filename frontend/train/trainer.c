@@ -147,7 +147,7 @@ static int load_features(trainer *t, const char *path, tlcl_loader *l, tlcl_tens
     return ok;
 }
 
-/* Writes the table to path atomically (temporary file, rename); a failure
+/* Publishes the table as path (tlcl_publish); a failure
  * only costs the next run the computation, so it is a note in the log. */
 static void save_features(trainer *t, const char *path, const tlcl_tensor *table)
 {
@@ -155,20 +155,17 @@ static void save_features(trainer *t, const char *path, const tlcl_tensor *table
         return;
     size_t n = tlcl_tensor_count(table);
     float *host = malloc(n * sizeof *host);
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = host && tlcl_tensor_download(t->p->eng, table, host) == TLCL_OK ? fopen(tmp, "wb") : NULL;
     long long dims[2] = {table->n, table->c};
-    int ok = f && fwrite("TLCLFEAT", 1, 8, f) == 8 && fwrite(dims, sizeof dims, 1, f) == 1 &&
-             fwrite(host, sizeof *host, n, f) == n;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        if (t->p->log)
-            fprintf(t->p->log, "note: cannot keep the base features in %s (the next run computes them again)\n",
-                    path);
-    }
+    char why[4400] = "out of host memory";
+    tlcl_publish f;
+    int ok = host && tlcl_tensor_download(t->p->eng, table, host) == TLCL_OK &&
+             tlcl_publish_open(&f, path, why, sizeof why) == TLCL_OK;
+    if (ok)
+        ok = tlcl_publish_commit(&f, fwrite("TLCLFEAT", 1, 8, f.f) == 8 && fwrite(dims, sizeof dims, 1, f.f) == 1 &&
+                                         fwrite(host, sizeof *host, n, f.f) == n,
+                                 why, sizeof why) == TLCL_OK;
+    if (!ok && t->p->log)
+        fprintf(t->p->log, "note: cannot keep the base features (the next run computes them again): %s\n", why);
     free(host);
 }
 
@@ -430,12 +427,11 @@ static tlcl_status phase_begin(trainer *t, int fresh)
     return ensure_features(t);
 }
 
-/* *recorded: the run state says the run finished (or there is none to write). */
-static tlcl_status run_phases(trainer *t, int *recorded)
+/* How the last phase ended goes to the history (tlcl_train_finish records it). */
+static tlcl_status run_phases(trainer *t)
 {
     tlcl_train_plan *p = t->p;
     int resumed = t->st.epoch > 0 || t->st.batch > 0, last_epochs = 0, stopped = 0;
-    *recorded = 0;
     for (; t->st.phase < p->nphases; t->st.phase++, t->st.epoch = 0, t->st.batch = 0, resumed = 0) {
         TLCL_TRY(phase_begin(t, !resumed));
         while (t->st.epoch < p->phases[t->st.phase].epochs && !t->st.es_stop)
@@ -445,7 +441,7 @@ static tlcl_status run_phases(trainer *t, int *recorded)
         last_epochs = t->st.epoch, stopped = t->st.es_stop;
         TLCL_TRY(restore_best(t));
     }
-    *recorded = trainer_record_finished(t, stopped, last_epochs) == 0;
+    t->h->stopped_early = stopped, t->h->last_phase_epochs = last_epochs;
     return TLCL_OK;
 }
 
@@ -469,12 +465,9 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
         free(t.confusion_carry), free(t.confusion_total), tlcl_run_free(t.run);
         return trainer_fail(&t, TLCL_ERR_OOM, "%s", "out of host memory for the training confusion counts");
     }
-    int recorded = 0;
     s = trainer_resume(&t);
     if (s == TLCL_OK)
-        s = run_phases(&t, &recorded);
-    if (s == TLCL_OK && recorded)
-        trainer_backup_delete(&t);
+        s = run_phases(&t);
     tlcl_tensor_release(p->eng, &t.features_train);
     tlcl_tensor_release(p->eng, &t.features_val);
     tlcl_run_free(t.run);

@@ -126,6 +126,8 @@ typedef struct tlcl_history {
     int n, cap;
     tlcl_logs *epochs;               /* one per completed epoch, in order */
     int *epoch_index;                /* 0-based epoch within its phase */
+    int stopped_early;               /* early stopping ended the last phase (tlcl_train_finish records it) */
+    int last_phase_epochs;           /* epochs the last phase ran */
 } tlcl_history;
 
 /* Appends an epoch's logs; -1 when out of memory (logs.c). */
@@ -136,9 +138,15 @@ void tlcl_history_free(tlcl_history *h);
  * best ones when early stopping restores them). A backup is validated key by
  * key (train_state.h) and tensor by tensor before it is used; one that is
  * not used is reported on stderr and in the log with the file and the key or
- * tensor at fault. When training completes, the run state (state_path) is
- * written before the backup is deleted. */
+ * tensor at fault. The backup stays: the caller writes the run's artefacts
+ * (final model, histories, plots, test metrics), then tlcl_train_finish. */
 tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_t err_len);
+/* After every artefact of the run is written: records that the run
+ * finished (p->state_path: a rerun then trains nothing more), then deletes
+ * the backup (unless cb.keep_backup). A kill before this point leaves the
+ * backup, and the rerun resumes from it and writes the artefacts again.
+ * 0, or -1 with err naming the run state file (the backup is kept). */
+int tlcl_train_finish(const tlcl_train_plan *p, const tlcl_history *h, char *err, size_t err_len);
 
 /* Runs the model over a loader through the run's inference pass and returns
  * probabilities [n, classes] (malloc'd) with the labels in loader order;

@@ -53,8 +53,5 @@ void trainer_say(trainer *t, FILE *console, const char *fmt, ...) __attribute__(
 tlcl_status trainer_backup_save(trainer *t);
 /* Restores the latest usable backup as p->resume asks (see tlcl_resume_mode). */
 tlcl_status trainer_resume(trainer *t);
-void trainer_backup_delete(trainer *t);
-/* 0 when the finished run is recorded (or nothing to record), -1 when not. */
-int trainer_record_finished(trainer *t, int stopped_early, int last_phase_epochs);
 
 #endif
