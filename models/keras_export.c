@@ -24,13 +24,11 @@
 #include "model.h"
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define EXPORT_CLASSES_MAX 16
 
@@ -201,14 +199,29 @@ static int write_containers(exporter *x)
     return rc;
 }
 
-/* fsync of a file that the HDF5 library wrote and closed. */
-static int sync_path(const char *path)
+/* The file is built in memory (HDF5's core driver, no backing store) and
+ * published whole as any other file tlcl writes (tlcl_publish_bytes). */
+static hid_t memory_file(void)
 {
-    int fd = open(path, O_RDONLY);
-    int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
-    if (fd >= 0)
-        close(fd);
-    return rc;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 20, 0);
+    hid_t f = H5Fcreate("tlcl-keras-export", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+/* The bytes of the in-memory file (malloc'd), or NULL. */
+static void *file_image(hid_t f, size_t *size)
+{
+    H5Fflush(f, H5F_SCOPE_GLOBAL);
+    ssize_t n = H5Fget_file_image(f, NULL, 0);
+    void *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (buf && H5Fget_file_image(f, buf, (size_t)n) != n) {
+        free(buf);
+        buf = NULL;
+    }
+    *size = buf ? (size_t)n : 0;
+    return buf;
 }
 
 tlcl_status tlcl_model_export_keras(const tlcl_model *m, const float *host, const char *path, char *err,
@@ -219,18 +232,13 @@ tlcl_status tlcl_model_export_keras(const tlcl_model *m, const float *host, cons
                  m->arch.name);
         return TLCL_ERR_ARG;
     }
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        snprintf(err, err_len, "exporting %s: path too long", path);
-        return TLCL_ERR_ARG;
-    }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     exporter x = {.m = m, .host = host, .sequential = m->include_top && m->nhead > 1, .err = err,
                   .err_len = err_len, .path = path};
-    x.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    x.file = memory_file();
     if (x.file < 0) {
-        snprintf(err, err_len, "cannot create %s (check the folder exists and is writable)", tmp);
-        return TLCL_ERR_IO;
+        snprintf(err, err_len, "exporting %s: the HDF5 library cannot create a file in memory", path);
+        return TLCL_ERR_OOM;
     }
     if (write_containers(&x) != 0) {
         snprintf(err, err_len, "exporting %s: the HDF5 library failed writing the model's groups", path);
@@ -238,14 +246,16 @@ tlcl_status tlcl_model_export_keras(const tlcl_model *m, const float *host, cons
     }
     if (!x.failed)
         tlcl_model_layers(m, export_layer, &x);
-    int closed = H5Fclose(x.file) >= 0;
-    if (!x.failed && (!closed || sync_path(tmp) != 0 || rename(tmp, path) != 0)) {
-        snprintf(err, err_len, "cannot write %s (the disk may be full or the folder not writable)", path);
-        x.failed = 1;
-    }
-    if (x.failed) {
-        remove(tmp);
+    size_t size = 0;
+    void *bytes = x.failed ? NULL : file_image(x.file, &size);
+    H5Fclose(x.file);
+    if (x.failed)
         return TLCL_ERR_IO;
+    if (!bytes) {
+        snprintf(err, err_len, "exporting %s: the HDF5 library gave no file image (out of memory?)", path);
+        return TLCL_ERR_OOM;
     }
-    return TLCL_OK;
+    tlcl_status s = tlcl_publish_bytes(path, bytes, size, err, err_len);
+    free(bytes);
+    return s;
 }
