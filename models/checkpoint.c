@@ -358,7 +358,7 @@ static tlcl_status check_class_names(const tlcl_checkpoint *c, int classes, char
     for (int i = 0; strings && i < n; i++)
         strings = cJSON_IsString(cJSON_GetArrayItem(arr, i));
     cJSON_Delete(arr);
-    if (strings && (classes < 0 || n == classes))
+    if (strings && (classes < 0 || n == classes || n == 0)) /* none: tlcl import writes no names */
         return TLCL_OK;
     if (!strings)
         snprintf(err, err_len, "%s: metadata class_names is not a list of strings (a damaged checkpoint?)", c->path);
@@ -443,6 +443,18 @@ static int is_head(const char *name)
 
 /* Reads one section (values or a moment) into the device buffer dst; with
  * skip_head the classifier keeps its current values. */
+/* Every tensor of section sec (but the head's with skip_head) into host, the flat layout. */
+static tlcl_status read_section(const tlcl_model *m, tlcl_checkpoint *c, int sec, int skip_head, float *host,
+                                char *err, size_t err_len)
+{
+    tlcl_status s = TLCL_OK;
+    for (int i = 0; s == TLCL_OK && i < m->params.count; i++)
+        if (!skip_head || !is_head(m->params.entries[i].name))
+            s = read_tensor(c, SECTION_PREFIX[sec], &m->params.entries[i], host + m->params.entries[i].offset, err,
+                            err_len);
+    return s;
+}
+
 static tlcl_status load_section(tlcl_model *m, tlcl_checkpoint *c, int sec, cl_mem dst, int skip_head, char *err,
                                 size_t err_len)
 {
@@ -452,10 +464,8 @@ static tlcl_status load_section(tlcl_model *m, tlcl_checkpoint *c, int sec, cl_m
     tlcl_status s = TLCL_OK;
     if (skip_head && m->eng)
         s = tlcl_cl_read(tlcl_engine_cl(m->eng), dst, 0, m->params.total * sizeof(float), host, "parameters");
-    for (int i = 0; s == TLCL_OK && i < m->params.count; i++)
-        if (!skip_head || !is_head(m->params.entries[i].name))
-            s = read_tensor(c, SECTION_PREFIX[sec], &m->params.entries[i], host + m->params.entries[i].offset, err,
-                            err_len);
+    if (s == TLCL_OK)
+        s = read_section(m, c, sec, skip_head, host, err, err_len);
     if (s == TLCL_OK && m->eng &&
         tlcl_cl_write(tlcl_engine_cl(m->eng), dst, 0, m->params.total * sizeof(float), host, "parameters") != TLCL_OK) {
         snprintf(err, err_len, "loading %s: %s", c->path, tlcl_engine_error(m->eng));
@@ -483,9 +493,9 @@ tlcl_status tlcl_model_load_base(tlcl_model *m, tlcl_checkpoint *c, char *err, s
     return load_values(m, c, 1, err, err_len);
 }
 
-static tlcl_status load_values(tlcl_model *m, tlcl_checkpoint *c, int skip_head, char *err, size_t err_len)
+/* The input scaling the checkpoint records (its "preprocessing"). */
+static void restore_preprocessing(tlcl_model *m, const tlcl_checkpoint *c)
 {
-    tlcl_status s = load_section(m, c, 0, m->params.values, skip_head, err, err_len);
     cJSON *pre = cJSON_Parse(tlcl_checkpoint_meta(c, "preprocessing") ? tlcl_checkpoint_meta(c, "preprocessing") : "{}");
     cJSON *scale = cJSON_GetObjectItemCaseSensitive(pre, "scale"), *shift = cJSON_GetObjectItemCaseSensitive(pre, "shift");
     if (cJSON_GetArraySize(scale) == 3 && cJSON_GetArraySize(shift) == 3)
@@ -494,6 +504,19 @@ static tlcl_status load_values(tlcl_model *m, tlcl_checkpoint *c, int skip_head,
             m->pre_shift[k] = (float)cJSON_GetArrayItem(shift, k)->valuedouble;
         }
     cJSON_Delete(pre);
+}
+
+static tlcl_status load_values(tlcl_model *m, tlcl_checkpoint *c, int skip_head, char *err, size_t err_len)
+{
+    tlcl_status s = load_section(m, c, 0, m->params.values, skip_head, err, err_len);
+    restore_preprocessing(m, c);
+    return s;
+}
+
+tlcl_status tlcl_model_load_host(tlcl_model *m, tlcl_checkpoint *c, float *host, char *err, size_t err_len)
+{
+    tlcl_status s = read_section(m, c, 0, 0, host, err, err_len);
+    restore_preprocessing(m, c);
     return s;
 }
 

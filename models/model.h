@@ -249,6 +249,9 @@ tlcl_status tlcl_model_load(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t
 /* The base only (pretrained weights under a new head): tensors of the
  * classifier ("predictions/", "head_dense_") keep their initial values. */
 tlcl_status tlcl_model_load_base(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
+/* Every parameter into host (params.total floats, the flat layout of
+ * tlcl_params_layout(.., 1)) with no device: for conversions (tlcl export). */
+tlcl_status tlcl_model_load_host(tlcl_model *m, tlcl_checkpoint *c, float *host, char *err, size_t err_len);
 /* The optimizer moments of a backup. */
 tlcl_status tlcl_model_load_optimizer(tlcl_model *m, tlcl_checkpoint *c, char *err, size_t err_len);
 /* malloc'd array of malloc'd names; returns the count (0 when absent). */

@@ -286,6 +286,36 @@ static void test_keras_names(harness *h)
 
 /* The scratch folder: a configuration (with a grid section), an image and
  * a 3-class checkpoint. 0, or 1 after failing h. */
+/* tlcl export, then tlcl import of what it wrote: the same model, so the
+ * same logits for an image (the layout itself is checked against Keras's
+ * own files by host_keras_export, and in Keras by tools/keras_export_check.py). */
+static void test_export(harness *h, int dev)
+{
+    int rc = tlcl("export --to keras '%s' -o out/m.weights.h5", model);
+    EXPECT_OUT(h, rc == 1 && has("out/m.weights.h5") && has("No such file or directory"),
+               "export into a missing folder names it (rc %d)", rc);
+    rc = tlcl("export --to keras '%s' -o m.h5", model);
+    EXPECT_OUT(h, rc == 2 && has("*.weights.h5"), "export -o must end in .weights.h5 (rc %d)", rc);
+    rc = tlcl("export --to onnx '%s' -o m.weights.h5", model);
+    EXPECT_OUT(h, rc == 2 && has("only --to keras"), "export --to onnx is refused (rc %d)", rc);
+    rc = tlcl("export --to keras '%s' -o m.weights.h5", model);
+    EXPECT_OUT(h, rc == 0 && has("keras.applications"), "export writes the Keras file (rc %d)", rc);
+    rc = rc ? rc : tlcl("import --from keras m.weights.h5 --arch efficientnet-b0 --size %d -o back.safetensors", SIZE);
+    EXPECT_OUT(h, rc == 0, "tlcl imports what it exported (rc %d)", rc);
+    char first[4096] = "";
+    for (int k = 0; rc == 0 && k < 2; k++) {
+        rc = tlcl("predict --device=%d --model '%s' --top 1 --logits '%s'", dev, k ? "back.safetensors" : model,
+                      image);
+        const char *row = strstr(out, image);
+        row = row ? strchr(row + strlen(image) + 1, ',') : NULL; /* after the class (import keeps no names) */
+        if (k == 0)
+            snprintf(first, sizeof first, "%s", row ? row : "(none)");
+        else
+            EXPECT_OUT(h, rc == 0 && row && strcmp(row, first) == 0,
+                       "exported and imported back: the same probability and logits (%s)", first);
+    }
+}
+
 static int set_up(harness *h)
 {
     unsigned char px[SIDE * SIDE * 3];
@@ -317,6 +347,7 @@ int main(void)
         test_train_values(&h);
         test_forms(&h, dev);
         test_predict(&h, dev);
+        test_export(&h, dev);
         test_keras_names(&h);
     }
     if (h.failed == 0) { /* kept to look at when a check failed */

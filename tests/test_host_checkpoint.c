@@ -161,6 +161,31 @@ static void test_round_trip(harness *h)
     tlcl_model_free(&m);
 }
 
+/* tlcl import writes no class names: such a checkpoint opens and builds
+ * (predict then names classes by index); a list of the wrong length is
+ * still refused above. */
+static void test_nameless(harness *h)
+{
+    tlcl_model m;
+    char err[1024] = "", path[512];
+    if (host_model(h, &m, 3))
+        return;
+    float *host = calloc(m.params.total, sizeof *host);
+    snprintf(path, sizeof path, "%s/nameless.safetensors", tmpdir);
+    tlcl_status s = host ? tlcl_model_save_host(&m, host, path, NULL, 0, err, sizeof err) : TLCL_ERR_OOM;
+    tlcl_checkpoint *c = NULL;
+    tlcl_model_options o;
+    if (s == TLCL_OK)
+        s = tlcl_checkpoint_open(&c, path, err, sizeof err);
+    if (s == TLCL_OK)
+        s = tlcl_checkpoint_options(c, &o, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK && o.classes == 3, "a checkpoint without class names (tlcl import's) opens %s",
+                    err);
+    tlcl_checkpoint_close(c);
+    free(host);
+    tlcl_model_free(&m);
+}
+
 /* A header is JSON: a class name that is not UTF-8 is refused, no file made. */
 static void test_non_utf8_name(harness *h)
 {
@@ -301,6 +326,7 @@ int main(void)
     test_options_metadata(&h);
     test_round_trip(&h);
     test_non_utf8_name(&h);
+    test_nameless(&h);
     test_load_best(&h);
     test_checksum(&h);
     char cmd[600];

@@ -7,7 +7,7 @@
 
 /* Each command's options and usage (cli_options.h), which main lists. */
 extern const cli_command cli_devices, cli_summary, cli_bench, cli_train, cli_grid, cli_test, cli_import, cli_config,
-    cli_predict, cli_track, cli_data;
+    cli_predict, cli_track, cli_data, cli_export;
 
 int cmd_devices(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
@@ -20,5 +20,6 @@ int cmd_config(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_track(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -17,7 +17,7 @@ static const command commands[] = {
     {&cli_devices, cmd_devices}, {&cli_summary, cmd_summary}, {&cli_train, cmd_train},
     {&cli_grid, cmd_grid},       {&cli_test, cmd_test},       {&cli_predict, cmd_predict},
     {&cli_import, cmd_import},   {&cli_config, cmd_config},   {&cli_bench, cmd_bench},
-    {&cli_track, cmd_track},     {&cli_data, cmd_data},
+    {&cli_track, cmd_track},     {&cli_data, cmd_data},       {&cli_export, cmd_export},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
