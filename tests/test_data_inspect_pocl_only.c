@@ -50,16 +50,6 @@ static void write_config(const char *augment)
     fclose(f);
 }
 
-/* The line "NAME train validation test" of the counts table has these numbers. */
-static int counts_are(const char *text, const char *name, int train, int val, int test)
-{
-    char key[64];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *line = strstr(text, key);
-    int a = -1, b = -1, c = -1;
-    return line && sscanf(line + strlen(key), "%d %d %d", &a, &b, &c) == 3 && a == train && b == val && c == test;
-}
-
 /* Mean absolute difference between a tile of the sheet and an image. */
 static double tile_diff(const tlcl_image *sheet, int row, int col, const float *img)
 {
@@ -129,8 +119,8 @@ int main(void)
         int rc = tlcl("data inspect run.yaml --per-class 3 --out sheet.png");
         printf("%s", out);
         if (a == 0)
-            harness_expectf(&h, rc == 0 && counts_are(out, "circles", 6, 2, 0) && counts_are(out, "stripes", 6, 2, 0) &&
-                                    counts_are(out, "total", 18, 6, 0),
+            harness_expectf(&h, rc == 0 && testdata_counts_are(out, "circles", 6, 2, 0) && testdata_counts_are(out, "stripes", 6, 2, 0) &&
+                                    testdata_counts_are(out, "total", 18, 6, 0),
                             "the counts of each class in each split: 6 training, 2 validation (rc %d)", rc);
         snprintf(path, sizeof path, "%s/sheet.png", root);
         tlcl_image sheet = {0};

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -57,4 +58,13 @@ int testdata_checkpoint(harness *h, const char *path, int size)
     if (bad)
         harness_fail(h, "saving the checkpoint %s: %s", path, err);
     return bad;
+}
+
+int testdata_counts_are(const char *text, const char *name, int train, int val, int test)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *line = strstr(text, key);
+    int a = -1, b = -1, c = -1;
+    return line && sscanf(line + strlen(key), "%d %d %d", &a, &b, &c) == 3 && a == train && b == val && c == test;
 }

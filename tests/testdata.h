@@ -18,4 +18,8 @@ void testdata_shapes(const char *dir, int per_class, int salt);
  * test); 0, or 1 after failing h. */
 int testdata_checkpoint(harness *h, const char *path, int size);
 
+/* 1 when text (a command's output) holds the line "NAME TRAIN VALIDATION
+ * TEST" of the class counts table tlcl prints (tlcl_run_data_print_counts). */
+int testdata_counts_are(const char *text, const char *name, int train, int val, int test);
+
 #endif

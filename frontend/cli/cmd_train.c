@@ -451,9 +451,12 @@ static tlcl_status run(train_run *r, const train_cli *o)
     {
         printf("data: %d classes, %d training, %d validation, %d test images\n", r->data.classes, r->data.train.n,
                r->data.val.n, r->data.test.n);
+        tlcl_run_data_print_counts(&r->data, stdout);
         printf("%s\n", r->data.class_weight_line);
-        if (r->log)
+        if (r->log) {
+            tlcl_run_data_print_counts(&r->data, r->log);
             fprintf(r->log, "%s\n", r->data.class_weight_line);
+        }
     }
     if (s == TLCL_OK)
         s = tlcl_plan_groups(r->cfg, r->data.class_names, r->data.classes, &r->groups, r->err, sizeof r->err);

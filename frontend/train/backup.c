@@ -35,6 +35,8 @@ static cJSON *monitor_json(const monitor *m)
     cJSON_AddNumberToObject(o, "mode", m->mode);
     cJSON_AddNumberToObject(o, "best", m->has_best ? m->best : 0);
     cJSON_AddBoolToObject(o, "has_best", m->has_best);
+    cJSON_AddNumberToObject(o, "best_epoch", m->best_epoch);
+    cJSON_AddNumberToObject(o, "best_phase", m->best_phase);
     return o;
 }
 
@@ -49,6 +51,10 @@ static void monitor_from(monitor *m, const cJSON *o)
     m->mode = cJSON_GetObjectItemCaseSensitive(o, "mode")->valueint;
     m->best = json_number(cJSON_GetObjectItemCaseSensitive(o, "best"));
     m->has_best = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "has_best"));
+    const cJSON *epoch = cJSON_GetObjectItemCaseSensitive(o, "best_epoch"); /* absent in older backups: 0 */
+    m->best_epoch = cJSON_IsNumber(epoch) ? epoch->valueint : 0;
+    const cJSON *phase = cJSON_GetObjectItemCaseSensitive(o, "best_phase");
+    m->best_phase = cJSON_IsNumber(phase) ? phase->valueint : 0;
 }
 
 static char *state_json(const trainer *t)

@@ -108,6 +108,12 @@ static int check_monitor(const cJSON *m, const char *name, char *err, size_t len
         return bad(err, len, "key '%s.best' should be a number or null, got %s", name, shown(best, got, sizeof got));
     if (!cJSON_IsBool(has))
         return bad(err, len, "key '%s.has_best' should be true or false, got %s", name, shown(has, got, sizeof got));
+    static const char *const where[2] = {"best_epoch", "best_phase"}; /* absent in older backups */
+    for (int i = 0; i < 2; i++) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, where[i]);
+        if (n && !is_integer(n, 0, 1000000))
+            return bad(err, len, "key '%s.%s' should be a count, got %s", name, where[i], shown(n, got, sizeof got));
+    }
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "trainer_internal.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,21 +237,52 @@ static tlcl_status snapshot_weights(trainer *t)
                         "best weights");
 }
 
+/* A callback's line about this epoch, printed after the epoch's own line
+ * (as Keras prints "Epoch 7: val_loss improved from ..."). */
+static void note(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(trainer *t, const char *fmt, ...)
+{
+    if (t->nnotes == (int)(sizeof t->notes / sizeof t->notes[0]))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->notes[t->nnotes++], sizeof t->notes[0], fmt, ap);
+    va_end(ap);
+}
+
+/* "0.8123", or "inf" / "-inf" before any best (Keras's first "improved from inf"). */
+static const char *best_text(const monitor *m, char *buf, size_t len)
+{
+    if (m->has_best)
+        snprintf(buf, len, "%.5g", m->best);
+    else
+        snprintf(buf, len, "%s", m->mode < 0 ? "inf" : "-inf");
+    return buf;
+}
+
 static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs)
 {
     const tlcl_callbacks *cb = &t->p->cb;
+    const char *key = cb->checkpoint_monitor;
     double v;
+    char was[32];
     if (!cb->checkpoint_path[0])
         return TLCL_OK;
-    int have = tlcl_logs_get(logs, cb->checkpoint_monitor, &v);
-    if (cb->save_best_only && have && !improved(&t->st.ckpt, v, 0))
+    int have = tlcl_logs_get(logs, key, &v), epoch = t->st.epoch + 1;
+    if (cb->save_best_only && have && !improved(&t->st.ckpt, v, 0)) {
+        note(t, "epoch %d: %s did not improve from %s", epoch, key, best_text(&t->st.ckpt, was, sizeof was));
         return TLCL_OK;
+    }
     if (have) {
-        t->st.ckpt.best = v;
-        t->st.ckpt.has_best = 1;
-    } else if (t->p->log) {
-        fprintf(t->p->log, "warning: checkpoint monitor '%s' is not logged; saving anyway (Keras does the same)\n",
-                cb->checkpoint_monitor);
+        best_text(&t->st.ckpt, was, sizeof was);
+        t->st.ckpt.best = v, t->st.ckpt.has_best = 1, t->st.ckpt.best_epoch = epoch;
+        t->st.ckpt.best_phase = t->st.phase;
+        if (cb->save_best_only)
+            note(t, "epoch %d: %s improved from %s to %.5g, saved to %s", epoch, key, was, v, cb->checkpoint_path);
+        else
+            note(t, "epoch %d: %s %.5g, saved to %s", epoch, key, v, cb->checkpoint_path);
+    } else {
+        note(t, "epoch %d: saved to %s (warning: the monitor %s is not logged)", epoch, cb->checkpoint_path, key);
     }
     return tlcl_model_save(t->p->model, cb->checkpoint_path, t->p->class_names, t->p->classes, t->err, t->err_len);
 }
@@ -265,13 +297,17 @@ static tlcl_status early_stopping(trainer *t, const tlcl_logs *logs)
         TLCL_TRY(snapshot_weights(t));
     t->st.es_wait++;
     if (improved(&t->st.es, v, cb->es_min_delta)) {
-        t->st.es.best = v, t->st.es.has_best = 1, t->st.es_wait = 0;
+        t->st.es.best = v, t->st.es.has_best = 1, t->st.es_wait = 0, t->st.es.best_epoch = t->st.epoch + 1;
         if (cb->es_restore_best)
             TLCL_TRY(snapshot_weights(t));
         return TLCL_OK;
     }
-    if (t->st.es_wait >= cb->es_patience && t->st.epoch > 0)
+    if (t->st.es_wait >= cb->es_patience && t->st.epoch > 0) {
         t->st.es_stop = 1;
+        char best[32];
+        note(t, "epoch %d: early stopping: %s did not improve from %s (epoch %d) for %d epochs", t->st.epoch + 1,
+             cb->es_monitor, best_text(&t->st.es, best, sizeof best), t->st.es.best_epoch, t->st.es_wait);
+    }
     return TLCL_OK;
 }
 
@@ -291,8 +327,8 @@ static void reduce_on_plateau(trainer *t, tlcl_logs *logs, float lr_used)
         t->st.plateau_lr = fmaxf(lr_used * s->factor, s->min_lr);
         t->st.rlr_cooldown = s->cooldown;
         t->st.rlr_wait = 0;
-        if (t->p->log)
-            fprintf(t->p->log, "reducing the learning rate to %g\n", t->st.plateau_lr);
+        note(t, "epoch %d: ReduceLROnPlateau reducing the learning rate from %g to %g (%s did not improve for %d "
+             "epochs)", t->st.epoch + 1, lr_used, t->st.plateau_lr, s->monitor, s->patience);
     }
 }
 
@@ -315,6 +351,9 @@ static void print_epoch(trainer *t, const tlcl_logs *logs, int epochs)
         fprintf(t->p->log, "%s\n", line);
         fflush(t->p->log);
     }
+    for (int i = 0; i < t->nnotes; i++)
+        trainer_say(t, stdout, "%s", t->notes[i]);
+    t->nnotes = 0;
 }
 
 static tlcl_status epoch_end(trainer *t, float lr_used)
@@ -420,8 +459,8 @@ static tlcl_status phase_begin(trainer *t, int fresh)
     p->optimizer.iterations = 0;
     t->st.plateau_lr = 0;
     t->st.es_wait = t->st.rlr_wait = t->st.rlr_cooldown = t->st.es_stop = 0;
-    t->st.es = (monitor){monitor_mode(p->cb.es_monitor, p->cb.es_mode), 0, 0};
-    t->st.rlr = (monitor){monitor_mode(p->schedule.monitor, TLCL_MON_AUTO), 0, 0};
+    t->st.es = (monitor){.mode = monitor_mode(p->cb.es_monitor, p->cb.es_mode)};
+    t->st.rlr = (monitor){.mode = monitor_mode(p->schedule.monitor, TLCL_MON_AUTO)};
     free(t->best_weights);
     t->best_weights = NULL;
     return ensure_features(t);
@@ -436,12 +475,17 @@ static tlcl_status run_phases(trainer *t)
         TLCL_TRY(phase_begin(t, !resumed));
         while (t->st.epoch < p->phases[t->st.phase].epochs && !t->st.es_stop)
             TLCL_TRY(run_epoch(t));
-        if (t->st.es_stop && p->log)
-            fprintf(p->log, "early stopping after epoch %d of phase %d\n", t->st.epoch, t->st.phase + 1);
         last_epochs = t->st.epoch, stopped = t->st.es_stop;
+        if (p->cb.es_restore_best && t->best_weights)
+            trainer_say(t, stdout, "phase %d: restoring the weights of epoch %d, the best %s (%.5g)", t->st.phase + 1,
+                        t->st.es.best_epoch, p->cb.es_monitor, t->st.es.best);
         TLCL_TRY(restore_best(t));
     }
     t->h->stopped_early = stopped, t->h->last_phase_epochs = last_epochs;
+    const monitor *best = &t->st.ckpt;
+    if (p->cb.checkpoint_path[0] && p->cb.save_best_only && best->has_best)
+        trainer_say(t, stdout, "best model: phase %d epoch %d, %s %.5g, in %s", best->best_phase + 1, best->best_epoch,
+                    p->cb.checkpoint_monitor, best->best, p->cb.checkpoint_path);
     return TLCL_OK;
 }
 

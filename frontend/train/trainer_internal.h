@@ -13,6 +13,8 @@ typedef struct monitor {
     int mode;          /* resolved: -1 min, +1 max */
     double best;
     int has_best;
+    int best_epoch;    /* 1-based epoch of the phase that gave best (0: none) */
+    int best_phase;    /* 0-based phase of that epoch */
 } monitor;
 
 typedef struct run_state {
@@ -38,6 +40,8 @@ typedef struct trainer {
     double *confusion_carry;              /* [classes^2] this epoch's training confusion counts folded at a
                                              backup (or restored from one), added to the device's */
     double *confusion_total;              /* [classes^2] carry + device: what trainer_totals returns */
+    char notes[4][640];                   /* the callbacks' lines of this epoch, printed after its line */
+    int nnotes;
 } trainer;
 
 /* This epoch's totals: the device counters plus those carried over from a

@@ -1,0 +1,79 @@
+/* test_console_pocl_only.c — what `tlcl train` tells the user on the
+ * console (issue 14, item 10), not only in its log: the images of each
+ * class in each split, the class weights in force, each ModelCheckpoint
+ * save ("improved from inf to ..., saved to ...") and non-save, the
+ * learning rate a plateau schedule lowers, early stopping and the weights
+ * it restores, and at the end the epoch the best model is from. The
+ * thresholds are set so the events happen at known epochs: min_delta 10
+ * makes epoch 2 a plateau for early stopping and for the schedule. */
+#include "harness.h"
+#include "testdata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static char root[256], out[1 << 16];
+
+static int train(int device)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' train --device=%d --no-test run.yaml 2>&1", root, TLCL_BINARY, device);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = '\0';
+    int st = p ? pclose(p) : -1;
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void expect_line(harness *h, const char *text, const char *what)
+{
+    harness_expectf(h, strstr(out, text) != NULL, "%s: \"%s\"", what, text);
+}
+
+int main(void)
+{
+    harness h;
+    harness_init(&h, 1);
+    snprintf(root, sizeof root, "%s/tlcl_console_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(root))
+        return 1;
+    char data[300], path[400];
+    snprintf(data, sizeof data, "%s/data", root);
+    testdata_shapes(data, 8, 0);
+    snprintf(path, sizeof path, "%s/run.yaml", root);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "train:\n"
+               "  config: {seed: 3, epochs: 4, batch_size: 4}\n"
+               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [32, 32]}\n"
+               "  artefacts: {base_dir: artefacts}\n"
+               "  metrics: {base_dir: metrics}\n"
+               "  records: {base_dir: records}\n"
+               "model: {architecture: efficientnet-b0, weights: none}\n"
+               "class_weight: {circles: 2}\n"
+               "schedule: {name: reduce_on_plateau, patience: 1, min_delta: 10, factor: 0.5}\n"
+               "callbacks:\n"
+               "  early_stopping: {enabled: true, patience: 1, min_delta: 10, restore_best_weights: true}\n");
+    fclose(f);
+    int device = tlcl_cl_device(h.cl)->index;
+    int rc = train(device);
+    printf("%s", out);
+    harness_expectf(&h, rc == 0, "tlcl train ran (rc %d)", rc);
+    harness_expect(&h, testdata_counts_are(out, "circles", 6, 2, 0) && testdata_counts_are(out, "total", 18, 6, 0),
+                   "the class counts table: 6 training and 2 validation images a class");
+    expect_line(&h, "class weights (manual): circles 2.0000", "the class weights in force");
+    expect_line(&h, "epoch 1: val_loss improved from inf to ", "the first save");
+    expect_line(&h, "saved to ", "the file it saved to");
+    expect_line(&h, "epoch 2: ReduceLROnPlateau reducing the learning rate from 0.001 to 0.0005",
+                "the plateau schedule's change");
+    expect_line(&h, "epoch 2: early stopping: val_loss did not improve from ", "early stopping fires at epoch 2");
+    expect_line(&h, "(epoch 1) for 1 epochs", "it names the best epoch and the wait");
+    expect_line(&h, "phase 1: restoring the weights of epoch 1, the best val_loss", "the weights it restores");
+    expect_line(&h, "best model: phase 1 epoch", "which epoch the best model is from");
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", root);
+    if (system(rm) != 0)
+        harness_fail(&h, "cannot remove %s", root);
+    return harness_finish(&h);
+}
