@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char root[256], out[1 << 16];
 
@@ -56,6 +58,17 @@ int main(void)
                "callbacks:\n"
                "  early_stopping: {enabled: true, patience: 1, min_delta: 10, restore_best_weights: true}\n");
     fclose(f);
+    /* the test outputs of an earlier run, which --no-test must not leave beside the new model */
+    char metrics[400], file[500];
+    snprintf(metrics, sizeof metrics, "%s/metrics", root);
+    mkdir(metrics, 0755);
+    const char *earlier[2] = {"test_report.json", "test_confusion_matrix.csv"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(file, sizeof file, "%s/%s", metrics, earlier[i]);
+        f = fopen(file, "w");
+        fputs("an earlier run's\n", f);
+        fclose(f);
+    }
     int device = tlcl_cl_device(h.cl)->index;
     int rc = train(device);
     printf("%s", out);
@@ -71,6 +84,13 @@ int main(void)
     expect_line(&h, "(epoch 1) for 1 epochs", "it names the best epoch and the wait");
     expect_line(&h, "phase 1: restoring the weights of epoch 1, the best val_loss", "the weights it restores");
     expect_line(&h, "best model: phase 1 epoch", "which epoch the best model is from");
+    expect_line(&h, "the test outputs of an earlier run described another model (this run was not tested: --no-test)",
+                "--no-test: the earlier test outputs are marked stale");
+    snprintf(file, sizeof file, "%s/test_report.stale.json", metrics);
+    char gone[500];
+    snprintf(gone, sizeof gone, "%s/test_report.json", metrics);
+    harness_expect(&h, access(file, F_OK) == 0 && access(gone, F_OK) != 0,
+                   "test_report.json is now test_report.stale.json");
     char rm[400];
     snprintf(rm, sizeof rm, "rm -rf '%s'", root);
     if (system(rm) != 0)

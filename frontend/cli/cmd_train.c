@@ -276,6 +276,13 @@ static tlcl_status predict_test(train_run *r, float **probs, int **labels, int *
     return s;
 }
 
+/* The confusion matrix picture sits beside its CSV: confusion.csv -> confusion.png. */
+static void confusion_picture(const tlcl_config *c, char *png, size_t len)
+{
+    const char *csv = c->train.metrics.test_confusion_matrix, *dot = strrchr(csv, '.');
+    snprintf(png, len, "%.*s.png", (int)(dot ? (size_t)(dot - csv) : strlen(csv)), csv);
+}
+
 /* The best checkpoint when one was saved, else the weights in hand. */
 static tlcl_status evaluate_test(train_run *r)
 {
@@ -297,10 +304,8 @@ static tlcl_status evaluate_test(train_run *r)
     s = predict_test(r, &probs, &labels, &n);
     if (s != TLCL_OK)
         return s;
-    /* the picture sits beside the CSV: confusion.csv -> confusion.png */
-    const char *csv = c->train.metrics.test_confusion_matrix, *dot = strrchr(csv, '.');
     char png[2200];
-    snprintf(png, sizeof png, "%.*s.png", (int)(dot ? (size_t)(dot - csv) : strlen(csv)), csv);
+    confusion_picture(c, png, sizeof png);
     tlcl_eval_paths paths = {c->train.metrics.test_confusion_matrix, png, c->train.metrics.test_report};
     int rc = tlcl_evaluate_write(probs, labels, n, r->data.classes, r->data.class_names, &r->groups, &paths, stdout,
                                  r->err, sizeof r->err);
@@ -309,6 +314,37 @@ static tlcl_status evaluate_test(train_run *r)
                             &(tlcl_eval_paths){NULL, NULL, NULL}, r->log, why, sizeof why);
     free(probs), free(labels);
     return rc == 0 ? TLCL_OK : TLCL_ERR_IO;
+}
+
+/* Test outputs left by an earlier run describe another model than the one
+ * this run saved: they become NAME.stale.EXT, and the console says so. */
+static void mark_test_outputs_stale(train_run *r, const char *why)
+{
+    const tlcl_config *c = r->cfg;
+    char png[2200], stale[2300], moved[4096] = "";
+    confusion_picture(c, png, sizeof png);
+    const char *files[3] = {c->train.metrics.test_report, c->train.metrics.test_confusion_matrix, png};
+    for (int i = 0; i < 3; i++) {
+        const char *dot = strrchr(files[i], '.'), *slash = strrchr(files[i], '/');
+        int stem = (int)(dot && (!slash || dot > slash) ? (size_t)(dot - files[i]) : strlen(files[i]));
+        snprintf(stale, sizeof stale, "%.*s.stale%s", stem, files[i], files[i] + stem);
+        if (access(files[i], F_OK) != 0)
+            continue;
+        if (rename(files[i], stale) != 0) {
+            char msg[4800];
+            snprintf(msg, sizeof msg, "cannot mark the earlier test output %s stale: %s", files[i], strerror(errno));
+            unwritten(r, msg);
+        } else {
+            size_t used = strlen(moved);
+            snprintf(moved + used, sizeof moved - used, "%s%s", used ? ", " : "", stale);
+        }
+    }
+    if (moved[0]) {
+        char msg[4600];
+        snprintf(msg, sizeof msg, "the test outputs of an earlier run described another model (%s) and were renamed: %s",
+                 why, moved);
+        warn_both(r, msg);
+    }
 }
 
 /* loss.alpha with one value per class (in label order) becomes the focal
@@ -429,8 +465,10 @@ static tlcl_status fit(train_run *r, const train_cli *o)
         csv_logger_close(&r->csv);
     if (s == TLCL_OK)
         write_artefacts(r, &h);
-    if (s == TLCL_OK && !o->no_test)
+    if (s == TLCL_OK && !o->no_test && r->test)
         s = evaluate_test(r);
+    else if (s == TLCL_OK)
+        mark_test_outputs_stale(r, o->no_test ? "this run was not tested: --no-test" : "this run has no test set");
     if (s == TLCL_OK && r->unwritten) {
         snprintf(r->err, sizeof r->err,
                  "%d of the run's files could not be written (the warnings above name them); the backup is kept: "
