@@ -259,3 +259,18 @@ tlcl_status tlcl_model_export_keras(const tlcl_model *m, const float *host, cons
     free(bytes);
     return s;
 }
+
+tlcl_status tlcl_model_save_keras(const tlcl_model *m, const char *path, char *err, size_t err_len)
+{
+    float *host = malloc((m->params.total ? m->params.total : 1) * sizeof *host);
+    tlcl_status s = host ? TLCL_OK : TLCL_ERR_OOM;
+    if (s == TLCL_OK && m->eng)
+        s = tlcl_cl_read(tlcl_engine_cl(m->eng), m->params.values, 0, m->params.total * sizeof(float), host,
+                         "parameters");
+    if (s != TLCL_OK)
+        snprintf(err, err_len, "exporting %s: %s", path, m->eng && host ? tlcl_engine_error(m->eng) : "out of memory");
+    else
+        s = tlcl_model_export_keras(m, host, path, err, err_len);
+    free(host);
+    return s;
+}

@@ -267,6 +267,8 @@ tlcl_status tlcl_model_save_host(const tlcl_model *m, const float *host, const c
  * keras_export.c describes. EfficientNet-Lite is refused (no Keras builder). */
 tlcl_status tlcl_model_export_keras(const tlcl_model *m, const float *host, const char *path, char *err,
                                     size_t err_len);
+/* The same from the device's parameters (a trainer's best model). */
+tlcl_status tlcl_model_save_keras(const tlcl_model *m, const char *path, char *err, size_t err_len);
 
 /* ---- Keras weight import -------------------------------------------------
  * Reads Keras 3 `.weights.h5`, `.keras` archives and legacy TF-Keras `.h5`

@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "testdata.h"
 
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,10 @@
 
 static char root[256], out[1 << 16];
 
-static int train(int device)
+static int train(int device, const char *config)
 {
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' train --device=%d --no-test run.yaml 2>&1", root, TLCL_BINARY, device);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' train --device=%d --no-test %s 2>&1", root, TLCL_BINARY, device, config);
     FILE *p = popen(cmd, "r");
     size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
     out[n] = '\0';
@@ -32,6 +33,44 @@ static int train(int device)
 static void expect_line(harness *h, const char *text, const char *what)
 {
     harness_expectf(h, strstr(out, text) != NULL, "%s: \"%s\"", what, text);
+}
+
+/* Keras's {epoch:02d} and {val_loss:.3f} fields name a file per save; a
+ * .weights.h5 best_model is the Keras file with the tlcl checkpoint beside
+ * it; save_best_only false keeps one file per epoch. */
+static void keras_names(harness *h, int device)
+{
+    char path[400], file[500];
+    snprintf(path, sizeof path, "%s/keras.yaml", root);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "train:\n"
+               "  config: {seed: 3, epochs: 2, batch_size: 4}\n"
+               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [32, 32]}\n"
+               "  artefacts: {base_dir: keras, best_model: 'm_{epoch:02d}_{val_loss:.3f}.weights.h5'}\n"
+               "  metrics: {base_dir: keras/metrics}\n"
+               "  records: {base_dir: keras/records}\n"
+               "model: {architecture: efficientnet-b0, weights: none}\n"
+               "callbacks: {model_checkpoint: {save_best_only: false}}\n");
+    fclose(f);
+    int rc = train(device, "keras.yaml");
+    printf("%s", out);
+    int both = 0;
+    for (int e = 0; e < 2; e++) { /* the value in the name: found by glob, not re-rounded here */
+        glob_t g;
+        snprintf(file, sizeof file, "%s/keras/m_%02d_[0-9].[0-9][0-9][0-9].weights.h5", root, e + 1);
+        if (glob(file, 0, NULL, &g) == 0 && g.gl_pathc == 1) {
+            char twin[600];
+            snprintf(twin, sizeof twin, "%.*s.safetensors", (int)(strlen(g.gl_pathv[0]) - strlen(".weights.h5")),
+                     g.gl_pathv[0]);
+            both += 1 + (access(twin, F_OK) == 0);
+        }
+        globfree(&g);
+    }
+    harness_expectf(h, rc == 0 && both == 4,
+                    "m_{epoch:02d}_{val_loss:.3f}.weights.h5, save_best_only false: a Keras file and a checkpoint "
+                    "for each of the 2 epochs (%d of 4 files, rc %d)", both, rc);
+    snprintf(file, sizeof file, "saved to %s/keras/m_02_", root);
+    expect_line(h, file, "each save names its file");
 }
 
 int main(void)
@@ -70,7 +109,7 @@ int main(void)
         fclose(f);
     }
     int device = tlcl_cl_device(h.cl)->index;
-    int rc = train(device);
+    int rc = train(device, "run.yaml");
     printf("%s", out);
     harness_expectf(&h, rc == 0, "tlcl train ran (rc %d)", rc);
     harness_expect(&h, testdata_counts_are(out, "circles", 6, 2, 0) && testdata_counts_are(out, "total", 18, 6, 0),
@@ -91,6 +130,7 @@ int main(void)
     snprintf(gone, sizeof gone, "%s/test_report.json", metrics);
     harness_expect(&h, access(file, F_OK) == 0 && access(gone, F_OK) != 0,
                    "test_report.json is now test_report.stale.json");
+    keras_names(&h, device);
     char rm[400];
     snprintf(rm, sizeof rm, "rm -rf '%s'", root);
     if (system(rm) != 0)

@@ -233,34 +233,34 @@ static void test_load_best(harness *h)
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", good);
     cfg.callbacks.model_checkpoint.enabled = 1;
     int loaded = -1;
-    tlcl_status s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    tlcl_status s = tlcl_plan_load_best(&cfg, NULL, &m, &loaded, err, sizeof err);
     harness_expectf(h, s == TLCL_OK && loaded == 1, "the best model is loaded for the test evaluation %s", err);
     cfg.callbacks.model_checkpoint.enabled = 0;
-    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    s = tlcl_plan_load_best(&cfg, NULL, &m, &loaded, err, sizeof err);
     harness_expectf(h, s == TLCL_OK && loaded == 0, "no model_checkpoint: the weights in hand");
     cfg.callbacks.model_checkpoint.enabled = 1;
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s/absent.safetensors", tmpdir);
-    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    s = tlcl_plan_load_best(&cfg, NULL, &m, &loaded, err, sizeof err);
     harness_expectf(h, s == TLCL_OK && loaded == 0, "no best model file: the weights in hand");
 
     saved = save_model(h, "best4.safetensors", 4);
     snprintf(four, sizeof four, "%s", saved ? saved : "(not saved)");
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", four);
     err[0] = 0;
-    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    s = tlcl_plan_load_best(&cfg, NULL, &m, &loaded, err, sizeof err);
     harness_expectf(h, s != TLCL_OK && strstr(err, four) && strstr(err, "test evaluation") && strstr(err, "predictions/"),
           "a best model that does not fit is an error naming the file and the tensor: %s", err);
     snprintf(trunc, sizeof trunc, "%s/truncated.safetensors", tmpdir);
     copy_truncated(good, trunc, 4096);
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", trunc);
     err[0] = 0;
-    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    s = tlcl_plan_load_best(&cfg, NULL, &m, &loaded, err, sizeof err);
     harness_expectf(h, s != TLCL_OK && strstr(err, trunc) && strstr(err, "is truncated or its offsets are wrong"),
           "a truncated best model is an error naming the file: %s", err);
     const char *newer = write_header("newer.safetensors", "{\"format\":\"tlcl-checkpoint\",\"format_version\":\"7\"}");
     snprintf(cfg.train.artefacts.best_model, sizeof cfg.train.artefacts.best_model, "%s", newer);
     err[0] = 0;
-    s = tlcl_plan_load_best(&cfg, &m, &loaded, err, sizeof err);
+    s = tlcl_plan_load_best(&cfg, NULL, &m, &loaded, err, sizeof err);
     harness_expectf(h, s != TLCL_OK && strstr(err, newer) && strstr(err, "format_version 7"),
           "a best model of a newer format is an error naming the file and the version: %s", err);
     tlcl_model_free(&m);

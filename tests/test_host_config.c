@@ -89,6 +89,39 @@ static void test_files_load(harness *h)
                     "seed000: train.config.loss and train.config.metric as seed 000 writes them %s", err);
 }
 
+/* Keras's ModelCheckpoint names: the fields filled from the epoch's logs as
+ * Python's str.format fills them, and the config check's refusals. */
+static void test_name_template(harness *h)
+{
+    const char *keys[] = {"loss", "val_kappa"};
+    const double values[] = {0.25, 0.834499};
+    char name[256], why[256] = "";
+    int rc = tlcl_name_template_fill("m_{epoch:02d}_{val_kappa:.3f}_{loss}_{{x}}.weights.h5", 7, keys, values, 2,
+                                     name, sizeof name, why, sizeof why);
+    harness_expectf(h, rc == 0 && strcmp(name, "m_07_0.834_0.25_{x}.weights.h5") == 0,
+                    "{epoch:02d}, {val_kappa:.3f}, {loss} and {{x}} as Python formats them -> %s %s", name, why);
+    rc = tlcl_name_template_fill("m_{epoch:4d}_{val_kappa:e}", 12, keys, values, 2, name, sizeof name, why, sizeof why);
+    harness_expectf(h, rc == 0 && strcmp(name, "m_  12_8.344990e-01") == 0, "width and e -> '%s'", name);
+    static const struct {
+        const char *tpl, *want;
+    } bad[] = {{"m_{epoch:x}", "the format after ':'"}, {"m_{epoch", "without its '}'"}, {"m_}", "without its '{'"},
+               {"m_{val_auc}", "not logged by this epoch"}, {"m_{epoch:.2d}", "the format after ':'"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = tlcl_name_template_fill(bad[i].tpl, 1, keys, values, 2, name, sizeof name, why, sizeof why);
+        harness_expectf(h, rc != 0 && strstr(why, bad[i].want), "'%s' refused: %s", bad[i].tpl, why);
+    }
+    expect_error(h, "a best_model field that no epoch logs",
+                 "train: {data_dir: {train: d}, artefacts: {best_model: 'm_{epoch:02d}_{val_kappa:.3f}.safetensors'}}\n",
+                 "1:43", "'train.artefacts.best_model': '{val_kappa}' is neither epoch nor a value an epoch logs",
+                 "{epoch:02d}");
+    const char *path = write_file("tpl.yaml", "train: {data_dir: {train: d}, artefacts: {best_model: "
+                                              "'m_{epoch:02d}_{val_loss:.4f}.weights.h5'}}\n");
+    char err_buf[1024] = "";
+    tlcl_status s = load_finalize(path, err_buf, sizeof err_buf);
+    harness_expectf(h, s == TLCL_OK, "a best_model of {epoch} and a logged value, .weights.h5, is accepted %s",
+                    err_buf);
+}
+
 /* The aliases set their key: given twice is a duplicate, a bad value names the alias. */
 static void test_aliases(harness *h)
 {
@@ -618,6 +651,7 @@ int main(void)
     }
     test_default_file_current(&h);
     test_aliases(&h);
+    test_name_template(&h);
     test_files_load(&h);
     test_keras_defaults(&h);
     test_errors(&h);

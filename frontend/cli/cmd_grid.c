@@ -126,6 +126,11 @@ static tlcl_status run_config(const grid_cli *o, const tlcl_grid_spec *g, const 
             return s;
         }
     }
+    if (strchr(c->train.artefacts.best_model, '{')) { /* one file a run, which the grid copies and ranks */
+        snprintf(err, len, "%s: train.artefacts.best_model '%s' names a file per save ({...} fields); a grid keeps "
+                 "one best model a run: give a plain file name", g->source, c->train.artefacts.best_model);
+        return TLCL_ERR_ARG;
+    }
     if (snprintf(a->dir, sizeof a->dir, "%s/%s", g->dir, name) >= (int)sizeof a->dir) {
         snprintf(err, len, "%s: grid.dir %s is too long a path", g->source, g->dir);
         return TLCL_ERR_ARG;

@@ -62,6 +62,7 @@ typedef struct train_run {
     metrics_groups groups;
     tlcl_tracker *tracker; /* NULL unless tracking.enabled */
     int unwritten;         /* artefacts that could not be written (each warned about) */
+    char best_model[1100]; /* the checkpoint ModelCheckpoint last saved ("": the configured name) */
     char err[4096];
 } train_run;
 
@@ -284,14 +285,14 @@ static void confusion_picture(const tlcl_config *c, char *png, size_t len)
 }
 
 /* The best checkpoint when one was saved, else the weights in hand. */
-static tlcl_status evaluate_test(train_run *r)
+static tlcl_status evaluate_test(train_run *r, const char *best_model)
 {
     const tlcl_config *c = r->cfg;
     if (!r->test)
         return TLCL_OK;
     char why[2048];
     int loaded = 0;
-    tlcl_status s = tlcl_plan_load_best(c, &r->model, &loaded, r->err, sizeof r->err);
+    tlcl_status s = tlcl_plan_load_best(c, best_model, &r->model, &loaded, r->err, sizeof r->err);
     if (s != TLCL_OK)
         return s; /* never a silent evaluation of other weights than the best model's */
     if (!loaded && c->callbacks.model_checkpoint.enabled) {
@@ -465,8 +466,10 @@ static tlcl_status fit(train_run *r, const train_cli *o)
         csv_logger_close(&r->csv);
     if (s == TLCL_OK)
         write_artefacts(r, &h);
+    tlcl_plan_checkpoint_of(p.best_model[0] ? p.best_model : r->cfg->train.artefacts.best_model, r->best_model,
+                            sizeof r->best_model);
     if (s == TLCL_OK && !o->no_test && r->test)
-        s = evaluate_test(r);
+        s = evaluate_test(r, p.best_model);
     else if (s == TLCL_OK)
         mark_test_outputs_stale(r, o->no_test ? "this run was not tested: --no-test" : "this run has no test set");
     if (s == TLCL_OK && r->unwritten) {
@@ -577,7 +580,7 @@ static void close_tracker(train_run *r, int ok)
     if (!r->tracker)
         return;
     if (ok) {
-        const char *files[] = {c->train.artefacts.best_model, c->train.metrics.test_report,
+        const char *files[] = {r->best_model, c->train.metrics.test_report,
                                c->train.artefacts.effective_config, c->train.artefacts.labels_name};
         for (int i = 0; i < 4; i++) {
             const char *slash = strrchr(files[i], '/');

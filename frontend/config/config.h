@@ -302,6 +302,15 @@ double tlcl_config_phase_learning_rate(const tlcl_config *c, int phase);
  * mean" of unknown keys, enum values and command-line options. */
 const char *tlcl_closest_name(const char *word, const char *const *names, size_t n);
 
+/* Keras's ModelCheckpoint file names (name_template.c): "{epoch:02d}",
+ * "{val_kappa:.3f}" (format [0][width][.precision][d|f|e|g]); "{{" and
+ * "}}" are braces. check: every field is epoch or one of keys (*fields:
+ * how many); fill: the name of an epoch (1-based) from its logs. 0, or -1
+ * with why. */
+int tlcl_name_template_check(const char *tpl, const char *const *keys, int nkeys, int *fields, char *why, size_t len);
+int tlcl_name_template_fill(const char *tpl, int epoch, const char *const *keys, const double *values, int n,
+                            char *dst, size_t len, char *why, size_t wlen);
+
 /* "{DATE}" in `in` replaced by t as YYYY-MM-DD_HH-MM-SS (local time). */
 int tlcl_config_expand_date(const char *in, time_t t, char *out, size_t out_len);
 

@@ -123,6 +123,25 @@ static tlcl_status check_monitor(const tlcl_config *c, const char *key, const ch
                      key, monitor, logged);
 }
 
+/* train.artefacts.best_model may name Keras's {epoch:02d}, {val_loss:.3f}
+ * fields: only the epoch and what an epoch logs. */
+static tlcl_status check_best_model_name(const tlcl_config *c, char *err, size_t len)
+{
+    char logged[4096], why[256];
+    const char *keys[256];
+    int n = 0, fields = 0;
+    logged_keys(c, 0, logged, sizeof logged);
+    char *save = NULL;
+    for (char *k = strtok_r(logged, ", ", &save); k && n < 256; k = strtok_r(NULL, ", ", &save))
+        keys[n++] = k;
+    if (!c->callbacks.model_checkpoint.enabled ||
+        tlcl_name_template_check(c->train.artefacts.best_model, keys, n, &fields, why, sizeof why) == 0)
+        return TLCL_OK;
+    return key_error(c, err, len, "train.artefacts.best_model",
+                     "'train.artefacts.best_model': %s (Keras's fields: {epoch:02d}, {val_loss:.4f}, any logged "
+                     "value)", why);
+}
+
 static tlcl_status check_monitors(const tlcl_config *c, char *err, size_t len)
 {
     tlcl_status s = TLCL_OK;
@@ -282,6 +301,8 @@ tlcl_status tlcl_config_finalize(tlcl_config *c, char *err, size_t err_len)
         s = check_tracking(c, err, err_len);
     if (!s)
         s = finish_paths(c, err, err_len);
+    if (!s)
+        s = check_best_model_name(c, err, err_len);
     if (s)
         return s;
     if (c->phases_count == 0) { /* no phases: one fit() of the whole network, as plain Keras */

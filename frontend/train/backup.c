@@ -75,6 +75,7 @@ static char *state_json(const trainer *t)
     cJSON_AddItemToObject(o, "confusion",
                           cJSON_CreateDoubleArray(t->confusion_carry, t->p->classes * t->p->classes));
     cJSON_AddItemToObject(o, "ckpt", monitor_json(&s->ckpt));
+    cJSON_AddStringToObject(o, "best_model", t->best_model);
     cJSON_AddItemToObject(o, "es", monitor_json(&s->es));
     cJSON_AddItemToObject(o, "rlr", monitor_json(&s->rlr));
     cJSON *hist = cJSON_AddArrayToObject(o, "history");
@@ -113,6 +114,8 @@ static void state_restore(trainer *t, const cJSON *o)
         for (size_t i = 0; i < cc; i++)
             t->confusion_carry[i] = cJSON_GetArrayItem(cm, (int)i)->valuedouble;
     monitor_from(&s->ckpt, cJSON_GetObjectItemCaseSensitive(o, "ckpt"));
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best_model"); /* absent in older backups */
+    snprintf(t->best_model, sizeof t->best_model, "%s", cJSON_IsString(best) ? best->valuestring : "");
     monitor_from(&s->es, cJSON_GetObjectItemCaseSensitive(o, "es"));
     monitor_from(&s->rlr, cJSON_GetObjectItemCaseSensitive(o, "rlr"));
     const cJSON *row;

@@ -68,9 +68,21 @@ tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *er
     return s;
 }
 
-tlcl_status tlcl_plan_load_best(const tlcl_config *c, tlcl_model *m, int *loaded, char *err, size_t len)
+void tlcl_plan_checkpoint_of(const char *best_model, char *dst, size_t len)
 {
-    const char *path = c->train.artefacts.best_model;
+    static const char keras[] = ".weights.h5";
+    size_t n = strlen(best_model), k = sizeof keras - 1;
+    if (n > k && strcmp(best_model + n - k, keras) == 0)
+        snprintf(dst, len, "%.*s.safetensors", (int)(n - k), best_model);
+    else
+        snprintf(dst, len, "%s", best_model);
+}
+
+tlcl_status tlcl_plan_load_best(const tlcl_config *c, const char *saved, tlcl_model *m, int *loaded, char *err,
+                                size_t len)
+{
+    char path[1100];
+    tlcl_plan_checkpoint_of(saved && saved[0] ? saved : c->train.artefacts.best_model, path, sizeof path);
     *loaded = 0;
     if (!c->callbacks.model_checkpoint.enabled || !path[0] || access(path, F_OK) != 0)
         return TLCL_OK;

@@ -17,7 +17,12 @@ tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *er
  * exists (*loaded = 1), else the weights in hand (*loaded = 0). A best model
  * that exists but cannot be opened or does not fit the model is an error
  * naming the file and what to do. */
-tlcl_status tlcl_plan_load_best(const tlcl_config *c, tlcl_model *m, int *loaded, char *err, size_t len);
+/* The tlcl checkpoint of a best_model path: itself, or X.safetensors for X.weights.h5 (the Keras file is
+ * written beside it). */
+void tlcl_plan_checkpoint_of(const char *best_model, char *dst, size_t len);
+/* Loads the best model: saved (the file ModelCheckpoint last wrote, "" or NULL: the configured one). */
+tlcl_status tlcl_plan_load_best(const tlcl_config *c, const char *saved, tlcl_model *m, int *loaded, char *err,
+                                size_t len);
 tlcl_augment tlcl_plan_augment(const tlcl_config *c);
 /* Fills everything of the plan but the model, engine, loaders and hooks
  * (p->model must be set: phases resolve block names against it). */

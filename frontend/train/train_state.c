@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef enum { K_COUNT, K_INT64, K_FINITE, K_NONNEG, K_MONITOR, K_HISTORY, K_BOOL, K_COUNTS } key_kind;
+typedef enum { K_COUNT, K_INT64, K_FINITE, K_NONNEG, K_MONITOR, K_HISTORY, K_BOOL, K_COUNTS, K_TEXT } key_kind;
 
 static const struct {
     const char *key;
@@ -18,6 +18,7 @@ static const struct {
     {"loss_sum", K_FINITE, 0},  {"seen", K_NONNEG, 0},      {"acc_hit", K_NONNEG, 0}, {"acc_w", K_NONNEG, 0},
     {"plateau_lr", K_NONNEG, 0}, {"ckpt", K_MONITOR, 0},    {"es", K_MONITOR, 0},    {"rlr", K_MONITOR, 0},
     {"history", K_HISTORY, 0},  {"es_stop", K_BOOL, 1},     {"confusion", K_COUNTS, 1},
+    {"best_model", K_TEXT, 1},
 };
 
 static int bad(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -67,6 +68,10 @@ static int check_scalar(const cJSON *v, key_kind kind, const char *name, char *e
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
             return bad(err, len, "key '%s' should be a finite non-negative number, got %s", name,
                        shown(v, got, sizeof got));
+        return 0;
+    case K_TEXT:
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= 1024)
+            return bad(err, len, "key '%s' should be a path, got %s", name, shown(v, got, sizeof got));
         return 0;
     case K_BOOL:
         if (!cJSON_IsBool(v))

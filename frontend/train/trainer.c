@@ -5,7 +5,9 @@
  * plateau rules), with one deliberate difference: a backup taken mid-epoch
  * resumes at the next batch, not at batch 0, so an interrupted run ends with
  * the same weights as an uninterrupted one. */
+#include "config.h"
 #include "metrics.h"
+#include "run_plan.h"
 #include "trainer_internal.h"
 
 #include <math.h>
@@ -269,6 +271,13 @@ static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs)
     if (!cb->checkpoint_path[0])
         return TLCL_OK;
     int have = tlcl_logs_get(logs, key, &v), epoch = t->st.epoch + 1;
+    char path[1024], ckpt[1100], why[300];
+    const char *keys[TLCL_LOGS_MAX];
+    for (int i = 0; i < logs->n; i++)
+        keys[i] = logs->key[i];
+    if (tlcl_name_template_fill(cb->checkpoint_path, epoch, keys, logs->value, logs->n, path, sizeof path, why,
+                                sizeof why) != 0)
+        return trainer_fail(t, TLCL_ERR_ARG, "train.artefacts.best_model: %s", why);
     if (cb->save_best_only && have && !improved(&t->st.ckpt, v, 0)) {
         note(t, "epoch %d: %s did not improve from %s", epoch, key, best_text(&t->st.ckpt, was, sizeof was));
         return TLCL_OK;
@@ -278,13 +287,18 @@ static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs)
         t->st.ckpt.best = v, t->st.ckpt.has_best = 1, t->st.ckpt.best_epoch = epoch;
         t->st.ckpt.best_phase = t->st.phase;
         if (cb->save_best_only)
-            note(t, "epoch %d: %s improved from %s to %.5g, saved to %s", epoch, key, was, v, cb->checkpoint_path);
+            note(t, "epoch %d: %s improved from %s to %.5g, saved to %s", epoch, key, was, v, path);
         else
-            note(t, "epoch %d: %s %.5g, saved to %s", epoch, key, v, cb->checkpoint_path);
+            note(t, "epoch %d: %s %.5g, saved to %s", epoch, key, v, path);
     } else {
-        note(t, "epoch %d: saved to %s (warning: the monitor %s is not logged)", epoch, cb->checkpoint_path, key);
+        note(t, "epoch %d: saved to %s (warning: the monitor %s is not logged)", epoch, path, key);
     }
-    return tlcl_model_save(t->p->model, cb->checkpoint_path, t->p->class_names, t->p->classes, t->err, t->err_len);
+    tlcl_plan_checkpoint_of(path, ckpt, sizeof ckpt);
+    TLCL_TRY(tlcl_model_save(t->p->model, ckpt, t->p->class_names, t->p->classes, t->err, t->err_len));
+    if (strcmp(ckpt, path) != 0) /* X.weights.h5: the Keras file beside the checkpoint */
+        TLCL_TRY(tlcl_model_save_keras(t->p->model, path, t->err, t->err_len));
+    snprintf(t->best_model, sizeof t->best_model, "%s", path);
+    return TLCL_OK;
 }
 
 static tlcl_status early_stopping(trainer *t, const tlcl_logs *logs)
@@ -483,9 +497,10 @@ static tlcl_status run_phases(trainer *t)
     }
     t->h->stopped_early = stopped, t->h->last_phase_epochs = last_epochs;
     const monitor *best = &t->st.ckpt;
+    snprintf(p->best_model, sizeof p->best_model, "%s", t->best_model);
     if (p->cb.checkpoint_path[0] && p->cb.save_best_only && best->has_best)
         trainer_say(t, stdout, "best model: phase %d epoch %d, %s %.5g, in %s", best->best_phase + 1, best->best_epoch,
-                    p->cb.checkpoint_monitor, best->best, p->cb.checkpoint_path);
+                    p->cb.checkpoint_monitor, best->best, t->best_model);
     return TLCL_OK;
 }
 

@@ -112,6 +112,7 @@ typedef struct tlcl_train_plan {
     uint32_t seed;
     int resume;                      /* tlcl_resume_mode */
     char state_path[1100];           /* run_state.json, written when training completes ("" = none) */
+    char best_model[1024];           /* out: the checkpoint ModelCheckpoint last saved ("" = none) */
     int progress;                    /* progress bar on a terminal */
     FILE *log;                       /* also receives the per-epoch lines (may be NULL) */
     tlcl_metrics_fn metrics;         /* extra validation metrics (may be NULL) */

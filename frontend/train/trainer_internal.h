@@ -41,6 +41,7 @@ typedef struct trainer {
                                              backup (or restored from one), added to the device's */
     double *confusion_total;              /* [classes^2] carry + device: what trainer_totals returns */
     char notes[4][640];                   /* the callbacks' lines of this epoch, printed after its line */
+    char best_model[1024];                /* the last file ModelCheckpoint saved ("" none): the best one */
     int nnotes;
 } trainer;
 
