@@ -77,7 +77,7 @@ def make_data(root, per_class):
                     f.write(shape_image(k, base + i * 7 + len(k)))
 
 
-def write_config(path, data, run_dir, epochs=2, double=False):
+def write_config(path, data, run_dir, epochs=2, double=False, append=False):
     every = "\n    save_freq: epoch" + ("\n    double_checkpoint: true" if double else "")
     with open(path, "w") as f:
         f.write(
@@ -99,9 +99,10 @@ def write_config(path, data, run_dir, epochs=2, double=False):
             "callbacks:\n"
             "  model_checkpoint: {monitor: val_loss, save_best_only: false}\n"
             "  backup:%s\n"
-            "  csv_logger: {enabled: true}\n"
+            "  csv_logger: {enabled: true, append: %s}\n"
             "metrics: [accuracy, f1]\n"
-            % (epochs, run_dir, data, data, SIDE, SIDE, run_dir, run_dir, run_dir, run_dir, every))
+            % (epochs, run_dir, data, data, SIDE, SIDE, run_dir, run_dir, run_dir, run_dir, every,
+               "true" if append else "false"))
 
 
 # ---- what a whole file looks like -------------------------------------------
@@ -269,6 +270,35 @@ def damaged_backup(s, data, ref):
     best = os.path.join(run_dir, "best_model.safetensors")
     s.expect(os.path.exists(best) and tensor_data(best) == ref,
              "resumed from the previous backup, the run ends with the uninterrupted run's weights")
+
+
+EARLIER_CSV = b"epoch,loss\r\n0,9.5\r\n"  # a row an earlier run appended, which append: true keeps
+
+
+def csv_append(s, data):
+    """CSVLogger append: true (issue 14, item 8): after a kill and the rerun,
+    the log holds the earlier run's rows once, one header, and each epoch of
+    this run once, byte for byte as an uninterrupted run writes it."""
+    def run_with_earlier(name, env=None):
+        run_dir, config = fresh_run(s.work, name, data, append=True)
+        with open(os.path.join(run_dir, "training_log.csv"), "wb") as f:
+            f.write(EARLIER_CSV)
+        return run_dir, config, s.train(config, env)
+
+    ref_dir, _, r = run_with_earlier("append_ref")
+    with open(os.path.join(ref_dir, "training_log.csv"), "rb") as f:
+        ref = f.read()
+    s.expect(r.returncode == 0 and ref.startswith(EARLIER_CSV) and ref.count(b"epoch") == 1 and
+             ref.count(b"\r\n") == 2 + 2, "append: the earlier row, no second header, 2 epochs: %r" % ref[:300])
+    for at in (4, 7, -5):
+        run_dir, config, r = run_with_earlier("append_killed", {"TLCL_TEST_KILL_AT_PUBLISH": str(at)})
+        killed = r.returncode == -signal.SIGKILL
+        r = s.train(config)
+        with open(os.path.join(run_dir, "training_log.csv"), "rb") as f:
+            got = f.read()
+        s.expect(killed and r.returncode == 0 and got == ref,
+                 "append: killed at publish %d, the rerun's log equals the uninterrupted one%s" %
+                 (at, "" if got == ref else ": %r" % got[:400]))
 
 
 def kills(s, data, seed, count):
@@ -454,6 +484,7 @@ def main():
         make_data(data, 8)
         if a.what == "kills":
             kills(s, data, a.seed, a.kills)
+            csv_append(s, data)
         elif a.what == "fulldisk":
             fulldisk(s, data, [int(x) for x in a.sizes.split(",")], a.max_inodes)
         else:

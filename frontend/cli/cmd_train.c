@@ -187,19 +187,29 @@ static void open_csv(train_run *r)
 
 /* The CSV log, written row by row while training, again from the whole
  * history and published whole: a run resumed from a backup opened it anew
- * (append: false) and wrote only the epochs it trained. With append: true,
- * the rows of earlier runs stay as they are. 0, or -1 with err. */
-static int rewrite_csv(const train_run *r, const tlcl_history *h, char *err, size_t len)
+ * (append: false) and wrote only the epochs it trained, or (append: true)
+ * added the epochs it trained again after the interrupted run's rows. With
+ * append: true the bytes of earlier runs (csv_base, kept in the backup)
+ * stay, then this run's rows once. 0, or -1 with err. */
+static int rewrite_csv(const train_run *r, const tlcl_history *h, long long csv_base, char *err, size_t len)
 {
     const tlcl_config *c = r->cfg;
-    if (!c->callbacks.csv_logger.enabled || c->callbacks.csv_logger.append)
+    const char *path = c->callbacks.csv_logger.filename;
+    if (!c->callbacks.csv_logger.enabled)
         return 0;
+    size_t have = 0;
+    char *earlier = c->callbacks.csv_logger.append && csv_base > 0 ? textout_read_all(path, &have) : NULL;
+    size_t keep = earlier ? (have < (size_t)csv_base ? have : (size_t)csv_base) : 0;
     textout_file f;
-    if (textout_open(&f, c->callbacks.csv_logger.filename, err, len) != 0)
+    if (textout_open(&f, path, err, len) != 0) {
+        free(earlier);
         return -1;
+    }
     csv_logger l;
     csv_logger_attach(&l, f.f, c->callbacks.csv_logger.separator[0]);
-    int ok = 1;
+    int ok = keep == 0 || fwrite(earlier, 1, keep, f.f) == keep;
+    l.write_header = keep == 0 || earlier[0] == '\n' || earlier[0] == '\r'; /* Keras: a header when none */
+    free(earlier);
     for (int e = 0; ok && e < h->n; e++) {
         const char *names[TLCL_LOGS_MAX];
         for (int i = 0; i < h->epochs[e].n; i++)
@@ -232,7 +242,7 @@ static void to_history(const tlcl_history *h, history *out, int fit_keys)
     }
 }
 
-static void write_artefacts(train_run *r, const tlcl_history *h)
+static void write_artefacts(train_run *r, const tlcl_history *h, long long csv_base)
 {
     const tlcl_config *c = r->cfg;
     char err[4400];
@@ -241,7 +251,7 @@ static void write_artefacts(train_run *r, const tlcl_history *h)
     int n = r->data.classes;
     const char *const *names = r->data.class_names;
     /* each is tried: one that fails does not cost the others */
-    if (rewrite_csv(r, h, err, sizeof err))
+    if (rewrite_csv(r, h, csv_base, err, sizeof err))
         unwritten(r, err);
     if (history_write(&fit, c->train.artefacts.fit_history, err, sizeof err))
         unwritten(r, err);
@@ -459,13 +469,17 @@ static tlcl_status fit(train_run *r, const train_cli *o)
         s = focal_alpha_per_class(r, alpha, &p.loss);
     if (s != TLCL_OK)
         return s;
+    struct stat csv_st; /* with append: true, the earlier runs' rows end here (a resumed run: its backup says) */
+    p.csv_base = r->cfg->callbacks.csv_logger.append && stat(r->cfg->callbacks.csv_logger.filename, &csv_st) == 0
+                     ? (long long)csv_st.st_size
+                     : 0;
     open_csv(r);
     tlcl_history h;
     s = tlcl_train_run(&p, &h, r->err, sizeof r->err);
     if (r->csv_open)
         csv_logger_close(&r->csv);
     if (s == TLCL_OK)
-        write_artefacts(r, &h);
+        write_artefacts(r, &h, p.csv_base);
     tlcl_plan_checkpoint_of(p.best_model[0] ? p.best_model : r->cfg->train.artefacts.best_model, r->best_model,
                             sizeof r->best_model);
     if (s == TLCL_OK && !o->no_test && r->test)

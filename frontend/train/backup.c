@@ -2,6 +2,7 @@
  * carries (position, carried epoch totals, callback state, history), saving
  * it with the weights and optimizer moments, restoring a backup whole or not
  * at all, and recording a finished run before the backup is deleted. */
+#include "textout.h"
 #include "trainer_internal.h"
 
 #include <cJSON.h>
@@ -76,6 +77,7 @@ static char *state_json(const trainer *t)
                           cJSON_CreateDoubleArray(t->confusion_carry, t->p->classes * t->p->classes));
     cJSON_AddItemToObject(o, "ckpt", monitor_json(&s->ckpt));
     cJSON_AddStringToObject(o, "best_model", t->best_model);
+    cJSON_AddNumberToObject(o, "csv_base", (double)t->p->csv_base);
     cJSON_AddItemToObject(o, "es", monitor_json(&s->es));
     cJSON_AddItemToObject(o, "rlr", monitor_json(&s->rlr));
     cJSON *hist = cJSON_AddArrayToObject(o, "history");
@@ -116,6 +118,9 @@ static void state_restore(trainer *t, const cJSON *o)
     monitor_from(&s->ckpt, cJSON_GetObjectItemCaseSensitive(o, "ckpt"));
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best_model"); /* absent in older backups */
     snprintf(t->best_model, sizeof t->best_model, "%s", cJSON_IsString(best) ? best->valuestring : "");
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(o, "csv_base"); /* where this run's CSV rows began */
+    if (cJSON_IsNumber(base))
+        t->p->csv_base = (long long)base->valuedouble;
     monitor_from(&s->es, cJSON_GetObjectItemCaseSensitive(o, "es"));
     monitor_from(&s->rlr, cJSON_GetObjectItemCaseSensitive(o, "rlr"));
     const cJSON *row;
@@ -228,6 +233,35 @@ static tlcl_status try_restore(trainer *t, const char *path, int *restored, char
     return s; /* an unusable backup is not an error here: the caller tries the next one */
 }
 
+/* Where an append: true CSV log stood when this run started (csv_base),
+ * kept in the backup folder from the start: a run killed before its first
+ * backup has written rows that the rerun must not keep twice. The first
+ * start records the value, a rerun without a usable backup reads it. */
+static void run_start_path(const tlcl_callbacks *cb, char *dst, size_t len)
+{
+    snprintf(dst, len, "%s/run_start.json", cb->backup_dir);
+}
+
+static void run_start(trainer *t)
+{
+    char path[1100], text[64], err[1400];
+    run_start_path(&t->p->cb, path, sizeof path);
+    size_t n = 0;
+    char *was = textout_read_all(path, &n);
+    cJSON *j = was ? cJSON_Parse(was) : NULL;
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "csv_base");
+    if (cJSON_IsNumber(base) && base->valuedouble >= 0) {
+        t->p->csv_base = (long long)base->valuedouble; /* an earlier start of this run, killed before its first backup */
+    } else {
+        mkdir(t->p->cb.backup_dir, 0755);
+        snprintf(text, sizeof text, "{\"csv_base\": %lld}\n", t->p->csv_base);
+        if (tlcl_publish_bytes(path, text, strlen(text), err, sizeof err) != TLCL_OK)
+            trainer_say(t, stderr, "warning: %s (a rerun after a kill may repeat CSV rows)", err);
+    }
+    cJSON_Delete(j);
+    free(was);
+}
+
 /* The backup in cb.backup_dir (latest, then the previous one), per
  * p->resume; see tlcl_resume_mode. */
 tlcl_status trainer_resume(trainer *t)
@@ -264,6 +298,7 @@ tlcl_status trainer_resume(trainer *t)
                     t->st.phase + 1, t->st.epoch + 1, t->st.batch);
         return TLCL_OK;
     }
+    run_start(t);
     if (p->resume == TLCL_RESUME_REQUIRED) {
         snprintf(t->err, t->err_len,
                  "--resume: no usable backup in %s (%s; %s). Run without --resume to start over (an unusable "
@@ -287,9 +322,9 @@ static void delete_backup(const tlcl_callbacks *cb)
 {
     if (!cb->backup_dir[0] || cb->keep_backup)
         return;
-    static const char *const names[] = {"latest.safetensors", "latest.safetensors.bkp"};
+    static const char *const names[] = {"latest.safetensors", "latest.safetensors.bkp", "run_start.json"};
     char path[1100];
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", cb->backup_dir, names[i]);
         remove(path);
     }

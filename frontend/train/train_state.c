@@ -18,7 +18,7 @@ static const struct {
     {"loss_sum", K_FINITE, 0},  {"seen", K_NONNEG, 0},      {"acc_hit", K_NONNEG, 0}, {"acc_w", K_NONNEG, 0},
     {"plateau_lr", K_NONNEG, 0}, {"ckpt", K_MONITOR, 0},    {"es", K_MONITOR, 0},    {"rlr", K_MONITOR, 0},
     {"history", K_HISTORY, 0},  {"es_stop", K_BOOL, 1},     {"confusion", K_COUNTS, 1},
-    {"best_model", K_TEXT, 1},
+    {"best_model", K_TEXT, 1},  {"csv_base", K_INT64, 1},
 };
 
 static int bad(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

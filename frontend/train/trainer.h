@@ -113,6 +113,8 @@ typedef struct tlcl_train_plan {
     int resume;                      /* tlcl_resume_mode */
     char state_path[1100];           /* run_state.json, written when training completes ("" = none) */
     char best_model[1024];           /* out: the checkpoint ModelCheckpoint last saved ("" = none) */
+    long long csv_base;              /* in/out: bytes of the CSV log before this run's rows (CSVLogger
+                                        append: true); a resumed backup restores the value of the run's start */
     int progress;                    /* progress bar on a terminal */
     FILE *log;                       /* also receives the per-epoch lines (may be NULL) */
     tlcl_metrics_fn metrics;         /* extra validation metrics (may be NULL) */
