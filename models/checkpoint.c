@@ -58,6 +58,8 @@ static cJSON *metadata(const tlcl_model *m, const char *const *class_names, int 
     cJSON_AddStringToObject(meta, "tlcl_version", TLCL_VERSION_STRING);
     cJSON_AddStringToObject(meta, "architecture", m->arch.name);
     meta_int(meta, "input_size", m->size);
+    meta_int(meta, "image_height", m->image_h); /* != input_size: the network resizes first (Keras Resizing) */
+    meta_int(meta, "image_width", m->image_w);
     meta_int(meta, "include_top", m->include_top);
     meta_int(meta, "classes", m->classes);
     cJSON *pre = cJSON_CreateObject();
@@ -384,6 +386,10 @@ tlcl_status tlcl_checkpoint_options(const tlcl_checkpoint *c, tlcl_model_options
         meta_read_int(c, "classes", classes, 0, 1000000, &o->classes, err, err_len) != TLCL_OK ||
         meta_read_int(c, "include_top", top, 0, 1, &o->include_top, err, err_len) != TLCL_OK)
         return TLCL_ERR_FORMAT;
+    const char *ih = tlcl_checkpoint_meta(c, "image_height"), *iw = tlcl_checkpoint_meta(c, "image_width");
+    if ((ih && meta_read_int(c, "image_height", ih, 1, 16384, &o->image_h, err, err_len) != TLCL_OK) ||
+        (iw && meta_read_int(c, "image_width", iw, 1, 16384, &o->image_w, err, err_len) != TLCL_OK))
+        return TLCL_ERR_FORMAT; /* absent in older checkpoints: the input size */
     TLCL_TRY(check_class_names(c, o->include_top ? o->classes : -1, err, err_len));
     cJSON *head = cJSON_Parse(tlcl_checkpoint_meta(c, "head") ? tlcl_checkpoint_meta(c, "head") : "{}");
     cJSON *units = cJSON_GetObjectItemCaseSensitive(head, "units");

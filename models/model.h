@@ -106,6 +106,8 @@ typedef struct tlcl_dense_layer {
 typedef struct tlcl_model_options {
     const char *arch;          /* architecture name */
     int size;                  /* input size (>= 32); 0: the architecture's default */
+    int image_h, image_w;      /* the images' size when it differs from size: the network starts with
+                                  Keras's Resizing(size, size) (bilinear, half-pixel); 0: size */
     int classes;               /* 0 with include_top: 1000 */
     int include_top;           /* 1: the classifier (ImageNet top or the configured head) */
     int head_units[4];         /* optional dense stack before the classifier (0-terminated) */
@@ -117,6 +119,7 @@ typedef struct tlcl_model_options {
 typedef struct tlcl_model {
     tlcl_arch arch;
     int size, classes, include_top;
+    int image_h, image_w;       /* what the network takes; != size: a Resizing layer first */
     tlcl_params params;
     tlcl_convbn stem, top;
     tlcl_block *blocks;
@@ -131,7 +134,7 @@ typedef struct tlcl_model {
     /* device state of the last forward */
     tlcl_engine *eng;
     int batch;
-    tlcl_tensor input, pooled, dropped, dinput;
+    tlcl_tensor resized, input, pooled, dropped, dinput;
     int want_input_grad;        /* backward also fills dinput (d loss / d raw pixels); off by default */
     uint32_t seed;
     int training;

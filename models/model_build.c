@@ -252,6 +252,12 @@ tlcl_status tlcl_model_build(tlcl_model *m, const tlcl_model_options *o, char *e
         snprintf(err, err_len, "input size %d is too small: EfficientNet needs at least 32", m->size);
         return TLCL_ERR_ARG;
     }
+    m->image_h = o->image_h > 0 ? o->image_h : m->size;
+    m->image_w = o->image_w > 0 ? o->image_w : m->size;
+    if (m->image_h > 16384 || m->image_w > 16384) {
+        snprintf(err, err_len, "image size %dx%d is too large (at most 16384)", m->image_h, m->image_w);
+        return TLCL_ERR_ARG;
+    }
     m->include_top = o->include_top;
     m->classes = o->include_top ? (o->classes > 0 ? o->classes : 1000) : 0;
     m->head_dropout = o->head_dropout >= 0 ? o->head_dropout : a->dropout;

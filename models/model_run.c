@@ -239,6 +239,7 @@ void tlcl_model_release_activations(tlcl_model *m)
 {
     if (!m->eng)
         return;
+    release(m, &m->resized);
     release(m, &m->input);
     convbn_release(m, &m->stem);
     for (int i = 0; i < m->nblocks; i++) {
@@ -275,13 +276,29 @@ static void drop_unneeded(tlcl_model *m, int position, tlcl_tensor *input_of_lay
 
 static tlcl_tensor *block_output_mut(tlcl_block *b) { return b->residual ? &b->out : &b->project.out; }
 
+/* Keras's Resizing(size, size) in front of the network: images of another
+ * size are resized on the device (bilinear, half-pixel centres). */
+static tlcl_status resize_input(tlcl_model *m, const tlcl_tensor **input)
+{
+    if ((*input)->h == m->size && (*input)->w == m->size)
+        return TLCL_OK;
+    scope(m, "resizing", "", TLCL_PHASE_FWD, tlcl_move_cost(tlcl_tensor_count(*input), (double)(*input)->n * m->size *
+                                                                                            m->size * 3));
+    TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->resized, "resized input", (*input)->n, m->size, m->size, 3));
+    TLCL_TRY(tlcl_resize_bilinear_forward(m->eng, &m->resized, *input));
+    *input = &m->resized;
+    return TLCL_OK;
+}
+
 static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
 {
+    TLCL_TRY(resize_input(m, &input));
     TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
     scope(m, "preprocess", "", TLCL_PHASE_FWD, tlcl_move_cost(tlcl_tensor_count(input), tlcl_tensor_count(input)));
     TLCL_TRY(tlcl_affine_channels(m->eng, &m->input, input, m->pre_scale, m->pre_shift));
     TLCL_TRY(convbn_forward(m, &m->stem, &m->input, 0));
     drop_unneeded(m, 0, &m->input);
+    release(m, &m->resized); /* the affine copy is what backward reads */
     tlcl_tensor *x = &m->stem.out;
     for (int i = 0; i < m->nblocks; i++) {
         TLCL_TRY(block_forward(m, &m->blocks[i], i, x));
@@ -338,10 +355,10 @@ tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int trai
     if (!m->eng)
         return TLCL_ERR_ARG;
     tlcl_model_release_activations(m);
-    if (input->h != m->size || input->w != m->size || input->c != 3)
+    if (input->h != m->image_h || input->w != m->image_w || input->c != 3)
         return tlcl_cl_fail(tlcl_engine_cl(m->eng), TLCL_ERR_ARG,
-                            "%s expects input (N, %d, %d, 3), got (%d, %d, %d, %d)", m->arch.name, m->size, m->size,
-                            input->n, input->h, input->w, input->c);
+                            "%s expects input (N, %d, %d, 3), got (%d, %d, %d, %d)", m->arch.name, m->image_h,
+                            m->image_w, input->n, input->h, input->w, input->c);
     m->batch = input->n;
     m->training = training;
     m->seed = seed;
@@ -440,10 +457,18 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
         release(m, dx);
         if (!m->want_input_grad)
             return TLCL_OK;
-        /* gradient with respect to the raw pixels: preprocessing is affine */
-        TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->dinput, "dinput", d.n, d.h, d.w, 3));
-        TLCL_TRY(tlcl_affine_channels(m->eng, &m->dinput, &d, m->pre_scale, NULL));
+        /* gradient with respect to the raw pixels: preprocessing is affine, resizing linear */
+        tlcl_tensor dpre = {0};
+        int resized = m->image_h != m->size || m->image_w != m->size;
+        tlcl_tensor *dst = resized ? &dpre : &m->dinput;
+        TLCL_TRY(tlcl_tensor_alloc(m->eng, dst, "dinput", d.n, d.h, d.w, 3));
+        TLCL_TRY(tlcl_affine_channels(m->eng, dst, &d, m->pre_scale, NULL));
         release(m, &d);
+        if (resized) {
+            TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->dinput, "dinput", d.n, m->image_h, m->image_w, 3));
+            TLCL_TRY(tlcl_resize_bilinear_backward(m->eng, &m->dinput, &dpre));
+            release(m, &dpre);
+        }
     }
     release(m, dx);
     return TLCL_OK;

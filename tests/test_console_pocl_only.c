@@ -73,6 +73,49 @@ static void keras_names(harness *h, int device)
     expect_line(h, file, "each save names its file");
 }
 
+/* model.input_size 32 under train.data_dir.image_size [40, 36] (seed 001
+ * resizes 512 -> 224 in the model): the images are cached at 40x36, the
+ * network resizes them (Keras's Resizing), the checkpoint records both, and
+ * predict feeds it 40x36 images. */
+static void resizing_model(harness *h, int device)
+{
+    char path[400], cmd[1200];
+    snprintf(path, sizeof path, "%s/resize.yaml", root);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "train:\n"
+               "  config: {seed: 3, epochs: 1, batch_size: 4}\n"
+               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [40, 36]}\n"
+               "  artefacts: {base_dir: resize}\n"
+               "  metrics: {base_dir: resize/metrics}\n"
+               "  records: {base_dir: resize/records}\n"
+               "model: {architecture: efficientnet-b0, weights: none, input_size: 32}\n");
+    fclose(f);
+    int rc = train(device, "resize.yaml");
+    harness_expectf(h, rc == 0, "input_size 32 under image_size [40, 36] trains (rc %d)", rc);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' predict --device=%d --model resize/best_model.safetensors "
+             "data/circles/img00.png 2>&1", root, TLCL_BINARY, device);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = '\0';
+    rc = p ? pclose(p) : -1;
+    harness_expectf(h, rc == 0 && strstr(out, "img00.png,"), "predict with that checkpoint (40x36 images, resized "
+                    "by the network): %s", out);
+    snprintf(path, sizeof path, "%s/resize/best_model.safetensors", root);
+    char *text = NULL;
+    f = fopen(path, "rb");
+    unsigned long long hlen = 0;
+    if (f && fread(&hlen, 8, 1, f) == 1 && hlen < (1u << 20) && (text = calloc(hlen + 1, 1)) &&
+        fread(text, 1, hlen, f) == hlen)
+        harness_expect(h, strstr(text, "\"image_height\":\"40\"") && strstr(text, "\"image_width\":\"36\"") &&
+                              strstr(text, "\"input_size\":\"32\""),
+                       "the checkpoint records input_size 32 and the 40x36 images");
+    else
+        harness_fail(h, "cannot read %s", path);
+    free(text);
+    if (f)
+        fclose(f);
+}
+
 int main(void)
 {
     harness h;
@@ -131,6 +174,7 @@ int main(void)
     harness_expect(&h, access(file, F_OK) == 0 && access(gone, F_OK) != 0,
                    "test_report.json is now test_report.stale.json");
     keras_names(&h, device);
+    resizing_model(&h, device);
     char rm[400];
     snprintf(rm, sizeof rm, "rm -rf '%s'", root);
     if (system(rm) != 0)

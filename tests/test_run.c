@@ -6,6 +6,7 @@
  * features (gathered on the device) giving the same predictions as the
  * images they came from. */
 #include "harness.h"
+#include "image_load.h"
 #include "ref_loss.h"
 #include "run.h"
 
@@ -265,6 +266,58 @@ static void test_cached_features(harness *h)
     world_close(&w);
 }
 
+/* Keras's Resizing(size, size) as the network's first layer (an image size
+ * other than the input size): the model fed 45x38 images predicts what the
+ * same model without the layer predicts from the images resized on the host
+ * by tlcl_image_resize (TensorFlow's bilinear, half-pixel centres). */
+static void test_resizing_layer(harness *h)
+{
+    enum { IH = 45, IW = 38, N = 4 };
+    tlcl_model a, b;
+    tlcl_run *ra = NULL, *rb = NULL;
+    char err[512];
+    tlcl_model_options o = tlcl_model_options_default();
+    o.custom = &TINY;
+    o.classes = CLASSES;
+    int bad = tlcl_model_build(&b, &o, err, sizeof err) != TLCL_OK;
+    o.image_h = IH, o.image_w = IW;
+    bad = bad || tlcl_model_build(&a, &o, err, sizeof err) != TLCL_OK;
+    if (bad || harness_status(h, tlcl_model_alloc(&a, h->eng, 7), "alloc") ||
+        harness_status(h, tlcl_model_alloc(&b, h->eng, 7), "alloc") ||
+        tlcl_run_create(&ra, &a, &(tlcl_loss_spec){0}, err, sizeof err) != TLCL_OK ||
+        tlcl_run_create(&rb, &b, &(tlcl_loss_spec){0}, err, sizeof err) != TLCL_OK) {
+        harness_fail(h, "resizing: %s", err);
+        return;
+    }
+    static unsigned char rgb[N][IH * IW * 3];
+    static float big[N * IH * IW * 3], small[N * SIZE * SIZE * 3];
+    for (int k = 0; k < N; k++) {
+        for (int i = 0; i < IH * IW * 3; i++)
+            rgb[k][i] = (unsigned char)harness_uniform(h, 0, 256), big[(size_t)k * IH * IW * 3 + i] = rgb[k][i];
+        tlcl_image img = {IW, IH, rgb[k]};
+        tlcl_image_resize(&img, SIZE, SIZE, small + (size_t)k * SIZE * SIZE * 3);
+    }
+    float pa[N * CLASSES], pb[N * CLASSES];
+    tlcl_run_batch *ba, *bb;
+    tlcl_run_stats st;
+    if (!harness_status(h, tlcl_run_load(ra, &(tlcl_run_input){.images = big, .count = N}, NULL, &ba), "load") &&
+        !harness_status(h, tlcl_run_predict(ra, ba, pa), "predict") && !harness_status(h, tlcl_run_sync(ra, &st), "sync") &&
+        !harness_status(h, tlcl_run_load(rb, &(tlcl_run_input){.images = small, .count = N}, NULL, &bb), "load") &&
+        !harness_status(h, tlcl_run_predict(rb, bb, pb), "predict") && !harness_status(h, tlcl_run_sync(rb, &st), "sync")) {
+        float la[N * CLASSES], lb[N * CLASSES]; /* logits: probabilities near 1/C would hide a difference */
+        if (!harness_status(h, tlcl_tensor_download(h->eng, tlcl_run_logits(ra), la), "logits") &&
+            !harness_status(h, tlcl_tensor_download(h->eng, tlcl_run_logits(rb), lb), "logits")) {
+            double *ref = harness_to_double(lb, N * CLASSES);
+            harness_close(h, "45x38 images through the Resizing layer = the host-resized 32x32 images (logits)", la,
+                          ref, N * CLASSES, 1e-4, 1e-5);
+            printf("     logits %g %g %g ... (host-resized: %g %g %g)\n", la[0], la[1], la[2], lb[0], lb[1], lb[2]);
+            free(ref);
+        }
+    }
+    tlcl_run_free(ra), tlcl_run_free(rb);
+    tlcl_model_free(&a), tlcl_model_free(&b);
+}
+
 int main(void)
 {
     harness h;
@@ -273,5 +326,6 @@ int main(void)
     test_counters(&h, TLCL_LOSS_KIND_FOCAL);
     test_nonfinite_guard(&h);
     test_cached_features(&h);
+    test_resizing_layer(&h);
     return harness_finish(&h);
 }

@@ -436,7 +436,8 @@ static int predict_stream(predictor *p, const file_list *files, int first, const
     tlcl_image_stream *st;
     float *probs = malloc((size_t)a->batch * p->m.classes * sizeof *probs);
     float *logits = a->logits ? malloc((size_t)a->batch * p->m.classes * sizeof *logits) : NULL;
-    if (!probs || (a->logits && !logits) || tlcl_image_stream_open(&st, (const char *const *)files->v, files->n, first, p->m.size, a->batch)) {
+    if (!probs || (a->logits && !logits) || tlcl_image_stream_open(&st, (const char *const *)files->v, files->n, first, p->m.image_h,
+                                                    p->m.image_w, a->batch)) {
         fprintf(stderr, "tlcl predict: out of host memory\n");
         free(probs), free(logits);
         return -1;

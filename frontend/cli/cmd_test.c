@@ -200,7 +200,7 @@ static tlcl_status open_data(test_run *r, const test_cli *o)
         return s;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/image_cache", o->out);
-    if (tlcl_image_cache_open(&r->cache, dir, (const char *const *)r->files, n, r->model.size, r->model.size, 0,
+    if (tlcl_image_cache_open(&r->cache, dir, (const char *const *)r->files, n, r->model.image_h, r->model.image_w, 0,
                               r->err, sizeof r->err) != 0)
         return TLCL_ERR_IO;
     tlcl_image_cache_fill(&r->cache, 2, isatty(2), warn, NULL);

@@ -188,11 +188,7 @@ static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
         return key_error(c, err, len, "train.data_dir.image_size",
                          "'train.data_dir.image_size': the network takes square inputs; give [S, S] or set "
                          "model.input_size");
-    if (size && (d->image_size[0] != size || d->image_size[1] != size))
-        return key_error(c, err, len, "model.input_size",
-                         "'model.input_size' %d differs from train.data_dir.image_size [%d, %d]", size,
-                         d->image_size[0], d->image_size[1]);
-    return TLCL_OK;
+    return TLCL_OK; /* an input_size other than image_size: the network resizes first, as Keras's Resizing */
 }
 
 static tlcl_status check_model(const tlcl_config *c, char *err, size_t len)

@@ -175,7 +175,9 @@ const cfg_key cfg_keys[] = {
      .flags = CFG_NULLABLE, .def = "imagenet",
      .doc = "imagenet (pretrained base), null (random initialisation), or the path of a tlcl checkpoint."},
     INT("model.input_size", model.input_size, 0, 8192, "0",
-        "Square input size of the network; 0: train.data_dir.image_size (which must then be square)."),
+        "Square input size of the network; 0: train.data_dir.image_size (which must then be square).\n"
+        "Another size than image_size: the images are loaded at image_size and the network resizes\n"
+        "them first, as Keras's Resizing layer (seed 001: 512 -> 224)."),
     FLT("model.drop_connect_rate", model.drop_connect_rate, 0, 1, CFG_HI_OPEN, "0.2",
         "Stochastic depth rate of the base (Keras 0.2)."),
     {.key = "model.head.units", .type = CFG_INT_LIST, .offset = OFF(model.head.units), .size = TLCL_CFG_MAX_HEAD,

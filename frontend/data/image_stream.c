@@ -19,7 +19,7 @@ typedef struct slot {
 
 struct tlcl_image_stream {
     const char *const *files;
-    int n, size, batch, pos;    /* pos: the next file the decoder reads */
+    int n, h, w, batch, pos;    /* pos: the next file the decoder reads */
     slot slots[SLOTS];
     int fill, take;             /* the slot the decoder fills next, the consumer takes next */
     int held;                   /* the consumer holds slot take - 1 */
@@ -34,11 +34,11 @@ struct tlcl_image_stream {
  * decoder thread touches pos and an unready slot). */
 static void decode_batch(tlcl_image_stream *st, slot *s)
 {
-    size_t per = (size_t)st->size * st->size * 3;
+    size_t per = (size_t)st->h * st->w * 3;
     int count = 0;
     for (; count < st->batch && st->pos < st->n; st->pos++) {
         char err[1024];
-        if (tlcl_image_load_resized(st->files[st->pos], st->size, st->size, s->pixels + per * (size_t)count, err,
+        if (tlcl_image_load_resized(st->files[st->pos], st->h, st->w, s->pixels + per * (size_t)count, err,
                                     sizeof err) == 0)
             s->file[count++] = st->pos;
         else
@@ -73,14 +73,15 @@ static void *decoder(void *arg)
     }
 }
 
-int tlcl_image_stream_open(tlcl_image_stream **out, const char *const *files, int n, int first, int size, int batch)
+int tlcl_image_stream_open(tlcl_image_stream **out, const char *const *files, int n, int first, int h, int w,
+                           int batch)
 {
     *out = NULL;
     tlcl_image_stream *st = calloc(1, sizeof *st);
     if (!st)
         return -1;
-    *st = (tlcl_image_stream){.files = files, .n = n, .size = size, .batch = batch, .pos = first < n ? first : n};
-    size_t per = (size_t)size * size * 3;
+    *st = (tlcl_image_stream){.files = files, .n = n, .h = h, .w = w, .batch = batch, .pos = first < n ? first : n};
+    size_t per = (size_t)h * w * 3;
     for (int i = 0; i < SLOTS; i++) {
         st->slots[i].pixels = malloc(per * (size_t)batch * sizeof(float));
         st->slots[i].file = malloc((size_t)batch * sizeof(int));

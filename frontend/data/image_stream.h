@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 typedef struct tlcl_image_batch {
-    const float *pixels;   /* [count, size, size, 3] raw RGB 0..255 */
+    const float *pixels;   /* [count, h, w, 3] raw RGB 0..255 */
     const int *file;       /* [count] index of each image in the file list */
     int count;             /* decoded images (0 when every file of the batch was unreadable) */
     int next;              /* the file index after this batch: where a resumed run starts */
@@ -17,9 +17,10 @@ typedef struct tlcl_image_batch {
 
 typedef struct tlcl_image_stream tlcl_image_stream;
 
-/* Streams files[first..n) at size x size, batch files at a time. files must
+/* Streams files[first..n) at h x w, batch files at a time. files must
  * outlive the stream. Returns 0, or -1 (out of memory, or no thread). */
-int tlcl_image_stream_open(tlcl_image_stream **out, const char *const *files, int n, int first, int size, int batch);
+int tlcl_image_stream_open(tlcl_image_stream **out, const char *const *files, int n, int first, int h, int w,
+                           int batch);
 /* The next batch in file order, or NULL at the end. Valid until the next
  * call (the previous batch's memory is handed back to the decoder then). */
 const tlcl_image_batch *tlcl_image_stream_next(tlcl_image_stream *s);

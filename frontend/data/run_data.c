@@ -174,8 +174,10 @@ static tlcl_status fill_cache(tlcl_run_data *d, const tlcl_config *c, tlcl_warn_
         snprintf(dir, sizeof dir, "%s", c->train.data_dir.cache_dir);
     else
         snprintf(dir, sizeof dir, "%s/image_cache", c->train.artefacts.base_dir);
-    int size = c->model.input_size > 0 ? c->model.input_size : c->train.data_dir.image_size[0];
-    if (tlcl_image_cache_open(&d->cache, dir, (const char *const *)d->files, d->nfiles, size, size,
+    /* at the data's size, as image_dataset_from_directory; a model.input_size other than it is the
+     * network's first layer (Keras's Resizing), not a second resize here */
+    const int *size = c->train.data_dir.image_size;
+    if (tlcl_image_cache_open(&d->cache, dir, (const char *const *)d->files, d->nfiles, size[0], size[1],
                               c->train.data_dir.crop_to_aspect_ratio, err, len) != 0)
         return TLCL_ERR_IO;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -24,6 +24,8 @@ tlcl_model_options tlcl_plan_model_options(const tlcl_config *c, int classes)
     tlcl_model_options o = tlcl_model_options_default();
     o.arch = c->model.architecture;
     o.size = c->model.input_size > 0 ? c->model.input_size : c->train.data_dir.image_size[0];
+    o.image_h = c->train.data_dir.image_size[0]; /* another size than the input: Keras's Resizing layer first */
+    o.image_w = c->train.data_dir.image_size[1];
     o.classes = classes;
     o.include_top = 1;
     for (int i = 0; i < c->model.head.units_count && i < 4; i++)

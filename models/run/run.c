@@ -197,12 +197,12 @@ tlcl_status tlcl_run_load(tlcl_run *r, const tlcl_run_input *in, const tlcl_tens
     r->next_slot ^= 1;
     /* the slot's staging memory is free once its previous write is done */
     TLCL_TRY(tlcl_cl_wait(r->cl, &b->uploaded, "batch upload"));
-    size_t pixels = (size_t)m->size * m->size * 3;
+    size_t pixels = (size_t)m->image_h * m->image_w * 3;
     TLCL_TRY(slot_reserve(r, b, (size_t)n * (features ? (size_t)C : pixels), n));
     b->count = n, b->has_labels = in->labels != NULL, b->has_weights = in->weights != NULL;
     b->features = features != NULL;
     tlcl_tensor x = b->x;
-    b->x = features ? (tlcl_tensor){x.buf, n, 1, 1, C, "features", 0} : (tlcl_tensor){x.buf, n, m->size, m->size, 3, "images", 0};
+    b->x = features ? (tlcl_tensor){x.buf, n, 1, 1, C, "features", 0} : (tlcl_tensor){x.buf, n, m->image_h, m->image_w, 3, "images", 0};
     if (b->has_labels)
         TLCL_TRY(stage(r, b, &b->labels, b->host_labels, in->labels, (size_t)n * sizeof(int), "labels"));
     if (b->has_weights)
