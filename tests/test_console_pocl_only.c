@@ -116,6 +116,34 @@ static void resizing_model(harness *h, int device)
         fclose(f);
 }
 
+/* save_freq in batches: a save every 2 batches of the 5 of an epoch, named
+ * by {epoch} and {batch} (1-based, as Keras), none at the epoch's end. */
+static void batch_saves(harness *h, int device)
+{
+    char path[400], file[600];
+    snprintf(path, sizeof path, "%s/batches.yaml", root);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "train:\n"
+               "  config: {seed: 3, epochs: 1, batch_size: 4}\n"
+               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [32, 32]}\n"
+               "  artefacts: {base_dir: batches, best_model: 'b_{epoch:02d}_{batch:03d}.safetensors'}\n"
+               "  metrics: {base_dir: batches/metrics}\n"
+               "  records: {base_dir: batches/records}\n"
+               "model: {architecture: efficientnet-b0, weights: none}\n"
+               "callbacks: {model_checkpoint: {save_freq: 2, save_best_only: false, monitor: loss}}\n");
+    fclose(f);
+    int rc = train(device, "batches.yaml");
+    int found = 0;
+    const int want[3] = {2, 4, 5};
+    for (int i = 0; i < 3; i++) {
+        snprintf(file, sizeof file, "%s/batches/b_01_%03d.safetensors", root, want[i]);
+        found += (access(file, F_OK) == 0) << i;
+    }
+    harness_expectf(h, rc == 0 && found == 3, "save_freq 2 of 5 batches: b_01_002 and b_01_004, no b_01_005 (rc %d, "
+                    "found mask %d)", rc, found);
+    expect_line(h, "epoch 1 batch 2: loss ", "each batch save is on the console as it happens");
+}
+
 int main(void)
 {
     harness h;
@@ -175,6 +203,7 @@ int main(void)
                    "test_report.json is now test_report.stale.json");
     keras_names(&h, device);
     resizing_model(&h, device);
+    batch_saves(&h, device);
     char rm[400];
     snprintf(rm, sizeof rm, "rm -rf '%s'", root);
     if (system(rm) != 0)

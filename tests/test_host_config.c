@@ -114,6 +114,9 @@ static void test_name_template(harness *h)
                  "train: {data_dir: {train: d}, artefacts: {best_model: 'm_{epoch:02d}_{val_kappa:.3f}.safetensors'}}\n",
                  "1:43", "'train.artefacts.best_model': '{val_kappa}' is neither epoch nor a value an epoch logs",
                  "{epoch:02d}");
+    expect_error(h, "batch saves of the best model by a validation monitor",
+                 "train: {data_dir: {train: d}}\ncallbacks: {model_checkpoint: {save_freq: 10}}\n", "2:32",
+                 "'callbacks.model_checkpoint.save_freq': 10 batches saves mid-epoch", "monitor a training-side value");
     const char *path = write_file("tpl.yaml", "train: {data_dir: {train: d}, artefacts: {best_model: "
                                               "'m_{epoch:02d}_{val_loss:.4f}.weights.h5'}}\n");
     char err_buf[1024] = "";

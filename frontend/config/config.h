@@ -197,6 +197,7 @@ typedef struct tlcl_config {
             int enabled, mode, save_best_only;
             char monitor[TLCL_CFG_NAME_MAX];
             double initial_value_threshold; /* NAN: none */
+            int save_freq;                  /* 0: each epoch; N: every N batches */
         } model_checkpoint;
         struct {
             int enabled, save_freq; /* save_freq 0: every epoch, N: every N batches */

@@ -131,6 +131,8 @@ static tlcl_status check_best_model_name(const tlcl_config *c, char *err, size_t
     const char *keys[256];
     int n = 0, fields = 0;
     logged_keys(c, 0, logged, sizeof logged);
+    if (c->callbacks.model_checkpoint.save_freq > 0) /* mid-epoch saves: {batch}, the training side's values */
+        strncat(logged, ", batch", sizeof logged - strlen(logged) - 1);
     char *save = NULL;
     for (char *k = strtok_r(logged, ", ", &save); k && n < 256; k = strtok_r(NULL, ", ", &save))
         keys[n++] = k;
@@ -145,6 +147,13 @@ static tlcl_status check_best_model_name(const tlcl_config *c, char *err, size_t
 static tlcl_status check_monitors(const tlcl_config *c, char *err, size_t len)
 {
     tlcl_status s = TLCL_OK;
+    const __typeof__(c->callbacks.model_checkpoint) *mc = &c->callbacks.model_checkpoint;
+    if (mc->enabled && mc->save_freq > 0 && mc->save_best_only && strncmp(mc->monitor, "val_", 4) == 0)
+        return key_error(c, err, len, "callbacks.model_checkpoint.save_freq",
+                         "'callbacks.model_checkpoint.save_freq': %d batches saves mid-epoch, where only the "
+                         "training side's values are known, and the monitor is '%s': monitor a training-side "
+                         "value (loss, accuracy, ...) or save each epoch",
+                         mc->save_freq, mc->monitor);
     if (c->callbacks.model_checkpoint.enabled)
         s = check_monitor(c, "callbacks.model_checkpoint.monitor", c->callbacks.model_checkpoint.monitor, err, len);
     if (!s && c->callbacks.early_stopping.enabled)

@@ -274,6 +274,10 @@ const cfg_key cfg_keys[] = {
         "Quantity monitored: loss, val_loss, or a metric below with or without val_."),
     ENUM("callbacks.model_checkpoint.mode", callbacks.model_checkpoint.mode, mode_names, "auto",
          "auto (min for losses, max for metrics), min or max."),
+    {.key = "callbacks.model_checkpoint.save_freq", .type = CFG_SAVE_FREQ,
+     .offset = OFF(callbacks.model_checkpoint.save_freq), .def = "epoch",
+     .doc = "epoch, or a number of batches between saves (Keras's save_freq); mid-epoch saves see the\n"
+            "training values only ({batch} names the batch in best_model)."},
     BOOL("callbacks.model_checkpoint.save_best_only", callbacks.model_checkpoint.save_best_only, "true",
          "Save only on improvement. Keras's default is false; best_model means true."),
     FLT("callbacks.model_checkpoint.initial_value_threshold", callbacks.model_checkpoint.initial_value_threshold,

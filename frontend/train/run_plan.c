@@ -186,6 +186,7 @@ static void plan_callbacks(const tlcl_config *c, tlcl_train_plan *p)
         snprintf(cb->checkpoint_monitor, sizeof cb->checkpoint_monitor, "%s", c->callbacks.model_checkpoint.monitor);
         cb->checkpoint_mode = (tlcl_monitor)c->callbacks.model_checkpoint.mode;
         cb->save_best_only = c->callbacks.model_checkpoint.save_best_only;
+        cb->checkpoint_every_batches = c->callbacks.model_checkpoint.save_freq;
     }
     if (c->callbacks.backup.enabled) {
         snprintf(cb->backup_dir, sizeof cb->backup_dir, "%s", c->train.artefacts.backup_dir);

@@ -252,6 +252,14 @@ static void note(trainer *t, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The callbacks' lines noted so far, to the console and the log. */
+static void flush_notes(trainer *t)
+{
+    for (int i = 0; i < t->nnotes; i++)
+        trainer_say(t, stdout, "%s", t->notes[i]);
+    t->nnotes = 0;
+}
+
 /* "0.8123", or "inf" / "-inf" before any best (Keras's first "improved from inf"). */
 static const char *best_text(const monitor *m, char *buf, size_t len)
 {
@@ -262,7 +270,9 @@ static const char *best_text(const monitor *m, char *buf, size_t len)
     return buf;
 }
 
-static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs)
+/* ModelCheckpoint at an epoch's end (batch 0) or after batch `batch` of it
+ * (save_freq in batches: logs then hold the training side's values). */
+static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs, int batch)
 {
     const tlcl_callbacks *cb = &t->p->cb;
     const char *key = cb->checkpoint_monitor;
@@ -271,7 +281,11 @@ static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs)
     if (!cb->checkpoint_path[0])
         return TLCL_OK;
     int have = tlcl_logs_get(logs, key, &v), epoch = t->st.epoch + 1;
-    char path[1024], ckpt[1100], why[300];
+    char path[1024], ckpt[1100], why[300], when[48];
+    if (batch > 0)
+        snprintf(when, sizeof when, "epoch %d batch %d", epoch, batch);
+    else
+        snprintf(when, sizeof when, "epoch %d", epoch);
     const char *keys[TLCL_LOGS_MAX];
     for (int i = 0; i < logs->n; i++)
         keys[i] = logs->key[i];
@@ -279,7 +293,7 @@ static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs)
                                 sizeof why) != 0)
         return trainer_fail(t, TLCL_ERR_ARG, "train.artefacts.best_model: %s", why);
     if (cb->save_best_only && have && !improved(&t->st.ckpt, v, 0)) {
-        note(t, "epoch %d: %s did not improve from %s", epoch, key, best_text(&t->st.ckpt, was, sizeof was));
+        note(t, "%s: %s did not improve from %s", when, key, best_text(&t->st.ckpt, was, sizeof was));
         return TLCL_OK;
     }
     if (have) {
@@ -287,11 +301,11 @@ static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs)
         t->st.ckpt.best = v, t->st.ckpt.has_best = 1, t->st.ckpt.best_epoch = epoch;
         t->st.ckpt.best_phase = t->st.phase;
         if (cb->save_best_only)
-            note(t, "epoch %d: %s improved from %s to %.5g, saved to %s", epoch, key, was, v, path);
+            note(t, "%s: %s improved from %s to %.5g, saved to %s", when, key, was, v, path);
         else
-            note(t, "epoch %d: %s %.5g, saved to %s", epoch, key, v, path);
+            note(t, "%s: %s %.5g, saved to %s", when, key, v, path);
     } else {
-        note(t, "epoch %d: saved to %s (warning: the monitor %s is not logged)", epoch, path, key);
+        note(t, "%s: saved to %s (warning: the monitor %s is not logged)", when, path, key);
     }
     tlcl_plan_checkpoint_of(path, ckpt, sizeof ckpt);
     TLCL_TRY(tlcl_model_save(t->p->model, ckpt, t->p->class_names, t->p->classes, t->err, t->err_len));
@@ -365,9 +379,7 @@ static void print_epoch(trainer *t, const tlcl_logs *logs, int epochs)
         fprintf(t->p->log, "%s\n", line);
         fflush(t->p->log);
     }
-    for (int i = 0; i < t->nnotes; i++)
-        trainer_say(t, stdout, "%s", t->notes[i]);
-    t->nnotes = 0;
+    flush_notes(t);
 }
 
 static tlcl_status epoch_end(trainer *t, float lr_used)
@@ -386,7 +398,8 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     tlcl_logs_set(&logs, "learning_rate", lr_used);
     if (!t->st.ckpt.mode)
         t->st.ckpt.mode = monitor_mode(t->p->cb.checkpoint_monitor, t->p->cb.checkpoint_mode);
-    TLCL_TRY(checkpoint_callback(t, &logs));
+    if (!t->p->cb.checkpoint_every_batches) /* Keras's save_freq "epoch"; else the batches save */
+        TLCL_TRY(checkpoint_callback(t, &logs, 0));
     TLCL_TRY(early_stopping(t, &logs));
     reduce_on_plateau(t, &logs, lr_used);
     if (tlcl_history_add(t->h, &logs, t->st.epoch) != 0)
@@ -423,6 +436,25 @@ static tlcl_status progress_line(trainer *t, int nb, double t0, int done)
     return TLCL_OK;
 }
 
+/* ModelCheckpoint with save_freq in batches: the epoch's training values so
+ * far (as Keras's batch logs, running means), and the batch (1-based). */
+static tlcl_status batch_checkpoint(trainer *t)
+{
+    tlcl_logs logs = {0};
+    tlcl_run_stats st;
+    TLCL_TRY(trainer_totals(t, &st));
+    tlcl_logs_set(&logs, "loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
+    tlcl_logs_set(&logs, "accuracy", st.weight > 0 ? st.hits / st.weight : 0);
+    if (t->p->train_metrics)
+        t->p->train_metrics(t->p->metrics_ctx, st.confusion, t->p->classes, &logs);
+    tlcl_logs_set(&logs, "batch", t->st.batch);
+    TLCL_TRY(checkpoint_callback(t, &logs, t->st.batch));
+    if (t->p->progress)
+        fprintf(stderr, "\r\033[K");
+    flush_notes(t); /* now, not after the epoch's line: a save is an event of its batch */
+    return TLCL_OK;
+}
+
 static tlcl_status run_epoch(trainer *t)
 {
     tlcl_train_plan *p = t->p;
@@ -442,6 +474,8 @@ static tlcl_status run_epoch(trainer *t)
             TLCL_TRY(progress_line(t, nb, t0, done));
             last_sync = now_s();
         }
+        if (p->cb.checkpoint_every_batches > 0 && t->st.batch % p->cb.checkpoint_every_batches == 0)
+            TLCL_TRY(batch_checkpoint(t));
         if (p->cb.backup_every_batches > 0 && t->st.batch % p->cb.backup_every_batches == 0 && t->st.batch < nb)
             TLCL_TRY(trainer_backup_save(t));
     }

@@ -63,6 +63,7 @@ typedef struct tlcl_callbacks {
     char checkpoint_monitor[64];
     tlcl_monitor checkpoint_mode;
     int save_best_only;
+    int checkpoint_every_batches; /* 0 = at epoch ends (Keras save_freq "epoch") */
     /* backup and restore */
     char backup_dir[1024];       /* "" = none */
     int backup_every_batches;    /* 0 = at epoch ends only */
