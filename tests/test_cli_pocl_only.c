@@ -38,17 +38,12 @@ static char out[1 << 16]; /* the last command's stdout and stderr */
  * not exit), its output in out. */
 __attribute__((format(printf, 1, 2))) static int tlcl(const char *fmt, ...)
 {
-    char args[2000], cmd[2600];
+    char args[2000];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", root, TLCL_BINARY, args);
-    FILE *p = popen(cmd, "r");
-    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    out[n] = '\0';
-    int st = p ? pclose(p) : -1;
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return testdata_command(TLCL_BINARY, root, args, out, sizeof out);
 }
 
 static int has(const char *text)

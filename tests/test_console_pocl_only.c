@@ -19,15 +19,27 @@
 
 static char root[256], out[1 << 16];
 
-static int train(int device, const char *config)
+/* Writes NAME.yaml (run folder NAME, the shapes data at image_size,
+ * batches of 4) with the given epochs, artefacts keys and further
+ * sections, and runs `tlcl train --no-test` on it. */
+static int train(int device, const char *name, int epochs, const char *image_size, const char *artefacts,
+                 const char *rest)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' train --device=%d --no-test %s 2>&1", root, TLCL_BINARY, device, config);
-    FILE *p = popen(cmd, "r");
-    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    out[n] = '\0';
-    int st = p ? pclose(p) : -1;
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char path[400], args[600];
+    snprintf(path, sizeof path, "%s/%s.yaml", root, name);
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "train:\n"
+            "  config: {seed: 3, epochs: %d, batch_size: 4}\n"
+            "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: %s}\n"
+            "  artefacts: {base_dir: %s%s}\n"
+            "  metrics: {base_dir: %s/metrics}\n"
+            "  records: {base_dir: %s/records}\n"
+            "%s",
+            epochs, image_size, name, artefacts, name, name, rest);
+    fclose(f);
+    snprintf(args, sizeof args, "train --device=%d --no-test %s.yaml", device, name);
+    return testdata_command(TLCL_BINARY, root, args, out, sizeof out);
 }
 
 static void expect_line(harness *h, const char *text, const char *what)
@@ -40,19 +52,10 @@ static void expect_line(harness *h, const char *text, const char *what)
  * it; save_best_only false keeps one file per epoch. */
 static void keras_names(harness *h, int device)
 {
-    char path[400], file[500];
-    snprintf(path, sizeof path, "%s/keras.yaml", root);
-    FILE *f = fopen(path, "w");
-    fprintf(f, "train:\n"
-               "  config: {seed: 3, epochs: 2, batch_size: 4}\n"
-               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [32, 32]}\n"
-               "  artefacts: {base_dir: keras, best_model: 'm_{epoch:02d}_{val_loss:.3f}.weights.h5'}\n"
-               "  metrics: {base_dir: keras/metrics}\n"
-               "  records: {base_dir: keras/records}\n"
-               "model: {architecture: efficientnet-b0, weights: none}\n"
-               "callbacks: {model_checkpoint: {save_best_only: false}}\n");
-    fclose(f);
-    int rc = train(device, "keras.yaml");
+    char file[500];
+    int rc = train(device, "keras", 2, "[32, 32]", ", best_model: 'm_{epoch:02d}_{val_loss:.3f}.weights.h5'",
+                   "model: {architecture: efficientnet-b0, weights: none}\n"
+                   "callbacks: {model_checkpoint: {save_best_only: false}}\n");
     printf("%s", out);
     int both = 0;
     for (int e = 0; e < 2; e++) { /* the value in the name: found by glob, not re-rounded here */
@@ -79,30 +82,19 @@ static void keras_names(harness *h, int device)
  * predict feeds it 40x36 images. */
 static void resizing_model(harness *h, int device)
 {
-    char path[400], cmd[1200];
-    snprintf(path, sizeof path, "%s/resize.yaml", root);
-    FILE *f = fopen(path, "w");
-    fprintf(f, "train:\n"
-               "  config: {seed: 3, epochs: 1, batch_size: 4}\n"
-               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [40, 36]}\n"
-               "  artefacts: {base_dir: resize}\n"
-               "  metrics: {base_dir: resize/metrics}\n"
-               "  records: {base_dir: resize/records}\n"
-               "model: {architecture: efficientnet-b0, weights: none, input_size: 32}\n");
-    fclose(f);
-    int rc = train(device, "resize.yaml");
+    char path[400];
+    int rc = train(device, "resize", 1, "[40, 36]", "",
+                   "model: {architecture: efficientnet-b0, weights: none, input_size: 32}\n");
     harness_expectf(h, rc == 0, "input_size 32 under image_size [40, 36] trains (rc %d)", rc);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' predict --device=%d --model resize/best_model.safetensors "
-             "data/circles/img00.png 2>&1", root, TLCL_BINARY, device);
-    FILE *p = popen(cmd, "r");
-    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    out[n] = '\0';
-    rc = p ? pclose(p) : -1;
+    char args[200];
+    snprintf(args, sizeof args, "predict --device=%d --model resize/best_model.safetensors data/circles/img00.png",
+             device);
+    rc = testdata_command(TLCL_BINARY, root, args, out, sizeof out);
     harness_expectf(h, rc == 0 && strstr(out, "img00.png,"), "predict with that checkpoint (40x36 images, resized "
                     "by the network): %s", out);
     snprintf(path, sizeof path, "%s/resize/best_model.safetensors", root);
     char *text = NULL;
-    f = fopen(path, "rb");
+    FILE *f = fopen(path, "rb");
     unsigned long long hlen = 0;
     if (f && fread(&hlen, 8, 1, f) == 1 && hlen < (1u << 20) && (text = calloc(hlen + 1, 1)) &&
         fread(text, 1, hlen, f) == hlen)
@@ -120,19 +112,10 @@ static void resizing_model(harness *h, int device)
  * by {epoch} and {batch} (1-based, as Keras), none at the epoch's end. */
 static void batch_saves(harness *h, int device)
 {
-    char path[400], file[600];
-    snprintf(path, sizeof path, "%s/batches.yaml", root);
-    FILE *f = fopen(path, "w");
-    fprintf(f, "train:\n"
-               "  config: {seed: 3, epochs: 1, batch_size: 4}\n"
-               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [32, 32]}\n"
-               "  artefacts: {base_dir: batches, best_model: 'b_{epoch:02d}_{batch:03d}.safetensors'}\n"
-               "  metrics: {base_dir: batches/metrics}\n"
-               "  records: {base_dir: batches/records}\n"
-               "model: {architecture: efficientnet-b0, weights: none}\n"
-               "callbacks: {model_checkpoint: {save_freq: 2, save_best_only: false, monitor: loss}}\n");
-    fclose(f);
-    int rc = train(device, "batches.yaml");
+    char file[600];
+    int rc = train(device, "batches", 1, "[32, 32]", ", best_model: 'b_{epoch:02d}_{batch:03d}.safetensors'",
+                   "model: {architecture: efficientnet-b0, weights: none}\n"
+                   "callbacks: {model_checkpoint: {save_freq: 2, save_best_only: false, monitor: loss}}\n");
     int found = 0;
     const int want[3] = {2, 4, 5};
     for (int i = 0; i < 3; i++) {
@@ -151,27 +134,16 @@ int main(void)
     snprintf(root, sizeof root, "%s/tlcl_console_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root))
         return 1;
-    char data[300], path[400];
+    char data[300];
     snprintf(data, sizeof data, "%s/data", root);
     testdata_shapes(data, 8, 0);
-    snprintf(path, sizeof path, "%s/run.yaml", root);
-    FILE *f = fopen(path, "w");
-    fprintf(f, "train:\n"
-               "  config: {seed: 3, epochs: 4, batch_size: 4}\n"
-               "  data_dir: {train: data, validation_split: 0.25, split: stratified, image_size: [32, 32]}\n"
-               "  artefacts: {base_dir: artefacts}\n"
-               "  metrics: {base_dir: metrics}\n"
-               "  records: {base_dir: records}\n"
-               "model: {architecture: efficientnet-b0, weights: none}\n"
-               "class_weight: {circles: 2}\n"
-               "schedule: {name: reduce_on_plateau, patience: 1, min_delta: 10, factor: 0.5}\n"
-               "callbacks:\n"
-               "  early_stopping: {enabled: true, patience: 1, min_delta: 10, restore_best_weights: true}\n");
-    fclose(f);
     /* the test outputs of an earlier run, which --no-test must not leave beside the new model */
     char metrics[400], file[500];
-    snprintf(metrics, sizeof metrics, "%s/metrics", root);
+    snprintf(metrics, sizeof metrics, "%s/run", root);
     mkdir(metrics, 0755);
+    snprintf(metrics, sizeof metrics, "%s/run/metrics", root);
+    mkdir(metrics, 0755);
+    FILE *f;
     const char *earlier[2] = {"test_report.json", "test_confusion_matrix.csv"};
     for (int i = 0; i < 2; i++) {
         snprintf(file, sizeof file, "%s/%s", metrics, earlier[i]);
@@ -180,7 +152,12 @@ int main(void)
         fclose(f);
     }
     int device = tlcl_cl_device(h.cl)->index;
-    int rc = train(device, "run.yaml");
+    int rc = train(device, "run", 4, "[32, 32]", "",
+                   "model: {architecture: efficientnet-b0, weights: none}\n"
+                   "class_weight: {circles: 2}\n"
+                   "schedule: {name: reduce_on_plateau, patience: 1, min_delta: 10, factor: 0.5}\n"
+                   "callbacks:\n"
+                   "  early_stopping: {enabled: true, patience: 1, min_delta: 10, restore_best_weights: true}\n");
     printf("%s", out);
     harness_expectf(&h, rc == 0, "tlcl train ran (rc %d)", rc);
     harness_expect(&h, testdata_counts_are(out, "circles", 6, 2, 0) && testdata_counts_are(out, "total", 18, 6, 0),

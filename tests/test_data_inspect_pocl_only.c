@@ -25,13 +25,7 @@ static char root[256], out[1 << 15];
 
 static int tlcl(const char *args)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", root, TLCL_BINARY, args);
-    FILE *p = popen(cmd, "r");
-    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    out[n] = '\0';
-    int st = p ? pclose(p) : -1;
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return testdata_command(TLCL_BINARY, root, args, out, sizeof out);
 }
 
 static void write_config(const char *augment)

@@ -6,8 +6,10 @@
  * each vars group, and nothing more. The Sequential layout (hidden head
  * layers) is checked by a round trip through tlcl's import and by
  * tools/keras_export_check.py in real Keras. */
+#include "fixture.h"
 #include "harness.h"
 #include "model.h"
+#include "testdata.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -20,22 +22,7 @@ enum { SIZE = 64, CLASSES = 5 };
 
 static char tmpdir[256];
 
-static const char *fixture_dir(void)
-{
-    const char *d = getenv("TLCL_FIXTURE_DIR");
-    return d ? d : TLCL_FIXTURE_DIR;
-}
 
-/* The fixtures' scaled-down architecture (tools/make_keras_fixtures.py). */
-static tlcl_arch scaled_arch(const char *name)
-{
-    tlcl_arch a = *tlcl_arch_find(name);
-    snprintf(a.name, sizeof a.name, "%s", name);
-    a.width = 0.5, a.depth = 0.5;
-    a.default_size = SIZE;
-    a.dropout = 0.0f, a.drop_connect = 0.0f;
-    return a;
-}
 
 static int host_model(harness *h, tlcl_model *m, const tlcl_arch *a, const int *head_units)
 {
@@ -186,7 +173,7 @@ static void test_same_as_keras(harness *h, const char *arch, const char *fam)
     char ref[512], out[512], err[1024] = "";
     snprintf(ref, sizeof ref, "%s/keras_%s.weights.h5", fixture_dir(), fam);
     snprintf(out, sizeof out, "%s/%s.weights.h5", tmpdir, fam);
-    tlcl_arch a = scaled_arch(arch);
+    tlcl_arch a = testdata_keras_fixture_arch(arch);
     tlcl_model m;
     if (host_model(h, &m, &a, NULL))
         return;
@@ -223,7 +210,7 @@ static void test_sequential_round_trip(harness *h)
 {
     char out[512], err[1024] = "";
     snprintf(out, sizeof out, "%s/seq.weights.h5", tmpdir);
-    tlcl_arch a = scaled_arch("efficientnet-b0");
+    tlcl_arch a = testdata_keras_fixture_arch("efficientnet-b0");
     tlcl_model m, back;
     const int units[] = {8, 0};
     if (host_model(h, &m, &a, units) || host_model(h, &back, &a, units))
@@ -282,7 +269,7 @@ static void test_refusals(harness *h)
                     "Lite is refused, no file -> %s", err);
     snprintf(out, sizeof out, "%s/no/such/folder/x.weights.h5", tmpdir);
     tlcl_model_free(&m);
-    tlcl_arch a = scaled_arch("efficientnet-b0");
+    tlcl_arch a = testdata_keras_fixture_arch("efficientnet-b0");
     free(host);
     if (host_model(h, &m, &a, NULL))
         return;

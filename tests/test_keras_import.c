@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "keras_internal.h"
 #include "run.h"
+#include "testdata.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -186,12 +187,7 @@ static int write_keras_zip(const char *zip_path, const char *weights_path, int m
 
 static tlcl_arch scaled_arch(const char *name)
 {
-    tlcl_arch a = *tlcl_arch_find(name);
-    snprintf(a.name, sizeof a.name, "%s-keras-fixture", name);
-    a.width = 0.5, a.depth = 0.5;
-    a.default_size = SIZE;
-    a.dropout = 0.0f, a.drop_connect = 0.0f;
-    return a;
+    return testdata_keras_fixture_arch(name);
 }
 
 static int build(harness *h, tlcl_model *m, const tlcl_arch *a, int classes, int include_top)

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -67,4 +68,26 @@ int testdata_counts_are(const char *text, const char *name, int train, int val, 
     const char *line = strstr(text, key);
     int a = -1, b = -1, c = -1;
     return line && sscanf(line + strlen(key), "%d %d %d", &a, &b, &c) == 3 && a == train && b == val && c == test;
+}
+
+int testdata_command(const char *binary, const char *dir, const char *args, char *out, size_t len)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir, binary, args);
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, len - 1, p) : 0;
+    out[n] = '\0';
+    int st = p ? pclose(p) : -1;
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+tlcl_arch testdata_keras_fixture_arch(const char *name)
+{
+    tlcl_arch a = *tlcl_arch_find(name);
+    snprintf(a.name, sizeof a.name, "%s-keras-fixture", name);
+    a.width = 0.5, a.depth = 0.5;
+    a.default_size = 64;
+    a.dropout = 0.0f, a.drop_connect = 0.0f;
+    return a;
 }

@@ -5,6 +5,7 @@
 #define TLCL_TESTDATA_H
 
 #include "harness.h"
+#include "model.h"
 
 enum { TESTDATA_CLASSES = 3, TESTDATA_SIDE = 24 };
 extern const char *const testdata_class_names[TESTDATA_CLASSES]; /* circles, stripes, squares */
@@ -17,6 +18,15 @@ void testdata_shapes(const char *dir, int per_class, int salt);
  * the TESTDATA_CLASSES classes, for the commands that read one (predict,
  * test); 0, or 1 after failing h. */
 int testdata_checkpoint(harness *h, const char *path, int size);
+
+/* The scaled-down architecture of the Keras fixtures (tests/fixtures/keras_v1|v2.*,
+ * tools/make_keras_fixtures.py): name's table at width 0.5, depth 0.5, input 64,
+ * no dropout or stochastic depth; its name is "<name>-keras-fixture". */
+tlcl_arch testdata_keras_fixture_arch(const char *name);
+
+/* Runs `BINARY ARGS` (a shell line) in dir, stdout and stderr into out
+ * (len bytes, cut there); the exit status, -1 when it did not exit. */
+int testdata_command(const char *binary, const char *dir, const char *args, char *out, size_t len);
 
 /* 1 when text (a command's output) holds the line "NAME TRAIN VALIDATION
  * TEST" of the class counts table tlcl prints (tlcl_run_data_print_counts). */
