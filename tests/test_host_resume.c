@@ -238,6 +238,8 @@ static void test_plan_start(harness *h)
     harness_expectf(h, s == TLCL_OK && finished == 1 && strstr(text + mark, "already finished") &&
                  strstr(text + mark, state) && strstr(text + mark, "--fresh"),
           "a finished run: says so, names the run state and --fresh: %s", text + mark);
+    harness_expect(h, access(latest, F_OK) != 0,
+                   "a finished run's backup (a kill came between the run state and its deletion) is deleted");
     finished = 0;
     harness_expectf(h, tlcl_plan_start(&cfg, TLCL_START_RESUME, &finished, out, err, sizeof err) == TLCL_OK && finished == 1,
           "--resume on a finished run: finished too");
@@ -247,6 +249,8 @@ static void test_plan_start(harness *h)
     harness_expectf(h, s != TLCL_OK && strstr(err, state), "an unreadable run state is an error naming it: %s", err);
 
     /* --fresh: the backup directory and the run state are renamed, the run starts over */
+    mkdir(backup, 0755);
+    write_text(latest, "a backup");
     fflush(out);
     mark = tlen;
     s = tlcl_plan_start(&cfg, TLCL_START_FRESH, &finished, out, err, sizeof err);

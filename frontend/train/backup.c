@@ -318,7 +318,7 @@ tlcl_status trainer_resume(trainer *t)
 }
 
 /* The backup files and their folder, once the run is recorded as finished. */
-static void delete_backup(const tlcl_callbacks *cb)
+void tlcl_train_delete_backup(const tlcl_callbacks *cb)
 {
     if (!cb->backup_dir[0] || cb->keep_backup)
         return;
@@ -344,6 +344,6 @@ int tlcl_train_finish(const tlcl_train_plan *p, const tlcl_history *h, char *err
         if (tlcl_run_status_write(p->state_path, &st, err, err_len) != 0)
             return -1;
     }
-    delete_backup(&p->cb);
+    tlcl_train_delete_backup(&p->cb);
     return 0;
 }

@@ -393,6 +393,10 @@ tlcl_status tlcl_plan_start(const tlcl_config *c, tlcl_start_mode mode, int *fin
                 mode == TLCL_START_RESUME ? " or to resume" : "");
         fflush(out);
         *finished = 1;
+        tlcl_callbacks cb = {.keep_backup = !c->callbacks.backup.delete_checkpoint}; /* a kill between the */
+        if (c->callbacks.backup.enabled) /* run state and the backup's deletion left it: finish the finish */
+            snprintf(cb.backup_dir, sizeof cb.backup_dir, "%s", c->train.artefacts.backup_dir);
+        tlcl_train_delete_backup(&cb);
         return TLCL_OK;
     }
     if (mode != TLCL_START_RESUME)

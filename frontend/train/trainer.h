@@ -151,6 +151,9 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
  * backup, and the rerun resumes from it and writes the artefacts again.
  * 0, or -1 with err naming the run state file (the backup is kept). */
 int tlcl_train_finish(const tlcl_train_plan *p, const tlcl_history *h, char *err, size_t err_len);
+/* Deletes the backup (unless cb->keep_backup): tlcl_train_finish's last
+ * step, also what a rerun does when a kill came between the two. */
+void tlcl_train_delete_backup(const tlcl_callbacks *cb);
 
 /* Runs the model over a loader through the run's inference pass and returns
  * probabilities [n, classes] (malloc'd) with the labels in loader order;
