@@ -115,32 +115,8 @@ tlcl_status tlcl_split_file_write(const char *path, const tlcl_dataset *ds, cons
 
 /* ---- reading ------------------------------------------------------------ */
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *b = realloc(buf, cap *= 2);
-        if (!b)
-            free(buf);
-        buf = b;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
+/* A split file lists every image path: 1 GiB holds millions of them. */
+#define SPLIT_MAX_BYTES ((size_t)1 << 30)
 
 static int num_is(const cJSON *j, const char *key, double want)
 {
@@ -269,12 +245,11 @@ tlcl_status tlcl_split_file_read(const char *path, const tlcl_dataset *ds, const
 {
     memset(s, 0, sizeof *s);
     *outcome = TLCL_SPLIT_CREATED;
-    char *text = read_text(path);
-    if (!text) {
-        snprintf(err, len, "cannot read split file '%s': %s", path, strerror(errno));
+    size_t n = 0;
+    char *text = (char *)tlcl_read_input(path, "split file", SPLIT_MAX_BYTES, &n, err, len);
+    if (!text)
         return TLCL_ERR_IO;
-    }
-    cJSON *j = cJSON_Parse(text);
+    cJSON *j = cJSON_ParseWithLength(text, n);
     free(text);
     tlcl_status st = TLCL_OK;
     const char *param = NULL;
