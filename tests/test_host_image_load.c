@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -141,6 +142,44 @@ static void check_decode(harness *h)
     ok_or_fail(h, ok, "a missing file fails with a message naming it");
 }
 
+/* Hostile files (issue 13, defects 8 and 15): an image whose header
+ * declares 18000 x 18000 pixels is refused from the header alone (it took
+ * 2.1 GB to decode), the limit counts width x height, and a FIFO named
+ * x.png is refused without blocking. */
+static void check_limits(harness *h)
+{
+    enum { W = 4, H = 4 };
+    unsigned char rgb[W * H * 3] = {0};
+    int len = 0;
+    unsigned char *png = stbi_write_png_to_mem(rgb, W * 3, W, H, 3, &len);
+    tlcl_image img = {0};
+    char err[512] = "";
+    int ok = png && tlcl_image_decode(png, (size_t)len, "small.png", 16, &img, err, sizeof err) == 0 && img.w == W;
+    tlcl_image_free(&img);
+    ok_or_fail(h, ok, "a 4 x 4 image decodes under a limit of 16 pixels");
+    ok = png && tlcl_image_decode(png, (size_t)len, "small.png", 15, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "small.png: image of 4 x 4 = 16 pixels is above the limit of 15 pixels");
+    ok_or_fail(h, ok, err);
+    /* IHDR: width and height, big-endian, at bytes 16 and 20 (stb reads no CRC) */
+    static const unsigned char side[4] = {0x00, 0x00, 0x46, 0x50}; /* 18000 */
+    memcpy(png + 16, side, 4);
+    memcpy(png + 20, side, 4);
+    err[0] = 0;
+    ok = png && tlcl_image_decode(png, (size_t)len, "huge.png", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "huge.png: image of 18000 x 18000 = 324000000 pixels is above the limit of 178956970 pixels");
+    ok_or_fail(h, ok, err);
+    free(png);
+
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "/tmp/tlcl_image_test_%ld.png", (long)getpid());
+    alarm(20); /* a regression would block in open() forever */
+    ok = mkfifo(fifo, 0600) == 0 && tlcl_image_load(fifo, &img, err, sizeof err) != 0 && strstr(err, fifo) &&
+         strstr(err, "FIFO");
+    alarm(0);
+    remove(fifo);
+    ok_or_fail(h, ok, err);
+}
+
 int main(void)
 {
     harness h;
@@ -148,5 +187,6 @@ int main(void)
     check_names(&h);
     check_resize(&h);
     check_decode(&h);
+    check_limits(&h);
     return harness_finish(&h);
 }

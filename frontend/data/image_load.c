@@ -1,6 +1,9 @@
 /* image_load.c — see image_load.h. */
 #include "image_load.h"
 
+#include "tlcl_cl.h" /* tlcl_read_input */
+
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +29,54 @@
 #pragma GCC diagnostic pop
 #endif
 
-int tlcl_image_load(const char *path, tlcl_image *img, char *err, size_t err_len)
+int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
+                      tlcl_image *img, char *err, size_t err_len)
 {
     int w, h, channels;
     memset(img, 0, sizeof *img);
+    if (len > INT_MAX) {
+        snprintf(err, err_len, "%s: image file larger than 2 GiB", name);
+        return -1;
+    }
+    /* the size from the header first: a small file can declare an image
+     * that takes gigabytes to decode (18000 x 18000 PNG: 8.8 MB, 2.1 GB) */
+    if (!stbi_info_from_memory(data, (int)len, &w, &h, &channels)) {
+        snprintf(err, err_len, "%s: cannot decode image (%s)", name, stbi_failure_reason());
+        return -1;
+    }
+    long long limit = max_pixels > 0 ? max_pixels : TLCL_IMAGE_MAX_PIXELS_DEFAULT;
+    if ((long long)w * h > limit) {
+        snprintf(err, err_len, "%s: image of %d x %d = %lld pixels is above the limit of %lld pixels "
+                 "(train.data_dir.max_image_pixels); shrink the image or raise the limit", name, w, h,
+                 (long long)w * h, limit);
+        return -1;
+    }
     /* asking for 3 components makes stb expand grey and drop alpha (as
      * PIL's convert("RGB") and Keras's load_img do) */
-    unsigned char *p = stbi_load(path, &w, &h, &channels, 3);
+    unsigned char *p = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 3);
     if (!p) {
-        snprintf(err, err_len, "%s: cannot decode image (%s)", path, stbi_failure_reason());
+        snprintf(err, err_len, "%s: cannot decode image (%s)", name, stbi_failure_reason());
         return -1;
     }
     img->w = w, img->h = h, img->rgb = p;
     return 0;
+}
+
+int tlcl_image_load_limited(const char *path, long long max_pixels, tlcl_image *img, char *err, size_t err_len)
+{
+    size_t len = 0;
+    memset(img, 0, sizeof *img);
+    unsigned char *data = tlcl_read_input(path, "image", TLCL_IMAGE_MAX_FILE_BYTES, &len, err, err_len);
+    if (!data)
+        return -1;
+    int rc = tlcl_image_decode(data, len, path, max_pixels, img, err, err_len);
+    free(data);
+    return rc;
+}
+
+int tlcl_image_load(const char *path, tlcl_image *img, char *err, size_t err_len)
+{
+    return tlcl_image_load_limited(path, 0, img, err, err_len);
 }
 
 void tlcl_image_free(tlcl_image *img)
