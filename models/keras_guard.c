@@ -42,8 +42,12 @@ static int check_superblock_at(const unsigned char *head, size_t head_len, size_
                                char *why, size_t len)
 {
     const unsigned char *p = head + at;
-    if (at + 12 > head_len || p[8] > 3) {
-        snprintf(why, len, "unknown HDF5 superblock version %d", at + 12 > head_len ? -1 : p[8]);
+    if (at + 16 > head_len) { /* the fixed fields of every version */
+        snprintf(why, len, "truncated HDF5 superblock");
+        return -1;
+    }
+    if (p[8] > 3) {
+        snprintf(why, len, "unknown HDF5 superblock version %d", p[8]);
         return -1;
     }
     int v = p[8];
@@ -222,7 +226,11 @@ tlcl_status kw_read_guarded(tlcl_keras_weights *w, const kw_h5_source *src, char
     }
     if (pid == 0) { /* the child: libhdf5 runs here only */
         close(fds[0]);
-        signal(SIGPIPE, SIG_DFL);
+        /* a fault in libhdf5 ends the child plainly: handlers inherited from
+         * the parent (a sanitizer's, a fuzzer's) would report it as theirs */
+        static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPIPE};
+        for (size_t i = 0; i < sizeof faults / sizeof *faults; i++)
+            signal(faults[i], SIG_DFL);
         char why[1024] = "";
         tlcl_status s = src->path ? kw_read_h5_path(w, src->path, why, sizeof why)
                                   : kw_read_h5_image(w, src->image, src->size, why, sizeof why);
