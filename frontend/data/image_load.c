@@ -29,6 +29,52 @@
 #pragma GCC diagnostic pop
 #endif
 
+/* ---- what stb_image 2.27 does not check ----------------------------------- */
+
+/* stb_image 2.27 builds each Huffman table of a JPEG's DHT segments
+ * without checking that its 16 code counts add up to at most 256: a
+ * hostile file writes past the table (found by fuzz_image; stb 2.28 checks
+ * it). The markers are walked as stb walks them (fill bytes, padding
+ * between segments, entropy-coded data after SOS up to the next marker)
+ * and every table checked first. Returns the count of the first table
+ * over 256 codes, 0 when there is none. */
+static int jpeg_oversized_table(const unsigned char *d, size_t len)
+{
+    if (len < 2 || d[0] != 0xFF || d[1] != 0xD8)
+        return 0; /* not a JPEG */
+    size_t pos = 2;
+    while (pos < len) {
+        if (d[pos] != 0xFF) { /* padding, skipped as stb does */
+            pos++;
+            continue;
+        }
+        while (pos < len && d[pos] == 0xFF)
+            pos++;
+        if (pos + 2 >= len || d[pos] == 0xD9) /* the end, or EOI */
+            return 0;
+        int m = d[pos++];
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7))
+            continue; /* markers without a length */
+        size_t seg = (size_t)d[pos] << 8 | d[pos + 1];
+        for (size_t at = pos + 2, left = seg >= 2 ? seg - 2 : 0; m == 0xC4 && left > 0;) {
+            int n = 0; /* stb reads the class/id byte, then 16 counts; past the end it reads 0 */
+            for (size_t i = 1; i <= 16; i++)
+                n += at + i < len ? d[at + i] : 0;
+            if (n > 256)
+                return n;
+            if (left < 17 + (size_t)n)
+                break;
+            at += 17 + (size_t)n, left -= 17 + (size_t)n;
+        }
+        pos += seg;
+        if (m == 0xDA) /* entropy-coded data: up to the next marker that is not a stuffed 0 or a restart */
+            while (pos + 1 < len && !(d[pos] == 0xFF && d[pos + 1] != 0x00 && d[pos + 1] != 0xFF &&
+                                      !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7)))
+                pos++;
+    }
+    return 0;
+}
+
 int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
                       tlcl_image *img, char *err, size_t err_len)
 {
@@ -36,6 +82,11 @@ int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, l
     memset(img, 0, sizeof *img);
     if (len > INT_MAX) {
         snprintf(err, err_len, "%s: image file larger than 2 GiB", name);
+        return -1;
+    }
+    int codes = jpeg_oversized_table(data, len);
+    if (codes) {
+        snprintf(err, err_len, "%s: damaged JPEG (a Huffman table of %d codes, at most 256 exist)", name, codes);
         return -1;
     }
     /* the size from the header first: a small file can declare an image
