@@ -176,9 +176,11 @@ static path_index *index_paths(const tlcl_dataset *ds)
     return v;
 }
 
-/* Reads one of the file's lists into a malloc'd index array. */
-static tlcl_status read_list(const cJSON *a, const tlcl_dataset *ds, const path_index *view, size_t **out,
-                             size_t *n, char *err, size_t len)
+/* Reads one of the file's lists into a malloc'd index array; seen marks
+ * the files already listed (in either list), so a file cannot be used
+ * twice or on both sides of the split. */
+static tlcl_status read_list(const cJSON *a, const tlcl_dataset *ds, const path_index *view, unsigned char *seen,
+                             size_t **out, size_t *n, char *err, size_t len)
 {
     *n = 0;
     *out = malloc(((size_t)cJSON_GetArraySize(a) + 1) * sizeof **out);
@@ -194,6 +196,10 @@ static tlcl_status read_list(const cJSON *a, const tlcl_dataset *ds, const path_
             snprintf(err, len, "entry '%s' is not a file of '%s' with that label", key.path, ds->root);
             return TLCL_ERR_FORMAT;
         }
+        if (seen[hit->idx]++) {
+            snprintf(err, len, "entry '%s' is listed twice (a file belongs to one set, once)", key.path);
+            return TLCL_ERR_FORMAT;
+        }
         (*out)[(*n)++] = hit->idx;
     }
     return TLCL_OK;
@@ -204,17 +210,21 @@ static tlcl_status read_lists(const cJSON *j, const tlcl_dataset *ds, tlcl_split
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(j, "training");
     const cJSON *va = cJSON_GetObjectItemCaseSensitive(j, "validation");
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
-    if (!cJSON_IsArray(tr) || !cJSON_IsArray(va) || !cJSON_IsNumber(seed)) {
-        snprintf(err, len, "no training/validation lists or seed");
+    /* the seed is a uint32_t: a value outside it (or fractional) is a damaged file, not a cast */
+    if (!cJSON_IsArray(tr) || !cJSON_IsArray(va) || !cJSON_IsNumber(seed) || !(seed->valuedouble >= 0) ||
+        seed->valuedouble > 4294967295.0 || seed->valuedouble != (double)(uint32_t)seed->valuedouble) {
+        snprintf(err, len, "no training/validation lists or seed (a whole number from 0 to 4294967295)");
         return TLCL_ERR_FORMAT;
     }
     path_index *view = index_paths(ds);
-    if (!view)
-        return TLCL_ERR_OOM;
+    unsigned char *seen = calloc(ds->count ? ds->count : 1, 1);
+    tlcl_status st = view && seen ? TLCL_OK : TLCL_ERR_OOM;
     s->seed = (uint32_t)seed->valuedouble;
-    tlcl_status st = read_list(tr, ds, view, &s->train, &s->n_train, err, len);
     if (st == TLCL_OK)
-        st = read_list(va, ds, view, &s->val, &s->n_val, err, len);
+        st = read_list(tr, ds, view, seen, &s->train, &s->n_train, err, len);
+    if (st == TLCL_OK)
+        st = read_list(va, ds, view, seen, &s->val, &s->n_val, err, len);
+    free(seen);
     free(view);
     return st;
 }
@@ -230,7 +240,7 @@ static int same_contents(const cJSON *j, const tlcl_dataset *ds, char *why, size
         return 1;
     snprintf(why, len, "the directory changed since the split was written (%.0f files then, %zu now%s)",
              cJSON_IsNumber(n) ? n->valuedouble : -1.0, ds->count,
-             cJSON_IsNumber(n) && (size_t)n->valuedouble == ds->count ? ", other names, labels or classes" : "");
+             cJSON_IsNumber(n) && n->valuedouble == (double)ds->count ? ", other names, labels or classes" : "");
     return 0;
 }
 
