@@ -198,6 +198,15 @@ static void check_limits(harness *h)
     ok_or_fail(h, ok, err);
     free(jb.p);
 
+    /* a GIF of 13392 x 0 pixels, which stb accepts (found by fuzz_image: the
+     * resize then read before the pixels) */
+    static const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 0x50, 0x34, 0, 0, 0xe0, 0x60, 0, 0,
+                                        0xff, 0xff, 0, 0, 0, 0x2c, 0x3b};
+    err[0] = 0;
+    ok = tlcl_image_decode(gif, sizeof gif, "flat.gif", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "flat.gif: image of 13392 x 0 pixels: nothing to decode");
+    ok_or_fail(h, ok, err);
+
     char fifo[64];
     snprintf(fifo, sizeof fifo, "/tmp/tlcl_image_test_%ld.png", (long)getpid());
     alarm(20); /* a regression would block in open() forever */

@@ -95,6 +95,10 @@ int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, l
         snprintf(err, err_len, "%s: cannot decode image (%s)", name, stbi_failure_reason());
         return -1;
     }
+    if (w <= 0 || h <= 0) { /* stb's GIF reader accepts a 13392 x 0 header (found by fuzz_image) */
+        snprintf(err, err_len, "%s: image of %d x %d pixels: nothing to decode", name, w, h);
+        return -1;
+    }
     long long limit = max_pixels > 0 ? max_pixels : TLCL_IMAGE_MAX_PIXELS_DEFAULT;
     if ((long long)w * h > limit) {
         snprintf(err, err_len, "%s: image of %d x %d = %lld pixels is above the limit of %lld pixels "
@@ -105,6 +109,10 @@ int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, l
     /* asking for 3 components makes stb expand grey and drop alpha (as
      * PIL's convert("RGB") and Keras's load_img do) */
     unsigned char *p = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 3);
+    if (p && (w <= 0 || h <= 0)) { /* the decoder's own size, should it differ from the header's */
+        stbi_image_free(p);
+        p = NULL;
+    }
     if (!p) {
         snprintf(err, err_len, "%s: cannot decode image (%s)", name, stbi_failure_reason());
         return -1;
