@@ -40,8 +40,8 @@ summary() {
   local t=$1 rc=$2 log=$runs/$1.log
   local last execs rate
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' || true)
-  execs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
-  rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
+  execs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | tail -1 | grep -oE '[0-9]+$' || echo '?')
+  rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | tail -1 | grep -oE '[0-9]+$' || echo '?')
   printf '%-18s %s  execs %-9s exec/s %-6s %s\n' "$t" "$([ "$rc" -eq 0 ] && echo ok || echo FAILED)" "$execs" "$rate" "$last"
 }
 
