@@ -101,34 +101,23 @@ typedef struct kw_wire_tensor {
     uint64_t count;
 } kw_wire_tensor;
 
-static int write_full(int fd, const void *p, size_t n)
-{
-    for (const char *c = p; n > 0;) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        c += k, n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* A child that sends nothing for this long is taken for hung (libhdf5 in
  * a loop on a damaged file); reading a healthy file sends data steadily. */
 #define CHILD_SILENCE_MS 60000
 
-/* Reads n bytes from the child; -1 on end of stream, error or silence. */
-static int read_full(int fd, void *p, size_t n)
+/* Moves n bytes through the pipe: writes them (the child) or reads them
+ * (the parent, which gives up after CHILD_SILENCE_MS without data).
+ * -1 on end of stream, error or silence. */
+static int move_all(int fd, void *p, size_t n, int reading)
 {
     for (char *c = p; n > 0;) {
         struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int ready = poll(&pf, 1, CHILD_SILENCE_MS);
+        int ready = reading ? poll(&pf, 1, CHILD_SILENCE_MS) : 1;
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready <= 0)
             return -1;
-        ssize_t k = read(fd, c, n);
+        ssize_t k = reading ? read(fd, c, n) : write(fd, c, n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -137,6 +126,9 @@ static int read_full(int fd, void *p, size_t n)
     }
     return 0;
 }
+
+static int write_full(int fd, const void *p, size_t n) { return move_all(fd, (void *)p, n, 0); }
+static int read_full(int fd, void *p, size_t n) { return move_all(fd, p, n, 1); }
 
 static void send_weights(int fd, const tlcl_keras_weights *w, tlcl_status s, const char *err)
 {
