@@ -172,14 +172,18 @@ static void check_limits(harness *h)
 
     /* a JPEG whose Huffman table claims 16 x 32 = 512 codes: stb_image 2.27
      * would write past its 257-entry table (found by fuzz_image). SOI, then
-     * DHT: length 19, class/id 0, the 16 counts (no values follow). */
-    unsigned char jpeg[4 + 2 + 17 + 2] = {0xFF, 0xD8, 0xFF, 0xC4, 0x00, 19, 0x00};
-    memset(jpeg + 7, 32, 16);
-    jpeg[23] = 0xFF, jpeg[24] = 0xD9;
-    err[0] = 0;
-    ok = tlcl_image_decode(jpeg, sizeof jpeg, "dht.jpg", 0, &img, err, sizeof err) != 0 && !img.rgb &&
-         strstr(err, "dht.jpg: damaged JPEG (a Huffman table of 512 codes");
-    ok_or_fail(h, ok, err);
+     * DHT: length 19, class/id 0, the 16 counts (no values follow).
+     * The second copy starts with fill bytes (FF FF FF D8), which stb
+     * accepts before SOI too (the fuzzer's second finding). */
+    unsigned char jpeg[3 + 4 + 2 + 17 + 2] = {0xFF, 0xFF, 0xFF, 0xFF, 0xD8, 0xFF, 0xC4, 0x00, 19, 0x00};
+    memset(jpeg + 10, 32, 16);
+    jpeg[26] = 0xFF, jpeg[27] = 0xD9;
+    for (size_t skip = 0; skip <= 3; skip += 3) { /* with, then without the fill bytes */
+        err[0] = 0;
+        ok = tlcl_image_decode(jpeg + skip, sizeof jpeg - skip, "dht.jpg", 0, &img, err, sizeof err) != 0 &&
+             !img.rgb && strstr(err, "dht.jpg: damaged JPEG (a Huffman table of 512 codes");
+        ok_or_fail(h, ok, err);
+    }
 
     /* a GIF of 13392 x 0 pixels, which stb accepts (found by fuzz_image: the
      * resize then read before the pixels) */

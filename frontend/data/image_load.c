@@ -40,9 +40,12 @@
  * over 256 codes, 0 when there is none. */
 static int jpeg_oversized_table(const unsigned char *d, size_t len)
 {
-    if (len < 2 || d[0] != 0xFF || d[1] != 0xD8)
+    size_t pos = 0;
+    while (pos < len && d[pos] == 0xFF) /* stb takes any number of fill bytes before SOI too */
+        pos++;
+    if (pos == 0 || pos >= len || d[pos] != 0xD8)
         return 0; /* not a JPEG */
-    size_t pos = 2;
+    pos++;
     while (pos < len) {
         if (d[pos] != 0xFF) { /* padding, skipped as stb does */
             pos++;
