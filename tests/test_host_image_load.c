@@ -185,6 +185,17 @@ static void check_limits(harness *h)
         ok_or_fail(h, ok, err);
     }
 
+    /* a PNG whose first IDAT chunk is empty: stb_image adds 0 to a null
+     * pointer (UBSan, found by fuzz_image). CRCs are not checked by stb. */
+    static const unsigned char png0[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                                         0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 4, 0, 0, 0, 3, 8, 2, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 'I', 'D', 'A', 'T', 0, 0, 0, 0,
+                                         0, 0, 0, 0, 'I', 'E', 'N', 'D', 0, 0, 0, 0};
+    err[0] = 0;
+    ok = tlcl_image_decode(png0, sizeof png0, "idat.png", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "idat.png: damaged PNG (its first IDAT chunk is empty)");
+    ok_or_fail(h, ok, err);
+
     /* a GIF of 13392 x 0 pixels, which stb accepts (found by fuzz_image: the
      * resize then read before the pixels) */
     static const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 0x50, 0x34, 0, 0, 0xe0, 0x60, 0, 0,
