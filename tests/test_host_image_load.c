@@ -195,6 +195,15 @@ static void check_limits(harness *h)
     ok = tlcl_image_decode(png0, sizeof png0, "idat.png", 0, &img, err, sizeof err) != 0 && !img.rgb &&
          strstr(err, "idat.png: damaged PNG (its first IDAT chunk is empty)");
     ok_or_fail(h, ok, err);
+    /* the same with an IDAT declaring 2 GB: stb allocated it before
+     * reading (fuzz_image, out of memory) */
+    unsigned char big[sizeof png0];
+    memcpy(big, png0, sizeof png0);
+    big[33] = 0x7f, big[34] = 0xff;
+    err[0] = 0;
+    ok = tlcl_image_decode(big, sizeof big, "big.png", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "big.png: damaged PNG (a chunk runs past the end of the file)");
+    ok_or_fail(h, ok, err);
 
     /* a GIF of 13392 x 0 pixels, which stb accepts (found by fuzz_image: the
      * resize then read before the pixels) */

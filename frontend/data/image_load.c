@@ -78,24 +78,28 @@ static int jpeg_oversized_table(const unsigned char *d, size_t len)
     return 0;
 }
 
-/* stb_image 2.27 appends each IDAT chunk to a buffer it allocates on the
- * first non-empty one: an empty first IDAT adds 0 to its null pointer
- * (undefined behaviour; found by fuzz_image). No encoder writes one; such a
- * file is refused. 1 when the first IDAT chunk of a PNG is empty. */
-static int png_empty_first_idat(const unsigned char *d, size_t len)
+/* The PNG chunks stb_image 2.27 trusts: it grows its IDAT buffer to a
+ * chunk's declared length before reading the chunk (a 60-byte file asked
+ * for 2 GB; found by fuzz_image), and adds an empty first IDAT to its null
+ * pointer (undefined behaviour; found by fuzz_image). The chunks are walked
+ * first; the problem, or NULL. */
+static const char *png_chunk_problem(const unsigned char *d, size_t len)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (len < 8 || memcmp(d, sig, 8) != 0)
-        return 0;
+        return NULL;
+    int idat_seen = 0;
     for (size_t pos = 8; pos + 8 <= len;) {
         size_t n = (size_t)d[pos] << 24 | (size_t)d[pos + 1] << 16 | (size_t)d[pos + 2] << 8 | d[pos + 3];
-        if (memcmp(d + pos + 4, "IDAT", 4) == 0)
-            return n == 0;
         if (n > len - pos - 8)
-            return 0;
+            return "a chunk runs past the end of the file";
+        if (memcmp(d + pos + 4, "IDAT", 4) == 0 && !idat_seen++ && n == 0)
+            return "its first IDAT chunk is empty";
+        if (memcmp(d + pos + 4, "IEND", 4) == 0)
+            break;
         pos += 12 + n; /* length, type, data, CRC */
     }
-    return 0;
+    return NULL;
 }
 
 int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
@@ -112,8 +116,9 @@ int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, l
         snprintf(err, err_len, "%s: damaged JPEG (a Huffman table of %d codes, at most 256 exist)", name, codes);
         return -1;
     }
-    if (png_empty_first_idat(data, len)) {
-        snprintf(err, err_len, "%s: damaged PNG (its first IDAT chunk is empty)", name);
+    const char *png = png_chunk_problem(data, len);
+    if (png) {
+        snprintf(err, err_len, "%s: damaged PNG (%s)", name, png);
         return -1;
     }
     /* the size from the header first: a small file can declare an image
