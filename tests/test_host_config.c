@@ -6,6 +6,7 @@
  * limit is one number that the configuration and the trainer share.
  * Host only. */
 #include "config.h"
+#include "dataset_split.h"
 #include "harness.h"
 #include "textout.h"
 #include "run_plan.h"
@@ -186,6 +187,16 @@ static void test_errors(harness *h)
                  "2:41", "leaves no training images", NULL);
     expect_error(h, "group split without a pattern", "train:\n  data_dir: {train: d, split: group}\n", "2:24",
                  "group needs train.data_dir.group_pattern", NULL);
+    /* 130 stacked '+' hung glibc's regcomp (fuzz_config, a 1 s timeout); a
+     * pattern of nested counts as well; the usual one passes */
+    expect_error(h, "stacked repetitions", "train:\n  data_dir: {train: d, split: group, group_pattern: '^([^_]++++++++++++++)_'}\n",
+                 "2:38", "'train.data_dir.group_pattern': repeats too much", NULL);
+    expect_error(h, "nested counted repetitions",
+                 "train:\n  data_dir: {train: d, split: group, group_pattern: '((a{20}){20}){20}(x)'}\n", "2:38",
+                 "repeats too much", NULL);
+    harness_expectf(h, tlcl_regex_cost_ok("^([^_]+)_(S[0-9]{2,3})") && tlcl_regex_cost_ok("[+{]+x{3}") &&
+                           !tlcl_regex_cost_ok("a{4096}"),
+                    "ordinary patterns are within the regex cost, a{4096} is not");
     expect_error(h, "bad regex", "train:\n  data_dir: {train: d, split: group, group_pattern: '(['}\n", "2:38",
                  "not a POSIX extended regex", NULL);
     expect_error(h, "class_weight_power without balanced weights",
