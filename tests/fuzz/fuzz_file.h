@@ -12,12 +12,18 @@
 
 /* The path (ending in suffix) now holding data[0..size); exits on failure,
  * which is the harness's fault, not a finding. */
+static char fuzz_path[256];
+
+static void fuzz_file_remove(void) { remove(fuzz_path); }
+
 static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix)
 {
-    static char path[256];
-    if (!path[0])
-        snprintf(path, sizeof path, "%s/tlcl_fuzz_%ld%s", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-                 (long)getpid(), suffix);
+    char *path = fuzz_path;
+    if (!path[0]) {
+        snprintf(fuzz_path, sizeof fuzz_path, "%s/tlcl_fuzz_%ld%s",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (long)getpid(), suffix);
+        atexit(fuzz_file_remove); /* libFuzzer ends a timed run with exit() */
+    }
     FILE *f = fopen(path, "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
         perror(path);
