@@ -38,6 +38,21 @@ const char *tlcl_status_name(tlcl_status s);
         tlcl_status s_ = (expr);               \
         if (s_ != TLCL_OK) return s_;          \
     } while (0)
+/* ---- input files ------------------------------------------------------ */
+
+/* Opens an input file (`what` names it in errors: "image", "checkpoint",
+ * ...) for reading. Only regular files: a FIFO, device, socket or directory
+ * is refused at once (the open does not block). Returns the descriptor, or
+ * -1 with "... PATH ... reason" in err. */
+int tlcl_open_input(const char *path, const char *what, char *err, size_t err_len);
+/* The same as a stdio stream; NULL with the reason in err. */
+FILE *tlcl_fopen_input(const char *path, const char *what, char *err, size_t err_len);
+/* Reads a whole input file of at most max_bytes (a larger one is refused
+ * before anything is read) into a malloc'd buffer with a NUL after the
+ * *len bytes; NULL with the reason in err. */
+unsigned char *tlcl_read_input(const char *path, const char *what, size_t max_bytes, size_t *len, char *err,
+                               size_t err_len);
+
 /* The OpenCL error code as its CL_ name ("CL_OUT_OF_RESOURCES"). */
 const char *tlcl_cl_error_name(cl_int err);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CKPT_FORMAT "tlcl-checkpoint"
@@ -269,12 +270,144 @@ static tlcl_status check_version(const cJSON *header, const char *path, char *er
     return TLCL_OK;
 }
 
+/* ---- the header, validated in full before anything else reads it ------ */
+
+typedef struct tensor_span {
+    const char *name;
+    double begin, end;
+} tensor_span;
+
+/* Bytes per element of the safetensors dtypes; 0 for an unknown one. */
+static int dtype_bytes(const char *dtype)
+{
+    static const struct { const char *name; int bytes; } types[] = {
+        {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+        {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4}, {"I64", 8}, {"U64", 8}, {"F64", 8}};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (strcmp(dtype, types[i].name) == 0)
+            return types[i].bytes;
+    return 0;
+}
+
+/* A JSON number that is a whole number from 0 to 2^53 (exact in a double). */
+static int is_count(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0 &&
+           v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+/* One tensor entry: {"dtype": known, "shape": [counts], "data_offsets": [begin, end]}
+ * and nothing else, end - begin = elements x dtype size. */
+static tlcl_status check_tensor(const cJSON *t, const char *path, tensor_span *span, char *err, size_t len)
+{
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(t, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    const char *why = NULL;
+    int bytes = cJSON_IsString(dtype) ? dtype_bytes(dtype->valuestring) : 0;
+    double elements = 1;
+    if (!cJSON_IsObject(t) || cJSON_GetArraySize(t) != 3 || !dtype || !shape || !off)
+        why = "is not an object of exactly dtype, shape and data_offsets";
+    else if (!bytes)
+        why = "has an unknown dtype";
+    else if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) > 8)
+        why = "has a shape that is not a list of at most 8 dimensions";
+    for (const cJSON *d = cJSON_IsArray(shape) ? shape->child : NULL; !why && d; d = d->next) {
+        if (!is_count(d))
+            why = "has a shape with a dimension that is not a whole number >= 0";
+        elements *= d->valuedouble;
+    }
+    if (!why && (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !is_count(off->child) ||
+                 !is_count(off->child->next) || off->child->valuedouble > off->child->next->valuedouble))
+        why = "has data_offsets that are not two whole numbers [begin, end] with begin <= end";
+    if (!why && off->child->next->valuedouble - off->child->valuedouble != elements * bytes)
+        why = "has data_offsets whose size is not its shape times its dtype's size";
+    if (why) {
+        snprintf(err, len, "%s: tensor '%s' %s (a damaged checkpoint?)", path, t->string, why);
+        return TLCL_ERR_FORMAT;
+    }
+    *span = (tensor_span){t->string, off->child->valuedouble, off->child->next->valuedouble};
+    return TLCL_OK;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const tensor_span *)a)->name, ((const tensor_span *)b)->name);
+}
+
+static int by_begin(const void *a, const void *b)
+{
+    double x = ((const tensor_span *)a)->begin, y = ((const tensor_span *)b)->begin;
+    return (x > y) - (x < y);
+}
+
+/* Names unique, and the tensors tile the data exactly: sorted by offset,
+ * each begins where the previous ends, the first at 0, the last at the end
+ * of the file. Overlapping, gapped or out-of-file tensors are refused. */
+static tlcl_status check_layout(tensor_span *t, int n, double data_bytes, const char *path, char *err, size_t len)
+{
+    qsort(t, (size_t)n, sizeof *t, by_name);
+    for (int i = 1; i < n; i++)
+        if (strcmp(t[i].name, t[i - 1].name) == 0) {
+            snprintf(err, len, "%s: tensor '%s' appears twice in the header (a damaged checkpoint?)", path, t[i].name);
+            return TLCL_ERR_FORMAT;
+        }
+    qsort(t, (size_t)n, sizeof *t, by_begin);
+    double at = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i].begin != at) {
+            snprintf(err, len, "%s: tensor '%s' starts at byte %.0f of the data, expected %.0f (tensors must follow "
+                     "each other without gaps or overlaps; a damaged checkpoint?)", path, t[i].name, t[i].begin, at);
+            return TLCL_ERR_FORMAT;
+        }
+        at = t[i].end;
+    }
+    if (at != data_bytes) {
+        snprintf(err, len, "%s is truncated or damaged: its tensors cover %.0f bytes of data, the file holds %.0f",
+                 path, at, data_bytes);
+        return TLCL_ERR_FORMAT;
+    }
+    return TLCL_OK;
+}
+
+/* The whole header: __metadata__ a map of strings, every other entry a
+ * valid tensor, laid out as check_layout says. */
+static tlcl_status check_header(const cJSON *header, double data_bytes, const char *path, char *err, size_t len)
+{
+    int n = cJSON_GetArraySize(header), count = 0, meta = 0;
+    tensor_span *spans = calloc((size_t)(n ? n : 1), sizeof *spans);
+    if (!spans)
+        return TLCL_ERR_OOM;
+    tlcl_status s = TLCL_OK;
+    for (const cJSON *t = header->child; s == TLCL_OK && t; t = t->next) {
+        if (strcmp(t->string, "__metadata__") != 0) {
+            s = check_tensor(t, path, &spans[count++], err, len);
+            continue;
+        }
+        int strings = cJSON_IsObject(t) && !meta++;
+        for (const cJSON *v = t->child; strings && v; v = v->next)
+            strings = cJSON_IsString(v);
+        if (!strings) {
+            snprintf(err, len, "%s: __metadata__ is not one map of strings (a damaged checkpoint?)", path);
+            s = TLCL_ERR_FORMAT;
+        }
+    }
+    if (s == TLCL_OK)
+        s = check_layout(spans, count, data_bytes, path, err, len);
+    free(spans);
+    return s;
+}
+
 tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *err, size_t err_len)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_len, "cannot open checkpoint %s", path);
+    char why[1024];
+    FILE *f = tlcl_fopen_input(path, "checkpoint", why, sizeof why);
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        snprintf(err, err_len, "%s", f ? "cannot stat the checkpoint" : why);
+        if (f)
+            fclose(f);
         return TLCL_ERR_IO;
     }
     unsigned char len8[8];
@@ -282,11 +415,11 @@ tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *
     if (fread(len8, 1, 8, f) == 8)
         for (int i = 0; i < 8; i++)
             hlen |= (uint64_t)len8[i] << (8 * i);
-    char *text = hlen > 0 && hlen < (64u << 20) ? malloc(hlen + 1) : NULL;
+    char *text = hlen > 0 && hlen < (64u << 20) && hlen + 8 <= (uint64_t)st.st_size ? malloc(hlen + 1) : NULL;
     cJSON *header = NULL;
     if (text && fread(text, 1, hlen, f) == hlen) {
         text[hlen] = '\0';
-        header = cJSON_Parse(text);
+        header = cJSON_ParseWithLength(text, hlen);
     }
     free(text);
     if (!cJSON_IsObject(header)) {
@@ -296,6 +429,8 @@ tlcl_status tlcl_checkpoint_open(tlcl_checkpoint **out, const char *path, char *
         return TLCL_ERR_FORMAT;
     }
     tlcl_status vs = check_version(header, path, err, err_len);
+    if (vs == TLCL_OK)
+        vs = check_header(header, (double)st.st_size - 8 - (double)hlen, path, err, err_len);
     if (vs != TLCL_OK) {
         cJSON_Delete(header);
         fclose(f);

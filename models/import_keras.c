@@ -27,20 +27,18 @@ tlcl_status tlcl_keras_open(tlcl_keras_weights **out, const char *path, char *er
     if (!w)
         return TLCL_ERR_OOM;
     snprintf(w->path, sizeof w->path, "%s", path);
-    FILE *f = fopen(path, "rb");
+    FILE *f = tlcl_fopen_input(path, "Keras weights file", err, err_len);
     unsigned char magic[4] = {0};
     size_t got = f ? fread(magic, 1, 4, f) : 0;
     if (f)
         fclose(f);
     tlcl_status s;
-    if (!f) {
-        snprintf(err, err_len, "cannot open %s", path);
+    if (!f)
         s = TLCL_ERR_IO;
-    } else if (got == 4 && memcmp(magic, "PK\3\4", 4) == 0) {
+    else if (got == 4 && memcmp(magic, "PK\3\4", 4) == 0)
         s = kw_read_zip(w, path, err, err_len);
-    } else {
-        s = kw_read_h5_path(w, path, err, err_len);
-    }
+    else
+        s = kw_open_h5_path(w, path, err, err_len);
     if (s == TLCL_OK && w->n == 0) {
         snprintf(err, err_len, "%s holds no layer weights", path);
         s = TLCL_ERR_FORMAT;

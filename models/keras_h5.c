@@ -19,6 +19,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "tlcl_cl.h" /* tlcl_read_input */
+
 int kw_add(tlcl_keras_weights *w, const char *layer, const char *var, int index, int ndims, const int *shape,
            float *data, size_t count)
 {
@@ -316,6 +318,8 @@ static tlcl_status read_file(tlcl_keras_weights *w, hid_t f, char *err, size_t l
     return TLCL_ERR_FORMAT;
 }
 
+/* ---- reading (in the child process of keras_guard.c) ----------------------------- */
+
 /* Reads the weights and closes the file whatever happened. */
 static tlcl_status read_and_close(tlcl_keras_weights *w, hid_t f, char *err, size_t len)
 {
@@ -352,10 +356,10 @@ tlcl_status kw_read_h5_path(tlcl_keras_weights *w, const char *path, char *err, 
     return read_and_close(w, f, err, err_len);
 }
 
-tlcl_status kw_read_h5_image(tlcl_keras_weights *w, void *image, size_t size, char *err, size_t err_len)
+tlcl_status kw_read_h5_image(tlcl_keras_weights *w, const void *image, size_t size, char *err, size_t err_len)
 {
     quiet_hdf5();
-    hid_t f = H5LTopen_file_image(image, size, 0); /* flags 0: HDF5 copies the image */
+    hid_t f = H5LTopen_file_image((void *)image, size, 0); /* flags 0: HDF5 copies the image (never writes it) */
     if (f < 0) {
         snprintf(err, err_len, "%s: model.weights.h5 inside the archive is not a readable HDF5 image", w->path);
         return TLCL_ERR_FORMAT;
@@ -367,22 +371,6 @@ tlcl_status kw_read_h5_image(tlcl_keras_weights *w, void *image, size_t size, ch
 
 static uint32_t le16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t le32(const unsigned char *p) { return le16(p) | le16(p + 2) << 16; }
-
-static unsigned char *slurp(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = buf ? (size_t)n : 0;
-    return buf;
-}
 
 /* The central directory entry named `want`: method, sizes and local header offset. */
 typedef struct zip_entry { uint32_t method, csize, usize, local; } zip_entry;
@@ -407,9 +395,13 @@ static int zip_find(const unsigned char *z, size_t n, const char *want, zip_entr
     return -1;
 }
 
-/* Raw deflate (zip method 8) of csize bytes into usize bytes. */
+/* Raw deflate (zip method 8) of csize bytes into usize bytes. Deflate
+ * expands at most 1032:1, so a larger declared size is a damaged (or
+ * hostile) entry and nothing is allocated for it. */
 static unsigned char *inflate_raw(const unsigned char *src, size_t csize, size_t usize)
 {
+    if (usize > csize * 1032 + 1024)
+        return NULL;
     unsigned char *out = malloc(usize ? usize : 1);
     z_stream zs;
     memset(&zs, 0, sizeof zs);
@@ -428,17 +420,11 @@ static unsigned char *inflate_raw(const unsigned char *src, size_t csize, size_t
     return out;
 }
 
-tlcl_status kw_read_zip(tlcl_keras_weights *w, const char *path, char *err, size_t err_len)
+tlcl_status kw_zip_member(const unsigned char *z, size_t n, const char *path, const unsigned char **image,
+                          size_t *size, unsigned char **owned, char *err, size_t err_len)
 {
-    size_t n = 0;
-    unsigned char *z = slurp(path, &n);
-    if (!z) {
-        snprintf(err, err_len, "cannot read %s", path);
-        return TLCL_ERR_IO;
-    }
     zip_entry e;
-    tlcl_status s = TLCL_ERR_FORMAT;
-    unsigned char *image = NULL;
+    *image = NULL, *size = 0, *owned = NULL;
     if (zip_find(z, n, "model.weights.h5", &e) != 0) {
         snprintf(err, err_len, "%s: no model.weights.h5 in the archive (not a Keras 3 .keras file, or weights saved "
                  "as npz)", path);
@@ -449,12 +435,12 @@ tlcl_status kw_read_zip(tlcl_keras_weights *w, const char *path, char *err, size
         snprintf(err, err_len, "%s: damaged zip (bad local header of model.weights.h5)", path);
     } else {
         size_t data = e.local + 30 + le16(z + e.local + 26) + le16(z + e.local + 28);
-        if (data + e.csize > n)
+        if (data > n || e.csize > n - data)
             snprintf(err, err_len, "%s: truncated zip", path);
         else if (e.method == 0)
-            s = kw_read_h5_image(w, z + data, e.csize, err, err_len);
-        else if (e.method == 8 && (image = inflate_raw(z + data, e.csize, e.usize)))
-            s = kw_read_h5_image(w, image, e.usize, err, err_len);
+            *image = z + data, *size = e.csize;
+        else if (e.method == 8 && (*owned = inflate_raw(z + data, e.csize, e.usize)))
+            *image = *owned, *size = e.usize;
         else if (e.method == 8) /* the method is fine: the stream is not */
             snprintf(err, err_len, "corrupt deflate data in model.weights.h5 of %s (or not %u bytes when inflated): "
                      "the archive is damaged; save or copy it again", path, e.usize);
@@ -462,9 +448,22 @@ tlcl_status kw_read_zip(tlcl_keras_weights *w, const char *path, char *err, size
             snprintf(err, err_len, "%s: model.weights.h5 uses zip method %u (tlcl reads stored and deflate)", path,
                      e.method);
     }
+    return *image ? TLCL_OK : TLCL_ERR_FORMAT;
+}
+
+tlcl_status kw_read_zip(tlcl_keras_weights *w, const char *path, char *err, size_t err_len)
+{
+    size_t n = 0, size = 0;
+    unsigned char *z = tlcl_read_input(path, "Keras archive", KW_MAX_FILE_BYTES, &n, err, err_len), *owned = NULL;
+    if (!z)
+        return TLCL_ERR_IO;
+    const unsigned char *image = NULL;
+    tlcl_status s = kw_zip_member(z, n, path, &image, &size, &owned, err, err_len);
+    if (s == TLCL_OK)
+        s = kw_open_h5_image(w, image, size, err, err_len);
     if (s == TLCL_OK)
         snprintf(w->format, sizeof w->format, "keras3-zip");
-    free(image);
+    free(owned);
     free(z);
     return s;
 }

@@ -7,6 +7,7 @@
 #include "model.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct kw_tensor {
     char layer[128];   /* Keras layer name ("block2a_dwconv") */
@@ -30,10 +31,37 @@ struct tlcl_keras_weights {
 int kw_add(tlcl_keras_weights *w, const char *layer, const char *var, int index, int ndims, const int *shape,
            float *data, size_t count);
 
-/* Reads an HDF5 file image (in memory) or a file path into w; format set. */
+/* The largest Keras file read (EfficientNet-B7's weights are 260 MB). */
+#define KW_MAX_FILE_BYTES ((size_t)8 << 30)
+
+/* Reads an HDF5 file image (in memory) or a file path into w with libhdf5,
+ * in this process: only the child of kw_read_guarded calls these. */
 tlcl_status kw_read_h5_path(tlcl_keras_weights *w, const char *path, char *err, size_t err_len);
-tlcl_status kw_read_h5_image(tlcl_keras_weights *w, void *image, size_t size, char *err, size_t err_len);
-/* Finds model.weights.h5 inside a .keras zip and reads it. */
+tlcl_status kw_read_h5_image(tlcl_keras_weights *w, const void *image, size_t size, char *err, size_t err_len);
+
+/* What tlcl checks itself before libhdf5 sees a file (keras_guard.c): the
+ * superblock found in head (the first head_len bytes of a file of
+ * file_size bytes). 0, or -1 with the reason in why. */
+int kw_check_superblock(const unsigned char *head, size_t head_len, uint64_t file_size, char *why, size_t len);
+/* A file path or an image in memory to read with libhdf5. */
+typedef struct kw_h5_source {
+    const char *path;
+    const void *image;
+    size_t size;
+} kw_h5_source;
+/* Reads src in a child process and takes its weights over the pipe; a
+ * child that crashes makes "FILE is corrupt (the HDF5 library failed
+ * reading it)" (TLCL_ERR_FORMAT). */
+tlcl_status kw_read_guarded(tlcl_keras_weights *w, const kw_h5_source *src, char *err, size_t len);
+/* Superblock check, then kw_read_guarded: what tlcl_keras_open uses. */
+tlcl_status kw_open_h5_path(tlcl_keras_weights *w, const char *path, char *err, size_t len);
+tlcl_status kw_open_h5_image(tlcl_keras_weights *w, const void *image, size_t size, char *err, size_t len);
+
+/* The model.weights.h5 member of the .keras zip z[0..n): *image points into
+ * z (stored) or into *owned (deflated; the caller frees it). */
+tlcl_status kw_zip_member(const unsigned char *z, size_t n, const char *path, const unsigned char **image,
+                          size_t *size, unsigned char **owned, char *err, size_t err_len);
+/* Finds model.weights.h5 inside a .keras zip and reads it (guarded). */
 tlcl_status kw_read_zip(tlcl_keras_weights *w, const char *path, char *err, size_t err_len);
 
 #endif

@@ -6,6 +6,7 @@
  * limit is one number that the configuration and the trainer share.
  * Host only. */
 #include "config.h"
+#include "dataset_split.h"
 #include "harness.h"
 #include "textout.h"
 #include "run_plan.h"
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 static char tmpdir[256];
 static tlcl_config cfg, cfg2; /* large: static rather than on the stack */
@@ -244,6 +246,16 @@ static void test_errors(harness *h)
                  "2:41", "leaves no training images", NULL);
     expect_error(h, "group split without a pattern", "train:\n  data_dir: {train: d, split: group}\n", "2:24",
                  "group needs train.data_dir.group_pattern", NULL);
+    /* 130 stacked '+' hung glibc's regcomp (fuzz_config, a 1 s timeout); a
+     * pattern of nested counts as well; the usual one passes */
+    expect_error(h, "stacked repetitions", "train:\n  data_dir: {train: d, split: group, group_pattern: '^([^_]++++++++++++++)_'}\n",
+                 "2:38", "'train.data_dir.group_pattern': repeats too much", NULL);
+    expect_error(h, "nested counted repetitions",
+                 "train:\n  data_dir: {train: d, split: group, group_pattern: '((a{20}){20}){20}(x)'}\n", "2:38",
+                 "repeats too much", NULL);
+    harness_expectf(h, tlcl_regex_cost_ok("^([^_]+)_(S[0-9]{2,3})") && tlcl_regex_cost_ok("[+{]+x{3}") &&
+                           !tlcl_regex_cost_ok("a{4096}"),
+                    "ordinary patterns are within the regex cost, a{4096} is not");
     expect_error(h, "bad regex", "train:\n  data_dir: {train: d, split: group, group_pattern: '(['}\n", "2:38",
                  "not a POSIX extended regex", NULL);
     expect_error(h, "class_weight_power without balanced weights",
@@ -581,6 +593,57 @@ static unsigned next_rand(void)
     return (unsigned)(rng >> 32);
 }
 
+/* Hostile files (issue 13, defects 8, 9 and 15): deep nesting is refused
+ * at once naming the file and line (100,000 '[' took 46 s in libyaml), an
+ * oversized file and a FIFO are refused without reading or blocking, and
+ * max_image_pixels is a checked key. */
+static void test_limits(harness *h)
+{
+    size_t deep = 100000;
+    char *text = malloc(deep + 16);
+    memcpy(text, "train:\n  x: ", 12);
+    memset(text + 12, '[', deep);
+    text[12 + deep] = 0;
+    const char *path = write_file("deep.yaml", text);
+    char err[1024] = "", where[600];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tlcl_status s = tlcl_config_load(&cfg, path, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    snprintf(where, sizeof where, "%s:2:", path);
+    harness_expectf(h, s == TLCL_ERR_FORMAT && strstr(err, where) && strstr(err, "nested more than 64 levels") &&
+                           secs < 1.0,
+                    "100,000 nested '[' refused in %.3f s, naming file and line: %s", secs, err);
+    free(text);
+
+    size_t big = TLCL_CONFIG_MAX_BYTES + 1;
+    text = malloc(big + 1);
+    memset(text, '#', big);
+    text[big] = 0;
+    path = write_file("big.yaml", text);
+    free(text);
+    s = tlcl_config_load(&cfg, path, err, sizeof err);
+    harness_expectf(h, s == TLCL_ERR_IO && strstr(err, path) && strstr(err, "more than the 1048576 bytes"),
+                    "a configuration of 1 MiB + 1 byte is refused -> %s", err);
+
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/fifo.yaml", tmpdir);
+    alarm(20); /* a regression would block in open() forever */
+    s = mkfifo(fifo, 0600) == 0 ? tlcl_config_load(&cfg, fifo, err, sizeof err) : TLCL_OK;
+    alarm(0);
+    harness_expectf(h, s == TLCL_ERR_IO && strstr(err, fifo) && strstr(err, "FIFO"),
+                    "a FIFO named .yaml is refused without blocking -> %s", err);
+
+    expect_error(h, "max_image_pixels 0", "train: {data_dir: {train: d, max_image_pixels: 0}}\n", "1:48",
+                 "max_image_pixels", NULL);
+    err[0] = 0;
+    path = write_file("pixels.yaml", "train: {data_dir: {train: d, max_image_pixels: 4000000}}\n");
+    s = load_finalize(path, err, sizeof err);
+    harness_expectf(h, s == TLCL_OK && cfg.train.data_dir.max_image_pixels == 4000000,
+                    "max_image_pixels 4000000 is read %s", err);
+}
+
 /* Truncated and garbled versions of every shipped file: any status is fine,
  * a crash, a hang or an unterminated message is not. */
 static void test_fuzz(harness *h)
@@ -665,6 +728,7 @@ int main(void)
     test_ignored_settings(&h);
     test_paths(&h);
     test_round_trip(&h);
+    test_limits(&h);
     test_fuzz(&h);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -476,6 +476,28 @@ static void test_split_file_errors(harness *h)
     expect(h, resolve(&ds, &o, 0, &s, &out, err, sizeof err) == TLCL_ERR_FORMAT,
            "split file: a foreign file is an error, not overwritten");
     remove(path);
+    /* a hand-edited file listing a training file in validation too (found
+     * while fuzzing the reader): refused, not a leak between the sets */
+    expect(h, resolve(&ds, &o, 0, &s, &out, err, sizeof err) == TLCL_OK, "split file: written");
+    tlcl_split_free(&s);
+    size_t n = 0;
+    char *text = (char *)tlcl_read_input(path, "split file", 1 << 24, &n, err, sizeof err);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "training"), 0);
+    if (first)
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(j, "validation"), cJSON_Duplicate(first, 1));
+    char *edited = cJSON_Print(j);
+    f = fopen(path, "w");
+    if (f && edited)
+        fputs(edited, f);
+    if (f)
+        fclose(f);
+    err[0] = 0;
+    expect(h, first && resolve(&ds, &o, 0, &s, &out, err, sizeof err) == TLCL_ERR_FORMAT &&
+                  strstr(err, "is listed twice"),
+           "split file: a file in both lists is refused");
+    free(edited), free(text), cJSON_Delete(j);
+    remove(path);
     tlcl_dataset_free(&ds);
 }
 

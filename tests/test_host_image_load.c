@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -141,6 +142,88 @@ static void check_decode(harness *h)
     ok_or_fail(h, ok, "a missing file fails with a message naming it");
 }
 
+/* Hostile files (issue 13, defects 8 and 15): an image whose header
+ * declares 18000 x 18000 pixels is refused from the header alone (it took
+ * 2.1 GB to decode), the limit counts width x height, and a FIFO named
+ * x.png is refused without blocking. */
+static void check_limits(harness *h)
+{
+    enum { W = 4, H = 4 };
+    unsigned char rgb[W * H * 3] = {0};
+    int len = 0;
+    unsigned char *png = stbi_write_png_to_mem(rgb, W * 3, W, H, 3, &len);
+    tlcl_image img = {0};
+    char err[512] = "";
+    int ok = png && tlcl_image_decode(png, (size_t)len, "small.png", 16, &img, err, sizeof err) == 0 && img.w == W;
+    tlcl_image_free(&img);
+    ok_or_fail(h, ok, "a 4 x 4 image decodes under a limit of 16 pixels");
+    ok = png && tlcl_image_decode(png, (size_t)len, "small.png", 15, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "small.png: image of 4 x 4 = 16 pixels is above the limit of 15 pixels");
+    ok_or_fail(h, ok, err);
+    /* IHDR: width and height, big-endian, at bytes 16 and 20 (stb reads no CRC) */
+    static const unsigned char side[4] = {0x00, 0x00, 0x46, 0x50}; /* 18000 */
+    memcpy(png + 16, side, 4);
+    memcpy(png + 20, side, 4);
+    err[0] = 0;
+    ok = png && tlcl_image_decode(png, (size_t)len, "huge.png", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "huge.png: image of 18000 x 18000 = 324000000 pixels is above the limit of 178956970 pixels");
+    ok_or_fail(h, ok, err);
+    free(png);
+
+    /* a JPEG whose Huffman table claims 16 x 32 = 512 codes: stb_image 2.27
+     * would write past its 257-entry table (found by fuzz_image). SOI, then
+     * DHT: length 19, class/id 0, the 16 counts (no values follow).
+     * The second copy starts with fill bytes (FF FF FF D8), which stb
+     * accepts before SOI too (the fuzzer's second finding). */
+    unsigned char jpeg[3 + 4 + 2 + 17 + 2] = {0xFF, 0xFF, 0xFF, 0xFF, 0xD8, 0xFF, 0xC4, 0x00, 19, 0x00};
+    memset(jpeg + 10, 32, 16);
+    jpeg[26] = 0xFF, jpeg[27] = 0xD9;
+    for (size_t skip = 0; skip <= 3; skip += 3) { /* with, then without the fill bytes */
+        err[0] = 0;
+        ok = tlcl_image_decode(jpeg + skip, sizeof jpeg - skip, "dht.jpg", 0, &img, err, sizeof err) != 0 &&
+             !img.rgb && strstr(err, "dht.jpg: damaged JPEG (a Huffman table of 512 codes");
+        ok_or_fail(h, ok, err);
+    }
+
+    /* a PNG whose first IDAT chunk is empty: stb_image adds 0 to a null
+     * pointer (UBSan, found by fuzz_image). CRCs are not checked by stb. */
+    static const unsigned char png0[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                                         0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 4, 0, 0, 0, 3, 8, 2, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 'I', 'D', 'A', 'T', 0, 0, 0, 0,
+                                         0, 0, 0, 0, 'I', 'E', 'N', 'D', 0, 0, 0, 0};
+    err[0] = 0;
+    ok = tlcl_image_decode(png0, sizeof png0, "idat.png", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "idat.png: damaged PNG (its first IDAT chunk is empty)");
+    ok_or_fail(h, ok, err);
+    /* the same with an IDAT declaring 2 GB: stb allocated it before
+     * reading (fuzz_image, out of memory) */
+    unsigned char big[sizeof png0];
+    memcpy(big, png0, sizeof png0);
+    big[33] = 0x7f, big[34] = 0xff;
+    err[0] = 0;
+    ok = tlcl_image_decode(big, sizeof big, "big.png", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "big.png: damaged PNG (a chunk runs past the end of the file)");
+    ok_or_fail(h, ok, err);
+
+    /* a GIF of 13392 x 0 pixels, which stb accepts (found by fuzz_image: the
+     * resize then read before the pixels) */
+    static const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 0x50, 0x34, 0, 0, 0xe0, 0x60, 0, 0,
+                                        0xff, 0xff, 0, 0, 0, 0x2c, 0x3b};
+    err[0] = 0;
+    ok = tlcl_image_decode(gif, sizeof gif, "flat.gif", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "flat.gif: image of 13392 x 0 pixels: nothing to decode");
+    ok_or_fail(h, ok, err);
+
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "/tmp/tlcl_image_test_%ld.png", (long)getpid());
+    alarm(20); /* a regression would block in open() forever */
+    ok = mkfifo(fifo, 0600) == 0 && tlcl_image_load(fifo, &img, err, sizeof err) != 0 && strstr(err, fifo) &&
+         strstr(err, "FIFO");
+    alarm(0);
+    remove(fifo);
+    ok_or_fail(h, ok, err);
+}
+
 int main(void)
 {
     harness h;
@@ -148,5 +231,6 @@ int main(void)
     check_names(&h);
     check_resize(&h);
     check_decode(&h);
+    check_limits(&h);
     return harness_finish(&h);
 }

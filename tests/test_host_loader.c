@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { NIMG = 9, SIDE = 8 };
@@ -68,6 +69,38 @@ static void test_cache(harness *h, const char *dir, const char *const *files)
         cached &= c.status[i] == 1;
     harness_expect(h, cached && c.status[NIMG] == 2, "a second run finds every image already decoded");
     tlcl_image_cache_close(&c);
+}
+
+/* Hostile files in the cache (issue 13, defects 8 and 15): a FIFO named
+ * x.png is reported without blocking the worker, an image above the cache's
+ * max_pixels is refused by name, and after the limit is raised the next
+ * fill decodes it (unreadable images are tried again). */
+static void test_hostile(harness *h, const char *dir, const char *image)
+{
+    char fifo[600], cdir[600], err[1200];
+    snprintf(fifo, sizeof fifo, "%s/x.png", dir);
+    snprintf(cdir, sizeof cdir, "%s/cache-hostile", dir);
+    const char *files[2] = {image, fifo};
+    tlcl_image_cache c;
+    alarm(20); /* a regression would block a decoding worker in open() forever */
+    int made = mkfifo(fifo, 0600) == 0 && tlcl_image_cache_open(&c, cdir, files, 2, SIDE, SIDE, 0, err, sizeof err) == 0;
+    c.max_pixels = 20 * 16 - 1;
+    warnings = 0;
+    int bad = made ? tlcl_image_cache_fill(&c, 1, 0, on_warn, NULL) : -1;
+    alarm(0);
+    harness_expectf(h, bad == 2 && warnings == 2 && c.status[0] == 2 && c.status[1] == 2,
+                    "a FIFO and an image above max_pixels are both unreadable (%d), the last: %s", bad, last_warning);
+    if (made)
+        tlcl_image_cache_close(&c);
+    made = tlcl_image_cache_open(&c, cdir, files, 2, SIDE, SIDE, 0, err, sizeof err) == 0;
+    c.max_pixels = 20 * 16;
+    warnings = 0;
+    bad = made ? tlcl_image_cache_fill(&c, 1, 0, on_warn, NULL) : -1;
+    harness_expectf(h, bad == 1 && c.status[0] == 1 && strstr(last_warning, fifo) && strstr(last_warning, "FIFO"),
+                    "with the limit raised the image decodes, the FIFO stays refused: %s", last_warning);
+    if (made)
+        tlcl_image_cache_close(&c);
+    remove(fifo);
 }
 
 /* Items of every batch of one epoch, in order. */
@@ -136,6 +169,7 @@ int main(void)
         files[i] = paths[i];
     test_cache(&h, dir, files);
     test_loader(&h, dir, files);
+    test_hostile(&h, dir, files[0]);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what is
 # missing, builds warning-free (-Werror here), runs ctest on PoCL (with and
-# without fast-math) and Rusticl, then the AddressSanitizer + UBSan build.
+# without fast-math) and Rusticl, then the AddressSanitizer + UBSan build,
+# then a short libFuzzer run of every input reader (tools/run_fuzz.sh).
 # Usage: tools/run_tests.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,3 +42,9 @@ if [ "${1:-}" != "--no-sanitize" ]; then
   (cd build-asan && TLCL_CACHE_DIR="$PWD/test-cache" ctest --output-on-failure -j"$jobs" -LE fastmath \
      --repeat until-pass:3)
 fi
+
+# Fuzzing (tests/fuzz/README.md): every reader of untrusted input (the
+# configuration, checkpoints, images, Keras files, split files) for 45 s
+# each, two at a time; a crash, leak, hang over 1 s or out-of-memory fails.
+echo "==== fuzzing: tools/run_fuzz.sh 45 (6 targets, two at a time) ===="
+tools/run_fuzz.sh 45

@@ -11,6 +11,7 @@ PACKAGES=(
   libclblast-dev libyaml-dev libcjson-dev libstb-dev libhdf5-dev zlib1g-dev
   libopenblas-dev libplplot-dev plplot-driver-cairo
   libcurl4-openssl-dev
+  clang libclang-rt-dev
 )
 
 missing=()

@@ -123,6 +123,7 @@ typedef struct tlcl_config {
             int image_size[2]; /* height, width */
             int image_size_count;
             int crop_to_aspect_ratio, shuffle, strict, cache_features;
+            int max_image_pixels;     /* larger images are refused before decoding */
             int merge_validation;     /* final run: the saved validation files join training */
             tlcl_cfg_path split_dir;  /* where split.json / test_split.json live; "": artefacts.base_dir */
         } data_dir;

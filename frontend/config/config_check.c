@@ -4,6 +4,7 @@
  * accessors for keys that inherit another's value. Run after every --set,
  * so it cannot rely on the parser. */
 #include "config_schema.h"
+#include "dataset_split.h" /* tlcl_regex_cost_ok */
 #include "model.h"
 
 #include <math.h>
@@ -171,6 +172,11 @@ static tlcl_status check_data(const tlcl_config *c, char *err, size_t len)
             return key_error(c, err, len, "train.data_dir.split",
                              "'train.data_dir.split': group needs train.data_dir.group_pattern (a regex on the file "
                              "name, or on what train.data_dir.group_on names, whose first group is the sample)");
+        if (!tlcl_regex_cost_ok(d->group_pattern))
+            return key_error(c, err, len, "train.data_dir.group_pattern",
+                             "'train.data_dir.group_pattern': repeats too much: stacked or nested repetitions "
+                             "('++', '(a{50}){50}') take the regex compiler exponential time; write each "
+                             "repetition once");
         regex_t re;
         int rc = regcomp(&re, d->group_pattern, REG_EXTENDED);
         if (rc) {

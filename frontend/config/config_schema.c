@@ -121,6 +121,10 @@ const cfg_key cfg_keys[] = {
             "is [256, 256]; 224 is EfficientNet-B0's native size."},
     BOOL("train.data_dir.crop_to_aspect_ratio", train.data_dir.crop_to_aspect_ratio, "false",
          "Centre-crop to the target aspect ratio before resizing (Keras smart_resize)."),
+    INT("train.data_dir.max_image_pixels", train.data_dir.max_image_pixels, 1, 2147483647, "178956970",
+        "Largest image decoded, in pixels (width x height), read from the file's header before\n"
+        "decoding; a larger one is refused as unreadable (see strict). Pillow's MAX_IMAGE_PIXELS: an\n"
+        "RGB image of that size takes 512 MiB per decoding worker."),
     BOOL("train.data_dir.shuffle", train.data_dir.shuffle, "true", "Shuffle the training set every epoch."),
     BOOL("train.data_dir.strict", train.data_dir.strict, "true",
          "A file that does not decode is an error naming it; false skips it with a warning."),

@@ -404,21 +404,64 @@ static tlcl_status parse_document(cfg_ctx *x, yaml_parser_t *p)
     return root ? cfg_error(x, m, "more than one YAML document; expected one") : TLCL_OK;
 }
 
+/* The nesting depth is checked on libyaml's event stream before the
+ * document is built; the scan stops at the first level too deep, so a
+ * hostile file costs time linear in its size. Syntax errors are left to
+ * the document load, which reports them the same way. */
+static tlcl_status check_depth(cfg_ctx *x, const unsigned char *text, size_t len)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return cfg_error(x, (yaml_mark_t){0}, "out of memory");
+    yaml_parser_set_input_string(&p, text, len);
+    tlcl_status s = TLCL_OK;
+    int depth = 0, end = 0;
+    yaml_event_t e;
+    while (!s && !end && yaml_parser_parse(&p, &e)) {
+        if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > TLCL_CONFIG_MAX_DEPTH)
+                s = cfg_error(x, e.start_mark, "lists and mappings nested more than %d levels deep (tlcl's keys "
+                              "are at most 4 levels deep): a damaged or wrong file?", TLCL_CONFIG_MAX_DEPTH);
+        } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        end = e.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&e);
+    }
+    yaml_parser_delete(&p);
+    return s;
+}
+
+static tlcl_status load_text(cfg_ctx *x, const unsigned char *text, size_t len)
+{
+    TLCL_TRY(cfg_apply_defaults(x, cfg_keys, cfg_nkeys, x->c));
+    TLCL_TRY(check_depth(x, text, len));
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return cfg_error(x, (yaml_mark_t){0}, "out of memory");
+    yaml_parser_set_input_string(&p, text, len);
+    tlcl_status s = parse_document(x, &p);
+    yaml_parser_delete(&p);
+    return s;
+}
+
 tlcl_status tlcl_config_load(tlcl_config *c, const char *path, char *err, size_t err_len)
 {
     cfg_ctx x = {.file = path, .err = err, .err_len = err_len, .c = c};
     char abs[PATH_MAX];
-    FILE *f = fopen(path, "rb");
-    if (!f || !realpath(path, abs)) {
+    size_t len = 0;
+    unsigned char *text = tlcl_read_input(path, "configuration file", TLCL_CONFIG_MAX_BYTES, &len, err, err_len);
+    if (!text)
+        return TLCL_ERR_IO;
+    if (!realpath(path, abs)) {
         snprintf(err, err_len, "%s: cannot open the configuration file", path);
-        if (f)
-            fclose(f);
+        free(text);
         return TLCL_ERR_IO;
     }
     size_t n = strlen(abs);
     if (n >= sizeof c->source) {
         snprintf(err, err_len, "%s: path longer than %zu bytes", path, sizeof c->source - 1);
-        fclose(f);
+        free(text);
         return TLCL_ERR_IO;
     }
     memset(c, 0, sizeof *c);
@@ -428,16 +471,8 @@ tlcl_status tlcl_config_load(tlcl_config *c, const char *path, char *err, size_t
     if (slash)
         *(slash == abs ? slash + 1 : slash) = 0;
     memcpy(x.origin, abs, strlen(abs) + 1);
-    tlcl_status s = cfg_apply_defaults(&x, cfg_keys, cfg_nkeys, c);
-    yaml_parser_t p;
-    if (!s && !yaml_parser_initialize(&p))
-        s = cfg_error(&x, (yaml_mark_t){0}, "out of memory");
-    else if (!s) {
-        yaml_parser_set_input_file(&p, f);
-        s = parse_document(&x, &p);
-        yaml_parser_delete(&p);
-    }
-    fclose(f);
+    tlcl_status s = load_text(&x, text, len);
+    free(text);
     return s;
 }
 

@@ -54,8 +54,42 @@ const char *tlcl_group_on_name(tlcl_group_on g)
     return (unsigned)g < 3 ? GROUP_ON_NAMES[g] : "?";
 }
 
+int tlcl_regex_cost_ok(const char *p)
+{
+    unsigned long cost = 1;
+    while (*p && cost <= TLCL_REGEX_MAX_COST) {
+        if (*p == '\\' && p[1]) {
+            p += 2;
+        } else if (*p == '[') { /* a bracket expression: "]" first is a member, not the end */
+            p += p[1] == '^' ? 2 : 1;
+            p += *p == ']';
+            while (*p && *p != ']')
+                p++;
+            p += *p == ']';
+        } else if (*p == '+') {
+            cost *= 2, p++;
+        } else if (*p == '{') {
+            unsigned long most = 0;
+            for (p++; *p >= '0' && *p <= '9' && most <= TLCL_REGEX_MAX_COST; p++)
+                most = most * 10 + (unsigned long)(*p - '0');
+            if (*p == ',' && p[1] >= '0' && p[1] <= '9')
+                for (most = 0, p++; *p >= '0' && *p <= '9' && most <= TLCL_REGEX_MAX_COST; p++)
+                    most = most * 10 + (unsigned long)(*p - '0');
+            cost *= most + 1;
+        } else {
+            p++;
+        }
+    }
+    return cost <= TLCL_REGEX_MAX_COST;
+}
+
 static tlcl_status compile_pattern(const char *pattern, regex_t *re, char *err, size_t len)
 {
+    if (!tlcl_regex_cost_ok(pattern)) {
+        snprintf(err, len, "group pattern '%s' repeats too much: stacked or nested repetitions ('++', "
+                 "'(a{50}){50}') take regcomp exponential time; write each repetition once", pattern);
+        return TLCL_ERR_ARG;
+    }
     int rc = regcomp(re, pattern, REG_EXTENDED);
     if (rc != 0) {
         char msg[256];

@@ -98,4 +98,13 @@ void tlcl_subsample(size_t *idx, size_t *n, double fraction, uint32_t seed);
  * or the key does not fit. */
 int tlcl_group_key(const char *path, tlcl_group_on on, const regex_t *re, char *dst, size_t len);
 
+/* glibc's regcomp copies the operand of '+' once and of {m,n} n times, so
+ * stacked or nested repetitions ("[^_]+++...", "((a{50}){50}){50}") take
+ * exponential time and memory to compile (found by fuzz_config: 130 '+'
+ * hung it). The product of those copy counts over the pattern (outside
+ * bracket expressions) must stay within TLCL_REGEX_MAX_COST; ordinary
+ * patterns cost a few. Returns 1 when pattern is within it. */
+#define TLCL_REGEX_MAX_COST 4096
+int tlcl_regex_cost_ok(const char *pattern);
+
 #endif

@@ -126,7 +126,7 @@ static void crop_to_aspect(tlcl_image *img, int th, int tw)
 static int decode_one(tlcl_image_cache *c, int i, float *tmp, char *err, size_t len)
 {
     tlcl_image img;
-    if (tlcl_image_load(c->files[i], &img, err, len) != 0)
+    if (tlcl_image_load_limited(c->files[i], c->max_pixels, &img, err, len) != 0)
         return -1;
     if (c->crop_to_aspect)
         crop_to_aspect(&img, c->h, c->w);
@@ -157,8 +157,8 @@ static void *fill_worker(void *arg)
         pthread_mutex_unlock(&j->lock);
         if (i >= j->c->n || !tmp)
             break;
-        if (j->c->status[i] != 0)
-            continue;
+        if (j->c->status[i] == 1)
+            continue; /* unreadable ones are tried again: the limit may have been raised */
         int ok = decode_one(j->c, i, tmp, err, sizeof err) == 0;
         j->c->status[i] = ok ? 1 : 2;
         pthread_mutex_lock(&j->lock);

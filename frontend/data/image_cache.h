@@ -13,6 +13,7 @@
 typedef struct tlcl_image_cache {
     int n, h, w;
     int crop_to_aspect;
+    long long max_pixels;      /* larger images are refused (0: TLCL_IMAGE_MAX_PIXELS_DEFAULT); set after open */
     unsigned char *map;        /* header, status bytes, pixels */
     size_t map_len;
     unsigned char *status;     /* per image: 0 not decoded, 1 ok, 2 unreadable */

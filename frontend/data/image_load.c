@@ -1,6 +1,9 @@
 /* image_load.c — see image_load.h. */
 #include "image_load.h"
 
+#include "tlcl_cl.h" /* tlcl_read_input */
+
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +29,145 @@
 #pragma GCC diagnostic pop
 #endif
 
-int tlcl_image_load(const char *path, tlcl_image *img, char *err, size_t err_len)
+/* ---- what stb_image 2.27 does not check ----------------------------------- */
+
+/* stb_image 2.27 builds each Huffman table of a JPEG's DHT segments
+ * without checking that its 16 code counts add up to at most 256: a
+ * hostile file writes past the table (found by fuzz_image; stb 2.28 checks
+ * it). The markers are walked as stb walks them (fill bytes, padding
+ * between segments, entropy-coded data after SOS up to the next marker)
+ * and every table checked first. Returns the count of the first table
+ * over 256 codes, 0 when there is none. */
+static int jpeg_oversized_table(const unsigned char *d, size_t len)
+{
+    size_t pos = 0;
+    while (pos < len && d[pos] == 0xFF) /* stb takes any number of fill bytes before SOI too */
+        pos++;
+    if (pos == 0 || pos >= len || d[pos] != 0xD8)
+        return 0; /* not a JPEG */
+    pos++;
+    while (pos < len) {
+        if (d[pos] != 0xFF) { /* padding, skipped as stb does */
+            pos++;
+            continue;
+        }
+        while (pos < len && d[pos] == 0xFF)
+            pos++;
+        if (pos + 2 >= len || d[pos] == 0xD9) /* the end, or EOI */
+            return 0;
+        int m = d[pos++];
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7))
+            continue; /* markers without a length */
+        size_t seg = (size_t)d[pos] << 8 | d[pos + 1];
+        for (size_t at = pos + 2, left = seg >= 2 ? seg - 2 : 0; m == 0xC4 && left > 0;) {
+            int n = 0; /* stb reads the class/id byte, then 16 counts; past the end it reads 0 */
+            for (size_t i = 1; i <= 16; i++)
+                n += at + i < len ? d[at + i] : 0;
+            if (n > 256)
+                return n;
+            if (left < 17 + (size_t)n)
+                break;
+            at += 17 + (size_t)n, left -= 17 + (size_t)n;
+        }
+        pos += seg;
+        if (m == 0xDA) /* entropy-coded data: up to the next marker that is not a stuffed 0 or a restart */
+            while (pos + 1 < len && !(d[pos] == 0xFF && d[pos + 1] != 0x00 && d[pos + 1] != 0xFF &&
+                                      !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7)))
+                pos++;
+    }
+    return 0;
+}
+
+/* The PNG chunks stb_image 2.27 trusts: it grows its IDAT buffer to a
+ * chunk's declared length before reading the chunk (a 60-byte file asked
+ * for 2 GB; found by fuzz_image), and adds an empty first IDAT to its null
+ * pointer (undefined behaviour; found by fuzz_image). The chunks are walked
+ * first; the problem, or NULL. */
+static const char *png_chunk_problem(const unsigned char *d, size_t len)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len < 8 || memcmp(d, sig, 8) != 0)
+        return NULL;
+    int idat_seen = 0;
+    for (size_t pos = 8; pos + 8 <= len;) {
+        size_t n = (size_t)d[pos] << 24 | (size_t)d[pos + 1] << 16 | (size_t)d[pos + 2] << 8 | d[pos + 3];
+        if (n > len - pos - 8)
+            return "a chunk runs past the end of the file";
+        if (memcmp(d + pos + 4, "IDAT", 4) == 0 && !idat_seen++ && n == 0)
+            return "its first IDAT chunk is empty";
+        if (memcmp(d + pos + 4, "IEND", 4) == 0)
+            break;
+        pos += 12 + n; /* length, type, data, CRC */
+    }
+    return NULL;
+}
+
+int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
+                      tlcl_image *img, char *err, size_t err_len)
 {
     int w, h, channels;
     memset(img, 0, sizeof *img);
+    if (len > INT_MAX) {
+        snprintf(err, err_len, "%s: image file larger than 2 GiB", name);
+        return -1;
+    }
+    int codes = jpeg_oversized_table(data, len);
+    if (codes) {
+        snprintf(err, err_len, "%s: damaged JPEG (a Huffman table of %d codes, at most 256 exist)", name, codes);
+        return -1;
+    }
+    const char *png = png_chunk_problem(data, len);
+    if (png) {
+        snprintf(err, err_len, "%s: damaged PNG (%s)", name, png);
+        return -1;
+    }
+    /* the size from the header first: a small file can declare an image
+     * that takes gigabytes to decode (18000 x 18000 PNG: 8.8 MB, 2.1 GB) */
+    if (!stbi_info_from_memory(data, (int)len, &w, &h, &channels)) {
+        snprintf(err, err_len, "%s: cannot decode image (%s)", name, stbi_failure_reason());
+        return -1;
+    }
+    if (w <= 0 || h <= 0) { /* stb's GIF reader accepts a 13392 x 0 header (found by fuzz_image) */
+        snprintf(err, err_len, "%s: image of %d x %d pixels: nothing to decode", name, w, h);
+        return -1;
+    }
+    long long limit = max_pixels > 0 ? max_pixels : TLCL_IMAGE_MAX_PIXELS_DEFAULT;
+    if ((long long)w * h > limit) {
+        snprintf(err, err_len, "%s: image of %d x %d = %lld pixels is above the limit of %lld pixels "
+                 "(train.data_dir.max_image_pixels); shrink the image or raise the limit", name, w, h,
+                 (long long)w * h, limit);
+        return -1;
+    }
     /* asking for 3 components makes stb expand grey and drop alpha (as
      * PIL's convert("RGB") and Keras's load_img do) */
-    unsigned char *p = stbi_load(path, &w, &h, &channels, 3);
+    unsigned char *p = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 3);
+    if (p && (w <= 0 || h <= 0)) { /* the decoder's own size, should it differ from the header's */
+        stbi_image_free(p);
+        p = NULL;
+    }
     if (!p) {
-        snprintf(err, err_len, "%s: cannot decode image (%s)", path, stbi_failure_reason());
+        snprintf(err, err_len, "%s: cannot decode image (%s)", name, stbi_failure_reason());
         return -1;
     }
     img->w = w, img->h = h, img->rgb = p;
     return 0;
+}
+
+int tlcl_image_load_limited(const char *path, long long max_pixels, tlcl_image *img, char *err, size_t err_len)
+{
+    size_t len = 0;
+    memset(img, 0, sizeof *img);
+    unsigned char *data = tlcl_read_input(path, "image", TLCL_IMAGE_MAX_FILE_BYTES, &len, err, err_len);
+    if (!data)
+        return -1;
+    int rc = tlcl_image_decode(data, len, path, max_pixels, img, err, err_len);
+    free(data);
+    return rc;
+}
+
+int tlcl_image_load(const char *path, tlcl_image *img, char *err, size_t err_len)
+{
+    return tlcl_image_load_limited(path, 0, img, err, err_len);
 }
 
 void tlcl_image_free(tlcl_image *img)

@@ -14,8 +14,24 @@ typedef struct tlcl_image {
     unsigned char *rgb;
 } tlcl_image;
 
-/* Decodes a file; grey becomes three equal channels and alpha is dropped.
- * Returns 0, or -1 with the reason in err. */
+/* The largest image decoded by default, in pixels (width x height): Pillow's
+ * MAX_IMAGE_PIXELS. An RGB image of that size takes 512 MiB per decoding
+ * worker; train.data_dir.max_image_pixels changes it. */
+#define TLCL_IMAGE_MAX_PIXELS_DEFAULT 178956970LL
+/* The largest image file read (its bytes are held in memory while decoding). */
+#define TLCL_IMAGE_MAX_FILE_BYTES ((size_t)1 << 30)
+
+/* Decodes an image held in memory (name: for errors). The dimensions are
+ * read from the header first, and an image of more than max_pixels pixels
+ * (0: TLCL_IMAGE_MAX_PIXELS_DEFAULT) is refused before decoding. Grey
+ * becomes three equal channels and alpha is dropped. Returns 0, or -1 with
+ * the reason in err. */
+int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
+                      tlcl_image *img, char *err, size_t err_len);
+/* Decodes a file (a regular file only: a FIFO or directory is refused
+ * without blocking) with the pixel limit above. */
+int tlcl_image_load_limited(const char *path, long long max_pixels, tlcl_image *img, char *err, size_t err_len);
+/* tlcl_image_load_limited with the default limit. */
 int tlcl_image_load(const char *path, tlcl_image *img, char *err, size_t err_len);
 void tlcl_image_free(tlcl_image *img);
 

@@ -180,6 +180,7 @@ static tlcl_status fill_cache(tlcl_run_data *d, const tlcl_config *c, tlcl_warn_
     if (tlcl_image_cache_open(&d->cache, dir, (const char *const *)d->files, d->nfiles, size[0], size[1],
                               c->train.data_dir.crop_to_aspect_ratio, err, len) != 0)
         return TLCL_ERR_IO;
+    d->cache.max_pixels = c->train.data_dir.max_image_pixels;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     d->unreadable = tlcl_image_cache_fill(&d->cache, (int)(cpus > 0 ? cpus : 2), isatty(2), warn, ctx);
     if (d->unreadable && c->train.data_dir.strict) {

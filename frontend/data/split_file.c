@@ -103,32 +103,8 @@ tlcl_status tlcl_split_file_write(const char *path, const tlcl_dataset *ds, cons
 
 /* ---- reading ------------------------------------------------------------ */
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *b = realloc(buf, cap *= 2);
-        if (!b)
-            free(buf);
-        buf = b;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
+/* A split file lists every image path: 1 GiB holds millions of them. */
+#define SPLIT_MAX_BYTES ((size_t)1 << 30)
 
 static int num_is(const cJSON *j, const char *key, double want)
 {
@@ -188,9 +164,11 @@ static path_index *index_paths(const tlcl_dataset *ds)
     return v;
 }
 
-/* Reads one of the file's lists into a malloc'd index array. */
-static tlcl_status read_list(const cJSON *a, const tlcl_dataset *ds, const path_index *view, size_t **out,
-                             size_t *n, char *err, size_t len)
+/* Reads one of the file's lists into a malloc'd index array; seen marks
+ * the files already listed (in either list), so a file cannot be used
+ * twice or on both sides of the split. */
+static tlcl_status read_list(const cJSON *a, const tlcl_dataset *ds, const path_index *view, unsigned char *seen,
+                             size_t **out, size_t *n, char *err, size_t len)
 {
     *n = 0;
     *out = malloc(((size_t)cJSON_GetArraySize(a) + 1) * sizeof **out);
@@ -206,6 +184,10 @@ static tlcl_status read_list(const cJSON *a, const tlcl_dataset *ds, const path_
             snprintf(err, len, "entry '%s' is not a file of '%s' with that label", key.path, ds->root);
             return TLCL_ERR_FORMAT;
         }
+        if (seen[hit->idx]++) {
+            snprintf(err, len, "entry '%s' is listed twice (a file belongs to one set, once)", key.path);
+            return TLCL_ERR_FORMAT;
+        }
         (*out)[(*n)++] = hit->idx;
     }
     return TLCL_OK;
@@ -216,17 +198,21 @@ static tlcl_status read_lists(const cJSON *j, const tlcl_dataset *ds, tlcl_split
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(j, "training");
     const cJSON *va = cJSON_GetObjectItemCaseSensitive(j, "validation");
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
-    if (!cJSON_IsArray(tr) || !cJSON_IsArray(va) || !cJSON_IsNumber(seed)) {
-        snprintf(err, len, "no training/validation lists or seed");
+    /* the seed is a uint32_t: a value outside it (or fractional) is a damaged file, not a cast */
+    if (!cJSON_IsArray(tr) || !cJSON_IsArray(va) || !cJSON_IsNumber(seed) || !(seed->valuedouble >= 0) ||
+        seed->valuedouble > 4294967295.0 || seed->valuedouble != (double)(uint32_t)seed->valuedouble) {
+        snprintf(err, len, "no training/validation lists or seed (a whole number from 0 to 4294967295)");
         return TLCL_ERR_FORMAT;
     }
     path_index *view = index_paths(ds);
-    if (!view)
-        return TLCL_ERR_OOM;
+    unsigned char *seen = calloc(ds->count ? ds->count : 1, 1);
+    tlcl_status st = view && seen ? TLCL_OK : TLCL_ERR_OOM;
     s->seed = (uint32_t)seed->valuedouble;
-    tlcl_status st = read_list(tr, ds, view, &s->train, &s->n_train, err, len);
     if (st == TLCL_OK)
-        st = read_list(va, ds, view, &s->val, &s->n_val, err, len);
+        st = read_list(tr, ds, view, seen, &s->train, &s->n_train, err, len);
+    if (st == TLCL_OK)
+        st = read_list(va, ds, view, seen, &s->val, &s->n_val, err, len);
+    free(seen);
     free(view);
     return st;
 }
@@ -242,7 +228,7 @@ static int same_contents(const cJSON *j, const tlcl_dataset *ds, char *why, size
         return 1;
     snprintf(why, len, "the directory changed since the split was written (%.0f files then, %zu now%s)",
              cJSON_IsNumber(n) ? n->valuedouble : -1.0, ds->count,
-             cJSON_IsNumber(n) && (size_t)n->valuedouble == ds->count ? ", other names, labels or classes" : "");
+             cJSON_IsNumber(n) && n->valuedouble == (double)ds->count ? ", other names, labels or classes" : "");
     return 0;
 }
 
@@ -257,12 +243,11 @@ tlcl_status tlcl_split_file_read(const char *path, const tlcl_dataset *ds, const
 {
     memset(s, 0, sizeof *s);
     *outcome = TLCL_SPLIT_CREATED;
-    char *text = read_text(path);
-    if (!text) {
-        snprintf(err, len, "cannot read split file '%s': %s", path, strerror(errno));
+    size_t n = 0;
+    char *text = (char *)tlcl_read_input(path, "split file", SPLIT_MAX_BYTES, &n, err, len);
+    if (!text)
         return TLCL_ERR_IO;
-    }
-    cJSON *j = cJSON_Parse(text);
+    cJSON *j = cJSON_ParseWithLength(text, n);
     free(text);
     tlcl_status st = TLCL_OK;
     const char *param = NULL;

@@ -1,0 +1,35 @@
+/* fuzz_file.h — the fuzz targets whose reader takes a path write the input
+ * to one temporary file per process (in /dev/shm when there is one: no
+ * disk traffic at thousands of executions a second). */
+#ifndef TLCL_FUZZ_FILE_H
+#define TLCL_FUZZ_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* The path (ending in suffix) now holding data[0..size); exits on failure,
+ * which is the harness's fault, not a finding. */
+static char fuzz_path[256];
+
+static void fuzz_file_remove(void) { remove(fuzz_path); }
+
+static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix)
+{
+    char *path = fuzz_path;
+    if (!path[0]) {
+        snprintf(fuzz_path, sizeof fuzz_path, "%s/tlcl_fuzz_%ld%s",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (long)getpid(), suffix);
+        atexit(fuzz_file_remove); /* libFuzzer ends a timed run with exit() */
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+    return path;
+}
+
+#endif
