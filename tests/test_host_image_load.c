@@ -224,10 +224,42 @@ static void check_limits(harness *h)
     ok_or_fail(h, ok, err);
 }
 
+/* The formats tlcl adds to Keras's (.tga .pnm .ppm .pgm) decode, exactly;
+ * the PNM headers stb_image 2.27 mishandles are refused first. */
+static void check_tga_pnm(harness *h)
+{
+    static const unsigned char ppm[] = "P6\n# two pixels\n2 1\n255\n\x0a\x14\x1e\x28\x32\x3c";
+    static const unsigned char pgm[] = "P5 2 1 255 \x07\xfe";
+    /* uncompressed true-colour TGA, 2 x 1, bottom-up, BGR */
+    static const unsigned char tga[] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 24, 0, 30, 20, 10, 60, 50, 40};
+    tlcl_image img;
+    char err[512] = "";
+    int ok = tlcl_image_decode(ppm, sizeof ppm - 1, "a.ppm", 0, &img, err, sizeof err) == 0 && img.w == 2 &&
+             img.h == 1 && memcmp(img.rgb, "\x0a\x14\x1e\x28\x32\x3c", 6) == 0;
+    tlcl_image_free(&img);
+    harness_expectf(h, ok, "a P6 PPM with a comment decodes to its pixels %s", err);
+    ok = tlcl_image_decode(pgm, sizeof pgm - 1, "a.pgm", 0, &img, err, sizeof err) == 0 && img.w == 2 &&
+         memcmp(img.rgb, "\x07\x07\x07\xfe\xfe\xfe", 6) == 0;
+    tlcl_image_free(&img);
+    harness_expectf(h, ok, "a P5 PGM decodes, grey as three equal channels %s", err);
+    ok = tlcl_image_decode(tga, sizeof tga, "a.tga", 0, &img, err, sizeof err) == 0 && img.w == 2 &&
+         memcmp(img.rgb, "\x0a\x14\x1e\x28\x32\x3c", 6) == 0;
+    tlcl_image_free(&img);
+    harness_expectf(h, ok, "a true-colour TGA decodes, BGR to RGB %s", err);
+    static const unsigned char deep[] = "P5 1 1 65535 \x01\x02", digits[] = "P6 4467440730 1 255 \x00";
+    ok = tlcl_image_decode(deep, sizeof deep - 1, "deep.pgm", 0, &img, err, sizeof err) != 0 &&
+         strstr(err, "deep.pgm: PNM image has more than 8 bits per channel");
+    harness_expectf(h, ok, "a 16-bit PNM is refused (stb 2.27 writes past its buffer): %s", err);
+    ok = tlcl_image_decode(digits, sizeof digits - 1, "long.ppm", 0, &img, err, sizeof err) != 0 &&
+         strstr(err, "long.ppm: PNM image header is damaged");
+    harness_expectf(h, ok, "a 10-digit PNM width is refused (stb 2.27 overflows an int): %s", err);
+}
+
 int main(void)
 {
     harness h;
     harness_init(&h, 0);
+    check_tga_pnm(&h);
     check_names(&h);
     check_resize(&h);
     check_decode(&h);

@@ -11,12 +11,15 @@
 #include <strings.h>
 
 /* stb_image's implementation lives in this file alone. Only the formats a
- * dataset of photographs uses; the rest is compiled out. */
+ * dataset of photographs uses, and the TGA and PNM files the data set
+ * reader also lists; the rest is compiled out. */
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
+#define STBI_ONLY_TGA /* tlcl also reads .tga and .pnm .ppm .pgm (dataset_dir.c), fuzzed too */
+#define STBI_ONLY_PNM
 #define STBI_FAILURE_USERMSG
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -102,6 +105,37 @@ static const char *png_chunk_problem(const unsigned char *d, size_t len)
     return NULL;
 }
 
+/* A binary PNM header (P5 grey, P6 RGB) read before stb_image 2.27 does:
+ * its number reader overflows an int on a long run of digits, and its
+ * 16-bit conversion writes past its buffer (both found by fuzz_image once
+ * PNM was compiled in). Width, height and maxval are 1 to 9 digits, maxval
+ * at most 255 (8 bits). NULL when fine or not a PNM, else what is wrong. */
+static const char *pnm_header_problem(const unsigned char *d, size_t len)
+{
+    if (len < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6'))
+        return NULL;
+    size_t pos = 2;
+    long v[3];
+    for (int k = 0; k < 3; k++) {
+        while (pos < len && (strchr(" \t\r\n\v\f", d[pos]) || d[pos] == '#')) {
+            if (d[pos] == '#') /* a comment runs to the end of its line */
+                while (pos < len && d[pos] != '\n' && d[pos] != '\r')
+                    pos++;
+            else
+                pos++;
+        }
+        int digits = 0;
+        for (v[k] = 0; pos < len && d[pos] >= '0' && d[pos] <= '9'; pos++, digits++)
+            if (digits < 9)
+                v[k] = v[k] * 10 + (d[pos] - '0');
+        if (digits == 0 || digits > 9)
+            return "header is damaged (width, height and maximum value must be numbers of 1 to 9 digits)";
+    }
+    if (v[2] < 1 || v[2] > 255)
+        return "has more than 8 bits per channel (maximum value above 255): convert it to 8 bits";
+    return NULL;
+}
+
 int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
                       tlcl_image *img, char *err, size_t err_len)
 {
@@ -114,6 +148,11 @@ int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, l
     int codes = jpeg_oversized_table(data, len);
     if (codes) {
         snprintf(err, err_len, "%s: damaged JPEG (a Huffman table of %d codes, at most 256 exist)", name, codes);
+        return -1;
+    }
+    const char *pnm = pnm_header_problem(data, len);
+    if (pnm) {
+        snprintf(err, err_len, "%s: PNM image %s", name, pnm);
         return -1;
     }
     const char *png = png_chunk_problem(data, len);
