@@ -21,6 +21,7 @@
  * The V1 Normalization layer gets the mean and variance of tlcl's input
  * scaling (the base is built with weights=None, without the extra ImageNet
  * Rescaling). EfficientNet-Lite has no Keras builder and is refused. */
+#include "keras_internal.h"
 #include "model.h"
 
 #include <ctype.h>
@@ -254,6 +255,20 @@ tlcl_status tlcl_model_export_keras(const tlcl_model *m, const float *host, cons
     if (!bytes) {
         snprintf(err, err_len, "exporting %s: the HDF5 library gave no file image (out of memory?)", path);
         return TLCL_ERR_OOM;
+    }
+    size_t n = strlen(path);
+    if (n > 6 && strcmp(path + n - 6, ".keras") == 0) { /* the zip model.load_weights("x.keras") opens */
+        size_t zsize = 0;
+        unsigned char *zip = kw_keras_archive(bytes, size,
+                                              "{\"producer\": \"tlcl\", \"content\": "
+                                              "\"weights only: model.load_weights(), no config.json\"}",
+                                              &zsize);
+        free(bytes);
+        if (!zip) {
+            snprintf(err, err_len, "exporting %s: out of memory for the archive", path);
+            return TLCL_ERR_OOM;
+        }
+        bytes = zip, size = zsize;
     }
     tlcl_status s = tlcl_publish_bytes(path, bytes, size, err, err_len);
     free(bytes);

@@ -64,4 +64,8 @@ tlcl_status kw_zip_member(const unsigned char *z, size_t n, const char *path, co
 /* Finds model.weights.h5 inside a .keras zip and reads it (guarded). */
 tlcl_status kw_read_zip(tlcl_keras_weights *w, const char *path, char *err, size_t err_len);
 
+/* A .keras archive (zip, stored) of model.weights.h5 and metadata.json, for
+ * model.load_weights (keras_archive.c); NULL when out of memory or over 4 GB. */
+unsigned char *kw_keras_archive(const void *weights, size_t weights_size, const char *metadata, size_t *out_size);
+
 #endif

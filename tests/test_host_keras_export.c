@@ -250,6 +250,33 @@ static void test_sequential_round_trip(harness *h)
     tlcl_model_free(&m), tlcl_model_free(&back);
 }
 
+/* FILE.keras: the same weights in a stored zip with metadata.json, read back
+ * by tlcl's own .keras reader (the one `tlcl import` uses). */
+static void test_keras_archive(harness *h)
+{
+    char out[512], err[1024] = "";
+    snprintf(out, sizeof out, "%s/m.keras", tmpdir);
+    tlcl_arch a = testdata_keras_fixture_arch("efficientnetv2-b0");
+    tlcl_model m, back;
+    if (host_model(h, &m, &a, NULL) || host_model(h, &back, &a, NULL))
+        return;
+    float *host = calloc(m.params.total, sizeof *host);
+    for (size_t i = 0; host && i < m.params.total; i++)
+        host[i] = (float)((i * 40503u) % 977) / 491.0f - 0.9f;
+    tlcl_status s = host ? tlcl_model_export_keras(&m, host, out, err, sizeof err) : TLCL_ERR_OOM;
+    float *again = s == TLCL_OK ? import_fixture(h, &back, out) : NULL;
+    int same = again && memcmp(host, again, m.params.total * sizeof *host) == 0;
+    FILE *f = fopen(out, "rb");
+    unsigned char sig[4] = {0};
+    int zip = f && fread(sig, 1, 4, f) == 4 && memcmp(sig, "PK\x03\x04", 4) == 0;
+    if (f)
+        fclose(f);
+    harness_expectf(h, s == TLCL_OK && zip && same, "a .keras archive: a zip whose weights read back equal %s", err);
+    remove(out);
+    free(host), free(again);
+    tlcl_model_free(&m), tlcl_model_free(&back);
+}
+
 static void test_refusals(harness *h)
 {
     tlcl_model m;
@@ -292,6 +319,7 @@ int main(void)
     test_same_as_keras(&h, "efficientnet-b0", "v1");
     test_same_as_keras(&h, "efficientnetv2-b0", "v2");
     test_sequential_round_trip(&h);
+    test_keras_archive(&h);
     test_refusals(&h);
     rmdir(tmpdir);
     return harness_finish(&h);

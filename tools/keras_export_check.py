@@ -9,7 +9,8 @@ seed 001 builds it) the script:
      neither side resizes);
   2. trains a tlcl model on it for four epochs (`tlcl train`, random
      weights, Adam at 0.002 so the logits move away from zero);
-  3. exports the best model (`tlcl export --to keras CKPT -o FILE`) and asks
+  3. exports the best model (`tlcl export --to keras CKPT -o FILE`, as
+     .weights.h5 and as a .keras archive) and asks
      tlcl for its logits (`tlcl predict --logits`);
   4. builds the Keras model the file is meant for from the checkpoint's
      metadata (keras.applications.EfficientNet<X>(weights=None, ...) with
@@ -167,7 +168,9 @@ def check_case(args, work, arch, units):
     run([tlcl, "train", *dev, "--no-test", "run.yaml"], case)
     ckpt = os.path.join(case, "artefacts", "best_model.safetensors")
     exported = os.path.join(case, "model.weights.h5")
+    archive = os.path.join(case, "model.keras")
     run([tlcl, "export", "--to", "keras", ckpt, "-o", exported], case)
+    run([tlcl, "export", "--to", "keras", ckpt, "-o", archive], case)
     preds = os.path.join(case, "logits.csv")
     run([tlcl, "predict", *dev, "--model", ckpt, "--logits", "--out", preds, data], case)
 
@@ -178,12 +181,16 @@ def check_case(args, work, arch, units):
     paths = sorted(got)
     x = np.stack([images[p].astype(np.float32) for p in paths])
     want = np.asarray(model(x, training=False))
+    from_archive = keras_model(meta)
+    from_archive.load_weights(archive)  # the .keras zip: its model.weights.h5 member
+    same_archive = np.array_equal(np.asarray(from_archive(x, training=False)), want)
     diff = np.abs(want - np.stack([got[p] for p in paths]))
     worst = float(diff.max())
     print("   %s, head %s: %d images x %d logits, max |keras - tlcl| = %.3g (logits up to %.3g, std %.3g)"
           % (name, units or "[]", len(paths), want.shape[1], worst, float(np.abs(want).max()), float(want.std())),
           flush=True)
-    return worst <= TOLERANCE
+    print("   %s: model.load_weights of the .keras archive gives the same logits: %s" % (name, same_archive), flush=True)
+    return worst <= TOLERANCE and same_archive
 
 
 def main():

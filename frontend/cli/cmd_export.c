@@ -12,7 +12,8 @@
 CLI_COMMAND(cli_export, "export", "CKPT", 1, 1,
     "Write a tlcl checkpoint's weights as a Keras 3 weights file (.weights.h5) for model.load_weights().",
     CLI_TEXT_OPT("to", "FORMAT", "the format to write: keras (required)"),
-    CLI_SHORT_OPT("output", 'o', CLI_TEXT, "FILE.weights.h5", "the file to write (required)"));
+    CLI_SHORT_OPT("output", 'o', CLI_TEXT, "FILE.weights.h5",
+                  "the file to write (required); FILE.keras: the same weights in a .keras archive"));
 
 /* The model a checkpoint holds, built on the host with its weights in host. */
 static int load(const char *path, tlcl_model *m, float **host, char *err, size_t len)
@@ -51,8 +52,8 @@ int cmd_export(int argc, char **argv)
         return cli_usage_error(&a, "--to keras and -o FILE are required");
     if (strcmp(to, "keras") != 0)
         return cli_usage_error(&a, "only --to keras is supported, got '%s'", to);
-    if (!has_suffix(out, ".weights.h5"))
-        return cli_usage_error(&a, "-o %s: Keras 3 loads weights from a file named *.weights.h5", out);
+    if (!has_suffix(out, ".weights.h5") && !has_suffix(out, ".keras"))
+        return cli_usage_error(&a, "-o %s: Keras 3 loads weights from a file named *.weights.h5 or *.keras", out);
     tlcl_model m;
     memset(&m, 0, sizeof m);
     float *host = NULL;

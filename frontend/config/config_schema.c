@@ -139,10 +139,10 @@ const cfg_key cfg_keys[] = {
     PATH("train.artefacts.labels_name", train.artefacts.labels_name, CFG_OUT_FILE | CFG_IN_BASE, ".json", ART,
          "labels.json", "Class names in label order (.json)."),
     PATH("train.artefacts.best_model", train.artefacts.best_model, CFG_OUT_FILE | CFG_IN_BASE,
-         ".safetensors|.weights.h5", ART, "best_model.safetensors",
-         "Best model kept by model_checkpoint: a tlcl checkpoint (.safetensors), or .weights.h5 for a Keras 3\n"
-         "weights file too (the checkpoint beside it, .safetensors). Keras's {epoch:02d} and\n"
-         "{val_loss:.3f} fields name a file per save."),
+         ".safetensors|.weights.h5|.keras", ART, "best_model.safetensors",
+         "Best model kept by model_checkpoint: a tlcl checkpoint (.safetensors), or .weights.h5 / .keras\n"
+         "for Keras 3's weights too (for model.load_weights; the checkpoint beside it, .safetensors).\n"
+         "Keras's {epoch:02d} and {val_loss:.3f} fields name a file per save."),
     PATH("train.artefacts.fit_history", train.artefacts.fit_history, CFG_OUT_FILE | CFG_IN_BASE,
          ".json|.csv|.pkl", ART, "fit_history.json",
          "Per-epoch loss and metrics (History.history); the format follows the extension."),

@@ -72,12 +72,16 @@ tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *er
 
 void tlcl_plan_checkpoint_of(const char *best_model, char *dst, size_t len)
 {
-    static const char keras[] = ".weights.h5";
-    size_t n = strlen(best_model), k = sizeof keras - 1;
-    if (n > k && strcmp(best_model + n - k, keras) == 0)
-        snprintf(dst, len, "%.*s.safetensors", (int)(n - k), best_model);
-    else
-        snprintf(dst, len, "%s", best_model);
+    static const char *const keras[2] = {".weights.h5", ".keras"};
+    size_t n = strlen(best_model);
+    for (int i = 0; i < 2; i++) {
+        size_t k = strlen(keras[i]);
+        if (n > k && strcmp(best_model + n - k, keras[i]) == 0) {
+            snprintf(dst, len, "%.*s.safetensors", (int)(n - k), best_model);
+            return;
+        }
+    }
+    snprintf(dst, len, "%s", best_model);
 }
 
 tlcl_status tlcl_plan_load_best(const tlcl_config *c, const char *saved, tlcl_model *m, int *loaded, char *err,

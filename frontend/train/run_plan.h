@@ -17,8 +17,8 @@ tlcl_status tlcl_plan_load_weights(const tlcl_config *c, tlcl_model *m, char *er
  * exists (*loaded = 1), else the weights in hand (*loaded = 0). A best model
  * that exists but cannot be opened or does not fit the model is an error
  * naming the file and what to do. */
-/* The tlcl checkpoint of a best_model path: itself, or X.safetensors for X.weights.h5 (the Keras file is
- * written beside it). */
+/* The tlcl checkpoint of a best_model path: itself, or X.safetensors for X.weights.h5 or X.keras (the
+ * Keras file is written beside it). */
 void tlcl_plan_checkpoint_of(const char *best_model, char *dst, size_t len);
 /* Loads the best model: saved (the file ModelCheckpoint last wrote, "" or NULL: the configured one). */
 tlcl_status tlcl_plan_load_best(const tlcl_config *c, const char *saved, tlcl_model *m, int *loaded, char *err,
