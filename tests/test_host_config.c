@@ -222,8 +222,8 @@ static void test_errors(harness *h)
                  "duplicate key 'optimizer.name' (first at line 4)", NULL);
     expect_error(h, "section given a value", "train: {data_dir: {train: d}}\noptimizer: adam\n", "2:12",
                  "'optimizer' is a section", NULL);
-    expect_error(h, "extension", "train:\n  data_dir: {train: d}\n  artefacts:\n    best_model: best.keras\n", "4:17",
-                 "a path ending in .safetensors", "'best.keras'");
+    expect_error(h, "extension", "train:\n  data_dir: {train: d}\n  artefacts:\n    best_model: best.h5\n", "4:17",
+                 "a path ending in .safetensors", "'best.h5'");
     expect_error(h, "null where a value is required", "train: {data_dir: {train: ~}}\n", "1:27",
                  "'train.data_dir.train': expected a path, got null", NULL);
     expect_error(h, "phase without its block count", "train: {data_dir: {train: d}}\nphases:\n  - trainable: top_blocks\n",
