@@ -113,17 +113,19 @@ static void resizing_model(harness *h, int device)
 static void batch_saves(harness *h, int device)
 {
     char file[600];
-    int rc = train(device, "batches", 1, "[32, 32]", ", best_model: 'b_{epoch:02d}_{batch:03d}.safetensors'",
+    int rc = train(device, "batches", 1, "[32, 32]", ", best_model: 'b_{epoch:02d}_{batch:03d}.keras'",
                    "model: {architecture: efficientnet-b0, weights: none}\n"
                    "callbacks: {model_checkpoint: {save_freq: 2, save_best_only: false, monitor: loss}}\n");
     int found = 0;
     const int want[3] = {2, 4, 5};
     for (int i = 0; i < 3; i++) {
         snprintf(file, sizeof file, "%s/batches/b_01_%03d.safetensors", root, want[i]);
-        found += (access(file, F_OK) == 0) << i;
+        int both = access(file, F_OK) == 0;
+        snprintf(file, sizeof file, "%s/batches/b_01_%03d.keras", root, want[i]);
+        found += (both && access(file, F_OK) == 0) << i;
     }
-    harness_expectf(h, rc == 0 && found == 3, "save_freq 2 of 5 batches: b_01_002 and b_01_004, no b_01_005 (rc %d, "
-                    "found mask %d)", rc, found);
+    harness_expectf(h, rc == 0 && found == 3, "save_freq 2 of 5 batches: b_01_002 and b_01_004 (.keras and "
+                    ".safetensors), no b_01_005 (rc %d, found mask %d)", rc, found);
     expect_line(h, "epoch 1 batch 2: loss ", "each batch save is on the console as it happens");
 }
 
