@@ -170,7 +170,7 @@ static void export_layer(const tlcl_layer_info *l, void *ctx)
         rc = write_normalization(x, vars, l);
     for (int i = 0; !rc && strcmp(l->type, "Normalization") != 0 && i < l->nparams; i++) {
         const tlcl_param_entry *e = &x->m->params.entries[l->param_ids[i]];
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "%d", i);
         rc = write_floats(vars, name, e, x->host + e->offset);
     }

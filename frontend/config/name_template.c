@@ -11,7 +11,7 @@
 
 typedef struct field {
     char key[64];
-    char spec[16]; /* a C conversion, "%02d" or "%.3f" ("" : Python's str()) */
+    char spec[32]; /* a C conversion, "%02d" or "%.3f" ("" : Python's str()) */
     int integer;   /* the spec is d */
 } field;
 
