@@ -10,27 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* stb_image's implementation lives in this file alone. Only the formats a
- * dataset of photographs uses, and the TGA and PNM files the data set
- * reader also lists; the rest is compiled out. */
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_PNG
-#define STBI_ONLY_BMP
-#define STBI_ONLY_GIF
-#define STBI_ONLY_TGA /* tlcl also reads .tga and .pnm .ppm .pgm (dataset_dir.c), fuzzed too */
-#define STBI_ONLY_PNM
-#define STBI_FAILURE_USERMSG
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
+/* stb_image's declarations; its implementation is stb_image_impl.c. */
 #include <stb_image.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 /* ---- what stb_image 2.27 does not check ----------------------------------- */
 
