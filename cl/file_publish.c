@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -60,14 +61,22 @@ static ssize_t cookie_write(void *cookie, const char *buf, size_t n)
 /* Test hook for the kill suite: with TLCL_TEST_KILL_AT_PUBLISH=N the
  * process raises SIGKILL at its N-th publish, after the temporary is written
  * and before the rename (N negative: after the rename, before the folder's
- * fsync). Unset, it costs one getenv per file. */
+ * fsync). The variable is read once, at the first publish. */
+static long kill_at_publish;
+static void read_kill_setting(void)
+{
+    const char *v = getenv("TLCL_TEST_KILL_AT_PUBLISH");
+    kill_at_publish = v && *v ? strtol(v, NULL, 10) : 0;
+}
+
 static void test_kill_hook(int after_rename)
 {
     static atomic_long publishes;
-    const char *v = getenv("TLCL_TEST_KILL_AT_PUBLISH");
-    if (!v || !*v)
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_kill_setting);
+    long n = kill_at_publish;
+    if (n == 0)
         return;
-    long n = strtol(v, NULL, 10);
     long count = after_rename ? atomic_load(&publishes) : atomic_fetch_add(&publishes, 1) + 1;
     if (n != 0 && (n < 0) == after_rename && count == labs(n))
         raise(SIGKILL);
