@@ -95,6 +95,21 @@ tlcl_tensor *tlcl_params_grad(tlcl_params *p, int id);
 int tlcl_params_find(const tlcl_params *p, const char *name);
 tlcl_status tlcl_params_zero_grads(tlcl_engine *e, tlcl_params *p);
 
+/* ---- data parallelism ------------------------------------------------------
+ * A sum across the replicas of one data-parallel step: the model replicas of
+ * this process (one per device, each driven by its own thread) and those of
+ * the other MPI ranks. Every replica calls sum() with its own n floats, the
+ * same calls in the same order; the call returns once buf holds the
+ * element-wise sum over all replicas, the same bits on every replica. The
+ * message of a failure (a replica that stopped, a rank that died) goes to
+ * err. Implementations: the in-process group (models/run) and MPI
+ * (frontend). */
+typedef struct tlcl_reducer {
+    tlcl_status (*sum)(void *ctx, int replica, float *buf, size_t n, char *err, size_t err_len);
+    void *ctx;
+    int replica;           /* this replica's index among the local ones */
+} tlcl_reducer;
+
 /* ---- GEMM ----------------------------------------------------------------
  * Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, offsets in
  * floats. Two back-ends behind this call: tlcl's own kernels and CLBlast. */
@@ -255,19 +270,23 @@ tlcl_status tlcl_resize_bilinear_backward(tlcl_engine *e, tlcl_tensor *din, cons
 
 /* ---- losses ----------------------------------------------------------------
  * logits [N, C]; labels: device int buffer [N]; sample_weight [N] or NULL.
- * loss [1] = sum_i w_i l_i / N (Keras "sum_over_batch_size"); per_sample
- * [N] = the unweighted l_i (may be NULL); dlogits [N, C] = d loss / d logits
- * (may be NULL). A label outside [0, C) makes l_i and the loss NaN. */
+ * loss [1] = sum_i w_i l_i / D (Keras "sum_over_batch_size"), D = divisor,
+ * or N when divisor is 0: a data-parallel replica holds a slice of a global
+ * batch and divides by the global batch's size, so that the gradients summed
+ * over replicas are those of the global batch. per_sample [N] = the
+ * unweighted l_i (may be NULL); dlogits [N, C] = d loss / d logits (may be
+ * NULL). A label outside [0, C) makes l_i and the loss NaN. */
 
 tlcl_status tlcl_softmax_xent(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_sample, tlcl_tensor *dlogits,
                               const tlcl_tensor *logits, cl_mem labels, const tlcl_tensor *sample_weight,
-                              float label_smoothing);
+                              float label_smoothing, int divisor);
 /* Keras CategoricalFocalCrossentropy on softmax(logits): alpha [C] (per
  * class) or NULL with alpha_scalar, gamma; probabilities clipped to
  * [1e-7, 1-1e-7]. */
 tlcl_status tlcl_focal_loss(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_sample, tlcl_tensor *dlogits,
                             const tlcl_tensor *logits, cl_mem labels, const tlcl_tensor *sample_weight,
-                            float label_smoothing, const tlcl_tensor *alpha, float alpha_scalar, float gamma);
+                            float label_smoothing, const tlcl_tensor *alpha, float alpha_scalar, float gamma,
+                            int divisor);
 /* probs [N, C] = softmax(logits) */
 tlcl_status tlcl_softmax_forward(tlcl_engine *e, tlcl_tensor *probs, const tlcl_tensor *logits);
 

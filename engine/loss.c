@@ -13,6 +13,7 @@ typedef struct loss_args {
     cl_mem labels;
     float label_smoothing, alpha_scalar, gamma;
     int kind;
+    int divisor;               /* D of sum_i w_i l_i / D; 0: the batch's N */
 } loss_args;
 
 static tlcl_status check_loss_args(tlcl_engine *e, const loss_args *a, int N, int C, const char *op)
@@ -40,18 +41,18 @@ static tlcl_status check_loss_args(tlcl_engine *e, const loss_args *a, int N, in
     return TLCL_OK;
 }
 
-/* loss[0] = sum_i w_i l_i / N in one work-group (N is a batch size). */
+/* loss[0] = sum_i w_i l_i / D in one work-group (N is a batch size). */
 static tlcl_status reduce_loss(tlcl_engine *e, tlcl_tensor *loss, const tlcl_tensor *per_sample,
-                               const tlcl_tensor *w, int N)
+                               const tlcl_tensor *w, int N, int D)
 {
     size_t wg = tlcl_cl_reduce_wg(e->cl);
     cl_mem wbuf = w ? w->buf : per_sample->buf; /* unread when has_b is 0 */
     return TLCL_RUN(e->cl, TLCL_PROG(global_sum), "", "dot_partial", 1, &wg, &wg, TLCL_MEM(loss->buf), TLCL_INT(0),
                     TLCL_MEM(per_sample->buf), TLCL_INT(0), TLCL_MEM(wbuf), TLCL_INT(0), TLCL_INT(w != NULL),
-                    TLCL_INT(N), TLCL_FLOAT(1.0f / N));
+                    TLCL_INT(N), TLCL_FLOAT(1.0f / D));
 }
 
-static tlcl_status rows_kernel(tlcl_engine *e, const loss_args *a, const tlcl_tensor *per, int N, int C)
+static tlcl_status rows_kernel(tlcl_engine *e, const loss_args *a, const tlcl_tensor *per, int N, int C, int D)
 {
     /* Absent optional buffers are replaced by one that is never read (a has_ flag is 0). */
     cl_mem any = per->buf;
@@ -62,7 +63,7 @@ static tlcl_status rows_kernel(tlcl_engine *e, const loss_args *a, const tlcl_te
     return TLCL_RUN(e->cl, TLCL_PROG(loss), "", "softmax_loss_rows", 1, &g, NULL, TLCL_MEM(per->buf), TLCL_MEM(dz),
                     TLCL_INT(a->dlogits != NULL), TLCL_MEM(a->logits->buf), TLCL_MEM(a->labels), TLCL_MEM(w),
                     TLCL_INT(a->sample_weight != NULL), TLCL_INT(N), TLCL_INT(C), TLCL_FLOAT(a->label_smoothing),
-                    TLCL_FLOAT(1.0f / N), TLCL_INT(a->kind), TLCL_MEM(alpha), TLCL_INT(a->alpha != NULL),
+                    TLCL_FLOAT(1.0f / D), TLCL_INT(a->kind), TLCL_MEM(alpha), TLCL_INT(a->alpha != NULL),
                     TLCL_FLOAT(a->alpha_scalar), TLCL_FLOAT(a->gamma));
 }
 
@@ -71,6 +72,9 @@ static tlcl_status softmax_loss(tlcl_engine *e, const loss_args *a, const char *
     int N = a->logits->n;
     int C = N > 0 ? (int)(tlcl_tensor_count(a->logits) / (size_t)N) : 0;
     TLCL_TRY(check_loss_args(e, a, N, C, op));
+    if (a->divisor < 0 || (a->divisor > 0 && a->divisor < N))
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: divisor %d is below the batch's %d samples", op, a->divisor, N);
+    int D = a->divisor > 0 ? a->divisor : N;
     /* The batch sum needs the per-sample losses even when the caller does not. */
     tlcl_tensor tmp = {0};
     const tlcl_tensor *per = a->per_sample;
@@ -78,33 +82,34 @@ static tlcl_status softmax_loss(tlcl_engine *e, const loss_args *a, const char *
         TLCL_TRY(tlcl_tensor_alloc(e, &tmp, "per-sample loss", N, 1, 1, 1));
         per = &tmp;
     }
-    tlcl_status s = rows_kernel(e, a, per, N, C);
+    tlcl_status s = rows_kernel(e, a, per, N, C, D);
     if (s == TLCL_OK && a->loss)
-        s = reduce_loss(e, a->loss, per, a->sample_weight, N);
+        s = reduce_loss(e, a->loss, per, a->sample_weight, N, D);
     tlcl_tensor_release(e, &tmp); /* the in-order queue runs the kernels before any reuse */
     return s;
 }
 
 tlcl_status tlcl_softmax_xent(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_sample, tlcl_tensor *dlogits,
                               const tlcl_tensor *logits, cl_mem labels, const tlcl_tensor *sample_weight,
-                              float label_smoothing)
+                              float label_smoothing, int divisor)
 {
     loss_args a = {.loss = loss, .per_sample = per_sample, .dlogits = dlogits, .logits = logits,
                    .sample_weight = sample_weight, .labels = labels, .label_smoothing = label_smoothing,
-                   .kind = LOSS_XENT};
+                   .kind = LOSS_XENT, .divisor = divisor};
     return softmax_loss(e, &a, "softmax cross-entropy");
 }
 
 tlcl_status tlcl_focal_loss(tlcl_engine *e, tlcl_tensor *loss, tlcl_tensor *per_sample, tlcl_tensor *dlogits,
                             const tlcl_tensor *logits, cl_mem labels, const tlcl_tensor *sample_weight,
-                            float label_smoothing, const tlcl_tensor *alpha, float alpha_scalar, float gamma)
+                            float label_smoothing, const tlcl_tensor *alpha, float alpha_scalar, float gamma,
+                            int divisor)
 {
     if (!(gamma >= 0.0f))
         return ENG_FAIL(e, TLCL_ERR_ARG, "focal loss: gamma %g must be >= 0", gamma);
     loss_args a = {.loss = loss, .per_sample = per_sample, .dlogits = dlogits, .logits = logits,
                    .sample_weight = sample_weight, .alpha = alpha, .labels = labels,
                    .label_smoothing = label_smoothing, .alpha_scalar = alpha_scalar, .gamma = gamma,
-                   .kind = LOSS_FOCAL};
+                   .kind = LOSS_FOCAL, .divisor = divisor};
     return softmax_loss(e, &a, "focal loss");
 }
 

@@ -107,8 +107,8 @@ static void run_case(harness *h, const fixture *fx, const cJSON *c, group *group
     int per_class = cJSON_IsArray(alpha);
     tlcl_status s = focal ? tlcl_focal_loss(h->eng, &loss, &per, &dz, &g->logits, g->labels, w, ls,
                                             per_class ? alpha_c : NULL, per_class ? 0.0f : (float)alpha->valuedouble,
-                                            gamma)
-                          : tlcl_softmax_xent(h->eng, &loss, &per, &dz, &g->logits, g->labels, w, ls);
+                                            gamma, 0)
+                          : tlcl_softmax_xent(h->eng, &loss, &per, &dz, &g->logits, g->labels, w, ls, 0);
     if (!harness_status(h, s, name)) {
         compare(h, fx, name, "loss", &loss, 1, LOSS_TOL);
         compare(h, fx, name, "per_sample", &per, (size_t)g->n, LOSS_TOL);

@@ -49,6 +49,7 @@ static cl_mem upload_labels(harness *h, const int *labels, int N)
 
 typedef struct loss_cfg {
     int N, C, focal, weighted, class_alpha;
+    int divisor; /* 0: the batch's N; else a global batch's size (a data-parallel slice) */
     float ls, gamma;
 } loss_cfg;
 
@@ -79,6 +80,12 @@ static void loss_data_make(harness *h, const loss_cfg *k, loss_data *d)
                                             k->class_alpha ? d->ref_alpha : NULL, 0.25, k->gamma, d->ref_per,
                                             d->ref_dz)
                            : ref_softmax_xent(k->N, k->C, d->dz, d->labels, w, k->ls, d->ref_per, d->ref_dz);
+    if (k->divisor) { /* the reference divides by N; a slice of a global batch divides by its size */
+        double slice = (double)k->N / k->divisor;
+        d->ref_loss *= slice;
+        for (size_t i = 0; i < nz; i++)
+            d->ref_dz[i] *= slice;
+    }
 }
 
 static void loss_data_free(loss_data *d)
@@ -93,8 +100,8 @@ static tlcl_status run_loss(harness *h, const loss_cfg *k, tlcl_tensor *loss, tl
     const tlcl_tensor *wt = k->weighted ? w : NULL;
     if (k->focal)
         return tlcl_focal_loss(h->eng, loss, per, dz, z, labels, wt, k->ls, k->class_alpha ? alpha : NULL, 0.25f,
-                               k->gamma);
-    return tlcl_softmax_xent(h->eng, loss, per, dz, z, labels, wt, k->ls);
+                               k->gamma, k->divisor);
+    return tlcl_softmax_xent(h->eng, loss, per, dz, z, labels, wt, k->ls, k->divisor);
 }
 
 static void check_loss_case(harness *h, const loss_cfg *k)
@@ -113,6 +120,8 @@ static void check_loss_case(harness *h, const loss_cfg *k)
              k->ls, k->focal ? (k->class_alpha ? " alpha=[C]" : " alpha=.25") : "");
     if (k->focal)
         snprintf(what + strlen(what), sizeof what - strlen(what), " g=%g", k->gamma);
+    if (k->divisor)
+        snprintf(what + strlen(what), sizeof what - strlen(what), " /%d", k->divisor);
     if (!harness_status(h, run_loss(h, k, &loss, &per, &dz, &z, labels, &w, &alpha), what)) {
         float *gl = harness_download(h, &loss), *gp = harness_download(h, &per), *gz = harness_download(h, &dz);
         char sub[200];
@@ -149,7 +158,8 @@ static void test_losses(harness *h)
                 for (int focal = 0; focal < 2; focal++) {
                     loss_cfg k = {.N = Ns[ni], .C = Cs[ci], .focal = focal, .weighted = v & 1,
                                   .ls = (v & 2) ? 0.1f : 0.0f, .class_alpha = variant & 1,
-                                  .gamma = (variant & 2) ? 0.0f : 2.0f};
+                                  .gamma = (variant & 2) ? 0.0f : 2.0f,
+                                  .divisor = (ni == 1 && (variant & 4)) ? 12 : 0};
                     check_loss_case(h, &k);
                 }
 }
@@ -193,8 +203,8 @@ static void test_saturated(harness *h)
         const char *name = focal ? "focal saturated, ls 0.1" : "xent saturated, ls 0.1";
         ref_loss = focal ? ref_focal_loss(2, 3, dz, labels, NULL, 0.1, NULL, 0.25, 2.0, NULL, ref_dz)
                          : ref_softmax_xent(2, 3, dz, labels, NULL, 0.1, NULL, ref_dz);
-        tlcl_status st = focal ? tlcl_focal_loss(h->eng, &loss, NULL, &g, &tz, lab, NULL, 0.1f, NULL, 0.25f, 2.0f)
-                               : tlcl_softmax_xent(h->eng, &loss, NULL, &g, &tz, lab, NULL, 0.1f);
+        tlcl_status st = focal ? tlcl_focal_loss(h->eng, &loss, NULL, &g, &tz, lab, NULL, 0.1f, NULL, 0.25f, 2.0f, 0)
+                               : tlcl_softmax_xent(h->eng, &loss, NULL, &g, &tz, lab, NULL, 0.1f, 0);
         if (harness_status(h, st, name))
             continue;
         float *gl = harness_download(h, &loss), *gz = harness_download(h, &g);
@@ -217,14 +227,16 @@ static void test_bad_label(harness *h)
     int labels[2] = {1, 3};
     tlcl_tensor tz = harness_tensor(h, "logits", 2, 1, 1, 3, z), loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
     cl_mem lab = upload_labels(h, labels, 2);
-    if (!harness_status(h, tlcl_softmax_xent(h->eng, &loss, NULL, NULL, &tz, lab, NULL, 0), "bad label")) {
+    if (!harness_status(h, tlcl_softmax_xent(h->eng, &loss, NULL, NULL, &tz, lab, NULL, 0, 0), "bad label")) {
         float *got = harness_download(h, &loss);
         check_true(h, isnan(got[0]), "an out-of-range label gives a NaN loss");
         free(got);
     }
     cl_mem short_labels = upload_labels(h, labels, 1);
-    check_true(h, tlcl_softmax_xent(h->eng, &loss, NULL, NULL, &tz, short_labels, NULL, 0) == TLCL_ERR_ARG,
+    check_true(h, tlcl_softmax_xent(h->eng, &loss, NULL, NULL, &tz, short_labels, NULL, 0, 0) == TLCL_ERR_ARG,
                "a labels buffer shorter than the batch is refused");
+    check_true(h, tlcl_softmax_xent(h->eng, &loss, NULL, NULL, &tz, lab, NULL, 0, 1) == TLCL_ERR_ARG,
+               "a divisor below the batch size is refused");
     check_true(h, tlcl_dropout_forward(h->eng, &tz, &tz, 1.0f, 1) == TLCL_ERR_ARG, "dropout rate 1 is refused");
     tlcl_tensor_release(h->eng, &tz), tlcl_tensor_release(h->eng, &loss);
     clReleaseMemObject(lab), clReleaseMemObject(short_labels);

@@ -37,6 +37,8 @@ struct tlcl_run {
     float sums_host[TLCL_CNT_SLOTS];
     float *confusion_read;
     double *confusion_host;
+    tlcl_reducer reducer;       /* data parallelism; .sum NULL: one replica */
+    float *grads_host;          /* [params.total]: the gradients being summed */
 };
 
 tlcl_loss_spec tlcl_loss_spec_default(void)
@@ -136,6 +138,7 @@ void tlcl_run_free(tlcl_run *r)
         release(r->e, all[i]);
     free(r->confusion_read);
     free(r->confusion_host);
+    free(r->grads_host);
     free(r);
 }
 
@@ -260,15 +263,18 @@ static tlcl_status ensure_batch_tensors(tlcl_run *r, int n, int with_grad)
 }
 
 /* The loss of the batch (sample weights when given; NULL: none) into
- * loss_value and per_sample, its gradient when dlogits is set. */
-static tlcl_status loss(tlcl_run *r, tlcl_run_batch *b, const tlcl_tensor *weights, tlcl_tensor *dlogits)
+ * loss_value and per_sample, its gradient when dlogits is set; divided by
+ * `divisor` samples (0: the batch's). */
+static tlcl_status loss(tlcl_run *r, tlcl_run_batch *b, const tlcl_tensor *weights, tlcl_tensor *dlogits,
+                        int divisor)
 {
     const tlcl_loss_spec *L = &r->loss;
     if (L->kind == TLCL_LOSS_KIND_XENT)
         return tlcl_softmax_xent(r->e, &r->loss_value, &r->per_sample, dlogits, r->logits, b->labels.buf, weights,
-                                 L->label_smoothing);
+                                 L->label_smoothing, divisor);
     return tlcl_focal_loss(r->e, &r->loss_value, &r->per_sample, dlogits, r->logits, b->labels.buf, weights,
-                           L->label_smoothing, r->alpha.buf ? &r->alpha : NULL, L->focal_alpha, L->focal_gamma);
+                           L->label_smoothing, r->alpha.buf ? &r->alpha : NULL, L->focal_alpha, L->focal_gamma,
+                           divisor);
 }
 
 static void profile_scope(tlcl_run *r, const char *name, tlcl_cl_phase phase, double bytes)
@@ -287,7 +293,7 @@ tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_a
     TLCL_TRY(forward(r, b, 1, a->seed));
     /* reads logits and labels, writes dlogits, the per-sample losses and the counters */
     profile_scope(r, "loss", TLCL_PHASE_FWD, 4.0 * (2.0 * n * C + 3.0 * n + 1));
-    TLCL_TRY(loss(r, b, b->has_weights ? &b->weights : NULL, &r->dlogits));
+    TLCL_TRY(loss(r, b, b->has_weights ? &b->weights : NULL, &r->dlogits, a->global_count));
     TLCL_TRY(tlcl_counters_add(r->e, &r->sums, &r->confusion, r->bad_step.buf, r->logits, &r->per_sample, b->labels.buf,
                           b->has_weights ? &b->weights : NULL, a->step < 0 ? 0 : a->step));
     if (b->features)
@@ -295,10 +301,32 @@ tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_a
     return tlcl_model_backward(r->m, &r->dlogits);
 }
 
+void tlcl_run_set_reducer(tlcl_run *r, const tlcl_reducer *red)
+{
+    r->reducer = red ? *red : (tlcl_reducer){0};
+}
+
+/* The gradient buffer summed across replicas through the host: read,
+ * reduce, write back (the in-order queue runs the update after the write). */
+static tlcl_status sum_gradients(tlcl_run *r)
+{
+    size_t n = r->m->params.total, bytes = n * sizeof(float);
+    if (!r->grads_host && !(r->grads_host = malloc(bytes)))
+        return fail(r, TLCL_ERR_OOM, "run: out of host memory for the gradients of a data-parallel step");
+    TLCL_TRY(tlcl_cl_read(r->cl, r->m->params.grads, 0, bytes, r->grads_host, "gradients"));
+    char err[512] = "";
+    tlcl_status s = r->reducer.sum(r->reducer.ctx, r->reducer.replica, r->grads_host, n, err, sizeof err);
+    if (s != TLCL_OK)
+        return fail(r, s, err[0] ? err : "run: the gradient sum across replicas failed");
+    return tlcl_cl_write(r->cl, r->m->params.grads, 0, bytes, r->grads_host, "gradients");
+}
+
 tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, const tlcl_step_args *a)
 {
     TLCL_TRY(pass_begin(r));
     TLCL_TRY(tlcl_run_gradients(r, b, a));
+    if (r->reducer.sum)
+        TLCL_TRY(sum_gradients(r));
     /* Adam reads parameters, gradients and both moments, writes all but the gradients */
     profile_scope(r, "optimizer", TLCL_PHASE_BWD, 4.0 * 7.0 * (double)tlcl_model_count(r->m).trainable);
     TLCL_TRY(tlcl_optimizer_step(r->e, opt, &r->m->params, a->lr, &r->guard));
@@ -312,7 +340,7 @@ tlcl_status tlcl_run_predict(tlcl_run *r, tlcl_run_batch *b, float *probs)
     TLCL_TRY(forward(r, b, 0, 0));
     if (b->has_labels) { /* Keras: val_loss is unweighted */
         TLCL_TRY(ensure_batch_tensors(r, n, 0));
-        TLCL_TRY(loss(r, b, NULL, NULL));
+        TLCL_TRY(loss(r, b, NULL, NULL, 0));
         TLCL_TRY(tlcl_counters_add(r->e, &r->sums, &r->confusion, r->bad_step.buf, r->logits, &r->per_sample,
                               b->labels.buf, NULL, -1));
     }

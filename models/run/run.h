@@ -69,6 +69,8 @@ typedef struct tlcl_step_args {
     float lr;
     uint32_t seed;         /* dropout and stochastic depth */
     long step;             /* the number reported when this step's loss is not finite */
+    int global_count;      /* samples of the global batch over all replicas (the loss's
+                            * divisor); 0: this batch's own count (one replica) */
 } tlcl_step_args;
 
 /* Zero-grad, training forward, loss (sample weights), backward; the loss and
@@ -78,6 +80,12 @@ tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_a
 /* tlcl_run_gradients, then clipping and the optimizer update (skipped on the
  * device once a non-finite loss was seen since the last reset). */
 tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, const tlcl_step_args *a);
+
+/* Data parallelism: from now on tlcl_run_step sums the gradients across
+ * replicas with `red` (engine.h) before clipping and the update, so every
+ * replica applies the same update; NULL turns it off. The reducer is
+ * copied; its ctx must outlive the run's use of it. */
+void tlcl_run_set_reducer(tlcl_run *r, const tlcl_reducer *red);
 
 /* ---- inference ----------------------------------------------------------------- */
 
