@@ -108,6 +108,14 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
         return TLCL_ERR_CL;
     }
     cl->settings = o.settings ? *o.settings : tlcl_settings_from_env();
+    cl->real = cl->dev;
+    const tlcl_device_profile *profile;
+    if ((s = tlcl_device_profile_of(cl->settings.device_profile, &profile, err, err_len)) != TLCL_OK) {
+        tlcl_cl_free(cl);
+        return s;
+    }
+    if (profile)
+        cl->dev = tlcl_device_profile_apply(profile, &cl->real);
     snprintf(cl->cache_dir, sizeof cl->cache_dir, "%s", o.cache_dir && o.cache_dir[0] ? o.cache_dir : cl->settings.cache_dir);
     if (cl->cache_dir[0]) /* what a process killed while writing the cache left */
         tlcl_publish_clean_stale(cl->cache_dir);
@@ -246,12 +254,15 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
  * leaves a few groups per compute unit (the global size is rounded up to
  * it; kernels guard their bounds). GPU drivers choose well and compile
  * once: they keep NULL. */
+/* This answers PoCL's compiler, so it follows the real device even under
+ * a GPU profile (whose GPU would choose for itself); the widths stay
+ * within the profile's work-group limit too. */
 static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *global, size_t local[3])
 {
     static const size_t widths[] = {256, 64, 16, 4};
-    if (strcmp(cl->dev.type, "cpu") != 0)
+    if (strcmp(cl->real.type, "cpu") != 0)
         return NULL;
-    size_t others = 1, want = 4 * (size_t)(cl->dev.compute_units ? cl->dev.compute_units : 1);
+    size_t others = 1, want = 4 * (size_t)(cl->real.compute_units ? cl->real.compute_units : 1);
     for (cl_uint d = 1; d < dims; d++)
         local[d] = 1, others *= global[d];
     local[0] = 1;
@@ -261,6 +272,38 @@ static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *gl
             break;
         }
     return local;
+}
+
+size_t tlcl_cl_kernel_max_wg(tlcl_cl *cl, cl_kernel k)
+{
+    size_t max = 0;
+    if (clGetKernelWorkGroupInfo(k, cl->real.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max, NULL) != CL_SUCCESS)
+        return 0;
+    return max < cl->dev.max_work_group_size ? max : cl->dev.max_work_group_size;
+}
+
+/* Under a device profile, a launch the emulated GPU would refuse fails
+ * here, naming the kernel, although the real device (PoCL: 4096
+ * work-items, 1 MiB of local memory) would run it: a work-group over the
+ * profile's limit, or more local memory (the kernel's own and its __local
+ * arguments) than the profile has. */
+static tlcl_status profile_check(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
+                                 const size_t *local)
+{
+    size_t items = 1;
+    for (cl_uint d = 0; local && d < dims; d++)
+        items *= local[d];
+    if (local && items > cl->dev.max_work_group_size)
+        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: a work-group of %zu work-items exceeds the %zu of device "
+                            "profile '%s'", kernel_name, items, cl->dev.max_work_group_size, cl->dev.profile);
+    cl_ulong bytes = 0;
+    CL_TRY(cl, clGetKernelWorkGroupInfo(k, cl->real.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof bytes, &bytes, NULL),
+           kernel_name);
+    if (bytes > cl->dev.local_mem_bytes)
+        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: %llu bytes of local memory exceed the %llu of device "
+                            "profile '%s'", kernel_name, (unsigned long long)bytes,
+                            (unsigned long long)cl->dev.local_mem_bytes, cl->dev.profile);
+    return TLCL_OK;
 }
 
 tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
@@ -282,6 +325,8 @@ tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl
             return cl_fail_call(cl, rc, call, kernel_name);
         }
     }
+    if (cl->dev.profile[0])
+        TLCL_TRY(profile_check(cl, k, kernel_name, dims, local));
     cl_event ev = NULL;
     CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, cl->profiling ? &ev : NULL),
            kernel_name);
