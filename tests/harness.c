@@ -220,6 +220,8 @@ void harness_init(harness *h, int need_device)
 {
     memset(h, 0, sizeof *h);
     h->rng = 0x9e3779b97f4a7c15ULL;
+    const char *quick = getenv("TLCL_TEST_QUICK");
+    h->quick = quick && strcmp(quick, "1") == 0;
     if (!need_device)
         return;
     const char *want = getenv("TLCL_TEST_PLATFORM");
