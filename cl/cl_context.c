@@ -288,7 +288,7 @@ size_t tlcl_cl_kernel_max_wg(tlcl_cl *cl, cl_kernel k)
  * profile's limit, or more local memory (the kernel's own and its __local
  * arguments) than the profile has. */
 static tlcl_status profile_check(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
-                                 const size_t *local)
+                                 const size_t *local, int nargs, const tlcl_arg *args)
 {
     size_t items = 1;
     for (cl_uint d = 0; local && d < dims; d++)
@@ -296,9 +296,13 @@ static tlcl_status profile_check(tlcl_cl *cl, cl_kernel k, const char *kernel_na
     if (local && items > cl->dev.max_work_group_size)
         return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: a work-group of %zu work-items exceeds the %zu of device "
                             "profile '%s'", kernel_name, items, cl->dev.max_work_group_size, cl->dev.profile);
-    cl_ulong bytes = 0;
+    cl_ulong bytes = 0, arg_bytes = 0;
     CL_TRY(cl, clGetKernelWorkGroupInfo(k, cl->real.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof bytes, &bytes, NULL),
            kernel_name);
+    for (int i = 0; i < nargs; i++)
+        arg_bytes += args[i].ptr ? 0 : args[i].size; /* TLCL_LOCAL */
+    if (bytes < arg_bytes) /* Rusticl leaves the __local arguments out of its figure */
+        bytes += arg_bytes;
     if (bytes > cl->dev.local_mem_bytes)
         return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: %llu bytes of local memory exceed the %llu of device "
                             "profile '%s'", kernel_name, (unsigned long long)bytes,
@@ -326,7 +330,7 @@ tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl
         }
     }
     if (cl->dev.profile[0])
-        TLCL_TRY(profile_check(cl, k, kernel_name, dims, local));
+        TLCL_TRY(profile_check(cl, k, kernel_name, dims, local, nargs, args));
     cl_event ev = NULL;
     CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, cl->profiling ? &ev : NULL),
            kernel_name);

@@ -247,7 +247,8 @@ static void test_profile_launch_limits(harness *h)
     char err[1024];
     tlcl_cl *cl = open_profile(h, "amd", err, sizeof err); /* 256 work-items, 32 KiB of local memory */
     cl_mem m = NULL;
-    if (!cl || tlcl_cl_buffer(cl, 4096, "profile test", &m) != TLCL_OK) {
+    /* large enough for every argument below, should a launch not be refused */
+    if (!cl || tlcl_cl_buffer(cl, 256 * 1024, "profile test", &m) != TLCL_OK) {
         harness_fail(h, "amd profile context: %s", cl ? tlcl_cl_error(cl) : err);
         tlcl_cl_free(cl);
         return;
