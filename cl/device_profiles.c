@@ -29,20 +29,23 @@ static const tlcl_device_profile profiles[] = {
      .compute_units = 16, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 4096 / 8,
      .max_work_group_size = 1024, .local_mem_bytes = 49152, .max_alloc_bytes = 1073610752ull,
      .global_mem_bytes = 4294443008ull, .fma = 1, .fp16 = 0, .fp64 = 1, .image_support = 1},
-    /* AMD: "gfx90c" (GCN 5 / Vega, the ISA CDNA derives from: 64-wide
-     * wavefronts), driver 3516.0 (PAL,HSAIL), OpenCL 2.0 AMD-APP; clinfo dump
-     * in github.com/husmen/DepthZNCC clinfo.md. Every number is the dump's:
-     * compute units 8, max work group 256, local memory 32768, preferred
-     * float width 1, FMA yes, max allocation 10577156505, global memory
-     * 12980584448, base address alignment 2048 bits, kernel preferred
-     * work-group multiple 64 (the wavefront), images yes, cl_khr_fp16 and
-     * cl_khr_fp64 yes. RDNA2 (gfx1030) runs 32-wide wavefronts with 64 KiB
-     * of LDS under the same 256 work-item limit (AMD RDNA2 ISA guide); no
-     * gfx1030 dump was at hand, so the stricter GCN numbers stand. */
-    {.name = "amd", .model = "AMD GCN5/CDNA-class (gfx90c, driver 3516.0)", .vendor_id = 0x1002,
-     .compute_units = 8, .float_vector_width = 1, .simd_width = 64, .mem_base_addr_align_bytes = 2048 / 8,
-     .max_work_group_size = 256, .local_mem_bytes = 32768, .max_alloc_bytes = 10577156505ull,
-     .global_mem_bytes = 12980584448ull, .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
+    /* AMD RDNA2: "gfx1030" (Radeon RX 6800 XT), driver 3452.0 (HSA1.1,LC),
+     * OpenCL 2.0; clinfo in github.com/ROCm/legacy-rocm-build issue 1779:
+     * compute units 36, SIMD width 32 (the wave32 wavefront). The same
+     * driver family on gfx1032 (RX 6600 XT, issue 1575 there): max work
+     * group 256, preferred work-group multiple 32, wavefront width 32,
+     * preferred float width 1, cl_khr_fp16 and cl_khr_fp64; base address
+     * alignment 2048 bits (RX 6600 XT, github.com/todxx/teamredminer issue
+     * 416). Not in those excerpts: local memory 65536 (RDNA2's 64 KiB LDS
+     * per work-group, the GROUP segment rocminfo reports), FMA yes (GCN's
+     * gfx90c dump in github.com/husmen/DepthZNCC clinfo.md: IEEE754-2008
+     * FMA yes, images yes), global memory 16 GiB (the card's) and the
+     * allocation cap ROCm applies, 85% of it. CDNA (gfx908/gfx90a) runs
+     * 64-wide wavefronts under the same 256 work-item OpenCL limit. */
+    {.name = "amd", .model = "AMD RDNA2 (Radeon RX 6800 XT gfx1030, driver 3452.0)", .vendor_id = 0x1002,
+     .compute_units = 36, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 2048 / 8,
+     .max_work_group_size = 256, .local_mem_bytes = 65536, .max_alloc_bytes = 16ull * 1024 * MIB * 85 / 100,
+     .global_mem_bytes = 16ull * 1024 * MIB, .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
     /* Intel: "Intel(R) UHD Graphics [0x9b41]" (Gen9.5), OpenCL 3.0 NEO;
      * clinfo dump in github.com/nohzen/opencl info/x390_IntelGPU.md: compute
      * units 24, max work group 256, local memory 65536 (CL_LOCAL), preferred

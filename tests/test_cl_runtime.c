@@ -245,11 +245,11 @@ static void test_profile_caps(harness *h, const char *name, const tlcl_device_in
 static void test_profile_launch_limits(harness *h)
 {
     char err[1024];
-    tlcl_cl *cl = open_profile(h, "amd", err, sizeof err); /* 256 work-items, 32 KiB of local memory */
+    tlcl_cl *cl = open_profile(h, "arm-mali", err, sizeof err); /* 256 work-items, 32 KiB of local memory */
     cl_mem m = NULL;
     /* large enough for every argument below, should a launch not be refused */
     if (!cl || tlcl_cl_buffer(cl, 256 * 1024, "profile test", &m) != TLCL_OK) {
-        harness_fail(h, "amd profile context: %s", cl ? tlcl_cl_error(cl) : err);
+        harness_fail(h, "arm-mali profile context: %s", cl ? tlcl_cl_error(cl) : err);
         tlcl_cl_free(cl);
         return;
     }
@@ -258,11 +258,12 @@ static void test_profile_launch_limits(harness *h)
     tlcl_status s = TLCL_RUN(cl, "sim_copy", "", "sim_copy_words", 1, &g, &l, TLCL_MEM(m), ((tlcl_arg){8, &zero}),
                              TLCL_MEM(m), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
     const char *msg = tlcl_cl_error(cl);
-    harness_expectf(h, s == TLCL_ERR_ARG && strstr(msg, "sim_copy_words") && strstr(msg, "512") && strstr(msg, "'amd'"),
-                    "a 512-item work-group is refused under the amd profile: %s", msg);
+    harness_expectf(h, s == TLCL_ERR_ARG && strstr(msg, "sim_copy_words") && strstr(msg, "512") &&
+                        strstr(msg, "'arm-mali'"),
+                    "a 512-item work-group is refused under the arm-mali profile: %s", msg);
     s = TLCL_RUN(cl, "sim_copy", "", "sim_copy_words", 1, &g, &l_ok, TLCL_MEM(m), ((tlcl_arg){8, &zero}),
                  TLCL_MEM(m), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
-    harness_expect(h, s == TLCL_OK && tlcl_cl_finish(cl) == TLCL_OK, "a 256-item work-group runs under the amd profile");
+    harness_expect(h, s == TLCL_OK && tlcl_cl_finish(cl) == TLCL_OK, "a 256-item work-group runs under the arm-mali profile");
     /* counters_add's __local int pred[N]: 16384 samples need 64 KiB */
     size_t one = 1;
     s = TLCL_RUN(cl, "counters", "", "counters_add", 1, &one, &one, TLCL_MEM(m), TLCL_MEM(m), TLCL_MEM(m), TLCL_MEM(m),
@@ -271,7 +272,7 @@ static void test_profile_launch_limits(harness *h)
     msg = tlcl_cl_error(cl);
     harness_expectf(h, s == TLCL_ERR_ARG && strstr(msg, "counters_add") && strstr(msg, "local memory") &&
                         strstr(msg, "32768"),
-                    "64 KiB of local memory is refused under the amd profile (32 KiB): %s", msg);
+                    "64 KiB of local memory is refused under the arm-mali profile (32 KiB): %s", msg);
     clReleaseMemObject(m);
     tlcl_cl_free(cl);
 }
