@@ -46,19 +46,20 @@ static const tlcl_device_profile profiles[] = {
      .compute_units = 36, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 2048 / 8,
      .max_work_group_size = 256, .local_mem_bytes = 65536, .max_alloc_bytes = 16ull * 1024 * MIB * 85 / 100,
      .global_mem_bytes = 16ull * 1024 * MIB, .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
-    /* Intel: "Intel(R) UHD Graphics [0x9b41]" (Gen9.5), OpenCL 3.0 NEO;
-     * clinfo dump in github.com/nohzen/opencl info/x390_IntelGPU.md: compute
-     * units 24, max work group 256, local memory 65536 (CL_LOCAL), preferred
-     * float width 1, kernel preferred work-group multiple 32, images yes,
-     * cl_khr_fp16 on the platform. Not in that dump, from Intel's NEO
-     * driver: the 4 GiB - 8 KiB allocation cap without
-     * CL_MEM_ALLOW_UNRESTRICTED_SIZE_INTEL, FMA yes, no fp64 on Gen12 Xe-LP
-     * (the stricter choice), 1024-bit base address alignment. Xe-LP (Iris
-     * Xe) raises the work-group limit to 512 with the same local memory. */
-    {.name = "intel-gpu", .model = "Intel Gen9.5/Xe (UHD Graphics 0x9b41, NEO)", .vendor_id = 0x8086,
-     .compute_units = 24, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 1024 / 8,
-     .max_work_group_size = 256, .local_mem_bytes = 65536, .max_alloc_bytes = 4294959104ull,
-     .global_mem_bytes = 6ull * 1024 * MIB, .fma = 1, .fp16 = 1, .fp64 = 0, .image_support = 1},
+    /* Intel Xe-LP: "Intel(R) Iris(R) Xe Graphics" (Tiger Lake), OpenCL 3.0
+     * NEO; github.com/ggml-org/llama.cpp issue 5467 lists it with 96 compute
+     * units, max work group 512, max sub-group 32 and 31690 MiB of (shared)
+     * global memory. The rest from NEO clinfo dumps of the same driver on
+     * Gen9: local memory 65536 (CL_LOCAL), preferred float width 1,
+     * preferred work-group multiple 32, images yes, cl_khr_fp16
+     * (github.com/nohzen/opencl info/x390_IntelGPU.md, UHD Graphics 0x9b41);
+     * base address alignment 1024 bits and the 4294959104-byte (4 GiB - 8
+     * KiB) cap (github.com/Bdot42/mfakto issue 16, intel/compute-runtime
+     * issue 18). Not in those: FMA yes; no cl_khr_fp64 on Xe-LP. */
+    {.name = "intel-gpu", .model = "Intel Xe-LP (Iris Xe Graphics, NEO)", .vendor_id = 0x8086,
+     .compute_units = 96, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 1024 / 8,
+     .max_work_group_size = 512, .local_mem_bytes = 65536, .max_alloc_bytes = 4294959104ull,
+     .global_mem_bytes = 31690ull * MIB, .fma = 1, .fp16 = 1, .fp64 = 0, .image_support = 1},
     /* Arm Mali: "Mali-T628" (ODROID-XU4), OpenCL 1.2; clinfo summary in
      * github.com/aneddame/odroid_xu4 parallels/odroid.md: compute units 4,
      * max work group 256, local memory 32 KiB, global memory ~1.947 GiB
