@@ -25,7 +25,8 @@ static const tlcl_device_profile profiles[] = {
      * bits, kernel preferred work-group multiple 32 (the warp), image
      * support yes, cl_khr_fp64 yes, cl_khr_fp16 absent. Hopper (H100)
      * reports the same limits with more compute units and memory. */
-    {.name = "nvidia", .model = "NVIDIA Ampere (GeForce RTX 3050 Laptop, driver 527.56)", .vendor_id = 0x10de,
+    {.name = "nvidia", .model = "NVIDIA Ampere (GeForce RTX 3050 Laptop, driver 527.56)",
+     .vendor = "NVIDIA Corporation", .vendor_id = 0x10de,
      .compute_units = 16, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 4096 / 8,
      .max_work_group_size = 1024, .local_mem_bytes = 49152, .max_alloc_bytes = 1073610752ull,
      .global_mem_bytes = 4294443008ull, .fma = 1, .fp16 = 0, .fp64 = 1, .image_support = 1},
@@ -42,7 +43,8 @@ static const tlcl_device_profile profiles[] = {
      * FMA yes, images yes), global memory 16 GiB (the card's) and the
      * allocation cap ROCm applies, 85% of it. CDNA (gfx908/gfx90a) runs
      * 64-wide wavefronts under the same 256 work-item OpenCL limit. */
-    {.name = "amd", .model = "AMD RDNA2 (Radeon RX 6800 XT gfx1030, driver 3452.0)", .vendor_id = 0x1002,
+    {.name = "amd", .model = "AMD RDNA2 (Radeon RX 6800 XT gfx1030, driver 3452.0)",
+     .vendor = "Advanced Micro Devices, Inc.", .vendor_id = 0x1002,
      .compute_units = 36, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 2048 / 8,
      .max_work_group_size = 256, .local_mem_bytes = 65536, .max_alloc_bytes = 16ull * 1024 * MIB * 85 / 100,
      .global_mem_bytes = 16ull * 1024 * MIB, .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
@@ -56,23 +58,31 @@ static const tlcl_device_profile profiles[] = {
      * base address alignment 1024 bits and the 4294959104-byte (4 GiB - 8
      * KiB) cap (github.com/Bdot42/mfakto issue 16, intel/compute-runtime
      * issue 18). Not in those: FMA yes; no cl_khr_fp64 on Xe-LP. */
-    {.name = "intel-gpu", .model = "Intel Xe-LP (Iris Xe Graphics, NEO)", .vendor_id = 0x8086,
+    {.name = "intel-gpu", .model = "Intel Xe-LP (Iris Xe Graphics, NEO)", .vendor = "Intel(R) Corporation",
+     .vendor_id = 0x8086,
      .compute_units = 96, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 1024 / 8,
      .max_work_group_size = 512, .local_mem_bytes = 65536, .max_alloc_bytes = 4294959104ull,
      .global_mem_bytes = 31690ull * MIB, .fma = 1, .fp16 = 1, .fp64 = 0, .image_support = 1},
-    /* Arm Mali: "Mali-T628" (ODROID-XU4), OpenCL 1.2; clinfo summary in
-     * github.com/aneddame/odroid_xu4 parallels/odroid.md: compute units 4,
-     * max work group 256, local memory 32 KiB, global memory ~1.947 GiB
-     * (2090000000), images, cl_khr_fp16 and cl_khr_fp64. Not in that
-     * summary: the allocation limit (a quarter of global memory, OpenCL's
-     * minimum, which Mali drivers report), FMA yes, 1024-bit alignment.
-     * Preferred float width 1 and a 16-wide warp are Valhall's (Mali-G57
-     * and later, Arm's Mali OpenCL guide: scalar warps, no need to
-     * vectorise); Midgard itself preferred float4. */
-    {.name = "arm-mali", .model = "Arm Mali (T628 limits, Valhall widths)", .vendor_id = 0x13b5,
-     .compute_units = 4, .float_vector_width = 1, .simd_width = 16, .mem_base_addr_align_bytes = 1024 / 8,
-     .max_work_group_size = 256, .local_mem_bytes = 32768, .max_alloc_bytes = 2090000000ull / 4,
-     .global_mem_bytes = 2090000000ull, .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
+    /* Arm Mali: "Mali-G52" (Bifrost, Khadas VIM3), OpenCL 2.0, clinfo in
+     * github.com/ARM-software/ComputeLibrary issue 999: vendor id 0x72120000
+     * (Arm's driver reports the GPU's product id, vendor "ARM"), compute
+     * units 2, max work group 384 (not a power of two). Local memory 32 KiB
+     * of type Global (Mali-T860 and T628 dumps: github.com/plaidml/plaidml
+     * issue 182, github.com/MichaIng/DietPi issue 4101), base address
+     * alignment 1024 bits (DietPi 4101), cl_khr_fp16 and images (plaidml
+     * issue 39). Not in those excerpts: the allocation limit (a quarter of
+     * global memory, OpenCL's minimum, of the board's 4 GiB), FMA yes, no
+     * fp64 (Bifrost's platform extensions in ComputeLibrary issue 953 list
+     * cl_khr_fp16 but not cl_khr_fp64). Preferred float width 1 and a
+     * 16-wide warp are Valhall's (Mali-G57 and later, Arm's Mali OpenCL
+     * guide: scalar warps, no need to vectorise); Bifrost's quad warps are
+     * 4 or 8 wide (Mali-G71: preferred work-group multiple 4, 96boards-hikey
+     * linux pull request 59). */
+    {.name = "arm-mali", .model = "Arm Mali Bifrost (Mali-G52 limits, Valhall widths)", .vendor = "ARM",
+     .vendor_id = 0x72120000, .compute_units = 2, .float_vector_width = 1, .simd_width = 16,
+     .mem_base_addr_align_bytes = 1024 / 8, .max_work_group_size = 384, .local_mem_bytes = 32768,
+     .max_alloc_bytes = 1024ull * MIB, .global_mem_bytes = 4096ull * MIB, .fma = 1, .fp16 = 1, .fp64 = 0,
+     .image_support = 1},
 };
 
 const tlcl_device_profile *tlcl_device_profile_find(const char *name)
@@ -106,6 +116,7 @@ tlcl_device_info tlcl_device_profile_apply(const tlcl_device_profile *p, const t
     snprintf(d.type, sizeof d.type, "gpu");
     snprintf(d.profile, sizeof d.profile, "%s", p->name);
     d.vendor_id = p->vendor_id;
+    snprintf(d.vendor, sizeof d.vendor, "%s", p->vendor);
     d.compute_units = p->compute_units;
     d.float_vector_width = p->float_vector_width;
     d.simd_width = p->simd_width;
@@ -134,8 +145,9 @@ tlcl_device_family tlcl_device_family_of(const tlcl_device_info *d)
     case 0x10de: return TLCL_FAMILY_NVIDIA;
     case 0x1002: return TLCL_FAMILY_AMD;
     case 0x8086: return TLCL_FAMILY_INTEL_GPU;
-    case 0x13b5: return TLCL_FAMILY_ARM_MALI;
-    default: return TLCL_FAMILY_GPU_OTHER;
+    case 0x13b5: return TLCL_FAMILY_ARM_MALI; /* Arm's PCI id, which its driver does not report: */
+    default: /* Mali drivers give the GPU's product id (0x72120000 on a G52) and the vendor "ARM" */
+        return strcmp(d->vendor, "ARM") == 0 ? TLCL_FAMILY_ARM_MALI : TLCL_FAMILY_GPU_OTHER;
     }
 }
 

@@ -107,6 +107,7 @@ const char *tlcl_device_family_name(tlcl_device_family f);
 typedef struct tlcl_device_profile {
     const char *name;        /* "nvidia", "amd", "intel-gpu", "arm-mali" */
     const char *model;       /* the device the numbers come from */
+    const char *vendor;      /* its CL_DEVICE_VENDOR */
     unsigned vendor_id, compute_units, float_vector_width, simd_width, mem_base_addr_align_bytes;
     size_t max_work_group_size;
     uint64_t local_mem_bytes, max_alloc_bytes, global_mem_bytes;
