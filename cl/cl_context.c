@@ -496,9 +496,10 @@ tlcl_status tlcl_cl_buffer(tlcl_cl *cl, size_t bytes, const char *what, cl_mem *
         bytes = 4; /* OpenCL rejects empty buffers; a 0-element tensor still needs a handle */
     if (bytes > cl->dev.max_alloc_bytes)
         return tlcl_cl_fail(cl, TLCL_ERR_OOM,
-                            "tensor '%s' needs %.1f MiB, more than the largest buffer %s allows (%.1f MiB): "
+                            "tensor '%s' needs %.1f MiB, more than the largest buffer %s%s%s allows (%.1f MiB): "
                             "use a smaller batch size or input size",
-                            what, bytes / 1048576.0, cl->dev.name, cl->dev.max_alloc_bytes / 1048576.0);
+                            what, bytes / 1048576.0, cl->dev.name, cl->dev.profile[0] ? " under device profile " : "",
+                            cl->dev.profile, cl->dev.max_alloc_bytes / 1048576.0);
     cl_int rc;
     cl_mem m = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
     if (rc != CL_SUCCESS)

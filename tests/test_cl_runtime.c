@@ -233,6 +233,11 @@ static void test_profile_caps(harness *h, const char *name, const tlcl_device_in
                     "profile %s: limits bounded by both (wg %zu, local %llu, alloc %llu, align %u)", name,
                     d->max_work_group_size, (unsigned long long)d->local_mem_bytes,
                     (unsigned long long)d->max_alloc_bytes, d->mem_base_addr_align_bytes);
+    cl_mem m = NULL;
+    tlcl_status s = tlcl_cl_buffer(cl, (size_t)d->max_alloc_bytes + 4096, "big", &m);
+    const char *msg = tlcl_cl_error(cl);
+    harness_expectf(h, s == TLCL_ERR_OOM && m == NULL && strstr(msg, name),
+                    "profile %s: a tensor over its allocation limit is refused, naming it: %s", name, msg);
     harness_expectf(h, strcmp(d->name, real->name) == 0 && d->device == real->device &&
                         tlcl_device_family_of(d) != TLCL_FAMILY_GPU_OTHER,
                     "profile %s: the real device's name and handle, family %s", name,
