@@ -253,10 +253,9 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
  * local size gets one from a short list instead, the widest that still
  * leaves a few groups per compute unit (the global size is rounded up to
  * it; kernels guard their bounds). GPU drivers choose well and compile
- * once: they keep NULL. */
-/* This answers PoCL's compiler, so it follows the real device even under
- * a GPU profile (whose GPU would choose for itself); the widths stay
- * within the profile's work-group limit too. */
+ * once: they keep NULL. This answers the driver's compiler, so it follows
+ * the real device even under a GPU device profile (whose GPU would choose
+ * for itself); the widths stay within the profile's work-group limit. */
 static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *global, size_t local[3])
 {
     static const size_t widths[] = {256, 64, 16, 4};
