@@ -290,8 +290,13 @@ static tlcl_status profile_check(tlcl_cl *cl, cl_kernel k, const char *kernel_na
                                  const size_t *local, int nargs, const tlcl_arg *args)
 {
     size_t items = 1;
-    for (cl_uint d = 0; local && d < dims; d++)
+    for (cl_uint d = 0; local && d < dims; d++) {
         items *= local[d];
+        if (local[d] > cl->dev.max_work_item_sizes[d])
+            return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: a work-group %zu work-items wide in dimension %u "
+                                "exceeds the %zu of device profile '%s'", kernel_name, local[d], d,
+                                cl->dev.max_work_item_sizes[d], cl->dev.profile);
+    }
     if (local && items > cl->dev.max_work_group_size)
         return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: a work-group of %zu work-items exceeds the %zu of device "
                             "profile '%s'", kernel_name, items, cl->dev.max_work_group_size, cl->dev.profile);

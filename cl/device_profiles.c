@@ -19,7 +19,8 @@ static const tlcl_device_profile profiles[] = {
      * OpenCL 3.0 CUDA; clinfo dump in github.com/husmen/DepthZNCC clinfo.md
      * (also github.com/nohzen/opencl info/desktop_RTX3050.md: the same
      * 1024 work-items, 32 multiple, vector width 1). Every number is the
-     * dump's: compute units 16, max work group 1024, local memory 49152,
+     * dump's: compute units 16, max work group 1024 (1024 x 1024 x 64 per
+     * dimension), local memory 49152,
      * preferred float width 1, IEEE754-2008 FMA yes, max allocation
      * 1073610752, global memory 4294443008, base address alignment 4096
      * bits, kernel preferred work-group multiple 32 (the warp), image
@@ -28,13 +29,13 @@ static const tlcl_device_profile profiles[] = {
     {.name = "nvidia", .model = "NVIDIA Ampere (GeForce RTX 3050 Laptop, driver 527.56)",
      .vendor = "NVIDIA Corporation", .vendor_id = 0x10de,
      .compute_units = 16, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 4096 / 8,
-     .max_work_group_size = 1024, .local_mem_bytes = 49152, .max_alloc_bytes = 1073610752ull,
+     .max_work_group_size = 1024, .max_work_item_sizes = {1024, 1024, 64}, .local_mem_bytes = 49152, .max_alloc_bytes = 1073610752ull,
      .global_mem_bytes = 4294443008ull, .fma = 1, .fp16 = 0, .fp64 = 1, .image_support = 1},
     /* AMD RDNA2: "gfx1030" (Radeon RX 6800 XT), driver 3452.0 (HSA1.1,LC),
      * OpenCL 2.0; clinfo in github.com/ROCm/legacy-rocm-build issue 1779:
      * compute units 36, SIMD width 32 (the wave32 wavefront). The same
      * driver family on gfx1032 (RX 6600 XT, issue 1575 there): max work
-     * group 256, preferred work-group multiple 32, wavefront width 32,
+     * group 256 (1024 x 1024 x 1024 per dimension), preferred work-group multiple 32, wavefront width 32,
      * preferred float width 1, cl_khr_fp16 and cl_khr_fp64; base address
      * alignment 2048 bits (RX 6600 XT, github.com/todxx/teamredminer issue
      * 416). Not in those excerpts: local memory 65536 (RDNA2's 64 KiB LDS
@@ -46,12 +47,14 @@ static const tlcl_device_profile profiles[] = {
     {.name = "amd", .model = "AMD RDNA2 (Radeon RX 6800 XT gfx1030, driver 3452.0)",
      .vendor = "Advanced Micro Devices, Inc.", .vendor_id = 0x1002,
      .compute_units = 36, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 2048 / 8,
-     .max_work_group_size = 256, .local_mem_bytes = 65536, .max_alloc_bytes = 16ull * 1024 * MIB * 85 / 100,
+     .max_work_group_size = 256, .max_work_item_sizes = {1024, 1024, 1024}, .local_mem_bytes = 65536,
+     .max_alloc_bytes = 16ull * 1024 * MIB * 85 / 100,
      .global_mem_bytes = 16ull * 1024 * MIB, .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
     /* Intel Xe-LP: "Intel(R) Iris(R) Xe Graphics" (Tiger Lake), OpenCL 3.0
      * NEO; github.com/ggml-org/llama.cpp issue 5467 lists it with 96 compute
      * units, max work group 512, max sub-group 32 and 31690 MiB of (shared)
-     * global memory. The rest from NEO clinfo dumps of the same driver on
+     * global memory; NEO gives every dimension the work-group limit (the
+     * Gen9 dump below: 256 x 256 x 256). The rest from NEO clinfo dumps of the same driver on
      * Gen9: local memory 65536 (CL_LOCAL), preferred float width 1,
      * preferred work-group multiple 32, images yes, cl_khr_fp16
      * (github.com/nohzen/opencl info/x390_IntelGPU.md, UHD Graphics 0x9b41);
@@ -61,12 +64,13 @@ static const tlcl_device_profile profiles[] = {
     {.name = "intel-gpu", .model = "Intel Xe-LP (Iris Xe Graphics, NEO)", .vendor = "Intel(R) Corporation",
      .vendor_id = 0x8086,
      .compute_units = 96, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 1024 / 8,
-     .max_work_group_size = 512, .local_mem_bytes = 65536, .max_alloc_bytes = 4294959104ull,
+     .max_work_group_size = 512, .max_work_item_sizes = {512, 512, 512}, .local_mem_bytes = 65536,
+     .max_alloc_bytes = 4294959104ull,
      .global_mem_bytes = 31690ull * MIB, .fma = 1, .fp16 = 1, .fp64 = 0, .image_support = 1},
     /* Arm Mali: "Mali-G52" (Bifrost, Khadas VIM3), OpenCL 2.0, clinfo in
      * github.com/ARM-software/ComputeLibrary issue 999: vendor id 0x72120000
      * (Arm's driver reports the GPU's product id, vendor "ARM"), compute
-     * units 2, max work group 384 (not a power of two). Local memory 32 KiB
+     * units 2, max work group 384 (not a power of two; 384 x 384 x 384). Local memory 32 KiB
      * of type Global (Mali-T860 and T628 dumps: github.com/plaidml/plaidml
      * issue 182, github.com/MichaIng/DietPi issue 4101), base address
      * alignment 1024 bits (DietPi 4101), cl_khr_fp16 and images (plaidml
@@ -80,7 +84,7 @@ static const tlcl_device_profile profiles[] = {
      * linux pull request 59). */
     {.name = "arm-mali", .model = "Arm Mali Bifrost (Mali-G52 limits, Valhall widths)", .vendor = "ARM",
      .vendor_id = 0x72120000, .compute_units = 2, .float_vector_width = 1, .simd_width = 16,
-     .mem_base_addr_align_bytes = 1024 / 8, .max_work_group_size = 384, .local_mem_bytes = 32768,
+     .mem_base_addr_align_bytes = 1024 / 8, .max_work_group_size = 384, .max_work_item_sizes = {384, 384, 384}, .local_mem_bytes = 32768,
      .max_alloc_bytes = 1024ull * MIB, .global_mem_bytes = 4096ull * MIB, .fma = 1, .fp16 = 1, .fp64 = 0,
      .image_support = 1},
 };
@@ -123,6 +127,8 @@ tlcl_device_info tlcl_device_profile_apply(const tlcl_device_profile *p, const t
     d.fma = p->fma;
     /* limits: what is launched must fit the emulated GPU and the real device */
     d.max_work_group_size = (size_t)min_u64(p->max_work_group_size, real->max_work_group_size);
+    for (int k = 0; k < 3; k++)
+        d.max_work_item_sizes[k] = (size_t)min_u64(p->max_work_item_sizes[k], real->max_work_item_sizes[k]);
     d.local_mem_bytes = min_u64(p->local_mem_bytes, real->local_mem_bytes);
     d.max_alloc_bytes = min_u64(p->max_alloc_bytes, real->max_alloc_bytes);
     d.global_mem_bytes = min_u64(p->global_mem_bytes, real->global_mem_bytes);

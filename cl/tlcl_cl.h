@@ -70,6 +70,7 @@ typedef struct tlcl_device_info {
     uint64_t global_mem_bytes;
     uint64_t max_alloc_bytes;
     size_t max_work_group_size;
+    size_t max_work_item_sizes[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES: a work-group's limit per dimension */
     uint64_t local_mem_bytes;
     unsigned mem_base_addr_align_bytes;
     char opencl_c_version[64];
@@ -109,7 +110,7 @@ typedef struct tlcl_device_profile {
     const char *model;       /* the device the numbers come from */
     const char *vendor;      /* its CL_DEVICE_VENDOR */
     unsigned vendor_id, compute_units, float_vector_width, simd_width, mem_base_addr_align_bytes;
-    size_t max_work_group_size;
+    size_t max_work_group_size, max_work_item_sizes[3];
     uint64_t local_mem_bytes, max_alloc_bytes, global_mem_bytes;
     int fma, fp16, fp64, image_support;
 } tlcl_device_profile;

@@ -229,6 +229,7 @@ static void test_profile_caps(harness *h, const char *name, const tlcl_device_in
     harness_expectf(h, d->max_work_group_size == min64(p->max_work_group_size, real->max_work_group_size) &&
                         d->local_mem_bytes == min64(p->local_mem_bytes, real->local_mem_bytes) &&
                         d->max_alloc_bytes == min64(p->max_alloc_bytes, real->max_alloc_bytes) &&
+                        d->max_work_item_sizes[2] == min64(p->max_work_item_sizes[2], real->max_work_item_sizes[2]) &&
                         d->mem_base_addr_align_bytes == align && tlcl_cl_reduce_wg(cl) <= d->max_work_group_size,
                     "profile %s: limits bounded by both (wg %zu, local %llu, alloc %llu, align %u)", name,
                     d->max_work_group_size, (unsigned long long)d->local_mem_bytes,
@@ -269,6 +270,21 @@ static void test_profile_launch_limits(harness *h)
     s = TLCL_RUN(cl, "sim_copy", "", "sim_copy_words", 1, &g, &l_ok, TLCL_MEM(m), ((tlcl_arg){8, &zero}),
                  TLCL_MEM(m), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
     harness_expect(h, s == TLCL_OK && tlcl_cl_finish(cl) == TLCL_OK, "a 256-item work-group runs under the arm-mali profile");
+    /* NVIDIA allows 64 work-items along the third dimension: 1 x 2 x 128 is refused there */
+    tlcl_cl *nv = open_profile(h, "nvidia", err, sizeof err);
+    cl_mem mn = NULL;
+    if (nv && tlcl_cl_buffer(nv, 4096, "profile test", &mn) == TLCL_OK) {
+        size_t g3[3] = {1, 2, 128}, l3[3] = {1, 2, 128};
+        s = TLCL_RUN(nv, "sim_copy", "", "sim_copy_words", 3, g3, l3, TLCL_MEM(mn), ((tlcl_arg){8, &zero}),
+                     TLCL_MEM(mn), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
+        msg = tlcl_cl_error(nv);
+        harness_expectf(h, s == TLCL_ERR_ARG && strstr(msg, "dimension 2") && strstr(msg, "'nvidia'"),
+                        "128 work-items along the third dimension are refused under the nvidia profile: %s", msg);
+        clReleaseMemObject(mn);
+    } else {
+        harness_fail(h, "nvidia profile context: %s", nv ? tlcl_cl_error(nv) : err);
+    }
+    tlcl_cl_free(nv);
     /* counters_add's __local int pred[N]: 16384 samples need 64 KiB */
     size_t one = 1;
     s = TLCL_RUN(cl, "counters", "", "counters_add", 1, &one, &one, TLCL_MEM(m), TLCL_MEM(m), TLCL_MEM(m), TLCL_MEM(m),
