@@ -20,23 +20,24 @@ static const tlcl_device_profile profiles[] = {
      * (also github.com/nohzen/opencl info/desktop_RTX3050.md: the same
      * 1024 work-items, 32 multiple, vector width 1). Every number is the
      * dump's: compute units 16, max work group 1024 (1024 x 1024 x 64 per
-     * dimension), local memory 49152,
-     * preferred float width 1, IEEE754-2008 FMA yes, max allocation
+     * dimension), local memory 49152, preferred float width 1,
+     * IEEE754-2008 FMA yes, max allocation
      * 1073610752, global memory 4294443008, base address alignment 4096
      * bits, kernel preferred work-group multiple 32 (the warp), image
      * support yes, cl_khr_fp64 yes, cl_khr_fp16 absent. Hopper (H100)
      * reports the same limits with more compute units and memory. */
     {.name = "nvidia", .model = "NVIDIA Ampere (GeForce RTX 3050 Laptop, driver 527.56)",
-     .vendor = "NVIDIA Corporation", .vendor_id = 0x10de,
-     .compute_units = 16, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 4096 / 8,
-     .max_work_group_size = 1024, .max_work_item_sizes = {1024, 1024, 64}, .local_mem_bytes = 49152, .max_alloc_bytes = 1073610752ull,
-     .global_mem_bytes = 4294443008ull, .fma = 1, .fp16 = 0, .fp64 = 1, .image_support = 1},
+     .vendor = "NVIDIA Corporation", .vendor_id = 0x10de, .compute_units = 16,
+     .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 4096 / 8,
+     .max_work_group_size = 1024, .max_work_item_sizes = {1024, 1024, 64}, .local_mem_bytes = 49152,
+     .max_alloc_bytes = 1073610752ull, .global_mem_bytes = 4294443008ull,
+     .fma = 1, .fp16 = 0, .fp64 = 1, .image_support = 1},
     /* AMD RDNA2: "gfx1030" (Radeon RX 6800 XT), driver 3452.0 (HSA1.1,LC),
      * OpenCL 2.0; clinfo in github.com/ROCm/legacy-rocm-build issue 1779:
      * compute units 36, SIMD width 32 (the wave32 wavefront). The same
      * driver family on gfx1032 (RX 6600 XT, issue 1575 there): max work
-     * group 256 (1024 x 1024 x 1024 per dimension), preferred work-group multiple 32, wavefront width 32,
-     * preferred float width 1, cl_khr_fp16 and cl_khr_fp64; base address
+     * group 256 (1024 x 1024 x 1024 per dimension), preferred work-group
+     * multiple 32, wavefront width 32, preferred float width 1, cl_khr_fp16 and cl_khr_fp64; base address
      * alignment 2048 bits (RX 6600 XT, github.com/todxx/teamredminer issue
      * 416). Not in those excerpts: local memory 65536 (RDNA2's 64 KiB LDS
      * per work-group, the GROUP segment rocminfo reports), FMA yes (GCN's
@@ -45,11 +46,11 @@ static const tlcl_device_profile profiles[] = {
      * allocation cap ROCm applies, 85% of it. CDNA (gfx908/gfx90a) runs
      * 64-wide wavefronts under the same 256 work-item OpenCL limit. */
     {.name = "amd", .model = "AMD RDNA2 (Radeon RX 6800 XT gfx1030, driver 3452.0)",
-     .vendor = "Advanced Micro Devices, Inc.", .vendor_id = 0x1002,
-     .compute_units = 36, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 2048 / 8,
+     .vendor = "Advanced Micro Devices, Inc.", .vendor_id = 0x1002, .compute_units = 36,
+     .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 2048 / 8,
      .max_work_group_size = 256, .max_work_item_sizes = {1024, 1024, 1024}, .local_mem_bytes = 65536,
-     .max_alloc_bytes = 16ull * 1024 * MIB * 85 / 100,
-     .global_mem_bytes = 16ull * 1024 * MIB, .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
+     .max_alloc_bytes = 16ull * 1024 * MIB * 85 / 100, .global_mem_bytes = 16ull * 1024 * MIB,
+     .fma = 1, .fp16 = 1, .fp64 = 1, .image_support = 1},
     /* Intel Xe-LP: "Intel(R) Iris(R) Xe Graphics" (Tiger Lake), OpenCL 3.0
      * NEO; github.com/ggml-org/llama.cpp issue 5467 lists it with 96 compute
      * units, max work group 512, max sub-group 32 and 31690 MiB of (shared)
@@ -61,12 +62,12 @@ static const tlcl_device_profile profiles[] = {
      * base address alignment 1024 bits and the 4294959104-byte (4 GiB - 8
      * KiB) cap (github.com/Bdot42/mfakto issue 16, intel/compute-runtime
      * issue 18). Not in those: FMA yes; no cl_khr_fp64 on Xe-LP. */
-    {.name = "intel-gpu", .model = "Intel Xe-LP (Iris Xe Graphics, NEO)", .vendor = "Intel(R) Corporation",
-     .vendor_id = 0x8086,
-     .compute_units = 96, .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 1024 / 8,
+    {.name = "intel-gpu", .model = "Intel Xe-LP (Iris Xe Graphics, NEO)",
+     .vendor = "Intel(R) Corporation", .vendor_id = 0x8086, .compute_units = 96,
+     .float_vector_width = 1, .simd_width = 32, .mem_base_addr_align_bytes = 1024 / 8,
      .max_work_group_size = 512, .max_work_item_sizes = {512, 512, 512}, .local_mem_bytes = 65536,
-     .max_alloc_bytes = 4294959104ull,
-     .global_mem_bytes = 31690ull * MIB, .fma = 1, .fp16 = 1, .fp64 = 0, .image_support = 1},
+     .max_alloc_bytes = 4294959104ull, .global_mem_bytes = 31690ull * MIB,
+     .fma = 1, .fp16 = 1, .fp64 = 0, .image_support = 1},
     /* Arm Mali: "Mali-G52" (Bifrost, Khadas VIM3), OpenCL 2.0, clinfo in
      * github.com/ARM-software/ComputeLibrary issue 999: vendor id 0x72120000
      * (Arm's driver reports the GPU's product id, vendor "ARM"), compute
@@ -82,11 +83,12 @@ static const tlcl_device_profile profiles[] = {
      * guide: scalar warps, no need to vectorise); Bifrost's quad warps are
      * 4 or 8 wide (Mali-G71: preferred work-group multiple 4, 96boards-hikey
      * linux pull request 59). */
-    {.name = "arm-mali", .model = "Arm Mali Bifrost (Mali-G52 limits, Valhall widths)", .vendor = "ARM",
-     .vendor_id = 0x72120000, .compute_units = 2, .float_vector_width = 1, .simd_width = 16,
-     .mem_base_addr_align_bytes = 1024 / 8, .max_work_group_size = 384, .max_work_item_sizes = {384, 384, 384}, .local_mem_bytes = 32768,
-     .max_alloc_bytes = 1024ull * MIB, .global_mem_bytes = 4096ull * MIB, .fma = 1, .fp16 = 1, .fp64 = 0,
-     .image_support = 1},
+    {.name = "arm-mali", .model = "Arm Mali Bifrost (Mali-G52 limits, Valhall widths)",
+     .vendor = "ARM", .vendor_id = 0x72120000, .compute_units = 2,
+     .float_vector_width = 1, .simd_width = 16, .mem_base_addr_align_bytes = 1024 / 8,
+     .max_work_group_size = 384, .max_work_item_sizes = {384, 384, 384}, .local_mem_bytes = 32768,
+     .max_alloc_bytes = 1024ull * MIB, .global_mem_bytes = 4096ull * MIB,
+     .fma = 1, .fp16 = 1, .fp64 = 0, .image_support = 1},
 };
 
 const tlcl_device_profile *tlcl_device_profile_find(const char *name)

@@ -269,7 +269,8 @@ static void test_profile_launch_limits(harness *h)
                     "a 512-item work-group is refused under the arm-mali profile: %s", msg);
     s = TLCL_RUN(cl, "sim_copy", "", "sim_copy_words", 1, &g, &l_ok, TLCL_MEM(m), ((tlcl_arg){8, &zero}),
                  TLCL_MEM(m), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
-    harness_expect(h, s == TLCL_OK && tlcl_cl_finish(cl) == TLCL_OK, "a 256-item work-group runs under the arm-mali profile");
+    harness_expect(h, s == TLCL_OK && tlcl_cl_finish(cl) == TLCL_OK,
+                   "a 256-item work-group runs under the arm-mali profile");
     /* NVIDIA allows 64 work-items along the third dimension: 1 x 2 x 128 is refused there */
     tlcl_cl *nv = open_profile(h, "nvidia", err, sizeof err);
     cl_mem mn = NULL;
