@@ -108,6 +108,14 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
         return TLCL_ERR_CL;
     }
     cl->settings = o.settings ? *o.settings : tlcl_settings_from_env();
+    cl->real = cl->dev;
+    const tlcl_device_profile *profile;
+    if ((s = tlcl_device_profile_of(cl->settings.device_profile, &profile, err, err_len)) != TLCL_OK) {
+        tlcl_cl_free(cl);
+        return s;
+    }
+    if (profile)
+        cl->dev = tlcl_device_profile_apply(profile, &cl->real);
     snprintf(cl->cache_dir, sizeof cl->cache_dir, "%s", o.cache_dir && o.cache_dir[0] ? o.cache_dir : cl->settings.cache_dir);
     if (cl->cache_dir[0]) /* what a process killed while writing the cache left */
         tlcl_publish_clean_stale(cl->cache_dir);
@@ -245,13 +253,15 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
  * local size gets one from a short list instead, the widest that still
  * leaves a few groups per compute unit (the global size is rounded up to
  * it; kernels guard their bounds). GPU drivers choose well and compile
- * once: they keep NULL. */
+ * once: they keep NULL. This answers the driver's compiler, so it follows
+ * the real device even under a GPU device profile (whose GPU would choose
+ * for itself); the widths stay within the profile's work-group limit. */
 static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *global, size_t local[3])
 {
     static const size_t widths[] = {256, 64, 16, 4};
-    if (strcmp(cl->dev.type, "cpu") != 0)
+    if (strcmp(cl->real.type, "cpu") != 0)
         return NULL;
-    size_t others = 1, want = 4 * (size_t)(cl->dev.compute_units ? cl->dev.compute_units : 1);
+    size_t others = 1, want = 4 * (size_t)(cl->real.compute_units ? cl->real.compute_units : 1);
     for (cl_uint d = 1; d < dims; d++)
         local[d] = 1, others *= global[d];
     local[0] = 1;
@@ -261,6 +271,47 @@ static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *gl
             break;
         }
     return local;
+}
+
+size_t tlcl_cl_kernel_max_wg(tlcl_cl *cl, cl_kernel k)
+{
+    size_t max = 0;
+    if (clGetKernelWorkGroupInfo(k, cl->real.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max, NULL) != CL_SUCCESS)
+        return 0;
+    return max < cl->dev.max_work_group_size ? max : cl->dev.max_work_group_size;
+}
+
+/* Under a device profile, a launch the emulated GPU would refuse fails
+ * here, naming the kernel, although the real device (PoCL: 4096
+ * work-items, 1 MiB of local memory) would run it: a work-group over the
+ * profile's limit, or more local memory (the kernel's own and its __local
+ * arguments) than the profile has. */
+static tlcl_status profile_check(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
+                                 const size_t *local, int nargs, const tlcl_arg *args)
+{
+    size_t items = 1;
+    for (cl_uint d = 0; local && d < dims; d++) {
+        items *= local[d];
+        if (local[d] > cl->dev.max_work_item_sizes[d])
+            return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: a work-group %zu work-items wide in dimension %u "
+                                "exceeds the %zu of device profile '%s'", kernel_name, local[d], d,
+                                cl->dev.max_work_item_sizes[d], cl->dev.profile);
+    }
+    if (local && items > cl->dev.max_work_group_size)
+        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: a work-group of %zu work-items exceeds the %zu of device "
+                            "profile '%s'", kernel_name, items, cl->dev.max_work_group_size, cl->dev.profile);
+    cl_ulong bytes = 0, arg_bytes = 0;
+    CL_TRY(cl, clGetKernelWorkGroupInfo(k, cl->real.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof bytes, &bytes, NULL),
+           kernel_name);
+    for (int i = 0; i < nargs; i++)
+        arg_bytes += args[i].ptr ? 0 : args[i].size; /* TLCL_LOCAL */
+    if (bytes < arg_bytes) /* Rusticl leaves the __local arguments out of its figure */
+        bytes += arg_bytes;
+    if (bytes > cl->dev.local_mem_bytes)
+        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "kernel %s: %llu bytes of local memory exceed the %llu of device "
+                            "profile '%s'", kernel_name, (unsigned long long)bytes,
+                            (unsigned long long)cl->dev.local_mem_bytes, cl->dev.profile);
+    return TLCL_OK;
 }
 
 tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
@@ -282,6 +333,8 @@ tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl
             return cl_fail_call(cl, rc, call, kernel_name);
         }
     }
+    if (cl->dev.profile[0])
+        TLCL_TRY(profile_check(cl, k, kernel_name, dims, local, nargs, args));
     cl_event ev = NULL;
     CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, cl->profiling ? &ev : NULL),
            kernel_name);
@@ -447,9 +500,10 @@ tlcl_status tlcl_cl_buffer(tlcl_cl *cl, size_t bytes, const char *what, cl_mem *
         bytes = 4; /* OpenCL rejects empty buffers; a 0-element tensor still needs a handle */
     if (bytes > cl->dev.max_alloc_bytes)
         return tlcl_cl_fail(cl, TLCL_ERR_OOM,
-                            "tensor '%s' needs %.1f MiB, more than the largest buffer %s allows (%.1f MiB): "
+                            "tensor '%s' needs %.1f MiB, more than the largest buffer %s%s%s allows (%.1f MiB): "
                             "use a smaller batch size or input size",
-                            what, bytes / 1048576.0, cl->dev.name, cl->dev.max_alloc_bytes / 1048576.0);
+                            what, bytes / 1048576.0, cl->dev.name, cl->dev.profile[0] ? " under device profile " : "",
+                            cl->dev.profile, cl->dev.max_alloc_bytes / 1048576.0);
     cl_int rc;
     cl_mem m = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
     if (rc != CL_SUCCESS)

@@ -34,6 +34,19 @@ static int device_has_extension(cl_device_id d, const char *ext)
     return found;
 }
 
+/* The warp (NVIDIA) or wavefront (AMD) width their attribute-query
+ * extensions report; 0 elsewhere (not reported). */
+static unsigned device_simd_width(cl_device_id d)
+{
+    enum { WARP_SIZE_NV = 0x4003, WAVEFRONT_WIDTH_AMD = 0x4043 }; /* cl_ext.h's values */
+    cl_uint w = 0;
+    if (device_has_extension(d, "cl_nv_device_attribute_query"))
+        clGetDeviceInfo(d, WARP_SIZE_NV, sizeof w, &w, NULL);
+    else if (device_has_extension(d, "cl_amd_device_attribute_query"))
+        clGetDeviceInfo(d, WAVEFRONT_WIDTH_AMD, sizeof w, &w, NULL);
+    return w;
+}
+
 static const char *device_type_name(cl_device_type t)
 {
     if (t & CL_DEVICE_TYPE_GPU) return "gpu";
@@ -65,6 +78,10 @@ static void device_fill(tlcl_device_info *info, int index, cl_platform_id p, cl_
     clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc, &maxalloc, NULL);
     clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    size_t items[3] = {0, 0, 0}; /* every device has at least 3 dimensions */
+    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL);
+    for (int k = 0; k < 3; k++)
+        info->max_work_item_sizes[k] = items[k] ? items[k] : wg;
     clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
     clGetDeviceInfo(d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof vec, &vec, NULL);
     cl_device_fp_config fp = 0;
@@ -80,6 +97,13 @@ static void device_fill(tlcl_device_info *info, int index, cl_platform_id p, cl_
     info->fp16 = device_has_extension(d, "cl_khr_fp16");
     info->fp64 = device_has_extension(d, "cl_khr_fp64");
     info->float_vector_width = vec ? vec : 1;
+    cl_uint vendor_id = 0;
+    cl_bool images = CL_FALSE;
+    clGetDeviceInfo(d, CL_DEVICE_VENDOR_ID, sizeof vendor_id, &vendor_id, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_IMAGE_SUPPORT, sizeof images, &images, NULL);
+    info->vendor_id = vendor_id;
+    info->image_support = images == CL_TRUE;
+    info->simd_width = device_simd_width(d);
 }
 
 tlcl_status tlcl_devices_list(tlcl_device_info **out, int *count, char *err, size_t err_len)
@@ -162,6 +186,12 @@ char *tlcl_devices_json(const tlcl_device_info *devs, int count)
         cJSON_AddNumberToObject(o, "float_vector_width", d->float_vector_width);
         cJSON_AddBoolToObject(o, "fp64", d->fp64);
         cJSON_AddBoolToObject(o, "fma", d->fma);
+        cJSON_AddNumberToObject(o, "vendor_id", d->vendor_id);
+        cJSON_AddNumberToObject(o, "simd_width", d->simd_width);
+        cJSON_AddBoolToObject(o, "image_support", d->image_support);
+        cJSON_AddStringToObject(o, "family", tlcl_device_family_name(tlcl_device_family_of(d)));
+        if (d->profile[0])
+            cJSON_AddStringToObject(o, "profile", d->profile);
         cJSON_AddStringToObject(o, "driver_version", d->driver_version);
         cJSON_AddItemToArray(arr, o);
     }

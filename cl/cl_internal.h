@@ -18,7 +18,8 @@ typedef struct cl_kernel_entry {
 } cl_kernel_entry;
 
 struct tlcl_cl {
-    tlcl_device_info dev;
+    tlcl_device_info dev;  /* the capabilities every decision reads (a device profile's under one) */
+    tlcl_device_info real; /* the device's own: what launches must also fit, the driver's quirks */
     cl_context context;
     cl_command_queue queue;
     tlcl_settings settings;

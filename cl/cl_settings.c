@@ -49,6 +49,7 @@ tlcl_settings tlcl_settings_from_env(void)
     const char *col = getenv("TLCL_CONV_COL_BYTES");
     s.conv_col_bytes = col ? (size_t)strtoull(col, NULL, 10) : 0;
     s.bn_column = env_flag("TLCL_BN_COLUMN", -1);
+    env_text(s.device_profile, sizeof s.device_profile, "TLCL_DEVICE_PROFILE");
     return s;
 }
 

@@ -70,6 +70,7 @@ typedef struct tlcl_device_info {
     uint64_t global_mem_bytes;
     uint64_t max_alloc_bytes;
     size_t max_work_group_size;
+    size_t max_work_item_sizes[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES: a work-group's limit per dimension */
     uint64_t local_mem_bytes;
     unsigned mem_base_addr_align_bytes;
     char opencl_c_version[64];
@@ -78,7 +79,53 @@ typedef struct tlcl_device_info {
     int fp16, fp64;
     unsigned float_vector_width; /* CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, at least 1 */
     int fma;                   /* fused multiply-add in hardware: CL_FP_FMA, not CL_FP_SOFT_FLOAT */
+    unsigned vendor_id;        /* CL_DEVICE_VENDOR_ID (PCI id on GPUs: 0x10de NVIDIA, 0x1002 AMD, ...) */
+    unsigned simd_width;       /* warp / wavefront / sub-group width (0: not reported) */
+    int image_support;         /* CL_DEVICE_IMAGE_SUPPORT */
+    char profile[16];          /* the emulated device profile in force ("": the device itself) */
 } tlcl_device_info;
+
+/* The kinds of device tlcl keeps built-in defaults for (launch shapes,
+ * GEMM tiles), from the device type, the PCI vendor id and the preferred
+ * float width, never from name strings. */
+typedef enum tlcl_device_family {
+    TLCL_FAMILY_OTHER = 0,  /* an accelerator or anything unknown */
+    TLCL_FAMILY_CPU_SIMD,   /* a CPU that vectorises within a work-item (PoCL: float width > 1) */
+    TLCL_FAMILY_CPU_SIMT,   /* a CPU that vectorises across work-items (llvmpipe: float width 1) */
+    TLCL_FAMILY_NVIDIA,
+    TLCL_FAMILY_AMD,
+    TLCL_FAMILY_INTEL_GPU,
+    TLCL_FAMILY_ARM_MALI,
+    TLCL_FAMILY_GPU_OTHER,
+} tlcl_device_family;
+tlcl_device_family tlcl_device_family_of(const tlcl_device_info *d);
+const char *tlcl_device_family_name(tlcl_device_family f);
+
+/* ---- emulated device profiles (device_profiles.c) --------------------- */
+
+/* A GPU's capabilities as its driver reports them (clinfo), for running
+ * tlcl's GPU code paths on another device: TLCL_DEVICE_PROFILE=NAME. */
+typedef struct tlcl_device_profile {
+    const char *name;        /* "nvidia", "amd", "intel-gpu", "arm-mali" */
+    const char *model;       /* the device the numbers come from */
+    const char *vendor;      /* its CL_DEVICE_VENDOR */
+    unsigned vendor_id, compute_units, float_vector_width, simd_width, mem_base_addr_align_bytes;
+    size_t max_work_group_size, max_work_item_sizes[3];
+    uint64_t local_mem_bytes, max_alloc_bytes, global_mem_bytes;
+    int fma, fp16, fp64, image_support;
+} tlcl_device_profile;
+
+/* The profile of that name, NULL when there is none. */
+const tlcl_device_profile *tlcl_device_profile_find(const char *name);
+/* The profile the settings ask for: *out NULL when none is asked for;
+ * an unknown name is TLCL_ERR_ARG with a message naming the known ones. */
+tlcl_status tlcl_device_profile_of(const char *name, const tlcl_device_profile **out, char *err, size_t err_len);
+/* The capabilities tlcl plans with when real (the device tlcl runs on)
+ * emulates p: p's type, widths and choices, and for every limit the
+ * stricter of p's and the real device's, so that what is launched fits
+ * both (work-group size, local memory, allocation: the smaller; base
+ * address alignment: the larger; fp16/fp64/images: both must have them). */
+tlcl_device_info tlcl_device_profile_apply(const tlcl_device_profile *p, const tlcl_device_info *real);
 
 /* Lists every device of every platform. *out is malloc'd; the caller frees it.
  * Returns TLCL_ERR_NO_PLATFORM (with a message in err) when no OpenCL
@@ -107,6 +154,9 @@ typedef struct tlcl_settings {
     size_t conv_col_bytes;  /* $TLCL_CONV_COL_BYTES: im2col chunk size (0: the default) */
     int bn_column;          /* $TLCL_BN_COLUMN=0|1: training-mode batch norm's column kernels never or always
                                (-1: the engine's choice) */
+    char device_profile[32]; /* $TLCL_DEVICE_PROFILE=nvidia|amd|intel-gpu|arm-mali: plan every launch as on that
+                                GPU (device_profiles.c; "": the device itself; another name is refused at
+                                context creation) */
 } tlcl_settings;
 
 tlcl_settings tlcl_settings_from_env(void);
@@ -129,7 +179,13 @@ const char *tlcl_cl_error(const tlcl_cl *cl);
 tlcl_status tlcl_cl_fail(tlcl_cl *cl, tlcl_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The capabilities every decision reads: the device's own, or under a
+ * device profile the emulated ones (tlcl_device_profile_apply). */
 const tlcl_device_info *tlcl_cl_device(const tlcl_cl *cl);
+/* The largest work-group this compiled kernel may be launched with: the
+ * real device's CL_KERNEL_WORK_GROUP_SIZE bounded by the capabilities'
+ * max_work_group_size (0 when the query fails). */
+size_t tlcl_cl_kernel_max_wg(tlcl_cl *cl, cl_kernel k);
 /* The context's copy of the settings; override replaces it (tests and
  * benchmarks that compare the GEMM and convolution choices in one process;
  * what the context derived at creation, its vector width and build

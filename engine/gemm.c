@@ -42,30 +42,52 @@ typedef struct gemm_cfg {
     char options_bn[160], options_conv[160], options_conv_bn[160];
 } gemm_cfg;
 
-/* Measured on PoCL (AVX-512 CPU, bench_gemm): 8 x 32 blocks per work-item
+/* Built-in defaults per device family (tlcl_device_family_of: the device
+ * type, PCI vendor id and preferred float width; never name strings).
+ * Measured on PoCL (AVX-512 CPU, bench_gemm): 8 x 32 blocks per work-item
  * (16 float16 accumulators: the 32 vector registers hold them, the B row
- * and the A broadcasts) beat 8x16, 4x32, 16x16, 12x32 and 4x64. The local
+ * and the A broadcasts) beat 8x16, 4x32, 16x16, 12x32 and 4x64; a CPU
+ * preferring 8-wide floats (AVX2, 16 ymm registers) gets 8 x 16. The local
  * size must be given: left to PoCL it grouped up to 8 x 64 work-items and
  * ran 1.5-3x slower; 1x1 and 2x2 were best (2x2 for TN). On llvmpipe
- * (Rusticl) 8 x 8 blocks in 16 x 4 groups: 7.2 GFLOP/s at 512x256x256 where
- * the PoCL setting gave 0.2 and CLBlast 0.8. GPUs get a smaller
- * block so there are enough work-items; the default suits anything else. */
+ * (Rusticl: a CPU, but SIMD across work-items like a GPU) 8 x 8 blocks in
+ * 16 x 4 groups: 7.2 GFLOP/s at 512x256x256 where the PoCL setting gave
+ * 0.2 and CLBlast 0.8. GPUs get a smaller block so there are enough
+ * work-items, and a group of whole warps or wavefronts: not measured on
+ * a GPU yet (issue 17's tlcl tune will), so these follow each vendor's
+ * guide: NVIDIA two 32-wide warps, AMD one 64-wide wavefront (two on
+ * RDNA's 32), Intel one SIMD32 hardware thread of 8 x 4, Arm Mali one
+ * 16-wide Valhall warp (its local memory is global memory: a small group
+ * costs nothing). The default suits anything else. */
 static int vec_ok(int w) { return w == 2 || w == 4 || w == 8 || w == 16; }
+
+static gemm_cfg gemm_family_default(const tlcl_device_info *d)
+{
+    int cus = (int)d->compute_units, wide = d->float_vector_width >= 16;
+    switch (tlcl_device_family_of(d)) {
+    case TLCL_FAMILY_CPU_SIMT:
+        return (gemm_cfg){.tm = 8, .vw = 8, .nv = 1, .vwn = 4, .lx = 16, .ly = 4, .tr = 16, .min_items = 8 * cus};
+    case TLCL_FAMILY_CPU_SIMD:
+        return (gemm_cfg){.tm = 8, .vw = wide ? 16 : 8, .nv = 2, .vwn = wide ? 8 : 4, .lx = 2, .ly = 2, .tr = 16,
+                          .min_items = 8 * cus, .chunk_bytes = 512 * 1024};
+    case TLCL_FAMILY_NVIDIA:
+    case TLCL_FAMILY_AMD:
+    case TLCL_FAMILY_GPU_OTHER:
+        return (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16, .min_items = 64 * cus};
+    case TLCL_FAMILY_INTEL_GPU:
+        return (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 8, .ly = 4, .tr = 16, .min_items = 64 * cus};
+    case TLCL_FAMILY_ARM_MALI:
+        return (gemm_cfg){.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 4, .ly = 4, .tr = 16, .min_items = 64 * cus};
+    case TLCL_FAMILY_OTHER:
+        break;
+    }
+    return (gemm_cfg){.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
+}
 
 static gemm_cfg gemm_config(const tlcl_cl *cl)
 {
     const tlcl_device_info *d = tlcl_cl_device(cl);
-    gemm_cfg c = {.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
-    if (strstr(d->name, "llvmpipe")) /* Rusticl: a CPU, but SIMD across work-items like a GPU */
-        c = (gemm_cfg){.tm = 8, .vw = 8, .nv = 1, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
-                       .min_items = 8 * (int)d->compute_units};
-    else if (strcmp(d->type, "cpu") == 0)  /* PoCL names the ISA: 16 ymm registers without AVX-512 */
-        c = (gemm_cfg){.tm = 8, .vw = strstr(d->name, "avx512") ? 16 : 8, .nv = 2,
-                       .vwn = strstr(d->name, "avx512") ? 8 : 4, .lx = 2, .ly = 2, .tr = 16,
-                       .min_items = 8 * (int)d->compute_units, .chunk_bytes = 512 * 1024};
-    else if (strcmp(d->type, "gpu") == 0)
-        c = (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16,
-                       .min_items = 64 * (int)d->compute_units};
+    gemm_cfg c = gemm_family_default(d);
     /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the table (for tuning with bench_gemm) */
     const char *t = tlcl_cl_settings(cl)->gemm_tune;
     gemm_cfg u = c;
@@ -130,8 +152,7 @@ static const size_t *fit_local(tlcl_engine *e, const char *opts, const char *kna
     cl_kernel k;
     size_t max = 0;
     if (tlcl_cl_kernel(e->cl, TLCL_PROG(gemm), opts, kname, &k) == TLCL_OK)
-        clGetKernelWorkGroupInfo(k, tlcl_cl_device(e->cl)->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max,
-                                 NULL);
+        max = tlcl_cl_kernel_max_wg(e->cl, k);
     while (max && local[0] * local[1] > max)
         local[1] > 1 ? (local[1] /= 2) : (local[0] /= 2);
     return local;

@@ -43,7 +43,8 @@ static uint64_t device_key(const tlcl_device_info *d)
     h = fnv(h, d->platform_name);
     h = fnv(h, d->name);
     h = fnv(h, d->device_version);
-    return fnv(h, d->driver_version);
+    h = fnv(h, d->driver_version);
+    return d->profile[0] ? fnv(h, d->profile) : h; /* an emulated GPU's choice is its own */
 }
 
 void gemm_select_path(tlcl_engine *e, char *dst, size_t len)
@@ -121,19 +122,22 @@ static double time_backend(tlcl_engine *e, gemm_fn fn, int M, int N, int K, cl_m
  * On a CPU device CLBlast is not timed: its kernels are tuned for GPUs, on
  * PoCL its GEMM ran at 0.2-0.8 of the own one (bench_gemm --clblast), and
  * building it for the measurement took about 10 s of the cold start (21 s
- * without it, 29-32 s with it). TLCL_GEMM=clblast still forces it. */
+ * without it, 29-32 s with it). Nor under a device profile: CLBlast takes
+ * its parameters from the real device, not the emulated GPU, so its time
+ * says nothing about that GPU. TLCL_GEMM=clblast still forces it. */
 static tlcl_gemm_backend measure(tlcl_engine *e, double *own, double *clb)
 {
     tlcl_tensor a = {0}, b = {0}, c = {0};
     *own = *clb = 0.0;
     measure_count++;
+    int emulated = tlcl_cl_device(e->cl)->profile[0] != '\0';
     int M = e->oclgrind ? SEL_M_SIM : SEL_M, N = e->oclgrind ? SEL_N_SIM : SEL_N, K = e->oclgrind ? SEL_K_SIM : SEL_K;
     if (tlcl_tensor_alloc(e, &a, "gemm select A", M, 1, 1, K) == TLCL_OK &&
         tlcl_tensor_alloc(e, &b, "gemm select B", K, 1, 1, N) == TLCL_OK &&
         tlcl_tensor_alloc(e, &c, "gemm select C", M, 1, 1, N) == TLCL_OK &&
         tlcl_tensor_fill(e, &a, 0.0f) == TLCL_OK && tlcl_tensor_fill(e, &b, 0.0f) == TLCL_OK) {
         *own = time_backend(e, tlcl_gemm_own, M, N, K, a.buf, b.buf, c.buf);
-        *clb = eng_on_cpu(e) ? 0.0 : time_backend(e, tlcl_gemm_clblast, M, N, K, a.buf, b.buf, c.buf);
+        *clb = eng_on_cpu(e) || emulated ? 0.0 : time_backend(e, tlcl_gemm_clblast, M, N, K, a.buf, b.buf, c.buf);
     }
     if (a.buf) tlcl_tensor_release(e, &a);
     if (b.buf) tlcl_tensor_release(e, &b);

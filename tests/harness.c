@@ -40,33 +40,21 @@ static int find_device(const char *want, char *err, size_t len)
     return found;
 }
 
-void harness_init(harness *h, int need_device)
+/* Under $TLCL_DEVICE_PROFILE every device test first checks that the
+ * context plans as on that GPU, so a profile that silently did not apply
+ * fails the run instead of testing the CPU paths again. */
+static void harness_check_profile(harness *h)
 {
-    memset(h, 0, sizeof *h);
-    h->rng = 0x9e3779b97f4a7c15ULL;
-    if (!need_device)
+    const char *want = tlcl_cl_settings(h->cl)->device_profile;
+    if (!want[0])
         return;
-    const char *want = getenv("TLCL_TEST_PLATFORM");
-    char err[4096] = "";
-    tlcl_cl_options o = tlcl_cl_options_default();
-    if (want && want[0]) {
-        o.device_index = find_device(want, err, sizeof err);
-        if (o.device_index < 0) {
-            fprintf(stderr, "FAIL: %s\n", err);
-            exit(1);
-        }
-    }
-    if (tlcl_cl_init(&h->cl, &o, err, sizeof err) != TLCL_OK) {
-        fprintf(stderr, "FAIL: cannot open the OpenCL device: %s\n", err);
-        exit(1);
-    }
-    if (tlcl_engine_init(&h->eng, h->cl) != TLCL_OK) {
-        fprintf(stderr, "FAIL: %s\n", tlcl_cl_error(h->cl));
-        exit(1);
-    }
-    h->device_name = tlcl_cl_device(h->cl)->name;
-    printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
-           getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
+    const tlcl_device_info *d = tlcl_cl_device(h->cl);
+    printf("profile: %s (%s, %s, work-group %zu, local %llu B, warp %u, vector width %d)\n", d->profile,
+           tlcl_device_family_name(tlcl_device_family_of(d)), d->type, d->max_work_group_size,
+           (unsigned long long)d->local_mem_bytes, d->simd_width, tlcl_cl_vector_width(h->cl));
+    harness_expectf(h, strcmp(d->profile, want) == 0 && strcmp(d->type, "gpu") == 0 &&
+                           tlcl_cl_vector_width(h->cl) == 1,
+                    "device profile %s in force: a GPU with scalar kernels", want);
 }
 
 int harness_finish(harness *h)
@@ -226,4 +214,36 @@ int harness_fd_check(harness *h, const char *what, double (*loss)(void *ctx), vo
     }
     harness_fail(h, "fd %-45s rel.err %.2e (tol %.0e)", what, rel, tol);
     return 0;
+}
+
+void harness_init(harness *h, int need_device)
+{
+    memset(h, 0, sizeof *h);
+    h->rng = 0x9e3779b97f4a7c15ULL;
+    const char *quick = getenv("TLCL_TEST_QUICK");
+    h->quick = quick && strcmp(quick, "1") == 0;
+    if (!need_device)
+        return;
+    const char *want = getenv("TLCL_TEST_PLATFORM");
+    char err[4096] = "";
+    tlcl_cl_options o = tlcl_cl_options_default();
+    if (want && want[0]) {
+        o.device_index = find_device(want, err, sizeof err);
+        if (o.device_index < 0) {
+            fprintf(stderr, "FAIL: %s\n", err);
+            exit(1);
+        }
+    }
+    if (tlcl_cl_init(&h->cl, &o, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "FAIL: cannot open the OpenCL device: %s\n", err);
+        exit(1);
+    }
+    if (tlcl_engine_init(&h->eng, h->cl) != TLCL_OK) {
+        fprintf(stderr, "FAIL: %s\n", tlcl_cl_error(h->cl));
+        exit(1);
+    }
+    h->device_name = tlcl_cl_device(h->cl)->name;
+    printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
+           getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
+    harness_check_profile(h);
 }

@@ -18,6 +18,7 @@ typedef struct harness {
     int passed, failed;
     uint64_t rng;
     const char *device_name;
+    int quick; /* $TLCL_TEST_QUICK=1: a few small cases of each kernel (the profile runs under oclgrind) */
 } harness;
 
 /* Opens the device; exits the process with status 1 (and a message) when the

@@ -190,6 +190,131 @@ static void test_errors(harness *h)
            "embedded program lookup");
 }
 
+/* A context under the device profile `name` on the harness's device (NULL
+ * with the message in err when refused). */
+static tlcl_cl *open_profile(harness *h, const char *name, char *err, size_t err_len)
+{
+    tlcl_settings st = tlcl_settings_from_env();
+    snprintf(st.device_profile, sizeof st.device_profile, "%s", name);
+    tlcl_cl_options o = tlcl_cl_options_default();
+    o.device_index = device_index(h);
+    o.settings = &st;
+    tlcl_cl *cl = NULL;
+    err[0] = '\0';
+    tlcl_cl_init(&cl, &o, err, err_len);
+    return cl;
+}
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Each profile: the capabilities are the emulated GPU's, every limit the
+ * stricter of the profile's and the device's, names the device's. */
+static void test_profile_caps(harness *h, const char *name, const tlcl_device_info *real)
+{
+    char err[1024];
+    const tlcl_device_profile *p = tlcl_device_profile_find(name);
+    tlcl_cl *cl = open_profile(h, name, err, sizeof err);
+    if (!p || !cl) {
+        harness_fail(h, "profile %s: %s", name, p ? err : "not in the table");
+        return;
+    }
+    const tlcl_device_info *d = tlcl_cl_device(cl);
+    unsigned align = p->mem_base_addr_align_bytes > real->mem_base_addr_align_bytes ? p->mem_base_addr_align_bytes
+                                                                                  : real->mem_base_addr_align_bytes;
+    harness_expectf(h, strcmp(d->type, "gpu") == 0 && strcmp(d->profile, name) == 0 && d->vendor_id == p->vendor_id &&
+                        tlcl_cl_vector_width(cl) == 1 && d->simd_width == p->simd_width &&
+                        d->compute_units == p->compute_units && d->fma == p->fma,
+                    "profile %s: a GPU of vendor 0x%x, scalar kernels (VW %d), warp %u", name, d->vendor_id,
+                    tlcl_cl_vector_width(cl), d->simd_width);
+    harness_expectf(h, d->max_work_group_size == min64(p->max_work_group_size, real->max_work_group_size) &&
+                        d->local_mem_bytes == min64(p->local_mem_bytes, real->local_mem_bytes) &&
+                        d->max_alloc_bytes == min64(p->max_alloc_bytes, real->max_alloc_bytes) &&
+                        d->max_work_item_sizes[2] == min64(p->max_work_item_sizes[2], real->max_work_item_sizes[2]) &&
+                        d->mem_base_addr_align_bytes == align && tlcl_cl_reduce_wg(cl) <= d->max_work_group_size,
+                    "profile %s: limits bounded by both (wg %zu, local %llu, alloc %llu, align %u)", name,
+                    d->max_work_group_size, (unsigned long long)d->local_mem_bytes,
+                    (unsigned long long)d->max_alloc_bytes, d->mem_base_addr_align_bytes);
+    cl_mem m = NULL;
+    tlcl_status s = tlcl_cl_buffer(cl, (size_t)d->max_alloc_bytes + 4096, "big", &m);
+    const char *msg = tlcl_cl_error(cl);
+    harness_expectf(h, s == TLCL_ERR_OOM && m == NULL && strstr(msg, name),
+                    "profile %s: a tensor over its allocation limit is refused, naming it: %s", name, msg);
+    harness_expectf(h, strcmp(d->name, real->name) == 0 && d->device == real->device &&
+                        tlcl_device_family_of(d) != TLCL_FAMILY_GPU_OTHER,
+                    "profile %s: the real device's name and handle, family %s", name,
+                    tlcl_device_family_name(tlcl_device_family_of(d)));
+    tlcl_cl_free(cl);
+}
+
+/* Under a profile a launch the emulated GPU would refuse fails, naming
+ * the kernel, though PoCL would run it. */
+static void test_profile_launch_limits(harness *h)
+{
+    char err[1024];
+    tlcl_cl *cl = open_profile(h, "arm-mali", err, sizeof err); /* 256 work-items, 32 KiB of local memory */
+    cl_mem m = NULL;
+    /* large enough for every argument below, should a launch not be refused */
+    if (!cl || tlcl_cl_buffer(cl, 256 * 1024, "profile test", &m) != TLCL_OK) {
+        harness_fail(h, "arm-mali profile context: %s", cl ? tlcl_cl_error(cl) : err);
+        tlcl_cl_free(cl);
+        return;
+    }
+    size_t g = 512, l = 512, l_ok = 256;
+    cl_ulong zero = 0, count = 4;
+    tlcl_status s = TLCL_RUN(cl, "sim_copy", "", "sim_copy_words", 1, &g, &l, TLCL_MEM(m), ((tlcl_arg){8, &zero}),
+                             TLCL_MEM(m), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
+    const char *msg = tlcl_cl_error(cl);
+    harness_expectf(h, s == TLCL_ERR_ARG && strstr(msg, "sim_copy_words") && strstr(msg, "512") &&
+                        strstr(msg, "'arm-mali'"),
+                    "a 512-item work-group is refused under the arm-mali profile: %s", msg);
+    s = TLCL_RUN(cl, "sim_copy", "", "sim_copy_words", 1, &g, &l_ok, TLCL_MEM(m), ((tlcl_arg){8, &zero}),
+                 TLCL_MEM(m), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
+    harness_expect(h, s == TLCL_OK && tlcl_cl_finish(cl) == TLCL_OK,
+                   "a 256-item work-group runs under the arm-mali profile");
+    /* NVIDIA allows 64 work-items along the third dimension: 1 x 2 x 128 is refused there */
+    tlcl_cl *nv = open_profile(h, "nvidia", err, sizeof err);
+    cl_mem mn = NULL;
+    if (nv && tlcl_cl_buffer(nv, 4096, "profile test", &mn) == TLCL_OK) {
+        size_t g3[3] = {1, 2, 128}, l3[3] = {1, 2, 128};
+        s = TLCL_RUN(nv, "sim_copy", "", "sim_copy_words", 3, g3, l3, TLCL_MEM(mn), ((tlcl_arg){8, &zero}),
+                     TLCL_MEM(mn), ((tlcl_arg){8, &count}), ((tlcl_arg){8, &count}));
+        msg = tlcl_cl_error(nv);
+        harness_expectf(h, s == TLCL_ERR_ARG && strstr(msg, "dimension 2") && strstr(msg, "'nvidia'"),
+                        "128 work-items along the third dimension are refused under the nvidia profile: %s", msg);
+        clReleaseMemObject(mn);
+    } else {
+        harness_fail(h, "nvidia profile context: %s", nv ? tlcl_cl_error(nv) : err);
+    }
+    tlcl_cl_free(nv);
+    /* counters_add's __local int pred[N]: 16384 samples need 64 KiB */
+    size_t one = 1;
+    s = TLCL_RUN(cl, "counters", "", "counters_add", 1, &one, &one, TLCL_MEM(m), TLCL_MEM(m), TLCL_MEM(m), TLCL_MEM(m),
+                 TLCL_MEM(m), TLCL_MEM(m), TLCL_MEM(m), TLCL_INT(0), TLCL_INT(16384), TLCL_INT(1), TLCL_INT(0),
+                 TLCL_LOCAL(16384 * sizeof(cl_int)));
+    msg = tlcl_cl_error(cl);
+    harness_expectf(h, s == TLCL_ERR_ARG && strstr(msg, "counters_add") && strstr(msg, "local memory") &&
+                        strstr(msg, "32768"),
+                    "64 KiB of local memory is refused under the arm-mali profile (32 KiB): %s", msg);
+    clReleaseMemObject(m);
+    tlcl_cl_free(cl);
+}
+
+static void test_profiles(harness *h)
+{
+    char err[1024];
+    tlcl_cl *cl = open_profile(h, "cuda", err, sizeof err);
+    harness_expectf(h, cl == NULL && strstr(err, "'cuda'") && strstr(err, "nvidia, amd, intel-gpu, arm-mali"),
+                    "an unknown profile is refused, naming the known ones: %s", err);
+    tlcl_cl_free(cl);
+    tlcl_device_info real = *tlcl_cl_device(h->cl);
+    if (real.profile[0]) /* the harness's own context runs under $TLCL_DEVICE_PROFILE: take the device's */
+        harness_fail(h, "test_cl_runtime compares profiles with the device itself: unset TLCL_DEVICE_PROFILE");
+    static const char *names[] = {"nvidia", "amd", "intel-gpu", "arm-mali"};
+    for (int i = 0; i < 4; i++)
+        test_profile_caps(h, names[i], &real);
+    test_profile_launch_limits(h);
+}
+
 int main(void)
 {
     harness h;
@@ -203,6 +328,7 @@ int main(void)
     test_cache_roundtrip(&h, dir);
     test_cache_concurrent(&h, dir2);
     test_errors(&h);
+    test_profiles(&h);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, dir2);
     if (system(cmd) != 0)

@@ -185,6 +185,15 @@ static void test_forms(harness *h, int dev)
                    rc);
     }
     harness_expect(h, tlcl("devices --json") == 0 && out[0] == '[', "devices --json");
+    setenv("TLCL_DEVICE_PROFILE", "amd", 1);
+    int prc = tlcl("devices");
+    EXPECT_OUT(h, prc == 0 && has("device profile in force: amd") && has("\n0   gpu "),
+               "devices under TLCL_DEVICE_PROFILE=amd shows the profile and a GPU (rc %d)", prc);
+    setenv("TLCL_DEVICE_PROFILE", "bogus", 1);
+    prc = tlcl("devices");
+    EXPECT_OUT(h, prc == 1 && has("'bogus'") && has("nvidia, amd, intel-gpu, arm-mali"),
+               "devices refuses an unknown TLCL_DEVICE_PROFILE, naming the four (rc %d)", prc);
+    unsetenv("TLCL_DEVICE_PROFILE");
     harness_expect(h, tlcl("import x.h5 --from pytorch --arch a -o b") == 2 && has("only --from keras"),
                    "import refuses another --from");
     long total[3] = {0};

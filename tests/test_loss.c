@@ -675,10 +675,34 @@ static void test_rows(harness *h)
         tlcl_tensor_release(h->eng, all[i]);
 }
 
+/* A few small cases of each kernel file this test covers (loss,
+ * global_sum, dropout, optimizer, counters, elementwise's rows): the device
+ * profiles' runs under oclgrind. */
+static int quick_main(harness *h)
+{
+    loss_cfg focal = {.N = 5, .C = 10, .focal = 1, .weighted = 1, .ls = 0.1f, .class_alpha = 1, .gamma = 2.0f};
+    loss_cfg wide = {.N = 1, .C = 1000, .focal = 0, .weighted = 0, .ls = 0.0f, .class_alpha = 0, .gamma = 0.0f};
+    check_loss_case(h, &focal);
+    check_loss_case(h, &wide);
+    test_drop_kind(h, 0, 4, 256, 0.3f);
+    test_drop_kind(h, 1, 64, 8, 0.25f);
+    test_drop_path_add(h, 16, 5, 0.5f);
+    tlcl_optimizer o = tlcl_optimizer_default(TLCL_OPT_SGD);
+    o.momentum = 0.5f, o.clip_global_norm = 1.0f;
+    test_optimizer(h, "sgd momentum, clip 1 (active)", o, 0.1f, 1);
+    o = tlcl_optimizer_default(TLCL_OPT_ADAMW), o.clip_global_norm = 0.5f;
+    test_optimizer(h, "adamw clip 0.5 (active)", o, 0.01f, 1);
+    test_counters(h);
+    test_rows(h);
+    return harness_finish(h);
+}
+
 int main(void)
 {
     harness h;
     harness_init(&h, 1);
+    if (h.quick)
+        return quick_main(&h);
     test_losses(&h);
     test_softmax(&h);
     test_saturated(&h);

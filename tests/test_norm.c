@@ -510,10 +510,31 @@ static void test_se_all(harness *h)
     test_se(h, shapes[0], 3, TLCL_ACT_RELU);
 }
 
+/* A few small cases of each kernel file this test covers (batchnorm,
+ * reduce, elementwise, pool, dense and SE's): the device profiles' runs
+ * under oclgrind. */
+static int quick_main(harness *h)
+{
+    test_reduce(h, 3, 49, 17, 1.0f / 49, 0);
+    test_reduce(h, 1, 777, 24, 1.0f, 1); /* chunked: the two-stage reduction with its local-memory tree */
+    test_activation(h, TLCL_ACT_SWISH);
+    test_affine(h, 1, 16, 19, 3);
+    static const shape bn[] = {{2, 3, 3, 5}, {1, 9, 9, 48}};
+    for (int s = 0; s < 2; s++)
+        for (int mode = TLCL_BN_TRAIN; mode <= TLCL_BN_FROZEN; mode++)
+            test_bn(h, bn[s], (tlcl_bn_mode)mode, TLCL_ACT_SWISH);
+    test_pool_scale(h, (shape){2, 6, 5, 48});
+    test_dense(h, (dense_case){3, 1, 1, 17, 5, TLCL_ACT_RELU, 1, 1});
+    test_se(h, (shape){2, 3, 3, 5}, 3, TLCL_ACT_SWISH);
+    return harness_finish(h);
+}
+
 int main(void)
 {
     harness h;
     harness_init(&h, 1);
+    if (h.quick)
+        return quick_main(&h);
     test_reduce(&h, 1, 1, 1, 1.0f, 0);
     test_reduce(&h, 3, 49, 17, 1.0f / 49, 0);
     test_reduce(&h, 1, 4356, 6, 0.5f, 1);

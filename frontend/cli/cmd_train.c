@@ -123,7 +123,9 @@ static tlcl_status open_device(train_run *r, const train_cli *cli)
     if (s == TLCL_OK && (s = tlcl_engine_init(&r->eng, r->cl)) != TLCL_OK)
         snprintf(r->err, sizeof r->err, "%s", tlcl_cl_error(r->cl));
     if (s == TLCL_OK && r->log)
-        fprintf(r->log, "device: %s / %s\n", tlcl_cl_device(r->cl)->platform_name, tlcl_cl_device(r->cl)->name);
+        fprintf(r->log, "device: %s / %s%s%s\n", tlcl_cl_device(r->cl)->platform_name, tlcl_cl_device(r->cl)->name,
+                tlcl_cl_device(r->cl)->profile[0] ? ", planned as device profile " : "",
+                tlcl_cl_device(r->cl)->profile); /* TLCL_DEVICE_PROFILE: an emulated GPU's paths */
     return s;
 }
 
