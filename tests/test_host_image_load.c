@@ -1,10 +1,16 @@
 /* test_host_image_load.c — frontend/image_load on the host: decoding (grey
- * and alpha to RGB, PNG and BMP written here with stb_image_write), the
+ * and alpha to RGB, PNG and BMP written here with stb_image_write; JPEG
+ * against TensorFlow's pixels, damaged and hostile JPEGs), the
  * TensorFlow half-pixel bilinear resize against hand-computed values and a
  * double-precision reference in PyTorch's formulation (clamp the source
  * position, then interpolate), and the extensions a directory walk takes. */
+#include "fixture.h"
 #include "harness.h"
 #include "image_load.h"
+#include "jpeg_decode.h"
+#include "tlcl_cl.h" /* tlcl_read_input */
+
+#include <cJSON.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -170,20 +176,23 @@ static void check_limits(harness *h)
     ok_or_fail(h, ok, err);
     free(png);
 
-    /* a JPEG whose Huffman table claims 16 x 32 = 512 codes: stb_image 2.27
-     * would write past its 257-entry table (found by fuzz_image). SOI, then
-     * DHT: length 19, class/id 0, the 16 counts (no values follow).
-     * The second copy starts with fill bytes (FF FF FF D8), which stb
-     * accepts before SOI too (the fuzzer's second finding). */
+    /* a JPEG whose Huffman table claims 16 x 32 = 512 codes (stb_image
+     * 2.27 wrote past its table: fuzz_image's finding 2). SOI, then DHT:
+     * length 19, class/id 0, the 16 counts (no values follow). libjpeg
+     * refuses it; with fill bytes before SOI (FF FF FF D8, finding 6) it
+     * is no JPEG at all, and stb, built without its JPEG decoder, refuses
+     * it as an unknown type. */
     unsigned char jpeg[3 + 4 + 2 + 17 + 2] = {0xFF, 0xFF, 0xFF, 0xFF, 0xD8, 0xFF, 0xC4, 0x00, 19, 0x00};
     memset(jpeg + 10, 32, 16);
     jpeg[26] = 0xFF, jpeg[27] = 0xD9;
-    for (size_t skip = 0; skip <= 3; skip += 3) { /* with, then without the fill bytes */
-        err[0] = 0;
-        ok = tlcl_image_decode(jpeg + skip, sizeof jpeg - skip, "dht.jpg", 0, &img, err, sizeof err) != 0 &&
-             !img.rgb && strstr(err, "dht.jpg: damaged JPEG (a Huffman table of 512 codes");
-        ok_or_fail(h, ok, err);
-    }
+    err[0] = 0;
+    ok = tlcl_image_decode(jpeg + 3, sizeof jpeg - 3, "dht.jpg", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "dht.jpg: cannot decode JPEG (Bogus Huffman table definition)");
+    ok_or_fail(h, ok, err);
+    err[0] = 0;
+    ok = tlcl_image_decode(jpeg, sizeof jpeg, "fill.jpg", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "fill.jpg: cannot decode image (Image not of any known type, or corrupt)");
+    ok_or_fail(h, ok, err);
 
     /* a PNG whose first IDAT chunk is empty: stb_image adds 0 to a null
      * pointer (UBSan, found by fuzz_image). CRCs are not checked by stb. */
@@ -255,6 +264,96 @@ static void check_tga_pnm(harness *h)
     harness_expectf(h, ok, "a 10-digit PNM width is refused (stb 2.27 overflows an int): %s", err);
 }
 
+/* Every JPEG of tests/fixtures/jpeg (baseline 4:2:0, 4:2:2, 4:4:4,
+ * progressive, restart markers, arithmetic coding, grey, Adobe CMYK, plain
+ * CMYK, YCCK) decodes to exactly the pixels TensorFlow's
+ * tf.io.decode_image(channels=3) gives (tools/make_jpeg_fixture.py). */
+static void check_tf_jpeg(harness *h)
+{
+    fixture fx;
+    if (fixture_open(h, &fx, "tf_jpeg_pixels.safetensors", "tools/make_jpeg_fixture.py") != 0)
+        return;
+    int files = 0;
+    for (cJSON *e = fixture_first(&fx); e; e = e->next) {
+        if (strcmp(e->string, "__metadata__") == 0)
+            continue;
+        int shape[4], nd;
+        size_t n = 0;
+        double *want = fixture_get(&fx, e->string, &n);
+        char path[1024], err[512] = "";
+        snprintf(path, sizeof path, "%s/jpeg/%s", fixture_dir(), e->string);
+        tlcl_image img = {0};
+        int ok = want && fixture_shape(&fx, e->string, shape, &nd) == 0 && nd == 3 &&
+                 tlcl_image_load(path, &img, err, sizeof err) == 0 && img.h == shape[0] && img.w == shape[1];
+        int worst = ok ? 0 : 256;
+        for (size_t i = 0; ok && i < n; i++) {
+            int d = abs(img.rgb[i] - (int)want[i]);
+            worst = d > worst ? d : worst;
+        }
+        harness_expectf(h, ok && worst == 0, "%s decodes to TensorFlow %s's pixels exactly (largest difference %d) %s",
+                        e->string, fixture_meta(&fx, "tensorflow"), worst, err);
+        tlcl_image_free(&img);
+        free(want);
+        files++;
+    }
+    harness_expectf(h, files == 10, "the fixture holds the 10 JPEG kinds (%d)", files);
+    fixture_close(&fx);
+}
+
+/* The JPEG fixture's bytes (tests/fixtures/jpeg/NAME), malloc'd. */
+static unsigned char *jpeg_fixture(const char *name, size_t *len)
+{
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/jpeg/%s", fixture_dir(), name);
+    return tlcl_read_input(path, "image", 1 << 20, len, err, sizeof err);
+}
+
+/* Damaged and hostile JPEGs: a truncated file fails (as in TensorFlow)
+ * naming the file, the pixel limit is checked from the header before
+ * decoding, and a progressive file is refused past TLCL_JPEG_MAX_SCANS
+ * scans (its last scan repeated: libjpeg would decode every copy). */
+static void check_jpeg_damage(harness *h)
+{
+    size_t len = 0;
+    unsigned char *d = jpeg_fixture("baseline_420.jpg", &len);
+    tlcl_image img = {0};
+    char err[512] = "";
+    int ok = d && tlcl_image_decode(d, len / 2, "half.jpg", 0, &img, err, sizeof err) != 0 && !img.rgb &&
+             strstr(err, "half.jpg: cannot decode JPEG (Premature end of JPEG file)");
+    harness_expectf(h, ok, "a JPEG cut in half is an error: %s", err);
+    err[0] = 0;
+    ok = d && tlcl_image_decode(d, len, "b.jpg", 37 * 29 - 1, &img, err, sizeof err) != 0 && !img.rgb &&
+         strstr(err, "b.jpg: image of 37 x 29 = 1073 pixels is above the limit of 1072 pixels");
+    harness_expectf(h, ok, "a JPEG over the pixel limit is refused: %s", err);
+    free(d);
+
+    unsigned char *p = jpeg_fixture("progressive_420.jpg", &len);
+    size_t last = 0, scans = 0; /* the last SOS: FF DA never occurs in entropy-coded data (FF is stuffed) */
+    for (size_t i = 0; p && i + 1 < len; i++)
+        if (p[i] == 0xFF && p[i + 1] == 0xDA)
+            last = i, scans++;
+    size_t seg = len - 2 - last; /* the last scan, up to EOI */
+    unsigned char *many = p && scans ? malloc(len + seg * TLCL_JPEG_MAX_SCANS) : NULL;
+    for (size_t total = TLCL_JPEG_MAX_SCANS; many && total <= TLCL_JPEG_MAX_SCANS + 1; total++) {
+        size_t at = len - 2;
+        memcpy(many, p, at);
+        for (size_t k = scans; k < total; k++, at += seg)
+            memcpy(many + at, p + last, seg);
+        memcpy(many + at, p + len - 2, 2);
+        err[0] = 0;
+        int rc = tlcl_image_decode(many, at + 2, "scans.jpg", 0, &img, err, sizeof err);
+        tlcl_image_free(&img);
+        if (total == TLCL_JPEG_MAX_SCANS)
+            ok = rc == 0;
+        else
+            ok &= rc != 0 && strstr(err, "scans.jpg: cannot decode JPEG (more than 500 scans");
+    }
+    harness_expectf(h, many && ok, "a progressive JPEG of %d scans decodes, of %d is refused: %s",
+                    TLCL_JPEG_MAX_SCANS, TLCL_JPEG_MAX_SCANS + 1, err);
+    free(many);
+    free(p);
+}
+
 int main(void)
 {
     harness h;
@@ -264,5 +363,7 @@ int main(void)
     check_resize(&h);
     check_decode(&h);
     check_limits(&h);
+    check_tf_jpeg(&h);
+    check_jpeg_damage(&h);
     return harness_finish(&h);
 }

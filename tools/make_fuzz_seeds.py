@@ -92,6 +92,50 @@ def images():
         + struct.pack(">H", 0) + bytes(12))
 
 
+PROGRESSIVE_PROGRAM = r"""
+#include <stdio.h>
+#include <jpeglib.h>
+/* an 8 x 8 grey progressive JPEG on stdout */
+int main(void) {
+    unsigned char row[8];
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, stdout);
+    c.image_width = 8, c.image_height = 8, c.input_components = 1, c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    for (int y = 0; y < 8; y++) {
+        for (int x = 0; x < 8; x++) row[x] = (unsigned char)(x * 30 + y * 5);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return 0;
+}
+"""
+
+
+def many_scans():
+    """A progressive JPEG of 501 scans (its smallest scan repeated): one past
+    jpeg_decode.c's bound, which libjpeg alone would decode scan by scan."""
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "p.c")
+        open(src, "w").write(PROGRESSIVE_PROGRAM)
+        subprocess.check_call(["cc", "-O1", "-o", os.path.join(tmp, "p"), src, "-ljpeg"])
+        d = subprocess.check_output([os.path.join(tmp, "p")])
+    finally:
+        shutil.rmtree(tmp)
+    sos = [i for i in range(len(d) - 1) if d[i] == 0xFF and d[i + 1] == 0xDA]
+    ends = sos[1:] + [len(d) - 2]
+    start, end = min(zip(sos, ends), key=lambda se: se[1] - se[0])
+    put("fuzz_image", "jpeg-501-scans.jpg", d[:-2] + d[start:end] * (501 - len(sos)) + d[-2:])
+
+
 def keras():
     import h5py, numpy as np
     tmp = tempfile.mkdtemp()
@@ -136,7 +180,7 @@ def split():
 
 
 if __name__ == "__main__":
-    configs(); checkpoints(); images(); keras(); split()
+    configs(); checkpoints(); images(); many_scans(); keras(); split()
     for t in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, t))
         print(t, len(files), "seeds,", max(os.path.getsize(os.path.join(CORPUS, t, f)) for f in files), "bytes max")

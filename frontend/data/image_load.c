@@ -1,6 +1,7 @@
 /* image_load.c — see image_load.h. */
 #include "image_load.h"
 
+#include "jpeg_decode.h"
 #include "tlcl_cl.h" /* tlcl_read_input */
 
 #include <limits.h>
@@ -10,57 +11,11 @@
 #include <string.h>
 #include <strings.h>
 
-/* stb_image's declarations; its implementation is stb_image_impl.c. */
+/* stb_image's declarations; its implementation is stb_image_impl.c, without
+ * its JPEG decoder (JPEG goes to jpeg_decode.c). */
 #include <stb_image.h>
 
 /* ---- what stb_image 2.27 does not check ----------------------------------- */
-
-/* stb_image 2.27 builds each Huffman table of a JPEG's DHT segments
- * without checking that its 16 code counts add up to at most 256: a
- * hostile file writes past the table (found by fuzz_image; stb 2.28 checks
- * it). The markers are walked as stb walks them (fill bytes, padding
- * between segments, entropy-coded data after SOS up to the next marker)
- * and every table checked first. Returns the count of the first table
- * over 256 codes, 0 when there is none. */
-static int jpeg_oversized_table(const unsigned char *d, size_t len)
-{
-    size_t pos = 0;
-    while (pos < len && d[pos] == 0xFF) /* stb takes any number of fill bytes before SOI too */
-        pos++;
-    if (pos == 0 || pos >= len || d[pos] != 0xD8)
-        return 0; /* not a JPEG */
-    pos++;
-    while (pos < len) {
-        if (d[pos] != 0xFF) { /* padding, skipped as stb does */
-            pos++;
-            continue;
-        }
-        while (pos < len && d[pos] == 0xFF)
-            pos++;
-        if (pos + 2 >= len || d[pos] == 0xD9) /* the end, or EOI */
-            return 0;
-        int m = d[pos++];
-        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7))
-            continue; /* markers without a length */
-        size_t seg = (size_t)d[pos] << 8 | d[pos + 1];
-        for (size_t at = pos + 2, left = seg >= 2 ? seg - 2 : 0; m == 0xC4 && left > 0;) {
-            int n = 0; /* stb reads the class/id byte, then 16 counts; past the end it reads 0 */
-            for (size_t i = 1; i <= 16; i++)
-                n += at + i < len ? d[at + i] : 0;
-            if (n > 256)
-                return n;
-            if (left < 17 + (size_t)n)
-                break;
-            at += 17 + (size_t)n, left -= 17 + (size_t)n;
-        }
-        pos += seg;
-        if (m == 0xDA) /* entropy-coded data: up to the next marker that is not a stuffed 0 or a restart */
-            while (pos + 1 < len && !(d[pos] == 0xFF && d[pos + 1] != 0x00 && d[pos + 1] != 0xFF &&
-                                      !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7)))
-                pos++;
-    }
-    return 0;
-}
 
 /* The PNG chunks stb_image 2.27 trusts: it grows its IDAT buffer to a
  * chunk's declared length before reading the chunk (a 60-byte file asked
@@ -117,20 +72,22 @@ static const char *pnm_header_problem(const unsigned char *d, size_t len)
     return NULL;
 }
 
-int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
+int tlcl_image_size_problem(const char *name, long long w, long long h, long long max_pixels, char *err,
+                            size_t err_len)
+{
+    long long limit = max_pixels > 0 ? max_pixels : TLCL_IMAGE_MAX_PIXELS_DEFAULT;
+    if (w * h <= limit)
+        return 0;
+    snprintf(err, err_len, "%s: image of %lld x %lld = %lld pixels is above the limit of %lld pixels "
+             "(train.data_dir.max_image_pixels); shrink the image or raise the limit", name, w, h, w * h, limit);
+    return 1;
+}
+
+/* Every format but JPEG, through stb_image after tlcl's own checks. */
+static int stb_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
                       tlcl_image *img, char *err, size_t err_len)
 {
     int w, h, channels;
-    memset(img, 0, sizeof *img);
-    if (len > INT_MAX) {
-        snprintf(err, err_len, "%s: image file larger than 2 GiB", name);
-        return -1;
-    }
-    int codes = jpeg_oversized_table(data, len);
-    if (codes) {
-        snprintf(err, err_len, "%s: damaged JPEG (a Huffman table of %d codes, at most 256 exist)", name, codes);
-        return -1;
-    }
     const char *pnm = pnm_header_problem(data, len);
     if (pnm) {
         snprintf(err, err_len, "%s: PNM image %s", name, pnm);
@@ -151,13 +108,8 @@ int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, l
         snprintf(err, err_len, "%s: image of %d x %d pixels: nothing to decode", name, w, h);
         return -1;
     }
-    long long limit = max_pixels > 0 ? max_pixels : TLCL_IMAGE_MAX_PIXELS_DEFAULT;
-    if ((long long)w * h > limit) {
-        snprintf(err, err_len, "%s: image of %d x %d = %lld pixels is above the limit of %lld pixels "
-                 "(train.data_dir.max_image_pixels); shrink the image or raise the limit", name, w, h,
-                 (long long)w * h, limit);
+    if (tlcl_image_size_problem(name, w, h, max_pixels, err, err_len))
         return -1;
-    }
     /* asking for 3 components makes stb expand grey and drop alpha (as
      * PIL's convert("RGB") and Keras's load_img do) */
     unsigned char *p = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 3);
@@ -171,6 +123,19 @@ int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, l
     }
     img->w = w, img->h = h, img->rgb = p;
     return 0;
+}
+
+int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
+                      tlcl_image *img, char *err, size_t err_len)
+{
+    memset(img, 0, sizeof *img);
+    if (len > INT_MAX) {
+        snprintf(err, err_len, "%s: image file larger than 2 GiB", name);
+        return -1;
+    }
+    if (tlcl_jpeg_signature(data, len))
+        return tlcl_jpeg_decode(data, len, name, max_pixels, img, err, err_len);
+    return stb_decode(data, len, name, max_pixels, img, err, err_len);
 }
 
 int tlcl_image_load_limited(const char *path, long long max_pixels, tlcl_image *img, char *err, size_t err_len)
@@ -192,7 +157,7 @@ int tlcl_image_load(const char *path, tlcl_image *img, char *err, size_t err_len
 
 void tlcl_image_free(tlcl_image *img)
 {
-    stbi_image_free(img->rgb);
+    free(img->rgb); /* stb_image allocates with malloc (STBI_MALLOC's default), as jpeg_decode.c does */
     memset(img, 0, sizeof *img);
 }
 

@@ -1,5 +1,6 @@
-/* image_load.h — image files to model input on the host: decoding (stb_image:
- * JPEG, PNG, BMP, GIF and more), grey and alpha to RGB, and TensorFlow's
+/* image_load.h — image files to model input on the host: decoding (JPEG with
+ * libjpeg-turbo as TensorFlow decodes it, jpeg_decode.h; PNG, BMP, GIF, TGA
+ * and PNM with stb_image), grey and alpha to RGB, and TensorFlow's
  * bilinear resize (half-pixel centres, no antialias) to float RGB 0..255,
  * the raw input every tlcl model takes. Shared by `tlcl predict` and the
  * dataset loader. */
@@ -28,6 +29,10 @@ typedef struct tlcl_image {
  * the reason in err. */
 int tlcl_image_decode(const unsigned char *data, size_t len, const char *name, long long max_pixels,
                       tlcl_image *img, char *err, size_t err_len);
+/* 0 when a w x h image is within max_pixels (0: the default), else 1 with
+ * the message naming the file and the setting to change in err. */
+int tlcl_image_size_problem(const char *name, long long w, long long h, long long max_pixels, char *err,
+                            size_t err_len);
 /* Decodes a file (a regular file only: a FIFO or directory is refused
  * without blocking) with the pixel limit above. */
 int tlcl_image_load_limited(const char *path, long long max_pixels, tlcl_image *img, char *err, size_t err_len);

@@ -1,16 +1,11 @@
-/* stb_image_impl.c — stb_image's implementation, alone in its file so
- * that the sanitizer builds can drop two checks for stb's code only: on a
- * damaged JPEG stream stb 2.27's bit reader shifts by a negative count
- * (stbi__grow_buffer_unsafe, UBSan "shift exponent 34") and its DC decoder
- * overflows an int multiplying by the quantizer (stbi__jpeg_decode_block);
- * both found by fuzz_image, both fixed in stb 2.28. The results are garbage
- * values of a damaged image, no memory access, and ASan still checks every
- * access.
- * Only the formats a dataset of photographs uses, and the TGA and PNM files
- * the data set reader also lists; the rest is compiled out. The checks stb
- * 2.27 lacks are in image_load.c, run before stb sees a file. */
+/* stb_image_impl.c — stb_image's implementation, alone in its file with
+ * the pragmas its code needs. Only the formats a dataset of photographs
+ * uses, and the TGA and PNM files the data set reader also lists; the rest
+ * is compiled out, JPEG too: JPEG files go to libjpeg-turbo (jpeg_decode.c),
+ * after stb 2.27's JPEG decoder gave fuzz_image four memory and UB
+ * findings (tests/fuzz/README.md). The checks stb 2.27 lacks for the other
+ * formats are in image_load.c, run before stb sees a file. */
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF

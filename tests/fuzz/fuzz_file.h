@@ -1,6 +1,9 @@
 /* fuzz_file.h — the fuzz targets whose reader takes a path write the input
  * to one temporary file per process (in /dev/shm when there is one: no
- * disk traffic at thousands of executions a second). */
+ * disk traffic at thousands of executions a second). tools/run_fuzz.sh's
+ * fixed mode names a folder of its own in TLCL_FUZZ_TMPDIR instead: the
+ * path then holds no process id, which would reach libFuzzer's comparison
+ * traces (the paths in messages) and change its mutations from run to run. */
 #ifndef TLCL_FUZZ_FILE_H
 #define TLCL_FUZZ_FILE_H
 
@@ -20,8 +23,12 @@ static inline const char *fuzz_file(const uint8_t *data, size_t size, const char
 {
     char *path = fuzz_path;
     if (!path[0]) {
-        snprintf(fuzz_path, sizeof fuzz_path, "%s/tlcl_fuzz_%ld%s",
-                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (long)getpid(), suffix);
+        const char *fixed_dir = getenv("TLCL_FUZZ_TMPDIR");
+        if (fixed_dir && fixed_dir[0])
+            snprintf(fuzz_path, sizeof fuzz_path, "%s/input%s", fixed_dir, suffix);
+        else
+            snprintf(fuzz_path, sizeof fuzz_path, "%s/tlcl_fuzz_%ld%s",
+                     access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (long)getpid(), suffix);
         atexit(fuzz_file_remove); /* libFuzzer ends a timed run with exit() */
     }
     FILE *f = fopen(path, "wb");
