@@ -32,6 +32,9 @@ check "no GPU: says so" grep -q "no OpenCL GPU found" "$WORK/none.err"
 check "no GPU: names what it looked for" grep -q "Looked for: ICD files in $OCL_ICD_VENDORS.*libnvidia-opencl.so.1.*type GPU" "$WORK/none.err"
 check "no GPU: lists the CPU device it found" grep -q "0  cpu  Portable Computing Language" "$WORK/none.err"
 check "no GPU: the emulated profile is ignored" grep -q "ignoring TLCL_DEVICE_PROFILE=nvidia" "$WORK/none.out"
+# a shell error (an unset variable under set -u, a bad command) in the
+# driver search would pass for "no driver found": none may be printed
+check "no GPU: no shell error" bash -c "! grep -q 'gpu_check.sh: line' '$WORK/none.err'"
 check "no GPU: no report written" test ! -e "$WORK/none/gpu_check.md" -a ! -e "$WORK/none/gpu_check.json"
 
 # 2. NVIDIA's library present (a stand-in), no ICD file naming it

@@ -58,23 +58,33 @@ die() { echo "gpu_check: $2" >&2; exit "$1"; }
 # important).
 DEB_PACKAGES=(cmake pkg-config ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 libclblast-dev libyaml-dev
               libcjson-dev libstb-dev libhdf5-dev zlib1g-dev libplplot-dev plplot-driver-cairo libcurl4-openssl-dev)
+TOOLCHAIN='^(gcc|g\+\+|cpp|gfortran|binutils|libc6|libc-dev|libgcc|libstdc\+\+|linux-libc-dev|libgfortran|libquadmath|libasan|libubsan|libtsan|liblsan|libitm|libatomic|libgomp|libcc1|libisl|libmpc|libmpfr|libgmp|libctf|libbinutils|libgprofng|libjansson)'
 
 fetch_debs() {
   command -v apt-get >/dev/null || die 4 "--fetch-debs needs apt-get (a Debian 12 machine)"
   mkdir -p "$DEBS"
-  local closure
-  closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
-              --no-enhances "${DEB_PACKAGES[@]}" | grep -v '^ ' | grep -v '^<' | sort -u)
-  local want=()
-  for p in $closure; do
-    case "$(apt-cache show --no-all-versions "$p" 2>/dev/null | sed -n 's/^Priority: //p')" in
-      required|important) ;;
-      *) want+=("$p") ;;
-    esac
-  done
+  # what apt would install on an empty system (alternatives resolved as apt
+  # does), less the base system and the compiler toolchain the GPU machine has
+  local closure want=()
+  closure=$(apt-get -s -o Dir::State::status=/dev/null install --no-install-recommends "${DEB_PACKAGES[@]}" 2>/dev/null |
+            awk '/^Inst / {print $2}' | grep -Ev "$TOOLCHAIN") || die 4 "apt-get cannot resolve ${DEB_PACKAGES[*]}"
+  # one apt-cache call for all: its records' Package and Priority fields
+  # shellcheck disable=SC2086
+  mapfile -t want < <(apt-cache show --no-all-versions $closure 2>/dev/null |
+    awk '/^Package:/ {p=$2} /^Priority:/ && $2 != "required" && $2 != "important" {print p}' | sort -u)
   echo "gpu_check: downloading ${#want[@]} packages into $DEBS"
-  (cd "$DEBS" && apt-get download -qq "${want[@]}")
+  (cd "$DEBS" && apt-get download -qq "${want[@]}" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
   du -sh "$DEBS"
+}
+
+# dpkg -x where dpkg is, else ar and tar (binutils comes with the compiler):
+# the GPU machine need not run Debian.
+extract_deb() {
+  if command -v dpkg >/dev/null; then dpkg -x "$1" "$2"; return; fi
+  local member zip
+  member=$(ar t "$1" | grep '^data\.tar') || die 4 "$1: no data.tar member (not a .deb file?)"
+  case "$member" in *.xz) zip=-J ;; *.zst) zip=--zstd ;; *.gz) zip=-z ;; *.bz2) zip=-j ;; *) zip= ;; esac
+  ar p "$1" "$member" | tar -x $zip -C "$2" -f -
 }
 
 # The .deb files unpacked once into $DEBS/root; the build and the runs find
@@ -82,12 +92,13 @@ fetch_debs() {
 use_debs() {
   local root="$DEBS/root" arch
   if [ ! -f "$root/.unpacked" ]; then
-    command -v dpkg >/dev/null || die 4 "unpacking $DEBS needs dpkg-deb's 'dpkg -x' (or install tlcl's build dependencies)"
+    command -v dpkg >/dev/null || command -v ar >/dev/null ||
+      die 4 "unpacking $DEBS needs dpkg or ar (binutils), or tlcl's build dependencies installed"
     echo "gpu_check: unpacking $(ls "$DEBS"/*.deb | wc -l) .deb files into $root"
     mkdir -p "$root"
-    for d in "$DEBS"/*.deb; do dpkg -x "$d" "$root"; done
-    # pkg-config files name /usr: point them at the unpacked tree
-    find "$root" -name '*.pc' -exec sed -i "s|^prefix=/usr|prefix=$root/usr|" {} +
+    for d in "$DEBS"/*.deb; do extract_deb "$d" "$root"; done
+    # pkg-config files name /usr (in prefix=, libdir=, -I, -L): point them at the unpacked tree
+    find "$root" -name '*.pc' -exec sed -i -E "s#(^[a-z_]+=|-I|-L|-L\"|[ \"])/usr(/| |\"|\$)#\1$root/usr\2#g" {} +
     touch "$root/.unpacked"
   fi
   root=$(cd "$root" && pwd)
@@ -98,8 +109,14 @@ use_debs() {
   export CPATH="$root/usr/include:$root/usr/include/hdf5/serial${CPATH:+:$CPATH}"
   export LIBRARY_PATH="$root/usr/lib/$arch:$root/usr/lib/$arch/hdf5/serial${LIBRARY_PATH:+:$LIBRARY_PATH}"
   export LD_LIBRARY_PATH="$root/usr/lib/$arch:$root/usr/lib/$arch/hdf5/serial${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export HDF5_ROOT="$root/usr"
+  # HDF5's compiler wrapper (h5cc) answers with the /usr paths it was built
+  # with: CMake finds the unpacked library by its paths instead
+  local hdf5="$root/usr/lib/$arch/hdf5/serial"
+  HDF5_ARGS=(-DHDF5_C_COMPILER_EXECUTABLE="$root/no-h5cc" -DHDF5_C_INCLUDE_DIR="$root/usr/include/hdf5/serial"
+             -DHDF5_C_LIBRARY_hdf5="$hdf5/libhdf5.so" -DHDF5_C_LIBRARY_hdf5_hl="$hdf5/libhdf5_hl.so"
+             -DHDF5_HL_INCLUDE_DIR="$root/usr/include/hdf5/serial")
 }
+HDF5_ARGS=()
 
 # ---- the vendor's OpenCL driver ---------------------------------------------
 ICD_LOOKED=""
@@ -109,7 +126,7 @@ ICD_LOOKED=""
 # own ICD files. GPU_CHECK_DRIVER_DIRS (colon-separated) is searched first.
 find_nvidia_opencl() {
   local d
-  for d in ${GPU_CHECK_DRIVER_DIRS//:/ } $(ldconfig -p 2>/dev/null | sed -n 's|.*libnvidia-opencl\.so\.1 .*=> \(.*\)/[^/]*$|\1|p') \
+  for d in ${GPU_CHECK_DRIVER_DIRS:+${GPU_CHECK_DRIVER_DIRS//:/ }} $(ldconfig -p 2>/dev/null | sed -n 's|.*libnvidia-opencl\.so\.1 .*=> \(.*\)/[^/]*$|\1|p') \
            /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/wsl/lib; do
     [ -e "$d/libnvidia-opencl.so.1" ] && { echo "$d/libnvidia-opencl.so.1"; return 0; }
   done
@@ -149,7 +166,8 @@ build_tlcl() {
   local targets=(--target tlcl) t
   for t in "${TESTS[@]}"; do targets+=(--target "test_$t"); done
   echo "gpu_check: building tlcl in $BUILD"
-  { cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLCL_TEST_RUSTICL=OFF -DTLCL_TEST_OCLGRIND=OFF &&
+  { cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLCL_TEST_RUSTICL=OFF -DTLCL_TEST_OCLGRIND=OFF \
+          "${HDF5_ARGS[@]}" &&
     cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" "${targets[@]}"; } > "$OUT/logs/build.log" 2>&1 ||
     { tail -20 "$OUT/logs/build.log" >&2; die 4 "the build failed: $OUT/logs/build.log"; }
 }
