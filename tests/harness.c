@@ -225,9 +225,19 @@ void harness_init(harness *h, int need_device)
     if (!need_device)
         return;
     const char *want = getenv("TLCL_TEST_PLATFORM");
+    const char *index = getenv("TLCL_TEST_DEVICE");
     char err[4096] = "";
     tlcl_cl_options o = tlcl_cl_options_default();
-    if (want && want[0]) {
+    if (index && index[0]) { /* tools/gpu_check.sh: the device it picked, by `tlcl devices` index */
+        char *end;
+        long i = strtol(index, &end, 10);
+        if (*end || i < 0 || i > 1000) {
+            fprintf(stderr, "FAIL: TLCL_TEST_DEVICE: expected a device index as `tlcl devices` prints, got '%s'\n",
+                    index);
+            exit(1);
+        }
+        o.device_index = (int)i;
+    } else if (want && want[0]) {
         o.device_index = find_device(want, err, sizeof err);
         if (o.device_index < 0) {
             fprintf(stderr, "FAIL: %s\n", err);

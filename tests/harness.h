@@ -1,4 +1,5 @@
 /* harness.h — the per-op test harness: opens the device named by
+ * $TLCL_TEST_DEVICE (an index as `tlcl devices` prints it), else by
  * $TLCL_TEST_PLATFORM (a substring of the platform name; fails when absent),
  * fills inputs from a seeded generator, compares device results with the
  * double-precision references and counts checks. Each test binary ends with

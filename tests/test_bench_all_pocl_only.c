@@ -94,6 +94,27 @@ static void check_flops(harness *h, const cJSON *dev)
     harness_expect(h, total > 2 * stem && total < BATCH * 0.78e9 / 30, "forward FLOPs total is B0's at 32x32");
 }
 
+/* The per-type sums (bench_types.c) cover every layer once, and the stem's
+ * row is the stem layer's own work over its own time against the peaks. */
+static void check_layer_types(harness *h, const cJSON *dev)
+{
+    const cJSON *t, *stem_type = NULL, *s = layer(dev, "stem_conv");
+    const cJSON *peaks = cJSON_GetObjectItemCaseSensitive(dev, "peaks");
+    int counted = 0;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(dev, "layer_types")) {
+        counted += (int)num(t, "layers");
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "type")), "stem conv") == 0)
+            stem_type = t;
+    }
+    harness_expect(h, counted == cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dev, "layers")),
+                   "layer_types count every layer once");
+    double ms = num(s, "fwd_ms") + num(s, "bwd_ms");
+    double gflops = (num(s, "fwd_flops") + num(s, "bwd_flops")) / (ms * 1e-3) * 1e-9;
+    harness_expect(h, stem_type && num(stem_type, "layers") == 1 && same(num(stem_type, "gflops"), gflops) &&
+                          same(num(stem_type, "pct_of_gemm_peak"), 100 * gflops / num(peaks, "gemm_gflops")),
+                   "layer_types: the stem's GFLOP/s and share of the GEMM peak from its layer");
+}
+
 static void check_device(harness *h, const cJSON *dev, const cJSON *listed)
 {
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(listed, "name"));
@@ -109,6 +130,7 @@ static void check_device(harness *h, const cJSON *dev, const cJSON *listed)
     harness_expect(h, num(peaks, "gemm_gflops") > 0 && num(peaks, "copy_gbps") > 0, "GEMM and copy peaks");
     harness_expect(h, num(dev, "peak_rss_mib") > 0, "peak RSS");
     check_flops(h, dev);
+    check_layer_types(h, dev);
 }
 
 static void check_outputs(harness *h, const char *out, const cJSON *listed)
@@ -139,6 +161,8 @@ static void check_outputs(harness *h, const char *out, const cJSON *listed)
         rows += md && strstr(md, row) != NULL;
     }
     harness_expect(h, rows == cJSON_GetArraySize(listed), "bench.md has a row per device");
+    harness_expect(h, md && strstr(md, "By layer type") && strstr(md, " | stem conv | 1 |"),
+                   "bench.md has the per-layer-type table");
     free(md);
 }
 

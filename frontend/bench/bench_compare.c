@@ -7,6 +7,7 @@
 #include "bench_compare.h"
 #include "bench_child.h"
 #include "bench_report.h"
+#include "bench_types.h"
 #include "config.h"
 #include "plot.h"
 #include "textout.h"
@@ -93,6 +94,28 @@ static void set(cJSON *o, const char *key, cJSON *v)
     cJSON_AddItemToObject(o, key, v);
 }
 
+/* The run's layers by type against the device's own peaks (bench_types.h);
+ * NaN (nothing to divide) becomes null. */
+static cJSON *types_json(const cJSON *run)
+{
+    bench_type_share s[BENCH_NTYPES];
+    cJSON *a = cJSON_CreateArray();
+    bench_type_shares(run, s);
+    for (int t = 0; t < BENCH_NTYPES; t++) {
+        if (!s[t].layers)
+            continue;
+        const double v[] = {s[t].ms, s[t].pct_time, s[t].gflops, s[t].pct_gemm, s[t].gbps, s[t].pct_copy};
+        const char *keys[] = {"ms", "pct_of_layer_time", "gflops", "pct_of_gemm_peak", "gbps", "pct_of_copy_peak"};
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "type", bench_layer_type_name((bench_layer_type)t));
+        cJSON_AddNumberToObject(o, "layers", s[t].layers);
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++)
+            cJSON_AddItemToObject(o, keys[k], isfinite(v[k]) ? cJSON_CreateNumber(v[k]) : cJSON_CreateNull());
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
 static cJSON *device_json(const device_run *d)
 {
     cJSON *j = d->run ? cJSON_Duplicate(d->run, 1) : cJSON_CreateObject();
@@ -106,6 +129,8 @@ static cJSON *device_json(const device_run *d)
     set(j, "warm_start", ws && !d->warm_error[0] ? cJSON_Duplicate(ws, 1) : cJSON_CreateNull());
     if (d->warm_error[0])
         set(j, "warm_error", cJSON_CreateString(d->warm_error));
+    if (d->run && !d->error[0])
+        set(j, "layer_types", types_json(d->run));
     return j;
 }
 
@@ -184,6 +209,35 @@ static void md_row(FILE *f, const device_run *d)
     fputs(" |\n", f);
 }
 
+/* Each device's layers by type: where its time goes and how near it comes
+ * to its own GEMM and copy peaks there. */
+static void md_types(FILE *f, const device_run *d, int n)
+{
+    fputs("\nBy layer type (forward + backward per step), against each device's own peaks:\n\n"
+          "| device | layer type | layers | ms/step | % of layer time | GFLOP/s | % GEMM peak | GB/s "
+          "| % copy peak |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n",
+          f);
+    for (int i = 0; i < n; i++) {
+        bench_type_share s[BENCH_NTYPES];
+        if (d[i].error[0] || !bench_type_shares(d[i].run, s))
+            continue;
+        for (int t = 0; t < BENCH_NTYPES; t++) {
+            if (!s[t].layers)
+                continue;
+            fputs("| ", f);
+            md_text(f, d[i].dev.name);
+            fprintf(f, " | %s | %d |", bench_layer_type_name((bench_layer_type)t), s[t].layers);
+            md_num(f, s[t].ms, "%.2f");
+            md_num(f, s[t].pct_time, "%.1f");
+            md_num(f, s[t].gflops, "%.1f");
+            md_num(f, s[t].pct_gemm, "%.1f");
+            md_num(f, s[t].gbps, "%.1f");
+            md_num(f, s[t].pct_copy, "%.1f");
+            fputc('\n', f);
+        }
+    }
+}
+
 /* The whole Markdown document (malloc'd). */
 static char *markdown(const bench_compare_options *c, const device_run *d, int n)
 {
@@ -206,6 +260,7 @@ static char *markdown(const bench_compare_options *c, const device_run *d, int n
                "cache. Peak RSS: the process's host memory (a CPU device's buffers are in it).\n",
             c->cold ? " (tlcl's and the drivers' caches emptied first)"
                     : " (– when the caches were already warm: --cold empties them first)");
+    md_types(f, d, n);
     fclose(f);
     return text;
 }
