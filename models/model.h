@@ -113,6 +113,7 @@ typedef struct tlcl_model_options {
     int head_units[4];         /* optional dense stack before the classifier (0-terminated) */
     tlcl_act head_act;         /* activation of the dense stack (relu in seed 001) */
     float head_dropout;        /* < 0: the architecture's dropout */
+    float drop_connect;        /* stochastic-depth rate of the base; < 0: the architecture's */
     const tlcl_arch *custom;   /* instead of arch: a custom table (tests) */
 } tlcl_model_options;
 

@@ -12,6 +12,7 @@ PACKAGES=(
   libopenblas-dev libplplot-dev plplot-driver-cairo
   libcurl4-openssl-dev
   clang libclang-rt-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()
