@@ -95,9 +95,12 @@ static int parse_cli(int argc, char **argv, train_cli *o)
     return o->args.status != 0;
 }
 
+/* Under mpirun rank 0 gives the warnings (every rank sees the same data and files). */
 static void warn_both(void *ctx, const char *msg)
 {
     train_run *r = ctx;
+    if (!tlcl_dist_is_root())
+        return;
     fprintf(stderr, "warning: %s\n", msg);
     if (r->log)
         fprintf(r->log, "warning: %s\n", msg);
