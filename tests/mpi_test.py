@@ -274,6 +274,58 @@ def check_kill(s, data):
     s.expect(worst <= 1e-4, "and ends within 1e-4 of the uninterrupted 2-rank run (worst %s %.3g)" % (name, worst))
 
 
+def csv_rows(path):
+    with open(path) as f:
+        return f.read()
+
+
+def check_predict(s, data):
+    one, c1 = fresh(s.work, "model", data, FROZEN, SGD)
+    s.ok_run("training the model to predict with", ["train", c1])
+    model = os.path.join(one, "best_model.safetensors")
+    out = os.path.join(s.work, "predict")
+    args = ["predict", "--model", model, "--top", "2", "--logits", "--batch-size", "4", data]
+    s.ok_run("predict, one process", args + ["--out", out + "-1.csv"])
+    s.ok_run("predict, 2 ranks", args + ["--out", out + "-2.csv"], ranks=2)
+    r3 = s.ok_run("predict, 3 ranks, to stdout", args, ranks=3)
+    want = csv_rows(out + "-1.csv")
+    rows = want.count("\n") - 1
+    s.expect(rows == 42, "one process: a row per image (%d)" % rows)
+    s.expect(csv_rows(out + "-2.csv") == want, "2 ranks write the same CSV (%d rows)" % (csv_rows(out + "-2.csv").count("\n") - 1))
+    s.expect(r3.stdout == want, "3 ranks write the same CSV to stdout (%d rows)" % (r3.stdout.count("\n") - 1))
+    s.expect(not os.path.exists(out + "-2.csv.partial"), "no partial file left")
+
+
+GRID = """grid:
+  dir: %s
+  metric: val_loss
+  params:
+    optimizer.learning_rate: [0.05, 0.02, 0.01]
+"""
+
+
+def check_grid(s, data):
+    results = []
+    for ranks, name in ((0, "grid1"), (2, "grid2")):
+        grid_dir = os.path.join(s.work, name)
+        _, config = fresh(s.work, name + "-base", data, "  - {name: head, trainable: none}\n", SGD,
+                          extra=GRID % grid_dir)
+        r = s.ok_run("grid with %s" % ("2 ranks" if ranks else "one process"), ["grid", config], ranks=ranks)
+        results.append((grid_dir, r))
+    (g1, r1), (g2, r2) = results
+    s1, s2 = csv_rows(os.path.join(g1, "summary.csv")), csv_rows(os.path.join(g2, "summary.csv"))
+    s.expect(s1 == s2 and s1.count("\n") == 4, "the same ranking (summary.csv):\n%s\n%s" % (s1, s2))
+    runs = sorted(d for d in os.listdir(g2) if d.startswith("run-"))
+    for d in runs:
+        with open(os.path.join(g2, d, "train.log")) as f:
+            log = f.read()
+        s.expect(len(epoch_lines(log)) == 2, "%s trained once (%d epoch lines)" % (d, len(epoch_lines(log))))
+    s.expect("grid: [1/3]" in r2.stdout and "grid: [3/3]" in r2.stdout and "grid: [2/3]" not in r2.stdout,
+             "rank 0 trains runs 1 and 3, rank 1 run 2:\n%s" % r2.stdout)
+    s.expect(len(runs) == 3 and os.path.exists(os.path.join(g2, "best_model.safetensors")),
+             "3 runs and the best model copied (%s)" % runs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=("train", "bn", "kill", "predict", "grid"))
@@ -290,7 +342,8 @@ def main():
     try:
         data = os.path.join(work, "data")
         faults_test.make_data(data, 12)
-        {"train": check_train, "bn": check_bn, "kill": check_kill}[a.what](s, data)
+        {"train": check_train, "bn": check_bn, "kill": check_kill, "predict": check_predict,
+         "grid": check_grid}[a.what](s, data)
     finally:
         if a.keep:
             print("work folder kept:", work)

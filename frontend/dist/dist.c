@@ -59,6 +59,20 @@ void tlcl_dist_forget_launcher(void)
     }
 }
 
+/* A gather of one rank: a copy. */
+static tlcl_status gather_alone(const char *mine, size_t len, char **all, size_t *all_len, char *err, size_t err_len)
+{
+    *all = malloc(len + 1), *all_len = 0;
+    if (!*all) {
+        snprintf(err, err_len, "out of host memory gathering the results");
+        return TLCL_ERR_OOM;
+    }
+    if (len)
+        memcpy(*all, mine, len);
+    *all_len = len;
+    return TLCL_OK;
+}
+
 #ifdef TLCL_HAVE_MPI
 
 int tlcl_dist_init(int *argc, char ***argv)
@@ -137,6 +151,47 @@ int tlcl_dist_same(long value)
     return range[0] == -range[1];
 }
 
+/* Byte counts are ints in MPI: a rank's share of a gather stays under 2 GiB. */
+tlcl_status tlcl_dist_gather_bytes(const char *mine, size_t len, char **all, size_t *all_len, char *err,
+                                   size_t err_len)
+{
+    int n = (int)len, *counts = NULL, *offsets = NULL, rc;
+    size_t total = 0;
+    if (world.size == 1)
+        return gather_alone(mine, len, all, all_len, err, err_len);
+    *all = NULL, *all_len = 0;
+    if (len > (size_t)1 << 30) {
+        snprintf(err, err_len, "rank %d: %zu bytes to gather is more than 1 GiB", world.rank, len);
+        return TLCL_ERR_ARG;
+    }
+    if (world.rank == 0 && (!(counts = calloc((size_t)world.size, sizeof *counts)) ||
+                            !(offsets = calloc((size_t)world.size, sizeof *offsets)))) {
+        free(counts);
+        snprintf(err, err_len, "out of host memory gathering the ranks' results");
+        return TLCL_ERR_OOM; /* rank 0 stops, and with it the job */
+    }
+    if ((rc = MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD)) != MPI_SUCCESS) {
+        free(counts), free(offsets);
+        return mpi_failed(rc, "a gather", err, err_len);
+    }
+    for (int r = 0; world.rank == 0 && r < world.size; r++)
+        offsets[r] = (int)total, total += (size_t)counts[r];
+    if (world.rank == 0 && !(*all = malloc(total + 1))) {
+        free(counts), free(offsets);
+        snprintf(err, err_len, "out of host memory gathering the ranks' results");
+        return TLCL_ERR_OOM;
+    }
+    rc = MPI_Gatherv(mine, n, MPI_CHAR, *all, counts, offsets, MPI_CHAR, 0, MPI_COMM_WORLD);
+    free(counts), free(offsets);
+    if (rc != MPI_SUCCESS) {
+        free(*all);
+        *all = NULL;
+        return mpi_failed(rc, "a gather", err, err_len);
+    }
+    *all_len = total;
+    return TLCL_OK;
+}
+
 long tlcl_dist_min(long value)
 {
     long v = value;
@@ -150,6 +205,12 @@ int tlcl_dist_bcast_int(int value)
     if (world.size > 1)
         MPI_Bcast(&value, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return value;
+}
+
+void tlcl_dist_bcast_bytes(char *buf, size_t len)
+{
+    if (world.size > 1)
+        MPI_Bcast(buf, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
 }
 
 void tlcl_dist_barrier(void)
@@ -189,8 +250,19 @@ int tlcl_dist_same(long value)
     return 1;
 }
 
+tlcl_status tlcl_dist_gather_bytes(const char *mine, size_t len, char **all, size_t *all_len, char *err,
+                                   size_t err_len)
+{
+    return gather_alone(mine, len, all, all_len, err, err_len);
+}
+
 long tlcl_dist_min(long value) { return value; }
 int tlcl_dist_bcast_int(int value) { return value; }
+
+void tlcl_dist_bcast_bytes(char *buf, size_t len)
+{
+    (void)buf, (void)len;
+}
 void tlcl_dist_barrier(void) {}
 
 #endif

@@ -46,10 +46,16 @@ tlcl_reducer tlcl_dist_reducer(void);
 
 /* 1 when every rank passed the same value, else 0 (also when the call failed). */
 int tlcl_dist_same(long value);
+/* Rank 0 receives every rank's bytes, in rank order, in *all (malloc'd,
+ * *all_len bytes; the others get NULL and 0). TLCL_OK, or an error in err. */
+tlcl_status tlcl_dist_gather_bytes(const char *mine, size_t len, char **all, size_t *all_len, char *err,
+                                   size_t err_len);
 /* The smallest value any rank passed (value itself when the call failed). */
 long tlcl_dist_min(long value);
 /* Rank 0's value, on every rank. */
 int tlcl_dist_bcast_int(int value);
+/* Rank 0's len bytes of buf, into every rank's buf. */
+void tlcl_dist_bcast_bytes(char *buf, size_t len);
 void tlcl_dist_barrier(void);
 
 /* Rank 0 first: the other ranks wait in tlcl_dist_root_first_begin until
