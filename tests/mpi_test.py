@@ -122,10 +122,22 @@ def worst_difference(a_path, b_path):
     return worst, name
 
 
+def mpi_env(ranks):
+    """The environment of a run; under mpirun in the sanitizer build, without
+    LeakSanitizer: Open MPI's components (PMIx, hwloc and MCA plugins) leak
+    from modules they unload at exit, which LSan cannot name, so no
+    suppression can single them out. AddressSanitizer's memory checks and
+    UBSan stay on; the one-process runs keep the leak check."""
+    env = dict(os.environ)
+    env.update(MPI_ENV)
+    if ranks and "ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] += ":detect_leaks=0"
+    return env
+
+
 class Suite(faults_test.Suite):
     def run(self, args, ranks=0, env_extra=None, timeout=600):
-        env = dict(os.environ)
-        env.update(MPI_ENV)
+        env = mpi_env(ranks)
         env.update(env_extra or {})
         cmd = ([self.mpirun, "--oversubscribe", "-np", str(ranks)] if ranks else []) + [self.tlcl] + args
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -227,8 +239,7 @@ def check_kill(s, data):
     ref, cref = fresh(s.work, "ref", data, FROZEN, SGD)
     s.ok_run("the uninterrupted 2-rank run", ["train", cref], ranks=2)
     run_dir, config = fresh(s.work, "killed", data, FROZEN, SGD)
-    env = dict(os.environ)
-    env.update(MPI_ENV)
+    env = mpi_env(2)
     p = subprocess.Popen([s.mpirun, "--oversubscribe", "-np", "2", s.tlcl, "train", config], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     backup = os.path.join(run_dir, "backup", "latest.safetensors")
@@ -339,21 +350,13 @@ def main():
     work = tempfile.mkdtemp(prefix="tlcl-mpi-")
     s = Suite(os.path.abspath(a.tlcl), work)
     s.mpirun = a.mpirun
-    try:
+    checks = {"train": check_train, "bn": check_bn, "kill": check_kill, "predict": check_predict, "grid": check_grid}
+
+    def body():
         data = os.path.join(work, "data")
         faults_test.make_data(data, 12)
-        {"train": check_train, "bn": check_bn, "kill": check_kill, "predict": check_predict,
-         "grid": check_grid}[a.what](s, data)
-    finally:
-        if a.keep:
-            print("work folder kept:", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    if s.failures:
-        print("%d check(s) failed" % len(s.failures))
-        return 1
-    print("all checks passed")
-    return 0
+        checks[a.what](s, data)
+    return faults_test.run_suite(s, a.keep, body)
 
 
 if __name__ == "__main__":
