@@ -138,6 +138,9 @@ typedef struct tlcl_model {
     tlcl_tensor resized, input, pooled, dropped, dinput;
     int want_input_grad;        /* backward also fills dinput (d loss / d raw pixels); off by default */
     uint32_t seed;
+    int first_sample;           /* global index of the batch's first sample: a replica's share of a global
+                                   batch draws the dropout and stochastic-depth masks of its samples there
+                                   (set by the run layer from tlcl_step_args.first_sample) */
     int training;
 } tlcl_model;
 

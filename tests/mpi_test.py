@@ -6,11 +6,13 @@ binary and Open MPI's mpirun. Data: the generated shapes of faults_test.py.
   train     Lite0 (ImageNet weights, tools/fetch_lite0.sh) fine-tuned in two
             phases where a split of the batch cannot change the maths (a
             frozen-base head phase on cached features, then the top two
-            blocks with BatchNorm frozen; no dropout, no stochastic depth,
-            SGD): the 2-rank run's final weights equal the single process's
-            within 1e-4 relative (per tensor, L2), its epoch lines and test
-            accuracy are the same, and every artefact is written once (the
-            same files, one log line per epoch, one CSV row per epoch).
+            blocks with BatchNorm frozen; SGD; head dropout 0.3 and
+            stochastic depth 0.2, whose masks are keyed by the global sample
+            index): the 2-rank run's final weights equal the single
+            process's within 1e-4 relative (per tensor, L2), its epoch lines
+            (within 1e-3) and test accuracy are the same, and every artefact
+            is written once (the same files, one log line per epoch, one CSV
+            row per epoch).
   bn        the top two blocks trainable with BatchNorm in training mode
             (each rank normalises its own half batch, the moving statistics
             averaged over the ranks): both runs learn the training set and
@@ -62,8 +64,8 @@ def write_config(path, data, run_dir, phases, optimizer, epochs=2, batch=6, extr
             "  artefacts: {base_dir: %s}\n"
             "  metrics: {base_dir: %s/metrics}\n"
             "  records: {base_dir: %s/records}\n"
-            "model: {architecture: efficientnet-lite0, weights: imagenet, drop_connect_rate: 0.0,\n"
-            "        head: {dropout: 0.0}}\n"
+            "model: {architecture: efficientnet-lite0, weights: imagenet, drop_connect_rate: 0.2,\n"
+            "        head: {dropout: 0.3}}\n"
             "optimizer: %s\n"
             "phases:\n%s"
             "callbacks:\n"
@@ -162,9 +164,24 @@ def epoch_lines(text):
     return [l for l in text.split("\n") if l.startswith("phase ") and " epoch " in l]
 
 
-def strip_times(line):
-    """An epoch line without its seconds and images per second."""
-    return line.split(" (")[0] + ":" + line.split("):", 1)[1] if "):" in line else line
+def epoch_values(line):
+    """An epoch line's name (phase and epoch) and its values (key -> number), without the times."""
+    head, _, rest = line.partition(" (")
+    words = rest.split("):", 1)[1].split()
+    return head, {k: float(v) for k, v in zip(words[::2], words[1::2])}
+
+
+def same_epochs(a, b, rel=1e-3):
+    """The same epochs with the same values within rel (the printed 4 digits move with float rounding)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        (hx, vx), (hy, vy) = epoch_values(x), epoch_values(y)
+        if hx != hy or sorted(vx) != sorted(vy):
+            return False
+        if any(abs(vx[k] - vy[k]) > rel * max(abs(vx[k]), 1e-3) for k in vx):
+            return False
+    return True
 
 
 def test_accuracy(run_dir):
@@ -180,8 +197,9 @@ def check_train(s, data):
     worst, name = worst_difference(os.path.join(one, "best_model.safetensors"), os.path.join(two, "best_model.safetensors"))
     s.expect(worst <= 1e-4, "2 ranks end with the weights of one process: worst tensor %s at %.3g relative" % (name, worst))
     e1, e2 = epoch_lines(r1.stdout), epoch_lines(r2.stdout)
-    s.expect(len(e1) == 4 and [strip_times(l) for l in e1] == [strip_times(l) for l in e2],
-             "the same epoch lines (loss, accuracy, validation):\n  %s\n  %s" % ("\n  ".join(e1), "\n  ".join(e2)))
+    s.expect(len(e1) == 4 and same_epochs(e1, e2),
+             "the same epoch lines within 1e-3 (loss, accuracy, validation):\n  %s\n  %s" %
+             ("\n  ".join(e1), "\n  ".join(e2)))
     s.expect(test_accuracy(one) == test_accuracy(two),
              "the same test accuracy (%.4f, %.4f)" % (test_accuracy(one), test_accuracy(two)))
     f1 = [p for p in faults_test.file_set(one) if not p.startswith("cache/")]

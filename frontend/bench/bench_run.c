@@ -21,8 +21,8 @@ typedef struct bench_state {
     tlcl_run *run;
     float *images, *probs;  /* one host batch, uploaded every step as `tlcl train` does */
     int *labels;
-    int batch;              /* this rank's share of global_batch */
-    int global_batch;
+    int batch;              /* this rank's share of global_batch, from its sample first */
+    int global_batch, first;
     tlcl_optimizer opt;
 } bench_state;
 
@@ -64,7 +64,7 @@ static tlcl_status bench_batch_alloc(bench_state *b, const bench_options *o)
         b->images[i] = 127.0f;
     int lo, hi;
     tlcl_dist_slice(o->batch, &lo, &hi);
-    b->batch = hi - lo, b->global_batch = o->batch;
+    b->batch = hi - lo, b->global_batch = o->batch, b->first = lo;
     if (b->batch < 1)
         return tlcl_cl_fail(b->cl, TLCL_ERR_ARG, "--batch %d is smaller than the %d MPI ranks: each needs an image",
                             o->batch, tlcl_dist_size());
@@ -117,7 +117,8 @@ static tlcl_status bench_step(bench_state *b, bench_mode mode, int step)
         return s;
     if (mode == BENCH_INFER)
         return tlcl_run_predict(b->run, batch, b->probs);
-    tlcl_step_args a = {.lr = 1e-4f, .seed = (uint32_t)step, .step = step, .global_count = b->global_batch};
+    tlcl_step_args a = {.lr = 1e-4f, .seed = (uint32_t)step, .step = step, .global_count = b->global_batch,
+                         .first_sample = b->first};
     return tlcl_run_step(b->run, batch, &b->opt, &a);
 }
 

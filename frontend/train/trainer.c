@@ -70,10 +70,11 @@ static size_t sample_floats(const trainer *t)
 static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tensor *features, float lr)
 {
     tlcl_train_plan *p = t->p;
-    tlcl_run_input in = tlcl_batch_share(b, 1, sample_floats(t), NULL);
+    int first;
+    tlcl_run_input in = tlcl_batch_share(b, 1, sample_floats(t), &first);
     tlcl_run_batch *rb;
     tlcl_step_args a = {.lr = lr, .seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u, .step = t->st.step,
-                        .global_count = b->count};
+                        .global_count = b->count, .first_sample = first};
     tlcl_status s = tlcl_run_load(t->run, &in, features, &rb);
     if (s == TLCL_OK)
         s = tlcl_run_step(t->run, rb, &p->optimizer, &a);
