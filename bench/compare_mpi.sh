@@ -6,7 +6,7 @@
 # core), its share of the batch, and the gradient all-reduce every step.
 # Prints each round, best and median of each, the ratio of the bests, and the
 # ranks' median all-reduce of the gradient buffer.
-# usage: bench/compare_mpi.sh [ARCH] [BATCH] [SIZE] [ROUNDS] [RANKS]
+# usage: [BIND=core|none] bench/compare_mpi.sh [ARCH] [BATCH] [SIZE] [ROUNDS] [RANKS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch="${1:-efficientnet-b0}" batch="${2:-16}" size="${3:-224}" rounds="${4:-3}" ranks="${5:-$(nproc)}"
@@ -14,7 +14,7 @@ arch="${1:-efficientnet-b0}" batch="${2:-16}" size="${3:-224}" rounds="${4:-3}" 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 args=(bench --arch="$arch" --batch="$batch" --size="$size" --mode=train --steps=5 --warmup=1 --no-peaks)
 one() { build/tlcl "${args[@]}" 2>/dev/null; }
-many() { mpirun -np "$ranks" --bind-to core -x POCL_MAX_PTHREAD_COUNT=1 build/tlcl "${args[@]}" 2>/dev/null; }
+many() { mpirun -np "$ranks" --bind-to "${BIND:-core}" -x POCL_MAX_PTHREAD_COUNT=1 build/tlcl "${args[@]}" 2>/dev/null; }
 rate() { sed -n 's/.* \([0-9.]*\) img\/s.*/\1/p' | head -1; }
 summary() { # NAME VALUES...: best and median
     local name=$1; shift
