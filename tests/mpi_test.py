@@ -28,7 +28,8 @@ binary and Open MPI's mpirun. Data: the generated shapes of faults_test.py.
             with the uninterrupted 2-rank run's weights; a 2-rank backup
             resumed by ONE process ends within 1e-4 of them too (a backup
             holds the global state, whatever the number of ranks).
-  predict   `tlcl predict` under mpirun writes the same CSV as one process.
+  predict   `tlcl predict` under mpirun writes the same CSV as one process;
+            `tlcl test` the same report and confusion matrix.
   grid      `tlcl grid` under mpirun runs each run once (run i on rank i mod
             2) and ranks them as one process does.
 """
@@ -326,6 +327,16 @@ def check_predict(s, data):
     s.expect(csv_rows(out + "-2.csv") == want, "2 ranks write the same CSV (%d rows)" % (csv_rows(out + "-2.csv").count("\n") - 1))
     s.expect(r3.stdout == want, "3 ranks write the same CSV to stdout (%d rows)" % (r3.stdout.count("\n") - 1))
     s.expect(not os.path.exists(out + "-2.csv.partial"), "no partial file left")
+    # tlcl test: the shards' counts summed, rank 0 writes the outputs
+    for ranks, name in ((0, "test-1"), (2, "test-2")):
+        s.ok_run("tlcl test with %s" % ("2 ranks" if ranks else "one process"),
+                 ["test", "--model", model, "--data", os.path.join(data, "train"), "--batch-size", "4",
+                  "--out", os.path.join(s.work, name)], ranks=ranks)
+    for f in ("test_report.json", "test_confusion_matrix.csv"):
+        a, b = (csv_rows(os.path.join(s.work, d, f)) for d in ("test-1", "test-2"))
+        s.expect(a == b and len(a) > 0, "tlcl test: the same %s" % f)
+    s.expect(sorted(os.listdir(os.path.join(s.work, "test-1"))) == sorted(os.listdir(os.path.join(s.work, "test-2"))),
+             "tlcl test: the same files")
 
 
 GRID = """grid:
