@@ -11,7 +11,7 @@
  * two kinds of mask differ even with the same seed. residual, when given,
  * is added to the result. */
 static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *residual,
-                               float rate, uint32_t seed, int per_sample, const char *op)
+                               float rate, uint32_t seed, int first_sample, int per_sample, const char *op)
 {
     size_t n = tlcl_tensor_count(out);
     TLCL_TRY(eng_check_count(e, in, n, op));
@@ -24,6 +24,8 @@ static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tens
     if (rate == 0.0f || n == 0) /* identity, as Keras with rate 0 */
         return out->buf == in->buf ? TLCL_OK : tlcl_tensor_copy(e, out, in);
     int group = per_sample && out->n > 0 ? (int)(n / (size_t)out->n) : 1;
+    /* the hash index of this tensor's first element or sample in the global batch */
+    uint32_t base = (uint32_t)first_sample * (uint32_t)(out->n > 0 ? n / (size_t)out->n / (size_t)group : 0);
     int V = eng_channel_vector(e, group);
     if (n % (size_t)V != 0)
         V = 1;
@@ -33,36 +35,37 @@ static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tens
     cl_mem res = residual ? residual->buf : in->buf; /* bound either way; read only with has_residual */
     return TLCL_RUN(e->cl, TLCL_PROG(dropout), "", kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(res), TLCL_INT(residual != NULL), TLCL_INT(n / (size_t)V),
-                    TLCL_INT(group), TLCL_UINT(per_sample ? 1 : 0), TLCL_UINT(seed), TLCL_FLOAT(rate),
+                    TLCL_INT(group), TLCL_UINT(per_sample ? 1 : 0), TLCL_UINT(seed), TLCL_UINT(base), TLCL_FLOAT(rate),
                     TLCL_FLOAT(1.0f / (1.0f - rate)));
 }
 
-tlcl_status tlcl_dropout_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate, uint32_t seed)
+tlcl_status tlcl_dropout_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate, uint32_t seed,
+                                 int first_sample)
 {
-    return dropout_run(e, out, in, NULL, rate, seed, 0, "dropout");
+    return dropout_run(e, out, in, NULL, rate, seed, first_sample, 0, "dropout");
 }
 
 /* din = dout * mask / (1 - rate): the forward on dout with the same seed. */
 tlcl_status tlcl_dropout_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
-                                  uint32_t seed)
+                                  uint32_t seed, int first_sample)
 {
-    return dropout_run(e, din, dout, NULL, rate, seed, 0, "dropout backward");
+    return dropout_run(e, din, dout, NULL, rate, seed, first_sample, 0, "dropout backward");
 }
 
 tlcl_status tlcl_drop_path_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate,
-                                   uint32_t seed)
+                                   uint32_t seed, int first_sample)
 {
-    return dropout_run(e, out, in, NULL, rate, seed, 1, "drop path");
+    return dropout_run(e, out, in, NULL, rate, seed, first_sample, 1, "drop path");
 }
 
 tlcl_status tlcl_drop_path_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
-                                    uint32_t seed)
+                                    uint32_t seed, int first_sample)
 {
-    return dropout_run(e, din, dout, NULL, rate, seed, 1, "drop path backward");
+    return dropout_run(e, din, dout, NULL, rate, seed, first_sample, 1, "drop path backward");
 }
 
 tlcl_status tlcl_drop_path_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *branch,
-                                       const tlcl_tensor *shortcut, float rate, uint32_t seed)
+                                       const tlcl_tensor *shortcut, float rate, uint32_t seed, int first_sample)
 {
-    return dropout_run(e, out, branch, shortcut, rate, seed, 1, "drop path + add");
+    return dropout_run(e, out, branch, shortcut, rate, seed, first_sample, 1, "drop path + add");
 }

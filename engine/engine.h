@@ -240,20 +240,24 @@ tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor
 
 /* Inverted dropout: keep with probability 1-rate, scale by 1/(1-rate). The
  * mask is a hash of (seed, element index), so backward needs only the seed.
- * out may alias in. */
-tlcl_status tlcl_dropout_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate, uint32_t seed);
+ * out may alias in. first_sample: the global index of the tensor's first
+ * sample when it is a replica's share of a larger batch (0 otherwise): the
+ * hash takes global positions, so a batch split over replicas draws the
+ * masks of the whole batch. */
+tlcl_status tlcl_dropout_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate, uint32_t seed,
+                                 int first_sample);
 tlcl_status tlcl_dropout_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
-                                  uint32_t seed);
+                                  uint32_t seed, int first_sample);
 /* Stochastic depth: whole samples dropped with probability rate (Keras
  * Dropout with noise_shape (N,1,1,1)). out may alias in. */
 tlcl_status tlcl_drop_path_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate,
-                                   uint32_t seed);
+                                   uint32_t seed, int first_sample);
 tlcl_status tlcl_drop_path_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,
-                                    uint32_t seed);
+                                    uint32_t seed, int first_sample);
 /* out = shortcut + drop_path(branch) in one pass (a residual block's end);
  * the mask is tlcl_drop_path_forward's for the same seed. */
 tlcl_status tlcl_drop_path_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *branch,
-                                       const tlcl_tensor *shortcut, float rate, uint32_t seed);
+                                       const tlcl_tensor *shortcut, float rate, uint32_t seed, int first_sample);
 /* Per-channel affine map for inputs with at most 4 channels (image
  * preprocessing): out[..., c] = in[..., c] * scale[c] + shift[c]. shift may
  * be NULL (the backward form: din = dout * scale). */

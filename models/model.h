@@ -113,6 +113,7 @@ typedef struct tlcl_model_options {
     int head_units[4];         /* optional dense stack before the classifier (0-terminated) */
     tlcl_act head_act;         /* activation of the dense stack (relu in seed 001) */
     float head_dropout;        /* < 0: the architecture's dropout */
+    float drop_connect;        /* stochastic-depth rate of the base; < 0: the architecture's */
     const tlcl_arch *custom;   /* instead of arch: a custom table (tests) */
 } tlcl_model_options;
 
@@ -137,6 +138,9 @@ typedef struct tlcl_model {
     tlcl_tensor resized, input, pooled, dropped, dinput;
     int want_input_grad;        /* backward also fills dinput (d loss / d raw pixels); off by default */
     uint32_t seed;
+    int first_sample;           /* global index of the batch's first sample: a replica's share of a global
+                                   batch draws the dropout and stochastic-depth masks of its samples there
+                                   (set by the run layer from tlcl_step_args.first_sample) */
     int training;
 } tlcl_model;
 

@@ -15,6 +15,7 @@ tlcl_model_options tlcl_model_options_default(void)
     o.include_top = 1;
     o.head_act = TLCL_ACT_RELU;
     o.head_dropout = -1.0f;
+    o.drop_connect = -1.0f;
     return o;
 }
 
@@ -247,6 +248,8 @@ tlcl_status tlcl_model_build(tlcl_model *m, const tlcl_model_options *o, char *e
         return TLCL_ERR_ARG;
     }
     m->arch = *a;
+    if (o->drop_connect >= 0)
+        m->arch.drop_connect = o->drop_connect;
     m->size = o->size > 0 ? o->size : a->default_size;
     if (m->size < 32) {
         snprintf(err, err_len, "input size %d is too small: EfficientNet needs at least 32", m->size);

@@ -165,7 +165,8 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
     scope(m, b->name, "_add", TLCL_PHASE_FWD, add_cost(in));
     TLCL_TRY(tlcl_tensor_alloc(m->eng, &b->out, "block_add", in->n, in->h, in->w, in->c));
     if (m->training && b->drop_rate > 0)
-        return tlcl_drop_path_add_forward(m->eng, &b->out, &b->project.out, in, b->drop_rate, block_seed(m, index));
+        return tlcl_drop_path_add_forward(m->eng, &b->out, &b->project.out, in, b->drop_rate, block_seed(m, index),
+                                          m->first_sample);
     return tlcl_add_forward(m->eng, &b->out, &b->project.out, in);
 }
 
@@ -191,7 +192,7 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
     if (b->residual && m->training && b->drop_rate > 0) {
         scope(m, b->name, "_add", TLCL_PHASE_BWD, (tlcl_layer_cost){0, 0}); /* work counted at the sum below */
         TLCL_TRY(tlcl_tensor_alloc(e, &dbranch, "dbranch", dout->n, dout->h, dout->w, dout->c));
-        TLCL_TRY(tlcl_drop_path_backward(e, &dbranch, dout, b->drop_rate, block_seed(m, index)));
+        TLCL_TRY(tlcl_drop_path_backward(e, &dbranch, dout, b->drop_rate, block_seed(m, index), m->first_sample));
         d = &dbranch;
     }
     /* walk back: project, se, depthwise, expand; each stage's din feeds the next */
@@ -319,7 +320,8 @@ static tlcl_status classifier_forward(tlcl_model *m, tlcl_tensor **out)
     if (m->training && m->head_dropout > 0) {
         scope(m, "top_dropout", "", TLCL_PHASE_FWD, tlcl_move_cost((double)N * C, (double)N * C));
         TLCL_TRY(tlcl_tensor_alloc(e, &m->dropped, "top_dropout", N, 1, 1, C));
-        TLCL_TRY(tlcl_dropout_forward(e, &m->dropped, &m->pooled, m->head_dropout, m->seed * 2246822519u + 3u));
+        TLCL_TRY(tlcl_dropout_forward(e, &m->dropped, &m->pooled, m->head_dropout, m->seed * 2246822519u + 3u,
+                                       m->first_sample));
         x = &m->dropped;
     }
     for (int i = 0; i < m->nhead; i++) {
@@ -386,7 +388,8 @@ static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits
     }
     if (m->dropped.buf) {
         scope(m, "top_dropout", "", TLCL_PHASE_BWD, tlcl_move_cost(tlcl_tensor_count(&d), tlcl_tensor_count(&d)));
-        TLCL_TRY(tlcl_dropout_backward(e, &d, &d, m->head_dropout, m->seed * 2246822519u + 3u));
+        TLCL_TRY(tlcl_dropout_backward(e, &d, &d, m->head_dropout, m->seed * 2246822519u + 3u,
+                                       m->first_sample));
     }
     *dpooled = d;
     return TLCL_OK;

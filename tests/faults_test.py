@@ -479,7 +479,8 @@ def main():
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="tlcl-faults-")
     s = Suite(os.path.abspath(a.tlcl), work)
-    try:
+
+    def body():
         data = os.path.join(work, "data")
         make_data(data, 8)
         if a.what == "kills":
@@ -489,11 +490,18 @@ def main():
             fulldisk(s, data, [int(x) for x in a.sizes.split(",")], a.max_inodes)
         else:
             concurrent(s, data)
+    return run_suite(s, a.keep, body)
+
+
+def run_suite(s, keep, body):
+    """Runs body(), then removes (or keeps) s.work and reports: the exit status."""
+    try:
+        body()
     finally:
-        if a.keep:
-            print("work folder kept:", work)
+        if keep:
+            print("work folder kept:", s.work)
         else:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(s.work, ignore_errors=True)
     if s.failures:
         print("%d check(s) failed" % len(s.failures))
         return 1

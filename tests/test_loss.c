@@ -237,7 +237,7 @@ static void test_bad_label(harness *h)
                "a labels buffer shorter than the batch is refused");
     check_true(h, tlcl_softmax_xent(h->eng, &loss, NULL, NULL, &tz, lab, NULL, 0, 1) == TLCL_ERR_ARG,
                "a divisor below the batch size is refused");
-    check_true(h, tlcl_dropout_forward(h->eng, &tz, &tz, 1.0f, 1) == TLCL_ERR_ARG, "dropout rate 1 is refused");
+    check_true(h, tlcl_dropout_forward(h->eng, &tz, &tz, 1.0f, 1, 0) == TLCL_ERR_ARG, "dropout rate 1 is refused");
     tlcl_tensor_release(h->eng, &tz), tlcl_tensor_release(h->eng, &loss);
     clReleaseMemObject(lab), clReleaseMemObject(short_labels);
 }
@@ -249,9 +249,10 @@ static tlcl_status run_drop(harness *h, int per_sample, int backward, tlcl_tenso
                             float rate, uint32_t seed)
 {
     if (per_sample)
-        return backward ? tlcl_drop_path_backward(h->eng, y, x, rate, seed)
-                        : tlcl_drop_path_forward(h->eng, y, x, rate, seed);
-    return backward ? tlcl_dropout_backward(h->eng, y, x, rate, seed) : tlcl_dropout_forward(h->eng, y, x, rate, seed);
+        return backward ? tlcl_drop_path_backward(h->eng, y, x, rate, seed, 0)
+                        : tlcl_drop_path_forward(h->eng, y, x, rate, seed, 0);
+    return backward ? tlcl_dropout_backward(h->eng, y, x, rate, seed, 0)
+                    : tlcl_dropout_forward(h->eng, y, x, rate, seed, 0);
 }
 
 /* y = drop(x) downloaded; NULL on failure. */
@@ -355,7 +356,7 @@ static void test_drop_path_add(harness *h, int N, int S, float rate)
     tlcl_tensor out = harness_tensor(h, "out", N, 1, 1, S, NULL);
     char what[96];
     snprintf(what, sizeof what, "drop-path + add %dx%d rate %g", N, S, rate);
-    if (dropped && !harness_status(h, tlcl_drop_path_add_forward(h->eng, &out, &tx, &ts, rate, 5u), what)) {
+    if (dropped && !harness_status(h, tlcl_drop_path_add_forward(h->eng, &out, &tx, &ts, rate, 5u, 0), what)) {
         float *got = harness_download(h, &out);
         double *ref = malloc(n * sizeof *ref);
         for (size_t i = 0; i < n; i++)

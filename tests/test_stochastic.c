@@ -13,7 +13,10 @@
  *  - no structure: neighbours kept together at (1 - rate)^2, every channel
  *    column and every row (dropout), every sample position over seeds
  *    (drop-path) within 5 standard errors of 1 - rate, and consecutive
- *    seeds' masks as independent as two coin sequences. */
+ *    seeds' masks as independent as two coin sequences;
+ *  - a batch split in two shares (data parallelism, first_sample = where
+ *    the second starts) draws, share by share, the masks of the whole
+ *    batch, bit for bit, for dropout, drop path and drop path + add. */
 #include "harness.h"
 
 #include <math.h>
@@ -58,9 +61,9 @@ static void test_dropout_rate(harness *h, float rate)
     unsigned char *keep = malloc(n), *keep2 = malloc(n);
     harness_fill(h, x, n, 0.5f, 1.5f); /* never 0: y != 0 is the mask */
     tlcl_tensor tx = harness_tensor(h, "x", D_ROWS, 1, 1, D_COLS, x), ty = harness_tensor(h, "y", D_ROWS, 1, 1, D_COLS, NULL);
-    if (!harness_status(h, tlcl_dropout_forward(h->eng, &ty, &tx, rate, 20240u), "dropout"))
+    if (!harness_status(h, tlcl_dropout_forward(h->eng, &ty, &tx, rate, 20240u, 0), "dropout"))
         y = harness_download(h, &ty);
-    if (!harness_status(h, tlcl_dropout_forward(h->eng, &ty, &tx, rate, 20241u), "dropout"))
+    if (!harness_status(h, tlcl_dropout_forward(h->eng, &ty, &tx, rate, 20241u, 0), "dropout"))
         y2 = harness_download(h, &ty);
     char what[160];
     if (y && y2) {
@@ -129,7 +132,7 @@ static void test_drop_path_rate(harness *h, float rate)
     char what[200];
     for (int s = 0; s < P_SEEDS && ok; s++) {
         float *y = NULL;
-        ok = !harness_status(h, tlcl_drop_path_forward(h->eng, &ty, &tx, rate, 1000u + (uint32_t)s), "drop path") &&
+        ok = !harness_status(h, tlcl_drop_path_forward(h->eng, &ty, &tx, rate, 1000u + (uint32_t)s, 0), "drop path") &&
              (y = harness_download(h, &ty)) != NULL;
         if (!ok)
             break;
@@ -178,7 +181,7 @@ static void test_drop_path_rate(harness *h, float rate)
     unsigned char *kl = malloc(nl);
     harness_fill(h, xl, nl, 0.5f, 1.5f);
     tlcl_tensor lx = harness_tensor(h, "x", P_LARGE, 1, 2, 2, xl), ly = harness_tensor(h, "y", P_LARGE, 1, 2, 2, NULL);
-    if (!harness_status(h, tlcl_drop_path_forward(h->eng, &ly, &lx, rate, 77u), "drop path") &&
+    if (!harness_status(h, tlcl_drop_path_forward(h->eng, &ly, &lx, rate, 77u, 0), "drop path") &&
         (yl = harness_download(h, &ly))) {
         int ex = 0, all = 1;
         size_t k = classify(xl, yl, nl, rate, kl, &ex);
@@ -193,6 +196,41 @@ static void test_drop_path_rate(harness *h, float rate)
     free(xl), free(yl), free(kl);
 }
 
+/* ---- shares of a global batch ------------------------------------------------------ */
+
+enum { S_BATCH = 7, S_SPLIT = 3, S_PER = 5 * 5 * 6 };
+
+/* One kind of mask on the whole batch, then on samples [0, S_SPLIT) and
+ * [S_SPLIT, S_BATCH) with first_sample 0 and S_SPLIT: the same outputs. */
+static void check_shares(harness *h, int kind, const char *what)
+{
+    float *x = malloc(S_BATCH * S_PER * sizeof *x), *whole = NULL, *part[2] = {NULL, NULL};
+    harness_fill(h, x, S_BATCH * S_PER, 0.5f, 1.5f);
+    int lo[2] = {0, S_SPLIT}, n[2] = {S_SPLIT, S_BATCH - S_SPLIT}, same = 1;
+    for (int p = -1; p < 2; p++) {
+        int first = p < 0 ? 0 : lo[p], count = p < 0 ? S_BATCH : n[p];
+        tlcl_tensor tx = harness_tensor(h, "x", count, 5, 5, 6, x + (size_t)first * S_PER);
+        tlcl_tensor ty = harness_tensor(h, "y", count, 5, 5, 6, NULL);
+        tlcl_status s = kind == 0   ? tlcl_dropout_forward(h->eng, &ty, &tx, 0.4f, 99u, first)
+                        : kind == 1 ? tlcl_drop_path_forward(h->eng, &ty, &tx, 0.4f, 99u, first)
+                                    : tlcl_drop_path_add_forward(h->eng, &ty, &tx, &tx, 0.4f, 99u, first);
+        if (harness_status(h, s, what))
+            break;
+        float *y = harness_download(h, &ty);
+        if (p < 0)
+            whole = y;
+        else
+            part[p] = y;
+    }
+    for (int p = 0; whole && p < 2 && part[p]; p++)
+        same &= memcmp(part[p], whole + (size_t)lo[p] * S_PER, (size_t)n[p] * S_PER * sizeof(float)) == 0;
+    char line[160];
+    snprintf(line, sizeof line, "%s: two shares of a batch (first_sample 0 and %d) draw the whole batch's masks", what,
+             S_SPLIT);
+    harness_expect(h, whole && part[0] && part[1] && same, line);
+    free(x), free(whole), free(part[0]), free(part[1]);
+}
+
 int main(void)
 {
     harness h;
@@ -202,5 +240,8 @@ int main(void)
         test_dropout_rate(&h, dropout_rates[i]);
     for (size_t i = 0; i < sizeof path_rates / sizeof *path_rates; i++)
         test_drop_path_rate(&h, path_rates[i]);
+    check_shares(&h, 0, "dropout");
+    check_shares(&h, 1, "drop path");
+    check_shares(&h, 2, "drop path + add");
     return harness_finish(&h);
 }

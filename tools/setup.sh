@@ -13,6 +13,7 @@ PACKAGES=(
   libcurl4-openssl-dev
   clang libclang-rt-dev
   libjpeg62-turbo-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

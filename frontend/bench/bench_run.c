@@ -1,7 +1,11 @@
 /* bench_run.c — one measurement on one device (see bench_run.h). Profiling
  * is always on: the per-layer times come from the same timed steps as the
- * img/s figure (an event per launch costs little next to the launch). */
+ * img/s figure (an event per launch costs little next to the launch).
+ * Under mpirun each rank runs its share of the --batch images per step and
+ * the gradients are summed over the ranks, as `tlcl train` does; img/s is
+ * the global batch's. */
 #include "bench_run.h"
+#include "dist.h"
 #include "run.h"
 
 #include <stdio.h>
@@ -17,7 +21,8 @@ typedef struct bench_state {
     tlcl_run *run;
     float *images, *probs;  /* one host batch, uploaded every step as `tlcl train` does */
     int *labels;
-    int batch;
+    int batch;              /* this rank's share of global_batch, from its sample first */
+    int global_batch, first;
     tlcl_optimizer opt;
 } bench_state;
 
@@ -57,7 +62,12 @@ static tlcl_status bench_batch_alloc(bench_state *b, const bench_options *o)
         return tlcl_cl_fail(b->cl, TLCL_ERR_OOM, "out of host memory for the batch");
     for (size_t i = 0; i < pixels; i++)
         b->images[i] = 127.0f;
-    b->batch = o->batch;
+    int lo, hi;
+    tlcl_dist_slice(o->batch, &lo, &hi);
+    b->batch = hi - lo, b->global_batch = o->batch, b->first = lo;
+    if (b->batch < 1)
+        return tlcl_cl_fail(b->cl, TLCL_ERR_ARG, "--batch %d is smaller than the %d MPI ranks: each needs an image",
+                            o->batch, tlcl_dist_size());
     return TLCL_OK;
 }
 
@@ -88,6 +98,10 @@ static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err
     if (o->mode == BENCH_HEAD)
         tlcl_model_set_trainable(&b->model, b->model.nblocks + 1, 1);
     b->opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
+    if (tlcl_dist_size() > 1) {
+        tlcl_reducer ranks = tlcl_dist_reducer();
+        tlcl_run_set_reducer(b->run, &ranks);
+    }
     return TLCL_OK;
 }
 
@@ -103,7 +117,8 @@ static tlcl_status bench_step(bench_state *b, bench_mode mode, int step)
         return s;
     if (mode == BENCH_INFER)
         return tlcl_run_predict(b->run, batch, b->probs);
-    tlcl_step_args a = {.lr = 1e-4f, .seed = (uint32_t)step, .step = step};
+    tlcl_step_args a = {.lr = 1e-4f, .seed = (uint32_t)step, .step = step, .global_count = b->global_batch,
+                         .first_sample = b->first};
     return tlcl_run_step(b->run, batch, &b->opt, &a);
 }
 
@@ -192,6 +207,42 @@ static char *kernel_table(bench_state *b, int steps)
     return text;
 }
 
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of 7 all-reduces of a buffer the size of the gradients, each
+ * after a barrier (the time of the sum, not of waiting for a late rank). */
+static tlcl_status time_allreduce(bench_state *b, bench_result *r)
+{
+    enum { REPEATS = 7 };
+    size_t n = b->model.params.total;
+    float *buf = calloc(n, sizeof *buf);
+    double t[REPEATS];
+    char err[600];
+    r->ranks = tlcl_dist_size();
+    r->gradient_mib = (double)n * sizeof(float) / 1048576.0;
+    if (r->ranks == 1)
+        return free(buf), TLCL_OK;
+    if (!buf)
+        return tlcl_cl_fail(b->cl, TLCL_ERR_OOM, "out of host memory for the all-reduce timing");
+    for (int i = 0; i < REPEATS; i++) {
+        tlcl_dist_barrier();
+        double t0 = now_s();
+        if (tlcl_dist_sum_floats(buf, n, err, sizeof err) != TLCL_OK) {
+            free(buf);
+            return tlcl_cl_fail(b->cl, TLCL_ERR_IO, "%s", err);
+        }
+        t[i] = (now_s() - t0) * 1000.0;
+    }
+    free(buf);
+    qsort(t, REPEATS, sizeof t[0], by_value);
+    r->allreduce_ms = t[REPEATS / 2];
+    return TLCL_OK;
+}
+
 /* Everything after set-up; errors leave their message in the context. */
 static tlcl_status measure(bench_state *b, const bench_options *o, bench_result *r, int kernels, double t_setup)
 {
@@ -219,7 +270,7 @@ static tlcl_status measure(bench_state *b, const bench_options *o, bench_result 
     if (o->peaks && (s = bench_peaks_measure(b->eng, &r->peaks)) != TLCL_OK)
         return s;
     r->has_peaks = o->peaks;
-    return TLCL_OK;
+    return time_allreduce(b, r);
 }
 
 tlcl_status bench_run(const bench_options *o, bench_result *r, int kernel_table, char *err, size_t err_len)

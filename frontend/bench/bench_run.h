@@ -54,6 +54,9 @@ typedef struct bench_result {
                                    on the host in a pass of their own (no kernel table) */
     int nlayers;
     char *kernel_table;         /* per-kernel table of the timed steps, when asked for */
+    int ranks;                  /* MPI ranks that shared each step (1: this process alone) */
+    double allreduce_ms;        /* with ranks > 1: the median MPI_Allreduce of the gradient buffer */
+    double gradient_mib;        /* the gradient buffer's size */
 } bench_result;
 
 /* Runs the measurement; kernel_table asks for the per-kernel table too. On

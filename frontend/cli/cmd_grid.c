@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include "commands.h"
 #include "config.h"
+#include "dist.h"
 #include "grid.h"
 #include "grid_track.h"
 #include "run_plan.h"
@@ -204,6 +205,7 @@ static int spawn_train(const grid_cli *o, const tlcl_grid_spec *g, const run_arg
     fflush(stdout), fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+        tlcl_dist_forget_launcher(); /* under mpirun: the run is a process of its own, not an MPI rank */
         execv("/proc/self/exe", (char *const *)argv);
         fprintf(stderr, "tlcl grid: cannot start tlcl train: %s\n", strerror(errno));
         _exit(127);
@@ -274,6 +276,58 @@ static int finish_grid(const tlcl_grid_spec *g, tlcl_grid_result *res, int n, co
     return 0;
 }
 
+/* Run r of the grid: skipped when it finished already, else trained by a
+ * child `tlcl train`. 0 done or skipped, 1 failed (reported), -1 killed
+ * by a signal (reported: the grid stops). */
+static int one_run(const grid_cli *o, const tlcl_grid_spec *g, tlcl_grid_result *res, int r, int n, int share,
+                   const char *parent, tlcl_config *c, run_args *a)
+{
+    char err[8192];
+    run_config(o, g, res[r].choice, res[r].name, c, a, err, sizeof err);
+    char state[TLCL_CFG_PATH_MAX + 64];
+    tlcl_run_status st;
+    tlcl_plan_state_path(c, state, sizeof state);
+    int done = tlcl_run_status_read(state, &st, err, sizeof err);
+    if (done > 0) {
+        printf("grid: [%d/%d] %s finished already on %s (%s): skipped\n", r + 1, n, res[r].name, st.finished_at,
+               state);
+        return 0;
+    }
+    if (done < 0) {
+        fprintf(stderr, "tlcl grid: %s\n", err);
+        return 1;
+    }
+    if (tlcl_mkdir_p(a->dir, err, sizeof err) != 0) {
+        fprintf(stderr, "tlcl grid: %s\n", err);
+        return 1;
+    }
+    if (share) {
+        copy_if_missing(g->dir, a->dir, "split.json");
+        copy_if_missing(g->dir, a->dir, "test_split.json");
+    }
+    FILE *f = fopen(c->train.artefacts.effective_config, "w");
+    if (f)
+        tlcl_config_dump(c, f), fclose(f);
+    printf("grid: [%d/%d] %s\n", r + 1, n, res[r].name);
+    double t = now_s();
+    int rc = spawn_train(o, g, a, parent);
+    if (rc < 0) {
+        fprintf(stderr, "tlcl grid: %s was killed by a signal: the grid stops (rerun it to resume)\n", res[r].name);
+        return -1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "tlcl grid: %s failed (exit status %d; its log is %s/train.log): the grid goes on\n",
+                res[r].name, rc, a->dir);
+        return 1;
+    }
+    printf("grid: [%d/%d] %s done in %.1f s\n", r + 1, n, res[r].name, now_s() - t);
+    if (share) {
+        copy_if_missing(a->dir, g->dir, "split.json");
+        copy_if_missing(a->dir, g->dir, "test_split.json");
+    }
+    return 0;
+}
+
 static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choice, int n)
 {
     static tlcl_config c;
@@ -314,8 +368,8 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
     /* one grid at a time in a folder: two would train the same runs */
     char lock[TLCL_CFG_PATH_MAX + 16];
     snprintf(lock, sizeof lock, "%s/grid.lock", g->dir);
-    int lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644); /* the runs do not hold it */
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int lock_fd = tlcl_dist_is_root() ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -2; /* rank 0 holds it */
+    if (lock_fd == -1 || (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) != 0)) {
         fprintf(stderr, "tlcl grid: %s: %s (grid.dir in %s). Wait for the other grid to end, or give this one "
                         "another grid.dir\n",
                 lock, lock_fd < 0 ? strerror(errno) : "another tlcl grid is running in this folder", g->source);
@@ -324,61 +378,43 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
         free(res);
         return 1;
     }
-    int failed = 0, share = shares_split(g);
-    tlcl_tracker *tracker = grid_track_open(g, n, &c); /* c: the last run's; tracking is the same in all */
+    int failed = 0, share = shares_split(g), root = tlcl_dist_is_root(), waited = 0;
+    tlcl_tracker *tracker = root ? grid_track_open(g, n, &c) : NULL; /* c: the last run's; tracking is the same in all */
     char parent[TLCL_CFG_PATH_MAX + 80];
     grid_track_child_arg(tracker, g, parent, sizeof parent);
+    tlcl_dist_bcast_bytes(parent, sizeof parent); /* every rank's runs nest under rank 0's grid run */
     double t0 = now_s();
+    /* under mpirun run r trains on rank r mod N; rank 0's first run fills the image cache and the split
+     * before the others start (two processes must not create one cache file at once) */
     for (int r = 0; r < n; r++) {
-        run_config(o, g, res[r].choice, res[r].name, &c, &args, err, sizeof err);
-        char state[TLCL_CFG_PATH_MAX + 64];
-        tlcl_run_status st;
-        tlcl_plan_state_path(&c, state, sizeof state);
-        int done = tlcl_run_status_read(state, &st, err, sizeof err);
-        if (done > 0) {
-            printf("grid: [%d/%d] %s finished already on %s (%s): skipped\n", r + 1, n, res[r].name, st.finished_at,
-                   state);
+        if (r % tlcl_dist_size() != tlcl_dist_rank())
             continue;
-        }
-        if (done < 0) {
-            fprintf(stderr, "tlcl grid: %s\n", err);
-            failed++;
-            continue;
-        }
-        if (tlcl_mkdir_p(args.dir, err, sizeof err) != 0) {
-            fprintf(stderr, "tlcl grid: %s\n", err);
-            failed++;
-            continue;
-        }
-        if (share) {
-            copy_if_missing(g->dir, args.dir, "split.json");
-            copy_if_missing(g->dir, args.dir, "test_split.json");
-        }
-        FILE *f = fopen(c.train.artefacts.effective_config, "w");
-        if (f)
-            tlcl_config_dump(&c, f), fclose(f);
-        printf("grid: [%d/%d] %s\n", r + 1, n, res[r].name);
-        double t = now_s();
-        int rc = spawn_train(o, g, &args, parent);
+        if (!root && !waited)
+            tlcl_dist_barrier(), waited = 1;
+        int rc = one_run(o, g, res, r, n, share, parent, &c, &args);
+        if (root && !waited)
+            tlcl_dist_barrier(), waited = 1;
         if (rc < 0) {
-            fprintf(stderr, "tlcl grid: %s was killed by a signal: the grid stops (rerun it to resume)\n",
-                    res[r].name);
             tlcl_tracker_close(tracker, NULL); /* the rerun continues it */
-            close(lock_fd);
+            if (lock_fd >= 0)
+                close(lock_fd);
             free(res);
             return 1;
         }
-        if (rc != 0) {
-            fprintf(stderr, "tlcl grid: %s failed (exit status %d; its log is %s/train.log): the grid goes on\n",
-                    res[r].name, rc, args.dir);
-            failed++;
-            continue;
-        }
-        printf("grid: [%d/%d] %s done in %.1f s\n", r + 1, n, res[r].name, now_s() - t);
-        if (share) {
-            copy_if_missing(args.dir, g->dir, "split.json");
-            copy_if_missing(args.dir, g->dir, "test_split.json");
-        }
+        failed += rc;
+    }
+    if (!waited) /* a rank without runs */
+        tlcl_dist_barrier();
+    double failed_all = failed; /* the sum waits for every rank's runs: rank 0 then ranks them all */
+    if (tlcl_dist_sum_doubles(&failed_all, 1, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "tlcl grid: %s\n", err);
+        free(res);
+        return 1;
+    }
+    failed = (int)failed_all;
+    if (!root) { /* rank 0 writes the summary and gives the exit status */
+        free(res);
+        return tlcl_dist_bcast_int(0);
     }
     printf("grid: training took %.1f s\n", now_s() - t0);
     int rc = finish_grid(g, res, n, fit_name, cb_name, best_name);
@@ -390,7 +426,7 @@ static int run_grid(const grid_cli *o, const tlcl_grid_spec *g, const int *choic
     if (failed)
         fprintf(stderr, "tlcl grid: %d run%s failed (see above); rerun the grid to retry them\n", failed,
                 failed == 1 ? "" : "s");
-    return rc ? rc : failed ? 1 : 0;
+    return tlcl_dist_bcast_int(rc ? rc : failed ? 1 : 0);
 }
 
 int cmd_grid(int argc, char **argv)

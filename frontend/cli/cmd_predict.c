@@ -6,9 +6,16 @@
  * preprocessing, class names), so nothing about the model is given on the
  * command line. Images are decoded by a background thread while the device
  * classifies the previous batch; with --out the rows are written as they
- * come and a killed run continues where it stopped (resumable_csv.h). */
+ * come and a killed run continues where it stopped (resumable_csv.h).
+ *
+ * Under mpirun (frontend/dist) the inputs are cut into global batches of
+ * --batch-size files; rank r decodes and classifies global batches r, r+N,
+ * r+2N, ... on its own device, and after each round of N batches rank 0
+ * gathers the rows in rank order, which is the file order, and writes them:
+ * the same CSV as one process, resumable the same way. */
 #include "commands.h"
 #include "config.h"
+#include "dist.h"
 #include "textout.h"
 #include "image_load.h"
 #include "image_stream.h"
@@ -428,39 +435,90 @@ static int sink_close(sink *k, int ok)
     return -1;
 }
 
+/* This rank's files: the global batches k = rank, rank + ranks, ... of
+ * files[first..n) in batches of `batch` (malloc'd pointers into files). */
+static const char **rank_files(const file_list *files, int first, int batch, int *count)
+{
+    int ranks = tlcl_dist_size(), rank = tlcl_dist_rank(), n = 0;
+    const char **mine = malloc((size_t)(files->n - first + 1) * sizeof *mine);
+    for (int i = first; mine && i < files->n; i++)
+        if (((i - first) / batch) % ranks == rank)
+            mine[n++] = files->v[i];
+    *count = n;
+    return mine;
+}
+
+/* This rank's batch of a round, as CSV rows in text (malloc'd, *len
+ * bytes); *done counts the rows. 0, or -1 on an error (reported). */
+static int classify_batch(predictor *p, tlcl_image_stream *st, const char **mine, const predict_args *a,
+                          float *probs, float *logits, char **text, size_t *len, int *done)
+{
+    FILE *rows = open_memstream(text, len);
+    const tlcl_image_batch *b = rows ? tlcl_image_stream_next(st) : NULL;
+    int rc = rows ? 0 : -1;
+    if (b && b->count > 0 && (rc = run_batch(p, b->pixels, b->count, probs, logits)) == 0)
+        for (int j = 0; j < b->count; j++, (*done)++)
+            write_row(rows, p, mine[b->file[j]], probs + (size_t)j * p->m.classes,
+                      logits ? logits + (size_t)j * p->m.classes : NULL, a->top);
+    if (rows)
+        fclose(rows);
+    if (!rows)
+        fprintf(stderr, "tlcl predict: out of host memory\n");
+    return rc;
+}
+
 /* Classifies files[first..), batch at a time, decoded ahead by a thread;
- * unreadable files are skipped with a warning. Returns the number
- * predicted, or -1 on an error. */
+ * unreadable files are skipped with a warning. Each round, every rank
+ * classifies its batch and rank 0 writes the round's rows (k: rank 0's
+ * sink, NULL on the others). Returns the number predicted over the ranks,
+ * or -1 on an error. */
 static int predict_stream(predictor *p, const file_list *files, int first, const predict_args *a, sink *k)
 {
-    tlcl_image_stream *st;
-    float *probs = malloc((size_t)a->batch * p->m.classes * sizeof *probs);
-    float *logits = a->logits ? malloc((size_t)a->batch * p->m.classes * sizeof *logits) : NULL;
-    if (!probs || (a->logits && !logits) || tlcl_image_stream_open(&st, (const char *const *)files->v, files->n, first, p->m.image_h,
-                                                    p->m.image_w, a->batch)) {
+    int ranks = tlcl_dist_size(), rank = tlcl_dist_rank(), B = a->batch, nmine = 0;
+    int nbatches = (files->n - first + B - 1) / B, rounds = (nbatches + ranks - 1) / ranks;
+    tlcl_image_stream *st = NULL;
+    const char **mine = rank_files(files, first, B, &nmine);
+    float *probs = malloc((size_t)B * p->m.classes * sizeof *probs);
+    float *logits = a->logits ? malloc((size_t)B * p->m.classes * sizeof *logits) : NULL;
+    if (!mine || !probs || (a->logits && !logits) ||
+        tlcl_image_stream_open(&st, mine, nmine, 0, p->m.image_h, p->m.image_w, B)) {
         fprintf(stderr, "tlcl predict: out of host memory\n");
-        free(probs), free(logits);
+        free(mine), free(probs), free(logits);
         return -1;
     }
     int done = 0, rc = 0;
-    for (const tlcl_image_batch *b; rc == 0 && (b = tlcl_image_stream_next(st));) {
-        if (b->count > 0 && (rc = run_batch(p, b->pixels, b->count, probs, logits)) == 0)
-            for (int j = 0; j < b->count; j++, done++)
-                write_row(k->f, p, files->v[b->file[j]], probs + (size_t)j * p->m.classes,
-                          logits ? logits + (size_t)j * p->m.classes : NULL, a->top);
-        if (rc == 0)
-            rc = sink_commit(k, b->next, b->next == files->n);
+    for (int j = 0; rc == 0 && j < rounds; j++) {
+        char *text = NULL, *all = NULL, err[600];
+        size_t len = 0, all_len = 0;
+        if (j * ranks + rank < nbatches) /* the last round may leave some ranks without a batch */
+            rc = classify_batch(p, st, mine, a, probs, logits, &text, &len, &done);
+        if (rc == 0 && tlcl_dist_gather_bytes(text ? text : "", len, &all, &all_len, err, sizeof err) != TLCL_OK) {
+            fprintf(stderr, "tlcl predict: %s\n", err);
+            rc = -1;
+        }
+        if (rc == 0 && k && fwrite(all, 1, all_len, k->f) != all_len)
+            rc = -1;
+        int next = first + (j + 1) * ranks * B;
+        if (rc == 0 && k)
+            rc = sink_commit(k, next < files->n ? next : files->n, j == rounds - 1);
+        free(text), free(all);
     }
     tlcl_image_stream_close(st);
-    free(probs), free(logits);
-    return rc == 0 ? done : -1;
+    free(mine), free(probs), free(logits);
+    double total = done;
+    char err[600];
+    if (rc == 0 && tlcl_dist_sum_doubles(&total, 1, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "tlcl predict: %s\n", err);
+        rc = -1;
+    }
+    return rc == 0 ? (int)total : -1;
 }
 
 static int predict(predict_args *a, int device, const file_list *files)
 {
     predictor p;
     memset(&p, 0, sizeof p);
-    int rc = 1;
+    int rc = 1, root = tlcl_dist_is_root();
     if (open_device(&p, device) == 0 && load_checkpoint(&p, a->model) == 0) {
         sink k;
         int first = 0;
@@ -468,15 +526,17 @@ static int predict(predict_args *a, int device, const file_list *files)
             a->top = p.m.classes < TOP_DEFAULT ? p.m.classes : TOP_DEFAULT;
         if (a->top > p.m.classes) {
             fprintf(stderr, "tlcl predict: --top %d exceeds the model's %d classes\n", a->top, p.m.classes);
-        } else if (sink_open(&k, a, files, p.m.classes, &first) == 0) {
+        } else if (!root || sink_open(&k, a, files, p.m.classes, &first) == 0) { /* rank 0 writes */
+            first = tlcl_dist_bcast_int(first); /* a resumed partial output: every rank starts there */
             double t0 = now_s();
-            int done = predict_stream(&p, files, first, a, &k);
+            int done = predict_stream(&p, files, first, a, root ? &k : NULL);
             double dt = now_s() - t0;
-            if (done == 0 && first == 0)
+            if (root && done == 0 && first == 0)
                 fprintf(stderr, "tlcl predict: none of the %d inputs could be read\n", files->n);
-            else if (done >= 0)
+            else if (root && done >= 0)
                 fprintf(stderr, "tlcl predict: %d images in %.1f s (%.1f img/s)\n", done, dt, dt > 0 ? done / dt : 0);
-            rc = sink_close(&k, done > 0 || (done == 0 && first > 0)) == 0 ? 0 : 1;
+            int ok = done > 0 || (done == 0 && first > 0);
+            rc = (root ? sink_close(&k, ok) == 0 : done >= 0) ? 0 : 1;
         }
     }
     predictor_close(&p);
@@ -517,7 +577,7 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "tlcl predict: no images found (directories are searched for .jpg .jpeg .png .bmp .gif)\n");
         rc = 1;
     }
-    if (rc == 0 && a.out && make_out_dir(a.out) != 0)
+    if (rc == 0 && a.out && tlcl_dist_is_root() && make_out_dir(a.out) != 0)
         rc = 1;
     if (rc == 0)
         rc = predict(&a, device, &files);

@@ -8,6 +8,7 @@
 #include "batch_loader.h"
 #include "commands.h"
 #include "dataset_dir.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "image_cache.h"
 #include "model.h"
@@ -229,6 +230,10 @@ static tlcl_status evaluate(test_run *r, const test_cli *o)
     tlcl_run_free(run);
     if (s != TLCL_OK)
         return s;
+    if (!tlcl_dist_is_root()) { /* under mpirun: every rank ran its share, rank 0 writes the results */
+        free(probs), free(labels);
+        return TLCL_OK;
+    }
     char csv[4200], png[4200], rep[4200];
     snprintf(csv, sizeof csv, "%s/test_confusion_matrix.csv", o->out);
     snprintf(png, sizeof png, "%s/test_confusion_matrix.png", o->out);
@@ -277,8 +282,11 @@ int cmd_test(int argc, char **argv)
     }
     if (s == TLCL_OK)
         s = open_model(&r, &o);
-    if (s == TLCL_OK)
-        s = open_data(&r, &o);
+    if (s == TLCL_OK) { /* under mpirun rank 0 fills the image cache first, the others read it */
+        tlcl_dist_root_first_begin();
+        if ((s = open_data(&r, &o)) == TLCL_OK)
+            tlcl_dist_root_first_end();
+    }
     if (s == TLCL_OK)
         s = evaluate(&r, &o);
     if (s != TLCL_OK)

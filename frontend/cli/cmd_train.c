@@ -7,9 +7,16 @@
  * BackupAndRestore); --resume insists on it (no backup is an error);
  * --fresh moves the old backup and run state aside (renamed, kept) and
  * starts from the first epoch. A run whose run state records that it
- * finished trains nothing more: it says so and exits 0. */
+ * finished trains nothing more: it says so and exits 0.
+ *
+ * Under mpirun (frontend/dist) every rank runs this command on its own
+ * device and its share of every batch; rank 0 alone takes the run folder,
+ * starts the run, writes the log, the CSV rows, the artefacts, the test
+ * outputs and the tracking, and records the run as finished; the others
+ * follow its decisions and read what it wrote. */
 #include "commands.h"
 #include "csv_logger.h"
+#include "dist.h"
 #include "history.h"
 #include "plot.h"
 #include "report.h"
@@ -88,9 +95,12 @@ static int parse_cli(int argc, char **argv, train_cli *o)
     return o->args.status != 0;
 }
 
+/* Under mpirun rank 0 gives the warnings (every rank sees the same data and files). */
 static void warn_both(void *ctx, const char *msg)
 {
     train_run *r = ctx;
+    if (!tlcl_dist_is_root())
+        return;
     fprintf(stderr, "warning: %s\n", msg);
     if (r->log)
         fprintf(r->log, "warning: %s\n", msg);
@@ -179,7 +189,7 @@ static void open_csv(train_run *r)
 {
     const tlcl_config *c = r->cfg;
     char err[1024];
-    if (!c->callbacks.csv_logger.enabled)
+    if (!c->callbacks.csv_logger.enabled || !tlcl_dist_is_root())
         return;
     r->csv_open = csv_logger_open(&r->csv, c->callbacks.csv_logger.filename, c->callbacks.csv_logger.separator[0],
                                   c->callbacks.csv_logger.append, err, sizeof err) == 0;
@@ -248,6 +258,8 @@ static void write_artefacts(train_run *r, const tlcl_history *h, long long csv_b
 {
     const tlcl_config *c = r->cfg;
     char err[4400];
+    if (!tlcl_dist_is_root())
+        return;
     history fit, cb, all;
     to_history(h, &fit, 1), to_history(h, &cb, 0), to_history(h, &all, -1);
     int n = r->data.classes;
@@ -317,6 +329,10 @@ static tlcl_status evaluate_test(train_run *r, const char *best_model)
     s = predict_test(r, &probs, &labels, &n);
     if (s != TLCL_OK)
         return s;
+    if (!tlcl_dist_is_root()) { /* its share is in rank 0's probabilities */
+        free(probs), free(labels);
+        return TLCL_OK;
+    }
     char png[2200];
     confusion_picture(c, png, sizeof png);
     tlcl_eval_paths paths = {c->train.metrics.test_confusion_matrix, png, c->train.metrics.test_report};
@@ -335,6 +351,8 @@ static void mark_test_outputs_stale(train_run *r, const char *why)
 {
     const tlcl_config *c = r->cfg;
     char png[2200], stale[2300], moved[4096] = "";
+    if (!tlcl_dist_is_root())
+        return;
     confusion_picture(c, png, sizeof png);
     const char *files[3] = {c->train.metrics.test_report, c->train.metrics.test_confusion_matrix, png};
     for (int i = 0; i < 3; i++) {
@@ -454,7 +472,7 @@ static tlcl_status fit(train_run *r, const train_cli *o)
     p.class_names = r->data.class_names;
     /* a backup left by an interruption is picked up (Keras BackupAndRestore); --fresh moved it aside */
     p.resume = o->resume ? TLCL_RESUME_REQUIRED : TLCL_RESUME_AUTO;
-    p.progress = isatty(2);
+    p.progress = isatty(2) && tlcl_dist_is_root();
     p.log = r->log;
     tlcl_plan_metrics(r->cfg, r->data.class_names, &r->metrics);
     r->metrics.groups = &r->groups;
@@ -482,6 +500,7 @@ static tlcl_status fit(train_run *r, const train_cli *o)
         csv_logger_close(&r->csv);
     if (s == TLCL_OK)
         write_artefacts(r, &h, p.csv_base);
+    tlcl_dist_barrier(); /* the best model and the artefacts are written (rank 0) before any rank reads them */
     tlcl_plan_checkpoint_of(p.best_model[0] ? p.best_model : r->cfg->train.artefacts.best_model, r->best_model,
                             sizeof r->best_model);
     if (s == TLCL_OK && !o->no_test && r->test)
@@ -495,7 +514,7 @@ static tlcl_status fit(train_run *r, const train_cli *o)
         s = TLCL_ERR_IO;
     }
     /* the last step: the run is recorded as finished, then the backup goes */
-    if (s == TLCL_OK && tlcl_train_finish(&p, &h, r->err, sizeof r->err) != 0)
+    if (s == TLCL_OK && tlcl_dist_is_root() && tlcl_train_finish(&p, &h, r->err, sizeof r->err) != 0)
         s = TLCL_ERR_IO;
     tlcl_history_free(&h);
     return s;
@@ -503,7 +522,10 @@ static tlcl_status fit(train_run *r, const train_cli *o)
 
 static tlcl_status run(train_run *r, const train_cli *o)
 {
+    tlcl_dist_root_first_begin(); /* rank 0 writes the split files and fills the image cache, the others read them */
     tlcl_status s = tlcl_run_data_open(&r->data, r->cfg, !o->no_test, warn_both, r, r->err, sizeof r->err);
+    if (s == TLCL_OK)
+        tlcl_dist_root_first_end();
     if (s == TLCL_OK)
     {
         printf("data: %d classes, %d training, %d validation, %d test images\n", r->data.classes, r->data.train.n,
@@ -538,7 +560,7 @@ static tlcl_status run(train_run *r, const train_cli *o)
 static void open_tracker(train_run *r, const train_cli *o)
 {
     const tlcl_config *c = r->cfg;
-    if (!c->tracking.enabled)
+    if (!c->tracking.enabled || !tlcl_dist_is_root())
         return;
     char name[512], dated[600], err[1400];
     const char *arch = strstr(c->tracking.run_name, "{ARCH}");
@@ -645,18 +667,22 @@ int cmd_train(int argc, char **argv)
         tlcl_config_free(&cfg);
         return 2;
     }
-    if (tlcl_config_make_dirs(&cfg, r.err, sizeof r.err) != TLCL_OK) { /* a full disk: no usage error */
+    if (tlcl_dist_is_root() && tlcl_config_make_dirs(&cfg, r.err, sizeof r.err) != TLCL_OK) { /* a full disk: no usage error */
         fprintf(stderr, "tlcl train: %s\n", r.err);
         tlcl_config_free(&cfg);
         return 1;
     }
     int finished = 0, lock_fd = -1;
     tlcl_start_mode mode = o.fresh ? TLCL_START_FRESH : o.resume ? TLCL_START_RESUME : TLCL_START_AUTO;
-    tlcl_status s = tlcl_plan_take_folder(&cfg, &lock_fd, stdout, r.err, sizeof r.err);
-    if (s == TLCL_OK) /* after the lock: a second run must not write into the first one's log */
+    tlcl_status s = TLCL_OK;
+    if (tlcl_dist_is_root()) /* the folder, the log and the start are rank 0's; a failure there ends every rank */
+        s = tlcl_plan_take_folder(&cfg, &lock_fd, stdout, r.err, sizeof r.err);
+    if (s == TLCL_OK && tlcl_dist_is_root()) /* after the lock: a second run must not write into the first one's log */
         r.log = open_log(&cfg);
-    if (s == TLCL_OK)
+    if (s == TLCL_OK && tlcl_dist_is_root())
         s = tlcl_plan_start(&cfg, mode, &finished, stdout, r.err, sizeof r.err);
+    if (s == TLCL_OK)
+        finished = tlcl_dist_bcast_int(finished);
     if (s == TLCL_OK && finished && r.log)
         fprintf(r.log, "the run already finished: nothing left to train\n");
     if (s == TLCL_OK && !finished)

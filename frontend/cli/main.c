@@ -3,6 +3,7 @@
  * --help` lists what the commands say of themselves. Exit status: 0 done,
  * 1 failed, 2 a usage error (as GNU tools). */
 #include "commands.h"
+#include "dist.h"
 #include "tlcl_git.h"
 
 #include <stdio.h>
@@ -46,7 +47,15 @@ static int unknown_command(const char *name)
     return 2;
 }
 
-int main(int argc, char **argv)
+/* Under mpirun, rank 0 alone speaks on stdout (progress, epochs, results);
+ * the other ranks keep stderr for their errors. */
+static void quiet_followers(void)
+{
+    if (!tlcl_dist_is_root() && !freopen("/dev/null", "w", stdout))
+        fprintf(stderr, "tlcl: rank %d: cannot silence stdout\n", tlcl_dist_rank());
+}
+
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -64,4 +73,12 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].cli->name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     return unknown_command(argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+    if (tlcl_dist_init(&argc, &argv) != 0)
+        return 1;
+    quiet_followers();
+    return tlcl_dist_finish(run_command(argc, argv));
 }

@@ -151,6 +151,12 @@ int tlcl_loader_batches(const tlcl_loader *l) { return l->nbatches; }
 
 int tlcl_loader_size(const tlcl_loader *l) { return l->n; }
 
+int tlcl_loader_batch_count(const tlcl_loader *l, int b)
+{
+    int first = b * l->o.batch_size, left = l->n - first;
+    return b < 0 || left <= 0 ? 0 : left < l->o.batch_size ? left : l->o.batch_size;
+}
+
 void tlcl_loader_start(tlcl_loader *l, int epoch, int skip_batches)
 {
     pthread_mutex_lock(&l->lock);

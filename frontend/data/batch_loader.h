@@ -33,6 +33,8 @@ typedef struct tlcl_loader_options {
 int tlcl_loader_open(tlcl_loader **out, const tlcl_image_cache *cache, const int *items, const int *labels,
                      const float *weights, int n, const tlcl_loader_options *o);
 int tlcl_loader_batches(const tlcl_loader *l);
+/* Samples in batch b of an epoch (the last one may be short). */
+int tlcl_loader_batch_count(const tlcl_loader *l, int b);
 /* Samples per epoch (batch items are positions below it). */
 int tlcl_loader_size(const tlcl_loader *l);
 /* Starts an epoch (stops any previous one); skip_batches > 0 resumes mid-epoch. */

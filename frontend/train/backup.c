@@ -2,6 +2,7 @@
  * carries (position, carried epoch totals, callback state, history), saving
  * it with the weights and optimizer moments, restoring a backup whole or not
  * at all, and recording a finished run before the backup is deleted. */
+#include "dist.h"
 #include "textout.h"
 #include "trainer_internal.h"
 
@@ -152,6 +153,7 @@ static tlcl_status fold_counters(trainer *t)
     TLCL_TRY(trainer_totals(t, &st));
     t->st.loss_sum = st.loss_sum, t->st.seen = st.samples, t->st.acc_hit = st.hits, t->st.acc_w = st.weight;
     memcpy(t->confusion_carry, st.confusion, (size_t)t->p->classes * (size_t)t->p->classes * sizeof *t->confusion_carry);
+    trainer_dist_carry_on_root(t); /* the totals of every rank: counted once */
     return tlcl_run_reset(t->run);
 }
 
@@ -160,6 +162,11 @@ tlcl_status trainer_backup_save(trainer *t)
     const tlcl_callbacks *cb = &t->p->cb;
     if (!cb->backup_dir[0])
         return TLCL_OK;
+    /* every MPI rank folds its counters and moving statistics into the global ones; rank 0 writes them */
+    TLCL_TRY(fold_counters(t)); /* a backup taken mid-epoch carries the epoch's totals so far */
+    TLCL_TRY(trainer_dist_average_state(t));
+    if (!tlcl_dist_is_root())
+        return TLCL_OK;
     char path[1100], bkp[1100];
     backup_path(t, path, sizeof path, "");
     mkdir(cb->backup_dir, 0755);
@@ -167,7 +174,6 @@ tlcl_status trainer_backup_save(trainer *t)
         backup_path(t, bkp, sizeof bkp, ".bkp");
         rename(path, bkp); /* the previous backup survives a damaged new one */
     }
-    TLCL_TRY(fold_counters(t)); /* a backup taken mid-epoch carries the epoch's totals so far */
     char *json = state_json(t);
     tlcl_save_extra x = {1, json};
     tlcl_status s = tlcl_model_save_ex(t->p->model, path, t->p->class_names, t->p->classes, &x, t->err, t->err_len);

@@ -6,6 +6,7 @@
  * resumes at the next batch, not at batch 0, so an interrupted run ends with
  * the same weights as an uninterrupted one. */
 #include "config.h"
+#include "dist.h"
 #include "metrics.h"
 #include "run_plan.h"
 #include "trainer_internal.h"
@@ -57,14 +58,23 @@ static float current_lr(const trainer *t, long phase_step)
 
 /* ---- one batch: the run layer's step ----------------------------------------------- */
 
+/* Floats of one image of a batch. */
+static size_t sample_floats(const trainer *t)
+{
+    return (size_t)t->p->model->image_h * (size_t)t->p->model->image_w * 3;
+}
+
 /* Enqueues one training step; nothing is read back (the counters and the
- * non-finite guard stay on the device until the next sync). */
+ * non-finite guard stay on the device until the next sync). Under MPI the
+ * rank's share of the global batch, its loss divided by the global count. */
 static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tensor *features, float lr)
 {
     tlcl_train_plan *p = t->p;
-    tlcl_run_input in = tlcl_batch_input(b, 1);
+    int first;
+    tlcl_run_input in = tlcl_batch_share(b, 1, sample_floats(t), &first);
     tlcl_run_batch *rb;
-    tlcl_step_args a = {.lr = lr, .seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u, .step = t->st.step};
+    tlcl_step_args a = {.lr = lr, .seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u, .step = t->st.step,
+                        .global_count = b->count, .first_sample = first};
     tlcl_status s = tlcl_run_load(t->run, &in, features, &rb);
     if (s == TLCL_OK)
         s = tlcl_run_step(t->run, rb, &p->optimizer, &a);
@@ -74,11 +84,20 @@ static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tenso
     return s;
 }
 
-/* Reads the counters (the one wait of the training loop): this epoch's
- * totals are the ones carried over from a resumed backup plus the
- * device's. A non-finite loss stops the run here, naming its step; the
- * device skipped that update and every later one. */
-tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st)
+static tlcl_status nonfinite_error(trainer *t, const tlcl_run_stats *st)
+{
+    if (st->nonfinite_step < 0)
+        return TLCL_OK;
+    snprintf(t->err, t->err_len,
+             "the loss is NaN or Inf at step %ld: that update and the later ones were skipped; "
+             "lower the learning rate or check the data", st->nonfinite_step);
+    return TLCL_ERR_NONFINITE;
+}
+
+/* Reads this rank's counters (the one wait of the training loop): this
+ * epoch's totals are the ones carried over from a resumed backup plus the
+ * device's. */
+static tlcl_status local_totals(trainer *t, tlcl_run_stats *st)
 {
     tlcl_status s = tlcl_run_sync(t->run, st);
     if (s != TLCL_OK)
@@ -91,13 +110,17 @@ tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st)
             t->confusion_total[i] = st->confusion[i] + t->confusion_carry[i];
         st->confusion = t->confusion_total;
     }
-    if (st->nonfinite_step >= 0) {
-        snprintf(t->err, t->err_len,
-                 "the loss is NaN or Inf at step %ld: that update and the later ones were skipped; "
-                 "lower the learning rate or check the data", st->nonfinite_step);
-        return TLCL_ERR_NONFINITE;
-    }
     return TLCL_OK;
+}
+
+/* The totals of every rank (every rank calls it at the same points). A
+ * non-finite loss stops the run here, naming its step; the device skipped
+ * that update and every later one. */
+tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st)
+{
+    TLCL_TRY(local_totals(t, st));
+    TLCL_TRY(tlcl_run_stats_sum(st, t->confusion_total, t->err, t->err_len));
+    return nonfinite_error(t, st);
 }
 
 /* ---- frozen-base features ---------------------------------------------------- */
@@ -108,11 +131,13 @@ static tlcl_status extract_features(trainer *t, tlcl_loader *l, tlcl_tensor *tab
 {
     tlcl_model *m = t->p->model;
     tlcl_status s = tlcl_tensor_alloc(t->p->eng, table, "cached features", tlcl_loader_size(l), 1, 1, m->top.cout);
+    if (s == TLCL_OK) /* each MPI rank fills its share of the rows, the others stay 0 until the sum */
+        s = tlcl_tensor_fill(t->p->eng, table, 0);
     tlcl_loader_start(l, 0, 0);
     for (const tlcl_batch *b; s == TLCL_OK && (b = tlcl_loader_next(l));) {
-        tlcl_run_input in = tlcl_batch_input(b, 0);
+        tlcl_run_input in = tlcl_batch_share(b, 0, sample_floats(t), NULL);
         tlcl_run_batch *rb;
-        if ((s = tlcl_run_load(t->run, &in, NULL, &rb)) == TLCL_OK)
+        if (in.count > 0 && (s = tlcl_run_load(t->run, &in, NULL, &rb)) == TLCL_OK)
             s = tlcl_run_features(t->run, rb, table);
         if (t->p->progress)
             fprintf(stderr, "\rcomputing base features: batch %d/%d", b->index + 1, tlcl_loader_batches(l));
@@ -121,9 +146,11 @@ static tlcl_status extract_features(trainer *t, tlcl_loader *l, tlcl_tensor *tab
         fprintf(stderr, "\n");
     if (s == TLCL_OK)
         s = tlcl_cl_finish(tlcl_engine_cl(t->p->eng));
-    if (s != TLCL_OK)
+    if (s != TLCL_OK) {
         snprintf(t->err, t->err_len, "computing base features: %s", tlcl_run_error(t->run));
-    return s;
+        return s;
+    }
+    return trainer_dist_sum_table(t, table);
 }
 
 /* A features file: "TLCLFEAT", int64 rows, int64 columns, the float32
@@ -132,8 +159,11 @@ static tlcl_status extract_features(trainer *t, tlcl_loader *l, tlcl_tensor *tab
 static int load_features(trainer *t, const char *path, tlcl_loader *l, tlcl_tensor *table)
 {
     FILE *f = path[0] ? fopen(path, "rb") : NULL;
-    if (!f)
+    if (!tlcl_dist_min(f != NULL)) { /* every rank reads the file, or every rank computes */
+        if (f)
+            fclose(f);
         return 0;
+    }
     long long dims[2] = {0, 0};
     char magic[8];
     int rows = tlcl_loader_size(l), cols = t->p->model->top.cout, ok = 0;
@@ -145,6 +175,8 @@ static int load_features(trainer *t, const char *path, tlcl_loader *l, tlcl_tens
              tlcl_tensor_upload(t->p->eng, table, host) == TLCL_OK;
     fclose(f);
     free(host);
+    if (ok && !tlcl_dist_min(ok)) /* a rank that cannot read the file: every rank computes them together */
+        ok = 0;
     if (!ok && table->buf)
         tlcl_tensor_release(t->p->eng, table);
     return ok;
@@ -154,7 +186,7 @@ static int load_features(trainer *t, const char *path, tlcl_loader *l, tlcl_tens
  * only costs the next run the computation, so it is a note in the log. */
 static void save_features(trainer *t, const char *path, const tlcl_tensor *table)
 {
-    if (!path[0])
+    if (!path[0] || !tlcl_dist_is_root())
         return;
     size_t n = tlcl_tensor_count(table);
     float *host = malloc(n * sizeof *host);
@@ -308,10 +340,12 @@ static tlcl_status checkpoint_callback(trainer *t, const tlcl_logs *logs, int ba
         note(t, "%s: saved to %s (warning: the monitor %s is not logged)", when, path, key);
     }
     tlcl_plan_checkpoint_of(path, ckpt, sizeof ckpt);
+    snprintf(t->best_model, sizeof t->best_model, "%s", path);
+    if (!tlcl_dist_is_root()) /* rank 0 alone writes files */
+        return TLCL_OK;
     TLCL_TRY(tlcl_model_save(t->p->model, ckpt, t->p->class_names, t->p->classes, t->err, t->err_len));
     if (strcmp(ckpt, path) != 0) /* X.weights.h5: the Keras file beside the checkpoint */
         TLCL_TRY(tlcl_model_save_keras(t->p->model, path, t->err, t->err_len));
-    snprintf(t->best_model, sizeof t->best_model, "%s", path);
     return TLCL_OK;
 }
 
@@ -387,6 +421,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     tlcl_logs logs = {0};
     tlcl_run_stats st;
     TLCL_TRY(trainer_totals(t, &st));
+    TLCL_TRY(trainer_dist_average_state(t)); /* before validation and the saves read them */
     /* the training loop's own rate, loader included, validation excluded */
     double dt = now_s() - t->t_epoch;
     t->train_rate = dt > 0 ? (st.samples - t->st.seen) / dt : 0;
@@ -422,10 +457,13 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
  * promptly on a NaN) and at the epoch's end. */
 #define SYNC_SECONDS 1.0
 
+/* From this rank's counters alone: it runs when a second has passed, a
+ * moment that differs between MPI ranks, so it makes no collective call. */
 static tlcl_status progress_line(trainer *t, int nb, double t0, int done)
 {
     tlcl_run_stats st;
-    TLCL_TRY(trainer_totals(t, &st));
+    TLCL_TRY(local_totals(t, &st));
+    TLCL_TRY(nonfinite_error(t, &st));
     if (!t->p->progress)
         return TLCL_OK;
     double el = now_s() - t0, per = done > 0 ? el / done : 0; /* seconds per batch */
@@ -443,6 +481,7 @@ static tlcl_status batch_checkpoint(trainer *t)
     tlcl_logs logs = {0};
     tlcl_run_stats st;
     TLCL_TRY(trainer_totals(t, &st));
+    TLCL_TRY(trainer_dist_average_state(t));
     tlcl_logs_set(&logs, "loss", st.samples > 0 ? st.loss_sum / st.samples : 0);
     tlcl_logs_set(&logs, "accuracy", st.weight > 0 ? st.hits / st.weight : 0);
     if (t->p->train_metrics)
@@ -558,7 +597,13 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
         free(t.confusion_carry), free(t.confusion_total), tlcl_run_free(t.run);
         return trainer_fail(&t, TLCL_ERR_OOM, "%s", "out of host memory for the training confusion counts");
     }
-    s = trainer_resume(&t);
+    if (tlcl_dist_size() > 1) { /* the gradients of every rank summed before each update */
+        tlcl_reducer ranks = tlcl_dist_reducer();
+        tlcl_run_set_reducer(t.run, &ranks);
+    }
+    s = trainer_dist_check(&t);
+    if (s == TLCL_OK)
+        s = trainer_dist_resume(&t);
     if (s == TLCL_OK)
         s = run_phases(&t);
     tlcl_tensor_release(p->eng, &t.features_train);

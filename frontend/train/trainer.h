@@ -158,11 +158,23 @@ void tlcl_train_delete_backup(const tlcl_callbacks *cb);
 /* Runs the model over a loader through the run's inference pass and returns
  * probabilities [n, classes] (malloc'd) with the labels in loader order;
  * stats (may be NULL) receives the run's counters over the loader (the
- * loss is the run's, unweighted). features: a device table of the loader's
+ * loss is the run's, unweighted; its confusion is NULL: count it from the
+ * probabilities). Under MPI every rank runs its share of each batch and
+ * gets every row and the counters of every rank. features: a device table of the loader's
  * base features (NULL: images). */
 /* A loader's batch as the run layer's input (with its class weights, or
  * none); predict_loader.c. */
 tlcl_run_input tlcl_batch_input(const tlcl_batch *b, int with_weights);
+/* This MPI rank's contiguous share of a global batch (the whole batch with
+ * one rank; count 0 when the batch has fewer samples than ranks);
+ * sample_floats: floats per image; *first (may be NULL): the share's first
+ * sample in the batch (train_dist.c). */
+tlcl_run_input tlcl_batch_share(const tlcl_batch *b, int with_weights, size_t sample_floats, int *first);
+/* The counters of every MPI rank summed (a no-op with one rank): loss sum,
+ * samples, hits, weight, the first non-finite step of any rank, and the
+ * confusion counts into `confusion` ([classes^2], may be st->confusion),
+ * which st->confusion then points at. */
+tlcl_status tlcl_run_stats_sum(tlcl_run_stats *st, double *confusion, char *err, size_t err_len);
 tlcl_status tlcl_predict_loader(tlcl_run *r, tlcl_loader *l, const tlcl_tensor *features, float **probs,
                                 int **labels, int *n, tlcl_run_stats *stats, char *err, size_t err_len);
 

@@ -54,6 +54,13 @@ tlcl_status trainer_fail(trainer *t, tlcl_status s, const char *fmt, const char 
 /* A line for the console (stdout or stderr) and the run's log. */
 void trainer_say(trainer *t, FILE *console, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* train_dist.c: the trainer across MPI ranks (see there) */
+tlcl_status trainer_dist_check(trainer *t);
+tlcl_status trainer_dist_average_state(trainer *t);
+void trainer_dist_carry_on_root(trainer *t);
+tlcl_status trainer_dist_resume(trainer *t);
+tlcl_status trainer_dist_sum_table(trainer *t, tlcl_tensor *table);
+
 /* backup.c */
 tlcl_status trainer_backup_save(trainer *t);
 /* Restores the latest usable backup as p->resume asks (see tlcl_resume_mode). */

@@ -290,6 +290,7 @@ tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_a
     TLCL_TRY(ensure_batch_tensors(r, n, 1));
     profile_scope(r, "zero_grads", TLCL_PHASE_BWD, 4.0 * (double)r->m->params.total);
     TLCL_TRY(tlcl_params_zero_grads(r->e, &r->m->params));
+    r->m->first_sample = a->first_sample; /* the masks of this share of the global batch */
     TLCL_TRY(forward(r, b, 1, a->seed));
     /* reads logits and labels, writes dlogits, the per-sample losses and the counters */
     profile_scope(r, "loss", TLCL_PHASE_FWD, 4.0 * (2.0 * n * C + 3.0 * n + 1));
