@@ -40,13 +40,9 @@ static int find_device(const char *want, char *err, size_t len)
     return found;
 }
 
-void harness_init(harness *h, int need_device)
+/* Opens platform `want` (NULL or "": the default device); exits on failure. */
+static void open_platform(const char *want, tlcl_cl **cl, tlcl_engine **eng)
 {
-    memset(h, 0, sizeof *h);
-    h->rng = 0x9e3779b97f4a7c15ULL;
-    if (!need_device)
-        return;
-    const char *want = getenv("TLCL_TEST_PLATFORM");
     char err[4096] = "";
     tlcl_cl_options o = tlcl_cl_options_default();
     if (want && want[0]) {
@@ -56,17 +52,32 @@ void harness_init(harness *h, int need_device)
             exit(1);
         }
     }
-    if (tlcl_cl_init(&h->cl, &o, err, sizeof err) != TLCL_OK) {
+    if (tlcl_cl_init(cl, &o, err, sizeof err) != TLCL_OK) {
         fprintf(stderr, "FAIL: cannot open the OpenCL device: %s\n", err);
         exit(1);
     }
-    if (tlcl_engine_init(&h->eng, h->cl) != TLCL_OK) {
-        fprintf(stderr, "FAIL: %s\n", tlcl_cl_error(h->cl));
+    if (tlcl_engine_init(eng, *cl) != TLCL_OK) {
+        fprintf(stderr, "FAIL: %s\n", tlcl_cl_error(*cl));
         exit(1);
     }
+}
+
+void harness_init(harness *h, int need_device)
+{
+    memset(h, 0, sizeof *h);
+    h->rng = 0x9e3779b97f4a7c15ULL;
+    if (!need_device)
+        return;
+    open_platform(getenv("TLCL_TEST_PLATFORM"), &h->cl, &h->eng);
     h->device_name = tlcl_cl_device(h->cl)->name;
     printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
            getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
+}
+
+void harness_open_more(const char *platform, tlcl_cl **cl, tlcl_engine **eng)
+{
+    open_platform(platform, cl, eng);
+    printf("device: %s / %s\n", tlcl_cl_device(*cl)->platform_name, tlcl_cl_device(*cl)->name);
 }
 
 int harness_finish(harness *h)

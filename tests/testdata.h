@@ -24,6 +24,12 @@ int testdata_checkpoint(harness *h, const char *path, int size);
  * no dropout or stochastic depth; its name is "<name>-keras-fixture". */
 tlcl_arch testdata_keras_fixture_arch(const char *name);
 
+/* n images [n, size, size, 3] (0..255) of the tiny task of the whole-network
+ * tests and their labels: class k (of 2 or 4) has bit 0 = stripe
+ * orientation, bit 1 = dominant colour, random period, phase and noise
+ * drawn from h's generator. */
+void testdata_stripes(harness *h, float *imgs, int *labels, int n, int size, int classes);
+
 /* Runs `BINARY ARGS` (a shell line) in dir, stdout and stderr into out
  * (len bytes, cut there); the exit status, -1 when it did not exit. */
 int testdata_command(const char *binary, const char *dir, const char *args, char *out, size_t len);
