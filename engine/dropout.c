@@ -24,6 +24,9 @@ static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tens
     if (rate == 0.0f || n == 0) /* identity, as Keras with rate 0 */
         return out->buf == in->buf ? TLCL_OK : tlcl_tensor_copy(e, out, in);
     int group = per_sample && out->n > 0 ? (int)(n / (size_t)out->n) : 1;
+    /* this slice's first decision in the global batch: a sample, or its first element */
+    size_t per = out->n > 0 ? n / (size_t)out->n : 0;
+    uint32_t first = (uint32_t)((size_t)e->sample_offset * (per_sample ? 1 : per));
     int V = eng_channel_vector(e, group);
     if (n % (size_t)V != 0)
         V = 1;
@@ -33,9 +36,11 @@ static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tens
     cl_mem res = residual ? residual->buf : in->buf; /* bound either way; read only with has_residual */
     return TLCL_RUN(e->cl, TLCL_PROG(dropout), "", kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(res), TLCL_INT(residual != NULL), TLCL_INT(n / (size_t)V),
-                    TLCL_INT(group), TLCL_UINT(per_sample ? 1 : 0), TLCL_UINT(seed), TLCL_FLOAT(rate),
+                    TLCL_INT(group), TLCL_UINT(first), TLCL_UINT(per_sample ? 1 : 0), TLCL_UINT(seed), TLCL_FLOAT(rate),
                     TLCL_FLOAT(1.0f / (1.0f - rate)));
 }
+
+void tlcl_engine_set_sample_offset(tlcl_engine *e, int first_sample) { e->sample_offset = first_sample; }
 
 tlcl_status tlcl_dropout_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate, uint32_t seed)
 {

@@ -127,6 +127,10 @@ typedef struct tlcl_reducer {
  * (MirroredStrategy's default). The reducer is copied; its ctx must outlive
  * the engine's use of it. */
 void tlcl_engine_set_reducer(tlcl_engine *e, const tlcl_reducer *red);
+/* The first sample of the batches that follow within the global batch (a
+ * replica's slice starts there; 0 otherwise): dropout and stochastic-depth
+ * masks are keyed by the global sample, so they do not depend on the split. */
+void tlcl_engine_set_sample_offset(tlcl_engine *e, int first_sample);
 
 /* ---- GEMM ----------------------------------------------------------------
  * Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, offsets in
@@ -258,6 +262,7 @@ tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor
 
 /* Inverted dropout: keep with probability 1-rate, scale by 1/(1-rate). The
  * mask is a hash of (seed, element index), so backward needs only the seed.
+ * The index counts from the sample offset (tlcl_engine_set_sample_offset).
  * out may alias in. */
 tlcl_status tlcl_dropout_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in, float rate, uint32_t seed);
 tlcl_status tlcl_dropout_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout, float rate,

@@ -21,6 +21,7 @@ struct tlcl_engine {
     tlcl_tensor zeros;               /* eng_zeros's, from the pool */
     long bn_column_launches[2];      /* batchnorm.c's column kernels: [0] forward, [1] backward */
     size_t param_align;              /* the parameter store's minimum alignment in floats (params.c) */
+    int sample_offset;               /* dropout.c: the batch's first sample in the global batch */
     tlcl_reducer bn_reducer;         /* synchronised batch norm (.sum NULL: off), batchnorm.c */
 };
 

@@ -18,8 +18,9 @@
  *   held-out accuracy, and the replicas hold the same parameters;
  * - the drift check stops on a replica whose weights moved and names both
  *   replicas and the step, and wipes a rounding-sized difference.
- * No dropout or stochastic depth: their masks are keyed by the sample's
- * place in its replica's slice, not in the global batch. */
+ * With dropout and stochastic depth: their masks are keyed by the sample's
+ * place in the global batch (tlcl_step_args.sample_offset), so they are
+ * the single device's (without that offset: 0.30 of a tensor's scale off). */
 #include "harness.h"
 #include "run.h"
 #include "testdata.h"
@@ -29,11 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SIZE = 32, CLASSES = 4, BATCH = 16, EQ_STEPS = 10, FIT_STEPS = 60, EVAL = 128 };
+enum { SIZE = 32, CLASSES = 4, BATCH = 16, EQ_STEPS = 10, FIT_STEPS = 80, EVAL = 128 };
 
 static const tlcl_arch TINY = {
     .name = "tiny-mbconv", .family = TLCL_FAMILY_V2, .width = 1.0, .depth = 1.0, .default_size = SIZE,
-    .dropout = 0.0f, .drop_connect = 0.0f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
+    .dropout = 0.1f, .drop_connect = 0.2f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
     .stem_filters = 8, .top_filters = 16, .nstages = 2,
     .stages = {{3, 1, 4, 8, 8, 1, 0.25f, 0}, {3, 1, 4, 8, 8, 1, 0.25f, 0}},
     .padding = TLCL_PAD_TF_SAME, .preprocess = TLCL_PRE_IMAGENET};

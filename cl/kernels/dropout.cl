@@ -1,10 +1,12 @@
 /* dropout.cl — inverted dropout and stochastic depth as one kernel. The keep
- * decision of element i is a hash of (seed, i / group, stream): group = 1,
+ * decision of element i is a hash of (seed, first + i / group, stream): group = 1,
  * stream 0 drops single elements; group = elements per sample, stream 1
  * drops whole samples. Backward is the same kernel on dout: the mask is
  * re-derived from the seed, nothing is stored. With has_residual the
  * residual is added to the result (a residual block's drop path and add in
- * one pass).
+ * one pass). first numbers the tensor's first decision in the global batch
+ * (a data-parallel replica's slice starts there), so the masks do not
+ * depend on how a batch is split.
  * Instances per width V (common.cl): a work-item takes V elements, which
  * share one keep decision when group is a multiple of V (the host passes
  * V = 1 otherwise); nv counts V-vectors. */
@@ -12,12 +14,13 @@
 #define DROPOUT_APPLY(S, T, V)                                                                         \
     __kernel void dropout_apply_##V(__global float *out, __global const float *in,                    \
                                     __global const float *residual, int has_residual, int nv,          \
-                                    int group, uint stream, uint seed, float rate, float scale)        \
+                                    int group, uint first, uint stream, uint seed, float rate,         \
+                                    float scale)                                                       \
     {                                                                                                  \
         int i = get_global_id(0);                                                                      \
         if (i >= nv) return;                                                                           \
         /* uniform01 is in [0, 1), so P(u >= rate) = 1 - rate */                                     \
-        int keep = uniform01(seed, (uint)(i * (V) / group), stream) >= rate;                          \
+        int keep = uniform01(seed, first + (uint)(i * (V) / group), stream) >= rate;                  \
         T y = keep ? LOAD_##V(i, in) * scale : (T)(0.0f);                                              \
         if (has_residual)                                                                              \
             y += LOAD_##V(i, residual);                                                                \

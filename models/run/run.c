@@ -282,14 +282,25 @@ static void profile_scope(tlcl_run *r, const char *name, tlcl_cl_phase phase, do
     tlcl_cl_profile_scope(r->cl, name, phase, 0, bytes);
 }
 
+static tlcl_status masked_pass(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_args *a);
+
 tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_args *a)
 {
     if (!b->has_labels)
         return fail(r, TLCL_ERR_ARG, "run: a training step needs labels");
-    int n = b->count, C = r->m->classes;
-    TLCL_TRY(ensure_batch_tensors(r, n, 1));
+    TLCL_TRY(ensure_batch_tensors(r, b->count, 1));
     profile_scope(r, "zero_grads", TLCL_PHASE_BWD, 4.0 * (double)r->m->params.total);
     TLCL_TRY(tlcl_params_zero_grads(r->e, &r->m->params));
+    tlcl_engine_set_sample_offset(r->e, a->sample_offset);
+    tlcl_status s = masked_pass(r, b, a);
+    tlcl_engine_set_sample_offset(r->e, 0);
+    return s;
+}
+
+/* The training forward, loss, counters and backward of tlcl_run_gradients. */
+static tlcl_status masked_pass(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_args *a)
+{
+    int n = b->count, C = r->m->classes;
     TLCL_TRY(forward(r, b, 1, a->seed));
     /* reads logits and labels, writes dlogits, the per-sample losses and the counters */
     profile_scope(r, "loss", TLCL_PHASE_FWD, 4.0 * (2.0 * n * C + 3.0 * n + 1));

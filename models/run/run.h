@@ -71,6 +71,8 @@ typedef struct tlcl_step_args {
     long step;             /* the number reported when this step's loss is not finite */
     int global_count;      /* samples of the global batch over all replicas (the loss's
                             * divisor); 0: this batch's own count (one replica) */
+    int sample_offset;     /* this batch's first sample in the global batch: dropout and
+                            * stochastic-depth masks are keyed by the global sample */
 } tlcl_step_args;
 
 /* Zero-grad, training forward, loss (sample weights), backward; the loss and

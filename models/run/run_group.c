@@ -426,6 +426,7 @@ tlcl_status tlcl_group_step(tlcl_group *g, const tlcl_run_input *in, const tlcl_
         jobs[r].features = !features ? NULL : r == 0 ? features : &g->mirror[r];
         if (!a->global_count)
             jobs[r].a.global_count = in->count;
+        jobs[r].a.sample_offset = a->sample_offset + off;
         off += counts[r];
     }
     TLCL_TRY(run_jobs(g, jobs, active));
