@@ -63,14 +63,9 @@ static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tenso
 {
     tlcl_train_plan *p = t->p;
     tlcl_run_input in = tlcl_batch_input(b, 1);
-    tlcl_run_batch *rb;
     tlcl_step_args a = {.lr = lr, .seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u, .step = t->st.step};
-    tlcl_status s = tlcl_run_load(t->run, &in, features, &rb);
-    if (s == TLCL_OK)
-        s = tlcl_run_step(t->run, rb, &p->optimizer, &a);
+    tlcl_status s = trainer_step(t, &in, features, &a);
     t->st.step++;
-    if (s != TLCL_OK)
-        snprintf(t->err, t->err_len, "%s", tlcl_run_error(t->run));
     return s;
 }
 
@@ -80,9 +75,7 @@ static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tenso
  * device skipped that update and every later one. */
 tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st)
 {
-    tlcl_status s = tlcl_run_sync(t->run, st);
-    if (s != TLCL_OK)
-        return trainer_fail(t, s, "%s", tlcl_run_error(t->run));
+    TLCL_TRY(trainer_counters(t, st));
     st->loss_sum += t->st.loss_sum, st->samples += t->st.seen;
     st->hits += t->st.acc_hit, st->weight += t->st.acc_w;
     if (t->confusion_total) {
@@ -411,7 +404,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->st.batch = 0;
     t->st.loss_sum = t->st.seen = t->st.acc_hit = t->st.acc_w = 0;
     memset(t->confusion_carry, 0, (size_t)t->p->classes * (size_t)t->p->classes * sizeof *t->confusion_carry);
-    TLCL_TRY(tlcl_run_reset(t->run));
+    TLCL_TRY(trainer_counters_reset(t));
     return trainer_backup_save(t);
 }
 
@@ -463,7 +456,7 @@ static tlcl_status run_epoch(trainer *t)
     float lr = current_lr(t, p->optimizer.iterations);
     double t0 = now_s(), last_sync = t0;
     t->t_epoch = t0;
-    TLCL_TRY(tlcl_run_reset(t->run));
+    TLCL_TRY(trainer_counters_reset(t));
     tlcl_loader_start(p->train, t->st.epoch + 1000 * t->st.phase, t->st.batch);
     for (const tlcl_batch *b; (b = tlcl_loader_next(p->train));) {
         lr = current_lr(t, p->optimizer.iterations);
@@ -521,6 +514,7 @@ static tlcl_status run_phases(trainer *t)
     int resumed = t->st.epoch > 0 || t->st.batch > 0, last_epochs = 0, stopped = 0;
     for (; t->st.phase < p->nphases; t->st.phase++, t->st.epoch = 0, t->st.batch = 0, resumed = 0) {
         TLCL_TRY(phase_begin(t, !resumed));
+        TLCL_TRY(trainer_group_phase(t));
         while (t->st.epoch < p->phases[t->st.phase].epochs && !t->st.es_stop)
             TLCL_TRY(run_epoch(t));
         last_epochs = t->st.epoch, stopped = t->st.es_stop;
@@ -558,9 +552,12 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
         free(t.confusion_carry), free(t.confusion_total), tlcl_run_free(t.run);
         return trainer_fail(&t, TLCL_ERR_OOM, "%s", "out of host memory for the training confusion counts");
     }
-    s = trainer_resume(&t);
+    s = trainer_group_open(&t);
+    if (s == TLCL_OK)
+        s = trainer_resume(&t);
     if (s == TLCL_OK)
         s = run_phases(&t);
+    trainer_group_close(&t);
     tlcl_tensor_release(p->eng, &t.features_train);
     tlcl_tensor_release(p->eng, &t.features_val);
     tlcl_run_free(t.run);

@@ -31,6 +31,8 @@ typedef struct trainer {
     tlcl_history *h;
     run_state st;
     tlcl_run *run;                        /* the step, the inference pass and their counters */
+    tlcl_group *group;                    /* several devices (replicas.c); NULL: run alone */
+    tlcl_run *replica_runs[TLCL_GROUP_MAX]; /* [0] is run */
     tlcl_tensor features_train, features_val; /* cached base features [n, C] on the device */
     float *best_weights;                  /* early stopping's snapshot */
     char *err;
@@ -53,6 +55,16 @@ tlcl_status trainer_totals(trainer *t, tlcl_run_stats *st);
 tlcl_status trainer_fail(trainer *t, tlcl_status s, const char *fmt, const char *detail);
 /* A line for the console (stdout or stderr) and the run's log. */
 void trainer_say(trainer *t, FILE *console, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* replicas.c: the training step and its counters on one device or on a
+ * group of replicas (p->replicas) */
+tlcl_status trainer_group_open(trainer *t);
+void trainer_group_close(trainer *t);
+tlcl_status trainer_step(trainer *t, const tlcl_run_input *in, const tlcl_tensor *features, const tlcl_step_args *a);
+tlcl_status trainer_counters(trainer *t, tlcl_run_stats *st);
+tlcl_status trainer_counters_reset(trainer *t);
+/* A phase's start: the replicas take replica 0's trainable flags, parameters and moments. */
+tlcl_status trainer_group_phase(trainer *t);
 
 /* backup.c */
 tlcl_status trainer_backup_save(trainer *t);
