@@ -3,10 +3,12 @@
  * context (the second on $TLCL_TEST_SECOND_PLATFORM's device, else the same
  * platform's), against one device given the same global batches.
  *
- * - synchronised batch norm: 10 Adam steps (global batches of 16, then 5
- *   and 1: uneven slices and an idle replica) give the single device's
- *   weights and moving statistics within 1e-4 of each tensor's scale, and
- *   the same summed loss; the same steps with per-replica statistics do not
+ * - synchronised batch norm: 10 steps (global batches of 16, then 5 and 1:
+ *   uneven slices and an idle replica) give the single device's weights and
+ *   moving statistics within 1e-4 of each tensor's scale, and the same
+ *   summed loss, with equal slices, 3:1 shares (12 + 4) and shares by
+ *   measured speed (PoCL next to Rusticl: PoCL takes more); the same steps
+ *   with per-replica statistics do not
  *   (the control that shows the comparison can fail). SGD with momentum:
  *   Adam divides each gradient by its own running magnitude, so the
  *   rounding noise of gradients that are zero in exact arithmetic (the beta
@@ -160,11 +162,18 @@ static trained train(harness *h, replica *r, tlcl_group *g, int steps, int (*siz
 
 typedef struct devices {
     tlcl_engine *e[2];
+    int second_is_slower; /* Rusticl/llvmpipe next to PoCL (a several times slower device) */
 } devices;
 
 /* Two fresh replicas (replica 1 with other initial weights: the group
  * copies replica 0's) in a group. */
-static tlcl_group *group_open(harness *h, const devices *d, replica *r, int sync_bn, int check_every)
+typedef struct split {
+    const char *name;
+    double shares[2];  /* {0, 0}: equal */
+    int balance_steps; /* measured */
+} split;
+
+static tlcl_group *group_open(harness *h, const devices *d, replica *r, int sync_bn, int check_every, const split *sp)
 {
     char err[512];
     tlcl_group *g = NULL;
@@ -172,6 +181,10 @@ static tlcl_group *group_open(harness *h, const devices *d, replica *r, int sync
         return NULL;
     tlcl_run *runs[2] = {r[0].run, r[1].run};
     tlcl_group_options o = {.sync_batchnorm = sync_bn, .check_every = check_every};
+    if (sp && sp->shares[0] > 0)
+        o.shares = sp->shares;
+    if (sp)
+        o.balance_steps = sp->balance_steps;
     if (tlcl_group_create(&g, runs, 2, &o, err, sizeof err) != TLCL_OK)
         harness_fail(h, "group: %s", err);
     return g;
@@ -193,27 +206,43 @@ static void expect_same_replicas(harness *h, replica *r, const char *what)
     free(a), free(b);
 }
 
-/* Synchronised batch norm: the single device's result; per-replica
- * statistics: not. */
+/* Synchronised batch norm: the single device's result whatever the split
+ * (equal, 3:1, measured); per-replica statistics: not. */
 static void test_equality(harness *h, const devices *d)
 {
+    static const split splits[] = {{"equal", {0, 0}, 0}, {"3:1", {3, 1}, 0}, {"measured", {0, 0}, EQ_STEPS}};
     replica one, r[2];
     if (replica_open(h, &one, d->e[0], 42))
         return;
     trained ref = train(h, &one, NULL, EQ_STEPS, eq_batch, TLCL_OPT_SGD);
-    for (int sync = 1; sync >= 0 && ref.values; sync--) {
-        tlcl_group *g = group_open(h, d, r, sync, 3);
+    for (int k = 0; k <= 3 && ref.values; k++) {
+        int sync = k < 3;
+        const split *sp = sync ? &splits[k] : NULL;
+        tlcl_group *g = group_open(h, d, r, sync, 3, sp);
         trained got = g ? train(h, &r[0], g, EQ_STEPS, eq_batch, TLCL_OPT_SGD) : (trained){0};
         if (got.values) {
             const char *name;
+            char line[512];
             double w = worst_tensor(&one.m.params, got.values, ref.values, &name);
             double dl = fabs(got.loss_sum - ref.loss_sum) / fabs(ref.loss_sum);
-            printf("     %s batch norm: worst tensor %s off by %.3g of its scale, summed loss off by %.3g\n",
-                   sync ? "synchronised" : "per-replica", name, w, dl);
+            tlcl_group_describe(g, BATCH, line, sizeof line);
+            printf("     %s batch norm%s%s: worst tensor %s off by %.3g of its scale, summed loss off by %.3g\n"
+                   "     %s\n", sync ? "synchronised" : "per-replica", sp ? ", split " : "", sp ? sp->name : "",
+                   name, w, dl, line);
             if (sync) {
-                harness_expectf(h, w <= 1e-4, "sync BN: 2 replicas = 1 device after %d steps (weights and moving "
-                                "statistics within 1e-4: %.3g, '%s')", EQ_STEPS, w, name);
-                harness_expectf(h, dl <= 1e-4, "sync BN: summed training loss of the replicas = 1 device's (%.3g)", dl);
+                harness_expectf(h, w <= 1e-4, "sync BN, %s split: 2 replicas = 1 device after %d steps (weights and "
+                                "moving statistics within 1e-4: %.3g, '%s')", sp->name, EQ_STEPS, w, name);
+                harness_expectf(h, dl <= 1e-4, "sync BN, %s split: summed training loss of the replicas = 1 device's "
+                                "(%.3g)", sp->name, dl);
+                if (sp->shares[0] > 0)
+                    harness_expectf(h, strstr(line, ": 12 of 16 samples, device 1 (") && strstr(line, "): 4") != NULL,
+                                    "3:1 shares split 16 samples 12 + 4 (%s)", line);
+                if (sp->balance_steps && d->second_is_slower) {
+                    int counts[2];
+                    tlcl_group_split(g, BATCH, counts);
+                    harness_expectf(h, counts[0] > counts[1], "measured split: PoCL takes more than Rusticl/llvmpipe "
+                                    "(%d of %d)", counts[0], BATCH);
+                }
             } else {
                 harness_expectf(h, w > 1e-3, "per-replica BN differs from 1 device (%.3g): the comparison can fail", w);
             }
@@ -234,7 +263,7 @@ static void test_accuracy(harness *h, const devices *d)
         return;
     trained ref = train(h, &one, NULL, FIT_STEPS, NULL, TLCL_OPT_ADAM);
     replica_close(&one);
-    tlcl_group *g = group_open(h, d, r, 0, 0);
+    tlcl_group *g = group_open(h, d, r, 0, 0, NULL);
     trained got = g ? train(h, &r[0], g, FIT_STEPS, NULL, TLCL_OPT_ADAM) : (trained){0};
     printf("     held-out accuracy after %d steps: 1 device %.3f, 2 replicas %.3f\n", FIT_STEPS, ref.accuracy,
            got.accuracy);
@@ -263,7 +292,7 @@ static int nudge(harness *h, replica *r, float delta)
 static void test_drift_check(harness *h, const devices *d)
 {
     replica r[2];
-    tlcl_group *g = group_open(h, d, r, 0, 2);
+    tlcl_group *g = group_open(h, d, r, 0, 2, NULL);
     if (!g)
         return;
     trained t = train(h, &r[0], g, 1, NULL, TLCL_OPT_ADAM);
@@ -297,6 +326,7 @@ int main(void)
     tlcl_cl *cl2;
     const char *second = getenv("TLCL_TEST_SECOND_PLATFORM");
     harness_open_more(second && second[0] ? second : NULL, &cl2, &d.e[1]);
+    d.second_is_slower = second && strstr(second, "rusticl") && !strstr(tlcl_cl_device(h.cl)->platform_name, "rusticl");
     /* one parameter layout on both devices (their alignments may differ) */
     size_t a0 = tlcl_cl_device(h.cl)->mem_base_addr_align_bytes, a1 = tlcl_cl_device(cl2)->mem_base_addr_align_bytes;
     for (int r = 0; r < 2; r++)

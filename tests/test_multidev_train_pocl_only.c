@@ -106,6 +106,8 @@ int main(void)
         return harness_finish(&h);
     harness_expect(&h, strstr(out, "replicas: 2; replica 0: ") && strstr(out, "; replica 1: "),
                    "the console names both replicas");
+    harness_expect(&h, strstr(out, "\ndevice 0 (") && strstr(out, " of 27 samples, device 1 ("),
+                   "the console prints the measured split of the batch");
     const char *keys[] = {"loss", "val_loss"};
     for (int k = 0; k < 2; k++) {
         double a[EPOCHS], b[EPOCHS];

@@ -71,9 +71,10 @@ const cfg_key cfg_keys[] = {
      .count_offset = OFF(train.config.devices_count), .lo = 0, .hi = 1023, .def = "[]",
      .doc = "Data parallelism in one process (MirroredStrategy): one model replica per listed device index\n"
             "(`tlcl devices`; any vendors, a device may be listed twice), e.g. [0, 1]. Each global batch\n"
-            "of batch_size images is split into equal contiguous slices, one per replica, the gradients\n"
-            "are summed and every replica applies the same update. [] or one index: that device alone\n"
-            "(then device is ignored); `--devices 0,1` sets it."},
+            "of batch_size images is split into contiguous slices, one per replica, in proportion to\n"
+            "each device's measured speed (timed from the first step, refined over the first epoch,\n"
+            "printed); the gradients are summed and every replica applies the same update. [] or one\n"
+            "index: that device alone (then device is ignored); `--devices 0,1` sets it."},
     BOOL("train.config.sync_batchnorm", train.config.sync_batchnorm, "false",
          "With several devices: batch norm in training mode normalises with the statistics of the\n"
          "global batch (per-channel sums across the replicas, forward and backward), so N replicas\n"

@@ -89,7 +89,10 @@ tlcl_status trainer_group_open(trainer *t)
         return trainer_fail(t, TLCL_ERR_ARG, "%s", "train.config.devices: at most 16 devices");
     for (int i = 0; i < p->nreplicas; i++)
         TLCL_TRY(tlcl_run_create(&t->replica_runs[i + 1], p->replicas[i], &p->loss, t->err, t->err_len));
-    tlcl_group_options o = {.sync_batchnorm = p->sync_batchnorm};
+    /* shares by measured speed: timed from the first step, refined over the first epoch */
+    long first_epoch = tlcl_loader_batches(p->train);
+    tlcl_group_options o = {.sync_batchnorm = p->sync_batchnorm, .balance_steps = (int)(first_epoch > 1 ? first_epoch : 1)};
+    t->balance_steps = o.balance_steps;
     return tlcl_group_create(&t->group, t->replica_runs, p->nreplicas + 1, &o, t->err, t->err_len);
 }
 
@@ -103,6 +106,21 @@ void trainer_group_close(trainer *t)
     }
 }
 
+/* The split of the global batch: after the first step's timing and once
+ * the first epoch refined it (when it changed). */
+static void say_split(trainer *t, int count)
+{
+    char line[2048];
+    t->group_steps++;
+    if (t->group_steps != 1 && t->group_steps != t->balance_steps)
+        return;
+    if (tlcl_group_describe(t->group, count, line, sizeof line)) {
+        if (t->p->progress)
+            fprintf(stderr, "\r\033[K");
+        trainer_say(t, stdout, "%s", line);
+    }
+}
+
 tlcl_status trainer_step(trainer *t, const tlcl_run_input *in, const tlcl_tensor *features, const tlcl_step_args *a)
 {
     tlcl_run_batch *rb;
@@ -110,6 +128,8 @@ tlcl_status trainer_step(trainer *t, const tlcl_run_input *in, const tlcl_tensor
     if (t->group) {
         if ((s = tlcl_group_step(t->group, in, features, &t->p->optimizer, a)) != TLCL_OK)
             snprintf(t->err, t->err_len, "%s", tlcl_group_error(t->group));
+        else
+            say_split(t, in->count);
         return s;
     }
     s = tlcl_run_load(t->run, in, features, &rb);

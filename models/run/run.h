@@ -146,6 +146,10 @@ typedef struct tlcl_group_options {
     int sync_batchnorm;          /* per-channel statistics of the global batch (tlcl_engine_set_reducer) */
     int check_every;             /* steps between parameter comparisons; 0: TLCL_GROUP_CHECK_EVERY, <0: never */
     const tlcl_reducer *outer;   /* called once per local sum by one thread, after it (MPI); NULL: none */
+    const double *shares;        /* [n] fixed relative shares of a global batch (NULL: equal, or measured) */
+    int balance_steps;           /* > 0: each replica's share follows its measured speed (samples per second
+                                  * of its own work, waits excluded), refined over the first balance_steps
+                                  * steps, then kept */
 } tlcl_group_options;
 
 /* runs[0..n) (borrowed; runs[0] is the one the caller also uses for
@@ -159,9 +163,15 @@ int tlcl_group_size(const tlcl_group *g);
 /* The message of the last failed group call. */
 const char *tlcl_group_error(const tlcl_group *g);
 /* Each replica's slice of a global batch of `count` samples: contiguous,
- * in replica order; every replica gets one when count >= replicas (else the
- * first `count` do). */
+ * in replica order, in proportion to the shares (largest remainders);
+ * every replica gets one when count >= replicas (else the first `count`
+ * do). The global batch, and so the result with synchronised batch norm,
+ * does not depend on the split. */
 void tlcl_group_split(const tlcl_group *g, int count, int *counts);
+/* "device 0 (PLATFORM / DEVICE): 11 of 16 samples, device 1 (...): 5" for a
+ * global batch of `count`; returns 1 once after the shares changed (then
+ * worth printing), else 0. */
+int tlcl_group_describe(tlcl_group *g, int count, char *buf, size_t len);
 
 /* One data-parallel step of the global batch `in` (features: replica 0's
  * feature table, mirrored to the others on first use). a->global_count 0

@@ -15,6 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 typedef struct group_reducer {
     pthread_mutex_t mu;
@@ -29,6 +37,7 @@ typedef struct group_reducer {
     tlcl_reducer outer;              /* .sum NULL: none */
     int failed;
     char why[1024];
+    double waited[TLCL_GROUP_MAX];   /* seconds each replica spent waiting for the others this step */
 } group_reducer;
 
 struct tlcl_group {
@@ -37,6 +46,9 @@ struct tlcl_group {
     tlcl_group_options o;
     group_reducer red;
     long steps, last_step;           /* steps taken; the caller's number of the last one */
+    double share[TLCL_GROUP_MAX];    /* relative shares of a global batch (sum 1) */
+    double speed[TLCL_GROUP_MAX];    /* measured samples per second of each replica's own work (0: none yet) */
+    int shares_changed;              /* since the last tlcl_group_describe */
     float *host[2];                  /* [params.total]: replica 0's and another's values */
     double *confusion;               /* [classes^2]: the summed counters */
     tlcl_tensor mirror[TLCL_GROUP_MAX]; /* replica r's copy of replica 0's feature table */
@@ -106,8 +118,10 @@ static tlcl_status reducer_sum(void *ctx, int replica, float *buf, size_t n, cha
             red->generation++;
             pthread_cond_broadcast(&red->done);
         }
+        double t0 = now_s();
         while (red->generation == gen && !red->failed)
             pthread_cond_wait(&red->done, &red->mu);
+        red->waited[replica] += now_s() - t0;
     }
     tlcl_status s = red->failed ? TLCL_ERR_CL : TLCL_OK;
     if (s != TLCL_OK)
@@ -207,6 +221,13 @@ tlcl_status tlcl_group_create(tlcl_group **out, tlcl_run *const *runs, int n, co
     pthread_cond_init(&g->red.done, NULL);
     if (o && o->outer)
         g->red.outer = *o->outer;
+    double sum = 0;
+    for (int r = 0; r < n; r++)
+        sum += g->o.shares && g->o.shares[r] > 0 ? g->o.shares[r] : 1.0;
+    for (int r = 0; r < n; r++)
+        g->share[r] = (g->o.shares && g->o.shares[r] > 0 ? g->o.shares[r] : 1.0) / sum;
+    g->o.shares = NULL;
+    g->shares_changed = 1;
     group_connect(g, 1);
     tlcl_status s = tlcl_group_broadcast(g);
     if (s != TLCL_OK) {
@@ -305,13 +326,72 @@ static tlcl_status mirror_features(tlcl_group *g, const tlcl_tensor *f)
 
 void tlcl_group_split(const tlcl_group *g, int count, int *counts)
 {
+    double frac[TLCL_GROUP_MAX];
+    int given = 0, n = g->n;
+    if (count < n) { /* one each to the first `count` */
+        for (int r = 0; r < n; r++)
+            counts[r] = r < count;
+        return;
+    }
+    for (int r = 0; r < n; r++) { /* one each, the rest by share */
+        double want = g->share[r] * (count - n);
+        counts[r] = 1 + (int)floor(want);
+        frac[r] = want - floor(want);
+        given += counts[r];
+    }
+    for (; given < count; given++) { /* largest remainders, the lower replica first on a tie */
+        int best = 0;
+        for (int r = 1; r < n; r++)
+            if (frac[r] > frac[best])
+                best = r;
+        counts[best]++, frac[best] = -1;
+    }
+}
+
+int tlcl_group_describe(tlcl_group *g, int count, char *buf, size_t len)
+{
+    int counts[TLCL_GROUP_MAX], off = 0;
+    tlcl_group_split(g, count, counts);
+    for (int r = 0; r < g->n && off >= 0 && (size_t)off < len; r++) {
+        const tlcl_device_info *d = tlcl_cl_device(cl_of(g, r));
+        off += snprintf(buf + off, len - (size_t)off, r ? ", device %d (%s / %s): %d" : "device %d (%s / %s): %d of %d samples",
+                        r, d->platform_name, d->name, counts[r], count);
+    }
+    int changed = g->shares_changed;
+    g->shares_changed = 0;
+    return changed;
+}
+
+/* Balancing: each replica's speed from this step (its own work: the step's
+ * time less its waits for the others), averaged over the steps so far,
+ * and the shares in proportion. */
+static void balance(tlcl_group *g, const int *counts, const double *busy, int active)
+{
+    if (g->o.balance_steps <= 0 || g->steps >= g->o.balance_steps || active < g->n)
+        return;
+    double total = 0;
+    for (int r = 0; r < g->n; r++) {
+        double v = busy[r] > 0 ? counts[r] / busy[r] : 0;
+        g->speed[r] = g->speed[r] > 0 ? g->speed[r] + (v - g->speed[r]) / (double)(g->steps + 1) : v;
+        total += g->speed[r];
+    }
+    if (!(total > 0))
+        return;
+    int before[TLCL_GROUP_MAX], after[TLCL_GROUP_MAX], sum = 0;
     for (int r = 0; r < g->n; r++)
-        counts[r] = count / g->n + (r < count % g->n);
+        sum += counts[r];
+    tlcl_group_split(g, sum, before);
+    for (int r = 0; r < g->n; r++)
+        g->share[r] = g->speed[r] / total;
+    tlcl_group_split(g, sum, after);
+    if (memcmp(before, after, (size_t)g->n * sizeof *before) != 0)
+        g->shares_changed = 1;
 }
 
 typedef struct replica_job {
     tlcl_group *g;
     int r;
+    double busy;                     /* seconds of its own work (waits for the others excluded) */
     tlcl_run_input in;
     const tlcl_tensor *features;
     tlcl_optimizer opt;
@@ -366,6 +446,7 @@ static void *replica_step(void *arg)
     tlcl_group *g = j->g;
     tlcl_run *run = g->runs[j->r];
     tlcl_run_batch *b;
+    double t0 = now_s();
     j->s = tlcl_run_load(run, &j->in, j->features, &b);
     if (j->s == TLCL_OK)
         j->s = tlcl_run_step(run, b, &j->opt, &j->a);
@@ -373,6 +454,7 @@ static void *replica_step(void *arg)
         j->s = average_state(g, j->r);
     if (j->s != TLCL_OK)
         reducer_abort(&g->red, j->r, device_of(g, j->r), tlcl_run_error(run));
+    j->busy = now_s() - t0; /* its waits are subtracted once every replica is done */
     return NULL;
 }
 
@@ -394,6 +476,7 @@ static tlcl_status run_jobs(tlcl_group *g, replica_job *jobs, int active)
     pthread_t th[TLCL_GROUP_MAX];
     int started[TLCL_GROUP_MAX] = {0};
     g->red.active = active, g->red.failed = 0, g->red.arrived = 0;
+    memset(g->red.waited, 0, sizeof g->red.waited);
     for (int r = 1; r < active; r++)
         if (pthread_create(&th[r], NULL, replica_step, &jobs[r]) == 0)
             started[r] = 1;
@@ -431,6 +514,10 @@ tlcl_status tlcl_group_step(tlcl_group *g, const tlcl_run_input *in, const tlcl_
     }
     TLCL_TRY(run_jobs(g, jobs, active));
     opt->iterations = jobs[0].opt.iterations;
+    double busy[TLCL_GROUP_MAX] = {0};
+    for (int r = 0; r < active; r++)
+        busy[r] = jobs[r].busy - g->red.waited[r];
+    balance(g, counts, busy, active);
     /* a batch smaller than the group: the idle replicas take replica 0's state */
     TLCL_TRY(copy_state(g, active));
     g->last_step = a->step;
