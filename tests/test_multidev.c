@@ -34,12 +34,7 @@
 
 enum { SIZE = 32, CLASSES = 4, BATCH = 16, EQ_STEPS = 10, FIT_STEPS = 80, EVAL = 128 };
 
-static const tlcl_arch TINY = {
-    .name = "tiny-mbconv", .family = TLCL_FAMILY_V2, .width = 1.0, .depth = 1.0, .default_size = SIZE,
-    .dropout = 0.1f, .drop_connect = 0.2f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
-    .stem_filters = 8, .top_filters = 16, .nstages = 2,
-    .stages = {{3, 1, 4, 8, 8, 1, 0.25f, 0}, {3, 1, 4, 8, 8, 1, 0.25f, 0}},
-    .padding = TLCL_PAD_TF_SAME, .preprocess = TLCL_PRE_IMAGENET};
+static const tlcl_arch *const TINY = &testdata_tiny_arch; /* SIZE px */
 
 typedef struct replica {
     tlcl_model m;
@@ -49,7 +44,7 @@ typedef struct replica {
 static int replica_open(harness *h, replica *r, tlcl_engine *e, uint32_t seed)
 {
     tlcl_model_options o = tlcl_model_options_default();
-    o.custom = &TINY;
+    o.custom = TINY;
     o.classes = CLASSES;
     char err[512];
     tlcl_loss_spec loss = tlcl_loss_spec_default();

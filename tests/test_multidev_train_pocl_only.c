@@ -21,9 +21,7 @@ enum { PER_CLASS = 12, EPOCHS = 2 };
 
 static void write_config(const char *dir, const char *data, int sync_bn)
 {
-    char path[1300];
-    snprintf(path, sizeof path, "%s/run.yaml", dir);
-    FILE *f = fopen(path, "w");
+    FILE *f = testdata_config_file(dir);
     if (!f)
         return;
     fprintf(f,

@@ -16,12 +16,7 @@
 
 enum { SIZE = 32, CLASSES = 4, BATCH = 16, STEPS = 80, EVAL = 128 };
 
-static const tlcl_arch TINY = {
-    .name = "tiny-mbconv", .family = TLCL_FAMILY_V2, .width = 1.0, .depth = 1.0, .default_size = SIZE,
-    .dropout = 0.1f, .drop_connect = 0.2f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
-    .stem_filters = 8, .top_filters = 16, .nstages = 2,
-    .stages = {{3, 1, 4, 8, 8, 1, 0.25f, 0}, {3, 1, 4, 8, 8, 1, 0.25f, 0}},
-    .padding = TLCL_PAD_TF_SAME, .preprocess = TLCL_PRE_IMAGENET};
+static const tlcl_arch *const TINY = &testdata_tiny_arch; /* SIZE px */
 
 static void make_batch(harness *h, float *imgs, int *labels, int n)
 {
@@ -67,7 +62,7 @@ static run_result train(harness *h, uint64_t data_seed)
     h->rng = data_seed;
     tlcl_model m;
     tlcl_model_options o = tlcl_model_options_default();
-    o.custom = &TINY;
+    o.custom = TINY;
     o.classes = CLASSES;
     char err[512];
     tlcl_run *run = NULL;

@@ -117,3 +117,17 @@ void testdata_stripes(harness *h, float *imgs, int *labels, int n, int size, int
         stripes_image(h, imgs + (size_t)i * size * size * 3, size, labels[i]);
     }
 }
+
+const tlcl_arch testdata_tiny_arch = {
+    .name = "tiny-mbconv", .family = TLCL_FAMILY_V2, .width = 1.0, .depth = 1.0, .default_size = 32,
+    .dropout = 0.1f, .drop_connect = 0.2f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
+    .stem_filters = 8, .top_filters = 16, .nstages = 2,
+    .stages = {{3, 1, 4, 8, 8, 1, 0.25f, 0}, {3, 1, 4, 8, 8, 1, 0.25f, 0}},
+    .padding = TLCL_PAD_TF_SAME, .preprocess = TLCL_PRE_IMAGENET};
+
+FILE *testdata_config_file(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.yaml", dir);
+    return fopen(path, "w");
+}

@@ -399,6 +399,23 @@ typedef struct replica_job {
     tlcl_status s;
 } replica_job;
 
+/* The is_state entries of the parameters, one after another, from the
+ * device into h (or back with to_device). */
+static tlcl_status state_copy(tlcl_cl *cl, const tlcl_params *p, float *h, int to_device)
+{
+    size_t at = 0;
+    for (int i = 0; i < p->count; i++) {
+        const tlcl_param_entry *e = &p->entries[i];
+        if (!e->is_state)
+            continue;
+        size_t off = e->offset * sizeof(float), bytes = e->count * sizeof(float);
+        TLCL_TRY(to_device ? tlcl_cl_write(cl, p->values, off, bytes, h + at, "moving statistics")
+                           : tlcl_cl_read(cl, p->values, off, bytes, h + at, "moving statistics"));
+        at += e->count;
+    }
+    return TLCL_OK;
+}
+
 /* The moving statistics (the is_state entries) averaged across the
  * replicas, through the reducer: their sum and the count of replicas. */
 static tlcl_status average_state(tlcl_group *g, int r)
@@ -413,29 +430,15 @@ static tlcl_status average_state(tlcl_group *g, int r)
     float *h = malloc((n + 1) * sizeof *h);
     if (!h)
         return tlcl_cl_fail(cl, TLCL_ERR_OOM, "out of host memory averaging the moving statistics");
-    tlcl_status s = TLCL_OK;
-    size_t at = 0;
-    for (int i = 0; i < m->params.count && s == TLCL_OK; i++) {
-        const tlcl_param_entry *e = &m->params.entries[i];
-        if (e->is_state)
-            s = tlcl_cl_read(cl, m->params.values, e->offset * sizeof(float), e->count * sizeof(float), h + at,
-                             "moving statistics");
-        at += e->is_state ? e->count : 0;
-    }
+    tlcl_status s = state_copy(cl, &m->params, h, 0);
     h[n] = 1.0f; /* the sum counts the replicas, the other processes' too */
     char err[1024] = "";
     if (s == TLCL_OK && (s = reducer_sum(&g->red, r, h, n + 1, err, sizeof err)) != TLCL_OK)
         s = tlcl_cl_fail(cl, s, "%s", err);
     for (size_t i = 0; i < n && s == TLCL_OK; i++)
         h[i] /= h[n];
-    at = 0;
-    for (int i = 0; i < m->params.count && s == TLCL_OK; i++) {
-        const tlcl_param_entry *e = &m->params.entries[i];
-        if (e->is_state)
-            s = tlcl_cl_write(cl, m->params.values, e->offset * sizeof(float), e->count * sizeof(float), h + at,
-                              "moving statistics");
-        at += e->is_state ? e->count : 0;
-    }
+    if (s == TLCL_OK)
+        s = state_copy(cl, &m->params, h, 1);
     free(h);
     return s;
 }
