@@ -28,6 +28,7 @@
 #include "testdata.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,8 @@ static float evaluate(harness *h, tlcl_run *run)
 
 /* Trains `steps` steps on one device (g NULL: r[0]) or through the group;
  * the same data seed gives the same global batches either way. */
-static trained train(harness *h, replica *r, tlcl_group *g, int steps, int (*size_of)(int), tlcl_opt_type type)
+static trained train(harness *h, replica *r, tlcl_group *g, int steps, int (*size_of)(int), tlcl_opt_type type,
+                     int processes)
 {
     trained t = {0};
     static float imgs[BATCH * SIZE * SIZE * 3];
@@ -139,7 +141,8 @@ static trained train(harness *h, replica *r, tlcl_group *g, int steps, int (*siz
         int n = size_of ? size_of(step) : BATCH;
         testdata_stripes(h, imgs, labels, n, SIZE, CLASSES);
         tlcl_run_input in = {.images = imgs, .labels = labels, .count = n};
-        tlcl_step_args a = {.lr = 0.01f, .seed = (uint32_t)step + 1, .step = step};
+        /* processes > 1: the global batch spans that many identical processes */
+        tlcl_step_args a = {.lr = 0.01f, .seed = (uint32_t)step + 1, .step = step, .global_count = n * processes};
         tlcl_run_batch *b;
         if (g ? harness_status(h, tlcl_group_step(g, &in, NULL, &opt, &a), tlcl_group_error(g))
               : harness_status(h, tlcl_run_load(r->run, &in, NULL, &b), "load") ||
@@ -168,14 +171,15 @@ typedef struct split {
     int balance_steps; /* measured */
 } split;
 
-static tlcl_group *group_open(harness *h, const devices *d, replica *r, int sync_bn, int check_every, const split *sp)
+static tlcl_group *group_open(harness *h, const devices *d, replica *r, int sync_bn, int check_every, const split *sp,
+                              const tlcl_reducer *outer)
 {
     char err[512];
     tlcl_group *g = NULL;
     if (replica_open(h, &r[0], d->e[0], 42) || replica_open(h, &r[1], d->e[1], 7))
         return NULL;
     tlcl_run *runs[2] = {r[0].run, r[1].run};
-    tlcl_group_options o = {.sync_batchnorm = sync_bn, .check_every = check_every};
+    tlcl_group_options o = {.sync_batchnorm = sync_bn, .check_every = check_every, .outer = outer};
     if (sp && sp->shares[0] > 0)
         o.shares = sp->shares;
     if (sp)
@@ -209,12 +213,12 @@ static void test_equality(harness *h, const devices *d)
     replica one, r[2];
     if (replica_open(h, &one, d->e[0], 42))
         return;
-    trained ref = train(h, &one, NULL, EQ_STEPS, eq_batch, TLCL_OPT_SGD);
+    trained ref = train(h, &one, NULL, EQ_STEPS, eq_batch, TLCL_OPT_SGD, 1);
     for (int k = 0; k <= 3 && ref.values; k++) {
         int sync = k < 3;
         const split *sp = sync ? &splits[k] : NULL;
-        tlcl_group *g = group_open(h, d, r, sync, 3, sp);
-        trained got = g ? train(h, &r[0], g, EQ_STEPS, eq_batch, TLCL_OPT_SGD) : (trained){0};
+        tlcl_group *g = group_open(h, d, r, sync, 3, sp, NULL);
+        trained got = g ? train(h, &r[0], g, EQ_STEPS, eq_batch, TLCL_OPT_SGD, 1) : (trained){0};
         if (got.values) {
             const char *name;
             char line[512];
@@ -250,16 +254,63 @@ static void test_equality(harness *h, const devices *d)
     replica_close(&one);
 }
 
+/* The outer reducer (MPI's place): a twin process holding the same
+ * replicas and data, so its sum doubles every buffer. */
+typedef struct twin {
+    atomic_int inside;
+    int calls, overlapped;
+} twin;
+
+static tlcl_status twin_sum(void *ctx, int replica, float *buf, size_t n, char *err, size_t err_len)
+{
+    twin *t = ctx;
+    (void)replica, (void)err, (void)err_len;
+    if (atomic_fetch_add(&t->inside, 1) != 0)
+        t->overlapped = 1;
+    t->calls++;
+    for (size_t i = 0; i < n; i++)
+        buf[i] *= 2.0f;
+    atomic_fetch_sub(&t->inside, 1);
+    return TLCL_OK;
+}
+
+/* Two replicas here and two in the twin: a global batch twice this one's,
+ * of the same samples, gives the single device's weights on this one (its
+ * gradient and batch-norm statistics are those of the duplicated batch)
+ * when the outer sum runs once per local sum, on one thread. */
+static void test_outer(harness *h, const devices *d)
+{
+    replica one, r[2];
+    twin tw = {0};
+    tlcl_reducer outer = {.sum = twin_sum, .ctx = &tw};
+    if (replica_open(h, &one, d->e[0], 42))
+        return;
+    trained ref = train(h, &one, NULL, EQ_STEPS, eq_batch, TLCL_OPT_SGD, 1);
+    tlcl_group *g = ref.values ? group_open(h, d, r, 1, 3, NULL, &outer) : NULL;
+    trained got = g ? train(h, &r[0], g, EQ_STEPS, eq_batch, TLCL_OPT_SGD, 2) : (trained){0};
+    if (got.values) {
+        const char *name;
+        double w = worst_tensor(&one.m.params, got.values, ref.values, &name);
+        harness_expectf(h, w <= 1e-4 && tw.calls >= EQ_STEPS && !tw.overlapped,
+                        "outer reducer: 2 x 2 replicas on a duplicated batch = 1 device (%.3g, '%s'); %d outer sums, "
+                        "never two at once", w, name, tw.calls);
+    }
+    free(ref.values), free(got.values);
+    if (g)
+        group_close(g, r);
+    replica_close(&one);
+}
+
 /* Per-replica statistics learn the task as well as one device. */
 static void test_accuracy(harness *h, const devices *d)
 {
     replica one, r[2];
     if (replica_open(h, &one, d->e[0], 42))
         return;
-    trained ref = train(h, &one, NULL, FIT_STEPS, NULL, TLCL_OPT_ADAM);
+    trained ref = train(h, &one, NULL, FIT_STEPS, NULL, TLCL_OPT_ADAM, 1);
     replica_close(&one);
-    tlcl_group *g = group_open(h, d, r, 0, 0, NULL);
-    trained got = g ? train(h, &r[0], g, FIT_STEPS, NULL, TLCL_OPT_ADAM) : (trained){0};
+    tlcl_group *g = group_open(h, d, r, 0, 0, NULL, NULL);
+    trained got = g ? train(h, &r[0], g, FIT_STEPS, NULL, TLCL_OPT_ADAM, 1) : (trained){0};
     printf("     held-out accuracy after %d steps: 1 device %.3f, 2 replicas %.3f\n", FIT_STEPS, ref.accuracy,
            got.accuracy);
     harness_expectf(h, ref.accuracy >= 0.9f && got.accuracy >= 0.9f && fabsf(ref.accuracy - got.accuracy) <= 0.05f,
@@ -287,10 +338,10 @@ static int nudge(harness *h, replica *r, float delta)
 static void test_drift_check(harness *h, const devices *d)
 {
     replica r[2];
-    tlcl_group *g = group_open(h, d, r, 0, 2, NULL);
+    tlcl_group *g = group_open(h, d, r, 0, 2, NULL, NULL);
     if (!g)
         return;
-    trained t = train(h, &r[0], g, 1, NULL, TLCL_OPT_ADAM);
+    trained t = train(h, &r[0], g, 1, NULL, TLCL_OPT_ADAM, 1);
     free(t.values);
     if (nudge(h, &r[1], 1e-6f))
         return;
@@ -327,6 +378,7 @@ int main(void)
     for (int r = 0; r < 2; r++)
         tlcl_engine_set_param_align(d.e[r], (a0 > a1 ? a0 : a1) / sizeof(float));
     test_equality(&h, &d);
+    test_outer(&h, &d);
     test_accuracy(&h, &d);
     test_drift_check(&h, &d);
     tlcl_engine_free(d.e[1]);
