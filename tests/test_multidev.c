@@ -301,6 +301,47 @@ static void test_outer(harness *h, const devices *d)
     replica_close(&one);
 }
 
+/* Every entry but the moving statistics bit for bit the same. */
+static int same_weights(const tlcl_params *p, const float *a, const float *b)
+{
+    for (int i = 0; i < p->count; i++)
+        if (!p->entries[i].is_state &&
+            memcmp(a + p->entries[i].offset, b + p->entries[i].offset, p->entries[i].count * sizeof *a))
+            return 0;
+    return 1;
+}
+
+/* A NaN loss on replica 1 alone: every replica skips the update (as one
+ * device does), and the counters name the step. */
+static void test_nan_replica(harness *h, const devices *d)
+{
+    replica r[2];
+    tlcl_group *g = group_open(h, d, r, 0, 0, NULL, NULL);
+    trained t = g ? train(h, &r[0], g, 1, NULL, TLCL_OPT_ADAM, 1) : (trained){0};
+    float *before[2] = {values_of(h, &r[0]), values_of(h, &r[1])};
+    static float imgs[BATCH * SIZE * SIZE * 3];
+    int labels[BATCH];
+    testdata_stripes(h, imgs, labels, BATCH, SIZE, CLASSES);
+    imgs[(size_t)(BATCH - 1) * SIZE * SIZE * 3] = NAN; /* the last sample: replica 1's slice */
+    tlcl_run_input in = {.images = imgs, .labels = labels, .count = BATCH};
+    tlcl_optimizer opt = tlcl_optimizer_default(TLCL_OPT_ADAM);
+    tlcl_step_args a = {.lr = 0.01f, .seed = 5, .step = 7};
+    tlcl_run_stats st;
+    if (t.values && before[0] && before[1] && !harness_status(h, tlcl_group_step(g, &in, NULL, &opt, &a), "step") &&
+        !harness_status(h, tlcl_group_sync(g, &st), "sync")) {
+        float *after[2] = {values_of(h, &r[0]), values_of(h, &r[1])};
+        harness_expectf(h, st.nonfinite_step == 7 && after[0] && after[1] &&
+                               same_weights(&r[0].m.params, after[0], before[0]) &&
+                               same_weights(&r[0].m.params, after[1], before[1]),
+                        "a NaN loss on replica 1 only: both replicas keep their weights (the moving statistics "
+                        "take the NaN batch's, as on one device), step %ld named", st.nonfinite_step);
+        free(after[0]), free(after[1]);
+    }
+    free(before[0]), free(before[1]), free(t.values);
+    if (g)
+        group_close(g, r);
+}
+
 /* Per-replica statistics learn the task as well as one device. */
 static void test_accuracy(harness *h, const devices *d)
 {
@@ -379,6 +420,7 @@ int main(void)
         tlcl_engine_set_param_align(d.e[r], (a0 > a1 ? a0 : a1) / sizeof(float));
     test_equality(&h, &d);
     test_outer(&h, &d);
+    test_nan_replica(&h, &d);
     test_accuracy(&h, &d);
     test_drift_check(&h, &d);
     tlcl_engine_free(d.e[1]);
