@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 const char *tlcl_io_hint(int err_no)
@@ -91,7 +92,14 @@ tlcl_status tlcl_publish_open(tlcl_publish *p, const char *path, char *err, size
         return TLCL_ERR_ARG;
     }
     strcpy(p->path, path);
-    snprintf(p->tmp, sizeof p->tmp, "%s.tmp.%ld", path, (long)getpid());
+    /* another thread of this process (a data-parallel replica building the
+     * same program) publishing the same file writes its own temporary;
+     * the name still ends in .tmp.<pid> for tlcl_publish_clean_stale */
+    long tid = (long)syscall(SYS_gettid);
+    if (tid == (long)getpid())
+        snprintf(p->tmp, sizeof p->tmp, "%s.tmp.%ld", path, (long)getpid());
+    else
+        snprintf(p->tmp, sizeof p->tmp, "%s.%ld.tmp.%ld", path, tid, (long)getpid());
     p->fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (p->fd < 0) {
         int e = errno;

@@ -12,6 +12,7 @@
 #include "tlcl_programs.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* saved_mean / saved_istd: [C], kept across steps (the pool is not touched
  * again while the shape stays the same). */
@@ -35,6 +36,21 @@ static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
     return eng_check_count(e, bn->moving_var, (size_t)C, "batchnorm moving_var");
 }
 
+/* bn_stats: with train, turns E[d] and E[d^2] in saved_mean/saved_istd
+ * (d = x - shift, the shift being x's first row: x may be a [C] buffer of
+ * shifts) into the mean and istd in place and moves the moving statistics;
+ * without, copies the moving statistics. */
+static tlcl_status bn_stats_run(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows, int C, int train, tlcl_act act)
+{
+    size_t g = eng_global1((size_t)C);
+    char opts[24]; /* the forward's program (one per activation): no build of its own */
+    bn_opts(opts, sizeof opts, act);
+    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
+                    TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
+                    TLCL_MEM(x), TLCL_INT(C), TLCL_INT(rows), TLCL_FLOAT(bn->epsilon),
+                    TLCL_FLOAT(bn->momentum), TLCL_INT(train));
+}
+
 /* Fills saved_mean/saved_istd: batch statistics of x viewed as [rows, C]
  * (train) or the moving ones. */
 static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows, int C, int train, tlcl_act act)
@@ -46,13 +62,69 @@ static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows
         eng_row_map shifted = {.mode = ENG_ROW_SHIFTED};
         TLCL_TRY(eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, x, rows, C, inv, 0, &shifted));
     }
-    size_t g = eng_global1((size_t)C);
-    char opts[24]; /* the forward's program (one per activation): no build of its own */
-    bn_opts(opts, sizeof opts, act);
-    return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
-                    TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
-                    TLCL_MEM(x), TLCL_INT(C), TLCL_INT(rows), TLCL_FLOAT(bn->epsilon),
-                    TLCL_FLOAT(bn->momentum), TLCL_INT(train));
+    return bn_stats_run(e, bn, x, rows, C, train, act);
+}
+
+/* ---- synchronised batch norm (tlcl_engine_set_reducer) ---------------------- */
+
+void tlcl_engine_set_reducer(tlcl_engine *e, const tlcl_reducer *red)
+{
+    e->bn_reducer = red ? *red : (tlcl_reducer){0};
+}
+
+static int bn_synced(const tlcl_engine *e) { return e->bn_reducer.sum != NULL; }
+
+/* Sums the per-channel sums a and b ([C] each; b may be NULL) and this
+ * replica's row count across the replicas, in place, through the host.
+ * *total receives the global row count; with `mean` the sums are divided
+ * by it. */
+static tlcl_status bn_sum_across(tlcl_engine *e, cl_mem a, cl_mem b, int C, int rows, int mean, float *total)
+{
+    size_t per = (size_t)C * sizeof(float), n = (size_t)C * (b ? 2 : 1) + 1;
+    float *h = malloc(n * sizeof *h);
+    if (!h)
+        return ENG_FAIL(e, TLCL_ERR_OOM, "synchronised batch norm: out of host memory");
+    tlcl_status s = tlcl_cl_read(e->cl, a, 0, per, h, "batch-norm sums");
+    if (s == TLCL_OK && b)
+        s = tlcl_cl_read(e->cl, b, 0, per, h + C, "batch-norm sums");
+    h[n - 1] = (float)rows; /* exact below 2^24 rows */
+    char err[512] = "";
+    if (s == TLCL_OK && (s = e->bn_reducer.sum(e->bn_reducer.ctx, e->bn_reducer.replica, h, n, err, sizeof err)))
+        s = ENG_FAIL(e, s, "synchronised batch norm: %s", err[0] ? err : "the sum across replicas failed");
+    if (s == TLCL_OK && !(h[n - 1] > 0))
+        s = ENG_FAIL(e, TLCL_ERR_ARG, "synchronised batch norm: the replicas hold no rows");
+    *total = h[n - 1];
+    for (size_t i = 0; s == TLCL_OK && mean && i + 1 < n; i++)
+        h[i] /= *total;
+    if (s == TLCL_OK)
+        s = tlcl_cl_write(e->cl, a, 0, per, h, "batch-norm sums");
+    if (s == TLCL_OK && b)
+        s = tlcl_cl_write(e->cl, b, 0, per, h + C, "batch-norm sums");
+    free(h);
+    return s;
+}
+
+/* Training statistics of the global batch: its mean first (the sum of x
+ * across replicas), then E[d] and E[d^2] about that mean, so the variance
+ * is a two-pass one whatever the replicas' data; bn_stats then reads the
+ * mean as its shift. */
+static tlcl_status bn_statistics_synced(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows, int C, tlcl_act act)
+{
+    tlcl_tensor shift;
+    float total;
+    TLCL_TRY(tlcl_tensor_alloc(e, &shift, "bn global mean", 1, 1, 1, C));
+    tlcl_status s = eng_reduce_rows(e, shift.buf, x, 1, rows, C, 1.0f, 0, NULL);
+    if (s == TLCL_OK)
+        s = bn_sum_across(e, shift.buf, NULL, C, rows, 1, &total);
+    eng_row_map about_mean = {.mode = ENG_ROW_SHIFTED_BY, .mean = shift.buf};
+    if (s == TLCL_OK)
+        s = eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, x, rows, C, 1.0f, 0, &about_mean);
+    if (s == TLCL_OK)
+        s = bn_sum_across(e, bn->saved_mean.buf, bn->saved_istd.buf, C, rows, 1, &total);
+    if (s == TLCL_OK)
+        s = bn_stats_run(e, bn, shift.buf, 1, C, 1, act);
+    tlcl_tensor_release(e, &shift);
+    return s;
 }
 
 /* Training mode on a CPU takes the column kernels (one work-item per channel
@@ -101,9 +173,12 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     TLCL_TRY(bn_saved(e, bn, C));
     size_t rows = (size_t)in->n * in->h * in->w;
     int V = C > 0 ? eng_channel_vector(e, C) : 1;
-    if (mode == TLCL_BN_TRAIN && bn_column(e, rows, C, V))
+    if (mode == TLCL_BN_TRAIN && bn_synced(e))
+        TLCL_TRY(bn_statistics_synced(e, bn, in->buf, (int)rows, C, act));
+    else if (mode == TLCL_BN_TRAIN && bn_column(e, rows, C, V))
         return bn_train_forward_column(e, bn, out, in, (int)rows, V, act);
-    TLCL_TRY(bn_statistics(e, bn, in->buf, in->n * in->h * in->w, C, mode == TLCL_BN_TRAIN, act));
+    else
+        TLCL_TRY(bn_statistics(e, bn, in->buf, (int)rows, C, mode == TLCL_BN_TRAIN, act));
     if (rows == 0 || C == 0)
         return TLCL_OK;
     size_t g = eng_global1(rows * (size_t)(C / V));
@@ -175,27 +250,32 @@ static tlcl_status bn_train_backward_column(tlcl_engine *e, tlcl_bn *bn, tlcl_te
 }
 
 /* Batch statistics: dx needs both sums whether or not the parameter
- * gradients are wanted, so they go to scratch and are added to dgamma/dbeta. */
+ * gradients are wanted, so they go to scratch and are added to dgamma/dbeta.
+ * Synchronised, dgamma/dbeta take this replica's sums (the gradient sum
+ * adds the replicas' up) and dx the global ones. */
 static tlcl_status bn_backward_train(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
                                      const tlcl_tensor *in, tlcl_act act)
 {
     int C = in->c, rows = in->n * in->h * in->w;
     int V = C > 0 ? eng_channel_vector(e, C) : 1;
     /* the column kernel parks dz in din between its passes: din must not be x */
-    if (bn_column(e, (size_t)rows, C, V) && (bn->dgamma != NULL) == (bn->dbeta != NULL) &&
+    if (!bn_synced(e) && bn_column(e, (size_t)rows, C, V) && (bn->dgamma != NULL) == (bn->dbeta != NULL) &&
         !(din && din->buf == in->buf))
         return bn_train_backward_column(e, bn, din, dout, in, rows, V, act);
     tlcl_tensor sdz, sdzx;
+    float count = (float)rows;
     TLCL_TRY(tlcl_tensor_alloc(e, &sdz, "bn sum_dz", 1, 1, 1, C));
     tlcl_status s = tlcl_tensor_alloc(e, &sdzx, "bn sum_dzx", 1, 1, 1, C);
     if (s == TLCL_OK) {
         s = bn_grad_sums(e, bn, dout, in, act, sdz.buf, sdzx.buf, 0);
-        if (s == TLCL_OK && din)
-            s = bn_dx(e, bn, din, dout, in, act, sdz.buf, sdzx.buf, rows > 0 ? 1.0f / (float)rows : 0.0f);
         if (s == TLCL_OK && bn->dgamma)
             s = tlcl_tensor_axpy(e, bn->dgamma, 1.0f, &sdzx);
         if (s == TLCL_OK && bn->dbeta)
             s = tlcl_tensor_axpy(e, bn->dbeta, 1.0f, &sdz);
+        if (s == TLCL_OK && din && bn_synced(e))
+            s = bn_sum_across(e, sdz.buf, sdzx.buf, C, rows, 0, &count);
+        if (s == TLCL_OK && din)
+            s = bn_dx(e, bn, din, dout, in, act, sdz.buf, sdzx.buf, count > 0 ? 1.0f / count : 0.0f);
         tlcl_tensor_release(e, &sdzx);
     }
     tlcl_tensor_release(e, &sdz);

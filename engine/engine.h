@@ -94,6 +94,12 @@ tlcl_tensor *tlcl_params_value(tlcl_params *p, int id);
 tlcl_tensor *tlcl_params_grad(tlcl_params *p, int id);
 int tlcl_params_find(const tlcl_params *p, const char *name);
 tlcl_status tlcl_params_zero_grads(tlcl_engine *e, tlcl_params *p);
+/* Parameter stores allocated on this engine from now on align each tensor
+ * to at least `floats` floats, besides the device's own alignment:
+ * data-parallel replicas on devices of different alignments then share one
+ * layout, so their flat gradient buffers add up element by element (give
+ * every replica's engine the largest of their devices' alignments). */
+void tlcl_engine_set_param_align(tlcl_engine *e, size_t floats);
 
 /* ---- data parallelism ------------------------------------------------------
  * A sum across the replicas of one data-parallel step: the model replicas of
@@ -109,6 +115,18 @@ typedef struct tlcl_reducer {
     void *ctx;
     int replica;           /* this replica's index among the local ones */
 } tlcl_reducer;
+
+/* Synchronised batch norm: from now on every training-mode batch norm of
+ * this engine sums its per-channel statistics across the replicas with
+ * `red` (forward: the sum of x, then the sums of d and d^2 about the global
+ * mean; backward: the sums of dz and dz x̂, over the global row count), so
+ * N replicas normalise with the statistics of the global batch, as one
+ * device would. The parameter gradients dgamma/dbeta stay the replica's
+ * own share (the gradient sum adds them up). Every replica's engine must
+ * run the same layers in the same order. NULL: per-replica statistics
+ * (MirroredStrategy's default). The reducer is copied; its ctx must outlive
+ * the engine's use of it. */
+void tlcl_engine_set_reducer(tlcl_engine *e, const tlcl_reducer *red);
 
 /* ---- GEMM ----------------------------------------------------------------
  * Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, offsets in

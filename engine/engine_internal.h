@@ -20,6 +20,8 @@ struct tlcl_engine {
     void *clblast_state;             /* gemm_clblast.c's, NULL when unused */
     tlcl_tensor zeros;               /* eng_zeros's, from the pool */
     long bn_column_launches[2];      /* batchnorm.c's column kernels: [0] forward, [1] backward */
+    size_t param_align;              /* the parameter store's minimum alignment in floats (params.c) */
+    tlcl_reducer bn_reducer;         /* synchronised batch norm (.sum NULL: off), batchnorm.c */
 };
 
 /* A buffer of at least count zero floats, owned by the engine and filled

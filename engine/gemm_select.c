@@ -25,7 +25,7 @@ enum { SEL_M = 1024, SEL_N = 256, SEL_K = 256, SEL_REPS = 3 };
  * would take it an hour: a small one keeps the path (measure, persist). */
 enum { SEL_M_SIM = 32, SEL_N_SIM = 16, SEL_K_SIM = 16 };
 
-static int measure_count;
+static _Atomic int measure_count; /* engines of several threads may measure (replicas) */
 int gemm_select_measure_count(void) { return measure_count; }
 
 static uint64_t fnv(uint64_t h, const char *s)

@@ -14,6 +14,7 @@ typedef enum eng_row_mode {
     ENG_ROW_PRODUCT,      /* x * y */
     ENG_ROW_BN_DZ,        /* dz */
     ENG_ROW_BN_DZ_XHAT,   /* dz * x̂ */
+    ENG_ROW_SHIFTED_BY,   /* pair: d = x - mean[c] and d^2 (needs out2) */
 } eng_row_mode;
 
 typedef struct eng_row_map {

@@ -67,9 +67,12 @@ void tlcl_params_layout(tlcl_params *p, size_t align)
     p->total = off ? off : align;
 }
 
+void tlcl_engine_set_param_align(tlcl_engine *e, size_t floats) { e->param_align = floats; }
+
 tlcl_status tlcl_params_alloc(tlcl_engine *e, tlcl_params *p)
 {
-    tlcl_params_layout(p, tlcl_cl_device(e->cl)->mem_base_addr_align_bytes / sizeof(float));
+    size_t align = tlcl_cl_device(e->cl)->mem_base_addr_align_bytes / sizeof(float);
+    tlcl_params_layout(p, align > e->param_align ? align : e->param_align);
     size_t bytes = p->total * sizeof(float);
     TLCL_TRY(tlcl_cl_buffer(e->cl, bytes, "parameters", &p->values));
     TLCL_TRY(tlcl_cl_buffer(e->cl, bytes, "gradients", &p->grads));

@@ -57,6 +57,60 @@ static void harness_check_profile(harness *h)
                     "device profile %s in force: a GPU with scalar kernels", want);
 }
 
+/* Opens the device of $TLCL_TEST_DEVICE (an index as `tlcl devices` prints
+ * it; tools/gpu_check.sh) or else of platform `want` (NULL or "": the
+ * default device); exits on failure. */
+static void open_platform(const char *want, const char *index, tlcl_cl **cl, tlcl_engine **eng)
+{
+    char err[4096] = "";
+    tlcl_cl_options o = tlcl_cl_options_default();
+    if (index && index[0]) {
+        char *end;
+        long i = strtol(index, &end, 10);
+        if (*end || i < 0 || i > 1000) {
+            fprintf(stderr, "FAIL: TLCL_TEST_DEVICE: expected a device index as `tlcl devices` prints, got '%s'\n",
+                    index);
+            exit(1);
+        }
+        o.device_index = (int)i;
+    } else if (want && want[0]) {
+        o.device_index = find_device(want, err, sizeof err);
+        if (o.device_index < 0) {
+            fprintf(stderr, "FAIL: %s\n", err);
+            exit(1);
+        }
+    }
+    if (tlcl_cl_init(cl, &o, err, sizeof err) != TLCL_OK) {
+        fprintf(stderr, "FAIL: cannot open the OpenCL device: %s\n", err);
+        exit(1);
+    }
+    if (tlcl_engine_init(eng, *cl) != TLCL_OK) {
+        fprintf(stderr, "FAIL: %s\n", tlcl_cl_error(*cl));
+        exit(1);
+    }
+}
+
+void harness_init(harness *h, int need_device)
+{
+    memset(h, 0, sizeof *h);
+    h->rng = 0x9e3779b97f4a7c15ULL;
+    const char *quick = getenv("TLCL_TEST_QUICK");
+    h->quick = quick && strcmp(quick, "1") == 0;
+    if (!need_device)
+        return;
+    open_platform(getenv("TLCL_TEST_PLATFORM"), getenv("TLCL_TEST_DEVICE"), &h->cl, &h->eng);
+    h->device_name = tlcl_cl_device(h->cl)->name;
+    printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
+           getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
+    harness_check_profile(h);
+}
+
+void harness_open_more(const char *platform, tlcl_cl **cl, tlcl_engine **eng)
+{
+    open_platform(platform, NULL, cl, eng);
+    printf("device: %s / %s\n", tlcl_cl_device(*cl)->platform_name, tlcl_cl_device(*cl)->name);
+}
+
 int harness_finish(harness *h)
 {
     if (h->eng)
@@ -216,44 +270,3 @@ int harness_fd_check(harness *h, const char *what, double (*loss)(void *ctx), vo
     return 0;
 }
 
-void harness_init(harness *h, int need_device)
-{
-    memset(h, 0, sizeof *h);
-    h->rng = 0x9e3779b97f4a7c15ULL;
-    const char *quick = getenv("TLCL_TEST_QUICK");
-    h->quick = quick && strcmp(quick, "1") == 0;
-    if (!need_device)
-        return;
-    const char *want = getenv("TLCL_TEST_PLATFORM");
-    const char *index = getenv("TLCL_TEST_DEVICE");
-    char err[4096] = "";
-    tlcl_cl_options o = tlcl_cl_options_default();
-    if (index && index[0]) { /* tools/gpu_check.sh: the device it picked, by `tlcl devices` index */
-        char *end;
-        long i = strtol(index, &end, 10);
-        if (*end || i < 0 || i > 1000) {
-            fprintf(stderr, "FAIL: TLCL_TEST_DEVICE: expected a device index as `tlcl devices` prints, got '%s'\n",
-                    index);
-            exit(1);
-        }
-        o.device_index = (int)i;
-    } else if (want && want[0]) {
-        o.device_index = find_device(want, err, sizeof err);
-        if (o.device_index < 0) {
-            fprintf(stderr, "FAIL: %s\n", err);
-            exit(1);
-        }
-    }
-    if (tlcl_cl_init(&h->cl, &o, err, sizeof err) != TLCL_OK) {
-        fprintf(stderr, "FAIL: cannot open the OpenCL device: %s\n", err);
-        exit(1);
-    }
-    if (tlcl_engine_init(&h->eng, h->cl) != TLCL_OK) {
-        fprintf(stderr, "FAIL: %s\n", tlcl_cl_error(h->cl));
-        exit(1);
-    }
-    h->device_name = tlcl_cl_device(h->cl)->name;
-    printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
-           getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
-    harness_check_profile(h);
-}

@@ -26,6 +26,10 @@ typedef struct harness {
  * requested platform is missing. Host-only tests pass need_device = 0. */
 void harness_init(harness *h, int need_device);
 int harness_finish(harness *h);
+/* Another context and engine (data-parallel tests): on the first device of
+ * the platform matching `platform` (NULL: $TLCL_TEST_PLATFORM's);
+ * exits with status 1 when it is missing. */
+void harness_open_more(const char *platform, tlcl_cl **cl, tlcl_engine **eng);
 
 /* Fails the current check with a message (and counts it). */
 void harness_fail(harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

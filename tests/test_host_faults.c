@@ -11,6 +11,7 @@
 #include "model.h"
 #include "run_status.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,65 @@ static void touch(const char *dir, const char *name)
     FILE *f = fopen(path, "w");
     if (f)
         fclose(f);
+}
+
+/* Two threads of one process publishing the same file at once (the
+ * program cache of two data-parallel replicas on one device): each through
+ * its own temporary, so every round leaves one whole version. */
+enum { RACE_BYTES = 1 << 20, RACE_ROUNDS = 20 };
+
+typedef struct racer {
+    const char *path;
+    unsigned char fill;
+    pthread_barrier_t *start;
+    int failed;
+} racer;
+
+static void *race_publish(void *arg)
+{
+    racer *r = arg;
+    unsigned char *data = malloc(RACE_BYTES);
+    char err[512];
+    if (!data)
+        return r->failed = 1, NULL;
+    memset(data, r->fill, RACE_BYTES);
+    pthread_barrier_wait(r->start);
+    if (tlcl_publish_bytes(r->path, data, RACE_BYTES, err, sizeof err) != TLCL_OK)
+        r->failed = 1, fprintf(stderr, "     thread %d: %s\n", r->fill, err);
+    free(data);
+    return NULL;
+}
+
+static int whole_version(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    int c0 = f ? fgetc(f) : EOF, c, n = c0 == EOF ? 0 : 1;
+    while (f && (c = fgetc(f)) != EOF && c == c0)
+        n++;
+    if (f)
+        fclose(f);
+    return n == RACE_BYTES && (c0 == 1 || c0 == 2);
+}
+
+static void test_publish_threads(harness *h)
+{
+    char path[600];
+    int bad = 0;
+    snprintf(path, sizeof path, "%s/raced.bin", tmpdir);
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, 2);
+        racer r[2] = {{path, 1, &start, 0}, {path, 2, &start, 0}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, race_publish, &r[i]);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&start);
+        bad += r[0].failed || r[1].failed || !whole_version(path);
+    }
+    harness_expectf(h, bad == 0, "two threads publishing one file: %d rounds of %d left one whole version, both "
+                    "publishes succeeded", RACE_ROUNDS - bad, RACE_ROUNDS);
 }
 
 static void test_publish(harness *h)
@@ -165,6 +225,7 @@ int main(void)
         return 1;
     }
     test_publish(&h);
+    test_publish_threads(&h);
     test_clean_stale(&h);
     test_run_lock(&h);
     test_corrupt_deflate(&h);

@@ -7,6 +7,7 @@
  * run is reproducible from its seed. */
 #include "harness.h"
 #include "run.h"
+#include "testdata.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,36 +16,11 @@
 
 enum { SIZE = 32, CLASSES = 4, BATCH = 16, STEPS = 80, EVAL = 128 };
 
-static const tlcl_arch TINY = {
-    .name = "tiny-mbconv", .family = TLCL_FAMILY_V2, .width = 1.0, .depth = 1.0, .default_size = SIZE,
-    .dropout = 0.1f, .drop_connect = 0.2f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
-    .stem_filters = 8, .top_filters = 16, .nstages = 2,
-    .stages = {{3, 1, 4, 8, 8, 1, 0.25f, 0}, {3, 1, 4, 8, 8, 1, 0.25f, 0}},
-    .padding = TLCL_PAD_TF_SAME, .preprocess = TLCL_PRE_IMAGENET};
-
-/* One image of class k: bit 0 = stripe orientation, bit 1 = colour. */
-static void make_image(harness *h, float *img, int k)
-{
-    float period = harness_uniform(h, 3.0f, 7.0f), phase = harness_uniform(h, 0.0f, 6.2832f);
-    int vertical = k & 1, colour = (k >> 1) ? 2 : 0;
-    for (int y = 0; y < SIZE; y++)
-        for (int x = 0; x < SIZE; x++) {
-            float t = (vertical ? x : y) * 6.2832f / period + phase;
-            float stripe = 0.5f + 0.5f * sinf(t);
-            for (int c = 0; c < 3; c++) {
-                float base = c == colour ? 150.0f : 60.0f;
-                float v = base + 80.0f * stripe + harness_uniform(h, -25.0f, 25.0f);
-                img[(y * SIZE + x) * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
-            }
-        }
-}
+static const tlcl_arch *const TINY = &testdata_tiny_arch; /* SIZE px */
 
 static void make_batch(harness *h, float *imgs, int *labels, int n)
 {
-    for (int i = 0; i < n; i++) {
-        labels[i] = (int)harness_uniform(h, 0, CLASSES - 1e-3f);
-        make_image(h, imgs + (size_t)i * SIZE * SIZE * 3, labels[i]);
-    }
+    testdata_stripes(h, imgs, labels, n, SIZE, CLASSES);
 }
 
 typedef struct run_result {
@@ -86,7 +62,7 @@ static run_result train(harness *h, uint64_t data_seed)
     h->rng = data_seed;
     tlcl_model m;
     tlcl_model_options o = tlcl_model_options_default();
-    o.custom = &TINY;
+    o.custom = TINY;
     o.classes = CLASSES;
     char err[512];
     tlcl_run *run = NULL;

@@ -3,6 +3,7 @@
 #include "image_write.h"
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -90,4 +91,43 @@ tlcl_arch testdata_keras_fixture_arch(const char *name)
     a.default_size = 64;
     a.dropout = 0.0f, a.drop_connect = 0.0f;
     return a;
+}
+
+/* One image of class k: bit 0 = stripe orientation, bit 1 = colour. */
+static void stripes_image(harness *h, float *img, int size, int k)
+{
+    float period = harness_uniform(h, 3.0f, 7.0f), phase = harness_uniform(h, 0.0f, 6.2832f);
+    int vertical = k & 1, colour = (k >> 1) ? 2 : 0;
+    for (int y = 0; y < size; y++)
+        for (int x = 0; x < size; x++) {
+            float t = (vertical ? x : y) * 6.2832f / period + phase;
+            float stripe = 0.5f + 0.5f * sinf(t);
+            for (int c = 0; c < 3; c++) {
+                float base = c == colour ? 150.0f : 60.0f;
+                float v = base + 80.0f * stripe + harness_uniform(h, -25.0f, 25.0f);
+                img[(y * size + x) * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+            }
+        }
+}
+
+void testdata_stripes(harness *h, float *imgs, int *labels, int n, int size, int classes)
+{
+    for (int i = 0; i < n; i++) {
+        labels[i] = (int)harness_uniform(h, 0, (float)classes - 1e-3f);
+        stripes_image(h, imgs + (size_t)i * size * size * 3, size, labels[i]);
+    }
+}
+
+const tlcl_arch testdata_tiny_arch = {
+    .name = "tiny-mbconv", .family = TLCL_FAMILY_V2, .width = 1.0, .depth = 1.0, .default_size = 32,
+    .dropout = 0.1f, .drop_connect = 0.2f, .bn_momentum = 0.9f, .bn_epsilon = 1e-3f, .act = TLCL_ACT_SWISH,
+    .stem_filters = 8, .top_filters = 16, .nstages = 2,
+    .stages = {{3, 1, 4, 8, 8, 1, 0.25f, 0}, {3, 1, 4, 8, 8, 1, 0.25f, 0}},
+    .padding = TLCL_PAD_TF_SAME, .preprocess = TLCL_PRE_IMAGENET};
+
+FILE *testdata_config_file(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.yaml", dir);
+    return fopen(path, "w");
 }

@@ -7,6 +7,8 @@
 #include "harness.h"
 #include "model.h"
 
+#include <stdio.h>
+
 enum { TESTDATA_CLASSES = 3, TESTDATA_SIDE = 24 };
 extern const char *const testdata_class_names[TESTDATA_CLASSES]; /* circles, stripes, squares */
 
@@ -23,6 +25,20 @@ int testdata_checkpoint(harness *h, const char *path, int size);
  * tools/make_keras_fixtures.py): name's table at width 0.5, depth 0.5, input 64,
  * no dropout or stochastic depth; its name is "<name>-keras-fixture". */
 tlcl_arch testdata_keras_fixture_arch(const char *name);
+
+/* The tiny EfficientNet-style network of the whole-network tests (stem, two
+ * MBConv blocks with squeeze-and-excitation and a residual, top conv, head;
+ * 32 px input, dropout 0.1, stochastic depth 0.2). */
+extern const tlcl_arch testdata_tiny_arch;
+
+/* n images [n, size, size, 3] (0..255) of the tiny task of the whole-network
+ * tests and their labels: class k (of 2 or 4) has bit 0 = stripe
+ * orientation, bit 1 = dominant colour, random period, phase and noise
+ * drawn from h's generator. */
+void testdata_stripes(harness *h, float *imgs, int *labels, int n, int size, int classes);
+
+/* dir/run.yaml opened for writing (NULL when it cannot be). */
+FILE *testdata_config_file(const char *dir);
 
 /* Runs `BINARY ARGS` (a shell line) in dir, stdout and stderr into out
  * (len bytes, cut there); the exit status, -1 when it did not exit. */

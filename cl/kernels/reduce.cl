@@ -20,6 +20,7 @@
 #define ROW_PRODUCT 2
 #define ROW_BN_DZ 3
 #define ROW_BN_DZ_XHAT 4
+#define ROW_SHIFTED_BY 5
 
 /* dst[g][chunk][c] = (accumulate ? dst : 0) + scale * partial sum; with
  * chunks == 1 dst is the final [groups, C] output. A work-item sums V
@@ -31,6 +32,8 @@
  *                 norm's mean and variance come from one pass this way;
  *                 shifting by a sample of the data keeps E[d^2] - E[d]^2
  *                 from cancelling the way E[x^2] - E[x]^2 does in float.
+ *   ROW_SHIFTED_BY  the same pair with x0 = mean[c], a shift every replica
+ *                 of a synchronised batch norm shares (the global mean).
  *   ROW_BN_DZ     (-DBN_ROWS programs, one per activation) dz = y * act'(z),
  *                 z = gamma x̂ + beta recomputed (forward keeps no
  *                 pre-activation), x̂ = (x - mean) istd; with pair set, the
@@ -79,8 +82,10 @@
                 size_t i = base + (size_t)r * Cv + cv;                                           \
                 acc += LOAD_##V(i, x) * LOAD_##V(i, y);                                          \
             }                                                                                    \
-        } else if (mode == ROW_SHIFTED) {                                                        \
-            T x0 = rows > 0 ? LOAD_##V(base + cv, x) : (T)(0.0f);                                \
+        } else if (mode == ROW_SHIFTED || mode == ROW_SHIFTED_BY) {                              \
+            T x0 = mode == ROW_SHIFTED_BY ? LOAD_##V(cv, mean)                                   \
+                   : rows > 0             ? LOAD_##V(base + cv, x)                               \
+                                          : (T)(0.0f);                                           \
             for (int r = r0; r < r1; r++) {                                                      \
                 T d = LOAD_##V(base + (size_t)r * Cv + cv, x) - x0;                              \
                 acc += d;                                                                        \

@@ -19,6 +19,7 @@
 #include "dist.h"
 #include "history.h"
 #include "plot.h"
+#include "replicas.h"
 #include "report.h"
 #include "run_data.h"
 #include "run_plan.h"
@@ -46,6 +47,8 @@ CLI_COMMAND(cli_train, "train", "CONFIG.yaml", 1, 1,
     "already finished (train.artefacts.base_dir/run_state.json) trains nothing more and exits 0 (--fresh\n"
     "trains it again). --epochs, --batch-size and --device set their configuration keys, after the file.",
     CLI_DEVICE_OPTION_FOR("train.config.device"),
+    CLI_KEY_OPT("devices", "N,M,...", "train.config.devices",
+                "one model replica per device, each batch split across them (train.config.devices)"),
     CLI_KEY_OPT("epochs", "N", "train.config.epochs", "epochs of each phase that sets none (train.config.epochs)"),
     CLI_KEY_OPT("batch-size", "N", "train.config.batch_size", "images per training step (train.config.batch_size)"),
     CLI_FLAG_OPT("no-test", "skip the test-set evaluation"),
@@ -62,6 +65,7 @@ typedef struct train_run {
     tlcl_cl *cl;
     tlcl_engine *eng;
     tlcl_model model;
+    tlcl_replicas replicas; /* the devices after the first of train.config.devices */
     tlcl_loader *train, *val, *test;
     csv_logger csv;
     int csv_open;
@@ -123,12 +127,16 @@ static void plotted(train_run *r, int rc, const char *err)
         unwritten(r, err);
 }
 
-/* --device (set in the configuration), else $TLCL_DEVICE, else the configuration's. */
+/* The first of train.config.devices (--devices), else --device (set in the
+ * configuration), else $TLCL_DEVICE, else the configuration's; then the
+ * other replicas' devices. */
 static tlcl_status open_device(train_run *r, const train_cli *cli)
 {
     tlcl_cl_options o = tlcl_cl_options_default();
     int env = cli_flag(&cli->args, "device") ? -1 : cli_device(&cli->args); /* parse_cli checked it */
     o.device_index = env >= 0 ? env : r->cfg->train.config.device;
+    if (r->cfg->train.config.devices_count > 0)
+        o.device_index = r->cfg->train.config.devices[0];
     tlcl_status s = tlcl_cl_init(&r->cl, &o, r->err, sizeof r->err);
     if (s == TLCL_OK && (s = tlcl_engine_init(&r->eng, r->cl)) != TLCL_OK)
         snprintf(r->err, sizeof r->err, "%s", tlcl_cl_error(r->cl));
@@ -136,6 +144,12 @@ static tlcl_status open_device(train_run *r, const train_cli *cli)
         fprintf(r->log, "device: %s / %s%s%s\n", tlcl_cl_device(r->cl)->platform_name, tlcl_cl_device(r->cl)->name,
                 tlcl_cl_device(r->cl)->profile[0] ? ", planned as device profile " : "",
                 tlcl_cl_device(r->cl)->profile); /* TLCL_DEVICE_PROFILE: an emulated GPU's paths */
+    if (s == TLCL_OK)
+        s = tlcl_replicas_open(&r->replicas, r->cfg, r->eng, r->err, sizeof r->err);
+    if (s == TLCL_OK) {
+        tlcl_replicas_describe(&r->replicas, r->eng, tlcl_dist_rank() == 0 ? stdout : NULL);
+        tlcl_replicas_describe(&r->replicas, r->eng, r->log);
+    }
     return s;
 }
 
@@ -149,6 +163,9 @@ static tlcl_status open_model(train_run *r)
         snprintf(r->err, sizeof r->err, "%s", tlcl_engine_error(r->eng));
         return s;
     }
+    s = tlcl_replicas_models(&r->replicas, &o, (uint32_t)r->cfg->train.config.seed, r->err, sizeof r->err);
+    if (s != TLCL_OK)
+        return s;
     return tlcl_plan_load_weights(r->cfg, &r->model, r->err, sizeof r->err);
 }
 
@@ -466,6 +483,8 @@ static tlcl_status fit(train_run *r, const train_cli *o)
     memset(&p, 0, sizeof p);
     p.model = &r->model;
     p.eng = r->eng;
+    p.replicas = r->replicas.models;
+    p.nreplicas = r->replicas.n;
     p.train = r->train;
     p.val = r->val;
     p.classes = r->data.classes;
@@ -643,6 +662,7 @@ static FILE *open_log(const tlcl_config *c)
 static void cleanup(train_run *r)
 {
     tlcl_loader_close(r->train), tlcl_loader_close(r->val), tlcl_loader_close(r->test);
+    tlcl_replicas_close(&r->replicas);
     if (r->eng) {
         tlcl_model_free(&r->model);
         tlcl_engine_free(r->eng);

@@ -107,6 +107,9 @@ typedef struct tlcl_config {
     struct {
         struct {
             int seed, epochs, batch_size, device, verbose;
+            int devices[16];       /* data parallelism: one replica per device (empty: device alone) */
+            int devices_count;
+            int sync_batchnorm;    /* batch norm statistics of the global batch across the replicas */
             struct {
                 tlcl_cfg_path file_path;
             } logs;

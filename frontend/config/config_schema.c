@@ -66,6 +66,20 @@ const cfg_key cfg_keys[] = {
     INT("train.config.batch_size", train.config.batch_size, 1, 65536, "32", "Images per training step (Keras 32)."),
     INT("train.config.device", train.config.device, -1, 1023, "-1",
         "OpenCL device index from `tlcl devices`; -1: $TLCL_DEVICE, else the first GPU, else the first device."),
+    {.key = "train.config.devices", .type = CFG_INT_LIST, .offset = OFF(train.config.devices),
+     .size = sizeof(((tlcl_config *)0)->train.config.devices) / sizeof(int),
+     .count_offset = OFF(train.config.devices_count), .lo = 0, .hi = 1023, .def = "[]",
+     .doc = "Data parallelism in one process (MirroredStrategy): one model replica per listed device index\n"
+            "(`tlcl devices`; any vendors, a device may be listed twice), e.g. [0, 1]. Each global batch\n"
+            "of batch_size images is split into contiguous slices, one per replica, in proportion to\n"
+            "each device's measured speed (timed from the first step, refined over the first epoch,\n"
+            "printed); the gradients are summed and every replica applies the same update. [] or one\n"
+            "index: that device alone (then device is ignored); `--devices 0,1` sets it."},
+    BOOL("train.config.sync_batchnorm", train.config.sync_batchnorm, "false",
+         "With several devices: batch norm in training mode normalises with the statistics of the\n"
+         "global batch (per-channel sums across the replicas, forward and backward), so N replicas\n"
+         "give the weights of one device with the same batch. false: each replica's own slice's\n"
+         "statistics, the moving averages averaged across replicas (MirroredStrategy's default)."),
     INT("train.config.verbose", train.config.verbose, 0, 2, "1",
         "As Keras fit(verbose=): 0 silent, 1 progress bar, 2 one line per epoch."),
     PATH("train.config.logs.file_path", train.config.logs.file_path, CFG_OUT_FILE, NULL, NULL,

@@ -236,6 +236,11 @@ static tlcl_status set_text(cfg_ctx *x, const cfg_key *k, void *base, const char
         v.is_null = !*text || !strcmp(text, "~") || !strcasecmp(text, "null");
         return cfg_set_value(x, k, base, name, &v);
     }
+    char list[512]; /* "0,1" (--devices 0,1) is the list [0,1] */
+    if (k->type == CFG_INT_LIST && text[0] != '[' && strchr(text, ',') && strlen(text) + 3 <= sizeof list) {
+        snprintf(list, sizeof list, "[%s]", text);
+        text = list;
+    }
     yaml_parser_t p;
     yaml_document_t d;
     if (!yaml_parser_initialize(&p))

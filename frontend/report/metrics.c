@@ -186,7 +186,7 @@ double metrics_roc_auc_binary(const double *score, const int *positive, const do
     for (int i = 0; i < n;) {
         double tp0 = tp, fp0 = fp;
         int j = i;
-        for (; j < n && s[j].score == s[i].score; j++)
+        for (; j < n && (j == i || s[j].score == s[i].score); j++) /* j == i: a NaN score, else no progress */
             tp += s[j].pos_w, fp += s[j].neg_w;
         area += (fp - fp0) * (tp + tp0) / 2;
         i = j;

@@ -154,7 +154,7 @@ static tlcl_status fold_counters(trainer *t)
     t->st.loss_sum = st.loss_sum, t->st.seen = st.samples, t->st.acc_hit = st.hits, t->st.acc_w = st.weight;
     memcpy(t->confusion_carry, st.confusion, (size_t)t->p->classes * (size_t)t->p->classes * sizeof *t->confusion_carry);
     trainer_dist_carry_on_root(t); /* the totals of every rank: counted once */
-    return tlcl_run_reset(t->run);
+    return trainer_counters_reset(t);
 }
 
 tlcl_status trainer_backup_save(trainer *t)

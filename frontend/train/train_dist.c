@@ -44,6 +44,17 @@ tlcl_status tlcl_run_stats_sum(tlcl_run_stats *st, double *confusion, char *err,
     return TLCL_OK;
 }
 
+/* One device per rank (no local group): the run sums its gradients over the
+ * ranks and, with sync_batchnorm, the engine its batch-norm sums. With local
+ * replicas the group does both, the ranks' reducer as its outer one. */
+void trainer_dist_single_device(trainer *t)
+{
+    tlcl_reducer ranks = tlcl_dist_reducer();
+    tlcl_run_set_reducer(t->run, &ranks);
+    if (t->p->sync_batchnorm)
+        tlcl_engine_set_reducer(t->p->eng, &ranks);
+}
+
 /* A rank whose share of a batch would be empty could not take part in its
  * step: such runs are refused before the first one, naming the batch. */
 tlcl_status trainer_dist_check(trainer *t)

@@ -72,15 +72,10 @@ static tlcl_status train_batch(trainer *t, const tlcl_batch *b, const tlcl_tenso
     tlcl_train_plan *p = t->p;
     int first;
     tlcl_run_input in = tlcl_batch_share(b, 1, sample_floats(t), &first);
-    tlcl_run_batch *rb;
     tlcl_step_args a = {.lr = lr, .seed = p->seed * 2654435761u + (uint32_t)t->st.step + 1u, .step = t->st.step,
                         .global_count = b->count, .first_sample = first};
-    tlcl_status s = tlcl_run_load(t->run, &in, features, &rb);
-    if (s == TLCL_OK)
-        s = tlcl_run_step(t->run, rb, &p->optimizer, &a);
+    tlcl_status s = trainer_step(t, &in, features, &a);
     t->st.step++;
-    if (s != TLCL_OK)
-        snprintf(t->err, t->err_len, "%s", tlcl_run_error(t->run));
     return s;
 }
 
@@ -99,9 +94,7 @@ static tlcl_status nonfinite_error(trainer *t, const tlcl_run_stats *st)
  * device's. */
 static tlcl_status local_totals(trainer *t, tlcl_run_stats *st)
 {
-    tlcl_status s = tlcl_run_sync(t->run, st);
-    if (s != TLCL_OK)
-        return trainer_fail(t, s, "%s", tlcl_run_error(t->run));
+    TLCL_TRY(trainer_counters(t, st));
     st->loss_sum += t->st.loss_sum, st->samples += t->st.seen;
     st->hits += t->st.acc_hit, st->weight += t->st.acc_w;
     if (t->confusion_total) {
@@ -446,7 +439,7 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     t->st.batch = 0;
     t->st.loss_sum = t->st.seen = t->st.acc_hit = t->st.acc_w = 0;
     memset(t->confusion_carry, 0, (size_t)t->p->classes * (size_t)t->p->classes * sizeof *t->confusion_carry);
-    TLCL_TRY(tlcl_run_reset(t->run));
+    TLCL_TRY(trainer_counters_reset(t));
     return trainer_backup_save(t);
 }
 
@@ -502,7 +495,7 @@ static tlcl_status run_epoch(trainer *t)
     float lr = current_lr(t, p->optimizer.iterations);
     double t0 = now_s(), last_sync = t0;
     t->t_epoch = t0;
-    TLCL_TRY(tlcl_run_reset(t->run));
+    TLCL_TRY(trainer_counters_reset(t));
     tlcl_loader_start(p->train, t->st.epoch + 1000 * t->st.phase, t->st.batch);
     for (const tlcl_batch *b; (b = tlcl_loader_next(p->train));) {
         lr = current_lr(t, p->optimizer.iterations);
@@ -560,6 +553,7 @@ static tlcl_status run_phases(trainer *t)
     int resumed = t->st.epoch > 0 || t->st.batch > 0, last_epochs = 0, stopped = 0;
     for (; t->st.phase < p->nphases; t->st.phase++, t->st.epoch = 0, t->st.batch = 0, resumed = 0) {
         TLCL_TRY(phase_begin(t, !resumed));
+        TLCL_TRY(trainer_group_phase(t));
         while (t->st.epoch < p->phases[t->st.phase].epochs && !t->st.es_stop)
             TLCL_TRY(run_epoch(t));
         last_epochs = t->st.epoch, stopped = t->st.es_stop;
@@ -597,15 +591,16 @@ tlcl_status tlcl_train_run(tlcl_train_plan *p, tlcl_history *h, char *err, size_
         free(t.confusion_carry), free(t.confusion_total), tlcl_run_free(t.run);
         return trainer_fail(&t, TLCL_ERR_OOM, "%s", "out of host memory for the training confusion counts");
     }
-    if (tlcl_dist_size() > 1) { /* the gradients of every rank summed before each update */
-        tlcl_reducer ranks = tlcl_dist_reducer();
-        tlcl_run_set_reducer(t.run, &ranks);
-    }
     s = trainer_dist_check(&t);
+    if (s == TLCL_OK)
+        s = trainer_group_open(&t); /* the local replicas; across ranks through its outer reducer */
+    if (s == TLCL_OK && !t.group && tlcl_dist_size() > 1) /* one device per rank: the ranks' sums */
+        trainer_dist_single_device(&t);
     if (s == TLCL_OK)
         s = trainer_dist_resume(&t);
     if (s == TLCL_OK)
         s = run_phases(&t);
+    trainer_group_close(&t);
     tlcl_tensor_release(p->eng, &t.features_train);
     tlcl_tensor_release(p->eng, &t.features_val);
     tlcl_run_free(t.run);

@@ -96,6 +96,12 @@ typedef void (*tlcl_train_metrics_fn)(void *ctx, const double *confusion, int cl
 typedef struct tlcl_train_plan {
     tlcl_model *model;
     tlcl_engine *eng;
+    /* data parallelism (train.config.devices): the models of the other
+     * devices (replicas 1..n; p->model is replica 0, which validates and
+     * saves), allocated with one parameter layout (tlcl_replicas_open) */
+    tlcl_model *const *replicas;
+    int nreplicas;
+    int sync_batchnorm;
     tlcl_loader *train, *val;       /* val may be NULL */
     int classes;
     const char *const *class_names;

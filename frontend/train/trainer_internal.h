@@ -31,6 +31,10 @@ typedef struct trainer {
     tlcl_history *h;
     run_state st;
     tlcl_run *run;                        /* the step, the inference pass and their counters */
+    tlcl_group *group;                    /* several devices (replicas.c); NULL: run alone */
+    tlcl_run *replica_runs[TLCL_GROUP_MAX]; /* [0] is run */
+    int balance_steps;                    /* steps over which the group measures the replicas' speeds */
+    long group_steps;                     /* steps through the group in this process */
     tlcl_tensor features_train, features_val; /* cached base features [n, C] on the device */
     float *best_weights;                  /* early stopping's snapshot */
     char *err;
@@ -56,10 +60,20 @@ void trainer_say(trainer *t, FILE *console, const char *fmt, ...) __attribute__(
 
 /* train_dist.c: the trainer across MPI ranks (see there) */
 tlcl_status trainer_dist_check(trainer *t);
+void trainer_dist_single_device(trainer *t);
 tlcl_status trainer_dist_average_state(trainer *t);
 void trainer_dist_carry_on_root(trainer *t);
 tlcl_status trainer_dist_resume(trainer *t);
 tlcl_status trainer_dist_sum_table(trainer *t, tlcl_tensor *table);
+/* replicas.c: the training step and its counters on one device or on a
+ * group of replicas (p->replicas) */
+tlcl_status trainer_group_open(trainer *t);
+void trainer_group_close(trainer *t);
+tlcl_status trainer_step(trainer *t, const tlcl_run_input *in, const tlcl_tensor *features, const tlcl_step_args *a);
+tlcl_status trainer_counters(trainer *t, tlcl_run_stats *st);
+tlcl_status trainer_counters_reset(trainer *t);
+/* A phase's start: the replicas take replica 0's trainable flags, parameters and moments. */
+tlcl_status trainer_group_phase(trainer *t);
 
 /* backup.c */
 tlcl_status trainer_backup_save(trainer *t);

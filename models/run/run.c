@@ -38,7 +38,8 @@ struct tlcl_run {
     float *confusion_read;
     double *confusion_host;
     tlcl_reducer reducer;       /* data parallelism; .sum NULL: one replica */
-    float *grads_host;          /* [params.total]: the gradients being summed */
+    float *grads_host;          /* [params.total + 1]: the gradients being summed, then the guards */
+    tlcl_tensor group_guard;    /* the replicas' loss sums summed: NaN when any replica's is */
 };
 
 tlcl_loss_spec tlcl_loss_spec_default(void)
@@ -133,7 +134,7 @@ void tlcl_run_free(tlcl_run *r)
     }
     tlcl_model_release_activations(r->m);
     tlcl_tensor *all[] = {&r->alpha, &r->loss_value, &r->per_sample, &r->dlogits, &r->probs,
-                          &r->sums, &r->confusion, &r->bad_step};
+                          &r->sums, &r->confusion, &r->bad_step, &r->group_guard};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         release(r->e, all[i]);
     free(r->confusion_read);
@@ -308,17 +309,23 @@ void tlcl_run_set_reducer(tlcl_run *r, const tlcl_reducer *red)
 }
 
 /* The gradient buffer summed across replicas through the host: read,
- * reduce, write back (the in-order queue runs the update after the write). */
+ * reduce, write back (the in-order queue runs the update after the write).
+ * The replicas' non-finite guards (their running loss sums) go with it, so
+ * a NaN loss on any replica makes every replica skip the update. */
 static tlcl_status sum_gradients(tlcl_run *r)
 {
     size_t n = r->m->params.total, bytes = n * sizeof(float);
-    if (!r->grads_host && !(r->grads_host = malloc(bytes)))
+    if (!r->grads_host && !(r->grads_host = malloc(bytes + sizeof(float))))
         return fail(r, TLCL_ERR_OOM, "run: out of host memory for the gradients of a data-parallel step");
+    if (!r->group_guard.buf)
+        TLCL_TRY(tlcl_tensor_alloc(r->e, &r->group_guard, "replicas' non-finite guard", 1, 1, 1, 1));
     TLCL_TRY(tlcl_cl_read(r->cl, r->m->params.grads, 0, bytes, r->grads_host, "gradients"));
+    TLCL_TRY(tlcl_cl_read(r->cl, r->guard.buf, 0, sizeof(float), r->grads_host + n, "non-finite guard"));
     char err[512] = "";
-    tlcl_status s = r->reducer.sum(r->reducer.ctx, r->reducer.replica, r->grads_host, n, err, sizeof err);
+    tlcl_status s = r->reducer.sum(r->reducer.ctx, r->reducer.replica, r->grads_host, n + 1, err, sizeof err);
     if (s != TLCL_OK)
         return fail(r, s, err[0] ? err : "run: the gradient sum across replicas failed");
+    TLCL_TRY(tlcl_cl_write(r->cl, r->group_guard.buf, 0, sizeof(float), r->grads_host + n, "non-finite guard"));
     return tlcl_cl_write(r->cl, r->m->params.grads, 0, bytes, r->grads_host, "gradients");
 }
 
@@ -330,7 +337,7 @@ tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, c
         TLCL_TRY(sum_gradients(r));
     /* Adam reads parameters, gradients and both moments, writes all but the gradients */
     profile_scope(r, "optimizer", TLCL_PHASE_BWD, 4.0 * 7.0 * (double)tlcl_model_count(r->m).trainable);
-    TLCL_TRY(tlcl_optimizer_step(r->e, opt, &r->m->params, a->lr, &r->guard));
+    TLCL_TRY(tlcl_optimizer_step(r->e, opt, &r->m->params, a->lr, r->reducer.sum ? &r->group_guard : &r->guard));
     return pass_end(r);
 }
 

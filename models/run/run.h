@@ -122,4 +122,70 @@ tlcl_status tlcl_run_sync(tlcl_run *r, tlcl_run_stats *out);
 /* Zeroes the counters (host and device) and lowers the non-finite flag. */
 tlcl_status tlcl_run_reset(tlcl_run *r);
 
+/* ---- several replicas: data parallelism in one process (run_group.c) ------------
+ *
+ * One model replica per device, each with its own context, engine, model
+ * and run (the caller's); the group drives them. Each global batch is split
+ * into contiguous slices, one per replica, in replica order; every replica
+ * runs its slice on its own thread (replica 0 on the caller's), the
+ * gradients are summed across replicas in a fixed order (0..N-1, then the
+ * optional outer reducer across processes) so every replica gets the same
+ * bits and applies the same update. Without synchronised batch norm the
+ * BatchNorm moving statistics are averaged across replicas after each step
+ * (MirroredStrategy's MEAN aggregation); with it every replica normalises
+ * with the global batch's statistics. Every check_every steps the replicas'
+ * parameters are compared: a difference beyond rounding stops the run with
+ * an error naming both replicas and the step; rounding (devices of two
+ * vendors round differently) is wiped by copying replica 0's values. */
+
+enum { TLCL_GROUP_MAX = 16, TLCL_GROUP_CHECK_EVERY = 50 };
+
+typedef struct tlcl_group tlcl_group;
+
+typedef struct tlcl_group_options {
+    int sync_batchnorm;          /* per-channel statistics of the global batch (tlcl_engine_set_reducer) */
+    int check_every;             /* steps between parameter comparisons; 0: TLCL_GROUP_CHECK_EVERY, <0: never */
+    const tlcl_reducer *outer;   /* called once per local sum by one thread, after it (MPI); NULL: none */
+    const double *shares;        /* [n] fixed relative shares of a global batch (NULL: equal, or measured) */
+    int balance_steps;           /* > 0: each replica's share follows its measured speed (samples per second
+                                  * of its own work, waits excluded), refined over the first balance_steps
+                                  * steps, then kept */
+} tlcl_group_options;
+
+/* runs[0..n) (borrowed; runs[0] is the one the caller also uses for
+ * validation and saving) over models of one architecture. Copies replica
+ * 0's parameters and optimizer moments to the others. */
+tlcl_status tlcl_group_create(tlcl_group **out, tlcl_run *const *runs, int n, const tlcl_group_options *o,
+                              char *err, size_t err_len);
+/* Turns the runs' and engines' reducers off; the runs stay the caller's. */
+void tlcl_group_free(tlcl_group *g);
+int tlcl_group_size(const tlcl_group *g);
+/* The message of the last failed group call. */
+const char *tlcl_group_error(const tlcl_group *g);
+/* Each replica's slice of a global batch of `count` samples: contiguous,
+ * in replica order, in proportion to the shares (largest remainders);
+ * every replica gets one when count >= replicas (else the first `count`
+ * do). The global batch, and so the result with synchronised batch norm,
+ * does not depend on the split. */
+void tlcl_group_split(const tlcl_group *g, int count, int *counts);
+/* "device 0 (PLATFORM / DEVICE): 11 of 16 samples, device 1 (...): 5" for a
+ * global batch of `count`; returns 1 once after the shares changed (then
+ * worth printing), else 0. */
+int tlcl_group_describe(tlcl_group *g, int count, char *buf, size_t len);
+
+/* One data-parallel step of the global batch `in` (features: replica 0's
+ * feature table, mirrored to the others on first use). a->global_count 0
+ * means in->count (one process). opt->iterations advances once. Returns
+ * after every replica's step is enqueued and its gradient sum done. */
+tlcl_status tlcl_group_step(tlcl_group *g, const tlcl_run_input *in, const tlcl_tensor *features,
+                            tlcl_optimizer *opt, const tlcl_step_args *a);
+/* Every replica's counters summed (the confusion matrix is the group's). */
+tlcl_status tlcl_group_sync(tlcl_group *g, tlcl_run_stats *out);
+tlcl_status tlcl_group_reset(tlcl_group *g);
+/* Replica 0's parameters and optimizer moments to the others (after the
+ * caller changed them: a phase's start, a resumed backup). */
+tlcl_status tlcl_group_broadcast(tlcl_group *g);
+/* The parameter comparison tlcl_group_step runs every check_every steps. */
+tlcl_status tlcl_group_check(tlcl_group *g);
+
 #endif
