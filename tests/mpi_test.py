@@ -56,11 +56,12 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 SIDE = faults_test.SIDE
 
 
-def write_config(path, data, run_dir, phases, optimizer, epochs=2, batch=6, extra="", dropout=0.3, drop_connect=0.2):
+def write_config(path, data, run_dir, phases, optimizer, epochs=2, batch=6, extra="", dropout=0.3, drop_connect=0.2,
+                 train_extra=""):
     with open(path, "w") as f:
         f.write(
             "train:\n"
-            "  config: {seed: 7, epochs: %d, batch_size: %d, logs: {file_path: %s/train.log}}\n"
+            "  config: {seed: 7, epochs: %d, batch_size: %d, logs: {file_path: %s/train.log}%s}\n"
             "  data_dir: {train: %s/train, test: %s/test, validation_split: 0.25, image_size: [%d, %d],\n"
             "             cache_dir: %s/cache, cache_features: true}\n"
             "  artefacts: {base_dir: %s}\n"
@@ -75,7 +76,7 @@ def write_config(path, data, run_dir, phases, optimizer, epochs=2, batch=6, extr
             "  backup: {save_freq: 2}\n"
             "  csv_logger: {enabled: true}\n"
             "metrics: [accuracy]\n%s"
-            % (epochs, batch, run_dir, data, data, SIDE, SIDE, run_dir, run_dir, run_dir, run_dir, drop_connect,
+            % (epochs, batch, run_dir, train_extra, data, data, SIDE, SIDE, run_dir, run_dir, run_dir, run_dir, drop_connect,
                dropout, optimizer, phases, extra))
 
 
@@ -369,9 +370,28 @@ def check_grid(s, data):
              "3 runs and the best model copied (%s)" % runs)
 
 
+SHORT_BN = "  - {name: top, epochs: 1, learning_rate: 0.001, trainable: top_blocks, top_blocks: 2}\n"
+
+
+def check_syncbn(s, data):
+    """sync_batchnorm with trainable BatchNorm (dropout and stochastic depth on): 2 ranks of one device, and 2
+    ranks of 2 local replicas each (--devices=0,0: the group's outer reducer is MPI), end with the weights of
+    one process."""
+    sync = ", sync_batchnorm: true"
+    one, c1 = fresh(s.work, "sb1", data, SHORT_BN, SGD, train_extra=sync)
+    s.ok_run("one process, sync BN", ["train", c1])
+    for name, ranks, extra in (("sbg", 0, ["--devices=0,0"]), ("sb2", 2, []), ("sb4", 2, ["--devices=0,0"])):
+        run_dir, cfg = fresh(s.work, name, data, SHORT_BN, SGD, train_extra=sync)
+        s.ok_run("mpirun -np %d %s" % (ranks, " ".join(extra)), ["train", cfg] + extra, ranks=ranks)
+        worst, tensor = worst_difference(os.path.join(one, "best_model.safetensors"),
+                                         os.path.join(run_dir, "best_model.safetensors"))
+        s.expect(worst <= 1e-4, "%d rank(s)%s with sync BN end with one device's weights: worst tensor %s at %.3g "
+                 "relative" % (max(ranks, 1), " of 2 replicas" if extra else "", tensor, worst))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("train", "bn", "kill", "predict", "grid"))
+    ap.add_argument("what", choices=("train", "bn", "syncbn", "kill", "predict", "grid"))
     ap.add_argument("--tlcl", required=True)
     ap.add_argument("--mpirun", default=shutil.which("mpirun") or "mpirun")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -382,7 +402,8 @@ def main():
     work = tempfile.mkdtemp(prefix="tlcl-mpi-")
     s = Suite(os.path.abspath(a.tlcl), work)
     s.mpirun = a.mpirun
-    checks = {"train": check_train, "bn": check_bn, "kill": check_kill, "predict": check_predict, "grid": check_grid}
+    checks = {"train": check_train, "bn": check_bn, "kill": check_kill, "predict": check_predict, "grid": check_grid,
+              "syncbn": check_syncbn}
 
     def body():
         data = os.path.join(work, "data")
