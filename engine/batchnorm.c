@@ -81,9 +81,13 @@ static int bn_synced(const tlcl_engine *e) { return e->bn_reducer.sum != NULL; }
 static tlcl_status bn_sum_across(tlcl_engine *e, cl_mem a, cl_mem b, int C, int rows, int mean, float *total)
 {
     size_t per = (size_t)C * sizeof(float), n = (size_t)C * (b ? 2 : 1) + 1;
-    float *h = malloc(n * sizeof *h);
-    if (!h)
-        return ENG_FAIL(e, TLCL_ERR_OOM, "synchronised batch norm: out of host memory");
+    if (n > e->bn_sums_cap) { /* grown once to the widest layer, then reused every step */
+        float *grown = realloc(e->bn_sums_host, n * sizeof *grown);
+        if (!grown)
+            return ENG_FAIL(e, TLCL_ERR_OOM, "synchronised batch norm: out of host memory");
+        e->bn_sums_host = grown, e->bn_sums_cap = n;
+    }
+    float *h = e->bn_sums_host;
     tlcl_status s = tlcl_cl_read(e->cl, a, 0, per, h, "batch-norm sums");
     if (s == TLCL_OK && b)
         s = tlcl_cl_read(e->cl, b, 0, per, h + C, "batch-norm sums");
@@ -100,7 +104,6 @@ static tlcl_status bn_sum_across(tlcl_engine *e, cl_mem a, cl_mem b, int C, int 
         s = tlcl_cl_write(e->cl, a, 0, per, h, "batch-norm sums");
     if (s == TLCL_OK && b)
         s = tlcl_cl_write(e->cl, b, 0, per, h + C, "batch-norm sums");
-    free(h);
     return s;
 }
 

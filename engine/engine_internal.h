@@ -22,6 +22,8 @@ struct tlcl_engine {
     long bn_column_launches[2];      /* batchnorm.c's column kernels: [0] forward, [1] backward */
     size_t param_align;              /* the parameter store's minimum alignment in floats (params.c) */
     tlcl_reducer bn_reducer;         /* synchronised batch norm (.sum NULL: off), batchnorm.c */
+    float *bn_sums_host;             /* batchnorm.c: its per-channel sums on the host, kept across steps */
+    size_t bn_sums_cap;              /* floats in bn_sums_host */
 };
 
 /* A buffer of at least count zero floats, owned by the engine and filled

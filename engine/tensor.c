@@ -29,6 +29,7 @@ void tlcl_engine_free(tlcl_engine *e)
     for (int i = 0; i < e->npool; i++)
         clReleaseMemObject(e->pool[i].buf);
     free(e->pool);
+    free(e->bn_sums_host);
     free(e);
 }
 
