@@ -285,6 +285,11 @@ int main(void)
     usleep(200000);
     kill(-pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    /* the grid's own run process is killed with it but exits (and lets go of
+     * its run folder's lock) on its own time: wait until the whole process
+     * group is gone (a zombie nobody reaps still counts; 10 s at most) */
+    for (int i = 0; i < 1000 && kill(-pid, 0) == 0; i++)
+        usleep(10000);
     harness_expect(&h, seen, "the grid reached its second run before it was killed");
     harness_expect(&h, run_grid(root, device, "afterkill") == 0, "the grid rerun after the kill succeeds");
     char *after = text_at(root, "afterkill.out");
