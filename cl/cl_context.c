@@ -485,6 +485,24 @@ tlcl_status tlcl_cl_wait(tlcl_cl *cl, cl_event *ev, const char *what)
     return rc == CL_SUCCESS ? TLCL_OK : cl_fail_call(cl, rc, "clWaitForEvents", what);
 }
 
+tlcl_status tlcl_cl_poll(tlcl_cl *cl, cl_event ev, int *done, const char *what)
+{
+    cl_int status = CL_COMPLETE;
+    *done = 1;
+    if (ev)
+        CL_TRY(cl, clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL), what);
+    if (status < 0)
+        return cl_fail_call(cl, status, "clGetEventInfo (the command failed)", what);
+    *done = status == CL_COMPLETE;
+    return TLCL_OK;
+}
+
+tlcl_status tlcl_cl_flush(tlcl_cl *cl)
+{
+    CL_TRY(cl, clFlush(cl->queue), "the queue");
+    return TLCL_OK;
+}
+
 tlcl_status tlcl_cl_read(tlcl_cl *cl, cl_mem buf, size_t offset, size_t bytes, void *dst, const char *what)
 {
     if (bytes == 0)

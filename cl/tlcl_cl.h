@@ -307,6 +307,11 @@ tlcl_status tlcl_cl_marker(tlcl_cl *cl, cl_event *out);
 tlcl_status tlcl_cl_wait(tlcl_cl *cl, cl_event *ev, const char *what);
 /* Releases *ev without waiting for it and sets it to NULL. */
 void tlcl_cl_forget(cl_event *ev);
+/* Without waiting: *done = 1 when ev has completed (or is NULL), else 0. */
+tlcl_status tlcl_cl_poll(tlcl_cl *cl, cl_event ev, int *done, const char *what);
+/* Submits what was enqueued so far to the device (clFlush), so it starts
+ * while the host waits elsewhere (for a poll loop, not a blocking wait). */
+tlcl_status tlcl_cl_flush(tlcl_cl *cl);
 /* Device-to-device copy (enqueued, not waited for). */
 tlcl_status tlcl_cl_copy(tlcl_cl *cl, cl_mem dst, size_t dst_offset_bytes, cl_mem src, size_t src_offset_bytes,
                          size_t bytes, const char *what);

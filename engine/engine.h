@@ -112,6 +112,16 @@ void tlcl_engine_set_param_align(tlcl_engine *e, size_t floats);
  * (frontend). */
 typedef struct tlcl_reducer {
     tlcl_status (*sum)(void *ctx, int replica, float *buf, size_t n, char *err, size_t err_len);
+    /* The same sum without waiting, for the buckets of the gradient buffer
+     * while the backward pass still runs (as PyTorch DDP does): start()
+     * begins the sum of bucket `bucket` over buf[0..n) and returns; poll()
+     * sets *done once buf holds the sum. In a step every replica starts the
+     * same buckets 0, 1, ... in that order and polls each to completion
+     * before the step ends, leaving buf untouched until then. These sums and
+     * the blocking ones above never wait for each other (MPI: a communicator
+     * of their own), so sync BN's sums may run while buckets are under way. */
+    tlcl_status (*start)(void *ctx, int replica, int bucket, float *buf, size_t n, char *err, size_t err_len);
+    tlcl_status (*poll)(void *ctx, int replica, int bucket, int *done, char *err, size_t err_len);
     void *ctx;
     int replica;           /* this replica's index among the local ones */
 } tlcl_reducer;

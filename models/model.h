@@ -142,6 +142,14 @@ typedef struct tlcl_model {
                                    batch draws the dropout and stochastic-depth masks of its samples there
                                    (set by the run layer from tlcl_step_args.first_sample) */
     int training;
+    /* Data parallelism: during backward, once a layer's gradients are
+     * enqueued, grads_ready(ctx, from) says that the gradients at offsets
+     * [from, params.total) are final (the parameters are laid out in forward
+     * order and backward runs in reverse), so their sum across replicas can
+     * start while the earlier layers still run. NULL: not told. */
+    tlcl_status (*grads_ready)(void *ctx, size_t from);
+    void *grads_ready_ctx;
+    size_t grads_final_from;    /* the last `from` told in this backward pass */
 } tlcl_model;
 
 tlcl_model_options tlcl_model_options_default(void);

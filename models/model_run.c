@@ -51,6 +51,38 @@ static tlcl_bn_mode bn_mode(const tlcl_model *m, const tlcl_convbn *cb)
  * Gradients flow from the head down to position base_trainable_from. */
 static int needs_grad(const tlcl_model *m, int position) { return position >= m->base_trainable_from; }
 
+/* ---- gradients done -------------------------------------------------------
+ * After a layer's backward is enqueued: everything from its first parameter
+ * up is final (m->grads_ready). A layer whose parameters reach above what
+ * was already told would break that promise: the layout is not in forward
+ * order, a model-building error, reported rather than summed half-done. */
+static tlcl_status grads_final(tlcl_model *m, const char *layer, const int *ids, int n)
+{
+    if (!m->grads_ready)
+        return TLCL_OK;
+    size_t lo = m->grads_final_from, hi = 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0)
+            continue;
+        const tlcl_param_entry *pe = &m->params.entries[ids[i]];
+        lo = pe->offset < lo ? pe->offset : lo;
+        hi = pe->offset + pe->count > hi ? pe->offset + pe->count : hi;
+    }
+    if (hi > m->grads_final_from)
+        return tlcl_cl_fail(tlcl_engine_cl(m->eng), TLCL_ERR_ARG,
+                            "model: the parameters of '%s' lie above those of a layer after it (at %zu, above %zu): "
+                            "the gradient buckets need the parameters in forward order", layer, hi - 1,
+                            m->grads_final_from);
+    m->grads_final_from = lo;
+    return m->grads_ready(m->grads_ready_ctx, lo);
+}
+
+static tlcl_status convbn_grads_final(tlcl_model *m, const tlcl_convbn *cb)
+{
+    int ids[] = {cb->w_id, cb->gamma_id, cb->beta_id, cb->mean_id, cb->var_id};
+    return grads_final(m, cb->conv_name, ids, 5);
+}
+
 /* ---- conv + batch norm + activation ------------------------------------ */
 
 /* Whether nothing runs backward through the layer at `position` (see
@@ -111,7 +143,7 @@ static tlcl_status convbn_backward(tlcl_model *m, tlcl_convbn *cb, const tlcl_te
     tlcl_status s = cb->depthwise ? tlcl_depthwise_backward(e, want_din ? din : NULL, dw, &dconv, in, w, &cb->geom)
                                   : tlcl_conv2d_backward(e, want_din ? din : NULL, dw, &dconv, in, w, &cb->geom);
     tlcl_tensor_release(e, &dconv);
-    return s;
+    return s != TLCL_OK ? s : convbn_grads_final(m, cb);
 }
 
 static void convbn_release(tlcl_model *m, tlcl_convbn *cb)
@@ -207,6 +239,8 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
         scope(m, b->name, "_se", TLCL_PHASE_BWD, tlcl_se_cost(&b->se, x, 1));
         TLCL_TRY(tlcl_tensor_alloc(e, &d2, "dse", x->n, x->h, x->w, x->c));
         TLCL_TRY(tlcl_se_backward(e, &b->se.se, &d2, d, x));
+        int se_ids[] = {b->se.w_reduce, b->se.b_reduce, b->se.w_expand, b->se.b_expand};
+        TLCL_TRY(grads_final(m, b->name, se_ids, 4));
         release(m, &d1);
         d1 = d2;
         memset(&d2, 0, sizeof d2);
@@ -382,6 +416,8 @@ static tlcl_status classifier_backward(tlcl_model *m, const tlcl_tensor *dlogits
         TLCL_TRY(tlcl_dense_backward(e, &dnext, tlcl_params_grad(&m->params, dl->w_id),
                                 tlcl_params_grad(&m->params, dl->b_id), g, x, tlcl_params_value(&m->params, dl->w_id),
                                 dl->act != TLCL_ACT_NONE ? &dl->pre : NULL, dl->act));
+        int dense_ids[] = {dl->w_id, dl->b_id};
+        TLCL_TRY(grads_final(m, dl->name, dense_ids, 2));
         release(m, &d);
         d = dnext;
         g = &d;
@@ -425,6 +461,7 @@ tlcl_status tlcl_model_head_forward(tlcl_model *m, const tlcl_tensor *features, 
 tlcl_status tlcl_model_head_backward(tlcl_model *m, const tlcl_tensor *dlogits)
 {
     tlcl_tensor d = {0};
+    m->grads_final_from = m->params.total;
     TLCL_TRY(classifier_backward(m, dlogits, &d));
     release(m, &d);
     return TLCL_OK;
@@ -480,6 +517,7 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
 tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout)
 {
     tlcl_tensor dtop = {0};
+    m->grads_final_from = m->params.total;
     if (!m->include_top) {
         TLCL_TRY(tlcl_tensor_alloc(m->eng, &dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
         scope(m, "avg_pool", "", TLCL_PHASE_BWD, pool_cost(m));

@@ -34,6 +34,9 @@
 #include <string.h>
 
 enum { SIZE = 32, CLASSES = 4, BATCH = 16, EQ_STEPS = 10, FIT_STEPS = 80, EVAL = 128 };
+/* Gradient buckets of at least this many floats: the tiny network's few
+ * thousand parameters make several per step (the default, 1 Mi, one). */
+enum { BUCKET_FLOATS = 512, MIN_BUCKETS = 4 };
 
 static const tlcl_arch *const TINY = &testdata_tiny_arch; /* SIZE px */
 
@@ -108,6 +111,7 @@ typedef struct trained {
     float *values;
     double loss_sum;
     float accuracy;
+    long buckets, overlapped; /* gradient buckets summed across replicas; started while backward ran */
 } trained;
 
 /* Held-out accuracy of replica 0's run. */
@@ -153,6 +157,7 @@ static trained train(harness *h, replica *r, tlcl_group *g, int steps, int (*siz
           : harness_status(h, tlcl_run_sync(r->run, &st), "sync"))
         return t;
     t.loss_sum = st.loss_sum;
+    t.buckets = st.grad_buckets, t.overlapped = st.buckets_overlapped;
     t.accuracy = evaluate(h, r->run);
     t.values = values_of(h, r);
     return t;
@@ -179,7 +184,8 @@ static tlcl_group *group_open(harness *h, const devices *d, replica *r, int sync
     if (replica_open(h, &r[0], d->e[0], 42) || replica_open(h, &r[1], d->e[1], 7))
         return NULL;
     tlcl_run *runs[2] = {r[0].run, r[1].run};
-    tlcl_group_options o = {.sync_batchnorm = sync_bn, .check_every = check_every, .outer = outer};
+    tlcl_group_options o = {.sync_batchnorm = sync_bn, .check_every = check_every, .outer = outer,
+                            .bucket_floats = BUCKET_FLOATS};
     if (sp && sp->shares[0] > 0)
         o.shares = sp->shares;
     if (sp)
@@ -228,6 +234,12 @@ static void test_equality(harness *h, const devices *d)
             printf("     %s batch norm%s%s: worst tensor %s off by %.3g of its scale, summed loss off by %.3g\n"
                    "     %s\n", sync ? "synchronised" : "per-replica", sp ? ", split " : "", sp ? sp->name : "",
                    name, w, dl, line);
+            printf("     %ld gradient buckets in %d steps, %ld started while the backward pass ran\n", got.buckets,
+                   EQ_STEPS, got.overlapped);
+            /* every step has 2 active replicas but the last (a batch of one) */
+            harness_expectf(h, got.buckets >= (2L * EQ_STEPS - 1) * MIN_BUCKETS, "the gradients are summed in "
+                            "buckets (%ld over %d steps, at least %d per replica and step)", got.buckets, EQ_STEPS,
+                            MIN_BUCKETS);
             if (sync) {
                 harness_expectf(h, w <= 1e-4, "sync BN, %s split: 2 replicas = 1 device after %d steps (weights and "
                                 "moving statistics within 1e-4: %.3g, '%s')", sp->name, EQ_STEPS, w, name);
@@ -255,21 +267,67 @@ static void test_equality(harness *h, const devices *d)
 }
 
 /* The outer reducer (MPI's place): a twin process holding the same
- * replicas and data, so its sum doubles every buffer. */
+ * replicas and data, so its sum doubles every buffer. Its gradient buckets
+ * (start/poll, when given) complete at their second poll, as a
+ * non-blocking MPI sum completes some polls later. */
+enum { TWIN_BUCKETS = 256 };
 typedef struct twin {
     atomic_int inside;
-    int calls, overlapped;
+    int calls, overlapped, deferred;
+    float *bucket[TWIN_BUCKETS];
+    size_t n[TWIN_BUCKETS];
+    int polls[TWIN_BUCKETS];
 } twin;
+
+static void twin_enter(twin *t)
+{
+    if (atomic_fetch_add(&t->inside, 1) != 0)
+        t->overlapped = 1;
+    t->calls++;
+}
+
+static void twin_double(float *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] *= 2.0f;
+}
 
 static tlcl_status twin_sum(void *ctx, int replica, float *buf, size_t n, char *err, size_t err_len)
 {
     twin *t = ctx;
     (void)replica, (void)err, (void)err_len;
-    if (atomic_fetch_add(&t->inside, 1) != 0)
-        t->overlapped = 1;
-    t->calls++;
-    for (size_t i = 0; i < n; i++)
-        buf[i] *= 2.0f;
+    twin_enter(t);
+    twin_double(buf, n);
+    atomic_fetch_sub(&t->inside, 1);
+    return TLCL_OK;
+}
+
+static tlcl_status twin_start(void *ctx, int replica, int k, float *buf, size_t n, char *err, size_t err_len)
+{
+    twin *t = ctx;
+    (void)replica;
+    twin_enter(t);
+    tlcl_status s = k < TWIN_BUCKETS && !t->bucket[k] ? TLCL_OK : TLCL_ERR_ARG;
+    if (s == TLCL_OK)
+        t->bucket[k] = buf, t->n[k] = n, t->polls[k] = 0;
+    else
+        snprintf(err, err_len, "twin: bucket %d started twice or out of range", k);
+    atomic_fetch_sub(&t->inside, 1);
+    return s;
+}
+
+static tlcl_status twin_poll(void *ctx, int replica, int k, int *done, char *err, size_t err_len)
+{
+    twin *t = ctx;
+    (void)replica, (void)err, (void)err_len;
+    twin_enter(t);
+    *done = 0;
+    if (k < TWIN_BUCKETS && t->bucket[k] && ++t->polls[k] == 2) {
+        twin_double(t->bucket[k], t->n[k]);
+        t->bucket[k] = NULL, *done = 1;
+    } else {
+        t->deferred = 1;
+    }
     atomic_fetch_sub(&t->inside, 1);
     return TLCL_OK;
 }
@@ -278,11 +336,14 @@ static tlcl_status twin_sum(void *ctx, int replica, float *buf, size_t n, char *
  * of the same samples, gives the single device's weights on this one (its
  * gradient and batch-norm statistics are those of the duplicated batch)
  * when the outer sum runs once per local sum, on one thread. */
-static void test_outer(harness *h, const devices *d)
+static void test_outer(harness *h, const devices *d, int nonblocking)
 {
     replica one, r[2];
-    twin tw = {0};
+    static twin tw;
+    memset(&tw, 0, sizeof tw);
     tlcl_reducer outer = {.sum = twin_sum, .ctx = &tw};
+    if (nonblocking)
+        outer.start = twin_start, outer.poll = twin_poll;
     if (replica_open(h, &one, d->e[0], 42))
         return;
     trained ref = train(h, &one, NULL, EQ_STEPS, eq_batch, TLCL_OPT_SGD, 1);
@@ -291,9 +352,10 @@ static void test_outer(harness *h, const devices *d)
     if (got.values) {
         const char *name;
         double w = worst_tensor(&one.m.params, got.values, ref.values, &name);
-        harness_expectf(h, w <= 1e-4 && tw.calls >= EQ_STEPS && !tw.overlapped,
-                        "outer reducer: 2 x 2 replicas on a duplicated batch = 1 device (%.3g, '%s'); %d outer sums, "
-                        "never two at once", w, name, tw.calls);
+        harness_expectf(h, w <= 1e-4 && tw.calls >= EQ_STEPS && !tw.overlapped && tw.deferred == nonblocking,
+                        "outer reducer (%s gradient buckets): 2 x 2 replicas on a duplicated batch = 1 device (%.3g, "
+                        "'%s'); %d outer calls, never two at once", nonblocking ? "non-blocking" : "blocking", w,
+                        name, tw.calls);
     }
     free(ref.values), free(got.values);
     if (g)
@@ -419,7 +481,8 @@ int main(void)
     for (int r = 0; r < 2; r++)
         tlcl_engine_set_param_align(d.e[r], (a0 > a1 ? a0 : a1) / sizeof(float));
     test_equality(&h, &d);
-    test_outer(&h, &d);
+    test_outer(&h, &d, 0);
+    test_outer(&h, &d, 1);
     test_nan_replica(&h, &d);
     test_accuracy(&h, &d);
     test_drift_check(&h, &d);

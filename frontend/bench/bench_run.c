@@ -101,6 +101,7 @@ static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err
     if (tlcl_dist_size() > 1) {
         tlcl_reducer ranks = tlcl_dist_reducer();
         tlcl_run_set_reducer(b->run, &ranks);
+        tlcl_run_set_bucket_floats(b->run, o->bucket_floats);
     }
     return TLCL_OK;
 }

@@ -30,6 +30,8 @@ CLI_COMMAND(cli_bench, "bench", "", 0, 0,
     CLI_TEXT_OPT("json", "FILE", "also write the result as JSON"),
     CLI_FLAG_OPT("profile", "every layer in network order and the per-kernel table"),
     CLI_FLAG_OPT("no-peaks", "skip the GEMM and copy micro-benchmarks"),
+    CLI_INT_OPT("bucket-kib", "K", 1, 1048576, "under mpirun: least size of a gradient bucket (default 4096, as "
+                "train.config.bucket_mb; 1048576: one bucket, after the backward pass)"),
     CLI_FLAG_OPT("cold", "start from empty caches (tlcl's and the drivers'), then time a warm start"),
     CLI_TEXT_OPT("out", "DIR", "where --all and --cold write the comparison (default bench-results/)"),
     CLI_INT_OPT("timeout", "S", 1, 1000000, "with --all or --cold: a run taking longer is killed and reported"));
@@ -53,6 +55,7 @@ static int take_options(const cli_args *a, bench_cli *c)
     o->steps = (int)cli_number(a, "steps", o->steps);
     o->warmup = (int)cli_number(a, "warmup", o->warmup);
     o->device = (int)cli_number(a, "device", o->device);
+    o->bucket_floats = (size_t)cli_number(a, "bucket-kib", 0) * 1024 / sizeof(float);
     c->device_given = cli_flag(a, "device");
     c->cmp.timeout_s = (int)cli_number(a, "timeout", 0);
     o->arch = cli_value(a, "arch") ? cli_value(a, "arch") : o->arch;

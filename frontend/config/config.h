@@ -110,6 +110,7 @@ typedef struct tlcl_config {
             int devices[16];       /* data parallelism: one replica per device (empty: device alone) */
             int devices_count;
             int sync_batchnorm;    /* batch norm statistics of the global batch across the replicas */
+            double bucket_mb;      /* least size of a gradient bucket summed across the replicas */
             struct {
                 tlcl_cfg_path file_path;
             } logs;

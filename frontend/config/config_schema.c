@@ -80,6 +80,10 @@ const cfg_key cfg_keys[] = {
          "global batch (per-channel sums across the replicas, forward and backward), so N replicas\n"
          "give the weights of one device with the same batch. false: each replica's own slice's\n"
          "statistics, the moving averages averaged across replicas (MirroredStrategy's default)."),
+    FLT("train.config.bucket_mb", train.config.bucket_mb, 0.001, 1024, 0, "4.0",
+        "With several devices or MPI ranks: the gradients are summed across the replicas in buckets of\n"
+        "at least this many MiB (at layer boundaries), each starting as soon as the backward pass has\n"
+        "produced it, while the earlier layers still run (PyTorch DDP's bucket_cap_mb)."),
     INT("train.config.verbose", train.config.verbose, 0, 2, "1",
         "As Keras fit(verbose=): 0 silent, 1 progress bar, 2 one line per epoch."),
     PATH("train.config.logs.file_path", train.config.logs.file_path, CFG_OUT_FILE, NULL, NULL,

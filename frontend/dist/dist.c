@@ -2,6 +2,7 @@
  * launched by mpirun, else one rank whose collectives are no-ops. */
 #include "dist.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +33,6 @@ void tlcl_dist_slice(int count, int *lo, int *hi)
     *hi = (int)((long long)count * (world.rank + 1) / world.size);
 }
 
-static tlcl_status sum_floats_reducer(void *ctx, int replica, float *buf, size_t n, char *err, size_t err_len)
-{
-    (void)ctx, (void)replica;
-    return tlcl_dist_sum_floats(buf, n, err, err_len);
-}
-
-tlcl_reducer tlcl_dist_reducer(void)
-{
-    return (tlcl_reducer){.sum = sum_floats_reducer, .ctx = NULL, .replica = 0};
-}
 
 void tlcl_dist_forget_launcher(void)
 {
@@ -75,6 +66,17 @@ static tlcl_status gather_alone(const char *mine, size_t len, char **all, size_t
 
 #ifdef TLCL_HAVE_MPI
 
+/* The gradient buckets' non-blocking sums (tlcl_reducer.start/poll): a
+ * communicator of their own, a duplicate of the world's, so their order
+ * and that of the blocking sums (sync BN's, made while buckets are under
+ * way) never have to match; one request per bucket of the step. Set up
+ * with the world, process-wide like it. */
+static struct {
+    MPI_Comm comm;
+    MPI_Request *req;
+    int cap;
+} buckets = {MPI_COMM_NULL, NULL, 0};
+
 int tlcl_dist_init(int *argc, char ***argv)
 {
     if (!launched_by_mpirun())
@@ -90,6 +92,11 @@ int tlcl_dist_init(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &buckets.comm) != MPI_SUCCESS) {
+        fprintf(stderr, "tlcl: MPI_Comm_dup failed: cannot set up the gradient sums\n");
+        return -1;
+    }
+    MPI_Comm_set_errhandler(buckets.comm, MPI_ERRORS_RETURN);
     return 0;
 }
 
@@ -103,6 +110,10 @@ int tlcl_dist_finish(int status)
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, status);
     }
+    free(buckets.req);
+    buckets.req = NULL, buckets.cap = 0;
+    if (buckets.comm != MPI_COMM_NULL)
+        MPI_Comm_free(&buckets.comm);
     MPI_Finalize();
     return status;
 }
@@ -129,6 +140,39 @@ static tlcl_status sum_in_place(void *buf, size_t n, size_t elem, MPI_Datatype t
             return mpi_failed(rc, "a sum", err, err_len);
     }
     return TLCL_OK;
+}
+
+static tlcl_status bucket_start(int bucket, float *buf, size_t n, char *err, size_t err_len)
+{
+    if (world.size == 1)
+        return TLCL_OK;
+    if (bucket >= buckets.cap) {
+        int cap = bucket + 16;
+        MPI_Request *grown = realloc(buckets.req, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            snprintf(err, err_len, "rank %d: out of host memory for the gradient buckets", world.rank);
+            return TLCL_ERR_OOM;
+        }
+        for (int k = buckets.cap; k < cap; k++)
+            grown[k] = MPI_REQUEST_NULL;
+        buckets.req = grown, buckets.cap = cap;
+    }
+    if (n > (size_t)INT_MAX) {
+        snprintf(err, err_len, "rank %d: gradient bucket %d holds %zu floats, more than MPI counts", world.rank,
+                 bucket, n);
+        return TLCL_ERR_ARG;
+    }
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, buckets.comm, &buckets.req[bucket]);
+    return rc == MPI_SUCCESS ? TLCL_OK : mpi_failed(rc, "a gradient bucket's sum", err, err_len);
+}
+
+static tlcl_status bucket_poll(int bucket, int *done, char *err, size_t err_len)
+{
+    *done = 1;
+    if (world.size == 1 || bucket >= buckets.cap)
+        return TLCL_OK;
+    int rc = MPI_Test(&buckets.req[bucket], done, MPI_STATUS_IGNORE);
+    return rc == MPI_SUCCESS ? TLCL_OK : mpi_failed(rc, "a gradient bucket's sum", err, err_len);
 }
 
 tlcl_status tlcl_dist_sum_floats(float *buf, size_t n, char *err, size_t err_len)
@@ -232,6 +276,19 @@ int tlcl_dist_init(int *argc, char ***argv)
 
 int tlcl_dist_finish(int status) { return status; }
 
+static tlcl_status bucket_start(int bucket, float *buf, size_t n, char *err, size_t err_len)
+{
+    (void)bucket, (void)buf, (void)n, (void)err, (void)err_len;
+    return TLCL_OK;
+}
+
+static tlcl_status bucket_poll(int bucket, int *done, char *err, size_t err_len)
+{
+    (void)bucket, (void)err, (void)err_len;
+    *done = 1;
+    return TLCL_OK;
+}
+
 tlcl_status tlcl_dist_sum_floats(float *buf, size_t n, char *err, size_t err_len)
 {
     (void)buf, (void)n, (void)err, (void)err_len;
@@ -266,6 +323,31 @@ void tlcl_dist_bcast_bytes(char *buf, size_t len)
 void tlcl_dist_barrier(void) {}
 
 #endif
+
+static tlcl_status sum_floats_reducer(void *ctx, int replica, float *buf, size_t n, char *err, size_t err_len)
+{
+    (void)ctx, (void)replica;
+    return tlcl_dist_sum_floats(buf, n, err, err_len);
+}
+
+static tlcl_status bucket_start_reducer(void *ctx, int replica, int bucket, float *buf, size_t n, char *err,
+                                        size_t err_len)
+{
+    (void)ctx, (void)replica;
+    return bucket_start(bucket, buf, n, err, err_len);
+}
+
+static tlcl_status bucket_poll_reducer(void *ctx, int replica, int bucket, int *done, char *err, size_t err_len)
+{
+    (void)ctx, (void)replica;
+    return bucket_poll(bucket, done, err, err_len);
+}
+
+tlcl_reducer tlcl_dist_reducer(void)
+{
+    return (tlcl_reducer){.sum = sum_floats_reducer, .start = bucket_start_reducer, .poll = bucket_poll_reducer,
+                          .ctx = NULL, .replica = 0};
+}
 
 void tlcl_dist_root_first_begin(void)
 {

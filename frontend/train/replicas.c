@@ -94,7 +94,7 @@ tlcl_status trainer_group_open(trainer *t)
     long first_epoch = tlcl_loader_batches(p->train);
     tlcl_reducer ranks = tlcl_dist_reducer(); /* the sums across MPI ranks, after the local one */
     tlcl_group_options o = {.sync_batchnorm = p->sync_batchnorm, .balance_steps = (int)(first_epoch > 1 ? first_epoch : 1),
-                            .outer = tlcl_dist_size() > 1 ? &ranks : NULL};
+                            .outer = tlcl_dist_size() > 1 ? &ranks : NULL, .bucket_floats = p->bucket_floats};
     t->balance_steps = o.balance_steps;
     return tlcl_group_create(&t->group, t->replica_runs, p->nreplicas + 1, &o, t->err, t->err_len);
 }
@@ -143,11 +143,25 @@ tlcl_status trainer_step(trainer *t, const tlcl_run_input *in, const tlcl_tensor
     return s;
 }
 
+/* Once a run, after its first counted steps: how many gradient buckets the
+ * replicas summed and how many of them overlapped the backward pass. */
+static void say_buckets(trainer *t, const tlcl_run_stats *st)
+{
+    if (t->buckets_said || st->grad_buckets < 1)
+        return;
+    t->buckets_said = 1;
+    trainer_say(t, stdout, "gradient sums across replicas (first counted steps): %ld buckets, %ld (%.0f%%) started "
+                "while the backward pass still ran", st->grad_buckets, st->buckets_overlapped,
+                100.0 * (double)st->buckets_overlapped / (double)st->grad_buckets);
+}
+
 tlcl_status trainer_counters(trainer *t, tlcl_run_stats *st)
 {
     tlcl_status s = t->group ? tlcl_group_sync(t->group, st) : tlcl_run_sync(t->run, st);
     if (s != TLCL_OK)
         snprintf(t->err, t->err_len, "%s", t->group ? tlcl_group_error(t->group) : tlcl_run_error(t->run));
+    else
+        say_buckets(t, st);
     return s;
 }
 

@@ -242,6 +242,7 @@ tlcl_status tlcl_plan_fill(const tlcl_config *c, tlcl_train_plan *p, long steps_
     p->loss.focal_alpha = c->loss.alpha_count > 0 ? (float)c->loss.alpha[0] : 0.25f;
     p->seed = (uint32_t)c->train.config.seed;
     p->sync_batchnorm = c->train.config.sync_batchnorm;
+    p->bucket_floats = (size_t)(c->train.config.bucket_mb * 1024.0 * 1024.0 / sizeof(float));
     plan_optimizer(c, p);
     plan_schedule(c, p, steps_per_epoch);
     plan_callbacks(c, p);

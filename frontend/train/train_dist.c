@@ -51,6 +51,7 @@ void trainer_dist_single_device(trainer *t)
 {
     tlcl_reducer ranks = tlcl_dist_reducer();
     tlcl_run_set_reducer(t->run, &ranks);
+    tlcl_run_set_bucket_floats(t->run, t->p->bucket_floats);
     if (t->p->sync_batchnorm)
         tlcl_engine_set_reducer(t->p->eng, &ranks);
 }

@@ -102,6 +102,7 @@ typedef struct tlcl_train_plan {
     tlcl_model *const *replicas;
     int nreplicas;
     int sync_batchnorm;
+    size_t bucket_floats;            /* train.config.bucket_mb in floats */
     tlcl_loader *train, *val;       /* val may be NULL */
     int classes;
     const char *const *class_names;

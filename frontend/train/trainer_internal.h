@@ -34,6 +34,7 @@ typedef struct trainer {
     tlcl_group *group;                    /* several devices (replicas.c); NULL: run alone */
     tlcl_run *replica_runs[TLCL_GROUP_MAX]; /* [0] is run */
     int balance_steps;                    /* steps over which the group measures the replicas' speeds */
+    int buckets_said;                     /* the gradient buckets' overlap was reported (once a run) */
     long group_steps;                     /* steps through the group in this process */
     tlcl_tensor features_train, features_val; /* cached base features [n, C] on the device */
     float *best_weights;                  /* early stopping's snapshot */

@@ -6,6 +6,7 @@
  * previous one (so it stays at most two steps ahead of the device) and in
  * tlcl_run_sync. */
 #include "run.h"
+#include "grad_buckets.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ struct tlcl_run {
     float *confusion_read;
     double *confusion_host;
     tlcl_reducer reducer;       /* data parallelism; .sum NULL: one replica */
-    float *grads_host;          /* [params.total + 1]: the gradients being summed, then the guards */
+    grad_buckets buckets;       /* the gradients summed across replicas */
     tlcl_tensor group_guard;    /* the replicas' loss sums summed: NaN when any replica's is */
 };
 
@@ -139,7 +140,7 @@ void tlcl_run_free(tlcl_run *r)
         release(r->e, all[i]);
     free(r->confusion_read);
     free(r->confusion_host);
-    free(r->grads_host);
+    grad_buckets_free(&r->buckets);
     free(r);
 }
 
@@ -308,33 +309,38 @@ void tlcl_run_set_reducer(tlcl_run *r, const tlcl_reducer *red)
     r->reducer = red ? *red : (tlcl_reducer){0};
 }
 
-/* The gradient buffer summed across replicas through the host: read,
- * reduce, write back (the in-order queue runs the update after the write).
- * The replicas' non-finite guards (their running loss sums) go with it, so
- * a NaN loss on any replica makes every replica skip the update. */
-static tlcl_status sum_gradients(tlcl_run *r)
+void tlcl_run_set_bucket_floats(tlcl_run *r, size_t floats) { r->buckets.bucket_floats = floats; }
+
+/* Ready for the step's gradient sum: the model tells the buckets which
+ * gradients are final as its backward goes (grad_buckets.h). */
+static tlcl_status buckets_begin(tlcl_run *r)
 {
-    size_t n = r->m->params.total, bytes = n * sizeof(float);
-    if (!r->grads_host && !(r->grads_host = malloc(bytes + sizeof(float))))
-        return fail(r, TLCL_ERR_OOM, "run: out of host memory for the gradients of a data-parallel step");
     if (!r->group_guard.buf)
         TLCL_TRY(tlcl_tensor_alloc(r->e, &r->group_guard, "replicas' non-finite guard", 1, 1, 1, 1));
-    TLCL_TRY(tlcl_cl_read(r->cl, r->m->params.grads, 0, bytes, r->grads_host, "gradients"));
-    TLCL_TRY(tlcl_cl_read(r->cl, r->guard.buf, 0, sizeof(float), r->grads_host + n, "non-finite guard"));
-    char err[512] = "";
-    tlcl_status s = r->reducer.sum(r->reducer.ctx, r->reducer.replica, r->grads_host, n + 1, err, sizeof err);
-    if (s != TLCL_OK)
-        return fail(r, s, err[0] ? err : "run: the gradient sum across replicas failed");
-    TLCL_TRY(tlcl_cl_write(r->cl, r->group_guard.buf, 0, sizeof(float), r->grads_host + n, "non-finite guard"));
-    return tlcl_cl_write(r->cl, r->m->params.grads, 0, bytes, r->grads_host, "gradients");
+    grad_buckets *gb = &r->buckets;
+    gb->cl = r->cl, gb->red = r->reducer, gb->total = r->m->params.total;
+    gb->grads = r->m->params.grads, gb->guard = r->guard.buf, gb->summed_guard = r->group_guard.buf;
+    TLCL_TRY(grad_buckets_begin(gb));
+    r->m->grads_ready = grad_buckets_ready, r->m->grads_ready_ctx = gb;
+    return TLCL_OK;
+}
+
+/* The gradients of this replica, summed across the replicas when there
+ * are several: the sums overlap the backward pass. */
+static tlcl_status step_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_args *a)
+{
+    if (!r->reducer.sum)
+        return tlcl_run_gradients(r, b, a);
+    TLCL_TRY(buckets_begin(r));
+    tlcl_status s = tlcl_run_gradients(r, b, a);
+    r->m->grads_ready = NULL, r->m->grads_ready_ctx = NULL;
+    return s != TLCL_OK ? s : grad_buckets_finish(&r->buckets);
 }
 
 tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, const tlcl_step_args *a)
 {
     TLCL_TRY(pass_begin(r));
-    TLCL_TRY(tlcl_run_gradients(r, b, a));
-    if (r->reducer.sum)
-        TLCL_TRY(sum_gradients(r));
+    TLCL_TRY(step_gradients(r, b, a));
     /* Adam reads parameters, gradients and both moments, writes all but the gradients */
     profile_scope(r, "optimizer", TLCL_PHASE_BWD, 4.0 * 7.0 * (double)tlcl_model_count(r->m).trainable);
     TLCL_TRY(tlcl_optimizer_step(r->e, opt, &r->m->params, a->lr, r->reducer.sum ? &r->group_guard : &r->guard));
@@ -399,13 +405,16 @@ tlcl_status tlcl_run_sync(tlcl_run *r, tlcl_run_stats *out)
                             .weight = (double)s[TLCL_CNT_WEIGHT] - s[TLCL_CNT_WEIGHT + 1],
                             .nonfinite_step = bad,
                             .classes = C,
-                            .confusion = r->confusion_host};
+                            .confusion = r->confusion_host,
+                            .grad_buckets = r->buckets.started,
+                            .buckets_overlapped = r->buckets.overlapped};
     return TLCL_OK;
 }
 
 tlcl_status tlcl_run_reset(tlcl_run *r)
 {
     static const int none = -1;
+    r->buckets.started = r->buckets.overlapped = 0;
     TLCL_TRY(tlcl_tensor_fill(r->e, &r->sums, 0.0f));
     TLCL_TRY(tlcl_tensor_fill(r->e, &r->confusion, 0.0f));
     return tlcl_cl_write(r->cl, r->bad_step.buf, 0, sizeof none, &none, "non-finite step");

@@ -84,10 +84,14 @@ tlcl_status tlcl_run_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_step_a
 tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, const tlcl_step_args *a);
 
 /* Data parallelism: from now on tlcl_run_step sums the gradients across
- * replicas with `red` (engine.h) before clipping and the update, so every
+ * replicas with `red` (engine.h: its start and poll, bucket by bucket
+ * while the backward pass runs) before clipping and the update, so every
  * replica applies the same update; NULL turns it off. The reducer is
  * copied; its ctx must outlive the run's use of it. */
 void tlcl_run_set_reducer(tlcl_run *r, const tlcl_reducer *red);
+/* The least size of a gradient bucket in floats (buckets end at layer
+ * boundaries); 0: 1 Mi floats (4 MiB, PyTorch DDP's first bucket). */
+void tlcl_run_set_bucket_floats(tlcl_run *r, size_t floats);
 
 /* ---- inference ----------------------------------------------------------------- */
 
@@ -114,6 +118,8 @@ typedef struct tlcl_run_stats {
     long nonfinite_step;   /* -1, or the first step whose loss was NaN or Inf */
     int classes;
     const double *confusion; /* [classes * classes], rows true, columns predicted (owned by the run) */
+    long grad_buckets;     /* data parallelism: gradient buckets summed across replicas */
+    long buckets_overlapped; /* of those, started while the device still ran the step's backward pass */
 } tlcl_run_stats;
 
 /* Waits for the device, folds the device counters into the host totals and
@@ -150,6 +156,7 @@ typedef struct tlcl_group_options {
     int balance_steps;           /* > 0: each replica's share follows its measured speed (samples per second
                                   * of its own work, waits excluded), refined over the first balance_steps
                                   * steps, then kept */
+    size_t bucket_floats;        /* tlcl_run_set_bucket_floats of every replica (0: the default) */
 } tlcl_group_options;
 
 /* runs[0..n) (borrowed; runs[0] is the one the caller also uses for

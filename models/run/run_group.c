@@ -38,7 +38,22 @@ typedef struct group_reducer {
     int failed;
     char why[1024];
     double waited[TLCL_GROUP_MAX];   /* seconds each replica spent waiting for the others this step */
+    double last_start[TLCL_GROUP_MAX]; /* when each replica last started a gradient bucket (0: not yet) */
+    double waited_then[TLCL_GROUP_MAX]; /* its waited[] at that moment */
+    struct group_bucket *buckets;    /* this step's gradient buckets (start/poll), by number */
+    int nbuckets;
 } group_reducer;
+
+/* One gradient bucket of a step: summed by the last replica to start it,
+ * then (with an outer reducer) across processes without waiting. */
+typedef struct group_bucket {
+    int arrived;
+    int state;                       /* 0 waiting for the replicas, 1 outer sum under way, 2 done */
+    float *bufs[TLCL_GROUP_MAX];
+    size_t n;
+    float *acc;                      /* [cap]: the sum (kept between steps) */
+    size_t cap;
+} group_bucket;
 
 struct tlcl_group {
     int n;
@@ -73,32 +88,52 @@ static void reducer_fail(group_reducer *red, const char *fmt, ...)
     pthread_cond_broadcast(&red->done);
 }
 
+/* *acc = the sum of the active replicas' bufs, in replica order (the same
+ * bits whichever thread adds them). 0, or -1 out of memory (failed). With
+ * red->mu held. */
+static int add_in_order(group_reducer *red, float **acc, size_t *cap, float *const *bufs, size_t n)
+{
+    if (n > *cap) {
+        float *a = realloc(*acc, n * sizeof *a);
+        if (!a) {
+            reducer_fail(red, "out of host memory for a sum across replicas (%zu floats)", n);
+            return -1;
+        }
+        *acc = a, *cap = n;
+    }
+    memcpy(*acc, bufs[0], n * sizeof **acc);
+    for (int r = 1; r < red->active; r++)
+        for (size_t i = 0; i < n; i++)
+            (*acc)[i] += bufs[r][i];
+    return 0;
+}
+
+static void copy_to_all(const group_reducer *red, float *const *bufs, const float *acc, size_t n)
+{
+    for (int r = 0; r < red->active; r++)
+        memcpy(bufs[r], acc, n * sizeof *acc);
+}
+
+static void outer_failed(group_reducer *red, const char *err)
+{
+    reducer_fail(red, "the sum across processes failed: %s", err[0] ? err : "(no message)");
+}
+
 /* The last replica to arrive: the sum in replica order, the outer sum, the
  * result to every replica. With red->mu held. */
 static void reducer_combine(group_reducer *red)
 {
     size_t n = red->n;
-    if (n > red->cap) {
-        float *a = realloc(red->acc, n * sizeof *a);
-        if (!a) {
-            reducer_fail(red, "out of host memory for a sum across replicas (%zu floats)", n);
-            return;
-        }
-        red->acc = a, red->cap = n;
-    }
-    memcpy(red->acc, red->bufs[0], n * sizeof *red->acc);
-    for (int r = 1; r < red->active; r++)
-        for (size_t i = 0; i < n; i++)
-            red->acc[i] += red->bufs[r][i];
+    if (add_in_order(red, &red->acc, &red->cap, red->bufs, n) != 0)
+        return;
     if (red->outer.sum) {
         char err[512] = "";
         if (red->outer.sum(red->outer.ctx, red->outer.replica, red->acc, n, err, sizeof err) != TLCL_OK) {
-            reducer_fail(red, "the sum across processes failed: %s", err[0] ? err : "(no message)");
+            outer_failed(red, err);
             return;
         }
     }
-    for (int r = 0; r < red->active; r++)
-        memcpy(red->bufs[r], red->acc, n * sizeof *red->acc);
+    copy_to_all(red, red->bufs, red->acc, n);
 }
 
 static tlcl_status reducer_sum(void *ctx, int replica, float *buf, size_t n, char *err, size_t err_len)
@@ -128,6 +163,99 @@ static tlcl_status reducer_sum(void *ctx, int replica, float *buf, size_t n, cha
         snprintf(err, err_len, "%s", red->why);
     pthread_mutex_unlock(&red->mu);
     return s;
+}
+
+/* ---- the gradient buckets (the reducer's start and poll) ---- */
+
+static tlcl_status bucket_error(group_reducer *red, char *err, size_t err_len)
+{
+    snprintf(err, err_len, "%s", red->why);
+    pthread_mutex_unlock(&red->mu);
+    return TLCL_ERR_CL;
+}
+
+static group_bucket *bucket_at(group_reducer *red, int k)
+{
+    if (k >= red->nbuckets) {
+        int cap = k + 16;
+        group_bucket *grown = realloc(red->buckets, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        memset(grown + red->nbuckets, 0, (size_t)(cap - red->nbuckets) * sizeof *grown);
+        red->buckets = grown, red->nbuckets = cap;
+    }
+    return &red->buckets[k];
+}
+
+/* The last replica to start bucket b: the local sum, then the outer one
+ * started (or, for an outer reducer without start, done) here. With
+ * red->mu held. */
+static void bucket_combine(group_reducer *red, group_bucket *b, int k)
+{
+    if (add_in_order(red, &b->acc, &b->cap, b->bufs, b->n) != 0)
+        return;
+    char err[512] = "";
+    tlcl_reducer *o = &red->outer;
+    tlcl_status s = !o->sum     ? TLCL_OK
+                    : o->start ? o->start(o->ctx, o->replica, k, b->acc, b->n, err, sizeof err)
+                               : o->sum(o->ctx, o->replica, b->acc, b->n, err, sizeof err);
+    if (s != TLCL_OK) {
+        outer_failed(red, err);
+        return;
+    }
+    b->state = o->sum && o->start ? 1 : 2;
+    if (b->state == 2)
+        copy_to_all(red, b->bufs, b->acc, b->n);
+}
+
+static tlcl_status reducer_start(void *ctx, int replica, int k, float *buf, size_t n, char *err, size_t err_len)
+{
+    group_reducer *red = ctx;
+    pthread_mutex_lock(&red->mu);
+    group_bucket *b = red->failed ? NULL : bucket_at(red, k);
+    if (!b && !red->failed)
+        reducer_fail(red, "out of host memory for the gradient buckets");
+    if (b && b->arrived > 0 && n != b->n)
+        reducer_fail(red, "replica %d sums %zu floats in gradient bucket %d where the others sum %zu: the "
+                     "replicas' models differ", replica, n, k, b->n);
+    if (red->failed)
+        return bucket_error(red, err, err_len);
+    b->bufs[replica] = buf, b->n = n;
+    red->last_start[replica] = now_s(), red->waited_then[replica] = red->waited[replica];
+    if (++b->arrived == red->active)
+        bucket_combine(red, b, k);
+    if (red->failed)
+        return bucket_error(red, err, err_len);
+    pthread_mutex_unlock(&red->mu);
+    return TLCL_OK;
+}
+
+static tlcl_status reducer_poll(void *ctx, int replica, int k, int *done, char *err, size_t err_len)
+{
+    group_reducer *red = ctx;
+    (void)replica;
+    pthread_mutex_lock(&red->mu);
+    group_bucket *b = k < red->nbuckets ? &red->buckets[k] : NULL;
+    if (!red->failed && b && b->state == 1) {
+        char why[512] = "";
+        int outer_done = 0;
+        if (red->outer.poll(red->outer.ctx, red->outer.replica, k, &outer_done, why, sizeof why) != TLCL_OK)
+            outer_failed(red, why);
+        else if (outer_done)
+            copy_to_all(red, b->bufs, b->acc, b->n), b->state = 2;
+    }
+    if (red->failed)
+        return bucket_error(red, err, err_len);
+    *done = b && b->state == 2;
+    pthread_mutex_unlock(&red->mu);
+    return TLCL_OK;
+}
+
+/* A new step: every bucket waits for the replicas again. */
+static void buckets_reset(group_reducer *red)
+{
+    for (int k = 0; k < red->nbuckets; k++)
+        red->buckets[k].arrived = 0, red->buckets[k].state = 0;
 }
 
 /* A replica whose step failed: the others stop waiting for it. */
@@ -176,8 +304,10 @@ static int same_layout(const tlcl_params *a, const tlcl_params *b)
 static void group_connect(tlcl_group *g, int on)
 {
     for (int r = 0; r < g->n; r++) {
-        tlcl_reducer red = {.sum = reducer_sum, .ctx = &g->red, .replica = r};
+        tlcl_reducer red = {.sum = reducer_sum, .start = reducer_start, .poll = reducer_poll, .ctx = &g->red,
+                            .replica = r};
         tlcl_run_set_reducer(g->runs[r], on ? &red : NULL);
+        tlcl_run_set_bucket_floats(g->runs[r], g->o.bucket_floats);
         tlcl_engine_set_reducer(engine_of(g, r), on && g->o.sync_batchnorm ? &red : NULL);
     }
 }
@@ -250,6 +380,9 @@ void tlcl_group_free(tlcl_group *g)
     pthread_mutex_destroy(&g->red.mu);
     pthread_cond_destroy(&g->red.done);
     free(g->red.acc);
+    for (int k = 0; k < g->red.nbuckets; k++)
+        free(g->red.buckets[k].acc);
+    free(g->red.buckets);
     free(g->host[0]), free(g->host[1]), free(g->confusion);
     free(g);
 }
@@ -391,7 +524,7 @@ static void balance(tlcl_group *g, const int *counts, const double *busy, int ac
 typedef struct replica_job {
     tlcl_group *g;
     int r;
-    double busy;                     /* seconds of its own work (waits for the others excluded) */
+    double t0, busy;                 /* its start; seconds of its step, waits for the others included */
     tlcl_run_input in;
     const tlcl_tensor *features;
     tlcl_optimizer opt;
@@ -449,7 +582,7 @@ static void *replica_step(void *arg)
     tlcl_group *g = j->g;
     tlcl_run *run = g->runs[j->r];
     tlcl_run_batch *b;
-    double t0 = now_s();
+    double t0 = j->t0 = now_s();
     j->s = tlcl_run_load(run, &j->in, j->features, &b);
     if (j->s == TLCL_OK)
         j->s = tlcl_run_step(run, b, &j->opt, &j->a);
@@ -472,6 +605,17 @@ static tlcl_run_input slice(const tlcl_run_input *in, int off, int count, size_t
     return s;
 }
 
+/* A replica's own work in its step, for the balancing: until its last
+ * gradient bucket started (its backward was done then; what follows is
+ * waiting for the others' buckets and the update, the same for all),
+ * less its waits for the others in the blocking sums (sync BN's) before. */
+static double own_work(const group_reducer *red, const replica_job *j)
+{
+    if (red->last_start[j->r] > 0)
+        return red->last_start[j->r] - j->t0 - red->waited_then[j->r];
+    return j->busy - red->waited[j->r];
+}
+
 /* Runs the active replicas' jobs, replica 0 on this thread; the first
  * failure's message (the replica that stopped, not those it stopped). */
 static tlcl_status run_jobs(tlcl_group *g, replica_job *jobs, int active)
@@ -479,7 +623,9 @@ static tlcl_status run_jobs(tlcl_group *g, replica_job *jobs, int active)
     pthread_t th[TLCL_GROUP_MAX];
     int started[TLCL_GROUP_MAX] = {0};
     g->red.active = active, g->red.failed = 0, g->red.arrived = 0;
+    buckets_reset(&g->red);
     memset(g->red.waited, 0, sizeof g->red.waited);
+    memset(g->red.last_start, 0, sizeof g->red.last_start);
     for (int r = 1; r < active; r++)
         if (pthread_create(&th[r], NULL, replica_step, &jobs[r]) == 0)
             started[r] = 1;
@@ -519,7 +665,7 @@ tlcl_status tlcl_group_step(tlcl_group *g, const tlcl_run_input *in, const tlcl_
     opt->iterations = jobs[0].opt.iterations;
     double busy[TLCL_GROUP_MAX] = {0};
     for (int r = 0; r < active; r++)
-        busy[r] = jobs[r].busy - g->red.waited[r];
+        busy[r] = own_work(&g->red, &jobs[r]);
     balance(g, counts, busy, active);
     /* a batch smaller than the group: the idle replicas take replica 0's state */
     TLCL_TRY(copy_state(g, active));
@@ -542,6 +688,7 @@ tlcl_status tlcl_group_sync(tlcl_group *g, tlcl_run_stats *out)
         if (s != TLCL_OK)
             return replica_fail(g, s, r);
         sum.loss_sum += st.loss_sum, sum.samples += st.samples, sum.hits += st.hits, sum.weight += st.weight;
+        sum.grad_buckets += st.grad_buckets, sum.buckets_overlapped += st.buckets_overlapped;
         for (size_t i = 0; i < (size_t)C * C; i++)
             g->confusion[i] += st.confusion[i];
         if (st.nonfinite_step >= 0 && (sum.nonfinite_step < 0 || st.nonfinite_step < sum.nonfinite_step))
