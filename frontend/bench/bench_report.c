@@ -100,7 +100,9 @@ void bench_report_print(FILE *f, const bench_options *o, const bench_result *r, 
             r->dev.name, r->arch, bench_mode_words(o->mode), o->batch, o->size, r->ms_per_step, r->images_per_s);
     if (r->ranks > 1)
         fprintf(f, "%d MPI ranks share each step (this rank's device above); all-reduce of the %.1f MiB gradient "
-                   "buffer: %.2f ms (median of 7)\n", r->ranks, r->gradient_mib, r->allreduce_ms);
+                   "buffer: %.2f ms (median of 7); per step %.1f gradient buckets summed, %.1f of them started "
+                   "while the backward pass still ran\n", r->ranks, r->gradient_mib, r->allreduce_ms,
+                r->buckets_per_step, r->overlapped_per_step);
     print_start(f, r);
     fprintf(f, "peak RSS %.0f MiB (host memory of the process; a CPU device's buffers are in it)\n", r->peak_rss_mib);
     if (r->has_peaks)
@@ -189,6 +191,8 @@ cJSON *bench_report_json(const bench_options *o, const bench_result *r)
     cJSON_AddNumberToObject(j, "images_per_s", r->images_per_s);
     cJSON_AddNumberToObject(j, "ranks", r->ranks);
     cJSON_AddNumberToObject(j, "allreduce_ms", r->allreduce_ms);
+    cJSON_AddNumberToObject(j, "buckets_per_step", r->buckets_per_step);
+    cJSON_AddNumberToObject(j, "buckets_overlapped_per_step", r->overlapped_per_step);
     cJSON_AddNumberToObject(j, "gradient_mib", r->gradient_mib);
     cJSON_AddNumberToObject(j, "device_ms_per_step", r->device_ms_per_step);
     cJSON_AddStringToObject(j, "layer_timing", r->host_timed ? "host" : "events");

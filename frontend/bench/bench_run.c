@@ -244,6 +244,17 @@ static tlcl_status time_allreduce(bench_state *b, bench_result *r)
     return TLCL_OK;
 }
 
+/* The gradient buckets of the timed steps (the counters were reset before
+ * them): how many, and how many overlapped the backward pass. */
+static tlcl_status count_buckets(bench_state *b, const bench_options *o, bench_result *r)
+{
+    tlcl_run_stats st;
+    TLCL_TRY(tlcl_run_sync(b->run, &st));
+    r->buckets_per_step = (double)st.grad_buckets / o->steps;
+    r->overlapped_per_step = (double)st.buckets_overlapped / o->steps;
+    return TLCL_OK;
+}
+
 /* Everything after set-up; errors leave their message in the context. */
 static tlcl_status measure(bench_state *b, const bench_options *o, bench_result *r, int kernels, double t_setup)
 {
@@ -254,7 +265,7 @@ static tlcl_status measure(bench_state *b, const bench_options *o, bench_result 
     r->start = (bench_start){t_setup, first, st.program_seconds, st.programs_compiled, st.programs_from_cache};
     if (s == TLCL_OK && o->warmup > 1)
         s = run_steps(b, o->mode, 1, o->warmup - 1);
-    if (s != TLCL_OK)
+    if (s != TLCL_OK || (s = tlcl_run_reset(b->run)) != TLCL_OK) /* count_buckets counts the timed steps */
         return s;
     tlcl_cl_profile_reset(b->cl);
     t0 = now_s();
@@ -262,6 +273,8 @@ static tlcl_status measure(bench_state *b, const bench_options *o, bench_result 
         return s;
     r->ms_per_step = (now_s() - t0) * 1000.0 / o->steps;
     r->images_per_s = o->batch * 1000.0 / r->ms_per_step;
+    if (o->mode != BENCH_INFER && (s = count_buckets(b, o, r)) != TLCL_OK)
+        return s;
     if (kernels && (s = tlcl_cl_profile_collect(b->cl)) == TLCL_OK)
         r->kernel_table = kernel_table(b, o->steps); /* before a host-timed pass replaces the profile */
     if (s != TLCL_OK || (s = profile_layers(b, o, r)) != TLCL_OK)

@@ -58,6 +58,8 @@ typedef struct bench_result {
     int ranks;                  /* MPI ranks that shared each step (1: this process alone) */
     double allreduce_ms;        /* with ranks > 1: the median MPI_Allreduce of the gradient buffer */
     double gradient_mib;        /* the gradient buffer's size */
+    double buckets_per_step;    /* with ranks > 1: gradient buckets summed per timed step */
+    double overlapped_per_step; /* of those, started while the device still ran the backward pass */
 } bench_result;
 
 /* Runs the measurement; kernel_table asks for the per-kernel table too. On

@@ -122,9 +122,15 @@ static tlcl_status advance(grad_buckets *gb, int *moved)
     return TLCL_OK;
 }
 
-static void pause_briefly(void)
+/* Between two looks while sums are under way: from 50 us (far below a
+ * layer's time, far above a poll's), doubling up to 1 ms while nothing
+ * moves, so a long wait wakes the host seldom (on a CPU device its thread
+ * shares the cores with the kernels'). */
+enum { PAUSE_FIRST_US = 50, PAUSE_MAX_US = 1000 };
+
+static void pause_for(long us)
 {
-    struct timespec t = {0, 50 * 1000}; /* 50 us: far below a layer's time, far above a poll's */
+    struct timespec t = {0, us * 1000};
     nanosleep(&t, NULL);
 }
 
@@ -133,17 +139,22 @@ static void pause_briefly(void)
  * blocking wait (no sum needs the host's attention meanwhile). */
 static tlcl_status progress(grad_buckets *gb, int wait)
 {
+    long pause = PAUSE_FIRST_US;
     for (;;) {
         int moved;
         TLCL_TRY(advance(gb, &moved));
-        if (moved)
+        if (moved) {
+            pause = PAUSE_FIRST_US;
             continue;
+        }
         if (!wait || gb->next_done == gb->count)
             return TLCL_OK;
-        if (gb->next_done == gb->next_start)
+        if (gb->next_done == gb->next_start) {
             TLCL_TRY(tlcl_cl_wait(gb->cl, &gb->b[gb->next_start].landed, "gradients"));
-        else
-            pause_briefly();
+            continue;
+        }
+        pause_for(pause);
+        pause = pause * 2 < PAUSE_MAX_US ? pause * 2 : PAUSE_MAX_US;
     }
 }
 
