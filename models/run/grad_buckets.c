@@ -167,10 +167,10 @@ tlcl_status grad_buckets_ready(void *ctx, size_t from)
     return progress(gb, 0);
 }
 
-tlcl_status grad_buckets_finish(grad_buckets *gb)
+tlcl_status grad_buckets_finish(grad_buckets *gb, size_t untouched)
 {
-    if (gb->unread > 0)
-        TLCL_TRY(bucket_add(gb, 0));
+    if (gb->unread > untouched || gb->count == 0)
+        TLCL_TRY(bucket_add(gb, untouched < gb->unread ? untouched : gb->unread));
     gb->finishing = 1;
     return progress(gb, 1);
 }

@@ -51,9 +51,11 @@ typedef struct grad_buckets {
 tlcl_status grad_buckets_begin(grad_buckets *gb);
 /* The model's grads_ready: gradients [from, total) are final. */
 tlcl_status grad_buckets_ready(void *gb, size_t from);
-/* After the backward pass: the rest in a last bucket, and every bucket
- * summed and written back before this returns. */
-tlcl_status grad_buckets_finish(grad_buckets *gb);
+/* After the backward pass: the rest down to `untouched` in a last bucket,
+ * and every bucket summed and written back before this returns. Gradients
+ * [0, untouched) are those of the layers below the lowest one backward
+ * ran through (a frozen base): zero on every replica, nothing to sum. */
+tlcl_status grad_buckets_finish(grad_buckets *gb, size_t untouched);
 void grad_buckets_free(grad_buckets *gb);
 
 #endif

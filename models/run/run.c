@@ -334,7 +334,7 @@ static tlcl_status step_gradients(tlcl_run *r, tlcl_run_batch *b, const tlcl_ste
     TLCL_TRY(buckets_begin(r));
     tlcl_status s = tlcl_run_gradients(r, b, a);
     r->m->grads_ready = NULL, r->m->grads_ready_ctx = NULL;
-    return s != TLCL_OK ? s : grad_buckets_finish(&r->buckets);
+    return s != TLCL_OK ? s : grad_buckets_finish(&r->buckets, r->m->grads_final_from);
 }
 
 tlcl_status tlcl_run_step(tlcl_run *r, tlcl_run_batch *b, tlcl_optimizer *opt, const tlcl_step_args *a)
