@@ -416,6 +416,12 @@ typedef struct tlcl_tune_group_report {
     int chosen;               /* index of the winner among the candidates (0: the default) */
     double default_ms, tuned_ms; /* sums over the shapes */
     double seconds;
+    /* the candidate fastest in total besides the default (-1: none timed
+       on every call), with its total and the calls it was slower on */
+    int fastest;
+    double fastest_ms;
+    int fastest_slower;
+    tlcl_tuning fastest_tuning;
 } tlcl_tune_group_report;
 
 typedef struct tlcl_tune_report {

@@ -3,8 +3,9 @@
  * each kernel group's candidates (the default first, then a dozen or so
  * variations of it that pass the tuning checks) are timed on every one of
  * those calls, best of several runs, and a candidate replaces the default
- * only under tlcl_tune_pick's rule, confirmed by a second round of timings
- * that alternates the two. One setting per group: the number of programs
+ * only under tlcl_tune_pick's rule, confirmed by three more rounds of
+ * timings that alternate the two (also for the candidate fastest in total
+ * when only the scatter of the timings on a few calls kept it out). One setting per group: the number of programs
  * a run compiles stays what it is with the defaults. */
 #include "engine_internal.h"
 
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { REC_MAX = 1024, CAND_MAX = 14, REPS = 3, CONFIRM_ROUNDS = 2, SLOTS = 5 };
+enum { REC_MAX = 1024, CAND_MAX = 14, REPS = 3, CONFIRM_ROUNDS = 3, SLOTS = 5 };
 #define TUNE_MARGIN 0.03
 #define TUNE_SHORT_MS 0.5 /* calls this short get three times the runs: their timings scatter more */
 
@@ -350,11 +351,55 @@ static int confirm(tlcl_engine *e, group_search *s, tune_bufs *b, int w)
     return keep;
 }
 
+/* Of the candidates besides the default timed on every call, the one
+ * fastest in total (-1: none), its total and on how many calls it is
+ * slower than the default. */
+static int fastest_candidate(const group_search *s, double *best_total, int *best_slower)
+{
+    int best = -1;
+    for (int c = 1; c < s->tried; c++) {
+        double total = 0.0;
+        int slower = 0, ok = 1;
+        for (int i = 0; i < s->n && ok; i++) {
+            double t = s->ms[(size_t)c * s->n + i];
+            ok = t > 0.0;
+            total += t;
+            slower += t > s->ms[i];
+        }
+        if (ok && (best < 0 || total < *best_total))
+            best = c, *best_total = total, *best_slower = slower;
+    }
+    return best;
+}
+
+/* What came closest besides the default: why a default stays. */
+static void fastest_other(const group_search *s, tlcl_tune_group_report *gr)
+{
+    gr->fastest = fastest_candidate(s, &gr->fastest_ms, &gr->fastest_slower);
+    if (gr->fastest > 0)
+        gr->fastest_tuning = s->cand[gr->fastest];
+}
+
+/* The candidate worth confirming: the rule's pick, else the fastest in
+ * total when it is the margin faster than the default in total (a call
+ * its parameters do not touch can look slower by the timing's scatter
+ * alone; the confirmation's further runs tell). 0: none. */
+static int worth_confirming(const group_search *s)
+{
+    int w = tlcl_tune_pick(s->ms, s->tried, s->n, TUNE_MARGIN), slower;
+    double total0 = 0.0, total;
+    for (int i = 0; i < s->n; i++)
+        total0 += s->ms[i];
+    int f = fastest_candidate(s, &total, &slower);
+    return w ? w : f > 0 && total <= total0 * (1.0 - TUNE_MARGIN) ? f : 0;
+}
+
 static void group_report(const group_search *s, int w, double seconds, tlcl_tune_report *r)
 {
     tlcl_tune_group_report *gr = &r->group[s->g];
     *gr = (tlcl_tune_group_report){.shapes = s->n, .tried = s->tried, .space = s->ncand, .chosen = w,
                                    .seconds = seconds};
+    fastest_other(s, gr);
     for (int i = 0; i < s->n; i++) {
         tlcl_tune_result *x = &r->results[r->nresults++];
         snprintf(x->kernel, sizeof x->kernel, "%s", group_names[s->g]);
@@ -386,7 +431,7 @@ static tlcl_status search_group(tlcl_engine *e, group_search *s, tlcl_tuning *ch
         }
         s->tried = c + 1;
     }
-    int w = st == TLCL_OK ? tlcl_tune_pick(s->ms, s->tried, s->n, TUNE_MARGIN) : 0;
+    int w = st == TLCL_OK ? worth_confirming(s) : 0;
     if (w && !confirm(e, s, &b, w))
         w = 0;
     if (s->n)

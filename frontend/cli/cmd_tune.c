@@ -131,6 +131,22 @@ static void print_report(const tlcl_tune_report *r, const tlcl_tuning *def, doub
                x->shapes, x->tried, x->space, x->seconds, x->chosen ? "a candidate beat the default" : "the default stays",
                x->default_ms, x->tuned_ms, x->default_ms > 0 ? x->tuned_ms / x->default_ms : 1.0);
     }
+    for (int g = 0; g < 3; g++) { /* why a default stays, or what came closest */
+        const tlcl_tune_group_report *x = &r->group[g];
+        if (x->fastest < 0 || x->fastest == x->chosen)
+            continue;
+        const tlcl_tuning *f = &x->fastest_tuning;
+        const tlcl_gemm_tiles *t = g == 0 ? &f->gemm : &f->conv;
+        char what[96];
+        if (g == 2)
+            snprintf(what, sizeof what, "strip=%d wgrad_items=%d", f->dw_strip, f->dw_wgrad_items);
+        else
+            snprintf(what, sizeof what, "tm=%d vw=%d nv=%d vwn=%d lx=%d ly=%d", t->tm, t->vw, t->nv, t->vwn, t->lx,
+                     t->ly);
+        printf("%s: the fastest other candidate, %s, took %.3f ms (%.3f of the default's) and was slower on %d of "
+               "%d calls\n", groups[g], what, x->fastest_ms, x->default_ms > 0 ? x->fastest_ms / x->default_ms : 0.0,
+               x->fastest_slower, x->shapes);
+    }
     printf("stored:\n");
     print_tiles("gemm", &r->tuning.gemm, &def->gemm);
     print_tiles("conv", &r->tuning.conv, &def->conv);
