@@ -16,7 +16,7 @@
 
 enum { REC_MAX = 1024, CAND_MAX = 14, REPS = 3, CONFIRM_ROUNDS = 3, SLOTS = 5 };
 #define TUNE_MARGIN 0.03
-#define TUNE_SHORT_MS 0.5 /* calls this short get three times the runs: their timings scatter more */
+#define TUNE_SHORT_MS 5.0 /* calls this short get three times the runs: their timings scatter more */
 
 typedef struct tune_call {
     eng_tune_kind kind;
@@ -282,7 +282,7 @@ static double time_call(tlcl_engine *e, const tune_call *c, tune_bufs *b)
     if (replay(e, c, b) != TLCL_OK || tlcl_cl_finish(e->cl) != TLCL_OK)
         return 0.0;
     double best = 1e30, warm = (now_s() - t0) * 1e3;
-    int reps = warm < TUNE_SHORT_MS * 10 ? 3 * REPS : REPS;
+    int reps = warm < TUNE_SHORT_MS ? 3 * REPS : REPS;
     for (int r = 0; r < reps; r++) {
         t0 = now_s();
         if (replay(e, c, b) != TLCL_OK || tlcl_cl_finish(e->cl) != TLCL_OK)
