@@ -366,14 +366,21 @@ tlcl_status tlcl_optimizer_step(tlcl_engine *e, tlcl_optimizer *opt, tlcl_params
  * device, device and driver version and emulated profile (a new driver:
  * another key, the defaults until tuned again). The engine reads the file
  * once, at tlcl_engine_init; a damaged or foreign file is a warning and
- * the defaults. $TLCL_GEMM_TUNE overrides both GEMM tile sets. */
+ * the defaults. $TLCL_GEMM_TUNE overrides every GEMM tile set. */
 typedef struct tlcl_gemm_tiles {
     int tm, vw, nv, vwn; /* rows per work-item, vector width, vectors per work-item, gemm_tile_narrow's width */
     int lx, ly;          /* the tile kernels' local size (0 0: left to the driver) */
 } tlcl_gemm_tiles;
 
+/* The products' shape classes, each with tiles of its own: NN (the
+ * forwards: 1x1 convolutions, dense layers, im2col; with or without the
+ * batch-norm epilogue), TN (weight gradients, A transposed) and NT (input
+ * gradients: B transposed first, then NN's kernels). Tiles that differ
+ * only in the local size share a program. */
+typedef enum tlcl_gemm_class { TLCL_GEMM_NN = 0, TLCL_GEMM_TN, TLCL_GEMM_NT, TLCL_GEMM_CLASSES } tlcl_gemm_class;
+
 typedef struct tlcl_tuning {
-    tlcl_gemm_tiles gemm; /* the products (1x1 convolutions, dense layers, im2col): gemm.cl's plain and BN sets */
+    tlcl_gemm_tiles gemm[TLCL_GEMM_CLASSES]; /* the products by class: gemm.cl's plain and BN sets */
     tlcl_gemm_tiles conv; /* the implicit convolutions: gemm.cl's GEMM_CONV set (vwn unused) */
     int dw_strip;         /* depthwise.cl's DW_STRIP: outputs per work-item along x */
     int dw_wgrad_items;   /* depthwise weight gradient, stage 1: about this many work-items */
@@ -405,11 +412,16 @@ const tlcl_tuning *tlcl_engine_tuning(const tlcl_engine *e);
 tlcl_status tlcl_tune_record(tlcl_engine *e, int on);
 
 typedef struct tlcl_tune_result {
-    char kernel[12];    /* "gemm", "conv", "depthwise" */
+    char kernel[12];    /* the group: "gemm_nn", "gemm_tn", "gemm_nt", "conv", "depthwise" */
     char shape[96];     /* the call, as "NN 200704x16x32 +bn" */
     double default_ms;  /* best of the repeated timings */
     double tuned_ms;    /* the chosen candidate's (the default's when it stays) */
 } tlcl_tune_result;
+
+/* The kernel groups searched one after the other: the three GEMM classes
+ * (tlcl_gemm_class's order), the implicit convolutions, depthwise. */
+enum { TLCL_TUNE_GROUPS = TLCL_GEMM_CLASSES + 2 };
+const char *tlcl_tune_group_name(int group);
 
 typedef struct tlcl_tune_group_report {
     int shapes, tried, space; /* calls, candidates timed, candidates in the space */
@@ -426,7 +438,7 @@ typedef struct tlcl_tune_group_report {
 
 typedef struct tlcl_tune_report {
     tlcl_tuning tuning;            /* what was stored */
-    tlcl_tune_group_report group[3]; /* gemm, conv, depthwise */
+    tlcl_tune_group_report group[TLCL_TUNE_GROUPS]; /* tlcl_tune_group_name's order */
     tlcl_tune_result *results;     /* malloc'd, one per shape */
     int nresults;
     int budget_hit;                /* the budget stopped the search early */

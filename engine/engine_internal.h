@@ -100,6 +100,10 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
  * (gemm.cl's conv_wgrad, pixels split over work-items, then summed). */
 tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem dY, cl_mem dW);
 
+/* The tile class (tlcl_gemm_class) of a product with these transpositions:
+ * A transposed TN, else B transposed NT, else NN. */
+int eng_gemm_class(int ta, int tb);
+
 /* GEMM back-ends behind tlcl_gemm (same arguments), whatever the choice. */
 tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                           size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off,

@@ -63,17 +63,18 @@ static gemm_cfg gemm_family_extras(const tlcl_device_info *d)
 }
 
 /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" (for tuning with bench_gemm)
- * replaces both tile sets when it passes the checks the tuning passes. */
+ * replaces every tile set when it passes the checks the tuning passes. */
 static tlcl_gemm_tiles gemm_env_tiles(tlcl_engine *e, const tlcl_gemm_tiles *tiles)
 {
     const char *env = tlcl_cl_settings(e->cl)->gemm_tune;
     tlcl_tuning u = e->tuning;
+    tlcl_gemm_tiles *x = &u.conv;
     char why[200];
-    if (env[0] && sscanf(env, "%d,%d,%d,%d,%d,%d", &u.gemm.tm, &u.gemm.vw, &u.gemm.nv, &u.gemm.vwn, &u.gemm.lx,
-                         &u.gemm.ly) == 6) {
-        u.conv = u.gemm;
+    if (env[0] && sscanf(env, "%d,%d,%d,%d,%d,%d", &x->tm, &x->vw, &x->nv, &x->vwn, &x->lx, &x->ly) == 6) {
+        for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+            u.gemm[k] = *x;
         if (!tlcl_tuning_invalid(&u, tlcl_cl_device(e->cl), why, sizeof why))
-            return u.gemm;
+            return *x;
     }
     return *tiles;
 }
@@ -96,7 +97,12 @@ static gemm_cfg gemm_config_of(tlcl_engine *e, const tlcl_gemm_tiles *tiles)
     return c;
 }
 
-static gemm_cfg gemm_config(tlcl_engine *e) { return gemm_config_of(e, &e->tuning.gemm); }
+int eng_gemm_class(int ta, int tb) { return ta ? TLCL_GEMM_TN : tb ? TLCL_GEMM_NT : TLCL_GEMM_NN; }
+
+static gemm_cfg gemm_config(tlcl_engine *e, int ta, int tb)
+{
+    return gemm_config_of(e, &e->tuning.gemm[eng_gemm_class(ta, tb)]);
+}
 static gemm_cfg conv_config(tlcl_engine *e) { return gemm_config_of(e, &e->tuning.conv); }
 
 /* ---- the own back-end ------------------------------------------------------ */
@@ -276,7 +282,7 @@ static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K,
         !fits_int(c_off, (size_t)M, ldc, N))
         return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl_gemm(M=%d, N=%d, K=%d): an operand spans 2^31 floats or more", M, N, K);
     eng_tune_note(e, ENG_TUNE_GEMM, (int[]){ta, tb, M, N, K, lda, ldb, ldc, bn != NULL}, 9);
-    gemm_cfg c = gemm_config(e);
+    gemm_cfg c = gemm_config(e, ta, tb);
     tlcl_tensor bt = {0};
     if (tb && K > 0) {
         TLCL_TRY(transpose_b(e, &c, N, K, B, b_off, ldb, &bt));
@@ -432,7 +438,7 @@ tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_
     if (P == 0 || s->cout == 0 || rows == 0)
         return TLCL_OK;
     conv_note(e, ENG_TUNE_CONV_WGRAD, s, 0);
-    gemm_cfg c = conv_config(e), plain = gemm_config(e); /* the sum over the splits: the products' program */
+    gemm_cfg c = conv_config(e), plain = gemm_config(e, 0, 0); /* the sum over the splits: NN's program */
     int splits = wgrad_splits(&c, rows, s->cout, s->cin, P), pc = (P + splits - 1) / splits;
     splits = (P + pc - 1) / pc;
     tlcl_tensor part;

@@ -5,8 +5,11 @@
  * those calls, best of several runs, and a candidate replaces the default
  * only under tlcl_tune_pick's rule, confirmed by three more rounds of
  * timings that alternate the two (also for the candidate fastest in total
- * when only the scatter of the timings on a few calls kept it out). One setting per group: the number of programs
- * a run compiles stays what it is with the defaults. */
+ * when only the scatter of the timings on a few calls kept it out). The
+ * groups: the GEMM's three shape classes (NN, TN, NT: tlcl_gemm_class),
+ * the implicit convolutions, depthwise; one setting each. A class whose
+ * tiles differ from the others' in more than the local size costs a
+ * program (two for NN: the batch-norm epilogue's) at the cold start. */
 #include "engine_internal.h"
 
 #include <stdio.h>
@@ -28,12 +31,18 @@ struct eng_tune_rec {
     tune_call calls[REC_MAX];
 };
 
-typedef enum tune_group { G_GEMM, G_CONV, G_DW, G_COUNT } tune_group;
-static const char *const group_names[G_COUNT] = {"gemm", "conv", "depthwise"};
+/* The GEMM classes first, in tlcl_gemm_class's order. */
+typedef enum tune_group { G_GEMM_NN, G_GEMM_TN, G_GEMM_NT, G_CONV, G_DW, G_COUNT } tune_group;
+static const char *const group_names[G_COUNT] = {"gemm_nn", "gemm_tn", "gemm_nt", "conv", "depthwise"};
 /* The budget's shares: most calls and most time are GEMMs; an EfficientNet
  * has one k x k convolution (the stem) and a depthwise one per block. What
  * a group leaves unused goes to the next. */
-static const double budget_share[G_COUNT] = {0.6, 0.1, 0.3};
+static const double budget_share[G_COUNT] = {0.2, 0.2, 0.2, 0.1, 0.3};
+
+const char *tlcl_tune_group_name(int group)
+{
+    return group >= 0 && group < G_COUNT ? group_names[group] : "?";
+}
 
 void eng_tune_note(tlcl_engine *e, eng_tune_kind kind, const int *v, int n)
 {
@@ -90,20 +99,27 @@ int tlcl_tune_pick(const double *ms, int ncand, int nshape, double margin)
 
 /* ---- the candidates ----------------------------------------------------------- */
 
-static tune_group group_of(eng_tune_kind k)
+static tune_group group_of(const tune_call *c)
 {
-    return k == ENG_TUNE_GEMM ? G_GEMM : k == ENG_TUNE_CONV || k == ENG_TUNE_CONV_WGRAD ? G_CONV : G_DW;
+    if (c->kind == ENG_TUNE_GEMM)
+        return (tune_group)eng_gemm_class(c->v[0], c->v[1]);
+    return c->kind == ENG_TUNE_CONV || c->kind == ENG_TUNE_CONV_WGRAD ? G_CONV : G_DW;
+}
+
+/* Group g's tiles in t (NULL for depthwise). */
+static tlcl_gemm_tiles *group_tiles(tlcl_tuning *t, tune_group g)
+{
+    return g < G_CONV ? &t->gemm[g] : g == G_CONV ? &t->conv : NULL;
 }
 
 /* dst with group g's values from src. */
 static void take_group(tlcl_tuning *dst, const tlcl_tuning *src, tune_group g)
 {
-    if (g == G_GEMM)
-        dst->gemm = src->gemm;
-    else if (g == G_CONV)
-        dst->conv = src->conv;
-    else
+    tlcl_tuning copy = *src;
+    if (g == G_DW)
         dst->dw_strip = src->dw_strip, dst->dw_wgrad_items = src->dw_wgrad_items;
+    else
+        *group_tiles(dst, g) = *group_tiles(&copy, g);
 }
 
 static int add_candidate(tlcl_tuning *list, int n, const tlcl_tuning *t, const tlcl_device_info *d)
@@ -122,7 +138,9 @@ static int add_candidate(tlcl_tuning *list, int n, const tlcl_tuning *t, const t
  * (the same columns) and narrow width, then the local size. */
 static int tile_candidates(const tlcl_tuning *def, tune_group g, const tlcl_device_info *d, tlcl_tuning *list)
 {
-    tlcl_gemm_tiles b = g == G_GEMM ? def->gemm : def->conv;
+    tlcl_tuning d0 = *def;
+    tlcl_gemm_tiles b = *group_tiles(&d0, g);
+    int narrow = g != G_CONV; /* conv has no narrow kernel */
     tlcl_gemm_tiles v[] = {
         b,
         {b.tm / 2, b.vw, b.nv, b.vwn, b.lx, b.ly},
@@ -131,8 +149,8 @@ static int tile_candidates(const tlcl_tuning *def, tune_group g, const tlcl_devi
         {b.tm, b.vw, b.nv * 2, b.vwn, b.lx, b.ly},
         {b.tm, b.vw / 2, b.nv * 2, b.vwn, b.lx, b.ly},
         {b.tm, b.vw * 2, b.nv / 2, b.vwn, b.lx, b.ly},
-        {b.tm, b.vw, b.nv, g == G_GEMM ? b.vwn / 2 : b.vwn, b.lx, b.ly}, /* conv has no narrow kernel */
-        {b.tm, b.vw, b.nv, g == G_GEMM ? b.vwn * 2 : b.vwn, b.lx, b.ly},
+        {b.tm, b.vw, b.nv, narrow ? b.vwn / 2 : b.vwn, b.lx, b.ly},
+        {b.tm, b.vw, b.nv, narrow ? b.vwn * 2 : b.vwn, b.lx, b.ly},
         {b.tm, b.vw, b.nv, b.vwn, 1, 1},
         {b.tm, b.vw, b.nv, b.vwn, b.lx * 2, b.ly},
         {b.tm, b.vw, b.nv, b.vwn, b.lx, b.ly * 2},
@@ -142,7 +160,7 @@ static int tile_candidates(const tlcl_tuning *def, tune_group g, const tlcl_devi
     int n = 0;
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         tlcl_tuning t = *def;
-        *(g == G_GEMM ? &t.gemm : &t.conv) = v[i];
+        *group_tiles(&t, g) = v[i];
         n = add_candidate(list, n, &t, d);
     }
     return n;
@@ -260,10 +278,10 @@ static tlcl_status replay(tlcl_engine *e, const tune_call *c, tune_bufs *b)
     cl_mem m[SLOTS];
     for (int k = 0; k < SLOTS; k++)
         m[k] = b->t[k].buf;
-    switch (group_of(c->kind)) {
-    case G_GEMM: return replay_gemm(e, c->v, m);
+    switch (group_of(c)) {
     case G_CONV: return replay_conv(e, c->kind, c->v, m);
-    default: return replay_dw(e, c->kind, c->v, m);
+    case G_DW: return replay_dw(e, c->kind, c->v, m);
+    default: return replay_gemm(e, c->v, m);
     }
 }
 
@@ -476,7 +494,7 @@ tlcl_status tlcl_tune_search(tlcl_engine *e, double budget_s, tlcl_tune_report *
     for (int g = 0; g < G_COUNT && st == TLCL_OK; g++) {
         s->g = (tune_group)g, s->n = 0;
         for (int i = 0; i < e->rec->n; i++)
-            if (group_of(e->rec->calls[i].kind) == s->g)
+            if (group_of(&e->rec->calls[i]) == s->g)
                 s->calls[s->n++] = &e->rec->calls[i];
         double left = budget_s - (now_s() - t0), rest = 0.0;
         for (int k = g; k < G_COUNT; k++)

@@ -61,10 +61,11 @@ tlcl_tuning tlcl_tuning_default(const tlcl_device_info *d)
 {
     tlcl_device_family f = tlcl_device_family_of(d);
     int cpu = f == TLCL_FAMILY_CPU_SIMD || f == TLCL_FAMILY_CPU_SIMT;
-    tlcl_tuning t = {.gemm = gemm_tiles_default(d), .dw_strip = cpu ? 8 : 4,
+    tlcl_tuning t = {.conv = gemm_tiles_default(d), .dw_strip = cpu ? 8 : 4,
                      .dw_wgrad_items = cpu ? 64 * (int)(d->compute_units ? d->compute_units : 1) : 65536};
-    tiles_fit(&t.gemm, d);
-    t.conv = t.gemm;
+    tiles_fit(&t.conv, d);
+    for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+        t.gemm[k] = t.conv;
     return t;
 }
 
@@ -99,7 +100,10 @@ static int tiles_invalid(const tlcl_gemm_tiles *t, const tlcl_device_info *d, co
 
 int tlcl_tuning_invalid(const tlcl_tuning *t, const tlcl_device_info *d, char *why, size_t len)
 {
-    if (tiles_invalid(&t->gemm, d, "gemm", why, len) || tiles_invalid(&t->conv, d, "conv", why, len))
+    for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+        if (tiles_invalid(&t->gemm[k], d, tlcl_tune_group_name(k), why, len))
+            return 1;
+    if (tiles_invalid(&t->conv, d, "conv", why, len))
         return 1;
     if (t->dw_strip < 1 || t->dw_strip > 16) {
         snprintf(why, len, "depthwise strip=%d: must be 1..16", t->dw_strip);
@@ -126,7 +130,9 @@ void tlcl_tuning_path(const char *cache_dir, const tlcl_device_info *d, char *ds
  *     device cpu-skylake-avx512-...
  *     driver 6.0
  *     key 0123456789abcdef
- *     gemm tm=8 vw=16 nv=2 vwn=8 lx=2 ly=2
+ *     gemm_nn tm=8 vw=16 nv=2 vwn=8 lx=2 ly=2
+ *     gemm_tn tm=8 vw=16 nv=2 vwn=8 lx=2 ly=2
+ *     gemm_nt tm=8 vw=16 nv=2 vwn=8 lx=1 ly=1
  *     conv tm=8 vw=16 nv=2 vwn=8 lx=2 ly=2
  *     depthwise strip=8 wgrad_items=128
  *     # comments
@@ -145,8 +151,17 @@ static int parse_tiles(const char *v, tlcl_gemm_tiles *t)
 typedef struct tune_file {
     char platform[128], device[128], driver[128];
     unsigned long long key;
-    int have; /* bits: 1 key, 2 gemm, 4 conv, 8 depthwise */
+    int have; /* bits: 1 key, 2 conv, 4 depthwise, 8 << class the GEMM classes */
 } tune_file;
+
+/* The GEMM class a line names ("gemm_nn"), -1 for none. */
+static int gemm_class_named(const char *name)
+{
+    for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+        if (strcmp(name, tlcl_tune_group_name(k)) == 0)
+            return k;
+    return -1;
+}
 
 /* One "name value" line; 0 with the reason in why. */
 static int parse_line(char *line, tune_file *f, tlcl_tuning *t, char *why, size_t len)
@@ -169,12 +184,13 @@ static int parse_line(char *line, tune_file *f, tlcl_tuning *t, char *why, size_
         f->have |= 1;
         if (sscanf(v, "%16llx%n", &f->key, &end) != 1 || v[end] != '\0')
             want = "a 16-digit hex key";
-    } else if (strcmp(line, "gemm") == 0 || strcmp(line, "conv") == 0) {
-        f->have |= line[0] == 'g' ? 2 : 4;
-        if (!parse_tiles(v, line[0] == 'g' ? &t->gemm : &t->conv))
+    } else if (gemm_class_named(line) >= 0 || strcmp(line, "conv") == 0) {
+        int k = gemm_class_named(line);
+        f->have |= k >= 0 ? 8 << k : 2;
+        if (!parse_tiles(v, k >= 0 ? &t->gemm[k] : &t->conv))
             want = "'" TILES_FMT "'";
     } else if (strcmp(line, "depthwise") == 0) {
-        f->have |= 8;
+        f->have |= 4;
         if (sscanf(v, "strip=%d wgrad_items=%d%n", &t->dw_strip, &t->dw_wgrad_items, &end) != 2 || v[end] != '\0')
             want = "'strip=N wgrad_items=N'";
     } else {
@@ -212,8 +228,9 @@ tlcl_status tlcl_tuning_parse(const char *text, const tlcl_device_info *d, tlcl_
             return TLCL_ERR_FORMAT;
         }
     }
-    if (lineno == 0 || f.have != 15) {
-        snprintf(err, len, "%s", lineno == 0 ? "empty" : "incomplete: it needs the lines key, gemm, conv and depthwise");
+    if (lineno == 0 || f.have != (8 << TLCL_GEMM_CLASSES) - 1) {
+        snprintf(err, len, "%s",
+                 lineno == 0 ? "empty" : "incomplete: it needs the lines key, gemm_nn, gemm_tn, gemm_nt, conv and depthwise");
         return TLCL_ERR_FORMAT;
     }
     if (f.key != eng_device_key(d)) {
@@ -241,7 +258,9 @@ tlcl_status tlcl_tuning_write(const char *path, const tlcl_device_info *d, const
     TLCL_TRY(tlcl_publish_open(&p, path, err, len));
     int ok = fprintf(p.f, "%s\nplatform %s\ndevice %s\ndriver %s\nkey %016llx\n", TUNE_MAGIC, d->platform_name,
                      d->name, d->driver_version, (unsigned long long)eng_device_key(d)) > 0;
-    ok = ok && write_tiles(p.f, "gemm", &t->gemm) && write_tiles(p.f, "conv", &t->conv);
+    for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+        ok = ok && write_tiles(p.f, tlcl_tune_group_name(k), &t->gemm[k]);
+    ok = ok && write_tiles(p.f, "conv", &t->conv);
     ok = ok && fprintf(p.f, "depthwise strip=%d wgrad_items=%d\n", t->dw_strip, t->dw_wgrad_items) > 0;
     for (const char *c = comment; ok && c && *c;) {
         const char *nl = strchr(c, '\n');

@@ -3,6 +3,7 @@
  * damage (each refused with its line and reason), and the checks the
  * defaults of every device family and profile pass. Host only: the
  * devices are described by hand. */
+#include "engine_internal.h"
 #include "harness.h"
 
 #include <stdio.h>
@@ -85,7 +86,8 @@ static void check_file(harness *h)
 {
     tlcl_device_info d = cpu_device();
     tlcl_tuning t = tlcl_tuning_default(&d);
-    t.gemm = (tlcl_gemm_tiles){4, 8, 4, 4, 1, 1}, t.conv.lx = 4, t.dw_strip = 12, t.dw_wgrad_items = 512;
+    t.gemm[TLCL_GEMM_NN] = (tlcl_gemm_tiles){4, 8, 4, 4, 1, 1}, t.gemm[TLCL_GEMM_TN].ly = 4;
+    t.gemm[TLCL_GEMM_NT] = (tlcl_gemm_tiles){16, 16, 1, 2, 1, 2}, t.conv.lx = 4, t.dw_strip = 12, t.dw_wgrad_items = 512;
     char dir[] = "/tmp/tlcl-tune-test-XXXXXX", path[1100], err[4400];
     harness_expect(h, mkdtemp(dir) != NULL, "temporary folder");
     tlcl_tuning_path(dir, &d, path, sizeof path);
@@ -106,10 +108,12 @@ static void check_file(harness *h)
     char cut[8192];
     snprintf(cut, sizeof cut, "%.*s", (int)(strstr(text, "depthwise") - text), text);
     expect_refused(h, cut, &d, "incomplete", "cut before the depthwise line");
+    expect_refused(h, edited(text, "gemm_tn ", "gemm_xx "), &d, "unknown entry 'gemm_xx'", "a GEMM class misnamed");
+    expect_refused(h, edited(text, "gemm_nt tm=16", "gemm_nt tm=17"), &d, "gemm_nt tm=17", "the NT class's rows (named)");
     expect_refused(h, edited(text, "vw=8 nv=4", "vw=3 nv=4"), &d, "vw and vwn must be 2, 4, 8 or 16",
                    "a vector width gemm.cl has no kernel for");
     expect_refused(h, edited(text, "tm=4", "tm=0"), &d, "tm must be 1..16", "no rows per work-item");
-    expect_refused(h, edited(text, "tm=4", "tm=abc"), &d, "line 6: 'gemm tm=abc", "not a number");
+    expect_refused(h, edited(text, "tm=4", "tm=abc"), &d, "line 6: 'gemm_nn tm=abc", "not a number");
     expect_refused(h, edited(text, "ly=1\n", "ly=1x\n"), &d, "line 6:", "trailing junk");
     expect_refused(h, edited(text, "lx=1 ly=1", "lx=128 ly=64"), &d, "exceeds the device's work-group size",
                    "a local size over the device's limit");
@@ -156,8 +160,15 @@ static void check_defaults(harness *h)
     }
     /* the CPU defaults as measured (tuning.c): 8 x (16 x 2) blocks in 2 x 2 groups, strips of 8 */
     tlcl_tuning t = tlcl_tuning_default(&cpu);
-    harness_expect(h, t.gemm.tm == 8 && t.gemm.vw == 16 && t.gemm.nv == 2 && t.gemm.lx == 2 && t.dw_strip == 8,
-                   "PoCL's defaults are the measured ones");
+    int same = 1;
+    for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+        same &= memcmp(&t.gemm[k], &t.conv, sizeof t.conv) == 0;
+    harness_expect(h, t.conv.tm == 8 && t.conv.vw == 16 && t.conv.nv == 2 && t.conv.lx == 2 && t.dw_strip == 8 && same,
+                   "PoCL's defaults are the measured ones, the same for every class");
+    /* which tiles a product takes: A transposed TN (also with B transposed), else B transposed NT */
+    harness_expect(h, eng_gemm_class(0, 0) == TLCL_GEMM_NN && eng_gemm_class(1, 0) == TLCL_GEMM_TN &&
+                          eng_gemm_class(0, 1) == TLCL_GEMM_NT && eng_gemm_class(1, 1) == TLCL_GEMM_TN,
+                   "NN, TN, NT and TT products take the NN, TN, NT and TN tiles");
 }
 
 int main(void)

@@ -68,7 +68,7 @@ static int set_up(harness *h)
 static int rows_never_slower(harness *h)
 {
     int rows = 0, slower = 0;
-    for (const char *l = out; *l;) {
+    for (const char *l = out; *l;) { /* rows: "gemm_nn NN 8x80x240 +bn 0.020 0.020 1.000" */
         const char *end = strchr(l, '\n');
         size_t n = end ? (size_t)(end - l) : strlen(l);
         char row[512], *tok[32];
@@ -78,7 +78,7 @@ static int rows_never_slower(harness *h)
         for (char *t = strtok(row, " "); t && ntok < 32; t = strtok(NULL, " "))
             tok[ntok++] = t;
         double def, tuned, ratio;
-        if (ntok < 5 || (strcmp(tok[0], "gemm") && strcmp(tok[0], "conv") && strcmp(tok[0], "depthwise")) ||
+        if (ntok < 5 || (strncmp(tok[0], "gemm_", 5) && strcmp(tok[0], "conv") && strcmp(tok[0], "depthwise")) ||
             sscanf(tok[ntok - 3], "%lf", &def) != 1 || sscanf(tok[ntok - 2], "%lf", &tuned) != 1 ||
             sscanf(tok[ntok - 1], "%lf", &ratio) != 1)
             continue;
@@ -94,13 +94,12 @@ static void test_tune(harness *h, int dev, char *path, size_t len)
 {
     int rc = tlcl_on(dev, "tune --model=efficientnet-b0 --size=32 --batch=2 --budget=4");
     expect_out(h, rc == 0 && strstr(out, "tuning time:"), "tlcl tune exits 0 and reports its time");
-    int calls[3] = {0, 0, 0};
-    const char *names[3] = {"\ngemm: ", "\nconv: ", "\ndepthwise: "};
-    for (int g = 0; g < 3; g++) {
-        const char *at = strstr(out, names[g]);
-        int ok = at && sscanf(at + strlen(names[g]), "%d calls", &calls[g]) == 1 && calls[g] > 0;
-        char what[80];
-        snprintf(what, sizeof what, "%s recorded and timed (%d calls)", names[g] + 1, calls[g]);
+    for (int g = 0; g < TLCL_TUNE_GROUPS; g++) {
+        char name[40], what[80];
+        snprintf(name, sizeof name, "\n%s: ", tlcl_tune_group_name(g));
+        const char *at = strstr(out, name);
+        int calls = 0, ok = at && sscanf(at + strlen(name), "%d calls", &calls) == 1 && calls > 0;
+        snprintf(what, sizeof what, "%s recorded and timed (%d calls)", tlcl_tune_group_name(g), calls);
         expect_out(h, ok, what);
     }
     rows_never_slower(h);
@@ -154,11 +153,13 @@ static void test_used_and_damaged(harness *h, int dev, const char *path)
                "another driver's file: a warning naming its driver, the defaults");
 }
 
-/* Unlike the defaults of every family (tuning.c): other blocks, local
- * sizes and a depthwise strip of 3, which no default has. */
+/* Unlike the defaults of every family (tuning.c): other blocks per GEMM
+ * class (NN and NT the same program, in other local sizes; TN one of its
+ * own), local sizes and a depthwise strip of 3, which no default has. */
 static void leave_made_up_tuning(harness *h, const char *path)
 {
-    tlcl_tuning t = {.gemm = {4, 8, 1, 4, 1, 2}, .conv = {2, 4, 2, 4, 2, 1}, .dw_strip = 3, .dw_wgrad_items = 37};
+    tlcl_tuning t = {.gemm = {{4, 8, 1, 4, 1, 2}, {2, 4, 4, 8, 2, 2}, {4, 8, 1, 4, 2, 1}},
+                     .conv = {2, 4, 2, 4, 2, 1}, .dw_strip = 3, .dw_wgrad_items = 37};
     char err[4400];
     harness_expect(h, tlcl_tuning_write(path, tlcl_cl_device(h->cl), &t, "made up by tune_pocl", err, sizeof err) ==
                           TLCL_OK, "made-up tuning left for gemm_pocl_tuned and conv_pocl_tuned");

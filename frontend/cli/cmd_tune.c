@@ -119,37 +119,38 @@ static void print_tiles(const char *name, const tlcl_gemm_tiles *x, const tlcl_g
 
 static void print_report(const tlcl_tune_report *r, const tlcl_tuning *def, double record_s, int budget)
 {
-    static const char *const groups[3] = {"gemm", "conv", "depthwise"};
     printf("%-10s %-36s %11s %11s %6s\n", "kernel", "call", "default ms", "tuned ms", "ratio");
     for (int i = 0; i < r->nresults; i++) {
         const tlcl_tune_result *x = &r->results[i];
         printf("%-10s %-36s %11.3f %11.3f %6.3f\n", x->kernel, x->shape, x->default_ms, x->tuned_ms,
                x->default_ms > 0 ? x->tuned_ms / x->default_ms : 0.0);
     }
-    for (int g = 0; g < 3; g++) {
+    for (int g = 0; g < TLCL_TUNE_GROUPS; g++) {
         const tlcl_tune_group_report *x = &r->group[g];
-        printf("%s: %d calls, %d of %d candidates timed in %.1f s, %s; total %.3f -> %.3f ms (%.3f)\n", groups[g],
+        printf("%s: %d calls, %d of %d candidates timed in %.1f s, %s; total %.3f -> %.3f ms (%.3f)\n",
+               tlcl_tune_group_name(g),
                x->shapes, x->tried, x->space, x->seconds, x->chosen ? "a candidate beat the default" : "the default stays",
                x->default_ms, x->tuned_ms, x->default_ms > 0 ? x->tuned_ms / x->default_ms : 1.0);
     }
-    for (int g = 0; g < 3; g++) { /* why a default stays, or what came closest */
+    for (int g = 0; g < TLCL_TUNE_GROUPS; g++) { /* why a default stays, or what came closest */
         const tlcl_tune_group_report *x = &r->group[g];
         if (x->fastest < 0 || x->fastest == x->chosen)
             continue;
         const tlcl_tuning *f = &x->fastest_tuning;
-        const tlcl_gemm_tiles *t = g == 0 ? &f->gemm : &f->conv;
+        const tlcl_gemm_tiles *t = g < TLCL_GEMM_CLASSES ? &f->gemm[g] : &f->conv;
         char what[96];
-        if (g == 2)
+        if (g == TLCL_TUNE_GROUPS - 1)
             snprintf(what, sizeof what, "strip=%d wgrad_items=%d", f->dw_strip, f->dw_wgrad_items);
         else
             snprintf(what, sizeof what, "tm=%d vw=%d nv=%d vwn=%d lx=%d ly=%d", t->tm, t->vw, t->nv, t->vwn, t->lx,
                      t->ly);
         printf("%s: the fastest other candidate, %s, took %.3f ms (%.3f of the default's) and was slower on %d of "
-               "%d calls\n", groups[g], what, x->fastest_ms, x->default_ms > 0 ? x->fastest_ms / x->default_ms : 0.0,
+               "%d calls\n", tlcl_tune_group_name(g), what, x->fastest_ms, x->default_ms > 0 ? x->fastest_ms / x->default_ms : 0.0,
                x->fastest_slower, x->shapes);
     }
     printf("stored:\n");
-    print_tiles("gemm", &r->tuning.gemm, &def->gemm);
+    for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+        print_tiles(tlcl_tune_group_name(k), &r->tuning.gemm[k], &def->gemm[k]);
     print_tiles("conv", &r->tuning.conv, &def->conv);
     printf("  %-9s strip=%d wgrad_items=%d   (default strip=%d wgrad_items=%d)\n", "depthwise", r->tuning.dw_strip,
            r->tuning.dw_wgrad_items, def->dw_strip, def->dw_wgrad_items);
