@@ -84,7 +84,8 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts), dw_kernel(name, sizeof name, base, d), 3, gs,
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+                    dw_kernel(name, sizeof name, base, d), 3, gs,
                     NULL, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
                     TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
                     TLCL_INT(l->kw), TLCL_INT(l->stride), TLCL_INT(l->pad_top), TLCL_INT(l->pad_left),
@@ -170,7 +171,8 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
         snprintf(base, sizeof base, "depthwise_wgrad_k%d", g->kh);
         gs[1] = (size_t)chunks, gs[2] = 1;
     }
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts), dw_kernel(name, sizeof name, base, d), 3, gs, NULL,
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+                    dw_kernel(name, sizeof name, base, d), 3, gs, NULL,
                     TLCL_MEM(partial->buf), TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows),
                     TLCL_INT(per_chunk), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH),
                     TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),

@@ -230,7 +230,8 @@ tlcl_status tlcl_tuning_parse(const char *text, const tlcl_device_info *d, tlcl_
     }
     if (lineno == 0 || f.have != (8 << TLCL_GEMM_CLASSES) - 1) {
         snprintf(err, len, "%s",
-                 lineno == 0 ? "empty" : "incomplete: it needs the lines key, gemm_nn, gemm_tn, gemm_nt, conv and depthwise");
+                 lineno == 0 ? "empty"
+                             : "incomplete: it needs the lines key, gemm_nn, gemm_tn, gemm_nt, conv and depthwise");
         return TLCL_ERR_FORMAT;
     }
     if (f.key != eng_device_key(d)) {

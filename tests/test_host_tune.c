@@ -87,7 +87,8 @@ static void check_file(harness *h)
     tlcl_device_info d = cpu_device();
     tlcl_tuning t = tlcl_tuning_default(&d);
     t.gemm[TLCL_GEMM_NN] = (tlcl_gemm_tiles){4, 8, 4, 4, 1, 1}, t.gemm[TLCL_GEMM_TN].ly = 4;
-    t.gemm[TLCL_GEMM_NT] = (tlcl_gemm_tiles){16, 16, 1, 2, 1, 2}, t.conv.lx = 4, t.dw_strip = 12, t.dw_wgrad_items = 512;
+    t.gemm[TLCL_GEMM_NT] = (tlcl_gemm_tiles){16, 16, 1, 2, 1, 2}, t.conv.lx = 4;
+    t.dw_strip = 12, t.dw_wgrad_items = 512;
     char dir[] = "/tmp/tlcl-tune-test-XXXXXX", path[1100], err[4400];
     harness_expect(h, mkdtemp(dir) != NULL, "temporary folder");
     tlcl_tuning_path(dir, &d, path, sizeof path);
@@ -109,7 +110,8 @@ static void check_file(harness *h)
     snprintf(cut, sizeof cut, "%.*s", (int)(strstr(text, "depthwise") - text), text);
     expect_refused(h, cut, &d, "incomplete", "cut before the depthwise line");
     expect_refused(h, edited(text, "gemm_tn ", "gemm_xx "), &d, "unknown entry 'gemm_xx'", "a GEMM class misnamed");
-    expect_refused(h, edited(text, "gemm_nt tm=16", "gemm_nt tm=17"), &d, "gemm_nt tm=17", "the NT class's rows (named)");
+    expect_refused(h, edited(text, "gemm_nt tm=16", "gemm_nt tm=17"), &d, "gemm_nt tm=17",
+                   "the NT class's rows (named)");
     expect_refused(h, edited(text, "vw=8 nv=4", "vw=3 nv=4"), &d, "vw and vwn must be 2, 4, 8 or 16",
                    "a vector width gemm.cl has no kernel for");
     expect_refused(h, edited(text, "tm=4", "tm=0"), &d, "tm must be 1..16", "no rows per work-item");

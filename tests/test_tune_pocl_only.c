@@ -84,7 +84,8 @@ static int rows_never_slower(harness *h)
             continue;
         rows++;
         if (tuned > def)
-            slower++, harness_fail(h, "slower with the stored values: %s %s: %.3f > %.3f ms", tok[0], tok[1], tuned, def);
+            slower++, harness_fail(h, "slower with the stored values: %s %s: %.3f > %.3f ms", tok[0], tok[1], tuned,
+                                   def);
     }
     harness_expectf(h, rows > 0 && slower == 0, "%d calls in the table, none slower with the stored values", rows);
     return rows;

@@ -128,8 +128,8 @@ static void print_report(const tlcl_tune_report *r, const tlcl_tuning *def, doub
     for (int g = 0; g < TLCL_TUNE_GROUPS; g++) {
         const tlcl_tune_group_report *x = &r->group[g];
         printf("%s: %d calls, %d of %d candidates timed in %.1f s, %s; total %.3f -> %.3f ms (%.3f)\n",
-               tlcl_tune_group_name(g),
-               x->shapes, x->tried, x->space, x->seconds, x->chosen ? "a candidate beat the default" : "the default stays",
+               tlcl_tune_group_name(g), x->shapes, x->tried, x->space, x->seconds,
+               x->chosen ? "a candidate beat the default" : "the default stays",
                x->default_ms, x->tuned_ms, x->default_ms > 0 ? x->tuned_ms / x->default_ms : 1.0);
     }
     for (int g = 0; g < TLCL_TUNE_GROUPS; g++) { /* why a default stays, or what came closest */
@@ -145,7 +145,8 @@ static void print_report(const tlcl_tune_report *r, const tlcl_tuning *def, doub
             snprintf(what, sizeof what, "tm=%d vw=%d nv=%d vwn=%d lx=%d ly=%d", t->tm, t->vw, t->nv, t->vwn, t->lx,
                      t->ly);
         printf("%s: the fastest other candidate, %s, took %.3f ms (%.3f of the default's) and was slower on %d of "
-               "%d calls\n", tlcl_tune_group_name(g), what, x->fastest_ms, x->default_ms > 0 ? x->fastest_ms / x->default_ms : 0.0,
+               "%d calls\n", tlcl_tune_group_name(g), what, x->fastest_ms,
+               x->default_ms > 0 ? x->fastest_ms / x->default_ms : 0.0,
                x->fastest_slower, x->shapes);
     }
     printf("stored:\n");
