@@ -14,13 +14,14 @@
 #include <time.h>
 
 CLI_COMMAND(cli_tune, "tune", "", 0, 0,
-    "Search the GEMM, convolution and depthwise launch parameters for this device on a model's shapes\n"
-    "and store the winners in the cache directory (train, test, predict and bench use them).",
+    "Search this device's GEMM, convolution and depthwise launch parameters.\n"
+    "Timed on the calls of a model's training step and inference pass; the winners go to the cache\n"
+    "directory, where train, test, predict and bench find them.",
     CLI_DEVICE_OPTION,
     CLI_TEXT_OPT("model", "NAME", "architecture, as `tlcl summary` names it (default efficientnet-b0)"),
     CLI_INT_OPT("size", "S", 32, 4096, "input size (default 224)"),
     CLI_INT_OPT("batch", "B", 1, 4096, "images per step (default 16)"),
-    CLI_INT_OPT("budget", "SECONDS", 1, 86400, "bound on the search (default 240): what was found so far is kept"));
+    CLI_INT_OPT("budget", "SECONDS", 1, 86400, "seconds for the whole command (default 240): what was found so far is kept"));
 
 enum { TUNE_CLASSES = 10 };
 
