@@ -7,19 +7,18 @@
 
 #include <stdio.h>
 
-/* Weight gradient stage 1 splits the N*OH output rows into chunks so that
- * (channel vectors x taps x chunks) is about this many work-items: enough
- * to fill a GPU when C*k*k alone is small, and stage 2 sums only
- * DW_WGRAD_ITEMS / (Cv*taps) partials per weight. */
-#define DW_WGRAD_ITEMS 65536
-#define DW_WGRAD_ITEMS_PER_CPU_CORE 64
-/* Forward outputs (backward inputs) per work-item along x: a CPU core
- * keeps a strip of 8 vector accumulators in registers and shares each
- * weight load among them; a GPU work-item keeps fewer registers. Every
- * kernel of the program is built with the same options: one build. */
-static int dw_strip(tlcl_engine *e) { return eng_on_cpu(e) ? 8 : 4; }
+/* Forward outputs (backward inputs) per work-item along x, from the
+ * engine's tuning (tuning.c: a CPU core keeps a strip of 8 vector
+ * accumulators in registers and shares each weight load among them; a GPU
+ * work-item keeps fewer registers). Every kernel of the program is built
+ * with the same options: one build. */
+static int dw_strip(tlcl_engine *e) { return e->tuning.dw_strip; }
 
-static const char *dw_options(tlcl_engine *e) { return dw_strip(e) == 8 ? "-DDW_STRIP=8" : "-DDW_STRIP=4"; }
+static const char *dw_options(tlcl_engine *e, char *buf, size_t len)
+{
+    snprintf(buf, len, "-DDW_STRIP=%d", dw_strip(e));
+    return buf;
+}
 
 typedef struct dw_dims {
     int N, H, W, C, OH, OW;
@@ -74,6 +73,7 @@ typedef struct dw_launch {
 static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem w, const dw_dims *d,
                                   const dw_launch *l)
 {
+    char opts[32];
     char name[64];
     int strip = dw_strip(e);
     size_t gs[3] = {(size_t)d->Cv, (size_t)((l->OW + strip - 1) / strip), (size_t)d->N * (size_t)l->OH};
@@ -84,12 +84,22 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), dw_kernel(name, sizeof name, base, d), 3, gs,
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+                    dw_kernel(name, sizeof name, base, d), 3, gs,
                     NULL, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
                     TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
                     TLCL_INT(l->kw), TLCL_INT(l->stride), TLCL_INT(l->pad_top), TLCL_INT(l->pad_left),
                     TLCL_INT(l->flip), TLCL_INT(bn != NULL), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma),
                     TLCL_MEM(beta), TLCL_INT(l->act));
+}
+
+/* The call as tlcl tune records it (engine_internal.h's ENG_TUNE_DW_*). */
+static void dw_note(tlcl_engine *e, eng_tune_kind kind, const dw_dims *d, const tlcl_conv_geom *g, int din,
+                    int dweight)
+{
+    int v[13] = {d->N, d->H, d->W, d->C, d->OH, d->OW, g->kh, g->kw, g->stride, g->pad_top, g->pad_left, din,
+                 dweight};
+    eng_tune_note(e, kind, v, kind == ENG_TUNE_DW_BWD ? 13 : 11);
 }
 
 static dw_launch dw_forward_geometry(const dw_dims *d, const tlcl_conv_geom *g)
@@ -103,6 +113,7 @@ tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_
 {
     dw_dims d;
     TLCL_TRY(dw_check(e, out, in, weight, g, "depthwise forward", &d));
+    dw_note(e, ENG_TUNE_DW_FWD, &d, g, 0, 0);
     dw_launch l = dw_forward_geometry(&d, g);
     return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, &l);
 }
@@ -113,6 +124,7 @@ tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tl
 {
     dw_dims d;
     TLCL_TRY(dw_check(e, out, in, weight, g, "depthwise+batchnorm forward", &d));
+    dw_note(e, ENG_TUNE_DW_FWD, &d, g, 0, 0);
     TLCL_TRY(eng_bn_moving_statistics(e, bn, d.C, act));
     dw_launch l = dw_forward_geometry(&d, g);
     l.bn = bn, l.act = act;
@@ -125,6 +137,7 @@ tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tl
 static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
                                      const tlcl_tensor *weight, const tlcl_conv_geom *g, const dw_dims *d)
 {
+    char opts[32];
     if (g->stride == 1 && g->pad_top < g->kh && g->pad_left < g->kw) {
         dw_launch l = {d->OH, d->OW, d->H, d->W, g->kh, g->kw, 1, g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left,
                        1, NULL, TLCL_ACT_NONE};
@@ -133,7 +146,7 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
     char name[64];
     int strip = dw_strip(e);
     size_t gs = (size_t)d->Cv * (size_t)((d->W + strip - 1) / strip) * (size_t)d->N * (size_t)d->H;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e),
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
                     dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL, TLCL_MEM(din->buf),
                     TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H),
                     TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh),
@@ -151,29 +164,29 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
                                     const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d, int rows,
                                     int per_chunk, int chunks)
 {
+    char opts[32];
     char name[64], base[32] = "depthwise_wgrad_partial";
     size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
     if (dw_wgrad_all_taps(e, d, g)) {
         snprintf(base, sizeof base, "depthwise_wgrad_k%d", g->kh);
         gs[1] = (size_t)chunks, gs[2] = 1;
     }
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), dw_kernel(name, sizeof name, base, d), 3, gs, NULL,
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+                    dw_kernel(name, sizeof name, base, d), 3, gs, NULL,
                     TLCL_MEM(partial->buf), TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows),
                     TLCL_INT(per_chunk), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH),
                     TLCL_INT(d->OW), TLCL_INT(g->kh), TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top),
                     TLCL_INT(g->pad_left));
 }
 
-/* Chunks of output rows for stage 1: enough work-items to fill the device
- * (a CPU core needs a few dozen, each summing a long run; a GPU thousands),
- * while stage 2 sums few partials. */
+/* Chunks of output rows for stage 1 so that (channel vectors x taps x
+ * chunks) is about the tuning's dw_wgrad_items work-items: enough to fill
+ * the device (a CPU core needs a few dozen, each summing a long run; a GPU
+ * thousands), while stage 2 sums few partials. */
 static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dims *d, int rows)
 {
-    unsigned cus = tlcl_cl_device(e->cl)->compute_units;
     int per_item = dw_wgrad_all_taps(e, d, g) ? 1 : g->kh * g->kw; /* work-items per (cv, chunk) */
-    long items = eng_on_cpu(e) ? (long)cus * DW_WGRAD_ITEMS_PER_CPU_CORE
-                                               : DW_WGRAD_ITEMS;
-    long chunks = items / ((long)d->Cv * per_item);
+    long chunks = (long)e->tuning.dw_wgrad_items / ((long)d->Cv * per_item);
     return chunks < 1 ? 1 : chunks > rows ? rows : (int)chunks;
 }
 
@@ -181,6 +194,7 @@ static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dim
 static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, const tlcl_tensor *dout,
                                       const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d)
 {
+    char opts[32];
     int rows = d->N * d->OH, taps = g->kh * g->kw;
     if (rows == 0 || d->OW == 0)
         return TLCL_OK; /* no output: the gradient adds nothing */
@@ -193,7 +207,7 @@ static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, cons
     if (s == TLCL_OK) {
         int count = taps * d->C;
         size_t gs = eng_global1((size_t)count);
-        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e), "depthwise_wgrad_sum", 1, &gs, NULL,
+        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts), "depthwise_wgrad_sum", 1, &gs, NULL,
                      TLCL_MEM(dweight->buf), TLCL_MEM(partial.buf), TLCL_INT(chunks), TLCL_INT(count));
     }
     tlcl_tensor_release(e, &partial);
@@ -206,6 +220,7 @@ tlcl_status tlcl_depthwise_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tenso
 {
     dw_dims d;
     TLCL_TRY(dw_check(e, dout, in, weight, g, "depthwise backward", &d));
+    dw_note(e, ENG_TUNE_DW_BWD, &d, g, din != NULL, dweight != NULL);
     if (din) {
         TLCL_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.C, "depthwise backward"));
         TLCL_TRY(dw_backward_input(e, din, dout, weight, g, &d));

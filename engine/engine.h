@@ -368,4 +368,106 @@ tlcl_optimizer tlcl_optimizer_default(tlcl_opt_type type);
 tlcl_status tlcl_optimizer_step(tlcl_engine *e, tlcl_optimizer *opt, tlcl_params *p, float lr,
                                 const tlcl_tensor *loss);
 
+/* ---- per-device tuning (tuning.c, tune_search.c) ---------------------------
+ * The launch and tiling parameters of the GEMM, the implicit convolutions
+ * and depthwise: built-in defaults per device family (type, PCI vendor id,
+ * preferred width; never name strings), or the winners of `tlcl tune`
+ * stored in the cache directory as tune-<key>.txt, keyed by platform,
+ * device, device and driver version and emulated profile (a new driver:
+ * another key, the defaults until tuned again). The engine reads the file
+ * once, at tlcl_engine_init; a damaged or foreign file is a warning and
+ * the defaults. $TLCL_GEMM_TUNE overrides every GEMM tile set. */
+typedef struct tlcl_gemm_tiles {
+    int tm, vw, nv, vwn; /* rows per work-item, vector width, vectors per work-item, gemm_tile_narrow's width */
+    int lx, ly;          /* the tile kernels' local size (0 0: left to the driver) */
+} tlcl_gemm_tiles;
+
+/* The products' shape classes, each with tiles of its own: NN (the
+ * forwards: 1x1 convolutions, dense layers, im2col; with or without the
+ * batch-norm epilogue), TN (weight gradients, A transposed) and NT (input
+ * gradients: B transposed first, then NN's kernels). Tiles that differ
+ * only in the local size share a program. */
+typedef enum tlcl_gemm_class { TLCL_GEMM_NN = 0, TLCL_GEMM_TN, TLCL_GEMM_NT, TLCL_GEMM_CLASSES } tlcl_gemm_class;
+
+typedef struct tlcl_tuning {
+    tlcl_gemm_tiles gemm[TLCL_GEMM_CLASSES]; /* the products by class: gemm.cl's plain and BN sets */
+    tlcl_gemm_tiles conv; /* the implicit convolutions: gemm.cl's GEMM_CONV set (vwn unused) */
+    int dw_strip;         /* depthwise.cl's DW_STRIP: outputs per work-item along x */
+    int dw_wgrad_items;   /* depthwise weight gradient, stage 1: about this many work-items */
+} tlcl_tuning;
+
+tlcl_tuning tlcl_tuning_default(const tlcl_device_info *d);
+/* 0 when every value is one the kernels take on this device (the defaults
+ * pass the same checks); else 1 with the first bad value named in why. */
+int tlcl_tuning_invalid(const tlcl_tuning *t, const tlcl_device_info *d, char *why, size_t len);
+/* The tuning file of device d in cache_dir ("" when there is no cache dir). */
+void tlcl_tuning_path(const char *cache_dir, const tlcl_device_info *d, char *dst, size_t len);
+/* A tuning file's text, for device d: TLCL_ERR_FORMAT with the line and
+ * the reason when it is damaged, made for another device or driver, or
+ * holds a value the checks refuse. */
+tlcl_status tlcl_tuning_parse(const char *text, const tlcl_device_info *d, tlcl_tuning *out, char *err,
+                              size_t len);
+/* Publishes t as path (temporary file, fsync, rename); comment lines
+ * (without '#', may be NULL) go at the end. */
+tlcl_status tlcl_tuning_write(const char *path, const tlcl_device_info *d, const tlcl_tuning *t,
+                              const char *comment, char *err, size_t len);
+/* One line for the logs: "tuning: FILE" or "tuning: built-in defaults for FAMILY". */
+const char *tlcl_engine_tuning_note(const tlcl_engine *e);
+/* "" or why the tuning file was not used (damaged or foreign: the defaults are). */
+const char *tlcl_engine_tuning_warning(const tlcl_engine *e);
+const tlcl_tuning *tlcl_engine_tuning(const tlcl_engine *e);
+
+/* `tlcl tune`: record the distinct GEMM, implicit convolution and depthwise
+ * calls of a model's passes (on: from now on; off: stop), then search. */
+tlcl_status tlcl_tune_record(tlcl_engine *e, int on);
+
+typedef struct tlcl_tune_result {
+    char kernel[12];    /* the group: "gemm_nn", "gemm_tn", "gemm_nt", "conv", "depthwise" */
+    char shape[96];     /* the call, as "NN 200704x16x32 +bn" */
+    double default_ms;  /* best of the repeated timings */
+    double tuned_ms;    /* the chosen candidate's (the default's when it stays) */
+} tlcl_tune_result;
+
+/* The kernel groups searched one after the other: the three GEMM classes
+ * (tlcl_gemm_class's order), the implicit convolutions, depthwise. */
+enum { TLCL_TUNE_GROUPS = TLCL_GEMM_CLASSES + 2 };
+const char *tlcl_tune_group_name(int group);
+
+typedef struct tlcl_tune_group_report {
+    int shapes, tried, space; /* calls, candidates timed, candidates in the space */
+    int chosen;               /* index of the winner among the candidates (0: the default) */
+    double default_ms, tuned_ms; /* sums over the shapes */
+    double seconds;
+    /* the candidate fastest in total besides the default (-1: none timed
+       on every call), with its total and the calls it was slower on */
+    int fastest;
+    double fastest_ms;
+    int fastest_slower;
+    tlcl_tuning fastest_tuning;
+} tlcl_tune_group_report;
+
+typedef struct tlcl_tune_report {
+    tlcl_tuning tuning;            /* what was stored */
+    tlcl_tune_group_report group[TLCL_TUNE_GROUPS]; /* tlcl_tune_group_name's order */
+    tlcl_tune_result *results;     /* malloc'd, one per shape */
+    int nresults;
+    int budget_hit;                /* the budget stopped the search early */
+    double seconds;
+    char path[1100];               /* the file written ("" without a cache dir) */
+} tlcl_tune_report;
+
+/* Times a dozen or so candidates per kernel group (always the default
+ * first) on the recorded calls, best of several runs each, keeps a
+ * candidate only where tlcl_tune_pick says so, and stores the result in
+ * the cache directory. budget_s bounds the search (what was found so far
+ * is kept). The engine uses the stored values from then on. */
+tlcl_status tlcl_tune_search(tlcl_engine *e, double budget_s, tlcl_tune_report *r);
+void tlcl_tune_report_free(tlcl_tune_report *r);
+/* The selection rule. ms[c * nshape + s]: candidate c's best time on shape
+ * s (c = 0 the default; <= 0: not measured or failed). A candidate wins
+ * only when it was measured on every shape, is no slower than the default
+ * on any shape, and its total is at least margin (0.03: 3%) below the
+ * default's; of those the fastest in total. Returns its index, else 0. */
+int tlcl_tune_pick(const double *ms, int ncand, int nshape, double margin);
+
 #endif

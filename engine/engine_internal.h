@@ -24,7 +24,31 @@ struct tlcl_engine {
     tlcl_reducer bn_reducer;         /* synchronised batch norm (.sum NULL: off), batchnorm.c */
     float *bn_sums_host;             /* batchnorm.c: its per-channel sums on the host, kept across steps */
     size_t bn_sums_cap;              /* floats in bn_sums_host */
+    tlcl_tuning tuning;              /* launch and tile parameters (tuning.c): the defaults or the tuning file's */
+    char tuning_note[1200];          /* tlcl_engine_tuning_note */
+    char tuning_warning[2400];       /* tlcl_engine_tuning_warning */
+    struct eng_tune_rec *rec;        /* tlcl tune's recorder of calls (tune_search.c), NULL when off */
 };
+
+/* tuning.c: the engine's tuning from the device's tuning file, else the
+ * family defaults (tlcl_engine_init). */
+void eng_tuning_load(tlcl_engine *e);
+/* gemm_select.c: the hash of platform, device, device and driver version
+ * and emulated profile that names the per-device files of the cache. */
+uint64_t eng_device_key(const tlcl_device_info *d);
+
+/* The calls `tlcl tune` records and replays (tune_search.c). */
+typedef enum eng_tune_kind {
+    ENG_TUNE_GEMM,       /* ta tb M N K lda ldb ldc bn */
+    ENG_TUNE_CONV,       /* eng_conv_shape (12 ints) bn */
+    ENG_TUNE_CONV_WGRAD, /* eng_conv_shape */
+    ENG_TUNE_DW_FWD,     /* N H W C OH OW kh kw stride pad_top pad_left */
+    ENG_TUNE_DW_BWD,     /* the same, then din dweight (whether computed) */
+} eng_tune_kind;
+enum { ENG_TUNE_INTS = 16 };
+/* Adds the call to the recorder when one is on (a no-op otherwise). */
+void eng_tune_note(tlcl_engine *e, eng_tune_kind kind, const int *v, int n);
+void eng_tune_rec_free(tlcl_engine *e);
 
 /* A buffer of at least count zero floats, owned by the engine and filled
  * once per size (what an implicit convolution's taps in the padding read). */
@@ -75,6 +99,10 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
 /* dW += im2col(X)ᵀ · dY, dW [kh*kw*cin, cout], without the col buffer
  * (gemm.cl's conv_wgrad, pixels split over work-items, then summed). */
 tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X, cl_mem dY, cl_mem dW);
+
+/* The tile class (tlcl_gemm_class) of a product with these transpositions:
+ * A transposed TN, else B transposed NT, else NN. */
+int eng_gemm_class(int ta, int tb);
 
 /* GEMM back-ends behind tlcl_gemm (same arguments), whatever the choice. */
 tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,

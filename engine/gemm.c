@@ -42,61 +42,51 @@ typedef struct gemm_cfg {
     char options_bn[160], options_conv[160], options_conv_bn[160];
 } gemm_cfg;
 
-/* Built-in defaults per device family (tlcl_device_family_of: the device
- * type, PCI vendor id and preferred float width; never name strings).
- * Measured on PoCL (AVX-512 CPU, bench_gemm): 8 x 32 blocks per work-item
- * (16 float16 accumulators: the 32 vector registers hold them, the B row
- * and the A broadcasts) beat 8x16, 4x32, 16x16, 12x32 and 4x64; a CPU
- * preferring 8-wide floats (AVX2, 16 ymm registers) gets 8 x 16. The local
- * size must be given: left to PoCL it grouped up to 8 x 64 work-items and
- * ran 1.5-3x slower; 1x1 and 2x2 were best (2x2 for TN). On llvmpipe
- * (Rusticl: a CPU, but SIMD across work-items like a GPU) 8 x 8 blocks in
- * 16 x 4 groups: 7.2 GFLOP/s at 512x256x256 where the PoCL setting gave
- * 0.2 and CLBlast 0.8. GPUs get a smaller block so there are enough
- * work-items, and a group of whole warps or wavefronts: not measured on
- * a GPU yet (issue 17's tlcl tune will), so these follow each vendor's
- * guide: NVIDIA two 32-wide warps, AMD one 64-wide wavefront (two on
- * RDNA's 32), Intel one SIMD32 hardware thread of 8 x 4, Arm Mali one
- * 16-wide Valhall warp (its local memory is global memory: a small group
- * costs nothing). The default suits anything else. */
-static int vec_ok(int w) { return w == 2 || w == 4 || w == 8 || w == 16; }
-
-static gemm_cfg gemm_family_default(const tlcl_device_info *d)
+/* What is not tuned, per family (tlcl_device_family_of): the transpose's
+ * tile, how many work-items a product needs before K is split, and on CPUs
+ * the size of the K chunks (see choose_splits). The tiles are the
+ * engine's tuning (tuning.c: the family defaults or the tuning file). */
+static gemm_cfg gemm_family_extras(const tlcl_device_info *d)
 {
-    int cus = (int)d->compute_units, wide = d->float_vector_width >= 16;
+    int cus = (int)d->compute_units;
     switch (tlcl_device_family_of(d)) {
-    case TLCL_FAMILY_CPU_SIMT:
-        return (gemm_cfg){.tm = 8, .vw = 8, .nv = 1, .vwn = 4, .lx = 16, .ly = 4, .tr = 16, .min_items = 8 * cus};
-    case TLCL_FAMILY_CPU_SIMD:
-        return (gemm_cfg){.tm = 8, .vw = wide ? 16 : 8, .nv = 2, .vwn = wide ? 8 : 4, .lx = 2, .ly = 2, .tr = 16,
-                          .min_items = 8 * cus, .chunk_bytes = 512 * 1024};
+    case TLCL_FAMILY_CPU_SIMT: return (gemm_cfg){.tr = 16, .min_items = 8 * cus};
+    case TLCL_FAMILY_CPU_SIMD: return (gemm_cfg){.tr = 16, .min_items = 8 * cus, .chunk_bytes = 512 * 1024};
     case TLCL_FAMILY_NVIDIA:
     case TLCL_FAMILY_AMD:
     case TLCL_FAMILY_GPU_OTHER:
-        return (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 16, .ly = 4, .tr = 16, .min_items = 64 * cus};
     case TLCL_FAMILY_INTEL_GPU:
-        return (gemm_cfg){.tm = 4, .vw = 4, .nv = 2, .vwn = 4, .lx = 8, .ly = 4, .tr = 16, .min_items = 64 * cus};
-    case TLCL_FAMILY_ARM_MALI:
-        return (gemm_cfg){.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 4, .ly = 4, .tr = 16, .min_items = 64 * cus};
-    case TLCL_FAMILY_OTHER:
-        break;
+    case TLCL_FAMILY_ARM_MALI: return (gemm_cfg){.tr = 16, .min_items = 64 * cus};
+    case TLCL_FAMILY_OTHER: break;
     }
-    return (gemm_cfg){.tm = 4, .vw = 4, .nv = 1, .vwn = 4, .lx = 0, .ly = 0, .tr = 16, .min_items = 256};
+    return (gemm_cfg){.tr = 16, .min_items = 256};
 }
 
-static gemm_cfg gemm_config(const tlcl_cl *cl)
+/* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" (for tuning with bench_gemm)
+ * replaces every tile set when it passes the checks the tuning passes. */
+static tlcl_gemm_tiles gemm_env_tiles(tlcl_engine *e, const tlcl_gemm_tiles *tiles)
 {
-    const tlcl_device_info *d = tlcl_cl_device(cl);
-    gemm_cfg c = gemm_family_default(d);
-    /* $TLCL_GEMM_TUNE="tm,vw,nv,vwn,lx,ly" overrides the table (for tuning with bench_gemm) */
-    const char *t = tlcl_cl_settings(cl)->gemm_tune;
-    gemm_cfg u = c;
-    if (t[0] && sscanf(t, "%d,%d,%d,%d,%zu,%zu", &u.tm, &u.vw, &u.nv, &u.vwn, &u.lx, &u.ly) == 6 && vec_ok(u.vw) &&
-        vec_ok(u.vwn) && u.tm > 0 && u.nv > 0 && (u.lx == 0) == (u.ly == 0))
-        c = u;
-    /* local sizes must fit the device (CL_KERNEL_WORK_GROUP_SIZE is checked at launch) */
-    while (c.lx * c.ly > d->max_work_group_size)
-        c.ly > 1 ? (c.ly /= 2) : (c.lx /= 2);
+    const char *env = tlcl_cl_settings(e->cl)->gemm_tune;
+    tlcl_tuning u = e->tuning;
+    tlcl_gemm_tiles *x = &u.conv;
+    char why[200];
+    if (env[0] && sscanf(env, "%d,%d,%d,%d,%d,%d", &x->tm, &x->vw, &x->nv, &x->vwn, &x->lx, &x->ly) == 6) {
+        for (int k = 0; k < TLCL_GEMM_CLASSES; k++)
+            u.gemm[k] = *x;
+        if (!tlcl_tuning_invalid(&u, tlcl_cl_device(e->cl), why, sizeof why))
+            return *x;
+    }
+    return *tiles;
+}
+
+/* The configuration of one tile set: the products' (gemm_config) or the
+ * implicit convolutions' (conv_config). */
+static gemm_cfg gemm_config_of(tlcl_engine *e, const tlcl_gemm_tiles *tiles)
+{
+    const tlcl_device_info *d = tlcl_cl_device(e->cl);
+    gemm_cfg c = gemm_family_extras(d);
+    tlcl_gemm_tiles t = gemm_env_tiles(e, tiles);
+    c.tm = t.tm, c.vw = t.vw, c.nv = t.nv, c.vwn = t.vwn, c.lx = (size_t)t.lx, c.ly = (size_t)t.ly;
     while ((size_t)(c.tr * c.tr) > d->max_work_group_size)
         c.tr /= 2;
     snprintf(c.options, sizeof c.options, "-DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_NV=%d -DGEMM_VWN=%d -DGEMM_TR=%d", c.tm,
@@ -106,6 +96,14 @@ static gemm_cfg gemm_config(const tlcl_cl *cl)
     snprintf(c.options_conv_bn, sizeof c.options_conv_bn, "%s -DGEMM_CONV -DGEMM_BN", c.options);
     return c;
 }
+
+int eng_gemm_class(int ta, int tb) { return ta ? TLCL_GEMM_TN : tb ? TLCL_GEMM_NT : TLCL_GEMM_NN; }
+
+static gemm_cfg gemm_config(tlcl_engine *e, int ta, int tb)
+{
+    return gemm_config_of(e, &e->tuning.gemm[eng_gemm_class(ta, tb)]);
+}
+static gemm_cfg conv_config(tlcl_engine *e) { return gemm_config_of(e, &e->tuning.conv); }
 
 /* ---- the own back-end ------------------------------------------------------ */
 
@@ -283,7 +281,8 @@ static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K,
     if (!fits_int(a_off, (size_t)(ta ? K : M), lda, ta ? M : K) || !fits_int(b_off, (size_t)(tb ? N : K), ldb, tb ? K : N) ||
         !fits_int(c_off, (size_t)M, ldc, N))
         return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl_gemm(M=%d, N=%d, K=%d): an operand spans 2^31 floats or more", M, N, K);
-    gemm_cfg c = gemm_config(e->cl);
+    eng_tune_note(e, ENG_TUNE_GEMM, (int[]){ta, tb, M, N, K, lda, ldb, ldc, bn != NULL}, 9);
+    gemm_cfg c = gemm_config(e, ta, tb);
     tlcl_tensor bt = {0};
     if (tb && K > 0) {
         TLCL_TRY(transpose_b(e, &c, N, K, B, b_off, ldb, &bt));
@@ -330,11 +329,19 @@ tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int l
 /* $TLCL_CONV=im2col turns the implicit path off (bench_conv compares the two). */
 int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s)
 {
-    gemm_cfg c = gemm_config(e->cl);
+    gemm_cfg c = conv_config(e);
     size_t in = (size_t)s->N * s->H * s->W * s->cin, out = (size_t)s->N * s->OH * s->OW * s->cout;
     if (tlcl_cl_settings(e->cl)->conv_im2col)
         return 0;
     return tlcl_gemm_get_backend(e) == TLCL_GEMM_OWN && s->cout % c.vw == 0 && in <= INT_MAX && out <= INT_MAX;
+}
+
+/* The shape as tlcl tune records it: the 12 ints of s, then extra. */
+static void conv_note(tlcl_engine *e, eng_tune_kind kind, const eng_conv_shape *s, int extra)
+{
+    int v[13] = {s->N, s->H, s->W, s->cin, s->OH, s->OW, s->cout, s->kh, s->kw, s->stride, s->pad_top,
+                 s->pad_left, extra};
+    eng_tune_note(e, kind, v, 13);
 }
 
 /* conv_tile over the blocks of columns [n0, n0 + nblk * width). */
@@ -365,7 +372,8 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
         map = &dense;
     if (s->N * s->OH * s->OW == 0 || s->cout == 0)
         return TLCL_OK;
-    gemm_cfg c = gemm_config(e->cl);
+    conv_note(e, ENG_TUNE_CONV, s, bn != NULL);
+    gemm_cfg c = conv_config(e);
     gemm_job j = {0};
     gemm_job_bn(&j, bn, out);
     cl_mem zeros; /* what a tap in the padding reads */
@@ -429,7 +437,8 @@ tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_
     int P = s->N * s->OH * s->OW, rows = s->kh * s->kw * s->cin;
     if (P == 0 || s->cout == 0 || rows == 0)
         return TLCL_OK;
-    gemm_cfg c = gemm_config(e->cl);
+    conv_note(e, ENG_TUNE_CONV_WGRAD, s, 0);
+    gemm_cfg c = conv_config(e), plain = gemm_config(e, 0, 0); /* the sum over the splits: NN's program */
     int splits = wgrad_splits(&c, rows, s->cout, s->cin, P), pc = (P + splits - 1) / splits;
     splits = (P + pc - 1) / pc;
     tlcl_tensor part;
@@ -447,7 +456,7 @@ tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_
     gemm_job_bn(&j, NULL, dW);
     size_t g[2] = {(size_t)s->cout, (size_t)rows};
     if (st == TLCL_OK) /* dW += the sum of the splits */
-        st = TLCL_RUN(e->cl, TLCL_PROG(gemm), c.options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(rows),
+        st = TLCL_RUN(e->cl, TLCL_PROG(gemm), plain.options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(rows),
                       TLCL_INT(s->cout), TLCL_INT(splits), TLCL_FLOAT(1.0f), TLCL_MEM(part.buf), TLCL_FLOAT(1.0f),
                       TLCL_MEM(dW), TLCL_INT(0), TLCL_INT(s->cout), GEMM_BN_KARGS(&j));
     tlcl_tensor_release(e, &part);

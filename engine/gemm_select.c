@@ -37,7 +37,7 @@ static uint64_t fnv(uint64_t h, const char *s)
     return (h ^ 0xff) * 0x100000001b3ULL; /* a separator, so ("ab","c") != ("a","bc") */
 }
 
-static uint64_t device_key(const tlcl_device_info *d)
+uint64_t eng_device_key(const tlcl_device_info *d)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv(h, d->platform_name);
@@ -55,7 +55,7 @@ void gemm_select_path(tlcl_engine *e, char *dst, size_t len)
         return;
     }
     snprintf(dst, len, "%s/gemm-select-%016llx.txt", dir,
-             (unsigned long long)device_key(tlcl_cl_device(e->cl)));
+             (unsigned long long)eng_device_key(tlcl_cl_device(e->cl)));
 }
 
 static tlcl_gemm_backend parse_name(const char *s)
@@ -153,7 +153,7 @@ tlcl_gemm_backend gemm_select_resolve(tlcl_engine *e)
         return b;
     char path[1100];
     gemm_select_path(e, path, sizeof path);
-    uint64_t key = device_key(tlcl_cl_device(e->cl));
+    uint64_t key = eng_device_key(tlcl_cl_device(e->cl));
     if (path[0] && (b = read_choice(path, key)) != TLCL_GEMM_AUTO)
         return b;
     double own, clb;

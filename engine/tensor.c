@@ -15,6 +15,7 @@ tlcl_status tlcl_engine_init(tlcl_engine **out, tlcl_cl *cl)
     e->cl = cl;
     e->gemm_backend = TLCL_GEMM_AUTO;
     e->oclgrind = strstr(tlcl_cl_device(cl)->platform_name, "Oclgrind") != NULL;
+    eng_tuning_load(e);
     *out = e;
     return TLCL_OK;
 }
@@ -26,6 +27,7 @@ void tlcl_engine_free(tlcl_engine *e)
     if (!e)
         return;
     tlcl_gemm_clblast_free(e);
+    eng_tune_rec_free(e);
     for (int i = 0; i < e->npool; i++)
         clReleaseMemObject(e->pool[i].buf);
     free(e->pool);

@@ -102,6 +102,11 @@ void harness_init(harness *h, int need_device)
     h->device_name = tlcl_cl_device(h->cl)->name;
     printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
            getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
+    /* the launch parameters the kernels run with (`tlcl tune`'s file or the defaults): the *_tuned tests
+       fail on "tuning: built-in" (tests/CMakeLists.txt) */
+    if (tlcl_engine_tuning_warning(h->eng)[0])
+        printf("warning: %s\n", tlcl_engine_tuning_warning(h->eng));
+    printf("%s\n", tlcl_engine_tuning_note(h->eng));
     harness_check_profile(h);
 }
 

@@ -103,6 +103,8 @@ void bench_report_print(FILE *f, const bench_options *o, const bench_result *r, 
                    "buffer: %.2f ms (median of 7); per step %.1f gradient buckets summed, %.1f of them started "
                    "while the backward pass still ran\n", r->ranks, r->gradient_mib, r->allreduce_ms,
                 r->buckets_per_step, r->overlapped_per_step);
+    if (r->tuning[0])
+        fprintf(f, "%s\n", r->tuning);
     print_start(f, r);
     fprintf(f, "peak RSS %.0f MiB (host memory of the process; a CPU device's buffers are in it)\n", r->peak_rss_mib);
     if (r->has_peaks)
@@ -187,6 +189,7 @@ cJSON *bench_report_json(const bench_options *o, const bench_result *r)
     cJSON_AddStringToObject(j, "device", r->dev.name);
     cJSON_AddStringToObject(j, "platform", r->dev.platform_name);
     cJSON_AddStringToObject(j, "type", r->dev.type);
+    cJSON_AddStringToObject(j, "tuning", r->tuning);
     cJSON_AddNumberToObject(j, "ms_per_step", r->ms_per_step);
     cJSON_AddNumberToObject(j, "images_per_s", r->images_per_s);
     cJSON_AddNumberToObject(j, "ranks", r->ranks);

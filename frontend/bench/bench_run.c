@@ -80,6 +80,8 @@ static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err
     if (s != TLCL_OK)
         return s;
     s = tlcl_engine_init(&b->eng, b->cl);
+    if (s == TLCL_OK && tlcl_engine_tuning_warning(b->eng)[0])
+        fprintf(stderr, "warning: %s\n", tlcl_engine_tuning_warning(b->eng));
     tlcl_model_options mo = tlcl_model_options_default();
     mo.arch = o->arch;
     mo.size = o->size;
@@ -301,6 +303,8 @@ tlcl_status bench_run(const bench_options *o, bench_result *r, int kernel_table,
         snprintf(err, err_len, "%s", tlcl_cl_error(b.cl));
     if (b.cl)
         r->dev = *tlcl_cl_device(b.cl);
+    if (b.eng)
+        snprintf(r->tuning, sizeof r->tuning, "%s", tlcl_engine_tuning_note(b.eng));
     snprintf(r->arch, sizeof r->arch, "%s", b.model.arch.name[0] ? b.model.arch.name : o->arch);
     bench_free(&b);
     return s;

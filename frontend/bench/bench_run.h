@@ -44,6 +44,7 @@ typedef struct bench_layer {
 typedef struct bench_result {
     tlcl_device_info dev;
     char arch[40];
+    char tuning[1200];          /* tlcl_engine_tuning_note: the tuning file in use or the family's defaults */
     double ms_per_step, images_per_s;
     double device_ms_per_step;  /* the sum of every profiled launch */
     bench_start start;

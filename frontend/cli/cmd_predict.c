@@ -231,6 +231,7 @@ static int open_device(predictor *p, int device)
         fprintf(stderr, "tlcl predict: %s\n", tlcl_cl_error(p->cl));
         return -1;
     }
+    cli_report_tuning(p->eng);
     return 0;
 }
 

@@ -96,7 +96,9 @@ static tlcl_status open_model(test_run *r, const test_cli *o)
     co.device_index = o->device;
     if ((s = tlcl_cl_init(&r->cl, &co, r->err, sizeof r->err)) != TLCL_OK)
         return s;
-    if ((s = tlcl_engine_init(&r->eng, r->cl)) == TLCL_OK && (s = tlcl_model_alloc(&r->model, r->eng, 0)) == TLCL_OK)
+    if ((s = tlcl_engine_init(&r->eng, r->cl)) == TLCL_OK)
+        cli_report_tuning(r->eng);
+    if (s == TLCL_OK && (s = tlcl_model_alloc(&r->model, r->eng, 0)) == TLCL_OK)
         return tlcl_model_load(&r->model, r->ck, r->err, sizeof r->err);
     snprintf(r->err, sizeof r->err, "%s", tlcl_cl_error(r->cl));
     return s;

@@ -144,6 +144,10 @@ static tlcl_status open_device(train_run *r, const train_cli *cli)
         fprintf(r->log, "device: %s / %s%s%s\n", tlcl_cl_device(r->cl)->platform_name, tlcl_cl_device(r->cl)->name,
                 tlcl_cl_device(r->cl)->profile[0] ? ", planned as device profile " : "",
                 tlcl_cl_device(r->cl)->profile); /* TLCL_DEVICE_PROFILE: an emulated GPU's paths */
+    if (s == TLCL_OK && r->log) /* the launch parameters in use: `tlcl tune`'s file or the family defaults */
+        fprintf(r->log, "%s\n", tlcl_engine_tuning_note(r->eng));
+    if (s == TLCL_OK && tlcl_engine_tuning_warning(r->eng)[0])
+        warn_both(r, tlcl_engine_tuning_warning(r->eng));
     if (s == TLCL_OK)
         s = tlcl_replicas_open(&r->replicas, r->cfg, r->eng, r->err, sizeof r->err);
     if (s == TLCL_OK) {

@@ -19,6 +19,7 @@ static const command commands[] = {
     {&cli_grid, cmd_grid},       {&cli_test, cmd_test},       {&cli_predict, cmd_predict},
     {&cli_import, cmd_import},   {&cli_config, cmd_config},   {&cli_bench, cmd_bench},
     {&cli_track, cmd_track},     {&cli_data, cmd_data},       {&cli_export, cmd_export},
+    {&cli_tune, cmd_tune},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
