@@ -23,6 +23,9 @@ check() { # check WHAT CONDITION...
   if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
 }
 gpu_check() { "$SRC/tools/gpu_check.sh" --no-build "$@"; }
+# a cache of its own: the checks' `tlcl tune` must not leave winners for the
+# other tests' device in theirs
+export TLCL_CACHE_DIR="$WORK/cache"
 
 # 1. no GPU, with an emulated profile set
 TLCL_DEVICE_PROFILE=nvidia gpu_check --build-dir="$BUILD" --out="$WORK/none" --quick > "$WORK/none.out" 2> "$WORK/none.err"
@@ -50,8 +53,13 @@ check "NVIDIA stand-in: the system's ICD file kept next to it" cmp -s "$WORK/nv/
 gpu_check --build-dir="$BUILD" --out="$WORK/dry" --allow-cpu --quick > "$WORK/dry.out" 2>&1
 rc=$?
 check "dry run: exit status 0 (got $rc)" test "$rc" = 0 || cat "$WORK/dry.out"
-check "dry run: Markdown: 9 passing rows (test_loss, 8 bench runs)" \
-  test "$(grep -c '^| .* | pass |' "$WORK/dry/gpu_check.md")" = 9
+check "dry run: Markdown: 10 passing rows (test_loss, tlcl tune, 8 bench runs)" \
+  test "$(grep -c '^| .* | pass |' "$WORK/dry/gpu_check.md")" = 10
+check "dry run: tlcl tune ran and stored its winners" grep -q '^| tlcl tune | pass | .* | tuning time: ' \
+  "$WORK/dry/gpu_check.md"
+tuned=$(tail -1 "$WORK/dry/logs/tune.log" 2>/dev/null)
+check "dry run: the bench runs used them ($tuned)" grep -qF "tuning: ${tuned:-(no tune log)}" \
+  "$WORK/dry/logs/bench-efficientnet-b0-train-2.log"
 check "dry run: Markdown: marked as not a GPU" grep -q "Not a GPU" "$WORK/dry/gpu_check.md"
 check "dry run: JSON agrees with the bench runs and the Markdown" python3 - "$WORK/dry" <<'EOF'
 import json, re, sys
@@ -62,6 +70,8 @@ assert j["pass"] is True and j["quick"] is True and j["device"]["type"] == "cpu"
 benches = [r for r in j["results"] if r["kind"] == "bench"]
 tests = [r for r in j["results"] if r["kind"] == "test"]
 assert [t["name"] for t in tests] == ["test_loss"] and tests[0]["pass"], tests
+tunes = [r for r in j["results"] if r["kind"] == "tune"]
+assert len(tunes) == 1 and tunes[0]["pass"] and tunes[0]["summary"].startswith("tuning time: "), tunes
 want = {(a, m, b) for a in ("efficientnet-b0", "efficientnetv2-b0") for m in ("train", "infer") for b in (2, 8)}
 assert {(r["arch"], r["mode"], r["batch"]) for r in benches} == want, benches
 for r in benches:

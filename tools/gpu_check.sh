@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/gpu_check.sh — the one command for the day an OpenCL GPU is at hand
 # (issue 17): finds the vendor's OpenCL driver, builds tlcl, picks the GPU,
-# runs the kernel tests and the tiny training test on it, times `tlcl bench`
+# runs the kernel tests and the tiny training test on it, tunes the kernels'
+# launch parameters for it (`tlcl tune`), times `tlcl bench`
 # (B0 and V2-B0, training and inference, batch 16 and 64) and writes
 # gpu_check.md and gpu_check.json. Under 10 minutes on a GPU.
 #
@@ -231,6 +232,22 @@ run_tests() {
   done
 }
 
+# `tlcl tune` on the GPU before the bench runs, which then use its winners
+# (the same cache directory); the log holds every call's default and tuned time.
+run_tune() {
+  local args=(--device="$DEV" --budget=150) rc=0 start end secs summary
+  [ "$QUICK" = 1 ] && args+=(--size=32 --batch=2 --budget=30)
+  start=$(date +%s.%N)
+  timeout 240 "$TLCL" tune "${args[@]}" > "$OUT/logs/tune.log" 2>&1 || rc=$?
+  end=$(date +%s.%N)
+  secs=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f", b - a}')
+  summary=$(grep -E '^tuning time:' "$OUT/logs/tune.log" | tail -1 || true)
+  [ "$rc" = 0 ] || { FAILED=1; summary="${summary:-no summary} (exit status $rc)"; }
+  echo "gpu_check: tlcl tune: $([ "$rc" = 0 ] && echo pass || echo FAIL) in ${secs} s: $summary"
+  RESULTS_JSON+=("{\"kind\": \"tune\", \"pass\": $([ "$rc" = 0 ] && echo true || echo false), \"seconds\": $secs, \"summary\": $(json_str "$summary"), \"log\": \"logs/tune.log\"}")
+  RESULTS_MD+=("| tlcl tune | $([ "$rc" = 0 ] && echo pass || echo '**FAIL**') | $secs s | $summary |")
+}
+
 json_number() { sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\([-0-9.e+]*\).*/\1/p" "$2" | head -1; }
 
 run_bench() {
@@ -324,6 +341,7 @@ TLCL="$BUILD/tlcl"
 [ -x "$TLCL" ] || die 4 "no tlcl binary at $TLCL (build it, or drop --no-build)"
 pick_device
 run_tests
+run_tune
 run_bench
 write_reports
 echo "gpu_check: $([ "$FAILED" = 0 ] && echo 'every check passed' || echo 'some checks FAILED'): $OUT/gpu_check.md, $OUT/gpu_check.json"
