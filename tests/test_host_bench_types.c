@@ -2,7 +2,9 @@
  * peak per layer type (frontend/bench/bench_types.c) on a run whose layers,
  * times, work and peaks are made up here, checked against the sums and
  * ratios worked out by hand in the comments; then the names of every layer
- * B0 and V2-B0 have, and a run without peaks. Host only. */
+ * B0 and V2-B0 have, and a run without peaks; then `tlcl bench`'s roofline
+ * bounds (bench_roofline.c) on made-up layers. Host only. */
+#include "bench_roofline.h"
 #include "bench_types.h"
 #include "harness.h"
 
@@ -117,11 +119,33 @@ static void check_names(harness *h)
     }
 }
 
+/* Peaks: GEMM 100 GFLOP/s (1e8 FLOPs = 1 ms), copy 50 GB/s (5e7 bytes = 1 ms).
+ * conv fwd: 1e8 FLOPs (1 ms) vs 1e6 B (0.02 ms) -> 1 ms; bwd 2e8 (2 ms) vs
+ * 4e6 B (0.08) -> 2 ms; bn fwd: no FLOPs, 2.5e7 B -> 0.5 ms; bwd 5e7 B -> 1
+ * ms. Per-layer bound 4.5 ms, compute-only 3e8 FLOPs = 3 ms; device time
+ * 2 + 4 + 1 + 3 = 10 ms: 45% and 30%. */
+static void check_roofline(harness *h)
+{
+    bench_layer l[2] = {{"conv", {2, 4}, {1e8, 2e8}, {1e6, 4e6}}, {"bn", {1, 3}, {0, 0}, {2.5e7, 5e7}}};
+    bench_roofline r = bench_roofline_of(l, 2, 100, 50);
+    expect_value(h, "roofline: device ms", r.device_ms, 10);
+    expect_value(h, "roofline: per-layer bound ms", r.layer_bound_ms, 4.5);
+    expect_value(h, "roofline: compute-only bound ms", r.compute_bound_ms, 3);
+    expect_value(h, "roofline: % of the per-layer bound", r.pct_layer, 45);
+    expect_value(h, "roofline: % of the compute-only bound", r.pct_compute, 30);
+    r = bench_roofline_of(l, 2, 0, 0);
+    expect_value(h, "roofline without peaks: per-layer bound", r.layer_bound_ms, NAN);
+    expect_value(h, "roofline without peaks: % of the compute bound", r.pct_compute, NAN);
+    r = bench_roofline_of(l, 0, 100, 50);
+    expect_value(h, "roofline without layers: %", r.pct_layer, NAN);
+}
+
 int main(void)
 {
     harness h;
     harness_init(&h, 0);
     check_made_up_run(&h);
     check_names(&h);
+    check_roofline(&h);
     return harness_finish(&h);
 }

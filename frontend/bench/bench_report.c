@@ -5,6 +5,7 @@
  * far from both is neither compute- nor bandwidth-bound but waiting on
  * something else (launch overhead, a poor kernel). */
 #include "bench_report.h"
+#include "bench_roofline.h"
 #include "textout.h"
 
 #include <stdlib.h>
@@ -84,6 +85,24 @@ static void print_layers(FILE *f, const bench_result *r, int all)
     free(order);
 }
 
+static bench_roofline roofline_of(const bench_result *r)
+{
+    return bench_roofline_of(r->layers, r->nlayers, r->has_peaks ? r->peaks.gemm_gflops : 0,
+                             r->has_peaks ? r->peaks.copy_gbps : 0);
+}
+
+/* The step against the bounds the device's own peaks set (without peaks: none). */
+static void print_roofline(FILE *f, const bench_result *r)
+{
+    bench_roofline b = roofline_of(r);
+    if (!r->has_peaks || !(b.device_ms > 0))
+        return;
+    fprintf(f, "roofline: the layers' %.1f ms of device time per step reach %.1f%% of the per-layer bound (%.1f ms: "
+               "each layer at the GEMM peak or the copy bandwidth, whichever binds) and %.1f%% of the compute-only "
+               "bound (%.1f ms: every FLOP at the GEMM peak)\n",
+            b.device_ms, b.pct_layer, b.layer_bound_ms, b.pct_compute, b.compute_bound_ms);
+}
+
 static void print_start(FILE *f, const bench_result *r)
 {
     const bench_start *s = &r->start;
@@ -118,6 +137,7 @@ void bench_report_print(FILE *f, const bench_options *o, const bench_result *r, 
         fprintf(f, "device time %.1f ms per step (%.0f%% of the step's wall time), from profiling events:\n",
                 r->device_ms_per_step, r->ms_per_step > 0 ? 100.0 * r->device_ms_per_step / r->ms_per_step : 0.0);
     print_layers(f, r, all_layers);
+    print_roofline(f, r);
     if (all_layers && r->kernel_table && !r->host_timed)
         fputs(r->kernel_table, f);
 }
@@ -182,6 +202,21 @@ static cJSON *layers_json(const bench_result *r)
     return a;
 }
 
+/* null without peaks */
+static cJSON *roofline_json(const bench_result *r)
+{
+    bench_roofline b = roofline_of(r);
+    if (!r->has_peaks || !(b.device_ms > 0))
+        return cJSON_CreateNull();
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "device_ms", b.device_ms);
+    cJSON_AddNumberToObject(j, "layer_bound_ms", b.layer_bound_ms);
+    cJSON_AddNumberToObject(j, "compute_bound_ms", b.compute_bound_ms);
+    cJSON_AddNumberToObject(j, "pct_layer_bound", b.pct_layer);
+    cJSON_AddNumberToObject(j, "pct_compute_bound", b.pct_compute);
+    return j;
+}
+
 cJSON *bench_report_json(const bench_options *o, const bench_result *r)
 {
     cJSON *j = options_json(o);
@@ -202,6 +237,7 @@ cJSON *bench_report_json(const bench_options *o, const bench_result *r)
     cJSON_AddItemToObject(j, "start", start_json(r));
     cJSON_AddNumberToObject(j, "peak_rss_mib", r->peak_rss_mib);
     cJSON_AddItemToObject(j, "peaks", peaks_json(r));
+    cJSON_AddItemToObject(j, "roofline", roofline_json(r));
     cJSON_AddItemToObject(j, "layers", layers_json(r));
     return j;
 }
