@@ -132,10 +132,21 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     return TLCL_OK;
 }
 
+void tlcl_cl_save_programs(tlcl_cl *cl)
+{
+    for (int i = 0; cl && i < cl->nprograms; i++) {
+        cl_program_entry *e = &cl->programs[i];
+        if (e->unsaved)
+            cl_program_save(cl, e->name, e->build_options, e->program);
+        e->unsaved = 0;
+    }
+}
+
 void tlcl_cl_free(tlcl_cl *cl)
 {
     if (!cl)
         return;
+    tlcl_cl_save_programs(cl);
     for (int i = 0; i < cl->nkernels; i++) {
         clReleaseKernel(cl->kernels[i].kernel);
         free(cl->kernels[i].name);
@@ -144,6 +155,7 @@ void tlcl_cl_free(tlcl_cl *cl)
         clReleaseProgram(cl->programs[i].program);
         free(cl->programs[i].name);
         free(cl->programs[i].options);
+        free(cl->programs[i].build_options);
     }
     free(cl->kernels);
     free(cl->programs);
@@ -193,8 +205,9 @@ static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *option
              cl->fma ? " -DTLCL_FMA=1" : "", cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "",
              options);
     cl_program p;
+    int from_source;
     double t0 = now_s();
-    tlcl_status s = cl_program_build(cl, name, full, &p);
+    tlcl_status s = cl_program_build(cl, name, full, &p, &from_source);
     cl->stats.program_seconds += now_s() - t0; /* for `tlcl bench`'s start-up figures */
     if (s != TLCL_OK)
         return s;
@@ -206,6 +219,8 @@ static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *option
     e->hash = h;
     e->name = strdup(name);
     e->options = strdup(options);
+    e->build_options = strdup(full);
+    e->unsaved = from_source && e->build_options;
     e->program = p;
     *index = cl->nprograms++;
     return TLCL_OK;

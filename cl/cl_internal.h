@@ -7,6 +7,8 @@
 typedef struct cl_program_entry {
     uint64_t hash;        /* of program name + options */
     char *name, *options;
+    char *build_options;  /* the full option string it was built with */
+    int unsaved;          /* built from source, not yet in the disk cache */
     cl_program program;
 } cl_program_entry;
 
@@ -53,8 +55,14 @@ struct tlcl_cl {
 uint64_t tlcl_hash_str(uint64_t h, const char *s);
 
 /* Builds (or loads from the disk cache) the program with the full option
- * string; on failure records the build log in cl->err. */
-tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out);
+ * string; on failure records the build log in cl->err. *from_source: it was
+ * compiled, and cl_program_save should put it in the cache. */
+tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out,
+                             int *from_source);
+
+/* Writes a program built from source to the disk cache (a failure only
+ * costs a rebuild next time). */
+void cl_program_save(tlcl_cl *cl, const char *name, const char *options, cl_program p);
 
 /* Keeps a launch's event for the profile (releases it if out of memory). */
 void cl_profile_push(tlcl_cl *cl, cl_event ev, cl_kernel kernel);

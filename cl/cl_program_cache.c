@@ -153,9 +153,9 @@ static unsigned char *program_binary(tlcl_cl *cl, cl_program p, size_t *len)
 }
 
 /* The program from the cache file at path (when there is one and it is
- * sound), else built from source and written there. */
+ * sound), else built from source (cl_program_save writes it there later). */
 static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *src, const char *options,
-                               const char *path, uint64_t key, uint64_t key2, cl_program *out)
+                               const char *path, uint64_t key, uint64_t key2, cl_program *out, int *from_source)
 {
     const char *common = tlcl_cl_program_source("common");
     if (path[0]) {
@@ -183,13 +183,7 @@ static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *src, c
         return s;
     }
     cl->stats.programs_compiled++;
-    if (path[0]) {
-        size_t len = 0;
-        unsigned char *bin = program_binary(cl, p, &len);
-        if (bin)
-            cache_write(path, key, key2, bin, len);
-        free(bin);
-    }
+    *from_source = 1;
     *out = p;
     return TLCL_OK;
 }
@@ -201,23 +195,61 @@ static double build_clock(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Build times go to stderr under TLCL_LOG_BUILDS. */
-tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out)
+/* The cache file of a program ("" when there is no cache directory) and
+ * its two keys. */
+static void cache_entry(tlcl_cl *cl, const char *name, const char *src, const char *options, char *path,
+                        size_t path_len, uint64_t *key, uint64_t *key2)
 {
     const char *common = tlcl_cl_program_source("common");
-    const char *src = tlcl_cl_program_source(name);
-    if (!src || !common)
-        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "no kernel program named '%s' is embedded in this build", name);
-    uint64_t key = program_key(cl, common, src, options, TLCL_HASH_SEED);
-    uint64_t key2 = program_key(cl, common, src, options, 0x84222325cbf29ce4ULL);
-    char path[1100] = "";
+    *key = program_key(cl, common, src, options, TLCL_HASH_SEED);
+    *key2 = program_key(cl, common, src, options, 0x84222325cbf29ce4ULL);
+    path[0] = '\0';
     if (cl->cache_dir[0] && mkdir_p(cl->cache_dir) == 0)
-        snprintf(path, sizeof path, "%s/%s-%016llx%016llx.bin", cl->cache_dir, name,
-                 (unsigned long long)key, (unsigned long long)key2);
+        snprintf(path, path_len, "%s/%s-%016llx%016llx.bin", cl->cache_dir, name, (unsigned long long)*key,
+                 (unsigned long long)*key2);
+}
+
+/* Build times go to stderr under TLCL_LOG_BUILDS. */
+tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out, int *from_source)
+{
+    const char *src = tlcl_cl_program_source(name);
+    *from_source = 0;
+    if (!src || !tlcl_cl_program_source("common"))
+        return tlcl_cl_fail(cl, TLCL_ERR_ARG, "no kernel program named '%s' is embedded in this build", name);
+    uint64_t key, key2;
+    char path[1100];
+    cache_entry(cl, name, src, options, path, sizeof path, &key, &key2);
     double t0 = build_clock();
-    tlcl_status s = program_get(cl, name, src, options, path, key, key2, out);
+    tlcl_status s = program_get(cl, name, src, options, path, key, key2, out, from_source);
     double dt = build_clock() - t0;
     if (cl->settings.log_builds)
         fprintf(stderr, "tlcl: program %s %s: %.2f s\n", name, options, dt);
     return s;
+}
+
+/* Asking for a program's binary makes PoCL generate code for every kernel
+ * in it for any local size (kernels tlcl never launches that way: its CPU
+ * launches have fixed local sizes, compiled at the first launch), which
+ * took 14 of a 27 s cold start of B0 training. So the binary is asked for
+ * here, after the run's work, not at the build. */
+void cl_program_save(tlcl_cl *cl, const char *name, const char *options, cl_program p)
+{
+    const char *src = tlcl_cl_program_source(name);
+    uint64_t key, key2;
+    char path[1100];
+    if (!src)
+        return;
+    cache_entry(cl, name, src, options, path, sizeof path, &key, &key2);
+    if (!path[0])
+        return;
+    double t0 = build_clock();
+    size_t len = 0;
+    unsigned char *bin = program_binary(cl, p, &len);
+    if (bin)
+        cache_write(path, key, key2, bin, len);
+    free(bin);
+    double dt = build_clock() - t0;
+    cl->stats.save_seconds += dt;
+    if (cl->settings.log_builds)
+        fprintf(stderr, "tlcl: program %s %s: saved to the cache in %.2f s\n", name, options, dt);
 }

@@ -174,6 +174,14 @@ tlcl_cl_options tlcl_cl_options_default(void);
 tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, size_t err_len);
 void tlcl_cl_free(tlcl_cl *cl);
 
+/* Writes the programs compiled from source since the last call to the
+ * disk cache. It is deferred to here because PoCL generates code for every
+ * kernel of a program for the binary (about half of a cold start's
+ * compiling, for code tlcl never runs): a run calls it once its work is
+ * done, tlcl_cl_free calls it too. A process killed before either starts
+ * cold again next time (the driver's own cache, PoCL's, still helps). */
+void tlcl_cl_save_programs(tlcl_cl *cl);
+
 const char *tlcl_cl_error(const tlcl_cl *cl);
 /* Records an error message and returns status (printf-style). */
 tlcl_status tlcl_cl_fail(tlcl_cl *cl, tlcl_status status, const char *fmt, ...)
@@ -221,6 +229,8 @@ typedef struct tlcl_cl_stats {
     double program_seconds;  /* wall time spent compiling or loading programs (a driver
                                 that defers code generation to the first launch, as
                                 PoCL does, spends part of it later) */
+    double save_seconds;     /* wall time spent writing programs to the disk cache
+                                (tlcl_cl_save_programs) */
 } tlcl_cl_stats;
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl);
 void tlcl_cl_count_buffer(tlcl_cl *cl);

@@ -264,7 +264,7 @@ static tlcl_status measure(bench_state *b, const bench_options *o, bench_result 
     tlcl_status s = run_steps(b, o->mode, 0, 1);
     double first = now_s() - t0;
     tlcl_cl_stats st = tlcl_cl_stats_get(b->cl);
-    r->start = (bench_start){t_setup, first, st.program_seconds, st.programs_compiled, st.programs_from_cache};
+    r->start = (bench_start){t_setup, first, st.program_seconds, st.programs_compiled, st.programs_from_cache, 0};
     if (s == TLCL_OK && o->warmup > 1)
         s = run_steps(b, o->mode, 1, o->warmup - 1);
     if (s != TLCL_OK || (s = tlcl_run_reset(b->run)) != TLCL_OK) /* count_buckets counts the timed steps */
@@ -286,6 +286,9 @@ static tlcl_status measure(bench_state *b, const bench_options *o, bench_result 
     if (o->peaks && (s = bench_peaks_measure(b->eng, &r->peaks)) != TLCL_OK)
         return s;
     r->has_peaks = o->peaks;
+    double saved = tlcl_cl_stats_get(b->cl).save_seconds;
+    tlcl_cl_save_programs(b->cl);
+    r->start.save_s = tlcl_cl_stats_get(b->cl).save_seconds - saved;
     return time_allreduce(b, r);
 }
 

@@ -29,6 +29,7 @@ typedef struct bench_start {
     double first_step_s;  /* the first step, programs built or loaded on the way */
     double programs_s;    /* of setup + first step: inside program build/load calls */
     int compiled, from_cache;
+    double save_s;        /* after the run: writing the compiled programs to the cache */
 } bench_start;
 
 /* "cold" (every program compiled), "warm" (every program from the cache) or
