@@ -433,6 +433,9 @@ static tlcl_status epoch_end(trainer *t, float lr_used)
     if (tlcl_history_add(t->h, &logs, t->st.epoch) != 0)
         return TLCL_ERR_OOM;
     print_epoch(t, &logs, t->p->phases[t->st.phase].epochs);
+    /* the programs compiled so far into the disk cache (once each): a run
+     * stopped later still leaves the next one a warm start */
+    tlcl_cl_save_programs(tlcl_engine_cl(t->p->eng));
     if (t->p->on_epoch_end)
         t->p->on_epoch_end(t->p->epoch_ctx, t->st.phase, t->st.epoch, &logs);
     t->st.epoch++;
