@@ -97,7 +97,7 @@ venv_pip() {
 # setup_torch: 0 when the venv imports torch and torchvision (installing them first if needed)
 setup_torch() {
     imports "$venv_py" 'import torch, torchvision' && return 0
-    echo "installing PyTorch from PyPI into $PEER_VENV (log: $install_log) ..."
+    [ "$INSTALL_PEERS" = 1 ] && echo "installing PyTorch from PyPI into $PEER_VENV (log: $install_log) ..."
     # shellcheck disable=SC2086 # the lists are words on purpose
     venv_pip --no-deps torch torchvision && venv_pip $TORCH_PURE_DEPS && venv_pip --no-deps $TORCH_CUDA_LIBS &&
         imports "$venv_py" 'import torch, torchvision'
