@@ -67,6 +67,7 @@ rounds="${2:-2}"
 ARCHS="${ARCHS:-efficientnet-b0 efficientnetv2-b0 efficientnet-lite0}"
 MODES="${MODES:-infer train}"
 PEERS="${PEERS:-torch113 torch torch-compile keras keras-xla}"
+PEERS="${PEERS//pytorch/torch113}" # the first round's name, in older commands of bench/README.md
 KERAS_ARCHS="efficientnet-b0 efficientnetv2-b0"
 BATCH="${BATCH:-16}" SIZE="${SIZE:-224}" STEPS="${STEPS:-3}" THREADS="${THREADS:-2}"
 TORCH_PYTHON="${TORCH_PYTHON:-/usr/bin/python3}"
