@@ -93,6 +93,9 @@ static void open_platform(const char *want, const char *index, tlcl_cl **cl, tlc
 void harness_init(harness *h, int need_device)
 {
     memset(h, 0, sizeof *h);
+    /* line by line, so a test that dies (a driver's abort) shows in ctest's
+       log the case it died in, not a 4 KiB buffer cut mid-line */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     h->rng = 0x9e3779b97f4a7c15ULL;
     const char *quick = getenv("TLCL_TEST_QUICK");
     h->quick = quick && strcmp(quick, "1") == 0;
