@@ -23,6 +23,12 @@
 # mode): one line per peer (img/s of both, the ratio tlcl / peer, the ratio of
 # the medians, a check on one lucky run, and every run), then the best peer and
 # the ratio tlcl / best peer.
+# Memory: every run is under /usr/bin/time, whose peak resident set size of
+# the whole process (start-up, framework and model included; PoCL's device
+# buffers are host memory, so tlcl's count) is printed per program as the
+# lowest peak of its rounds, with the ratio tlcl / best peer (issue 16 item
+# 2: at most 0.6 at batch 16 and 64). tlcl runs with --no-peaks here, so its
+# figure holds no GEMM/copy micro-benchmark buffers.
 #
 # Current PyTorch: installed by this script, idempotently, into $PEER_VENV
 # [build/venv-peers] from PyPI (the only index reachable here; the CPU-only
@@ -82,9 +88,10 @@ TORCH_CUDA_LIBS="nvidia-cuda-runtime nvidia-cuda-cupti nvidia-cuda-nvrtc nvidia-
   nvidia-cudnn-cu13 nvidia-nvshmem-cu13"
 torch_env=(env); [ -n "$TORCH_OMP_WAIT_POLICY" ] && torch_env=(env OMP_WAIT_POLICY="$TORCH_OMP_WAIT_POLICY")
 [ -x build/tlcl ] || { echo "build tlcl first (cmake -S . -B build && cmake --build build)"; exit 1; }
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time for the peak memory (apt-get install time)"; exit 1; }
 
 has() { case " $1 " in *" $2 "*) return 0 ;; *) return 1 ;; esac; }
-log=$(mktemp); trap 'rm -f "$log" "$log.compile"' EXIT
+log=$(mktemp); trap 'rm -f "$log" "$log.compile" "$log.rss"' EXIT
 venv_py="$PEER_VENV/bin/python"
 install_log="$PEER_VENV.install.log"
 imports() { [ -x "$1" ] && "$1" -c "$2" >/dev/null 2>&1; }
@@ -114,18 +121,21 @@ setup_keras() {
 }
 
 # run PROGRAM ARGS...: the img/s it printed, or "fail" (its last lines go to
-# stderr); a "compile X s" it printed goes to the file $log.compile
+# stderr); a "compile X s" it printed goes to the file $log.compile, its peak
+# RSS in kB (/usr/bin/time's %M: the last line it writes) to $log.rss
 run() {
-    if "$@" >"$log" 2>&1 && grep -q ' img/s' "$log"; then
+    if /usr/bin/time -o "$log.rss" -f %M "$@" >"$log" 2>&1 && grep -q ' img/s' "$log"; then
         sed -n 's/.*, compile \([0-9.]*\) s).*/\1/p' "$log" | tail -1 >"$log.compile"
         sed -n 's/.* \([0-9.]*\) img\/s.*/\1/p' "$log" | tail -1
     else
         echo "  failed: $*" >&2; grep -v -E '^(I0000|W0000|WARNING: All log)' "$log" | tail -3 | sed 's/^/    /' >&2
-        : >"$log.compile"
+        : >"$log.compile"; : >"$log.rss"
         echo fail
     fi
 }
 best() { grep -v fail | sort -g | tail -1; }
+lowest() { grep -v -e fail -e - | sort -g | head -1; }
+mib() { echo $(($1 / 1024)); }
 # the median of the runs that did not fail (the mean of the middle two for an even count)
 median() { grep -v fail | sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 
@@ -181,18 +191,22 @@ for mode in $MODES; do
         peers+=("$peer")
     done
     [ ${#peers[@]} -gt 0 ] || { echo "$arch $mode: no peer"; continue; }
-    t=(); declare -A runs=() compiles=()
+    t=(); trss=""; declare -A runs=() compiles=() rss=()
     for _ in $(seq "$rounds"); do
-        t+=("$(run build/tlcl bench "$dev" --arch="$arch" --mode="$mode" --batch="$BATCH" --size="$SIZE" --steps="$STEPS" --warmup=1)")
+        t+=("$(run build/tlcl bench "$dev" --arch="$arch" --mode="$mode" --batch="$BATCH" --size="$SIZE" --steps="$STEPS" --warmup=1 --no-peaks)")
+        r=$(tail -1 "$log.rss"); trss+="${r:--} "
         for peer in "${peers[@]}"; do
             # shellcheck disable=SC2046 # the command line splits into words on purpose
             runs[$peer]+="$(run $(peer_cmd "$peer" "$mode" "$arch")) "
             c=$(cat "$log.compile"); compiles[$peer]+="${c:--} "
+            r=$(tail -1 "$log.rss"); rss[$peer]+="${r:--} "
         done
     done
     tb=$(printf '%s\n' "${t[@]}" | best || true)
     tm=$(printf '%s\n' "${t[@]}" | median)
-    top="" topb=0 topm=0
+    # shellcheck disable=SC2086 # one word per round
+    tr=$(printf '%s\n' $trss | lowest || true)
+    top="" topb=0 topm=0 topr=
     for peer in "${peers[@]}"; do
         read -r -a pr <<<"${runs[$peer]}"
         pb=$(printf '%s\n' "${pr[@]}" | best || true)
@@ -207,13 +221,21 @@ for mode in $MODES; do
         printf '%-18s %-5s batch %s size %s: tlcl %6.2f img/s  %-13s %6.2f img/s  ratio %.2f  (median ratio %.2f; runs: tlcl %s; %s %s%s)\n' \
             "$arch" "$mode" "$BATCH" "$SIZE" "$tb" "$peer" "$pb" "$(echo "$tb / $pb" | bc -l)" "$(echo "$tm / $pm" | bc -l)" \
             "${t[*]}" "$peer" "${pr[*]}" "$comp"
-        if [ "$(echo "$pb > $topb" | bc -l)" = 1 ]; then top=$peer topb=$pb topm=$pm; fi
+        # shellcheck disable=SC2086 # one word per round
+        pr_rss=$(printf '%s\n' ${rss[$peer]} | lowest || true)
+        [ -n "$tr" ] && [ -n "$pr_rss" ] &&
+            printf '%-18s %-5s batch %s size %s: peak RSS tlcl %d MiB  %-13s %d MiB  ratio %.2f\n' \
+                "$arch" "$mode" "$BATCH" "$SIZE" "$(mib "$tr")" "$peer" "$(mib "$pr_rss")" "$(echo "$tr / $pr_rss" | bc -l)"
+        if [ "$(echo "$pb > $topb" | bc -l)" = 1 ]; then top=$peer topb=$pb topm=$pm topr=$pr_rss; fi
     done
     if [ -n "$top" ] && [ -n "$tb" ]; then
-        printf '%-18s %-5s batch %s size %s: BEST PEER %s %.2f img/s; tlcl %.2f img/s; tlcl / best peer %.2f (median ratio %.2f)\n' \
-            "$arch" "$mode" "$BATCH" "$SIZE" "$top" "$topb" "$tb" "$(echo "$tb / $topb" | bc -l)" "$(echo "$tm / $topm" | bc -l)"
+        mem=""
+        [ -n "$tr" ] && [ -n "$topr" ] && mem=$(printf '; peak RSS tlcl %d MiB, best peer %d MiB, tlcl / best peer %.2f' \
+            "$(mib "$tr")" "$(mib "$topr")" "$(echo "$tr / $topr" | bc -l)")
+        printf '%-18s %-5s batch %s size %s: BEST PEER %s %.2f img/s; tlcl %.2f img/s; tlcl / best peer %.2f (median ratio %.2f)%s\n' \
+            "$arch" "$mode" "$BATCH" "$SIZE" "$top" "$topb" "$tb" "$(echo "$tb / $topb" | bc -l)" "$(echo "$tm / $topm" | bc -l)" "$mem"
     fi
-    unset runs compiles
+    unset runs compiles rss
 done
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
