@@ -17,7 +17,7 @@ struct tlcl_engine {
     int npool, cap_pool;
     int oclgrind;                    /* the device is the oclgrind simulator (tensor.c, gemm_select.c) */
     tlcl_gemm_backend gemm_backend;  /* AUTO until resolved */
-    void *clblast_state;             /* gemm_clblast.c's, NULL when unused */
+    int clblast_used;                /* gemm_clblast.c: CLBlast holds programs of this context */
     tlcl_tensor zeros;               /* eng_zeros's, from the pool */
     long bn_column_launches[2];      /* batchnorm.c's column kernels: [0] forward, [1] backward */
     size_t param_align;              /* the parameter store's minimum alignment in floats (params.c) */

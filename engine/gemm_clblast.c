@@ -8,6 +8,7 @@ tlcl_status tlcl_gemm_clblast(tlcl_engine *e, int ta, int tb, int M, int N, int 
                               size_t c_off, int ldc)
 {
     cl_command_queue q = tlcl_cl_queue(e->cl);
+    e->clblast_used = 1;
     CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
                                         tb ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)M, (size_t)N,
                                         (size_t)K, alpha, A, a_off, (size_t)lda, B, b_off, (size_t)ldb, beta, C,
@@ -19,7 +20,14 @@ tlcl_status tlcl_gemm_clblast(tlcl_engine *e, int ta, int tb, int M, int N, int 
     return TLCL_OK;
 }
 
+/* CLBlast keeps the programs it built in a process-wide cache, each holding
+ * the context. Left there, they are released by that cache's destructor at
+ * exit, after tlcl_cl_free has released the context: a use after free in the
+ * driver (oclgrind aborted with "corrupted double-linked list" at exit). So
+ * an engine that used CLBlast empties the cache while the context lives; the
+ * cache is shared, so another engine still using CLBlast only builds again. */
 void tlcl_gemm_clblast_free(tlcl_engine *e)
 {
-    (void)e; /* CLBlast keeps its own program cache; nothing of ours to free */
+    if (e->clblast_used)
+        CLBlastClearCache();
 }
