@@ -49,7 +49,13 @@ static tlcl_bn_mode bn_mode(const tlcl_model *m, const tlcl_convbn *cb)
 
 /* Layer positions: 0 stem, 1..nblocks blocks, nblocks+1 top, then the head.
  * Gradients flow from the head down to position base_trainable_from. */
-static int needs_grad(const tlcl_model *m, int position) { return position >= m->base_trainable_from; }
+/* Whether backward will run through the layer at `position`: never after an
+ * inference pass, so inference keeps a block's worth of activations, not
+ * the whole network's. */
+static int needs_grad(const tlcl_model *m, int position)
+{
+    return m->training && position >= m->base_trainable_from;
+}
 
 /* ---- gradients done -------------------------------------------------------
  * After a layer's backward is enqueued: everything from its first parameter

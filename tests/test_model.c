@@ -1,7 +1,8 @@
 /* test_model.c — a network on the device: checkpoints round-trip bit for
  * bit and reject a tensor that does not fit by name; freezing keeps frozen
  * weights and frozen BatchNorm statistics unchanged through a training step
- * while the trainable part moves. */
+ * while the trainable part moves; an inference pass lets go of each layer's
+ * activations once the next layer has read them. */
 #include "harness.h"
 #include "run.h"
 
@@ -146,6 +147,44 @@ static void test_freezing(harness *h, int first_trainable, int bn_frozen, const 
     tlcl_model_free(&m);
 }
 
+/* How many of the stem's and the blocks' activation tensors a forward pass
+ * left held. */
+static int held_activations(const tlcl_model *m)
+{
+    int held = (m->input.buf != NULL) + (m->stem.conv_out.buf != NULL) + (m->stem.out.buf != NULL);
+    for (int i = 0; i < m->nblocks; i++) {
+        const tlcl_block *b = &m->blocks[i];
+        const tlcl_tensor *t[] = {&b->expand.conv_out, &b->expand.out, &b->dw.conv_out, &b->dw.out, &b->se.out,
+                                  &b->project.conv_out, &b->project.out, &b->out};
+        for (size_t k = 0; k < sizeof t / sizeof *t; k++)
+            held += t[k]->buf != NULL;
+    }
+    return held;
+}
+
+/* A training forward keeps every activation for backward; an inference pass
+ * (predict, test, evaluation) has no backward, so by its end it must hold
+ * none of them: only the top convolution's output and the head remain. */
+static void test_inference_releases(harness *h)
+{
+    tlcl_model m;
+    if (build(h, &m, CLASSES, 13))
+        return;
+    static float imgs[BATCH * SIZE * SIZE * 3];
+    harness_fill(h, imgs, sizeof imgs / sizeof *imgs, 0, 255);
+    tlcl_tensor x = harness_tensor(h, "images", BATCH, SIZE, SIZE, 3, imgs);
+    tlcl_tensor *logits;
+    int held[2] = {-1, -1};
+    for (int training = 1; training >= 0; training--)
+        if (!harness_status(h, tlcl_model_forward(&m, &x, training, 1, &logits), "forward"))
+            held[training] = held_activations(&m);
+    printf("     activations held after the forward: training %d, inference %d\n", held[1], held[0]);
+    harness_expect(h, held[1] >= 3 * m.nblocks, "a training forward keeps the blocks' activations for backward");
+    harness_expect(h, held[0] == 0 && m.top.out.buf != NULL, "an inference pass holds no stem or block activation");
+    tlcl_tensor_release(h->eng, &x);
+    tlcl_model_free(&m);
+}
+
 int main(void)
 {
     harness h;
@@ -156,6 +195,7 @@ int main(void)
         return harness_finish(&h);
     }
     test_checkpoint(&h, dir);
+    test_inference_releases(&h);
     test_freezing(&h, 0, 0, "all trainable: every weight and every BN statistic moves");
     test_freezing(&h, 4, 0, "base frozen: only the head moves, frozen BN statistics stay");
     test_freezing(&h, 2, 0, "top block unfrozen: it and the top conv move, the stem and block 1 stay");
