@@ -175,29 +175,44 @@ static void block_release_inner(tlcl_model *m, tlcl_block *b)
 
 static const tlcl_tensor *block_output(tlcl_block *b) { return b->residual ? &b->out : &b->project.out; }
 
+/* Inside a block that backward will not run through, a stage's output goes
+ * back to the pool as soon as the next stage has read it (its input, the
+ * block's input, stays for the residual add). */
+static void drop_consumed(tlcl_model *m, int index, tlcl_tensor *stage_out)
+{
+    if (stage_out && !needs_grad(m, index + 1))
+        release(m, stage_out);
+}
+
 static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const tlcl_tensor *in)
 {
     const tlcl_tensor *x = in;
+    tlcl_tensor *consumed = NULL; /* the last stage's output, once the next one has read it */
     if (b->has_expand) {
         TLCL_TRY(convbn_forward(m, &b->expand, x, index + 1));
-        x = &b->expand.out;
+        x = consumed = &b->expand.out;
     }
     if (!b->fused) {
         TLCL_TRY(convbn_forward(m, &b->dw, x, index + 1));
-        x = &b->dw.out;
+        drop_consumed(m, index, consumed);
+        x = consumed = &b->dw.out;
     }
     if (b->has_se) {
         scope(m, b->name, "_se", TLCL_PHASE_FWD, tlcl_se_cost(&b->se, x, 0));
         TLCL_TRY(tlcl_tensor_alloc(m->eng, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
         TLCL_TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
-        x = &b->se.out;
+        drop_consumed(m, index, consumed);
+        x = consumed = &b->se.out;
     }
     if (b->residual && !(m->training && b->drop_rate > 0) && convbn_fused(m, &b->project, index + 1)) {
         /* the add rides on the project convolution's epilogue too */
         scope(m, b->project.conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(&b->project, m->batch));
-        return convbn_fused_forward(m, &b->project, x, &b->out, "block_add", in);
+        TLCL_TRY(convbn_fused_forward(m, &b->project, x, &b->out, "block_add", in));
+        drop_consumed(m, index, consumed);
+        return TLCL_OK;
     }
     TLCL_TRY(convbn_forward(m, &b->project, x, index + 1));
+    drop_consumed(m, index, consumed);
     if (!b->residual)
         return TLCL_OK;
     scope(m, b->name, "_add", TLCL_PHASE_FWD, add_cost(in));
