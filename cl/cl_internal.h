@@ -36,6 +36,7 @@ struct tlcl_cl {
     cl_kernel_entry *kernels;
     int nkernels, cap_kernels;
     tlcl_cl_stats stats;
+    uint64_t shapes[1024]; /* hashes of the launched (kernel, local size) pairs: stats.launch_shapes */
     int profiling;
     /* launches since the last profile reset (profiling only), each with its
      * kernel and the layer scope it ran in (-1: none) */
