@@ -230,6 +230,7 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
 {
     if (!options)
         options = "";
+    program = tlcl_cl_program_home(program);
     uint64_t h = tlcl_hash_str(tlcl_hash_str(tlcl_hash_str(TLCL_HASH_SEED, program), options), kernel_name);
     for (int i = 0; i < cl->nkernels; i++) {
         const cl_kernel_entry *e = &cl->kernels[i];

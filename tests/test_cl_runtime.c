@@ -202,6 +202,25 @@ static void test_errors(harness *h)
            "embedded program lookup");
 }
 
+/* The small kernel files are one program (the "small" bundle,
+ * CMakeLists.txt): kernels named by two of its files share one build, and
+ * each kernel is created once however its file is named. */
+static void test_bundle(harness *h, const char *dir)
+{
+    tlcl_cl *cl = open_with_cache(h, dir);
+    if (!cl)
+        return;
+    cl_kernel dense, counters, again;
+    int ok = tlcl_cl_kernel(cl, "dense", "", "dense_bias_act", &dense) == TLCL_OK &&
+             tlcl_cl_kernel(cl, "counters", "", "counters_add", &counters) == TLCL_OK &&
+             tlcl_cl_kernel(cl, "dense", "", "dense_bias_act", &again) == TLCL_OK;
+    tlcl_cl_stats st = tlcl_cl_stats_get(cl);
+    int builds = st.programs_compiled + st.programs_from_cache;
+    harness_expectf(h, ok && builds == 1 && again == dense,
+                    "two files of the small bundle come from one program build (%d builds)", builds);
+    tlcl_cl_free(cl);
+}
+
 /* Launches without a local size over global sizes from 1 to 70000: each
  * writes exactly its n elements (the rounded-up global size is guarded),
  * and on a CPU device they compile at most two work-group functions for
@@ -375,6 +394,7 @@ int main(void)
     test_cache_concurrent(&h, dir2);
     test_errors(&h);
     test_launch_widths(&h);
+    test_bundle(&h, dir);
     test_profiles(&h);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, dir2);
