@@ -293,8 +293,9 @@ static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *gl
     return local;
 }
 
-/* Counts the distinct (kernel, local size) pairs launched: each is a
- * work-group function a CPU driver compiles (tlcl_cl_stats). */
+/* Counts the distinct (kernel, local size) pairs launched (tlcl_cl_stats):
+ * a CPU driver compiles a work-group function for each, or one for two
+ * that differ only in their number of dimensions (PoCL: 256 and 256x1). */
 static void count_shape(tlcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *local)
 {
     uint64_t h = tlcl_hash_bytes(TLCL_HASH_SEED, &k, sizeof k);

@@ -231,8 +231,8 @@ typedef struct tlcl_cl_stats {
                                 PoCL does, spends part of it later) */
     double save_seconds;     /* wall time spent writing programs to the disk cache
                                 (tlcl_cl_save_programs) */
-    int launch_shapes;       /* distinct (kernel, local size) pairs launched: the work-group
-                                functions a CPU driver compiles at first launches */
+    int launch_shapes;       /* distinct (kernel, local size) pairs launched: about the
+                                work-group functions a CPU driver compiles at first launches */
 } tlcl_cl_stats;
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl);
 void tlcl_cl_count_buffer(tlcl_cl *cl);
