@@ -31,7 +31,7 @@ typedef struct bench_start {
     int compiled, from_cache;
     double save_s;        /* after the run: writing the compiled programs to the cache */
     int launch_shapes;    /* distinct (kernel, local size) pairs of set-up + first step:
-                             the work-group functions a CPU driver compiled for them */
+                             about the work-group functions a CPU driver compiled */
 } bench_start;
 
 /* "cold" (every program compiled), "warm" (every program from the cache) or
