@@ -230,6 +230,7 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
 {
     if (!options)
         options = "";
+    program = tlcl_cl_program_home(program);
     uint64_t h = tlcl_hash_str(tlcl_hash_str(tlcl_hash_str(TLCL_HASH_SEED, program), options), kernel_name);
     for (int i = 0; i < cl->nkernels; i++) {
         const cl_kernel_entry *e = &cl->kernels[i];
@@ -262,30 +263,55 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
 }
 
 /* A CPU implementation such as PoCL compiles a kernel's work-group function
- * again for every local size it meets, and left to itself it derives the
- * local size from the global one: a network's many shapes then cost
- * hundreds of compilations at start-up. On CPU devices a launch without a
- * local size gets one from a short list instead, the widest that still
- * leaves a few groups per compute unit (the global size is rounded up to
- * it; kernels guard their bounds). GPU drivers choose well and compile
+ * again for every local size it meets (and again for a large grid), and
+ * left to itself it derives the local size from the global one: a
+ * network's many shapes then cost hundreds of compilations at start-up. On
+ * CPU devices a launch without a local size gets one of two widths
+ * instead: the widest (256, or the largest power of two the profile
+ * allows) when that still leaves a few groups per compute unit, else 1,
+ * which spreads a small launch (a column reduction over a few channels,
+ * each work-item a long loop) over every compute unit. The global size is
+ * rounded up to it; kernels guard their bounds. Two widths, not a ladder
+ * (256/64/16/4 before): a kernel compiles at most two work-group functions,
+ * which took a B0 training step's cold start from 74 to 55 of them and
+ * 1-2 s less compiling; a width-1 group costs a function call per
+ * work-item, which only the small launches pay (per-kernel profile:
+ * bench/README.md, "Cold start"). GPU drivers choose well and compile
  * once: they keep NULL. This answers the driver's compiler, so it follows
  * the real device even under a GPU device profile (whose GPU would choose
- * for itself); the widths stay within the profile's work-group limit. */
+ * for itself); the width stays within the profile's work-group limit. */
 static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *global, size_t local[3])
 {
-    static const size_t widths[] = {256, 64, 16, 4};
     if (strcmp(cl->real.type, "cpu") != 0)
         return NULL;
-    size_t others = 1, want = 4 * (size_t)(cl->real.compute_units ? cl->real.compute_units : 1);
+    size_t wide = 256, others = 1, want = 4 * (size_t)(cl->real.compute_units ? cl->real.compute_units : 1);
+    while (wide > 1 && wide > cl->dev.max_work_group_size)
+        wide /= 2;
     for (cl_uint d = 1; d < dims; d++)
         local[d] = 1, others *= global[d];
-    local[0] = 1;
-    for (int i = 0; i < 4; i++)
-        if (widths[i] <= cl->dev.max_work_group_size && (global[0] + widths[i] - 1) / widths[i] * others >= want) {
-            local[0] = widths[i];
-            break;
-        }
+    local[0] = (global[0] + wide - 1) / wide * others >= want ? wide : 1;
     return local;
+}
+
+/* Counts the distinct (kernel, local size) pairs launched (tlcl_cl_stats):
+ * a CPU driver compiles a work-group function for each, or one for two
+ * that differ only in their number of dimensions (PoCL: 256 and 256x1). */
+static void count_shape(tlcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *local)
+{
+    uint64_t h = tlcl_hash_bytes(TLCL_HASH_SEED, &k, sizeof k);
+    for (cl_uint d = 0; local && d < dims; d++)
+        h = tlcl_hash_bytes(h, &local[d], sizeof local[d]);
+    h |= 1; /* 0 marks a free slot */
+    enum { N = sizeof cl->shapes / sizeof *cl->shapes };
+    for (size_t i = 0, at = (size_t)(h % N); i < N; i++, at = (at + 1) % N) {
+        if (cl->shapes[at] == h)
+            return;
+        if (cl->shapes[at] == 0) {
+            cl->shapes[at] = h;
+            cl->stats.launch_shapes++;
+            return;
+        }
+    }
 }
 
 size_t tlcl_cl_kernel_max_wg(tlcl_cl *cl, cl_kernel k)
@@ -350,6 +376,7 @@ tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl
     }
     if (cl->dev.profile[0])
         TLCL_TRY(profile_check(cl, k, kernel_name, dims, local, nargs, args));
+    count_shape(cl, k, dims, local);
     cl_event ev = NULL;
     CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, cl->profiling ? &ev : NULL),
            kernel_name);

@@ -221,7 +221,7 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
                            const char *kernel_name, cl_kernel *out);
 
 /* Counters for tests and bench: programs compiled from source vs loaded
- * from the cache, buffers created. */
+ * from the cache, buffers created, launch shapes. */
 typedef struct tlcl_cl_stats {
     int programs_compiled;
     int programs_from_cache;
@@ -231,6 +231,8 @@ typedef struct tlcl_cl_stats {
                                 PoCL does, spends part of it later) */
     double save_seconds;     /* wall time spent writing programs to the disk cache
                                 (tlcl_cl_save_programs) */
+    int launch_shapes;       /* distinct (kernel, local size) pairs launched: about the
+                                work-group functions a CPU driver compiles at first launches */
 } tlcl_cl_stats;
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl);
 void tlcl_cl_count_buffer(tlcl_cl *cl);

@@ -55,7 +55,10 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem dst2, cl_me
 static tlcl_status reduce_final(tlcl_engine *e, cl_mem out, cl_mem part, int groups, int C, int chunks, float scale,
                                 int accumulate)
 {
-    size_t wg = tlcl_cl_reduce_wg(e->cl), lsize = 1;
+    /* On a CPU one work-item sums a channel's chunks: a tree over a group
+     * only adds barriers there, and PoCL compiles a work-group function per
+     * local size (5 of them, 2 to 32, at B0's cold start before) */
+    size_t wg = eng_on_cpu(e) ? 1 : tlcl_cl_reduce_wg(e->cl), lsize = 1;
     while (lsize < (size_t)chunks && lsize < wg)
         lsize *= 2;
     size_t g[2] = {(size_t)C * lsize, (size_t)groups}, l[2] = {lsize, 1};

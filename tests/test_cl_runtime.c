@@ -202,6 +202,59 @@ static void test_errors(harness *h)
            "embedded program lookup");
 }
 
+/* The small kernel files are one program (the "small" bundle,
+ * CMakeLists.txt): kernels named by two of its files share one build, and
+ * each kernel is created once however its file is named. */
+static void test_bundle(harness *h, const char *dir)
+{
+    tlcl_cl *cl = open_with_cache(h, dir);
+    if (!cl)
+        return;
+    cl_kernel dense, counters, again;
+    int ok = tlcl_cl_kernel(cl, "dense", "", "dense_bias_act", &dense) == TLCL_OK &&
+             tlcl_cl_kernel(cl, "counters", "", "counters_add", &counters) == TLCL_OK &&
+             tlcl_cl_kernel(cl, "dense", "", "dense_bias_act", &again) == TLCL_OK;
+    tlcl_cl_stats st = tlcl_cl_stats_get(cl);
+    int builds = st.programs_compiled + st.programs_from_cache;
+    harness_expectf(h, ok && builds == 1 && again == dense,
+                    "two files of the small bundle come from one program build (%d builds)", builds);
+    tlcl_cl_free(cl);
+}
+
+/* Launches without a local size over global sizes from 1 to 70000: each
+ * writes exactly its n elements (the rounded-up global size is guarded),
+ * and on a CPU device they compile at most two work-group functions for
+ * the kernel (cpu_local's two widths; a GPU driver's NULL is one). */
+static void test_launch_widths(harness *h)
+{
+    static const int sizes[] = {1, 3, 17, 100, 255, 256, 257, 1000, 2047, 2048, 5000, 70000};
+    enum { N = 70001 };
+    float *host = malloc(N * sizeof *host);
+    cl_mem m;
+    if (!host || tlcl_cl_buffer(h->cl, N * sizeof *host, "widths", &m) != TLCL_OK) {
+        harness_fail(h, "widths buffer");
+        free(host);
+        return;
+    }
+    int before = tlcl_cl_stats_get(h->cl).launch_shapes, ok = 1;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t all = N, g = (size_t)sizes[i];
+        ok = ok && TLCL_RUN(h->cl, "elementwise", "", "fill", 1, &all, NULL, TLCL_MEM(m), TLCL_INT(N),
+                            TLCL_FLOAT(-1.0f)) == TLCL_OK;
+        ok = ok && TLCL_RUN(h->cl, "elementwise", "", "fill", 1, &g, NULL, TLCL_MEM(m), TLCL_INT(sizes[i]),
+                            TLCL_FLOAT((float)i)) == TLCL_OK;
+        ok = ok && tlcl_cl_read(h->cl, m, 0, N * sizeof *host, host, "widths") == TLCL_OK;
+        for (int j = 0; ok && j < N; j++)
+            ok = host[j] == (j < sizes[i] ? (float)i : -1.0f);
+    }
+    int shapes = tlcl_cl_stats_get(h->cl).launch_shapes - before;
+    harness_expect(h, ok, "launches of every global size write exactly their elements");
+    harness_expectf(h, shapes >= 1 && shapes <= 2, "12 global sizes compile 1 or 2 work-group shapes of a kernel (got %d)",
+                   shapes);
+    clReleaseMemObject(m);
+    free(host);
+}
+
 /* A context under the device profile `name` on the harness's device (NULL
  * with the message in err when refused). */
 static tlcl_cl *open_profile(harness *h, const char *name, char *err, size_t err_len)
@@ -340,6 +393,8 @@ int main(void)
     test_cache_roundtrip(&h, dir);
     test_cache_concurrent(&h, dir2);
     test_errors(&h);
+    test_launch_widths(&h);
+    test_bundle(&h, dir);
     test_profiles(&h);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, dir2);

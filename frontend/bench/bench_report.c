@@ -108,10 +108,10 @@ static void print_start(FILE *f, const bench_result *r)
     const bench_start *s = &r->start;
     fprintf(f,
             "%s start %.2f s: set-up %.2f s + first step %.2f s (programs: %d compiled, %d from cache, %.2f s in "
-            "build/load calls; first step minus a steady step: %.2f s; after the run, %.2f s writing them to "
-            "the cache)\n",
+            "build/load calls; %d kernel/local-size pairs launched; first step minus a steady step: %.2f s; "
+            "after the run, %.2f s writing them to the cache)\n",
             bench_start_kind(s), s->setup_s + s->first_step_s, s->setup_s, s->first_step_s, s->compiled,
-            s->from_cache, s->programs_s, s->first_step_s - r->ms_per_step * 1e-3, s->save_s);
+            s->from_cache, s->programs_s, s->launch_shapes, s->first_step_s - r->ms_per_step * 1e-3, s->save_s);
 }
 
 void bench_report_print(FILE *f, const bench_options *o, const bench_result *r, int all_layers)
@@ -169,6 +169,7 @@ static cJSON *start_json(const bench_result *r)
     cJSON_AddNumberToObject(j, "programs_s", s->programs_s);
     cJSON_AddNumberToObject(j, "programs_compiled", s->compiled);
     cJSON_AddNumberToObject(j, "programs_from_cache", s->from_cache);
+    cJSON_AddNumberToObject(j, "launch_shapes", s->launch_shapes);
     cJSON_AddNumberToObject(j, "cache_save_s", s->save_s);
     return j;
 }

@@ -264,7 +264,12 @@ static tlcl_status measure(bench_state *b, const bench_options *o, bench_result 
     tlcl_status s = run_steps(b, o->mode, 0, 1);
     double first = now_s() - t0;
     tlcl_cl_stats st = tlcl_cl_stats_get(b->cl);
-    r->start = (bench_start){t_setup, first, st.program_seconds, st.programs_compiled, st.programs_from_cache, 0};
+    r->start = (bench_start){.setup_s = t_setup,
+                             .first_step_s = first,
+                             .programs_s = st.program_seconds,
+                             .compiled = st.programs_compiled,
+                             .from_cache = st.programs_from_cache,
+                             .launch_shapes = st.launch_shapes};
     if (s == TLCL_OK && o->warmup > 1)
         s = run_steps(b, o->mode, 1, o->warmup - 1);
     if (s != TLCL_OK || (s = tlcl_run_reset(b->run)) != TLCL_OK) /* count_buckets counts the timed steps */

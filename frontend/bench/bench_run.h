@@ -30,6 +30,8 @@ typedef struct bench_start {
     double programs_s;    /* of setup + first step: inside program build/load calls */
     int compiled, from_cache;
     double save_s;        /* after the run: writing the compiled programs to the cache */
+    int launch_shapes;    /* distinct (kernel, local size) pairs of set-up + first step:
+                             about the work-group functions a CPU driver compiled */
 } bench_start;
 
 /* "cold" (every program compiled), "warm" (every program from the cache) or
