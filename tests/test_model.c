@@ -185,6 +185,26 @@ static void test_inference_releases(harness *h)
     tlcl_model_free(&m);
 }
 
+/* The engine's buffer pool hands a released buffer to a later tensor that
+ * needs up to 8 times less (tensor.c's pool_find), and never one in use. */
+static void test_pool_reuse(harness *h)
+{
+    enum { BIG = 1 << 20 };
+    tlcl_tensor big, a, b, tiny;
+    if (harness_status(h, tlcl_tensor_alloc(h->eng, &big, "big", 1, 1, 1, BIG), "alloc"))
+        return;
+    cl_mem big_buf = big.buf;
+    tlcl_tensor_release(h->eng, &big);
+    harness_status(h, tlcl_tensor_alloc(h->eng, &a, "a", 1, 1, 1, BIG / 7), "alloc");
+    harness_status(h, tlcl_tensor_alloc(h->eng, &b, "b", 1, 1, 1, BIG / 7), "alloc");
+    harness_expect(h, a.buf == big_buf && b.buf != big_buf, "pool: a 7x smaller tensor reuses a free buffer, once");
+    tlcl_tensor_release(h->eng, &a);
+    harness_status(h, tlcl_tensor_alloc(h->eng, &tiny, "tiny", 1, 1, 1, BIG / 16), "alloc");
+    harness_expect(h, tiny.buf != big_buf, "pool: a 16x smaller tensor gets a buffer of its own");
+    tlcl_tensor_release(h->eng, &b);
+    tlcl_tensor_release(h->eng, &tiny);
+}
+
 int main(void)
 {
     harness h;
@@ -194,6 +214,7 @@ int main(void)
         harness_fail(&h, "mkdtemp");
         return harness_finish(&h);
     }
+    test_pool_reuse(&h); /* first: on a pool nothing else has filled */
     test_checkpoint(&h, dir);
     test_inference_releases(&h);
     test_freezing(&h, 0, 0, "all trainable: every weight and every BN statistic moves");
