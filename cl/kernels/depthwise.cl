@@ -39,9 +39,9 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * as batchnorm.cl's bn_forward: inference-mode batch norm, fused.
  *
  * KH, KW and STRIDE are literals in the 3×3 and 5×5 instances (strides 1
- * and 2), so the tap loops unroll and a strip loads each input once, or the
- * runtime kh, kw, stride in the generic one. A strip whose taps all fall inside the row takes
- * a loop without bounds checks. */
+ * and 2, DW_FORWARD_ROWS below), or the runtime kh, kw, stride in the
+ * generic one. A strip whose taps all fall inside the row takes a path
+ * without bounds checks. */
 /* The strip's accumulators must live in registers: left to itself PoCL's
  * LLVM keeps the strip loop rolled, with acc[] on the stack and every FMA a
  * load-add-store chain (5x slower). The pragma is Clang's, which every
@@ -60,42 +60,91 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         }                                                                                                  \
     }
 
+/* The forward's launch: work-item (cv, strip, n*OH + oy), its first input
+ * column x0 and row y0 and whether the strip's taps all fall inside the row. */
+#define DW_FORWARD_HEAD(T, KW, STRIDE)                                                                     \
+    int cv = get_global_id(0), ox0 = get_global_id(1) * DW_STRIP, r = get_global_id(2);                   \
+    if (cv >= Cv || r >= rows)                                                                             \
+        return;                                                                                            \
+    int n = r / OH, y0 = (r % OH) * STRIDE - pad_top, x0 = ox0 * STRIDE - pad_left;                        \
+    int inside = x0 >= 0 && x0 + (DW_STRIP - 1) * STRIDE + KW <= W;                                        \
+    T acc[DW_STRIP];                                                                                       \
+    DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                           \
+        acc[t] = (T)(0.0f);
+
+/* The strip's outputs, through batch norm (saved statistics) and act when
+ * bn is set: inference-mode batch norm, fused. */
+#define DW_FORWARD_STORE(S, T, V)                                                                          \
+    T m = (T)(0.0f), is = m, ga = m, be = m;                                                               \
+    if (bn)                                                                                                \
+        m = LOAD_##V(cv, mean), is = LOAD_##V(cv, istd), ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta); \
+    DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                         \
+        if (ox0 + t >= OW)                                                                                 \
+            continue;                                                                                      \
+        /* the same expression as batchnorm.cl's bn_forward */                                             \
+        T v = bn ? act_forward##S(act, ga * (acc[t] - m) * is + be) : acc[t];                              \
+        STORE_##V(v, (r * OW + ox0 + t) * Cv + cv, out);                                                   \
+    }
+
+#define DW_FORWARD_ARGS                                                                                    \
+    __global float *out, __global const float *in, __global const float *w, int rows, int H, int W, int Cv,   \
+        int OH, int OW, int kh, int kw, int stride, int pad_top, int pad_left, int flip, int bn,           \
+        __global const float *mean, __global const float *istd, __global const float *gamma,               \
+        __global const float *beta, int act
+
+/* The generic instance: kh, kw and stride at run time. */
 #define DW_FORWARD(NAME, S, T, V, KH, KW, STRIDE)                                                         \
-    __kernel void NAME(__global float *out, __global const float *in, __global const float *w, int rows,   \
-                       int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,      \
-                       int pad_left, int flip, int bn, __global const float *mean,                         \
-                       __global const float *istd, __global const float *gamma,                            \
-                       __global const float *beta, int act)                                                \
+    __kernel void NAME(DW_FORWARD_ARGS)                                                                    \
     {                                                                                                      \
-        int cv = get_global_id(0), ox0 = get_global_id(1) * DW_STRIP, r = get_global_id(2);               \
-        if (cv >= Cv || r >= rows)                                                                         \
-            return;                                                                                        \
-        int n = r / OH, y0 = (r % OH) * STRIDE - pad_top, x0 = ox0 * STRIDE - pad_left;                    \
-        T acc[DW_STRIP];                                                                                   \
-        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                       \
-            acc[t] = (T)(0.0f);                                                                            \
-        int inside = x0 >= 0 && x0 + (DW_STRIP - 1) * STRIDE + KW <= W;                                    \
-        for (int ky = 0; ky < KH; ky++) {                                                        \
+        DW_FORWARD_HEAD(T, KW, STRIDE)                                                                     \
+        for (int ky = 0; ky < KH; ky++) {                                                                  \
             int y = y0 + ky;                                                                               \
             if (y < 0 || y >= H)                                                                           \
                 continue;                                                                                  \
             int row = (n * H + y) * W;                                                                     \
             if (inside) {                                                                                  \
-                DW_TAP_ROW(T, V, KH, KW, STRIDE, 1)                                                           \
+                DW_TAP_ROW(T, V, KH, KW, STRIDE, 1)                                                        \
             } else {                                                                                       \
-                DW_TAP_ROW(T, V, KH, KW, STRIDE, x >= 0 && x < W)                                            \
+                DW_TAP_ROW(T, V, KH, KW, STRIDE, x >= 0 && x < W)                                          \
             }                                                                                              \
         }                                                                                                  \
-        T m = (T)(0.0f), is = m, ga = m, be = m;                                                           \
-        if (bn)                                                                                            \
-            m = LOAD_##V(cv, mean), is = LOAD_##V(cv, istd), ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta); \
-        DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                     \
-            if (ox0 + t >= OW)                                                                             \
+        DW_FORWARD_STORE(S, T, V)                                                                          \
+    }
+
+/* The 3×3 and 5×5 instances (KH, KW, STRIDE literals) read each input row
+ * the strip needs into registers once, DW_SPAN vectors from one base index
+ * (offsets j * Cv), then take every tap from registers. The generic body
+ * above, unrolled the same way, left PoCL's LLVM the kx loop rolled and four
+ * integer instructions (a 32-bit index, sign extension, shift) around each
+ * FMA's load; here the loads are all the integer work. */
+#define DW_SPAN(KW, STRIDE) ((DW_STRIP - 1) * (STRIDE) + (KW))
+#define DW_LOAD_SPAN(T, V, xin, KW, STRIDE, CHECK)                                                          \
+    DW_UNROLL for (int j = 0; j < DW_SPAN(KW, STRIDE); j++)                                                \
+        xin[j] = (CHECK) ? LOAD_##V(base + j * Cv, in) : (T)(0.0f);
+
+#define DW_FORWARD_ROWS(NAME, S, T, V, KH, KW, STRIDE)                                                    \
+    __kernel void NAME(DW_FORWARD_ARGS)                                                                    \
+    {                                                                                                      \
+        DW_FORWARD_HEAD(T, KW, STRIDE)                                                                     \
+        DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                        \
+            int y = y0 + ky;                                                                               \
+            if (y < 0 || y >= H)                                                                           \
                 continue;                                                                                  \
-            /* the same expression as batchnorm.cl's bn_forward */                                         \
-            T v = bn ? act_forward##S(act, ga * (acc[t] - m) * is + be) : acc[t];                          \
-            STORE_##V(v, (r * OW + ox0 + t) * Cv + cv, out);                                               \
+            int base = ((n * H + y) * W + x0) * Cv + cv;                                                   \
+            T xin[DW_SPAN(KW, STRIDE)];                                                                    \
+            if (inside) {                                                                                  \
+                DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)                                                        \
+            } else {                                                                                       \
+                DW_LOAD_SPAN(T, V, xin, KW, STRIDE, x0 + j >= 0 && x0 + j < W)                                \
+            }                                                                                              \
+            DW_UNROLL for (int kx = 0; kx < KW; kx++) {                                                    \
+                int k = ky * KW + kx;                                                                      \
+                T wv = LOAD_##V((flip ? KH * KW - 1 - k : k) * Cv + cv, w);                                \
+                DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                               \
+                    acc[t] = MAD(xin[t * STRIDE + kx], wv, acc[t]);                                        \
+            }                                                                                              \
         }                                                                                                  \
+        DW_FORWARD_STORE(S, T, V)                                                                          \
     }
 
 /* Work-item (cv, strip of DW_STRIP inputs along x, n*H + y), flattened with
@@ -196,10 +245,10 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 #define DW_SHAPED_KERNELS(S, T, V)                                     \
     DW_WGRAD_TAPS(depthwise_wgrad_k3_##V, T, V, 3, 3)                  \
     DW_WGRAD_TAPS(depthwise_wgrad_k5_##V, T, V, 5, 5)                  \
-    DW_FORWARD(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)           \
-    DW_FORWARD(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)           \
-    DW_FORWARD(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)           \
-    DW_FORWARD(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)
+    DW_FORWARD_ROWS(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)      \
+    DW_FORWARD_ROWS(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)      \
+    DW_FORWARD_ROWS(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)      \
+    DW_FORWARD_ROWS(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)
 
 FOR_MAIN_WIDTH(DW_SHAPED_KERNELS)
 
