@@ -61,14 +61,14 @@ static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_d
     return buf;
 }
 
-/* On a CPU the forward's work-groups run along the rows: (1, 1, R), R
+/* On a CPU the forward's (and the stride-2 input gradient's) work-groups run along the rows: (1, 1, R), R
  * rows of one channel vector and strip. Left to cl_context.c's choice,
  * dimension 0 (Cv, 2 at C = 32 and 16-wide vectors) was rounded up to a
  * group of 256 work-items, 254 of which only returned: PoCL ran them all,
  * and B0's block1a forward took 8.6 ms for 1.8 ms of work. R is the widest
  * of 16, 4, 1 that still leaves a few groups per compute unit. A GPU
  * driver picks its own (NULL). */
-static const size_t *dw_forward_local(tlcl_engine *e, const size_t gs[3], size_t local[3])
+static const size_t *dw_cpu_local(tlcl_engine *e, const size_t gs[3], size_t local[3])
 {
     static const size_t rows[] = {16, 4, 1};
     if (!eng_on_cpu(e))
@@ -109,7 +109,7 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
                     dw_kernel(name, sizeof name, base, d), 3, gs,
-                    dw_forward_local(e, gs, local), TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
+                    dw_cpu_local(e, gs, local), TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
                     TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
                     TLCL_INT(l->kw), TLCL_INT(l->stride), TLCL_INT(l->pad_top), TLCL_INT(l->pad_left),
                     TLCL_INT(l->flip), TLCL_INT(bn != NULL), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma),
@@ -154,6 +154,13 @@ tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tl
     return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, &l);
 }
 
+/* The input-gradient kernels' arguments (depthwise.cl) */
+#define DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d)                                                        \
+    TLCL_MEM((din)->buf), TLCL_MEM((dout)->buf), TLCL_MEM((weight)->buf), TLCL_INT((d)->N * (d)->H),          \
+        TLCL_INT((d)->H), TLCL_INT((d)->W), TLCL_INT((d)->Cv), TLCL_INT((d)->OH), TLCL_INT((d)->OW),           \
+        TLCL_INT((g)->kh), TLCL_INT((g)->kw), TLCL_INT((g)->stride), TLCL_INT((g)->pad_top),                   \
+        TLCL_INT((g)->pad_left)
+
 /* At stride 1 the input gradient is the forward convolution of dout with
  * the mirrored taps and padding k - 1 - pad; otherwise each input gathers
  * the outputs that read it. */
@@ -168,12 +175,19 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
     }
     char name[64];
     int strip = dw_strip(e);
+    if (g->stride == 2 && dw_shaped(e, d, g->kh, g->kw)) {
+        /* the unrolled stride-2 gather (depthwise.cl), launched as the forward */
+        char base[48];
+        size_t gs3[3] = {(size_t)d->Cv, (size_t)((d->W + strip - 1) / strip), (size_t)d->N * (size_t)d->H}, local[3];
+        snprintf(base, sizeof base, "depthwise_backward_input_k%ds2", g->kh);
+        return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+                        dw_kernel(name, sizeof name, base, d), 3, gs3, dw_cpu_local(e, gs3, local),
+                        DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d));
+    }
     size_t gs = (size_t)d->Cv * (size_t)((d->W + strip - 1) / strip) * (size_t)d->N * (size_t)d->H;
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
-                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL, TLCL_MEM(din->buf),
-                    TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H),
-                    TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh),
-                    TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
+                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL,
+                    DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d));
 }
 
 /* 3×3 and 5×5 have a stage-1 kernel that keeps every tap's sum in registers

@@ -180,6 +180,60 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
                 STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                          \
     }
 
+/* The input gradient at stride 2 for 3×3 and 5×5 (KH, KW literals):
+ * work-item (cv, strip of DW_STRIP inputs along x, n*H + y), launched as
+ * the forward. Input x = 2*ox - pad_left + kx: with q = x0 + pad_left =
+ * 2*ob + P, input x0 + t gets output ob + j through tap kx = t + P - 2j.
+ * For each literal phase P the j range and every kx are constants after
+ * unrolling, so a row of taps is DW_S2_SPAN output vectors loaded once and
+ * FMAs from registers; the generic gather above divides by the stride for
+ * every tap and input (B0's block2a took 14-19 ms in it). */
+#define DW_S2_JLO(KW, P) (-(((KW) - 1 - (P)) / 2))
+#define DW_S2_SPAN(KW, P) ((DW_STRIP - 1 + (P)) / 2 - DW_S2_JLO(KW, P) + 1)
+#define DW_S2_ROW(T, V, KW, P)                                                                             \
+    {                                                                                                      \
+        T dd[DW_S2_SPAN(KW, P)];                                                                           \
+        int o0 = ob + DW_S2_JLO(KW, P), inside = o0 >= 0 && o0 + DW_S2_SPAN(KW, P) <= OW;                  \
+        DW_UNROLL for (int i = 0; i < DW_S2_SPAN(KW, P); i++)                                              \
+            dd[i] = inside || (o0 + i >= 0 && o0 + i < OW) ? LOAD_##V(base + (o0 + i) * Cv, dout) : (T)(0.0f); \
+        DW_UNROLL for (int i = 0; i < DW_S2_SPAN(KW, P); i++)                                              \
+            DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                 \
+                int kx = t + (P) - 2 * (DW_S2_JLO(KW, P) + i);                                             \
+                if (kx >= 0 && kx < KW)                                                                    \
+                    acc[t] = MAD(dd[i], wrow[kx], acc[t]);                                                 \
+            }                                                                                              \
+    }
+
+#define DW_BACKWARD_INPUT_S2(NAME, T, V, KH, KW)                                                           \
+    __kernel void NAME(__global float *din, __global const float *dout, __global const float *w, int rows,   \
+                       int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
+                       int pad_left)                                                                         \
+    {                                                                                                        \
+        int cv = get_global_id(0), x0 = get_global_id(1) * DW_STRIP, r = get_global_id(2);                  \
+        if (cv >= Cv || r >= rows)                                                                           \
+            return;                                                                                          \
+        int n = r / H, y = r % H, ob = (x0 + pad_left) >> 1, odd = (x0 + pad_left) & 1;                    \
+        T acc[DW_STRIP];                                                                                     \
+        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                         \
+            acc[t] = (T)(0.0f);                                                                              \
+        DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                          \
+            int u = y + pad_top - ky; /* = 2 * oy */                                                         \
+            if (u < 0 || (u & 1) || (u >> 1) >= OH)                                                          \
+                continue;                                                                                    \
+            int base = (n * OH + (u >> 1)) * OW * Cv + cv;                                                   \
+            T wrow[KW];                                                                                      \
+            DW_UNROLL for (int kx = 0; kx < KW; kx++)                                                        \
+                wrow[kx] = LOAD_##V((ky * KW + kx) * Cv + cv, w);                                            \
+            if (odd)                                                                                         \
+                DW_S2_ROW(T, V, KW, 1)                                                                       \
+            else                                                                                             \
+                DW_S2_ROW(T, V, KW, 0)                                                                       \
+        }                                                                                                    \
+        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                         \
+            if (x0 + t < W)                                                                                  \
+                STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                          \
+    }
+
 /* Stage 1 of the weight gradient. Work-item (cv, tap, chunk) sums
  * dout * in over output rows [chunk*rows_per_chunk, +rows_per_chunk) of
  * N*OH and all ox, into partial[chunk][tap][C]. */
@@ -248,7 +302,9 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
     DW_FORWARD_ROWS(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)      \
     DW_FORWARD_ROWS(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)      \
     DW_FORWARD_ROWS(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)      \
-    DW_FORWARD_ROWS(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)
+    DW_FORWARD_ROWS(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)      \
+    DW_BACKWARD_INPUT_S2(depthwise_backward_input_k3s2_##V, T, V, 3, 3) \
+    DW_BACKWARD_INPUT_S2(depthwise_backward_input_k5s2_##V, T, V, 5, 5)
 
 FOR_MAIN_WIDTH(DW_SHAPED_KERNELS)
 
