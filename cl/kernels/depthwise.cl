@@ -49,6 +49,15 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * compiler that does not know it ignores it. */
 #define DW_UNROLL _Pragma("unroll")
 
+/* A pointer to vector i of p (V floats each), taken once per row of taps:
+ * the taps then index it with offsets k * Cv that are the same for every
+ * row, which the compiler keeps as 64-bit registers. Indexing p itself with
+ * the whole 32-bit index cost PoCL's code four integer instructions (add,
+ * sign extension, shift, a reload of a spilled offset) around each FMA's
+ * load. i may lie before the buffer where the taps are checked; only the
+ * taps that pass are read. */
+#define DW_AT(p, i, V) ((p) + (long)(i) * (V))
+
 #define DW_TAP_ROW(T, V, KH, KW, STRIDE, CHECK)                                                               \
     for (int kx = 0; kx < KW; kx++) {                                                            \
         int k = ky * KW + kx;                                                                              \
@@ -266,7 +275,25 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 /* Stage 1 for 3×3 and 5×5 (KH, KW literals): work-item (cv, chunk) keeps
  * all KH*KW tap sums in registers, so each output gradient is read once
  * (the per-tap kernel above reads it once per tap) and the input rows it
- * pairs with stay in the cache across the taps. */
+ * pairs with stay in the cache across the taps. Each row's outputs split
+ * into the columns whose taps all fall inside the input row (no column
+ * checks, one base index per tap row) and the few at either edge: the
+ * checks of every tap at every column, with 32-bit index arithmetic around
+ * each load, had kept it at 6-10 GB/s. */
+#define DW_WGRAD_COLUMN(T, V, KH, KW, CHECK)                                                                 \
+    {                                                                                                        \
+        T d = LOAD_##V((r * OW + ox) * Cv + cv, dout);                                                       \
+        int x0 = ox * stride - pad_left;                                                                     \
+        DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                          \
+            int y = y0 + ky;                                                                                 \
+            __global const float *p = DW_AT(in, ((n * H + y) * W + x0) * Cv + cv, V);                        \
+            if (y >= 0 && y < H)                                                                             \
+                DW_UNROLL for (int kx = 0; kx < KW; kx++)                                                    \
+                    if (CHECK)                                                                               \
+                        acc[ky * KW + kx] = MAD(d, LOAD_##V(kx * Cv, p), acc[ky * KW + kx]);                 \
+        }                                                                                                    \
+    }
+
 #define DW_WGRAD_TAPS(NAME, T, V, KH, KW)                                                                 \
     __kernel void NAME(__global float *partial, __global const float *dout, __global const float *in,   \
                        int rows, int rows_per_chunk, int H, int W, int Cv, int OH, int OW, int kh, int kw, \
@@ -275,21 +302,21 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         int cv = get_global_id(0), chunk = get_global_id(1), r0 = chunk * rows_per_chunk;              \
         if (cv >= Cv || r0 >= rows)                                                                     \
             return;                                                                                     \
+        /* columns [oxa, oxb) read taps inside the row: x0 >= 0 and x0 + KW <= W */                     \
+        int oxa = min(OW, (pad_left + stride - 1) / stride);                                            \
+        int last = W - KW + pad_left; /* C division truncates: keep it non-negative */                  \
+        int oxb = max(oxa, last < 0 ? 0 : min(OW, last / stride + 1));                                  \
         T acc[KH * KW];                                                                                 \
         DW_UNROLL for (int k = 0; k < KH * KW; k++)                                                     \
             acc[k] = (T)(0.0f);                                                                         \
         for (int r = r0; r < min(rows, r0 + rows_per_chunk); r++) {                                     \
             int n = r / OH, y0 = (r % OH) * stride - pad_top;                                           \
-            for (int ox = 0; ox < OW; ox++) {                                                           \
-                T d = LOAD_##V((r * OW + ox) * Cv + cv, dout);                                          \
-                int x0 = ox * stride - pad_left;                                                        \
-                DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                             \
-                    int y = y0 + ky, row = (n * H + y) * W;                                             \
-                    DW_UNROLL for (int kx = 0; kx < KW; kx++)                                           \
-                        if (y >= 0 && y < H && x0 + kx >= 0 && x0 + kx < W)                             \
-                            acc[ky * KW + kx] = MAD(d, LOAD_##V((row + x0 + kx) * Cv + cv, in), acc[ky * KW + kx]);           \
-                }                                                                                       \
-            }                                                                                           \
+            for (int ox = 0; ox < oxa; ox++)                                                            \
+                DW_WGRAD_COLUMN(T, V, KH, KW, x0 + kx >= 0 && x0 + kx < W)                              \
+            for (int ox = oxa; ox < oxb; ox++)                                                          \
+                DW_WGRAD_COLUMN(T, V, KH, KW, 1)                                                        \
+            for (int ox = oxb; ox < OW; ox++)                                                           \
+                DW_WGRAD_COLUMN(T, V, KH, KW, x0 + kx >= 0 && x0 + kx < W)                              \
         }                                                                                               \
         DW_UNROLL for (int k = 0; k < KH * KW; k++)                                                     \
             STORE_##V(acc[k], (chunk * KH * KW + k) * Cv + cv, partial);                                \
