@@ -61,20 +61,27 @@ static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_d
     return buf;
 }
 
-/* On a CPU the forward's (and the stride-2 input gradient's) work-groups run along the rows: (1, 1, R), R
- * rows of one channel vector and strip. Left to cl_context.c's choice,
- * dimension 0 (Cv, 2 at C = 32 and 16-wide vectors) was rounded up to a
- * group of 256 work-items, 254 of which only returned: PoCL ran them all,
- * and B0's block1a forward took 8.6 ms for 1.8 ms of work. R is the widest
- * of 16, 4, 1 that still leaves a few groups per compute unit. A GPU
- * driver picks its own (NULL). */
+/* Work-groups on a CPU. Left to cl_context.c's choice, dimension 0 (Cv)
+ * is rounded up to a group of 256 work-items; at C = 32 and PoCL's 16-wide
+ * vectors Cv = 2, so 254 of every 256 work-items only returned, and PoCL
+ * ran them all (B0's block1a forward: 8.6 ms for 1.8 ms of work). Where the
+ * kernels use explicit vectors (PoCL) a group runs along the rows instead:
+ * (1, 1, R), R rows of one channel vector and strip, the widest of 16, 4, 1
+ * that still leaves a few groups per compute unit. Where the driver makes
+ * the vectors from neighbouring work-items (V = 1: llvmpipe under Rusticl)
+ * a group is 16 channels (4-5x faster there than 256, 8 slower again). A
+ * GPU driver picks its own (NULL). */
 static const size_t *dw_cpu_local(tlcl_engine *e, const size_t gs[3], size_t local[3])
 {
     static const size_t rows[] = {16, 4, 1};
     if (!eng_on_cpu(e))
         return NULL;
-    size_t want = 4 * (size_t)(tlcl_cl_device(e->cl)->compute_units ? tlcl_cl_device(e->cl)->compute_units : 1);
     local[0] = 1, local[1] = 1, local[2] = 1;
+    if (tlcl_cl_vector_width(e->cl) == 1) {
+        local[0] = 16;
+        return local;
+    }
+    size_t want = 4 * (size_t)(tlcl_cl_device(e->cl)->compute_units ? tlcl_cl_device(e->cl)->compute_units : 1);
     for (int i = 0; i < 3; i++)
         if (gs[0] * gs[1] * ((gs[2] + rows[i] - 1) / rows[i]) >= want) {
             local[2] = rows[i];
