@@ -65,13 +65,16 @@ static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_d
  * is rounded up to a group of 256 work-items; at C = 32 and PoCL's 16-wide
  * vectors Cv = 2, so 254 of every 256 work-items only returned, and PoCL
  * ran them all (B0's block1a forward: 8.6 ms for 1.8 ms of work). Where the
- * kernels use explicit vectors (PoCL) a group runs along the rows instead:
- * (1, 1, R), R rows of one channel vector and strip, the widest of 16, 4, 1
- * that still leaves a few groups per compute unit. Where the driver makes
- * the vectors from neighbouring work-items (V = 1: llvmpipe under Rusticl)
- * a group is 16 channels (4-5x faster there than 256, 8 slower again). A
- * GPU driver picks its own (NULL). */
-static const size_t *dw_cpu_local(tlcl_engine *e, const size_t gs[3], size_t local[3])
+ * kernels use explicit vectors (PoCL) the launch is one wide in dimension
+ * 0, each work-item loops over the channel vectors (DW_FOR_CV), and a group
+ * runs along the rows: (1, 1, R), the widest R of 16, 4, 1 that still
+ * leaves a few groups per compute unit. (Groups of one channel vector and
+ * R rows were slower at C = 144: each read one 64-byte vector out of every
+ * pixel.) Where the driver makes the vectors from neighbouring work-items
+ * (V = 1: llvmpipe under Rusticl) a group is 16 channels (4-5x faster there
+ * than 256, 8 slower again). A GPU driver picks its own (NULL). gs[0] may
+ * be changed. */
+static const size_t *dw_cpu_launch(tlcl_engine *e, size_t gs[3], size_t local[3])
 {
     static const size_t rows[] = {16, 4, 1};
     if (!eng_on_cpu(e))
@@ -81,9 +84,10 @@ static const size_t *dw_cpu_local(tlcl_engine *e, const size_t gs[3], size_t loc
         local[0] = 16;
         return local;
     }
+    gs[0] = 1;
     size_t want = 4 * (size_t)(tlcl_cl_device(e->cl)->compute_units ? tlcl_cl_device(e->cl)->compute_units : 1);
     for (int i = 0; i < 3; i++)
-        if (gs[0] * gs[1] * ((gs[2] + rows[i] - 1) / rows[i]) >= want) {
+        if (gs[1] * ((gs[2] + rows[i] - 1) / rows[i]) >= want) {
             local[2] = rows[i];
             break;
         }
@@ -111,12 +115,13 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     if (dw_shaped(e, d, l->kh, l->kw) && (l->stride == 1 || l->stride == 2))
         snprintf(base, sizeof base, "depthwise_forward_k%ds%d", l->kh, l->stride);
     size_t local[3];
+    const size_t *lp = dw_cpu_launch(e, gs, local);
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
                     dw_kernel(name, sizeof name, base, d), 3, gs,
-                    dw_cpu_local(e, gs, local), TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
+                    lp, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
                     TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
                     TLCL_INT(l->kw), TLCL_INT(l->stride), TLCL_INT(l->pad_top), TLCL_INT(l->pad_left),
                     TLCL_INT(l->flip), TLCL_INT(bn != NULL), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma),
@@ -187,8 +192,9 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
         char base[48];
         size_t gs3[3] = {(size_t)d->Cv, (size_t)((d->W + strip - 1) / strip), (size_t)d->N * (size_t)d->H}, local[3];
         snprintf(base, sizeof base, "depthwise_backward_input_k%ds2", g->kh);
+        const size_t *lp = dw_cpu_launch(e, gs3, local);
         return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
-                        dw_kernel(name, sizeof name, base, d), 3, gs3, dw_cpu_local(e, gs3, local),
+                        dw_kernel(name, sizeof name, base, d), 3, gs3, lp,
                         DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d));
     }
     size_t gs = (size_t)d->Cv * (size_t)((d->W + strip - 1) / strip) * (size_t)d->N * (size_t)d->H;

@@ -72,12 +72,20 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 /* The forward's launch: work-item (cv, strip, n*OH + oy), its first input
  * column x0 and row y0 and whether the strip's taps all fall inside the row. */
 #define DW_FORWARD_HEAD(T, KW, STRIDE)                                                                     \
-    int cv = get_global_id(0), ox0 = get_global_id(1) * DW_STRIP, r = get_global_id(2);                   \
-    if (cv >= Cv || r >= rows)                                                                             \
+    int ox0 = get_global_id(1) * DW_STRIP, r = get_global_id(2);                                           \
+    if (r >= rows)                                                                                         \
         return;                                                                                            \
     int n = r / OH, y0 = (r % OH) * STRIDE - pad_top, x0 = ox0 * STRIDE - pad_left;                        \
-    int inside = x0 >= 0 && x0 + (DW_STRIP - 1) * STRIDE + KW <= W;                                        \
-    T acc[DW_STRIP];                                                                                       \
+    int inside = x0 >= 0 && x0 + (DW_STRIP - 1) * STRIDE + KW <= W;
+
+/* The channel vectors a work-item computes: its own on a GPU (dimension 0
+ * spans Cv); on PoCL, whose launch is one wide there (conv_depthwise.c's
+ * dw_cpu_launch), all of them in turn, so a work-group of rows reads each
+ * pixel's channels as one contiguous run instead of one 64-byte vector per
+ * group out of every pixel. */
+#define DW_FOR_CV(cv) for (int cv = get_global_id(0); cv < Cv; cv += get_global_size(0))
+
+#define DW_ZERO(T, acc)                                                                                     \
     DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                           \
         acc[t] = (T)(0.0f);
 
@@ -101,24 +109,34 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         __global const float *mean, __global const float *istd, __global const float *gamma,               \
         __global const float *beta, int act
 
-/* The generic instance: kh, kw and stride at run time. */
-#define DW_FORWARD(NAME, S, T, V, KH, KW, STRIDE)                                                         \
+/* One forward kernel: ROWS(T, V, KH, KW, STRIDE) adds the taps of every
+ * row into acc[] for channel vector cv. */
+#define DW_FORWARD_KERNEL(NAME, S, T, V, KH, KW, STRIDE, ROWS)                                             \
     __kernel void NAME(DW_FORWARD_ARGS)                                                                    \
     {                                                                                                      \
         DW_FORWARD_HEAD(T, KW, STRIDE)                                                                     \
-        for (int ky = 0; ky < KH; ky++) {                                                                  \
-            int y = y0 + ky;                                                                               \
-            if (y < 0 || y >= H)                                                                           \
-                continue;                                                                                  \
-            int row = (n * H + y) * W;                                                                     \
-            if (inside) {                                                                                  \
-                DW_TAP_ROW(T, V, KH, KW, STRIDE, 1)                                                        \
-            } else {                                                                                       \
-                DW_TAP_ROW(T, V, KH, KW, STRIDE, x >= 0 && x < W)                                          \
-            }                                                                                              \
+        DW_FOR_CV(cv) {                                                                                    \
+            T acc[DW_STRIP];                                                                               \
+            DW_ZERO(T, acc)                                                                                \
+            ROWS(T, V, KH, KW, STRIDE)                                                                     \
+            DW_FORWARD_STORE(S, T, V)                                                                      \
         }                                                                                                  \
-        DW_FORWARD_STORE(S, T, V)                                                                          \
     }
+
+/* The generic rows: kh, kw and stride at run time (or literals). */
+#define DW_GENERIC_ROWS(T, V, KH, KW, STRIDE)                                                              \
+    for (int ky = 0; ky < KH; ky++) {                                                                      \
+        int y = y0 + ky;                                                                                   \
+        if (y < 0 || y >= H)                                                                               \
+            continue;                                                                                      \
+        int row = (n * H + y) * W;                                                                         \
+        if (inside) {                                                                                      \
+            DW_TAP_ROW(T, V, KH, KW, STRIDE, 1)                                                            \
+        } else {                                                                                           \
+            DW_TAP_ROW(T, V, KH, KW, STRIDE, x >= 0 && x < W)                                              \
+        }                                                                                                  \
+    }
+#define DW_FORWARD(NAME, S, T, V, KH, KW, STRIDE) DW_FORWARD_KERNEL(NAME, S, T, V, KH, KW, STRIDE, DW_GENERIC_ROWS)
 
 /* The 3×3 and 5×5 instances (KH, KW, STRIDE literals) read each input row
  * the strip needs into registers once, DW_SPAN vectors from one base index
@@ -127,34 +145,30 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * integer instructions (a 32-bit index, sign extension, shift) around each
  * FMA's load; here the loads are all the integer work. */
 #define DW_SPAN(KW, STRIDE) ((DW_STRIP - 1) * (STRIDE) + (KW))
-#define DW_LOAD_SPAN(T, V, xin, KW, STRIDE, CHECK)                                                          \
+#define DW_LOAD_SPAN(T, V, xin, KW, STRIDE, CHECK)                                                         \
     DW_UNROLL for (int j = 0; j < DW_SPAN(KW, STRIDE); j++)                                                \
         xin[j] = (CHECK) ? LOAD_##V(base + j * Cv, in) : (T)(0.0f);
 
-#define DW_FORWARD_ROWS(NAME, S, T, V, KH, KW, STRIDE)                                                    \
-    __kernel void NAME(DW_FORWARD_ARGS)                                                                    \
-    {                                                                                                      \
-        DW_FORWARD_HEAD(T, KW, STRIDE)                                                                     \
-        DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                        \
-            int y = y0 + ky;                                                                               \
-            if (y < 0 || y >= H)                                                                           \
-                continue;                                                                                  \
-            int base = ((n * H + y) * W + x0) * Cv + cv;                                                   \
-            T xin[DW_SPAN(KW, STRIDE)];                                                                    \
-            if (inside) {                                                                                  \
-                DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)                                                        \
-            } else {                                                                                       \
-                DW_LOAD_SPAN(T, V, xin, KW, STRIDE, x0 + j >= 0 && x0 + j < W)                                \
-            }                                                                                              \
-            DW_UNROLL for (int kx = 0; kx < KW; kx++) {                                                    \
-                int k = ky * KW + kx;                                                                      \
-                T wv = LOAD_##V((flip ? KH * KW - 1 - k : k) * Cv + cv, w);                                \
-                DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                               \
-                    acc[t] = MAD(xin[t * STRIDE + kx], wv, acc[t]);                                        \
-            }                                                                                              \
+#define DW_SPAN_ROWS(T, V, KH, KW, STRIDE)                                                                 \
+    DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                            \
+        int y = y0 + ky;                                                                                   \
+        if (y < 0 || y >= H)                                                                               \
+            continue;                                                                                      \
+        int base = ((n * H + y) * W + x0) * Cv + cv;                                                       \
+        T xin[DW_SPAN(KW, STRIDE)];                                                                        \
+        if (inside) {                                                                                      \
+            DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)                                                         \
+        } else {                                                                                           \
+            DW_LOAD_SPAN(T, V, xin, KW, STRIDE, x0 + j >= 0 && x0 + j < W)                                 \
         }                                                                                                  \
-        DW_FORWARD_STORE(S, T, V)                                                                          \
+        DW_UNROLL for (int kx = 0; kx < KW; kx++) {                                                        \
+            int k = ky * KW + kx;                                                                          \
+            T wv = LOAD_##V((flip ? KH * KW - 1 - k : k) * Cv + cv, w);                                    \
+            DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                   \
+                acc[t] = MAD(xin[t * STRIDE + kx], wv, acc[t]);                                            \
+        }                                                                                                  \
     }
+#define DW_FORWARD_ROWS(NAME, S, T, V, KH, KW, STRIDE) DW_FORWARD_KERNEL(NAME, S, T, V, KH, KW, STRIDE, DW_SPAN_ROWS)
 
 /* Work-item (cv, strip of DW_STRIP inputs along x, n*H + y), flattened with
  * cv fastest: sums, for each input, the outputs that read it. */
@@ -218,29 +232,30 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
                        int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
                        int pad_left)                                                                         \
     {                                                                                                        \
-        int cv = get_global_id(0), x0 = get_global_id(1) * DW_STRIP, r = get_global_id(2);                  \
-        if (cv >= Cv || r >= rows)                                                                           \
+        int x0 = get_global_id(1) * DW_STRIP, r = get_global_id(2);                                         \
+        if (r >= rows)                                                                                       \
             return;                                                                                          \
         int n = r / H, y = r % H, ob = (x0 + pad_left) >> 1, odd = (x0 + pad_left) & 1;                    \
-        T acc[DW_STRIP];                                                                                     \
-        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                         \
-            acc[t] = (T)(0.0f);                                                                              \
-        DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                          \
-            int u = y + pad_top - ky; /* = 2 * oy */                                                         \
-            if (u < 0 || (u & 1) || (u >> 1) >= OH)                                                          \
-                continue;                                                                                    \
-            int base = (n * OH + (u >> 1)) * OW * Cv + cv;                                                   \
-            T wrow[KW];                                                                                      \
-            DW_UNROLL for (int kx = 0; kx < KW; kx++)                                                        \
-                wrow[kx] = LOAD_##V((ky * KW + kx) * Cv + cv, w);                                            \
-            if (odd)                                                                                         \
-                DW_S2_ROW(T, V, KW, 1)                                                                       \
-            else                                                                                             \
-                DW_S2_ROW(T, V, KW, 0)                                                                       \
+        DW_FOR_CV(cv) {                                                                                      \
+            T acc[DW_STRIP];                                                                                 \
+            DW_ZERO(T, acc)                                                                                     \
+            DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                      \
+                int u = y + pad_top - ky; /* = 2 * oy */                                                     \
+                if (u < 0 || (u & 1) || (u >> 1) >= OH)                                                      \
+                    continue;                                                                                \
+                int base = (n * OH + (u >> 1)) * OW * Cv + cv;                                               \
+                T wrow[KW];                                                                                  \
+                DW_UNROLL for (int kx = 0; kx < KW; kx++)                                                    \
+                    wrow[kx] = LOAD_##V((ky * KW + kx) * Cv + cv, w);                                        \
+                if (odd)                                                                                     \
+                    DW_S2_ROW(T, V, KW, 1)                                                                   \
+                else                                                                                         \
+                    DW_S2_ROW(T, V, KW, 0)                                                                   \
+            }                                                                                                \
+            DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                     \
+                if (x0 + t < W)                                                                              \
+                    STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                      \
         }                                                                                                    \
-        DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                         \
-            if (x0 + t < W)                                                                                  \
-                STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                          \
     }
 
 /* Stage 1 of the weight gradient. Work-item (cv, tap, chunk) sums
@@ -322,14 +337,17 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
             STORE_##V(acc[k], (chunk * KH * KW + k) * Cv + cv, partial);                                \
     }
 
-/* The shapes' unrolled kernels at the device's width (engine: dw_shaped) */
+/* The shapes' unrolled kernels at the device's width (engine: dw_shaped).
+ * 5x5 at stride 2 keeps the generic body with literals: its row span of 19
+ * vectors beside 8 accumulators measured slower on PoCL (16x56x56x144:
+ * 3.8 against 3.2 CPU ms). */
 #define DW_SHAPED_KERNELS(S, T, V)                                     \
     DW_WGRAD_TAPS(depthwise_wgrad_k3_##V, T, V, 3, 3)                  \
     DW_WGRAD_TAPS(depthwise_wgrad_k5_##V, T, V, 5, 5)                  \
     DW_FORWARD_ROWS(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)      \
     DW_FORWARD_ROWS(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)      \
     DW_FORWARD_ROWS(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)      \
-    DW_FORWARD_ROWS(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)      \
+    DW_FORWARD(depthwise_forward_k5s2_##V, S, T, V, 5, 5, 2)           \
     DW_BACKWARD_INPUT_S2(depthwise_backward_input_k3s2_##V, T, V, 3, 3) \
     DW_BACKWARD_INPUT_S2(depthwise_backward_input_k5s2_##V, T, V, 5, 5)
 
