@@ -115,7 +115,10 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     if (dw_shaped(e, d, l->kh, l->kw) && (l->stride == 1 || l->stride == 2))
         snprintf(base, sizeof base, "depthwise_forward_k%ds%d", l->kh, l->stride);
     size_t local[3];
-    const size_t *lp = dw_cpu_launch(e, gs, local);
+    /* 5x5 stride 2 measured faster on PoCL with cl_context.c's launch,
+     * a work-item per channel vector (16x56x56x144: 2.7 against 3.3 CPU ms) */
+    int own_launch = !(l->kh == 5 && l->kw == 5 && l->stride == 2);
+    const size_t *lp = own_launch ? dw_cpu_launch(e, gs, local) : NULL;
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
