@@ -309,7 +309,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         }                                                                                                    \
     }
 
-#define DW_WGRAD_TAPS(NAME, T, V, KH, KW)                                                                 \
+#define DW_WGRAD_TAPS(NAME, T, V, KH, KW, SPLIT)                                                          \
     __kernel void NAME(__global float *partial, __global const float *dout, __global const float *in,   \
                        int rows, int rows_per_chunk, int H, int W, int Cv, int OH, int OW, int kh, int kw, \
                        int stride, int pad_top, int pad_left)                                           \
@@ -321,6 +321,8 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         int oxa = min(OW, (pad_left + stride - 1) / stride);                                            \
         int last = W - KW + pad_left; /* C division truncates: keep it non-negative */                  \
         int oxb = max(oxa, last < 0 ? 0 : min(OW, last / stride + 1));                                  \
+        if (!SPLIT) /* every column checked */                                                          \
+            oxa = oxb = OW;                                                                             \
         T acc[KH * KW];                                                                                 \
         DW_UNROLL for (int k = 0; k < KH * KW; k++)                                                     \
             acc[k] = (T)(0.0f);                                                                         \
@@ -342,8 +344,8 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * vectors beside 8 accumulators measured slower on PoCL (16x56x56x144:
  * 3.8 against 3.2 CPU ms). */
 #define DW_SHAPED_KERNELS(S, T, V)                                     \
-    DW_WGRAD_TAPS(depthwise_wgrad_k3_##V, T, V, 3, 3)                  \
-    DW_WGRAD_TAPS(depthwise_wgrad_k5_##V, T, V, 5, 5)                  \
+    DW_WGRAD_TAPS(depthwise_wgrad_k3_##V, T, V, 3, 3, 1)               \
+    DW_WGRAD_TAPS(depthwise_wgrad_k5_##V, T, V, 5, 5, 0)               \
     DW_FORWARD_ROWS(depthwise_forward_k3s1_##V, S, T, V, 3, 3, 1)      \
     DW_FORWARD_ROWS(depthwise_forward_k3s2_##V, S, T, V, 3, 3, 2)      \
     DW_FORWARD_ROWS(depthwise_forward_k5s1_##V, S, T, V, 5, 5, 1)      \
