@@ -6,19 +6,33 @@
  * Also prints the two backward halves, by the same bytes (input + output). */
 #include "bench_util.h"
 
-/* Seconds per call of op over reps calls, after one warm-up call. */
+#include <sys/resource.h>
+
+/* CPU seconds of the whole process (a CPU device's worker threads
+ * included): on a machine shared with other jobs a kernel's CPU time per
+ * call varies less than its wall time. */
+static double cpu_now(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+/* Seconds per call of op over reps calls, after one warm-up call, wall
+ * and CPU (cpu[i_op++]). */
 #define TIME_IT(secs, reps, call)                                        \
     do {                                                                 \
         tlcl_status s_ = (call);                                         \
         if (s_ != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)              \
             goto fail;                                                   \
-        double t0_ = bench_now();                                              \
+        double t0_ = bench_now(), c0_ = cpu_now();                             \
         for (int i_ = 0; i_ < (reps); i_++)                              \
             if ((call) != TLCL_OK)                                       \
                 goto fail;                                               \
         if (tlcl_cl_finish(cl) != TLCL_OK)                               \
             goto fail;                                                   \
         (secs) = (bench_now() - t0_) / (reps);                                 \
+        cpu[i_op++] = (cpu_now() - c0_) / (reps);                              \
     } while (0)
 
 int main(int argc, char **argv)
@@ -32,7 +46,8 @@ int main(int argc, char **argv)
     if (bench_open_env_device("bench_depthwise", &cl, &e))
         return 1;
     tlcl_tensor in, in2, out, w, dw;
-    double t_dw = 0, t_copy = 0, t_din = 0, t_dwt = 0;
+    double t_dw = 0, t_copy = 0, t_din = 0, t_dwt = 0, cpu[4] = {0};
+    int i_op = 0;
     if (tlcl_tensor_alloc(e, &in, "in", N, H, W, C) || tlcl_tensor_alloc(e, &in2, "copy", N, H, W, C) ||
         tlcl_tensor_alloc(e, &out, "out", N, OH, OW, C) || tlcl_tensor_alloc(e, &w, "w", K, K, 1, C) ||
         tlcl_tensor_alloc(e, &dw, "dw", K, K, 1, C) || tlcl_tensor_fill(e, &dw, 0.0f) ||
@@ -49,6 +64,8 @@ int main(int argc, char **argv)
            tlcl_cl_device(cl)->name, N, H, W, C, K, S, t_dw * 1e3, bw_dw, t_copy * 1e3, bw_copy, bw_dw / bw_copy);
     printf("  backward: din %.3f ms (%.2f GB/s), dweight %.3f ms (%.2f GB/s)\n", t_din * 1e3, bytes_dw / t_din / 1e9,
            t_dwt * 1e3, bytes_dw / t_dwt / 1e9);
+    printf("  CPU ms per call (all threads): forward %.3f, copy %.3f, din %.3f, dweight %.3f\n", cpu[0] * 1e3,
+           cpu[1] * 1e3, cpu[2] * 1e3, cpu[3] * 1e3);
     return bench_close("bench_depthwise", cl, e, 0);
 fail:
     return bench_close("bench_depthwise", cl, e, 1);

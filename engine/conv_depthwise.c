@@ -61,6 +61,39 @@ static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_d
     return buf;
 }
 
+/* Work-groups on a CPU. Left to cl_context.c's choice, dimension 0 (Cv)
+ * is rounded up to a group of 256 work-items; at C = 32 and PoCL's 16-wide
+ * vectors Cv = 2, so 254 of every 256 work-items only returned, and PoCL
+ * ran them all (B0's block1a forward: 8.6 ms for 1.8 ms of work). Where the
+ * kernels use explicit vectors (PoCL) the launch is one wide in dimension
+ * 0, each work-item loops over the channel vectors (DW_FOR_CV), and a group
+ * runs along the rows: (1, 1, R), the widest R of 16, 4, 1 that still
+ * leaves a few groups per compute unit. (Groups of one channel vector and
+ * R rows were slower at C = 144: each read one 64-byte vector out of every
+ * pixel.) Where the driver makes the vectors from neighbouring work-items
+ * (V = 1: llvmpipe under Rusticl) a group is 16 channels (4-5x faster there
+ * than 256, 8 slower again). A GPU driver picks its own (NULL). gs[0] may
+ * be changed. */
+static const size_t *dw_cpu_launch(tlcl_engine *e, size_t gs[3], size_t local[3])
+{
+    static const size_t rows[] = {16, 4, 1};
+    if (!eng_on_cpu(e))
+        return NULL;
+    local[0] = 1, local[1] = 1, local[2] = 1;
+    if (tlcl_cl_vector_width(e->cl) == 1) {
+        local[0] = 16;
+        return local;
+    }
+    gs[0] = 1;
+    size_t want = 4 * (size_t)(tlcl_cl_device(e->cl)->compute_units ? tlcl_cl_device(e->cl)->compute_units : 1);
+    for (int i = 0; i < 3; i++)
+        if (gs[1] * ((gs[2] + rows[i] - 1) / rows[i]) >= want) {
+            local[2] = rows[i];
+            break;
+        }
+    return local;
+}
+
 /* The forward's launch: out = in (*) w over the given geometry; flip
  * mirrors the taps; a non-NULL bn (its saved statistics filled) applies
  * batch norm and act to the outputs. */
@@ -81,12 +114,17 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     char base[48] = "depthwise_forward";
     if (dw_shaped(e, d, l->kh, l->kw) && (l->stride == 1 || l->stride == 2))
         snprintf(base, sizeof base, "depthwise_forward_k%ds%d", l->kh, l->stride);
+    size_t local[3];
+    /* 5x5 stride 2 measured faster on PoCL with cl_context.c's launch,
+     * a work-item per channel vector (16x56x56x144: 2.7 against 3.3 CPU ms) */
+    int own_launch = !(l->kh == 5 && l->kw == 5 && l->stride == 2);
+    const size_t *lp = own_launch ? dw_cpu_launch(e, gs, local) : NULL;
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
                     dw_kernel(name, sizeof name, base, d), 3, gs,
-                    NULL, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
+                    lp, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
                     TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
                     TLCL_INT(l->kw), TLCL_INT(l->stride), TLCL_INT(l->pad_top), TLCL_INT(l->pad_left),
                     TLCL_INT(l->flip), TLCL_INT(bn != NULL), TLCL_MEM(mean), TLCL_MEM(istd), TLCL_MEM(gamma),
@@ -131,6 +169,13 @@ tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tl
     return dw_forward_run(e, out->buf, in->buf, weight->buf, &d, &l);
 }
 
+/* The input-gradient kernels' arguments (depthwise.cl) */
+#define DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d)                                                        \
+    TLCL_MEM((din)->buf), TLCL_MEM((dout)->buf), TLCL_MEM((weight)->buf), TLCL_INT((d)->N * (d)->H),          \
+        TLCL_INT((d)->H), TLCL_INT((d)->W), TLCL_INT((d)->Cv), TLCL_INT((d)->OH), TLCL_INT((d)->OW),           \
+        TLCL_INT((g)->kh), TLCL_INT((g)->kw), TLCL_INT((g)->stride), TLCL_INT((g)->pad_top),                   \
+        TLCL_INT((g)->pad_left)
+
 /* At stride 1 the input gradient is the forward convolution of dout with
  * the mirrored taps and padding k - 1 - pad; otherwise each input gathers
  * the outputs that read it. */
@@ -145,12 +190,20 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
     }
     char name[64];
     int strip = dw_strip(e);
+    if (g->stride == 2 && dw_shaped(e, d, g->kh, g->kw)) {
+        /* the unrolled stride-2 gather (depthwise.cl), launched as the forward */
+        char base[48];
+        size_t gs3[3] = {(size_t)d->Cv, (size_t)((d->W + strip - 1) / strip), (size_t)d->N * (size_t)d->H}, local[3];
+        snprintf(base, sizeof base, "depthwise_backward_input_k%ds2", g->kh);
+        const size_t *lp = dw_cpu_launch(e, gs3, local);
+        return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+                        dw_kernel(name, sizeof name, base, d), 3, gs3, lp,
+                        DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d));
+    }
     size_t gs = (size_t)d->Cv * (size_t)((d->W + strip - 1) / strip) * (size_t)d->N * (size_t)d->H;
     return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
-                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL, TLCL_MEM(din->buf),
-                    TLCL_MEM(dout->buf), TLCL_MEM(weight->buf), TLCL_INT(d->N * d->H), TLCL_INT(d->H),
-                    TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH), TLCL_INT(d->OW), TLCL_INT(g->kh),
-                    TLCL_INT(g->kw), TLCL_INT(g->stride), TLCL_INT(g->pad_top), TLCL_INT(g->pad_left));
+                    dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL,
+                    DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d));
 }
 
 /* 3×3 and 5×5 have a stage-1 kernel that keeps every tap's sum in registers
@@ -182,7 +235,10 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
 /* Chunks of output rows for stage 1 so that (channel vectors x taps x
  * chunks) is about the tuning's dw_wgrad_items work-items: enough to fill
  * the device (a CPU core needs a few dozen, each summing a long run; a GPU
- * thousands), while stage 2 sums few partials. */
+ * thousands), while stage 2 sums few partials. (Chunks small enough for a
+ * core's cache, since PoCL runs a group's channel vectors one after
+ * another over the same rows, measured slower: 4.5 against 2.3 CPU ms for
+ * 16x14x14x672 5x5, whose partial sums then outweigh the rows.) */
 static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dims *d, int rows)
 {
     int per_item = dw_wgrad_all_taps(e, d, g) ? 1 : g->kh * g->kw; /* work-items per (cv, chunk) */

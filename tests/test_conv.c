@@ -392,6 +392,15 @@ int main(void)
         same("dw 3x3 s2 strip 8k+1 1x3x17 C=16", DEPTHWISE, 1, 3, 17, 16, 0, 3, 2),
         grads(same("dw 3x3 s1 din only 1x4x4 C=4", DEPTHWISE, 1, 4, 4, 4, 0, 3, 1), GRAD_INPUT_ONLY),
         grads(same("dw 5x5 s2 dweight only 1x5x5 C=3", DEPTHWISE, 1, 5, 5, 3, 0, 5, 2), GRAD_WEIGHT_ONLY),
+        /* The unrolled stride-2 input gradient (depthwise_backward_input_k3s2 /
+         * k5s2) has a body per phase P = (x0 + pad_left) mod 2: both phases
+         * at 3x3 and 5x5 (pad_left 1 and 2, 0 and 1), several channel
+         * vectors, a strip past the row's end and output columns missing at
+         * both edges. */
+        padded("dw 5x5 s2 phase 1 pad (1,2)x(1,2) 2x9x13 C=32", DEPTHWISE, 2, 9, 13, 32, 0, 5, 2, 1, 2, 1, 2),
+        padded("dw 5x5 s2 phase 0 pad (2,1)x(2,1) 1x8x19 C=48", DEPTHWISE, 1, 8, 19, 48, 0, 5, 2, 2, 1, 2, 1),
+        padded("dw 3x3 s2 phase 1 pad (1,1)x(1,1) 1x7x11 C=48", DEPTHWISE, 1, 7, 11, 48, 0, 3, 2, 1, 1, 1, 1),
+        padded("dw 3x3 s2 phase 0 valid 2x9x21 C=32", DEPTHWISE, 2, 9, 21, 32, 0, 3, 2, 0, 0, 0, 0),
     };
     /* quick: the im2col, GEMM, split-K, implicit, phase and depthwise paths once each */
     static const size_t quick[] = {0, 2, 8, 12, 14, 20, 23, 26, 27, 29};
