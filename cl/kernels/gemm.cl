@@ -138,6 +138,15 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
  * is stored at pixel n*o_ns + oy*o_ys + ox*o_xs + o_off of C (ldc floats a
  * pixel): dense (OH*OW, OW, 1, 0), or one phase of a strided grid, where a
  * stride-s convolution's input gradient lands (engine/conv2d.c). */
+/* The next output pixel (ox, oy, n) in NHWC order, without divisions. */
+#define CONV_NEXT_PIXEL                                                                        \
+    if (++ox == OW) {                                                                          \
+        ox = 0;                                                                                \
+        if (++oy == OH) {                                                                      \
+            oy = 0;                                                                            \
+            n++;                                                                               \
+        }                                                                                      \
+    }
 #define GEMM_A_ROWS(r) (arow[r][ci])
 #define CONV_ROWS_MAPPED(r) (crow[r])
 #define CONV_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
@@ -153,13 +162,17 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
     const float alpha = 1.0f, beta = 0.0f;                                                     \
     int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM], crow[GEMM_TM], inside = 1;                     \
     const __global float *corner[GEMM_TM]; /* window corners, when all are inside */          \
+    /* row i0's pixel by division, the next rows' by counting (CONV_NEXT_  */                 \
+    /* PIXEL): 4 divisions a row cost the stem (K = 27) a third of its time */                \
+    int t = i0 / OW, ox = i0 - t * OW, oy = t % OH, n = t / OH;                                \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                            \
-        int i = min(i0 + r, M - 1), t = i / OW, ox = i % OW, oy = t % OH;                      \
         x0[r] = ox * stride - pad_left;                                                        \
         y0[r] = oy * stride - pad_top;                                                         \
-        n_h[r] = (t / OH) * H;                                                                 \
-        crow[r] = ((t / OH) * o_ns + oy * o_ys + ox * o_xs + o_off) * ldc;                     \
+        n_h[r] = n * H;                                                                        \
+        crow[r] = (n * o_ns + oy * o_ys + ox * o_xs + o_off) * ldc;                            \
         inside &= y0[r] >= 0 && y0[r] + kh <= H && x0[r] >= 0 && x0[r] + kw <= W;              \
+        if (i0 + r + 1 < M) /* rows past M repeat row M - 1 and are not stored */             \
+            CONV_NEXT_PIXEL                                                                    \
     }                                                                                          \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
         corner[r] = inside ? X + ((n_h[r] + y0[r]) * W + x0[r]) * cin : X;                     \
@@ -202,15 +215,6 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
  * padding checks each row. Dimension 2 splits the pixels into chunks of pc
  * whose partial dW land [splits, kh*kw*cin, cout] apart (c_ss) for
  * gemm_splitk_reduce to add to dW. */
-/* The next output pixel (ox, oy, n) in NHWC order, without divisions. */
-#define CONV_NEXT_PIXEL                                                                        \
-    if (++ox == OW) {                                                                          \
-        ox = 0;                                                                                \
-        if (++oy == OH) {                                                                      \
-            oy = 0;                                                                            \
-            n++;                                                                               \
-        }                                                                                      \
-    }
 #define GEMM_A_WINDOW(r) (a[off[r]])
 #define GEMM_A_BORDER(r) (y + ky[r] >= 0 && y + ky[r] < H && x + kx[r] >= 0 && x + kx[r] < W ? a[off[r]] : 0.0f)
 #define CONV_WGRAD_KERNEL(NAME, VW, NV)                                                        \
