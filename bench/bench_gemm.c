@@ -5,9 +5,11 @@
  * is timed. --clblast adds CLBlast on 1024^3. --bn=ACT (none, swish,
  * sigmoid, relu) runs the NN products through the fused batch-norm +
  * activation epilogue (identity batch norm), as a 1x1 convolution runs, so
- * the epilogue's cost shows (OpenBLAS's time stays that of its sgemm).
+ * the epilogue's cost shows (OpenBLAS's time stays that of its sgemm);
+ * --res adds a residual after the activation, as a block's project
+ * convolution does.
  *
- * usage: bench_gemm [--device=N] [--quick] [--clblast] [--best] [--bn=ACT] [--shape=M,N,K[,ta,tb]] */
+ * usage: bench_gemm [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--shape=M,N,K[,ta,tb]] */
 #include "bench_util.h"
 #include "engine_internal.h"
 
@@ -43,10 +45,13 @@ typedef struct operands {
     tlcl_tensor a, b, c;
     int lda, ldb;
     tlcl_tensor ones, zeros; /* --bn: istd and gamma 1, mean and beta 0 */
+    tlcl_tensor res;         /* --bn with --res: the residual, all RES_VALUE */
 } operands;
 
 static int best_of;     /* --best: the fastest of the reps, not the median */
 static int bn_act = -1; /* --bn=ACT: a tlcl_act; -1: no epilogue */
+static int res_on;      /* --res: the epilogue adds a residual (a block's add) */
+#define RES_VALUE 0.5f
 static const char *const ACT_NAMES[] = {"none", "swish", "sigmoid", "relu"};
 
 static int epilogue_on(const shape *s) { return bn_act >= 0 && !s->ta && !s->tb; }
@@ -57,7 +62,7 @@ static void act_reference(const shape *s, float *C)
     for (size_t i = 0; epilogue_on(s) && i < (size_t)s->M * s->N; i++) {
         double x = C[i], sig = 1.0 / (1.0 + exp(-x));
         C[i] = (float)(bn_act == TLCL_ACT_SWISH ? x * sig : bn_act == TLCL_ACT_SIGMOID ? sig
-                       : bn_act == TLCL_ACT_RELU ? fmax(x, 0.0) : x);
+                       : bn_act == TLCL_ACT_RELU ? fmax(x, 0.0) : x) + (res_on ? RES_VALUE : 0.0f);
     }
 }
 
@@ -73,12 +78,15 @@ static int setup(tlcl_engine *e, const shape *s, operands *o)
     o->lda = s->ta ? s->M : s->K;
     o->ldb = s->tb ? s->K : s->N;
     memset(&o->a, 0, sizeof o->a * 3);
-    memset(&o->ones, 0, sizeof o->ones * 2);
+    memset(&o->ones, 0, sizeof o->ones * 3);
     if (tlcl_tensor_alloc(e, &o->a, "A", (int)na, 1, 1, 1) || tlcl_tensor_alloc(e, &o->b, "B", (int)nb, 1, 1, 1) ||
         tlcl_tensor_alloc(e, &o->c, "C", (int)nc, 1, 1, 1) || tlcl_tensor_upload(e, &o->a, o->A) ||
         tlcl_tensor_upload(e, &o->b, o->B) || tlcl_tensor_alloc(e, &o->ones, "ones", s->N, 1, 1, 1) ||
         tlcl_tensor_alloc(e, &o->zeros, "zeros", s->N, 1, 1, 1) || tlcl_tensor_fill(e, &o->ones, 1.0f) ||
         tlcl_tensor_fill(e, &o->zeros, 0.0f))
+        return -1;
+    if (res_on && (tlcl_tensor_alloc(e, &o->res, "residual", (int)nc, 1, 1, 1) ||
+                   tlcl_tensor_fill(e, &o->res, RES_VALUE)))
         return -1;
     return 0;
 }
@@ -90,6 +98,7 @@ static void teardown(tlcl_engine *e, operands *o)
     if (o->c.buf) tlcl_tensor_release(e, &o->c);
     if (o->ones.buf) tlcl_tensor_release(e, &o->ones);
     if (o->zeros.buf) tlcl_tensor_release(e, &o->zeros);
+    if (o->res.buf) tlcl_tensor_release(e, &o->res);
     free(o->A), free(o->B), free(o->C), free(o->ref);
 }
 
@@ -104,7 +113,8 @@ static int dev_run(tlcl_engine *e, int clblast, const shape *s, operands *o)
     tlcl_status (*fn)(tlcl_engine *, int, int, int, int, int, float, cl_mem, size_t, int, cl_mem, size_t, int,
                       float, cl_mem, size_t, int) = clblast ? tlcl_gemm_clblast : tlcl_gemm_own;
     if (epilogue_on(s) && !clblast) {
-        eng_gemm_bn bn = {o->zeros.buf, o->ones.buf, o->ones.buf, o->zeros.buf, (tlcl_act)bn_act, NULL};
+        eng_gemm_bn bn = {o->zeros.buf, o->ones.buf, o->ones.buf, o->zeros.buf, (tlcl_act)bn_act,
+                          res_on ? o->res.buf : NULL};
         return eng_gemm_bn_own(e, s->M, s->N, s->K, o->a.buf, o->lda, o->b.buf, o->ldb, o->c.buf, 0, s->N, &bn) !=
                    TLCL_OK ||
                tlcl_cl_finish(e->cl) != TLCL_OK;
@@ -192,6 +202,8 @@ int main(int argc, char **argv)
             quick = 1;
         else if (strcmp(argv[i], "--clblast") == 0)
             clblast = 1;
+        else if (strcmp(argv[i], "--res") == 0)
+            res_on = 1;
         else if (strcmp(argv[i], "--best") == 0)
             best_of = 1;
         else if (strncmp(argv[i], "--bn=", 5) == 0 && (bn_act = act_index(argv[i] + 5)) >= 0)
@@ -200,7 +212,7 @@ int main(int argc, char **argv)
                  sscanf(argv[i] + 8, "%d,%d,%d,%d,%d", &one.M, &one.N, &one.K, &one.ta, &one.tb) >= 3)
             continue;
         else {
-            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast] [--best] [--bn=ACT] [--shape=M,N,K[,ta,tb]]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--shape=M,N,K[,ta,tb]]\n", argv[0]);
             return 2;
         }
     }
