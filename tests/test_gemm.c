@@ -80,6 +80,10 @@ static const int SHAPES[][3] = {
     {1, 1, 1},   {7, 5, 3},   {33, 17, 65}, {64, 64, 64},  {130, 47, 96}, {16, 1, 200},  {16, 64, 8},
     {24, 40, 17}, {8, 96, 1}, {1, 33, 5},   {37, 1, 9},    {16, 8, 3000}, {40, 48, 1500}, {9, 72, 700},
     {27, 59, 33}, /* 32 + 16 + 8 + 3 columns: every tile kernel and the edge */
+    /* TN with N narrower than the wide block and M a whole number of them:
+     * computed turned (C^T, read across by the sum), with K split (a 1x1
+     * convolution's dW of cout 24 and 40) */
+    {64, 24, 2048}, {96, 40, 700},
 };
 
 /* The oclgrind simulator checks some 60k multiply-adds a second: these
@@ -92,6 +96,7 @@ static const int SHAPES[][3] = {
 static const int SHAPES_SIM[][3] = {
     {1, 1, 1},  {27, 63, 33}, {7, 5, 3},  {16, 1, 200}, {9, 33, 512},
     {1, 33, 5}, {37, 1, 9},   {24, 40, 17}, {8, 40, 1},
+    {16, 12, 512}, {32, 8, 512}, /* TN turned and split: GPU tiles, AVX-512 tiles */
 };
 
 /* max_macs > 0: only the shapes with M * N * K up to it. */

@@ -337,15 +337,18 @@ __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha
     *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
 }
 
-/* C = alpha * sum over the splits of P[s] + beta * C; P is [splits, M, N]. */
-__kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global const float *P,
-                                 float beta, __global float *C, int c_off, int ldc, GEMM_BN_ARGS)
+/* C = alpha * sum over the splits of P[s] + beta * C; P holds splits
+ * blocks of M * N floats, entry (i, j) at i * p_rs + j * p_cs in each:
+ * [splits, M, N] (p_rs = N, p_cs = 1), or [splits, N, M] (p_rs = 1,
+ * p_cs = M) for a product computed turned (engine/gemm.c). */
+__kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global const float *P, int p_rs,
+                                 int p_cs, float beta, __global float *C, int c_off, int ldc, GEMM_BN_ARGS)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= M || j >= N) return;
     float acc = 0.0f;
     for (int s = 0; s < splits; s++)
-        acc += P[((size_t)s * M + i) * N + j];
+        acc += P[(size_t)s * M * N + i * p_rs + j * p_cs];
     __global float *c = C + c_off + i * ldc + j;
     float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
     *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
