@@ -13,8 +13,8 @@
  * so the loads per FMA fall as the block grows. It needs no local memory: on
  * CPUs the caches do the tiling, and on GPUs the row of B is shared through
  * the L1 by the neighbouring work-items of dimension 0. It covers only the
- * whole blocks: gemm_tile_v1 / gemm_tile_narrow (the same code, narrower)
- * take the column strip right of them, gemm_edge (one output per work-item,
+ * whole blocks: gemm_tile_narrow3 / gemm_tile_v1 / gemm_tile_narrow (the
+ * same code, narrower) take the column strip right of them, gemm_edge (one output per work-item,
  * bounds-checked) what is left right and below. The implicit-GEMM
  * convolution kernels (conv_tile, conv_wgrad) reuse the block code with
  * another A. Tuning values come in as -D from the host's per-device table
@@ -298,10 +298,12 @@ __kernel void NAME(int P, int pc, __global const float *X, int H, int W, int cin
  * -DGEMM_CONV, so a device compiles only the sets it runs. */
 #if !defined(GEMM_CONV) && !defined(GEMM_BN)
 GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV, 0)
+GEMM_TILE_KERNEL(gemm_tile_narrow3, GEMM_VWN, 3, 0)
 GEMM_TILE_KERNEL(gemm_tile_v1, GEMM_VW, 1, 0)
 GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1, 0)
 #elif !defined(GEMM_CONV)
 GEMM_TILE_KERNEL(gemm_tile_bn, GEMM_VW, GEMM_NV, 1)
+GEMM_TILE_KERNEL(gemm_tile_narrow3_bn, GEMM_VWN, 3, 1)
 GEMM_TILE_KERNEL(gemm_tile_v1_bn, GEMM_VW, 1, 1)
 GEMM_TILE_KERNEL(gemm_tile_narrow_bn, GEMM_VWN, 1, 1)
 #elif !defined(GEMM_BN)
