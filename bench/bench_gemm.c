@@ -2,9 +2,14 @@
  * shapes): 1024^3 and the 1x1 convolutions of EfficientNet-B0 at batch 16,
  * 224x224, forward (NN) and, for some, the backward forms dX = dY W^T (NT)
  * and dW = X^T dY (TN). Each result is validated against OpenBLAS before it
- * is timed. --clblast adds CLBlast on 1024^3.
+ * is timed. --clblast adds CLBlast on 1024^3. --bn=ACT (none, swish,
+ * sigmoid, relu) runs the NN products through the fused batch-norm +
+ * activation epilogue (identity batch norm), as a 1x1 convolution runs, so
+ * the epilogue's cost shows (OpenBLAS's time stays that of its sgemm);
+ * --res adds a residual after the activation, as a block's project
+ * convolution does.
  *
- * usage: bench_gemm [--device=N] [--quick] [--clblast] [--shape=M,N,K[,ta,tb]] */
+ * usage: bench_gemm [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--shape=M,N,K[,ta,tb]] */
 #include "bench_util.h"
 #include "engine_internal.h"
 
@@ -39,7 +44,27 @@ typedef struct operands {
     float *A, *B, *C, *ref;
     tlcl_tensor a, b, c;
     int lda, ldb;
+    tlcl_tensor ones, zeros; /* --bn: istd and gamma 1, mean and beta 0 */
+    tlcl_tensor res;         /* --bn with --res: the residual, all RES_VALUE */
 } operands;
+
+static int best_of;     /* --best: the fastest of the reps, not the median */
+static int bn_act = -1; /* --bn=ACT: a tlcl_act; -1: no epilogue */
+static int res_on;      /* --res: the epilogue adds a residual (a block's add) */
+#define RES_VALUE 0.5f
+static const char *const ACT_NAMES[] = {"none", "swish", "sigmoid", "relu"};
+
+static int epilogue_on(const shape *s) { return bn_act >= 0 && !s->ta && !s->tb; }
+
+/* The epilogue in double, on the reference. */
+static void act_reference(const shape *s, float *C)
+{
+    for (size_t i = 0; epilogue_on(s) && i < (size_t)s->M * s->N; i++) {
+        double x = C[i], sig = 1.0 / (1.0 + exp(-x));
+        C[i] = (float)(bn_act == TLCL_ACT_SWISH ? x * sig : bn_act == TLCL_ACT_SIGMOID ? sig
+                       : bn_act == TLCL_ACT_RELU ? fmax(x, 0.0) : x) + (res_on ? RES_VALUE : 0.0f);
+    }
+}
 
 static int setup(tlcl_engine *e, const shape *s, operands *o)
 {
@@ -53,9 +78,15 @@ static int setup(tlcl_engine *e, const shape *s, operands *o)
     o->lda = s->ta ? s->M : s->K;
     o->ldb = s->tb ? s->K : s->N;
     memset(&o->a, 0, sizeof o->a * 3);
+    memset(&o->ones, 0, sizeof o->ones * 3);
     if (tlcl_tensor_alloc(e, &o->a, "A", (int)na, 1, 1, 1) || tlcl_tensor_alloc(e, &o->b, "B", (int)nb, 1, 1, 1) ||
         tlcl_tensor_alloc(e, &o->c, "C", (int)nc, 1, 1, 1) || tlcl_tensor_upload(e, &o->a, o->A) ||
-        tlcl_tensor_upload(e, &o->b, o->B))
+        tlcl_tensor_upload(e, &o->b, o->B) || tlcl_tensor_alloc(e, &o->ones, "ones", s->N, 1, 1, 1) ||
+        tlcl_tensor_alloc(e, &o->zeros, "zeros", s->N, 1, 1, 1) || tlcl_tensor_fill(e, &o->ones, 1.0f) ||
+        tlcl_tensor_fill(e, &o->zeros, 0.0f))
+        return -1;
+    if (res_on && (tlcl_tensor_alloc(e, &o->res, "residual", (int)nc, 1, 1, 1) ||
+                   tlcl_tensor_fill(e, &o->res, RES_VALUE)))
         return -1;
     return 0;
 }
@@ -65,6 +96,9 @@ static void teardown(tlcl_engine *e, operands *o)
     if (o->a.buf) tlcl_tensor_release(e, &o->a);
     if (o->b.buf) tlcl_tensor_release(e, &o->b);
     if (o->c.buf) tlcl_tensor_release(e, &o->c);
+    if (o->ones.buf) tlcl_tensor_release(e, &o->ones);
+    if (o->zeros.buf) tlcl_tensor_release(e, &o->zeros);
+    if (o->res.buf) tlcl_tensor_release(e, &o->res);
     free(o->A), free(o->B), free(o->C), free(o->ref);
 }
 
@@ -78,12 +112,21 @@ static int dev_run(tlcl_engine *e, int clblast, const shape *s, operands *o)
 {
     tlcl_status (*fn)(tlcl_engine *, int, int, int, int, int, float, cl_mem, size_t, int, cl_mem, size_t, int,
                       float, cl_mem, size_t, int) = clblast ? tlcl_gemm_clblast : tlcl_gemm_own;
+    if (epilogue_on(s) && !clblast) {
+        eng_gemm_bn bn = {o->zeros.buf, o->ones.buf, o->ones.buf, o->zeros.buf, (tlcl_act)bn_act,
+                          res_on ? o->res.buf : NULL};
+        return eng_gemm_bn_own(e, s->M, s->N, s->K, o->a.buf, o->lda, o->b.buf, o->ldb, o->c.buf, 0, s->N, &bn) !=
+                   TLCL_OK ||
+               tlcl_cl_finish(e->cl) != TLCL_OK;
+    }
     return fn(e, s->ta, s->tb, s->M, s->N, s->K, 1.0f, o->a.buf, 0, o->lda, o->b.buf, 0, o->ldb, 0.0f, o->c.buf, 0,
               s->N) != TLCL_OK ||
            tlcl_cl_finish(e->cl) != TLCL_OK;
 }
 
-/* Median of reps timings (after one warm-up) in GFLOP/s; which: 0 OpenBLAS, 1 own, 2 CLBlast. */
+/* Median of reps timings (after one warm-up) in GFLOP/s, or with --best the
+ * fastest (on a shared machine the median mixes in the others' load); which:
+ * 0 OpenBLAS, 1 own, 2 CLBlast. */
 static double time_it(tlcl_engine *e, int which, const shape *s, operands *o, int reps)
 {
     double t[16], flop = 2.0 * s->M * s->N * s->K;
@@ -100,7 +143,7 @@ static double time_it(tlcl_engine *e, int which, const shape *s, operands *o, in
         for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
             double x = t[j]; t[j] = t[j - 1]; t[j - 1] = x;
         }
-    return flop / t[reps / 2] * 1e-9;
+    return flop / t[best_of ? 0 : reps / 2] * 1e-9;
 }
 
 static double max_rel_err(tlcl_engine *e, int clblast, const shape *s, operands *o)
@@ -123,6 +166,7 @@ static int bench_shape(tlcl_engine *e, const shape *s, int reps, int clblast)
         return 1;
     }
     blas_run(s, &o, o.ref);
+    act_reference(s, o.ref);
     double err = max_rel_err(e, 0, s, &o);
     double own = time_it(e, 1, s, &o, reps), blas = time_it(e, 0, s, &o, reps);
     printf("%-7s %c%c %7d %5d %7d | %8.1f %8.1f %6.2f | %.1e", s->what, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M,
@@ -135,6 +179,14 @@ static int bench_shape(tlcl_engine *e, const shape *s, int reps, int clblast)
     fflush(stdout);
     teardown(e, &o);
     return err > 1e-4;
+}
+
+static int act_index(const char *name)
+{
+    for (int k = 0; k < (int)(sizeof ACT_NAMES / sizeof *ACT_NAMES); k++)
+        if (strcmp(name, ACT_NAMES[k]) == 0)
+            return k;
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -150,11 +202,17 @@ int main(int argc, char **argv)
             quick = 1;
         else if (strcmp(argv[i], "--clblast") == 0)
             clblast = 1;
+        else if (strcmp(argv[i], "--res") == 0)
+            res_on = 1;
+        else if (strcmp(argv[i], "--best") == 0)
+            best_of = 1;
+        else if (strncmp(argv[i], "--bn=", 5) == 0 && (bn_act = act_index(argv[i] + 5)) >= 0)
+            continue;
         else if (strncmp(argv[i], "--shape=", 8) == 0 &&
                  sscanf(argv[i] + 8, "%d,%d,%d,%d,%d", &one.M, &one.N, &one.K, &one.ta, &one.tb) >= 3)
             continue;
         else {
-            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast] [--shape=M,N,K[,ta,tb]]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--shape=M,N,K[,ta,tb]]\n", argv[0]);
             return 2;
         }
     }
@@ -168,7 +226,7 @@ int main(int argc, char **argv)
     printf("device: %s / %s\n", tlcl_cl_device(cl)->platform_name, tlcl_cl_device(cl)->name);
     printf("shape      op       M     N       K |  tlcl GF/s  BLAS GF/s  ratio | max rel err\n");
     if (one.M > 0) {
-        int bad = bench_shape(e, &one, 5, clblast);
+        int bad = bench_shape(e, &one, best_of ? 15 : 5, clblast);
         tlcl_engine_free(e);
         tlcl_cl_free(cl);
         return bad;

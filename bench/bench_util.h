@@ -1,6 +1,7 @@
-/* bench_util.h — what the micro-benchmarks share: a monotonic clock,
- * opening the device named by $TLCL_DEVICE (the default one otherwise), a
- * 'same' geometry, and closing down with the error on failure. */
+/* bench_util.h — what the micro-benchmarks share: a monotonic clock (or,
+ * with $TLCL_BENCH_CPU_TIME=1, the process's CPU time), opening the device
+ * named by $TLCL_DEVICE (the default one otherwise), a 'same' geometry, and
+ * closing down with the error on failure. */
 #ifndef TLCL_BENCH_UTIL_H
 #define TLCL_BENCH_UTIL_H
 
@@ -9,10 +10,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
+/* Seconds, wall clock; with $TLCL_BENCH_CPU_TIME=1 the CPU time of this
+ * process divided by the online cores instead. A CPU OpenCL driver's
+ * worker threads run in the process, so on a machine shared with other
+ * jobs this counts this job's work only (wall times of one command swung
+ * 2x there); it means nothing for a GPU, whose work is not in it. */
 static inline double bench_now(void)
 {
     struct timespec t;
+    const char *cpu = getenv("TLCL_BENCH_CPU_TIME");
+    if (cpu && cpu[0] == '1') {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return ((double)t.tv_sec + 1e-9 * (double)t.tv_nsec) / (double)(cores > 0 ? cores : 1);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

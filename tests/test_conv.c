@@ -332,6 +332,12 @@ int main(void)
          * strips and the edge, each with and without the fused epilogue */
         same("conv 1x1 GEMM 2x4x5 13->48", CONV, 2, 4, 5, 13, 48, 1, 1),
         same("conv 3x3 s1 GEMM 1x5x7 6->40", CONV, 1, 5, 7, 6, 40, 3, 1),
+        /* odd cout (swish) over whole tiles: the epilogue's exp on the
+         * 16-wide vectors of the wide and one-vector strips (13 -> 3 and
+         * 5 -> 13 reach only the 8-wide strip and the edge); K = 16 and 24,
+         * the early blocks' small K; 57 = 32 + 16 + 8 + 1 */
+        same("conv 1x1 GEMM K=16 swish 1x4x6 16->97", CONV, 1, 4, 6, 16, 97, 1, 1),
+        same("conv 1x1 GEMM K=24 swish 2x4x5 24->57", CONV, 2, 4, 5, 24, 57, 1, 1),
         same("conv 1x1 s2 (im2col) 1x7x9 5->3", CONV, 1, 7, 9, 5, 3, 1, 2),
         same("conv 3x3 s1 on 1x1 spatial 2x1x1 16->5", CONV, 2, 1, 1, 16, 5, 3, 1),
         /* K = 9 * 64 over 4 output rows: the GEMM splits K (the fused epilogue runs on the sum) */

@@ -73,25 +73,32 @@ static void check_gemm(harness *h, tlcl_gemm_backend be, const gemm_case *g)
     free(A), free(B), free(C), free(dA), free(dB), free(dC);
 }
 
-/* (M, N, K) on PoCL's blocks: whole 8 x 32 blocks; blocks + 16 / 8 wide strips + edge columns and
+/* (M, N, K) on PoCL's blocks: whole 8 x 32 blocks; blocks + 24 / 16 / 8 wide strips + edge columns and
  * rows; K = 1; M = 1; N = 1; long K with a small output (split into chunks
  * on every device type); awkward primes. Small enough for llvmpipe. */
 static const int SHAPES[][3] = {
     {1, 1, 1},   {7, 5, 3},   {33, 17, 65}, {64, 64, 64},  {130, 47, 96}, {16, 1, 200},  {16, 64, 8},
     {24, 40, 17}, {8, 96, 1}, {1, 33, 5},   {37, 1, 9},    {16, 8, 3000}, {40, 48, 1500}, {9, 72, 700},
-    {27, 59, 33}, /* 32 + 16 + 8 + 3 columns: every tile kernel and the edge */
+    {27, 59, 33}, /* 32 + 24 + 3 columns: the wide tile, three narrow vectors, the edge */
+    {27, 59 - 8, 33}, /* 32 + 16 + 3: the one-vector strip */
+    /* TN with N narrower than the wide block and M a whole number of them:
+     * computed turned (C^T, read across by the sum), with K split (a 1x1
+     * convolution's dW of cout 24 and 40) */
+    {64, 24, 2048}, {96, 40, 700},
 };
 
 /* The oclgrind simulator checks some 60k multiply-adds a second: these
  * keep every path of the own kernels at a fraction of the work. Oclgrind
  * gets the GPU entry (4 x 8 blocks, a 4-wide strip) and a second pass the
- * AVX-512 one (8 x 32 blocks, 16 and 8-wide strips) through
+ * AVX-512 one (8 x 32 blocks, 24, 16 and 8-wide strips) through
  * $TLCL_GEMM_TUNE; per entry: edge only (M < rows per block), every tile
  * kernel plus right and bottom edges (27 x 63), N = 1, K = 1, split K with
  * tiles and edges (9 x 33 x 512), beta = 0 over NaN on a tiled shape. */
 static const int SHAPES_SIM[][3] = {
     {1, 1, 1},  {27, 63, 33}, {7, 5, 3},  {16, 1, 200}, {9, 33, 512},
     {1, 33, 5}, {37, 1, 9},   {24, 40, 17}, {8, 40, 1},
+    {16, 12, 512}, {32, 8, 512}, /* TN turned and split: GPU tiles, AVX-512 tiles */
+    {9, 48, 9}, /* AVX-512: 32 + 16, the one-vector strip (27 x 63 takes 32 + 24 + 7) */
 };
 
 /* max_macs > 0: only the shapes with M * N * K up to it. */

@@ -13,8 +13,8 @@
  * so the loads per FMA fall as the block grows. It needs no local memory: on
  * CPUs the caches do the tiling, and on GPUs the row of B is shared through
  * the L1 by the neighbouring work-items of dimension 0. It covers only the
- * whole blocks: gemm_tile_v1 / gemm_tile_narrow (the same code, narrower)
- * take the column strip right of them, gemm_edge (one output per work-item,
+ * whole blocks: gemm_tile_narrow3 / gemm_tile_v1 / gemm_tile_narrow (the
+ * same code, narrower) take the column strip right of them, gemm_edge (one output per work-item,
  * bounds-checked) what is left right and below. The implicit-GEMM
  * convolution kernels (conv_tile, conv_wgrad) reuse the block code with
  * another A. Tuning values come in as -D from the host's per-device table
@@ -138,6 +138,15 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
  * is stored at pixel n*o_ns + oy*o_ys + ox*o_xs + o_off of C (ldc floats a
  * pixel): dense (OH*OW, OW, 1, 0), or one phase of a strided grid, where a
  * stride-s convolution's input gradient lands (engine/conv2d.c). */
+/* The next output pixel (ox, oy, n) in NHWC order, without divisions. */
+#define CONV_NEXT_PIXEL                                                                        \
+    if (++ox == OW) {                                                                          \
+        ox = 0;                                                                                \
+        if (++oy == OH) {                                                                      \
+            oy = 0;                                                                            \
+            n++;                                                                               \
+        }                                                                                      \
+    }
 #define GEMM_A_ROWS(r) (arow[r][ci])
 #define CONV_ROWS_MAPPED(r) (crow[r])
 #define CONV_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
@@ -153,13 +162,17 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
     const float alpha = 1.0f, beta = 0.0f;                                                     \
     int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM], crow[GEMM_TM], inside = 1;                     \
     const __global float *corner[GEMM_TM]; /* window corners, when all are inside */          \
+    /* row i0's pixel by division, the next rows' by counting (CONV_NEXT_  */                 \
+    /* PIXEL): 4 divisions a row cost the stem (K = 27) a third of its time */                \
+    int t = i0 / OW, ox = i0 - t * OW, oy = t % OH, n = t / OH;                                \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                            \
-        int i = min(i0 + r, M - 1), t = i / OW, ox = i % OW, oy = t % OH;                      \
         x0[r] = ox * stride - pad_left;                                                        \
         y0[r] = oy * stride - pad_top;                                                         \
-        n_h[r] = (t / OH) * H;                                                                 \
-        crow[r] = ((t / OH) * o_ns + oy * o_ys + ox * o_xs + o_off) * ldc;                     \
+        n_h[r] = n * H;                                                                        \
+        crow[r] = (n * o_ns + oy * o_ys + ox * o_xs + o_off) * ldc;                            \
         inside &= y0[r] >= 0 && y0[r] + kh <= H && x0[r] >= 0 && x0[r] + kw <= W;              \
+        if (i0 + r + 1 < M) /* rows past M repeat row M - 1 and are not stored */             \
+            CONV_NEXT_PIXEL                                                                    \
     }                                                                                          \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
         corner[r] = inside ? X + ((n_h[r] + y0[r]) * W + x0[r]) * cin : X;                     \
@@ -202,15 +215,6 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
  * padding checks each row. Dimension 2 splits the pixels into chunks of pc
  * whose partial dW land [splits, kh*kw*cin, cout] apart (c_ss) for
  * gemm_splitk_reduce to add to dW. */
-/* The next output pixel (ox, oy, n) in NHWC order, without divisions. */
-#define CONV_NEXT_PIXEL                                                                        \
-    if (++ox == OW) {                                                                          \
-        ox = 0;                                                                                \
-        if (++oy == OH) {                                                                      \
-            oy = 0;                                                                            \
-            n++;                                                                               \
-        }                                                                                      \
-    }
 #define GEMM_A_WINDOW(r) (a[off[r]])
 #define GEMM_A_BORDER(r) (y + ky[r] >= 0 && y + ky[r] < H && x + kx[r] >= 0 && x + kx[r] < W ? a[off[r]] : 0.0f)
 #define CONV_WGRAD_KERNEL(NAME, VW, NV)                                                        \
@@ -294,10 +298,12 @@ __kernel void NAME(int P, int pc, __global const float *X, int H, int W, int cin
  * -DGEMM_CONV, so a device compiles only the sets it runs. */
 #if !defined(GEMM_CONV) && !defined(GEMM_BN)
 GEMM_TILE_KERNEL(gemm_tile, GEMM_VW, GEMM_NV, 0)
+GEMM_TILE_KERNEL(gemm_tile_narrow3, GEMM_VWN, 3, 0)
 GEMM_TILE_KERNEL(gemm_tile_v1, GEMM_VW, 1, 0)
 GEMM_TILE_KERNEL(gemm_tile_narrow, GEMM_VWN, 1, 0)
 #elif !defined(GEMM_CONV)
 GEMM_TILE_KERNEL(gemm_tile_bn, GEMM_VW, GEMM_NV, 1)
+GEMM_TILE_KERNEL(gemm_tile_narrow3_bn, GEMM_VWN, 3, 1)
 GEMM_TILE_KERNEL(gemm_tile_v1_bn, GEMM_VW, 1, 1)
 GEMM_TILE_KERNEL(gemm_tile_narrow_bn, GEMM_VWN, 1, 1)
 #elif !defined(GEMM_BN)
@@ -333,15 +339,18 @@ __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha
     *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
 }
 
-/* C = alpha * sum over the splits of P[s] + beta * C; P is [splits, M, N]. */
-__kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global const float *P,
-                                 float beta, __global float *C, int c_off, int ldc, GEMM_BN_ARGS)
+/* C = alpha * sum over the splits of P[s] + beta * C; P holds splits
+ * blocks of M * N floats, entry (i, j) at i * p_rs + j * p_cs in each:
+ * [splits, M, N] (p_rs = N, p_cs = 1), or [splits, N, M] (p_rs = 1,
+ * p_cs = M) for a product computed turned (engine/gemm.c). */
+__kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global const float *P, int p_rs,
+                                 int p_cs, float beta, __global float *C, int c_off, int ldc, GEMM_BN_ARGS)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= M || j >= N) return;
     float acc = 0.0f;
     for (int s = 0; s < splits; s++)
-        acc += P[((size_t)s * M + i) * N + j];
+        acc += P[(size_t)s * M * N + i * p_rs + j * p_cs];
     __global float *c = C + c_off + i * ldc + j;
     float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
     *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
