@@ -15,6 +15,7 @@ struct tlcl_engine {
     tlcl_cl *cl;
     pool_entry *pool;
     int npool, cap_pool;
+    int pool_reuse;                  /* a free buffer serves tensors up to this many times smaller */
     int oclgrind;                    /* the device is the oclgrind simulator (tensor.c, gemm_select.c) */
     tlcl_gemm_backend gemm_backend;  /* AUTO until resolved */
     int clblast_used;                /* gemm_clblast.c: CLBlast holds programs of this context */

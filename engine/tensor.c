@@ -14,6 +14,7 @@ tlcl_status tlcl_engine_init(tlcl_engine **out, tlcl_cl *cl)
         return tlcl_cl_fail(cl, TLCL_ERR_OOM, "out of host memory creating the engine");
     e->cl = cl;
     e->gemm_backend = TLCL_GEMM_AUTO;
+    e->pool_reuse = TLCL_POOL_REUSE_TRAINING;
     e->oclgrind = strstr(tlcl_cl_device(cl)->platform_name, "Oclgrind") != NULL;
     eng_tuning_load(e);
     *out = e;
@@ -51,6 +52,8 @@ tlcl_status eng_zeros(tlcl_engine *e, size_t count, cl_mem *out)
     return TLCL_OK;
 }
 
+void tlcl_engine_set_pool_reuse(tlcl_engine *e, int factor) { e->pool_reuse = factor >= 1 ? factor : 1; }
+
 tlcl_cl *tlcl_engine_cl(tlcl_engine *e) { return e->cl; }
 const char *tlcl_engine_error(const tlcl_engine *e) { return tlcl_cl_error(e->cl); }
 
@@ -75,19 +78,14 @@ tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, 
     return TLCL_OK;
 }
 
-/* Smallest free buffer that fits without wasting more than 7/8 of it. An
- * inference pass's early activations outsize its later ones several times
- * over (B0: 112x112x96 against 56x56x144); idle buffers reused only for
- * sizes within 2x sat idle while new ones were made (B0 inference at batch
- * 64: 1346 MiB peak RSS at 2x, 1093 at 8x; V2-B0 688 and 608; training
- * steps 0.6-1.1% lower). Any size at all was worse (2233): small tensors
- * then took the big buffers the next big tensor needed. */
+/* Smallest free buffer that fits without wasting more than the pool's
+ * reuse factor allows (tlcl_engine_set_pool_reuse). */
 static int pool_find(const tlcl_engine *e, size_t bytes)
 {
     int best = -1;
     for (int i = 0; i < e->npool; i++) {
         const pool_entry *p = &e->pool[i];
-        if (p->in_use || p->bytes < bytes || p->bytes > 8 * bytes + 4096)
+        if (p->in_use || p->bytes < bytes || p->bytes > (size_t)e->pool_reuse * bytes + 4096)
             continue;
         if (best < 0 || p->bytes < e->pool[best].bytes)
             best = i;

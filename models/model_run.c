@@ -419,6 +419,7 @@ tlcl_status tlcl_model_forward(tlcl_model *m, const tlcl_tensor *input, int trai
     m->batch = input->n;
     m->training = training;
     m->seed = seed;
+    tlcl_engine_set_pool_reuse(m->eng, training ? TLCL_POOL_REUSE_TRAINING : TLCL_POOL_REUSE_INFERENCE);
     TLCL_TRY(base_forward(m, input));
     return head_forward(m, out);
 }

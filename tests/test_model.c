@@ -185,24 +185,32 @@ static void test_inference_releases(harness *h)
     tlcl_model_free(&m);
 }
 
-/* The engine's buffer pool hands a released buffer to a later tensor that
- * needs up to 8 times less (tensor.c's pool_find), and never one in use. */
+/* The engine's buffer pool lends a released buffer to a later tensor up to
+ * its reuse factor times smaller (tensor.c's pool_find: 8 for inference
+ * passes, 2 for training steps), and never one in use. */
 static void test_pool_reuse(harness *h)
 {
     enum { BIG = 1 << 20 };
-    tlcl_tensor big, a, b, tiny;
+    tlcl_tensor big, a, tiny, b, c;
     if (harness_status(h, tlcl_tensor_alloc(h->eng, &big, "big", 1, 1, 1, BIG), "alloc"))
         return;
     cl_mem big_buf = big.buf;
     tlcl_tensor_release(h->eng, &big);
+    /* each tensor below stays held, so big_buf is the only free buffer */
+    tlcl_engine_set_pool_reuse(h->eng, TLCL_POOL_REUSE_TRAINING);
     harness_status(h, tlcl_tensor_alloc(h->eng, &a, "a", 1, 1, 1, BIG / 7), "alloc");
-    harness_status(h, tlcl_tensor_alloc(h->eng, &b, "b", 1, 1, 1, BIG / 7), "alloc");
-    harness_expect(h, a.buf == big_buf && b.buf != big_buf, "pool: a 7x smaller tensor reuses a free buffer, once");
-    tlcl_tensor_release(h->eng, &a);
+    harness_expect(h, a.buf != big_buf, "pool, training: a 7x smaller tensor gets a buffer of its own");
+    tlcl_engine_set_pool_reuse(h->eng, TLCL_POOL_REUSE_INFERENCE);
     harness_status(h, tlcl_tensor_alloc(h->eng, &tiny, "tiny", 1, 1, 1, BIG / 16), "alloc");
-    harness_expect(h, tiny.buf != big_buf, "pool: a 16x smaller tensor gets a buffer of its own");
-    tlcl_tensor_release(h->eng, &b);
-    tlcl_tensor_release(h->eng, &tiny);
+    harness_expect(h, tiny.buf != big_buf, "pool, inference: a 16x smaller tensor gets a buffer of its own");
+    harness_status(h, tlcl_tensor_alloc(h->eng, &b, "b", 1, 1, 1, BIG / 7), "alloc");
+    harness_status(h, tlcl_tensor_alloc(h->eng, &c, "c", 1, 1, 1, BIG / 7), "alloc");
+    harness_expect(h, b.buf == big_buf && c.buf != big_buf,
+                   "pool, inference: a 7x smaller tensor reuses a free buffer, once");
+    tlcl_tensor *all[] = {&a, &tiny, &b, &c};
+    for (int i = 0; i < 4; i++)
+        tlcl_tensor_release(h->eng, all[i]);
+    tlcl_engine_set_pool_reuse(h->eng, TLCL_POOL_REUSE_TRAINING);
 }
 
 int main(void)
