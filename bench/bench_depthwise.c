@@ -6,18 +6,6 @@
  * Also prints the two backward halves, by the same bytes (input + output). */
 #include "bench_util.h"
 
-#include <sys/resource.h>
-
-/* CPU seconds of the whole process (a CPU device's worker threads
- * included): on a machine shared with other jobs a kernel's CPU time per
- * call varies less than its wall time. */
-static double cpu_now(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
 /* Seconds per call of op over reps calls, after one warm-up call, wall
  * and CPU (cpu[i_op++]). */
 #define TIME_IT(secs, reps, call)                                        \
@@ -25,14 +13,14 @@ static double cpu_now(void)
         tlcl_status s_ = (call);                                         \
         if (s_ != TLCL_OK || tlcl_cl_finish(cl) != TLCL_OK)              \
             goto fail;                                                   \
-        double t0_ = bench_now(), c0_ = cpu_now();                             \
+        double t0_ = bench_now(), c0_ = bench_cpu_seconds();                             \
         for (int i_ = 0; i_ < (reps); i_++)                              \
             if ((call) != TLCL_OK)                                       \
                 goto fail;                                               \
         if (tlcl_cl_finish(cl) != TLCL_OK)                               \
             goto fail;                                                   \
         (secs) = (bench_now() - t0_) / (reps);                                 \
-        cpu[i_op++] = (cpu_now() - c0_) / (reps);                              \
+        cpu[i_op++] = (bench_cpu_seconds() - c0_) / (reps);                              \
     } while (0)
 
 int main(int argc, char **argv)

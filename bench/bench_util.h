@@ -12,20 +12,30 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Seconds, wall clock; with $TLCL_BENCH_CPU_TIME=1 the CPU time of this
- * process divided by the online cores instead. A CPU OpenCL driver's
- * worker threads run in the process, so on a machine shared with other
- * jobs this counts this job's work only (wall times of one command swung
- * 2x there); it means nothing for a GPU, whose work is not in it. */
-static inline double bench_now(void)
+/* CPU seconds of this whole process, a CPU OpenCL driver's worker threads
+ * included: on a machine shared with other jobs it counts this job's work
+ * only (wall times of one command swung 2x there); it means nothing for a
+ * GPU, whose work is not in it. */
+static inline double bench_cpu_seconds(void)
 {
     struct timespec t;
-    const char *cpu = getenv("TLCL_BENCH_CPU_TIME");
-    if (cpu && cpu[0] == '1') {
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Seconds, wall clock; with $TLCL_BENCH_CPU_TIME=1 (read once) the
+ * process's CPU time divided by the online cores instead. */
+static inline double bench_now(void)
+{
+    static long cpu_cores = -1; /* 0: wall clock */
+    if (cpu_cores < 0) {
+        const char *cpu = getenv("TLCL_BENCH_CPU_TIME");
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-        return ((double)t.tv_sec + 1e-9 * (double)t.tv_nsec) / (double)(cores > 0 ? cores : 1);
+        cpu_cores = cpu && cpu[0] == '1' ? (cores > 0 ? cores : 1) : 0;
     }
+    if (cpu_cores > 0)
+        return bench_cpu_seconds() / (double)cpu_cores;
+    struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

@@ -273,8 +273,7 @@ tlcl_status tlcl_cl_kernel(tlcl_cl *cl, const char *program, const char *options
  * each work-item a long loop) over every compute unit. The global size is
  * rounded up to it; kernels guard their bounds. Two widths, not a ladder
  * (256/64/16/4 before): a kernel compiles at most two work-group functions,
- * which took a B0 training step's cold start from 74 to 55 of them and
- * 1-2 s less compiling; a width-1 group costs a function call per
+ * a quarter fewer at a B0 training step's cold start; a width-1 group costs a function call per
  * work-item, which only the small launches pay (per-kernel profile:
  * bench/README.md, "Cold start"). GPU drivers choose well and compile
  * once: they keep NULL. This answers the driver's compiler, so it follows

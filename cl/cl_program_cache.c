@@ -229,8 +229,8 @@ tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options,
 
 /* Asking for a program's binary makes PoCL generate code for every kernel
  * in it for any local size (kernels tlcl never launches that way: its CPU
- * launches have fixed local sizes, compiled at the first launch), which
- * took 14 of a 27 s cold start of B0 training. So the binary is asked for
+ * launches have fixed local sizes, compiled at the first launch), about
+ * half of a cold start's compiling. So the binary is asked for
  * here, after the run's work, not at the build. */
 void cl_program_save(tlcl_cl *cl, const char *name, const char *options, cl_program p)
 {

@@ -64,16 +64,16 @@ static const char *dw_kernel(char *buf, size_t len, const char *base, const dw_d
 /* Work-groups on a CPU. Left to cl_context.c's choice, dimension 0 (Cv)
  * is rounded up to a group of 256 work-items; at C = 32 and PoCL's 16-wide
  * vectors Cv = 2, so 254 of every 256 work-items only returned, and PoCL
- * ran them all (B0's block1a forward: 8.6 ms for 1.8 ms of work). Where the
+ * ran them all (B0's block1a forward took several times its work). Where the
  * kernels use explicit vectors (PoCL) the launch is one wide in dimension
  * 0, each work-item loops over the channel vectors (DW_FOR_CV), and a group
  * runs along the rows: (1, 1, R), the widest R of 16, 4, 1 that still
  * leaves a few groups per compute unit. (Groups of one channel vector and
  * R rows were slower at C = 144: each read one 64-byte vector out of every
  * pixel.) Where the driver makes the vectors from neighbouring work-items
- * (V = 1: llvmpipe under Rusticl) a group is 16 channels (4-5x faster there
- * than 256, 8 slower again). A GPU driver picks its own (NULL). gs[0] may
- * be changed. */
+ * (V = 1: llvmpipe under Rusticl) a group is 16 channels (faster there
+ * than 256 or 8). A GPU driver picks its own (NULL). gs[0] may be changed.
+ * Figures: bench/README.md, "Depthwise kernels on PoCL". */
 static const size_t *dw_cpu_launch(tlcl_engine *e, size_t gs[3], size_t local[3])
 {
     static const size_t rows[] = {16, 4, 1};
@@ -116,7 +116,7 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
         snprintf(base, sizeof base, "depthwise_forward_k%ds%d", l->kh, l->stride);
     size_t local[3];
     /* 5x5 stride 2 measured faster on PoCL with cl_context.c's launch,
-     * a work-item per channel vector (16x56x56x144: 2.7 against 3.3 CPU ms) */
+     * a work-item per channel vector */
     int own_launch = !(l->kh == 5 && l->kw == 5 && l->stride == 2);
     const size_t *lp = own_launch ? dw_cpu_launch(e, gs, local) : NULL;
     const tlcl_bn *bn = l->bn;
@@ -237,8 +237,8 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
  * the device (a CPU core needs a few dozen, each summing a long run; a GPU
  * thousands), while stage 2 sums few partials. (Chunks small enough for a
  * core's cache, since PoCL runs a group's channel vectors one after
- * another over the same rows, measured slower: 4.5 against 2.3 CPU ms for
- * 16x14x14x672 5x5, whose partial sums then outweigh the rows.) */
+ * another over the same rows, measured slower: at 14x14 the partial sums
+ * then outweigh the rows.) */
 static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dims *d, int rows)
 {
     int per_item = dw_wgrad_all_taps(e, d, g) ? 1 : g->kh * g->kw; /* work-items per (cv, chunk) */

@@ -38,11 +38,11 @@ const char *tlcl_engine_error(const tlcl_engine *e);
  * smaller than it. An inference pass's early activations outsize its later
  * ones several times over (B0: 112x112x96 against 56x56x144), so there a
  * large factor lets the big buffers hold the small tensors instead of idling
- * beside new ones (B0 inference at batch 64: peak RSS 1346 MiB at 2, 1093 at
- * 8; any size at all: 2233, small tensors taking the buffers the next big
- * one needed). A training step keeps 2: its allocation order must reach a
- * steady state, where no step creates a buffer (at 8 the arm-mali profile's
- * tiny training made one at a later step). */
+ * beside new ones (any size at all was worse: small tensors took the buffers
+ * the next big one needed; figures in bench/README.md, "Batch 1 and batch
+ * 64"). A training step keeps 2: its allocation order must reach a steady
+ * state, where no step creates a buffer (at 8 the arm-mali profile's tiny
+ * training made one at a later step). */
 enum { TLCL_POOL_REUSE_TRAINING = 2, TLCL_POOL_REUSE_INFERENCE = 8 };
 void tlcl_engine_set_pool_reuse(tlcl_engine *e, int factor);
 

@@ -193,8 +193,8 @@ static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
  * of three narrow vectors or more (N = 24 on AVX-512: block2a/2b_project,
  * the input gradient of block2b/3a_expand) goes through gemm_tile_narrow3
  * in one pass over A instead of gemm_tile_v1 then gemm_tile_narrow, 24
- * FMAs per 11 loads instead of 16 per 18: 50176 x 24 x 144 (NT) ran at
- * 113-136 GFLOP/s that way (process CPU time), 139-172 in one pass. */
+ * FMAs per 11 loads instead of 16 per 18 (measured: bench/README.md, "The
+ * early blocks' GEMMs"). */
 static tlcl_status run_job(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j)
 {
     const char *names[4] = {"gemm_tile", "gemm_tile_narrow3", "gemm_tile_v1", "gemm_tile_narrow"};
@@ -238,10 +238,10 @@ static int choose_splits(const gemm_cfg *c, int M, int N, int K)
 /* A weight gradient dW = X^T dY (TN, long K) whose N (cout) leaves more
  * of C to the narrow strips than its M (cin) would: computed turned,
  * dW^T = dY^T X, so the wide blocks run along cin. The 1x1 project
- * convolutions' dW (144 x 24, 96 x 24, K = 16*56*56: gemm_tile_v1 +
- * gemm_tile_narrow, 8 rows by 16 and 8 columns, 18 loads per 16 FMAs) ran
- * at 81-100 GFLOP/s (process CPU time), turned (24 x 144: whole 8 x 32
- * blocks) at 176-242. The partials land in scratch as C^T and the sum
+ * convolutions' dW (144 x 24, 96 x 24, K = 16*56*56) otherwise run in
+ * gemm_tile_v1 + gemm_tile_narrow, 8 rows by 16 and 8 columns, 18 loads
+ * per 16 FMAs; turned (24 x 144) they fill whole 8 x 32 blocks, about twice
+ * as fast (bench/README.md, "The early blocks' GEMMs"). The partials land in scratch as C^T and the sum
  * reads them across (run_split): one more pass over M x N, nothing next
  * to K >= 512 multiply-adds per entry (a dense layer's dW, K = batch,
  * stays as it is). */

@@ -210,7 +210,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * For each literal phase P the j range and every kx are constants after
  * unrolling, so a row of taps is DW_S2_SPAN output vectors loaded once and
  * FMAs from registers; the generic gather above divides by the stride for
- * every tap and input (B0's block2a took 14-19 ms in it). */
+ * every tap and input. */
 #define DW_S2_JLO(KW, P) (-(((KW) - 1 - (P)) / 2))
 #define DW_S2_SPAN(KW, P) ((DW_STRIP - 1 + (P)) / 2 - DW_S2_JLO(KW, P) + 1)
 #define DW_S2_ROW(T, V, KW, P)                                                                             \
@@ -294,7 +294,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * into the columns whose taps all fall inside the input row (no column
  * checks, one base index per tap row) and the few at either edge: the
  * checks of every tap at every column, with 32-bit index arithmetic around
- * each load, had kept it at 6-10 GB/s. */
+ * each load, had kept it far below the copy bandwidth. */
 #define DW_WGRAD_COLUMN(T, V, KH, KW, CHECK)                                                                 \
     {                                                                                                        \
         T d = LOAD_##V((r * OW + ox) * Cv + cv, dout);                                                       \
@@ -341,8 +341,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 
 /* The shapes' unrolled kernels at the device's width (engine: dw_shaped).
  * 5x5 at stride 2 keeps the generic body with literals: its row span of 19
- * vectors beside 8 accumulators measured slower on PoCL (16x56x56x144:
- * 3.8 against 3.2 CPU ms). */
+ * vectors beside 8 accumulators measured slower on PoCL. */
 #define DW_SHAPED_KERNELS(S, T, V)                                     \
     DW_WGRAD_TAPS(depthwise_wgrad_k3_##V, T, V, 3, 3, 1)               \
     DW_WGRAD_TAPS(depthwise_wgrad_k5_##V, T, V, 5, 5, 0)               \
