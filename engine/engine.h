@@ -46,21 +46,42 @@ const char *tlcl_engine_error(const tlcl_engine *e);
 enum { TLCL_POOL_REUSE_TRAINING = 2, TLCL_POOL_REUSE_INFERENCE = 8 };
 void tlcl_engine_set_pool_reuse(tlcl_engine *e, int factor);
 
+/* How a tensor's elements are stored. Feature maps (a network's [N,H,W,C]
+ * activations and their gradients) may be stored as bfloat16, the upper 16
+ * bits of a float (Keras's mixed_bfloat16 policy keeps them so): the
+ * memory-bound layers then move half the bytes. Kernels still compute in
+ * float32 and round to nearest-even on the store; parameters, optimizer
+ * state, statistics, per-channel vectors and every sum stay float32. */
+typedef enum tlcl_dtype {
+    TLCL_F32 = 0,
+    TLCL_BF16 = 1,
+} tlcl_dtype;
+
 typedef struct tlcl_tensor {
     cl_mem buf;          /* owned by the engine's pool, or a view into the parameter store */
     int n, h, w, c;      /* (N, H, W, C) */
     const char *name;    /* static string, for error messages */
     int is_view;         /* 1: a sub-buffer of the parameter store; release frees only the view */
+    tlcl_dtype dtype;    /* TLCL_F32 unless allocated otherwise (tlcl_tensor_alloc_as) */
 } tlcl_tensor;
 
 size_t tlcl_tensor_count(const tlcl_tensor *t);
+size_t tlcl_tensor_bytes(const tlcl_tensor *t);
 /* Takes a buffer from the engine's pool (reused after release: a training
  * step that allocates the same shapes as the previous one creates no new
- * OpenCL buffers). Contents are undefined. */
+ * OpenCL buffers). Contents are undefined. float32. */
 tlcl_status tlcl_tensor_alloc(tlcl_engine *e, tlcl_tensor *t, const char *name, int n, int h, int w, int c);
+/* The same, stored as dtype. */
+tlcl_status tlcl_tensor_alloc_as(tlcl_engine *e, tlcl_tensor *t, const char *name, tlcl_dtype dtype, int n, int h,
+                                 int w, int c);
 void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t);
+/* Upload and download take float32 on the host whatever the storage
+ * (bfloat16 is rounded to nearest-even on the way up, exact on the way down). */
 tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host);
 tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host);
+/* float32 -> bfloat16 bits, round to nearest-even (NaN stays NaN), and back. */
+uint16_t tlcl_bf16_from_float(float x);
+float tlcl_bf16_to_float(uint16_t h);
 tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value);
 /* dst += alpha * src (same element count). Used for residual gradients. */
 tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, const tlcl_tensor *src);

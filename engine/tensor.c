@@ -62,6 +62,37 @@ size_t tlcl_tensor_count(const tlcl_tensor *t)
     return (size_t)t->n * (size_t)t->h * (size_t)t->w * (size_t)t->c;
 }
 
+size_t tlcl_tensor_bytes(const tlcl_tensor *t) { return tlcl_tensor_count(t) * eng_dtype_size(t->dtype); }
+
+/* The same rounding as common.cl's bf16_round: a NaN first gets its quiet
+ * bit, so the carry of the rounding cannot turn it into an infinity or
+ * flip its sign. */
+uint16_t tlcl_bf16_from_float(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u |= ((0x7f800000u - (u & 0x7fffffffu)) >> 31) << 22;
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+float tlcl_bf16_to_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+const char *eng_dtype_opts(const tlcl_tensor *t) { return t && t->dtype == TLCL_BF16 ? "-DTLCL_BF16" : ""; }
+
+tlcl_status eng_check_dtype(tlcl_engine *e, const tlcl_tensor *t, tlcl_dtype want, const char *op)
+{
+    if (t && t->dtype != want)
+        return ENG_FAIL(e, TLCL_ERR_ARG, "%s: tensor '%s' is stored as %s, expected %s", op,
+                        t->name ? t->name : "?", eng_dtype_name(t->dtype), eng_dtype_name(want));
+    return TLCL_OK;
+}
+
 tlcl_status eng_check_count(tlcl_engine *e, const tlcl_tensor *t, size_t want, const char *op)
 {
     if (tlcl_tensor_count(t) != want)
@@ -95,11 +126,17 @@ static int pool_find(const tlcl_engine *e, size_t bytes)
 
 tlcl_status tlcl_tensor_alloc(tlcl_engine *e, tlcl_tensor *t, const char *name, int n, int h, int w, int c)
 {
+    return tlcl_tensor_alloc_as(e, t, name, TLCL_F32, n, h, w, c);
+}
+
+tlcl_status tlcl_tensor_alloc_as(tlcl_engine *e, tlcl_tensor *t, const char *name, tlcl_dtype dtype, int n, int h,
+                                 int w, int c)
+{
     memset(t, 0, sizeof *t);
     if (n < 0 || h < 0 || w < 0 || c < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "tensor '%s': negative dimension (%d,%d,%d,%d)", name, n, h, w, c);
-    t->n = n, t->h = h, t->w = w, t->c = c, t->name = name;
-    size_t bytes = tlcl_tensor_count(t) * sizeof(float);
+    t->n = n, t->h = h, t->w = w, t->c = c, t->name = name, t->dtype = dtype;
+    size_t bytes = tlcl_tensor_bytes(t);
     if (bytes == 0)
         bytes = sizeof(float);
     int i = pool_find(e, bytes);
@@ -139,13 +176,44 @@ void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t)
     t->buf = NULL;
 }
 
+/* bfloat16 tensors go through a host array of 16-bit words. */
+static tlcl_status bf16_upload(tlcl_engine *e, tlcl_tensor *t, const float *host)
+{
+    size_t n = tlcl_tensor_count(t);
+    uint16_t *h = malloc((n ? n : 1) * sizeof *h);
+    if (!h)
+        return ENG_FAIL(e, TLCL_ERR_OOM, "out of host memory uploading tensor '%s'", t->name ? t->name : "?");
+    for (size_t i = 0; i < n; i++)
+        h[i] = tlcl_bf16_from_float(host[i]);
+    tlcl_status s = tlcl_cl_write(e->cl, t->buf, 0, n * sizeof *h, h, t->name);
+    free(h);
+    return s;
+}
+
+static tlcl_status bf16_download(tlcl_engine *e, const tlcl_tensor *t, float *host)
+{
+    size_t n = tlcl_tensor_count(t);
+    uint16_t *h = malloc((n ? n : 1) * sizeof *h);
+    if (!h)
+        return ENG_FAIL(e, TLCL_ERR_OOM, "out of host memory downloading tensor '%s'", t->name ? t->name : "?");
+    tlcl_status s = tlcl_cl_read(e->cl, t->buf, 0, n * sizeof *h, h, t->name);
+    for (size_t i = 0; s == TLCL_OK && i < n; i++)
+        host[i] = tlcl_bf16_to_float(h[i]);
+    free(h);
+    return s;
+}
+
 tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host)
 {
+    if (t->dtype == TLCL_BF16)
+        return bf16_upload(e, t, host);
     return tlcl_cl_write(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
 }
 
 tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host)
 {
+    if (t->dtype == TLCL_BF16)
+        return bf16_download(e, t, host);
     return tlcl_cl_read(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
 }
 
@@ -153,55 +221,68 @@ tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value)
 {
     size_t n = tlcl_tensor_count(t);
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "fill", 1, &g, NULL, TLCL_MEM(t->buf), TLCL_INT(n), TLCL_FLOAT(value));
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(t), "fill", 1, &g, NULL, TLCL_MEM(t->buf),
+                    TLCL_INT(n), TLCL_FLOAT(value));
+}
+
+/* The element count and the storage of b and c (either may be NULL) are
+ * a's: the elementwise kernels take one storage for all their tensors. */
+static tlcl_status check_like(tlcl_engine *e, const tlcl_tensor *a, const tlcl_tensor *b, const tlcl_tensor *c,
+                              const char *op)
+{
+    const tlcl_tensor *others[2] = {b, c};
+    for (int i = 0; i < 2; i++)
+        if (others[i]) {
+            TLCL_TRY(eng_check_count(e, others[i], tlcl_tensor_count(a), op));
+            TLCL_TRY(eng_check_dtype(e, others[i], a->dtype, op));
+        }
+    return TLCL_OK;
 }
 
 tlcl_status tlcl_tensor_axpy(tlcl_engine *e, tlcl_tensor *dst, float alpha, const tlcl_tensor *src)
 {
     size_t n = tlcl_tensor_count(dst);
-    TLCL_TRY(eng_check_count(e, src, n, "axpy"));
+    TLCL_TRY(check_like(e, dst, src, NULL, "axpy"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "axpy", 1, &g, NULL, TLCL_MEM(dst->buf), TLCL_MEM(src->buf),
-                    TLCL_INT(n), TLCL_FLOAT(alpha));
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(dst), "axpy", 1, &g, NULL, TLCL_MEM(dst->buf),
+                    TLCL_MEM(src->buf), TLCL_INT(n), TLCL_FLOAT(alpha));
 }
 
 tlcl_status tlcl_tensor_copy(tlcl_engine *e, tlcl_tensor *dst, const tlcl_tensor *src)
 {
-    size_t n = tlcl_tensor_count(dst);
-    TLCL_TRY(eng_check_count(e, src, n, "copy"));
-    if (n == 0)
+    TLCL_TRY(check_like(e, dst, src, NULL, "copy"));
+    size_t bytes = tlcl_tensor_bytes(dst);
+    if (bytes == 0)
         return TLCL_OK;
-    return tlcl_cl_copy(e->cl, dst->buf, 0, src->buf, 0, n * sizeof(float), dst->name ? dst->name : "?");
+    return tlcl_cl_copy(e->cl, dst->buf, 0, src->buf, 0, bytes, dst->name ? dst->name : "?");
 }
 
 tlcl_status tlcl_add_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *a, const tlcl_tensor *b)
 {
     size_t n = tlcl_tensor_count(out);
-    TLCL_TRY(eng_check_count(e, a, n, "add"));
-    TLCL_TRY(eng_check_count(e, b, n, "add"));
+    TLCL_TRY(check_like(e, out, a, b, "add"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "add", 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(a->buf),
-                    TLCL_MEM(b->buf), TLCL_INT(n));
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(out), "add", 1, &g, NULL, TLCL_MEM(out->buf),
+                    TLCL_MEM(a->buf), TLCL_MEM(b->buf), TLCL_INT(n));
 }
 
 tlcl_status tlcl_activation_forward(tlcl_engine *e, tlcl_act act, tlcl_tensor *out, const tlcl_tensor *in)
 {
     size_t n = tlcl_tensor_count(out);
-    TLCL_TRY(eng_check_count(e, in, n, "activation"));
+    TLCL_TRY(check_like(e, out, in, NULL, "activation"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "activation_forward", 1, &g, NULL, TLCL_MEM(out->buf),
-                    TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(out), "activation_forward", 1, &g, NULL,
+                    TLCL_MEM(out->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
 }
 
 tlcl_status tlcl_activation_backward(tlcl_engine *e, tlcl_act act, tlcl_tensor *din, const tlcl_tensor *dout,
                                      const tlcl_tensor *in)
 {
     size_t n = tlcl_tensor_count(din);
-    TLCL_TRY(eng_check_count(e, dout, n, "activation backward"));
-    TLCL_TRY(eng_check_count(e, in, n, "activation backward"));
+    TLCL_TRY(check_like(e, din, dout, in, "activation backward"));
     size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "activation_backward", 1, &g, NULL, TLCL_MEM(din->buf),
-                    TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(din), "activation_backward", 1, &g, NULL,
+                    TLCL_MEM(din->buf), TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(n), TLCL_INT(act));
 }
 
 #define AFFINE_GROUPS 8 /* 16-pixel groups per work-item, as in elementwise.cl */
@@ -211,6 +292,7 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
 {
     size_t n = tlcl_tensor_count(out);
     TLCL_TRY(eng_check_count(e, in, n, "affine_channels"));
+    TLCL_TRY(eng_check_dtype(e, in, TLCL_F32, "affine_channels")); /* images come as float32 */
     if (in->c < 1 || in->c > 4)
         return ENG_FAIL(e, TLCL_ERR_ARG, "affine_channels: tensor '%s' has %d channels, at most 4 are supported",
                         in->name ? in->name : "?", in->c);
@@ -223,14 +305,14 @@ tlcl_status tlcl_affine_channels(tlcl_engine *e, tlcl_tensor *out, const tlcl_te
     size_t groups = tlcl_cl_vector_width(e->cl) > 1 ? n / (16 * (size_t)in->c) : 0, i0 = groups * 16 * in->c;
     if (groups > 0) {
         size_t g = eng_global1((groups + AFFINE_GROUPS - 1) / AFFINE_GROUPS);
-        TLCL_TRY(TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "affine_channels_16", 1, &g, NULL, TLCL_MEM(out->buf),
+        TLCL_TRY(TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(out), "affine_channels_16", 1, &g, NULL, TLCL_MEM(out->buf),
                          TLCL_MEM(in->buf), TLCL_INT(groups), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
                          ((tlcl_arg){sizeof b, &b})));
     }
     if (i0 == n)
         return TLCL_OK;
     size_t g = eng_global1(n - i0);
-    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "affine_channels", 1, &g, NULL, TLCL_MEM(out->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(out), "affine_channels", 1, &g, NULL, TLCL_MEM(out->buf),
                     TLCL_MEM(in->buf), TLCL_INT(i0), TLCL_INT(n), TLCL_INT(in->c), ((tlcl_arg){sizeof a, &a}),
                     ((tlcl_arg){sizeof b, &b}));
 }

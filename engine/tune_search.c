@@ -264,9 +264,13 @@ static tlcl_status replay_conv(tlcl_engine *e, eng_tune_kind kind, const int *v,
 
 static tlcl_status replay_dw(tlcl_engine *e, eng_tune_kind kind, const int *v, cl_mem *m)
 {
-    tlcl_tensor in = {m[0], v[0], v[1], v[2], v[3], "tune in", 0}, out = {m[1], v[0], v[4], v[5], v[3], "tune out", 0};
-    tlcl_tensor w = {m[2], v[6], v[7], 1, v[3], "tune weight", 0}, din = {m[3], v[0], v[1], v[2], v[3], "tune din", 0};
-    tlcl_tensor dw = {m[4], v[6], v[7], 1, v[3], "tune dweight", 0};
+#define TUNE_TENSOR(i, n, h, w, c, name) {m[i], n, h, w, c, name, 0, TLCL_F32}
+    tlcl_tensor in = TUNE_TENSOR(0, v[0], v[1], v[2], v[3], "tune in");
+    tlcl_tensor out = TUNE_TENSOR(1, v[0], v[4], v[5], v[3], "tune out");
+    tlcl_tensor w = TUNE_TENSOR(2, v[6], v[7], 1, v[3], "tune weight");
+    tlcl_tensor din = TUNE_TENSOR(3, v[0], v[1], v[2], v[3], "tune din");
+    tlcl_tensor dw = TUNE_TENSOR(4, v[6], v[7], 1, v[3], "tune dweight");
+#undef TUNE_TENSOR
     tlcl_conv_geom g = {v[6], v[7], v[8], v[9], v[10]};
     if (kind == ENG_TUNE_DW_FWD)
         return tlcl_depthwise_forward(e, &out, &in, &w, &g);

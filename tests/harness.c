@@ -99,12 +99,15 @@ void harness_init(harness *h, int need_device)
     h->rng = 0x9e3779b97f4a7c15ULL;
     const char *quick = getenv("TLCL_TEST_QUICK");
     h->quick = quick && strcmp(quick, "1") == 0;
+    const char *bf16 = getenv("TLCL_TEST_BF16");
+    h->bf16 = bf16 && strcmp(bf16, "1") == 0;
     if (!need_device)
         return;
     open_platform(getenv("TLCL_TEST_PLATFORM"), getenv("TLCL_TEST_DEVICE"), &h->cl, &h->eng);
     h->device_name = tlcl_cl_device(h->cl)->name;
-    printf("device: %s / %s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
-           getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "");
+    printf("device: %s / %s%s%s\n", tlcl_cl_device(h->cl)->platform_name, h->device_name,
+           getenv("TLCL_FAST_MATH") && strcmp(getenv("TLCL_FAST_MATH"), "1") == 0 ? " (fast-math)" : "",
+           h->bf16 ? " (bfloat16 feature maps)" : "");
     /* the launch parameters the kernels run with (`tlcl tune`'s file or the defaults): the *_tuned tests
        fail on "tuning: built-in" (tests/CMakeLists.txt) */
     if (tlcl_engine_tuning_warning(h->eng)[0])
@@ -240,6 +243,40 @@ tlcl_tensor harness_tensor(harness *h, const char *name, int n, int hh, int w, i
         harness_status(h, tlcl_tensor_upload(h->eng, &t, data), name);
     return t;
 }
+
+tlcl_dtype harness_act_dtype(const harness *h) { return h->bf16 ? TLCL_BF16 : TLCL_F32; }
+
+/* Nearest value with an 8-bit significand, ties to even, by scaling x's
+ * binade to [2^7, 2^8) and rounding there (rint rounds ties to even).
+ * Finite floats only, which is what the tests generate. */
+static float round_bf16(float x)
+{
+    if (x == 0 || !isfinite(x))
+        return x;
+    int e;
+    frexp(x, &e); /* |x| in [2^(e-1), 2^e) */
+    double q = ldexp(1.0, e - 8);
+    return (float)(rint((double)x / q) * q);
+}
+
+void harness_round_bf16(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = round_bf16(x[i]);
+}
+
+tlcl_tensor harness_act_tensor(harness *h, const char *name, int n, int hh, int w, int c, float *data)
+{
+    tlcl_tensor t;
+    if (h->bf16 && data)
+        harness_round_bf16(data, (size_t)n * hh * w * c);
+    if (harness_status(h, tlcl_tensor_alloc_as(h->eng, &t, name, harness_act_dtype(h), n, hh, w, c), name) == 0 &&
+        data)
+        harness_status(h, tlcl_tensor_upload(h->eng, &t, data), name);
+    return t;
+}
+
+double harness_act_rtol(const harness *h, double rtol) { return h->bf16 ? rtol + HARNESS_BF16_RTOL : rtol; }
 
 float *harness_download(harness *h, const tlcl_tensor *t)
 {

@@ -20,6 +20,7 @@ typedef struct harness {
     uint64_t rng;
     const char *device_name;
     int quick; /* $TLCL_TEST_QUICK=1: a few small cases of each kernel (the profile runs under oclgrind) */
+    int bf16;  /* $TLCL_TEST_BF16=1: the tests' feature maps are stored as bfloat16 */
 } harness;
 
 /* Opens the device; exits the process with status 1 (and a message) when the
@@ -66,6 +67,22 @@ int harness_check(harness *h, const char *what, const float *got, const double *
 /* Device helpers: allocate + upload; download into a malloc'd array. */
 tlcl_tensor harness_tensor(harness *h, const char *name, int n, int hh, int w, int c, const float *data);
 float *harness_download(harness *h, const tlcl_tensor *t);
+
+/* bfloat16 feature maps ($TLCL_TEST_BF16=1, the ctest variants *_bf16).
+ * harness_act_tensor allocates a feature map (an activation or its
+ * gradient) in the storage of the run, rounding data (NULL: none) to
+ * bfloat16 in place first, so the double references see exactly the values
+ * the device holds: the only new error is then the rounding of the stored
+ * results. harness_act_rtol widens a relative tolerance by that rounding:
+ * half a unit in the last place of bfloat16's 8-bit significand, which is
+ * up to 2^-8 of the value (at the bottom of a binade). */
+#define HARNESS_BF16_RTOL (1.0 / 256)
+tlcl_dtype harness_act_dtype(const harness *h);
+tlcl_tensor harness_act_tensor(harness *h, const char *name, int n, int hh, int w, int c, float *data);
+double harness_act_rtol(const harness *h, double rtol);
+/* Rounds x[0..n) to the nearest bfloat16 (ties to even) in place, in
+ * double arithmetic: independent of the engine's bit-level rounding. */
+void harness_round_bf16(float *x, size_t n);
 
 /* Finite-difference check of a reference backward: loss(ctx) is a scalar
  * function of x[0..n); grad holds the analytic gradient. Checks up to

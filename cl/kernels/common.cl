@@ -50,6 +50,53 @@ inline int nonfinite(float x) { return (as_uint(x) & 0x7f800000u) == 0x7f800000u
 #define LOAD_16(o, p) (((__global const float16 *)(p))[o])
 #define STORE_16(v, o, p) (((__global float16 *)(p))[o] = (v))
 
+/* Feature-map storage. A program built with -DTLCL_BF16 keeps its kernels'
+ * feature-map operands (the pointers typed act_t) as bfloat16, the upper
+ * 16 bits of a float: LOADA_V widens V of them to floatV (exact), STOREA_V
+ * rounds floatV to nearest-even. Everything else (parameters, statistics,
+ * sums) stays float and all arithmetic is float32; without the option
+ * act_t is float and LOADA/STOREA are LOAD/STORE. bf16_round gives a NaN
+ * its quiet bit first, so the rounding's carry cannot make it an infinity
+ * or flip its sign; it is plain integer arithmetic, which vectorises. */
+#define DEFINE_BF16(S)                                                                  \
+    inline float##S bf16_load##S(ushort##S h) { return as_float##S(convert_uint##S(h) << 16); } \
+    inline ushort##S bf16_round##S(float##S f)                                          \
+    {                                                                                   \
+        uint##S u = as_uint##S(f);                                                      \
+        u |= ((0x7f800000u - (u & 0x7fffffffu)) >> 31) << 22;                           \
+        return convert_ushort##S((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);              \
+    }
+DEFINE_BF16()
+DEFINE_BF16(2)
+DEFINE_BF16(4)
+DEFINE_BF16(8)
+DEFINE_BF16(16)
+
+#ifdef TLCL_BF16
+typedef ushort act_t;
+#define LOADA_1(o, p) bf16_load((p)[o])
+#define STOREA_1(v, o, p) ((p)[o] = bf16_round(v))
+#define LOADA_VEC_(W, o, p) bf16_load##W(((__global const ushort##W *)(p))[o])
+#define STOREA_VEC_(W, v, o, p) (((__global ushort##W *)(p))[o] = bf16_round##W(v))
+#else
+typedef float act_t;
+#define LOADA_1(o, p) LOAD_1(o, p)
+#define STOREA_1(v, o, p) STORE_1(v, o, p)
+#define LOADA_VEC_(W, o, p) (((__global const float##W *)(p))[o])
+#define STOREA_VEC_(W, v, o, p) (((__global float##W *)(p))[o] = (v))
+#endif
+#define LOADA_2(o, p) LOADA_VEC_(2, o, p)
+#define STOREA_2(v, o, p) STOREA_VEC_(2, v, o, p)
+#define LOADA_4(o, p) LOADA_VEC_(4, o, p)
+#define STOREA_4(v, o, p) STOREA_VEC_(4, v, o, p)
+#define LOADA_8(o, p) LOADA_VEC_(8, o, p)
+#define STOREA_8(v, o, p) STOREA_VEC_(8, v, o, p)
+#define LOADA_16(o, p) LOADA_VEC_(16, o, p)
+#define STOREA_16(v, o, p) STOREA_VEC_(16, v, o, p)
+/* element i of a feature map, as a float; and its store */
+#define ACT_GET(p, i) LOADA_1(i, p)
+#define ACT_SET(p, i, v) STOREA_1(v, i, p)
+
 /* The activations, written once for float and each vector type T (suffix S:
  * act_grad4 works on float4). exp_poly is e^x from plain arithmetic:
  * Cody-Waite reduction by ln 2 and a degree-6 Taylor polynomial on

@@ -1,40 +1,43 @@
 /* elementwise.cl — one work-item per element: fill, copy-style helpers,
  * residual add and standalone activations. */
 
-__kernel void fill(__global float *x, int n, float value)
+/* Every kernel here reads and writes one storage, act_t (common.cl: float,
+ * or bfloat16 under -DTLCL_BF16), except the image preprocessing, whose
+ * input is float32, and the feature-table rows, float32 always. */
+__kernel void fill(__global act_t *x, int n, float value)
 {
     int i = get_global_id(0);
-    if (i < n) x[i] = value;
+    if (i < n) ACT_SET(x, i, value);
 }
 
-__kernel void axpy(__global float *dst, __global const float *src, int n, float alpha)
+__kernel void axpy(__global act_t *dst, __global const act_t *src, int n, float alpha)
 {
     int i = get_global_id(0);
-    if (i < n) dst[i] += alpha * src[i];
+    if (i < n) ACT_SET(dst, i, ACT_GET(dst, i) + alpha * ACT_GET(src, i));
 }
 
-__kernel void add(__global float *out, __global const float *a, __global const float *b, int n)
+__kernel void add(__global act_t *out, __global const act_t *a, __global const act_t *b, int n)
 {
     int i = get_global_id(0);
-    if (i < n) out[i] = a[i] + b[i];
+    if (i < n) ACT_SET(out, i, ACT_GET(a, i) + ACT_GET(b, i));
 }
 
-__kernel void activation_forward(__global float *out, __global const float *in, int n, int act)
+__kernel void activation_forward(__global act_t *out, __global const act_t *in, int n, int act)
 {
     int i = get_global_id(0);
-    if (i < n) out[i] = act_forward(act, in[i]);
+    if (i < n) ACT_SET(out, i, act_forward(act, ACT_GET(in, i)));
 }
 
-__kernel void activation_backward(__global float *din, __global const float *dout, __global const float *in,
+__kernel void activation_backward(__global act_t *din, __global const act_t *dout, __global const act_t *in,
                                   int n, int act)
 {
     int i = get_global_id(0);
-    if (i < n) din[i] = dout[i] * act_grad(act, in[i]);
+    if (i < n) ACT_SET(din, i, ACT_GET(dout, i) * act_grad(act, ACT_GET(in, i)));
 }
 
 /* Image preprocessing: per-channel scale and shift, channels <= 4, on
  * elements [i0, n), one a work-item (the tail of affine_channels_16). */
-__kernel void affine_channels(__global float *out, __global const float *in, int i0, int n, int channels,
+__kernel void affine_channels(__global act_t *out, __global const float *in, int i0, int n, int channels,
                               float4 scale, float4 shift)
 {
     int i = i0 + get_global_id(0);
@@ -42,7 +45,7 @@ __kernel void affine_channels(__global float *out, __global const float *in, int
     int c = i % channels;
     float a = c == 0 ? scale.x : c == 1 ? scale.y : c == 2 ? scale.z : scale.w;
     float b = c == 0 ? shift.x : c == 1 ? shift.y : c == 2 ? shift.z : shift.w;
-    out[i] = in[i] * a + b;
+    ACT_SET(out, i, in[i] * a + b);
 }
 
 /* Groups of 16 pixels (channels float16 vectors each), AFFINE_GROUPS of them
@@ -51,7 +54,7 @@ __kernel void affine_channels(__global float *out, __global const float *in, int
  * per work-item (the vector % is 16 divisions). groups counts the 16-pixel
  * groups. */
 #define AFFINE_GROUPS 8
-__kernel void affine_channels_16(__global float *out, __global const float *in, int groups, int channels,
+__kernel void affine_channels_16(__global act_t *out, __global const float *in, int groups, int channels,
                                  float4 scale, float4 shift)
 {
     int g0 = get_global_id(0) * AFFINE_GROUPS;
@@ -66,7 +69,7 @@ __kernel void affine_channels_16(__global float *out, __global const float *in, 
     for (int g = g0; g < min(groups, g0 + AFFINE_GROUPS); g++)
         for (int j = 0; j < channels; j++) {
             int o = g * channels + j;
-            vstore16(vload16(o, in) * a[j] + b[j], o, out);
+            STOREA_16(vload16(o, in) * a[j] + b[j], o, out);
         }
 }
 

@@ -207,7 +207,8 @@ tlcl_status tlcl_run_load(tlcl_run *r, const tlcl_run_input *in, const tlcl_tens
     b->count = n, b->has_labels = in->labels != NULL, b->has_weights = in->weights != NULL;
     b->features = features != NULL;
     tlcl_tensor x = b->x;
-    b->x = features ? (tlcl_tensor){x.buf, n, 1, 1, C, "features", 0} : (tlcl_tensor){x.buf, n, m->image_h, m->image_w, 3, "images", 0};
+    b->x = features ? (tlcl_tensor){x.buf, n, 1, 1, C, "features", 0, TLCL_F32}
+                    : (tlcl_tensor){x.buf, n, m->image_h, m->image_w, 3, "images", 0, TLCL_F32};
     if (b->has_labels)
         TLCL_TRY(stage(r, b, &b->labels, b->host_labels, in->labels, (size_t)n * sizeof(int), "labels"));
     if (b->has_weights)
