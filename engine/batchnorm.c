@@ -25,8 +25,12 @@ static tlcl_status bn_saved(tlcl_engine *e, tlcl_bn *bn, int C)
     return tlcl_tensor_alloc(e, &bn->saved_istd, "bn saved_istd", 1, 1, 1, C);
 }
 
-/* One batchnorm program per activation: the switch folds away. */
-static void bn_opts(char *opts, size_t len, tlcl_act act) { snprintf(opts, len, "-DACT=%d", (int)act); }
+/* One batchnorm program per activation (the switch folds away) and
+ * feature-map storage. */
+static void bn_opts(char *opts, size_t len, tlcl_act act, tlcl_dtype dtype)
+{
+    snprintf(opts, len, "-DACT=%d%s", (int)act, dtype == TLCL_BF16 ? " -DTLCL_BF16" : "");
+}
 
 static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
 {
@@ -37,32 +41,35 @@ static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)
 }
 
 /* bn_stats: with train, turns E[d] and E[d^2] in saved_mean/saved_istd
- * (d = x - shift, the shift being x's first row: x may be a [C] buffer of
- * shifts) into the mean and istd in place and moves the moving statistics;
- * without, copies the moving statistics. */
-static tlcl_status bn_stats_run(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows, int C, int train, tlcl_act act)
+ * (d = x - x0, x0 being x's first row, or shift[c] when shift is given: a
+ * float [C] buffer) into the mean and istd in place and moves the moving
+ * statistics; without, copies the moving statistics. x is stored as dtype. */
+static tlcl_status bn_stats_run(tlcl_engine *e, tlcl_bn *bn, cl_mem x, tlcl_dtype dtype, cl_mem shift, int rows,
+                                int C, int train, tlcl_act act)
 {
     size_t g = eng_global1((size_t)C);
-    char opts[24]; /* the forward's program (one per activation): no build of its own */
-    bn_opts(opts, sizeof opts, act);
+    cl_mem shift_or_x = shift ? shift : x; /* bound either way; read only with has_shift */
+    char opts[40]; /* the forward's program (one per activation): no build of its own */
+    bn_opts(opts, sizeof opts, act, dtype);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, "bn_stats", 1, &g, NULL, TLCL_MEM(bn->saved_mean.buf),
                     TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->moving_mean->buf), TLCL_MEM(bn->moving_var->buf),
-                    TLCL_MEM(x), TLCL_INT(C), TLCL_INT(rows), TLCL_FLOAT(bn->epsilon),
-                    TLCL_FLOAT(bn->momentum), TLCL_INT(train));
+                    TLCL_MEM(x), TLCL_MEM(shift_or_x), TLCL_INT(shift != NULL), TLCL_INT(C), TLCL_INT(rows),
+                    TLCL_FLOAT(bn->epsilon), TLCL_FLOAT(bn->momentum), TLCL_INT(train));
 }
 
 /* Fills saved_mean/saved_istd: batch statistics of x viewed as [rows, C]
  * (train) or the moving ones. */
-static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows, int C, int train, tlcl_act act)
+static tlcl_status bn_statistics(tlcl_engine *e, tlcl_bn *bn, cl_mem x, tlcl_dtype dtype, int rows, int C, int train,
+                                 tlcl_act act)
 {
     if (train) {
         float inv = rows > 0 ? 1.0f / (float)rows : 0.0f;
         /* E[d] into saved_mean, E[d^2] into saved_istd; bn_stats turns them
          * into the mean and istd in place */
-        eng_row_map shifted = {.mode = ENG_ROW_SHIFTED};
+        eng_row_map shifted = {.mode = ENG_ROW_SHIFTED, .dtype = dtype};
         TLCL_TRY(eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, x, rows, C, inv, 0, &shifted));
     }
-    return bn_stats_run(e, bn, x, rows, C, train, act);
+    return bn_stats_run(e, bn, x, dtype, NULL, rows, C, train, act);
 }
 
 /* ---- synchronised batch norm (tlcl_engine_set_reducer) ---------------------- */
@@ -111,21 +118,23 @@ static tlcl_status bn_sum_across(tlcl_engine *e, cl_mem a, cl_mem b, int C, int 
  * across replicas), then E[d] and E[d^2] about that mean, so the variance
  * is a two-pass one whatever the replicas' data; bn_stats then reads the
  * mean as its shift. */
-static tlcl_status bn_statistics_synced(tlcl_engine *e, tlcl_bn *bn, cl_mem x, int rows, int C, tlcl_act act)
+static tlcl_status bn_statistics_synced(tlcl_engine *e, tlcl_bn *bn, cl_mem x, tlcl_dtype dtype, int rows, int C,
+                                        tlcl_act act)
 {
     tlcl_tensor shift;
     float total;
     TLCL_TRY(tlcl_tensor_alloc(e, &shift, "bn global mean", 1, 1, 1, C));
-    tlcl_status s = eng_reduce_rows(e, shift.buf, x, 1, rows, C, 1.0f, 0, NULL);
+    eng_row_map plain = {.mode = ENG_ROW_PLAIN, .dtype = dtype};
+    tlcl_status s = eng_reduce_rows(e, shift.buf, x, 1, rows, C, 1.0f, 0, &plain);
     if (s == TLCL_OK)
         s = bn_sum_across(e, shift.buf, NULL, C, rows, 1, &total);
-    eng_row_map about_mean = {.mode = ENG_ROW_SHIFTED_BY, .mean = shift.buf};
+    eng_row_map about_mean = {.mode = ENG_ROW_SHIFTED_BY, .mean = shift.buf, .dtype = dtype};
     if (s == TLCL_OK)
         s = eng_reduce_pair(e, bn->saved_mean.buf, bn->saved_istd.buf, x, rows, C, 1.0f, 0, &about_mean);
     if (s == TLCL_OK)
         s = bn_sum_across(e, bn->saved_mean.buf, bn->saved_istd.buf, C, rows, 1, &total);
     if (s == TLCL_OK)
-        s = bn_stats_run(e, bn, shift.buf, 1, C, 1, act);
+        s = bn_stats_run(e, bn, x, dtype, shift.buf, rows, C, 1, act);
     tlcl_tensor_release(e, &shift);
     return s;
 }
@@ -155,8 +164,8 @@ static tlcl_status bn_train_forward_column(tlcl_engine *e, tlcl_bn *bn, tlcl_ten
 {
     int Cv = in->c / V;
     size_t g = eng_global1((size_t)Cv);
-    char opts[24], kernel[40];
-    bn_opts(opts, sizeof opts, act);
+    char opts[40], kernel[40];
+    bn_opts(opts, sizeof opts, act, in->dtype);
     snprintf(kernel, sizeof kernel, "bn_train_forward_column_%d", V);
     e->bn_column_launches[0]++;
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
@@ -170,6 +179,7 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
 {
     int C = in->c;
     TLCL_TRY(eng_check_shape(e, out, in->n, in->h, in->w, C, "batchnorm forward"));
+    TLCL_TRY(eng_check_dtype(e, out, in->dtype, "batchnorm forward"));
     TLCL_TRY(bn_check_params(e, bn, C));
     if (out->buf == in->buf)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm forward: out '%s' aliases in", out->name ? out->name : "?");
@@ -177,16 +187,16 @@ tlcl_status tlcl_batchnorm_forward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *out
     size_t rows = (size_t)in->n * in->h * in->w;
     int V = C > 0 ? eng_channel_vector(e, C) : 1;
     if (mode == TLCL_BN_TRAIN && bn_synced(e))
-        TLCL_TRY(bn_statistics_synced(e, bn, in->buf, (int)rows, C, act));
+        TLCL_TRY(bn_statistics_synced(e, bn, in->buf, in->dtype, (int)rows, C, act));
     else if (mode == TLCL_BN_TRAIN && bn_column(e, rows, C, V))
         return bn_train_forward_column(e, bn, out, in, (int)rows, V, act);
     else
-        TLCL_TRY(bn_statistics(e, bn, in->buf, (int)rows, C, mode == TLCL_BN_TRAIN, act));
+        TLCL_TRY(bn_statistics(e, bn, in->buf, in->dtype, (int)rows, C, mode == TLCL_BN_TRAIN, act));
     if (rows == 0 || C == 0)
         return TLCL_OK;
     size_t g = eng_global1(rows * (size_t)(C / V));
-    char opts[24], kernel[32];
-    bn_opts(opts, sizeof opts, act);
+    char opts[40], kernel[32];
+    bn_opts(opts, sizeof opts, act, in->dtype);
     snprintf(kernel, sizeof kernel, "bn_forward_%d", V);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf), TLCL_MEM(bn->gamma->buf),
@@ -197,7 +207,7 @@ tlcl_status eng_bn_moving_statistics(tlcl_engine *e, tlcl_bn *bn, int C, tlcl_ac
 {
     TLCL_TRY(bn_check_params(e, bn, C));
     TLCL_TRY(bn_saved(e, bn, C));
-    return bn_statistics(e, bn, bn->gamma->buf, 0, C, 0, act); /* x is not read */
+    return bn_statistics(e, bn, bn->gamma->buf, TLCL_F32, 0, C, 0, act); /* x is not read */
 }
 
 static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, const tlcl_tensor *dout,
@@ -208,8 +218,8 @@ static tlcl_status bn_dx(tlcl_engine *e, const tlcl_bn *bn, tlcl_tensor *din, co
         return TLCL_OK;
     int V = eng_channel_vector(e, in->c);
     size_t g = eng_global1(rows * (size_t)(in->c / V));
-    char opts[24], kernel[32];
-    bn_opts(opts, sizeof opts, act);
+    char opts[40], kernel[32];
+    bn_opts(opts, sizeof opts, act, in->dtype);
     snprintf(kernel, sizeof kernel, "bn_backward_dx_%d", V);
     return TLCL_RUN(e->cl, TLCL_PROG(batchnorm), opts, kernel, 1, &g, NULL, TLCL_MEM(din->buf), TLCL_MEM(dout->buf),
                     TLCL_MEM(in->buf), TLCL_MEM(bn->saved_mean.buf), TLCL_MEM(bn->saved_istd.buf),
@@ -223,7 +233,8 @@ static tlcl_status bn_grad_sums(tlcl_engine *e, const tlcl_bn *bn, const tlcl_te
 {
     int rows = in->n * in->h * in->w;
     eng_row_map m = {.mode = ENG_ROW_BN_DZ, .y = dout->buf, .mean = bn->saved_mean.buf,
-                     .istd = bn->saved_istd.buf, .gamma = bn->gamma->buf, .beta = bn->beta->buf, .act = act};
+                     .istd = bn->saved_istd.buf, .gamma = bn->gamma->buf, .beta = bn->beta->buf, .act = act,
+                     .dtype = in->dtype};
     if (out_dz && out_dzx)
         return eng_reduce_pair(e, out_dz, out_dzx, in->buf, rows, in->c, 1.0f, accumulate, &m);
     if (out_dz)
@@ -240,8 +251,8 @@ static tlcl_status bn_train_backward_column(tlcl_engine *e, tlcl_bn *bn, tlcl_te
 {
     int Cv = in->c / V;
     size_t g = eng_global1((size_t)Cv);
-    char opts[24], kernel[40];
-    bn_opts(opts, sizeof opts, act);
+    char opts[40], kernel[40];
+    bn_opts(opts, sizeof opts, act, in->dtype);
     snprintf(kernel, sizeof kernel, "bn_train_backward_column_%d", V);
     e->bn_column_launches[1]++;
     cl_mem dgamma = bn->dgamma ? bn->dgamma->buf : in->buf, dbeta = bn->dbeta ? bn->dbeta->buf : in->buf;
@@ -290,8 +301,11 @@ tlcl_status tlcl_batchnorm_backward(tlcl_engine *e, tlcl_bn *bn, tlcl_tensor *di
 {
     int C = in->c;
     TLCL_TRY(eng_check_shape(e, dout, in->n, in->h, in->w, C, "batchnorm backward"));
-    if (din)
+    TLCL_TRY(eng_check_dtype(e, dout, in->dtype, "batchnorm backward"));
+    if (din) {
         TLCL_TRY(eng_check_shape(e, din, in->n, in->h, in->w, C, "batchnorm backward"));
+        TLCL_TRY(eng_check_dtype(e, din, in->dtype, "batchnorm backward"));
+    }
     TLCL_TRY(bn_check_params(e, bn, C));
     if (!bn->saved_mean.buf || bn->saved_mean.c != C)
         return ENG_FAIL(e, TLCL_ERR_ARG, "batchnorm backward: no saved statistics (run forward first)");

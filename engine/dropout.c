@@ -15,8 +15,11 @@ static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tens
 {
     size_t n = tlcl_tensor_count(out);
     TLCL_TRY(eng_check_count(e, in, n, op));
-    if (residual)
+    TLCL_TRY(eng_check_dtype(e, in, out->dtype, op));
+    if (residual) {
         TLCL_TRY(eng_check_count(e, residual, n, op));
+        TLCL_TRY(eng_check_dtype(e, residual, out->dtype, op));
+    }
     if (!(rate >= 0.0f && rate < 1.0f))
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: rate %g is outside [0, 1)", op, rate);
     if (rate == 0.0f && residual)
@@ -33,7 +36,7 @@ static tlcl_status dropout_run(tlcl_engine *e, tlcl_tensor *out, const tlcl_tens
     snprintf(kernel, sizeof kernel, "dropout_apply_%d", V);
     size_t g = eng_global1(n / (size_t)V);
     cl_mem res = residual ? residual->buf : in->buf; /* bound either way; read only with has_residual */
-    return TLCL_RUN(e->cl, TLCL_PROG(dropout), "", kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
+    return TLCL_RUN(e->cl, TLCL_PROG(dropout), eng_dtype_opts(out), kernel, 1, &g, NULL, TLCL_MEM(out->buf), TLCL_MEM(in->buf),
                     TLCL_MEM(res), TLCL_INT(residual != NULL), TLCL_INT(n / (size_t)V),
                     TLCL_INT(group), TLCL_UINT(per_sample ? 1 : 0), TLCL_UINT(seed), TLCL_UINT(base), TLCL_FLOAT(rate),
                     TLCL_FLOAT(1.0f / (1.0f - rate)));

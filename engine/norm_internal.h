@@ -21,10 +21,11 @@ typedef struct eng_row_map {
     eng_row_mode mode;
     cl_mem y, mean, istd, gamma, beta;  /* only those the mode reads; NULL otherwise */
     tlcl_act act;
+    tlcl_dtype dtype;                   /* the storage of in and y (the sums are float) */
 } eng_row_map;
 
 /* out[g, c] (+)= scale * sum_r f(in[g, r, c]) over in viewed as [groups, rows, C];
- * map NULL means f(x) = x. */
+ * map NULL means f(x) = x over float32. */
 tlcl_status eng_reduce_rows(tlcl_engine *e, cl_mem out, cl_mem in, int groups, int rows, int C, float scale,
                             int accumulate, const eng_row_map *map);
 
@@ -40,8 +41,9 @@ tlcl_status eng_reduce_pair(tlcl_engine *e, cl_mem out, cl_mem out2, cl_mem in, 
 tlcl_status eng_bn_moving_statistics(tlcl_engine *e, tlcl_bn *bn, int C, tlcl_act act);
 
 /* out[n,p,c] = in[n,p,c] * mul[n,c] + add[n,c] * add_scale over [N, HW, C];
- * in/mul NULL drops the product term, add NULL drops the sum term. */
-tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem mul, cl_mem add, float add_scale,
-                                  int N, int HW, int C);
+ * in/mul NULL drops the product term, add NULL drops the sum term. out and
+ * in are stored as dtype, mul and add as float32. */
+tlcl_status eng_channel_broadcast(tlcl_engine *e, tlcl_dtype dtype, cl_mem out, cl_mem in, cl_mem mul, cl_mem add,
+                                  float add_scale, int N, int HW, int C);
 
 #endif

@@ -5,8 +5,8 @@
 
 #include <stdio.h>
 
-tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem mul, cl_mem add, float add_scale,
-                                  int N, int HW, int C)
+tlcl_status eng_channel_broadcast(tlcl_engine *e, tlcl_dtype dtype, cl_mem out, cl_mem in, cl_mem mul, cl_mem add,
+                                  float add_scale, int N, int HW, int C)
 {
     if ((size_t)N * (size_t)HW * (size_t)C == 0)
         return TLCL_OK;
@@ -17,7 +17,7 @@ tlcl_status eng_channel_broadcast(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     cl_mem a = has_in ? in : out, m = has_in ? mul : out, s = has_add ? add : out;
     char kernel[32];
     snprintf(kernel, sizeof kernel, "channel_broadcast_%d", V);
-    return TLCL_RUN(e->cl, TLCL_PROG(pool), "", kernel, 1, &g, NULL, TLCL_MEM(out), TLCL_MEM(a), TLCL_MEM(m),
+    return TLCL_RUN(e->cl, TLCL_PROG(pool), dtype == TLCL_BF16 ? "-DTLCL_BF16" : "", kernel, 1, &g, NULL, TLCL_MEM(out), TLCL_MEM(a), TLCL_MEM(m),
                     TLCL_MEM(s), TLCL_FLOAT(add_scale), TLCL_INT(has_in), TLCL_INT(has_add), TLCL_INT(N),
                     TLCL_INT(HW), TLCL_INT(C / V));
 }
@@ -29,7 +29,9 @@ tlcl_status tlcl_global_avgpool_forward(tlcl_engine *e, tlcl_tensor *out, const 
     if (out->c != in->c)
         return ENG_FAIL(e, TLCL_ERR_ARG, "global_avgpool forward: out '%s' has %d channels, in has %d",
                         out->name ? out->name : "?", out->c, in->c);
-    return eng_reduce_rows(e, out->buf, in->buf, in->n, HW, in->c, HW > 0 ? 1.0f / (float)HW : 0.0f, 0, NULL);
+    TLCL_TRY(eng_check_dtype(e, out, TLCL_F32, "global_avgpool forward")); /* pooled vectors are float */
+    eng_row_map plain = {.mode = ENG_ROW_PLAIN, .dtype = in->dtype};
+    return eng_reduce_rows(e, out->buf, in->buf, in->n, HW, in->c, HW > 0 ? 1.0f / (float)HW : 0.0f, 0, &plain);
 }
 
 tlcl_status tlcl_global_avgpool_backward(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout)
@@ -39,6 +41,7 @@ tlcl_status tlcl_global_avgpool_backward(tlcl_engine *e, tlcl_tensor *din, const
     if (dout->c != din->c)
         return ENG_FAIL(e, TLCL_ERR_ARG, "global_avgpool backward: dout '%s' has %d channels, din has %d",
                         dout->name ? dout->name : "?", dout->c, din->c);
-    return eng_channel_broadcast(e, din->buf, NULL, NULL, dout->buf, HW > 0 ? 1.0f / (float)HW : 0.0f, din->n, HW,
-                                 din->c);
+    TLCL_TRY(eng_check_dtype(e, dout, TLCL_F32, "global_avgpool backward"));
+    return eng_channel_broadcast(e, din->dtype, din->buf, NULL, NULL, dout->buf, HW > 0 ? 1.0f / (float)HW : 0.0f,
+                                 din->n, HW, din->c);
 }

@@ -5,6 +5,7 @@
 #include "tlcl_programs.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Aim for about this many stage-1 lanes (work-items times their channel
  * vector width) per compute unit: a GPU's compute unit needs thousands in
@@ -39,9 +40,11 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem dst2, cl_me
     size_t g[2] = {(size_t)chunks * (size_t)(C / V), (size_t)groups};
     /* batch norm's modes recompute an activation's derivative per element:
      * a program specialised for the activation lets the loop vectorise */
-    char opts[32] = "";
+    char opts[48] = "";
     if (m->mode == ENG_ROW_BN_DZ || m->mode == ENG_ROW_BN_DZ_XHAT)
         snprintf(opts, sizeof opts, "-DBN_ROWS -DACT=%d", (int)m->act);
+    if (m->dtype == TLCL_BF16)
+        snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s-DTLCL_BF16", opts[0] ? " " : "");
     int pair = dst2 != NULL;
     cl_mem d2 = pair ? dst2 : dst;
     char kernel[32];
@@ -113,5 +116,7 @@ tlcl_status tlcl_reduce_rows(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor
 {
     TLCL_TRY(eng_check_count(e, out, (size_t)groups * (size_t)channels, "reduce_rows"));
     TLCL_TRY(eng_check_count(e, in, (size_t)groups * (size_t)rows * (size_t)channels, "reduce_rows"));
-    return eng_reduce_rows(e, out->buf, in->buf, groups, rows, channels, scale, accumulate, NULL);
+    TLCL_TRY(eng_check_dtype(e, out, TLCL_F32, "reduce_rows"));
+    eng_row_map plain = {.mode = ENG_ROW_PLAIN, .dtype = in->dtype};
+    return eng_reduce_rows(e, out->buf, in->buf, groups, rows, channels, scale, accumulate, &plain);
 }

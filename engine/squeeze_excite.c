@@ -5,9 +5,11 @@
 #include "norm_internal.h"
 #include "tlcl_programs.h"
 
+/* scale: [N, C], float32 whatever in's storage */
 static tlcl_status check_scale(tlcl_engine *e, const tlcl_tensor *scale, const tlcl_tensor *in, const char *op)
 {
     TLCL_TRY(eng_check_count(e, scale, (size_t)in->n * (size_t)in->c, op));
+    TLCL_TRY(eng_check_dtype(e, scale, TLCL_F32, op));
     if (scale->c != in->c)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: scale '%s' has %d channels, expected %d", op,
                         scale->name ? scale->name : "?", scale->c, in->c);
@@ -19,7 +21,9 @@ tlcl_status tlcl_channel_scale_forward(tlcl_engine *e, tlcl_tensor *out, const t
 {
     TLCL_TRY(eng_check_shape(e, out, in->n, in->h, in->w, in->c, "channel_scale forward"));
     TLCL_TRY(check_scale(e, scale, in, "channel_scale forward"));
-    return eng_channel_broadcast(e, out->buf, in->buf, scale->buf, NULL, 0.0f, in->n, in->h * in->w, in->c);
+    TLCL_TRY(eng_check_dtype(e, out, in->dtype, "channel_scale forward"));
+    return eng_channel_broadcast(e, in->dtype, out->buf, in->buf, scale->buf, NULL, 0.0f, in->n, in->h * in->w,
+                                 in->c);
 }
 
 tlcl_status tlcl_channel_scale_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *dscale,
@@ -27,16 +31,19 @@ tlcl_status tlcl_channel_scale_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_t
 {
     const char *op = "channel_scale backward";
     TLCL_TRY(eng_check_shape(e, dout, in->n, in->h, in->w, in->c, op));
+    TLCL_TRY(eng_check_dtype(e, dout, in->dtype, op));
     TLCL_TRY(check_scale(e, scale, in, op));
     if (din) {
         TLCL_TRY(eng_check_shape(e, din, in->n, in->h, in->w, in->c, op));
-        TLCL_TRY(eng_channel_broadcast(e, din->buf, dout->buf, scale->buf, NULL, 0.0f, in->n, in->h * in->w, in->c));
+        TLCL_TRY(eng_check_dtype(e, din, in->dtype, op));
+        TLCL_TRY(eng_channel_broadcast(e, in->dtype, din->buf, dout->buf, scale->buf, NULL, 0.0f, in->n,
+                                       in->h * in->w, in->c));
     }
     if (!dscale)
         return TLCL_OK;
     TLCL_TRY(check_scale(e, dscale, in, op));
     /* dscale[n,c] = sum over the sample's positions of dout * in */
-    eng_row_map prod = {.mode = ENG_ROW_PRODUCT, .y = in->buf};
+    eng_row_map prod = {.mode = ENG_ROW_PRODUCT, .y = in->buf, .dtype = in->dtype};
     return eng_reduce_rows(e, dscale->buf, dout->buf, in->n, in->h * in->w, in->c, 1.0f, 0, &prod);
 }
 
@@ -63,6 +70,7 @@ tlcl_status tlcl_se_forward(tlcl_engine *e, tlcl_se *se, tlcl_tensor *out, const
 {
     int N = in->n, C = in->c, S;
     TLCL_TRY(eng_check_shape(e, out, N, in->h, in->w, C, "se forward"));
+    TLCL_TRY(eng_check_dtype(e, out, in->dtype, "se forward"));
     TLCL_TRY(se_check(e, se, C, &S));
     TLCL_TRY(se_keep(e, &se->pooled, "se pooled", N, C));
     TLCL_TRY(se_keep(e, &se->hidden_pre, "se hidden_pre", N, S));
@@ -105,8 +113,11 @@ tlcl_status tlcl_se_backward(tlcl_engine *e, tlcl_se *se, tlcl_tensor *din, cons
 {
     int N = in->n, C = in->c, HW = in->h * in->w, S;
     TLCL_TRY(eng_check_shape(e, dout, N, in->h, in->w, C, "se backward"));
-    if (din)
+    TLCL_TRY(eng_check_dtype(e, dout, in->dtype, "se backward"));
+    if (din) {
         TLCL_TRY(eng_check_shape(e, din, N, in->h, in->w, C, "se backward"));
+        TLCL_TRY(eng_check_dtype(e, din, in->dtype, "se backward"));
+    }
     TLCL_TRY(se_check(e, se, C, &S));
     if (!se->gate.buf || se->gate.n != N || se->gate.c != C)
         return ENG_FAIL(e, TLCL_ERR_ARG, "se backward: no saved forward tensors (run forward first)");
@@ -115,7 +126,7 @@ tlcl_status tlcl_se_backward(tlcl_engine *e, tlcl_se *se, tlcl_tensor *din, cons
     tlcl_status s = se_backward_dense(e, se, &dpooled, dout, in);
     /* din = dout * gate + dpooled / HW: the excite and the squeeze paths */
     if (s == TLCL_OK && din)
-        s = eng_channel_broadcast(e, din->buf, dout->buf, se->gate.buf, dpooled.buf,
+        s = eng_channel_broadcast(e, in->dtype, din->buf, dout->buf, se->gate.buf, dpooled.buf,
                                   HW > 0 ? 1.0f / (float)HW : 0.0f, N, HW, C);
     tlcl_tensor_release(e, &dpooled);
     return s;

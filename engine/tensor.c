@@ -64,15 +64,16 @@ size_t tlcl_tensor_count(const tlcl_tensor *t)
 
 size_t tlcl_tensor_bytes(const tlcl_tensor *t) { return tlcl_tensor_count(t) * eng_dtype_size(t->dtype); }
 
-/* The same rounding as common.cl's bf16_round: a NaN first gets its quiet
- * bit, so the carry of the rounding cannot turn it into an infinity or
- * flip its sign. */
+/* The same rounding as common.cl's bf16_round: a NaN is not rounded (the
+ * carry out of an all-ones payload would flip its sign and make it a
+ * number) but truncated with its quiet bit set. */
 uint16_t tlcl_bf16_from_float(float x)
 {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    u |= ((0x7f800000u - (u & 0x7fffffffu)) >> 31) << 22;
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    uint32_t nan = (0x7f800000u - (u & 0x7fffffffu)) >> 31;
+    u += (0x7fffu + ((u >> 16) & 1u)) & (nan - 1u);
+    return (uint16_t)((u | (nan << 22)) >> 16);
 }
 
 float tlcl_bf16_to_float(uint16_t h)

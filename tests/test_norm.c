@@ -11,6 +11,7 @@
 #include "harness.h"
 #include "ref_norm.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,10 +82,10 @@ static void test_reduce(harness *h, int groups, int rows, int C, float scale, in
 {
     size_t n = (size_t)groups * rows * C;
     float *x = frand(h, n, -1, 1);
+    tlcl_tensor in = harness_act_tensor(h, "x", groups, rows, 1, C, x);
     double *ref = calloc((size_t)groups * C, sizeof *ref);
     for (size_t i = 0; i < n; i++)
         ref[(i / ((size_t)rows * C)) * C + i % C] += scale * (double)x[i];
-    tlcl_tensor in = harness_tensor(h, "x", groups, rows, 1, C, x);
     tlcl_tensor out = filled(h, "sums", groups, 1, 1, C, accumulate ? ACC_PREFILL : NAN);
     char what[96];
     snprintf(what, sizeof what, "reduce_rows g=%d rows=%d C=%d acc=%d", groups, rows, C, accumulate);
@@ -92,6 +93,57 @@ static void test_reduce(harness *h, int groups, int rows, int C, float scale, in
         expect(h, what, &out, ref, accumulate ? ACC_PREFILL : 0, FWD_TOL);
     tlcl_tensor_release(h->eng, &in), tlcl_tensor_release(h->eng, &out);
     free(x), free(ref);
+}
+
+/* ---- bfloat16 rounding ----------------------------------------------------- */
+
+/* The engine's float -> bfloat16 rounding (the host's, and the device's
+ * through fill) against the harness's, which rounds in double arithmetic:
+ * random values over many binades, ties to even, and the special values (a
+ * NaN stays a NaN whatever its payload, the largest floats round to
+ * infinity). */
+static void test_bf16_rounding(harness *h)
+{
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        float x = harness_uniform(h, -1, 1) * ldexpf(1.0f, (int)harness_uniform(h, -60, 60)), want = x;
+        harness_round_bf16(&want, 1);
+        bad += tlcl_bf16_to_float(tlcl_bf16_from_float(x)) != want;
+    }
+    harness_expectf(h, bad == 0, "bfloat16 rounding of 20000 random floats as the double-arithmetic one (%d differ)",
+                    bad);
+    /* 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even 1;
+     * 1 + 3 2^-8 halfway between 1 + 2^-7 and 1 + 2^-6: to the even 1 + 2^-6 */
+    harness_expect(h, tlcl_bf16_to_float(tlcl_bf16_from_float(1.0f + 0x1p-8f)) == 1.0f, "bfloat16 tie to even, down");
+    harness_expect(h, tlcl_bf16_to_float(tlcl_bf16_from_float(1.0f + 0x3p-8f)) == 1.0f + 0x1p-6f,
+                   "bfloat16 tie to even, up");
+    uint32_t nan_bits[] = {0x7fffffffu, 0xffffffffu, 0x7f800001u, 0x7fc00000u};
+    for (int i = 0; i < 4; i++) {
+        float x;
+        memcpy(&x, &nan_bits[i], sizeof x);
+        harness_expectf(h, isnan(tlcl_bf16_to_float(tlcl_bf16_from_float(x))), "bfloat16 keeps NaN 0x%08x a NaN",
+                        nan_bits[i]);
+    }
+    harness_expect(h, tlcl_bf16_to_float(tlcl_bf16_from_float(FLT_MAX)) == INFINITY, "bfloat16 FLT_MAX -> inf");
+    harness_expect(h, tlcl_bf16_to_float(tlcl_bf16_from_float(-INFINITY)) == -INFINITY, "bfloat16 keeps -inf");
+    /* the device's rounding (common.cl's bf16_round, through fill) */
+    float all_ones_nan;
+    memcpy(&all_ones_nan, &nan_bits[1], sizeof all_ones_nan);
+    float values[] = {NAN, all_ones_nan, FLT_MAX, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f, -3.14159f};
+    for (int i = 0; i < 6; i++) {
+        tlcl_tensor t;
+        if (harness_status(h, tlcl_tensor_alloc_as(h->eng, &t, "bf16 fill", TLCL_BF16, 1, 1, 1, 19), "bf16 fill"))
+            continue;
+        if (!harness_status(h, tlcl_tensor_fill(h->eng, &t, values[i]), "bf16 fill")) {
+            float *got = harness_download(h, &t), want = tlcl_bf16_to_float(tlcl_bf16_from_float(values[i]));
+            int same = 1;
+            for (int j = 0; j < 19; j++)
+                same &= isnan(want) ? isnan(got[j]) != 0 : got[j] == want;
+            harness_expectf(h, same, "device bfloat16 rounding of %g as the host's (%g)", values[i], want);
+            free(got);
+        }
+        tlcl_tensor_release(h->eng, &t);
+    }
 }
 
 /* ---- activations ---------------------------------------------------------- */
@@ -168,7 +220,18 @@ static void bn_ref_forward(const bn_case *k, int train, int act, double *y, doub
     free(x), free(g), free(b);
 }
 
-static void bn_avoid_kinks(bn_case *k, int train, int act)
+/* x + 0.01, or in bfloat16 the nearest bfloat16 to x + |x|/128 + 0.01: at
+ * least one unit of bfloat16's last place (|x|/128 or less) above x. */
+static float nudge_up(const harness *h, float x)
+{
+    if (!h->bf16)
+        return x + 0.01f;
+    float up = x + fabsf(x) / 128 + 0.01f;
+    harness_round_bf16(&up, 1);
+    return up;
+}
+
+static void bn_avoid_kinks(const harness *h, bn_case *k, int train, int act)
 {
     size_t n = count(k->s);
     int C = k->s.c;
@@ -178,7 +241,7 @@ static void bn_avoid_kinks(bn_case *k, int train, int act)
         moved = 0;
         for (size_t i = 0; i < n; i++)
             if (near_kink(act, y[i]))
-                k->x[i] += 0.01f, moved = 1;
+                k->x[i] = nudge_up(h, k->x[i]), moved = 1;
     }
     free(y), free(st);
 }
@@ -193,6 +256,8 @@ static bn_case bn_make(harness *h, shape s)
     for (size_t i = 0; i < n; i++)
         k.x[i] += (float)(i % s.c % 64) - 3.0f;
     k.dy = frand(h, n, -1, 1);
+    if (h->bf16) /* feature maps: the values bfloat16 storage holds */
+        harness_round_bf16(k.x, n), harness_round_bf16(k.dy, n);
     k.gamma = frand(h, s.c, 0.5f, 3.5f), k.beta = frand(h, s.c, -0.5f, 0.5f);
     k.mm = frand(h, s.c, -3, 3), k.mv = frand(h, s.c, 0.5f, 2);
     return k;
@@ -205,13 +270,13 @@ typedef struct bn_dev {
     tlcl_bn bn;
 } bn_dev;
 
-static void bn_upload(harness *h, bn_dev *d, const bn_case *k)
+static void bn_upload(harness *h, bn_dev *d, bn_case *k)
 {
     shape s = k->s;
-    d->x = harness_tensor(h, "bn x", s.n, s.h, s.w, s.c, k->x);
-    d->dy = harness_tensor(h, "bn dy", s.n, s.h, s.w, s.c, k->dy);
-    d->y = filled(h, "bn y", s.n, s.h, s.w, s.c, NAN);
-    d->dx = filled(h, "bn dx", s.n, s.h, s.w, s.c, NAN);
+    d->x = harness_act_tensor(h, "bn x", s.n, s.h, s.w, s.c, k->x); /* already bfloat16 values */
+    d->dy = harness_act_tensor(h, "bn dy", s.n, s.h, s.w, s.c, k->dy);
+    d->y = filled_act(h, "bn y", s.n, s.h, s.w, s.c, NAN);
+    d->dx = filled_act(h, "bn dx", s.n, s.h, s.w, s.c, NAN);
     d->gamma = harness_tensor(h, "gamma", 1, 1, 1, s.c, k->gamma);
     d->beta = harness_tensor(h, "beta", 1, 1, 1, s.c, k->beta);
     d->mm = harness_tensor(h, "moving_mean", 1, 1, 1, s.c, k->mm);
@@ -247,7 +312,7 @@ static void bn_check_backward(harness *h, bn_dev *d, const bn_case *k, int train
     tlcl_bn_mode mode = train ? TLCL_BN_TRAIN : frozen ? TLCL_BN_FROZEN : TLCL_BN_INFER;
     if (!harness_status(h, tlcl_batchnorm_backward(h->eng, &d->bn, &d->dx, &d->dy, &d->x, mode, act), what)) {
         snprintf(what, sizeof what, "%s dx", tag);
-        expect_close(h, what, &d->dx, dx, 0, GRAD_TOL, BN_ATOL);
+        expect_close(h, what, &d->dx, dx, 0, harness_act_rtol(h, GRAD_TOL), BN_ATOL);
         snprintf(what, sizeof what, "%s dgamma", tag);
         expect_close(h, what, &d->dgamma, frozen ? zero : dg, ACC_PREFILL, GRAD_TOL, BN_ATOL);
         snprintf(what, sizeof what, "%s dbeta", tag);
@@ -261,7 +326,7 @@ static void test_bn(harness *h, shape s, tlcl_bn_mode mode, int act)
     static const char *mode_name[] = {"train", "infer", "frozen"};
     int train = mode == TLCL_BN_TRAIN, frozen = mode == TLCL_BN_FROZEN;
     bn_case k = bn_make(h, s);
-    bn_avoid_kinks(&k, train, act);
+    bn_avoid_kinks(h, &k, train, act);
     size_t n = count(s);
     double *y = malloc(n * sizeof *y), *mean = calloc(4 * (size_t)s.c, sizeof *mean);
     double *istd = mean + s.c, *mm = mean + 2 * s.c, *mv = mean + 3 * s.c;
@@ -272,7 +337,7 @@ static void test_bn(harness *h, shape s, tlcl_bn_mode mode, int act)
     snprintf(tag, sizeof tag, "bn %s %s %dx%dx%dx%d", mode_name[mode], act_name[act], s.n, s.h, s.w, s.c);
     if (!harness_status(h, tlcl_batchnorm_forward(h->eng, &d.bn, &d.y, &d.x, mode, act), tag)) {
         snprintf(what, sizeof what, "%s forward", tag);
-        expect_close(h, what, &d.y, y, 0, FWD_TOL, BN_ATOL);
+        expect_close(h, what, &d.y, y, 0, harness_act_rtol(h, FWD_TOL), BN_ATOL);
         snprintf(what, sizeof what, "%s moving_mean", tag);
         expect_close(h, what, &d.mm, mm, 0, FWD_TOL, BN_ATOL);
         snprintf(what, sizeof what, "%s moving_var", tag);
@@ -370,6 +435,10 @@ static void test_pool_scale(harness *h, shape s)
     int HW = s.h * s.w;
     size_t n = count(s), nc = (size_t)s.n * s.c;
     float *x = frand(h, n, -2, 2), *dy = frand(h, n, -1, 1), *sc = frand(h, nc, -1.5f, 1.5f);
+    /* feature maps x, dy, y, dx in the run's storage; pooled vectors and scales float */
+    tlcl_tensor tx = harness_act_tensor(h, "x", s.n, s.h, s.w, s.c, x);
+    tlcl_tensor tdy = harness_act_tensor(h, "dy", s.n, s.h, s.w, s.c, dy);
+    tlcl_tensor ty = filled_act(h, "y", s.n, s.h, s.w, s.c, NAN), tdx = filled_act(h, "dx", s.n, s.h, s.w, s.c, NAN);
     double *x64 = harness_to_double(x, n), *dy64 = harness_to_double(dy, n), *sc64 = harness_to_double(sc, nc);
     double *pooled = malloc(nc * sizeof(double)), *dpool = malloc(n * sizeof(double));
     double *y = malloc(n * sizeof(double)), *dx = malloc(n * sizeof(double)), *dsc = malloc(nc * sizeof(double));
@@ -377,24 +446,23 @@ static void test_pool_scale(harness *h, shape s)
     ref_avgpool_backward(s.n, HW, s.c, dy64, dpool); /* dy's first N*C values as dout */
     ref_channel_scale_forward(s.n, HW, s.c, x64, sc64, y);
     ref_channel_scale_backward(s.n, HW, s.c, x64, sc64, dy64, dx, dsc);
-    tlcl_tensor tx = harness_tensor(h, "x", s.n, s.h, s.w, s.c, x), tdy = harness_tensor(h, "dy", s.n, s.h, s.w, s.c, dy);
     tlcl_tensor tdo = harness_tensor(h, "dpooled", s.n, 1, 1, s.c, dy);
     tlcl_tensor tsc = harness_tensor(h, "scale", s.n, 1, 1, s.c, sc);
     tlcl_tensor tp = filled(h, "pooled", s.n, 1, 1, s.c, NAN), tdsc = filled(h, "dscale", s.n, 1, 1, s.c, NAN);
-    tlcl_tensor ty = filled(h, "y", s.n, s.h, s.w, s.c, NAN), tdx = filled(h, "dx", s.n, s.h, s.w, s.c, NAN);
+    double act_fwd = harness_act_rtol(h, FWD_TOL), act_grad = harness_act_rtol(h, GRAD_TOL);
     char what[96];
     snprintf(what, sizeof what, "avgpool %dx%dx%dx%d forward", s.n, s.h, s.w, s.c);
     if (!harness_status(h, tlcl_global_avgpool_forward(h->eng, &tp, &tx), what))
         expect(h, what, &tp, pooled, 0, FWD_TOL);
     snprintf(what, sizeof what, "avgpool %dx%dx%dx%d backward", s.n, s.h, s.w, s.c);
     if (!harness_status(h, tlcl_global_avgpool_backward(h->eng, &tdx, &tdo), what))
-        expect(h, what, &tdx, dpool, 0, GRAD_TOL);
+        expect(h, what, &tdx, dpool, 0, act_grad);
     snprintf(what, sizeof what, "channel_scale %dx%dx%dx%d forward", s.n, s.h, s.w, s.c);
     if (!harness_status(h, tlcl_channel_scale_forward(h->eng, &ty, &tx, &tsc), what))
-        expect(h, what, &ty, y, 0, FWD_TOL);
+        expect(h, what, &ty, y, 0, act_fwd);
     snprintf(what, sizeof what, "channel_scale %dx%dx%dx%d backward", s.n, s.h, s.w, s.c);
     if (!harness_status(h, tlcl_channel_scale_backward(h->eng, &tdx, &tdsc, &tdy, &tx, &tsc), what)) {
-        expect(h, what, &tdx, dx, 0, GRAD_TOL);
+        expect(h, what, &tdx, dx, 0, act_grad);
         snprintf(what, sizeof what, "channel_scale %dx%dx%dx%d dscale", s.n, s.h, s.w, s.c);
         expect(h, what, &tdsc, dsc, 0, GRAD_TOL);
     }
@@ -469,6 +537,15 @@ static void test_se(harness *h, shape s, int S, int act)
     size_t n = count(s), ncs = (size_t)C * S;
     float *x = frand(h, n, -2, 2), *dy = frand(h, n, -1, 1);
     float *wr = frand(h, ncs, -1, 1), *br = frand(h, S, 0.1f, 1), *we = frand(h, ncs, -1, 1), *be = frand(h, C, -.5f, .5f);
+    /* weights spelt as Keras 1x1 convolution kernels [1, 1, in, out]; x, dy,
+     * y, dx are feature maps (the run's storage) */
+    tlcl_tensor t[12] = {
+        harness_act_tensor(h, "x", s.n, s.h, s.w, C, x), harness_act_tensor(h, "dy", s.n, s.h, s.w, C, dy),
+        harness_tensor(h, "w_reduce", 1, 1, C, S, wr), harness_tensor(h, "b_reduce", 1, 1, 1, S, br),
+        harness_tensor(h, "w_expand", 1, 1, S, C, we), harness_tensor(h, "b_expand", 1, 1, 1, C, be),
+        filled(h, "dw_reduce", 1, 1, C, S, ACC_PREFILL), filled(h, "db_reduce", 1, 1, 1, S, ACC_PREFILL),
+        filled(h, "dw_expand", 1, 1, S, C, ACC_PREFILL), filled(h, "db_expand", 1, 1, 1, C, ACC_PREFILL),
+        filled_act(h, "y", s.n, s.h, s.w, C, NAN), filled_act(h, "dx", s.n, s.h, s.w, C, NAN)};
     double *x64 = harness_to_double(x, n), *dy64 = harness_to_double(dy, n);
     double *wr64 = harness_to_double(wr, ncs), *br64 = harness_to_double(br, S);
     double *we64 = harness_to_double(we, ncs), *be64 = harness_to_double(be, C);
@@ -478,24 +555,16 @@ static void test_se(harness *h, shape s, int S, int act)
     ref_se_params p = {C, S, act, wr64, br64, we64, be64};
     ref_se_forward(s.n, HW, &p, x64, y);
     ref_se_backward(s.n, HW, &p, x64, dy64, dx, dwr, dbr, dwe, dbe);
-    /* weights spelt as Keras 1x1 convolution kernels [1, 1, in, out] */
-    tlcl_tensor t[12] = {
-        harness_tensor(h, "x", s.n, s.h, s.w, C, x), harness_tensor(h, "dy", s.n, s.h, s.w, C, dy),
-        harness_tensor(h, "w_reduce", 1, 1, C, S, wr), harness_tensor(h, "b_reduce", 1, 1, 1, S, br),
-        harness_tensor(h, "w_expand", 1, 1, S, C, we), harness_tensor(h, "b_expand", 1, 1, 1, C, be),
-        filled(h, "dw_reduce", 1, 1, C, S, ACC_PREFILL), filled(h, "db_reduce", 1, 1, 1, S, ACC_PREFILL),
-        filled(h, "dw_expand", 1, 1, S, C, ACC_PREFILL), filled(h, "db_expand", 1, 1, 1, C, ACC_PREFILL),
-        filled(h, "y", s.n, s.h, s.w, C, NAN), filled(h, "dx", s.n, s.h, s.w, C, NAN)};
     tlcl_se se = {.w_reduce = &t[2], .b_reduce = &t[3], .w_expand = &t[4], .b_expand = &t[5], .dw_reduce = &t[6],
                   .db_reduce = &t[7], .dw_expand = &t[8], .db_expand = &t[9], .act_reduce = act};
     char tag[96], what[128];
     snprintf(tag, sizeof tag, "se %s S=%d %dx%dx%dx%d", act_name[act], S, s.n, s.h, s.w, C);
     if (!harness_status(h, tlcl_se_forward(h->eng, &se, &t[10], &t[0]), tag)) {
         snprintf(what, sizeof what, "%s forward", tag);
-        expect(h, what, &t[10], y, 0, FWD_TOL);
+        expect(h, what, &t[10], y, 0, harness_act_rtol(h, FWD_TOL));
         snprintf(what, sizeof what, "%s backward", tag);
         if (!harness_status(h, tlcl_se_backward(h->eng, &se, &t[11], &t[1], &t[0]), what)) {
-            expect(h, "  ... din", &t[11], dx, 0, GRAD_TOL);
+            expect(h, "  ... din", &t[11], dx, 0, harness_act_rtol(h, GRAD_TOL));
             expect(h, "  ... dw_reduce (accumulated)", &t[6], dwr, ACC_PREFILL, GRAD_TOL);
             expect(h, "  ... db_reduce (accumulated)", &t[7], dbr, ACC_PREFILL, GRAD_TOL);
             expect(h, "  ... dw_expand (accumulated)", &t[8], dwe, ACC_PREFILL, GRAD_TOL);
@@ -524,6 +593,7 @@ static void test_se_all(harness *h)
  * under oclgrind. */
 static int quick_main(harness *h)
 {
+    test_bf16_rounding(h);
     test_reduce(h, 3, 49, 17, 1.0f / 49, 0);
     test_reduce(h, 1, 777, 24, 1.0f, 1); /* chunked: the two-stage reduction with its local-memory tree */
     test_activation(h, TLCL_ACT_SWISH);
@@ -544,6 +614,7 @@ int main(void)
     harness_init(&h, 1);
     if (h.quick)
         return quick_main(&h);
+    test_bf16_rounding(&h);
     test_reduce(&h, 1, 1, 1, 1.0f, 0);
     test_reduce(&h, 3, 49, 17, 1.0f / 49, 0);
     test_reduce(&h, 1, 4356, 6, 0.5f, 1);

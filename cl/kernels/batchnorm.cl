@@ -1,22 +1,26 @@
 /* batchnorm.cl — the per-channel and per-element parts of batch norm with a
- * fused activation; the sums over N, H, W are reduce.cl's. */
+ * fused activation; the sums over N, H, W are reduce.cl's. x, out, dy and
+ * dx are feature maps (act_t, common.cl); statistics, parameters and their
+ * gradients are float. */
 
 /* Turns the statistics into (mean, istd) for the apply kernels.
  * train: mean holds E[d] and istd E[d^2] on entry, d = x - x0 with x0 the
- *        first row of x (reduce.cl's ROW_SHIFTED); mean becomes x0 + E[d],
+ *        first row of x (reduce.cl's ROW_SHIFTED), or shift[c] when
+ *        has_shift (a synchronised batch norm's global mean, float even when
+ *        x is bfloat16); mean becomes x0 + E[d],
  *        istd 1/sqrt(var + eps) for the biased variance E[d^2] - E[d]^2,
  *        and the moving statistics move towards the batch ones.
  * else:  mean and istd come from the moving statistics, so backward reads
  *        the same two tensors in every mode. */
 __kernel void bn_stats(__global float *mean, __global float *istd, __global float *moving_mean,
-                       __global float *moving_var, __global const float *x, int C, int rows, float eps,
-                       float momentum, int train)
+                       __global float *moving_var, __global const act_t *x, __global const float *shift,
+                       int has_shift, int C, int rows, float eps, float momentum, int train)
 {
     int c = get_global_id(0);
     if (c >= C) return;
     if (train) {
         float ed = mean[c], var = max(istd[c] - ed * ed, 0.0f);
-        mean[c] = (rows > 0 ? x[c] : 0.0f) + ed;
+        mean[c] = (has_shift ? shift[c] : rows > 0 ? ACT_GET(x, c) : 0.0f) + ed;
         istd[c] = 1.0f / sqrt(var + eps);
         moving_mean[c] = moving_mean[c] * momentum + mean[c] * (1.0f - momentum);
         moving_var[c] = moving_var[c] * momentum + var * (1.0f - momentum);
@@ -35,7 +39,7 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
 
 /* out = act(gamma (x - mean) istd + beta) */
 #define BN_FORWARD(S, T, V)                                                                            \
-    __kernel void bn_forward_##V(__global float *out, __global const float *x, __global const float *mean, \
+    __kernel void bn_forward_##V(__global act_t *out, __global const act_t *x, __global const float *mean, \
                                  __global const float *istd, __global const float *gamma,                \
                                  __global const float *beta, int rows, int Cv, int act)                  \
     {                                                                                                  \
@@ -43,9 +47,9 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
         if (i >= (size_t)rows * Cv)                                                                    \
             return;                                                                                    \
         int cv = i % Cv;                                                                               \
-        T z = LOAD_##V(cv, gamma) * (LOAD_##V(i, x) - LOAD_##V(cv, mean)) * LOAD_##V(cv, istd) +       \
+        T z = LOAD_##V(cv, gamma) * (LOADA_##V(i, x) - LOAD_##V(cv, mean)) * LOAD_##V(cv, istd) +      \
               LOAD_##V(cv, beta);                                                                      \
-        STORE_##V(act_forward##S(act, z), i, out);                                                     \
+        STOREA_##V(act_forward##S(act, z), i, out);                                                    \
     }
 
 /* dx = gamma istd (dz - inv_count (sum_dz + x̂ sum_dzx)), dz = dy act'(z)
@@ -54,7 +58,7 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
  * inv_count = 0, leaving dx = gamma istd dz, since then mean and istd do not
  * depend on x. */
 #define BN_BACKWARD_DX(S, T, V)                                                                        \
-    __kernel void bn_backward_dx_##V(__global float *dx, __global const float *dy, __global const float *x, \
+    __kernel void bn_backward_dx_##V(__global act_t *dx, __global const act_t *dy, __global const act_t *x, \
                                      __global const float *mean, __global const float *istd,             \
                                      __global const float *gamma, __global const float *beta,            \
                                      __global const float *sum_dz, __global const float *sum_dzx,        \
@@ -65,12 +69,12 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
             return;                                                                                    \
         int cv = i % Cv;                                                                               \
         T ga = LOAD_##V(cv, gamma), is = LOAD_##V(cv, istd);                                           \
-        T xh = (LOAD_##V(i, x) - LOAD_##V(cv, mean)) * is;                                             \
-        T dz = LOAD_##V(i, dy) * act_grad##S(act, ga * xh + LOAD_##V(cv, beta));                       \
+        T xh = (LOADA_##V(i, x) - LOAD_##V(cv, mean)) * is;                                            \
+        T dz = LOADA_##V(i, dy) * act_grad##S(act, ga * xh + LOAD_##V(cv, beta));                      \
         T corr = (T)(0.0f);                                                                            \
         if (inv_count != 0.0f)                                                                         \
             corr = inv_count * (LOAD_##V(cv, sum_dz) + xh * LOAD_##V(cv, sum_dzx));                    \
-        STORE_##V(ga * is * (dz - corr), i, dx);                                                       \
+        STOREA_##V(ga * is * (dz - corr), i, dx);                                                      \
     }
 
 /* Training mode with one work-item per channel vector over all rows (the
@@ -81,16 +85,16 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
  * bn_backward_dx above. */
 #define BN_TRAIN_FORWARD_COLUMN(S, T, V)                                                               \
     __kernel void bn_train_forward_column_##V(                                                         \
-        __global float *out, __global const float *x, __global float *mean, __global float *istd,      \
+        __global act_t *out, __global const act_t *x, __global float *mean, __global float *istd,      \
         __global float *moving_mean, __global float *moving_var, __global const float *gamma,          \
         __global const float *beta, int rows, int Cv, float eps, float momentum, int act)              \
     {                                                                                                  \
         int cv = get_global_id(0);                                                                     \
         if (cv >= Cv || rows == 0)                                                                     \
             return;                                                                                    \
-        T x0 = LOAD_##V(cv, x), s1 = (T)(0.0f), s2 = (T)(0.0f);                                        \
+        T x0 = LOADA_##V(cv, x), s1 = (T)(0.0f), s2 = (T)(0.0f);                                       \
         for (int r = 0; r < rows; r++) {                                                               \
-            T d = LOAD_##V((size_t)r * Cv + cv, x) - x0;                                               \
+            T d = LOADA_##V((size_t)r * Cv + cv, x) - x0;                                              \
             s1 += d;                                                                                   \
             s2 += d * d;                                                                               \
         }                                                                                              \
@@ -104,17 +108,26 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
         T ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta);                                           \
         for (int r = 0; r < rows; r++) {                                                               \
             size_t i = (size_t)r * Cv + cv;                                                            \
-            STORE_##V(act_forward##S(act, ga * (LOAD_##V(i, x) - m) * is + be), i, out);               \
+            STOREA_##V(act_forward##S(act, ga * (LOADA_##V(i, x) - m) * is + be), i, out);             \
         }                                                                                              \
     }
 
 /* dgamma += Σ dz x̂ and dbeta += Σ dz when given (has_dparams), dx when
  * has_dx. The first pass parks dz in dx (the column is in the cache when
  * the second pass reads it back), so the activation's derivative is
- * evaluated once per element. */
+ * evaluated once per element. A bfloat16 dx would round the parked dz, an
+ * error of 2^-8 dz that dx's cancellation need not scale down: there the
+ * second pass recomputes dz instead (BN_DZ_AGAIN). */
+#ifdef TLCL_BF16
+#define BN_PARK_DZ(S, V, dz, i, dx) {}
+#define BN_DZ_AGAIN(S, V, i, xh) (LOADA_##V(i, dy) * act_grad##S(act, ga * (xh) + be))
+#else
+#define BN_PARK_DZ(S, V, dz, i, dx) STORE_##V(dz, i, dx);
+#define BN_DZ_AGAIN(S, V, i, xh) LOAD_##V(i, dx)
+#endif
 #define BN_TRAIN_BACKWARD_COLUMN(S, T, V)                                                              \
     __kernel void bn_train_backward_column_##V(                                                        \
-        __global float *dx, __global const float *dy, __global const float *x,                        \
+        __global act_t *dx, __global const act_t *dy, __global const act_t *x,                        \
         __global const float *mean, __global const float *istd, __global const float *gamma,           \
         __global const float *beta, __global float *dgamma, __global float *dbeta, int has_dparams,    \
         int has_dx, int rows, int Cv, int act)                                                         \
@@ -127,12 +140,12 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
         T sdz = (T)(0.0f), sdzx = (T)(0.0f);                                                           \
         for (int r = 0; r < rows; r++) {                                                               \
             size_t i = (size_t)r * Cv + cv;                                                            \
-            T xh = (LOAD_##V(i, x) - m) * is;                                                          \
-            T dz = LOAD_##V(i, dy) * act_grad##S(act, ga * xh + be);                                   \
+            T xh = (LOADA_##V(i, x) - m) * is;                                                         \
+            T dz = LOADA_##V(i, dy) * act_grad##S(act, ga * xh + be);                                  \
             sdz += dz;                                                                                 \
             sdzx += dz * xh;                                                                           \
             if (has_dx)                                                                                \
-                STORE_##V(dz, i, dx);                                                                  \
+                BN_PARK_DZ(S, V, dz, i, dx)                                                            \
         }                                                                                              \
         if (has_dparams) {                                                                             \
             STORE_##V(LOAD_##V(cv, dgamma) + sdzx, cv, dgamma);                                        \
@@ -143,8 +156,8 @@ __kernel void bn_stats(__global float *mean, __global float *istd, __global floa
         float inv = rows > 0 ? 1.0f / (float)rows : 0.0f;                                              \
         for (int r = 0; r < rows; r++) {                                                               \
             size_t i = (size_t)r * Cv + cv;                                                            \
-            T xh = (LOAD_##V(i, x) - m) * is;                                                          \
-            STORE_##V(ga * is * (LOAD_##V(i, dx) - inv * (sdz + xh * sdzx)), i, dx);                   \
+            T xh = (LOADA_##V(i, x) - m) * is;                                                         \
+            STOREA_##V(ga * is * (BN_DZ_AGAIN(S, V, i, xh) - inv * (sdz + xh * sdzx)), i, dx);         \
         }                                                                                              \
     }
 

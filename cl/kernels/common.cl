@@ -55,16 +55,18 @@ inline int nonfinite(float x) { return (as_uint(x) & 0x7f800000u) == 0x7f800000u
  * 16 bits of a float: LOADA_V widens V of them to floatV (exact), STOREA_V
  * rounds floatV to nearest-even. Everything else (parameters, statistics,
  * sums) stays float and all arithmetic is float32; without the option
- * act_t is float and LOADA/STOREA are LOAD/STORE. bf16_round gives a NaN
- * its quiet bit first, so the rounding's carry cannot make it an infinity
- * or flip its sign; it is plain integer arithmetic, which vectorises. */
+ * act_t is float and LOADA/STOREA are LOAD/STORE. bf16_round does not round
+ * a NaN (the carry out of an all-ones payload would flip its sign and make
+ * it a number) but truncates it with its quiet bit set; it is plain integer
+ * arithmetic, which vectorises. */
 #define DEFINE_BF16(S)                                                                  \
     inline float##S bf16_load##S(ushort##S h) { return as_float##S(convert_uint##S(h) << 16); } \
     inline ushort##S bf16_round##S(float##S f)                                          \
     {                                                                                   \
         uint##S u = as_uint##S(f);                                                      \
-        u |= ((0x7f800000u - (u & 0x7fffffffu)) >> 31) << 22;                           \
-        return convert_ushort##S((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);              \
+        uint##S nan = (0x7f800000u - (u & 0x7fffffffu)) >> 31; /* 1 for a NaN */         \
+        u += (0x7fffu + ((u >> 16) & 1u)) & (nan - 1u);                                  \
+        return convert_ushort##S((u | (nan << 22)) >> 16);                              \
     }
 DEFINE_BF16()
 DEFINE_BF16(2)

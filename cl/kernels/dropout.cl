@@ -10,8 +10,8 @@
  * V = 1 otherwise); nv counts V-vectors. */
 
 #define DROPOUT_APPLY(S, T, V)                                                                         \
-    __kernel void dropout_apply_##V(__global float *out, __global const float *in,                    \
-                                    __global const float *residual, int has_residual, int nv,          \
+    __kernel void dropout_apply_##V(__global act_t *out, __global const act_t *in,                    \
+                                    __global const act_t *residual, int has_residual, int nv,          \
                                     int group, uint stream, uint seed, uint base, float rate,          \
                                     float scale)                                                       \
     {                                                                                                  \
@@ -19,10 +19,10 @@
         if (i >= nv) return;                                                                           \
         /* uniform01 is in [0, 1), so P(u >= rate) = 1 - rate */                                     \
         int keep = uniform01(seed, base + (uint)(i * (V) / group), stream) >= rate;                   \
-        T y = keep ? LOAD_##V(i, in) * scale : (T)(0.0f);                                              \
+        T y = keep ? LOADA_##V(i, in) * scale : (T)(0.0f);                                             \
         if (has_residual)                                                                              \
-            y += LOAD_##V(i, residual);                                                                \
-        STORE_##V(y, i, out);                                                                          \
+            y += LOADA_##V(i, residual);                                                               \
+        STOREA_##V(y, i, out);                                                                         \
     }
 
 FOR_EACH_WIDTH(DROPOUT_APPLY)

@@ -13,7 +13,8 @@
  *
  * The modes below sum a transform of the elements, so batch norm's
  * statistics and backward sums and channel-scale's product reuse this
- * reduction. */
+ * reduction. x and y are act_t (common.cl: bfloat16 feature maps under
+ * -DTLCL_BF16); the sums are float. */
 
 #define ROW_PLAIN 0
 #define ROW_SHIFTED 1
@@ -46,8 +47,8 @@
         T ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta);                                     \
         for (int r = r0; r < r1; r++) {                                                          \
             size_t i = base + (size_t)r * Cv + cv;                                               \
-            T xh = (LOAD_##V(i, x) - m) * is;                                                    \
-            T dz = LOAD_##V(i, y) * act_grad##S(act, ga * xh + be);                              \
+            T xh = (LOADA_##V(i, x) - m) * is;                                                   \
+            T dz = LOADA_##V(i, y) * act_grad##S(act, ga * xh + be);                             \
             acc += dz;                                                                           \
             acc2 += dz * xh;                                                                     \
         }                                                                                        \
@@ -60,8 +61,8 @@
 
 #define REDUCE_PARTIAL(S, T, V)                                                                  \
     __kernel void reduce_rows_partial_##V(                                                       \
-        __global float *dst, __global float *dst2, int pair, __global const float *x,            \
-        __global const float *y, __global const float *mean, __global const float *istd,         \
+        __global float *dst, __global float *dst2, int pair, __global const act_t *x,            \
+        __global const act_t *y, __global const float *mean, __global const float *istd,         \
         __global const float *gamma, __global const float *beta, int rows, int Cv, int chunks,   \
         int mode, int act, float scale, int accumulate)                                          \
     {                                                                                            \
@@ -76,18 +77,18 @@
         T acc = (T)(0.0f), acc2 = (T)(0.0f);                                                     \
         if (mode == ROW_PLAIN) {                                                                 \
             for (int r = r0; r < r1; r++)                                                        \
-                acc += LOAD_##V(base + (size_t)r * Cv + cv, x);                                  \
+                acc += LOADA_##V(base + (size_t)r * Cv + cv, x);                                 \
         } else if (mode == ROW_PRODUCT) {                                                        \
             for (int r = r0; r < r1; r++) {                                                      \
                 size_t i = base + (size_t)r * Cv + cv;                                           \
-                acc += LOAD_##V(i, x) * LOAD_##V(i, y);                                          \
+                acc += LOADA_##V(i, x) * LOADA_##V(i, y);                                        \
             }                                                                                    \
         } else if (mode == ROW_SHIFTED || mode == ROW_SHIFTED_BY) {                              \
             T x0 = mode == ROW_SHIFTED_BY ? LOAD_##V(cv, mean)                                   \
-                   : rows > 0             ? LOAD_##V(base + cv, x)                               \
+                   : rows > 0             ? LOADA_##V(base + cv, x)                              \
                                           : (T)(0.0f);                                           \
             for (int r = r0; r < r1; r++) {                                                      \
-                T d = LOAD_##V(base + (size_t)r * Cv + cv, x) - x0;                              \
+                T d = LOADA_##V(base + (size_t)r * Cv + cv, x) - x0;                             \
                 acc += d;                                                                        \
                 acc2 += d * d;                                                                   \
             }                                                                                    \
