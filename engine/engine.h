@@ -79,6 +79,9 @@ void tlcl_tensor_release(tlcl_engine *e, tlcl_tensor *t);
  * (bfloat16 is rounded to nearest-even on the way up, exact on the way down). */
 tlcl_status tlcl_tensor_upload(tlcl_engine *e, tlcl_tensor *t, const float *host);
 tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *host);
+/* Makes t float32 in place (a new buffer from the pool, the old one
+ * released); a float32 t is left as it is. */
+tlcl_status tlcl_tensor_to_float(tlcl_engine *e, tlcl_tensor *t);
 /* float32 -> bfloat16 bits, round to nearest-even (NaN stays NaN), and back. */
 uint16_t tlcl_bf16_from_float(float x);
 float tlcl_bf16_to_float(uint16_t h);

@@ -218,6 +218,25 @@ tlcl_status tlcl_tensor_download(tlcl_engine *e, const tlcl_tensor *t, float *ho
     return tlcl_cl_read(e->cl, t->buf, 0, tlcl_tensor_count(t) * sizeof(float), host, t->name);
 }
 
+tlcl_status tlcl_tensor_to_float(tlcl_engine *e, tlcl_tensor *t)
+{
+    if (t->dtype == TLCL_F32)
+        return TLCL_OK;
+    tlcl_tensor wide;
+    TLCL_TRY(tlcl_tensor_alloc(e, &wide, t->name, t->n, t->h, t->w, t->c));
+    size_t n = tlcl_tensor_count(t), g = eng_global1(n);
+    tlcl_status s = n == 0 ? TLCL_OK
+                           : TLCL_RUN(e->cl, TLCL_PROG(elementwise), "", "bf16_widen", 1, &g, NULL,
+                                      TLCL_MEM(wide.buf), TLCL_MEM(t->buf), TLCL_INT(n));
+    if (s != TLCL_OK) {
+        tlcl_tensor_release(e, &wide);
+        return s;
+    }
+    tlcl_tensor_release(e, t);
+    *t = wide;
+    return TLCL_OK;
+}
+
 tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value)
 {
     size_t n = tlcl_tensor_count(t);

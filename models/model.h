@@ -114,6 +114,9 @@ typedef struct tlcl_model_options {
     tlcl_act head_act;         /* activation of the dense stack (relu in seed 001) */
     float head_dropout;        /* < 0: the architecture's dropout */
     float drop_connect;        /* stochastic-depth rate of the base; < 0: the architecture's */
+    tlcl_dtype activations;    /* storage of the base's feature maps and their gradients: TLCL_F32, or
+                                  TLCL_BF16 (Keras's mixed_bfloat16 policy; parameters, optimizer state,
+                                  statistics, the pooled features, the head and the loss stay float32) */
     const tlcl_arch *custom;   /* instead of arch: a custom table (tests) */
 } tlcl_model_options;
 
@@ -131,6 +134,7 @@ typedef struct tlcl_model {
     int nhead;
     float head_dropout;
     int top_h, top_w;
+    tlcl_dtype act_dtype;       /* storage of the base's feature maps (tlcl_model_options.activations) */
     int base_trainable_from;    /* index of the first trainable block; nblocks+1: base frozen */
     /* device state of the last forward */
     tlcl_engine *eng;

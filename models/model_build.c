@@ -250,6 +250,7 @@ tlcl_status tlcl_model_build(tlcl_model *m, const tlcl_model_options *o, char *e
     m->arch = *a;
     if (o->drop_connect >= 0)
         m->arch.drop_connect = o->drop_connect;
+    m->act_dtype = o->activations;
     m->size = o->size > 0 ? o->size : a->default_size;
     if (m->size < 32) {
         snprintf(err, err_len, "input size %d is too small: EfficientNet needs at least 32", m->size);

@@ -89,6 +89,13 @@ static tlcl_status convbn_grads_final(tlcl_model *m, const tlcl_convbn *cb)
     return grads_final(m, cb->conv_name, ids, 5);
 }
 
+/* A feature map of the base (an activation or its gradient), in the
+ * model's storage (tlcl_model_options.activations). */
+static tlcl_status fmap_alloc(tlcl_model *m, tlcl_tensor *t, const char *name, int n, int h, int w, int c)
+{
+    return tlcl_tensor_alloc_as(m->eng, t, name, m->act_dtype, n, h, w, c);
+}
+
 /* ---- conv + batch norm + activation ------------------------------------ */
 
 /* Whether nothing runs backward through the layer at `position` (see
@@ -106,7 +113,7 @@ static tlcl_status convbn_fused_forward(tlcl_model *m, tlcl_convbn *cb, const tl
 {
     tlcl_engine *e = m->eng;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
-    TLCL_TRY(tlcl_tensor_alloc(e, out, name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    TLCL_TRY(fmap_alloc(m, out, name, m->batch, cb->out_h, cb->out_w, cb->cout));
     if (cb->depthwise)
         return tlcl_depthwise_bn_forward(e, out, in, w, &cb->geom, &cb->bn, cb->act);
     return tlcl_conv2d_bn_add_forward(e, out, in, w, &cb->geom, &cb->bn, cb->act, residual);
@@ -120,12 +127,12 @@ static tlcl_status convbn_forward(tlcl_model *m, tlcl_convbn *cb, const tlcl_ten
     scope(m, cb->conv_name, "", TLCL_PHASE_FWD, tlcl_convbn_cost(cb, m->batch));
     if (convbn_fused(m, cb, position))
         return convbn_fused_forward(m, cb, in, &cb->out, cb->bn_name, NULL);
-    TLCL_TRY(tlcl_tensor_alloc(e, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    TLCL_TRY(fmap_alloc(m, &cb->conv_out, cb->conv_name, m->batch, cb->out_h, cb->out_w, cb->cout));
     if (cb->depthwise)
         TLCL_TRY(tlcl_depthwise_forward(e, &cb->conv_out, in, w, &cb->geom));
     else
         TLCL_TRY(tlcl_conv2d_forward(e, &cb->conv_out, in, w, &cb->geom));
-    TLCL_TRY(tlcl_tensor_alloc(e, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
+    TLCL_TRY(fmap_alloc(m, &cb->out, cb->bn_name, m->batch, cb->out_h, cb->out_w, cb->cout));
     return tlcl_batchnorm_forward(e, &cb->bn, &cb->out, &cb->conv_out, bn_mode(m, cb), cb->act);
 }
 
@@ -140,10 +147,10 @@ static tlcl_status convbn_backward(tlcl_model *m, tlcl_convbn *cb, const tlcl_te
         return TLCL_OK;
     scope(m, cb->conv_name, "", TLCL_PHASE_BWD, tlcl_convbn_backward_cost(cb, m->batch, want_din, conv_trains));
     tlcl_tensor dconv;
-    TLCL_TRY(tlcl_tensor_alloc(e, &dconv, "dconv", m->batch, cb->out_h, cb->out_w, cb->cout));
+    TLCL_TRY(fmap_alloc(m, &dconv, "dconv", m->batch, cb->out_h, cb->out_w, cb->cout));
     TLCL_TRY(tlcl_batchnorm_backward(e, &cb->bn, &dconv, dout, &cb->conv_out, mode, cb->act));
     if (want_din)
-        TLCL_TRY(tlcl_tensor_alloc(e, din, "dinput", in->n, in->h, in->w, in->c));
+        TLCL_TRY(fmap_alloc(m, din, "dinput", in->n, in->h, in->w, in->c));
     tlcl_tensor *dw = conv_trains ? tlcl_params_grad(&m->params, cb->w_id) : NULL;
     const tlcl_tensor *w = tlcl_params_value(&m->params, cb->w_id);
     tlcl_status s = cb->depthwise ? tlcl_depthwise_backward(e, want_din ? din : NULL, dw, &dconv, in, w, &cb->geom)
@@ -199,7 +206,7 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
     }
     if (b->has_se) {
         scope(m, b->name, "_se", TLCL_PHASE_FWD, tlcl_se_cost(&b->se, x, 0));
-        TLCL_TRY(tlcl_tensor_alloc(m->eng, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
+        TLCL_TRY(fmap_alloc(m, &b->se.out, "se_excite", x->n, x->h, x->w, x->c));
         TLCL_TRY(tlcl_se_forward(m->eng, &b->se.se, &b->se.out, x));
         drop_consumed(m, index, consumed);
         x = consumed = &b->se.out;
@@ -216,7 +223,7 @@ static tlcl_status block_forward(tlcl_model *m, tlcl_block *b, int index, const 
     if (!b->residual)
         return TLCL_OK;
     scope(m, b->name, "_add", TLCL_PHASE_FWD, add_cost(in));
-    TLCL_TRY(tlcl_tensor_alloc(m->eng, &b->out, "block_add", in->n, in->h, in->w, in->c));
+    TLCL_TRY(fmap_alloc(m, &b->out, "block_add", in->n, in->h, in->w, in->c));
     if (m->training && b->drop_rate > 0)
         return tlcl_drop_path_add_forward(m->eng, &b->out, &b->project.out, in, b->drop_rate, block_seed(m, index),
                                           m->first_sample);
@@ -244,7 +251,7 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
     const tlcl_tensor *d = dout;
     if (b->residual && m->training && b->drop_rate > 0) {
         scope(m, b->name, "_add", TLCL_PHASE_BWD, (tlcl_layer_cost){0, 0}); /* work counted at the sum below */
-        TLCL_TRY(tlcl_tensor_alloc(e, &dbranch, "dbranch", dout->n, dout->h, dout->w, dout->c));
+        TLCL_TRY(fmap_alloc(m, &dbranch, "dbranch", dout->n, dout->h, dout->w, dout->c));
         TLCL_TRY(tlcl_drop_path_backward(e, &dbranch, dout, b->drop_rate, block_seed(m, index), m->first_sample));
         d = &dbranch;
     }
@@ -258,7 +265,7 @@ static tlcl_status block_backward(tlcl_model *m, tlcl_block *b, int index, const
     if (b->has_se) {
         const tlcl_tensor *x = block_stage_input(b, in, 2);
         scope(m, b->name, "_se", TLCL_PHASE_BWD, tlcl_se_cost(&b->se, x, 1));
-        TLCL_TRY(tlcl_tensor_alloc(e, &d2, "dse", x->n, x->h, x->w, x->c));
+        TLCL_TRY(fmap_alloc(m, &d2, "dse", x->n, x->h, x->w, x->c));
         TLCL_TRY(tlcl_se_backward(e, &b->se.se, &d2, d, x));
         int se_ids[] = {b->se.w_reduce, b->se.b_reduce, b->se.w_expand, b->se.b_expand};
         TLCL_TRY(grads_final(m, b->name, se_ids, 4));
@@ -349,7 +356,7 @@ static tlcl_status resize_input(tlcl_model *m, const tlcl_tensor **input)
 static tlcl_status base_forward(tlcl_model *m, const tlcl_tensor *input)
 {
     TLCL_TRY(resize_input(m, &input));
-    TLCL_TRY(tlcl_tensor_alloc(m->eng, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
+    TLCL_TRY(fmap_alloc(m, &m->input, "preprocessed input", input->n, input->h, input->w, 3));
     scope(m, "preprocess", "", TLCL_PHASE_FWD, tlcl_move_cost(tlcl_tensor_count(input), tlcl_tensor_count(input)));
     TLCL_TRY(tlcl_affine_channels(m->eng, &m->input, input, m->pre_scale, m->pre_shift));
     TLCL_TRY(convbn_forward(m, &m->stem, &m->input, 0));
@@ -457,7 +464,7 @@ static tlcl_status head_backward(tlcl_model *m, const tlcl_tensor *dlogits, tlcl
 {
     tlcl_tensor d = {0};
     TLCL_TRY(classifier_backward(m, dlogits, &d));
-    TLCL_TRY(tlcl_tensor_alloc(m->eng, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+    TLCL_TRY(fmap_alloc(m, dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
     scope(m, "avg_pool", "", TLCL_PHASE_BWD, pool_cost(m));
     TLCL_TRY(tlcl_global_avgpool_backward(m->eng, dtop, &d));
     release(m, &d);
@@ -524,6 +531,7 @@ static tlcl_status base_backward(tlcl_model *m, tlcl_tensor *dx)
         int resized = m->image_h != m->size || m->image_w != m->size;
         tlcl_tensor *dst = resized ? &dpre : &m->dinput;
         TLCL_TRY(tlcl_tensor_alloc(m->eng, dst, "dinput", d.n, d.h, d.w, 3));
+        TLCL_TRY(tlcl_tensor_to_float(m->eng, &d)); /* the affine map reads float32 */
         TLCL_TRY(tlcl_affine_channels(m->eng, dst, &d, m->pre_scale, NULL));
         release(m, &d);
         if (resized) {
@@ -541,7 +549,7 @@ tlcl_status tlcl_model_backward(tlcl_model *m, const tlcl_tensor *dout)
     tlcl_tensor dtop = {0};
     m->grads_final_from = m->params.total;
     if (!m->include_top) {
-        TLCL_TRY(tlcl_tensor_alloc(m->eng, &dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
+        TLCL_TRY(fmap_alloc(m, &dtop, "dtop", m->batch, m->top_h, m->top_w, m->top.cout));
         scope(m, "avg_pool", "", TLCL_PHASE_BWD, pool_cost(m));
         TLCL_TRY(tlcl_global_avgpool_backward(m->eng, &dtop, dout));
     } else {

@@ -4,7 +4,9 @@
  * (stripe orientation x dominant colour, 4 classes, random phase, period and
  * noise) to over 95% held-out accuracy in a fixed number of Adam steps.
  * Also checks that steady-state steps create no OpenCL buffer and that a
- * run is reproducible from its seed. */
+ * run is reproducible from its seed. Under TLCL_TEST_BF16=1 (the
+ * train_tiny_pocl_bf16 test) the network's feature maps are bfloat16
+ * (model.precision: mixed_bfloat16) and the same bars hold. */
 #include "harness.h"
 #include "run.h"
 #include "testdata.h"
@@ -64,6 +66,7 @@ static run_result train(harness *h, uint64_t data_seed)
     tlcl_model_options o = tlcl_model_options_default();
     o.custom = TINY;
     o.classes = CLASSES;
+    o.activations = harness_act_dtype(h); /* bfloat16 feature maps under TLCL_TEST_BF16=1 (mixed_bfloat16) */
     char err[512];
     tlcl_run *run = NULL;
     tlcl_loss_spec loss = tlcl_loss_spec_default();

@@ -35,6 +35,13 @@ __kernel void activation_backward(__global act_t *din, __global const act_t *dou
     if (i < n) ACT_SET(din, i, ACT_GET(dout, i) * act_grad(act, ACT_GET(in, i)));
 }
 
+/* bfloat16 -> float32, whatever the program's act_t */
+__kernel void bf16_widen(__global float *out, __global const ushort *in, int n)
+{
+    int i = get_global_id(0);
+    if (i < n) out[i] = bf16_load(in[i]);
+}
+
 /* Image preprocessing: per-channel scale and shift, channels <= 4, on
  * elements [i0, n), one a work-item (the tail of affine_channels_16). */
 __kernel void affine_channels(__global act_t *out, __global const float *in, int i0, int n, int channels,

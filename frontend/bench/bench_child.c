@@ -49,6 +49,7 @@ static void build_args(const bench_child *c, child_args *a)
     add_arg(a, "--batch=%d", o->batch);
     add_arg(a, "--size=%d", o->size);
     add_arg(a, "--mode=%s", bench_mode_name(o->mode));
+    add_arg(a, "--precision=%s", o->activations == TLCL_BF16 ? "mixed_bfloat16" : "float32");
     add_arg(a, "--steps=%d", c->start_only ? 1 : o->steps);
     add_arg(a, "--warmup=%d", c->start_only ? 1 : o->warmup);
     add_arg(a, "--json=%s", c->json_path);

@@ -116,8 +116,10 @@ static void print_start(FILE *f, const bench_result *r)
 
 void bench_report_print(FILE *f, const bench_options *o, const bench_result *r, int all_layers)
 {
-    fprintf(f, "device: %s / %s\n%s %s batch %d size %d: %.1f ms/step, %.2f img/s\n", r->dev.platform_name,
-            r->dev.name, r->arch, bench_mode_words(o->mode), o->batch, o->size, r->ms_per_step, r->images_per_s);
+    fprintf(f, "device: %s / %s\n%s %s batch %d size %d%s: %.1f ms/step, %.2f img/s\n", r->dev.platform_name,
+            r->dev.name, r->arch, bench_mode_words(o->mode), o->batch, o->size,
+            o->activations == TLCL_BF16 ? " (mixed_bfloat16: bfloat16 feature maps)" : "", r->ms_per_step,
+            r->images_per_s);
     if (r->ranks > 1)
         fprintf(f, "%d MPI ranks share each step (this rank's device above); all-reduce of the %.1f MiB gradient "
                    "buffer: %.2f ms (median of 7); per step %.1f gradient buckets summed, %.1f of them started "
@@ -150,6 +152,7 @@ static cJSON *options_json(const bench_options *o)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "arch", o->arch);
     cJSON_AddStringToObject(j, "mode", bench_mode_name(o->mode));
+    cJSON_AddStringToObject(j, "precision", o->activations == TLCL_BF16 ? "mixed_bfloat16" : "float32");
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "size", o->size);
     cJSON_AddNumberToObject(j, "steps", o->steps);

@@ -86,6 +86,7 @@ static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err
     mo.arch = o->arch;
     mo.size = o->size;
     mo.classes = CLASSES;
+    mo.activations = o->activations;
     if (s == TLCL_OK)
         s = tlcl_model_build(&b->model, &mo, err, len);
     if (s == TLCL_OK)

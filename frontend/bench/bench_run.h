@@ -21,6 +21,7 @@ typedef struct bench_options {
     bench_mode mode;
     int peaks;                      /* run the GEMM and copy micro-benchmarks */
     size_t bucket_floats;           /* under mpirun: tlcl_run_set_bucket_floats (0: the default) */
+    tlcl_dtype activations;         /* the model's feature-map storage (--precision) */
 } bench_options;
 
 /* From the process's first OpenCL call to the end of the first step. */

@@ -25,6 +25,8 @@ CLI_COMMAND(cli_bench, "bench", "", 0, 0,
     CLI_INT_OPT("batch", "B", 1, 1000000, "images per step (default 16)"),
     CLI_INT_OPT("size", "S", 32, 1000000, "input size (default 224)"),
     CLI_TEXT_OPT("mode", "MODE", "train, infer or head (default train)"),
+    CLI_TEXT_OPT("precision", "P", "float32 or mixed_bfloat16 (bfloat16 feature maps, as model.precision; default "
+                 "float32)"),
     CLI_INT_OPT("steps", "N", 1, 1000000, "steps timed (default 5)"),
     CLI_INT_OPT("warmup", "N", 0, 1000000, "steps before the timing (default 2)"),
     CLI_TEXT_OPT("json", "FILE", "also write the result as JSON"),
@@ -65,6 +67,10 @@ static int take_options(const cli_args *a, bench_cli *c)
     c->cmp.cold = cli_flag(a, "cold");
     c->cmp.profile = cli_flag(a, "profile");
     o->peaks = !cli_flag(a, "no-peaks");
+    const char *precision = cli_value(a, "precision");
+    if (precision && strcmp(precision, "float32") != 0 && strcmp(precision, "mixed_bfloat16") != 0)
+        return cli_usage_error(a, "--precision expects float32 or mixed_bfloat16, got '%s'", precision);
+    o->activations = precision && strcmp(precision, "mixed_bfloat16") == 0 ? TLCL_BF16 : TLCL_F32;
     return cli_value(a, "mode") ? parse_mode(a, cli_value(a, "mode"), &o->mode) : 0;
 }
 

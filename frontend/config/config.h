@@ -54,6 +54,7 @@ typedef enum { TLCL_CFG_SPLIT_KERAS, TLCL_CFG_SPLIT_STRATIFIED, TLCL_CFG_SPLIT_G
 typedef enum { TLCL_CFG_GROUP_ON_NAME, TLCL_CFG_GROUP_ON_PATH, TLCL_CFG_GROUP_ON_CLASS_PATH } tlcl_cfg_group_on;
 typedef enum { TLCL_WEIGHTS_IMAGENET, TLCL_WEIGHTS_NONE, TLCL_WEIGHTS_FILE } tlcl_weights_kind;
 typedef enum { TLCL_HEAD_RELU, TLCL_HEAD_RELU6, TLCL_HEAD_SWISH, TLCL_HEAD_SIGMOID } tlcl_head_activation;
+typedef enum { TLCL_PRECISION_FLOAT32, TLCL_PRECISION_MIXED_BFLOAT16 } tlcl_precision;
 typedef enum { TLCL_OPTIMIZER_ADAM, TLCL_OPTIMIZER_ADAMW, TLCL_OPTIMIZER_SGD } tlcl_optimizer_name;
 typedef enum {
     TLCL_SCHED_CONSTANT,
@@ -148,6 +149,7 @@ typedef struct tlcl_config {
         tlcl_cfg_path weights; /* checkpoint path when TLCL_WEIGHTS_FILE */
         int input_size;        /* 0: train.data_dir.image_size */
         double drop_connect_rate;
+        int precision; /* tlcl_precision */
         struct {
             int units[TLCL_CFG_MAX_HEAD];
             int units_count;

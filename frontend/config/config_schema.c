@@ -35,6 +35,7 @@
     { .key = k_, .type = CFG_ENUM, .offset = OFF(f_), .names = names_, .aliases = aliases_, .def = def_, .doc = doc_ }
 
 static const char *const split_names[] = {"keras", "stratified", "group", NULL};
+static const char *const precision_names[] = {"float32", "mixed_bfloat16", NULL};
 static const char *const group_on_names[] = {"name", "path", "class_path", NULL};
 static const char *const act_names[] = {"relu", "relu6", "swish", "sigmoid", NULL};
 static const char *const opt_names[] = {"adam", "adamw", "sgd", NULL};
@@ -202,6 +203,11 @@ const cfg_key cfg_keys[] = {
         "them first, as Keras's Resizing layer (seed 001: 512 -> 224)."),
     FLT("model.drop_connect_rate", model.drop_connect_rate, 0, 1, CFG_HI_OPEN, "0.2",
         "Stochastic depth rate of the base (Keras 0.2)."),
+    ENUM("model.precision", model.precision, precision_names, "float32",
+         "Storage of the base's activations and their gradients: float32, or mixed_bfloat16 (Keras's\n"
+         "policy name): bfloat16 feature maps, half the bytes for the memory-bound layers, while the\n"
+         "parameters, optimizer state, batch-norm statistics, sums, head and loss stay float32 and\n"
+         "every kernel computes in float32."),
     {.key = "model.head.units", .type = CFG_INT_LIST, .offset = OFF(model.head.units), .size = TLCL_CFG_MAX_HEAD,
      .count_offset = OFF(model.head.units_count), .lo = 1, .hi = 65536, .def = "[]",
      .doc = "Hidden dense layers between the pooled features and the classifier, e.g. [1024, 512];\n"

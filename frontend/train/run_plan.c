@@ -33,6 +33,7 @@ tlcl_model_options tlcl_plan_model_options(const tlcl_config *c, int classes)
     o.head_act = head_act(c->model.head.activation);
     o.head_dropout = (float)c->model.head.dropout;
     o.drop_connect = (float)c->model.drop_connect_rate; /* the configuration's, Keras's 0.2 by default */
+    o.activations = c->model.precision == TLCL_PRECISION_MIXED_BFLOAT16 ? TLCL_BF16 : TLCL_F32;
     return o;
 }
 
