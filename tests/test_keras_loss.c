@@ -117,6 +117,82 @@ static void run_case(harness *h, const fixture *fx, const cJSON *c, group *group
     tlcl_tensor_release(h->eng, &loss), tlcl_tensor_release(h->eng, &per), tlcl_tensor_release(h->eng, &dz);
 }
 
+/* ---- Keras's mixed_bfloat16 policy ------------------------------------------
+ * tests/fixtures/keras_loss_mixed_bf16.safetensors (the same script): the
+ * classifier Dense(5) on 4 pooled feature vectors of 32 and its
+ * CategoricalCrossentropy(from_logits=True) under mixed_bfloat16 (the Dense
+ * computes in bfloat16: bfloat16 logits; the loss object is float32 and
+ * casts them) and under float32. tlcl's model.precision: mixed_bfloat16
+ * keeps the head and the loss float32, so:
+ *  - on Keras's bfloat16 logits (exact in float), tlcl's loss is Keras's
+ *    (LOSS_TOL) and its float gradient Keras's bfloat16 one within that
+ *    rounding (2^-8 relative, plus GRAD_TOL);
+ *  - tlcl's float32 head on the same features and weights gives Keras's
+ *    float32-policy logits and loss: under mixed_bfloat16 tlcl differs from
+ *    Keras on purpose by the rounding of the head (the fixture's two losses
+ *    are 3.5731 and 3.5680; README, model.precision). */
+#define MIXED_N 4
+#define MIXED_F 32
+#define MIXED_C 5
+
+static tlcl_tensor fixture_tensor(harness *h, const fixture *fx, const char *key, int n, int c)
+{
+    double *v = fixture_need(h, fx, key, (size_t)n * c);
+    float *f = v ? fixture_to_float(v, (size_t)n * c) : NULL;
+    tlcl_tensor t = harness_tensor(h, key, n, 1, 1, c, f);
+    free(v), free(f);
+    return t;
+}
+
+static void check_loss(harness *h, const fixture *fx, const char *tag, const tlcl_tensor *logits, cl_mem labels,
+                       double grad_tol)
+{
+    tlcl_tensor loss = harness_tensor(h, "loss", 1, 1, 1, 1, NULL);
+    tlcl_tensor dz = harness_tensor(h, "dlogits", MIXED_N, 1, 1, MIXED_C, NULL);
+    char part[64];
+    if (!harness_status(h, tlcl_softmax_xent(h->eng, &loss, NULL, &dz, logits, labels, NULL, 0.0f, 0), tag)) {
+        snprintf(part, sizeof part, "loss");
+        compare(h, fx, tag, part, &loss, 1, LOSS_TOL);
+        snprintf(part, sizeof part, "dlogits");
+        compare(h, fx, tag, part, &dz, MIXED_N * MIXED_C, grad_tol);
+    }
+    tlcl_tensor_release(h->eng, &loss), tlcl_tensor_release(h->eng, &dz);
+}
+
+static void test_mixed_bf16(harness *h)
+{
+    fixture fx;
+    if (fixture_open(h, &fx, "keras_loss_mixed_bf16.safetensors", "make_keras_loss_fixture.py") != 0)
+        return;
+    double *is_bf16 = fixture_need(h, &fx, "mixed/logits_dtype_is_bf16", 1);
+    double *lab = fixture_need(h, &fx, "labels", MIXED_N);
+    harness_expect(h, is_bf16 && is_bf16[0] == 1.0, "mixed_bfloat16 fixture: Keras's logits are bfloat16");
+    int labels[MIXED_N];
+    cl_mem tl = NULL;
+    for (int i = 0; lab && i < MIXED_N; i++)
+        labels[i] = (int)lab[i];
+    if (lab && !harness_status(h, tlcl_cl_buffer(h->cl, sizeof labels, "labels", &tl), "labels") &&
+        !harness_status(h, tlcl_cl_write(h->cl, tl, 0, sizeof labels, labels, "labels"), "labels")) {
+        tlcl_tensor zb = fixture_tensor(h, &fx, "mixed/logits", MIXED_N, MIXED_C);
+        check_loss(h, &fx, "mixed", &zb, tl, GRAD_TOL + 1.0 / 256);
+        tlcl_tensor x = fixture_tensor(h, &fx, "x", MIXED_N, MIXED_F);
+        tlcl_tensor w = fixture_tensor(h, &fx, "kernel", MIXED_F, MIXED_C);
+        tlcl_tensor b = fixture_tensor(h, &fx, "bias", 1, MIXED_C);
+        tlcl_tensor z = harness_tensor(h, "logits", MIXED_N, 1, 1, MIXED_C, NULL);
+        if (!harness_status(h, tlcl_dense_forward(h->eng, &z, NULL, &x, &w, &b, TLCL_ACT_NONE), "head")) {
+            compare(h, &fx, "f32", "logits", &z, MIXED_N * MIXED_C, LOSS_TOL);
+            check_loss(h, &fx, "f32", &z, tl, GRAD_TOL);
+        }
+        tlcl_tensor *all[] = {&zb, &x, &w, &b, &z};
+        for (int i = 0; i < 5; i++)
+            tlcl_tensor_release(h->eng, all[i]);
+    }
+    if (tl)
+        clReleaseMemObject(tl);
+    free(is_bf16), free(lab);
+    fixture_close(&fx);
+}
+
 int main(void)
 {
     harness h;
@@ -154,5 +230,6 @@ int main(void)
         cJSON_Delete(cases);
         fixture_close(&fx);
     }
+    test_mixed_bf16(&h);
     return harness_finish(&h);
 }

@@ -28,7 +28,9 @@ reference carries no float32 rounding of its own; the script prints how far
 Keras's float32 evaluation is from it under the same measure.
 
 Writes tests/fixtures/keras_losses.safetensors (F32; labels as class
-indices).
+indices), and tests/fixtures/keras_loss_mixed_bf16.safetensors: the
+classifier and its loss under Keras's mixed_bfloat16 policy (see
+mixed_case), for model.precision: mixed_bfloat16.
 
 Versions used to produce the committed fixture: tensorflow-cpu 2.21.0,
 keras 3.15.1, numpy 2.4.6, Python 3.11.7.
@@ -117,6 +119,64 @@ def smoothing_mutation(case, inputs, ref):
     return measure(dz, ref["dlogits"], TOL["dlogits"][1]) / TOL["dlogits"][0]
 
 
+MIXED_OUT = os.path.join(os.path.dirname(OUT), "keras_loss_mixed_bf16.safetensors")
+MIXED = dict(n=4, f=32, c=5, labels=[2, 0, 4, 1])
+
+
+def mixed_case(rng):
+    """The classifier on pooled features under Keras's mixed_bfloat16 policy:
+    Dense(C) computes in bfloat16 (its input and kernel cast to bfloat16, the
+    logits bfloat16) and CategoricalCrossentropy(from_logits=True), a loss
+    object of dtype float32 whatever the policy, casts the logits to float32.
+    Stores the features, weights and labels, the bfloat16 logits (as float32:
+    exact), the loss and d loss / d logits (bfloat16, as float32), and the same
+    model's logits and loss under the float32 policy."""
+    m = MIXED
+    x = rng.uniform(-2, 2, (m["n"], m["f"])).astype("float32")
+    w = rng.uniform(-0.5, 0.5, (m["f"], m["c"])).astype("float32")
+    b = rng.uniform(-0.5, 0.5, (m["c"],)).astype("float32")
+    y = np.eye(m["c"])[m["labels"]].astype("float32")
+    out = {"x": x, "kernel": w, "bias": b, "labels": np.array(m["labels"], "float32")}
+    for policy in ("mixed_bfloat16", "float32"):
+        keras.config.set_dtype_policy(policy)
+        dense = keras.layers.Dense(m["c"])
+        dense.build((None, m["f"]))
+        dense.set_weights([w, b])
+        loss_object = keras.losses.CategoricalCrossentropy(from_logits=True)
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            z = dense(xt)
+            tape.watch(z)
+            loss = loss_object(tf.constant(y), z)
+        dz = tape.gradient(loss, z)
+        tag = "mixed" if policy != "float32" else "f32"
+        out[f"{tag}/logits_dtype_is_bf16"] = np.array([float(z.dtype == tf.bfloat16)], "float32")
+        out[f"{tag}/logits"] = tf.cast(z, tf.float32).numpy()
+        out[f"{tag}/loss"] = np.reshape(loss.numpy().astype("float32"), (1,))
+        out[f"{tag}/dlogits"] = tf.cast(dz, tf.float32).numpy()
+        print(f"policy {policy}: logits {z.dtype.name}, loss {float(loss):.7f} ({loss.dtype.name})")
+    keras.config.set_dtype_policy("float32")
+    return out
+
+
+def write_safetensors(path, tensors, metadata):
+    header, blobs, off = {}, [], 0
+    for name, arr in tensors.items():
+        a = np.array(arr, dtype="<f4", order="C")
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        blobs.append(a.tobytes())
+        off += a.nbytes
+    header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+    print(f"{path}: {os.path.getsize(path)} bytes")
+
+
 def main():
     rng = np.random.default_rng(2024)
     inputs = {}
@@ -142,22 +202,10 @@ def main():
         print(f"{name:32s} loss {float(ref['loss'][0]):.6f}; Keras float32 uses {worst:.2e} of the tolerance"
               + (f"; ls/(C-1) would be {mut:.1f}x the tolerance" if mut is not None else ""))
 
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors.items():
-        a = np.array(arr, dtype="<f4", order="C")
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        blobs.append(a.tobytes())
-        off += a.nbytes
-    header["__metadata__"] = {"format": "tlcl-keras-loss-fixture", "keras_version": keras.__version__,
-                              "tensorflow_version": tf.__version__, "cases": json.dumps(index)}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(OUT, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    print(f"{OUT}: {os.path.getsize(OUT)} bytes")
+    versions = {"keras_version": keras.__version__, "tensorflow_version": tf.__version__}
+    write_safetensors(OUT, tensors, {"format": "tlcl-keras-loss-fixture", "cases": json.dumps(index), **versions})
+    write_safetensors(MIXED_OUT, mixed_case(np.random.default_rng(2025)),
+                      {"format": "tlcl-keras-mixed-bfloat16-loss-fixture", **versions})
     return 0
 
 
