@@ -462,6 +462,12 @@ int main(void)
         same("dw 3x3 s2 strip edge 1x3x31 C=5", DEPTHWISE, 1, 3, 31, 5, 0, 3, 2),
         padded("dw 5x5 s2 strip edge pad (1,2)x(0,1) 1x5x18 C=16", DEPTHWISE, 1, 5, 18, 16, 0, 5, 2, 1, 2, 0, 1),
         same("dw 3x3 s2 strip 8k+1 1x3x17 C=16", DEPTHWISE, 1, 3, 17, 16, 0, 3, 2),
+        /* bfloat16 on 16-wide devices reads an inside strip's span as whole
+         * 64-byte lines when Cv is even (C = 32: one line per pixel, both
+         * halves; C = 64: two lines): a strip from x0 = 7 (3x3) and 6 (5x5)
+         * is inside, forward and in the stride-1 input gradient */
+        same("dw 3x3 s1 paired lines 1x4x20 C=32", DEPTHWISE, 1, 4, 20, 32, 0, 3, 1),
+        same("dw 5x5 s1 paired lines 1x5x20 C=64", DEPTHWISE, 1, 5, 20, 64, 0, 5, 1),
         grads(same("dw 3x3 s1 din only 1x4x4 C=4", DEPTHWISE, 1, 4, 4, 4, 0, 3, 1), GRAD_INPUT_ONLY),
         grads(same("dw 5x5 s2 dweight only 1x5x5 C=3", DEPTHWISE, 1, 5, 5, 3, 0, 5, 2), GRAD_WEIGHT_ONLY),
         /* The unrolled stride-2 input gradient (depthwise_backward_input_k3s2 /

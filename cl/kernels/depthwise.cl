@@ -155,6 +155,32 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
     DW_UNROLL for (int j = 0; j < DW_SPAN(KW, STRIDE); j++)                                                \
         xin[j] = (CHECK) ? LOADA_##V(base + j * Cv, in) : (T)(0.0f);
 
+/* A span whose taps all fall inside the row. bfloat16 at 16 wide with an
+ * even Cv puts every vector of the span in the same half of its 64-byte
+ * line, and 32-byte loads at such strides are slow on PoCL's CPU (float32
+ * at 8 wide too: its C = 32 and 64 forwards took longer than 40 and 56;
+ * bench_depthwise): each vector is read with its whole line, one 64-byte
+ * load, and its half taken from the register. With Cv even a pixel is
+ * whole lines, so the line lies inside the buffer. Float32 and other
+ * widths load the vectors themselves. */
+#ifdef TLCL_BF16
+#define DW_LINE_16(i) (((__global const uint16 *)(in))[i])
+#define DW_HALF_16(i, upper) bf16_load16(as_ushort16((upper) ? DW_LINE_16(i).hi : DW_LINE_16(i).lo))
+#define DW_HALF_8(i, upper) LOADA_8(2 * (i) + (upper), in)
+#define DW_HALF_4(i, upper) LOADA_4(2 * (i) + (upper), in)
+#define DW_HALF_1(i, upper) LOADA_1(2 * (i) + (upper), in)
+#define DW_LOAD_SPAN_INSIDE(T, V, xin, KW, STRIDE)                                                         \
+    if (V == 16 && (Cv & 1) == 0) {                                                                        \
+        int line = base >> 1, upper = base & 1;                                                           \
+        DW_UNROLL for (int j = 0; j < DW_SPAN(KW, STRIDE); j++)                                            \
+            xin[j] = DW_HALF_##V(line + j * (Cv >> 1), upper);                                             \
+    } else {                                                                                               \
+        DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)                                                             \
+    }
+#else
+#define DW_LOAD_SPAN_INSIDE(T, V, xin, KW, STRIDE) DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)
+#endif
+
 #define DW_SPAN_ROWS(T, V, KH, KW, STRIDE)                                                                 \
     DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                            \
         int y = y0 + ky;                                                                                   \
@@ -163,7 +189,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         int base = ((n * H + y) * W + x0) * Cv + cv;                                                       \
         T xin[DW_SPAN(KW, STRIDE)];                                                                        \
         if (inside) {                                                                                      \
-            DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)                                                         \
+            DW_LOAD_SPAN_INSIDE(T, V, xin, KW, STRIDE)                                                     \
         } else {                                                                                           \
             DW_LOAD_SPAN(T, V, xin, KW, STRIDE, x0 + j >= 0 && x0 + j < W)                                 \
         }                                                                                                  \
