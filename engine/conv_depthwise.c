@@ -10,20 +10,23 @@
 /* Forward outputs (backward inputs) per work-item along x, from the
  * engine's tuning (tuning.c: a CPU core keeps a strip of 8 vector
  * accumulators in registers and shares each weight load among them; a GPU
- * work-item keeps fewer registers). Every kernel of the program is built
- * with the same options: one build. */
+ * work-item keeps fewer registers). */
 static int dw_strip(tlcl_engine *e) { return e->tuning.dw_strip; }
-
-static const char *dw_options(tlcl_engine *e, char *buf, size_t len)
-{
-    snprintf(buf, len, "-DDW_STRIP=%d", dw_strip(e));
-    return buf;
-}
 
 typedef struct dw_dims {
     int N, H, W, C, OH, OW;
-    int V, Cv; /* channel vector width and C / V */
+    int V, Cv;           /* channel vector width and C / V */
+    const char *storage; /* the feature maps' build option (eng_dtype_opts): "" or "-DTLCL_BF16" */
 } dw_dims;
+
+/* Every kernel of the program is built with the same options, the strip
+ * and the feature maps' storage: one build per storage. */
+enum { DW_OPTS_LEN = 48 };
+static const char *dw_options(tlcl_engine *e, const dw_dims *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "-DDW_STRIP=%d%s%s", dw_strip(e), d->storage[0] ? " " : "", d->storage);
+    return buf;
+}
 
 /* Keras stores depthwise kernels as (kh, kw, C, 1); the engine's spelling
  * is (kh, kw, 1, C). Both are the same bytes, so both are accepted. */
@@ -35,15 +38,18 @@ static tlcl_status dw_check_weight(tlcl_engine *e, const tlcl_tensor *w, const t
     return eng_check_shape(e, w, g->kh, g->kw, 1, C, op);
 }
 
+/* The feature maps (out, in) share one storage, in's; the weight is float32. */
 static tlcl_status dw_check(tlcl_engine *e, const tlcl_tensor *out, const tlcl_tensor *in, const tlcl_tensor *weight,
                             const tlcl_conv_geom *g, const char *op, dw_dims *d)
 {
     int V = eng_channel_vector(e, in->c);
-    *d = (dw_dims){in->n, in->h, in->w, in->c, out->h, out->w, V, in->c / V};
+    *d = (dw_dims){in->n, in->h, in->w, in->c, out->h, out->w, V, in->c / V, eng_dtype_opts(in)};
     if (g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0)
         return ENG_FAIL(e, TLCL_ERR_ARG, "%s: bad geometry k=%dx%d stride %d pad (%d,%d)", op, g->kh, g->kw,
                         g->stride, g->pad_top, g->pad_left);
     TLCL_TRY(dw_check_weight(e, weight, g, d->C, op));
+    TLCL_TRY(eng_check_dtype(e, weight, TLCL_F32, op));
+    TLCL_TRY(eng_check_dtype(e, out, in->dtype, op));
     return eng_check_shape(e, out, d->N, d->OH, d->OW, d->C, op);
 }
 
@@ -106,7 +112,7 @@ typedef struct dw_launch {
 static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem w, const dw_dims *d,
                                   const dw_launch *l)
 {
-    char opts[32];
+    char opts[DW_OPTS_LEN];
     char name[64];
     int strip = dw_strip(e);
     size_t gs[3] = {(size_t)d->Cv, (size_t)((l->OW + strip - 1) / strip), (size_t)d->N * (size_t)l->OH};
@@ -122,7 +128,7 @@ static tlcl_status dw_forward_run(tlcl_engine *e, cl_mem out, cl_mem in, cl_mem 
     const tlcl_bn *bn = l->bn;
     cl_mem mean = bn ? bn->saved_mean.buf : w, istd = bn ? bn->saved_istd.buf : w;
     cl_mem gamma = bn ? bn->gamma->buf : w, beta = bn ? bn->beta->buf : w;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, d, opts, sizeof opts),
                     dw_kernel(name, sizeof name, base, d), 3, gs,
                     lp, TLCL_MEM(out), TLCL_MEM(in), TLCL_MEM(w), TLCL_INT(d->N * l->OH), TLCL_INT(l->H),
                     TLCL_INT(l->W), TLCL_INT(d->Cv), TLCL_INT(l->OH), TLCL_INT(l->OW), TLCL_INT(l->kh),
@@ -163,6 +169,8 @@ tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tl
     dw_dims d;
     TLCL_TRY(dw_check(e, out, in, weight, g, "depthwise+batchnorm forward", &d));
     dw_note(e, ENG_TUNE_DW_FWD, &d, g, 0, 0);
+    TLCL_TRY(eng_check_dtype(e, bn->gamma, TLCL_F32, "depthwise+batchnorm forward"));
+    TLCL_TRY(eng_check_dtype(e, bn->beta, TLCL_F32, "depthwise+batchnorm forward"));
     TLCL_TRY(eng_bn_moving_statistics(e, bn, d.C, act));
     dw_launch l = dw_forward_geometry(&d, g);
     l.bn = bn, l.act = act;
@@ -182,7 +190,7 @@ tlcl_status tlcl_depthwise_bn_forward(tlcl_engine *e, tlcl_tensor *out, const tl
 static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlcl_tensor *dout,
                                      const tlcl_tensor *weight, const tlcl_conv_geom *g, const dw_dims *d)
 {
-    char opts[32];
+    char opts[DW_OPTS_LEN];
     if (g->stride == 1 && g->pad_top < g->kh && g->pad_left < g->kw) {
         dw_launch l = {d->OH, d->OW, d->H, d->W, g->kh, g->kw, 1, g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left,
                        1, NULL, TLCL_ACT_NONE};
@@ -196,12 +204,12 @@ static tlcl_status dw_backward_input(tlcl_engine *e, tlcl_tensor *din, const tlc
         size_t gs3[3] = {(size_t)d->Cv, (size_t)((d->W + strip - 1) / strip), (size_t)d->N * (size_t)d->H}, local[3];
         snprintf(base, sizeof base, "depthwise_backward_input_k%ds2", g->kh);
         const size_t *lp = dw_cpu_launch(e, gs3, local);
-        return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+        return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, d, opts, sizeof opts),
                         dw_kernel(name, sizeof name, base, d), 3, gs3, lp,
                         DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d));
     }
     size_t gs = (size_t)d->Cv * (size_t)((d->W + strip - 1) / strip) * (size_t)d->N * (size_t)d->H;
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, d, opts, sizeof opts),
                     dw_kernel(name, sizeof name, "depthwise_backward_input", d), 1, &gs, NULL,
                     DW_BACKWARD_INPUT_ARGS(din, dout, weight, g, d));
 }
@@ -217,14 +225,14 @@ static tlcl_status dw_wgrad_partial(tlcl_engine *e, tlcl_tensor *partial, const 
                                     const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d, int rows,
                                     int per_chunk, int chunks)
 {
-    char opts[32];
+    char opts[DW_OPTS_LEN];
     char name[64], base[32] = "depthwise_wgrad_partial";
     size_t gs[3] = {(size_t)d->Cv, (size_t)g->kh * g->kw, (size_t)chunks};
     if (dw_wgrad_all_taps(e, d, g)) {
         snprintf(base, sizeof base, "depthwise_wgrad_k%d", g->kh);
         gs[1] = (size_t)chunks, gs[2] = 1;
     }
-    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts),
+    return TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, d, opts, sizeof opts),
                     dw_kernel(name, sizeof name, base, d), 3, gs, NULL,
                     TLCL_MEM(partial->buf), TLCL_MEM(dout->buf), TLCL_MEM(in->buf), TLCL_INT(rows),
                     TLCL_INT(per_chunk), TLCL_INT(d->H), TLCL_INT(d->W), TLCL_INT(d->Cv), TLCL_INT(d->OH),
@@ -250,7 +258,7 @@ static int dw_wgrad_chunks(tlcl_engine *e, const tlcl_conv_geom *g, const dw_dim
 static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, const tlcl_tensor *dout,
                                       const tlcl_tensor *in, const tlcl_conv_geom *g, const dw_dims *d)
 {
-    char opts[32];
+    char opts[DW_OPTS_LEN];
     int rows = d->N * d->OH, taps = g->kh * g->kw;
     if (rows == 0 || d->OW == 0)
         return TLCL_OK; /* no output: the gradient adds nothing */
@@ -263,8 +271,8 @@ static tlcl_status dw_backward_weight(tlcl_engine *e, tlcl_tensor *dweight, cons
     if (s == TLCL_OK) {
         int count = taps * d->C;
         size_t gs = eng_global1((size_t)count);
-        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, opts, sizeof opts), "depthwise_wgrad_sum", 1, &gs, NULL,
-                     TLCL_MEM(dweight->buf), TLCL_MEM(partial.buf), TLCL_INT(chunks), TLCL_INT(count));
+        s = TLCL_RUN(e->cl, TLCL_PROG(depthwise), dw_options(e, d, opts, sizeof opts), "depthwise_wgrad_sum", 1, &gs,
+                     NULL, TLCL_MEM(dweight->buf), TLCL_MEM(partial.buf), TLCL_INT(chunks), TLCL_INT(count));
     }
     tlcl_tensor_release(e, &partial);
     return s;
@@ -279,10 +287,12 @@ tlcl_status tlcl_depthwise_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tenso
     dw_note(e, ENG_TUNE_DW_BWD, &d, g, din != NULL, dweight != NULL);
     if (din) {
         TLCL_TRY(eng_check_shape(e, din, d.N, d.H, d.W, d.C, "depthwise backward"));
+        TLCL_TRY(eng_check_dtype(e, din, in->dtype, "depthwise backward"));
         TLCL_TRY(dw_backward_input(e, din, dout, weight, g, &d));
     }
     if (dweight) {
         TLCL_TRY(dw_check_weight(e, dweight, g, d.C, "depthwise backward"));
+        TLCL_TRY(eng_check_dtype(e, dweight, TLCL_F32, "depthwise backward"));
         TLCL_TRY(dw_backward_weight(e, dweight, dout, in, g, &d));
     }
     return TLCL_OK;

@@ -209,6 +209,8 @@ tlcl_status tlcl_conv2d_backward(tlcl_engine *e, tlcl_tensor *din, tlcl_tensor *
                                  const tlcl_tensor *dout, const tlcl_tensor *in,
                                  const tlcl_tensor *weight, const tlcl_conv_geom *g);
 
+/* Depthwise: the feature maps (in, out; backward's din, dout) share one
+ * storage, float32 or bfloat16; the weight and its gradient are float32. */
 tlcl_status tlcl_depthwise_forward(tlcl_engine *e, tlcl_tensor *out, const tlcl_tensor *in,
                                    const tlcl_tensor *weight, const tlcl_conv_geom *g);
 /* Inference-mode batch norm (moving statistics) and act fused into the

@@ -3,7 +3,15 @@
  * references, element by element (harness_close): forward within 1e-4 of
  * each entry, gradients within 1e-3, plus ATOL for entries near zero; weight
  * gradients accumulated onto a pre-filled buffer, NULL gradients skipped.
- * Shapes stay small so the Rusticl/llvmpipe run stays short. */
+ * Shapes stay small so the Rusticl/llvmpipe run stays short.
+ *
+ * With TLCL_TEST_BF16=1 (conv_pocl_bf16) the depthwise cases store their
+ * feature maps (x, y, dy, dx) as bfloat16: the inputs are rounded to
+ * bfloat16 before the references are computed, so the references see what
+ * the device holds, and the only new error is the one rounding of each
+ * stored result, up to 2^-8 of it (harness_act_rtol). The kernels keep no
+ * intermediate in bfloat16 (sums in float, the weight gradient's partial
+ * sums float), and the weight gradient is float32: its tolerance stays. */
 #include "harness.h"
 #include "ref_conv.h"
 #include "ref_norm.h"
@@ -11,6 +19,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FWD_TOL 1e-4
 #define GRAD_TOL 1e-3
@@ -33,6 +42,26 @@ typedef struct conv_case {
     int grads;
 } conv_case;
 
+/* Whether c's feature maps are bfloat16 in this run: the depthwise cases
+ * in bfloat16 mode (the conv2d kernels are float32 here). */
+static int bf16_case(const harness *h, const conv_case *c) { return h->bf16 && c->kind == DEPTHWISE; }
+
+static tlcl_dtype case_dtype(const harness *h, const conv_case *c) { return bf16_case(h, c) ? TLCL_BF16 : TLCL_F32; }
+
+/* A feature map of c in its storage, data (may be NULL) rounded to it in place. */
+static tlcl_tensor fmap_tensor(harness *h, const conv_case *c, const char *name, int n, int hh, int w, int ch,
+                               float *data)
+{
+    return bf16_case(h, c) ? harness_act_tensor(h, name, n, hh, w, ch, data)
+                           : harness_tensor(h, name, n, hh, w, ch, data);
+}
+
+/* A stored feature-map result's relative tolerance: one bfloat16 rounding more. */
+static double fmap_rtol(const harness *h, const conv_case *c, double rtol)
+{
+    return bf16_case(h, c) ? harness_act_rtol(h, rtol) : rtol;
+}
+
 static size_t weight_count(const conv_case *c)
 {
     return (size_t)c->s.kh * c->s.kw * c->s.cin * (c->kind == CONV ? c->s.cout : 1);
@@ -44,9 +73,10 @@ static size_t weight_count(const conv_case *c)
  * inside a row on an element that its own work-item may write afterwards,
  * but after the last row in the guard) and returns the values, where an
  * element never written stays NaN and fails the comparison. */
-static tlcl_tensor guarded_tensor(harness *h, const char *name, int n, int hh, int w, int c)
+static tlcl_tensor guarded_tensor(harness *h, const char *name, tlcl_dtype dtype, int n, int hh, int w, int c)
 {
-    tlcl_tensor t = harness_tensor(h, name, n + 1, hh, w, c, NULL);
+    tlcl_tensor t;
+    harness_status(h, tlcl_tensor_alloc_as(h->eng, &t, name, dtype, n + 1, hh, w, c), name);
     harness_status(h, tlcl_tensor_fill(h->eng, &t, NAN), name);
     t.n = n;
     return t;
@@ -71,7 +101,7 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     const ref_conv_shape *s = &c->s;
     size_t ny = (size_t)s->n * s->oh * s->ow * s->cout;
     double *ref = malloc(ny * sizeof *ref);
-    tlcl_tensor y = guarded_tensor(h, "y", s->n, s->oh, s->ow, s->cout);
+    tlcl_tensor y = guarded_tensor(h, "y", case_dtype(h, c), s->n, s->oh, s->ow, s->cout);
     tlcl_status st = c->kind == CONV ? tlcl_conv2d_forward(h->eng, &y, x, w, g)
                                      : tlcl_depthwise_forward(h->eng, &y, x, w, g);
     char what[160];
@@ -79,7 +109,7 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     if (!harness_status(h, st, what)) {
         (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, ref, dx, dw);
         float *got = guarded_download(h, &y, what);
-        harness_close(h, what, got, ref, ny, FWD_TOL, ATOL);
+        harness_close(h, what, got, ref, ny, fmap_rtol(h, c, FWD_TOL), ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &y);
@@ -99,7 +129,7 @@ static void check_conv_bn_add(harness *h, const conv_case *c, const tlcl_conv_ge
     for (size_t i = 0; i < n; i++)
         want[i] = ref[i] + (double)r[i];
     tlcl_tensor res = harness_tensor(h, "residual", s->n, s->oh, s->ow, s->cout, r);
-    tlcl_tensor y = guarded_tensor(h, "y", s->n, s->oh, s->ow, s->cout);
+    tlcl_tensor y = guarded_tensor(h, "y", case_dtype(h, c), s->n, s->oh, s->ow, s->cout);
     char what[160];
     snprintf(what, sizeof what, "%s + batch norm + act %d + residual fused", c->name, act);
     if (!harness_status(h, tlcl_conv2d_bn_add_forward(h->eng, &y, x, w, g, bn, (tlcl_act)act, &res), what)) {
@@ -130,7 +160,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
         d[k] = harness_to_double(p[k], (size_t)C);
     (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, conv, dx, dw);
     ref_bn_forward(0, M, C, conv, d[0], d[1], d[2], d[3], 0.99, 1e-3, act, ref, NULL, NULL);
-    tlcl_tensor t[4], y = guarded_tensor(h, "y", s->n, s->oh, s->ow, C);
+    tlcl_tensor t[4], y = guarded_tensor(h, "y", case_dtype(h, c), s->n, s->oh, s->ow, C);
     for (int k = 0; k < 4; k++)
         t[k] = harness_tensor(h, "bn param", 1, 1, 1, C, p[k]);
     tlcl_bn bn = {.gamma = &t[0], .beta = &t[1], .moving_mean = &t[2], .moving_var = &t[3], .momentum = 0.99f,
@@ -141,7 +171,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
                                      : tlcl_depthwise_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act);
     if (!harness_status(h, st, what)) {
         float *got = guarded_download(h, &y, what);
-        harness_close(h, what, got, ref, (size_t)M * C, FWD_TOL, ATOL);
+        harness_close(h, what, got, ref, (size_t)M * C, fmap_rtol(h, c, FWD_TOL), ATOL);
         free(got);
     }
     if (c->kind == CONV) /* and with a residual added after the activation */
@@ -155,7 +185,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
 
 /* guarded: t is a guarded_tensor */
 static void check_grad(harness *h, const char *name, const char *which, const tlcl_tensor *t, const double *ref,
-                       double offset, int guarded)
+                       double offset, int guarded, double rtol)
 {
     size_t n = tlcl_tensor_count(t);
     double *want = malloc(n * sizeof *want);
@@ -164,7 +194,7 @@ static void check_grad(harness *h, const char *name, const char *which, const tl
     char what[160];
     snprintf(what, sizeof what, "%s %s", name, which);
     float *got = guarded ? guarded_download(h, t, what) : harness_download(h, t);
-    harness_close(h, what, got, want, n, GRAD_TOL, ATOL);
+    harness_close(h, what, got, want, n, rtol, ATOL);
     free(got), free(want);
 }
 
@@ -175,10 +205,10 @@ static void check_backward(harness *h, const conv_case *c, const tlcl_conv_geom 
     size_t nx = (size_t)s->n * s->h * s->w * s->cin, nw = weight_count(c), ny = (size_t)s->n * s->oh * s->ow * s->cout;
     float *r = malloc(ny * sizeof *r);
     harness_fill(h, r, ny, -1, 1);
+    tlcl_tensor dy = fmap_tensor(h, c, "dy", s->n, s->oh, s->ow, s->cout, r); /* rounds r first */
     double *dr = harness_to_double(r, ny), *ref_dx = malloc(nx * sizeof *ref_dx), *ref_dw = malloc(nw * sizeof *ref_dw);
     (c->kind == CONV ? ref_conv2d_backward : ref_depthwise_backward)(s, ref_dx, ref_dw, dr, dx, dw);
-    tlcl_tensor dy = harness_tensor(h, "dy", s->n, s->oh, s->ow, s->cout, r);
-    tlcl_tensor gx = guarded_tensor(h, "dx", s->n, s->h, s->w, s->cin);
+    tlcl_tensor gx = guarded_tensor(h, "dx", case_dtype(h, c), s->n, s->h, s->w, s->cin);
     tlcl_tensor gw = harness_tensor(h, "dw", w->n, w->h, w->w, w->c, NULL);
     harness_status(h, tlcl_tensor_fill(h->eng, &gw, DW_PREFILL), "fill dw");
     tlcl_tensor *pgx = c->grads == GRAD_WEIGHT_ONLY ? NULL : &gx, *pgw = c->grads == GRAD_INPUT_ONLY ? NULL : &gw;
@@ -186,11 +216,12 @@ static void check_backward(harness *h, const conv_case *c, const tlcl_conv_geom 
                                      : tlcl_depthwise_backward(h->eng, pgx, pgw, &dy, x, w, g);
     if (!harness_status(h, st, c->name)) {
         if (pgx)
-            check_grad(h, c->name, "din", &gx, ref_dx, 0.0, 1);
+            check_grad(h, c->name, "din", &gx, ref_dx, 0.0, 1, fmap_rtol(h, c, GRAD_TOL));
+        /* the weight gradient is float32 whatever the feature maps' storage */
         if (pgw)
-            check_grad(h, c->name, "dweight (+= onto 0.5)", &gw, ref_dw, DW_PREFILL, 0);
+            check_grad(h, c->name, "dweight (+= onto 0.5)", &gw, ref_dw, DW_PREFILL, 0, GRAD_TOL);
         else /* not asked for: untouched */
-            check_grad(h, c->name, "dweight untouched (NULL)", &gw, NULL, DW_PREFILL, 0);
+            check_grad(h, c->name, "dweight untouched (NULL)", &gw, NULL, DW_PREFILL, 0, GRAD_TOL);
     }
     tlcl_tensor_release(h->eng, &dy), tlcl_tensor_release(h->eng, &gx), tlcl_tensor_release(h->eng, &gw);
     free(r), free(dr), free(ref_dx), free(ref_dw);
@@ -203,8 +234,8 @@ static void run_case(harness *h, const conv_case *c)
     float *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw);
     harness_fill(h, fx, nx, -1, 1);
     harness_fill(h, fw, nw, -1, 1);
+    tlcl_tensor x = fmap_tensor(h, c, "x", s->n, s->h, s->w, s->cin, fx); /* rounds fx first */
     double *dx = harness_to_double(fx, nx), *dw = harness_to_double(fw, nw);
-    tlcl_tensor x = harness_tensor(h, "x", s->n, s->h, s->w, s->cin, fx);
     tlcl_tensor w = c->kind == CONV ? harness_tensor(h, "w", s->kh, s->kw, s->cin, s->cout, fw)
                                     : harness_tensor(h, "w", s->kh, s->kw, 1, s->cin, fw);
     tlcl_conv_geom g = {s->kh, s->kw, s->stride, s->pad_top, s->pad_left};
@@ -213,6 +244,40 @@ static void run_case(harness *h, const conv_case *c)
     check_backward(h, c, &g, &x, &w, dx, dw);
     tlcl_tensor_release(h->eng, &x), tlcl_tensor_release(h->eng, &w);
     free(fx), free(fw), free(dx), free(dw);
+}
+
+/* An op refused for a tensor's storage: TLCL_ERR_ARG and a message naming it. */
+static void expect_refused(harness *h, tlcl_status st, const char *what, const char *tensor)
+{
+    const char *msg = tlcl_engine_error(h->eng);
+    harness_expectf(h, st == TLCL_ERR_ARG && strstr(msg, tensor) && strstr(msg, "stored as"),
+                    "%s refused, naming '%s' (%s)", what, tensor, st == TLCL_OK ? "accepted" : msg);
+}
+
+static tlcl_tensor stored_as(harness *h, const char *name, tlcl_dtype dtype, int n, int hh, int w, int c)
+{
+    tlcl_tensor t;
+    harness_status(h, tlcl_tensor_alloc_as(h->eng, &t, name, dtype, n, hh, w, c), name);
+    return t;
+}
+
+/* Feature maps of mixed storage, or a bfloat16 weight: every depthwise
+ * entry point refuses them (a kernel would read the one storage as the
+ * other). */
+static void check_dw_storage(harness *h)
+{
+    tlcl_tensor x16 = stored_as(h, "x16", TLCL_BF16, 1, 4, 4, 8), y32 = stored_as(h, "y32", TLCL_F32, 1, 4, 4, 8);
+    tlcl_tensor w16 = stored_as(h, "w16", TLCL_BF16, 3, 3, 1, 8), w32 = stored_as(h, "w32", TLCL_F32, 3, 3, 1, 8);
+    tlcl_conv_geom g = {3, 3, 1, 1, 1};
+    expect_refused(h, tlcl_depthwise_forward(h->eng, &y32, &x16, &w32, &g), "dw forward bf16 -> f32", "y32");
+    expect_refused(h, tlcl_depthwise_forward(h->eng, &x16, &y32, &w32, &g), "dw forward f32 -> bf16", "x16");
+    expect_refused(h, tlcl_depthwise_forward(h->eng, &y32, &y32, &w16, &g), "dw forward, bf16 weight", "w16");
+    expect_refused(h, tlcl_depthwise_backward(h->eng, &y32, NULL, &x16, &x16, &w32, &g), "dw backward f32 din",
+                   "y32");
+    expect_refused(h, tlcl_depthwise_backward(h->eng, NULL, &w16, &x16, &x16, &w32, &g), "dw backward bf16 dweight",
+                   "w16");
+    tlcl_tensor_release(h->eng, &x16), tlcl_tensor_release(h->eng, &y32);
+    tlcl_tensor_release(h->eng, &w16), tlcl_tensor_release(h->eng, &w32);
 }
 
 /* TF 'same' padding on both axes, from the reference's rule (not the
@@ -294,8 +359,8 @@ static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow
     double *ref_y = malloc(ny * sizeof *ref_y), *ref_dx = malloc(nx * sizeof *ref_dx);
     ref_resize_bilinear_forward(n, hh, w, c, oh, ow, ref_y, dx);
     ref_resize_bilinear_backward(n, hh, w, c, oh, ow, ref_dx, dr);
-    tlcl_tensor x = harness_tensor(h, "x", n, hh, w, c, fx), y = guarded_tensor(h, "y", n, oh, ow, c);
-    tlcl_tensor dy = harness_tensor(h, "dy", n, oh, ow, c, fr), gx = guarded_tensor(h, "dx", n, hh, w, c);
+    tlcl_tensor x = harness_tensor(h, "x", n, hh, w, c, fx), y = guarded_tensor(h, "y", TLCL_F32, n, oh, ow, c);
+    tlcl_tensor dy = harness_tensor(h, "dy", n, oh, ow, c, fr), gx = guarded_tensor(h, "dx", TLCL_F32, n, hh, w, c);
     char what[160];
     snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d forward", n, hh, w, c, oh, ow);
     if (!harness_status(h, tlcl_resize_bilinear_forward(h->eng, &y, &x), what)) {
@@ -319,6 +384,7 @@ int main(void)
     harness h;
     harness_init(&h, 1);
     check_same_helper(&h);
+    check_dw_storage(&h);
     const conv_case cases[] = {
         same("conv 3x3 s1 same 2x5x5 3->4", CONV, 2, 5, 5, 3, 4, 3, 1),
         same("conv stem 3x3 s2 1x11x11 3->8", CONV, 1, 11, 11, 3, 8, 3, 2),
@@ -396,6 +462,12 @@ int main(void)
         same("dw 3x3 s2 strip edge 1x3x31 C=5", DEPTHWISE, 1, 3, 31, 5, 0, 3, 2),
         padded("dw 5x5 s2 strip edge pad (1,2)x(0,1) 1x5x18 C=16", DEPTHWISE, 1, 5, 18, 16, 0, 5, 2, 1, 2, 0, 1),
         same("dw 3x3 s2 strip 8k+1 1x3x17 C=16", DEPTHWISE, 1, 3, 17, 16, 0, 3, 2),
+        /* bfloat16 on 16-wide devices reads an inside strip's span as whole
+         * 64-byte lines when Cv is even (C = 32: one line per pixel, both
+         * halves; C = 64: two lines): a strip from x0 = 7 (3x3) and 6 (5x5)
+         * is inside, forward and in the stride-1 input gradient */
+        same("dw 3x3 s1 paired lines 1x4x20 C=32", DEPTHWISE, 1, 4, 20, 32, 0, 3, 1),
+        same("dw 5x5 s1 paired lines 1x5x20 C=64", DEPTHWISE, 1, 5, 20, 64, 0, 5, 1),
         grads(same("dw 3x3 s1 din only 1x4x4 C=4", DEPTHWISE, 1, 4, 4, 4, 0, 3, 1), GRAD_INPUT_ONLY),
         grads(same("dw 5x5 s2 dweight only 1x5x5 C=3", DEPTHWISE, 1, 5, 5, 3, 0, 5, 2), GRAD_WEIGHT_ONLY),
         /* The unrolled stride-2 input gradient (depthwise_backward_input_k3s2 /

@@ -6,8 +6,14 @@
  * vector width, see common.cl). Each kernel body is written once as a macro
  * and instantiated for every width here, so one program (one build, with the
  * one constant option -DDW_STRIP) serves every shape. Indices below are in
- * units of V floats: Cv = C / V. The kernel size is a runtime argument for
- * the same reason. */
+ * units of V elements: Cv = C / V. The kernel size is a runtime argument for
+ * the same reason.
+ *
+ * Storage: the feature maps (in, out, din, dout: act_t) are float, or
+ * bfloat16 in the build with -DTLCL_BF16 (common.cl), read with LOADA_V
+ * and written with STOREA_V, which rounds once; the weights, the batch
+ * norm vectors and the weight gradient's partial sums stay float, and
+ * every sum is float. No kernel stores an intermediate as bfloat16. */
 
 /* Output coordinate that reads input i through tap k, or -1 (off the stride
  * grid or outside the output). */
@@ -49,7 +55,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * compiler that does not know it ignores it. */
 #define DW_UNROLL _Pragma("unroll")
 
-/* A pointer to vector i of p (V floats each), taken once per row of taps:
+/* A pointer to vector i of p (V elements each), taken once per row of taps:
  * the taps then index it with offsets k * Cv that are the same for every
  * row, which the compiler keeps as 64-bit registers. Indexing p itself with
  * the whole 32-bit index cost PoCL's code four integer instructions (add,
@@ -65,7 +71,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                     \
             int x = x0 + t * STRIDE + kx;                                                                  \
             if (CHECK)                                                                                     \
-                acc[t] = MAD(LOAD_##V((row + x) * Cv + cv, in), wv, acc[t]);                               \
+                acc[t] = MAD(LOADA_##V((row + x) * Cv + cv, in), wv, acc[t]);                              \
         }                                                                                                  \
     }
 
@@ -100,11 +106,11 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
             continue;                                                                                      \
         /* the same expression as batchnorm.cl's bn_forward */                                             \
         T v = bn ? act_forward##S(act, ga * (acc[t] - m) * is + be) : acc[t];                              \
-        STORE_##V(v, (r * OW + ox0 + t) * Cv + cv, out);                                                   \
+        STOREA_##V(v, (r * OW + ox0 + t) * Cv + cv, out);                                                  \
     }
 
 #define DW_FORWARD_ARGS                                                                                    \
-    __global float *out, __global const float *in, __global const float *w, int rows, int H, int W, int Cv,   \
+    __global act_t *out, __global const act_t *in, __global const float *w, int rows, int H, int W, int Cv,   \
         int OH, int OW, int kh, int kw, int stride, int pad_top, int pad_left, int flip, int bn,           \
         __global const float *mean, __global const float *istd, __global const float *gamma,               \
         __global const float *beta, int act
@@ -147,7 +153,33 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 #define DW_SPAN(KW, STRIDE) ((DW_STRIP - 1) * (STRIDE) + (KW))
 #define DW_LOAD_SPAN(T, V, xin, KW, STRIDE, CHECK)                                                         \
     DW_UNROLL for (int j = 0; j < DW_SPAN(KW, STRIDE); j++)                                                \
-        xin[j] = (CHECK) ? LOAD_##V(base + j * Cv, in) : (T)(0.0f);
+        xin[j] = (CHECK) ? LOADA_##V(base + j * Cv, in) : (T)(0.0f);
+
+/* A span whose taps all fall inside the row. bfloat16 at 16 wide with an
+ * even Cv puts every vector of the span in the same half of its 64-byte
+ * line, and 32-byte loads at such strides are slow on PoCL's CPU (float32
+ * at 8 wide too: its C = 32 and 64 forwards took longer than 40 and 56;
+ * bench_depthwise): each vector is read with its whole line, one 64-byte
+ * load, and its half taken from the register. With Cv even a pixel is
+ * whole lines, so the line lies inside the buffer. Float32 and other
+ * widths load the vectors themselves. */
+#ifdef TLCL_BF16
+#define DW_LINE_16(i) (((__global const uint16 *)(in))[i])
+#define DW_HALF_16(i, upper) bf16_load16(as_ushort16((upper) ? DW_LINE_16(i).hi : DW_LINE_16(i).lo))
+#define DW_HALF_8(i, upper) LOADA_8(2 * (i) + (upper), in)
+#define DW_HALF_4(i, upper) LOADA_4(2 * (i) + (upper), in)
+#define DW_HALF_1(i, upper) LOADA_1(2 * (i) + (upper), in)
+#define DW_LOAD_SPAN_INSIDE(T, V, xin, KW, STRIDE)                                                         \
+    if (V == 16 && (Cv & 1) == 0) {                                                                        \
+        int line = base >> 1, upper = base & 1;                                                           \
+        DW_UNROLL for (int j = 0; j < DW_SPAN(KW, STRIDE); j++)                                            \
+            xin[j] = DW_HALF_##V(line + j * (Cv >> 1), upper);                                             \
+    } else {                                                                                               \
+        DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)                                                             \
+    }
+#else
+#define DW_LOAD_SPAN_INSIDE(T, V, xin, KW, STRIDE) DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)
+#endif
 
 #define DW_SPAN_ROWS(T, V, KH, KW, STRIDE)                                                                 \
     DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                            \
@@ -157,7 +189,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         int base = ((n * H + y) * W + x0) * Cv + cv;                                                       \
         T xin[DW_SPAN(KW, STRIDE)];                                                                        \
         if (inside) {                                                                                      \
-            DW_LOAD_SPAN(T, V, xin, KW, STRIDE, 1)                                                         \
+            DW_LOAD_SPAN_INSIDE(T, V, xin, KW, STRIDE)                                                     \
         } else {                                                                                           \
             DW_LOAD_SPAN(T, V, xin, KW, STRIDE, x0 + j >= 0 && x0 + j < W)                                 \
         }                                                                                                  \
@@ -173,7 +205,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
 /* Work-item (cv, strip of DW_STRIP inputs along x, n*H + y), flattened with
  * cv fastest: sums, for each input, the outputs that read it. */
 #define DW_BACKWARD_INPUT(NAME, T, V)                                                                        \
-    __kernel void NAME(__global float *din, __global const float *dout, __global const float *w, int rows,   \
+    __kernel void NAME(__global act_t *din, __global const act_t *dout, __global const float *w, int rows,   \
                        int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
                        int pad_left)                                                                         \
     {                                                                                                        \
@@ -194,13 +226,13 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
                 DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                               \
                     int ox = dw_dst(x0 + t, kx, stride, pad_left, OW);                                       \
                     if (ox >= 0)                                                                             \
-                        acc[t] = MAD(LOAD_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout), wv, acc[t]);                  \
+                        acc[t] = MAD(LOADA_##V(((n * OH + oy) * OW + ox) * Cv + cv, dout), wv, acc[t]);  \
                 }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
         DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                         \
             if (x0 + t < W)                                                                                  \
-                STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                          \
+                STOREA_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                         \
     }
 
 /* The input gradient at stride 2 for 3×3 and 5×5 (KH, KW literals):
@@ -218,7 +250,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
         T dd[DW_S2_SPAN(KW, P)];                                                                           \
         int o0 = ob + DW_S2_JLO(KW, P), inside = o0 >= 0 && o0 + DW_S2_SPAN(KW, P) <= OW;                  \
         DW_UNROLL for (int i = 0; i < DW_S2_SPAN(KW, P); i++)                                              \
-            dd[i] = inside || (o0 + i >= 0 && o0 + i < OW) ? LOAD_##V(base + (o0 + i) * Cv, dout) : (T)(0.0f); \
+            dd[i] = inside || (o0 + i >= 0 && o0 + i < OW) ? LOADA_##V(base + (o0 + i) * Cv, dout) : (T)(0.0f); \
         DW_UNROLL for (int i = 0; i < DW_S2_SPAN(KW, P); i++)                                              \
             DW_UNROLL for (int t = 0; t < DW_STRIP; t++) {                                                 \
                 int kx = t + (P) - 2 * (DW_S2_JLO(KW, P) + i);                                             \
@@ -228,7 +260,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
     }
 
 #define DW_BACKWARD_INPUT_S2(NAME, T, V, KH, KW)                                                           \
-    __kernel void NAME(__global float *din, __global const float *dout, __global const float *w, int rows,   \
+    __kernel void NAME(__global act_t *din, __global const act_t *dout, __global const float *w, int rows,   \
                        int H, int W, int Cv, int OH, int OW, int kh, int kw, int stride, int pad_top,        \
                        int pad_left)                                                                         \
     {                                                                                                        \
@@ -254,7 +286,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
             }                                                                                                \
             DW_UNROLL for (int t = 0; t < DW_STRIP; t++)                                                     \
                 if (x0 + t < W)                                                                              \
-                    STORE_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                      \
+                    STOREA_##V(acc[t], (r * W + x0 + t) * Cv + cv, din);                                     \
         }                                                                                                    \
     }
 
@@ -262,7 +294,7 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * dout * in over output rows [chunk*rows_per_chunk, +rows_per_chunk) of
  * N*OH and all ox, into partial[chunk][tap][C]. */
 #define DW_WGRAD_PARTIAL(NAME, T, V)                                                                         \
-    __kernel void NAME(__global float *partial, __global const float *dout, __global const float *in,        \
+    __kernel void NAME(__global float *partial, __global const act_t *dout, __global const act_t *in,        \
                        int rows, int rows_per_chunk, int H, int W, int Cv, int OH, int OW, int kh, int kw,   \
                        int stride, int pad_top, int pad_left)                                                \
     {                                                                                                        \
@@ -281,8 +313,8 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
             if (y < 0 || y >= H)                                                                             \
                 continue;                                                                                    \
             for (int ox = ox0; ox < ox1; ox++)                                                               \
-                acc += LOAD_##V((r * OW + ox) * Cv + cv, dout) *                                             \
-                       LOAD_##V(((n * H + y) * W + ox * stride - pad_left + kx) * Cv + cv, in);              \
+                acc += LOADA_##V((r * OW + ox) * Cv + cv, dout) *                                            \
+                       LOADA_##V(((n * H + y) * W + ox * stride - pad_left + kx) * Cv + cv, in);             \
         }                                                                                                    \
         STORE_##V(acc, (chunk * taps + tap) * Cv + cv, partial);                                             \
     }
@@ -297,20 +329,20 @@ inline int dw_dst(int i, int k, int stride, int pad, int out_size)
  * each load, had kept it far below the copy bandwidth. */
 #define DW_WGRAD_COLUMN(T, V, KH, KW, CHECK)                                                                 \
     {                                                                                                        \
-        T d = LOAD_##V((r * OW + ox) * Cv + cv, dout);                                                       \
+        T d = LOADA_##V((r * OW + ox) * Cv + cv, dout);                                                      \
         int x0 = ox * stride - pad_left;                                                                     \
         DW_UNROLL for (int ky = 0; ky < KH; ky++) {                                                          \
             int y = y0 + ky;                                                                                 \
-            __global const float *p = DW_AT(in, ((n * H + y) * W + x0) * Cv + cv, V);                        \
+            __global const act_t *p = DW_AT(in, ((n * H + y) * W + x0) * Cv + cv, V);                        \
             if (y >= 0 && y < H)                                                                             \
                 DW_UNROLL for (int kx = 0; kx < KW; kx++)                                                    \
                     if (CHECK)                                                                               \
-                        acc[ky * KW + kx] = MAD(d, LOAD_##V(kx * Cv, p), acc[ky * KW + kx]);                 \
+                        acc[ky * KW + kx] = MAD(d, LOADA_##V(kx * Cv, p), acc[ky * KW + kx]);                \
         }                                                                                                    \
     }
 
 #define DW_WGRAD_TAPS(NAME, T, V, KH, KW, SPLIT)                                                          \
-    __kernel void NAME(__global float *partial, __global const float *dout, __global const float *in,   \
+    __kernel void NAME(__global float *partial, __global const act_t *dout, __global const act_t *in,   \
                        int rows, int rows_per_chunk, int H, int W, int Cv, int OH, int OW, int kh, int kw, \
                        int stride, int pad_top, int pad_left)                                           \
     {                                                                                                   \
