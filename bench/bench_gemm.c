@@ -115,7 +115,7 @@ static int dev_run(tlcl_engine *e, int clblast, const shape *s, operands *o)
     if (epilogue_on(s) && !clblast) {
         eng_gemm_bn bn = {o->zeros.buf, o->ones.buf, o->ones.buf, o->zeros.buf, (tlcl_act)bn_act,
                           res_on ? o->res.buf : NULL};
-        return eng_gemm_bn_own(e, s->M, s->N, s->K, o->a.buf, o->lda, o->b.buf, o->ldb, o->c.buf, 0, s->N, &bn) !=
+        return eng_gemm_bn_own(e, s->M, s->N, s->K, o->a.buf, o->lda, o->b.buf, o->ldb, o->c.buf, 0, s->N, &bn, NULL) !=
                    TLCL_OK ||
                tlcl_cl_finish(e->cl) != TLCL_OK;
     }
