@@ -51,12 +51,19 @@ static size_t weight_count(const conv_case *c)
  * inside a row on an element that its own work-item may write afterwards,
  * but after the last row in the guard) and returns the values, where an
  * element never written stays NaN and fails the comparison. */
-static tlcl_tensor guarded_tensor(harness *h, const char *name, int n, int hh, int w, int c)
+static tlcl_tensor guarded_as(harness *h, const char *name, tlcl_dtype dt, int n, int hh, int w, int c)
 {
-    tlcl_tensor t = harness_act_tensor(h, name, n + 1, hh, w, c, NULL); /* a feature map */
+    tlcl_tensor t;
+    harness_status(h, tlcl_tensor_alloc_as(h->eng, &t, name, dt, n + 1, hh, w, c), name);
     harness_status(h, tlcl_tensor_fill(h->eng, &t, NAN), name);
     t.n = n;
     return t;
+}
+
+/* A feature map in the run's storage (resize's outputs stay float32: guarded_as) */
+static tlcl_tensor guarded_tensor(harness *h, const char *name, int n, int hh, int w, int c)
+{
+    return guarded_as(h, name, harness_act_dtype(h), n, hh, w, c);
 }
 
 static float *guarded_download(harness *h, const tlcl_tensor *t, const char *what)
@@ -301,8 +308,8 @@ static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow
     double *ref_y = malloc(ny * sizeof *ref_y), *ref_dx = malloc(nx * sizeof *ref_dx);
     ref_resize_bilinear_forward(n, hh, w, c, oh, ow, ref_y, dx);
     ref_resize_bilinear_backward(n, hh, w, c, oh, ow, ref_dx, dr);
-    tlcl_tensor x = harness_tensor(h, "x", n, hh, w, c, fx), y = guarded_tensor(h, "y", n, oh, ow, c);
-    tlcl_tensor dy = harness_tensor(h, "dy", n, oh, ow, c, fr), gx = guarded_tensor(h, "dx", n, hh, w, c);
+    tlcl_tensor x = harness_tensor(h, "x", n, hh, w, c, fx), y = guarded_as(h, "y", TLCL_F32, n, oh, ow, c);
+    tlcl_tensor dy = harness_tensor(h, "dy", n, oh, ow, c, fr), gx = guarded_as(h, "dx", TLCL_F32, n, hh, w, c);
     char what[160];
     snprintf(what, sizeof what, "resize %dx%dx%dx%d -> %dx%d forward", n, hh, w, c, oh, ow);
     if (!harness_status(h, tlcl_resize_bilinear_forward(h->eng, &y, &x), what)) {
