@@ -34,6 +34,7 @@ typedef struct gemm_cfg {
     int tr;              /* gemm_transpose's tile (local size tr x tr) */
     int min_items;       /* fewer work-items than this: split K */
     long chunk_bytes;    /* CPUs: split long K into chunks of A and B this size */
+    int stage_a;         /* CPUs: a bfloat16 A is widened in runs into private floats (gemm.cl) */
     char options[128];   /* the tiles as -D options (gemm_options adds the rest) */
 } gemm_cfg;
 
@@ -53,9 +54,10 @@ typedef struct gemm_opts {
 static gemm_opts gemm_options(const gemm_cfg *c, const tlcl_gemm_storage *st, int conv, int bn)
 {
     gemm_opts o;
+    int a16 = st->a == TLCL_BF16;
     snprintf(o.s, sizeof o.s, "%s%s%s%s%s%s", c->options, conv ? " -DGEMM_CONV" : "", bn ? " -DGEMM_BN" : "",
-             st->a == TLCL_BF16 ? " -DGEMM_A_BF16" : "", st->b == TLCL_BF16 ? " -DGEMM_B_BF16" : "",
-             st->c == TLCL_BF16 ? " -DGEMM_C_BF16" : "");
+             a16 ? (c->stage_a ? " -DGEMM_A_BF16 -DGEMM_A_STAGE" : " -DGEMM_A_BF16") : "",
+             st->b == TLCL_BF16 ? " -DGEMM_B_BF16" : "", st->c == TLCL_BF16 ? " -DGEMM_C_BF16" : "");
     return o;
 }
 
@@ -67,8 +69,9 @@ static gemm_cfg gemm_family_extras(const tlcl_device_info *d)
 {
     int cus = (int)d->compute_units;
     switch (tlcl_device_family_of(d)) {
-    case TLCL_FAMILY_CPU_SIMT: return (gemm_cfg){.tr = 16, .min_items = 8 * cus};
-    case TLCL_FAMILY_CPU_SIMD: return (gemm_cfg){.tr = 16, .min_items = 8 * cus, .chunk_bytes = 512 * 1024};
+    case TLCL_FAMILY_CPU_SIMT: return (gemm_cfg){.tr = 16, .min_items = 8 * cus, .stage_a = 1};
+    case TLCL_FAMILY_CPU_SIMD:
+        return (gemm_cfg){.tr = 16, .min_items = 8 * cus, .chunk_bytes = 512 * 1024, .stage_a = 1};
     case TLCL_FAMILY_NVIDIA:
     case TLCL_FAMILY_AMD:
     case TLCL_FAMILY_GPU_OTHER:
