@@ -158,30 +158,41 @@ typedef float gemm_c_t;
         a += a_ks;                                                                             \
     }
 #else
-/* CPUs (-DGEMM_A_STAGE, engine/gemm.c): a bfloat16 A widened per row in
- * runs of GEMM_KB k into private floats, which the k steps broadcast from
- * memory as a float A's loads do. Widened at every k step, each row's value
- * went through a register into the broadcast, a shuffle on the port the
- * FMAs use (PoCL, AVX-512: a 1x1 forward at K = 192 ran 0.6-0.75 of float32's
- * speed that way, staged 0.95). A row of k contiguous (a_ks 1, not
- * transposed) widens 16 at a time. A GPU widens a scalar in a register for
- * free, and the private array would spill: it keeps the plain loop. */
-#define GEMM_KB 16
-#define GEMM_A_STAGED(r) (at[r][kk])
+/* CPUs (-DGEMM_A_STAGE, engine/gemm.c): a bfloat16 A widened in runs of
+ * GEMM_KB k into private floats, which the k steps broadcast from memory as
+ * a float A's loads do. Widened at every k step, each row's value went
+ * through a register into the broadcast, a shuffle on the port the FMAs use
+ * (PoCL, AVX-512: a 1x1 forward at K = 192 ran 0.6-0.75 of float32's speed
+ * that way, staged 0.95). The run is widened a vector at a time: 8 k of a
+ * row when a row's k are contiguous (A as it is: at[r * GEMM_KB + kk]), 8
+ * rows of a k when a k's rows are (A transposed, a weight gradient's X:
+ * at[kk * GEMM_TM + r]); one at a time otherwise. A GPU widens a scalar in
+ * a register for free, and the private array would spill: it keeps the
+ * plain loop. */
+#define GEMM_KB 8 /* every K of EfficientNet's 1x1 convolutions is a multiple */
+#define GEMM_A_STAGED(r) (ak[(r) * sr])
 #define GEMM_TILE_K_LOOP(VW, NV)                                                               \
-    float at[GEMM_TM][GEMM_KB];                                                                \
+    float at[GEMM_TM * GEMM_KB];                                                               \
+    int k_rows = a_rs == 1 && GEMM_TM % 8 == 0; /* a k's rows contiguous */                    \
+    int sr = k_rows ? 1 : GEMM_KB, sk = k_rows ? GEMM_TM : 1;                                  \
     for (int kb = k0; kb < k1; kb += GEMM_KB) {                                                \
         int nk = min(GEMM_KB, k1 - kb);                                                        \
-        if (a_ks == 1 && nk == GEMM_KB) {                                                      \
+        if (k_rows) {                                                                          \
+            for (int kk = 0; kk < nk; kk++)                                                    \
+                GEMM_UNROLL for (int r = 0; r < GEMM_TM; r += 8)                               \
+                    vstore8(bf16_load8(vload8(0, a + kk * a_ks + r)), 0, at + kk * GEMM_TM + r); \
+        } else if (a_ks == 1 && nk == GEMM_KB) {                                               \
             GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                      \
-                vstore16(bf16_load16(vload16(0, a + r * a_rs)), 0, at[r]);                     \
+                vstore8(bf16_load8(vload8(0, a + r * a_rs)), 0, at + r * GEMM_KB);             \
         } else {                                                                               \
             for (int kk = 0; kk < nk; kk++)                                                    \
                 GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                  \
-                    at[r][kk] = GEMM_A(a, r * a_rs + kk * a_ks);                               \
+                    at[r * GEMM_KB + kk] = GEMM_A(a, r * a_rs + kk * a_ks);                    \
         }                                                                                      \
-        for (int kk = 0; kk < nk; kk++)                                                        \
+        for (int kk = 0; kk < nk; kk++) {                                                      \
+            const float *ak = at + kk * sk;                                                    \
             GEMM_BLOCK_STEP(VW, NV, GEMM_A_STAGED)                                             \
+        }                                                                                      \
         a += GEMM_KB * a_ks;                                                                   \
     }
 #endif
