@@ -73,7 +73,13 @@ typedef float gemm_b_t;
 #ifdef GEMM_C_BF16
 typedef ushort gemm_c_t;
 #define GEMM_C_LOADV(VW, v, p) GEMM_CAT(bf16_load, VW)(GEMM_CAT(vload, VW)(v, p))
-#define GEMM_C_STOREV(VW, x, v, p) GEMM_CAT(vstore, VW)(GEMM_CAT(bf16_round, VW)(x), v, p)
+/* the store through a vector type of 2-byte alignment: PoCL's vstore of a
+ * ushort vector wrote its elements one at a time (16 extracts and stores) */
+typedef ushort2 __attribute__((aligned(2))) gemm_c16x2;
+typedef ushort4 __attribute__((aligned(2))) gemm_c16x4;
+typedef ushort8 __attribute__((aligned(2))) gemm_c16x8;
+typedef ushort16 __attribute__((aligned(2))) gemm_c16x16;
+#define GEMM_C_STOREV(VW, x, v, p) (((__global GEMM_CAT(gemm_c16x, VW) *)(p))[v] = GEMM_CAT(bf16_round, VW)(x))
 #define GEMM_C_LOAD_1(p) bf16_load(*(p))
 #define GEMM_C_STORE_1(x, p) (*(p) = bf16_round(x))
 #else
