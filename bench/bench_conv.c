@@ -4,8 +4,13 @@
  * Usage: bench_conv [N H W cin cout k stride] (default EfficientNetV2-B0's
  * block2b_expand_conv: 16 56 56 32 128, k=3 s=1). Device: $TLCL_DEVICE
  * index or the default. Prints ms and GFLOP/s of each and the ratios
- * (im2col time / implicit time: above 1 the implicit path is faster). */
+ * (im2col time / implicit time: above 1 the implicit path is faster).
+ * $TLCL_BENCH_BF16=1 stores the feature maps (in, out, din) as bfloat16,
+ * the weight and its gradient float32, as mixed precision does. */
 #include "bench_util.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
@@ -19,8 +24,11 @@ int main(int argc, char **argv)
         return 1;
     tlcl_tensor in, din, out, w, dw;
     double t[2][3] = {{0}};
-    if (tlcl_tensor_alloc(e, &in, "in", N, H, W, cin) || tlcl_tensor_alloc(e, &din, "din", N, H, W, cin) ||
-        tlcl_tensor_alloc(e, &out, "out", N, OH, OW, cout) || tlcl_tensor_alloc(e, &w, "w", K, K, cin, cout) ||
+    const char *bf16 = getenv("TLCL_BENCH_BF16");
+    tlcl_dtype act = bf16 && strcmp(bf16, "1") == 0 ? TLCL_BF16 : TLCL_F32;
+    if (tlcl_tensor_alloc_as(e, &in, "in", act, N, H, W, cin) ||
+        tlcl_tensor_alloc_as(e, &din, "din", act, N, H, W, cin) ||
+        tlcl_tensor_alloc_as(e, &out, "out", act, N, OH, OW, cout) || tlcl_tensor_alloc(e, &w, "w", K, K, cin, cout) ||
         tlcl_tensor_alloc(e, &dw, "dw", K, K, cin, cout) || tlcl_tensor_fill(e, &dw, 0.0f) ||
         tlcl_tensor_fill(e, &in, 1.0f) || tlcl_tensor_fill(e, &w, 0.5f))
         goto fail;
@@ -35,8 +43,8 @@ int main(int argc, char **argv)
     }
     tlcl_cl_settings_override(cl, &saved);
     double flop = 2.0 * N * OH * OW * (double)K * K * cin * cout;
-    printf("device %s: conv %dx%dx%dx%d -> %d k%d s%d (%.2f GFLOP per pass)\n", tlcl_cl_device(cl)->name, N, H, W,
-           cin, cout, K, S, flop * 1e-9);
+    printf("device %s: conv %dx%dx%dx%d -> %d k%d s%d (%.2f GFLOP per pass), %s feature maps\n",
+           tlcl_cl_device(cl)->name, N, H, W, cin, cout, K, S, flop * 1e-9, act == TLCL_BF16 ? "bfloat16" : "float32");
     const char *pass[3] = {"forward", "input grad", "weight grad"};
     for (int k = 0; k < 3; k++)
         printf("  %-11s implicit %8.3f ms (%6.1f GFLOP/s)  im2col %8.3f ms (%6.1f GFLOP/s)  ratio %.2f\n", pass[k],

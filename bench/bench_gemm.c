@@ -7,9 +7,13 @@
  * activation epilogue (identity batch norm), as a 1x1 convolution runs, so
  * the epilogue's cost shows (OpenBLAS's time stays that of its sgemm);
  * --res adds a residual after the activation, as a block's project
- * convolution does.
+ * convolution does. --bf16 stores the operands a layer keeps as bfloat16
+ * feature maps (mixed precision) so: NN and NT A and C (the input or dY,
+ * the output or dX; the weight float32), TN A and B (X, dY; dW float32);
+ * OpenBLAS then multiplies the same rounded inputs in float32, and the
+ * check allows 2^-8 more for the rounding of a bfloat16 C.
  *
- * usage: bench_gemm [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--shape=M,N,K[,ta,tb]] */
+ * usage: bench_gemm [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--bf16] [--shape=M,N,K[,ta,tb]] */
 #include "bench_util.h"
 #include "engine_internal.h"
 
@@ -51,10 +55,25 @@ typedef struct operands {
 static int best_of;     /* --best: the fastest of the reps, not the median */
 static int bn_act = -1; /* --bn=ACT: a tlcl_act; -1: no epilogue */
 static int res_on;      /* --res: the epilogue adds a residual (a block's add) */
+static int bf16_on;     /* --bf16: the feature-map operands stored as bfloat16 */
 #define RES_VALUE 0.5f
 static const char *const ACT_NAMES[] = {"none", "swish", "sigmoid", "relu"};
 
 static int epilogue_on(const shape *s) { return bn_act >= 0 && !s->ta && !s->tb; }
+
+/* The operands' storage: float32, or under --bf16 a layer's feature maps. */
+static tlcl_gemm_storage storage(const shape *s)
+{
+    tlcl_dtype H = bf16_on ? TLCL_BF16 : TLCL_F32, F = TLCL_F32;
+    return s->ta ? (tlcl_gemm_storage){H, H, F} : (tlcl_gemm_storage){H, F, H};
+}
+
+/* Rounds a bfloat16 operand's host copy as the upload will, so OpenBLAS multiplies what the device holds. */
+static void round_like(tlcl_dtype dt, float *x, size_t n)
+{
+    for (size_t i = 0; dt == TLCL_BF16 && i < n; i++)
+        x[i] = tlcl_bf16_to_float(tlcl_bf16_from_float(x[i]));
+}
 
 /* The epilogue in double, on the reference. */
 static void act_reference(const shape *s, float *C)
@@ -75,17 +94,21 @@ static int setup(tlcl_engine *e, const shape *s, operands *o)
     srand(1);
     for (size_t i = 0; i < na; i++) o->A[i] = (float)rand() / RAND_MAX - 0.5f;
     for (size_t i = 0; i < nb; i++) o->B[i] = (float)rand() / RAND_MAX - 0.5f;
+    tlcl_gemm_storage st = storage(s);
+    round_like(st.a, o->A, na);
+    round_like(st.b, o->B, nb);
     o->lda = s->ta ? s->M : s->K;
     o->ldb = s->tb ? s->K : s->N;
     memset(&o->a, 0, sizeof o->a * 3);
     memset(&o->ones, 0, sizeof o->ones * 3);
-    if (tlcl_tensor_alloc(e, &o->a, "A", (int)na, 1, 1, 1) || tlcl_tensor_alloc(e, &o->b, "B", (int)nb, 1, 1, 1) ||
-        tlcl_tensor_alloc(e, &o->c, "C", (int)nc, 1, 1, 1) || tlcl_tensor_upload(e, &o->a, o->A) ||
+    if (tlcl_tensor_alloc_as(e, &o->a, "A", st.a, (int)na, 1, 1, 1) ||
+        tlcl_tensor_alloc_as(e, &o->b, "B", st.b, (int)nb, 1, 1, 1) ||
+        tlcl_tensor_alloc_as(e, &o->c, "C", st.c, (int)nc, 1, 1, 1) || tlcl_tensor_upload(e, &o->a, o->A) ||
         tlcl_tensor_upload(e, &o->b, o->B) || tlcl_tensor_alloc(e, &o->ones, "ones", s->N, 1, 1, 1) ||
         tlcl_tensor_alloc(e, &o->zeros, "zeros", s->N, 1, 1, 1) || tlcl_tensor_fill(e, &o->ones, 1.0f) ||
         tlcl_tensor_fill(e, &o->zeros, 0.0f))
         return -1;
-    if (res_on && (tlcl_tensor_alloc(e, &o->res, "residual", (int)nc, 1, 1, 1) ||
+    if (res_on && (tlcl_tensor_alloc_as(e, &o->res, "residual", st.c, (int)nc, 1, 1, 1) ||
                    tlcl_tensor_fill(e, &o->res, RES_VALUE)))
         return -1;
     return 0;
@@ -112,13 +135,18 @@ static int dev_run(tlcl_engine *e, int clblast, const shape *s, operands *o)
 {
     tlcl_status (*fn)(tlcl_engine *, int, int, int, int, int, float, cl_mem, size_t, int, cl_mem, size_t, int,
                       float, cl_mem, size_t, int) = clblast ? tlcl_gemm_clblast : tlcl_gemm_own;
+    tlcl_gemm_storage st = storage(s);
     if (epilogue_on(s) && !clblast) {
         eng_gemm_bn bn = {o->zeros.buf, o->ones.buf, o->ones.buf, o->zeros.buf, (tlcl_act)bn_act,
                           res_on ? o->res.buf : NULL};
-        return eng_gemm_bn_own(e, s->M, s->N, s->K, o->a.buf, o->lda, o->b.buf, o->ldb, o->c.buf, 0, s->N, &bn) !=
+        return eng_gemm_bn_own(e, s->M, s->N, s->K, o->a.buf, o->lda, o->b.buf, o->ldb, o->c.buf, 0, s->N, &bn, &st) !=
                    TLCL_OK ||
                tlcl_cl_finish(e->cl) != TLCL_OK;
     }
+    if (bf16_on && !clblast) /* the own kernels (CLBlast has no bfloat16) */
+        return tlcl_gemm_ex(e, s->ta, s->tb, s->M, s->N, s->K, 1.0f, o->a.buf, 0, o->lda, o->b.buf, 0, o->ldb, 0.0f,
+                            o->c.buf, 0, s->N, &st) != TLCL_OK ||
+               tlcl_cl_finish(e->cl) != TLCL_OK;
     return fn(e, s->ta, s->tb, s->M, s->N, s->K, 1.0f, o->a.buf, 0, o->lda, o->b.buf, 0, o->ldb, 0.0f, o->c.buf, 0,
               s->N) != TLCL_OK ||
            tlcl_cl_finish(e->cl) != TLCL_OK;
@@ -178,7 +206,7 @@ static int bench_shape(tlcl_engine *e, const shape *s, int reps, int clblast)
     printf("\n");
     fflush(stdout);
     teardown(e, &o);
-    return err > 1e-4;
+    return err > 1e-4 + (storage(s).c == TLCL_BF16 ? 1.0 / 256 : 0.0);
 }
 
 static int act_index(const char *name)
@@ -206,15 +234,22 @@ int main(int argc, char **argv)
             res_on = 1;
         else if (strcmp(argv[i], "--best") == 0)
             best_of = 1;
+        else if (strcmp(argv[i], "--bf16") == 0)
+            bf16_on = 1;
         else if (strncmp(argv[i], "--bn=", 5) == 0 && (bn_act = act_index(argv[i] + 5)) >= 0)
             continue;
         else if (strncmp(argv[i], "--shape=", 8) == 0 &&
                  sscanf(argv[i] + 8, "%d,%d,%d,%d,%d", &one.M, &one.N, &one.K, &one.ta, &one.tb) >= 3)
             continue;
         else {
-            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--shape=M,N,K[,ta,tb]]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--device=N] [--quick] [--clblast] [--best] [--bn=ACT [--res]] [--bf16] "
+                            "[--shape=M,N,K[,ta,tb]]\n", argv[0]);
             return 2;
         }
+    }
+    if (clblast && bf16_on) {
+        fprintf(stderr, "%s: --clblast and --bf16 exclude each other (CLBlast has no bfloat16)\n", argv[0]);
+        return 2;
     }
     char err[4096];
     tlcl_cl *cl;

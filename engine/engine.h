@@ -186,6 +186,21 @@ typedef enum tlcl_gemm_backend {
 tlcl_status tlcl_gemm(tlcl_engine *e, int trans_a, int trans_b, int M, int N, int K, float alpha,
                       cl_mem A, size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta,
                       cl_mem C, size_t c_off, int ldc);
+/* The storage of each operand. In mixed precision a product's feature maps
+ * are bfloat16 and its weight or weight gradient float32: a forward A (the
+ * input), C (the output); an input gradient A (dY), C (dX); a weight
+ * gradient A (X), B (dY), with C = dW float32. The kernels widen on load,
+ * sum in float32 and round C once on the store (beta's C is read in C's
+ * storage). CLBlast has no bfloat16: with any bfloat16 operand tlcl's own
+ * kernels run, whatever the back-end choice. */
+typedef struct tlcl_gemm_storage {
+    tlcl_dtype a, b, c;
+} tlcl_gemm_storage;
+/* tlcl_gemm with per-operand storage (NULL: all float32, which is
+ * tlcl_gemm); offsets and leading dimensions count elements. */
+tlcl_status tlcl_gemm_ex(tlcl_engine *e, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                         cl_mem A, size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta,
+                         cl_mem C, size_t c_off, int ldc, const tlcl_gemm_storage *st);
 /* Forces a back-end ($TLCL_GEMM=own|clblast does the same). */
 void tlcl_gemm_set_backend(tlcl_engine *e, tlcl_gemm_backend b);
 tlcl_gemm_backend tlcl_gemm_get_backend(tlcl_engine *e);

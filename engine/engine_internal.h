@@ -76,23 +76,26 @@ tlcl_status eng_check_shape(tlcl_engine *e, const tlcl_tensor *t, int n, int h, 
 typedef struct eng_gemm_bn {
     cl_mem mean, istd, gamma, beta;
     tlcl_act act;
-    cl_mem residual; /* NULL, or [M, N] like C: added after the activation */
+    cl_mem residual; /* NULL, or [M, N] like C (and in C's storage): added after the activation */
 } eng_gemm_bn;
 
 /* C = A B (row-major, no transposes) with the epilogue, on tlcl's own
- * kernels (CLBlast has no epilogue: callers check the back-end first). */
+ * kernels (CLBlast has no epilogue: callers check the back-end first);
+ * st: the operands' storage (NULL: float32). */
 tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int lda, cl_mem B, int ldb, cl_mem C,
-                            size_t c_off, int ldc, const eng_gemm_bn *bn);
+                            size_t c_off, int ldc, const eng_gemm_bn *bn, const tlcl_gemm_storage *st);
 
 /* A k×k convolution's geometry for the implicit-GEMM kernels: X is NHWC
  * [N,H,W,cin], the output [N,OH,OW,cout], the weight [kh*kw*cin, cout]. */
 typedef struct eng_conv_shape {
     int N, H, W, cin, OH, OW, cout;
     int kh, kw, stride, pad_top, pad_left;
+    tlcl_dtype act; /* the storage of X, dY and the output (feature maps); weights are float32 */
 } eng_conv_shape;
 
 /* Whether eng_conv_implicit takes this shape on this device: tlcl's own
- * GEMM is the back-end and cout is a whole number of its vectors. */
+ * GEMM is the back-end (or the feature maps are bfloat16, which only the
+ * own kernels read) and cout is a whole number of its vectors. */
 int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s);
 /* Where output pixel (n, oy, ox) lands in out: pixel n*ns + oy*ys + ox*xs +
  * off (of cout floats each). */

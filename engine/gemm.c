@@ -34,13 +34,32 @@ typedef struct gemm_cfg {
     int tr;              /* gemm_transpose's tile (local size tr x tr) */
     int min_items;       /* fewer work-items than this: split K */
     long chunk_bytes;    /* CPUs: split long K into chunks of A and B this size */
-    char options[128];   /* the plain GEMM kernels */
-    /* the same tuning with -DGEMM_BN / -DGEMM_CONV: gemm.cl's kernel sets
-     * are programs of their own, so a device compiles only those it runs
-     * (a training step no batch-norm epilogue, B0 no convolution kernel
-     * but the stem's): it shortens the cold start */
-    char options_bn[160], options_conv[160], options_conv_bn[160];
+    int stage_a;         /* CPUs: a bfloat16 A is widened in runs into private floats (gemm.cl) */
+    char options[128];   /* the tiles as -D options (gemm_options adds the rest) */
 } gemm_cfg;
+
+/* The float32 storage of every operand (tlcl_gemm). */
+static const tlcl_gemm_storage GEMM_F32 = {TLCL_F32, TLCL_F32, TLCL_F32};
+
+/* The program options of one of gemm.cl's kernel sets: the tiles, the set
+ * (-DGEMM_CONV, -DGEMM_BN: programs of their own, so a device compiles only
+ * those it runs, a training step no batch-norm epilogue, B0 no convolution
+ * kernel but the stem's: it shortens the cold start) and the storage of the
+ * operands (-DGEMM_A_BF16 ...: only the combinations the callers use get
+ * built). float32 adds nothing: the float32 programs are unchanged. */
+typedef struct gemm_opts {
+    char s[256];
+} gemm_opts;
+
+static gemm_opts gemm_options(const gemm_cfg *c, const tlcl_gemm_storage *st, int conv, int bn)
+{
+    gemm_opts o;
+    int a16 = st->a == TLCL_BF16;
+    snprintf(o.s, sizeof o.s, "%s%s%s%s%s%s", c->options, conv ? " -DGEMM_CONV" : "", bn ? " -DGEMM_BN" : "",
+             a16 ? (c->stage_a ? " -DGEMM_A_BF16 -DGEMM_A_STAGE" : " -DGEMM_A_BF16") : "",
+             st->b == TLCL_BF16 ? " -DGEMM_B_BF16" : "", st->c == TLCL_BF16 ? " -DGEMM_C_BF16" : "");
+    return o;
+}
 
 /* What is not tuned, per family (tlcl_device_family_of): the transpose's
  * tile, how many work-items a product needs before K is split, and on CPUs
@@ -50,8 +69,9 @@ static gemm_cfg gemm_family_extras(const tlcl_device_info *d)
 {
     int cus = (int)d->compute_units;
     switch (tlcl_device_family_of(d)) {
-    case TLCL_FAMILY_CPU_SIMT: return (gemm_cfg){.tr = 16, .min_items = 8 * cus};
-    case TLCL_FAMILY_CPU_SIMD: return (gemm_cfg){.tr = 16, .min_items = 8 * cus, .chunk_bytes = 512 * 1024};
+    case TLCL_FAMILY_CPU_SIMT: return (gemm_cfg){.tr = 16, .min_items = 8 * cus, .stage_a = 1};
+    case TLCL_FAMILY_CPU_SIMD:
+        return (gemm_cfg){.tr = 16, .min_items = 8 * cus, .chunk_bytes = 512 * 1024, .stage_a = 1};
     case TLCL_FAMILY_NVIDIA:
     case TLCL_FAMILY_AMD:
     case TLCL_FAMILY_GPU_OTHER:
@@ -91,9 +111,6 @@ static gemm_cfg gemm_config_of(tlcl_engine *e, const tlcl_gemm_tiles *tiles)
         c.tr /= 2;
     snprintf(c.options, sizeof c.options, "-DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_NV=%d -DGEMM_VWN=%d -DGEMM_TR=%d", c.tm,
              c.vw, c.nv, c.vwn, c.tr);
-    snprintf(c.options_bn, sizeof c.options_bn, "%s -DGEMM_BN", c.options);
-    snprintf(c.options_conv, sizeof c.options_conv, "%s -DGEMM_CONV", c.options);
-    snprintf(c.options_conv_bn, sizeof c.options_conv_bn, "%s -DGEMM_CONV -DGEMM_BN", c.options);
     return c;
 }
 
@@ -112,6 +129,7 @@ typedef struct gemm_job {
     int M, N, K, kc, splits;
     float alpha, beta;
     cl_mem A, B, C;
+    tlcl_gemm_storage st; /* the storage of A, B and C */
     int a_off, a_rs, a_ks, b_off, ldb, c_off, ldc, c_ss;
     /* the per-column batch norm + act epilogue (GEMM_BN_ARGS in gemm.cl):
      * bn_on, then mean, istd, gamma, beta (bound to C when off, so every
@@ -163,11 +181,11 @@ static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
     char name[40]; /* the _bn instance carries the batch-norm epilogue */
     snprintf(name, sizeof name, "%s%s", kname, j->bn_on ? "_bn" : "");
     kname = name;
-    const char *opts = j->bn_on ? c->options_bn : c->options;
+    gemm_opts o = gemm_options(c, &j->st, 0, j->bn_on);
     size_t local[3] = {c->lx, c->ly, 1};
-    const size_t *lp = fit_local(e, opts, kname, local);
+    const size_t *lp = fit_local(e, o.s, kname, local);
     size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)j->splits};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), opts, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
                     TLCL_INT(n0), TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
                     TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B), TLCL_INT(j->b_off), TLCL_INT(j->ldb),
                     TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), TLCL_INT(j->c_ss),
@@ -180,7 +198,8 @@ static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
     if (m0 >= j->M || n0 >= j->N)
         return TLCL_OK;
     size_t g[3] = {(size_t)(j->N - n0), (size_t)(j->M - m0), (size_t)j->splits};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_edge", 3, g, NULL, TLCL_INT(j->M), TLCL_INT(j->N),
+    gemm_opts o = gemm_options(c, &j->st, 0, 0);
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_edge", 3, g, NULL, TLCL_INT(j->M), TLCL_INT(j->N),
                     TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_INT(m0), TLCL_INT(n0), TLCL_FLOAT(j->alpha),
                     TLCL_MEM(j->A), TLCL_INT(j->a_off), TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B),
                     TLCL_INT(j->b_off), TLCL_INT(j->ldb), TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off),
@@ -251,19 +270,23 @@ static int turn_tn(const gemm_cfg *c, int ta, int tb, int M, int N, int K)
     return ta && !tb && K >= 512 && (long)(N % wide) * M > (long)(M % wide) * N;
 }
 
-static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, int N, int K, cl_mem B, size_t b_off, int ldb,
-                               tlcl_tensor *bt)
+/* B^T into scratch in B's own storage: a copy, exact either way, and a
+ * bfloat16 B (a transposed feature map) keeps its halved bytes and the
+ * tile kernels' bfloat16 loads of B. */
+static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, const tlcl_gemm_storage *st, int N, int K,
+                               cl_mem B, size_t b_off, int ldb, tlcl_tensor *bt)
 {
-    TLCL_TRY(tlcl_tensor_alloc(e, bt, "gemm B^T", K, 1, 1, N));
+    TLCL_TRY(tlcl_tensor_alloc_as(e, bt, "gemm B^T", st->b, K, 1, 1, N));
+    gemm_opts o = gemm_options(c, st, 0, 0);
     tlcl_status s;
     if (eng_on_cpu(e)) {
         size_t g[2] = {((size_t)N + 15) / 16, (size_t)K};
-        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_transpose_rows", 2, g, NULL, TLCL_INT(N), TLCL_INT(K),
+        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_transpose_rows", 2, g, NULL, TLCL_INT(N), TLCL_INT(K),
                      TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_MEM(bt->buf));
     } else {
         size_t local[2] = {(size_t)c->tr, (size_t)c->tr};
         size_t g[2] = {(size_t)K, (size_t)N};
-        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_transpose", 2, g, local, TLCL_INT(N), TLCL_INT(K),
+        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_transpose", 2, g, local, TLCL_INT(N), TLCL_INT(K),
                      TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_MEM(bt->buf));
     }
     if (s != TLCL_OK)
@@ -279,12 +302,14 @@ static gemm_job turned_job(const gemm_job *j)
     t.M = j->N, t.N = j->M;
     t.A = j->B, t.a_off = j->b_off, t.a_rs = 1, t.a_ks = j->ldb;
     t.B = j->A, t.b_off = j->a_off, t.ldb = j->a_ks;
+    t.st.a = j->st.b, t.st.b = j->st.a;
     return t;
 }
 
 /* The k chunks' partial products into scratch, then their sum into C
  * (alpha, beta and the epilogue once, on the sum). turned: the partials
- * are of C^T (turn_tn), the sum reads them across. */
+ * are of C^T (turn_tn), the sum reads them across. The partials are float32
+ * whatever C's storage: a bfloat16 C is rounded once, by the sum. */
 static tlcl_status run_split(tlcl_engine *e, const gemm_cfg *c, gemm_job *j, int turned)
 {
     tlcl_tensor part = {0};
@@ -292,10 +317,12 @@ static tlcl_status run_split(tlcl_engine *e, const gemm_cfg *c, gemm_job *j, int
     gemm_job pj = turned ? turned_job(j) : *j;
     pj.alpha = 1.0f, pj.beta = 0.0f, pj.C = part.buf, pj.c_off = 0, pj.ldc = pj.N, pj.c_ss = j->M * j->N;
     pj.bn_on = 0; /* the epilogue runs once, on the sum */
+    pj.st.c = TLCL_F32;
     tlcl_status s = run_job(e, c, &pj);
     size_t g[2] = {(size_t)j->N, (size_t)j->M};
+    gemm_opts o = gemm_options(c, &j->st, 0, 0);
     if (s == TLCL_OK)
-        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(j->M),
+        s = TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(j->M),
                      TLCL_INT(j->N), TLCL_INT(j->splits), TLCL_FLOAT(j->alpha), TLCL_MEM(part.buf),
                      TLCL_INT(turned ? 1 : j->N), TLCL_INT(turned ? j->M : 1), TLCL_FLOAT(j->beta),
                      TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), GEMM_BN_KARGS(j));
@@ -305,7 +332,7 @@ static tlcl_status run_split(tlcl_engine *e, const gemm_cfg *c, gemm_job *j, int
 }
 
 /* The kernels index with int (32-bit arithmetic is faster on GPUs): every
- * element touched must lie below 2^31 floats from the buffer start. */
+ * element touched must lie below 2^31 elements from the buffer start. */
 static int fits_int(size_t off, size_t rows, int ld, int cols)
 {
     return rows == 0 || off + (rows - 1) * (size_t)ld + (size_t)cols <= (size_t)INT_MAX;
@@ -313,20 +340,21 @@ static int fits_int(size_t off, size_t rows, int ld, int cols)
 
 static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A,
                             size_t a_off, int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C,
-                            size_t c_off, int ldc, const eng_gemm_bn *bn)
+                            size_t c_off, int ldc, const eng_gemm_bn *bn, const tlcl_gemm_storage *st)
 {
     if (!fits_int(a_off, (size_t)(ta ? K : M), lda, ta ? M : K) || !fits_int(b_off, (size_t)(tb ? N : K), ldb, tb ? K : N) ||
         !fits_int(c_off, (size_t)M, ldc, N))
-        return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl_gemm(M=%d, N=%d, K=%d): an operand spans 2^31 floats or more", M, N, K);
+        return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl_gemm(M=%d, N=%d, K=%d): an operand spans 2^31 elements or more", M, N,
+                        K);
     eng_tune_note(e, ENG_TUNE_GEMM, (int[]){ta, tb, M, N, K, lda, ldb, ldc, bn != NULL}, 9);
     gemm_cfg c = gemm_config(e, ta, tb);
     tlcl_tensor bt = {0};
     if (tb && K > 0) {
-        TLCL_TRY(transpose_b(e, &c, N, K, B, b_off, ldb, &bt));
+        TLCL_TRY(transpose_b(e, &c, st, N, K, B, b_off, ldb, &bt));
         B = bt.buf, b_off = 0, ldb = N;
     }
     gemm_job j = {.M = M, .N = N, .K = K, .kc = K, .splits = 1, .alpha = alpha, .beta = beta, .A = A, .B = B,
-                  .C = C, .a_off = (int)a_off, .a_rs = ta ? 1 : lda, .a_ks = ta ? lda : 1, .b_off = (int)b_off,
+                  .C = C, .st = *st, .a_off = (int)a_off, .a_rs = ta ? 1 : lda, .a_ks = ta ? lda : 1, .b_off = (int)b_off,
                   .ldb = ldb, .c_off = (int)c_off, .ldc = ldc, .c_ss = 0};
     gemm_job_bn(&j, bn, C);
     int turned = turn_tn(&c, ta, tb, M, N, K);
@@ -344,22 +372,39 @@ static tlcl_status gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K,
     return s;
 }
 
+static int all_f32(const tlcl_gemm_storage *st)
+{
+    return st->a == TLCL_F32 && st->b == TLCL_F32 && st->c == TLCL_F32;
+}
+
+/* CLBlast only for float32 operands: it has no bfloat16, so a product with
+ * a bfloat16 operand runs on the own kernels whatever the choice (and an
+ * AUTO back-end is not even resolved for it). */
+tlcl_status tlcl_gemm_ex(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A, size_t a_off,
+                         int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off, int ldc,
+                         const tlcl_gemm_storage *st)
+{
+    if (!st)
+        st = &GEMM_F32;
+    if (M <= 0 || N <= 0)
+        return TLCL_OK;
+    if (all_f32(st) && tlcl_gemm_get_backend(e) == TLCL_GEMM_CLBLAST)
+        return tlcl_gemm_clblast(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, NULL, st);
+}
+
 tlcl_status tlcl_gemm(tlcl_engine *e, int ta, int tb, int M, int N, int K, float alpha, cl_mem A, size_t a_off,
                       int lda, cl_mem B, size_t b_off, int ldb, float beta, cl_mem C, size_t c_off, int ldc)
 {
-    if (M <= 0 || N <= 0)
-        return TLCL_OK;
-    if (tlcl_gemm_get_backend(e) == TLCL_GEMM_CLBLAST)
-        return tlcl_gemm_clblast(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
-    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, NULL);
+    return tlcl_gemm_ex(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, NULL);
 }
 
 tlcl_status eng_gemm_bn_own(tlcl_engine *e, int M, int N, int K, cl_mem A, int lda, cl_mem B, int ldb, cl_mem C,
-                            size_t c_off, int ldc, const eng_gemm_bn *bn)
+                            size_t c_off, int ldc, const eng_gemm_bn *bn, const tlcl_gemm_storage *st)
 {
     if (M <= 0 || N <= 0)
         return TLCL_OK;
-    return gemm_own(e, 0, 0, M, N, K, 1.0f, A, 0, lda, B, 0, ldb, 0.0f, C, c_off, ldc, bn);
+    return gemm_own(e, 0, 0, M, N, K, 1.0f, A, 0, lda, B, 0, ldb, 0.0f, C, c_off, ldc, bn, st ? st : &GEMM_F32);
 }
 
 /* ---- the implicit-GEMM convolution ---------------------------------------- */
@@ -371,7 +416,8 @@ int eng_conv_implicit_ok(tlcl_engine *e, const eng_conv_shape *s)
     size_t in = (size_t)s->N * s->H * s->W * s->cin, out = (size_t)s->N * s->OH * s->OW * s->cout;
     if (tlcl_cl_settings(e->cl)->conv_im2col)
         return 0;
-    return tlcl_gemm_get_backend(e) == TLCL_GEMM_OWN && s->cout % c.vw == 0 && in <= INT_MAX && out <= INT_MAX;
+    int own = s->act == TLCL_BF16 || tlcl_gemm_get_backend(e) == TLCL_GEMM_OWN; /* CLBlast has no bfloat16 */
+    return own && s->cout % c.vw == 0 && in <= INT_MAX && out <= INT_MAX;
 }
 
 /* The shape as tlcl tune records it: the 12 ints of s, then extra. */
@@ -389,12 +435,13 @@ static tlcl_status run_conv_tile(tlcl_engine *e, const gemm_cfg *c, const eng_co
 {
     char name[40];
     snprintf(name, sizeof name, "%s%s", kname, j->bn_on ? "_bn" : "");
-    const char *opts = j->bn_on ? c->options_conv_bn : c->options_conv;
+    tlcl_gemm_storage st = {s->act, TLCL_F32, s->act}; /* X (or dY), the weight, the output (or dX) */
+    gemm_opts o = gemm_options(c, &st, 1, j->bn_on);
     int M = s->N * s->OH * s->OW, mblk = (M + c->tm - 1) / c->tm;
     size_t local[3] = {c->lx, c->ly, 1};
-    const size_t *lp = fit_local(e, opts, name, local);
+    const size_t *lp = fit_local(e, o.s, name, local);
     size_t g[2] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1])};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), opts, name, 2, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, name, 2, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
                     TLCL_INT(M), TLCL_INT(n0), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W), TLCL_INT(s->cin),
                     TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw), TLCL_INT(s->stride),
                     TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros), TLCL_MEM(W), TLCL_MEM(out),
@@ -424,15 +471,24 @@ tlcl_status eng_conv_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_mem X,
     return TLCL_OK;
 }
 
+/* The implicit weight gradients' storage: X and dY feature maps, the
+ * partials (and dW) float32. */
+static tlcl_gemm_storage wgrad_storage(const eng_conv_shape *s)
+{
+    return (tlcl_gemm_storage){s->act, s->act, TLCL_F32};
+}
+
 /* conv_wgrad over the column blocks [n0, n0 + nblk * width), every split. */
 static tlcl_status run_conv_wgrad(tlcl_engine *e, const gemm_cfg *c, const eng_conv_shape *s, const char *kname,
                                   int nblk, int n0, int splits, int pc, cl_mem X, cl_mem dY, cl_mem part)
 {
     int rows = s->kh * s->kw * s->cin, mblk = (rows + c->tm - 1) / c->tm;
+    tlcl_gemm_storage st = wgrad_storage(s);
+    gemm_opts o = gemm_options(c, &st, 1, 0);
     size_t local[3] = {c->lx, c->ly, 1};
-    const size_t *lp = fit_local(e, c->options_conv, kname, local);
+    const size_t *lp = fit_local(e, o.s, kname, local);
     size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)splits};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options_conv, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
                     TLCL_INT(n0), TLCL_INT(s->N * s->OH * s->OW), TLCL_INT(pc), TLCL_MEM(X), TLCL_INT(s->H),
                     TLCL_INT(s->W), TLCL_INT(s->cin), TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh),
                     TLCL_INT(s->kw), TLCL_INT(s->stride), TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(dY),
@@ -448,7 +504,9 @@ static tlcl_status run_conv_wgrad_ci(tlcl_engine *e, const gemm_cfg *c, const en
     TLCL_TRY(eng_zeros(e, (size_t)s->cin, &zeros));
     int taps = s->kh * s->kw, rows = taps * s->cin;
     size_t g[3] = {(size_t)(taps * (s->cin / (c->vw * c->nv))), (size_t)(s->cout / c->tm), (size_t)splits};
-    return TLCL_RUN(e->cl, TLCL_PROG(gemm), c->options_conv, "conv_wgrad_ci", 3, g, NULL,
+    tlcl_gemm_storage st = wgrad_storage(s);
+    gemm_opts o = gemm_options(c, &st, 1, 0);
+    return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "conv_wgrad_ci", 3, g, NULL,
                     TLCL_INT(s->N * s->OH * s->OW), TLCL_INT(pc), TLCL_MEM(X), TLCL_INT(s->H), TLCL_INT(s->W),
                     TLCL_INT(s->cin), TLCL_INT(s->OH), TLCL_INT(s->OW), TLCL_INT(s->kh), TLCL_INT(s->kw),
                     TLCL_INT(s->stride), TLCL_INT(s->pad_top), TLCL_INT(s->pad_left), TLCL_MEM(zeros),
@@ -493,8 +551,10 @@ tlcl_status eng_conv_wgrad_implicit(tlcl_engine *e, const eng_conv_shape *s, cl_
     gemm_job j = {0};
     gemm_job_bn(&j, NULL, dW);
     size_t g[2] = {(size_t)s->cout, (size_t)rows};
+    tlcl_gemm_storage wst = wgrad_storage(s); /* the program of the 1x1 weight gradients' sums */
+    gemm_opts o = gemm_options(&plain, &wst, 0, 0);
     if (st == TLCL_OK) /* dW += the sum of the splits */
-        st = TLCL_RUN(e->cl, TLCL_PROG(gemm), plain.options, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(rows),
+        st = TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_splitk_reduce", 2, g, NULL, TLCL_INT(rows),
                       TLCL_INT(s->cout), TLCL_INT(splits), TLCL_FLOAT(1.0f), TLCL_MEM(part.buf),
                       TLCL_INT(s->cout), TLCL_INT(1), TLCL_FLOAT(1.0f),
                       TLCL_MEM(dW), TLCL_INT(0), TLCL_INT(s->cout), GEMM_BN_KARGS(&j));
@@ -509,5 +569,5 @@ tlcl_status tlcl_gemm_own(tlcl_engine *e, int ta, int tb, int M, int N, int K, f
 {
     if (M <= 0 || N <= 0)
         return TLCL_OK;
-    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, NULL);
+    return gemm_own(e, ta, tb, M, N, K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, NULL, &GEMM_F32);
 }

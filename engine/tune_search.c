@@ -244,7 +244,7 @@ static tlcl_status replay_gemm(tlcl_engine *e, const int *v, cl_mem *m)
 {
     eng_gemm_bn bn = {m[3], m[3], m[3], m[3], TLCL_ACT_NONE, NULL};
     if (v[8]) /* the epilogue's calls are untransposed */
-        return eng_gemm_bn_own(e, v[2], v[3], v[4], m[0], v[5], m[1], v[6], m[2], 0, v[7], &bn);
+        return eng_gemm_bn_own(e, v[2], v[3], v[4], m[0], v[5], m[1], v[6], m[2], 0, v[7], &bn, NULL);
     return tlcl_gemm_own(e, v[0], v[1], v[2], v[3], v[4], 1.0f, m[0], 0, v[5], m[1], 0, v[6], 0.0f, m[2], 0, v[7]);
 }
 
@@ -253,7 +253,7 @@ static tlcl_status replay_gemm(tlcl_engine *e, const int *v, cl_mem *m)
  * it would take. */
 static tlcl_status replay_conv(tlcl_engine *e, eng_tune_kind kind, const int *v, cl_mem *m)
 {
-    eng_conv_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+    eng_conv_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], TLCL_F32};
     if (!eng_conv_implicit_ok(e, &s))
         return ENG_FAIL(e, TLCL_ERR_ARG, "tlcl tune: the candidate does not take this convolution implicitly");
     eng_gemm_bn bn = {m[3], m[3], m[3], m[3], TLCL_ACT_NONE, NULL};

@@ -5,13 +5,14 @@
  * gradients accumulated onto a pre-filled buffer, NULL gradients skipped.
  * Shapes stay small so the Rusticl/llvmpipe run stays short.
  *
- * With TLCL_TEST_BF16=1 (conv_pocl_bf16) the depthwise cases store their
- * feature maps (x, y, dy, dx) as bfloat16: the inputs are rounded to
+ * With TLCL_TEST_BF16=1 (conv_pocl_bf16) the cases store their feature
+ * maps (x, y, dy, dx, the residual) as bfloat16: the inputs are rounded to
  * bfloat16 before the references are computed, so the references see what
  * the device holds, and the only new error is the one rounding of each
  * stored result, up to 2^-8 of it (harness_act_rtol). The kernels keep no
- * intermediate in bfloat16 (sums in float, the weight gradient's partial
- * sums float), and the weight gradient is float32: its tolerance stays. */
+ * intermediate in bfloat16 (sums in float; the weight gradients' partial
+ * sums and the im2col path's dcol float32), and weight gradients are
+ * float32: their tolerance stays. Resize's tensors stay float32. */
 #include "harness.h"
 #include "ref_conv.h"
 #include "ref_norm.h"
@@ -41,26 +42,6 @@ typedef struct conv_case {
     ref_conv_shape s;
     int grads;
 } conv_case;
-
-/* Whether c's feature maps are bfloat16 in this run: the depthwise cases
- * in bfloat16 mode (the conv2d kernels are float32 here). */
-static int bf16_case(const harness *h, const conv_case *c) { return h->bf16 && c->kind == DEPTHWISE; }
-
-static tlcl_dtype case_dtype(const harness *h, const conv_case *c) { return bf16_case(h, c) ? TLCL_BF16 : TLCL_F32; }
-
-/* A feature map of c in its storage, data (may be NULL) rounded to it in place. */
-static tlcl_tensor fmap_tensor(harness *h, const conv_case *c, const char *name, int n, int hh, int w, int ch,
-                               float *data)
-{
-    return bf16_case(h, c) ? harness_act_tensor(h, name, n, hh, w, ch, data)
-                           : harness_tensor(h, name, n, hh, w, ch, data);
-}
-
-/* A stored feature-map result's relative tolerance: one bfloat16 rounding more. */
-static double fmap_rtol(const harness *h, const conv_case *c, double rtol)
-{
-    return bf16_case(h, c) ? harness_act_rtol(h, rtol) : rtol;
-}
 
 static size_t weight_count(const conv_case *c)
 {
@@ -101,7 +82,7 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     const ref_conv_shape *s = &c->s;
     size_t ny = (size_t)s->n * s->oh * s->ow * s->cout;
     double *ref = malloc(ny * sizeof *ref);
-    tlcl_tensor y = guarded_tensor(h, "y", case_dtype(h, c), s->n, s->oh, s->ow, s->cout);
+    tlcl_tensor y = guarded_tensor(h, "y", harness_act_dtype(h), s->n, s->oh, s->ow, s->cout);
     tlcl_status st = c->kind == CONV ? tlcl_conv2d_forward(h->eng, &y, x, w, g)
                                      : tlcl_depthwise_forward(h->eng, &y, x, w, g);
     char what[160];
@@ -109,7 +90,7 @@ static void check_forward(harness *h, const conv_case *c, const tlcl_conv_geom *
     if (!harness_status(h, st, what)) {
         (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, ref, dx, dw);
         float *got = guarded_download(h, &y, what);
-        harness_close(h, what, got, ref, ny, fmap_rtol(h, c, FWD_TOL), ATOL);
+        harness_close(h, what, got, ref, ny, harness_act_rtol(h, FWD_TOL), ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &y);
@@ -125,16 +106,16 @@ static void check_conv_bn_add(harness *h, const conv_case *c, const tlcl_conv_ge
     size_t n = (size_t)s->n * s->oh * s->ow * s->cout;
     float *r = malloc(n * sizeof *r);
     harness_fill(h, r, n, -1.0f, 1.0f);
+    tlcl_tensor res = harness_act_tensor(h, "residual", s->n, s->oh, s->ow, s->cout, r); /* rounds r first */
     double *want = malloc(n * sizeof *want);
     for (size_t i = 0; i < n; i++)
         want[i] = ref[i] + (double)r[i];
-    tlcl_tensor res = harness_tensor(h, "residual", s->n, s->oh, s->ow, s->cout, r);
-    tlcl_tensor y = guarded_tensor(h, "y", case_dtype(h, c), s->n, s->oh, s->ow, s->cout);
+    tlcl_tensor y = guarded_tensor(h, "y", harness_act_dtype(h), s->n, s->oh, s->ow, s->cout);
     char what[160];
     snprintf(what, sizeof what, "%s + batch norm + act %d + residual fused", c->name, act);
     if (!harness_status(h, tlcl_conv2d_bn_add_forward(h->eng, &y, x, w, g, bn, (tlcl_act)act, &res), what)) {
         float *got = guarded_download(h, &y, what);
-        harness_close(h, what, got, want, n, FWD_TOL, ATOL);
+        harness_close(h, what, got, want, n, harness_act_rtol(h, FWD_TOL), ATOL);
         free(got);
     }
     tlcl_tensor_release(h->eng, &res), tlcl_tensor_release(h->eng, &y);
@@ -160,7 +141,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
         d[k] = harness_to_double(p[k], (size_t)C);
     (c->kind == CONV ? ref_conv2d_forward : ref_depthwise_forward)(s, conv, dx, dw);
     ref_bn_forward(0, M, C, conv, d[0], d[1], d[2], d[3], 0.99, 1e-3, act, ref, NULL, NULL);
-    tlcl_tensor t[4], y = guarded_tensor(h, "y", case_dtype(h, c), s->n, s->oh, s->ow, C);
+    tlcl_tensor t[4], y = guarded_tensor(h, "y", harness_act_dtype(h), s->n, s->oh, s->ow, C);
     for (int k = 0; k < 4; k++)
         t[k] = harness_tensor(h, "bn param", 1, 1, 1, C, p[k]);
     tlcl_bn bn = {.gamma = &t[0], .beta = &t[1], .moving_mean = &t[2], .moving_var = &t[3], .momentum = 0.99f,
@@ -171,7 +152,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
                                      : tlcl_depthwise_bn_forward(h->eng, &y, x, w, g, &bn, (tlcl_act)act);
     if (!harness_status(h, st, what)) {
         float *got = guarded_download(h, &y, what);
-        harness_close(h, what, got, ref, (size_t)M * C, fmap_rtol(h, c, FWD_TOL), ATOL);
+        harness_close(h, what, got, ref, (size_t)M * C, harness_act_rtol(h, FWD_TOL), ATOL);
         free(got);
     }
     if (c->kind == CONV) /* and with a residual added after the activation */
@@ -183,7 +164,7 @@ static void check_conv_bn(harness *h, const conv_case *c, const tlcl_conv_geom *
     free(conv), free(ref);
 }
 
-/* guarded: t is a guarded_tensor */
+/* guarded: t is a guarded_tensor (a feature map, din); else dweight (float32) */
 static void check_grad(harness *h, const char *name, const char *which, const tlcl_tensor *t, const double *ref,
                        double offset, int guarded, double rtol)
 {
@@ -205,10 +186,10 @@ static void check_backward(harness *h, const conv_case *c, const tlcl_conv_geom 
     size_t nx = (size_t)s->n * s->h * s->w * s->cin, nw = weight_count(c), ny = (size_t)s->n * s->oh * s->ow * s->cout;
     float *r = malloc(ny * sizeof *r);
     harness_fill(h, r, ny, -1, 1);
-    tlcl_tensor dy = fmap_tensor(h, c, "dy", s->n, s->oh, s->ow, s->cout, r); /* rounds r first */
+    tlcl_tensor dy = harness_act_tensor(h, "dy", s->n, s->oh, s->ow, s->cout, r); /* rounds r first */
     double *dr = harness_to_double(r, ny), *ref_dx = malloc(nx * sizeof *ref_dx), *ref_dw = malloc(nw * sizeof *ref_dw);
     (c->kind == CONV ? ref_conv2d_backward : ref_depthwise_backward)(s, ref_dx, ref_dw, dr, dx, dw);
-    tlcl_tensor gx = guarded_tensor(h, "dx", case_dtype(h, c), s->n, s->h, s->w, s->cin);
+    tlcl_tensor gx = guarded_tensor(h, "dx", harness_act_dtype(h), s->n, s->h, s->w, s->cin);
     tlcl_tensor gw = harness_tensor(h, "dw", w->n, w->h, w->w, w->c, NULL);
     harness_status(h, tlcl_tensor_fill(h->eng, &gw, DW_PREFILL), "fill dw");
     tlcl_tensor *pgx = c->grads == GRAD_WEIGHT_ONLY ? NULL : &gx, *pgw = c->grads == GRAD_INPUT_ONLY ? NULL : &gw;
@@ -216,7 +197,7 @@ static void check_backward(harness *h, const conv_case *c, const tlcl_conv_geom 
                                      : tlcl_depthwise_backward(h->eng, pgx, pgw, &dy, x, w, g);
     if (!harness_status(h, st, c->name)) {
         if (pgx)
-            check_grad(h, c->name, "din", &gx, ref_dx, 0.0, 1, fmap_rtol(h, c, GRAD_TOL));
+            check_grad(h, c->name, "din", &gx, ref_dx, 0.0, 1, harness_act_rtol(h, GRAD_TOL));
         /* the weight gradient is float32 whatever the feature maps' storage */
         if (pgw)
             check_grad(h, c->name, "dweight (+= onto 0.5)", &gw, ref_dw, DW_PREFILL, 0, GRAD_TOL);
@@ -234,10 +215,10 @@ static void run_case(harness *h, const conv_case *c)
     float *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw);
     harness_fill(h, fx, nx, -1, 1);
     harness_fill(h, fw, nw, -1, 1);
-    tlcl_tensor x = fmap_tensor(h, c, "x", s->n, s->h, s->w, s->cin, fx); /* rounds fx first */
-    double *dx = harness_to_double(fx, nx), *dw = harness_to_double(fw, nw);
+    tlcl_tensor x = harness_act_tensor(h, "x", s->n, s->h, s->w, s->cin, fx); /* rounds fx first */
     tlcl_tensor w = c->kind == CONV ? harness_tensor(h, "w", s->kh, s->kw, s->cin, s->cout, fw)
                                     : harness_tensor(h, "w", s->kh, s->kw, 1, s->cin, fw);
+    double *dx = harness_to_double(fx, nx), *dw = harness_to_double(fw, nw);
     tlcl_conv_geom g = {s->kh, s->kw, s->stride, s->pad_top, s->pad_left};
     check_forward(h, c, &g, &x, &w, dx, dw);
     check_conv_bn(h, c, &g, &x, &w, dx, dw, s->cout % 2 ? TLCL_ACT_SWISH : TLCL_ACT_RELU6);
@@ -379,12 +360,44 @@ static void check_resize(harness *h, int n, int hh, int w, int c, int oh, int ow
     free(fx), free(fr), free(dx), free(dr), free(ref_y), free(ref_dx);
 }
 
+/* A convolution given feature maps of mixed storage, or a bfloat16 weight
+ * or weight gradient, fails naming the tensor and both storages. */
+static void expect_storage_error(harness *h, tlcl_status st, const char *tensor, const char *what)
+{
+    const char *msg = tlcl_engine_error(h->eng);
+    harness_expectf(h, st == TLCL_ERR_ARG && strstr(msg, tensor) && strstr(msg, "bfloat16") && strstr(msg, "float32"),
+                    "%s refused: %s", what, msg);
+}
+
+static void check_mixed_storage(harness *h)
+{
+    tlcl_tensor t[6];
+    const char *names[6] = {"x16", "y32", "w32", "w16", "dx32", "dy16"};
+    const tlcl_dtype dt[6] = {TLCL_BF16, TLCL_F32, TLCL_F32, TLCL_BF16, TLCL_F32, TLCL_BF16};
+    const int shape[6][4] = {{1, 4, 4, 16}, {1, 4, 4, 16}, {3, 3, 16, 16}, {3, 3, 16, 16}, {1, 4, 4, 16}, {1, 4, 4, 16}};
+    for (int i = 0; i < 6; i++)
+        harness_status(h, tlcl_tensor_alloc_as(h->eng, &t[i], names[i], dt[i], shape[i][0], shape[i][1], shape[i][2],
+                                               shape[i][3]), names[i]);
+    tlcl_conv_geom g = {3, 3, 1, 1, 1};
+    expect_storage_error(h, tlcl_conv2d_forward(h->eng, &t[1], &t[0], &t[2], &g), "y32",
+                         "conv2d forward, bfloat16 input into a float32 output");
+    expect_storage_error(h, tlcl_conv2d_forward(h->eng, &t[5], &t[0], &t[3], &g), "w16",
+                         "conv2d forward with a bfloat16 weight");
+    expect_storage_error(h, tlcl_conv2d_backward(h->eng, &t[4], NULL, &t[5], &t[0], &t[2], &g), "dx32",
+                         "conv2d backward, bfloat16 dY into a float32 dX");
+    expect_storage_error(h, tlcl_conv2d_backward(h->eng, NULL, &t[3], &t[5], &t[0], &t[2], &g), "w16",
+                         "conv2d backward into a bfloat16 weight gradient");
+    for (int i = 0; i < 6; i++)
+        tlcl_tensor_release(h->eng, &t[i]);
+}
+
 int main(void)
 {
     harness h;
     harness_init(&h, 1);
     check_same_helper(&h);
     check_dw_storage(&h);
+    check_mixed_storage(&h);
     const conv_case cases[] = {
         same("conv 3x3 s1 same 2x5x5 3->4", CONV, 2, 5, 5, 3, 4, 3, 1),
         same("conv stem 3x3 s2 1x11x11 3->8", CONV, 1, 11, 11, 3, 8, 3, 2),

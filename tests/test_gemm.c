@@ -4,7 +4,10 @@
  * edge strips), M, N or K of 1, long K with small M x N (split-K),
  * offsets and leading dimensions, alpha/beta, beta = 0 over a C full of NaN.
  * Then TLCL_GEMM_AUTO: it resolves, persists its choice, a second engine
- * reads the file instead of measuring, and a corrupt file is re-measured. */
+ * reads the file instead of measuring, and a corrupt file is re-measured.
+ * Under $TLCL_TEST_BF16=1 (gemm_pocl_bf16) the same cases run with the
+ * operands a layer stores as bfloat16 (case_storage), through tlcl_gemm_ex,
+ * on both back-end choices (CLBlast has no bfloat16: the own kernels run). */
 #include "engine_internal.h"
 #include "harness.h"
 #include "ref_gemm.h"
@@ -19,22 +22,49 @@ typedef struct gemm_case {
     int ta, tb, M, N, K;
     float alpha, beta;
     int nan_c;  /* fill C's M x N region with NaN (beta must be 0) */
+    tlcl_gemm_storage st; /* the operands' storage (float32 but under $TLCL_TEST_BF16) */
 } gemm_case;
+
+/* bfloat16 mode: the operands a layer's product keeps as feature maps
+ * (engine/conv2d.c). NN is a forward (input, output bfloat16; the weight
+ * float32), NT an input gradient (dY, dX; or, on odd shapes, dX into the
+ * float32 dcol of the im2col path), TN a weight gradient (X, dY; dW
+ * float32, accumulated: beta 0.75 on even shapes), TT every operand
+ * bfloat16 (B's transposed copy in bfloat16, the rounding store). */
+static tlcl_gemm_storage case_storage(const harness *h, int t, int s)
+{
+    const tlcl_dtype F = TLCL_F32, H = TLCL_BF16;
+    const tlcl_gemm_storage by_t[4] = {{H, F, H}, {H, H, F}, {H, F, (s & 1) ? F : H}, {H, H, H}};
+    return h->bf16 ? by_t[t] : (tlcl_gemm_storage){F, F, F};
+}
+
+/* An operand in its storage: a bfloat16 one's data is rounded in place
+ * first (harness_act_tensor), so the reference, computed after, sees it. */
+static tlcl_tensor operand(harness *h, const char *name, tlcl_dtype dt, size_t n, float *data)
+{
+    return dt == TLCL_BF16 ? harness_act_tensor(h, name, (int)n, 1, 1, 1, data)
+                           : harness_tensor(h, name, (int)n, 1, 1, 1, data);
+}
 
 /* The reference sees 0 where the device sees NaN: with beta = 0 neither
  * may read C. The padding between rows keeps its values (must survive). */
-static void fill_c(harness *h, const gemm_case *g, float *C, double *dC, size_t nc, size_t c_off, int ldc)
+static void fill_c(harness *h, const gemm_case *g, float *C, size_t nc, size_t c_off, int ldc)
 {
     harness_fill(h, C, nc, -1, 1);
-    for (size_t i = 0; i < nc; i++)
-        dC[i] = C[i];
     if (!g->nan_c)
         return;
     for (int i = 0; i < g->M; i++)
-        for (int j = 0; j < g->N; j++) {
+        for (int j = 0; j < g->N; j++)
             C[c_off + (size_t)i * ldc + j] = NAN;
-            dC[c_off + (size_t)i * ldc + j] = 0.0;
-        }
+}
+
+static double *c_reference(const float *C, size_t nc)
+{
+    double *dC = harness_to_double(C, nc);
+    for (size_t i = 0; i < nc; i++)
+        if (isnan(dC[i]))
+            dC[i] = 0.0;
+    return dC;
 }
 
 static void check_gemm(harness *h, tlcl_gemm_backend be, const gemm_case *g)
@@ -45,26 +75,33 @@ static void check_gemm(harness *h, tlcl_gemm_backend be, const gemm_case *g)
     size_t na = a_off + (size_t)(ta ? K : M) * lda, nb = b_off + (size_t)(tb ? N : K) * ldb,
            nc = c_off + (size_t)M * ldc;
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C);
-    double *dC = malloc(nc * sizeof *dC);
     harness_fill(h, A, na, -1, 1);
     harness_fill(h, B, nb, -1, 1);
-    fill_c(h, g, C, dC, nc, c_off, ldc);
-    double *dA = harness_to_double(A, na), *dB = harness_to_double(B, nb);
+    fill_c(h, g, C, nc, c_off, ldc);
+    tlcl_tensor tA = operand(h, "A", g->st.a, na, A), tB = operand(h, "B", g->st.b, nb, B);
+    tlcl_tensor tC = operand(h, "C", g->st.c, nc, C);
+    double *dA = harness_to_double(A, na), *dB = harness_to_double(B, nb), *dC = c_reference(C, nc);
     ref_gemm(ta, tb, M, N, K, g->alpha, dA + a_off, lda, dB + b_off, ldb, g->beta, dC + c_off, ldc);
-    tlcl_tensor tA = harness_tensor(h, "A", (int)na, 1, 1, 1, A);
-    tlcl_tensor tB = harness_tensor(h, "B", (int)nb, 1, 1, 1, B);
-    tlcl_tensor tC = harness_tensor(h, "C", (int)nc, 1, 1, 1, C);
     tlcl_gemm_set_backend(h->eng, be);
     char what[160];
-    snprintf(what, sizeof what, "gemm %s %c%c M=%d N=%d K=%d a=%g b=%g%s", tlcl_gemm_backend_name(be),
-             ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, g->alpha, g->beta, g->nan_c ? " (C = NaN)" : "");
-    if (!harness_status(h, tlcl_gemm(h->eng, ta, tb, M, N, K, g->alpha, tA.buf, a_off, lda, tB.buf, b_off, ldb,
-                                     g->beta, tC.buf, c_off, ldc), what)) {
+    snprintf(what, sizeof what, "gemm %s %c%c M=%d N=%d K=%d a=%g b=%g%s%s%s%s", tlcl_gemm_backend_name(be),
+             ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, g->alpha, g->beta, g->nan_c ? " (C = NaN)" : "",
+             g->st.a == TLCL_BF16 ? " A16" : "", g->st.b == TLCL_BF16 ? " B16" : "", g->st.c == TLCL_BF16 ? " C16" : "");
+    tlcl_status st = h->bf16 ? tlcl_gemm_ex(h->eng, ta, tb, M, N, K, g->alpha, tA.buf, a_off, lda, tB.buf, b_off,
+                                            ldb, g->beta, tC.buf, c_off, ldc, &g->st)
+                             : tlcl_gemm(h->eng, ta, tb, M, N, K, g->alpha, tA.buf, a_off, lda, tB.buf, b_off, ldb,
+                                         g->beta, tC.buf, c_off, ldc);
+    if (!harness_status(h, st, what)) {
         float *got = harness_download(h, &tC);
         /* each entry within 1e-4, plus K float epsilons for the rounding of
          * a sum of K products of values in [-1, 1] near zero (about a tenth
-         * of that seen on PoCL and llvmpipe) */
-        harness_close(h, what, got, dC, nc, 1e-4, K * (double)FLT_EPSILON);
+         * of that seen on PoCL and llvmpipe). bfloat16 operands are exact
+         * inputs (rounded before the reference saw them) and the sums are
+         * float as in float32 mode: the one new error is the rounding of a
+         * bfloat16 C on its store, 2^-8 of the entry (harness_act_rtol);
+         * a float32 C (a weight gradient, dcol) keeps the float32 bound. */
+        double rtol = g->st.c == TLCL_BF16 ? harness_act_rtol(h, 1e-4) : 1e-4;
+        harness_close(h, what, got, dC, nc, rtol, K * (double)FLT_EPSILON);
         free(got);
     }
     tlcl_tensor_release(h->eng, &tA);
@@ -109,7 +146,7 @@ static void check_shapes(harness *h, tlcl_gemm_backend be, const int (*shapes)[3
             continue;
         for (int t = 0; t < 4; t++) {
             gemm_case g = {t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], t == 3 ? 0.5f : 1.0f,
-                           (s & 1) ? 0.0f : 0.75f, (s & 1) && t == 1};
+                           (s & 1) ? 0.0f : 0.75f, (s & 1) && t == 1, case_storage(h, t, s)};
             check_gemm(h, be, &g);
         }
     }
@@ -120,7 +157,9 @@ static void check_all_shapes(harness *h)
     if (!strstr(tlcl_cl_device(h->cl)->platform_name, "Oclgrind")) {
         int n = (int)(sizeof SHAPES / sizeof *SHAPES);
         check_shapes(h, TLCL_GEMM_OWN, SHAPES, n, 0);
-        check_shapes(h, TLCL_GEMM_CLBLAST, SHAPES, n, 0);
+        /* bfloat16: the CLBlast choice still runs the own kernels (CLBlast would read the 16-bit words
+           as floats): the small shapes show it */
+        check_shapes(h, TLCL_GEMM_CLBLAST, SHAPES, n, h->bf16 ? 20000 : 0);
         return;
     }
     int n = (int)(sizeof SHAPES_SIM / sizeof *SHAPES_SIM);

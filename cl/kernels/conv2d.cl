@@ -6,7 +6,8 @@
  *
  * Both kernels work on a chunk of samples [n0, n0 + rows/(OH*OW)) so the col
  * buffer stays bounded; col rows are chunk-local, tensors are indexed from
- * sample 0. */
+ * sample 0. The feature maps (in, din) and im2col's copy of in are act_t
+ * (common.cl: bfloat16 under -DTLCL_BF16); dcol, partial sums, is float. */
 
 /* Input coordinate read by output o through tap k (may fall in the padding). */
 inline int conv_src(int o, int k, int stride, int pad) { return o * stride - pad + k; }
@@ -19,7 +20,7 @@ inline int conv_src(int o, int k, int stride, int pad) { return o * stride - pad
  * cin = 3 takes a whole row per work-item (tpi = taps). Sizes in V-vectors:
  * cinv = cin / V. */
 #define IM2COL(S, T, V)                                                                                \
-    __kernel void im2col_##V(__global float *col, __global const float *in, int n0, int rows, int H,   \
+    __kernel void im2col_##V(__global act_t *col, __global const act_t *in, int n0, int rows, int H,   \
                              int W, int cinv, int OH, int OW, int kh, int kw, int stride, int pad_top,  \
                              int pad_left, int tpi)                                                     \
     {                                                                                                  \
@@ -34,10 +35,10 @@ inline int conv_src(int o, int k, int stride, int pad) { return o * stride - pad
             if (y >= 0 && y < H && x >= 0 && x < W) {                                                  \
                 size_t src = (((size_t)n * H + y) * W + x) * cinv;                                     \
                 for (int c = 0; c < cinv; c++)                                                         \
-                    STORE_##V(LOAD_##V(src + c, in), dst + c, col);                                    \
+                    STOREA_##V(LOADA_##V(src + c, in), dst + c, col);                                  \
             } else {                                                                                   \
                 for (int c = 0; c < cinv; c++)                                                         \
-                    STORE_##V((T)(0.0f), dst + c, col);                                                \
+                    STOREA_##V((T)(0.0f), dst + c, col);                                               \
             }                                                                                          \
         }                                                                                              \
     }
@@ -60,7 +61,7 @@ inline int conv_dst(int i, int k, int stride, int pad, int out_size)
  * pixel of the chunk sums the dcol entries that read them, so nothing is
  * written twice and no atomics are needed. count is in V-vectors. */
 #define COL2IM(S, T, V)                                                                                \
-    __kernel void col2im_##V(__global float *din, __global const float *dcol, int n0, int count, int H, \
+    __kernel void col2im_##V(__global act_t *din, __global const float *dcol, int n0, int count, int H, \
                              int W, int cinv, int OH, int OW, int kh, int kw, int stride, int pad_top,  \
                              int pad_left)                                                              \
     {                                                                                                  \
@@ -83,7 +84,7 @@ inline int conv_dst(int i, int k, int stride, int pad, int out_size)
                     acc += LOAD_##V(((size_t)(n * OH + oy) * OW + ox) * Kv + (ky * kw + kx) * cinv + c, dcol); \
             }                                                                                          \
         }                                                                                              \
-        STORE_##V(acc, (size_t)n0 * H * W * cinv + i, din);                                            \
+        STOREA_##V(acc, (size_t)n0 * H * W * cinv + i, din);                                           \
     }
 
 /* The weight of one phase of a convolution's input gradient, as a

@@ -45,6 +45,55 @@
 #define GEMM_LOAD_8(p) vload8(0, p)
 #define GEMM_LOAD_16(p) vload16(0, p)
 
+/* Operand storage. Each of A, B and C is float32, or bfloat16 (common.cl's
+ * bf16_load / bf16_round) under -DGEMM_A_BF16, -DGEMM_B_BF16, -DGEMM_C_BF16:
+ * a product's feature maps are bfloat16 in mixed precision while its weight
+ * or weight gradient stays float32 (engine/gemm.c builds only the
+ * combinations its callers use). Loads widen exactly and every sum is
+ * float; C is rounded once, on the final store (beta's C and the fused
+ * epilogue's residual, a feature map like C, read in C's storage). The
+ * split-K partials and the implicit weight gradient's partials are float
+ * always. Without the options every macro is the plain float access. */
+#ifdef GEMM_A_BF16
+typedef ushort gemm_a_t;
+#define GEMM_A(p, i) bf16_load((p)[i])
+#else
+typedef float gemm_a_t;
+#define GEMM_A(p, i) ((p)[i])
+#endif
+#ifdef GEMM_B_BF16
+typedef ushort gemm_b_t;
+#define GEMM_B(p, i) bf16_load((p)[i])
+#define GEMM_B_LOADV(VW, v, p) GEMM_CAT(bf16_load, VW)(GEMM_CAT(vload, VW)(v, p))
+#else
+typedef float gemm_b_t;
+#define GEMM_B(p, i) ((p)[i])
+#define GEMM_B_LOADV(VW, v, p) GEMM_CAT(vload, VW)(v, p)
+#endif
+#ifdef GEMM_C_BF16
+typedef ushort gemm_c_t;
+#define GEMM_C_LOADV(VW, v, p) GEMM_CAT(bf16_load, VW)(GEMM_CAT(vload, VW)(v, p))
+/* the store through a vector type of 2-byte alignment: PoCL's vstore of a
+ * ushort vector wrote its elements one at a time (16 extracts and stores) */
+typedef ushort2 __attribute__((aligned(2))) gemm_c16x2;
+typedef ushort4 __attribute__((aligned(2))) gemm_c16x4;
+typedef ushort8 __attribute__((aligned(2))) gemm_c16x8;
+typedef ushort16 __attribute__((aligned(2))) gemm_c16x16;
+#define GEMM_C_STOREV(VW, x, v, p) (((__global GEMM_CAT(gemm_c16x, VW) *)(p))[v] = GEMM_CAT(bf16_round, VW)(x))
+#define GEMM_C_LOAD_1(p) bf16_load(*(p))
+#define GEMM_C_STORE_1(x, p) (*(p) = bf16_round(x))
+#else
+typedef float gemm_c_t;
+#define GEMM_C_LOADV(VW, v, p) GEMM_CAT(vload, VW)(v, p)
+#define GEMM_C_STOREV(VW, x, v, p) GEMM_CAT(vstore, VW)(x, v, p)
+#define GEMM_C_LOAD_1(p) (*(p))
+#define GEMM_C_STORE_1(x, p) (*(p) = (x))
+#endif
+#define GEMM_C_LOAD_2(p) GEMM_C_LOADV(2, 0, p)
+#define GEMM_C_LOAD_4(p) GEMM_C_LOADV(4, 0, p)
+#define GEMM_C_LOAD_8(p) GEMM_C_LOADV(8, 0, p)
+#define GEMM_C_LOAD_16(p) GEMM_C_LOADV(16, 0, p)
+
 /* The tile kernel for a vector width VW and NV vectors per row, so one
  * program holds the wide kernel and the narrower ones (one vector of
  * GEMM_VW, one of GEMM_VWN) that cover the column strip the wide blocks
@@ -61,11 +110,12 @@
  * block's add fused into its project convolution). */
 #define GEMM_BN_ARGS int bn, __global const float *bn_mean, __global const float *bn_istd,              \
                      __global const float *bn_gamma, __global const float *bn_beta, int bn_act,          \
-                     __global const float *bn_res, int bn_has_res
-#define GEMM_BN_APPLY(ACTF, LOAD, out, col, off)                                                        \
+                     __global const gemm_c_t *bn_res, int bn_has_res
+/* LOAD reads the per-column parameters (float), RES the residual (C's storage) */
+#define GEMM_BN_APPLY(ACTF, LOAD, RES, out, col, off)                                                   \
     (ACTF(bn_act, LOAD(bn_gamma + (col)) * ((out) - LOAD(bn_mean + (col))) * LOAD(bn_istd + (col)) +   \
                       LOAD(bn_beta + (col))) +                                                         \
-     (bn_has_res ? LOAD(bn_res + (off)) : 0.0f))
+     (bn_has_res ? RES(bn_res + (off)) : 0.0f))
 #define GEMM_SCALAR_LOAD(p) (*(p))
 /* The pieces of a work-item's TM x (VW * NV) block, shared by the GEMM and
  * the implicit-GEMM convolution below: clear, one k step (AVAL(r) is row
@@ -73,7 +123,9 @@
  * alpha, beta and the optional batch-norm epilogue. */
 #define GEMM_EPILOGUE_0(VW, out, col, off) (out)
 #define GEMM_EPILOGUE_1(VW, out, col, off) \
-    (bn ? GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), out, col, off) : (out))
+    (bn ? GEMM_BN_APPLY(GEMM_CAT(act_forward, VW), GEMM_CAT(GEMM_LOAD_, VW), GEMM_CAT(GEMM_C_LOAD_, VW), out, \
+                        col, off)                                                                      \
+        : (out))
 #define GEMM_BLOCK_ZERO(VW, NV)                                                                \
     GEMM_CAT(float, VW) acc[GEMM_TM][NV];                                                      \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
@@ -83,7 +135,7 @@
     {                                                                                          \
         GEMM_CAT(float, VW) bv[NV];                                                            \
         GEMM_UNROLL for (int v = 0; v < (NV); v++)                                             \
-            bv[v] = GEMM_CAT(vload, VW)(v, b);                                                 \
+            bv[v] = GEMM_B_LOADV(VW, v, b);                                                    \
         GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                        \
             GEMM_CAT(float, VW) av = (GEMM_CAT(float, VW))(AVAL(r));                           \
             GEMM_UNROLL for (int v = 0; v < (NV); v++)                                         \
@@ -97,32 +149,74 @@
             if (r >= (ROWS)) break;                                                            \
             GEMM_CAT(float, VW) out = alpha * acc[r][v];                                       \
             if (beta != 0.0f)                                                                  \
-                out += beta * GEMM_CAT(vload, VW)(v, c + ROWOFF(r));                           \
+                out += beta * GEMM_C_LOADV(VW, v, c + ROWOFF(r));                              \
             out = GEMM_CAT(GEMM_EPILOGUE_, BN)(VW, out, j0 + v * (VW), (c - C) + ROWOFF(r) + v * (VW)); \
-            GEMM_CAT(vstore, VW)(out, v, c + ROWOFF(r));                                       \
+            GEMM_C_STOREV(VW, out, v, c + ROWOFF(r));                                          \
         }
 /* ROWOFF(r): where row r of the block starts, from c (its row 0, column j0) */
 #define GEMM_ROWS_DENSE(r) ((r) * ldc)
 
-#define GEMM_A_STRIDED(r) (a[(r) * a_rs])
+#define GEMM_A_STRIDED(r) GEMM_A(a, (r) * a_rs)
+#if !defined(GEMM_A_BF16) || !defined(GEMM_A_STAGE)
+#define GEMM_TILE_K_LOOP(VW, NV)                                                               \
+    for (int k = k0; k < k1; k++) {                                                            \
+        GEMM_BLOCK_STEP(VW, NV, GEMM_A_STRIDED)                                                \
+        a += a_ks;                                                                             \
+    }
+#else
+/* CPUs (-DGEMM_A_STAGE, engine/gemm.c): a bfloat16 A widened in runs of
+ * GEMM_KB k into private floats, which the k steps broadcast from memory as
+ * a float A's loads do. Widened at every k step, each row's value went
+ * through a register into the broadcast, a shuffle on the port the FMAs use
+ * (PoCL, AVX-512: a 1x1 forward at K = 192 ran 0.6-0.75 of float32's speed
+ * that way, staged 0.95). The run is widened a vector at a time: 8 k of a
+ * row when a row's k are contiguous (A as it is: at[r * GEMM_KB + kk]), 8
+ * rows of a k when a k's rows are (A transposed, a weight gradient's X:
+ * at[kk * GEMM_TM + r]); one at a time otherwise. A GPU widens a scalar in
+ * a register for free, and the private array would spill: it keeps the
+ * plain loop. */
+#define GEMM_KB 8 /* every K of EfficientNet's 1x1 convolutions is a multiple */
+#define GEMM_A_STAGED(r) (ak[(r) * sr])
+#define GEMM_TILE_K_LOOP(VW, NV)                                                               \
+    float at[GEMM_TM * GEMM_KB];                                                               \
+    int k_rows = a_rs == 1 && GEMM_TM % 8 == 0; /* a k's rows contiguous */                    \
+    int sr = k_rows ? 1 : GEMM_KB, sk = k_rows ? GEMM_TM : 1;                                  \
+    for (int kb = k0; kb < k1; kb += GEMM_KB) {                                                \
+        int nk = min(GEMM_KB, k1 - kb);                                                        \
+        if (k_rows) {                                                                          \
+            for (int kk = 0; kk < nk; kk++)                                                    \
+                GEMM_UNROLL for (int r = 0; r < GEMM_TM; r += 8)                               \
+                    vstore8(bf16_load8(vload8(0, a + kk * a_ks + r)), 0, at + kk * GEMM_TM + r); \
+        } else if (a_ks == 1 && nk == GEMM_KB) {                                               \
+            GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                      \
+                vstore8(bf16_load8(vload8(0, a + r * a_rs)), 0, at + r * GEMM_KB);             \
+        } else {                                                                               \
+            for (int kk = 0; kk < nk; kk++)                                                    \
+                GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                  \
+                    at[r * GEMM_KB + kk] = GEMM_A(a, r * a_rs + kk * a_ks);                    \
+        }                                                                                      \
+        for (int kk = 0; kk < nk; kk++) {                                                      \
+            const float *ak = at + kk * sk;                                                    \
+            GEMM_BLOCK_STEP(VW, NV, GEMM_A_STAGED)                                             \
+        }                                                                                      \
+        a += GEMM_KB * a_ks;                                                                   \
+    }
+#endif
 #define GEMM_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
 __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,                     \
-                   __global const float *A, int a_off, int a_rs, int a_ks,                     \
-                   __global const float *B, int b_off, int ldb, float beta,                    \
-                   __global float *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)              \
+                   __global const gemm_a_t *A, int a_off, int a_rs, int a_ks,                  \
+                   __global const gemm_b_t *B, int b_off, int ldb, float beta,                 \
+                   __global gemm_c_t *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)           \
 {                                                                                              \
     int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);                    \
     if (bj >= nblk || bi >= mblk) return;                                                      \
     int k0 = s * kc, k1 = min(K, k0 + kc);                                                     \
     int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV));                                       \
-    const __global float *a = A + a_off + i0 * a_rs + k0 * a_ks;                               \
-    const __global float *b = B + b_off + k0 * ldb + j0;                                       \
+    const __global gemm_a_t *a = A + a_off + i0 * a_rs + k0 * a_ks;                            \
+    const __global gemm_b_t *b = B + b_off + k0 * ldb + j0;                                    \
     GEMM_BLOCK_ZERO(VW, NV)                                                                    \
-    for (int k = k0; k < k1; k++) {                                                            \
-        GEMM_BLOCK_STEP(VW, NV, GEMM_A_STRIDED)                                                \
-        a += a_ks;                                                                             \
-    }                                                                                          \
-    __global float *c = C + c_off + s * c_ss + i0 * ldc + j0;                                  \
+    GEMM_TILE_K_LOOP(VW, NV)                                                                   \
+    __global gemm_c_t *c = C + c_off + s * c_ss + i0 * ldc + j0;                               \
     GEMM_BLOCK_STORE(VW, NV, BN, GEMM_TM, GEMM_ROWS_DENSE)                                     \
 }
 
@@ -147,13 +241,13 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
             n++;                                                                               \
         }                                                                                      \
     }
-#define GEMM_A_ROWS(r) (arow[r][ci])
+#define GEMM_A_ROWS(r) GEMM_A(arow[r], ci)
 #define CONV_ROWS_MAPPED(r) (crow[r])
 #define CONV_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
-__kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, int H, int W,   \
-                   int cin, int OH, int OW, int kh, int kw, int stride, int pad_top,           \
-                   int pad_left, __global const float *zeros, __global const float *B,         \
-                   __global float *C, int ldc, int o_ns, int o_ys, int o_xs, int o_off,        \
+__kernel void NAME(int nblk, int mblk, int M, int n0, __global const gemm_a_t *X, int H,      \
+                   int W, int cin, int OH, int OW, int kh, int kw, int stride, int pad_top,    \
+                   int pad_left, __global const gemm_a_t *zeros, __global const gemm_b_t *B,   \
+                   __global gemm_c_t *C, int ldc, int o_ns, int o_ys, int o_xs, int o_off,     \
                    GEMM_BN_ARGS)                                                               \
 {                                                                                              \
     int bj = get_global_id(0), bi = get_global_id(1);                                          \
@@ -161,7 +255,7 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
     int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV)), ldb = ldc;                            \
     const float alpha = 1.0f, beta = 0.0f;                                                     \
     int y0[GEMM_TM], x0[GEMM_TM], n_h[GEMM_TM], crow[GEMM_TM], inside = 1;                     \
-    const __global float *corner[GEMM_TM]; /* window corners, when all are inside */          \
+    const __global gemm_a_t *corner[GEMM_TM]; /* window corners, when all are inside */       \
     /* row i0's pixel by division, the next rows' by counting (CONV_NEXT_  */                 \
     /* PIXEL): 4 divisions a row cost the stem (K = 27) a third of its time */                \
     int t = i0 / OW, ox = i0 - t * OW, oy = t % OH, n = t / OH;                                \
@@ -176,7 +270,7 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
     }                                                                                          \
     GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                              \
         corner[r] = inside ? X + ((n_h[r] + y0[r]) * W + x0[r]) * cin : X;                     \
-    const __global float *b = B + j0;                                                          \
+    const __global gemm_b_t *b = B + j0;                                                       \
     GEMM_BLOCK_ZERO(VW, NV)                                                                    \
     if (inside) {                                                                              \
         /* windows wholly inside the image (most blocks): a window row's */                   \
@@ -184,7 +278,7 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
         /* (per tap runs of cin set up 8 pointers every cin steps: the   */                   \
         /* stem, cin 3, ran 2.9 ms that way, 1.85 ms this way)           */                   \
         for (int ky = 0; ky < kh; ky++) {                                                      \
-            const __global float *arow[GEMM_TM];                                               \
+            const __global gemm_a_t *arow[GEMM_TM];                                            \
             GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++)                                      \
                 arow[r] = corner[r] + ky * W * cin;                                            \
             for (int ci = 0; ci < kw * cin; ci++)                                              \
@@ -194,7 +288,7 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
         /* a window touching the padding: every row checked per tap */                        \
         for (int ky = 0; ky < kh; ky++)                                                        \
             for (int kx = 0; kx < kw; kx++) {                                                  \
-                const __global float *arow[GEMM_TM];                                           \
+                const __global gemm_a_t *arow[GEMM_TM];                                        \
                 GEMM_UNROLL for (int r = 0; r < GEMM_TM; r++) {                                \
                     int y = y0[r] + ky, x = x0[r] + kx;                                        \
                     arow[r] = y >= 0 && y < H && x >= 0 && x < W ? X + ((n_h[r] + y) * W + x) * cin \
@@ -204,7 +298,7 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
                     GEMM_BLOCK_STEP(VW, NV, GEMM_A_ROWS)                                       \
             }                                                                                  \
     }                                                                                          \
-    __global float *c = C + j0;                                                                \
+    __global gemm_c_t *c = C + j0;                                                             \
     GEMM_BLOCK_STORE(VW, NV, BN, M - i0, CONV_ROWS_MAPPED)                                     \
 }
 
@@ -214,14 +308,15 @@ __kernel void NAME(int nblk, int mblk, int M, int n0, __global const float *X, i
  * inside the image reads all TM rows at those offsets, one touching the
  * padding checks each row. Dimension 2 splits the pixels into chunks of pc
  * whose partial dW land [splits, kh*kw*cin, cout] apart (c_ss) for
- * gemm_splitk_reduce to add to dW. */
-#define GEMM_A_WINDOW(r) (a[off[r]])
-#define GEMM_A_BORDER(r) (y + ky[r] >= 0 && y + ky[r] < H && x + kx[r] >= 0 && x + kx[r] < W ? a[off[r]] : 0.0f)
+ * gemm_splitk_reduce to add to dW. X is A's storage, dY B's; the partials
+ * are float (a program with -DGEMM_C_BF16 leaves these kernels out). */
+#define GEMM_A_WINDOW(r) GEMM_A(a, off[r])
+#define GEMM_A_BORDER(r) (y + ky[r] >= 0 && y + ky[r] < H && x + kx[r] >= 0 && x + kx[r] < W ? GEMM_A(a, off[r]) : 0.0f)
 #define CONV_WGRAD_KERNEL(NAME, VW, NV)                                                        \
-__kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const float *X, int H,  \
-                   int W, int cin, int OH, int OW, int kh, int kw, int stride, int pad_top,    \
-                   int pad_left, __global const float *dY, int ldb, __global float *C,         \
-                   int c_ss)                                                                   \
+__kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const gemm_a_t *X,     \
+                   int H, int W, int cin, int OH, int OW, int kh, int kw, int stride,          \
+                   int pad_top, int pad_left, __global const gemm_b_t *dY, int ldb,            \
+                   __global float *C, int c_ss)                                                \
 {                                                                                              \
     int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);                    \
     if (bj >= nblk || bi >= mblk) return;                                                      \
@@ -236,11 +331,11 @@ __kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const flo
     }                                                                                          \
     int p0 = s * pc, p1 = min(P, p0 + pc);                                                     \
     int ox = p0 % OW, t = p0 / OW, oy = t % OH, n = t / OH;                                    \
-    const __global float *b = dY + p0 * ldb + j0;                                              \
+    const __global gemm_b_t *b = dY + p0 * ldb + j0;                                           \
     GEMM_BLOCK_ZERO(VW, NV)                                                                    \
     for (int p = p0; p < p1; p++) {                                                            \
         int y = oy * stride - pad_top, x = ox * stride - pad_left;                             \
-        const __global float *a = X + ((n * H + y) * W + x) * cin;                             \
+        const __global gemm_a_t *a = X + ((n * H + y) * W + x) * cin;                          \
         if (y >= 0 && y + kh <= H && x >= 0 && x + kw <= W)                                    \
             GEMM_BLOCK_STEP(VW, NV, GEMM_A_WINDOW)                                             \
         else                                                                                   \
@@ -257,12 +352,13 @@ __kernel void NAME(int nblk, int mblk, int n0, int P, int pc, __global const flo
  * broadcasts and its input channels the vector loads (twice conv_wgrad_v1's
  * FMAs per load at cout 16). The block, of dWᵀ, is stored turned back into
  * the partials [splits, kh*kw*cin, cout]. global = (taps * cin / (VW * NV),
- * cout / TM, splits); cin % (VW * NV) == 0, cout % TM == 0. */
-#define GEMM_A_DY(r) (a[r])
+ * cout / TM, splits); cin % (VW * NV) == 0, cout % TM == 0. Turned, dY is
+ * A's storage and X (and zeros) B's. */
+#define GEMM_A_DY(r) GEMM_A(a, r)
 #define CONV_WGRAD_CI_KERNEL(NAME, VW, NV)                                                     \
-__kernel void NAME(int P, int pc, __global const float *X, int H, int W, int cin, int OH,      \
+__kernel void NAME(int P, int pc, __global const gemm_b_t *X, int H, int W, int cin, int OH,   \
                    int OW, int kh, int kw, int stride, int pad_top, int pad_left,              \
-                   __global const float *zeros, __global const float *dY, int cout,            \
+                   __global const gemm_b_t *zeros, __global const gemm_a_t *dY, int cout,      \
                    __global float *C, int c_ss)                                                \
 {                                                                                              \
     int cblk = cin / ((VW) * (NV)), g = get_global_id(0), co0 = get_global_id(1) * GEMM_TM;    \
@@ -271,11 +367,11 @@ __kernel void NAME(int P, int pc, __global const float *X, int H, int W, int cin
     int tap = g / cblk, ci0 = (g % cblk) * ((VW) * (NV)), ky = tap / kw, kx = tap % kw;        \
     int p0 = s * pc, p1 = min(P, p0 + pc), ldb = 0;                                            \
     int ox = p0 % OW, t = p0 / OW, oy = t % OH, n = t / OH;                                    \
-    const __global float *a = dY + p0 * cout + co0;                                            \
+    const __global gemm_a_t *a = dY + p0 * cout + co0;                                         \
     GEMM_BLOCK_ZERO(VW, NV)                                                                    \
     for (int p = p0; p < p1; p++) {                                                            \
         int y = oy * stride - pad_top + ky, x = ox * stride - pad_left + kx;                   \
-        const __global float *b = y >= 0 && y < H && x >= 0 && x < W                           \
+        const __global gemm_b_t *b = y >= 0 && y < H && x >= 0 && x < W                        \
                                       ? X + ((n * H + y) * W + x) * cin + ci0 : zeros;         \
         GEMM_BLOCK_STEP(VW, NV, GEMM_A_DY)                                                     \
         a += cout;                                                                             \
@@ -307,11 +403,17 @@ GEMM_TILE_KERNEL(gemm_tile_narrow3_bn, GEMM_VWN, 3, 1)
 GEMM_TILE_KERNEL(gemm_tile_v1_bn, GEMM_VW, 1, 1)
 GEMM_TILE_KERNEL(gemm_tile_narrow_bn, GEMM_VWN, 1, 1)
 #elif !defined(GEMM_BN)
+/* conv_tile's B is a weight (float32), the weight gradients' C float32
+ * partials: a bfloat16 program holds only the kernels its storage fits */
+#ifndef GEMM_B_BF16
 CONV_TILE_KERNEL(conv_tile, GEMM_VW, GEMM_NV, 0)
 CONV_TILE_KERNEL(conv_tile_v1, GEMM_VW, 1, 0)
+#endif
+#ifndef GEMM_C_BF16
 CONV_WGRAD_KERNEL(conv_wgrad, GEMM_VW, GEMM_NV)
 CONV_WGRAD_KERNEL(conv_wgrad_v1, GEMM_VW, 1)
 CONV_WGRAD_CI_KERNEL(conv_wgrad_ci, GEMM_VW, GEMM_NV)
+#endif
 #else
 CONV_TILE_KERNEL(conv_tile_bn, GEMM_VW, GEMM_NV, 1)
 CONV_TILE_KERNEL(conv_tile_v1_bn, GEMM_VW, 1, 1)
@@ -322,21 +424,21 @@ CONV_TILE_KERNEL(conv_tile_v1_bn, GEMM_VW, 1, 1)
 /* One output per work-item over rows [m0, M) x cols [n0, N): the strips
  * gemm_tile leaves, and whole small or odd-shaped products. */
 __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha,
-                        __global const float *A, int a_off, int a_rs, int a_ks,
-                        __global const float *B, int b_off, int ldb, float beta,
-                        __global float *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)
+                        __global const gemm_a_t *A, int a_off, int a_rs, int a_ks,
+                        __global const gemm_b_t *B, int b_off, int ldb, float beta,
+                        __global gemm_c_t *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)
 {
     int j = n0 + get_global_id(0), i = m0 + get_global_id(1), s = get_global_id(2);
     if (i >= M || j >= N) return;
     int k0 = s * kc, k1 = min(K, k0 + kc);
-    const __global float *a = A + a_off + i * a_rs;
-    const __global float *b = B + b_off + j;
+    const __global gemm_a_t *a = A + a_off + i * a_rs;
+    const __global gemm_b_t *b = B + b_off + j;
     float acc = 0.0f;
     for (int k = k0; k < k1; k++)
-        acc = MAD(a[k * a_ks], b[k * ldb], acc);
-    __global float *c = C + c_off + s * c_ss + i * ldc + j;
-    float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
-    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
+        acc = MAD(GEMM_A(a, k * a_ks), GEMM_B(b, k * ldb), acc);
+    __global gemm_c_t *c = C + c_off + s * c_ss + i * ldc + j;
+    float out = alpha * acc + (beta != 0.0f ? beta * GEMM_C_LOAD_1(c) : 0.0f);
+    GEMM_C_STORE_1(bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, GEMM_C_LOAD_1, out, j, c - C) : out, c);
 }
 
 /* C = alpha * sum over the splits of P[s] + beta * C; P holds splits
@@ -344,30 +446,31 @@ __kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha
  * [splits, M, N] (p_rs = N, p_cs = 1), or [splits, N, M] (p_rs = 1,
  * p_cs = M) for a product computed turned (engine/gemm.c). */
 __kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global const float *P, int p_rs,
-                                 int p_cs, float beta, __global float *C, int c_off, int ldc, GEMM_BN_ARGS)
+                                 int p_cs, float beta, __global gemm_c_t *C, int c_off, int ldc, GEMM_BN_ARGS)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= M || j >= N) return;
     float acc = 0.0f;
     for (int s = 0; s < splits; s++)
         acc += P[(size_t)s * M * N + i * p_rs + j * p_cs];
-    __global float *c = C + c_off + i * ldc + j;
-    float out = alpha * acc + (beta != 0.0f ? beta * *c : 0.0f);
-    *c = bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, out, j, c - C) : out;
+    __global gemm_c_t *c = C + c_off + i * ldc + j;
+    float out = alpha * acc + (beta != 0.0f ? beta * GEMM_C_LOAD_1(c) : 0.0f);
+    GEMM_C_STORE_1(bn ? GEMM_BN_APPLY(act_forward, GEMM_SCALAR_LOAD, GEMM_C_LOAD_1, out, j, c - C) : out, c);
 }
 
 /* The same transpose without local memory, for CPUs (PoCL splits a
  * work-group's loop at every barrier): a work-item writes 16 consecutive
- * entries of a dst row from 16 rows of src. global = (ceil(N / 16), K). */
-__kernel void gemm_transpose_rows(int N, int K, __global const float *src, int s_off, int ld,
-                                  __global float *dst)
+ * entries of a dst row from 16 rows of src. global = (ceil(N / 16), K).
+ * Both transposes copy B in its own storage (exact either way). */
+__kernel void gemm_transpose_rows(int N, int K, __global const gemm_b_t *src, int s_off, int ld,
+                                  __global gemm_b_t *dst)
 {
     int n0 = get_global_id(0) * 16, k = get_global_id(1);
     if (n0 >= N || k >= K) return;
-    __global float *d = dst + k * N + n0;
-    const __global float *s = src + s_off + n0 * ld + k;
+    __global gemm_b_t *d = dst + k * N + n0;
+    const __global gemm_b_t *s = src + s_off + n0 * ld + k;
     if (n0 + 16 <= N) {
-        float t[16];
+        gemm_b_t t[16];
         GEMM_UNROLL for (int j = 0; j < 16; j++)
             t[j] = s[j * ld];
         vstore16(vload16(0, t), 0, d);
@@ -382,10 +485,10 @@ __kernel void gemm_transpose_rows(int N, int K, __global const float *src, int s
 #ifndef GEMM_TR
 #define GEMM_TR 16  /* the launch's local size is GEMM_TR x GEMM_TR */
 #endif
-__kernel void gemm_transpose(int N, int K, __global const float *src, int s_off, int ld,
-                             __global float *dst)
+__kernel void gemm_transpose(int N, int K, __global const gemm_b_t *src, int s_off, int ld,
+                             __global gemm_b_t *dst)
 {
-    __local float tile[GEMM_TR][GEMM_TR + 1];
+    __local gemm_b_t tile[GEMM_TR][GEMM_TR + 1];
     int lx = get_local_id(0), ly = get_local_id(1);
     int gk = get_group_id(0) * GEMM_TR, gn = get_group_id(1) * GEMM_TR;
     if (gn + ly < N && gk + lx < K)
