@@ -27,9 +27,7 @@ Versions used to produce the committed fixtures: tensorflow-cpu 2.21.0,
 keras 3.15.1, h5py 3.14.0, numpy 2.4.6, Python 3.11.7.
 Install: python3 -m pip install tensorflow-cpu h5py numpy
 """
-import json
 import os
-import struct
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -39,6 +37,9 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_io import write_safetensors  # noqa: E402
 from keras.src.applications import efficientnet, efficientnet_v2  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
@@ -98,21 +99,8 @@ def write_legacy_tf2(model, path):
 
 
 def safetensors_write(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors.items():
-        a = np.ascontiguousarray(np.asarray(arr, dtype="<f4"))
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        blobs.append(a.tobytes())
-        off += a.nbytes
-    header["__metadata__"] = {"format": "tlcl-keras-fixture", "keras_version": keras.__version__,
-                              "tensorflow_version": tf.__version__}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    write_safetensors(path, tensors, {"format": "tlcl-keras-fixture", "keras_version": keras.__version__,
+                                      "tensorflow_version": tf.__version__})
 
 
 def make(family, seed):

@@ -38,7 +38,6 @@ Install: python3 -m pip install tensorflow-cpu numpy
 """
 import json
 import os
-import struct
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -46,6 +45,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_io import write_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "keras_losses.safetensors")
 # the C test's per-element measure |got - want| / max(|want|, floor)
@@ -157,24 +159,6 @@ def mixed_case(rng):
         print(f"policy {policy}: logits {z.dtype.name}, loss {float(loss):.7f} ({loss.dtype.name})")
     keras.config.set_dtype_policy("float32")
     return out
-
-
-def write_safetensors(path, tensors, metadata):
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors.items():
-        a = np.array(arr, dtype="<f4", order="C")
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        blobs.append(a.tobytes())
-        off += a.nbytes
-    header["__metadata__"] = metadata
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    print(f"{path}: {os.path.getsize(path)} bytes")
 
 
 def main():

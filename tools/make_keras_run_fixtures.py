@@ -74,10 +74,8 @@ keras 3.15.1, numpy 2.4.6, Python 3.11.7.
 Install: python3 -m pip install tensorflow-cpu numpy
 """
 import copy
-import json
 import os
 import re
-import struct
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -86,6 +84,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic CPU kernels
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_io import write_safetensors  # noqa: E402
 from keras.src.applications import efficientnet, efficientnet_v2  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
@@ -193,22 +194,8 @@ def make_images(rng):
 
 
 def safetensors_write(path, tensors, meta):
-    header, blobs, off = {}, [], 0
-    for name, (dtype, arr) in tensors.items():
-        np_type = {"F32": "<f4", "F16": "<f2", "U8": "u1"}[dtype]
-        a = np.array(arr).astype(np_type, order="C")  # (ascontiguousarray would make a scalar 1-d)
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        blobs.append(a.tobytes())
-        off += a.nbytes
-    header["__metadata__"] = dict(meta, format="tlcl-keras-run-fixture", keras_version=keras.__version__,
-                                  tensorflow_version=tf.__version__)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    write_safetensors(path, tensors, dict(meta, format="tlcl-keras-run-fixture", keras_version=keras.__version__,
+                                          tensorflow_version=tf.__version__))
 
 
 def optimizer(name):
