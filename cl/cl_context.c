@@ -157,7 +157,7 @@ void tlcl_cl_free(tlcl_cl *cl)
     if (!cl)
         return;
     tlcl_cl_save_programs(cl);
-    tlcl_cl_helper_stop(cl);
+    cl_helper_detach(cl);
     for (int i = 0; i < cl->nkernels; i++) {
         clReleaseKernel(cl->kernels[i].kernel);
         free(cl->kernels[i].name);

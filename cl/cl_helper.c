@@ -103,7 +103,7 @@ static int is_done(cl_helper_table *t, uint64_t k)
 
 static void helper_warn(tlcl_cl *cl, const char *why)
 {
-    if (!cl->helper.warning[0])
+    if (!cl->helper.warning[0] && why[0])
         snprintf(cl->helper.warning, sizeof cl->helper.warning,
                  "the compiling helper process %s; this process compiled the rest itself", why);
 }
@@ -121,8 +121,8 @@ static void note_exit(tlcl_cl *cl, int st, int early)
         helper_warn(cl, why);
 }
 
-/* The parent lets go of the helper: kills it (saying kill_why) unless it
- * has exited, reaps it, unmaps the table. */
+/* The parent lets go of the helper: kills it (saying kill_why, "": no
+ * warning) unless it has exited, reaps it, unmaps the table. */
 static void parent_release(tlcl_cl *cl, const char *kill_why)
 {
     cl_helper *h = &cl->helper;
@@ -289,14 +289,20 @@ tlcl_status cl_helper_attach(tlcl_cl *cl, char *err, size_t err_len)
     return TLCL_OK;
 }
 
+void cl_helper_detach(tlcl_cl *cl)
+{
+    cl_helper *h = &cl->helper;
+    if (h->role == ROLE_HELPER) { /* after its cache entries: tlcl_cl_free */
+        munmap(h->table, sizeof *h->table);
+        h->table = NULL;
+        h->role = ROLE_NONE;
+    }
+    tlcl_cl_helper_stop(cl);
+}
+
 void tlcl_cl_helper_stop(tlcl_cl *cl)
 {
     cl_helper *h = &cl->helper;
-    if (h->role == ROLE_HELPER) {
-        munmap(h->table, sizeof *h->table);
-        h->table = NULL;
-        return;
-    }
     if (h->role != ROLE_PARENT)
         return;
     /* normally it has nothing left to do: a short grace, then it is killed */
@@ -309,10 +315,7 @@ void tlcl_cl_helper_stop(tlcl_cl *cl)
         note_exit(cl, st, 0);
         h->pid = 0;
     }
-    if (h->pid > 0)
-        parent_release(cl, "was still running when this process finished, and was stopped");
-    else
-        parent_release(cl, "");
+    parent_release(cl, ""); /* this process did its work: a helper still running only filled caches */
 }
 
 /* ---- starting it ------------------------------------------------------- */

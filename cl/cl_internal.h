@@ -103,6 +103,9 @@ cl_job cl_helper_begin(tlcl_cl *cl, cl_job_kind kind, uint64_t key);
 void cl_helper_end(tlcl_cl *cl, cl_job_kind kind, uint64_t key);
 void cl_helper_launch_done(tlcl_cl *cl, cl_job job, uint64_t key);
 void cl_helper_saving(tlcl_cl *cl);
+/* At tlcl_cl_free: the parent reaps its helper (tlcl_cl_helper_stop), the
+ * helper lets go of the table. */
+void cl_helper_detach(tlcl_cl *cl);
 
 /* Keeps a launch's event for the profile (releases it if out of memory). */
 void cl_profile_push(tlcl_cl *cl, cl_event ev, cl_kernel kernel);

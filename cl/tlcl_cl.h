@@ -215,7 +215,7 @@ void tlcl_cl_save_programs(tlcl_cl *cl);
 int tlcl_cl_helper_start(tlcl_cl *cl, char *const argv[]);
 /* Waits a short grace for the helper to exit, else kills it; reaps it
  * (tlcl_cl_free calls it; a caller that wants helper_warning complete calls
- * it first). In the helper: lets go of the shared table. */
+ * it first). Nothing in the helper itself. */
 void tlcl_cl_helper_stop(tlcl_cl *cl);
 /* This context is a helper's: its caller runs the first step only. */
 int tlcl_cl_is_helper(const tlcl_cl *cl);
