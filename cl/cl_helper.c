@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +48,7 @@ typedef struct cl_helper_table {
     _Atomic long parent_seq;  /* the job the parent is at */
     _Atomic long progress;    /* jobs the helper finished: the parent's sign of life */
     _Atomic int parent_pid;
+    _Atomic int parent_saving; /* the parent has begun writing cache entries */
     _Atomic uint64_t slot[SLOTS];
 } cl_helper_table;
 
@@ -262,10 +262,18 @@ void cl_helper_launch_done(tlcl_cl *cl, cl_job job, uint64_t key)
     cl_helper_end(cl, CL_JOB_LAUNCH, key);
 }
 
+/* The helper writes cache entries only once the parent writes its own:
+ * before that the parent's steps run on every core (a low priority is no
+ * answer: on a busy machine the parent would then wait for a starved
+ * helper's entry). */
 void cl_helper_saving(tlcl_cl *cl)
 {
-    if (cl->helper.role == ROLE_HELPER)
-        setpriority(PRIO_PROCESS, 0, 19); /* the parent's steps come first; best effort */
+    cl_helper_table *t = cl->helper.table;
+    if (cl->helper.role == ROLE_PARENT)
+        atomic_store(&t->parent_saving, 1);
+    while (cl->helper.role == ROLE_HELPER && !atomic_load(&t->parent_saving) &&
+           getppid() == atomic_load(&t->parent_pid))
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
 }
 
 tlcl_status cl_helper_attach(tlcl_cl *cl, char *err, size_t err_len)

@@ -96,7 +96,8 @@ int cl_program_cached(tlcl_cl *cl, const char *name, const char *full_options);
  * the job of that kind and key (waiting, bounded, for a job the other
  * process is doing); end: a CL_JOB_MINE job is done. launch_done: after a
  * launch of a new shape, the helper waits for it to compile and marks it
- * done. saving: the helper lowers its priority for its cache writing.
+ * done. saving: the parent says it writes its cache entries
+ * now, the helper waits for that before writing its own.
  * Without a helper each is a no-op (begin: MINE). */
 tlcl_status cl_helper_attach(tlcl_cl *cl, char *err, size_t err_len);
 cl_job cl_helper_begin(tlcl_cl *cl, cl_job_kind kind, uint64_t key);

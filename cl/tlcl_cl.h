@@ -203,8 +203,9 @@ void tlcl_cl_save_programs(tlcl_cl *cl);
  * of this process, compiles them (a program build, or one launch on its
  * own buffers, whose values do not matter) and leaves the rest, so its work
  * lands in the drivers' disk caches where this process finds it. After its
- * step it writes, at low priority, the programs' binaries to tlcl's cache,
- * taking turns with this process's tlcl_cl_save_programs. Results are this
+ * step it waits for this process's tlcl_cl_save_programs and writes the
+ * programs' binaries to tlcl's cache with it, each entry by whichever
+ * claims it first. Results are this
  * process's own: the helper only fills caches. Waits for it are bounded
  * (settings.helper_wait_s without progress: it is killed); a helper that
  * fails, dies or stalls leaves a warning (helper_warning) and this process
