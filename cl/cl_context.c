@@ -128,16 +128,26 @@ tlcl_status tlcl_cl_init(tlcl_cl **out, const tlcl_cl_options *opt, char *err, s
     cl->profiling = o.profiling;
     cl->scope = -1;
     cl->sim_transfers = strstr(cl->dev.platform_name, "Oclgrind") != NULL;
+    if (cl->settings.helper_fd >= 0 && (s = cl_helper_attach(cl, err, err_len)) != TLCL_OK) {
+        tlcl_cl_free(cl);
+        return s;
+    }
     *out = cl;
     return TLCL_OK;
 }
 
+/* With a helper process, the two take turns (cl_helper.c): each entry is
+ * written by whichever claims it first. */
 void tlcl_cl_save_programs(tlcl_cl *cl)
 {
+    if (cl)
+        cl_helper_saving(cl);
     for (int i = 0; cl && i < cl->nprograms; i++) {
         cl_program_entry *e = &cl->programs[i];
-        if (e->unsaved)
+        if (e->unsaved && cl_helper_begin(cl, CL_JOB_SAVE, e->hash) == CL_JOB_MINE) {
             cl_program_save(cl, e->name, e->build_options, e->program);
+            cl_helper_end(cl, CL_JOB_SAVE, e->hash);
+        }
         e->unsaved = 0;
     }
 }
@@ -147,6 +157,7 @@ void tlcl_cl_free(tlcl_cl *cl)
     if (!cl)
         return;
     tlcl_cl_save_programs(cl);
+    cl_helper_detach(cl);
     for (int i = 0; i < cl->nkernels; i++) {
         clReleaseKernel(cl->kernels[i].kernel);
         free(cl->kernels[i].name);
@@ -190,6 +201,13 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+void cl_program_options(const tlcl_cl *cl, const char *options, char *full, size_t len)
+{
+    snprintf(full, len, "-cl-std=CL1.2 -DWG=%zu -DVW=%d%s%s %s", cl->reduce_wg, cl->vector_width,
+             cl->fma ? " -DTLCL_FMA=1" : "", cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "",
+             options);
+}
+
 static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *options, int *index)
 {
     uint64_t h = tlcl_hash_str(tlcl_hash_str(TLCL_HASH_SEED, name), options);
@@ -201,13 +219,14 @@ static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *option
         }
     }
     char full[2048];
-    snprintf(full, sizeof full, "-cl-std=CL1.2 -DWG=%zu -DVW=%d%s%s %s", cl->reduce_wg, cl->vector_width,
-             cl->fma ? " -DTLCL_FMA=1" : "", cl->fast_math ? " -cl-fast-relaxed-math -DTLCL_FAST_MATH=1" : "",
-             options);
+    cl_program_options(cl, options, full, sizeof full);
     cl_program p;
     int from_source;
     double t0 = now_s();
+    cl_job job = cl_helper_begin(cl, CL_JOB_PROGRAM, h);
     tlcl_status s = cl_program_build(cl, name, full, &p, &from_source);
+    if (job == CL_JOB_MINE)
+        cl_helper_end(cl, CL_JOB_PROGRAM, h);
     cl->stats.program_seconds += now_s() - t0; /* for `tlcl bench`'s start-up figures */
     if (s != TLCL_OK)
         return s;
@@ -295,7 +314,7 @@ static const size_t *cpu_local(const tlcl_cl *cl, cl_uint dims, const size_t *gl
 /* Counts the distinct (kernel, local size) pairs launched (tlcl_cl_stats):
  * a CPU driver compiles a work-group function for each, or one for two
  * that differ only in their number of dimensions (PoCL: 256 and 256x1). */
-static void count_shape(tlcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *local)
+static int count_shape(tlcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *local)
 {
     uint64_t h = tlcl_hash_bytes(TLCL_HASH_SEED, &k, sizeof k);
     for (cl_uint d = 0; local && d < dims; d++)
@@ -304,13 +323,38 @@ static void count_shape(tlcl_cl *cl, cl_kernel k, cl_uint dims, const size_t *lo
     enum { N = sizeof cl->shapes / sizeof *cl->shapes };
     for (size_t i = 0, at = (size_t)(h % N); i < N; i++, at = (at + 1) % N) {
         if (cl->shapes[at] == h)
-            return;
+            return 0;
         if (cl->shapes[at] == 0) {
             cl->shapes[at] = h;
             cl->stats.launch_shapes++;
-            return;
+            return 1;
         }
     }
+    return 0;
+}
+
+/* A launch shape as both processes of a helper pair name it: the kernel's
+ * program (name and options), its name and the local size. */
+static uint64_t shape_key(const tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl_uint dims,
+                          const size_t *local)
+{
+    uint64_t h = TLCL_HASH_SEED;
+    for (int i = 0; i < cl->nkernels; i++)
+        if (cl->kernels[i].kernel == k)
+            h = cl->programs[cl->kernels[i].program].hash;
+    h = tlcl_hash_str(h, kernel_name);
+    for (cl_uint d = 0; local && d < dims; d++)
+        h = tlcl_hash_bytes(h, &local[d], sizeof local[d]);
+    return h;
+}
+
+/* What a helper pair does with a launch (cl_helper.c): the helper launches
+ * only the new shapes it claims, the parent every launch. */
+static cl_job launch_job(tlcl_cl *cl, int fresh, uint64_t key)
+{
+    if (!fresh)
+        return tlcl_cl_is_helper(cl) ? CL_JOB_SKIP : CL_JOB_REUSE;
+    return cl_helper_begin(cl, CL_JOB_LAUNCH, key);
 }
 
 size_t tlcl_cl_kernel_max_wg(tlcl_cl *cl, cl_kernel k)
@@ -375,10 +419,16 @@ tlcl_status tlcl_cl_launch(tlcl_cl *cl, cl_kernel k, const char *kernel_name, cl
     }
     if (cl->dev.profile[0])
         TLCL_TRY(profile_check(cl, k, kernel_name, dims, local, nargs, args));
-    count_shape(cl, k, dims, local);
+    int fresh = count_shape(cl, k, dims, local);
+    uint64_t key = fresh && cl->helper.role ? shape_key(cl, k, kernel_name, dims, local) : 0;
+    cl_job job = launch_job(cl, fresh, key);
+    if (job == CL_JOB_SKIP)
+        return TLCL_OK; /* the helper leaves it to its parent */
     cl_event ev = NULL;
-    CL_TRY(cl, clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, cl->profiling ? &ev : NULL),
-           kernel_name);
+    cl_int rc = clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, g, local, 0, NULL, cl->profiling ? &ev : NULL);
+    cl_helper_launch_done(cl, job, key);
+    if (rc != CL_SUCCESS)
+        return cl_fail_call(cl, rc, "clEnqueueNDRangeKernel", kernel_name);
     if (ev)
         cl_profile_push(cl, ev, k);
     return TLCL_OK;

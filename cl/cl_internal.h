@@ -19,6 +19,21 @@ typedef struct cl_kernel_entry {
     cl_kernel kernel;
 } cl_kernel_entry;
 
+/* What a job (a program build, the first launch of a kernel at a local
+ * size, a program's cache entry) is to this process (cl_helper_begin):
+ * its own to do and mark done, one to do again cheaply (the other process
+ * compiled it into the drivers' caches), or one to leave. */
+typedef enum cl_job { CL_JOB_MINE, CL_JOB_REUSE, CL_JOB_SKIP } cl_job;
+typedef enum cl_job_kind { CL_JOB_PROGRAM = 1, CL_JOB_LAUNCH, CL_JOB_SAVE } cl_job_kind;
+
+typedef struct cl_helper {
+    int role;                    /* 0: no helper, 1: the parent of one, 2: the helper */
+    struct cl_helper_table *table; /* shared between the two processes */
+    int pid;                     /* the parent's: the helper's process id */
+    long seq;                    /* program builds and new launch shapes met so far */
+    char warning[700];
+} cl_helper;
+
 struct tlcl_cl {
     tlcl_device_info dev;  /* the capabilities every decision reads (a device profile's under one) */
     tlcl_device_info real; /* the device's own: what launches must also fit, the driver's quirks */
@@ -50,6 +65,7 @@ struct tlcl_cl {
     tlcl_cl_phase scope_phase;
     int host_timing;           /* layer times from the host clock (tlcl_cl_profile_host_timing) */
     double scope_since;        /* host time the current scope began */
+    cl_helper helper;
     char err[16384];
 };
 
@@ -68,6 +84,29 @@ tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options,
 /* Writes a program built from source to the disk cache (a failure only
  * costs a rebuild next time). */
 void cl_program_save(tlcl_cl *cl, const char *name, const char *options, cl_program p);
+
+/* The full option string a program is built with (the context's -D flags,
+ * then options). */
+void cl_program_options(const tlcl_cl *cl, const char *options, char *full, size_t len);
+/* Whether the disk cache holds the program built with these full options. */
+int cl_program_cached(tlcl_cl *cl, const char *name, const char *full_options);
+
+/* The helper process (cl_helper.c; tlcl_cl_helper_start). attach: the
+ * helper's side, at context creation. begin: what this process does with
+ * the job of that kind and key (waiting, bounded, for a job the other
+ * process is doing); end: a CL_JOB_MINE job is done. launch_done: after a
+ * launch of a new shape, the helper waits for it to compile and marks it
+ * done. saving: the parent says it writes its cache entries
+ * now, the helper waits for that before writing its own.
+ * Without a helper each is a no-op (begin: MINE). */
+tlcl_status cl_helper_attach(tlcl_cl *cl, char *err, size_t err_len);
+cl_job cl_helper_begin(tlcl_cl *cl, cl_job_kind kind, uint64_t key);
+void cl_helper_end(tlcl_cl *cl, cl_job_kind kind, uint64_t key);
+void cl_helper_launch_done(tlcl_cl *cl, cl_job job, uint64_t key);
+void cl_helper_saving(tlcl_cl *cl);
+/* At tlcl_cl_free: the parent reaps its helper (tlcl_cl_helper_stop), the
+ * helper lets go of the table. */
+void cl_helper_detach(tlcl_cl *cl);
 
 /* Keeps a launch's event for the profile (releases it if out of memory). */
 void cl_profile_push(tlcl_cl *cl, cl_event ev, cl_kernel kernel);

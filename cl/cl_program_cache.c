@@ -209,6 +209,17 @@ static void cache_entry(tlcl_cl *cl, const char *name, const char *src, const ch
                  (unsigned long long)*key2);
 }
 
+int cl_program_cached(tlcl_cl *cl, const char *name, const char *full_options)
+{
+    const char *src = tlcl_cl_program_source(name);
+    uint64_t key, key2;
+    char path[1100];
+    if (!src)
+        return 0;
+    cache_entry(cl, name, src, full_options, path, sizeof path, &key, &key2);
+    return path[0] && access(path, R_OK) == 0;
+}
+
 /* Build times go to stderr under TLCL_LOG_BUILDS. */
 tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options, cl_program *out, int *from_source)
 {

@@ -50,6 +50,12 @@ tlcl_settings tlcl_settings_from_env(void)
     s.conv_col_bytes = col ? (size_t)strtoull(col, NULL, 10) : 0;
     s.bn_column = env_flag("TLCL_BN_COLUMN", -1);
     env_text(s.device_profile, sizeof s.device_profile, "TLCL_DEVICE_PROFILE");
+    s.compile_helper = env_flag("TLCL_COMPILE_HELPER", 1);
+    const char *fd = getenv("TLCL_HELPER_FD");
+    s.helper_fd = fd && fd[0] ? atoi(fd) : -1;
+    const char *wait = getenv("TLCL_HELPER_WAIT_S");
+    s.helper_wait_s = wait && atof(wait) > 0 ? atof(wait) : 30.0;
+    env_text(s.helper_fault, sizeof s.helper_fault, "TLCL_TEST_HELPER_FAULT");
     return s;
 }
 

@@ -157,6 +157,14 @@ typedef struct tlcl_settings {
     char device_profile[32]; /* $TLCL_DEVICE_PROFILE=nvidia|amd|intel-gpu|arm-mali: plan every launch as on that
                                 GPU (device_profiles.c; "": the device itself; another name is refused at
                                 context creation) */
+    int compile_helper;     /* $TLCL_COMPILE_HELPER=0: no second compiling process on a cold start
+                               (tlcl_cl_helper_start; default on, CPU devices only) */
+    int helper_fd;          /* $TLCL_HELPER_FD: set by tlcl_cl_helper_start in its child only, the
+                               descriptor of the table it shares with its parent (-1: not a helper) */
+    double helper_wait_s;   /* $TLCL_HELPER_WAIT_S: a helper that finishes nothing for this long is
+                               killed and its work done here (default 30) */
+    char helper_fault[16];  /* $TLCL_TEST_HELPER_FAULT=exec|exit|stall: tests only, the helper fails to start,
+                               exits, or stops after its first claimed job */
 } tlcl_settings;
 
 tlcl_settings tlcl_settings_from_env(void);
@@ -181,6 +189,39 @@ void tlcl_cl_free(tlcl_cl *cl);
  * done, tlcl_cl_free calls it too. A process killed before either starts
  * cold again next time (the driver's own cache, PoCL's, still helps). */
 void tlcl_cl_save_programs(tlcl_cl *cl);
+
+/* ---- a second compiling process (cl_helper.c) ---------------------------
+ *
+ * PoCL compiles behind a process-wide lock: a program at its build, and a
+ * work-group function at the first launch of each kernel and local size,
+ * so a cold start compiles on one core. When this context's programs are
+ * not in tlcl's cache (a cold start) on a CPU device, helper_start starts
+ * /proc/self/exe with argv (a command that runs the same first step) as a
+ * helper: its context (tlcl_cl_init sees $TLCL_HELPER_FD) runs the same
+ * sequence of program builds and launches, and the two share it through a
+ * table of jobs in shared memory. The helper claims the jobs a little ahead
+ * of this process, compiles them (a program build, or one launch on its
+ * own buffers, whose values do not matter) and leaves the rest, so its work
+ * lands in the drivers' disk caches where this process finds it. After its
+ * step it waits for this process's tlcl_cl_save_programs and writes the
+ * programs' binaries to tlcl's cache with it, each entry by whichever
+ * claims it first. Results are this
+ * process's own: the helper only fills caches. Waits for it are bounded
+ * (settings.helper_wait_s without progress: it is killed); a helper that
+ * fails, dies or stalls leaves a warning (helper_warning) and this process
+ * doing the work itself; tlcl_cl_free reaps it. Returns 1 when started, 0
+ * when not needed (warm cache, not a CPU device, settings.compile_helper
+ * 0, already a helper) or when it could not start (helper_warning says
+ * why). */
+int tlcl_cl_helper_start(tlcl_cl *cl, char *const argv[]);
+/* Waits a short grace for the helper to exit, else kills it; reaps it
+ * (tlcl_cl_free calls it; a caller that wants helper_warning complete calls
+ * it first). Nothing in the helper itself. */
+void tlcl_cl_helper_stop(tlcl_cl *cl);
+/* This context is a helper's: its caller runs the first step only. */
+int tlcl_cl_is_helper(const tlcl_cl *cl);
+/* Why the helper did not help ("" when nothing went wrong). */
+const char *tlcl_cl_helper_warning(const tlcl_cl *cl);
 
 const char *tlcl_cl_error(const tlcl_cl *cl);
 /* Records an error message and returns status (printf-style). */
@@ -233,6 +274,8 @@ typedef struct tlcl_cl_stats {
                                 (tlcl_cl_save_programs) */
     int launch_shapes;       /* distinct (kernel, local size) pairs launched: about the
                                 work-group functions a CPU driver compiles at first launches */
+    int helper_jobs;         /* programs, work-group functions and cache entries the helper
+                                process compiled or wrote for this one (tlcl_cl_helper_start) */
 } tlcl_cl_stats;
 tlcl_cl_stats tlcl_cl_stats_get(const tlcl_cl *cl);
 void tlcl_cl_count_buffer(tlcl_cl *cl);

@@ -8,6 +8,7 @@
 #include "bench_roofline.h"
 #include "textout.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,9 @@ static void print_start(FILE *f, const bench_result *r)
             "after the run, %.2f s writing them to the cache)\n",
             bench_start_kind(s), s->setup_s + s->first_step_s, s->setup_s, s->first_step_s, s->compiled,
             s->from_cache, s->programs_s, s->launch_shapes, s->first_step_s - r->ms_per_step * 1e-3, s->save_s);
+    if (s->helper)
+        fprintf(f, "a compiling helper process shared the cold start: %d of the builds, first launches and cache "
+                   "entries were its work\n", s->helper_jobs);
 }
 
 void bench_report_print(FILE *f, const bench_options *o, const bench_result *r, int all_layers)
@@ -174,6 +178,8 @@ static cJSON *start_json(const bench_result *r)
     cJSON_AddNumberToObject(j, "programs_from_cache", s->from_cache);
     cJSON_AddNumberToObject(j, "launch_shapes", s->launch_shapes);
     cJSON_AddNumberToObject(j, "cache_save_s", s->save_s);
+    cJSON_AddBoolToObject(j, "helper", s->helper);
+    cJSON_AddNumberToObject(j, "helper_jobs", s->helper_jobs);
     return j;
 }
 
@@ -234,6 +240,8 @@ cJSON *bench_report_json(const bench_options *o, const bench_result *r)
     cJSON_AddNumberToObject(j, "ms_per_step", r->ms_per_step);
     cJSON_AddNumberToObject(j, "images_per_s", r->images_per_s);
     cJSON_AddNumberToObject(j, "ranks", r->ranks);
+    if (isfinite(r->loss)) /* the training modes' mean loss of the timed steps */
+        cJSON_AddNumberToObject(j, "loss", r->loss);
     cJSON_AddNumberToObject(j, "allreduce_ms", r->allreduce_ms);
     cJSON_AddNumberToObject(j, "buckets_per_step", r->buckets_per_step);
     cJSON_AddNumberToObject(j, "buckets_overlapped_per_step", r->overlapped_per_step);

@@ -33,6 +33,8 @@ typedef struct bench_start {
     double save_s;        /* after the run: writing the compiled programs to the cache */
     int launch_shapes;    /* distinct (kernel, local size) pairs of set-up + first step:
                              about the work-group functions a CPU driver compiled */
+    int helper;           /* a compiling helper process ran (tlcl_cl_helper_start) */
+    int helper_jobs;      /* programs, work-group functions and cache entries it did for this run */
 } bench_start;
 
 /* "cold" (every program compiled), "warm" (every program from the cache) or
@@ -65,6 +67,7 @@ typedef struct bench_result {
     double gradient_mib;        /* the gradient buffer's size */
     double buckets_per_step;    /* with ranks > 1: gradient buckets summed per timed step */
     double overlapped_per_step; /* of those, started while the device still ran the backward pass */
+    double loss;                /* training modes: the mean loss of the timed steps (NaN: not measured) */
 } bench_result;
 
 /* Runs the measurement; kernel_table asks for the per-kernel table too. On
