@@ -77,8 +77,8 @@ static tlcl_status bench_batch_alloc(bench_state *b, const bench_options *o)
  * (tlcl_cl_helper_start): this command again, on this device, one step. */
 static void start_helper(bench_state *b, const bench_options *o)
 {
-    char text[7][80];
-    char *argv[11] = {"tlcl", "bench", "--no-peaks"}; /* and NULL */
+    char text[8][80];
+    char *argv[12] = {"tlcl", "bench", "--no-peaks"}; /* and NULL */
     snprintf(text[0], sizeof text[0], "--device=%d", tlcl_cl_device(b->cl)->index);
     snprintf(text[1], sizeof text[1], "--arch=%s", o->arch);
     snprintf(text[2], sizeof text[2], "--batch=%d", o->batch);
@@ -86,7 +86,8 @@ static void start_helper(bench_state *b, const bench_options *o)
     snprintf(text[4], sizeof text[4], "--mode=%s", bench_mode_name(o->mode));
     snprintf(text[5], sizeof text[5], "--steps=1");
     snprintf(text[6], sizeof text[6], "--warmup=1");
-    for (int i = 0; i < 7; i++)
+    snprintf(text[7], sizeof text[7], "--precision=%s", o->activations == TLCL_BF16 ? "mixed_bfloat16" : "float32");
+    for (int i = 0; i < 8; i++)
         argv[3 + i] = text[i];
     if (tlcl_dist_size() == 1) /* under mpirun the ranks' shapes differ */
         b->helper = tlcl_cl_helper_start(b->cl, argv);
