@@ -40,10 +40,14 @@ if [ "${1:-}" != "--no-sanitize" ]; then
   # in reruns. A test that fails is run again, up to three attempts, and
   # ctest's output shows every attempt. Not here: the fast-math and device
   # profile twins of the PoCL tests, whose host code is the same as theirs,
-  # and gpu_check_pocl, a shell script driving `tlcl tune` and `tlcl bench`,
-  # which tune_pocl and bench_all_pocl run here (it took 56 s of this pass).
+  # gpu_check_pocl, a shell script driving `tlcl tune` and `tlcl bench`,
+  # which tune_pocl and bench_all_pocl run here (it took 56 s of this pass),
+  # conv_pocl_bf16, whose host code is conv_pocl's (norm_pocl_bf16 and
+  # train_tiny_pocl_bf16 run the bfloat16 host paths here), and
+  # compile_helper_pocl (86 s under ASan: two processes compiling from an
+  # empty cache, several times; clean when it was added).
   (cd build-asan && TLCL_CACHE_DIR="$PWD/test-cache" ctest --output-on-failure -j"$jobs" -LE "fastmath|profile" \
-     -E "^gpu_check_pocl$" --repeat until-pass:3)
+     -E "^(gpu_check_pocl|conv_pocl_bf16|compile_helper_pocl)$" --repeat until-pass:3)
 fi
 
 # Fuzzing (tests/fuzz/README.md): every reader of untrusted input (the
