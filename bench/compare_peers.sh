@@ -58,6 +58,7 @@
 #   PEER_VENV      the virtual environment for the PyPI peers [build/venv-peers]
 #   VENV_PYTHON    the python3 that creates it [python3]
 #   INSTALL_PEERS  0: install nothing, use what $PEER_VENV already has [1]
+#   PRECISION      tlcl's model.precision: float32 or mixed_bfloat16 [float32]
 #   TORCH_OMP_WAIT_POLICY  OMP_WAIT_POLICY for PyTorch [PASSIVE]; empty: libgomp's
 #                  default. With the default, an OpenMP thread spins at every
 #                  barrier, and on this 2-core machine shared with other jobs
@@ -73,6 +74,7 @@ rounds="${2:-2}"
 ARCHS="${ARCHS:-efficientnet-b0 efficientnetv2-b0 efficientnet-lite0}"
 MODES="${MODES:-infer train}"
 PEERS="${PEERS:-torch113 torch torch-compile keras keras-xla}"
+PRECISION="${PRECISION:-float32}"
 PEERS="${PEERS//pytorch/torch113}" # the first round's name, in older commands of bench/README.md
 KERAS_ARCHS="efficientnet-b0 efficientnetv2-b0"
 BATCH="${BATCH:-16}" SIZE="${SIZE:-224}" STEPS="${STEPS:-3}" THREADS="${THREADS:-2}"
@@ -193,7 +195,7 @@ for mode in $MODES; do
     [ ${#peers[@]} -gt 0 ] || { echo "$arch $mode: no peer"; continue; }
     t=(); trss=""; declare -A runs=() compiles=() rss=()
     for _ in $(seq "$rounds"); do
-        t+=("$(run build/tlcl bench "$dev" --arch="$arch" --mode="$mode" --batch="$BATCH" --size="$SIZE" --steps="$STEPS" --warmup=1 --no-peaks)")
+        t+=("$(run build/tlcl bench "$dev" --arch="$arch" --mode="$mode" --batch="$BATCH" --size="$SIZE" --steps="$STEPS" --warmup=1 --no-peaks --precision="$PRECISION")")
         r=$(tail -1 "$log.rss"); trss+="${r:--} "
         for peer in "${peers[@]}"; do
             # shellcheck disable=SC2046 # the command line splits into words on purpose
