@@ -26,6 +26,11 @@ gpu_check() { "$SRC/tools/gpu_check.sh" --no-build "$@"; }
 # a cache of its own: the checks' `tlcl tune` must not leave winners for the
 # other tests' device in theirs
 export TLCL_CACHE_DIR="$WORK/cache"
+# its bench runs start from this empty cache: on a CPU each would start a
+# compiling helper process (tlcl bench, TLCL_COMPILE_HELPER), a second
+# compiler next to the other tests of a -j2 run (this test took 145 s with
+# them, against 56 s before); the helper has a test of its own
+export TLCL_COMPILE_HELPER=0
 
 # 1. no GPU, with an emulated profile set
 TLCL_DEVICE_PROFILE=nvidia gpu_check --build-dir="$BUILD" --out="$WORK/none" --quick > "$WORK/none.out" 2> "$WORK/none.err"
