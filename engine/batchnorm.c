@@ -29,7 +29,7 @@ static tlcl_status bn_saved(tlcl_engine *e, tlcl_bn *bn, int C)
  * feature-map storage. */
 static void bn_opts(char *opts, size_t len, tlcl_act act, tlcl_dtype dtype)
 {
-    snprintf(opts, len, "-DACT=%d%s", (int)act, dtype == TLCL_BF16 ? " -DTLCL_BF16" : "");
+    snprintf(opts, len, "-DACT=%d %s", (int)act, eng_dtype_option(dtype));
 }
 
 static tlcl_status bn_check_params(tlcl_engine *e, const tlcl_bn *bn, int C)

@@ -61,8 +61,10 @@ tlcl_status eng_zeros(tlcl_engine *e, size_t count, cl_mem *out);
 /* Bytes per element of a storage type, and its name for messages. */
 static inline size_t eng_dtype_size(tlcl_dtype d) { return d == TLCL_BF16 ? 2 : 4; }
 static inline const char *eng_dtype_name(tlcl_dtype d) { return d == TLCL_BF16 ? "bfloat16" : "float32"; }
-/* The build option that specialises a program's feature-map operands for
- * t's storage: "-DTLCL_BF16" (common.cl's act_t is then bfloat16) or "". */
+/* The build option that specialises a program's feature-map operands for a
+ * storage: "-DTLCL_BF16" (common.cl's act_t is then bfloat16) or ""; and
+ * the same for t's storage. */
+static inline const char *eng_dtype_option(tlcl_dtype d) { return d == TLCL_BF16 ? "-DTLCL_BF16" : ""; }
 const char *eng_dtype_opts(const tlcl_tensor *t);
 /* Fails naming the op and the tensor when t (may be NULL) is not stored as want. */
 tlcl_status eng_check_dtype(tlcl_engine *e, const tlcl_tensor *t, tlcl_dtype want, const char *op);

@@ -17,7 +17,7 @@ tlcl_status eng_channel_broadcast(tlcl_engine *e, tlcl_dtype dtype, cl_mem out, 
     cl_mem a = has_in ? in : out, m = has_in ? mul : out, s = has_add ? add : out;
     char kernel[32];
     snprintf(kernel, sizeof kernel, "channel_broadcast_%d", V);
-    return TLCL_RUN(e->cl, TLCL_PROG(pool), dtype == TLCL_BF16 ? "-DTLCL_BF16" : "", kernel, 1, &g, NULL, TLCL_MEM(out), TLCL_MEM(a), TLCL_MEM(m),
+    return TLCL_RUN(e->cl, TLCL_PROG(pool), eng_dtype_option(dtype), kernel, 1, &g, NULL, TLCL_MEM(out), TLCL_MEM(a), TLCL_MEM(m),
                     TLCL_MEM(s), TLCL_FLOAT(add_scale), TLCL_INT(has_in), TLCL_INT(has_add), TLCL_INT(N),
                     TLCL_INT(HW), TLCL_INT(C / V));
 }

@@ -43,8 +43,7 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem dst2, cl_me
     char opts[48] = "";
     if (m->mode == ENG_ROW_BN_DZ || m->mode == ENG_ROW_BN_DZ_XHAT)
         snprintf(opts, sizeof opts, "-DBN_ROWS -DACT=%d", (int)m->act);
-    if (m->dtype == TLCL_BF16)
-        snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s-DTLCL_BF16", opts[0] ? " " : "");
+    snprintf(opts + strlen(opts), sizeof opts - strlen(opts), " %s", eng_dtype_option(m->dtype));
     int pair = dst2 != NULL;
     cl_mem d2 = pair ? dst2 : dst;
     char kernel[32];

@@ -84,7 +84,7 @@ float tlcl_bf16_to_float(uint16_t h)
     return x;
 }
 
-const char *eng_dtype_opts(const tlcl_tensor *t) { return t && t->dtype == TLCL_BF16 ? "-DTLCL_BF16" : ""; }
+const char *eng_dtype_opts(const tlcl_tensor *t) { return eng_dtype_option(t ? t->dtype : TLCL_F32); }
 
 tlcl_status eng_check_dtype(tlcl_engine *e, const tlcl_tensor *t, tlcl_dtype want, const char *op)
 {
