@@ -186,29 +186,30 @@ static tlcl_status run_tile(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
     const size_t *lp = fit_local(e, o.s, kname, local);
     size_t g[3] = {round_up((size_t)nblk, local[0]), round_up((size_t)mblk, local[1]), (size_t)j->splits};
     return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, kname, 3, g, lp, TLCL_INT(nblk), TLCL_INT(mblk),
-                    TLCL_INT(n0), TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
+                    TLCL_INT(j->M), TLCL_INT(n0), TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_FLOAT(j->alpha), TLCL_MEM(j->A), TLCL_INT(j->a_off),
                     TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B), TLCL_INT(j->b_off), TLCL_INT(j->ldb),
                     TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off), TLCL_INT(j->ldc), TLCL_INT(j->c_ss),
                     GEMM_BN_KARGS(j));
 }
 
-/* Rows [m0, M) x cols [n0, N) one output per work-item. */
-static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j, int m0, int n0)
+/* Columns [n0, N) of every row, one output per work-item. */
+static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j, int n0)
 {
-    if (m0 >= j->M || n0 >= j->N)
+    if (n0 >= j->N || j->M <= 0)
         return TLCL_OK;
-    size_t g[3] = {(size_t)(j->N - n0), (size_t)(j->M - m0), (size_t)j->splits};
+    size_t g[3] = {(size_t)(j->N - n0), (size_t)j->M, (size_t)j->splits};
     gemm_opts o = gemm_options(c, &j->st, 0, 0);
     return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_edge", 3, g, NULL, TLCL_INT(j->M), TLCL_INT(j->N),
-                    TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_INT(m0), TLCL_INT(n0), TLCL_FLOAT(j->alpha),
+                    TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_INT(0), TLCL_INT(n0), TLCL_FLOAT(j->alpha),
                     TLCL_MEM(j->A), TLCL_INT(j->a_off), TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B),
                     TLCL_INT(j->b_off), TLCL_INT(j->ldb), TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off),
                     TLCL_INT(j->ldc), TLCL_INT(j->c_ss), GEMM_BN_KARGS(j));
 }
 
-/* The whole blocks through gemm_tile, the column strip right of them
- * through the narrower tile kernels as far as they go, and what is left
- * (right and bottom) one output per work-item through gemm_edge. A strip
+/* The blocks through gemm_tile (the last row block clamped when M is not a
+ * whole number of them), the column strip right of them through the
+ * narrower tile kernels as far as they go, and the columns left one output
+ * per work-item through gemm_edge. A strip
  * of three narrow vectors or more (N = 24 on AVX-512: block2a/2b_project,
  * the input gradient of block2b/3a_expand) goes through gemm_tile_narrow3
  * in one pass over A instead of gemm_tile_v1 then gemm_tile_narrow, 24
@@ -219,19 +220,14 @@ static tlcl_status run_job(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j)
     const char *names[4] = {"gemm_tile", "gemm_tile_narrow3", "gemm_tile_v1", "gemm_tile_narrow"};
     int narrow = c->vwn < c->vw, wide = c->vw * c->nv;
     int widths[4] = {wide, narrow && 3 * c->vwn < wide ? 3 * c->vwn : 0, c->nv > 1 ? c->vw : 0, narrow ? c->vwn : 0};
-    int mblk = j->M / c->tm, n0 = 0;
-    if (mblk == 0)
-        return run_edge(e, c, j, 0, 0);
+    int mblk = (j->M + c->tm - 1) / c->tm, n0 = 0;
     for (int t = 0; t < 4; t++) {
         int nblk = widths[t] ? (j->N - n0) / widths[t] : 0;
         if (nblk > 0)
             TLCL_TRY(run_tile(e, c, j, names[t], nblk, mblk, n0));
         n0 += nblk * widths[t];
     }
-    gemm_job right = *j;
-    right.M = mblk * c->tm;
-    TLCL_TRY(run_edge(e, c, &right, 0, n0));
-    return run_edge(e, c, j, mblk * c->tm, 0);
+    return run_edge(e, c, j, n0);
 }
 
 /* Splits K when the output is small (the dW = X^T dY of a 1x1 conv: M x N

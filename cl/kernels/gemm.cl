@@ -157,12 +157,17 @@ typedef float gemm_c_t;
 #define GEMM_ROWS_DENSE(r) ((r) * ldc)
 
 #define GEMM_A_STRIDED(r) GEMM_A(a, (r) * a_rs)
-#if !defined(GEMM_A_BF16) || !defined(GEMM_A_STAGE)
-#define GEMM_TILE_K_LOOP(VW, NV)                                                               \
+/* The last block of a product whose M is not a whole number of GEMM_TM
+ * rows: its rows past M read row M-1 (last = its own last row) and are not
+ * stored. */
+#define GEMM_A_CLAMPED(r) GEMM_A(a, min(r, last) * a_rs)
+#define GEMM_K_LOOP_WITH(VW, NV, AVAL)                                                         \
     for (int k = k0; k < k1; k++) {                                                            \
-        GEMM_BLOCK_STEP(VW, NV, GEMM_A_STRIDED)                                                \
+        GEMM_BLOCK_STEP(VW, NV, AVAL)                                                          \
         a += a_ks;                                                                             \
     }
+#if !defined(GEMM_A_BF16) || !defined(GEMM_A_STAGE)
+#define GEMM_TILE_K_LOOP(VW, NV) GEMM_K_LOOP_WITH(VW, NV, GEMM_A_STRIDED)
 #else
 /* CPUs (-DGEMM_A_STAGE, engine/gemm.c): a bfloat16 A widened in runs of
  * GEMM_KB k into private floats, which the k steps broadcast from memory as
@@ -202,8 +207,12 @@ typedef float gemm_c_t;
         a += GEMM_KB * a_ks;                                                                   \
     }
 #endif
+/* mblk blocks cover the M rows; the last one, when M is not a whole
+ * number of GEMM_TM, runs the plain k loop with its rows clamped (a
+ * latency-sized pass has M = 49 or 196: one output per work-item through
+ * gemm_edge took those few rows longer than the whole blocks took the rest). */
 #define GEMM_TILE_KERNEL(NAME, VW, NV, BN)                                                     \
-__kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,                     \
+__kernel void NAME(int nblk, int mblk, int M, int n0, int K, int kc, float alpha,              \
                    __global const gemm_a_t *A, int a_off, int a_rs, int a_ks,                  \
                    __global const gemm_b_t *B, int b_off, int ldb, float beta,                 \
                    __global gemm_c_t *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)           \
@@ -211,13 +220,18 @@ __kernel void NAME(int nblk, int mblk, int n0, int K, int kc, float alpha,      
     int bj = get_global_id(0), bi = get_global_id(1), s = get_global_id(2);                    \
     if (bj >= nblk || bi >= mblk) return;                                                      \
     int k0 = s * kc, k1 = min(K, k0 + kc);                                                     \
-    int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV));                                       \
+    int i0 = bi * GEMM_TM, j0 = n0 + bj * ((VW) * (NV)), rows = min(GEMM_TM, M - i0);          \
     const __global gemm_a_t *a = A + a_off + i0 * a_rs + k0 * a_ks;                            \
     const __global gemm_b_t *b = B + b_off + k0 * ldb + j0;                                    \
     GEMM_BLOCK_ZERO(VW, NV)                                                                    \
-    GEMM_TILE_K_LOOP(VW, NV)                                                                   \
+    if (rows == GEMM_TM) {                                                                     \
+        GEMM_TILE_K_LOOP(VW, NV)                                                               \
+    } else {                                                                                   \
+        int last = rows - 1;                                                                   \
+        GEMM_K_LOOP_WITH(VW, NV, GEMM_A_CLAMPED)                                               \
+    }                                                                                          \
     __global gemm_c_t *c = C + c_off + s * c_ss + i0 * ldc + j0;                               \
-    GEMM_BLOCK_STORE(VW, NV, BN, GEMM_TM, GEMM_ROWS_DENSE)                                     \
+    GEMM_BLOCK_STORE(VW, NV, BN, rows, GEMM_ROWS_DENSE)                                        \
 }
 
 /* The implicit-GEMM convolution: out = im2col(X) · W without the col
