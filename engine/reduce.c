@@ -8,20 +8,30 @@
 #include <string.h>
 
 /* Aim for about this many stage-1 lanes (work-items times their channel
- * vector width) per compute unit: a GPU's compute unit needs thousands in
- * flight when groups * C is small; a CPU core only a few SIMD registers'
- * worth, and more chunks there only add partial sums to fold. */
+ * vector width, not counting a CPU work-item's block of vectors) per
+ * compute unit: a GPU's compute unit needs thousands in flight when
+ * groups * C is small; a CPU core a few work-items of its own to balance
+ * the load (16 at V = 16), and more chunks there only add partial sums to
+ * fold. */
 #define REDUCE_LANES_PER_CU_GPU 2048
 #define REDUCE_LANES_PER_CU_CPU 256
 #define REDUCE_MIN_ROWS_PER_CHUNK 16
 #define REDUCE_MAX_CHUNKS 4096
+#define REDUCE_CB_CPU 8
 
-/* items counts work-items (groups * C / V): each sums V channels. */
+/* Channel vectors a stage-1 work-item sums side by side (reduce.cl's
+ * REDUCE_CB): a CPU reads a row's run of them contiguously, a GPU's
+ * neighbouring work-items read neighbouring vectors. */
+static int reduce_block(tlcl_engine *e) { return eng_on_cpu(e) ? REDUCE_CB_CPU : 1; }
+
+/* items counts the work-items of one chunk (groups * Cv / block, rounded
+ * up): each sums a block of vectors of V channels. */
 static int reduce_chunks(tlcl_engine *e, int groups, int rows, int Cv, int V)
 {
     long lanes = (long)tlcl_cl_device(e->cl)->compute_units *
                  (eng_on_cpu(e) ? REDUCE_LANES_PER_CU_CPU : REDUCE_LANES_PER_CU_GPU);
-    long items = (long)groups * Cv;
+    int cb = reduce_block(e);
+    long items = (long)groups * ((Cv + cb - 1) / cb);
     long chunks = lanes / V / (items > 0 ? items : 1);
     if (chunks > rows / REDUCE_MIN_ROWS_PER_CHUNK)
         chunks = rows / REDUCE_MIN_ROWS_PER_CHUNK;
@@ -37,13 +47,14 @@ static tlcl_status reduce_partial(tlcl_engine *e, cl_mem dst, cl_mem dst2, cl_me
     /* buffers a mode does not read are bound to `in` so every argument is valid */
     cl_mem y = m->y ? m->y : in, mean = m->mean ? m->mean : in, istd = m->istd ? m->istd : in;
     cl_mem gamma = m->gamma ? m->gamma : in, beta = m->beta ? m->beta : in;
-    size_t g[2] = {(size_t)chunks * (size_t)(C / V), (size_t)groups};
+    int cb = reduce_block(e);
+    size_t g[2] = {(size_t)chunks * (size_t)((C / V + cb - 1) / cb), (size_t)groups};
     /* batch norm's modes recompute an activation's derivative per element:
      * a program specialised for the activation lets the loop vectorise */
-    char opts[48] = "";
+    char opts[64] = "";
     if (m->mode == ENG_ROW_BN_DZ || m->mode == ENG_ROW_BN_DZ_XHAT)
-        snprintf(opts, sizeof opts, "-DBN_ROWS -DACT=%d", (int)m->act);
-    snprintf(opts + strlen(opts), sizeof opts - strlen(opts), " %s", eng_dtype_option(m->dtype));
+        snprintf(opts, sizeof opts, "-DBN_ROWS -DACT=%d ", (int)m->act);
+    snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "-DREDUCE_CB=%d %s", cb, eng_dtype_option(m->dtype));
     int pair = dst2 != NULL;
     cl_mem d2 = pair ? dst2 : dst;
     char kernel[32];

@@ -24,8 +24,9 @@
 #define ROW_SHIFTED_BY 5
 
 /* dst[g][chunk][c] = (accumulate ? dst : 0) + scale * partial sum; with
- * chunks == 1 dst is the final [groups, C] output. A work-item sums V
- * adjacent channels (Cv = C / V vectors per row). global = (chunks*Cv, groups).
+ * chunks == 1 dst is the final [groups, C] output. A work-item sums
+ * REDUCE_CB adjacent vectors of V channels (Cv = C / V vectors a row):
+ * global = (chunks * ceil(Cv / REDUCE_CB), groups).
  * Each mode has a loop of its own, so no branch sits inside one:
  *   ROW_PLAIN     x
  *   ROW_PRODUCT   x * y
@@ -40,20 +41,37 @@
  *                 pre-activation), x̂ = (x - mean) istd; with pair set, the
  *                 second sum is dz x̂, both from one read of x and y.
  *   ROW_BN_DZ_XHAT  dz x̂ alone. */
+/* REDUCE_CB (-D from the host): channel vectors a work-item sums side by
+ * side. 1 on GPUs, where neighbouring work-items read neighbouring vectors;
+ * on CPUs a work-item runs its whole loop before the next starts, and one
+ * vector a row read a 64-byte line every C floats, a strided walk per
+ * work-item that reached about half the copy bandwidth; a block of vectors
+ * reads each row's run of them contiguously. The unrolled block loops
+ * keep the sums in registers; b < nb skips the vectors past C. */
+#ifndef REDUCE_CB
+#define REDUCE_CB 1
+#endif
+#define REDUCE_PRAGMA_(x) _Pragma(#x)
+#define FOR_BLOCK(b) REDUCE_PRAGMA_(unroll) for (int b = 0; b < REDUCE_CB; b++) if (b < nb)
 #ifdef BN_ROWS
 #define BN_ROWS_LOOP(S, T, V)                                                                    \
     else {                                                                                       \
-        T m = LOAD_##V(cv, mean), is = LOAD_##V(cv, istd);                                       \
-        T ga = LOAD_##V(cv, gamma), be = LOAD_##V(cv, beta);                                     \
+        T m[REDUCE_CB], is[REDUCE_CB], ga[REDUCE_CB], be[REDUCE_CB];                             \
+        FOR_BLOCK(b) {                                                                           \
+            m[b] = LOAD_##V(cv0 + b, mean), is[b] = LOAD_##V(cv0 + b, istd);                     \
+            ga[b] = LOAD_##V(cv0 + b, gamma), be[b] = LOAD_##V(cv0 + b, beta);                   \
+        }                                                                                        \
         for (int r = r0; r < r1; r++) {                                                          \
-            size_t i = base + (size_t)r * Cv + cv;                                               \
-            T xh = (LOADA_##V(i, x) - m) * is;                                                   \
-            T dz = LOADA_##V(i, y) * act_grad##S(act, ga * xh + be);                             \
-            acc += dz;                                                                           \
-            acc2 += dz * xh;                                                                     \
+            size_t i = base + (size_t)r * Cv;                                                    \
+            FOR_BLOCK(b) {                                                                       \
+                T xh = (LOADA_##V(i + b, x) - m[b]) * is[b];                                     \
+                T dz = LOADA_##V(i + b, y) * act_grad##S(act, ga[b] * xh + be[b]);               \
+                acc[b] += dz;                                                                    \
+                acc2[b] += dz * xh;                                                              \
+            }                                                                                    \
         }                                                                                        \
         if (mode == ROW_BN_DZ_XHAT && !pair)                                                     \
-            acc = acc2;                                                                          \
+            FOR_BLOCK(b) acc[b] = acc2[b];                                                       \
     }
 #else
 #define BN_ROWS_LOOP(S, T, V)
@@ -67,37 +85,44 @@
         int mode, int act, float scale, int accumulate)                                          \
     {                                                                                            \
         int id = get_global_id(0), g = get_global_id(1);                                         \
-        if (id >= chunks * Cv)                                                                   \
+        int nblk = (Cv + REDUCE_CB - 1) / REDUCE_CB;                                             \
+        if (id >= chunks * nblk)                                                                 \
             return;                                                                              \
-        int cv = id % Cv;                                                                        \
-        size_t base = (size_t)g * rows * Cv;                                                     \
-        /* chunk k sums a contiguous block of rows: neighbouring work-items      */              \
-        /* still read neighbouring addresses, and each one walks memory forwards */              \
-        int per = (rows + chunks - 1) / chunks, r0 = (id / Cv) * per, r1 = min(rows, r0 + per);  \
-        T acc = (T)(0.0f), acc2 = (T)(0.0f);                                                     \
+        int cv0 = id % nblk * REDUCE_CB, nb = min(REDUCE_CB, Cv - cv0), chunk = id / nblk;      \
+        size_t base = (size_t)g * rows * Cv + cv0;                                               \
+        /* chunk k sums a contiguous block of rows: each work-item walks memory forwards */      \
+        int per = (rows + chunks - 1) / chunks, r0 = chunk * per, r1 = min(rows, r0 + per);      \
+        T acc[REDUCE_CB], acc2[REDUCE_CB];                                                       \
+        FOR_BLOCK(b) acc[b] = acc2[b] = (T)(0.0f);                                               \
         if (mode == ROW_PLAIN) {                                                                 \
             for (int r = r0; r < r1; r++)                                                        \
-                acc += LOADA_##V(base + (size_t)r * Cv + cv, x);                                 \
+                FOR_BLOCK(b) acc[b] += LOADA_##V(base + (size_t)r * Cv + b, x);                  \
         } else if (mode == ROW_PRODUCT) {                                                        \
             for (int r = r0; r < r1; r++) {                                                      \
-                size_t i = base + (size_t)r * Cv + cv;                                           \
-                acc += LOADA_##V(i, x) * LOADA_##V(i, y);                                        \
+                size_t i = base + (size_t)r * Cv;                                                \
+                FOR_BLOCK(b) acc[b] += LOADA_##V(i + b, x) * LOADA_##V(i + b, y);                \
             }                                                                                    \
         } else if (mode == ROW_SHIFTED || mode == ROW_SHIFTED_BY) {                              \
-            T x0 = mode == ROW_SHIFTED_BY ? LOAD_##V(cv, mean)                                   \
-                   : rows > 0             ? LOADA_##V(base + cv, x)                              \
-                                          : (T)(0.0f);                                           \
+            T x0[REDUCE_CB];                                                                     \
+            FOR_BLOCK(b) x0[b] = mode == ROW_SHIFTED_BY ? LOAD_##V(cv0 + b, mean)                \
+                                 : rows > 0             ? LOADA_##V(base + b, x)                 \
+                                                        : (T)(0.0f);                             \
             for (int r = r0; r < r1; r++) {                                                      \
-                T d = LOADA_##V(base + (size_t)r * Cv + cv, x) - x0;                             \
-                acc += d;                                                                        \
-                acc2 += d * d;                                                                   \
+                size_t i = base + (size_t)r * Cv;                                                \
+                FOR_BLOCK(b) {                                                                   \
+                    T d = LOADA_##V(i + b, x) - x0[b];                                           \
+                    acc[b] += d;                                                                 \
+                    acc2[b] += d * d;                                                            \
+                }                                                                                \
             }                                                                                    \
         }                                                                                        \
         BN_ROWS_LOOP(S, T, V)                                                                    \
-        size_t o = ((size_t)g * chunks + id / Cv) * Cv + cv;                                     \
-        STORE_##V(scale * acc + (accumulate ? LOAD_##V(o, dst) : (T)(0.0f)), o, dst);            \
-        if (pair)                                                                                \
-            STORE_##V(scale * acc2 + (accumulate ? LOAD_##V(o, dst2) : (T)(0.0f)), o, dst2);     \
+        size_t o = ((size_t)g * chunks + chunk) * Cv + cv0;                                      \
+        FOR_BLOCK(b) {                                                                           \
+            STORE_##V(scale * acc[b] + (accumulate ? LOAD_##V(o + b, dst) : (T)(0.0f)), o + b, dst); \
+            if (pair)                                                                            \
+                STORE_##V(scale * acc2[b] + (accumulate ? LOAD_##V(o + b, dst2) : (T)(0.0f)), o + b, dst2); \
+        }                                                                                        \
     }
 
 FOR_EACH_WIDTH(REDUCE_PARTIAL)
