@@ -22,7 +22,10 @@
 # is compared, so a passing load on the machine hurts all alike. Per (arch,
 # mode): one line per peer (img/s of both, the ratio tlcl / peer, the ratio of
 # the medians, a check on one lucky run, and every run), then the best peer and
-# the ratio tlcl / best peer.
+# the ratio tlcl / best peer, then the CEILING: tlcl's compute-only bound
+# (its step's FLOPs at the GEMM peak measured in the same run) in img/s, and
+# that over the best peer, the highest ratio any direct-convolution program
+# could show here.
 # Memory: every run is under /usr/bin/time, whose peak resident set size of
 # the whole process (start-up, framework and model included; PoCL's device
 # buffers are host memory, so tlcl's count) is printed per program as the
@@ -185,6 +188,19 @@ peer_cmd() {
         keras-xla) echo "$keras_py bench/keras_peer.py ${args[*]} xla" ;;
     esac
 }
+# print_ceiling ARCH MODE BEST_PEER_IMG_S: the most any program doing the
+# model's FLOPs could reach here, from tlcl bench's compute-only bound (every
+# FLOP of the step at the GEMM peak, both measured in this run), and that as a
+# multiple of the best peer: a target ratio above it cannot be met on this
+# machine by direct convolution, whatever the kernels.
+print_ceiling() {
+    local ms
+    ms=$(build/tlcl bench "$dev" --arch="$1" --mode="$2" --batch="$BATCH" --size="$SIZE" --steps=2 --warmup=1 \
+         --profile --precision="$PRECISION" 2>/dev/null | sed -n 's/.*(\([0-9.]*\) ms: every FLOP at the GEMM peak).*/\1/p')
+    [ -n "$ms" ] || { echo "$1 $2: no compute-only bound (tlcl bench --profile failed)"; return; }
+    printf '%-18s %-5s batch %s size %s: CEILING %.2f img/s at the compute-only bound (%.1f ms a step); %.2f x the best peer at most\n' \
+        "$1" "$2" "$BATCH" "$SIZE" "$(echo "$BATCH * 1000 / $ms" | bc -l)" "$ms" "$(echo "$BATCH * 1000 / $ms / $3" | bc -l)"
+}
 for arch in $ARCHS; do
 for mode in $MODES; do
     peers=()
@@ -236,6 +252,7 @@ for mode in $MODES; do
             "$(mib "$tr")" "$(mib "$topr")" "$(echo "$tr / $topr" | bc -l)")
         printf '%-18s %-5s batch %s size %s: BEST PEER %s %.2f img/s; tlcl %.2f img/s; tlcl / best peer %.2f (median ratio %.2f)%s\n' \
             "$arch" "$mode" "$BATCH" "$SIZE" "$top" "$topb" "$tb" "$(echo "$tb / $topb" | bc -l)" "$(echo "$tm / $topm" | bc -l)" "$mem"
+        print_ceiling "$arch" "$mode" "$topb"
     fi
     unset runs compiles rss
 done
