@@ -276,7 +276,7 @@ static tlcl_status transpose_b(tlcl_engine *e, const gemm_cfg *c, const tlcl_gem
     gemm_opts o = gemm_options(c, st, 0, 0);
     tlcl_status s;
     if (eng_on_cpu(e)) {
-        size_t g[2] = {((size_t)N + 15) / 16, (size_t)K};
+        size_t g[2] = {(size_t)K, ((size_t)N + 15) / 16};
         s = TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_transpose_rows", 2, g, NULL, TLCL_INT(N), TLCL_INT(K),
                      TLCL_MEM(B), TLCL_INT(b_off), TLCL_INT(ldb), TLCL_MEM(bt->buf));
     } else {
