@@ -240,8 +240,11 @@ tlcl_status tlcl_tensor_to_float(tlcl_engine *e, tlcl_tensor *t)
 tlcl_status tlcl_tensor_fill(tlcl_engine *e, tlcl_tensor *t, float value)
 {
     size_t n = tlcl_tensor_count(t);
-    size_t g = eng_global1(n);
-    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(t), "fill", 1, &g, NULL, TLCL_MEM(t->buf),
+    int V = tlcl_cl_vector_width(e->cl) >= 4 ? tlcl_cl_vector_width(e->cl) : 1; /* FOR_EACH_WIDTH's */
+    size_t g = eng_global1((n + (size_t)V - 1) / (size_t)V);
+    char kernel[16];
+    snprintf(kernel, sizeof kernel, "fill_%d", V);
+    return TLCL_RUN(e->cl, TLCL_PROG(elementwise), eng_dtype_opts(t), kernel, 1, &g, NULL, TLCL_MEM(t->buf),
                     TLCL_INT(n), TLCL_FLOAT(value));
 }
 

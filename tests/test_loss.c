@@ -676,6 +676,35 @@ static void test_rows(harness *h)
         tlcl_tensor_release(h->eng, all[i]);
 }
 
+/* tlcl_tensor_fill over sizes around the device's vector width (whole
+ * vectors, a tail, less than one vector): every element takes the value
+ * (the tail and the vectors' bounds; oclgrind, in the quick run, checks
+ * that nothing past the tensor is written). */
+static void test_fill(harness *h)
+{
+    static const int sizes[] = {1, 7, 16, 17, 31, 1003};
+    for (int i = 0; i < 6; i++) {
+        int n = sizes[i];
+        float *before = malloc((size_t)n * sizeof *before);
+        if (!before)
+            continue;
+        harness_fill(h, before, (size_t)n, -1, 1);
+        tlcl_tensor t = harness_tensor(h, "filled", 1, 1, 1, n, before);
+        if (!harness_status(h, tlcl_tensor_fill(h->eng, &t, 0.375f), "fill")) {
+            float *got = harness_download(h, &t);
+            int same = got != NULL;
+            for (int j = 0; got && j < n; j++)
+                same &= got[j] == 0.375f;
+            char what[64];
+            snprintf(what, sizeof what, "fill: all %d elements take the value", n);
+            check_true(h, same, what);
+            free(got);
+        }
+        tlcl_tensor_release(h->eng, &t);
+        free(before);
+    }
+}
+
 /* A few small cases of each kernel file this test covers (loss,
  * global_sum, dropout, optimizer, counters, elementwise's rows): the device
  * profiles' runs under oclgrind. */
@@ -695,6 +724,7 @@ static int quick_main(harness *h)
     test_optimizer(h, "adamw clip 0.5 (active)", o, 0.01f, 1);
     test_counters(h);
     test_rows(h);
+    test_fill(h);
     return harness_finish(h);
 }
 
@@ -712,5 +742,6 @@ int main(void)
     test_optimizers(&h);
     test_counters(&h);
     test_rows(&h);
+    test_fill(&h);
     return harness_finish(&h);
 }
