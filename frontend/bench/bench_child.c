@@ -18,17 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_ARGS = 16 };
-
-typedef struct child_args {
-    char text[MAX_ARGS][1200];
-    char *argv[MAX_ARGS + 1];
-    int n;
-} child_args;
-
-__attribute__((format(printf, 2, 3))) static void add_arg(child_args *a, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void add_arg(bench_argv *a, const char *fmt, ...)
 {
-    if (a->n == MAX_ARGS)
+    if (a->n == BENCH_MAX_ARGS)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -38,24 +30,25 @@ __attribute__((format(printf, 2, 3))) static void add_arg(child_args *a, const c
     a->argv[++a->n] = NULL;
 }
 
-static void build_args(const bench_child *c, child_args *a)
+void bench_argv_build(bench_argv *a, const bench_options *o, int device, int steps, int warmup, int peaks,
+                      const char *json_path, int profile)
 {
-    const bench_options *o = c->run;
     a->n = 0;
     add_arg(a, "tlcl");
     add_arg(a, "bench");
-    add_arg(a, "--device=%d", c->device);
+    add_arg(a, "--device=%d", device);
     add_arg(a, "--arch=%s", o->arch);
     add_arg(a, "--batch=%d", o->batch);
     add_arg(a, "--size=%d", o->size);
     add_arg(a, "--mode=%s", bench_mode_name(o->mode));
     add_arg(a, "--precision=%s", o->activations == TLCL_BF16 ? "mixed_bfloat16" : "float32");
-    add_arg(a, "--steps=%d", c->start_only ? 1 : o->steps);
-    add_arg(a, "--warmup=%d", c->start_only ? 1 : o->warmup);
-    add_arg(a, "--json=%s", c->json_path);
-    if (c->start_only || !o->peaks)
+    add_arg(a, "--steps=%d", steps);
+    add_arg(a, "--warmup=%d", warmup);
+    if (json_path)
+        add_arg(a, "--json=%s", json_path);
+    if (!peaks)
         add_arg(a, "--no-peaks");
-    if (c->profile)
+    if (profile)
         add_arg(a, "--profile");
 }
 
@@ -110,8 +103,10 @@ static int spawn(const bench_child *c, char *why, size_t why_len)
         return -1;
     }
     exe[n] = '\0';
-    child_args a;
-    build_args(c, &a);
+    bench_argv a;
+    const bench_options *o = c->run;
+    bench_argv_build(&a, o, c->device, c->start_only ? 1 : o->steps, c->start_only ? 1 : o->warmup,
+                     o->peaks && !c->start_only, c->json_path, c->profile);
     fflush(stdout); /* the child must not print our buffered output again */
     fflush(stderr);
     pid_t pid = fork();

@@ -21,6 +21,20 @@ typedef struct bench_child {
     int timeout_s;            /* 0: none */
 } bench_child;
 
+/* The command line of a `tlcl bench` run of o's model on a device
+ * (argv[0] "tlcl", NULL-terminated): steps and warm-up as given,
+ * --no-peaks unless peaks, --json when json_path is set, --profile when
+ * profile is. The child processes here and the compiling helper
+ * (bench_run.c) are started with it. */
+enum { BENCH_MAX_ARGS = 16 };
+typedef struct bench_argv {
+    char text[BENCH_MAX_ARGS][1200];
+    char *argv[BENCH_MAX_ARGS + 1];
+    int n;
+} bench_argv;
+void bench_argv_build(bench_argv *a, const bench_options *o, int device, int steps, int warmup, int peaks,
+                      const char *json_path, int profile);
+
 /* Runs the child and returns its parsed JSON (which holds "error" when the
  * bench itself failed); NULL with the reason in why when it wrote none
  * (exit status, signal, time-out). */

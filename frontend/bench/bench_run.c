@@ -5,6 +5,7 @@
  * the gradients are summed over the ranks, as `tlcl train` does; img/s is
  * the global batch's. */
 #include "bench_run.h"
+#include "bench_child.h"
 #include "dist.h"
 #include "run.h"
 
@@ -77,20 +78,10 @@ static tlcl_status bench_batch_alloc(bench_state *b, const bench_options *o)
  * (tlcl_cl_helper_start): this command again, on this device, one step. */
 static void start_helper(bench_state *b, const bench_options *o)
 {
-    char text[8][80];
-    char *argv[12] = {"tlcl", "bench", "--no-peaks"}; /* and NULL */
-    snprintf(text[0], sizeof text[0], "--device=%d", tlcl_cl_device(b->cl)->index);
-    snprintf(text[1], sizeof text[1], "--arch=%s", o->arch);
-    snprintf(text[2], sizeof text[2], "--batch=%d", o->batch);
-    snprintf(text[3], sizeof text[3], "--size=%d", o->size);
-    snprintf(text[4], sizeof text[4], "--mode=%s", bench_mode_name(o->mode));
-    snprintf(text[5], sizeof text[5], "--steps=1");
-    snprintf(text[6], sizeof text[6], "--warmup=1");
-    snprintf(text[7], sizeof text[7], "--precision=%s", o->activations == TLCL_BF16 ? "mixed_bfloat16" : "float32");
-    for (int i = 0; i < 8; i++)
-        argv[3 + i] = text[i];
+    bench_argv a;
+    bench_argv_build(&a, o, tlcl_cl_device(b->cl)->index, 1, 1, 0, NULL, 0);
     if (tlcl_dist_size() == 1) /* under mpirun the ranks' shapes differ */
-        b->helper = tlcl_cl_helper_start(b->cl, argv);
+        b->helper = tlcl_cl_helper_start(b->cl, a.argv);
 }
 
 static tlcl_status bench_setup(bench_state *b, const bench_options *o, char *err, size_t len)
