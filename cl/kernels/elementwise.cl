@@ -12,8 +12,8 @@ __kernel void fill(__global act_t *x, int n, float value)
 
 /* fill by vectors of V (work-item i: elements i*V ..), the last one
  * finishing the tail element by element: tlcl_tensor_fill's path, one
- * store a vector (a scalar store per work-item took a B0 step's gradient
- * buffer, 21 MB, 4x the copy time). */
+ * store a vector (a scalar store per work-item filled a model's gradient
+ * buffer far below the copy bandwidth). */
 #define FILL_VECTORS(S, T, V)                                                    \
     __kernel void fill_##V(__global act_t *x, int n, float value)                \
     {                                                                            \

@@ -478,9 +478,8 @@ __kernel void gemm_splitk_reduce(int M, int N, int splits, float alpha, __global
  * a CPU runs a work-group's items in order of dimension 0, so the items
  * that follow one another read the same 16 lines of src (column k, k + 1,
  * ...) while they are in the L1; with the block index first, each line
- * was fetched again by 16 items far apart (a third of a B0 training step's
- * GEMM time at batch 1). Both transposes copy B in its own storage (exact
- * either way). */
+ * was fetched again by 16 items far apart (bench/README.md, "Fourth
+ * round"). Both transposes copy B in its own storage (exact either way). */
 __kernel void gemm_transpose_rows(int N, int K, __global const gemm_b_t *src, int s_off, int ld,
                                   __global gemm_b_t *dst)
 {
