@@ -1,12 +1,14 @@
 /* reduce.cl — column sums of x viewed as [groups, rows, C] (NHWC with the
  * spatial positions as rows), in two stages and without atomics:
  *
- *   stage 1: work-item id = chunk * Cv + cv of group g sums a contiguous
- *            block of rows of channel vector cv (V channels). Consecutive
- *            ids read consecutive addresses on every step, so the reads coalesce whatever C is,
- *            and chunks scales the parallelism up when rows is huge and C
- *            small (BN) while chunks = 1 keeps it at C per group when rows
- *            is small (pooling).
+ *   stage 1: work-item id = chunk * nblk + blk of group g sums a
+ *            contiguous block of rows of REDUCE_CB channel vectors (V
+ *            channels each) from vector blk * REDUCE_CB on. With one vector
+ *            (GPUs) consecutive ids read consecutive addresses on every
+ *            step, so the reads coalesce whatever C is; chunks scales the
+ *            parallelism up when rows is huge and C small (BN) while
+ *            chunks = 1 keeps it at C per group when rows is small
+ *            (pooling).
  *   stage 2: one work-group per (g, c) folds the chunks in local memory;
  *            its size is the power of two >= chunks, at most WG, so few
  *            chunks do not leave most of a WG-wide group idle.
@@ -45,8 +47,8 @@
  * side. 1 on GPUs, where neighbouring work-items read neighbouring vectors;
  * on CPUs a work-item runs its whole loop before the next starts, and one
  * vector a row read a 64-byte line every C floats, a strided walk per
- * work-item that reached about half the copy bandwidth; a block of vectors
- * reads each row's run of them contiguously. The unrolled block loops
+ * work-item well below the copy bandwidth; a block of vectors reads each
+ * row's run of them contiguously. The unrolled block loops
  * keep the sums in registers; b < nb skips the vectors past C. */
 #ifndef REDUCE_CB
 #define REDUCE_CB 1
