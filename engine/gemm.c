@@ -200,7 +200,7 @@ static tlcl_status run_edge(tlcl_engine *e, const gemm_cfg *c, const gemm_job *j
     size_t g[3] = {(size_t)(j->N - n0), (size_t)j->M, (size_t)j->splits};
     gemm_opts o = gemm_options(c, &j->st, 0, 0);
     return TLCL_RUN(e->cl, TLCL_PROG(gemm), o.s, "gemm_edge", 3, g, NULL, TLCL_INT(j->M), TLCL_INT(j->N),
-                    TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_INT(0), TLCL_INT(n0), TLCL_FLOAT(j->alpha),
+                    TLCL_INT(j->K), TLCL_INT(j->kc), TLCL_INT(n0), TLCL_FLOAT(j->alpha),
                     TLCL_MEM(j->A), TLCL_INT(j->a_off), TLCL_INT(j->a_rs), TLCL_INT(j->a_ks), TLCL_MEM(j->B),
                     TLCL_INT(j->b_off), TLCL_INT(j->ldb), TLCL_FLOAT(j->beta), TLCL_MEM(j->C), TLCL_INT(j->c_off),
                     TLCL_INT(j->ldc), TLCL_INT(j->c_ss), GEMM_BN_KARGS(j));

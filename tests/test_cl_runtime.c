@@ -80,7 +80,7 @@ static void test_cache_roundtrip(harness *h, const char *dir)
     tlcl_cl *a = open_with_cache(h, dir);
     if (!a)
         return;
-    harness_expect(h, tlcl_cl_kernel(a, "elementwise", "", "fill", &k) == TLCL_OK, "cold build succeeds");
+    harness_expect(h, tlcl_cl_kernel(a, "elementwise", "", "fill_1", &k) == TLCL_OK, "cold build succeeds");
     harness_expect(h, tlcl_cl_stats_get(a).programs_compiled == 1 && tlcl_cl_stats_get(a).programs_from_cache == 0,
            "cold start compiles from source");
     harness_expect(h, tlcl_cl_kernel(a, "elementwise", "", "axpy", &k) == TLCL_OK &&
@@ -97,12 +97,12 @@ static void test_cache_roundtrip(harness *h, const char *dir)
     harness_expect(h, cached_file(dir, path, sizeof path) == 0, "a saved program is not written again");
 
     tlcl_cl *a2 = open_with_cache(h, dir);
-    harness_expect(h, a2 && tlcl_cl_kernel(a2, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, a2 && tlcl_cl_kernel(a2, "elementwise", "", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(a2).programs_compiled == 1, "a removed entry is compiled again");
     tlcl_cl_free(a2);
     harness_expect(h, cached_file(dir, path, sizeof path) == 1, "tlcl_cl_free writes what was not saved");
     tlcl_cl *b = open_with_cache(h, dir);
-    harness_expect(h, b && tlcl_cl_kernel(b, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, b && tlcl_cl_kernel(b, "elementwise", "", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(b).programs_from_cache == 1 && tlcl_cl_stats_get(b).programs_compiled == 0,
            "warm start loads from the cache");
     tlcl_cl_free(b);
@@ -115,7 +115,7 @@ static void test_cache_roundtrip(harness *h, const char *dir)
         fclose(f);
     }
     tlcl_cl *c = open_with_cache(h, dir);
-    harness_expect(h, c && tlcl_cl_kernel(c, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, c && tlcl_cl_kernel(c, "elementwise", "", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(c).programs_compiled == 1, "corrupt entry is detected and rebuilt");
     tlcl_cl_free(c);
 
@@ -123,16 +123,16 @@ static void test_cache_roundtrip(harness *h, const char *dir)
     if (f)
         fclose(f);
     tlcl_cl *d = open_with_cache(h, dir);
-    harness_expect(h, d && tlcl_cl_kernel(d, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, d && tlcl_cl_kernel(d, "elementwise", "", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(d).programs_compiled == 1, "empty entry is rebuilt");
     tlcl_cl_free(d);
     tlcl_cl *e2 = open_with_cache(h, dir);
-    harness_expect(h, e2 && tlcl_cl_kernel(e2, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, e2 && tlcl_cl_kernel(e2, "elementwise", "", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(e2).programs_from_cache == 1, "rebuilt entry is valid again");
     tlcl_cl_free(e2);
 
     tlcl_cl *g = open_with_cache(h, dir);
-    harness_expect(h, g && tlcl_cl_kernel(g, "elementwise", "-DUNUSED_OPTION=1", "fill", &k) == TLCL_OK &&
+    harness_expect(h, g && tlcl_cl_kernel(g, "elementwise", "-DUNUSED_OPTION=1", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(g).programs_compiled == 1, "other options are another cache key");
     tlcl_cl_free(g);
 }
@@ -153,7 +153,7 @@ static void test_cache_concurrent(harness *h, const char *dir)
             tlcl_cl *cl = NULL;
             cl_kernel k;
             int ok = tlcl_cl_init(&cl, &o, err, sizeof err) == TLCL_OK &&
-                     tlcl_cl_kernel(cl, "elementwise", "", "fill", &k) == TLCL_OK;
+                     tlcl_cl_kernel(cl, "elementwise", "", "fill_1", &k) == TLCL_OK;
             tlcl_cl_free(cl);
             _exit(ok ? 0 : 1);
         }
@@ -168,7 +168,7 @@ static void test_cache_concurrent(harness *h, const char *dir)
     harness_expect(h, cached_file(dir, path, sizeof path) == 1, "concurrent builders leave exactly one entry, no temp files");
     cl_kernel k;
     tlcl_cl *cl = open_with_cache(h, dir);
-    harness_expect(h, cl && tlcl_cl_kernel(cl, "elementwise", "", "fill", &k) == TLCL_OK &&
+    harness_expect(h, cl && tlcl_cl_kernel(cl, "elementwise", "", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(cl).programs_from_cache == 1, "entry left by concurrent builders loads");
     tlcl_cl_free(cl);
 }
@@ -177,7 +177,7 @@ static void test_errors(harness *h)
 {
     cl_kernel k;
     /* -Dfloat=) breaks every kernel: the error must carry the program and its log */
-    tlcl_status s = tlcl_cl_kernel(h->cl, "elementwise", "-Dfloat=)", "fill", &k);
+    tlcl_status s = tlcl_cl_kernel(h->cl, "elementwise", "-Dfloat=)", "fill_1", &k);
     const char *msg = tlcl_cl_error(h->cl);
     harness_expect(h, s == TLCL_ERR_BUILD && strstr(msg, "elementwise") && strstr(msg, "CL_BUILD_PROGRAM_FAILURE") &&
                strstr(msg, "build log"), "build failure names the program and prints the build log");
@@ -188,7 +188,7 @@ static void test_errors(harness *h)
            "unknown kernel is reported by OpenCL error name and kernel name");
 
     size_t g = 4;
-    s = TLCL_RUN(h->cl, "elementwise", "", "fill", 1, &g, NULL, TLCL_INT(4)); /* wrong argument */
+    s = TLCL_RUN(h->cl, "elementwise", "", "fill_1", 1, &g, NULL, TLCL_INT(4)); /* wrong argument */
     msg = tlcl_cl_error(h->cl);
     harness_expect(h, s == TLCL_ERR_CL && strstr(msg, "clSetKernelArg") && strstr(msg, "CL_INVALID") && strstr(msg, "fill"),
            "bad launch names the call, the error and the kernel");
@@ -239,9 +239,9 @@ static void test_launch_widths(harness *h)
     int before = tlcl_cl_stats_get(h->cl).launch_shapes, ok = 1;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         size_t all = N, g = (size_t)sizes[i];
-        ok = ok && TLCL_RUN(h->cl, "elementwise", "", "fill", 1, &all, NULL, TLCL_MEM(m), TLCL_INT(N),
+        ok = ok && TLCL_RUN(h->cl, "elementwise", "", "fill_1", 1, &all, NULL, TLCL_MEM(m), TLCL_INT(N),
                             TLCL_FLOAT(-1.0f)) == TLCL_OK;
-        ok = ok && TLCL_RUN(h->cl, "elementwise", "", "fill", 1, &g, NULL, TLCL_MEM(m), TLCL_INT(sizes[i]),
+        ok = ok && TLCL_RUN(h->cl, "elementwise", "", "fill_1", 1, &g, NULL, TLCL_MEM(m), TLCL_INT(sizes[i]),
                             TLCL_FLOAT((float)i)) == TLCL_OK;
         ok = ok && tlcl_cl_read(h->cl, m, 0, N * sizeof *host, host, "widths") == TLCL_OK;
         for (int j = 0; ok && j < N; j++)

@@ -4,16 +4,10 @@
 /* Every kernel here reads and writes one storage, act_t (common.cl: float,
  * or bfloat16 under -DTLCL_BF16), except the image preprocessing, whose
  * input is float32, and the feature-table rows, float32 always. */
-__kernel void fill(__global act_t *x, int n, float value)
-{
-    int i = get_global_id(0);
-    if (i < n) ACT_SET(x, i, value);
-}
-
 /* fill by vectors of V (work-item i: elements i*V ..), the last one
- * finishing the tail element by element: tlcl_tensor_fill's path, one
- * store a vector (a scalar store per work-item filled a model's gradient
- * buffer far below the copy bandwidth). */
+ * finishing the tail element by element: one store a vector (a scalar
+ * store per work-item filled a model's gradient buffer far below the copy
+ * bandwidth); fill_1 is the element-per-work-item fill. */
 #define FILL_VECTORS(S, T, V)                                                    \
     __kernel void fill_##V(__global act_t *x, int n, float value)                \
     {                                                                            \

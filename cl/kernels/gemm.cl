@@ -435,14 +435,14 @@ CONV_TILE_KERNEL(conv_tile_v1_bn, GEMM_VW, 1, 1)
 
 #if !defined(GEMM_CONV) && !defined(GEMM_BN) /* the rest belongs to the plain set */
 
-/* One output per work-item over rows [m0, M) x cols [n0, N): the strips
- * gemm_tile leaves, and whole small or odd-shaped products. */
-__kernel void gemm_edge(int M, int N, int K, int kc, int m0, int n0, float alpha,
+/* One output per work-item over every row and cols [n0, N): the columns
+ * right of the strips the tile kernels cover. */
+__kernel void gemm_edge(int M, int N, int K, int kc, int n0, float alpha,
                         __global const gemm_a_t *A, int a_off, int a_rs, int a_ks,
                         __global const gemm_b_t *B, int b_off, int ldb, float beta,
                         __global gemm_c_t *C, int c_off, int ldc, int c_ss, GEMM_BN_ARGS)
 {
-    int j = n0 + get_global_id(0), i = m0 + get_global_id(1), s = get_global_id(2);
+    int j = n0 + get_global_id(0), i = get_global_id(1), s = get_global_id(2);
     if (i >= M || j >= N) return;
     int k0 = s * kc, k1 = min(K, k0 + kc);
     const __global gemm_a_t *a = A + a_off + i * a_rs;
