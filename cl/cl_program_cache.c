@@ -3,16 +3,7 @@
  * sources, options, platform, device, device and driver version. A cached
  * entry carries its key and a checksum; a corrupt, truncated or foreign file
  * is deleted and rebuilt. Entries are written to a temporary file and
- * renamed, so two processes building at once never see half a file.
- *
- * Where the driver keeps the programs it compiles itself (PoCL, in
- * $POCL_CACHE_DIR), an entry is a marker instead of the binary: asking PoCL
- * for a binary makes it compile every kernel of the program once more for
- * any local size, about a second per program at the end of a cold run,
- * while building the same source again is a hit in its own cache. A marker
- * counts as a program from the cache; it also tells tlcl bench that the
- * start is warm (no compiling helper). $TLCL_CACHE_BINARIES=0|1 decides
- * for every driver. */
+ * renamed, so two processes building at once never see half a file. */
 #include "cl_internal.h"
 
 #include <errno.h>
@@ -24,8 +15,6 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC "TLCLBIN2"
-/* The payload of a marker entry; no driver's binary starts with it. */
-static const char CACHE_MARKER[] = "tlcl: the driver's own cache holds this program\n";
 
 typedef struct cache_header {
     char magic[8];
@@ -91,7 +80,7 @@ static unsigned char *cache_read(const char *path, uint64_t key, uint64_t key2, 
     if (fread(&h, sizeof h, 1, f) == 1 && memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.key == key &&
         h.key2 == key2 && h.payload_len > 0 && h.payload_len < ((uint64_t)1 << 31)) {
         bin = malloc(h.payload_len);
-        if (bin && (fread(bin, 1, h.payload_len, f) != h.payload_len || fgetc(f) != EOF /* nothing after it */ ||
+        if (bin && (fread(bin, 1, h.payload_len, f) != h.payload_len ||
                     tlcl_hash_bytes(TLCL_HASH_SEED, bin, h.payload_len) != h.payload_hash)) {
             free(bin);
             bin = NULL;
@@ -163,14 +152,25 @@ static unsigned char *program_binary(tlcl_cl *cl, cl_program p, size_t *len)
     return bin;
 }
 
-static int is_marker(const unsigned char *payload, size_t len)
+/* The program from the cache file at path (when there is one and it is
+ * sound), else built from source (cl_program_save writes it there later). */
+static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *src, const char *options,
+                               const char *path, uint64_t key, uint64_t key2, cl_program *out, int *from_source)
 {
-    return len == sizeof CACHE_MARKER - 1 && memcmp(payload, CACHE_MARKER, len) == 0;
-}
+    const char *common = tlcl_cl_program_source("common");
+    if (path[0]) {
+        size_t len = 0;
+        unsigned char *bin = cache_read(path, key, key2, &len);
 
-static tlcl_status program_from_source(tlcl_cl *cl, const char *name, const char *common, const char *src,
-                                       const char *options, cl_program *out)
-{
+        cl_program p = bin ? program_from_binary(cl, bin, len, options) : NULL;
+        free(bin);
+        if (p) {
+            cl->stats.programs_from_cache++;
+            *out = p;
+            return TLCL_OK;
+        }
+        remove(path); /* stale or corrupt: rebuild below */
+    }
     const char *srcs[2] = {common, src};
     cl_int rc;
     cl_program p = clCreateProgramWithSource(cl->context, 2, srcs, NULL, &rc);
@@ -182,41 +182,11 @@ static tlcl_status program_from_source(tlcl_cl *cl, const char *name, const char
         clReleaseProgram(p);
         return s;
     }
+    cl->stats.programs_compiled++;
+    *from_source = 1;
     *out = p;
     return TLCL_OK;
 }
-
-/* The program from the cache file at path (when there is one and it is
- * sound: a binary, or a marker that sends the build to the driver's own
- * cache), else built from source (cl_program_save writes it there later). */
-static tlcl_status program_get(tlcl_cl *cl, const char *name, const char *src, const char *options,
-                               const char *path, uint64_t key, uint64_t key2, cl_program *out, int *from_source)
-{
-    const char *common = tlcl_cl_program_source("common");
-    if (path[0]) {
-        size_t len = 0;
-        unsigned char *bin = cache_read(path, key, key2, &len);
-        int marker = bin && is_marker(bin, len);
-        cl_program p = bin && !marker ? program_from_binary(cl, bin, len, options) : NULL;
-        free(bin);
-        if (marker) {
-            TLCL_TRY(program_from_source(cl, name, common, src, options, out));
-            cl->stats.programs_from_cache++;
-            return TLCL_OK;
-        }
-        if (p) {
-            cl->stats.programs_from_cache++;
-            *out = p;
-            return TLCL_OK;
-        }
-        remove(path); /* stale or corrupt: rebuild below */
-    }
-    TLCL_TRY(program_from_source(cl, name, common, src, options, out));
-    cl->stats.programs_compiled++;
-    *from_source = 1;
-    return TLCL_OK;
-}
-
 
 static double build_clock(void)
 {
@@ -268,14 +238,6 @@ tlcl_status cl_program_build(tlcl_cl *cl, const char *name, const char *options,
     return s;
 }
 
-/* Whether entries are markers rather than binaries (see the top). */
-static int cache_holds_markers(const tlcl_cl *cl)
-{
-    if (cl->settings.cache_binaries >= 0)
-        return !cl->settings.cache_binaries;
-    return cl->settings.pocl_kernel_cache && strstr(cl->real.platform_name, "Portable Computing Language") != NULL;
-}
-
 /* Asking for a program's binary makes PoCL generate code for every kernel
  * in it for any local size (kernels tlcl never launches that way: its CPU
  * launches have fixed local sizes, compiled at the first launch), about
@@ -292,15 +254,11 @@ void cl_program_save(tlcl_cl *cl, const char *name, const char *options, cl_prog
     if (!path[0])
         return;
     double t0 = build_clock();
-    if (cache_holds_markers(cl)) {
-        cache_write(path, key, key2, (const unsigned char *)CACHE_MARKER, sizeof CACHE_MARKER - 1);
-    } else {
-        size_t len = 0;
-        unsigned char *bin = program_binary(cl, p, &len);
-        if (bin)
-            cache_write(path, key, key2, bin, len);
-        free(bin);
-    }
+    size_t len = 0;
+    unsigned char *bin = program_binary(cl, p, &len);
+    if (bin)
+        cache_write(path, key, key2, bin, len);
+    free(bin);
     double dt = build_clock() - t0;
     cl->stats.save_seconds += dt;
     if (cl->settings.log_builds)

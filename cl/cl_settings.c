@@ -56,8 +56,6 @@ tlcl_settings tlcl_settings_from_env(void)
     const char *wait = getenv("TLCL_HELPER_WAIT_S");
     s.helper_wait_s = wait && atof(wait) > 0 ? atof(wait) : 30.0;
     env_text(s.helper_fault, sizeof s.helper_fault, "TLCL_TEST_HELPER_FAULT");
-    s.cache_binaries = env_flag("TLCL_CACHE_BINARIES", -1);
-    s.pocl_kernel_cache = env_flag("POCL_KERNEL_CACHE", 1);
     return s;
 }
 

@@ -165,11 +165,6 @@ typedef struct tlcl_settings {
                                killed and its work done here (default 30) */
     char helper_fault[16];  /* $TLCL_TEST_HELPER_FAULT=exec|exit|stall: tests only, the helper fails to start,
                                exits, or stops after its first claimed job */
-    int cache_binaries;     /* $TLCL_CACHE_BINARIES=0|1: the program cache holds the drivers' binaries never
-                               (a marker: the driver's own cache has the program) or always; -1 (unset):
-                               not where the driver keeps compiled programs itself (PoCL, unless
-                               $POCL_KERNEL_CACHE=0), see cl_program_cache.c */
-    int pocl_kernel_cache;  /* $POCL_KERNEL_CACHE is not 0: PoCL keeps the programs it compiles (its default) */
 } tlcl_settings;
 
 tlcl_settings tlcl_settings_from_env(void);

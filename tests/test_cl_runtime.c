@@ -1,8 +1,6 @@
 /* test_cl_runtime.c — the OpenCL runtime: device listing and its JSON,
  * device selection errors, the on-disk program cache (written after the
- * work, hit, corrupt entry rebuilt, concurrent builders; binaries, or
- * markers where the driver caches programs itself: PoCL by default, every
- * driver under TLCL_CACHE_BINARIES=0), build failures with their log, and errors
+ * work, hit, corrupt entry rebuilt, concurrent builders), build failures with their log, and errors
  * that name the call, the OpenCL error and the kernel. */
 #include "harness.h"
 
@@ -11,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,24 +74,9 @@ static void test_devices_json(harness *h)
     free(devs);
 }
 
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
-/* binaries: the value of TLCL_CACHE_BINARIES for this round (NULL: unset,
- * the driver decides). A marker entry is a header and one line; a driver's
- * binary of the elementwise program is kilobytes. */
-static void test_cache_roundtrip(harness *h, const char *dir, const char *binaries)
+static void test_cache_roundtrip(harness *h, const char *dir)
 {
     cl_kernel k;
-    if (binaries)
-        setenv("TLCL_CACHE_BINARIES", binaries, 1);
-    else
-        unsetenv("TLCL_CACHE_BINARIES");
-    int pocl = strstr(tlcl_cl_device(h->cl)->platform_name, "Portable Computing Language") != NULL;
-    int markers = binaries ? strcmp(binaries, "0") == 0 : pocl;
     tlcl_cl *a = open_with_cache(h, dir);
     if (!a)
         return;
@@ -124,9 +106,6 @@ static void test_cache_roundtrip(harness *h, const char *dir, const char *binari
                tlcl_cl_stats_get(b).programs_from_cache == 1 && tlcl_cl_stats_get(b).programs_compiled == 0,
            "warm start loads from the cache");
     tlcl_cl_free(b);
-    long size = file_size(path);
-    harness_expectf(h, markers ? size > 0 && size < 256 : size >= 256, "TLCL_CACHE_BINARIES=%s: the entry is %s (%ld bytes)",
-                    binaries ? binaries : "(unset)", markers ? "a marker" : "the driver's binary", size);
 
     /* flip bytes in the payload: the checksum must catch it */
     FILE *f = fopen(path, "r+b");
@@ -152,21 +131,10 @@ static void test_cache_roundtrip(harness *h, const char *dir, const char *binari
                tlcl_cl_stats_get(e2).programs_from_cache == 1, "rebuilt entry is valid again");
     tlcl_cl_free(e2);
 
-    f = fopen(path, "ab"); /* a byte after the payload */
-    if (f) {
-        fputc('x', f);
-        fclose(f);
-    }
-    tlcl_cl *f2 = open_with_cache(h, dir);
-    harness_expect(h, f2 && tlcl_cl_kernel(f2, "elementwise", "", "fill_1", &k) == TLCL_OK &&
-               tlcl_cl_stats_get(f2).programs_compiled == 1, "an entry with bytes after its payload is rebuilt");
-    tlcl_cl_free(f2);
-
     tlcl_cl *g = open_with_cache(h, dir);
     harness_expect(h, g && tlcl_cl_kernel(g, "elementwise", "-DUNUSED_OPTION=1", "fill_1", &k) == TLCL_OK &&
                tlcl_cl_stats_get(g).programs_compiled == 1, "other options are another cache key");
     tlcl_cl_free(g);
-    unsetenv("TLCL_CACHE_BINARIES");
 }
 
 /* Several processes building into one empty cache at once: every one must
@@ -417,22 +385,19 @@ int main(void)
     harness h;
     harness_init(&h, 1);
     char dir[] = "/tmp/tlcl-cache-test-XXXXXX", dir2[] = "/tmp/tlcl-cache-test-XXXXXX";
-    char dir3[] = "/tmp/tlcl-cache-test-XXXXXX", dir4[] = "/tmp/tlcl-cache-test-XXXXXX";
-    if (!mkdtemp(dir) || !mkdtemp(dir2) || !mkdtemp(dir3) || !mkdtemp(dir4)) {
+    if (!mkdtemp(dir) || !mkdtemp(dir2)) {
         harness_fail(&h, "mkdtemp");
         return harness_finish(&h);
     }
     test_devices_json(&h);
-    test_cache_roundtrip(&h, dir, NULL);
-    test_cache_roundtrip(&h, dir3, "1");
-    test_cache_roundtrip(&h, dir4, "0");
+    test_cache_roundtrip(&h, dir);
     test_cache_concurrent(&h, dir2);
     test_errors(&h);
     test_launch_widths(&h);
     test_bundle(&h, dir);
     test_profiles(&h);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s' '%s'", dir, dir2, dir3, dir4);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, dir2);
     if (system(cmd) != 0)
         printf("note: could not remove %s\n", dir);
     return harness_finish(&h);
